@@ -1,0 +1,126 @@
+"""Reverse-mode AD as an IR-to-IR transform.
+
+`vjp_function(fn, wrt)` builds the *adjoint IR* of `fn`: a new Function that recomputes the
+forward values the backward pass needs and then runs each equation's VJP rule in reverse
+order. The rules are ordinary `bind`-based code, so running them on tracers records the
+adjoint equations; nothing is taped at run time. The result is built from primitives that
+have VJP rules themselves, which is why grad(grad(f)) works.
+
+Rules of the transform:
+- activity: only values that depend on a differentiated argument (through differentiable
+  primitives) get cotangents; everything else is pruned, not zero-filled;
+- fan-out: a value used several times receives the sum of its cotangents;
+- broadcasting and dtype: each cotangent is brought back to its input's shape and dtype.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .ir import Function, Lit, Var, is_float
+from .primitives import aval_of, bind
+from .primitives.shape import broadcast_to_p
+from .primitives import elementwise as E
+from .trace import Trace
+
+
+def _active_vars(fn: Function, wrt: Sequence[int]) -> set[int]:
+    active = {id(fn.args[i]) for i in wrt if is_float(fn.args[i].dtype)}
+    for eqn in fn.eqns:
+        if eqn.prim.differentiable and any(isinstance(i, Var) and id(i) in active
+                                           for i in eqn.inputs):
+            active.update(id(o) for o in eqn.outputs if is_float(o.dtype))
+    return active
+
+
+def _fit(ct, var, prim_name):
+    """Make a rule's cotangent match the input it belongs to (shape, then dtype)."""
+    aval = aval_of(ct)
+    if aval.shape != var.shape:
+        try:
+            if np.broadcast_shapes(aval.shape, var.shape) != var.shape:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"the VJP rule of '{prim_name}' returned a cotangent of shape "
+                             f"{aval.shape} for an input of shape {var.shape}") from None
+        ct = bind(broadcast_to_p, ct, shape=var.shape)
+    return E.cast(ct, var.dtype)
+
+
+def vjp_function(fn: Function, wrt: Sequence[int], *, seed_args: bool = False,
+                 n_seeded: int | None = None, name: str | None = None) -> Function:
+    """The adjoint IR of `fn` with respect to the arguments at positions `wrt`.
+
+    Only the first `n_seeded` results (default: all) are differentiated; later ones (e.g. aux
+    outputs) are passed through. The new function takes fn's arguments (and, with `seed_args`,
+    one cotangent per seeded result; otherwise each seeded result must be a scalar and its
+    seed is 1) and returns fn's results followed by one gradient per `wrt` argument.
+    """
+    trace = Trace(level=1)
+    env: dict[int, object] = {}
+    for var in fn.args:
+        env[id(var)] = trace.new_arg(var.aval, var.hint)
+    seeded = fn.results[:len(fn.results) if n_seeded is None else n_seeded]
+    if seed_args:
+        seeds = [trace.new_arg(r.aval, "ct") for r in seeded]
+    else:
+        if any(r.shape != () for r in seeded):
+            raise TypeError(f"a gradient needs a scalar output; {fn.name} returns "
+                            f"{[str(r.aval) for r in seeded]}")
+        # The seed is an equation, not a numpy constant, so that cotangents stay in the IR.
+        seeds = [trace.process(broadcast_to_p, [np.ones((), r.dtype)[()]], {"shape": ()})
+                 for r in seeded]
+    env.update({id(v): val for v, val in fn.consts.items()})
+
+    def read(atom):
+        return atom.value if isinstance(atom, Lit) else env[id(atom)]
+
+    # forward: re-record fn's equations in the new trace
+    for eqn in fn.eqns:
+        outs = bind(eqn.prim, *[read(i) for i in eqn.inputs], **eqn.params)
+        if not eqn.prim.multiple_results:
+            outs = (outs,)
+        for var, val in zip(eqn.outputs, outs):
+            env[id(var)] = val
+
+    active = _active_vars(fn, wrt)
+    cts: dict[int, object] = {}
+    for r, s in zip(seeded, seeds):
+        if isinstance(r, Var) and id(r) in active:
+            cts[id(r)] = s if id(r) not in cts else cts[id(r)] + s
+
+    for eqn in reversed(fn.eqns):
+        out_cts = [cts.pop(id(o), None) for o in eqn.outputs]
+        if all(c is None for c in out_cts):
+            continue
+        if not any(isinstance(i, Var) and id(i) in active for i in eqn.inputs):
+            continue
+        rule = eqn.prim.vjp
+        if rule is None:
+            raise NotImplementedError(
+                f"primitive '{eqn.prim.name}' has no VJP rule, so {fn.name} cannot be "
+                f"differentiated through it; wrap that part in autodiff_jit.stop_gradient or "
+                f"give it a custom_vjp")
+        ins = [read(i) for i in eqn.inputs]
+        outs = [read(o) for o in eqn.outputs]
+        if eqn.prim.multiple_results:
+            in_cts = rule(out_cts, outs, *ins, **eqn.params)
+        else:
+            in_cts = rule(out_cts[0], outs[0], *ins, **eqn.params)
+        for var, ct in zip(eqn.inputs, in_cts):
+            if ct is None or not isinstance(var, Var) or id(var) not in active:
+                continue
+            ct = _fit(ct, var, eqn.prim.name)
+            prev = cts.get(id(var))
+            cts[id(var)] = ct if prev is None else prev + ct
+
+    grads = []
+    for i in wrt:
+        var = fn.args[i]
+        g = cts.get(id(var))
+        if g is None:  # the result does not depend on this argument
+            g = trace.process(broadcast_to_p, [np.zeros((), var.dtype)[()]], {"shape": var.shape})
+        grads.append(g)
+    primal = [read(r) for r in fn.results]
+    return trace.to_function(name or f"grad_{fn.name}", primal + grads)

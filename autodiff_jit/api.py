@@ -1,0 +1,471 @@
+"""The public transformations: grad, value_and_grad, jit, make_ir, custom_vjp.
+
+Each transformed function keeps a cache from call signature (argument structure, shapes,
+dtypes, static values) to a `Specialization`: the traced IR, the adjoint IR, the optimized IR
+and the executable built from it. Called on tracers (inside another transformation), it
+inlines its IR into the enclosing trace instead, which is how grad(grad(f)) and
+jit(grad(f)) compose.
+"""
+from __future__ import annotations
+
+import functools
+import numbers
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import tree
+from .ad import vjp_function
+from .interpret import eval_function
+from .ir import AVal, Function, dtype_name, is_float
+from .numpy_api import stop_gradient  # noqa: F401  (re-exported)
+from .passes import dce, optimize
+from .primitives import aval_of, bind
+from .primitives.control import custom_vjp_call_p
+from .trace import Trace, max_level
+
+MODES = ("compiled", "interpret", "tape")
+
+
+# ---------------------------------------------------------------------------------------------
+# signatures
+
+def _is_dynamic(leaf) -> bool:
+    return isinstance(leaf, (np.ndarray, np.generic, bool, numbers.Number)) or \
+        hasattr(leaf, "_adj_context") or hasattr(leaf, "__array_interface__")
+
+
+def _leaf_aval(leaf) -> AVal:
+    if hasattr(leaf, "_adj_context"):
+        return aval_of(leaf)
+    if isinstance(leaf, bool):
+        return AVal((), np.bool_)
+    if isinstance(leaf, int):
+        return AVal((), np.int64)
+    if isinstance(leaf, float):
+        return AVal((), np.float64)
+    arr = np.asarray(leaf)
+    if arr.dtype.kind == "c":
+        raise TypeError("complex inputs are not supported; pass real float arrays")
+    try:
+        return AVal(arr.shape, arr.dtype)
+    except TypeError as exc:
+        raise TypeError(f"argument of dtype {arr.dtype} is not supported: {exc}") from None
+
+
+def _as_array(leaf, aval: AVal):
+    if isinstance(leaf, np.ndarray) and leaf.dtype == aval.dtype:
+        return leaf
+    return np.asarray(leaf, dtype=aval.dtype)
+
+
+def _output(x):
+    """Compiled/interpreted results: arrays, with 0-d results as numpy scalars (as numpy does)."""
+    if isinstance(x, np.ndarray) and x.ndim == 0:
+        return x[()]
+    return x
+
+
+class _LeafIndex:
+    """Stands in for a dynamic leaf to find which leaves an argument owns."""
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = index
+
+
+# ---------------------------------------------------------------------------------------------
+# specializations
+
+@dataclass
+class Specialization:
+    """Everything built for one call signature."""
+    traced: Function            # the function as traced (forward IR)
+    ir: Function                # what runs: adjoint IR for grad, forward IR for jit
+    optimized: Function | None = None
+    executable: object = None
+    out_treedef: object = None  # jit: structure of the result; grad: structure of aux
+    n_aux: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class Transformed:
+    """A function transformed by grad / value_and_grad / jit."""
+
+    def __init__(self, fun, kind, *, argnums=0, has_aux=False, mode="compiled",
+                 static_argnums=()):
+        if not callable(fun):
+            raise TypeError(f"{kind} expects a function, got {type(fun).__name__}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if kind != "jit":
+            nums = (argnums,) if isinstance(argnums, numbers.Integral) else tuple(argnums)
+            if not nums or not all(isinstance(a, numbers.Integral) for a in nums):
+                raise TypeError(f"argnums must be an int or a tuple of ints, got {argnums!r}")
+            self.argnums_tuple = tuple(int(a) for a in nums)
+        else:
+            self.argnums_tuple = ()
+        self.fun = fun
+        self.kind = kind
+        self.argnums = argnums
+        self.has_aux = has_aux
+        self.mode = mode
+        self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else \
+            tuple(static_argnums)
+        self._cache: dict = {}
+        self._lock = threading.Lock()
+        functools.update_wrapper(self, fun, updated=())
+        self.__name__ = f"{kind}({getattr(fun, '__name__', 'fun')})"
+
+    @property
+    def _fun_name(self):
+        name = getattr(self.fun, "__name__", "fun")
+        for ch in "<>()":
+            name = name.replace(ch, "_" if ch == "(" else "")
+        return name
+
+    # -- call --------------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        if self.mode == "tape":
+            from .tape import tape_call
+            return tape_call(self, args, kwargs)
+        self._check_argnums(args)
+        dyn, key, rebuild = self._split(args, kwargs)
+        if max_level(dyn):
+            return self._inline(dyn, key, rebuild)
+        spec = self._specialize(key, dyn, rebuild)
+        avals = key[1]
+        outs = spec.executable([_as_array(x, a) for x, a in zip(dyn, avals)])
+        return self._assemble(spec, [_output(o) for o in outs])
+
+    def _check_argnums(self, args):
+        for a in self.argnums_tuple:
+            if not -len(args) <= a < len(args):
+                raise TypeError(f"{self.kind}: argnums={self.argnums!r} but {self._fun_name} was "
+                                f"called with {len(args)} positional argument(s)")
+
+    def _split(self, args, kwargs):
+        """Dynamic leaves, the cache key, and a function rebuilding (args, kwargs) from them."""
+        static = {i % max(len(args), 1): args[i] for i in self.static_argnums if i < len(args)}
+        dyn_args = tuple(None if i in static else a for i, a in enumerate(args))
+        leaves, treedef = tree.flatten((dyn_args, kwargs))
+        dyn_pos, dyn, statics = [], [], []
+        for i, leaf in enumerate(leaves):
+            if _is_dynamic(leaf):
+                dyn_pos.append(i)
+                dyn.append(leaf)
+            else:
+                statics.append((i, leaf))
+        avals = tuple(_leaf_aval(x) for x in dyn)
+        try:
+            key = (treedef, avals, tuple(statics), tuple(sorted(static.items())))
+            hash(key)
+        except TypeError:
+            raise TypeError(f"{self._fun_name}: non-array arguments must be hashable to be used "
+                            f"as static values; got {[type(v).__name__ for _, v in statics]}") \
+                from None
+
+        def rebuild(values):
+            full = list(leaves)
+            for p, v in zip(dyn_pos, values):
+                full[p] = v
+            a, kw = tree.unflatten(treedef, full)
+            a = list(a)
+            for i, v in static.items():
+                a[i] = v
+            return a, kw
+
+        self._diff_leaves = None
+        return dyn, key, rebuild
+
+    def _diff_positions(self, key, rebuild, n_dyn):
+        """Indices (into the dynamic leaves) of the leaves that are differentiated, grouped by
+        argnum, with the treedef of each differentiated argument."""
+        args, _ = rebuild([_LeafIndex(i) for i in range(n_dyn)])
+        groups = []
+        for a in self.argnums_tuple:
+            leaves, td = tree.flatten(args[a])
+            idx = [leaf.index for leaf in leaves if isinstance(leaf, _LeafIndex)]
+            if len(idx) != len(leaves):
+                raise TypeError(f"{self.kind}: argument {a} of {self._fun_name} is not an array "
+                                f"or a pytree of arrays")
+            groups.append((idx, td))
+        for idx, _ in groups:
+            for i in idx:
+                aval = key[1][i]
+                if not is_float(aval.dtype):
+                    raise TypeError(
+                        f"{self.kind} requires real floating-point inputs to differentiate, but "
+                        f"an argument in argnums={self.argnums!r} of {self._fun_name} has dtype "
+                        f"{dtype_name(aval.dtype)}; pass floats (e.g. 3.0 rather than 3, or "
+                        f"x.astype(float)), or leave it out of argnums")
+        return groups
+
+    # -- building ----------------------------------------------------------------------------
+    def _trace(self, key, rebuild, level):
+        trace = Trace(level)
+        names = _arg_names(self.fun, key)
+        tracers = [trace.new_arg(aval, names.get(i)) for i, aval in enumerate(key[1])]
+        args, kwargs = rebuild(tracers)
+        out = self.fun(*args, **kwargs)
+        return trace, out
+
+    def _build(self, key, rebuild, level):
+        n_dyn = len(key[1])
+        groups = self._diff_positions(key, rebuild, n_dyn) if self.kind != "jit" else []
+        trace, out = self._trace(key, rebuild, level)
+        n_aux, out_treedef = 0, None
+        if self.kind == "jit":
+            results, out_treedef = tree.flatten(out)
+        else:
+            if self.has_aux:
+                if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                    raise TypeError(f"{self._fun_name} was transformed with has_aux=True, so it "
+                                    f"must return a pair (value, aux); got {type(out).__name__}")
+                out, aux = out
+                aux_leaves, out_treedef = tree.flatten(aux)
+                n_aux = len(aux_leaves)
+            else:
+                aux_leaves = []
+            oa = _leaf_aval(out) if _is_dynamic(out) else None
+            if oa is None or oa.shape != () or not is_float(oa.dtype):
+                what = f"shape {oa.shape} and dtype {dtype_name(oa.dtype)}" if oa else \
+                    f"a {type(out).__name__}"
+                raise TypeError(f"{self.kind} requires a function with a scalar float output, "
+                                f"but {self._fun_name} returned {what}; reduce it to a scalar "
+                                f"(e.g. np.sum) before differentiating")
+            results = [out] + aux_leaves
+        traced = trace.to_function(self._fun_name, results)
+        n_explicit = n_dyn
+        if self.kind == "jit":
+            ir = traced
+        else:
+            wrt = [i for idx, _ in groups for i in idx]
+            ir = vjp_function(traced, wrt, name=f"{self.kind}_{self._fun_name}", n_seeded=1)
+            if self.kind == "grad":  # the value is not returned: let DCE drop what only it needs
+                ir = ir.replace(results=ir.results[1:])
+        spec = Specialization(traced, ir, out_treedef=out_treedef, n_aux=n_aux,
+                              extra={"groups": groups, "captured": trace.captured_outer,
+                                     "n_explicit": n_explicit})
+        return spec
+
+    def _specialize(self, key, dyn, rebuild) -> Specialization:
+        spec = self._cache.get(key)
+        if spec is not None:
+            return spec
+        with self._lock:
+            spec = self._cache.get(key)
+            if spec is None:
+                spec = self._build(key, rebuild, level=1)
+                spec.optimized = optimize(spec.ir)
+                spec.executable = _make_executable(spec.optimized, self.mode)
+                self._cache[key] = spec
+        return spec
+
+    def _inline(self, dyn, key, rebuild):
+        """Called on tracers: record our (unoptimized) IR into the caller's trace."""
+        spec = self._build(key, rebuild, level=max_level(dyn) + 1)
+        outer = max((x._adj_context for x in dyn if hasattr(x, "_adj_context")),
+                    key=lambda ctx: ctx.level)
+        # Record every equation, even those on constants only, so that nothing large is
+        # computed (and embedded as a constant) at trace time.
+        outs = eval_function(dce(spec.ir), list(dyn) + spec.extra["captured"],
+                             apply=lambda prim, *a, **p: outer.process(prim, a, p))
+        return self._assemble(spec, outs)
+
+    def _assemble(self, spec: Specialization, outs):
+        if self.kind == "jit":
+            return tree.unflatten(spec.out_treedef, outs)
+        if self.kind == "grad":
+            outs = [None] + list(outs)
+        value = outs[0]
+        aux = tree.unflatten(spec.out_treedef, outs[1:1 + spec.n_aux]) if self.has_aux else None
+        flat = outs[1 + spec.n_aux:]
+        grads, pos = [], 0
+        for idx, td in spec.extra["groups"]:
+            grads.append(tree.unflatten(td, flat[pos:pos + len(idx)]))
+            pos += len(idx)
+        g = grads[0] if isinstance(self.argnums, numbers.Integral) else tuple(grads)
+        if self.kind == "grad":
+            return (g, aux) if self.has_aux else g
+        return ((value, aux) if self.has_aux else value), g
+
+    # -- inspection ----------------------------------------------------------------------------
+    def specialize(self, *args, **kwargs) -> Specialization:
+        """Build (or fetch) the specialization for these arguments without running it."""
+        self._check_argnums(args)
+        dyn, key, rebuild = self._split(args, kwargs)
+        return self._specialize(key, dyn, rebuild)
+
+    def ir(self, *args, **kwargs) -> Function:
+        """The optimized IR that runs for these arguments."""
+        return self.specialize(*args, **kwargs).optimized
+
+    def llvm_ir(self, *args, **kwargs) -> str:
+        """The LLVM IR module compiled for these arguments."""
+        exe = self.specialize(*args, **kwargs).executable
+        if not hasattr(exe, "llvm_ir"):
+            raise ValueError(f"mode={self.mode!r} does not generate LLVM IR; use mode='compiled'")
+        return exe.llvm_ir()
+
+    def asm(self, *args, **kwargs) -> str:
+        """Host assembly compiled for these arguments."""
+        exe = self.specialize(*args, **kwargs).executable
+        if not hasattr(exe, "asm"):
+            raise ValueError(f"mode={self.mode!r} does not generate assembly; use mode='compiled'")
+        return exe.asm()
+
+    def __repr__(self):
+        return f"<autodiff_jit {self.__name__} mode={self.mode}>"
+
+
+def _arg_names(fun, key) -> dict[int, str]:
+    """Argument names for printing: the Python parameter names where a leaf is a whole
+    positional argument."""
+    import inspect
+    try:
+        params = list(inspect.signature(fun).parameters)
+    except (TypeError, ValueError):
+        return {}
+    treedef = key[0]
+    names, pos = {}, 0
+    try:
+        arg_defs = treedef[1][0][1]
+    except (IndexError, TypeError):
+        return {}
+    for i, td in enumerate(arg_defs):
+        n = tree.leaf_count(td)
+        if n == 1 and td == "*" and i < len(params):
+            names[pos] = params[i]
+        pos += n
+    return names
+
+
+class _Interpreted:
+    """Runs optimized IR with the numpy interpreter (mode='interpret')."""
+
+    def __init__(self, fn: Function):
+        self.fn = fn
+
+    def __call__(self, arrays):
+        from .interpret import run
+        return run(self.fn, arrays)
+
+
+def _make_executable(fn: Function, mode: str):
+    if mode == "interpret":
+        return _Interpreted(fn)
+    from .backend import compile_function
+    return compile_function(fn)
+
+
+# ---------------------------------------------------------------------------------------------
+# public decorators
+
+def _decorator(kind):
+    def transform(fun=None, *, argnums=0, has_aux=False, mode="compiled", static_argnums=()):
+        if fun is None:
+            return lambda f: Transformed(f, kind, argnums=argnums, has_aux=has_aux, mode=mode,
+                                         static_argnums=static_argnums)
+        return Transformed(fun, kind, argnums=argnums, has_aux=has_aux, mode=mode,
+                           static_argnums=static_argnums)
+    return transform
+
+
+grad = _decorator("grad")
+grad.__doc__ = """grad(fun, argnums=0, has_aux=False, mode="compiled")
+
+The gradient of a scalar-valued `fun` with respect to the argument(s) in `argnums`, computed by
+compiled adjoint code. Usable as `@grad`, `grad(f)` or `@grad(argnums=1)`. Returns gradients in
+the structure of the differentiated arguments (a tuple of them when argnums is a tuple); with
+has_aux=True, `fun` returns (value, aux) and the result is (gradients, aux).
+Modes: "compiled" (LLVM), "interpret" (numpy interpreter of the same IR), "tape" (tape Tensors).
+"""
+
+value_and_grad = _decorator("value_and_grad")
+value_and_grad.__doc__ = """value_and_grad(fun, argnums=0, has_aux=False, mode="compiled")
+
+Like `grad`, but returns (value, gradients), or ((value, aux), gradients) with has_aux=True.
+"""
+
+
+def jit(fun=None, *, mode="compiled", static_argnums=()):
+    """Compile `fun` (no differentiation). Results keep `fun`'s output structure."""
+    if fun is None:
+        return lambda f: Transformed(f, "jit", mode=mode, static_argnums=static_argnums)
+    return Transformed(fun, "jit", mode=mode, static_argnums=static_argnums)
+
+
+def make_ir(fun, *, static_argnums=()):
+    """make_ir(f)(*args) -> the IR Function traced from f on arguments shaped like args.
+    For a function transformed by grad, this is its adjoint IR (unoptimized)."""
+    def build(*args, **kwargs):
+        t = fun if isinstance(fun, Transformed) else \
+            Transformed(fun, "jit", static_argnums=static_argnums)
+        dyn, key, rebuild = t._split(args, kwargs)
+        spec = t._build(key, rebuild, level=max_level(dyn) + 1)
+        return dce(spec.ir)
+    return build
+
+
+# ---------------------------------------------------------------------------------------------
+# custom_vjp
+
+class custom_vjp:
+    """A function with a user-defined VJP, as in JAX:
+
+        @custom_vjp
+        def f(x): ...
+        def f_fwd(x): return f(x), residuals
+        def f_bwd(residuals, g): return (cotangent_for_x,)
+        f.defvjp(f_fwd, f_bwd)
+    """
+
+    def __init__(self, fun):
+        self.fun = fun
+        self.fwd = self.bwd = None
+        functools.update_wrapper(self, fun, updated=())
+
+    def defvjp(self, fwd, bwd):
+        self.fwd, self.bwd = fwd, bwd
+        return self
+
+    def __call__(self, *args):
+        leaves, in_tree = tree.flatten(args)
+        if self.fwd is None:
+            raise TypeError(f"custom_vjp function {self.fun.__name__} has no rule yet; "
+                            f"call {self.fun.__name__}.defvjp(fwd, bwd)")
+        if not any(hasattr(x, "_adj_context") for x in leaves):
+            return self.fun(*args)
+        avals = [_leaf_aval(x) for x in leaves]
+        # forward: outputs then residuals
+        trace = Trace(max_level(leaves) + 1)
+        tracers = [trace.new_arg(a) for a in avals]
+        out, res = self.fwd(*tree.unflatten(in_tree, tracers))
+        out_leaves, out_tree = tree.flatten(out)
+        res_leaves, _ = tree.flatten(res)
+        fwd_fn = trace.to_function(f"{self.fun.__name__}_fwd", out_leaves + res_leaves)
+        if trace.captured:
+            raise TypeError(f"custom_vjp function {self.fun.__name__} closes over a traced value; "
+                            f"pass it as an argument instead")
+        # backward: residuals and output cotangents -> one cotangent per input leaf
+        btrace = Trace(1)
+        res_t = [btrace.new_arg(r.aval) for r in fwd_fn.results[len(out_leaves):]]
+        ct_t = [btrace.new_arg(r.aval, "ct") for r in fwd_fn.results[:len(out_leaves)]]
+        res_tree = tree.flatten(res)[1]
+        cts = self.bwd(tree.unflatten(res_tree, res_t), tree.unflatten(out_tree, ct_t))
+        if not isinstance(cts, tuple) or len(cts) != len(args):
+            raise TypeError(f"the bwd rule of {self.fun.__name__} must return a tuple with one "
+                            f"cotangent per argument ({len(args)}), got {cts!r}")
+        ct_leaves = []
+        for arg, ct in zip(args, cts):
+            arg_leaves = tree.flatten(arg)[0]
+            ct_l = [None] * len(arg_leaves) if ct is None else tree.flatten(ct)[0]
+            for a, c in zip(arg_leaves, ct_l):
+                aval = _leaf_aval(a)
+                ct_leaves.append(np.zeros(aval.shape, aval.dtype) if c is None else c)
+        bwd_fn = btrace.to_function(f"{self.fun.__name__}_bwd", ct_leaves)
+        outs = bind(custom_vjp_call_p, *leaves, fwd=fwd_fn, bwd=bwd_fn,
+                    num_outputs=len(out_leaves))
+        return tree.unflatten(out_tree, outs[:len(out_leaves)])

@@ -1,0 +1,96 @@
+"""Algebraic simplification and constant folding.
+
+- identities: x+0, x-0, x*1, x/1, --x, x**1, reshape/transpose/broadcast/convert to the same
+  type, stop_gradient (differentiation is over by the time passes run);
+- zeros: x*0 becomes a zero of the output type (AD's symbolic-zero convention: a zero
+  cotangent stays zero even where the primal is inf or NaN);
+- folding: an equation whose inputs are all literals or constants, with a small output, is
+  evaluated now and replaced by a constant.
+Rewrites only fire when the replacement has exactly the output's shape and dtype.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Eqn, Function, Lit, Var
+from ..primitives import get_primitive
+
+_FOLD_MAX_SIZE = 64
+
+
+def _scalar_value(atom, consts, producers):
+    """The single value every element of `atom` holds, if that is known statically."""
+    if isinstance(atom, Lit):
+        return atom.value
+    if atom in consts:
+        arr = np.asarray(consts[atom])
+        if arr.size and arr.size <= _FOLD_MAX_SIZE and np.all(arr == arr.flat[0]):
+            return arr.flat[0]
+        return None
+    eqn = producers.get(id(atom))
+    if eqn is not None and eqn.prim.name in ("broadcast_to", "reshape"):
+        return _scalar_value(eqn.inputs[0], consts, producers)
+    return None
+
+
+def simplify(fn: Function) -> Function:
+    subst: dict[int, object] = {}
+    consts = dict(fn.consts)
+    producers: dict[int, Eqn] = {}
+    eqns: list[Eqn] = []
+
+    def sub(atom):
+        return subst.get(id(atom), atom) if isinstance(atom, Var) else atom
+
+    def same_type(atom, out):
+        return atom.aval == out.aval
+
+    def zeros(out):
+        return Eqn(get_primitive("broadcast_to"), [Lit(0, out.dtype)], {"shape": out.shape}, [out])
+
+    for eqn in fn.eqns:
+        inputs = [sub(i) for i in eqn.inputs]
+        params = {k: simplify(v) if isinstance(v, Function) else v for k, v in eqn.params.items()}
+        name = eqn.prim.name
+        out = eqn.outputs[0]
+        vals = [_scalar_value(i, consts, producers) for i in inputs]
+        replacement = None
+        if name in ("add", "sub") and vals[1] == 0 and same_type(inputs[0], out):
+            replacement = inputs[0]
+        elif name == "add" and vals[0] == 0 and same_type(inputs[1], out):
+            replacement = inputs[1]
+        elif name in ("mul", "div") and vals[1] == 1 and same_type(inputs[0], out):
+            replacement = inputs[0]
+        elif name == "mul" and vals[0] == 1 and same_type(inputs[1], out):
+            replacement = inputs[1]
+        elif name == "mul" and (vals[0] == 0 or vals[1] == 0) and not \
+                (isinstance(inputs[0], Lit) and isinstance(inputs[1], Lit)):
+            new = zeros(out)
+            eqns.append(new)
+            producers[id(out)] = new
+            continue
+        elif name in ("reshape", "transpose", "broadcast_to", "convert_element_type",
+                      "stop_gradient") and same_type(inputs[0], out):
+            replacement = inputs[0]
+        elif name == "integer_pow" and params["y"] == 1:
+            replacement = inputs[0]
+        elif name == "neg":
+            prod = producers.get(id(inputs[0]))
+            if prod is not None and prod.prim.name == "neg":
+                replacement = prod.inputs[0]
+        if replacement is not None:
+            subst[id(out)] = replacement
+            continue
+        if (not eqn.regions and not eqn.prim.multiple_results and out.aval.size <= _FOLD_MAX_SIZE
+                and all(isinstance(i, Lit) or i in consts for i in inputs)
+                and not (name == "broadcast_to" and isinstance(inputs[0], Lit))):
+            value = np.asarray(eqn.prim.impl(*[i.value if isinstance(i, Lit) else consts[i]
+                                               for i in inputs], **params), dtype=out.dtype)
+            consts[out] = value
+            continue
+        new = Eqn(eqn.prim, inputs, params, eqn.outputs)
+        eqns.append(new)
+        for o in new.outputs:
+            producers[id(o)] = new
+    results = [sub(r) for r in fn.results]
+    return fn.replace(eqns=eqns, consts=consts, results=results)

@@ -1,0 +1,97 @@
+"""The Primitive record and `bind`, the single entry point through which every operation runs.
+
+`bind(prim, *args, **params)` looks at its arguments: plain numpy values run the primitive's
+numpy implementation; tracers record an equation into their trace; tape Tensors run the
+implementation and record a tape node. VJP rules are written with `bind`-based helpers and
+numpy operators, so the same rule builds adjoint IR (on tracers) and runs tape backward
+passes (on arrays or Tensors).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..ir import AVal
+
+_REGISTRY: dict[str, "Primitive"] = {}
+
+
+class Primitive:
+    """One operation: its name, shape/dtype rule, numpy implementation, VJP and JVP rules.
+
+    shape_rule(*avals, **params) -> AVal (or list of AVal when multiple_results)
+    impl(*arrays, **params)      -> ndarray (or list)
+    vjp(cts, out, *ins, **params) -> one cotangent per input (None: no gradient flows there);
+                                    cts is the output cotangent (a list when multiple_results)
+    jvp(tangents, out, *ins, **params) -> output tangent (tangents: None where zero)
+    """
+
+    def __init__(self, name: str, shape_rule: Callable, impl: Callable, *,
+                 vjp: Callable | None = None, jvp: Callable | None = None,
+                 multiple_results: bool = False, differentiable: bool = True,
+                 torch_name: str | None = None, family: str = "other"):
+        self.name = name
+        self.shape_rule = shape_rule
+        self.impl = impl
+        self.vjp = vjp
+        self.jvp = jvp
+        self.multiple_results = multiple_results
+        # Non-differentiable primitives (comparisons, argmax, ...) have zero derivative a.e.
+        self.differentiable = differentiable
+        self.torch_name = torch_name or f"{name.capitalize()}Backward0"
+        self.family = family
+
+    def abstract_eval(self, avals, params) -> list[AVal]:
+        out = self.shape_rule(*avals, **params)
+        return list(out) if self.multiple_results else [out]
+
+    def __repr__(self):
+        return f"<primitive {self.name}>"
+
+
+def register(prim: Primitive) -> Primitive:
+    if prim.name in _REGISTRY:
+        raise ValueError(f"primitive {prim.name!r} registered twice")
+    _REGISTRY[prim.name] = prim
+    return prim
+
+
+def get_primitive(name: str) -> Primitive:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        from ..errors import IRError
+        raise IRError(f"unknown primitive {name!r}") from None
+
+
+def all_primitives() -> dict[str, Primitive]:
+    return dict(_REGISTRY)
+
+
+# ---------------------------------------------------------------------------------------------
+# dispatch
+
+def _context_of(x):
+    return getattr(x, "_adj_context", None)
+
+
+def bind(prim: Primitive, *args, **params):
+    """Apply `prim`: on numpy values now, or recorded by the innermost trace/tape among args."""
+    top = None
+    for a in args:
+        ctx = _context_of(a)
+        if ctx is not None and (top is None or ctx.level > top.level):
+            top = ctx
+    if top is None:
+        return prim.impl(*args, **params)
+    return top.process(prim, args, params)
+
+
+def aval_of(x) -> AVal:
+    """Shape and dtype of any value bind accepts (tracer, Tensor, array, numpy/Python scalar)."""
+    aval = getattr(x, "aval", None)
+    if isinstance(aval, AVal):
+        return aval
+    arr = np.asarray(x)
+    return AVal(arr.shape, arr.dtype)

@@ -1,0 +1,265 @@
+"""Elementwise primitives: unary math, binary arithmetic, comparisons, select, casts.
+
+Binary primitives broadcast like numpy; their inputs share one dtype (the numpy layer inserts
+`convert_element_type` first). A unary primitive's derivative is given once, as `deriv(x, y)`
+(the factor that multiplies the incoming tangent or cotangent), and serves both VJP and JVP.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import AVal, is_float
+from .core import Primitive, aval_of, bind, register
+from . import reductions as R, shape as S
+
+
+def _broadcast(name, *avals):
+    try:
+        return np.broadcast_shapes(*(a.shape for a in avals))
+    except ValueError:
+        shapes = " and ".join(str(a.shape) for a in avals)
+        raise ValueError(f"{name}: shapes {shapes} cannot be broadcast together") from None
+
+
+def _same_dtype(name, *avals):
+    dts = {a.dtype for a in avals}
+    if len(dts) != 1:
+        raise TypeError(f"{name}: inputs have different dtypes {sorted(map(str, dts))}; "
+                        f"insert convert_element_type first")
+    return dts.pop()
+
+
+def unbroadcast(g, shape):
+    """Sum a cotangent of a broadcast result back down to an input's `shape`."""
+    if g is None:
+        return None
+    gshape = aval_of(g).shape
+    if gshape == tuple(shape):
+        return g
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, d in enumerate(shape)
+                                      if d == 1 and gshape[i + lead] != 1)
+    out = R.reduce_sum(g, axes) if axes else g
+    return S.reshape(out, tuple(shape))
+
+
+# ---------------------------------------------------------------------------------------------
+# dtype promotion for the numpy layer: Python scalars are weak (NEP 50), as in numpy 2
+
+_PY_SCALARS = (bool, int, float)
+
+
+def promote(*args, to_float=False):
+    strong = [aval_of(a).dtype for a in args if not isinstance(a, _PY_SCALARS)]
+    weak = [a for a in args if isinstance(a, _PY_SCALARS)]
+    target = np.result_type(*strong, *weak) if strong else np.result_type(*weak)
+    if to_float and not is_float(target):
+        target = np.dtype(np.float64)
+    if target == np.float16:
+        target = np.dtype(np.float32)
+    return [cast(a, target) for a in args]
+
+
+def cast(x, dtype):
+    dtype = np.dtype(dtype)
+    if isinstance(x, _PY_SCALARS) or isinstance(x, np.generic):
+        return dtype.type(x)
+    if aval_of(x).dtype == dtype:
+        return x
+    return bind(convert_element_type, x, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# unary
+
+def _unary(name, np_fn, deriv=None, *, float_only=True, torch_name=None):
+    def shape_rule(x):
+        if float_only and not is_float(x.dtype):
+            raise TypeError(f"{name} needs a float input, got {x.dtype}")
+        return x
+
+    def impl(x):
+        return np_fn(x)
+
+    vjp = jvp = None
+    if deriv is not None:
+        def vjp(g, y, x):
+            return (g * deriv(x, y),)
+
+        def jvp(t, y, x):
+            return None if t[0] is None else t[0] * deriv(x, y)
+
+    prim = Primitive(name, shape_rule, impl, vjp=vjp, jvp=jvp, differentiable=deriv is not None,
+                     torch_name=torch_name, family="unary")
+    return register(prim)
+
+
+def _sq(x):
+    return x * x
+
+
+neg = _unary("neg", np.negative, lambda x, y: -1.0, float_only=False)
+exp = _unary("exp", np.exp, lambda x, y: y)
+log = _unary("log", np.log, lambda x, y: 1.0 / x)
+log1p = _unary("log1p", np.log1p, lambda x, y: 1.0 / (x + 1.0))
+expm1 = _unary("expm1", np.expm1, lambda x, y: y + 1.0)
+sqrt = _unary("sqrt", np.sqrt, lambda x, y: 0.5 / y)
+sin = _unary("sin", np.sin, lambda x, y: np.cos(x))
+cos = _unary("cos", np.cos, lambda x, y: -np.sin(x))
+tan = _unary("tan", np.tan, lambda x, y: 1.0 + y * y)
+tanh = _unary("tanh", np.tanh, lambda x, y: 1.0 - y * y)
+sinh = _unary("sinh", np.sinh, lambda x, y: np.cosh(x))
+cosh = _unary("cosh", np.cosh, lambda x, y: np.sinh(x))
+arcsin = _unary("arcsin", np.arcsin, lambda x, y: 1.0 / np.sqrt(1.0 - x * x), torch_name="AsinBackward0")
+arccos = _unary("arccos", np.arccos, lambda x, y: -1.0 / np.sqrt(1.0 - x * x), torch_name="AcosBackward0")
+arctan = _unary("arctan", np.arctan, lambda x, y: 1.0 / (1.0 + x * x), torch_name="AtanBackward0")
+abs_ = _unary("abs", np.abs, lambda x, y: np.sign(x), float_only=False)
+# Piecewise-constant functions: derivative zero almost everywhere, so no rule.
+sign = _unary("sign", np.sign, float_only=False)
+floor = _unary("floor", np.floor)
+ceil = _unary("ceil", np.ceil)
+round_ = _unary("round", np.round)
+logical_not = register(Primitive(
+    "logical_not", lambda x: AVal(x.shape, np.bool_), np.logical_not, differentiable=False,
+    family="unary"))
+
+
+def _integer_pow_rule(x, *, y):
+    if not isinstance(y, int):
+        raise TypeError(f"integer_pow needs an int exponent, got {y!r}")
+    return x
+
+
+def _integer_pow_deriv(x, y):
+    if y == 0:
+        return None
+    if y == 1:
+        return 1.0
+    return float(y) * integer_pow(x, y - 1)
+
+
+def _integer_pow_vjp(g, out, x, *, y):
+    d = _integer_pow_deriv(x, y)
+    return (None if d is None else g * d,)
+
+
+def _integer_pow_jvp(t, out, x, *, y):
+    d = _integer_pow_deriv(x, y)
+    return None if d is None or t[0] is None else t[0] * d
+
+
+integer_pow_p = register(Primitive(
+    "integer_pow", _integer_pow_rule,
+    lambda x, *, y: np.power(x, y) if y >= 0 else np.power(x, float(y)).astype(x.dtype, copy=False),
+    vjp=_integer_pow_vjp, jvp=_integer_pow_jvp, torch_name="PowBackward0", family="unary"))
+
+
+def integer_pow(x, y: int):
+    return bind(integer_pow_p, x, y=int(y))
+
+
+convert_element_type = register(Primitive(
+    "convert_element_type", lambda x, *, dtype: AVal(x.shape, dtype),
+    lambda x, *, dtype: np.asarray(x).astype(dtype),
+    vjp=lambda g, out, x, *, dtype: (cast(g, aval_of(x).dtype) if is_float(aval_of(x).dtype) else None,),
+    jvp=lambda t, out, x, *, dtype: None if t[0] is None else cast(t[0], dtype),
+    torch_name="ToCopyBackward0", family="unary"))
+
+
+# ---------------------------------------------------------------------------------------------
+# binary arithmetic
+
+def _binary(name, np_fn, vjp_parts=None, *, torch_name=None, out_dtype=None, float_only=False):
+    def shape_rule(a, b):
+        dt = _same_dtype(name, a, b)
+        if float_only and not is_float(dt):
+            raise TypeError(f"{name} needs float inputs, got {dt}")
+        return AVal(_broadcast(name, a, b), out_dtype or dt)
+
+    vjp = jvp = None
+    if vjp_parts is not None:
+        def vjp(g, out, a, b):
+            da, db = vjp_parts(g, out, a, b)
+            return unbroadcast(da, aval_of(a).shape), unbroadcast(db, aval_of(b).shape)
+
+        def jvp(t, out, a, b):
+            ta, tb = t
+            result = None
+            if ta is not None:
+                result = vjp_parts(ta, out, a, b)[0]
+            if tb is not None:
+                part = vjp_parts(tb, out, a, b)[1]
+                result = part if result is None else result + part
+            return result
+
+    prim = Primitive(name, shape_rule, np_fn, vjp=vjp, jvp=jvp, differentiable=vjp is not None,
+                     torch_name=torch_name, family="binary")
+    return register(prim)
+
+
+def _pow_parts(g, out, a, b):
+    da = g * b * np.power(a, b - 1.0)
+    # d/db a**b = log(a) a**b; defined as 0 where a == 0 (the limit for b > 0) to avoid 0*-inf.
+    safe_log = np.log(select(a == 0, np.ones_like(a), a))
+    db = g * out * safe_log
+    return da, db
+
+
+add = _binary("add", np.add, lambda g, out, a, b: (g, g))
+sub = _binary("sub", np.subtract, lambda g, out, a, b: (g, -g))
+mul = _binary("mul", np.multiply, lambda g, out, a, b: (g * b, g * a))
+div = _binary("div", np.true_divide, lambda g, out, a, b: (g / b, -g * out / b), float_only=True)
+pow_ = _binary("pow", np.power, _pow_parts, float_only=True)
+# Ties send the whole gradient to the first argument (PyTorch's clamp convention).
+maximum = _binary("maximum", np.maximum,
+                  lambda g, out, a, b: (select(a >= b, g, 0.0), select(a >= b, 0.0, g)),
+                  torch_name="MaximumBackward0")
+minimum = _binary("minimum", np.minimum,
+                  lambda g, out, a, b: (select(a <= b, g, 0.0), select(a <= b, 0.0, g)),
+                  torch_name="MinimumBackward0")
+
+lt = _binary("lt", np.less, out_dtype=np.bool_)
+le = _binary("le", np.less_equal, out_dtype=np.bool_)
+gt = _binary("gt", np.greater, out_dtype=np.bool_)
+ge = _binary("ge", np.greater_equal, out_dtype=np.bool_)
+eq = _binary("eq", np.equal, out_dtype=np.bool_)
+ne = _binary("ne", np.not_equal, out_dtype=np.bool_)
+logical_and = _binary("logical_and", np.logical_and, out_dtype=np.bool_)
+logical_or = _binary("logical_or", np.logical_or, out_dtype=np.bool_)
+logical_xor = _binary("logical_xor", np.logical_xor, out_dtype=np.bool_)
+
+
+# ---------------------------------------------------------------------------------------------
+# select (np.where)
+
+def _select_rule(c, a, b):
+    if c.dtype != np.bool_:
+        raise TypeError(f"select: condition must be bool, got {c.dtype}")
+    dt = _same_dtype("select", a, b)
+    return AVal(_broadcast("select", c, a, b), dt)
+
+
+def _select_vjp(g, out, c, a, b):
+    zero = np.zeros((), aval_of(g).dtype)[()]
+    return (None, unbroadcast(select(c, g, zero), aval_of(a).shape),
+            unbroadcast(select(c, zero, g), aval_of(b).shape))
+
+
+def _select_jvp(t, out, c, a, b):
+    _, ta, tb = t
+    if ta is None and tb is None:
+        return None
+    dt = aval_of(out).dtype
+    ta = np.zeros((), dt)[()] if ta is None else ta
+    tb = np.zeros((), dt)[()] if tb is None else tb
+    return S.broadcast_to(select(c, ta, tb), aval_of(out).shape)
+
+
+select_p = register(Primitive("select", _select_rule, np.where, vjp=_select_vjp, jvp=_select_jvp,
+                              torch_name="WhereBackward0", family="select"))
+
+
+def select(c, a, b):
+    """np.where(c, a, b) with numpy promotion of a and b."""
+    a, b = promote(a, b)
+    return bind(select_p, c, a, b)

@@ -1,0 +1,117 @@
+"""Indexing primitives: strided slices and integer gathers, each with its transpose
+(`scatter_slice`, `take_add`) so that gradients of indexing, and gradients of those
+gradients, stay in the IR."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import AVal
+from .core import Primitive, aval_of, bind, register
+
+
+def _slices(start, step, shape):
+    out = []
+    for s, st, n in zip(start, step, shape):
+        stop = s + n * st
+        out.append(slice(s, None if stop < 0 else stop, st))
+    return tuple(out)
+
+
+def _slice_rule(x, *, start, step, shape):
+    if not (len(start) == len(step) == len(shape) == x.ndim):
+        raise ValueError(f"slice: start/step/shape must have one entry per axis of {x.shape}")
+    for s, st, n, d in zip(start, step, shape, x.shape):
+        if st == 0 or n < 0 or (n > 0 and not (0 <= s < d and 0 <= s + (n - 1) * st < d)):
+            raise ValueError(f"slice: start {start}, step {step}, shape {shape} leave the "
+                             f"bounds of {x.shape}")
+    return AVal(shape, x.dtype)
+
+
+def _slice_impl(x, *, start, step, shape):
+    return np.asarray(x)[_slices(start, step, shape)]
+
+
+slice_p = register(Primitive(
+    "slice", _slice_rule, _slice_impl,
+    vjp=lambda g, out, x, **p: (scatter_slice(g, aval_of(x).shape, p["start"], p["step"]),),
+    jvp=lambda t, out, x, **p: None if t[0] is None else bind(slice_p, t[0], **p),
+    torch_name="SliceBackward0", family="index"))
+
+
+def _scatter_slice_rule(g, *, start, step, in_shape):
+    _slice_rule(AVal(in_shape, g.dtype), start=start, step=step, shape=g.shape)
+    return AVal(in_shape, g.dtype)
+
+
+def _scatter_slice_impl(g, *, start, step, in_shape):
+    out = np.zeros(in_shape, np.asarray(g).dtype)
+    out[_slices(start, step, np.shape(g))] = g
+    return out
+
+
+scatter_slice_p = register(Primitive(
+    "scatter_slice", _scatter_slice_rule, _scatter_slice_impl,
+    vjp=lambda g, out, x, *, start, step, in_shape:
+        (bind(slice_p, g, start=start, step=step, shape=aval_of(x).shape),),
+    jvp=lambda t, out, x, **p: None if t[0] is None else bind(scatter_slice_p, t[0], **p),
+    torch_name="SliceBackwardBackward0", family="index"))
+
+
+def _take_rule(x, idx, *, axis):
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"take: indices must be integers, got {idx.dtype}")
+    if not 0 <= axis < x.ndim:
+        raise ValueError(f"take: axis {axis} out of range for rank {x.ndim}")
+    return AVal(x.shape[:axis] + idx.shape + x.shape[axis + 1:], x.dtype)
+
+
+take_p = register(Primitive(
+    "take", _take_rule, lambda x, idx, *, axis: np.take(x, idx, axis=axis),
+    vjp=lambda g, out, x, idx, *, axis: (take_add(g, idx, axis, aval_of(x).shape[axis]), None),
+    jvp=lambda t, out, x, idx, *, axis: None if t[0] is None else bind(take_p, t[0], idx, axis=axis),
+    torch_name="IndexBackward0", family="index"))
+
+
+def _take_add_rule(g, idx, *, axis, size):
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"take_add: indices must be integers, got {idx.dtype}")
+    k = idx.ndim
+    if g.shape[axis:axis + k] != idx.shape:
+        raise ValueError(f"take_add: update shape {g.shape} does not hold index shape "
+                         f"{idx.shape} at axis {axis}")
+    return AVal(g.shape[:axis] + (size,) + g.shape[axis + k:], g.dtype)
+
+
+def _take_add_impl(g, idx, *, axis, size):
+    g = np.asarray(g)
+    idx = np.asarray(idx)
+    out = np.zeros(g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:], g.dtype)
+    # np.add.at accumulates repeated indices, which is what the gradient of a gather needs.
+    np.add.at(out, (slice(None),) * axis + (idx,), g)
+    return out
+
+
+take_add_p = register(Primitive(
+    "take_add", _take_add_rule, _take_add_impl,
+    vjp=lambda g, out, upd, idx, *, axis, size: (bind(take_p, g, idx, axis=axis), None),
+    jvp=lambda t, out, upd, idx, **p: None if t[0] is None else bind(take_add_p, t[0], idx, **p),
+    torch_name="IndexPutBackward0", family="index"))
+
+
+def scatter_slice(g, in_shape, start, step):
+    return bind(scatter_slice_p, g, start=tuple(start), step=tuple(step), in_shape=tuple(in_shape))
+
+
+def take_add(g, idx, axis, size):
+    return bind(take_add_p, g, idx, axis=int(axis), size=int(size))
+
+
+def slice_along(x, axis, start, length, step=1):
+    """x[..., start:start+length*step:step, ...] on one axis."""
+    shape = aval_of(x).shape
+    if start == 0 and step == 1 and length == shape[axis]:
+        return x
+    starts = tuple(start if i == axis else 0 for i in range(len(shape)))
+    steps = tuple(step if i == axis else 1 for i in range(len(shape)))
+    out_shape = tuple(length if i == axis else d for i, d in enumerate(shape))
+    return bind(slice_p, x, start=starts, step=steps, shape=out_shape)

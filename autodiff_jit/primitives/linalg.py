@@ -1,0 +1,123 @@
+"""dot_general: the one contraction primitive. matmul, dot, outer, tensordot and two-operand
+einsum all become `dot_general` plus transposes (see `einsum2`).
+
+dot_general(a, b) {contract=((a axes), (b axes)), batch=((a axes), (b axes))}
+has output dims: batch dims, then a's free dims, then b's free dims (as jax.lax.dot_general).
+"""
+from __future__ import annotations
+
+import string
+
+import numpy as np
+
+from ..ir import AVal
+from .core import Primitive, aval_of, bind, register
+from . import reductions as R, shape as S
+
+
+def _free(ndim, *used):
+    taken = set(used[0]) | set(used[1]) if len(used) == 2 else set(used[0])
+    return [i for i in range(ndim) if i not in taken]
+
+
+def _dot_rule(a, b, *, contract, batch):
+    (ac, bc), (ab, bb) = contract, batch
+    if a.dtype != b.dtype:
+        raise TypeError(f"dot_general: dtypes {a.dtype} and {b.dtype} differ")
+    if len(ac) != len(bc) or len(ab) != len(bb):
+        raise ValueError("dot_general: contracting/batch axis lists must pair up")
+    for i, j in list(zip(ac, bc)) + list(zip(ab, bb)):
+        if not (0 <= i < a.ndim and 0 <= j < b.ndim) or a.shape[i] != b.shape[j]:
+            raise ValueError(f"dot_general: shapes {a.shape} and {b.shape} are not aligned "
+                             f"(axis {i} vs axis {j})")
+    af, bf = _free(a.ndim, ac, ab), _free(b.ndim, bc, bb)
+    shape = tuple(a.shape[i] for i in ab) + tuple(a.shape[i] for i in af) + \
+        tuple(b.shape[i] for i in bf)
+    return AVal(shape, a.dtype)
+
+
+def _dot_impl(a, b, *, contract, batch):
+    """Reference implementation through np.matmul (BLAS): (B, M, K) @ (B, K, N)."""
+    a, b = np.asarray(a), np.asarray(b)
+    (ac, bc), (ab, bb) = contract, batch
+    af, bf = _free(a.ndim, ac, ab), _free(b.ndim, bc, bb)
+    sb = [a.shape[i] for i in ab]
+    m = [a.shape[i] for i in af]
+    n = [b.shape[i] for i in bf]
+    k = int(np.prod([a.shape[i] for i in ac], dtype=np.int64))
+    a3 = np.transpose(a, list(ab) + af + list(ac)).reshape(int(np.prod(sb, dtype=np.int64)),
+                                                           int(np.prod(m, dtype=np.int64)), k)
+    b3 = np.transpose(b, list(bb) + list(bc) + bf).reshape(a3.shape[0], k,
+                                                           int(np.prod(n, dtype=np.int64)))
+    return np.matmul(a3, b3).reshape(sb + m + n)
+
+
+def _letters(a_nd, b_nd, contract, batch):
+    """Einsum subscripts (a, b, out) describing a dot_general."""
+    (ac, bc), (ab, bb) = contract, batch
+    pool = iter(string.ascii_letters)
+    a_sub = [next(pool) for _ in range(a_nd)]
+    b_sub = [None] * b_nd
+    for i, j in zip(ac, bc):
+        b_sub[j] = a_sub[i]
+    for i, j in zip(ab, bb):
+        b_sub[j] = a_sub[i]
+    b_sub = [s or next(pool) for s in b_sub]
+    af, bf = _free(a_nd, ac, ab), _free(b_nd, bc, bb)
+    out = [a_sub[i] for i in ab] + [a_sub[i] for i in af] + [b_sub[i] for i in bf]
+    return "".join(a_sub), "".join(b_sub), "".join(out)
+
+
+def _dot_vjp(g, out, a, b, *, contract, batch):
+    a_sub, b_sub, o_sub = _letters(aval_of(a).ndim, aval_of(b).ndim, contract, batch)
+    return einsum2(o_sub, b_sub, a_sub, g, b), einsum2(a_sub, o_sub, b_sub, a, g)
+
+
+def _dot_jvp(t, out, a, b, *, contract, batch):
+    ta, tb = t
+    res = None
+    if ta is not None:
+        res = dot_general(ta, b, contract, batch)
+    if tb is not None:
+        part = dot_general(a, tb, contract, batch)
+        res = part if res is None else res + part
+    return res
+
+
+dot_general_p = register(Primitive("dot_general", _dot_rule, _dot_impl, vjp=_dot_vjp, jvp=_dot_jvp,
+                                   torch_name="MmBackward0", family="dot"))
+
+
+def dot_general(a, b, contract, batch=((), ())):
+    contract = (tuple(contract[0]), tuple(contract[1]))
+    batch = (tuple(batch[0]), tuple(batch[1]))
+    return bind(dot_general_p, a, b, contract=contract, batch=batch)
+
+
+def einsum2(a_sub: str, b_sub: str, out_sub: str, a, b):
+    """Two-operand einsum without repeated letters inside one operand, as dot_general."""
+    for sub in (a_sub, b_sub, out_sub):
+        if len(set(sub)) != len(sub):
+            raise NotImplementedError(f"einsum: repeated index in {sub!r} (diagonals) is not "
+                                      f"supported; write it with np.diagonal-free code")
+    missing = set(out_sub) - set(a_sub) - set(b_sub)
+    if missing:
+        raise ValueError(f"einsum: output index {sorted(missing)} appears in no operand")
+    # letters that appear in only one operand and not in the output are summed away first
+    only_a = [i for i, c in enumerate(a_sub) if c not in b_sub and c not in out_sub]
+    if only_a:
+        a = R.reduce_sum(a, only_a)
+        a_sub = "".join(c for i, c in enumerate(a_sub) if i not in only_a)
+    only_b = [i for i, c in enumerate(b_sub) if c not in a_sub and c not in out_sub]
+    if only_b:
+        b = R.reduce_sum(b, only_b)
+        b_sub = "".join(c for i, c in enumerate(b_sub) if i not in only_b)
+    shared = [c for c in a_sub if c in b_sub]
+    batch_l = [c for c in shared if c in out_sub]
+    contract_l = [c for c in shared if c not in out_sub]
+    contract = (tuple(a_sub.index(c) for c in contract_l), tuple(b_sub.index(c) for c in contract_l))
+    batch = (tuple(a_sub.index(c) for c in batch_l), tuple(b_sub.index(c) for c in batch_l))
+    res = dot_general(a, b, contract, batch)
+    res_sub = "".join(batch_l) + "".join(c for c in a_sub if c not in b_sub) + \
+        "".join(c for c in b_sub if c not in a_sub)
+    return S.transpose(res, [res_sub.index(c) for c in out_sub])

@@ -1,0 +1,118 @@
+"""Reductions over static axes (the output drops the reduced axes; keepdims is a reshape),
+arg-reductions, and cumulative sums."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import AVal, is_float
+from .core import Primitive, aval_of, bind, register
+from . import elementwise as E, shape as S
+
+
+def _check_axes(name, x, axes):
+    if not isinstance(axes, tuple) or any(not 0 <= a < x.ndim for a in axes) or \
+            list(axes) != sorted(set(axes)):
+        raise ValueError(f"{name}: axes must be sorted distinct axes of a rank-{x.ndim} input, "
+                         f"got {axes!r}")
+
+
+def _reduce_rule(name, dtype=None):
+    def rule(x, *, axes):
+        _check_axes(name, x, axes)
+        return AVal(tuple(d for i, d in enumerate(x.shape) if i not in axes), dtype or x.dtype)
+    return rule
+
+
+def expand_back(g, in_shape, axes):
+    """Broadcast a reduced value back over the axes it was reduced on."""
+    kept = tuple(1 if i in axes else d for i, d in enumerate(in_shape))
+    return S.broadcast_to(S.reshape(g, kept), tuple(in_shape))
+
+
+def _sum_vjp(g, out, x, *, axes):
+    return (expand_back(g, aval_of(x).shape, axes),)
+
+
+def _extremum_vjp(g, out, x, *, axes):
+    # Ties share the gradient equally, so the rule is symmetric in the tied elements.
+    shape = aval_of(x).shape
+    mask = E.cast(x == expand_back(out, shape, axes), aval_of(x).dtype)
+    count = reduce_sum(mask, axes)
+    return (mask * expand_back(g / count, shape, axes),)
+
+
+def _prod_vjp(g, out, x, *, axes):
+    # prod / x fails at zeros; count zeros instead: one zero gets the product of the others.
+    shape = aval_of(x).shape
+    dt = aval_of(x).dtype
+    is_zero = x == 0
+    nonzero = E.select(is_zero, np.ones((), dt)[()], x)
+    prod_nz = expand_back(reduce_prod(nonzero, axes), shape, axes)
+    zeros = expand_back(reduce_sum(E.cast(is_zero, dt), axes), shape, axes)
+    grad = E.select(zeros == 0, prod_nz / nonzero,
+                    E.select(bind(E.logical_and, zeros == 1, is_zero), prod_nz, np.zeros((), dt)[()]))
+    return (grad * expand_back(g, shape, axes),)
+
+
+def _linear_jvp(prim):
+    def jvp(t, out, x, **params):
+        return None if t[0] is None else bind(prim, t[0], **params)
+    return jvp
+
+
+reduce_sum_p = register(Primitive("reduce_sum", _reduce_rule("reduce_sum"),
+                                  lambda x, *, axes: np.sum(x, axis=axes),
+                                  vjp=_sum_vjp, torch_name="SumBackward0", family="reduce"))
+reduce_sum_p.jvp = _linear_jvp(reduce_sum_p)
+reduce_max_p = register(Primitive("reduce_max", _reduce_rule("reduce_max"),
+                                  lambda x, *, axes: np.max(x, axis=axes),
+                                  vjp=_extremum_vjp, torch_name="MaxBackward1", family="reduce"))
+reduce_min_p = register(Primitive("reduce_min", _reduce_rule("reduce_min"),
+                                  lambda x, *, axes: np.min(x, axis=axes),
+                                  vjp=_extremum_vjp, torch_name="MinBackward1", family="reduce"))
+reduce_prod_p = register(Primitive("reduce_prod", _reduce_rule("reduce_prod"),
+                                   lambda x, *, axes: np.prod(x, axis=axes),
+                                   vjp=_prod_vjp, torch_name="ProdBackward0", family="reduce"))
+
+
+def _arg_rule(x, *, axis):
+    if not 0 <= axis < x.ndim:
+        raise ValueError(f"argmax/argmin: axis {axis} out of range for rank {x.ndim}")
+    return AVal(x.shape[:axis] + x.shape[axis + 1:], np.int64)
+
+
+argmax_p = register(Primitive("argmax", _arg_rule, lambda x, *, axis: np.argmax(x, axis=axis),
+                              differentiable=False, family="reduce"))
+argmin_p = register(Primitive("argmin", _arg_rule, lambda x, *, axis: np.argmin(x, axis=axis),
+                              differentiable=False, family="reduce"))
+
+
+def _cumsum_rule(x, *, axis, reverse):
+    if not 0 <= axis < x.ndim:
+        raise ValueError(f"cumsum: axis {axis} out of range for rank {x.ndim}")
+    return x
+
+
+def _cumsum_impl(x, *, axis, reverse):
+    if reverse:
+        return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
+    return np.cumsum(x, axis=axis)
+
+
+cumsum_p = register(Primitive(
+    "cumsum", _cumsum_rule, _cumsum_impl,
+    vjp=lambda g, out, x, *, axis, reverse: (cumsum(g, axis, not reverse),),
+    torch_name="CumsumBackward0", family="scan"))
+cumsum_p.jvp = _linear_jvp(cumsum_p)
+
+
+def reduce_sum(x, axes):
+    return bind(reduce_sum_p, x, axes=tuple(axes))
+
+
+def reduce_prod(x, axes):
+    return bind(reduce_prod_p, x, axes=tuple(axes))
+
+
+def cumsum(x, axis, reverse=False):
+    return bind(cumsum_p, x, axis=int(axis), reverse=bool(reverse))

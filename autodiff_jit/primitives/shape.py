@@ -1,0 +1,121 @@
+"""Shape primitives: reshape, transpose, broadcast_to, concatenate. They move data, never
+compute, so their VJPs are other shape primitives (and the backend turns most into views)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import AVal
+from .core import Primitive, aval_of, bind, register
+
+
+def _reshape_rule(x, *, shape):
+    if int(np.prod(shape, dtype=np.int64)) != x.size:
+        raise ValueError(f"reshape: cannot reshape {x.shape} ({x.size} elements) into {shape}")
+    return AVal(shape, x.dtype)
+
+
+reshape_p = register(Primitive(
+    "reshape", _reshape_rule, lambda x, *, shape: np.reshape(x, shape),
+    vjp=lambda g, out, x, *, shape: (reshape(g, aval_of(x).shape),),
+    jvp=lambda t, out, x, *, shape: None if t[0] is None else reshape(t[0], shape),
+    torch_name="ViewBackward0", family="shape"))
+
+
+def _transpose_rule(x, *, perm):
+    if sorted(perm) != list(range(x.ndim)):
+        raise ValueError(f"transpose: {perm} is not a permutation of the {x.ndim} axes of {x.shape}")
+    return AVal(tuple(x.shape[p] for p in perm), x.dtype)
+
+
+transpose_p = register(Primitive(
+    "transpose", _transpose_rule, lambda x, *, perm: np.transpose(x, perm),
+    vjp=lambda g, out, x, *, perm: (transpose(g, tuple(np.argsort(perm).tolist())),),
+    jvp=lambda t, out, x, *, perm: None if t[0] is None else transpose(t[0], perm),
+    torch_name="PermuteBackward0", family="shape"))
+
+
+def _broadcast_rule(x, *, shape):
+    try:
+        if np.broadcast_shapes(x.shape, shape) != tuple(shape):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"broadcast_to: cannot broadcast {x.shape} to {shape}") from None
+    return AVal(shape, x.dtype)
+
+
+def _broadcast_vjp(g, out, x, *, shape):
+    from .elementwise import unbroadcast
+    return (unbroadcast(g, aval_of(x).shape),)
+
+
+broadcast_to_p = register(Primitive(
+    "broadcast_to", _broadcast_rule,
+    lambda x, *, shape: np.broadcast_to(x, shape),
+    vjp=_broadcast_vjp,
+    jvp=lambda t, out, x, *, shape: None if t[0] is None else broadcast_to(t[0], shape),
+    torch_name="ExpandBackward0", family="shape"))
+
+
+def _concat_rule(*xs, axis):
+    first = xs[0]
+    if not 0 <= axis < first.ndim:
+        raise ValueError(f"concatenate: axis {axis} out of range for rank {first.ndim}")
+    for x in xs[1:]:
+        if x.dtype != first.dtype:
+            raise TypeError(f"concatenate: dtypes {first.dtype} and {x.dtype} differ")
+        if x.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(x.shape, first.shape))
+                                       if i != axis):
+            raise ValueError(f"concatenate: shapes {first.shape} and {x.shape} differ off axis {axis}")
+    total = sum(x.shape[axis] for x in xs)
+    return AVal(first.shape[:axis] + (total,) + first.shape[axis + 1:], first.dtype)
+
+
+def _concat_vjp(g, out, *xs, axis):
+    from .indexing import slice_along
+    cts, offset = [], 0
+    for x in xs:
+        n = aval_of(x).shape[axis]
+        cts.append(slice_along(g, axis, offset, n))
+        offset += n
+    return tuple(cts)
+
+
+def _concat_jvp(ts, out, *xs, axis):
+    if all(t is None for t in ts):
+        return None
+    parts = [t if t is not None else np.zeros(aval_of(x).shape, aval_of(out).dtype)
+             for t, x in zip(ts, xs)]
+    return concatenate(parts, axis)
+
+
+concatenate_p = register(Primitive(
+    "concatenate", _concat_rule, lambda *xs, axis: np.concatenate(xs, axis=axis),
+    vjp=_concat_vjp, jvp=_concat_jvp, torch_name="CatBackward0", family="shape"))
+
+
+def reshape(x, shape):
+    shape = tuple(int(d) for d in shape)
+    if aval_of(x).shape == shape:
+        return x
+    return bind(reshape_p, x, shape=shape)
+
+
+def transpose(x, perm):
+    perm = tuple(int(p) for p in perm)
+    if perm == tuple(range(len(perm))):
+        return x
+    return bind(transpose_p, x, perm=perm)
+
+
+def broadcast_to(x, shape):
+    shape = tuple(int(d) for d in shape)
+    if aval_of(x).shape == shape:
+        return x
+    return bind(broadcast_to_p, x, shape=shape)
+
+
+def concatenate(xs, axis):
+    xs = list(xs)
+    if len(xs) == 1:
+        return xs[0]
+    return bind(concatenate_p, *xs, axis=int(axis))

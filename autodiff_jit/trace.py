@@ -1,0 +1,165 @@
+"""Tracing: run a Python function on `Tracer`s and record what it does as an IR Function.
+
+A `Trace` is the recording context. Tracers carry it explicitly (`_adj_context`), so nested
+traces (grad of grad, a jitted function called inside another) are told apart by `level`:
+`bind` hands an operation to the innermost trace among its arguments, and that trace lifts
+values of outer traces in as captured inputs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import TracingError
+from .ir import AVal, Eqn, Function, Lit, Var, verify
+from .numpy_api import ArrayOps
+from .primitives import aval_of
+
+
+class Trace:
+    def __init__(self, level: int):
+        self.level = level
+        self.args: list[Var] = []
+        self.consts: dict[Var, np.ndarray] = {}
+        self._const_ids: dict[int, Var] = {}
+        self._keepalive: list = []  # arrays whose id() keys _const_ids
+        self.eqns: list[Eqn] = []
+        self.captured: dict[int, tuple[Var, "Tracer"]] = {}
+
+    # values in
+    def new_arg(self, aval: AVal, hint: str | None = None) -> "Tracer":
+        var = Var(aval, hint)
+        self.args.append(var)
+        return Tracer(self, var)
+
+    def atom(self, x):
+        """The IR operand for any value an operation received."""
+        if isinstance(x, Tracer):
+            if x._adj_context is self:
+                return x.var
+            if x._adj_context.level < self.level:
+                return self._capture(x)
+            raise TracingError(f"a traced value ({x.aval}) escaped from an inner trace; do not "
+                               f"store traced values in globals or closures across calls")
+        ctx = getattr(x, "_adj_context", None)
+        if ctx is not None:  # a tape Tensor used inside a traced function: its value is a constant
+            x = x.data
+        if isinstance(x, (bool, int, float, np.generic)) or (isinstance(x, np.ndarray) and x.ndim == 0):
+            arr = np.asarray(x)
+            if arr.dtype == np.float16:
+                arr = arr.astype(np.float32)
+            return Lit(arr.item(), arr.dtype)
+        return self._const(np.asarray(x))
+
+    def _const(self, arr: np.ndarray) -> Var:
+        var = self._const_ids.get(id(arr))
+        if var is None:
+            arr = np.array(arr, copy=True) if arr.flags.writeable else arr
+            var = Var(AVal(arr.shape, arr.dtype))
+            self.consts[var] = arr
+            self._const_ids[id(arr)] = var
+            self._keepalive.append(arr)
+        return var
+
+    def _capture(self, outer: "Tracer") -> Var:
+        entry = self.captured.get(id(outer))
+        if entry is None:
+            entry = (Var(outer.aval, "captured"), outer)
+            self.captured[id(outer)] = entry
+        return entry[0]
+
+    # operations
+    def process(self, prim, args, params):
+        inputs = [self.atom(a) for a in args]
+        out_avals = prim.abstract_eval([i.aval for i in inputs], params)
+        outs = [Var(a) for a in out_avals]
+        self.eqns.append(Eqn(prim, inputs, params, outs))
+        tracers = [Tracer(self, v) for v in outs]
+        return tracers if prim.multiple_results else tracers[0]
+
+    def to_function(self, name: str, results) -> Function:
+        res = [self.atom(r) for r in results]
+        args = self.args + [v for v, _ in self.captured.values()]
+        return verify(Function(name, args, self.consts, self.eqns, res))
+
+    @property
+    def captured_outer(self) -> list["Tracer"]:
+        return [t for _, t in self.captured.values()]
+
+
+class Tracer(ArrayOps):
+    """A stand-in for a numpy array while a function is traced."""
+    __slots__ = ("_adj_context", "var")
+
+    def __init__(self, trace: Trace, var: Var):
+        self._adj_context = trace
+        self.var = var
+
+    @property
+    def aval(self) -> AVal:
+        return self.var.aval
+
+    @property
+    def shape(self):
+        return self.var.aval.shape
+
+    @property
+    def dtype(self):
+        return self.var.aval.dtype
+
+    def __repr__(self):
+        return f"Tracer<{self.aval}>"
+
+    def _control_flow_error(self, what):
+        return TracingError(
+            f"{what} of a traced value ({self.aval}) needs its run-time value, which is not "
+            f"known while tracing. Instead of Python `if`, use np.where(cond, a, b) or "
+            f"autodiff_jit.cond; instead of `while`, use autodiff_jit.while_loop; to read a "
+            f"number out, return it from the function.")
+
+    def __bool__(self):
+        raise self._control_flow_error("bool() (an `if`, `while`, `and`/`or` or assert)")
+
+    def __float__(self):
+        raise self._control_flow_error("float()")
+
+    def __int__(self):
+        raise self._control_flow_error("int()")
+
+    def __index__(self):
+        raise self._control_flow_error("use as a Python index")
+
+    def item(self):
+        raise self._control_flow_error(".item()")
+
+    def tolist(self):
+        raise self._control_flow_error(".tolist()")
+
+    def __array__(self, dtype=None, copy=None):
+        raise self._control_flow_error("np.asarray()/np.array()")
+
+    def __setitem__(self, key, value):
+        raise TypeError("in-place assignment x[i] = v on a traced value is not supported yet; "
+                        "build the array with np.where, np.concatenate or np.stack instead")
+
+
+def trace_function(fun, in_avals: list[AVal], *, name: str | None = None, hints=None,
+                   level: int = 1, unflatten=None):
+    """Trace `fun` on tracers of `in_avals`. `unflatten(tracers)` rebuilds the call's arguments
+    (default: positional). Returns (Function, output pytree with tracers, Trace)."""
+    trace = Trace(level)
+    tracers = [trace.new_arg(a, h) for a, h in zip(in_avals, hints or [None] * len(in_avals))]
+    args, kwargs = unflatten(tracers) if unflatten else (tracers, {})
+    out = fun(*args, **kwargs)
+    return trace, out
+
+
+def max_level(values) -> int:
+    lvl = 0
+    for v in values:
+        ctx = getattr(v, "_adj_context", None)
+        if ctx is not None:
+            lvl = max(lvl, ctx.level)
+    return lvl
+
+
+__all__ = ["Trace", "Tracer", "trace_function", "max_level", "aval_of"]
