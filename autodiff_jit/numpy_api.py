@@ -678,13 +678,14 @@ def _expand_key(key, ndim):
         else:
             out.append(k)
     used = sum(1 for k in out if k is not None and k is not Ellipsis)
-    if out.count(Ellipsis) > 1:
+    ellipses = [i for i, k in enumerate(out) if k is Ellipsis]  # `is`: items may be arrays
+    if len(ellipses) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
     if used > ndim:
         raise IndexError(f"too many indices for array: array is {ndim}-dimensional, "
                          f"but {used} were indexed")
-    if Ellipsis in out:
-        i = out.index(Ellipsis)
+    if ellipses:
+        i = ellipses[0]
         out[i:i + 1] = [slice(None)] * (ndim - used)
     else:
         out += [slice(None)] * (ndim - used)
