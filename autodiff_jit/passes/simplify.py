@@ -69,9 +69,11 @@ def simplify(fn: Function) -> Function:
             eqns.append(new)
             producers[id(out)] = new
             continue
-        elif name in ("reshape", "transpose", "broadcast_to", "convert_element_type",
+        elif name in ("reshape", "broadcast_to", "convert_element_type",
                       "stop_gradient") and same_type(inputs[0], out):
             replacement = inputs[0]
+        elif name == "transpose" and params["perm"] == tuple(range(len(params["perm"]))):
+            replacement = inputs[0]  # a square transpose keeps the type but is no identity
         elif name == "integer_pow" and params["y"] == 1:
             replacement = inputs[0]
         elif name == "neg":
