@@ -540,6 +540,7 @@ def dot(a, b, out=None):
 
 @implements(np.matmul)
 def matmul(a, b, **kw):
+    # np.matmul is a ufunc in numpy 2: `ndarray @ tracer` arrives through __array_ufunc__
     a, b = _common([a, b])
     na, nb = len(_shape(a)), len(_shape(b))
     if na == 0 or nb == 0:
@@ -562,6 +563,9 @@ def matmul(a, b, **kw):
     nbatch = len(batch)
     return L.dot_general(a, b, ((nbatch + 1,), (nbatch,)),
                          (tuple(range(nbatch)), tuple(range(nbatch))))
+
+
+UFUNCS[np.matmul] = matmul
 
 
 @implements(np.outer)
