@@ -54,6 +54,16 @@ def _leaf_aval(leaf) -> AVal:
         raise TypeError(f"argument of dtype {arr.dtype} is not supported: {exc}") from None
 
 
+def _fast_sig(x):
+    """Cheap signature of a plain positional argument; TypeError for anything else."""
+    t = type(x)
+    if t is np.ndarray:
+        return (x.shape, x.dtype)
+    if t is float or t is np.float64 or t is np.float32:
+        return t
+    raise TypeError
+
+
 def _as_array(leaf, aval: AVal):
     if isinstance(leaf, np.ndarray) and leaf.dtype == aval.dtype:
         return leaf
@@ -114,6 +124,7 @@ class Transformed:
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else \
             tuple(static_argnums)
         self._cache: dict = {}
+        self._fast: dict = {}
         self._lock = threading.Lock()
         functools.update_wrapper(self, fun, updated=())
         self.__name__ = f"{kind}({getattr(fun, '__name__', 'fun')})"
@@ -127,6 +138,17 @@ class Transformed:
 
     # -- call --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        # Fast path: positional floats/arrays seen before go straight to the executable.
+        if not kwargs:
+            try:
+                fast = self._fast.get(tuple(map(_fast_sig, args)))
+            except TypeError:  # a leaf that needs the general path (pytree, tracer, static...)
+                fast = None
+            if fast is not None:
+                return fast(*args)
+        return self._call(args, kwargs)
+
+    def _call(self, args, kwargs):
         if self.mode == "tape":
             from .tape import tape_call
             return tape_call(self, args, kwargs)
@@ -136,8 +158,31 @@ class Transformed:
             return self._inline(dyn, key, rebuild)
         spec = self._specialize(key, dyn, rebuild)
         avals = key[1]
+        if not kwargs and len(dyn) == len(args) and not self.static_argnums:
+            try:
+                self._fast[tuple(map(_fast_sig, args))] = self._fast_entry(spec, avals)
+            except TypeError:
+                pass
         outs = spec.executable([_as_array(x, a) for x, a in zip(dyn, avals)])
         return self._assemble(spec, [_output(o) for o in outs])
+
+    def _fast_entry(self, spec, avals):
+        """A call path for one signature of plain positional arguments, with the executable's
+        own positional entry (`call_positional`, if it has one) and the result assembly fixed."""
+        exe = spec.executable
+        run = getattr(exe, "call_positional", None)
+        if run is None:
+            def run(*args):
+                return [_output(o) for o in exe([_as_array(x, a) for x, a in zip(args, avals)])]
+        if self.kind == "grad" and not self.has_aux and \
+                isinstance(self.argnums, numbers.Integral) and \
+                spec.extra["groups"][0][1] == "*":
+            return lambda *args: run(*args)[0]
+        if self.kind == "grad" and not self.has_aux and \
+                all(td == "*" for _, td in spec.extra["groups"]):
+            return lambda *args: tuple(run(*args))
+        assemble = self._assemble
+        return lambda *args: assemble(spec, run(*args))
 
     def _check_argnums(self, args):
         for a in self.argnums_tuple:
