@@ -135,6 +135,8 @@ def _integer_pow_deriv(x, y):
         return None
     if y == 1:
         return 1.0
+    if y == 2:
+        return 2.0 * x
     return float(y) * integer_pow(x, y - 1)
 
 
