@@ -1,0 +1,1266 @@
+"""Tape mode: a PyTorch-style `Tensor` that records a run-time tape of primitives.
+
+A `Tensor` wraps a numpy array. It plugs into `bind` like a tracer does (`_adj_context` is the
+module-level `TAPE` context, level 0): every numpy operation on a Tensor runs the primitive's
+numpy implementation and, when grad mode is on and an input requires grad, records a `Node`
+(primitive, params, inputs, saved values). `Tensor.backward()` walks the recorded nodes in
+reverse topological order and calls the *shared* primitive VJP rules (`Primitive.vjp`): on
+plain numpy arrays normally, on Tensors with `create_graph=True` (so the backward pass is
+itself recorded and can be differentiated again). There are no derivative formulas here.
+
+Composite numpy functions (np.mean = reduce_sum then div, MSE loss, sigmoid, ...) are recorded
+as ONE node with a PyTorch name (`MeanBackward0`) by `record_as`: its backward runs the tape of
+primitives the composite recorded.
+
+`tape_call` implements `grad(f, mode="tape")` / `value_and_grad(f, mode="tape")`.
+"""
+from __future__ import annotations
+
+import functools
+import numbers
+
+import numpy as np
+
+from . import tree
+from .ad import _fit
+from .ir import AVal, dtype_name, is_float
+from .numpy_api import FUNCTIONS, ArrayOps, UFUNCS
+from .numpy_api import matmul as _np_matmul
+
+__all__ = ["Tensor", "Parameter", "tensor", "as_tensor", "from_numpy", "no_grad", "enable_grad",
+           "set_grad_enabled", "is_grad_enabled", "Function", "FunctionCtx", "record_as",
+           "grad", "randn", "rand", "zeros", "ones", "zeros_like", "ones_like", "full", "arange",
+           "linspace", "eye", "manual_seed", "tape_call"]
+
+# ---------------------------------------------------------------------------------------------
+# grad mode
+
+_GRAD = [True]          # grad mode (a list: one global lookup + index, cheapest to read)
+_NODE_COUNT = [0]       # nodes recorded so far (record_as uses it to see what a call recorded)
+
+
+def is_grad_enabled() -> bool:
+    return _GRAD[0]
+
+
+class set_grad_enabled:
+    """Context manager / decorator setting grad mode (as torch.set_grad_enabled)."""
+
+    def __init__(self, mode: bool = True):
+        self.mode = bool(mode)
+        self.prev = []
+
+    def __enter__(self):
+        self.prev.append(_GRAD[0])
+        _GRAD[0] = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        _GRAD[0] = self.prev.pop()
+        return False
+
+    def __call__(self, fn):
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(set_grad_enabled):
+    """`with no_grad():` (or `@no_grad()`): operations inside record nothing."""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """`with enable_grad():` re-enables recording inside a no_grad block."""
+
+    def __init__(self):
+        super().__init__(True)
+
+
+# ---------------------------------------------------------------------------------------------
+# dtypes and aval cache
+
+float16, float32, float64 = np.float16, np.float32, np.float64
+int32, int64, bool_ = np.int32, np.int64, np.bool_
+float, double, long = np.float32, np.float64, np.int64  # torch.float is float32
+
+_AVALS: dict = {}
+
+
+def _aval(arr) -> AVal:
+    key = (arr.shape, arr.dtype)
+    av = _AVALS.get(key)
+    if av is None:
+        av = _AVALS[key] = AVal(arr.shape, arr.dtype)
+    return av
+
+
+_RETAIN_MSG = ("Trying to backward through the graph a second time (or directly access saved "
+               "tensors after they have already been freed). Saved intermediate values of the "
+               "graph are freed when you call .backward() or autograd.grad(). Specify "
+               "retain_graph=True if you need to backward through the graph a second time or if "
+               "you need to access saved tensors after calling backward.")
+
+
+# ---------------------------------------------------------------------------------------------
+# graph nodes
+
+class Node:
+    """A recorded operation (a `grad_fn`). Subclasses say how cotangents flow back."""
+    __slots__ = ("inputs", "_name", "n_out", "hooks", "__weakref__")
+
+    def name(self) -> str:
+        return self._name
+
+    def __repr__(self):
+        return f"<{self._name} object at {hex(id(self))}>"
+
+    @property
+    def next_functions(self):
+        """((grad_fn of each input or AccumulateGrad for leaves or None, output index), ...)."""
+        out = []
+        for x in self.inputs:
+            if isinstance(x, Tensor) and x.requires_grad:
+                if x.grad_fn is not None:
+                    out.append((x.grad_fn, x._out_nr))
+                else:
+                    out.append((x._accumulate_node(), 0))
+            else:
+                out.append((None, 0))
+        return tuple(out)
+
+    # engine interface
+    def released(self) -> bool:
+        return False
+
+    def release(self):
+        pass
+
+    def apply(self, cts, create_graph):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class PrimNode(Node):
+    """One primitive application; backward is the primitive's shared VJP rule."""
+    __slots__ = ("prim", "params", "saved", "out")
+
+    def __init__(self, prim, params, inputs, saved, out):
+        self.prim = prim
+        self.params = params
+        self.inputs = inputs
+        self.saved = saved
+        self.out = out
+        self._name = prim.torch_name
+        self.n_out = len(out) if prim.multiple_results else 1
+        self.hooks = None
+
+    def released(self):
+        return self.saved is None
+
+    def release(self):
+        self.saved = self.out = None
+
+    def apply(self, cts, create_graph):
+        prim = self.prim
+        if create_graph:
+            ins = self.inputs
+            if prim.multiple_results:
+                out = [_wrap(o, self, i) for i, o in enumerate(self.out)]
+            else:
+                out = _wrap(self.out, self, 0)
+        else:
+            ins, out = self.saved, self.out
+        if prim.multiple_results:
+            return prim.vjp(cts, out, *ins, **self.params)
+        return prim.vjp(cts[0], out, *ins, **self.params)
+
+    @property
+    def metadata(self):
+        return {"primitive": self.prim.name, "params": self.params}
+
+
+class AccumulateGrad(Node):
+    """The node that stands for a leaf in `next_functions` (as in PyTorch)."""
+    __slots__ = ("variable",)
+
+    def __init__(self, variable):
+        self.variable = variable
+        self.inputs = ()
+        self._name = "AccumulateGrad"
+        self.n_out = 1
+        self.hooks = None
+
+    @property
+    def next_functions(self):
+        return ()
+
+
+class CompositeNode(Node):
+    """Several recorded primitives shown as one node (e.g. MeanBackward0 = reduce_sum + div).
+    Backward runs the inner tape from the composite's result back to its inputs."""
+    __slots__ = ("inner_fn", "inner_nr", "inner_out", "_freed")
+
+    def __init__(self, name, inputs, inner_out):
+        self._name = name
+        self.inputs = inputs
+        self.inner_out = inner_out  # the inner result tensor (its grad_fn is the inner tape)
+        self.n_out = 1
+        self.hooks = None
+        self._freed = False
+
+    def released(self):
+        return self._freed
+
+    def release(self):
+        self._freed = True
+
+    def apply(self, cts, create_graph):
+        # the inner tape stays alive as long as this node does; this node's own release flag
+        # gives the retain_graph error
+        return _run(self.inner_out, cts[0], targets=self.inputs, retain_graph=True,
+                    create_graph=create_graph, stop_at_targets=True)
+
+
+class FunctionNode(Node):
+    """A user `Function` (custom forward/backward), named like PyTorch: <Class>Backward."""
+    __slots__ = ("fn_cls", "ctx", "_freed")
+
+    def __init__(self, fn_cls, ctx, inputs):
+        self.fn_cls = fn_cls
+        self.ctx = ctx
+        self.inputs = inputs
+        self._name = f"{fn_cls.__name__}Backward"
+        self.n_out = 1
+        self.hooks = None
+        self._freed = False
+
+    def released(self):
+        return self._freed
+
+    def release(self):
+        self._freed = True
+        self.ctx.saved_tensors_ = None
+
+    def apply(self, cts, create_graph):
+        g = cts[0]
+        if not isinstance(g, Tensor):
+            g = _wrap(np.asarray(g), None, 0)
+        res = self.fn_cls.backward(self.ctx, g)
+        if not isinstance(res, tuple):
+            res = (res,)
+        tensor_inputs = [x for x in self.inputs]
+        if len(res) < len(tensor_inputs):
+            raise RuntimeError(f"function {self.fn_cls.__name__}.backward returned {len(res)} "
+                               f"gradients, but forward had {len(tensor_inputs)} inputs")
+        out = []
+        for r in res[:len(tensor_inputs)]:
+            if r is None:
+                out.append(None)
+            elif isinstance(r, Tensor):
+                out.append(r if create_graph else r._data)
+            else:
+                out.append(np.asarray(r))
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the tape context (plugs Tensor into bind)
+
+class TapeContext:
+    """What `bind` calls for operations whose innermost value is a tape Tensor."""
+    level = 0
+
+    def process(self, prim, args, params):
+        vals = []
+        rg = False
+        for a in args:
+            if isinstance(a, Tensor):
+                vals.append(a._data)
+                if a.requires_grad:
+                    rg = True
+            else:
+                vals.append(a)
+        out = prim.impl(*vals, **params)
+        node = None
+        if rg and _GRAD[0] and prim.differentiable:
+            if prim.multiple_results:
+                out = [o if type(o) is np.ndarray else np.asarray(o) for o in out]
+            elif type(out) is not np.ndarray:
+                out = np.asarray(out)
+            node = PrimNode(prim, params, args, vals, out)
+            _NODE_COUNT[0] += 1
+        if prim.multiple_results:
+            return [_wrap(o if type(o) is np.ndarray else np.asarray(o), node, i)
+                    for i, o in enumerate(out)]
+        return _wrap(out if type(out) is np.ndarray else np.asarray(out), node, 0)
+
+    def __repr__(self):
+        return "<tape context>"
+
+
+TAPE = TapeContext()
+
+
+# ---------------------------------------------------------------------------------------------
+# Tensor
+
+def _wrap(data, node, nr):
+    t = _new(Tensor)
+    t._data = data
+    t.grad_fn = node
+    t.requires_grad = node is not None
+    t._out_nr = nr
+    t.grad = None
+    t._accum = None
+    return t
+
+
+_new = object.__new__
+
+_DEFAULT_FLOAT = np.dtype(np.float32)
+
+
+def _to_array(data, dtype=None) -> np.ndarray:
+    if isinstance(data, Tensor):
+        arr = data._data
+        return np.array(arr, dtype=dtype) if dtype is not None else arr.copy()
+    if isinstance(data, (list, tuple)) and any(isinstance(v, Tensor) for v in tree.flatten(data)[0]):
+        data = tree.tree_map(lambda v: v.item() if isinstance(v, Tensor) else v, data)
+    if dtype is not None:
+        return np.array(data, dtype=dtype)
+    if isinstance(data, np.ndarray) or isinstance(data, np.generic):
+        return np.array(data)
+    arr = np.array(data)
+    if arr.dtype == np.float64:  # Python floats: torch's default float32
+        arr = arr.astype(_DEFAULT_FLOAT)
+    return arr
+
+
+def _fmt_float_array(arr):
+    finite = arr[np.isfinite(arr)]
+    absf = np.abs(finite)
+    ints = finite.size == 0 or np.all(finite == np.round(finite))
+    big = absf.size and (absf.max() >= 1e8 or (absf[absf > 0].size and absf[absf > 0].min() < 1e-4
+                                                  and not ints))
+    def one(v):
+        if not np.isfinite(v):
+            return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+        if big:
+            return f"{v:.4e}"
+        if ints:
+            return f"{v:.0f}."
+        return f"{v:.4f}"
+    return one
+
+
+def _format_data(arr: np.ndarray) -> str:
+    if arr.dtype.kind == "f":
+        one = _fmt_float_array(arr.astype(np.float64))
+    elif arr.dtype == np.bool_:
+        def one(v): return "True" if v else "False"
+    else:
+        def one(v): return str(int(v))
+    if arr.ndim == 0:
+        return one(arr.item())
+    flat = [one(v) for v in arr.ravel().tolist()]
+    width = max((len(s) for s in flat), default=0)
+    flat = [s.rjust(width) for s in flat]
+    it = iter(flat)
+
+    def build(shape, depth):
+        if len(shape) == 1:
+            return "[" + ", ".join(next(it) for _ in range(shape[0])) + "]"
+        sep = "," + "\n" * (len(shape) - 1) + " " * (depth + 8)
+        return "[" + sep.join(build(shape[1:], depth + 1) for _ in range(shape[0])) + "]"
+
+    if arr.size == 0:
+        return "[]"
+    return build(arr.shape, 0)
+
+
+def _grad_check(t, what):
+    if t.requires_grad and t.grad_fn is None and _GRAD[0]:
+        raise RuntimeError(f"a leaf Variable that requires grad is being used in an in-place "
+                           f"operation ({what}); wrap it in `with no_grad():`")
+
+
+def _data_of(x):
+    return x._data if isinstance(x, Tensor) else x
+
+
+class Tensor(ArrayOps):
+    """A numpy array that records the operations done on it (PyTorch-style eager autograd).
+
+        x = Tensor(np.array(2.0), requires_grad=True)   # or autodiff_jit.tensor(2.0, ...)
+        y = x ** 2 + 3 * x
+        y.backward(); x.grad   # tensor(7.)
+    """
+    __slots__ = ("_data", "requires_grad", "grad", "grad_fn", "_out_nr", "_accum")
+    _adj_context = TAPE
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        arr = _to_array(data, dtype)
+        if requires_grad and not is_float(arr.dtype):
+            raise RuntimeError(f"Only Tensors of floating point dtype can require gradients "
+                               f"(got {arr.dtype})")
+        self._data = arr
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self.grad_fn = None
+        self._out_nr = 0
+        self._accum = None
+
+    # --- what bind / aval_of need ---------------------------------------------------------
+    @property
+    def aval(self) -> AVal:
+        return _aval(self._data)
+
+    @property
+    def shape(self):
+        return self._data.shape
+
+    @property
+    def dtype(self):
+        return self._data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def data(self) -> "Tensor":
+        """A Tensor sharing this one's storage, outside the graph (as torch's .data)."""
+        return _wrap(self._data, None, 0)
+
+    @data.setter
+    def data(self, value):
+        self._data = np.asarray(_data_of(value))
+
+    def _accumulate_node(self):
+        if self._accum is None:
+            self._accum = AccumulateGrad(self)
+        return self._accum
+
+    # --- conversion ----------------------------------------------------------------------
+    def __array__(self, dtype=None, copy=None):
+        if dtype is not None and np.dtype(dtype) != self._data.dtype:
+            return self._data.astype(dtype)
+        return self._data
+
+    def numpy(self) -> np.ndarray:
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                               "tensor.detach().numpy() instead.")
+        return self._data
+
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted "
+                               f"to Scalar")
+        return self._data.item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iu":
+            raise TypeError("only integer tensors can be converted to an index")
+        return int(self.item())
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self._data.item())
+
+    def __format__(self, spec):
+        if self._data.ndim == 0 and spec:
+            return format(self._data.item(), spec)
+        return format(str(self), spec)
+
+    def __repr__(self):
+        parts = [_format_data(self._data)]
+        dt = self._data.dtype
+        if dt not in (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_)) or \
+                (self._data.size == 0 and dt != np.float32):
+            parts.append(f"dtype={dtype_name(dt) if dt != np.bool_ else 'bool'}")
+        if self.grad_fn is not None:
+            parts.append(f"grad_fn=<{self.grad_fn.name()}>")
+        elif self.requires_grad:
+            parts.append("requires_grad=True")
+        return "tensor(" + ", ".join(parts) + ")"
+
+    __str__ = __repr__
+
+    # --- torch-style info ----------------------------------------------------------------
+    def size(self, dim=None):
+        return self._data.shape if dim is None else self._data.shape[dim]
+
+    def dim(self):
+        return self._data.ndim
+
+    def numel(self):
+        return self._data.size
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    # --- autograd ------------------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad` (PyTorch semantics)."""
+        if not self.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
+                               "grad_fn")
+        if gradient is None:
+            if self._data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            gradient = np.ones(self._data.shape, self._data.dtype)
+        elif isinstance(gradient, Tensor) and not create_graph:
+            gradient = gradient._data
+        else:
+            gradient = gradient if isinstance(gradient, Tensor) else \
+                np.asarray(gradient, self._data.dtype)
+        if retain_graph is None:
+            retain_graph = create_graph
+        if inputs is not None:
+            inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+            grads = _run(self, gradient, targets=inputs, retain_graph=retain_graph,
+                         create_graph=create_graph)
+            for t, g in zip(inputs, grads):
+                if g is not None:
+                    _accumulate_leaf(t, g, create_graph)
+            return
+        _run(self, gradient, targets=None, retain_graph=retain_graph, create_graph=create_graph)
+
+    def retain_grad(self):
+        """Keep `.grad` on this non-leaf tensor after backward."""
+        if self.grad_fn is None:
+            return
+        hooks = self.grad_fn.hooks
+        if hooks is None:
+            hooks = self.grad_fn.hooks = []
+        if not any(t is self for _, t in hooks):
+            hooks.append((self._out_nr, self))
+
+    def detach(self) -> "Tensor":
+        return _wrap(self._data, None, 0)
+
+    def detach_(self) -> "Tensor":
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if self.grad_fn is not None and not requires_grad:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables.")
+        if requires_grad and not is_float(self._data.dtype):
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def clone(self) -> "Tensor":
+        return record_as("CloneBackward0", lambda x: x * 1, self) if self.requires_grad and \
+            _GRAD[0] else _wrap(self._data.copy(), None, 0)
+
+    # --- in-place ------------------------------------------------------------------------
+    def _inplace(self, op, other, what):
+        _grad_check(self, what)
+        o = _data_of(other)
+        if _GRAD[0] and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
+            # out-of-place on the graph, then this tensor takes over the result's history
+            res = op(self, other)
+            res = res.astype(self._data.dtype) if res.dtype != self._data.dtype else res
+            self._data, self.grad_fn, self._out_nr = res._data, res.grad_fn, res._out_nr
+            self.requires_grad = res.requires_grad
+            return self
+        data = self._data
+        if not data.flags.writeable:
+            data = self._data = data.copy()
+        new = op(data, o)
+        if data.ndim == 0:
+            data[...] = new
+        else:
+            np.copyto(data, new, casting="unsafe")
+        return self
+
+    def __iadd__(self, o): return self._inplace(np.add, o, "+=")
+    def __isub__(self, o): return self._inplace(np.subtract, o, "-=")
+    def __imul__(self, o): return self._inplace(np.multiply, o, "*=")
+    def __itruediv__(self, o): return self._inplace(np.true_divide, o, "/=")
+
+    def add_(self, other, alpha=1):
+        return self._inplace(np.add, other if alpha == 1 else other * alpha, "add_")
+
+    def sub_(self, other, alpha=1):
+        return self._inplace(np.subtract, other if alpha == 1 else other * alpha, "sub_")
+
+    def mul_(self, other):
+        return self._inplace(np.multiply, other, "mul_")
+
+    def div_(self, other):
+        return self._inplace(np.true_divide, other, "div_")
+
+    def copy_(self, src):
+        return self._inplace(lambda a, b: b + 0 * a if isinstance(a, Tensor) else b, src, "copy_")
+
+    def zero_(self):
+        _grad_check(self, "zero_")
+        if not self._data.flags.writeable:
+            self._data = self._data.copy()
+        self._data[...] = 0
+        return self
+
+    def fill_(self, value):
+        _grad_check(self, "fill_")
+        if not self._data.flags.writeable:
+            self._data = self._data.copy()
+        self._data[...] = _data_of(value)
+        return self
+
+    def __setitem__(self, key, value):
+        _grad_check(self, "__setitem__")
+        if self.requires_grad and _GRAD[0]:
+            raise NotImplementedError("item assignment on a tensor in the graph is not "
+                                      "supported; build it with np.where / np.concatenate")
+        if not self._data.flags.writeable:
+            self._data = self._data.copy()
+        self._data[key] = _data_of(value)
+
+    # --- numpy protocols: composites recorded as one PyTorch-named node ------------------
+    def __array_function__(self, func, types, args, kwargs):
+        name = _COMPOSITE_NAMES.get(func)
+        if name is not None:
+            return record_as(name, FUNCTIONS[func], *args, **kwargs)
+        return ArrayOps.__array_function__(self, func, types, args, kwargs)
+
+    def __matmul__(self, o):
+        return _matmul(self, o)
+
+    def __rmatmul__(self, o):
+        return _matmul(o, self)
+
+    # --- torch-style methods -------------------------------------------------------------
+    def mean(self, axis=None, dtype=None, keepdims=False, dim=None, keepdim=None):
+        return record_as("MeanBackward0" if axis is None and dim is None else "MeanBackward1",
+                         FUNCTIONS[np.mean], self, axis if dim is None else dim, dtype,
+                         keepdims if keepdim is None else keepdim)
+
+    def sum(self, axis=None, dtype=None, keepdims=False, dim=None, keepdim=None):
+        return ArrayOps.sum(self, axis if dim is None else dim, dtype,
+                            keepdims if keepdim is None else keepdim)
+
+    def var(self, axis=None, ddof=0, keepdims=False):
+        return record_as("VarBackward0", FUNCTIONS[np.var], self, axis, ddof=ddof,
+                         keepdims=keepdims)
+
+    def std(self, axis=None, ddof=0, keepdims=False):
+        return record_as("StdBackward0", FUNCTIONS[np.std], self, axis, ddof=ddof,
+                         keepdims=keepdims)
+
+    def exp(self): return UFUNCS[np.exp](self)
+    def log(self): return UFUNCS[np.log](self)
+    def sqrt(self): return UFUNCS[np.sqrt](self)
+    def sin(self): return UFUNCS[np.sin](self)
+    def cos(self): return UFUNCS[np.cos](self)
+    def tanh(self): return UFUNCS[np.tanh](self)
+    def abs(self): return UFUNCS[np.absolute](self)
+    def neg(self): return UFUNCS[np.negative](self)
+    def pow(self, e): return self ** e
+    def sigmoid(self): return sigmoid(self)
+    def relu(self): return relu(self)
+    def t(self): return self.T
+    def matmul(self, o): return _matmul(self, o)
+    def mm(self, o): return _matmul(self, o)
+    def view(self, *shape): return self.reshape(*shape)
+    def float(self): return self.astype(np.float32)
+    def double(self): return self.astype(np.float64)
+
+    def clamp(self, min=None, max=None):
+        return record_as("ClampBackward1", FUNCTIONS[np.clip], self, min, max)
+
+    def unsqueeze(self, dim):
+        return np.expand_dims(self, dim)
+
+    def to(self, dtype=None, *args, **kwargs):
+        if dtype is None or isinstance(dtype, str) and dtype in ("cpu",):
+            return self
+        return self.astype(dtype)
+
+    def backward_hook_names(self):  # pragma: no cover - debugging aid
+        return self.grad_fn.name() if self.grad_fn else None
+
+
+class Parameter(Tensor):
+    """A Tensor that is a module parameter (requires_grad=True by default)."""
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad: bool = True):
+        arr = data._data if isinstance(data, Tensor) else _to_array(data)
+        Tensor.__init__(self, arr, requires_grad=requires_grad, dtype=arr.dtype)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + Tensor.__repr__(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# composites as one node
+
+def _tensor_args(args, kwargs):
+    leaves = tree.flatten((args, kwargs), is_leaf=lambda v: isinstance(v, Tensor))[0]
+    out, seen = [], set()
+    for v in leaves:
+        if isinstance(v, Tensor) and v.requires_grad and id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
+
+
+def record_as(name: str, fn, *args, **kwargs):
+    """Call `fn(*args, **kwargs)` and show what it recorded as ONE node named `name`.
+
+    A call that records a single primitive just gets that node renamed; several primitives are
+    grouped under a `CompositeNode` whose backward runs their rules. (Use it for numpy-level
+    composites: MeanBackward0, MseLossBackward0, SigmoidBackward0, ...)"""
+    if not _GRAD[0]:
+        return fn(*args, **kwargs)
+    start = _NODE_COUNT[0]
+    out = fn(*args, **kwargs)
+    if not isinstance(out, Tensor) or out.grad_fn is None:
+        return out
+    n = _NODE_COUNT[0] - start
+    if n == 0:
+        return out
+    if n == 1:
+        out.grad_fn._name = name
+        return out
+    inputs = tuple(_tensor_args(args, kwargs))
+    node = CompositeNode(name, inputs, out)
+    return _wrap(out._data, node, 0)
+
+
+def _composite(name):
+    """Decorator: a numpy-level function recorded as one `name` node on tape Tensors."""
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            return record_as(name, fn, *args, **kwargs)
+        return wrapper
+    return deco
+
+
+_COMPOSITE_NAMES = {np.mean: "MeanBackward0", np.var: "VarBackward0", np.std: "StdBackward0",
+                    np.linalg.norm: "LinalgVectorNormBackward0", np.clip: "ClampBackward1"}
+
+
+def _matmul(a, b):
+    na = np.ndim(_data_of(a))
+    nb = np.ndim(_data_of(b))
+    name = "MmBackward0" if na == 2 and nb == 2 else "MvBackward0" if na == 2 and nb == 1 else \
+        "DotBackward0" if na == 1 and nb == 1 else "BmmBackward0" if na == 3 and nb == 3 else \
+        "MatmulBackward0"
+    return record_as(name, _np_matmul, a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# the backward engine
+
+def _toposort(root_node, stop):
+    order, seen = [], set()
+    stack = [(root_node, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        if stop is not None and id(node) in stop:
+            continue
+        for x in node.inputs:
+            if isinstance(x, Tensor):
+                fn = x.grad_fn
+                if fn is not None and id(fn) not in seen:
+                    stack.append((fn, False))
+    order.reverse()
+    return order
+
+
+def _add(a, b):
+    return b if a is None else a + b
+
+
+def _run(root, root_grad, *, targets=None, retain_graph=False, create_graph=False,
+         stop_at_targets=False):
+    """Propagate `root_grad` from `root` back through the tape.
+
+    targets=None: accumulate into the leaves' `.grad` (Tensor.backward). Otherwise return one
+    gradient per target tensor (None where none flows) and leave `.grad` alone."""
+    if root.grad_fn is None:
+        if targets is None:
+            _accumulate_leaf(root, root_grad, create_graph)
+            return None
+        return [root_grad if t is root else None for t in targets]
+    prev_mode = _GRAD[0]
+    _GRAD[0] = bool(create_graph)
+    try:
+        return _propagate(root, root_grad, targets, retain_graph, create_graph, stop_at_targets)
+    finally:
+        _GRAD[0] = prev_mode
+
+
+def _propagate(root, root_grad, targets, retain_graph, create_graph, stop_at_targets):
+    leaf_targets = nonleaf_targets = stop = None
+    if targets is not None:
+        leaf_targets, nonleaf_targets = {}, {}
+        for t in targets:
+            if t.grad_fn is None:
+                leaf_targets[id(t)] = None
+            else:
+                nonleaf_targets[(id(t.grad_fn), t._out_nr)] = None
+        if stop_at_targets:
+            stop = {id(t.grad_fn) for t in targets if t.grad_fn is not None}
+    order = _toposort(root.grad_fn, stop)
+    pending = {}
+    cts0 = [None] * root.grad_fn.n_out
+    cts0[root._out_nr] = root_grad
+    pending[id(root.grad_fn)] = cts0
+    leaf_acc = {}  # id(leaf) -> [leaf, gradient]
+    for node in order:
+        cts = pending.pop(id(node), None)
+        if cts is None:
+            continue
+        if node.hooks:
+            for nr, t in node.hooks:
+                if cts[nr] is not None:
+                    _accumulate_leaf(t, cts[nr], create_graph)
+        if nonleaf_targets:
+            hit = False
+            for nr in range(node.n_out):
+                key = (id(node), nr)
+                if key in nonleaf_targets:
+                    nonleaf_targets[key] = _add(nonleaf_targets[key], cts[nr])
+                    hit = True
+            if hit and stop is not None:
+                continue
+        if node.released():
+            raise RuntimeError(_RETAIN_MSG)
+        if isinstance(node, PrimNode) and node.prim.multiple_results:
+            cts = [c for c in cts]
+        elif cts[0] is None:
+            continue
+        in_cts = node.apply(cts, create_graph)
+        if not retain_graph:
+            node.release()
+        pname = node._name
+        for x, ct in zip(node.inputs, in_cts):
+            if ct is None or not isinstance(x, Tensor) or not x.requires_grad:
+                continue
+            if create_graph:
+                ct = _fit(ct, x, pname)
+            else:
+                d = x._data
+                if type(ct) is not np.ndarray or ct.shape != d.shape or ct.dtype != d.dtype:
+                    ct = _fit(ct, d, pname)
+                    if type(ct) is not np.ndarray:
+                        ct = np.asarray(ct)
+            fn = x.grad_fn
+            if fn is None:
+                entry = leaf_acc.get(id(x))
+                if entry is None:
+                    leaf_acc[id(x)] = [x, ct]
+                else:
+                    entry[1] = entry[1] + ct
+            else:
+                slot = pending.get(id(fn))
+                if slot is None:
+                    slot = pending[id(fn)] = [None] * fn.n_out
+                nr = x._out_nr
+                slot[nr] = ct if slot[nr] is None else slot[nr] + ct
+    if targets is None:
+        for x, g in leaf_acc.values():
+            _accumulate_leaf(x, g, create_graph)
+        return None
+    out = []
+    for t in targets:
+        if t.grad_fn is None:
+            e = leaf_acc.get(id(t))
+            out.append(None if e is None else e[1])
+        else:
+            out.append(nonleaf_targets[(id(t.grad_fn), t._out_nr)])
+    return out
+
+
+def _accumulate_leaf(x, g, create_graph):
+    if isinstance(g, Tensor):
+        if not create_graph:
+            g = g._data
+        elif g.dtype != x.dtype:
+            g = g.astype(x.dtype)
+    if not isinstance(g, Tensor):
+        g = np.asarray(g)
+        if g.shape != x.shape:
+            g = np.broadcast_to(g, x.shape)
+        g = _wrap(np.array(g, dtype=x._data.dtype), None, 0)  # own copy: .grad is mutable
+    if x.grad is None:
+        x.grad = g
+    elif create_graph or isinstance(x.grad, Tensor) and x.grad.requires_grad:
+        x.grad = x.grad + g
+    else:
+        x.grad._data = x.grad._data + g._data
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """torch.autograd.grad: gradients of `outputs` w.r.t. `inputs`, returned (not accumulated)."""
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor) or not isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = [grad_outputs]
+    if retain_graph is None:
+        retain_graph = create_graph
+    total = [None] * len(inputs)
+    for out, go in zip(outputs, grad_outputs):
+        if not out.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
+                               "grad_fn")
+        if go is None:
+            if out._data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            go = np.ones(out.shape, out.dtype)
+        elif isinstance(go, Tensor) and not create_graph:
+            go = go._data
+        res = _run(out, go, targets=inputs, retain_graph=retain_graph, create_graph=create_graph)
+        total = [_add(a, b) for a, b in zip(total, res)]
+    result = []
+    for t, g in zip(inputs, total):
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError("One of the differentiated Tensors appears to not have been "
+                                   "used in the graph. Set allow_unused=True if this is the "
+                                   "desired behavior.")
+            result.append(None)
+        elif isinstance(g, Tensor):
+            result.append(g)
+        else:
+            result.append(_wrap(np.array(g, dtype=t.dtype), None, 0))
+    return tuple(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# custom functions (torch.autograd.Function)
+
+class FunctionCtx:
+    """The `ctx` of a custom Function: save_for_backward / saved_tensors / attributes."""
+
+    def __init__(self):
+        self.saved_tensors_ = ()
+        self.needs_input_grad = ()
+
+    def save_for_backward(self, *tensors):
+        self.saved_tensors_ = tensors
+
+    @property
+    def saved_tensors(self):
+        if self.saved_tensors_ is None:
+            raise RuntimeError(_RETAIN_MSG)
+        return self.saved_tensors_
+
+    def mark_non_differentiable(self, *args):
+        pass
+
+
+class Function:
+    """A tape operation with user-written forward and backward (torch.autograd.Function):
+
+        class MultiplyByTwo(Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x * 2
+            @staticmethod
+            def backward(ctx, grad_output):
+                return grad_output * 2
+
+        y = MultiplyByTwo.apply(x)
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("Function subclasses define a static forward(ctx, ...)")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("Function subclasses define a static backward(ctx, grad)")
+
+    @classmethod
+    def apply(cls, *args):
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        with no_grad():
+            out = cls.forward(ctx, *args)
+        if not isinstance(out, Tensor):
+            out = _wrap(np.asarray(out), None, 0)
+        if _GRAD[0] and any(ctx.needs_input_grad):
+            node = FunctionNode(cls, ctx, tuple(args))
+            _NODE_COUNT[0] += 1
+            return _wrap(out._data, node, 0)
+        return _wrap(out._data, None, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# constructors (torch.tensor, torch.randn, ...)
+
+def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
+    """torch.tensor: a new leaf Tensor (Python floats become float32, as in torch)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def as_tensor(data, dtype=None) -> Tensor:
+    if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
+        return data
+    return Tensor(data, dtype=dtype)
+
+
+def from_numpy(arr: np.ndarray) -> Tensor:
+    t = _wrap(arr, None, 0)
+    return t
+
+
+_RNG = [np.random.default_rng()]
+
+
+def manual_seed(seed: int):
+    """Seed the generator behind randn/rand/nn init (numpy's PCG64: values differ from torch's)."""
+    _RNG[0] = np.random.default_rng(seed)
+    return _RNG[0]
+
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def _make(arr, dtype, requires_grad):
+    arr = np.asarray(arr, dtype=dtype or _DEFAULT_FLOAT)
+    t = _wrap(arr, None, 0)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def randn(*shape, dtype=None, requires_grad=False) -> Tensor:
+    return _make(_RNG[0].standard_normal(_shape_arg(shape)), dtype, requires_grad)
+
+
+def rand(*shape, dtype=None, requires_grad=False) -> Tensor:
+    return _make(_RNG[0].random(_shape_arg(shape)), dtype, requires_grad)
+
+
+def zeros(*shape, dtype=None, requires_grad=False) -> Tensor:
+    return _make(np.zeros(_shape_arg(shape)), dtype, requires_grad)
+
+
+def ones(*shape, dtype=None, requires_grad=False) -> Tensor:
+    return _make(np.ones(_shape_arg(shape)), dtype, requires_grad)
+
+
+def full(shape, fill_value, dtype=None, requires_grad=False) -> Tensor:
+    return _make(np.full(_shape_arg((shape,)), fill_value), dtype, requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False) -> Tensor:
+    return _make(np.zeros(np.shape(_data_of(t))), dtype or np.asarray(_data_of(t)).dtype,
+                 requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False) -> Tensor:
+    return _make(np.ones(np.shape(_data_of(t))), dtype or np.asarray(_data_of(t)).dtype,
+                 requires_grad)
+
+
+def eye(n, m=None, dtype=None, requires_grad=False) -> Tensor:
+    return _make(np.eye(n, m), dtype, requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
+    arr = np.arange(start, end, step) if end is not None else np.arange(start)
+    if dtype is None and arr.dtype == np.float64:
+        dtype = _DEFAULT_FLOAT
+    return _make(arr, dtype or arr.dtype, requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, requires_grad=False) -> Tensor:
+    # torch computes in the target dtype: start + i * step (float32 by default)
+    return _make(np.linspace(start, end, int(steps)), dtype, requires_grad)
+
+
+# ---------------------------------------------------------------------------------------------
+# torch-style functions that are numpy composites
+
+@_composite("SigmoidBackward0")
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@_composite("ReluBackward0")
+def relu(x):
+    return np.maximum(x, 0.0)
+
+
+def mean(x, dim=None, keepdim=False, axis=None):
+    return record_as("MeanBackward0" if dim is None and axis is None else "MeanBackward1",
+                     FUNCTIONS[np.mean], x, dim if axis is None else axis, None, keepdim)
+
+
+def sum(x, dim=None, keepdim=False, axis=None):  # noqa: A001 - torch name
+    return np.sum(x, axis=dim if axis is None else axis, keepdims=keepdim)
+
+
+def matmul(a, b):
+    return _matmul(a, b)
+
+
+mm = matmul
+
+
+def exp(x): return np.exp(x)
+def log(x): return np.log(x)
+def tanh(x): return np.tanh(x)
+def sqrt(x): return np.sqrt(x)
+def sin(x): return np.sin(x)
+def cos(x): return np.cos(x)
+def abs(x): return np.abs(x)  # noqa: A001
+
+
+def pow(x, e):  # noqa: A001
+    return x ** e
+
+
+def clamp(x, min=None, max=None):  # noqa: A002
+    return record_as("ClampBackward1", FUNCTIONS[np.clip], x, min, max)
+
+
+def maximum(a, b): return np.maximum(a, b)
+def minimum(a, b): return np.minimum(a, b)
+def where(c, a, b): return np.where(c, a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# grad(f, mode="tape")
+
+def _leaf_aval(leaf):
+    from .api import _leaf_aval as la
+    return la(leaf)
+
+
+def _out(x):
+    """Tensor/array results as compiled mode gives them: arrays, 0-d results as numpy scalars."""
+    if isinstance(x, Tensor):
+        x = x._data
+    if isinstance(x, np.ndarray) and x.ndim == 0:
+        return x[()]
+    return x
+
+
+def tape_call(transformed, args, kwargs):
+    """Run `grad`/`value_and_grad(f, mode="tape")`: f on Tensors, then one backward pass."""
+    t = transformed
+    t._check_argnums(args)
+    args = list(args)
+    name = t._fun_name
+    groups = []
+    for a in t.argnums_tuple:
+        leaves, td = tree.flatten(args[a])
+        tens = []
+        for leaf in leaves:
+            if isinstance(leaf, Tensor):
+                arr = leaf._data
+            else:
+                if not (isinstance(leaf, (np.ndarray, np.generic, numbers.Number))
+                        or hasattr(leaf, "__array_interface__")):
+                    raise TypeError(f"{t.kind}: argument {a} of {name} is not an array or a "
+                                    f"pytree of arrays")
+                aval = _leaf_aval(leaf)
+                arr = leaf if isinstance(leaf, np.ndarray) and leaf.dtype == aval.dtype else \
+                    np.asarray(leaf, dtype=aval.dtype)
+            if not is_float(arr.dtype):
+                raise TypeError(
+                    f"{t.kind} requires real floating-point inputs to differentiate, but an "
+                    f"argument in argnums={t.argnums!r} of {name} has dtype "
+                    f"{dtype_name(arr.dtype)}; pass floats (e.g. 3.0 rather than 3, or "
+                    f"x.astype(float)), or leave it out of argnums")
+            x = _wrap(arr, None, 0)
+            x.requires_grad = True
+            tens.append(x)
+        args[a] = tree.unflatten(td, tens)
+        groups.append((tens, td))
+    prev = _GRAD[0]
+    _GRAD[0] = True
+    try:
+        out = t.fun(*args, **kwargs)
+    finally:
+        _GRAD[0] = prev
+    aux = None
+    if t.has_aux:
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise TypeError(f"{name} was transformed with has_aux=True, so it must return a "
+                            f"pair (value, aux); got {type(out).__name__}")
+        out, aux = out
+        aux = _map_out(aux)
+    if isinstance(out, Tensor):
+        od = out._data
+    elif isinstance(out, (np.ndarray, np.generic, numbers.Number)):
+        od = np.asarray(out)
+    else:
+        od = None
+    if od is None or od.shape != () or not is_float(od.dtype):
+        what = f"shape {od.shape} and dtype {dtype_name(od.dtype)}" if od is not None else \
+            f"a {type(out).__name__}"
+        raise TypeError(f"{t.kind} requires a function with a scalar float output, but {name} "
+                        f"returned {what}; reduce it to a scalar (e.g. np.sum) before "
+                        f"differentiating")
+    flat_targets = [x for tens, _ in groups for x in tens]
+    if isinstance(out, Tensor) and out.requires_grad:
+        gs = _run(out, np.ones((), od.dtype), targets=flat_targets)
+    else:
+        gs = [None] * len(flat_targets)
+    grads, pos = [], 0
+    for tens, td in groups:
+        vals = []
+        for x, g in zip(tens, gs[pos:pos + len(tens)]):
+            if g is None:
+                g = np.zeros(x.shape, x.dtype)
+            vals.append(_out(np.asarray(g, x.dtype) if not isinstance(g, np.ndarray)
+                             or g.dtype != x.dtype else g))
+        pos += len(tens)
+        grads.append(tree.unflatten(td, vals))
+    g = grads[0] if isinstance(t.argnums, numbers.Integral) else tuple(grads)
+    if t.kind == "grad":
+        return (g, aux) if t.has_aux else g
+    value = _out(od)
+    return ((value, aux) if t.has_aux else value), g
+
+
+def _map_out(tree_):
+    leaves, td = tree.flatten(tree_, is_leaf=lambda v: isinstance(v, Tensor))
+    return tree.unflatten(td, [_out(v) if isinstance(v, (Tensor, np.ndarray)) else v
+                               for v in leaves])
