@@ -11,9 +11,9 @@
 """
 from .api import custom_vjp, grad, jit, make_ir, stop_gradient, value_and_grad
 from .errors import BackendError, IRError, TracingError
-from .ir import Function, parse, verify
+from .ir import Function as IRFunction, parse, verify
 
 __version__ = "0.1.0"
 
 __all__ = ["grad", "value_and_grad", "jit", "make_ir", "stop_gradient", "custom_vjp",
-           "TracingError", "IRError", "BackendError", "Function", "parse", "verify"]
+           "TracingError", "IRError", "BackendError", "IRFunction", "parse", "verify"]
