@@ -26,11 +26,24 @@ def _custom_impl(*args, fwd, bwd, num_outputs):
 def _custom_vjp(cts, outs, *args, fwd, bwd, num_outputs):
     from ..interpret import eval_function
     residuals = list(outs[num_outputs:])
+    res_cts = list(cts[num_outputs:])
     cts = list(cts[:num_outputs])
     for i, c in enumerate(cts):
         if c is None:  # the user's bwd expects every cotangent; give zeros
             cts[i] = np.zeros(fwd.out_avals[i].shape, fwd.out_avals[i].dtype)
-    return tuple(eval_function(bwd, residuals + cts))
+    in_cts = list(eval_function(bwd, residuals + cts))
+    if any(c is not None for c in res_cts):
+        # Residuals are ordinary functions of the inputs (computed by fwd); cotangents reaching
+        # them (grad of grad: the outer pass differentiates bwd's use of the residuals) flow
+        # back through fwd's own VJP.
+        from ..ad import vjp_function
+        res_avals = fwd.out_avals[num_outputs:]
+        seeds = [np.zeros(a.shape, a.dtype) if c is None else c for c, a in zip(res_cts, res_avals)]
+        res_fn = fwd.replace(results=fwd.results[num_outputs:])
+        adj = vjp_function(res_fn, list(range(len(fwd.args))), seed_args=True)
+        extra = eval_function(adj, list(args) + seeds)[len(res_avals):]
+        in_cts = [e if c is None else c + e for c, e in zip(in_cts, extra)]
+    return tuple(in_cts)
 
 
 custom_vjp_call_p = register(Primitive(
