@@ -19,6 +19,8 @@ Literals other than f64/i64/bool carry their dtype: `2.0:f32`.
 """
 from __future__ import annotations
 
+import math
+
 import ast
 import re
 from dataclasses import dataclass
@@ -72,7 +74,7 @@ class AVal:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     def __str__(self) -> str:
         return f"{dtype_name(self.dtype)}[{','.join(map(str, self.shape))}]"

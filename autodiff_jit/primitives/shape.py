@@ -2,6 +2,8 @@
 compute, so their VJPs are other shape primitives (and the backend turns most into views)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..ir import AVal
@@ -9,7 +11,7 @@ from .core import Primitive, aval_of, bind, register
 
 
 def _reshape_rule(x, *, shape):
-    if int(np.prod(shape, dtype=np.int64)) != x.size:
+    if math.prod(shape) != x.size:
         raise ValueError(f"reshape: cannot reshape {x.shape} ({x.size} elements) into {shape}")
     return AVal(shape, x.dtype)
 
