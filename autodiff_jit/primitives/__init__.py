@@ -2,5 +2,6 @@
 registers them all. `get_primitive(name)` finds one by its IR name."""
 from .core import Primitive, all_primitives, aval_of, bind, get_primitive, register
 from . import elementwise, reductions, shape, indexing, linalg, control  # noqa: F401  (register)
+from . import loops  # noqa: F401  (registers scan, while, cond)
 
 __all__ = ["Primitive", "all_primitives", "aval_of", "bind", "get_primitive", "register"]
