@@ -529,12 +529,22 @@ def clip(x, a_min=None, a_max=None, out=None, **kw):
 # ---------------------------------------------------------------------------------------------
 # products
 
+def _check_aligned(op, a, b):
+    """a's last axis against b's second-to-last (or only) axis, with numpy's wording."""
+    sa, sb = _shape(a), _shape(b)
+    kb = len(sb) - 2 if len(sb) >= 2 else 0
+    if sa[-1] != sb[kb]:
+        raise ValueError(f"{op}: shapes {sa} and {sb} not aligned: {sa[-1]} (dim {len(sa) - 1}) "
+                         f"!= {sb[kb]} (dim {kb})")
+
+
 @implements(np.dot)
 def dot(a, b, out=None):
     a, b = _common([a, b])
     na, nb = len(_shape(a)), len(_shape(b))
     if na == 0 or nb == 0:
         return multiply(a, b)
+    _check_aligned("dot", a, b)
     return L.dot_general(a, b, ((na - 1,), (nb - 2 if nb >= 2 else 0,)))
 
 
@@ -545,6 +555,7 @@ def matmul(a, b, **kw):
     na, nb = len(_shape(a)), len(_shape(b))
     if na == 0 or nb == 0:
         raise ValueError("matmul: Input operand does not have enough dimensions")
+    _check_aligned("matmul", a, b)
     if na <= 2 and nb <= 2:
         return dot(a, b)
     if nb == 1:  # (..., M, K) @ (K,)
