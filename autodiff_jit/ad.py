@@ -57,7 +57,7 @@ def vjp_function(fn: Function, wrt: Sequence[int], *, seed_args: bool = False,
     one cotangent per seeded result; otherwise each seeded result must be a scalar and its
     seed is 1) and returns fn's results followed by one gradient per `wrt` argument.
     """
-    trace = Trace(level=1)
+    trace = Trace()
     env: dict[int, object] = {}
     for var in fn.args:
         env[id(var)] = trace.new_arg(var.aval, var.hint)

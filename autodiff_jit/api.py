@@ -23,6 +23,7 @@ from .numpy_api import stop_gradient  # noqa: F401  (re-exported)
 from .passes import dce, optimize
 from .primitives import aval_of, bind
 from .primitives.control import custom_vjp_call_p
+from .errors import TracingError
 from .trace import Trace, max_level
 
 MODES = ("compiled", "interpret", "tape")
@@ -154,9 +155,9 @@ class Transformed:
             return tape_call(self, args, kwargs)
         self._check_argnums(args)
         dyn, key, rebuild = self._split(args, kwargs)
-        if max_level(dyn):
-            return self._inline(dyn, key, rebuild)
         spec = self._specialize(key, dyn, rebuild)
+        if spec.executable is None:  # built inside an enclosing trace: record into it instead
+            return self._run_inline(spec, dyn)
         avals = key[1]
         if not kwargs and len(dyn) == len(args) and not self.static_argnums:
             try:
@@ -248,18 +249,18 @@ class Transformed:
         return groups
 
     # -- building ----------------------------------------------------------------------------
-    def _trace(self, key, rebuild, level):
-        trace = Trace(level)
+    def _trace(self, key, rebuild):
+        trace = Trace()
         names = _arg_names(self.fun, key)
         tracers = [trace.new_arg(aval, names.get(i)) for i, aval in enumerate(key[1])]
         args, kwargs = rebuild(tracers)
         out = self.fun(*args, **kwargs)
         return trace, out
 
-    def _build(self, key, rebuild, level):
+    def _build(self, key, rebuild):
         n_dyn = len(key[1])
         groups = self._diff_positions(key, rebuild, n_dyn) if self.kind != "jit" else []
-        trace, out = self._trace(key, rebuild, level)
+        trace, out = self._trace(key, rebuild)
         n_aux, out_treedef = 0, None
         if self.kind == "jit":
             results, out_treedef = tree.flatten(out)
@@ -296,26 +297,37 @@ class Transformed:
         return spec
 
     def _specialize(self, key, dyn, rebuild) -> Specialization:
-        spec = self._cache.get(key)
-        if spec is not None:
+        """The cached specialization for `key`, built and compiled on first use. Called on
+        tracers, or on a function that closes over tracers of an enclosing trace, the build
+        is not compiled or cached (its executable stays None): it is to be inlined."""
+        if not max_level(dyn):
+            spec = self._cache.get(key)
+            if spec is not None:
+                return spec
+        spec = self._build(key, rebuild)
+        if max_level(dyn) or spec.extra["captured"]:
             return spec
         with self._lock:
-            spec = self._cache.get(key)
-            if spec is None:
-                spec = self._build(key, rebuild, level=1)
-                spec.optimized = optimize(spec.ir)
-                spec.executable = _make_executable(spec.optimized, self.mode)
-                self._cache[key] = spec
+            cached = self._cache.get(key)
+            if cached is not None:
+                return cached
+            spec.optimized = optimize(spec.ir)
+            spec.executable = _make_executable(spec.optimized, self.mode)
+            self._cache[key] = spec
         return spec
 
-    def _inline(self, dyn, key, rebuild):
-        """Called on tracers: record our (unoptimized) IR into the caller's trace."""
-        spec = self._build(key, rebuild, level=max_level(dyn) + 1)
-        outer = max((x._adj_context for x in dyn if hasattr(x, "_adj_context")),
+    def _run_inline(self, spec, dyn):
+        """Record the (unoptimized) IR into the innermost enclosing trace."""
+        inputs = list(dyn) + spec.extra["captured"]
+        outer = max((x._adj_context for x in inputs if hasattr(x, "_adj_context")),
                     key=lambda ctx: ctx.level)
+        if outer.finished:
+            raise TracingError(f"{self._fun_name} uses a traced value from a trace that has "
+                               f"already finished; do not keep traced values in globals or "
+                               f"closures across calls")
         # Record every equation, even those on constants only, so that nothing large is
         # computed (and embedded as a constant) at trace time.
-        outs = eval_function(dce(spec.ir), list(dyn) + spec.extra["captured"],
+        outs = eval_function(dce(spec.ir), inputs,
                              apply=lambda prim, *a, **p: outer.process(prim, a, p))
         return self._assemble(spec, outs)
 
@@ -341,7 +353,11 @@ class Transformed:
         """Build (or fetch) the specialization for these arguments without running it."""
         self._check_argnums(args)
         dyn, key, rebuild = self._split(args, kwargs)
-        return self._specialize(key, dyn, rebuild)
+        spec = self._specialize(key, dyn, rebuild)
+        if spec.executable is None:
+            raise TypeError(f"{self._fun_name} closes over traced values here, so it has no "
+                            f"compiled form of its own to inspect; inspect the enclosing function")
+        return spec
 
     def ir(self, *args, **kwargs) -> Function:
         """The optimized IR that runs for these arguments."""
@@ -449,8 +465,7 @@ def make_ir(fun, *, static_argnums=()):
         t = fun if isinstance(fun, Transformed) else \
             Transformed(fun, "jit", static_argnums=static_argnums)
         dyn, key, rebuild = t._split(args, kwargs)
-        spec = t._build(key, rebuild, level=max_level(dyn) + 1)
-        return dce(spec.ir)
+        return dce(t._build(key, rebuild).ir)
     return build
 
 
@@ -485,7 +500,7 @@ class custom_vjp:
             return self.fun(*args)
         avals = [_leaf_aval(x) for x in leaves]
         # forward: outputs then residuals
-        trace = Trace(max_level(leaves) + 1)
+        trace = Trace()
         tracers = [trace.new_arg(a) for a in avals]
         out, res = self.fwd(*tree.unflatten(in_tree, tracers))
         out_leaves, out_tree = tree.flatten(out)

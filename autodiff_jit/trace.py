@@ -7,6 +7,8 @@ values of outer traces in as captured inputs.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from .errors import TracingError
@@ -15,9 +17,23 @@ from .numpy_api import ArrayOps
 from .primitives import aval_of
 
 
+_level_lock = threading.Lock()
+_last_level = [0]  # levels only grow, so a trace made later (an inner one) is always higher
+
+
+def _fresh_level(at_least: int = 0) -> int:
+    with _level_lock:
+        _last_level[0] = max(_last_level[0] + 1, at_least)
+        return _last_level[0]
+
+
 class Trace:
-    def __init__(self, level: int):
-        self.level = level
+    """The recording context of one function being traced. `level` orders nested traces:
+    by default a fresh level above every trace made before."""
+
+    def __init__(self, level: int | None = None):
+        self.level = _fresh_level() if level is None else _fresh_level(level)
+        self.finished = False
         self.args: list[Var] = []
         self.consts: dict[Var, np.ndarray] = {}
         self._const_ids: dict[int, Var] = {}
@@ -78,6 +94,7 @@ class Trace:
 
     def to_function(self, name: str, results) -> Function:
         res = [self.atom(r) for r in results]
+        self.finished = True
         args = self.args + [v for v, _ in self.captured.values()]
         return verify(Function(name, args, self.consts, self.eqns, res))
 
@@ -142,17 +159,6 @@ class Tracer(ArrayOps):
                         "build the array with np.where, np.concatenate or np.stack instead")
 
 
-def trace_function(fun, in_avals: list[AVal], *, name: str | None = None, hints=None,
-                   level: int = 1, unflatten=None):
-    """Trace `fun` on tracers of `in_avals`. `unflatten(tracers)` rebuilds the call's arguments
-    (default: positional). Returns (Function, output pytree with tracers, Trace)."""
-    trace = Trace(level)
-    tracers = [trace.new_arg(a, h) for a, h in zip(in_avals, hints or [None] * len(in_avals))]
-    args, kwargs = unflatten(tracers) if unflatten else (tracers, {})
-    out = fun(*args, **kwargs)
-    return trace, out
-
-
 def max_level(values) -> int:
     lvl = 0
     for v in values:
@@ -162,4 +168,4 @@ def max_level(values) -> int:
     return lvl
 
 
-__all__ = ["Trace", "Tracer", "trace_function", "max_level", "aval_of"]
+__all__ = ["Trace", "Tracer", "max_level", "aval_of"]

@@ -249,10 +249,6 @@ def test_grad_inside_jit_and_jit_inside_grad(mode):
     np.testing.assert_allclose(ad.grad(lambda x: np.sum(inner(x)), mode=mode)(x), 3 * x ** 2)
 
 
-@pytest.mark.xfail(strict=True, raises=ad.TracingError, reason=(
-    "api.py: a grad called on concrete arguments inside an outer trace traces at level 1, the "
-    "same level as the outer trace, so a closed-over outer tracer is rejected as 'escaped from an "
-    "inner trace' instead of being captured"))
 def test_grad_of_closure_over_outer_traced_value(mode):
     # d/dy [d/dx (x*y)^2 at x=2] = d/dy 2 x y^2 = 4 x y = 24 at y=3
     def outer(y):
