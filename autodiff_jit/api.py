@@ -485,6 +485,7 @@ class custom_vjp:
     def __init__(self, fun):
         self.fun = fun
         self.fwd = self.bwd = None
+        self._tracing_fwd = threading.local()  # fwd may call the function itself (JAX idiom)
         functools.update_wrapper(self, fun, updated=())
 
     def defvjp(self, fwd, bwd):
@@ -496,13 +497,18 @@ class custom_vjp:
         if self.fwd is None:
             raise TypeError(f"custom_vjp function {self.fun.__name__} has no rule yet; "
                             f"call {self.fun.__name__}.defvjp(fwd, bwd)")
-        if not any(hasattr(x, "_adj_context") for x in leaves):
+        if not any(hasattr(x, "_adj_context") for x in leaves) or \
+                getattr(self._tracing_fwd, "active", False):
             return self.fun(*args)
         avals = [_leaf_aval(x) for x in leaves]
         # forward: outputs then residuals
         trace = Trace()
         tracers = [trace.new_arg(a) for a in avals]
-        out, res = self.fwd(*tree.unflatten(in_tree, tracers))
+        self._tracing_fwd.active = True
+        try:
+            out, res = self.fwd(*tree.unflatten(in_tree, tracers))
+        finally:
+            self._tracing_fwd.active = False
         out_leaves, out_tree = tree.flatten(out)
         res_leaves, _ = tree.flatten(res)
         fwd_fn = trace.to_function(f"{self.fun.__name__}_fwd", out_leaves + res_leaves)

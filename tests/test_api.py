@@ -335,9 +335,6 @@ def test_custom_vjp_multiple_arguments_and_pytree_output(mode):
     np.testing.assert_allclose(gy, x + 2)
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason=(
-    "api.py custom_vjp.__call__: a fwd rule that calls the custom_vjp function itself (the JAX "
-    "idiom `def f_fwd(x): return f(x), res`) recurses forever"))
 def test_custom_vjp_fwd_may_call_the_function_itself(mode):
     @ad.custom_vjp
     def f(x):
