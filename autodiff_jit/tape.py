@@ -88,7 +88,7 @@ class enable_grad(set_grad_enabled):
 
 float16, float32, float64 = np.float16, np.float32, np.float64
 int32, int64, bool_ = np.int32, np.int64, np.bool_
-float, double, long = np.float32, np.float64, np.int64  # torch.float is float32
+
 
 _AVALS: dict = {}
 
@@ -494,7 +494,7 @@ class Tensor(ArrayOps):
         dt = self._data.dtype
         if dt not in (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_)) or \
                 (self._data.size == 0 and dt != np.float32):
-            parts.append(f"dtype={dtype_name(dt) if dt != np.bool_ else 'bool'}")
+            parts.append(f"dtype={dt.name}")
         if self.grad_fn is not None:
             parts.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self.requires_grad:
@@ -581,7 +581,9 @@ class Tensor(ArrayOps):
         o = _data_of(other)
         if _GRAD[0] and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
             # out-of-place on the graph, then this tensor takes over the result's history
-            res = op(self, other)
+            old = _wrap(self._data, self.grad_fn, self._out_nr)  # the history before the op
+            old.requires_grad = self.requires_grad
+            res = op(old, other)
             res = res.astype(self._data.dtype) if res.dtype != self._data.dtype else res
             self._data, self.grad_fn, self._out_nr = res._data, res.grad_fn, res._out_nr
             self.requires_grad = res.requires_grad
@@ -646,6 +648,49 @@ class Tensor(ArrayOps):
             return record_as(name, FUNCTIONS[func], *args, **kwargs)
         return ArrayOps.__array_function__(self, func, types, args, kwargs)
 
+    # --- fast paths for the hot operators ------------------------------------------------
+    # Same semantics as the numpy layer (numpy_api.add etc.): when both operands are tape
+    # Tensors of one dtype, or a float Tensor meets a Python scalar (weak, NEP 50), numpy's
+    # promotion is the identity, so the primitive is applied directly.
+    def __add__(self, o):
+        return _fast2(_P_ADD, self, o, np.add)
+
+    def __radd__(self, o):
+        return _fast2r(_P_ADD, o, self, np.add)
+
+    def __sub__(self, o):
+        return _fast2(_P_SUB, self, o, np.subtract)
+
+    def __rsub__(self, o):
+        return _fast2r(_P_SUB, o, self, np.subtract)
+
+    def __mul__(self, o):
+        return _fast2(_P_MUL, self, o, np.multiply)
+
+    def __rmul__(self, o):
+        return _fast2r(_P_MUL, o, self, np.multiply)
+
+    def __truediv__(self, o):
+        return _fast2(_P_DIV, self, o, np.true_divide)
+
+    def __rtruediv__(self, o):
+        return _fast2r(_P_DIV, o, self, np.true_divide)
+
+    def __neg__(self):
+        return TAPE.process(_P_NEG, (self,), _NO_PARAMS)
+
+    def __pow__(self, o):
+        t = type(o)
+        if (t is int or t is float and o.is_integer()) and -64 <= o <= 64 and \
+                self._data.dtype in _FLOATS:
+            return TAPE.process(_P_IPOW, (self,), {"y": int(o)})
+        return UFUNCS[np.power](self, o)
+
+    def __array_ufunc__(self, uf, method, *inputs, **kwargs):
+        if uf is np.matmul and method == "__call__" and not kwargs and len(inputs) == 2:
+            return _matmul(*inputs)
+        return ArrayOps.__array_ufunc__(self, uf, method, *inputs, **kwargs)
+
     def __matmul__(self, o):
         return _matmul(self, o)
 
@@ -701,6 +746,32 @@ class Tensor(ArrayOps):
 
     def backward_hook_names(self):  # pragma: no cover - debugging aid
         return self.grad_fn.name() if self.grad_fn else None
+
+
+from .primitives import elementwise as _E  # noqa: E402
+
+_P_ADD, _P_SUB, _P_MUL, _P_DIV = _E.add, _E.sub, _E.mul, _E.div
+_P_NEG, _P_IPOW = _E.neg, _E.integer_pow_p
+_NO_PARAMS: dict = {}
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _fast2(prim, a, b, ufunc):
+    tb = type(b)
+    if tb is Tensor or tb is Parameter:
+        if a._data.dtype is b._data.dtype or a._data.dtype == b._data.dtype:
+            if prim is not _P_DIV or a._data.dtype in _FLOATS:
+                return TAPE.process(prim, (a, b), _NO_PARAMS)
+    elif (tb is float or tb is int) and a._data.dtype in _FLOATS:
+        return TAPE.process(prim, (a, a._data.dtype.type(b)), _NO_PARAMS)
+    return UFUNCS[ufunc](a, b)
+
+
+def _fast2r(prim, a, b, ufunc):
+    ta = type(a)
+    if (ta is float or ta is int) and b._data.dtype in _FLOATS:
+        return TAPE.process(prim, (b._data.dtype.type(a), b), _NO_PARAMS)
+    return UFUNCS[ufunc](a, b)
 
 
 class Parameter(Tensor):
@@ -859,9 +930,7 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph, stop_at_tar
                 continue
         if node.released():
             raise RuntimeError(_RETAIN_MSG)
-        if isinstance(node, PrimNode) and node.prim.multiple_results:
-            cts = [c for c in cts]
-        elif cts[0] is None:
+        if node.n_out == 1 and cts[0] is None:
             continue
         in_cts = node.apply(cts, create_graph)
         if not retain_graph:
@@ -874,10 +943,10 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph, stop_at_tar
                 ct = _fit(ct, x, pname)
             else:
                 d = x._data
-                if type(ct) is not np.ndarray or ct.shape != d.shape or ct.dtype != d.dtype:
-                    ct = _fit(ct, d, pname)
-                    if type(ct) is not np.ndarray:
-                        ct = np.asarray(ct)
+                if type(ct) is not np.ndarray:  # 0-d numpy arithmetic gives numpy scalars
+                    ct = np.asarray(ct)
+                if ct.shape != d.shape or ct.dtype != d.dtype:
+                    ct = np.asarray(_fit(ct, d, pname))
             fn = x.grad_fn
             if fn is None:
                 entry = leaf_acc.get(id(x))
@@ -1168,7 +1237,7 @@ def where(c, a, b): return np.where(c, a, b)
 # grad(f, mode="tape")
 
 def _leaf_aval(leaf):
-    from .api import _leaf_aval as la
+    from .api import _leaf_aval as la  # api imports this module lazily; import back lazily
     return la(leaf)
 
 
@@ -1192,7 +1261,12 @@ def tape_call(transformed, args, kwargs):
         leaves, td = tree.flatten(args[a])
         tens = []
         for leaf in leaves:
-            if isinstance(leaf, Tensor):
+            tl = type(leaf)
+            if tl is float:
+                arr = np.array(leaf)
+            elif tl is np.ndarray:
+                arr = leaf
+            elif isinstance(leaf, Tensor):
                 arr = leaf._data
             else:
                 if not (isinstance(leaf, (np.ndarray, np.generic, numbers.Number))
@@ -1200,9 +1274,8 @@ def tape_call(transformed, args, kwargs):
                     raise TypeError(f"{t.kind}: argument {a} of {name} is not an array or a "
                                     f"pytree of arrays")
                 aval = _leaf_aval(leaf)
-                arr = leaf if isinstance(leaf, np.ndarray) and leaf.dtype == aval.dtype else \
-                    np.asarray(leaf, dtype=aval.dtype)
-            if not is_float(arr.dtype):
+                arr = np.asarray(leaf, dtype=aval.dtype)
+            if arr.dtype not in _FLOATS:
                 raise TypeError(
                     f"{t.kind} requires real floating-point inputs to differentiate, but an "
                     f"argument in argnums={t.argnums!r} of {name} has dtype "
@@ -1248,9 +1321,10 @@ def tape_call(transformed, args, kwargs):
         vals = []
         for x, g in zip(tens, gs[pos:pos + len(tens)]):
             if g is None:
-                g = np.zeros(x.shape, x.dtype)
-            vals.append(_out(np.asarray(g, x.dtype) if not isinstance(g, np.ndarray)
-                             or g.dtype != x.dtype else g))
+                g = np.zeros(x._data.shape, x._data.dtype)
+            elif type(g) is not np.ndarray or g.dtype != x._data.dtype:
+                g = np.asarray(g, x._data.dtype)
+            vals.append(g[()] if g.ndim == 0 else g)
         pos += len(tens)
         grads.append(tree.unflatten(td, vals))
     g = grads[0] if isinstance(t.argnums, numbers.Integral) else tuple(grads)
@@ -1264,3 +1338,26 @@ def _map_out(tree_):
     leaves, td = tree.flatten(tree_, is_leaf=lambda v: isinstance(v, Tensor))
     return tree.unflatten(td, [_out(v) if isinstance(v, (Tensor, np.ndarray)) else v
                                for v in leaves])
+
+
+# Names autodiff_jit/__init__.py exports from this module (torch-style top level: ad.tensor,
+# ad.no_grad, ad.randn, ad.float32, ...). Tests install them if the package does not yet.
+TOP_LEVEL = ("Tensor", "Parameter", "Function", "FunctionCtx", "tensor", "as_tensor",
+             "from_numpy", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+             "randn", "rand", "zeros", "ones", "zeros_like", "ones_like", "full", "arange",
+             "linspace", "eye", "manual_seed", "float16", "float32", "float64", "int32", "int64",
+             "bool_", "sigmoid", "relu", "mean", "sum", "matmul", "mm", "exp", "log", "tanh",
+             "sqrt", "sin", "cos", "abs", "pow", "clamp", "maximum", "minimum", "where")
+
+
+def install_exports(package=None):
+    """Add TOP_LEVEL names (and `autograd`) to the autodiff_jit package where missing."""
+    import sys
+    pkg = package or sys.modules[__name__.rpartition(".")[0]]
+    mod = sys.modules[__name__]
+    for n in TOP_LEVEL:
+        if not hasattr(pkg, n):
+            setattr(pkg, n, getattr(mod, n))
+    if not hasattr(pkg, "autograd"):
+        pkg.autograd = mod
+    from . import nn, optim, viz  # noqa: F401  (submodules become package attributes)
