@@ -11,9 +11,11 @@
 """
 from .api import custom_vjp, grad, jit, make_ir, stop_gradient, value_and_grad
 from .errors import BackendError, IRError, TracingError
+from .jvp import hessian, jacfwd, jacrev, jvp, vjp
 from .ir import Function as IRFunction, parse, verify
 
 __version__ = "0.1.0"
 
 __all__ = ["grad", "value_and_grad", "jit", "make_ir", "stop_gradient", "custom_vjp",
+           "jvp", "vjp", "jacfwd", "jacrev", "hessian",
            "TracingError", "IRError", "BackendError", "IRFunction", "parse", "verify"]

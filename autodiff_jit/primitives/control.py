@@ -46,6 +46,19 @@ def _custom_vjp(cts, outs, *args, fwd, bwd, num_outputs):
     return tuple(in_cts)
 
 
+def _custom_jvp(tangents, outs, *args, fwd, bwd, num_outputs):
+    # Forward mode has no user rule to use: push tangents through the traced fwd itself.
+    from ..interpret import eval_function
+    from ..ir import is_float
+    from ..jvp import jvp_function
+    wrt = [i for i, a in enumerate(fwd.args) if is_float(a.dtype)]
+    tfn = jvp_function(fwd, wrt)
+    ts = [tangents[i] if tangents[i] is not None else np.zeros(fwd.args[i].shape, fwd.args[i].dtype)
+          for i in wrt]
+    return eval_function(tfn, list(args) + ts)[len(fwd.results):]
+
+
 custom_vjp_call_p = register(Primitive(
-    "custom_vjp_call", _custom_rule, _custom_impl, vjp=_custom_vjp, multiple_results=True,
+    "custom_vjp_call", _custom_rule, _custom_impl, vjp=_custom_vjp, jvp=_custom_jvp,
+    multiple_results=True,
     torch_name="CustomFunctionBackward", family="call"))

@@ -54,6 +54,23 @@ def _prod_vjp(g, out, x, *, axes):
     return (grad * expand_back(g, shape, axes),)
 
 
+def _extremum_jvp(t, out, x, *, axes):
+    # the tangent of a max is the mean tangent of the elements that attain it
+    if t[0] is None:
+        return None
+    shape = aval_of(x).shape
+    mask = E.cast(x == expand_back(out, shape, axes), aval_of(x).dtype)
+    return reduce_sum(mask * t[0], axes) / reduce_sum(mask, axes)
+
+
+def _prod_jvp(t, out, x, *, axes):
+    # d prod = sum_i (prod_{j != i} x_j) dx_i, with the zero-safe factors of the VJP rule
+    if t[0] is None:
+        return None
+    (others,) = _prod_vjp(np.ones(aval_of(out).shape, aval_of(out).dtype), out, x, axes=axes)
+    return reduce_sum(others * t[0], axes)
+
+
 def _linear_jvp(prim):
     def jvp(t, out, x, **params):
         return None if t[0] is None else bind(prim, t[0], **params)
@@ -73,6 +90,8 @@ reduce_min_p = register(Primitive("reduce_min", _reduce_rule("reduce_min"),
 reduce_prod_p = register(Primitive("reduce_prod", _reduce_rule("reduce_prod"),
                                    lambda x, *, axes: np.prod(x, axis=axes),
                                    vjp=_prod_vjp, torch_name="ProdBackward0", family="reduce"))
+reduce_max_p.jvp = reduce_min_p.jvp = _extremum_jvp
+reduce_prod_p.jvp = _prod_jvp
 
 
 def _arg_rule(x, *, axis):
