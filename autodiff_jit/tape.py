@@ -990,7 +990,11 @@ def _accumulate_leaf(x, g, create_graph):
     elif create_graph or isinstance(x.grad, Tensor) and x.grad.requires_grad:
         x.grad = x.grad + g
     else:
-        x.grad._data = x.grad._data + g._data
+        gd = x.grad._data
+        if gd.flags.writeable and gd.shape == g._data.shape:
+            np.add(gd, g._data, out=gd, casting="unsafe")  # in place, as torch accumulates
+        else:
+            x.grad._data = np.asarray(gd + g._data, dtype=gd.dtype)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
