@@ -1,0 +1,212 @@
+"""dot_general: BLAS (numpy's OpenBLAS, through blas.py) for large float contractions, loop
+nests otherwise.
+
+Canonical form: out[B, M, N] = sum_K A[B, M, K] * B[B, K, N], where B/M/N/K are the products of
+the batch, a-free, b-free and contracted axes. Each operand is looked at as a strided view of a
+buffer (stored values, and transposes/reshapes of them, are views); when its axis groups can be
+merged into a (batch, rows, cols) matrix with unit stride on one side, it is passed to BLAS
+directly (the transpose becomes the BLAS trans flag and leading dimension). Otherwise it is first
+copied into an arena temporary in canonical layout. gemv is used when M == 1 or N == 1.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import blas
+from .kernels import Buffer, Index, const, for_range, i64, is_float_type, loop_nest, reg_type
+
+BLAS_MIN_WORK = 4096   # M*N*K below this: inline loops beat a BLAS call
+
+
+def _free(ndim, c, bt):
+    used = set(c) | set(bt)
+    return [i for i in range(ndim) if i not in used]
+
+
+def _prod(xs):
+    return int(np.prod(xs, dtype=np.int64)) if len(xs) else 1
+
+
+def strided_view(L, v):
+    """(element pointer, shape, strides) of `v` if it is a buffer or a transpose/reshape of one."""
+    buf = L.buffer_of(v)
+    if buf is not None:
+        return buf.ptr, buf.shape, buf.strides
+    eqn = L.producer.get(id(v))
+    if eqn is None or L.plan.is_stored(v):
+        return None
+    name = eqn.prim.name
+    if name == "transpose":
+        src = strided_view(L, eqn.inputs[0])
+        if src is None:
+            return None
+        ptr, shape, strides = src
+        perm = eqn.params["perm"]
+        return ptr, tuple(shape[p] for p in perm), tuple(strides[p] for p in perm)
+    if name == "reshape":
+        src = strided_view(L, eqn.inputs[0])
+        if src is None:
+            return None
+        ptr, shape, strides = src
+        if strides != Buffer(None, shape, v.dtype).strides and _prod(shape) > 1:
+            # only dense sources reshape freely (ignore size-1 axes' strides)
+            dense = Buffer(None, shape, v.dtype).strides
+            if any(s != d for s, d, n in zip(strides, dense, shape) if n != 1):
+                return None
+        return ptr, v.shape, Buffer(None, v.shape, v.dtype).strides
+    return None
+
+
+def _merge(shape, strides, axes):
+    """Merge `axes` (in order) into one (size, stride); None if they are not uniformly strided."""
+    axes = [a for a in axes if shape[a] != 1]
+    size = _prod([shape[a] for a in axes])
+    if not axes:
+        return size, 0
+    for x, y in zip(axes, axes[1:]):
+        if strides[x] != strides[y] * shape[y]:
+            return None
+    return size, strides[axes[-1]]
+
+
+def _matrix(view, batch, rows, cols):
+    """BLAS description (ptr, trans, ld, batch_stride) of the (rows x cols) matrix, or None."""
+    if view is None:
+        return None
+    ptr, shape, strides = view
+    mb, mr, mc = _merge(shape, strides, batch), _merge(shape, strides, rows), \
+        _merge(shape, strides, cols)
+    if mb is None or mr is None or mc is None:
+        return None
+    (_, bs), (r, rs), (c, cs) = mb, mr, mc
+    if c <= 1 or cs == 1:
+        ld = rs if r > 1 else max(c, 1)
+        if ld < max(c, 1):
+            return None
+        return ptr, False, ld, bs
+    if r <= 1 or rs == 1:
+        ld = cs
+        if ld < max(r, 1):
+            return None
+        return ptr, True, ld, bs
+    return None
+
+
+def _copy_canonical(L, v, order):
+    """Copy operand `v` into a temporary laid out as transpose(v, order), C-contiguous."""
+    b = L.builder
+    shape = tuple(v.shape[i] for i in order)
+    tmp = L.temp_buffer(shape, v.dtype)
+
+    def body(dims):
+        src = [None] * len(order)
+        for k, ax in enumerate(order):
+            src[ax] = dims[k]
+        tmp.store(b, Index(shape, dims=dims), L.load(v, Index(v.shape, dims=src)))
+    loop_nest(b, shape, body)
+    return tmp.ptr, shape, tmp.strides
+
+
+def dot_kernel(L, eqn, outs):
+    out = outs[0]
+    a, bv = eqn.inputs
+    (ac, bc), (ab, bb) = eqn.params["contract"], eqn.params["batch"]
+    af, bf = _free(len(a.shape), ac, ab), _free(len(bv.shape), bc, bb)
+    Bn = _prod([a.shape[i] for i in ab])
+    M = _prod([a.shape[i] for i in af])
+    N = _prod([bv.shape[i] for i in bf])
+    K = _prod([a.shape[i] for i in ac])
+    dt = np.dtype(out.dtype)
+    use_blas = (dt.kind == "f" and min(Bn, M, N, K) > 0 and M * N * K >= BLAS_MIN_WORK
+                and blas.available())
+    if use_blas:
+        _blas_dot(L, eqn, out, a, bv, (ab, af, ac), (bb, bc, bf), Bn, M, N, K)
+    else:
+        _loop_dot(L, eqn, out, a, bv, (ab, af, ac), (bb, bc, bf))
+
+
+def _blas_dot(L, eqn, out, a, bv, aaxes, baxes, Bn, M, N, K):
+    b = L.builder
+    ab, af, ac = aaxes
+    bb, bc, bf = baxes
+    dt = np.dtype(out.dtype)
+    A = _matrix(strided_view(L, a), ab, af, ac)
+    if A is None:
+        A = _matrix(_copy_canonical(L, a, list(ab) + af + list(ac)),
+                    range(len(ab)), range(len(ab), len(ab) + len(af)),
+                    range(len(ab) + len(af), len(a.shape)))
+    Bm = _matrix(strided_view(L, bv), bb, bc, bf)
+    if Bm is None:
+        Bm = _matrix(_copy_canonical(L, bv, list(bb) + list(bc) + bf),
+                     range(len(bb)), range(len(bb), len(bb) + len(bc)),
+                     range(len(bb) + len(bc), len(bv.shape)))
+    pa, ta, lda, sa = A
+    pb, tb, ldb, sb = Bm
+    # unit stride along K of each operand, for gemv's incx
+    ka = lda if ta else 1
+    kb = 1 if tb else ldb
+
+    def one(bi):
+        def at(p, stride):
+            return p if (bi is None or stride == 0) else b.gep(p, [b.mul(bi, i64(stride))],
+                                                              inbounds=True)
+        A_, B_, C_ = at(pa, sa), at(pb, sb), at(out.ptr, M * N)
+        if N == 1:
+            if not ta:
+                blas.emit_gemv(b, dt, A_, B_, C_, M, K, trans=False, lda=lda, incx=max(kb, 1))
+            else:
+                blas.emit_gemv(b, dt, A_, B_, C_, K, M, trans=True, lda=lda, incx=max(kb, 1))
+        elif M == 1:
+            if not tb:
+                blas.emit_gemv(b, dt, B_, A_, C_, K, N, trans=True, lda=ldb, incx=max(ka, 1))
+            else:
+                blas.emit_gemv(b, dt, B_, A_, C_, N, K, trans=False, lda=ldb, incx=max(ka, 1))
+        else:
+            blas.emit_gemm(b, dt, A_, B_, C_, M, N, K, trans_a=ta, trans_b=tb, lda=lda, ldb=ldb,
+                           ldc=N)
+
+    if Bn == 1:
+        one(None)
+    else:
+        for_range(b, Bn, one, name="batch")
+
+
+def _loop_dot(L, eqn, out, a, bv, aaxes, baxes):
+    b = L.builder
+    ab, af, ac = aaxes
+    bb, bc, bf = baxes
+    ty = reg_type(out.dtype)
+    fl = is_float_type(ty)
+    kshape = [a.shape[i] for i in ac]
+    zero = const(out.dtype, 0)
+    acc = L.alloca(ty, name="dacc")
+    nb, nf = len(ab), len(af)
+    from .emitters import _binop, RED
+
+    def outer(oidx):
+        od = oidx.dims(b)
+        b.store(zero, acc)
+
+        def inner(kd):
+            ad = [None] * len(a.shape)
+            bd = [None] * len(bv.shape)
+            for i, (x, y) in enumerate(zip(ab, bb)):
+                ad[x] = od[i]
+                bd[y] = od[i]
+            for i, x in enumerate(af):
+                ad[x] = od[nb + i]
+            for i, y in enumerate(bf):
+                bd[y] = od[nb + nf + i]
+            for i, (x, y) in enumerate(zip(ac, bc)):
+                ad[x] = kd[i]
+                bd[y] = kd[i]
+            va = L.load(a, Index(a.shape, dims=ad))
+            vb = L.load(bv, Index(bv.shape, dims=bd))
+            if fl:
+                s = b.fadd(b.load(acc), b.fmul(va, vb, flags=RED), flags=RED)
+            else:
+                s = _binop(b, "add", b.load(acc), _binop(b, "mul", va, vb))
+            b.store(s, acc)
+        loop_nest(b, kshape, inner)
+        out.store(b, oidx, b.load(acc))
+    L.iterate(out.shape, outer, False)

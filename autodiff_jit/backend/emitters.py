@@ -1,0 +1,583 @@
+"""The per-primitive emitter table: `EMITTERS[name] -> Emitter(expr, kernel)`.
+
+* `expr(L, eqn, index) -> value`: the value of the equation's output at one element (elementwise
+  operations and views). Such equations can be computed inline inside a consumer's loop.
+* `kernel(L, eqn, out_buffers)`: emit the loop nest that stores the output(s). Elementwise and
+  view equations that are stored use the generic `L.store_kernel`.
+
+Semantics follow each primitive's numpy implementation (see autodiff_jit/primitives).
+Floating-point flags: `contract` on +,-,* (lets LLVM form FMAs); `reassoc` only on the
+accumulator of inner-axis float sums/products so they vectorize (see docs/backend.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from llvmlite import ir
+
+from ..ir import Lit, Var
+from . import mathlib
+from .kernels import F32, F64, I1, I64, Buffer, Index, const, for_range, i64, is_float_type, \
+    loop_nest, reg_type
+
+FP = ("contract",)
+RED = ("reassoc", "contract")
+
+
+@dataclass
+class Emitter:
+    expr: Callable | None = None
+    kernel: Callable | None = None
+    kind: str = "elementwise"
+
+
+def _store_kernel(L, eqn, outs):
+    L.store_kernel(eqn.outputs[0], outs[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# scalar operations on LLVM values
+
+def truth(b, v):
+    """numpy truthiness of a register value -> i1."""
+    ty = v.type
+    if ty == I1:
+        return v
+    if is_float_type(ty):
+        return b.fcmp_unordered("!=", v, ir.Constant(ty, 0.0))
+    return b.icmp_signed("!=", v, ir.Constant(ty, 0))
+
+
+def convert(b, v, src, dst):
+    src, dst = np.dtype(src), np.dtype(dst)
+    if src == dst:
+        return v
+    sty, dty = reg_type(src), reg_type(dst)
+    if dst == np.bool_:
+        return truth(b, v)
+    if src == np.bool_:
+        return b.uitofp(v, dty) if dst.kind == "f" else b.zext(v, dty)
+    if src.kind == "f" and dst.kind == "f":
+        return b.fpext(v, dty) if dst.itemsize > src.itemsize else b.fptrunc(v, dty)
+    if src.kind == "f":
+        # numpy (x86) gives INT_MIN for NaN/out of range; fptosi.sat avoids LLVM poison.
+        fn = L_module(b).declare_intrinsic("llvm.fptosi.sat", [dty, sty],
+                                           ir.FunctionType(dty, [sty]))
+        return b.call(fn, [v])
+    if dst.kind == "f":
+        return b.sitofp(v, dty)
+    return b.sext(v, dty) if dst.itemsize > src.itemsize else b.trunc(v, dty)
+
+
+def L_module(b):
+    return b.module
+
+
+def _intr(b, name, v, *more):
+    ty = v.type
+    fn = b.module.declare_intrinsic(name, [ty], ir.FunctionType(ty, [ty] * (1 + len(more))))
+    return b.call(fn, [v, *more])
+
+
+def _neg(b, v):
+    return b.fneg(v) if is_float_type(v.type) else b.sub(ir.Constant(v.type, 0), v)
+
+
+def _abs(b, v):
+    if is_float_type(v.type):
+        return _intr(b, "llvm.fabs", v)
+    if v.type == I1:
+        return v
+    return b.select(b.icmp_signed("<", v, ir.Constant(v.type, 0)), _neg(b, v), v)
+
+
+def _sign(b, v):
+    ty = v.type
+    if ty == I1:
+        return v
+    if is_float_type(ty):
+        one, m1 = ir.Constant(ty, 1.0), ir.Constant(ty, -1.0)
+        return b.select(b.fcmp_ordered(">", v, ir.Constant(ty, 0.0)), one,
+                        b.select(b.fcmp_ordered("<", v, ir.Constant(ty, 0.0)), m1, v))
+    z = ir.Constant(ty, 0)
+    return b.select(b.icmp_signed(">", v, z), ir.Constant(ty, 1),
+                    b.select(b.icmp_signed("<", v, z), ir.Constant(ty, -1), z))
+
+
+def _mul(b, x, y):
+    if is_float_type(x.type):
+        return b.fmul(x, y, flags=FP)
+    if x.type == I1:
+        return b.and_(x, y)
+    return b.mul(x, y)
+
+
+def _ipow(b, x, y: int, dtype):
+    """np.power(x, y) for a static int y (negative: through float, as the primitive does)."""
+    ty = x.type
+    if y < 0:
+        if is_float_type(ty):
+            return b.fdiv(ir.Constant(ty, 1.0), _ipow(b, x, -y, dtype))
+        xf = convert(b, x, dtype, np.float64)
+        return convert(b, b.fdiv(ir.Constant(F64, 1.0), _ipow(b, xf, -y, np.float64)),
+                       np.float64, dtype)
+    if y == 0:
+        return const(dtype, 1)
+    result, base = None, x
+    while y:
+        if y & 1:
+            result = base if result is None else _mul(b, result, base)
+        y >>= 1
+        if y:
+            base = _mul(b, base, base)
+    return result
+
+
+def _math(name):
+    def op(b, v):
+        return b.call(mathlib.get_math_function(b.module, name, v.type), [v])
+    return op
+
+
+_UNARY_OPS = {
+    "neg": _neg,
+    "sqrt": lambda b, v: _intr(b, "llvm.sqrt", v),
+    "abs": _abs,
+    "sign": _sign,
+    "floor": lambda b, v: _intr(b, "llvm.floor", v),
+    "ceil": lambda b, v: _intr(b, "llvm.ceil", v),
+    "round": lambda b, v: _intr(b, "llvm.roundeven", v),
+    "stop_gradient": lambda b, v: v,
+    "logical_not": lambda b, v: b.xor(truth(b, v), ir.Constant(I1, 1)),
+}
+for _n in mathlib.MATH_FUNCTIONS:
+    if _n != "pow":
+        _UNARY_OPS[_n] = _math(_n)
+
+
+def _unary_expr(L, eqn, index):
+    x = L.load(eqn.inputs[0], index)
+    name = eqn.prim.name
+    b = L.builder
+    if name == "integer_pow":
+        return _ipow(b, x, eqn.params["y"], eqn.inputs[0].dtype)
+    if name == "convert_element_type":
+        return convert(b, x, eqn.inputs[0].dtype, eqn.params["dtype"])
+    return _UNARY_OPS[name](b, x)
+
+
+def _fmax(b, x, y, is_max):
+    """np.maximum / np.minimum: NaN-propagating."""
+    ty = x.type
+    if is_float_type(ty):
+        return _intr(b, "llvm.maximum" if is_max else "llvm.minimum", x, y)
+    if ty == I1:
+        return b.or_(x, y) if is_max else b.and_(x, y)
+    return _intr(b, "llvm.smax" if is_max else "llvm.smin", x, y)
+
+
+_CMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
+
+
+def _binop(b, name, x, y):
+    ty = x.type
+    fl = is_float_type(ty)
+    if name == "add":
+        return b.fadd(x, y, flags=FP) if fl else (b.or_(x, y) if ty == I1 else b.add(x, y))
+    if name == "sub":
+        return b.fsub(x, y, flags=FP) if fl else (b.xor(x, y) if ty == I1 else b.sub(x, y))
+    if name == "mul":
+        return _mul(b, x, y)
+    if name == "div":
+        return b.fdiv(x, y)
+    if name == "pow":
+        return b.call(mathlib.get_math_function(b.module, "pow", ty), [x, y])
+    if name == "maximum":
+        return _fmax(b, x, y, True)
+    if name == "minimum":
+        return _fmax(b, x, y, False)
+    if name in _CMP:
+        op = _CMP[name]
+        if fl:
+            return b.fcmp_unordered(op, x, y) if op == "!=" else b.fcmp_ordered(op, x, y)
+        if ty == I1:
+            return b.icmp_unsigned(op, x, y)
+        return b.icmp_signed(op, x, y)
+    if name == "logical_and":
+        return b.and_(truth(b, x), truth(b, y))
+    if name == "logical_or":
+        return b.or_(truth(b, x), truth(b, y))
+    if name == "logical_xor":
+        return b.xor(truth(b, x), truth(b, y))
+    raise NotImplementedError(name)
+
+
+def bcast_index(L, eqn, pos, index: Index) -> Index:
+    """Index of operand `pos` of an elementwise equation (numpy broadcasting)."""
+    a = eqn.inputs[pos]
+    shape = a.shape
+    if shape == index.shape:
+        return index
+
+    def make():
+        if a.aval.size == 1:
+            return Index(shape)
+        out = index.dims(L.builder)
+        lead = len(index.shape) - len(shape)
+        dims = [i64(0) if d == 1 else out[lead + k] for k, d in enumerate(shape)]
+        return Index(shape, dims=dims)
+    return index.derive(("bcast", shape), make)
+
+
+def _load_op(L, eqn, pos, index):
+    a = eqn.inputs[pos]
+    if isinstance(a, Lit):
+        return const(a.dtype, a.value)
+    return L.load(a, bcast_index(L, eqn, pos, index))
+
+
+def _binary_expr(L, eqn, index):
+    x = _load_op(L, eqn, 0, index)
+    y = _load_op(L, eqn, 1, index)
+    return _binop(L.builder, eqn.prim.name, x, y)
+
+
+def _select_expr(L, eqn, index):
+    c = _load_op(L, eqn, 0, index)
+    x = _load_op(L, eqn, 1, index)
+    y = _load_op(L, eqn, 2, index)
+    return L.builder.select(c, x, y)
+
+
+# ---------------------------------------------------------------------------------------------
+# views: index arithmetic
+
+def _view(make_index):
+    def expr(L, eqn, index):
+        src = eqn.inputs[0]
+        if isinstance(src, Lit):
+            return const(src.dtype, src.value)
+        sub = index.derive((id(eqn),), lambda: make_index(L, eqn, index))
+        return L.load(src, sub)
+    return expr
+
+
+def _reshape_index(L, eqn, index):
+    shape = eqn.inputs[0].shape
+    if eqn.inputs[0].aval.size <= 1:
+        return Index(shape)
+    return Index(shape, linear=index.linear(L.builder))
+
+
+def _transpose_index(L, eqn, index):
+    perm = eqn.params["perm"]
+    out = index.dims(L.builder)
+    dims = [None] * len(perm)
+    for i, p in enumerate(perm):
+        dims[p] = out[i]
+    return Index(eqn.inputs[0].shape, dims=dims)
+
+
+def _broadcast_index(L, eqn, index):
+    shape = eqn.inputs[0].shape
+    if eqn.inputs[0].aval.size <= 1:
+        return Index(shape)
+    out = index.dims(L.builder)
+    lead = len(index.shape) - len(shape)
+    return Index(shape, dims=[i64(0) if d == 1 else out[lead + k] for k, d in enumerate(shape)])
+
+
+def _slice_index(L, eqn, index):
+    b = L.builder
+    start, step = eqn.params["start"], eqn.params["step"]
+    out = index.dims(b)
+    dims = []
+    for d, s, st in zip(out, start, step):
+        v = d if st == 1 else b.mul(d, i64(st))
+        dims.append(v if s == 0 else b.add(v, i64(s)))
+    return Index(eqn.inputs[0].shape, dims=dims)
+
+
+def _norm_index(b, v, n):
+    """numpy index -> in-bounds i64: negative wraps; out-of-range is clamped (numpy would raise;
+    we must never read outside the array)."""
+    v = b.sext(v, I64) if v.type.width < 64 else v
+    v = b.select(b.icmp_signed("<", v, i64(0)), b.add(v, i64(n)), v)
+    v = b.select(b.icmp_signed("<", v, i64(0)), i64(0), v)
+    return b.select(b.icmp_signed(">", v, i64(n - 1)), i64(max(n - 1, 0)), v)
+
+
+def _take_expr(L, eqn, index):
+    x, idx = eqn.inputs
+    axis = eqn.params["axis"]
+    k = len(idx.shape)
+    b = L.builder
+    out = index.dims(b)
+    if isinstance(idx, Lit):
+        j = const(idx.dtype, idx.value)
+    else:
+        j = L.load(idx, Index(idx.shape, dims=out[axis:axis + k]))
+    j = _norm_index(b, j, x.shape[axis])
+    dims = out[:axis] + [j] + out[axis + k:]
+    return L.load(x, Index(x.shape, dims=dims))
+
+
+# ---------------------------------------------------------------------------------------------
+# reductions
+
+def _reducer(name, dtype):
+    """(combine(b, acc, v), init, reassoc-able) for a reduction."""
+    dt = np.dtype(dtype)
+    fl = dt.kind == "f"
+    if name == "reduce_sum":
+        init = const(dt, 0)
+        if fl:
+            return (lambda b, a, v: b.fadd(a, v, flags=RED)), init
+        return (lambda b, a, v: b.or_(a, v) if dt == np.bool_ else b.add(a, v)), init
+    if name == "reduce_prod":
+        init = const(dt, 1)
+        if fl:
+            return (lambda b, a, v: b.fmul(a, v, flags=RED)), init
+        return (lambda b, a, v: b.and_(a, v) if dt == np.bool_ else b.mul(a, v)), init
+    is_max = name == "reduce_max"
+    if fl:
+        init = const(dt, -np.inf if is_max else np.inf)
+    elif dt == np.bool_:
+        init = const(dt, not is_max)
+    else:
+        info = np.iinfo(dt)
+        init = const(dt, info.min if is_max else info.max)
+    return (lambda b, a, v: _fmax(b, a, v, is_max)), init
+
+
+def _reduce_kernel(L, eqn, outs):
+    out = outs[0]
+    x = eqn.inputs[0]
+    axes = eqn.params["axes"]
+    b = L.builder
+    combine, init = _reducer(eqn.prim.name, x.dtype)
+    if isinstance(x, Lit):
+        raise NotImplementedError("reduction of a literal")
+    shape = x.shape
+    nd = len(shape)
+    if not axes:
+        L.iterate(shape, lambda idx: out.store(b, idx, L.load(x, idx)), not L.needs_dims(x))
+        return
+    red_shape = [shape[a] for a in axes]
+    red_size = int(np.prod(red_shape, dtype=np.int64))
+    kept = [i for i in range(nd) if i not in axes]
+    if red_size == 0 or x.aval.size == 0:
+        L.fill(out, init)
+        return
+    if (nd - 1) in axes:
+        trailing = tuple(axes) == tuple(range(nd - len(axes), nd))
+        flat = trailing and not L.needs_dims(x)
+        acc = L.alloca(reg_type(x.dtype), name="acc")
+
+        def outer(oidx):
+            b.store(init, acc)
+            if flat:
+                base = b.mul(oidx.linear(b), i64(red_size)) if out.size > 1 else None
+
+                def inner(r):
+                    lin = r if base is None else b.add(base, r, flags=["nuw", "nsw"])
+                    v = L.load(x, Index(shape, linear=lin))
+                    b.store(combine(b, b.load(acc), v), acc)
+                for_range(b, red_size, inner, name="r")
+            else:
+                od = oidx.dims(b)
+
+                def inner(rd):
+                    dims = [None] * nd
+                    for k, a in enumerate(kept):
+                        dims[a] = od[k]
+                    for k, a in enumerate(axes):
+                        dims[a] = rd[k]
+                    v = L.load(x, Index(shape, dims=dims))
+                    b.store(combine(b, b.load(acc), v), acc)
+                loop_nest(b, red_shape, inner)
+            out.store(b, oidx, b.load(acc))
+        L.iterate(out.shape, outer, True)
+    else:
+        # last axis kept: accumulate into the output row by row (numpy's order), vectorized
+        # along the kept inner axis
+        L.fill(out, init)
+
+        def body(dims):
+            oidx = Index(out.shape, dims=[dims[a] for a in kept])
+            p = out.addr(b, oidx)
+            v = L.load(x, Index(shape, dims=dims))
+            out.store_at(b, p, combine(b, out.load_at(b, p), v))
+        loop_nest(b, shape, body)
+
+
+def _arg_kernel(L, eqn, outs):
+    out = outs[0]
+    x = eqn.inputs[0]
+    axis = eqn.params["axis"]
+    b = L.builder
+    shape = x.shape
+    n = shape[axis]
+    is_max = eqn.prim.name == "argmax"
+    ty = reg_type(x.dtype)
+    if n == 0 or out.size == 0:
+        L.fill(out, i64(0))
+        return
+    best = L.alloca(ty, name="best")
+    besti = L.alloca(I64, name="besti")
+
+    def outer(oidx):
+        od = oidx.dims(b)
+        first = L.load(x, Index(shape, dims=od[:axis] + [i64(0)] + od[axis:]))
+        b.store(first, best)
+        b.store(i64(0), besti)
+
+        def inner(i):
+            v = L.load(x, Index(shape, dims=od[:axis] + [i] + od[axis:]))
+            cur = b.load(best)
+            if is_float_type(ty):
+                better = b.fcmp_ordered(">" if is_max else "<", v, cur)
+                # the first NaN wins (numpy)
+                nan_new = b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", cur, cur))
+                better = b.or_(better, nan_new)
+            elif ty == I1:
+                better = b.icmp_unsigned(">" if is_max else "<", v, cur)
+            else:
+                better = b.icmp_signed(">" if is_max else "<", v, cur)
+            b.store(b.select(better, v, cur), best)
+            b.store(b.select(better, i, b.load(besti)), besti)
+        for_range(b, n, inner, name="a")
+        out.store(b, oidx, b.load(besti))
+    L.iterate(out.shape, outer, True)
+
+
+def _cumsum_kernel(L, eqn, outs):
+    out = outs[0]
+    x = eqn.inputs[0]
+    axis, reverse = eqn.params["axis"], eqn.params["reverse"]
+    b = L.builder
+    shape = x.shape
+    n = shape[axis]
+    first = n - 1 if reverse else 0
+    step = out.strides[axis]
+    ty = reg_type(x.dtype)
+    zero = const(x.dtype, 0)
+
+    def body(dims):
+        idx = Index(shape, dims=dims)
+        v = L.load(x, idx)
+        p = out.addr(b, idx)
+        i = dims[axis]
+        is_first = b.icmp_unsigned("==", i, i64(first))
+        # previous element; on the first one read our own (unwritten) slot and discard it
+        off = b.select(is_first, i64(0), i64(step if reverse else -step))
+        prev = out.load_at(b, b.gep(p, [off], inbounds=True))
+        prev = b.select(is_first, zero, prev)
+        out.store_at(b, p, _binop(b, "add", prev, v))
+    loop_nest(b, shape, body, reverse_axes=(axis,) if reverse else ())
+
+
+def _concat_kernel(L, eqn, outs):
+    out = outs[0]
+    axis = eqn.params["axis"]
+    b = L.builder
+    offset = 0
+    for part in eqn.inputs:
+        shape = part.shape
+        off = offset
+
+        def body(dims, part=part, off=off, shape=shape):
+            odims = list(dims)
+            if off:
+                odims[axis] = b.add(dims[axis], i64(off))
+            v = L.load(part, Index(shape, dims=dims)) if isinstance(part, Var) else \
+                const(part.dtype, part.value)
+            out.store(b, Index(out.shape, dims=odims), v)
+        loop_nest(b, shape, body)
+        offset += shape[axis]
+
+
+def _scatter_slice_kernel(L, eqn, outs):
+    out = outs[0]
+    g = eqn.inputs[0]
+    start, step = eqn.params["start"], eqn.params["step"]
+    b = L.builder
+    L.fill(out, const(out.dtype, 0))
+
+    def body(dims):
+        odims = []
+        for d, s, st in zip(dims, start, step):
+            v = d if st == 1 else b.mul(d, i64(st))
+            odims.append(v if s == 0 else b.add(v, i64(s)))
+        out.store(b, Index(out.shape, dims=odims), L.load(g, Index(g.shape, dims=dims)))
+    loop_nest(b, g.shape, body)
+
+
+def _take_add_kernel(L, eqn, outs):
+    out = outs[0]
+    g, idx = eqn.inputs
+    axis, size = eqn.params["axis"], eqn.params["size"]
+    k = len(idx.shape)
+    b = L.builder
+    L.fill(out, const(out.dtype, 0))
+    if size == 0:
+        return
+
+    def body(dims):
+        if isinstance(idx, Lit):
+            j = const(idx.dtype, idx.value)
+        else:
+            j = L.load(idx, Index(idx.shape, dims=dims[axis:axis + k]))
+        j = _norm_index(b, j, size)
+        odims = dims[:axis] + [j] + dims[axis + k:]
+        p = out.addr(b, Index(out.shape, dims=odims))
+        v = L.load(g, Index(g.shape, dims=dims))
+        out.store_at(b, p, _binop(b, "add", out.load_at(b, p), v))
+    loop_nest(b, g.shape, body)
+
+
+def _call_kernel(L, eqn, outs):
+    raise NotImplementedError("custom_vjp_call is inlined before lowering (lower.inline_calls)")
+
+
+# ---------------------------------------------------------------------------------------------
+# dot_general: see dot.py
+
+def _dot_kernel(L, eqn, outs):
+    from .dot import dot_kernel
+    dot_kernel(L, eqn, outs)
+
+
+# ---------------------------------------------------------------------------------------------
+# the table
+
+def _build_table():
+    from ..primitives import all_primitives
+    t = {}
+    for name, prim in all_primitives().items():
+        if prim.family == "unary" and (name in _UNARY_OPS or name in ("integer_pow",
+                                                                      "convert_element_type")):
+            t[name] = Emitter(_unary_expr, _store_kernel, "elementwise")
+        elif prim.family == "binary":
+            t[name] = Emitter(_binary_expr, _store_kernel, "elementwise")
+    t["select"] = Emitter(_select_expr, _store_kernel, "elementwise")
+    t["reshape"] = Emitter(_view(_reshape_index), _store_kernel, "view")
+    t["transpose"] = Emitter(_view(_transpose_index), _store_kernel, "view")
+    t["broadcast_to"] = Emitter(_view(_broadcast_index), _store_kernel, "view")
+    t["slice"] = Emitter(_view(_slice_index), _store_kernel, "view")
+    t["take"] = Emitter(_take_expr, _store_kernel, "gather")
+    for r in ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod"):
+        t[r] = Emitter(None, _reduce_kernel, "reduce")
+    t["argmax"] = t["argmin"] = Emitter(None, _arg_kernel, "reduce")
+    t["cumsum"] = Emitter(None, _cumsum_kernel, "scan")
+    t["concatenate"] = Emitter(None, _concat_kernel, "opaque")
+    t["scatter_slice"] = Emitter(None, _scatter_slice_kernel, "opaque")
+    t["take_add"] = Emitter(None, _take_add_kernel, "opaque")
+    t["dot_general"] = Emitter(None, _dot_kernel, "dot")
+    t["custom_vjp_call"] = Emitter(None, _call_kernel, "call")
+    return t
+
+
+EMITTERS = _build_table()

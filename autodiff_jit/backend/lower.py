@@ -1,0 +1,348 @@
+"""Lowering of optimized IR to an LLVM module (llvmlite.ir).
+
+Pipeline: `inline_calls` (custom_vjp_call regions become plain equations) -> `passes.fuse.plan`
+(which values are stored, which are computed inline) -> one loop nest per group, emitted by the
+per-primitive emitters of `EMITTERS` (see emitters.py) -> entry function.
+
+Entry ABI (callpath 'args'): `void <name>(in_0*, ..., in_{n-1}*, [arena i8*], out_0*, ...)`
+Every input, scalar or not, is passed as a pointer to C-contiguous data; outputs are buffers the
+caller allocated (one per distinct computed result). Intermediates live in one arena (planned
+statically with liveness-based reuse): on the stack when small, otherwise a per-thread buffer
+passed by the caller as one more input. 0-d intermediates are allocas (registers after mem2reg).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from llvmlite import ir
+
+from ..ir import Eqn, Function, Lit, Var
+from ..passes import fuse
+from . import engine
+from .kernels import I8, I8P, I64, VOID, Buffer, Index, const, for_range, i64, loop_nest, \
+    mem_type, reg_type
+
+STACK_ARENA_LIMIT = 64 * 1024   # bytes of intermediates that may live on the stack
+ALIGN = 64
+
+
+class LoweringError(NotImplementedError):
+    """A primitive (or a pattern of it) has no emitter."""
+
+
+# ---------------------------------------------------------------------------------------------
+# region inlining
+
+def inline_calls(fn: Function) -> Function:
+    """Replace every custom_vjp_call by the equations of its `fwd` region (fresh Vars)."""
+    if not any(e.prim.name == "custom_vjp_call" for e in fn.eqns):
+        return fn
+    consts = dict(fn.consts)
+    eqns = []
+    subst: dict[int, object] = {}
+
+    def sub(a, m):
+        if isinstance(a, Var):
+            a = m.get(id(a), a)
+            return subst.get(id(a), a) if isinstance(a, Var) else a
+        return a
+
+    for e in fn.eqns:
+        if e.prim.name != "custom_vjp_call":
+            eqns.append(Eqn(e.prim, [sub(i, {}) for i in e.inputs], e.params, e.outputs))
+            continue
+        region = inline_calls(e.params["fwd"])
+        m: dict[int, object] = {}
+        for ra, a in zip(region.args, e.inputs):
+            m[id(ra)] = sub(a, {})
+        for c, v in region.consts.items():
+            nc = Var(c.aval, c.hint)
+            consts[nc] = v
+            m[id(c)] = nc
+        for re_ in region.eqns:
+            outs = [Var(o.aval, o.hint) for o in re_.outputs]
+            eqns.append(Eqn(re_.prim, [sub(i, m) for i in re_.inputs], re_.params, outs))
+            for o, n in zip(re_.outputs, outs):
+                m[id(o)] = n
+        for o, r in zip(e.outputs, region.results):
+            subst[id(o)] = sub(r, m)
+    results = [sub(r, {}) for r in fn.results]
+    return Function(fn.name, fn.args, consts, eqns, results)
+
+
+# ---------------------------------------------------------------------------------------------
+# result plan: how the Python side assembles fn.results
+
+@dataclass
+class Lowered:
+    module: ir.Module
+    entry: str
+    in_avals: list
+    out_avals: list              # one per native output buffer
+    result_plan: list            # ('out', j) | ('arg', i) | ('const', ndarray) | ('lit', ndarray)
+    arena_bytes: int
+    arena_arg: bool              # arena passed by the caller (True) or on the stack
+    keepalive: list = field(default_factory=list)
+    plan: object = None
+    fn: Function = None
+
+
+def _arena_words(nbytes):
+    return (nbytes + 7) // 8
+
+
+# ---------------------------------------------------------------------------------------------
+# the lowerer
+
+class Lowerer:
+    def __init__(self, fn: Function, name: str = "adj_entry"):
+        from .emitters import EMITTERS
+        self.emitters = EMITTERS
+        self.fn = inline_calls(fn)
+        self.name = name
+        self.check_coverage()
+        self.plan = fuse.plan(self.fn)
+        self.producer = {}
+        for e in self.fn.eqns:
+            for o in e.outputs:
+                self.producer[id(o)] = e
+        self.module = ir.Module(name=name)
+        self.module.triple, self.module.data_layout = engine.triple_and_layout()
+        self.buffers: dict[int, Buffer] = {}
+        self.scalar_consts: dict[int, object] = {}
+        self.keepalive = []
+        self._needs_dims: dict[int, bool] = {}
+
+    def check_coverage(self):
+        for e in self.fn.all_eqns():
+            em = self.emitters.get(e.prim.name)
+            if em is None:
+                raise LoweringError(f"the LLVM backend has no emitter for primitive "
+                                    f"'{e.prim.name}'")
+
+    # -- helpers used by emitters ------------------------------------------------------------
+    def alloca(self, ty, name=""):
+        with self.builder.goto_block(self.entry_block):
+            return self.builder.alloca(ty, name=name)
+
+    def intrinsic(self, name, ty, nargs=1):
+        fnty = ir.FunctionType(ty, [ty] * nargs)
+        return self.module.declare_intrinsic(name, [ty], fnty)
+
+    def is_stored(self, atom) -> bool:
+        return isinstance(atom, Var) and id(atom) in self.buffers
+
+    def buffer_of(self, atom):
+        return self.buffers.get(id(atom)) if isinstance(atom, Var) else None
+
+    def load(self, atom, index: Index):
+        """Value of `atom` at `index` (index.shape == atom.shape), computing inlined producers."""
+        if isinstance(atom, Lit):
+            return const(atom.dtype, atom.value)
+        key = id(atom)
+        got = index.cache.get(key)
+        if got is not None:
+            return got
+        buf = self.buffers.get(key)
+        if buf is not None:
+            v = buf.load(self.builder, index)
+        elif key in self.scalar_consts:
+            v = self.scalar_consts[key]
+        else:
+            eqn = self.producer.get(key)
+            if eqn is None:
+                raise LoweringError(f"value {atom!r} has no storage and no producer")
+            em = self.emitters[eqn.prim.name]
+            if em.expr is None:
+                raise LoweringError(f"'{eqn.prim.name}' must be stored but was not")
+            v = em.expr(self, eqn, index)
+        index.cache[key] = v
+        return v
+
+    def needs_dims(self, atom) -> bool:
+        """Whether computing `atom` per element needs per-axis indices (vs. a linear index)."""
+        if not isinstance(atom, Var) or id(atom) in self.buffers or id(atom) in self.scalar_consts:
+            return False
+        key = id(atom)
+        if key in self._needs_dims:
+            return self._needs_dims[key]
+        eqn = self.producer[key]
+        k = fuse.kind_of(eqn)
+        if eqn.prim.name == "reshape":
+            r = self.needs_dims(eqn.inputs[0])
+        elif k == "elementwise":
+            r = any(isinstance(i, Var) and i.shape != atom.shape and i.aval.size > 1
+                    for i in eqn.inputs) or any(self.needs_dims(i) for i in eqn.inputs)
+        else:
+            r = True
+        self._needs_dims[key] = r
+        return r
+
+    def iterate(self, shape, body, flat: bool):
+        """Loop over `shape` calling body(Index)."""
+        b = self.builder
+        size = int(np.prod(shape, dtype=np.int64))
+        if size == 0:
+            return
+        if len(shape) == 0 or size == 1:
+            body(Index(shape))
+        elif flat or len(shape) == 1:
+            for_range(b, size, lambda i: body(Index(shape, linear=i)))
+        else:
+            loop_nest(b, shape, lambda dims: body(Index(shape, dims=dims)))
+
+    def store_kernel(self, var, out: Buffer):
+        """out[...] = var[...] over var's shape, fused."""
+        flat = not self.needs_dims(var)
+        self.iterate(var.shape, lambda idx: out.store(self.builder, idx, self.load(var, idx)), flat)
+
+    def fill(self, out: Buffer, value):
+        self.iterate(out.shape, lambda idx: out.store(self.builder, idx, value), True)
+
+    def temp_buffer(self, shape, dtype) -> Buffer:
+        """Scratch memory live until the end of the current group."""
+        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        off = self._alloc(nbytes)
+        self._group_temps.append(off)
+        return Buffer(self._arena_ptr(off, dtype), shape, dtype)
+
+    # -- arena -------------------------------------------------------------------------------
+    def _alloc(self, nbytes) -> int:
+        nbytes = max(ALIGN, (nbytes + ALIGN - 1) // ALIGN * ALIGN)
+        off = 0
+        for o, n in sorted(self._live.values()):
+            if off + nbytes <= o:
+                break
+            off = max(off, o + n)
+        key = len(self._live_keys)
+        self._live_keys.append(key)
+        self._live[key] = (off, nbytes)
+        self.arena_bytes = max(self.arena_bytes, off + nbytes)
+        return key
+
+    def _free(self, key):
+        self._live.pop(key, None)
+
+    def _arena_ptr(self, key, dtype):
+        off = self._live[key][0]
+        b = self.builder
+        with b.goto_block(self.entry_block):
+            p = b.gep(self.arena, [i64(off)], inbounds=True) if off else self.arena
+            p = b.bitcast(p, mem_type(dtype).as_pointer())
+        return p
+
+    # -- driver ------------------------------------------------------------------------------
+    def lower(self) -> Lowered:
+        fn = self.fn
+        m = self.module
+        arg_index = {id(a): i for i, a in enumerate(fn.args)}
+        const_ids = {id(c) for c in fn.consts}
+        # distinct computed results -> native outputs
+        out_vars, out_pos, result_plan = [], {}, []
+        for r in fn.results:
+            if isinstance(r, Lit):
+                result_plan.append(("lit", np.asarray(r.value, r.dtype)))
+            elif id(r) in arg_index:
+                result_plan.append(("arg", arg_index[id(r)]))
+            elif id(r) in const_ids:
+                result_plan.append(("const", np.array(fn.consts[r], dtype=r.dtype)))
+            else:
+                if id(r) not in out_pos:
+                    out_pos[id(r)] = len(out_vars)
+                    out_vars.append(r)
+                result_plan.append(("out", out_pos[id(r)]))
+
+        ptys = [mem_type(a.dtype).as_pointer() for a in fn.args] + [I8P] + \
+            [mem_type(v.dtype).as_pointer() for v in out_vars]
+        inner = ir.Function(m, ir.FunctionType(VOID, ptys), name=self.name + "_body")
+        inner.linkage = "internal"
+        inner.attributes.add("alwaysinline")
+        inner.attributes.add("nounwind")
+        for a in inner.args:
+            a.add_attribute("noalias")
+        self.entry_block = inner.append_basic_block("entry")
+        body_block = inner.append_basic_block("body")
+        self.builder = b = ir.IRBuilder(body_block)
+        self.arena = inner.args[len(fn.args)]
+        self.arena_bytes = 0
+        self._live, self._live_keys = {}, []
+
+        for a, p in zip(fn.args, inner.args):
+            self.buffers[id(a)] = Buffer(p, a.shape, a.dtype)
+        for c, value in fn.consts.items():
+            arr = np.ascontiguousarray(value, dtype=c.dtype)
+            if arr.ndim == 0 or arr.size == 1:
+                self.scalar_consts[id(c)] = const(c.dtype, arr.reshape(-1)[0]) if arr.size else \
+                    const(c.dtype, 0)
+                if arr.ndim == 0:
+                    continue
+            self.keepalive.append(arr)
+            addr = arr.ctypes.data
+            ptr = ir.Constant(I64, addr).inttoptr(mem_type(c.dtype).as_pointer())
+            self.buffers[id(c)] = Buffer(ptr, arr.shape, c.dtype)
+            self.scalar_consts.pop(id(c), None)
+        result_buffers = {id(v): Buffer(p, v.shape, v.dtype)
+                          for v, p in zip(out_vars, inner.args[len(fn.args) + 1:])}
+
+        # liveness of stored values, by group
+        groups = self.plan.groups
+        last_use: dict[int, int] = {}
+        for gi, g in enumerate(groups):
+            for e in g.eqns:
+                for i in e.inputs:
+                    if isinstance(i, Var):
+                        last_use[id(i)] = gi
+        arena_key: dict[int, int] = {}
+        for gi, g in enumerate(groups):
+            self._group_temps = []
+            outs = []
+            for o in g.root.outputs:
+                buf = result_buffers.get(id(o))
+                if buf is None:
+                    if o.aval.ndim == 0 or o.aval.size == 1:
+                        ptr = self.alloca(mem_type(o.dtype), name="s")
+                    else:
+                        key = self._alloc(o.aval.size * o.dtype.itemsize)
+                        arena_key[id(o)] = key
+                        ptr = self._arena_ptr(key, o.dtype)
+                    buf = Buffer(ptr, o.shape, o.dtype)
+                outs.append(buf)
+            em = self.emitters[g.root.prim.name]
+            em.kernel(self, g.root, outs)
+            for o, buf in zip(g.root.outputs, outs):
+                self.buffers[id(o)] = buf
+            for t in self._group_temps:
+                self._free(t)
+            for vid, key in list(arena_key.items()):
+                if last_use.get(vid, -1) <= gi:
+                    self._free(key)
+                    del arena_key[vid]
+        b.ret_void()
+        with b.goto_block(self.entry_block):
+            b.branch(body_block)
+
+        # the exported entry: supplies the arena
+        arena_arg = self.arena_bytes > STACK_ARENA_LIMIT
+        in_ptys = ptys[:len(fn.args)] + ([I8P] if arena_arg else [])
+        out_ptys = ptys[len(fn.args) + 1:]
+        entry = ir.Function(m, ir.FunctionType(VOID, in_ptys + out_ptys), name=self.name)
+        entry.attributes.add("nounwind")
+        eb = ir.IRBuilder(entry.append_basic_block("entry"))
+        ins = list(entry.args[:len(in_ptys)])
+        outs = list(entry.args[len(in_ptys):])
+        if arena_arg:
+            arena = ins.pop()
+        elif self.arena_bytes:
+            arena = eb.alloca(I8, size=i64(self.arena_bytes), name="arena")
+            arena.align = ALIGN
+        else:
+            arena = ir.Constant(I8P, None)
+        eb.call(inner, ins + [arena] + outs)
+        eb.ret_void()
+        return Lowered(m, self.name, [a.aval for a in fn.args], [v.aval for v in out_vars],
+                       result_plan, self.arena_bytes, arena_arg, self.keepalive, self.plan, fn)
+
+
+def lower_function(fn: Function, name: str = "adj_entry") -> Lowered:
+    return Lowerer(fn, name).lower()

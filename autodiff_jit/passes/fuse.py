@@ -1,0 +1,165 @@
+"""Fusion analysis: which values the backend stores in memory, and which equations it computes
+inline inside the loop of the kernel that consumes them.
+
+This is a pure analysis over a `Function` (it does not rewrite the IR). The backend emits one
+loop nest per `Group`; inside that loop, every inlined equation is evaluated per element, so a
+chain of elementwise operations (and elementwise producers feeding a reduction) becomes one loop
+with no intermediate arrays.
+
+Rules (each value `v` defined by an equation):
+
+* view equations (reshape, transpose, broadcast_to, slice, stop_gradient-like identities) are
+  index arithmetic: they are never stored, except when they are a function result;
+* an elementwise equation is inlined into its consumer when: it is not a result, it has exactly
+  one *effective* use (uses through view chains count; a view used twice counts twice), that
+  consumer reads each element once ("streaming": elementwise ops, reductions, arg-reductions,
+  cumsum, concatenate, scatter_slice, the update operand of take_add), and no element of `v`
+  would be computed twice (the consumer's iteration space is not larger than `v`, unless `v` is
+  a scalar, which LLVM hoists out of the loop);
+* everything else (reductions, dot_general, scans, scatters, gathers, region calls, values used
+  twice, results) is stored: it is the root of a group.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..ir import Function, Lit, Var
+
+# Primitive classes, by IR name (the backend's emitter table uses the same names).
+VIEW_PRIMS = frozenset({"reshape", "transpose", "broadcast_to", "slice"})
+ELEMENTWISE_FAMILIES = frozenset({"unary", "binary", "select"})
+REDUCE_PRIMS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod",
+                          "argmax", "argmin"})
+# consumers that read each element of the given operand exactly once (None: every operand)
+STREAMING = {"reduce_sum": None, "reduce_max": None, "reduce_min": None, "reduce_prod": None,
+             "argmax": None, "argmin": None, "cumsum": None, "concatenate": None,
+             "scatter_slice": None, "take_add": (0,)}
+
+
+def kind_of(eqn) -> str:
+    """'view' | 'elementwise' | 'reduce' | 'other'."""
+    name = eqn.prim.name
+    if name in VIEW_PRIMS:
+        return "view"
+    if name in REDUCE_PRIMS:
+        return "reduce"
+    if eqn.prim.family in ELEMENTWISE_FAMILIES and not eqn.prim.multiple_results:
+        return "elementwise"
+    return "other"
+
+
+def _streams(eqn, pos) -> bool:
+    if kind_of(eqn) == "elementwise":
+        return True
+    ops = STREAMING.get(eqn.prim.name, ())
+    return ops is None or pos in ops
+
+
+def _iter_size(eqn, pos) -> int:
+    """Number of elements of the consumer's iteration space in which operand `pos` is read."""
+    if kind_of(eqn) == "elementwise":
+        return eqn.outputs[0].aval.size
+    return eqn.inputs[pos].aval.size
+
+
+@dataclass
+class Group:
+    """One kernel: `root` is the equation whose output(s) are stored; `eqns` lists the root and
+    every equation computed inline in its loop (views included), in program order."""
+    root: object
+    eqns: list
+    kind: str
+
+    @property
+    def outputs(self):
+        return self.root.outputs
+
+    def __repr__(self):
+        names = ", ".join(e.prim.name for e in self.eqns)
+        return f"Group({self.kind}: {names})"
+
+
+@dataclass
+class FusionPlan:
+    groups: list
+    stored: set = field(default_factory=set)   # id(Var) of equation outputs kept in memory
+    inlined: set = field(default_factory=set)  # id(Var) computed inside a consumer's loop
+    dead: set = field(default_factory=set)     # id(Var) nobody uses (not emitted)
+
+    def is_stored(self, var) -> bool:
+        return id(var) in self.stored
+
+
+def plan(fn: Function) -> FusionPlan:
+    """Group `fn`'s (top-level) equations into kernels."""
+    order = {id(e): i for i, e in enumerate(fn.eqns)}
+    producer: dict[int, object] = {}
+    for e in fn.eqns:
+        for o in e.outputs:
+            producer[id(o)] = e
+    users: dict[int, list] = {}
+    for e in fn.eqns:
+        for pos, a in enumerate(e.inputs):
+            if isinstance(a, Var):
+                users.setdefault(id(a), []).append((e, pos))
+        for r in e.regions:  # values captured by regions: treat as an opaque use
+            from ..ir import free_vars
+            for v in free_vars(r):
+                users.setdefault(id(v), []).append((e, -1))
+    results = {id(r) for r in fn.results if isinstance(r, Var)}
+
+    def effective_uses(v):
+        """(consumer eqn, operand position, iteration size) through view chains; None for a use
+        that forces storing (a result, a region capture)."""
+        out = []
+        if id(v) in results:
+            out.append(None)
+        for e, pos in users.get(id(v), ()):
+            if pos >= 0 and kind_of(e) == "view":
+                out.extend(effective_uses(e.outputs[0]))
+            elif pos < 0:
+                out.append(None)
+            else:
+                out.append((e, pos, _iter_size(e, pos)))
+        return out
+
+    stored, inlined, dead = set(), set(), set()
+    for e in fn.eqns:
+        k = kind_of(e)
+        for o in e.outputs:
+            if id(o) not in results and not users.get(id(o)):
+                dead.add(id(o))
+            elif k == "view":
+                if id(o) in results:
+                    stored.add(id(o))
+            elif k == "elementwise":
+                uses = effective_uses(o)
+                ok = len(uses) == 1 and uses[0] is not None and _streams(uses[0][0], uses[0][1]) \
+                    and (uses[0][2] <= o.aval.size or o.aval.size <= 1)
+                (inlined if ok else stored).add(id(o))
+            else:
+                stored.add(id(o))
+
+    groups = []
+    for e in fn.eqns:
+        if not any(id(o) in stored for o in e.outputs):
+            continue
+        members, stack, seen = [e], list(e.inputs), set()
+        while stack:
+            a = stack.pop()
+            if not isinstance(a, Var) or id(a) in seen or id(a) in stored:
+                continue
+            seen.add(id(a))
+            p = producer.get(id(a))
+            if p is None:
+                continue
+            members.append(p)
+            stack.extend(p.inputs)
+        members = sorted({id(m): m for m in members}.values(), key=lambda m: order[id(m)])
+        groups.append(Group(e, members, kind_of(e)))
+    return FusionPlan(groups, stored, inlined, dead)
+
+
+def describe(fn: Function) -> str:
+    """Human-readable kernel list, one line per group."""
+    return "\n".join(repr(g) for g in plan(fn).groups)
