@@ -1262,7 +1262,11 @@ def tape_call(transformed, args, kwargs):
     name = t._fun_name
     groups = []
     for a in t.argnums_tuple:
-        leaves, td = tree.flatten(args[a])
+        arg = args[a]
+        if type(arg) is float or type(arg) is np.ndarray:  # a single leaf: skip pytree work
+            leaves, td = [arg], "*"
+        else:
+            leaves, td = tree.flatten(arg)
         tens = []
         for leaf in leaves:
             tl = type(leaf)
