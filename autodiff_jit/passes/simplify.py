@@ -2,8 +2,9 @@
 
 - identities: x+0, x-0, x*1, x/1, --x, x**1, reshape/transpose/broadcast/convert to the same
   type, stop_gradient (differentiation is over by the time passes run);
-- zeros: x*0 becomes a zero of the output type (AD's symbolic-zero convention: a zero
-  cotangent stays zero even where the primal is inf or NaN);
+- zeros: x*0, where the 0 is a zero AD made (a broadcast literal 0), becomes a zero of the output
+  type (AD's symbolic-zero convention: a zero cotangent stays zero even where the primal is inf
+  or NaN). A zero the user wrote is left alone: numpy's inf*0 is nan, and so is ours;
 - folding: an equation whose inputs are all literals or constants, with a small output, is
   evaluated now and replaced by a constant.
 Rewrites only fire when the replacement has exactly the output's shape and dtype.
@@ -31,6 +32,16 @@ def _scalar_value(atom, consts, producers):
     if eqn is not None and eqn.prim.name in ("broadcast_to", "reshape"):
         return _scalar_value(eqn.inputs[0], consts, producers)
     return None
+
+
+def _symbolic_zero(atom, producers) -> bool:
+    """Whether `atom` is a zero made by AD or by this pass: broadcast_to of a literal 0, possibly
+    reshaped (user code yields literals, constants or computed values instead)."""
+    eqn = producers.get(id(atom)) if isinstance(atom, Var) else None
+    while eqn is not None and eqn.prim.name == "reshape":
+        eqn = producers.get(id(eqn.inputs[0])) if isinstance(eqn.inputs[0], Var) else None
+    return (eqn is not None and eqn.prim.name == "broadcast_to" and isinstance(eqn.inputs[0], Lit)
+            and eqn.inputs[0].value == 0)
 
 
 def simplify(fn: Function) -> Function:
@@ -63,8 +74,8 @@ def simplify(fn: Function) -> Function:
             replacement = inputs[0]
         elif name == "mul" and vals[0] == 1 and same_type(inputs[1], out):
             replacement = inputs[1]
-        elif name == "mul" and (vals[0] == 0 or vals[1] == 0) and not \
-                (isinstance(inputs[0], Lit) and isinstance(inputs[1], Lit)):
+        elif name == "mul" and (_symbolic_zero(inputs[0], producers) or
+                                _symbolic_zero(inputs[1], producers)):
             new = zeros(out)
             eqns.append(new)
             producers[id(out)] = new
