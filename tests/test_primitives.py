@@ -157,7 +157,34 @@ CASES["dot_general"] = [
 NON_DIFFERENTIABLE = {"sign", "floor", "ceil", "round", "logical_not", "lt", "le", "gt", "ge",
                       "eq", "ne", "logical_and", "logical_or", "logical_xor", "argmax", "argmin",
                       "stop_gradient"}
-TESTED_ELSEWHERE = {"custom_vjp_call": "test_custom_vjp_call_primitive"}
+TESTED_ELSEWHERE = {"custom_vjp_call": "test_custom_vjp_call_primitive",
+                    "scan": "test_region_op_vjp", "while": "test_region_op_vjp",
+                    "cond": "test_region_op_vjp"}
+
+
+def _region_cases():
+    """Region ops (loops and branches) are built by their Python front ends; their VJP rules are
+    checked through the programs that contain them (the equation is asserted to be there)."""
+    from autodiff_jit.control_flow import cond, fori_loop, while_loop
+    return {
+        "scan": (lambda x, w: np.sum(fori_loop(0, 3, lambda i, c: np.tanh(c * w + 0.1 * i), x) ** 2),
+                 [n(3), n(3)]),
+        "while": (lambda x: np.sum(while_loop(lambda c: np.sum(c * c) < 50.0,
+                                              lambda c: c * 1.5 + np.sin(c), x) ** 2),
+                  [np.array([0.5, 0.8, 1.1])]),
+        "cond": (lambda x: cond(np.sum(x) > 0, lambda x: np.sum(np.sin(x) * x),
+                                lambda x: np.sum(x ** 3), x), [np.array([0.3, -0.2, 0.4])]),
+        "cond_false": (lambda x: cond(np.sum(x) > 0, lambda x: np.sum(np.sin(x) * x),
+                                      lambda x: np.sum(x ** 3), x), [np.array([-0.3, -0.2, 0.4])]),
+    }
+
+
+@pytest.mark.parametrize("name", ["scan", "while", "cond", "cond_false"])
+def test_region_op_vjp(name):
+    from helpers import check_grads
+    f, args = _region_cases()[name]
+    assert ad.make_ir(f)(*args).count(name.split("_")[0]) == 1
+    check_grads(f, args, modes=("interpret",))
 
 
 def _case_ids():
