@@ -296,3 +296,19 @@ def test_verifier_checks_literals_and_regions():
     eqn = Eqn(get_primitive("custom_vjp_call"), [x], {"fwd": fwd, "bwd": body, "num_outputs": 1}, outs)
     with pytest.raises(IRError, match=r"'sin' outputs \['f64\[5\]'\]"):
         verify(Function("outer", [x], {}, [eqn], [outs[0]]))
+
+
+def test_docs_ir_md_shows_current_output_and_every_primitive():
+    import pathlib
+    from autodiff_jit.primitives import all_primitives
+    doc = (pathlib.Path(__file__).parent.parent / "docs" / "ir.md").read_text()
+    args = (np.ones((2, 3)), np.ones(3))
+
+    def f(x, w):
+        return np.sum(np.tanh(x @ w) ** 2)
+
+    assert str(ad.make_ir(f)(*args)) in doc
+    assert str(ad.make_ir(ad.grad(f, argnums=1))(*args)) in doc
+    assert str(ad.grad(f, argnums=1, mode="interpret").ir(*args)) in doc
+    missing = [n for n in all_primitives() if f"| `{n}` |" not in doc]
+    assert not missing, f"docs/ir.md's primitive table lacks {missing}"
