@@ -55,7 +55,7 @@ class CompiledFunction:
         self._text = str(low.module)
         text = transform_ir(self._text) if transform_ir else self._text
         names = [low.entry] + ([wrapper] if wrapper else [])
-        self._mod, addrs = engine.compile_module(text, names)
+        self._mod, addrs = engine.compile_module(text, names, loop_unrolling=False)
         self.address = addrs[low.entry]
         if method == "capi":
             self._native = callpath.wrap_compiled(addrs[wrapper], self.sig)

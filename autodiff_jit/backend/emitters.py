@@ -300,6 +300,37 @@ def _slice_index(L, eqn, index):
     return Index(eqn.inputs[0].shape, dims=dims)
 
 
+def _scatter_expr(L, eqn, index):
+    """scatter_slice as a pad view: out[i] = g[(i - start) / step] where i hits the slice, else
+    0. g is read at a clamped (always in-bounds) index and the value selected away."""
+    g = eqn.inputs[0]
+    b = L.builder
+    start, step = eqn.params["start"], eqn.params["step"]
+    zero = const(g.dtype, 0)
+    if g.aval.size == 0:
+        return zero
+    out = index.dims(b)
+    hit, dims = None, []
+    for d, s, st, n in zip(out, start, step, g.shape):
+        rel = b.sub(d, i64(s))
+        if st == 1:
+            j = rel
+            ok = b.icmp_unsigned("<", rel, i64(n))
+        else:
+            if st < 0:
+                rel = b.sub(i64(0), rel)
+            j = b.udiv(rel, i64(abs(st)))
+            ok = b.and_(b.icmp_unsigned("==", b.urem(rel, i64(abs(st))), i64(0)),
+                        b.icmp_unsigned("<", j, i64(n)))
+            if st < 0:
+                ok = b.and_(ok, b.icmp_signed(">=", rel, i64(0)))
+        j = b.select(ok, j, i64(0))
+        dims.append(j)
+        hit = ok if hit is None else b.and_(hit, ok)
+    v = L.load(g, index.derive((id(eqn),), lambda: Index(g.shape, dims=dims)))
+    return v if hit is None else b.select(hit, v, zero)
+
+
 def _norm_index(b, v, n):
     """numpy index -> in-bounds i64: negative wraps; out-of-range is clamped (numpy would raise;
     we must never read outside the array)."""
@@ -573,7 +604,7 @@ def _build_table():
     t["argmax"] = t["argmin"] = Emitter(None, _arg_kernel, "reduce")
     t["cumsum"] = Emitter(None, _cumsum_kernel, "scan")
     t["concatenate"] = Emitter(None, _concat_kernel, "opaque")
-    t["scatter_slice"] = Emitter(None, _scatter_slice_kernel, "opaque")
+    t["scatter_slice"] = Emitter(_scatter_expr, _store_kernel, "view")
     t["take_add"] = Emitter(None, _take_add_kernel, "opaque")
     t["dot_general"] = Emitter(None, _dot_kernel, "dot")
     t["custom_vjp_call"] = Emitter(None, _call_kernel, "call")

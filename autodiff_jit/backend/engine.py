@@ -52,13 +52,15 @@ def add_symbol(name: str, address: int) -> None:
         llvm.add_symbol(name, address)
 
 
-def optimize(mod: "llvm.ModuleRef", speed_level: int = 3) -> None:
-    """Run the new-pass-manager O3 pipeline with loop and SLP vectorization on `mod` in place."""
+def optimize(mod: "llvm.ModuleRef", speed_level: int = 3, loop_unrolling: bool = True) -> None:
+    """Run the new-pass-manager O3 pipeline with loop and SLP vectorization on `mod` in place.
+    loop_unrolling=False keeps the vectorizer's interleaving but no (full) unrolling: with static
+    trip counts LLVM would otherwise fully unroll vector loops, at a large compile-time cost."""
     tm = target_machine()
     pto = llvm.create_pipeline_tuning_options(speed_level=speed_level)
     pto.loop_vectorization = True
     pto.slp_vectorization = True
-    pto.loop_unrolling = True
+    pto.loop_unrolling = loop_unrolling
     pb = llvm.create_pass_builder(tm, pto)
     pm = pb.getModulePassManager()
     pm.run(mod, pb)
@@ -75,14 +77,15 @@ def parse_and_verify(llvm_ir: str) -> "llvm.ModuleRef":
     return mod
 
 
-def compile_module(llvm_ir: str, names: list[str]) -> tuple["llvm.ModuleRef", dict[str, int]]:
+def compile_module(llvm_ir: str, names: list[str], loop_unrolling: bool = True
+                   ) -> tuple["llvm.ModuleRef", dict[str, int]]:
     """Optimize and JIT-compile `llvm_ir`; return the optimized module and the addresses of `names`."""
     mod = parse_and_verify(llvm_ir)
     with _lock:
         s = _init()
         mod.triple = s["triple"]
         mod.data_layout = s["data_layout"]
-        optimize(mod)
+        optimize(mod, loop_unrolling=loop_unrolling)
         s["engine"].add_module(mod)
         s["engine"].finalize_object()
         s["engine"].run_static_constructors()

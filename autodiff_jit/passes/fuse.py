@@ -13,9 +13,9 @@ Rules (each value `v` defined by an equation):
 * an elementwise equation is inlined into its consumer when: it is not a result, it has exactly
   one *effective* use (uses through view chains count; a view used twice counts twice), that
   consumer reads each element once ("streaming": elementwise ops, reductions, arg-reductions,
-  cumsum, concatenate, scatter_slice, the update operand of take_add), and no element of `v`
-  would be computed twice (the consumer's iteration space is not larger than `v`, unless `v` is
-  a scalar, which LLVM hoists out of the loop);
+  cumsum, concatenate, the update operand of take_add), and no element of `v` would be computed
+  twice (no broadcasting on the way, unless `v` is a scalar, which LLVM hoists out of loops);
+  scatter_slice counts as a (padding) view;
 * everything else (reductions, dot_general, scans, scatters, gathers, region calls, values used
   twice, results) is stored: it is the root of a group.
 """
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from ..ir import Function, Lit, Var
 
 # Primitive classes, by IR name (the backend's emitter table uses the same names).
-VIEW_PRIMS = frozenset({"reshape", "transpose", "broadcast_to", "slice"})
+VIEW_PRIMS = frozenset({"reshape", "transpose", "broadcast_to", "slice", "scatter_slice"})
 ELEMENTWISE_FAMILIES = frozenset({"unary", "binary", "select"})
 REDUCE_PRIMS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod",
                           "argmax", "argmin"})
@@ -55,11 +55,14 @@ def _streams(eqn, pos) -> bool:
     return ops is None or pos in ops
 
 
-def _iter_size(eqn, pos) -> int:
-    """Number of elements of the consumer's iteration space in which operand `pos` is read."""
+def _replicates(eqn, pos) -> bool:
+    """Whether the consumer reads some element of operand `pos` more than once."""
+    a = eqn.inputs[pos]
     if kind_of(eqn) == "elementwise":
-        return eqn.outputs[0].aval.size
-    return eqn.inputs[pos].aval.size
+        return a.aval.size < eqn.outputs[0].aval.size
+    if kind_of(eqn) == "view":  # broadcast_to; slices, reshapes, transposes, pads read once
+        return eqn.prim.name == "broadcast_to" and a.aval.size < eqn.outputs[0].aval.size
+    return False
 
 
 @dataclass
@@ -108,19 +111,19 @@ def plan(fn: Function) -> FusionPlan:
                 users.setdefault(id(v), []).append((e, -1))
     results = {id(r) for r in fn.results if isinstance(r, Var)}
 
-    def effective_uses(v):
-        """(consumer eqn, operand position, iteration size) through view chains; None for a use
+    def effective_uses(v, rep=False):
+        """(consumer eqn, operand position, replicated) through view chains; None for a use
         that forces storing (a result, a region capture)."""
         out = []
         if id(v) in results:
             out.append(None)
         for e, pos in users.get(id(v), ()):
             if pos >= 0 and kind_of(e) == "view":
-                out.extend(effective_uses(e.outputs[0]))
+                out.extend(effective_uses(e.outputs[0], rep or _replicates(e, pos)))
             elif pos < 0:
                 out.append(None)
             else:
-                out.append((e, pos, _iter_size(e, pos)))
+                out.append((e, pos, rep or _replicates(e, pos)))
         return out
 
     stored, inlined, dead = set(), set(), set()
@@ -135,7 +138,7 @@ def plan(fn: Function) -> FusionPlan:
             elif k == "elementwise":
                 uses = effective_uses(o)
                 ok = len(uses) == 1 and uses[0] is not None and _streams(uses[0][0], uses[0][1]) \
-                    and (uses[0][2] <= o.aval.size or o.aval.size <= 1)
+                    and (not uses[0][2] or o.aval.size <= 1)
                 (inlined if ok else stored).add(id(o))
             else:
                 stored.add(id(o))
