@@ -14,8 +14,25 @@ from .errors import BackendError, IRError, TracingError
 from .jvp import hessian, jacfwd, jacrev, jvp, vjp
 from .ir import Function as IRFunction, parse, verify
 
+# Tape mode, with PyTorch's names: ad.tensor, ad.no_grad, ad.Function, ad.autograd.grad, ...
+from . import nn, optim, viz
+from . import tape as autograd
+from .tape import (Tensor, Parameter, Function, FunctionCtx, tensor, as_tensor, from_numpy,
+                   no_grad, enable_grad, set_grad_enabled, is_grad_enabled, randn, rand, zeros,
+                   ones, zeros_like, ones_like, full, arange, linspace, eye, manual_seed,
+                   float16, float32, float64, int32, int64, bool_, sigmoid, relu, mean, sum,
+                   matmul, mm, exp, log, tanh, sqrt, sin, cos, abs, pow, clamp, maximum,
+                   minimum, where)
+
 __version__ = "0.1.0"
 
 __all__ = ["grad", "value_and_grad", "jit", "make_ir", "stop_gradient", "custom_vjp",
            "jvp", "vjp", "jacfwd", "jacrev", "hessian",
-           "TracingError", "IRError", "BackendError", "IRFunction", "parse", "verify"]
+           "TracingError", "IRError", "BackendError", "IRFunction", "parse", "verify",
+           # tape mode (sum, abs and pow stay out of __all__: they would shadow builtins)
+           "nn", "optim", "viz", "autograd", "Tensor", "Parameter", "Function", "FunctionCtx",
+           "tensor", "as_tensor", "from_numpy", "no_grad", "enable_grad", "set_grad_enabled",
+           "is_grad_enabled", "randn", "rand", "zeros", "ones", "zeros_like", "ones_like",
+           "full", "arange", "linspace", "eye", "manual_seed", "float16", "float32", "float64",
+           "int32", "int64", "bool_", "sigmoid", "relu", "mean", "matmul", "mm", "exp", "log",
+           "tanh", "sqrt", "sin", "cos", "clamp", "maximum", "minimum", "where"]

@@ -1346,26 +1346,3 @@ def _map_out(tree_):
     leaves, td = tree.flatten(tree_, is_leaf=lambda v: isinstance(v, Tensor))
     return tree.unflatten(td, [_out(v) if isinstance(v, (Tensor, np.ndarray)) else v
                                for v in leaves])
-
-
-# Names autodiff_jit/__init__.py exports from this module (torch-style top level: ad.tensor,
-# ad.no_grad, ad.randn, ad.float32, ...). Tests install them if the package does not yet.
-TOP_LEVEL = ("Tensor", "Parameter", "Function", "FunctionCtx", "tensor", "as_tensor",
-             "from_numpy", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-             "randn", "rand", "zeros", "ones", "zeros_like", "ones_like", "full", "arange",
-             "linspace", "eye", "manual_seed", "float16", "float32", "float64", "int32", "int64",
-             "bool_", "sigmoid", "relu", "mean", "sum", "matmul", "mm", "exp", "log", "tanh",
-             "sqrt", "sin", "cos", "abs", "pow", "clamp", "maximum", "minimum", "where")
-
-
-def install_exports(package=None):
-    """Add TOP_LEVEL names (and `autograd`) to the autodiff_jit package where missing."""
-    import sys
-    pkg = package or sys.modules[__name__.rpartition(".")[0]]
-    mod = sys.modules[__name__]
-    for n in TOP_LEVEL:
-        if not hasattr(pkg, n):
-            setattr(pkg, n, getattr(mod, n))
-    if not hasattr(pkg, "autograd"):
-        pkg.autograd = mod
-    from . import nn, optim, viz  # noqa: F401  (submodules become package attributes)

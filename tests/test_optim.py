@@ -7,7 +7,6 @@ import pytest
 import autodiff_jit as ad
 from autodiff_jit import nn, optim, tape
 
-tape.install_exports()
 
 
 def reference_sgd(p, grads, lr, momentum=0.0, dampening=0.0, wd=0.0, nesterov=False):

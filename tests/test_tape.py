@@ -6,7 +6,6 @@ import autodiff_jit as ad
 from autodiff_jit import tape
 from autodiff_jit.tape import Tensor, no_grad, tensor
 
-tape.install_exports()  # no-op once autodiff_jit/__init__.py exports the tape names
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ import pytest
 import autodiff_jit as ad
 from autodiff_jit import tape, viz
 
-tape.install_exports()
 
 
 def test_tape_dot():

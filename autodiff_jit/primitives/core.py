@@ -88,10 +88,20 @@ def bind(prim: Primitive, *args, **params):
     return top.process(prim, args, params)
 
 
+_AVALS: dict = {}  # (shape, dtype) -> AVal: tape mode asks for avals of arrays in every rule
+
+
 def aval_of(x) -> AVal:
     """Shape and dtype of any value bind accepts (tracer, Tensor, array, numpy/Python scalar)."""
-    aval = getattr(x, "aval", None)
-    if isinstance(aval, AVal):
-        return aval
-    arr = np.asarray(x)
-    return AVal(arr.shape, arr.dtype)
+    if type(x) is not np.ndarray:
+        aval = getattr(x, "aval", None)
+        if isinstance(aval, AVal):
+            return aval
+        x = np.asarray(x)
+    key = (x.shape, x.dtype)
+    aval = _AVALS.get(key)
+    if aval is None:
+        if len(_AVALS) > 4096:  # bound the cache for programs with ever-new shapes
+            _AVALS.clear()
+        aval = _AVALS[key] = AVal(x.shape, x.dtype)
+    return aval
