@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -511,7 +512,8 @@ class custom_vjp:
             self._tracing_fwd.active = False
         out_leaves, out_tree = tree.flatten(out)
         res_leaves, _ = tree.flatten(res)
-        fwd_fn = trace.to_function(f"{self.fun.__name__}_fwd", out_leaves + res_leaves)
+        name = re.sub(r"\W", "", getattr(self.fun, "__name__", "")) or "custom"
+        fwd_fn = trace.to_function(f"{name}_fwd", out_leaves + res_leaves)
         if trace.captured:
             raise TypeError(f"custom_vjp function {self.fun.__name__} closes over a traced value; "
                             f"pass it as an argument instead")
@@ -531,7 +533,7 @@ class custom_vjp:
             for a, c in zip(arg_leaves, ct_l):
                 aval = _leaf_aval(a)
                 ct_leaves.append(np.zeros(aval.shape, aval.dtype) if c is None else c)
-        bwd_fn = btrace.to_function(f"{self.fun.__name__}_bwd", ct_leaves)
+        bwd_fn = btrace.to_function(f"{name}_bwd", ct_leaves)
         outs = bind(custom_vjp_call_p, *leaves, fwd=fwd_fn, bwd=bwd_fn,
                     num_outputs=len(out_leaves))
         return tree.unflatten(out_tree, outs[:len(out_leaves)])

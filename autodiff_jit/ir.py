@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 import ast
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
@@ -226,7 +227,9 @@ class _Namer:
 
     def fresh(self, var: Var, prefix: str = "v") -> str:
         base = var.hint if var.hint and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var.hint) else None
-        if base and base not in self.used and not re.fullmatch(r"[vc]\d+", base):
+        # Generated-looking hints (v3, a0, c1: what a parsed function carries) are numbered
+        # afresh, so that printing a parsed function gives the text it was parsed from.
+        if base and base not in self.used and not re.fullmatch(r"[vca]\d+", base):
             name = base
         else:
             while True:
@@ -269,7 +272,7 @@ def _format_param(value, namer, indent) -> str:
 def _array_text(arr: np.ndarray, full: bool) -> str:
     if not full and arr.size > _CONST_ELIDE:
         flat = arr.ravel()
-        return f"<{arr.size} values, first {flat[0]!r} ... last {flat[-1]!r}>"
+        return f"<{arr.size} values, first {flat[0].item()!r} ... last {flat[-1].item()!r}>"
     return repr(arr.tolist())
 
 
@@ -382,7 +385,7 @@ class _Parser:
                 outs.append((name.strip(), Var(_parse_aval(ty), hint=name.strip())))
             self.pos += 1
             if rhs.startswith("const "):
-                value = ast.literal_eval(rhs[len("const "):]) if not rhs[6:].startswith("<") else None
+                value = _literal(rhs[len("const "):]) if not rhs[6:].startswith("<") else None
                 if value is None:
                     self.error("constant was elided in str(); parse the text of fn.to_text()")
                 (name, var), = outs
@@ -414,7 +417,7 @@ class _Parser:
             return scope[token]
         value, _, dt = token.partition(":")
         try:
-            v = ast.literal_eval(value)
+            v = _literal(value)
         except (ValueError, SyntaxError):
             self.error(f"unknown value {token!r}")
         if dt:
@@ -429,7 +432,25 @@ class _Parser:
 def _parse_param(text: str):
     if text in DTYPES_BY_NAME:
         return DTYPES_BY_NAME[text]
-    return ast.literal_eval(text)
+    return _literal(text)
+
+
+_SPECIAL_FLOATS = {"inf": math.inf, "nan": math.nan}
+
+
+def _literal(text: str):
+    """ast.literal_eval that also reads the inf and nan that repr() prints for floats."""
+    def value(node):
+        if isinstance(node, ast.Name) and node.id in _SPECIAL_FLOATS:
+            return _SPECIAL_FLOATS[node.id]
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            v = value(node.operand)
+            return -v if isinstance(node.op, ast.USub) else +v
+        if isinstance(node, (ast.List, ast.Tuple)):
+            items = [value(e) for e in node.elts]
+            return items if isinstance(node, ast.List) else tuple(items)
+        return ast.literal_eval(node)
+    return value(ast.parse(text.strip(), mode="eval").body)
 
 
 def parse(text: str) -> Function:

@@ -94,9 +94,6 @@ def test_golden_constants_and_float32_literals():
     assert "const [0.0, 1.0, 2.0," in big.to_text()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ir.py _array_text: elided constants print numpy 2 scalar reprs, "
-    "'<20 values, first np.float64(0.0) ... last np.float64(19.0)>'"))
 def test_elided_constant_summary_is_plain():
     big = ad.make_ir(lambda x: np.sum(x * np.arange(20.0)))(np.ones(20))
     assert "const <20 values, first 0.0 ... last 19.0>" in str(big)
@@ -173,32 +170,19 @@ def test_custom_vjp_call_round_trip_semantics():
         assert len(eqn.params["bwd"].args) == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ir.py printer: generated argument names (a0, a3, ...) are kept as hints on re-parse but do "
-    "not advance the name counter, so region parameters (custom_vjp_call fwd/bwd) renumber and "
-    "parse(fn.to_text()) != fn"))
 def test_custom_vjp_call_round_trip_text():
     _round_trip(ad.make_ir(_custom_loss)(np.ones(2)))
     _round_trip(ad.make_ir(ad.grad(_custom_loss))(np.ones(2)))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ir.py printer: pytree leaves print as a0, a1; re-parsing keeps those names without advancing "
-    "the counter, so v2, v3 come back as v0, v1 and the text differs"))
 def test_round_trip_pytree_arguments():
     _round_trip(ad.make_ir(lambda p: np.sum(p[0] * p[1]))((np.ones(2), np.ones(2))))
 
 
-@pytest.mark.xfail(strict=True, raises=(ValueError, IRError), reason=(
-    "ir.py parser: inf/nan literals and constants print as inf/nan, which ast.literal_eval "
-    "cannot read back"))
 def test_round_trip_inf_nan():
     _round_trip(ad.make_ir(lambda x: np.sum(np.minimum(x, np.inf) * np.array([np.nan, 1.0])))(np.ones(2)))
 
 
-@pytest.mark.xfail(strict=True, raises=IRError, reason=(
-    "custom_vjp regions are named after fun.__name__ (api.py), so a lambda gives "
-    "'<lambda>_fwd', which the ir.py parser rejects"))
 def test_round_trip_custom_vjp_of_lambda():
     f = ad.custom_vjp(lambda x: np.sin(x))
     f.defvjp(lambda x: (np.sin(x), np.cos(x)), lambda c, g: (g * c,))
