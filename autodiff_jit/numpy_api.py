@@ -710,6 +710,14 @@ def _expand_key(key, ndim):
 def getitem(x, key):
     x = asvalue(x)
     shape = _shape(x)
+    if type(key) is slice and shape:  # x[a:b:c], the most common key: no key expansion needed
+        s, e, st = key.indices(shape[0])
+        n = len(range(s, e, st))
+        if n == shape[0] and st == 1:
+            return x
+        rest = len(shape) - 1
+        return bind(I.slice_p, x, start=(s if n else 0,) + (0,) * rest, step=(st,) + (1,) * rest,
+                    shape=(n,) + shape[1:])
     items = _expand_key(key, len(shape))
     is_adv = [not isinstance(k, (slice, type(None))) and
               (_is_traced(k) or isinstance(k, np.ndarray)) for k in items]
