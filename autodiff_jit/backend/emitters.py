@@ -612,3 +612,6 @@ def _build_table():
 
 
 EMITTERS = _build_table()
+
+# region control flow (scan / while / cond) registers its emitters into the table
+from . import lower_control  # noqa: E402,F401
