@@ -13,6 +13,7 @@ from .api import custom_vjp, grad, jit, make_ir, stop_gradient, value_and_grad
 from .errors import BackendError, IRError, TracingError
 from .jvp import hessian, jacfwd, jacrev, jvp, vjp
 from .bench.compare import compare
+from .control_flow import cond, fori_loop, while_loop
 from .ir import Function as IRFunction, parse, verify
 
 # Tape mode, with PyTorch's names: ad.tensor, ad.no_grad, ad.Function, ad.autograd.grad, ...
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = ["grad", "value_and_grad", "jit", "make_ir", "stop_gradient", "custom_vjp",
            "jvp", "vjp", "jacfwd", "jacrev", "hessian", "compare",
+           "fori_loop", "while_loop", "cond",
            "TracingError", "IRError", "BackendError", "IRFunction", "parse", "verify",
            # tape mode (sum, abs and pow stay out of __all__: they would shadow builtins)
            "nn", "optim", "viz", "autograd", "Tensor", "Parameter", "Function", "FunctionCtx",

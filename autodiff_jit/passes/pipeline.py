@@ -5,9 +5,13 @@ from __future__ import annotations
 from ..ir import Function, verify
 from .cse import cse
 from .dce import dce
+from .licm import licm, merge_recorded_loops, prune_scan
 from .simplify import simplify
 
-PIPELINE = (("simplify", simplify), ("cse", cse), ("dce", dce))
+# merge_loops runs before licm so that a loop's forward and its recording re-run become one
+# loop before invariants are hoisted out of it.
+PIPELINE = (("simplify", simplify), ("cse", cse), ("merge_loops", merge_recorded_loops),
+            ("licm", licm), ("prune_scan", prune_scan), ("dce", dce))
 _MAX_ROUNDS = 4
 
 
