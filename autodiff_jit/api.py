@@ -169,20 +169,39 @@ class Transformed:
         return self._assemble(spec, [_output(o) for o in outs])
 
     def _fast_entry(self, spec, avals):
-        """A call path for one signature of plain positional arguments, with the executable's
-        own positional entry (`call_positional`, if it has one) and the result assembly fixed."""
+        """A call path for one signature of plain positional arguments: the executable's raw
+        positional entry (`call_raw`, returning the result or a tuple of results) when it has
+        one, with the result assembly decided now rather than per call."""
         exe = spec.executable
-        run = getattr(exe, "call_positional", None)
-        if run is None:
+        n_results = len(spec.optimized.results)
+        raw = getattr(exe, "call_raw", None)
+        groups = spec.extra.get("groups", [])
+        plain_grad = self.kind == "grad" and not self.has_aux and \
+            all(td == "*" for _, td in groups)
+        if raw is not None:
+            if plain_grad and isinstance(self.argnums, numbers.Integral) and n_results == 1:
+                return raw  # the gradient itself
+            if plain_grad and not isinstance(self.argnums, numbers.Integral) and n_results > 1:
+                return raw  # already the tuple of gradients
+            if self.kind == "jit" and spec.out_treedef == "*" and n_results == 1:
+                return raw
+            run = (lambda *args: (raw(*args),)) if n_results == 1 else raw
+        else:
             def run(*args):
                 return [_output(o) for o in exe([_as_array(x, a) for x, a in zip(args, avals)])]
-        if self.kind == "grad" and not self.has_aux and \
-                isinstance(self.argnums, numbers.Integral) and \
-                spec.extra["groups"][0][1] == "*":
+        if plain_grad and isinstance(self.argnums, numbers.Integral):
             return lambda *args: run(*args)[0]
-        if self.kind == "grad" and not self.has_aux and \
-                all(td == "*" for _, td in spec.extra["groups"]):
+        if plain_grad:
             return lambda *args: tuple(run(*args))
+        if self.kind == "value_and_grad" and not self.has_aux and \
+                all(td == "*" for _, td in groups) and n_results > 1:
+            if isinstance(self.argnums, numbers.Integral):
+                return lambda *args: tuple(run(*args))  # (value, gradient)
+
+            def value_and_grads(*args):
+                outs = run(*args)
+                return outs[0], tuple(outs[1:])
+            return value_and_grads
         assemble = self._assemble
         return lambda *args: assemble(spec, run(*args))
 

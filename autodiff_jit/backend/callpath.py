@@ -199,7 +199,8 @@ def make_ctypes_caller(address: int, sig: EntrySignature):
         if s.kind == "scalar":
             off = getattr(ns["_Outs"], f"o{j}").offset
             call_out.append(f"sa + {off}" if off else "sa")
-            results.append(f"so.o{j}")
+            ns[f"_box{j}"] = s.dtype.type  # numpy scalars, as the C-API path returns
+            results.append(f"_box{j}(so.o{j})")
         else:
             ns[f"_osh{j}"], ns[f"_odt{j}"] = s.shape, s.dtype
             lines.append(f"    o{j} = _np_empty(_osh{j}, _odt{j})")
@@ -309,6 +310,9 @@ def _check_layout(L: _Layout) -> str | None:
     return None
 
 
+_DESCRS: dict = {}  # dtype objects whose addresses generated code embeds: kept alive here
+
+
 def _capi_init() -> dict:
     with _capi_lock:
         if _capi:
@@ -327,7 +331,11 @@ def _capi_init() -> dict:
                 get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
                 core = np._core if hasattr(np, "_core") else np.core  # numpy 2.x / 1.x
                 table = get_ptr(core._multiarray_umath._ARRAY_API, None)
-                syms["PyArray_New"] = ctypes.c_void_p.from_address(table + 93 * ctypes.sizeof(ctypes.c_void_p)).value
+                slot = ctypes.sizeof(ctypes.c_void_p)
+                syms["PyArray_New"] = ctypes.c_void_p.from_address(table + 93 * slot).value
+                # PyArray_Scalar (slot 60) boxes a 0-d result as a numpy scalar (np.float64 /
+                # np.float32), so dtypes survive and results match the other modes' types.
+                syms["PyArray_Scalar"] = ctypes.c_void_p.from_address(table + 60 * slot).value
                 for n, addr in syms.items():
                     engine.add_symbol("adj_capi_" + n, addr)  # prefixed: never shadows other symbols
                 new_ex = api.PyCFunction_NewEx
@@ -377,7 +385,7 @@ def add_python_wrapper(module: ir.Module, entry, sig: EntrySignature, name: str 
     objp = _i8p
     m = module
     as_double = _declare(m, "PyFloat_AsDouble", _f64, [objp])
-    from_double = _declare(m, "PyFloat_FromDouble", objp, [_f64])
+    to_scalar = _declare(m, "PyArray_Scalar", objp, [_i8p, objp, objp])
     err_occurred = _declare(m, "PyErr_Occurred", objp, [])
     tuple_new = _declare(m, "PyTuple_New", objp, [_i64])
     tuple_set = _declare(m, "PyTuple_SetItem", _i32, [objp, _i64, objp])
@@ -507,16 +515,22 @@ def add_python_wrapper(module: ir.Module, entry, sig: EntrySignature, name: str 
             b.store(b.bitcast(p, _i8p), b.gep(outs, [ir.Constant(_i64, j)]))
         call_args = [ins, outs]
     params = callee.function_type.args
-    call_args = [b.bitcast(a, t) if a.type != t and isinstance(t, ir.PointerType) else a
-                 for a, t in zip(call_args, params)]
+    adapted = []
+    for a, t in zip(call_args, params):
+        if isinstance(t, ir.PointerType) and not isinstance(a.type, ir.PointerType):
+            box = b.alloca(a.type)  # a scalar passed by value to an entry that takes a pointer
+            b.store(a, box)
+            a = box
+        adapted.append(b.bitcast(a, t) if a.type != t and isinstance(t, ir.PointerType) else a)
+    call_args = adapted
     b.call(callee, call_args)
 
     # Box results.
     for j, s in enumerate(sig.outputs):
         if s.kind != "scalar":
             continue
-        v = b.load(out_ptrs[j])
-        boxed = b.call(from_double, [v if s.dtype == np.float64 else b.fpext(v, _f64)])
+        descr = const_ptr(id(_DESCRS.setdefault(s.dtype, np.dtype(s.dtype))))
+        boxed = b.call(to_scalar, [b.bitcast(out_ptrs[j], _i8p), descr, ir.Constant(objp, None)])
         b.store(boxed, b.gep(slots, [ir.Constant(_i64, j)]))
         ok = fn.append_basic_block(f"box{j}_ok")
         b.cbranch(b.icmp_unsigned("==", boxed, ir.Constant(objp, None)), cleanup, ok)

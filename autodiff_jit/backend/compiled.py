@@ -45,9 +45,10 @@ class CompiledFunction:
         self.method = method
         wrapper = None
         if method == "capi":
+            # 0-d values cross as scalars: Python/numpy floats in, numpy scalars out.
             self.sig = callpath.EntrySignature(
-                inputs=tuple(callpath.array(a.shape, a.dtype) for a in in_avals),
-                outputs=tuple(callpath.array(a.shape, a.dtype) for a in low.out_avals),
+                inputs=tuple(_arg_spec(a) for a in in_avals),
+                outputs=tuple(_arg_spec(a) for a in low.out_avals),
                 name=fn.name)
             entry_fn = low.module.globals[low.entry]
             wrapper = callpath.add_python_wrapper(low.module, entry_fn, self.sig,
@@ -78,6 +79,11 @@ class CompiledFunction:
         arena = self.arena_words > 0 and self.method == "capi"
         simple = all(p[0] == "out" and p[1] == j for j, p in enumerate(plan)) and n_out == len(plan)
         get_arena = self._arena
+        # call_raw(*args): positional arguments straight to native code; returns the single
+        # result, or a tuple of results. The API's fast path calls it directly.
+        self.call_raw = None
+        if simple and self.method == "capi":
+            self.call_raw = (lambda *a: native(*a, get_arena())) if arena else native
         if simple and n_out == 1 and not arena:
             return lambda arrays: [native(*arrays)]
         if simple and n_out > 1 and not arena:
@@ -114,6 +120,10 @@ class CompiledFunction:
 
     def __repr__(self):
         return f"<CompiledFunction {self.fn.name} via {self.method}>"
+
+
+def _arg_spec(aval):
+    return callpath.scalar(aval.dtype) if aval.shape == () else callpath.array(aval.shape, aval.dtype)
 
 
 class _ArenaAval:
