@@ -142,13 +142,27 @@ Atom = Var | Lit
 class Eqn:
     """outputs = prim(inputs) {params}. Params are hashable static values; Function-valued
     params are the equation's regions."""
-    __slots__ = ("prim", "inputs", "params", "outputs")
+    __slots__ = ("prim", "inputs", "params", "outputs", "checked")
 
     def __init__(self, prim, inputs: list, params: dict, outputs: list):
         self.prim = prim
         self.inputs = list(inputs)
         self.params = dict(params)
         self.outputs = list(outputs)
+        self.checked = False  # the verifier has checked the shape rule (fields are not mutated)
+
+    def rebuilt(self, inputs=None, params=None, outputs=None) -> "Eqn":
+        """This equation with some fields replaced, or itself when nothing actually changes,
+        so passes keep equation identity (and the verifier's check) for untouched equations."""
+        def same(new, old):
+            return new is None or (len(new) == len(old) and all(a is b for a, b in zip(new, old)))
+        same_params = params is None or (params.keys() == self.params.keys() and
+                                         all(params[k] is self.params[k] for k in params))
+        if same(inputs, self.inputs) and same_params and same(outputs, self.outputs):
+            return self
+        return Eqn(self.prim, self.inputs if inputs is None else inputs,
+                   self.params if params is None else params,
+                   self.outputs if outputs is None else outputs)
 
     @property
     def regions(self) -> list["Function"]:
@@ -494,14 +508,16 @@ def verify(fn: Function, _scope: set | None = None) -> Function:
             use(i, where)
         for region in eqn.regions:
             verify(region, defined)
-        try:
-            expected = eqn.prim.abstract_eval([i.aval for i in eqn.inputs], eqn.params)
-        except (TypeError, ValueError) as exc:
-            raise IRError(f"{where} rejects its inputs: {exc}\n{fn}") from None
-        got = [o.aval for o in eqn.outputs]
-        if got != list(expected):
-            raise IRError(f"{where} outputs {[str(g) for g in got]} but its shape rule gives "
-                          f"{[str(e) for e in expected]}\n{fn}")
+        if not eqn.checked:  # shape rules are pure: an equation checked once stays valid
+            try:
+                expected = eqn.prim.abstract_eval([i.aval for i in eqn.inputs], eqn.params)
+            except (TypeError, ValueError) as exc:
+                raise IRError(f"{where} rejects its inputs: {exc}\n{fn}") from None
+            got = [o.aval for o in eqn.outputs]
+            if got != list(expected):
+                raise IRError(f"{where} outputs {[str(g) for g in got]} but its shape rule "
+                              f"gives {[str(e) for e in expected]}\n{fn}")
+            eqn.checked = True
         for o in eqn.outputs:
             define(o, f"output of {where}")
     for r in fn.results:

@@ -41,7 +41,8 @@ def cse(fn: Function) -> Function:
     eqns = []
     for eqn in fn.eqns:
         inputs = [sub(i) for i in eqn.inputs]
-        params = {k: cse(v) if isinstance(v, Function) else v for k, v in eqn.params.items()}
+        params = {k: cse(v) if isinstance(v, Function) else v for k, v in eqn.params.items()} \
+            if eqn.regions else eqn.params
         key = (eqn.prim.name, tuple(atom_key(i) for i in inputs),
                tuple(sorted((k, _param_key(v)) for k, v in params.items())))
         if key in table and not eqn.regions:
@@ -49,5 +50,5 @@ def cse(fn: Function) -> Function:
                 subst[id(o)] = prev
             continue
         table[key] = eqn.outputs
-        eqns.append(Eqn(eqn.prim, inputs, params, eqn.outputs))
+        eqns.append(eqn.rebuilt(inputs=inputs, params=params))
     return fn.replace(eqns=eqns, consts=consts, results=[sub(r) for r in fn.results])

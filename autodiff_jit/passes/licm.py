@@ -33,8 +33,8 @@ def _map_regions(fn: Function, f) -> Function:
     eqns = []
     for e in fn.eqns:
         if e.regions:
-            e = Eqn(e.prim, e.inputs, {k: f(v) if isinstance(v, Function) else v
-                                       for k, v in e.params.items()}, e.outputs)
+            e = e.rebuilt(params={k: f(v) if isinstance(v, Function) else v
+                                  for k, v in e.params.items()})
         eqns.append(e)
     return fn.replace(eqns=eqns)
 
@@ -180,7 +180,7 @@ def merge_recorded_loops(fn: Function) -> Function:
     for e in eqns:
         if e is None:
             continue
-        out.append(Eqn(e.prim, [sub(a) for a in e.inputs], e.params, e.outputs))
+        out.append(e.rebuilt(inputs=[sub(a) for a in e.inputs]))
     return fn.replace(eqns=out, results=[sub(r) for r in fn.results])
 
 

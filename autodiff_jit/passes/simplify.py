@@ -61,7 +61,8 @@ def simplify(fn: Function) -> Function:
 
     for eqn in fn.eqns:
         inputs = [sub(i) for i in eqn.inputs]
-        params = {k: simplify(v) if isinstance(v, Function) else v for k, v in eqn.params.items()}
+        params = {k: simplify(v) if isinstance(v, Function) else v
+                  for k, v in eqn.params.items()} if eqn.regions else eqn.params
         name = eqn.prim.name
         out = eqn.outputs[0]
         vals = [_scalar_value(i, consts, producers) for i in inputs]
@@ -101,7 +102,7 @@ def simplify(fn: Function) -> Function:
                                                for i in inputs], **params), dtype=out.dtype)
             consts[out] = value
             continue
-        new = Eqn(eqn.prim, inputs, params, eqn.outputs)
+        new = eqn.rebuilt(inputs=inputs, params=params)
         eqns.append(new)
         for o in new.outputs:
             producers[id(o)] = new
