@@ -29,12 +29,22 @@ def _same_dtype(name, *avals):
     return dts.pop()
 
 
+def shape_of(x) -> tuple:
+    """The shape of any value; fast for the arrays and scalars tape mode passes around."""
+    t = type(x)
+    if t is np.ndarray:
+        return x.shape
+    if t is float or t is np.float64 or t is np.float32 or t is int:
+        return ()
+    return aval_of(x).shape
+
+
 def unbroadcast(g, shape):
     """Sum a cotangent of a broadcast result back down to an input's `shape`."""
     if g is None:
         return None
-    gshape = aval_of(g).shape
-    if gshape == tuple(shape):
+    gshape = shape_of(g)
+    if gshape == shape:
         return g
     lead = len(gshape) - len(shape)
     axes = tuple(range(lead)) + tuple(i + lead for i, d in enumerate(shape)
@@ -182,7 +192,7 @@ def _binary(name, np_fn, vjp_parts=None, *, torch_name=None, out_dtype=None, flo
     if vjp_parts is not None:
         def vjp(g, out, a, b):
             da, db = vjp_parts(g, out, a, b)
-            return unbroadcast(da, aval_of(a).shape), unbroadcast(db, aval_of(b).shape)
+            return unbroadcast(da, shape_of(a)), unbroadcast(db, shape_of(b))
 
         def jvp(t, out, a, b):
             ta, tb = t
