@@ -12,6 +12,7 @@ passed by the caller as one more input. 0-d intermediates are allocas (registers
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +23,10 @@ from ..passes import fuse
 from . import engine
 from .kernels import I8, I8P, I64, VOID, Buffer, Index, const, for_range, i64, loop_nest, \
     mem_type, reg_type
+
+# AUTODIFF_JIT_PROFILE_KERNELS=1: every kernel (group) accumulates its cycle count (rdtsc) and
+# call count into `Lowered.profile` (an int64 array (n_groups, 2)); see `kernel_profile`.
+PROFILE_KERNELS = bool(os.environ.get("AUTODIFF_JIT_PROFILE_KERNELS"))
 
 STACK_ARENA_LIMIT = 64 * 1024   # bytes of intermediates that may live on the stack
 ALIGN = 64
@@ -86,6 +91,24 @@ class Lowered:
     keepalive: list = field(default_factory=list)
     plan: object = None
     fn: Function = None
+    profile: object = None       # int64 (n_groups, 2): cycles, calls (PROFILE_KERNELS only)
+
+
+def kernel_profile(low: "Lowered", top: int = 15) -> str:
+    """Table of the most expensive kernels (needs AUTODIFF_JIT_PROFILE_KERNELS=1)."""
+    if low.profile is None:
+        return "(kernel profiling is off: set AUTODIFF_JIT_PROFILE_KERNELS=1)"
+    prof = low.profile
+    total = max(int(prof[:, 0].sum()), 1)
+    order = np.argsort(-prof[:, 0])[:top]
+    lines = [f"{'kernel':>6s} {'Mcycles/call':>12s} {'share':>6s}  group"]
+    for gi in order:
+        calls = max(int(prof[gi, 1]), 1)
+        g = low.plan.groups[gi]
+        shape = "x".join(map(str, g.root.outputs[0].shape))
+        lines.append(f"{gi:6d} {prof[gi, 0] / calls / 1e6:12.3f} {prof[gi, 0] / total:6.1%}  "
+                     f"[{shape}] {g!r}")
+    return "\n".join(lines)
 
 
 def _arena_words(nbytes):
@@ -294,8 +317,14 @@ class Lowerer:
                     if isinstance(i, Var):
                         last_use[id(i)] = gi
         arena_key: dict[int, int] = {}
+        profile = np.zeros((len(groups), 2), np.int64) if PROFILE_KERNELS else None
+        if profile is not None:
+            self.keepalive.append(profile)
+            rdtsc = m.declare_intrinsic("llvm.readcyclecounter", [], ir.FunctionType(I64, []))
         for gi, g in enumerate(groups):
             self._group_temps = []
+            if profile is not None:
+                t0 = b.call(rdtsc, [])
             outs = []
             for o in g.root.outputs:
                 buf = result_buffers.get(id(o))
@@ -310,6 +339,12 @@ class Lowerer:
                 outs.append(buf)
             em = self.emitters[g.root.prim.name]
             em.kernel(self, g.root, outs)
+            if profile is not None:
+                slot = ir.Constant(I64, profile.ctypes.data + 16 * gi).inttoptr(I64.as_pointer())
+                dt = b.sub(b.call(rdtsc, []), t0)
+                b.store(b.add(b.load(slot), dt), slot)
+                cnt = b.gep(slot, [i64(1)])
+                b.store(b.add(b.load(cnt), i64(1)), cnt)
             for o, buf in zip(g.root.outputs, outs):
                 self.buffers[id(o)] = buf
             for t in self._group_temps:
@@ -341,7 +376,8 @@ class Lowerer:
         eb.call(inner, ins + [arena] + outs)
         eb.ret_void()
         return Lowered(m, self.name, [a.aval for a in fn.args], [v.aval for v in out_vars],
-                       result_plan, self.arena_bytes, arena_arg, self.keepalive, self.plan, fn)
+                       result_plan, self.arena_bytes, arena_arg, self.keepalive, self.plan, fn,
+                       profile)
 
 
 def lower_function(fn: Function, name: str = "adj_entry") -> Lowered:
