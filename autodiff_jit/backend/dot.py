@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir import Var
 from . import blas
 from .kernels import Buffer, Index, const, for_range, i64, is_float_type, loop_nest, reg_type
 
 BLAS_MIN_WORK = 4096   # M*N*K below this: inline loops beat a BLAS call
+OUT_ACCUMULATE_BYTES = 256 * 1024   # loop dots may accumulate into an output up to this size
 BLAS_MIN_DIM = 16      # and every non-unit one of M, N, K at least this: thin BLAS calls (e.g.
                        # 10x10 @ 10x10000, strided) measured ~7x slower than vectorized loops
 
@@ -174,6 +176,68 @@ def _blas_dot(L, eqn, out, a, bv, aaxes, baxes, Bn, M, N, K):
         for_range(b, Bn, one, name="batch")
 
 
+def dot_expr(L, eqn, index):
+    """One element of a short contraction (fuse.is_inline_dot), K multiply-adds unrolled, in
+    order k = 0, 1, ... (what the loop kernel does)."""
+    import itertools
+    from .emitters import _binop, FP
+    a, bv = eqn.inputs
+    (ac, bc), (ab, bb) = eqn.params["contract"], eqn.params["batch"]
+    af, bf = _free(len(a.shape), ac, ab), _free(len(bv.shape), bc, bb)
+    b = L.builder
+    od = index.dims(b)
+    nb, nf = len(ab), len(af)
+    ad = [None] * len(a.shape)
+    bd = [None] * len(bv.shape)
+    for i, (x, y) in enumerate(zip(ab, bb)):
+        ad[x] = bd[y] = od[i]
+    for i, x in enumerate(af):
+        ad[x] = od[nb + i]
+    for i, y in enumerate(bf):
+        bd[y] = od[nb + nf + i]
+    fl = is_float_type(reg_type(eqn.outputs[0].dtype))
+    acc = None
+    for kd in itertools.product(*[range(a.shape[x]) for x in ac]):
+        for x, y, k in zip(ac, bc, kd):
+            ad[x] = bd[y] = i64(k)
+        va = L.load(a, Index(a.shape, dims=list(ad)))
+        vb = L.load(bv, Index(bv.shape, dims=list(bd)))
+        prod = b.fmul(va, vb, flags=FP) if fl else _binop(b, "mul", va, vb)
+        acc = prod if acc is None else (b.fadd(acc, prod, flags=FP) if fl else
+                                        _binop(b, "add", acc, prod))
+    return acc if acc is not None else const(eqn.outputs[0].dtype, 0)
+
+
+def _virtual_strides(L, v):
+    """Element strides of operand `v` as laid out in memory (a stored buffer or a transpose /
+    reshape of one), else C order of its shape (inlined values are computed in any order)."""
+    view = strided_view(L, v) if isinstance(v, Var) else None
+    if view is not None:
+        return view[2]
+    return Buffer(None, v.shape, v.dtype).strides
+
+
+def _loop_order(L, a, bv, out, aaxes, baxes):
+    """Iteration axes of the contraction, each (size, a axis, b axis, out axis) (None where the
+    axis is absent), ordered outermost first by decreasing total stride (memory order)."""
+    ab, af, ac = aaxes
+    bb, bc, bf = baxes
+    nb, nf = len(ab), len(af)
+    axes = [(a.shape[x], x, y, i) for i, (x, y) in enumerate(zip(ab, bb))]
+    axes += [(a.shape[x], x, None, nb + i) for i, x in enumerate(af)]
+    axes += [(bv.shape[y], None, y, nb + nf + i) for i, y in enumerate(bf)]
+    axes += [(a.shape[x], x, y, None) for x, y in zip(ac, bc)]
+    sa, sb, so = _virtual_strides(L, a), _virtual_strides(L, bv), out.strides
+
+    def cost(ax):
+        n, x, y, o = ax
+        if n == 1:
+            return 0
+        return (sa[x] if x is not None else 0) + (sb[y] if y is not None else 0) + \
+            (so[o] if o is not None else 0)
+    return sorted(axes, key=lambda ax: -cost(ax))
+
+
 def _loop_dot(L, eqn, out, a, bv, aaxes, baxes):
     b = L.builder
     ab, af, ac = aaxes
@@ -182,9 +246,45 @@ def _loop_dot(L, eqn, out, a, bv, aaxes, baxes):
     fl = is_float_type(ty)
     kshape = [a.shape[i] for i in ac]
     zero = const(out.dtype, 0)
-    acc = L.alloca(ty, name="dacc")
     nb, nf = len(ab), len(af)
-    from .emitters import _binop, RED
+    from .emitters import _binop, RED, FP
+
+    order = _loop_order(L, a, bv, out, aaxes, baxes)
+    nontrivial = [ax for ax in order if ax[0] != 1]
+    seen_out = False
+    contract_outer = False
+    for ax in reversed(nontrivial):
+        if ax[3] is not None:
+            seen_out = True
+        elif seen_out:
+            contract_outer = True
+    if contract_outer and out.size * out.dtype.itemsize <= OUT_ACCUMULATE_BYTES:
+        # A contracted axis is outer in memory (e.g. sum over the rows of two tall arrays):
+        # walk both operands in memory order and accumulate into the (small, cached) output.
+        L.fill(out, zero)
+        shape = [ax[0] for ax in order]
+
+        def body(dims):
+            ad = [None] * len(a.shape)
+            bd = [None] * len(bv.shape)
+            od = [None] * len(out.shape)
+            for d, (_, x, y, o) in zip(dims, order):
+                if x is not None:
+                    ad[x] = d
+                if y is not None:
+                    bd[y] = d
+                if o is not None:
+                    od[o] = d
+            va = L.load(a, Index(a.shape, dims=ad))
+            vb = L.load(bv, Index(bv.shape, dims=bd))
+            p = out.addr(b, Index(out.shape, dims=od))
+            prod = b.fmul(va, vb, flags=FP) if fl else _binop(b, "mul", va, vb)
+            cur = out.load_at(b, p)
+            out.store_at(b, p, b.fadd(cur, prod, flags=FP) if fl else _binop(b, "add", cur, prod))
+        loop_nest(b, shape, body)
+        return
+
+    acc = L.alloca(ty, name="dacc")
 
     def outer(oidx):
         od = oidx.dims(b)

@@ -576,6 +576,11 @@ def _call_kernel(L, eqn, outs):
 # ---------------------------------------------------------------------------------------------
 # dot_general: see dot.py
 
+def _dot_expr(L, eqn, index):
+    from .dot import dot_expr
+    return dot_expr(L, eqn, index)
+
+
 def _dot_kernel(L, eqn, outs):
     from .dot import dot_kernel
     dot_kernel(L, eqn, outs)
@@ -606,7 +611,7 @@ def _build_table():
     t["concatenate"] = Emitter(None, _concat_kernel, "opaque")
     t["scatter_slice"] = Emitter(_scatter_expr, _store_kernel, "view")
     t["take_add"] = Emitter(None, _take_add_kernel, "opaque")
-    t["dot_general"] = Emitter(None, _dot_kernel, "dot")
+    t["dot_general"] = Emitter(_dot_expr, _dot_kernel, "dot")
     t["custom_vjp_call"] = Emitter(None, _call_kernel, "call")
     return t
 

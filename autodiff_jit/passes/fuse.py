@@ -16,8 +16,13 @@ Rules (each value `v` defined by an equation):
   cumsum, concatenate, the update operand of take_add), and no element of `v` would be computed
   twice (no broadcasting on the way, unless `v` is a scalar, which LLVM hoists out of loops);
   scatter_slice counts as a (padding) view;
-* everything else (reductions, dot_general, scans, scatters, gathers, region calls, values used
-  twice, results) is stored: it is the root of a group.
+* a dot_general with a short contraction (K <= INLINE_DOT_MAX_K elements, e.g. the d=10 batched
+  matrix-vector products of the GMM) is computed inline like an elementwise value (K unrolled
+  multiply-adds per element) under the same conditions; its operands are read many times, so they
+  are stored, and a view operand that needs div/mod to index (a reshape of a transposed or sliced
+  value) is stored too;
+* everything else (reductions, big dot_generals, scans, scatters, gathers, region calls, values
+  used twice, results) is stored: it is the root of a group.
 """
 from __future__ import annotations
 
@@ -31,6 +36,8 @@ ELEMENTWISE_FAMILIES = frozenset({"unary", "binary", "select"})
 REDUCE_PRIMS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod",
                           "argmax", "argmin"})
 # consumers that read each element of the given operand exactly once (None: every operand)
+INLINE_DOT_MAX_K = 15   # below the BLAS threshold (backend/dot.py BLAS_MIN_DIM)
+
 STREAMING = {"reduce_sum": None, "reduce_max": None, "reduce_min": None, "reduce_prod": None,
              "argmax": None, "argmin": None, "cumsum": None, "concatenate": None,
              "scatter_slice": None, "take_add": (0,)}
@@ -46,6 +53,35 @@ def kind_of(eqn) -> str:
     if eqn.prim.family in ELEMENTWISE_FAMILIES and not eqn.prim.multiple_results:
         return "elementwise"
     return "other"
+
+
+def contraction_size(eqn) -> int:
+    a = eqn.inputs[0]
+    k = 1
+    for ax in eqn.params["contract"][0]:
+        k *= a.shape[ax]
+    return k
+
+
+def is_inline_dot(eqn) -> bool:
+    """A dot_general cheap enough to compute per element inside its consumer's loop."""
+    return eqn.prim.name == "dot_general" and contraction_size(eqn) <= INLINE_DOT_MAX_K \
+        and all(isinstance(i, Var) or i.aval.size <= 1 for i in eqn.inputs)
+
+
+def _needs_divmod(v, producer, stored) -> bool:
+    """Whether indexing view `v` element by element needs div/mod: a reshape whose source is
+    not laid out densely (a transpose, slice, broadcast... of something)."""
+    e = producer.get(id(v))
+    if e is None or id(v) in stored or kind_of(e) != "view":
+        return False
+    src = e.inputs[0]
+    if e.prim.name == "reshape":
+        se = producer.get(id(src)) if isinstance(src, Var) else None
+        if se is not None and id(src) not in stored and kind_of(se) == "view":
+            return se.prim.name != "reshape" or _needs_divmod(src, producer, stored)
+        return False
+    return isinstance(src, Var) and _needs_divmod(src, producer, stored)
 
 
 def _streams(eqn, pos) -> bool:
@@ -135,13 +171,20 @@ def plan(fn: Function) -> FusionPlan:
             elif k == "view":
                 if id(o) in results:
                     stored.add(id(o))
-            elif k == "elementwise":
+            elif k == "elementwise" or is_inline_dot(e):
                 uses = effective_uses(o)
                 ok = len(uses) == 1 and uses[0] is not None and _streams(uses[0][0], uses[0][1]) \
                     and (not uses[0][2] or o.aval.size <= 1)
                 (inlined if ok else stored).add(id(o))
             else:
                 stored.add(id(o))
+
+    # dot operands are read many times: no div/mod chains per read
+    for e in fn.eqns:
+        if e.prim.name == "dot_general":
+            for a in e.inputs:
+                if isinstance(a, Var) and _needs_divmod(a, producer, stored):
+                    stored.add(id(a))
 
     groups = []
     for e in fn.eqns:

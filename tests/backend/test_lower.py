@@ -299,7 +299,9 @@ DOTS = [((3, 4), (4, 5), ((1,), (0,)), ((), ())),        # small matmul: loops
         ((2, 3, 4), (3, 4, 5), ((1, 2), (0, 1)), ((), ())),  # two contracted axes
         ((60, 3, 40), (3, 40, 50), ((1, 2), (0, 1)), ((), ())),  # two contracted, BLAS
         ((0, 4), (4, 3), ((1,), (0,)), ((), ())),
-        ((3, 0), (0, 3), ((1,), (0,)), ((), ()))]
+        ((3, 0), (0, 3), ((1,), (0,)), ((), ())),
+        ((500, 4, 3), (500, 4, 5), ((0,), (0,)), ((1,), (1,))),  # tall contraction: accumulate
+        ((500, 6), (500, 7), ((0,), (0,)), ((), ()))]              # into the small output
 
 
 @pytest.mark.parametrize("dtype", [F64, F32])
@@ -363,7 +365,22 @@ def indexing(x, idx):
     return np.sum(x[idx] ** 2) + np.sum(x[::2, 1:] * 3.0) + np.sum(np.transpose(x) @ x)
 
 
+def gmm_small(alphas, means, icf, x):
+    from autodiff_jit.bench.objectives import make_gmm
+    return make_gmm(3, 4)(alphas, means, icf, x)
+
+
+def short_dot_chain(x, w, v):
+    # K = 3 contractions computed inline inside their consumers' loops
+    return np.sum(np.tanh(x @ w) * 2.0) + np.sum(np.einsum("kij,nkj->nki", v, x.reshape(-1, 2, 3))
+                                                  ** 2)
+
+
 FUNCS = [
+    (gmm_small, lambda r: [r.normal(size=4), r.normal(size=(4, 3)), 0.1 * r.normal(size=(4, 6)),
+                           r.normal(size=(50, 3))]),
+    (short_dot_chain, lambda r: [r.normal(size=(40, 3)), r.normal(size=(3, 5)),
+                                 r.normal(size=(2, 4, 3))]),
     (rosen, lambda r: [r.uniform(-1, 1, 10)]),
     (rosen, lambda r: [r.uniform(-1, 1, 1)]),
     (rosen, lambda r: [r.uniform(-1, 1, 2)]),

@@ -55,12 +55,38 @@ def test_scalar_broadcast_is_inlined():
 
 
 def test_dot_operands_are_stored():
-    a, b = np.ones((4, 3)), np.ones((3, 2))
+    a, b = np.ones((4, 20)), np.ones((20, 2))
     fn, p = _plan(lambda a, b: np.sum(np.tanh(a) @ b), a, b)
     tanh = next(e for e in fn.eqns if e.prim.name == "tanh")
     assert p.is_stored(tanh.outputs[0])
     kinds = [g.kind for g in p.groups]
     assert kinds == ["elementwise", "other", "reduce"]
+
+
+def test_short_contraction_is_inlined_into_its_consumer():
+    a, b = np.ones((4, 3)), np.ones((3, 2))
+    fn, p = _plan(lambda a, b: np.sum(np.tanh(a) @ b), a, b)
+    tanh = next(e for e in fn.eqns if e.prim.name == "tanh")
+    dot = next(e for e in fn.eqns if e.prim.name == "dot_general")
+    assert p.is_stored(tanh.outputs[0])          # read N times by the dot
+    assert id(dot.outputs[0]) in p.inlined
+    assert [g.kind for g in p.groups] == ["elementwise", "reduce"]
+
+
+def test_short_contraction_used_twice_is_stored():
+    a, b = np.ones((4, 3)), np.ones((3, 2))
+    fn, p = _plan(lambda a, b: np.sum(a @ b) + np.max(a @ b), a, b)
+    dot = next(e for e in fn.eqns if e.prim.name == "dot_general")
+    assert p.is_stored(dot.outputs[0])
+
+
+def test_dot_operand_needing_divmod_is_stored():
+    # reshape of a transposed value: indexing it per element needs div/mod, and a dot reads
+    # each element many times, so the view is materialized once
+    a, x = np.ones((5, 6)), np.ones((100, 3, 5))
+    fn, p = _plan(lambda a, x: np.sum(np.einsum("kij,nkj->nki", a.T.reshape(3, 2, 5), x)), a, x)
+    rs = next(e for e in fn.eqns if e.prim.name == "reshape" and e.outputs[0].shape == (3, 2, 5))
+    assert p.is_stored(rs.outputs[0])
 
 
 def test_results_are_stored_and_dead_values_skipped():
