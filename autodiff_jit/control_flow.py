@@ -25,7 +25,7 @@ from .errors import TracingError
 from .interpret import eval_function
 from .ir import AVal, Function, dtype_name
 from .primitives import bind
-from .primitives.loops import DEFAULT_MAX_STEPS, cond_p, region_level, region_scope, scan_p, while_p
+from .primitives.loops import DEFAULT_MAX_STEPS, cond_p, scan_p, while_p
 from .trace import Trace, Tracer
 
 __all__ = ["fori_loop", "while_loop", "cond", "DEFAULT_MAX_STEPS"]
@@ -77,23 +77,21 @@ class _Region:
 
 
 def _trace_region(fun, avals, build_args, name, outer_values, hints=None, out_like=None):
-    """Trace `fun(*build_args(tracers))` on fresh tracers of `avals` at a level above every
-    live trace. `out_like` (avals) gives the dtypes Python-scalar outputs take."""
-    level = region_level(outer_values)
-    trace = Trace(level)
-    with region_scope(level):
-        tracers = [trace.new_arg(a, (hints or {}).get(i)) for i, a in enumerate(avals)]
-        out = fun(*build_args(tracers))
-        leaves, out_tree = tree.flatten(out)
-        if out_like is not None and len(out_like) == len(leaves):
-            leaves = [np.asarray(v, dtype=a.dtype) if isinstance(v, (bool, int, float)) else v
-                      for v, a in zip(leaves, out_like)]
-        for v in leaves:
-            if not (hasattr(v, "_adj_context") or isinstance(v, (np.ndarray, np.generic,
-                                                                   numbers.Number))):
-                raise TypeError(f"{name} returned a {type(v).__name__}; loop carries and branch "
-                                f"outputs must be arrays, scalars or pytrees of them")
-        fn = trace.to_function(name, leaves)
+    """Trace `fun(*build_args(tracers))` on fresh tracers of `avals` (a new Trace, whose level
+    is above every live trace). `out_like` (avals) gives the dtypes Python-scalar outputs take."""
+    trace = Trace()
+    tracers = [trace.new_arg(a, (hints or {}).get(i)) for i, a in enumerate(avals)]
+    out = fun(*build_args(tracers))
+    leaves, out_tree = tree.flatten(out)
+    if out_like is not None and len(out_like) == len(leaves):
+        leaves = [np.asarray(v, dtype=a.dtype) if isinstance(v, (bool, int, float)) else v
+                  for v, a in zip(leaves, out_like)]
+    for v in leaves:
+        if not (hasattr(v, "_adj_context") or isinstance(v, (np.ndarray, np.generic,
+                                                               numbers.Number))):
+            raise TypeError(f"{name} returned a {type(v).__name__}; loop carries and branch "
+                            f"outputs must be arrays, scalars or pytrees of them")
+    fn = trace.to_function(name, leaves)
     return _Region(fn, trace.captured_outer, out_tree, len(avals))
 
 
@@ -218,17 +216,14 @@ def _checkpointed_scan(body, consts, leaves, lo, n, k):
     nk, nc = len(consts), len(leaves)
     c_avals = [a.aval for a in body.args[1:1 + nk]]
     k_avals = [a.aval for a in body.args[1 + nk:]]
-    outer_vals = list(consts) + list(leaves)
 
     def traced(name, n_lead, fun):
-        level = region_level(outer_vals)
-        t = Trace(level)
-        with region_scope(level):
-            lead = [t.new_arg(AVal((), np.int64), h) for h in ("i", "seg")[:n_lead]]
-            cs = [t.new_arg(a) for a in c_avals]
-            ks = [t.new_arg(a, "c") for a in k_avals]
-            outs = fun(lead, cs, ks)
-            fn = t.to_function(name, outs)
+        t = Trace()
+        lead = [t.new_arg(AVal((), np.int64), h) for h in ("i", "seg")[:n_lead]]
+        cs = [t.new_arg(a) for a in c_avals]
+        ks = [t.new_arg(a, "c") for a in k_avals]
+        outs = fun(lead, cs, ks)
+        fn = t.to_function(name, outs)
         assert not t.captured
         return fn
 

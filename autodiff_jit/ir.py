@@ -19,13 +19,11 @@ Literals other than f64/i64/bool carry their dtype: `2.0:f32`.
 """
 from __future__ import annotations
 
-import math
-
 import ast
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Eqn, Function, Lit, Var
+from ..ir import Function, Lit, Var
 
 _MERGE_CONST_SIZE = 1024  # bigger constants are compared by identity only
 

@@ -42,50 +42,12 @@ adjoint runs.
 """
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
-from ..ir import AVal, Function, Lit, Var, dtype_name, is_float, uses
-from .core import Primitive, aval_of, bind, register
+from ..ir import AVal, Function, Var, is_float, uses
+from .core import Primitive, bind, register
 
 DEFAULT_MAX_STEPS = 1024
-# Region traces nest above every live trace: a gap leaves room for transformations (grad, jit
-# inlining) started inside a body, whose traces take the level of their arguments + 1.
-LEVEL_GAP = 1000
-_tls = threading.local()
-
-
-def _levels():
-    if not hasattr(_tls, "levels"):
-        _tls.levels = []
-    return _tls.levels
-
-
-def region_level(values) -> int:
-    lvl = 0
-    for v in values:
-        ctx = getattr(v, "_adj_context", None)
-        if ctx is not None:
-            lvl = max(lvl, ctx.level)
-    stack = _levels()
-    return max([lvl] + stack) + LEVEL_GAP
-
-
-class region_scope:
-    """Marks a region trace as live while its body runs (so nested regions go above it)."""
-
-    def __init__(self, level):
-        self.level = level
-
-    def __enter__(self):
-        _levels().append(self.level)
-
-    def __exit__(self, *exc):
-        _levels().pop()
-        return False
-
-
 def _impl_apply(prim, *args, **params):
     return prim.impl(*args, **params)
 
@@ -219,28 +181,26 @@ def _loop_vjp(body, consts, carry, xs, ct_carry, ct_ys, n, record, *, length, st
 
     # reverse body: (i, *consts, *ct_carry[k_pos], *acc[c_pos], *xs, *stash_rows, *ct_ys)
     y_avals = body.out_avals[nc:]
-    level = region_level(list(consts) + list(carry) + list(xs) + [n])
-    rt = Trace(level)
-    with region_scope(level):
-        i = rt.new_arg(AVal((), np.int64), "i")
-        rc = [rt.new_arg(a.aval, "k") for a in c_args]
-        rct = [rt.new_arg(k_args[j].aval, "ct") for j in k_pos]
-        racc = [rt.new_arg(c_args[j].aval, "acc") for j in c_pos]
-        rx = [rt.new_arg(a.aval, "x") for a in x_args]
-        rs = [rt.new_arg(k_args[j].aval, "c") for j in stash]
-        rcty = [rt.new_arg(a, "ct_y") for a in y_avals]
-        carry_in = [None] * nc
-        for j, v in zip(stash, rs):
-            carry_in[j] = v
-        seeds_carry = [_zeros(a) for a in body.out_avals[:nc]]
-        for j, v in zip(k_pos, rct):
-            seeds_carry[j] = v
-        from ..interpret import eval_function
-        g = eval_function(adj, [i] + rc + carry_in + rx + seeds_carry + rcty)
-        g_k, g_c, g_x = g[:len(k_pos)], g[len(k_pos):len(k_pos) + len(c_pos)], \
-            g[len(k_pos) + len(c_pos):]
-        new_acc = [a + b for a, b in zip(racc, g_c)]
-        rbody = rt.to_function(f"{body.name}_rev", list(g_k) + new_acc + list(g_x))
+    rt = Trace()
+    i = rt.new_arg(AVal((), np.int64), "i")
+    rc = [rt.new_arg(a.aval, "k") for a in c_args]
+    rct = [rt.new_arg(k_args[j].aval, "ct") for j in k_pos]
+    racc = [rt.new_arg(c_args[j].aval, "acc") for j in c_pos]
+    rx = [rt.new_arg(a.aval, "x") for a in x_args]
+    rs = [rt.new_arg(k_args[j].aval, "c") for j in stash]
+    rcty = [rt.new_arg(a, "ct_y") for a in y_avals]
+    carry_in = [None] * nc
+    for j, v in zip(stash, rs):
+        carry_in[j] = v
+    seeds_carry = [_zeros(a) for a in body.out_avals[:nc]]
+    for j, v in zip(k_pos, rct):
+        seeds_carry[j] = v
+    from ..interpret import eval_function
+    g = eval_function(adj, [i] + rc + carry_in + rx + seeds_carry + rcty)
+    g_k, g_c, g_x = g[:len(k_pos)], g[len(k_pos):len(k_pos) + len(c_pos)], \
+        g[len(k_pos) + len(c_pos):]
+    new_acc = [a + b for a, b in zip(racc, g_c)]
+    rbody = rt.to_function(f"{body.name}_rev", list(g_k) + new_acc + list(g_x))
     if rt.captured:
         raise AssertionError("internal error: the reverse loop body captured an outer value")
     # operands of the reverse scan
@@ -380,4 +340,4 @@ def _cond_vjp(cts, outs, pred, *ops, true, false):
 cond_p = register(Primitive("cond", _cond_rule, _cond_impl, vjp=_cond_vjp, multiple_results=True,
                             torch_name="CondBackward", family="control"))
 
-__all__ = ["scan_p", "while_p", "cond_p", "region_level", "region_scope", "DEFAULT_MAX_STEPS"]
+__all__ = ["scan_p", "while_p", "cond_p", "DEFAULT_MAX_STEPS"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import AVal, is_float
+from ..ir import AVal
 from .core import Primitive, aval_of, bind, register
 from . import elementwise as E, shape as S
 
