@@ -312,6 +312,14 @@ def _scatter_expr(L, eqn, index):
     out = index.dims(b)
     hit, dims = None, []
     for d, s, st, n in zip(out, start, step, g.shape):
+        known = L.ranges.get(id(d)) if st == 1 else None
+        if known is not None:
+            lo, hi = known[0] - s, known[1] - s
+            if hi <= 0 or lo >= n:      # statically outside the slice: a zero
+                return zero
+            if lo >= 0 and hi <= n:     # statically inside: no check, no clamp
+                dims.append(b.sub(d, i64(s)) if s else d)
+                continue
         rel = b.sub(d, i64(s))
         if st == 1:
             j = rel

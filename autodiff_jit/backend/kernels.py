@@ -147,13 +147,14 @@ class Buffer:
         b.store(value, p)
 
 
-def for_range(b: ir.IRBuilder, n: int, body, reverse: bool = False, name: str = "i"):
-    """Emit `for i in range(n)` (or reversed) calling body(i). Nothing for n == 0, no loop for
-    n == 1."""
-    if n <= 0:
+def for_range(b: ir.IRBuilder, n: int, body, reverse: bool = False, name: str = "i",
+              start: int = 0):
+    """Emit `for i in range(start, n)` (or reversed) calling body(i). Nothing for an empty
+    range, no loop for one iteration."""
+    if n - start <= 0:
         return
-    if n == 1:
-        body(i64(0))
+    if n - start == 1:
+        body(i64(start))
         return
     fn = b.function
     pre = b.block
@@ -163,11 +164,11 @@ def for_range(b: ir.IRBuilder, n: int, body, reverse: bool = False, name: str = 
     b.branch(header)
     b.position_at_end(header)
     phi = b.phi(I64, name=name)
-    phi.add_incoming(i64(0), pre)
+    phi.add_incoming(i64(start), pre)
     done = b.icmp_unsigned("<", phi, i64(n))
     b.cbranch(done, bodyb, exit_)
     b.position_at_end(bodyb)
-    idx = b.sub(i64(n - 1), phi, flags=["nuw", "nsw"]) if reverse else phi
+    idx = b.sub(i64(n - 1 + start), phi, flags=["nuw", "nsw"]) if reverse else phi
     body(idx)
     nxt = b.add(phi, i64(1), flags=["nuw", "nsw"])
     phi.add_incoming(nxt, b.block)

@@ -136,6 +136,11 @@ class Lowerer:
         self.scalar_consts: dict[int, object] = {}
         self.keepalive = []
         self._needs_dims: dict[int, bool] = {}
+        # static value ranges [lo, hi) of i64 loop indices, by id of the LLVM value: lets the
+        # padding views of a loop split at the pad boundaries skip their bounds checks
+        self.ranges: dict[int, tuple] = {}
+        self._range_keep = []
+        self._group = None
 
     def check_coverage(self):
         for e in self.fn.all_eqns():
@@ -202,6 +207,23 @@ class Lowerer:
         self._needs_dims[key] = r
         return r
 
+    def set_range(self, value, lo, hi):
+        self.ranges[id(value)] = (lo, hi)
+        self._range_keep.append(value)
+
+    def _pad_breaks(self, shape):
+        """Axis-0 boundaries of the padding views (scatter_slice, step 1 along axis 0) in the
+        current group whose output has the iteration shape."""
+        if self._group is None or not shape:
+            return []
+        cuts = set()
+        for e in self._group.eqns:
+            if e.prim.name == "scatter_slice" and e.outputs[0].shape == tuple(shape) \
+                    and e.params["step"][0] == 1 and isinstance(e.inputs[0], Var):
+                s0 = e.params["start"][0]
+                cuts.update((s0, s0 + e.inputs[0].shape[0]))
+        return sorted(c for c in cuts if 0 < c < shape[0])
+
     def iterate(self, shape, body, flat: bool):
         """Loop over `shape` calling body(Index)."""
         b = self.builder
@@ -210,7 +232,23 @@ class Lowerer:
             return
         if len(shape) == 0 or size == 1:
             body(Index(shape))
-        elif flat or len(shape) == 1:
+            return
+        cuts = self._pad_breaks(shape)
+        if cuts:
+            # one loop per segment of axis 0 between pad boundaries: inside each, every pad
+            # view is statically all-hit or all-zero (contiguous, vectorizable loads)
+            bounds = [0] + cuts + [shape[0]]
+            rest = tuple(shape[1:])
+            for lo, hi in zip(bounds, bounds[1:]):
+                def seg(i, lo=lo, hi=hi):
+                    self.set_range(i, lo, hi)
+                    if not rest or int(np.prod(rest)) == 1:
+                        body(Index(shape, dims=[i] + [i64(0)] * len(rest)))
+                    else:
+                        loop_nest(b, rest, lambda dims: body(Index(shape, dims=[i] + dims)))
+                for_range(b, hi, seg, start=lo, name="seg")
+            return
+        if flat or len(shape) == 1:
             for_range(b, size, lambda i: body(Index(shape, linear=i)))
         else:
             loop_nest(b, shape, lambda dims: body(Index(shape, dims=dims)))
@@ -338,7 +376,9 @@ class Lowerer:
                     buf = Buffer(ptr, o.shape, o.dtype)
                 outs.append(buf)
             em = self.emitters[g.root.prim.name]
+            self._group = g
             em.kernel(self, g.root, outs)
+            self._group = None
             if profile is not None:
                 slot = ir.Constant(I64, profile.ctypes.data + 16 * gi).inttoptr(I64.as_pointer())
                 dt = b.sub(b.call(rdtsc, []), t0)

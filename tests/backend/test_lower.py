@@ -376,7 +376,15 @@ def short_dot_chain(x, w, v):
                                                   ** 2)
 
 
+def pads(x):
+    # its gradient adds padding views (scatter_slice) along axis 0 and axis 1: the store loop
+    # is split at the axis-0 pad boundaries
+    return np.sum(np.sin(x[1:, :] - x[:-1, :]) ** 2) + np.sum(x[2:, 1:] * x[:-2, :-1])
+
+
 FUNCS = [
+    (pads, lambda r: [r.normal(size=(7, 5))]),
+    (pads, lambda r: [r.normal(size=(3, 2))]),
     (gmm_small, lambda r: [r.normal(size=4), r.normal(size=(4, 3)), 0.1 * r.normal(size=(4, 6)),
                            r.normal(size=(50, 3))]),
     (short_dot_chain, lambda r: [r.normal(size=(40, 3)), r.normal(size=(3, 5)),
