@@ -22,6 +22,7 @@ from .ir import Function, Lit, Var, is_float
 from .primitives import aval_of, bind
 from .primitives.shape import broadcast_to_p
 from .primitives import elementwise as E
+from .interpret import run_equations
 from .trace import Trace
 
 
@@ -58,9 +59,7 @@ def vjp_function(fn: Function, wrt: Sequence[int], *, seed_args: bool = False,
     seed is 1) and returns fn's results followed by one gradient per `wrt` argument.
     """
     trace = Trace()
-    env: dict[int, object] = {}
-    for var in fn.args:
-        env[id(var)] = trace.new_arg(var.aval, var.hint)
+    arg_tracers = [trace.new_arg(var.aval, var.hint) for var in fn.args]
     seeded = fn.results[:len(fn.results) if n_seeded is None else n_seeded]
     if seed_args:
         seeds = [trace.new_arg(r.aval, "ct") for r in seeded]
@@ -71,18 +70,11 @@ def vjp_function(fn: Function, wrt: Sequence[int], *, seed_args: bool = False,
         # The seed is an equation, not a numpy constant, so that cotangents stay in the IR.
         seeds = [trace.process(broadcast_to_p, [np.ones((), r.dtype)[()]], {"shape": ()})
                  for r in seeded]
-    env.update({id(v): val for v, val in fn.consts.items()})
+    # forward: re-record fn's equations in the new trace, keeping every value for the rules
+    env = run_equations(fn, arg_tracers)
 
     def read(atom):
         return atom.value if isinstance(atom, Lit) else env[id(atom)]
-
-    # forward: re-record fn's equations in the new trace
-    for eqn in fn.eqns:
-        outs = bind(eqn.prim, *[read(i) for i in eqn.inputs], **eqn.params)
-        if not eqn.prim.multiple_results:
-            outs = (outs,)
-        for var, val in zip(eqn.outputs, outs):
-            env[id(var)] = val
 
     active = _active_vars(fn, wrt)
     cts: dict[int, object] = {}

@@ -17,8 +17,9 @@ def _impl(prim, *args, **params):
     return prim.impl(*args, **params)
 
 
-def eval_function(fn: Function, args, apply=bind, env: dict | None = None) -> list:
-    """Evaluate `fn` on `args`; returns the list of results. `env` maps id(Var) to values of
+def run_equations(fn: Function, args, apply=bind, env: dict | None = None) -> dict:
+    """Evaluate every equation of `fn` on `args`; returns the environment mapping id(Var) to
+    the value of every argument, constant and equation output. `env` may hold values of
     variables captured from an enclosing scope."""
     if len(args) != len(fn.args):
         raise TypeError(f"{fn.name} takes {len(fn.args)} arguments, got {len(args)}")
@@ -27,17 +28,24 @@ def eval_function(fn: Function, args, apply=bind, env: dict | None = None) -> li
         env[id(var)] = val
     for var, val in fn.consts.items():
         env[id(var)] = val
-
-    def read(atom):
-        return atom.value if isinstance(atom, Lit) else env[id(atom)]
-
     for eqn in fn.eqns:
-        outs = apply(eqn.prim, *[read(i) for i in eqn.inputs], **eqn.params)
+        outs = apply(eqn.prim, *[read(env, i) for i in eqn.inputs], **eqn.params)
         if not eqn.prim.multiple_results:
             outs = (outs,)
         for var, val in zip(eqn.outputs, outs):
             env[id(var)] = val
-    return [read(r) for r in fn.results]
+    return env
+
+
+def read(env: dict, atom):
+    """The value of an operand in an environment from `run_equations`."""
+    return atom.value if isinstance(atom, Lit) else env[id(atom)]
+
+
+def eval_function(fn: Function, args, apply=bind, env: dict | None = None) -> list:
+    """Evaluate `fn` on `args`; returns the list of results."""
+    env = run_equations(fn, args, apply, env)
+    return [read(env, r) for r in fn.results]
 
 
 def run(fn: Function, args) -> list[np.ndarray]:
