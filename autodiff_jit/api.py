@@ -253,9 +253,10 @@ class Transformed:
         for a in self.argnums_tuple:
             leaves, td = tree.flatten(args[a])
             idx = [leaf.index for leaf in leaves if isinstance(leaf, _LeafIndex)]
-            if len(idx) != len(leaves):
+            if len(idx) != len(leaves) or not leaves:
                 raise TypeError(f"{self.kind}: argument {a} of {self._fun_name} is not an array "
-                                f"or a pytree of arrays")
+                                f"or a pytree of arrays (got {type(args[a]).__name__}); "
+                                f"differentiate with respect to float arrays or scalars")
             groups.append((idx, td))
         for idx, _ in groups:
             for i in idx:
