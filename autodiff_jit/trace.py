@@ -139,11 +139,19 @@ class Tracer(ArrayOps):
     def __float__(self):
         raise self._control_flow_error("float()")
 
+    def _static_int_error(self, what):
+        return TracingError(
+            f"{what} of a traced value ({self.aval}) needs its run-time value, which is not "
+            f"known while tracing. If it is an argument used as a size, a shape or in range(), "
+            f"mark it static: grad/jit(f, static_argnums=...). For a value-dependent choice use "
+            f"np.where(cond, a, b) or autodiff_jit.cond; for a data-dependent loop, "
+            f"autodiff_jit.fori_loop or autodiff_jit.while_loop.")
+
     def __int__(self):
-        raise self._control_flow_error("int()")
+        raise self._static_int_error("int()")
 
     def __index__(self):
-        raise self._control_flow_error("use as a Python index")
+        raise self._static_int_error("Use as a Python int (range(), a shape, an index)")
 
     def item(self):
         raise self._control_flow_error(".item()")
