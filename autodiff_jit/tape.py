@@ -17,7 +17,10 @@ primitives the composite recorded.
 from __future__ import annotations
 
 import functools
+import heapq
 import numbers
+import operator
+import weakref
 
 import numpy as np
 
@@ -36,7 +39,12 @@ __all__ = ["Tensor", "Parameter", "tensor", "as_tensor", "from_numpy", "no_grad"
 # grad mode
 
 _GRAD = [True]          # grad mode (a list: one global lookup + index, cheapest to read)
-_NODE_COUNT = [0]       # nodes recorded so far (record_as uses it to see what a call recorded)
+_NODE_COUNT = [0]       # nodes recorded so far (record_as uses it to see what a call recorded;
+                        # a node's `seq` is the count after it, so creation order is topological)
+# Nodes recorded by in-place ops (`y += 1` on a graph tensor): the tensor, perhaps already an
+# input of older nodes, now points at a newer grad_fn, so creation order may no longer be a
+# topological order. While any such node is alive, backward sorts the graph by a DFS instead.
+_REWIRED = weakref.WeakSet()
 
 
 def is_grad_enabled() -> bool:
@@ -112,8 +120,9 @@ _RETAIN_MSG = ("Trying to backward through the graph a second time (or directly 
 # graph nodes
 
 class Node:
-    """A recorded operation (a `grad_fn`). Subclasses say how cotangents flow back."""
-    __slots__ = ("inputs", "_name", "n_out", "hooks", "__weakref__")
+    """A recorded operation (a `grad_fn`). Subclasses say how cotangents flow back.
+    `seq` numbers nodes in creation order (0: never walked by backward, e.g. AccumulateGrad)."""
+    __slots__ = ("inputs", "_name", "n_out", "hooks", "seq", "__weakref__")
 
     def name(self) -> str:
         return self._name
@@ -147,7 +156,8 @@ class Node:
 
 
 class PrimNode(Node):
-    """One primitive application; backward is the primitive's shared VJP rule."""
+    """One primitive application; backward is the primitive's shared VJP rule.
+    (Hot paths build it with `_new(PrimNode)` and set the slots inline; see `_fast2`.)"""
     __slots__ = ("prim", "params", "saved", "out")
 
     def __init__(self, prim, params, inputs, saved, out):
@@ -159,6 +169,8 @@ class PrimNode(Node):
         self._name = prim.torch_name
         self.n_out = len(out) if prim.multiple_results else 1
         self.hooks = None
+        c = _NODE_COUNT[0] + 1
+        _NODE_COUNT[0] = self.seq = c
 
     def released(self):
         return self.saved is None
@@ -195,6 +207,7 @@ class AccumulateGrad(Node):
         self._name = "AccumulateGrad"
         self.n_out = 1
         self.hooks = None
+        self.seq = 0
 
     @property
     def next_functions(self):
@@ -213,6 +226,8 @@ class CompositeNode(Node):
         self.n_out = 1
         self.hooks = None
         self._freed = False
+        c = _NODE_COUNT[0] + 1
+        _NODE_COUNT[0] = self.seq = c
 
     def released(self):
         return self._freed
@@ -239,6 +254,8 @@ class FunctionNode(Node):
         self.n_out = 1
         self.hooks = None
         self._freed = False
+        c = _NODE_COUNT[0] + 1
+        _NODE_COUNT[0] = self.seq = c
 
     def released(self):
         return self._freed
@@ -287,18 +304,19 @@ class TapeContext:
             else:
                 vals.append(a)
         out = prim.impl(*vals, **params)
+        # values stay as numpy returns them: arrays, or numpy scalars for 0-d results (numpy
+        # arithmetic on scalars is ~10x cheaper than on 0-d arrays); see `_arr`
+        if prim.multiple_results:
+            out = [o if type(o) is np.ndarray or isinstance(o, np.generic) else np.asarray(o)
+                   for o in out]
+        elif type(out) is not np.ndarray and not isinstance(out, np.generic):
+            out = np.asarray(out)
         node = None
         if rg and _GRAD[0] and prim.differentiable:
-            if prim.multiple_results:
-                out = [o if type(o) is np.ndarray else np.asarray(o) for o in out]
-            elif type(out) is not np.ndarray:
-                out = np.asarray(out)
             node = PrimNode(prim, params, args, vals, out)
-            _NODE_COUNT[0] += 1
         if prim.multiple_results:
-            return [_wrap(o if type(o) is np.ndarray else np.asarray(o), node, i)
-                    for i, o in enumerate(out)]
-        return _wrap(out if type(out) is np.ndarray else np.asarray(out), node, 0)
+            return [_wrap(o, node, i) for i, o in enumerate(out)]
+        return _wrap(out, node, 0)
 
     def __repr__(self):
         return "<tape context>"
@@ -329,7 +347,7 @@ _DEFAULT_FLOAT = np.dtype(np.float32)
 def _to_array(data, dtype=None) -> np.ndarray:
     if isinstance(data, Tensor):
         arr = data._data
-        return np.array(arr, dtype=dtype) if dtype is not None else arr.copy()
+        return np.array(arr, dtype=dtype)
     if isinstance(data, (list, tuple)) and any(isinstance(v, Tensor) for v in tree.flatten(data)[0]):
         data = tree.tree_map(lambda v: v.item() if isinstance(v, Tensor) else v, data)
     if dtype is not None:
@@ -394,6 +412,25 @@ def _data_of(x):
     return x._data if isinstance(x, Tensor) else x
 
 
+def _arr(t) -> np.ndarray:
+    """t's storage as an ndarray. A Tensor holds an ndarray, or a numpy scalar for a 0-d result
+    of an operation (numpy computes on scalars ~10x faster than on 0-d arrays); user-facing
+    views (.numpy(), __array__, .data, detach) and in-place writes turn it into a 0-d array
+    first, so they share storage with the tensor as in PyTorch."""
+    d = t._data
+    if type(d) is np.ndarray:
+        return d
+    d = t._data = np.array(d)
+    return d
+
+
+def _writable(t) -> np.ndarray:
+    d = t._data
+    if type(d) is not np.ndarray or not d.flags.writeable:
+        d = t._data = np.array(d)
+    return d
+
+
 class Tensor(ArrayOps):
     """A numpy array that records the operations done on it (PyTorch-style eager autograd).
 
@@ -436,7 +473,7 @@ class Tensor(ArrayOps):
     @property
     def data(self) -> "Tensor":
         """A Tensor sharing this one's storage, outside the graph (as torch's .data)."""
-        return _wrap(self._data, None, 0)
+        return _wrap(_arr(self), None, 0)
 
     @data.setter
     def data(self, value):
@@ -450,14 +487,14 @@ class Tensor(ArrayOps):
     # --- conversion ----------------------------------------------------------------------
     def __array__(self, dtype=None, copy=None):
         if dtype is not None and np.dtype(dtype) != self._data.dtype:
-            return self._data.astype(dtype)
-        return self._data
+            return np.asarray(self._data.astype(dtype))
+        return _arr(self)
 
     def numpy(self) -> np.ndarray:
         if self.requires_grad:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
                                "tensor.detach().numpy() instead.")
-        return self._data
+        return _arr(self)
 
     def item(self):
         if self._data.size != 1:
@@ -490,7 +527,7 @@ class Tensor(ArrayOps):
         return format(str(self), spec)
 
     def __repr__(self):
-        parts = [_format_data(self._data)]
+        parts = [_format_data(np.asarray(self._data))]
         dt = self._data.dtype
         if dt not in (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_)) or \
                 (self._data.size == 0 and dt != np.float32):
@@ -556,7 +593,7 @@ class Tensor(ArrayOps):
             hooks.append((self._out_nr, self))
 
     def detach(self) -> "Tensor":
-        return _wrap(self._data, None, 0)
+        return _wrap(_arr(self), None, 0)
 
     def detach_(self) -> "Tensor":
         self.grad_fn = None
@@ -573,7 +610,7 @@ class Tensor(ArrayOps):
 
     def clone(self) -> "Tensor":
         return record_as("CloneBackward0", lambda x: x * 1, self) if self.requires_grad and \
-            _GRAD[0] else _wrap(self._data.copy(), None, 0)
+            _GRAD[0] else _wrap(np.array(self._data), None, 0)
 
     # --- in-place ------------------------------------------------------------------------
     def _inplace(self, op, other, what):
@@ -587,10 +624,10 @@ class Tensor(ArrayOps):
             res = res.astype(self._data.dtype) if res.dtype != self._data.dtype else res
             self._data, self.grad_fn, self._out_nr = res._data, res.grad_fn, res._out_nr
             self.requires_grad = res.requires_grad
+            if res.grad_fn is not None:
+                _REWIRED.add(res.grad_fn)
             return self
-        data = self._data
-        if not data.flags.writeable:
-            data = self._data = data.copy()
+        data = _writable(self)
         new = op(data, o)
         if data.ndim == 0:
             data[...] = new
@@ -620,16 +657,12 @@ class Tensor(ArrayOps):
 
     def zero_(self):
         _grad_check(self, "zero_")
-        if not self._data.flags.writeable:
-            self._data = self._data.copy()
-        self._data[...] = 0
+        _writable(self)[...] = 0
         return self
 
     def fill_(self, value):
         _grad_check(self, "fill_")
-        if not self._data.flags.writeable:
-            self._data = self._data.copy()
-        self._data[...] = _data_of(value)
+        _writable(self)[...] = _data_of(value)
         return self
 
     def __setitem__(self, key, value):
@@ -637,9 +670,7 @@ class Tensor(ArrayOps):
         if self.requires_grad and _GRAD[0]:
             raise NotImplementedError("item assignment on a tensor in the graph is not "
                                       "supported; build it with np.where / np.concatenate")
-        if not self._data.flags.writeable:
-            self._data = self._data.copy()
-        self._data[key] = _data_of(value)
+        _writable(self)[key] = _data_of(value)
 
     # --- numpy protocols: composites recorded as one PyTorch-named node ------------------
     def __array_function__(self, func, types, args, kwargs):
@@ -649,41 +680,49 @@ class Tensor(ArrayOps):
         return ArrayOps.__array_function__(self, func, types, args, kwargs)
 
     # --- fast paths for the hot operators ------------------------------------------------
-    # Same semantics as the numpy layer (numpy_api.add etc.): when both operands are tape
-    # Tensors of one dtype, or a float Tensor meets a Python scalar (weak, NEP 50), numpy's
-    # promotion is the identity, so the primitive is applied directly.
+    # Same semantics as the numpy layer (numpy_api.add etc.): when both operands are float
+    # tape Tensors of one dtype, or a float Tensor meets a Python scalar (weak, NEP 50),
+    # numpy's promotion is the identity, so the primitive is applied directly, its forward
+    # computed by the numpy operator (on numpy scalars ~8x cheaper than calling the ufunc).
     def __add__(self, o):
-        return _fast2(_P_ADD, self, o, np.add)
+        return _fast2(_P_ADD, self, o, operator.add, np.add)
 
     def __radd__(self, o):
-        return _fast2r(_P_ADD, o, self, np.add)
+        return _fast2r(_P_ADD, o, self, operator.add, np.add)
 
     def __sub__(self, o):
-        return _fast2(_P_SUB, self, o, np.subtract)
+        return _fast2(_P_SUB, self, o, operator.sub, np.subtract)
 
     def __rsub__(self, o):
-        return _fast2r(_P_SUB, o, self, np.subtract)
+        return _fast2r(_P_SUB, o, self, operator.sub, np.subtract)
 
     def __mul__(self, o):
-        return _fast2(_P_MUL, self, o, np.multiply)
+        return _fast2(_P_MUL, self, o, operator.mul, np.multiply)
 
     def __rmul__(self, o):
-        return _fast2r(_P_MUL, o, self, np.multiply)
+        return _fast2r(_P_MUL, o, self, operator.mul, np.multiply)
 
     def __truediv__(self, o):
-        return _fast2(_P_DIV, self, o, np.true_divide)
+        return _fast2(_P_DIV, self, o, operator.truediv, np.true_divide)
 
     def __rtruediv__(self, o):
-        return _fast2r(_P_DIV, o, self, np.true_divide)
+        return _fast2r(_P_DIV, o, self, operator.truediv, np.true_divide)
 
     def __neg__(self):
+        d = self._data
+        if d.dtype in _FLOATS:
+            return _record1(_P_NEG, -d, self, d, _NO_PARAMS)
         return TAPE.process(_P_NEG, (self,), _NO_PARAMS)
 
     def __pow__(self, o):
         t = type(o)
-        if (t is int or t is float and o.is_integer()) and -64 <= o <= 64 and \
-                self._data.dtype in _FLOATS:
-            return TAPE.process(_P_IPOW, (self,), {"y": int(o)})
+        if (t is int or t is float and o.is_integer()) and -64 <= o <= 64:
+            d = self._data
+            if d.dtype in _FLOATS:
+                y = int(o)
+                params = _IPOW_PARAMS[y]
+                return _record1(_P_IPOW, d ** y if y >= 0 else _P_IPOW.impl(d, **params), self,
+                                d, params)
         return UFUNCS[np.power](self, o)
 
     def __array_ufunc__(self, uf, method, *inputs, **kwargs):
@@ -756,21 +795,83 @@ _NO_PARAMS: dict = {}
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _fast2(prim, a, b, ufunc):
+_IPOW_PARAMS = {y: {"y": y} for y in range(-64, 65)}  # shared, never mutated (as _NO_PARAMS)
+
+
+def _record1(prim, out, a, ad, params):
+    """The result Tensor of a unary fast path (what TapeContext.process does, inlined)."""
+    t = _new(Tensor)
+    t._data = out
+    t.grad = t._accum = None
+    t._out_nr = 0
+    if a.requires_grad and _GRAD[0]:
+        node = t.grad_fn = _new(PrimNode)
+        node.prim = prim
+        node.params = params
+        node.inputs = (a,)
+        node.saved = (ad,)
+        node.out = out
+        node._name = prim.torch_name
+        node.n_out = 1
+        node.hooks = None
+        c = _NODE_COUNT[0] + 1
+        _NODE_COUNT[0] = node.seq = c
+        t.requires_grad = True
+    else:
+        t.grad_fn = None
+        t.requires_grad = False
+    return t
+
+
+def _record2(prim, out, a, b, ad, bd, rg):
+    """The result Tensor of a binary fast path (what TapeContext.process does, inlined)."""
+    t = _new(Tensor)
+    t._data = out
+    t.grad = t._accum = None
+    t._out_nr = 0
+    if rg and _GRAD[0]:
+        node = t.grad_fn = _new(PrimNode)
+        node.prim = prim
+        node.params = _NO_PARAMS
+        node.inputs = (a, b)
+        node.saved = (ad, bd)
+        node.out = out
+        node._name = prim.torch_name
+        node.n_out = 1
+        node.hooks = None
+        c = _NODE_COUNT[0] + 1
+        _NODE_COUNT[0] = node.seq = c
+        t.requires_grad = True
+    else:
+        t.grad_fn = None
+        t.requires_grad = False
+    return t
+
+
+def _fast2(prim, a, b, op, ufunc):
     tb = type(b)
+    ad = a._data
     if tb is Tensor or tb is Parameter:
-        if a._data.dtype is b._data.dtype or a._data.dtype == b._data.dtype:
-            if prim is not _P_DIV or a._data.dtype in _FLOATS:
+        bd = b._data
+        dt = ad.dtype
+        if dt is bd.dtype or dt == bd.dtype:
+            if dt in _FLOATS:
+                return _record2(prim, op(ad, bd), a, b, ad, bd,
+                                a.requires_grad or b.requires_grad)
+            if prim is not _P_DIV:
                 return TAPE.process(prim, (a, b), _NO_PARAMS)
-    elif (tb is float or tb is int) and a._data.dtype in _FLOATS:
-        return TAPE.process(prim, (a, a._data.dtype.type(b)), _NO_PARAMS)
+    elif (tb is float or tb is int) and ad.dtype in _FLOATS:
+        bd = ad.dtype.type(b)
+        return _record2(prim, op(ad, bd), a, bd, ad, bd, a.requires_grad)
     return UFUNCS[ufunc](a, b)
 
 
-def _fast2r(prim, a, b, ufunc):
+def _fast2r(prim, a, b, op, ufunc):
     ta = type(a)
-    if (ta is float or ta is int) and b._data.dtype in _FLOATS:
-        return TAPE.process(prim, (b._data.dtype.type(a), b), _NO_PARAMS)
+    bd = b._data
+    if (ta is float or ta is int) and bd.dtype in _FLOATS:
+        ad = bd.dtype.type(a)
+        return _record2(prim, op(ad, bd), ad, b, ad, bd, b.requires_grad)
     return UFUNCS[ufunc](a, b)
 
 
@@ -895,26 +996,33 @@ def _run(root, root_grad, *, targets=None, retain_graph=False, create_graph=Fals
 
 
 def _propagate(root, root_grad, targets, retain_graph, create_graph, stop_at_targets):
-    leaf_targets = nonleaf_targets = stop = None
+    """The backward walk. Nodes are numbered in creation order (`seq`), which is a topological
+    order, so the walk is a max-heap on seq over the nodes a cotangent has reached: no separate
+    graph sort, and nodes no cotangent reaches are never visited. (While an in-place op's node
+    is alive, `_REWIRED`, the order comes from a DFS sort instead.)"""
+    nonleaf_targets = stop = None
     if targets is not None:
-        leaf_targets, nonleaf_targets = {}, {}
+        nonleaf_targets = {}
         for t in targets:
-            if t.grad_fn is None:
-                leaf_targets[id(t)] = None
-            else:
+            if t.grad_fn is not None:
                 nonleaf_targets[(id(t.grad_fn), t._out_nr)] = None
         if stop_at_targets:
             stop = {id(t.grad_fn) for t in targets if t.grad_fn is not None}
-    order = _toposort(root.grad_fn, stop)
-    pending = {}
-    cts0 = [None] * root.grad_fn.n_out
+    rfn = root.grad_fn
+    rank = None
+    if _REWIRED:
+        rank = {id(n): i for i, n in enumerate(_toposort(rfn, stop))}
+        k = 0
+    else:
+        k = -rfn.seq
+    cts0 = [None] * rfn.n_out
     cts0[root._out_nr] = root_grad
-    pending[id(root.grad_fn)] = cts0
+    pending = {k: (rfn, cts0)}  # heap key -> (node, its output cotangents)
+    heap = [k]
+    pop, push = heapq.heappop, heapq.heappush
     leaf_acc = {}  # id(leaf) -> [leaf, gradient]
-    for node in order:
-        cts = pending.pop(id(node), None)
-        if cts is None:
-            continue
+    while heap:
+        node, cts = pending.pop(pop(heap))
         if node.hooks:
             for nr, t in node.hooks:
                 if cts[nr] is not None:
@@ -928,25 +1036,42 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph, stop_at_tar
                     hit = True
             if hit and stop is not None:
                 continue
-        if node.released():
-            raise RuntimeError(_RETAIN_MSG)
-        if node.n_out == 1 and cts[0] is None:
-            continue
-        in_cts = node.apply(cts, create_graph)
-        if not retain_graph:
-            node.release()
-        pname = node._name
+        if type(node) is PrimNode and not create_graph:  # PrimNode.apply, inlined
+            saved = node.saved
+            if saved is None:
+                raise RuntimeError(_RETAIN_MSG)
+            prim = node.prim
+            if prim.multiple_results:
+                if node.n_out == 1 and cts[0] is None:
+                    continue
+                in_cts = prim.vjp(cts, node.out, *saved, **node.params)
+            else:
+                g = cts[0]
+                if g is None:
+                    continue
+                in_cts = prim.vjp(g, node.out, *saved, **node.params)
+            if not retain_graph:
+                node.saved = node.out = None
+        else:
+            if node.released():
+                raise RuntimeError(_RETAIN_MSG)
+            if node.n_out == 1 and cts[0] is None:
+                continue
+            in_cts = node.apply(cts, create_graph)
+            if not retain_graph:
+                node.release()
         for x, ct in zip(node.inputs, in_cts):
-            if ct is None or not isinstance(x, Tensor) or not x.requires_grad:
+            if ct is None or not (type(x) is Tensor or isinstance(x, Tensor)) or \
+                    not x.requires_grad:
                 continue
             if create_graph:
-                ct = _fit(ct, x, pname)
+                ct = _fit(ct, x, node._name)
             else:
                 d = x._data
-                if type(ct) is not np.ndarray:  # 0-d numpy arithmetic gives numpy scalars
+                if type(ct) is not np.ndarray and not isinstance(ct, np.generic):
                     ct = np.asarray(ct)
                 if ct.shape != d.shape or ct.dtype != d.dtype:
-                    ct = np.asarray(_fit(ct, d, pname))
+                    ct = np.asarray(_fit(ct, d, node._name))
             fn = x.grad_fn
             if fn is None:
                 entry = leaf_acc.get(id(x))
@@ -955,11 +1080,20 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph, stop_at_tar
                 else:
                     entry[1] = entry[1] + ct
             else:
-                slot = pending.get(id(fn))
-                if slot is None:
-                    slot = pending[id(fn)] = [None] * fn.n_out
-                nr = x._out_nr
-                slot[nr] = ct if slot[nr] is None else slot[nr] + ct
+                k = -fn.seq if rank is None else rank[id(fn)]
+                entry = pending.get(k)
+                if entry is None:
+                    if fn.n_out == 1:
+                        pending[k] = (fn, [ct])
+                    else:
+                        slot = [None] * fn.n_out
+                        slot[x._out_nr] = ct
+                        pending[k] = (fn, slot)
+                    push(heap, k)
+                else:
+                    slot = entry[1]
+                    nr = x._out_nr
+                    slot[nr] = ct if slot[nr] is None else slot[nr] + ct
     if targets is None:
         for x, g in leaf_acc.values():
             _accumulate_leaf(x, g, create_graph)
@@ -1093,7 +1227,6 @@ class Function:
             out = _wrap(np.asarray(out), None, 0)
         if _GRAD[0] and any(ctx.needs_input_grad):
             node = FunctionNode(cls, ctx, tuple(args))
-            _NODE_COUNT[0] += 1
             return _wrap(out._data, node, 0)
         return _wrap(out._data, None, 0)
 
@@ -1271,9 +1404,9 @@ def tape_call(transformed, args, kwargs):
         for leaf in leaves:
             tl = type(leaf)
             if tl is float:
-                arr = np.array(leaf)
+                arr = np.float64(leaf)  # 0-d values live as numpy scalars (see _arr)
             elif tl is np.ndarray:
-                arr = leaf
+                arr = leaf if leaf.ndim else leaf[()]
             elif isinstance(leaf, Tensor):
                 arr = leaf._data
             else:
@@ -1292,7 +1425,7 @@ def tape_call(transformed, args, kwargs):
             x = _wrap(arr, None, 0)
             x.requires_grad = True
             tens.append(x)
-        args[a] = tree.unflatten(td, tens)
+        args[a] = tens[0] if td == "*" else tree.unflatten(td, tens)
         groups.append((tens, td))
     prev = _GRAD[0]
     _GRAD[0] = True
@@ -1321,20 +1454,24 @@ def tape_call(transformed, args, kwargs):
                         f"differentiating")
     flat_targets = [x for tens, _ in groups for x in tens]
     if isinstance(out, Tensor) and out.requires_grad:
-        gs = _run(out, np.ones((), od.dtype), targets=flat_targets)
+        gs = _run(out, od.dtype.type(1), targets=flat_targets)
     else:
         gs = [None] * len(flat_targets)
     grads, pos = [], 0
     for tens, td in groups:
         vals = []
         for x, g in zip(tens, gs[pos:pos + len(tens)]):
-            if g is None:
-                g = np.zeros(x._data.shape, x._data.dtype)
-            elif type(g) is not np.ndarray or g.dtype != x._data.dtype:
-                g = np.asarray(g, x._data.dtype)
-            vals.append(g[()] if g.ndim == 0 else g)
+            dt = x._data.dtype
+            if type(g) is np.ndarray:
+                if g.dtype != dt:
+                    g = g.astype(dt)
+                vals.append(g[()] if g.ndim == 0 else g)
+            elif g is None:
+                vals.append(np.zeros(x._data.shape, dt)[()])
+            else:  # a numpy scalar (0-d values are kept as scalars)
+                vals.append(g if type(g) is dt.type else np.asarray(g, dt)[()])
         pos += len(tens)
-        grads.append(tree.unflatten(td, vals))
+        grads.append(vals[0] if td == "*" else tree.unflatten(td, vals))
     g = grads[0] if isinstance(t.argnums, numbers.Integral) else tuple(grads)
     if t.kind == "grad":
         return (g, aux) if t.has_aux else g
