@@ -6,6 +6,7 @@ because llvmlite's engine is not safe to mutate from several threads at once.
 """
 from __future__ import annotations
 
+import re
 import threading
 
 import llvmlite.binding as llvm
@@ -66,8 +67,20 @@ def optimize(mod: "llvm.ModuleRef", speed_level: int = 3, loop_unrolling: bool =
     pm.run(mod, pb)
 
 
+_NOVEC = re.compile(r'^(![0-9]+) = !{\s*!"adj\.novec\.[0-9]+"\s*}$', re.M)
+
+
+def loop_metadata(llvm_ir: str) -> str:
+    """Turn the placeholder nodes tagged by kernels.for_range into real loop IDs (distinct,
+    self-referential) that disable vectorization of small loops."""
+    if "adj.novec." not in llvm_ir:
+        return llvm_ir
+    return _NOVEC.sub(r'\1 = distinct !{\1, !{!"llvm.loop.vectorize.enable", i1 false}}', llvm_ir)
+
+
 def parse_and_verify(llvm_ir: str) -> "llvm.ModuleRef":
     """Parse LLVM IR text; an invalid module becomes a Python exception that shows the IR."""
+    llvm_ir = loop_metadata(llvm_ir)
     try:
         mod = llvm.parse_assembly(llvm_ir)
         mod.verify()

@@ -147,6 +147,21 @@ class Buffer:
         b.store(value, p)
 
 
+# A loop whose whole nest runs fewer iterations than this is not worth vectorizing: it gets
+# `llvm.loop.vectorize.enable false` (saves the vector body + remainder code and its compile time).
+SMALL_LOOP = 128
+NOVEC_TAG = "adj.novec."
+
+
+def _no_vectorize(b, br):
+    """Tag `br` (a loop backedge) for engine.loop_metadata to turn into a 'do not vectorize'
+    loop ID (llvmlite cannot build the self-referential node itself)."""
+    m = b.module
+    k = getattr(m, "_adj_novec", 0)
+    m._adj_novec = k + 1
+    br.set_metadata("llvm.loop", m.add_metadata([ir.MetaDataString(m, f"{NOVEC_TAG}{k}")]))
+
+
 def for_range(b: ir.IRBuilder, n: int, body, reverse: bool = False, name: str = "i",
               start: int = 0):
     """Emit `for i in range(start, n)` (or reversed) calling body(i). Nothing for an empty
@@ -156,6 +171,9 @@ def for_range(b: ir.IRBuilder, n: int, body, reverse: bool = False, name: str = 
     if n - start == 1:
         body(i64(start))
         return
+    outer = getattr(b, "_adj_trips", 1)
+    trips = outer * (n - start)
+    b._adj_trips = trips
     fn = b.function
     pre = b.block
     header = fn.append_basic_block(f"{name}.head")
@@ -170,9 +188,12 @@ def for_range(b: ir.IRBuilder, n: int, body, reverse: bool = False, name: str = 
     b.position_at_end(bodyb)
     idx = b.sub(i64(n - 1 + start), phi, flags=["nuw", "nsw"]) if reverse else phi
     body(idx)
+    b._adj_trips = outer
     nxt = b.add(phi, i64(1), flags=["nuw", "nsw"])
     phi.add_incoming(nxt, b.block)
-    b.branch(header)
+    br = b.branch(header)
+    if trips < SMALL_LOOP:
+        _no_vectorize(b, br)
     b.position_at_end(exit_)
 
 
