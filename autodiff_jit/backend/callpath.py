@@ -344,6 +344,15 @@ def _capi_init() -> dict:
                 _capi.update(new_ex=new_ex)
             except (AttributeError, OSError, ValueError) as exc:
                 reason = f"C-API symbol lookup failed: {exc}"
+        if reason is None:
+            # PyTupleObject.ob_item follows the PyVarObject header (the generic wrapper's self)
+            items = tuple.__basicsize__
+            t = (float, np.ndarray)
+            if (_read(id(t) + items, ctypes.c_void_p) != id(float)
+                    or _read(id(t) + items + ctypes.sizeof(ctypes.c_void_p), ctypes.c_void_p)
+                    != id(np.ndarray)):
+                reason = "PyTupleObject layout does not match"
+            _capi.update(tuple_items=items)
         _capi.update(layout=L, ok=reason is None, reason=reason)
         return _capi
 
@@ -564,6 +573,329 @@ def add_python_wrapper(module: ir.Module, entry, sig: EntrySignature, name: str 
     return name
 
 
+# --------------------------------------------------------------------------------------------
+# The generic C-API wrapper: compiled once per process, driven by a per-function descriptor
+# --------------------------------------------------------------------------------------------
+#
+# Generating (and LLVM-optimizing) a wrapper per compiled function costs ~8 ms of LLVM time, more
+# than the whole kernel of a small function. The generic wrapper does the same checks and
+# allocations in loops over a descriptor (an int64 numpy array):
+#
+#   D[0] = address of the entry, 'packed' ABI: void entry(void** ins, void** outs)
+#   D[1] = n_in, D[2] = n_out, then one 4-word record per input, then per output:
+#          [kind (0: f64 scalar, 1: f32 scalar, 2: array), numpy type number, ndim,
+#           offset in D of the dims (arrays) / address of the dtype (scalar outputs)]
+#   followed by the dims.
+#
+# Its `self` is the tuple (fallback, D): the fallback gets the arguments when a check fails.
+
+_KIND = {("scalar", np.dtype(np.float64)): 0, ("scalar", np.dtype(np.float32)): 1}
+
+
+def _descriptor(entry_address: int, sig: EntrySignature) -> np.ndarray:
+    recs, dims = [], []
+    base = 3 + 4 * (len(sig.inputs) + len(sig.outputs))
+    for j, s in enumerate(list(sig.inputs) + list(sig.outputs)):
+        if s.kind == "scalar":
+            extra = id(_DESCRS.setdefault(s.dtype, np.dtype(s.dtype))) if j >= len(sig.inputs) else 0
+            recs += [_KIND[("scalar", s.dtype)], s.dtype.num, 0, extra]
+        else:
+            recs += [2, s.dtype.num, len(s.shape), base + len(dims)]
+            dims += list(s.shape)
+    return np.array([entry_address, len(sig.inputs), len(sig.outputs)] + recs + dims, np.int64)
+
+
+def _generic_wrapper() -> int:
+    """Address of the generic METH_FASTCALL wrapper (built and compiled on first use)."""
+    st = _capi_init()
+    with _capi_lock:
+        if "generic" in st:
+            return st["generic"]
+    if not st["ok"]:
+        raise RuntimeError(f"C-API wrapper unavailable: {st['reason']}")
+    L = st["layout"]
+    m = ir.Module(name="adj_generic_wrapper")
+    m.triple, m.data_layout = engine.triple_and_layout()
+    objp = _i8p
+    i64p = _i64.as_pointer()
+    as_double = _declare(m, "PyFloat_AsDouble", _f64, [objp])
+    to_scalar = _declare(m, "PyArray_Scalar", objp, [_i8p, objp, objp])
+    err_occurred = _declare(m, "PyErr_Occurred", objp, [])
+    tuple_new = _declare(m, "PyTuple_New", objp, [_i64])
+    tuple_set = _declare(m, "PyTuple_SetItem", _i32, [objp, _i64, objp])
+    vectorcall = _declare(m, "PyObject_Vectorcall", objp, [objp, objp.as_pointer(), _i64, objp])
+    decref = _declare(m, "Py_DecRef", ir.VoidType(), [objp])
+    incref = _declare(m, "Py_IncRef", ir.VoidType(), [objp])
+    arr_new = _declare(m, "PyArray_New", objp, [objp, _i32, i64p, _i32, i64p, _i8p, _i32, _i32, objp])
+    entry_ty = ir.FunctionType(ir.VoidType(), [_i8p.as_pointer(), _i8p.as_pointer()]).as_pointer()
+
+    fn = ir.Function(m, ir.FunctionType(objp, [objp, objp.as_pointer(), _i64]), name="adj_generic_py")
+    self_obj, args, nargs = fn.args
+    entry_block = fn.append_basic_block("entry")
+    b = ir.IRBuilder(entry_block)
+    slow = fn.append_basic_block("slow")
+    fail = fn.append_basic_block("fail")
+    cleanup = fn.append_basic_block("cleanup")
+    c64 = lambda v: ir.Constant(_i64, v)  # noqa: E731
+    null = ir.Constant(objp, None)
+
+    def field(obj, offset, ty):
+        p = b.gep(obj, [c64(offset)], inbounds=True)
+        return b.load(b.bitcast(p, ty.as_pointer()))
+
+    def guard(cond, label):
+        ok = fn.append_basic_block(label)
+        b.cbranch(cond, ok, slow)
+        b.position_at_end(ok)
+
+    def loop(n, body, label):
+        """for k in range(n): body(k) -- n is an i64 value."""
+        pre = b.block
+        head = fn.append_basic_block(label + ".head")
+        bb = fn.append_basic_block(label + ".body")
+        done = fn.append_basic_block(label + ".done")
+        b.branch(head)
+        b.position_at_end(head)
+        k = b.phi(_i64)
+        k.add_incoming(c64(0), pre)
+        b.cbranch(b.icmp_signed("<", k, n), bb, done)
+        b.position_at_end(bb)
+        body(k)
+        k.add_incoming(b.add(k, c64(1)), b.block)
+        b.branch(head)
+        b.position_at_end(done)
+
+    fallback = field(self_obj, st["tuple_items"], objp)
+    darr = field(self_obj, st["tuple_items"] + 8, objp)
+    D = b.bitcast(field(darr, L.arr_data, _i8p), i64p)
+
+    def word(idx):
+        return b.load(b.gep(D, [idx if not isinstance(idx, int) else c64(idx)], inbounds=True))
+
+    n_in, n_out = word(1), word(2)
+    n_all = b.add(n_in, n_out)
+    ptrs = b.alloca(_i8p, n_all, name="ptrs")
+    vals = b.alloca(_f64, n_all, name="vals")
+    slots = b.alloca(objp, b.add(n_out, c64(1)), name="slots")
+    loop(n_out, lambda j: b.store(null, b.gep(slots, [j])), "zero")
+    guard(b.icmp_signed("==", nargs, n_in), "nargs_ok")
+    float_type = ir.Constant(_i64, id(float)).inttoptr(objp)
+    ndarray_type = ir.Constant(_i64, id(np.ndarray)).inttoptr(objp)
+
+    def rec(k, f):
+        return word(b.add(c64(3 + f), b.mul(k, c64(4))))
+
+    def one_input(i):
+        obj = b.load(b.gep(args, [i], inbounds=True))
+        tp = field(obj, L.ob_type, objp)
+        kind = rec(i, 0)
+        slot = b.gep(vals, [i])
+        is_arr = fn.append_basic_block("in.array")
+        is_sc = fn.append_basic_block("in.scalar")
+        nxt = fn.append_basic_block("in.next")
+        b.cbranch(b.icmp_signed("==", kind, c64(2)), is_arr, is_sc)
+        # scalar: exact float read directly, anything else through PyFloat_AsDouble
+        b.position_at_end(is_sc)
+        exact = fn.append_basic_block("in.float")
+        generic = fn.append_basic_block("in.generic")
+        check = fn.append_basic_block("in.check")
+        got = fn.append_basic_block("in.got")
+        b.cbranch(b.icmp_unsigned("==", tp, float_type), exact, generic)
+        b.position_at_end(exact)
+        fv = field(obj, L.float_val, _f64)
+        b.branch(got)
+        b.position_at_end(generic)
+        gv = b.call(as_double, [obj])
+        b.cbranch(b.fcmp_ordered("==", gv, ir.Constant(_f64, -1.0)), check, got)
+        b.position_at_end(check)
+        b.cbranch(b.icmp_unsigned("!=", b.call(err_occurred, []), null), fail, got)
+        b.position_at_end(got)
+        v = b.phi(_f64)
+        v.add_incoming(fv, exact)
+        v.add_incoming(gv, generic)
+        v.add_incoming(gv, check)
+        is64 = fn.append_basic_block("in.f64")
+        is32 = fn.append_basic_block("in.f32")
+        b.cbranch(b.icmp_signed("==", kind, c64(0)), is64, is32)
+        b.position_at_end(is64)
+        b.store(v, slot)
+        b.branch(nxt)
+        b.position_at_end(is32)
+        b.store(b.fptrunc(v, _f32), b.bitcast(slot, _f32.as_pointer()))
+        b.branch(nxt)
+        # array: exact ndarray, dtype number, native byte order, C-contiguous + aligned, shape
+        b.position_at_end(is_arr)
+        guard(b.icmp_unsigned("==", tp, ndarray_type), "in.is_ndarray")
+        descr = field(obj, L.arr_descr, objp)
+        flags = field(obj, L.arr_flags, _i32)
+        want = ir.Constant(_i32, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED)
+        nd = rec(i, 2)
+        cond = b.and_(b.icmp_signed("==", b.sext(field(descr, L.descr_type_num, _i32), _i64),
+                                    rec(i, 1)),
+                      b.icmp_unsigned("!=", field(descr, L.descr_byteorder, _i8),
+                                      ir.Constant(_i8, ord(">"))))
+        cond = b.and_(cond, b.icmp_signed("==", b.and_(flags, want), want))
+        cond = b.and_(cond, b.icmp_signed("==", b.sext(field(obj, L.arr_nd, _i32), _i64), nd))
+        guard(cond, "in.ok")
+        dims = field(obj, L.arr_dims, i64p)
+        doff = rec(i, 3)
+
+        def check_dim(k):
+            d = b.load(b.gep(dims, [k], inbounds=True))
+            guard(b.icmp_signed("==", d, word(b.add(doff, k))), "in.dim_ok")
+        loop(nd, check_dim, "dims")
+        b.store(field(obj, L.arr_data, _i8p), b.gep(ptrs, [i]))
+        b.branch(nxt)
+        b.position_at_end(nxt)
+
+    def in_ptr_fix(i):
+        # scalar inputs point at their value slot
+        kind = rec(i, 0)
+        sc = fn.append_basic_block("fix.scalar")
+        nx = fn.append_basic_block("fix.next")
+        b.cbranch(b.icmp_signed("<", kind, c64(2)), sc, nx)
+        b.position_at_end(sc)
+        b.store(b.bitcast(b.gep(vals, [i]), _i8p), b.gep(ptrs, [i]))
+        b.branch(nx)
+        b.position_at_end(nx)
+
+    loop(n_in, one_input, "ins")
+    loop(n_in, in_ptr_fix, "insp")
+
+    def one_output(j):
+        k = b.add(n_in, j)
+        kind = rec(k, 0)
+        arr_b = fn.append_basic_block("out.array")
+        sc_b = fn.append_basic_block("out.scalar")
+        nxt = fn.append_basic_block("out.next")
+        b.cbranch(b.icmp_signed("==", kind, c64(2)), arr_b, sc_b)
+        b.position_at_end(sc_b)
+        b.store(b.bitcast(b.gep(vals, [k]), _i8p), b.gep(ptrs, [k]))
+        b.branch(nxt)
+        b.position_at_end(arr_b)
+        dims = b.gep(D, [rec(k, 3)], inbounds=True)
+        arr = b.call(arr_new, [ndarray_type, b.trunc(rec(k, 2), _i32), dims, b.trunc(rec(k, 1), _i32),
+                               ir.Constant(i64p, None), ir.Constant(_i8p, None), ir.Constant(_i32, 0),
+                               ir.Constant(_i32, 0), null])
+        b.store(arr, b.gep(slots, [j]))
+        ok = fn.append_basic_block("out.ok")
+        b.cbranch(b.icmp_unsigned("==", arr, null), cleanup, ok)
+        b.position_at_end(ok)
+        b.store(field(arr, L.arr_data, _i8p), b.gep(ptrs, [k]))
+        b.branch(nxt)
+        b.position_at_end(nxt)
+    loop(n_out, one_output, "outs")
+
+    entry = b.inttoptr(word(0), entry_ty)
+    b.call(entry, [ptrs, b.gep(ptrs, [n_in])])
+
+    def box(j):
+        k = b.add(n_in, j)
+        sc_b = fn.append_basic_block("box.scalar")
+        nxt = fn.append_basic_block("box.next")
+        b.cbranch(b.icmp_signed("<", rec(k, 0), c64(2)), sc_b, nxt)
+        b.position_at_end(sc_b)
+        descr = b.inttoptr(rec(k, 3), objp)
+        boxed = b.call(to_scalar, [b.bitcast(b.gep(vals, [k]), _i8p), descr, null])
+        b.store(boxed, b.gep(slots, [j]))
+        ok = fn.append_basic_block("box.ok")
+        b.cbranch(b.icmp_unsigned("==", boxed, null), cleanup, ok)
+        b.position_at_end(ok)
+        b.branch(nxt)
+        b.position_at_end(nxt)
+    loop(n_out, box, "box")
+
+    one = fn.append_basic_block("ret.one")
+    many = fn.append_basic_block("ret.many")
+    none_b = fn.append_basic_block("ret.none")
+    sw = b.switch(n_out, many)
+    sw.add_case(c64(0), none_b)
+    sw.add_case(c64(1), one)
+    b.position_at_end(none_b)
+    none = ir.Constant(_i64, id(None)).inttoptr(objp)
+    b.call(incref, [none])
+    b.ret(none)
+    b.position_at_end(one)
+    b.ret(b.load(slots))
+    b.position_at_end(many)
+    tup = b.call(tuple_new, [n_out])
+    ok = fn.append_basic_block("tuple_ok")
+    b.cbranch(b.icmp_unsigned("==", tup, null), cleanup, ok)
+    b.position_at_end(ok)
+    loop(n_out, lambda j: b.call(tuple_set, [tup, j, b.load(b.gep(slots, [j]))]), "tset")
+    b.ret(tup)
+
+    b.position_at_end(cleanup)
+    loop(n_out, lambda j: b.call(decref, [b.load(b.gep(slots, [j]))]), "dec")
+    b.branch(fail)
+    b.position_at_end(fail)
+    b.ret(null)
+    b.position_at_end(slow)
+    b.ret(b.call(vectorcall, [fallback, args, nargs, null]))
+
+    _, addrs = engine.compile_module(str(m), [fn.name])
+    with _capi_lock:
+        st["generic"] = addrs[fn.name]
+    return st["generic"]
+
+
+_GENERIC_DEF: list = []   # the one PyMethodDef of the generic wrapper (must stay alive)
+
+
+def wrap_packed(entry_address: int, sig: EntrySignature):
+    """A builtin Python callable for a compiled 'packed' entry (void entry(void** ins,
+    void** outs)), through the generic C-API wrapper: nothing is compiled per function."""
+    st = _capi_init()
+    addr = _generic_wrapper()
+    if not _GENERIC_DEF:
+        _GENERIC_DEF.append(_PyMethodDef(b"adj_compiled", addr, METH_FASTCALL, None))
+    holder = {}
+
+    def fallback(*args):
+        return holder["fast"](*_coerce_all(args, sig))
+
+    self_obj = (fallback, _descriptor(entry_address, sig))
+    fast = st["new_ex"](ctypes.addressof(_GENERIC_DEF[0]), self_obj, None)
+    holder["fast"] = fast
+    return fast
+
+
+def add_packed_entry(module: ir.Module, entry, n_in: int, name: str,
+                     fnty: ir.FunctionType | None = None) -> str:
+    """Add `void name(i8** ins, i8** outs)` calling `entry` (an ir.Function of `module`, or an
+    address with its 'args' ABI type `fnty`): the ABI of the generic wrapper. Pointer
+    parameters get the slot's pointer, by-value scalars the value it points at."""
+    fnty = fnty or entry.function_type
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [_i8p.as_pointer()] * 2), name=name)
+    fn.attributes.add("nounwind")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    ins, outs = fn.args
+    vals = []
+    for k, t in enumerate(fnty.args):
+        base, pos = (ins, k) if k < n_in else (outs, k - n_in)
+        p = b.load(b.gep(base, [ir.Constant(_i64, pos)], inbounds=True))
+        vals.append(b.bitcast(p, t) if isinstance(t, ir.PointerType)
+                    else b.load(b.bitcast(p, t.as_pointer())))
+    callee = entry if isinstance(entry, ir.Function) else \
+        b.inttoptr(ir.Constant(_i64, int(entry)), fnty.as_pointer())
+    b.call(callee, vals)
+    b.ret_void()
+    return name
+
+
+def make_generic_caller(address: int, sig: EntrySignature):
+    """The generic wrapper around the entry at `address` ('args' entries get a small compiled
+    adapter to the packed ABI)."""
+    if sig.abi != "packed":
+        mod = ir.Module(name="adj_packed_adapter")
+        mod.triple, mod.data_layout = engine.triple_and_layout()
+        name = add_packed_entry(mod, address, len(sig.inputs), f"adj_packed_{next(_counter)}",
+                                _entry_type(sig))
+        _, addrs = engine.compile_module(str(mod), [name])
+        address = addrs[name]
+    return wrap_packed(address, sig)
+
+
 class _PyMethodDef(ctypes.Structure):
     _fields_ = [("ml_name", ctypes.c_char_p), ("ml_meth", ctypes.c_void_p),
                 ("ml_flags", ctypes.c_int), ("ml_doc", ctypes.c_char_p)]
@@ -597,11 +929,15 @@ def make_capi_caller(address: int, sig: EntrySignature):
 
 
 def make_caller(address: int, sig: EntrySignature, method: str = "auto"):
-    """Fastest available Python callable for the entry at `address` ('auto' | 'capi' | 'ctypes')."""
+    """Fastest available Python callable for the entry at `address` ('auto' | 'capi' | 'generic'
+    | 'ctypes'; 'generic' is the compiled-once wrapper the backend uses, slightly slower per call
+    than 'capi' but with nothing compiled per signature)."""
     if method == "auto":
         method = "capi" if capi_available() else "ctypes"
     if method == "capi":
         return make_capi_caller(address, sig)
+    if method == "generic":
+        return make_generic_caller(address, sig)
     if method == "ctypes":
         return make_ctypes_caller(address, sig)
-    raise ValueError(f"method must be 'auto', 'capi' or 'ctypes', not {method!r}")
+    raise ValueError(f"method must be 'auto', 'capi', 'generic' or 'ctypes', not {method!r}")

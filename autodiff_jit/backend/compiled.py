@@ -1,10 +1,11 @@
 """`compile_function(fn) -> CompiledFunction`: lower, compile once, call fast.
 
-Call path: when every input and output is float32/float64 (the common case), the entry gets a
-METH_FASTCALL CPython wrapper generated into the *same* LLVM module (callpath.add_python_wrapper;
-one compile, the wrapper checks dtype/shape/contiguity of each ndarray and allocates outputs with
-PyArray_New); anything its checks reject goes through callpath's Python fallback, which makes
-inputs contiguous. Otherwise (int/bool arrays) a ctypes call passes data pointers.
+Call path: when every input and output is float32/float64 (the common case), the module gets a
+small 'packed' entry (void entry(void** ins, void** outs)) called by callpath's *generic*
+METH_FASTCALL wrapper (compiled once per process, driven by a per-function descriptor: it checks
+dtype/shape/contiguity of each ndarray and allocates outputs with PyArray_New); anything its
+checks reject goes through callpath's Python fallback, which makes inputs contiguous. Otherwise
+(int/bool arrays) a ctypes call passes data pointers.
 
 Intermediates: see lower.py. A large arena is one numpy buffer per thread (threading.local), so
 concurrent calls never share scratch memory.
@@ -43,23 +44,23 @@ class CompiledFunction:
         if method == "capi" and not all_float:
             method = "ctypes"
         self.method = method
-        wrapper = None
+        packed = None
         if method == "capi":
             # 0-d values cross as scalars: Python/numpy floats in, numpy scalars out.
             self.sig = callpath.EntrySignature(
                 inputs=tuple(_arg_spec(a) for a in in_avals),
                 outputs=tuple(_arg_spec(a) for a in low.out_avals),
-                name=fn.name)
+                name=fn.name, abi="packed")
             entry_fn = low.module.globals[low.entry]
-            wrapper = callpath.add_python_wrapper(low.module, entry_fn, self.sig,
-                                                  name=name + "_py")
+            packed = callpath.add_packed_entry(low.module, entry_fn, len(in_avals),
+                                               name + "_packed")
         self._text = str(low.module)
         text = transform_ir(self._text) if transform_ir else self._text
-        names = [low.entry] + ([wrapper] if wrapper else [])
+        names = [low.entry] + ([packed] if packed else [])
         self._mod, addrs = engine.compile_module(text, names, loop_unrolling=False)
         self.address = addrs[low.entry]
         if method == "capi":
-            self._native = callpath.wrap_compiled(addrs[wrapper], self.sig)
+            self._native = callpath.wrap_packed(addrs[packed], self.sig)
         else:
             self._native = _ctypes_caller(self.address, low, self.arena_words)
         self._local = threading.local()

@@ -12,7 +12,7 @@ from autodiff_jit.backend import callpath as cp
 from autodiff_jit.backend import engine
 
 F64, F32, I64 = ir.DoubleType(), ir.FloatType(), ir.IntType(64)
-METHODS = ["capi", "ctypes"]
+METHODS = ["capi", "generic", "ctypes"]
 
 
 def _module():
@@ -100,7 +100,7 @@ def arr_sig(shape, dtype="f8"):
 
 @pytest.fixture(params=METHODS)
 def method(request):
-    if request.param == "capi" and not cp.capi_available():
+    if request.param in ("capi", "generic") and not cp.capi_available():
         pytest.skip("C-API wrapper unavailable here")
     return request.param
 
