@@ -44,7 +44,7 @@ _NODE_COUNT = [0]       # nodes recorded so far (record_as uses it to see what a
 # Nodes recorded by in-place ops (`y += 1` on a graph tensor): the tensor, perhaps already an
 # input of older nodes, now points at a newer grad_fn, so creation order may no longer be a
 # topological order. While any such node is alive, backward sorts the graph by a DFS instead.
-_REWIRED = weakref.WeakSet()
+_REWIRED: set = set()  # weak references to those nodes (a dead one removes itself)
 
 
 def is_grad_enabled() -> bool:
@@ -446,7 +446,7 @@ class Tensor(ArrayOps):
         if requires_grad and not is_float(arr.dtype):
             raise RuntimeError(f"Only Tensors of floating point dtype can require gradients "
                                f"(got {arr.dtype})")
-        self._data = arr
+        self._data = arr if arr.ndim else arr[()]  # 0-d: a numpy scalar (see _arr)
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self.grad_fn = None
@@ -625,7 +625,7 @@ class Tensor(ArrayOps):
             self._data, self.grad_fn, self._out_nr = res._data, res.grad_fn, res._out_nr
             self.requires_grad = res.requires_grad
             if res.grad_fn is not None:
-                _REWIRED.add(res.grad_fn)
+                _REWIRED.add(weakref.ref(res.grad_fn, _REWIRED.discard))
             return self
         data = _writable(self)
         new = op(data, o)
@@ -674,6 +674,8 @@ class Tensor(ArrayOps):
 
     # --- numpy protocols: composites recorded as one PyTorch-named node ------------------
     def __array_function__(self, func, types, args, kwargs):
+        if func is np.sum and not kwargs and len(args) == 1:
+            return _sum_all(self)
         name = _COMPOSITE_NAMES.get(func)
         if name is not None:
             return record_as(name, FUNCTIONS[func], *args, **kwargs)
@@ -725,6 +727,21 @@ class Tensor(ArrayOps):
                                 d, params)
         return UFUNCS[np.power](self, o)
 
+    def __getitem__(self, key):
+        d = self._data
+        if type(key) is slice and type(d) is np.ndarray and d.ndim and d.dtype in _FLOATS:
+            # x[a:b:c] (numpy_api.getitem's fast case): a strided slice of the first axis
+            shape = d.shape
+            s, e, st = key.indices(shape[0])
+            n = len(range(s, e, st))
+            if n == shape[0] and st == 1:
+                return self
+            rest = len(shape) - 1
+            params = {"start": (s if n else 0,) + (0,) * rest, "step": (st,) + (1,) * rest,
+                      "shape": (n,) + shape[1:]}
+            return _record1(_P_SLICE, d[key], self, d, params)
+        return ArrayOps.__getitem__(self, key)
+
     def __array_ufunc__(self, uf, method, *inputs, **kwargs):
         if uf is np.matmul and method == "__call__" and not kwargs and len(inputs) == 2:
             return _matmul(*inputs)
@@ -743,6 +760,8 @@ class Tensor(ArrayOps):
                          keepdims if keepdim is None else keepdim)
 
     def sum(self, axis=None, dtype=None, keepdims=False, dim=None, keepdim=None):
+        if axis is None and dim is None and dtype is None and not keepdims and not keepdim:
+            return _sum_all(self)
         return ArrayOps.sum(self, axis if dim is None else dim, dtype,
                             keepdims if keepdim is None else keepdim)
 
@@ -788,9 +807,14 @@ class Tensor(ArrayOps):
 
 
 from .primitives import elementwise as _E  # noqa: E402
+from .primitives import indexing as _I, reductions as _R  # noqa: E402
 
 _P_ADD, _P_SUB, _P_MUL, _P_DIV = _E.add, _E.sub, _E.mul, _E.div
 _P_NEG, _P_IPOW = _E.neg, _E.integer_pow_p
+_P_SLICE = _I.slice_p
+_P_SUM = _R.reduce_sum_p
+_SUM_PARAMS = {n: {"axes": tuple(range(n))} for n in range(1, 9)}
+_ADD_REDUCE = np.add.reduce
 _NO_PARAMS: dict = {}
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -846,6 +870,17 @@ def _record2(prim, out, a, b, ad, bd, rg):
         t.grad_fn = None
         t.requires_grad = False
     return t
+
+
+def _sum_all(x):
+    """np.sum(x) / x.sum() of a float Tensor (numpy_api.sum_ without the argument handling)."""
+    d = x._data
+    nd = d.ndim
+    if nd and nd <= 8 and d.dtype in _FLOATS:
+        params = _SUM_PARAMS[nd]
+        # reduce_sum's impl is np.sum(d, axis=axes), i.e. this call minus np.sum's Python layer
+        return _record1(_P_SUM, _ADD_REDUCE(d, params["axes"]), x, d, params)
+    return FUNCTIONS[np.sum](x)
 
 
 def _fast2(prim, a, b, op, ufunc):
@@ -1015,38 +1050,39 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph, stop_at_tar
         k = 0
     else:
         k = -rfn.seq
-    cts0 = [None] * rfn.n_out
-    cts0[root._out_nr] = root_grad
-    pending = {k: (rfn, cts0)}  # heap key -> (node, its output cotangents)
+    ent = [rfn] + [None] * rfn.n_out
+    ent[root._out_nr + 1] = root_grad
+    pending = {k: ent}  # heap key -> [node, cotangent of output 0, of output 1, ...]
     heap = [k]
     pop, push = heapq.heappop, heapq.heappush
     leaf_acc = {}  # id(leaf) -> [leaf, gradient]
     while heap:
-        node, cts = pending.pop(pop(heap))
+        ent = pending.pop(pop(heap))
+        node = ent[0]
         if node.hooks:
             for nr, t in node.hooks:
-                if cts[nr] is not None:
-                    _accumulate_leaf(t, cts[nr], create_graph)
+                if ent[nr + 1] is not None:
+                    _accumulate_leaf(t, ent[nr + 1], create_graph)
         if nonleaf_targets:
             hit = False
             for nr in range(node.n_out):
                 key = (id(node), nr)
                 if key in nonleaf_targets:
-                    nonleaf_targets[key] = _add(nonleaf_targets[key], cts[nr])
+                    nonleaf_targets[key] = _add(nonleaf_targets[key], ent[nr + 1])
                     hit = True
             if hit and stop is not None:
                 continue
-        if type(node) is PrimNode and not create_graph:  # PrimNode.apply, inlined
+        if not create_graph and type(node) is PrimNode:  # PrimNode.apply, inlined
             saved = node.saved
             if saved is None:
                 raise RuntimeError(_RETAIN_MSG)
             prim = node.prim
             if prim.multiple_results:
-                if node.n_out == 1 and cts[0] is None:
+                if node.n_out == 1 and ent[1] is None:
                     continue
-                in_cts = prim.vjp(cts, node.out, *saved, **node.params)
+                in_cts = prim.vjp(ent[1:], node.out, *saved, **node.params)
             else:
-                g = cts[0]
+                g = ent[1]
                 if g is None:
                     continue
                 in_cts = prim.vjp(g, node.out, *saved, **node.params)
@@ -1055,9 +1091,9 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph, stop_at_tar
         else:
             if node.released():
                 raise RuntimeError(_RETAIN_MSG)
-            if node.n_out == 1 and cts[0] is None:
+            if node.n_out == 1 and ent[1] is None:
                 continue
-            in_cts = node.apply(cts, create_graph)
+            in_cts = node.apply(ent[1:], create_graph)
             if not retain_graph:
                 node.release()
         for x, ct in zip(node.inputs, in_cts):
@@ -1068,32 +1104,35 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph, stop_at_tar
                 ct = _fit(ct, x, node._name)
             else:
                 d = x._data
-                if type(ct) is not np.ndarray and not isinstance(ct, np.generic):
-                    ct = np.asarray(ct)
-                if ct.shape != d.shape or ct.dtype != d.dtype:
-                    ct = np.asarray(_fit(ct, d, node._name))
+                tc = type(ct)
+                if tc is np.ndarray:
+                    if ct.shape != d.shape or ct.dtype != d.dtype:
+                        ct = np.asarray(_fit(ct, d, node._name))
+                elif tc is not type(d):  # (a numpy scalar of d's type has d's shape and dtype)
+                    if not isinstance(ct, np.generic):
+                        ct = np.asarray(ct)
+                    if ct.shape != d.shape or ct.dtype != d.dtype:
+                        ct = np.asarray(_fit(ct, d, node._name))
             fn = x.grad_fn
             if fn is None:
-                entry = leaf_acc.get(id(x))
-                if entry is None:
+                e = leaf_acc.get(id(x))
+                if e is None:
                     leaf_acc[id(x)] = [x, ct]
                 else:
-                    entry[1] = entry[1] + ct
+                    e[1] = e[1] + ct
             else:
                 k = -fn.seq if rank is None else rank[id(fn)]
-                entry = pending.get(k)
-                if entry is None:
+                e = pending.get(k)
+                if e is None:
                     if fn.n_out == 1:
-                        pending[k] = (fn, [ct])
+                        pending[k] = [fn, ct]
                     else:
-                        slot = [None] * fn.n_out
-                        slot[x._out_nr] = ct
-                        pending[k] = (fn, slot)
+                        e = pending[k] = [fn] + [None] * fn.n_out
+                        e[x._out_nr + 1] = ct
                     push(heap, k)
                 else:
-                    slot = entry[1]
-                    nr = x._out_nr
-                    slot[nr] = ct if slot[nr] is None else slot[nr] + ct
+                    nr = x._out_nr + 1
+                    e[nr] = ct if e[nr] is None else e[nr] + ct
     if targets is None:
         for x, g in leaf_acc.values():
             _accumulate_leaf(x, g, create_graph)
