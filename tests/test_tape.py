@@ -362,3 +362,95 @@ def test_tape_grad_float32_and_scalar_types():
     gc = ad.grad(lambda x: x ** 3)(x)
     assert type(g) is type(gc) and g == gc
 
+
+
+# ---------------------------------------------------------------------------------------------
+# engine internals: 0-d values held as numpy scalars, creation-order walk, in-place rewiring
+
+def test_zero_d_values_behave_as_arrays():
+    x = tensor(2.0, requires_grad=True, dtype=np.float64)
+    y = x * 3.0 + 1.0
+    d = y.detach()
+    arr = d.numpy()
+    assert type(arr) is np.ndarray and arr.shape == () and arr.dtype == np.float64
+    assert type(np.asarray(y)) is np.ndarray and np.asarray(y) == 7.0
+    d.zero_()  # detach shares storage with y, as in PyTorch
+    assert y.item() == 0.0 and arr == 0.0
+    z = x * 2.0
+    with no_grad():
+        z += 1.0
+        z *= 2.0
+    assert z.item() == 10.0 and repr(z) == "tensor(10., dtype=float64, grad_fn=<MulBackward0>)"
+    w = (x * 1.0).detach()
+    w.fill_(5.0)
+    w[()] = 6.0
+    assert w.item() == 6.0 and x.item() == 2.0
+    assert isinstance(x.data.numpy(), np.ndarray) and f"{y:.1f}" == "0.0"
+    assert tape.from_numpy(np.array(1.5)).numpy().shape == ()
+
+
+def test_zero_d_leaf_optimizer_and_grad_accumulation():
+    w = tensor(1.0, requires_grad=True, dtype=np.float64)
+    opt = ad.optim.SGD([w], lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        ((w - 3.0) ** 2).backward()
+        opt.step()
+    assert abs(w.item() - (3.0 - 2.0 * 0.8 ** 3)) < 1e-12
+    assert type(w.grad.numpy()) is np.ndarray
+    opt.zero_grad(set_to_none=False)
+    (w * 2.0).backward()
+    (w * 2.0).backward()
+    assert w.grad.item() == 4.0
+
+
+def test_walk_follows_creation_order_through_shared_subgraphs():
+    x = tensor([0.5, -1.0, 2.0], requires_grad=True, dtype=np.float64)
+    a = np.tanh(x)
+    b = a * a
+    c = b + a          # a reached through two paths of different lengths
+    d = np.sum(c * b) + np.sum(a)
+    d.backward()
+    xv = x.detach().numpy()
+    t = np.tanh(xv)
+    # d = sum((t^2 + t) t^2) + sum(t) -> dd/dt = 4t^3 + 3t^2 + 1
+    np.testing.assert_allclose(x.grad.numpy(), (4 * t**3 + 3 * t**2 + 1) * (1 - t**2),
+                               rtol=1e-12)
+
+
+def test_inplace_rewiring_keeps_a_topological_order():
+    # `a` is an input of `b`'s node before `a += y` re-points it at a newer node: creation
+    # order is then not topological, and backward must still reach every contribution once.
+    x = tensor(2.0, requires_grad=True)
+    y = tensor(5.0, requires_grad=True)
+    a = x * 1
+    b = a * 3
+    a += y
+    (b + a).backward()
+    assert (x.grad.item(), y.grad.item()) == (4.0, 4.0)
+    del a, b
+    # once those nodes are gone the creation-order walk is used again
+    assert not tape._REWIRED
+    x.grad = None
+    ((x * x) * x).backward()
+    assert x.grad.item() == 12.0
+
+
+def test_double_backward_on_scalars_and_retain():
+    x = tensor(1.5, requires_grad=True, dtype=np.float64)
+    y = x ** 4 / (1.0 + x * x)
+    (g,) = tape.grad(y, x, create_graph=True)
+    (h,) = tape.grad(g, x)
+    xv = 1.5
+    f1 = (4 * xv**3 * (1 + xv**2) - xv**4 * 2 * xv) / (1 + xv**2) ** 2
+    assert abs(g.item() - f1) < 1e-12
+    eps = 1e-6
+    num = ((lambda v: (4 * v**3 * (1 + v**2) - v**4 * 2 * v) / (1 + v**2) ** 2)(xv + eps)
+           - (lambda v: (4 * v**3 * (1 + v**2) - v**4 * 2 * v) / (1 + v**2) ** 2)(xv - eps))
+    assert abs(h.item() - num / (2 * eps)) < 1e-6
+    z = x * x
+    z.backward(retain_graph=True)
+    z.backward()
+    assert x.grad.item() == 6.0
+    with pytest.raises(RuntimeError, match="second time"):
+        z.backward()
