@@ -11,7 +11,8 @@ Rules (each value `v` defined by an equation):
 * view equations (reshape, transpose, broadcast_to, slice, stop_gradient-like identities) are
   index arithmetic: they are never stored, except when they are a function result;
 * an elementwise equation is inlined into its consumer when: it is not a result, it has exactly
-  one *effective* use (uses through view chains count; a view used twice counts twice), that
+  one *effective* use (uses through view chains count; a view used twice counts twice; `x + x`,
+  one elementwise consumer reading x directly at the same element, counts once), that
   consumer reads each element once ("streaming": elementwise ops, reductions, arg-reductions,
   cumsum, concatenate, the update operand of take_add), and no element of `v` would be computed
   twice (no broadcasting on the way, unless `v` is a scalar, which LLVM hoists out of loops);
@@ -173,6 +174,10 @@ def plan(fn: Function) -> FusionPlan:
                     stored.add(id(o))
             elif k == "elementwise" or is_inline_dot(e):
                 uses = effective_uses(o)
+                if len(uses) > 1 and all(u is not None and u[0] is uses[0][0] and not u[2]
+                                         and u[0].inputs[u[1]] is o for u in uses) \
+                        and kind_of(uses[0][0]) == "elementwise":
+                    uses = uses[:1]   # x + x: one consumer reading the same element (cached)
                 ok = len(uses) == 1 and uses[0] is not None and _streams(uses[0][0], uses[0][1]) \
                     and (not uses[0][2] or o.aval.size <= 1)
                 (inlined if ok else stored).add(id(o))

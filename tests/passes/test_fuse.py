@@ -104,3 +104,13 @@ def test_gradient_groups_are_fewer_than_equations():
     p = fuse.plan(fn)
     assert len(p.groups) < len(fn.eqns) / 2
     assert fuse.describe(fn).count("Group(") == len(p.groups)
+
+
+def test_value_added_to_itself_is_inlined():
+    x = np.ones(10)
+    fn, p = _plan(lambda x: np.sum(np.exp(x) + np.exp(x)), x)   # cse: add(e, e)
+    exp = next(e for e in fn.eqns if e.prim.name == "exp")
+    add = next(e for e in fn.eqns if e.prim.name == "add")
+    assert add.inputs[0] is add.inputs[1]
+    assert id(exp.outputs[0]) in p.inlined
+    assert len(p.groups) == 1
