@@ -1085,7 +1085,10 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph, stop_at_tar
                 g = ent[1]
                 if g is None:
                     continue
-                in_cts = prim.vjp(g, node.out, *saved, **node.params)
+                if node.params is _NO_PARAMS and len(saved) == 2:  # binary arithmetic
+                    in_cts = prim.vjp(g, node.out, saved[0], saved[1])
+                else:
+                    in_cts = prim.vjp(g, node.out, *saved, **node.params)
             if not retain_graph:
                 node.saved = node.out = None
         else:
