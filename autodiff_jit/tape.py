@@ -564,7 +564,8 @@ class Tensor(ArrayOps):
         if gradient is None:
             if self._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            gradient = np.ones(self._data.shape, self._data.dtype)
+            d = self._data
+            gradient = d.dtype.type(1) if d.ndim == 0 else np.ones(d.shape, d.dtype)
         elif isinstance(gradient, Tensor) and not create_graph:
             gradient = gradient._data
         else:
@@ -1151,6 +1152,12 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph, stop_at_tar
 
 
 def _accumulate_leaf(x, g, create_graph):
+    if x.grad is None and not create_graph and (type(g) is np.ndarray or
+                                                isinstance(g, np.generic)):
+        d = x._data
+        if g.shape == d.shape:  # the common case: a first gradient of the leaf's shape
+            x.grad = _wrap(np.array(g, dtype=d.dtype), None, 0)  # own copy: .grad is mutable
+            return
     if isinstance(g, Tensor):
         if not create_graph:
             g = g._data
