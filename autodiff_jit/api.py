@@ -106,7 +106,7 @@ class Transformed:
     """A function transformed by grad / value_and_grad / jit."""
 
     def __init__(self, fun, kind, *, argnums=0, has_aux=False, mode="compiled",
-                 static_argnums=()):
+                 static_argnums=(), cache=False):
         if not callable(fun):
             raise TypeError(f"{kind} expects a function, got {type(fun).__name__}")
         if mode not in MODES:
@@ -123,6 +123,7 @@ class Transformed:
         self.argnums = argnums
         self.has_aux = has_aux
         self.mode = mode
+        self.cache = cache
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else \
             tuple(static_argnums)
         self._cache: dict = {}
@@ -333,7 +334,7 @@ class Transformed:
             if cached is not None:
                 return cached
             spec.optimized = optimize(spec.ir)
-            spec.executable = _make_executable(spec.optimized, self.mode)
+            spec.executable = _make_executable(spec.optimized, self.mode, self.cache)
             self._cache[key] = spec
         return spec
 
@@ -435,48 +436,53 @@ class _Interpreted:
         return run(self.fn, arrays)
 
 
-def _make_executable(fn: Function, mode: str):
+def _make_executable(fn: Function, mode: str, cache=False):
     if mode == "interpret":
         return _Interpreted(fn)
     from .backend import compile_function
-    return compile_function(fn)
+    return compile_function(fn, cache=cache) if cache else compile_function(fn)
 
 
 # ---------------------------------------------------------------------------------------------
 # public decorators
 
 def _decorator(kind):
-    def transform(fun=None, *, argnums=0, has_aux=False, mode="compiled", static_argnums=()):
+    def transform(fun=None, *, argnums=0, has_aux=False, mode="compiled", static_argnums=(),
+                  cache=False):
+        options = dict(argnums=argnums, has_aux=has_aux, mode=mode,
+                       static_argnums=static_argnums, cache=cache)
         if fun is None:
-            return lambda f: Transformed(f, kind, argnums=argnums, has_aux=has_aux, mode=mode,
-                                         static_argnums=static_argnums)
-        return Transformed(fun, kind, argnums=argnums, has_aux=has_aux, mode=mode,
-                           static_argnums=static_argnums)
+            return lambda f: Transformed(f, kind, **options)
+        return Transformed(fun, kind, **options)
     return transform
 
 
 grad = _decorator("grad")
-grad.__doc__ = """grad(fun, argnums=0, has_aux=False, mode="compiled")
+grad.__doc__ = """grad(fun, argnums=0, has_aux=False, mode="compiled", static_argnums=(), cache=False)
 
 The gradient of a scalar-valued `fun` with respect to the argument(s) in `argnums`, computed by
 compiled adjoint code. Usable as `@grad`, `grad(f)` or `@grad(argnums=1)`. Returns gradients in
 the structure of the differentiated arguments (a tuple of them when argnums is a tuple); with
 has_aux=True, `fun` returns (value, aux) and the result is (gradients, aux).
 Modes: "compiled" (LLVM), "interpret" (numpy interpreter of the same IR), "tape" (tape Tensors).
+cache=True (or a directory path) keeps compiled code on disk, so another process with the same
+optimized IR, CPU and llvmlite version skips LLVM compilation.
 """
 
 value_and_grad = _decorator("value_and_grad")
-value_and_grad.__doc__ = """value_and_grad(fun, argnums=0, has_aux=False, mode="compiled")
+value_and_grad.__doc__ = """value_and_grad(fun, argnums=0, has_aux=False, mode="compiled",
+static_argnums=(), cache=False)
 
 Like `grad`, but returns (value, gradients), or ((value, aux), gradients) with has_aux=True.
 """
 
 
-def jit(fun=None, *, mode="compiled", static_argnums=()):
+def jit(fun=None, *, mode="compiled", static_argnums=(), cache=False):
     """Compile `fun` (no differentiation). Results keep `fun`'s output structure."""
     if fun is None:
-        return lambda f: Transformed(f, "jit", mode=mode, static_argnums=static_argnums)
-    return Transformed(fun, "jit", mode=mode, static_argnums=static_argnums)
+        return lambda f: Transformed(f, "jit", mode=mode, static_argnums=static_argnums,
+                                     cache=cache)
+    return Transformed(fun, "jit", mode=mode, static_argnums=static_argnums, cache=cache)
 
 
 def make_ir(fun, *, static_argnums=()):
