@@ -173,8 +173,7 @@ class Eqn:
 class Function:
     """A closed IR function: arguments, constants (Var -> ndarray), equations, results."""
 
-    def __init__(self, name: str, args: list[Var], consts: dict, eqns: list[Eqn], results: list,
-                 arg_names: list[str] | None = None):
+    def __init__(self, name: str, args: list[Var], consts: dict, eqns: list[Eqn], results: list):
         self.name = name
         self.args = list(args)
         self.consts = dict(consts)
