@@ -1441,7 +1441,6 @@ def tape_call(transformed, args, kwargs):
     t = transformed
     t._check_argnums(args)
     args = list(args)
-    name = t._fun_name
     groups = []
     for a in t.argnums_tuple:
         arg = args[a]
@@ -1461,14 +1460,14 @@ def tape_call(transformed, args, kwargs):
             else:
                 if not (isinstance(leaf, (np.ndarray, np.generic, numbers.Number))
                         or hasattr(leaf, "__array_interface__")):
-                    raise TypeError(f"{t.kind}: argument {a} of {name} is not an array or a "
+                    raise TypeError(f"{t.kind}: argument {a} of {t._fun_name} is not an array or a "
                                     f"pytree of arrays")
                 aval = _leaf_aval(leaf)
                 arr = np.asarray(leaf, dtype=aval.dtype)
             if arr.dtype not in _FLOATS:
                 raise TypeError(
                     f"{t.kind} requires real floating-point inputs to differentiate, but an "
-                    f"argument in argnums={t.argnums!r} of {name} has dtype "
+                    f"argument in argnums={t.argnums!r} of {t._fun_name} has dtype "
                     f"{dtype_name(arr.dtype)}; pass floats (e.g. 3.0 rather than 3, or "
                     f"x.astype(float)), or leave it out of argnums")
             x = _wrap(arr, None, 0)
@@ -1485,7 +1484,7 @@ def tape_call(transformed, args, kwargs):
     aux = None
     if t.has_aux:
         if not (isinstance(out, (tuple, list)) and len(out) == 2):
-            raise TypeError(f"{name} was transformed with has_aux=True, so it must return a "
+            raise TypeError(f"{t._fun_name} was transformed with has_aux=True, so it must return a "
                             f"pair (value, aux); got {type(out).__name__}")
         out, aux = out
         aux = _map_out(aux)
@@ -1495,10 +1494,10 @@ def tape_call(transformed, args, kwargs):
         od = np.asarray(out)
     else:
         od = None
-    if od is None or od.shape != () or not is_float(od.dtype):
+    if od is None or od.shape != () or od.dtype not in _FLOATS and not is_float(od.dtype):
         what = f"shape {od.shape} and dtype {dtype_name(od.dtype)}" if od is not None else \
             f"a {type(out).__name__}"
-        raise TypeError(f"{t.kind} requires a function with a scalar float output, but {name} "
+        raise TypeError(f"{t.kind} requires a function with a scalar float output, but {t._fun_name} "
                         f"returned {what}; reduce it to a scalar (e.g. np.sum) before "
                         f"differentiating")
     flat_targets = [x for tens, _ in groups for x in tens]
@@ -1521,7 +1520,8 @@ def tape_call(transformed, args, kwargs):
                 vals.append(g if type(g) is dt.type else np.asarray(g, dt)[()])
         pos += len(tens)
         grads.append(vals[0] if td == "*" else tree.unflatten(td, vals))
-    g = grads[0] if isinstance(t.argnums, numbers.Integral) else tuple(grads)
+    g = grads[0] if type(t.argnums) is int or isinstance(t.argnums, numbers.Integral) else \
+        tuple(grads)
     if t.kind == "grad":
         return (g, aux) if t.has_aux else g
     value = _out(od)
