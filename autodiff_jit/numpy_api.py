@@ -786,6 +786,32 @@ def _advanced(x, items):
 
 
 # ---------------------------------------------------------------------------------------------
+# x[key] = v, as a pure update
+
+def setitem(x, key, value):
+    """The value of `x` after numpy's `x[key] = value`, as new IR: the written positions are
+    worked out now (the key must not hold traced values), the new values are scattered to
+    them and `select` keeps x elsewhere. Repeated positions keep the last write, as numpy."""
+    shape = _shape(x)
+    if any(_is_traced(k) for k in (key if isinstance(key, tuple) else (key,))):
+        raise NotImplementedError("x[key] = v with a traced index is not supported; build the "
+                                  "result with np.where(mask, v, x) instead")
+    size = aval_of(x).size
+    positions = np.arange(size).reshape(shape)[key]   # numpy decides what key selects
+    flat = np.asarray(positions).ravel()
+    value = E.cast(asvalue(value), _dtype(x))
+    src = ravel(broadcast_to(value, np.shape(positions)))
+    targets, first_from_end = np.unique(flat[::-1], return_index=True)
+    winners = (len(flat) - 1 - first_from_end).astype(np.int64)  # last write to each target
+    if not np.array_equal(targets, flat):  # reorder (and drop overwritten writes) to match
+        src = bind(I.take_p, src, winners, axis=0)
+    written = I.take_add(src, targets.astype(np.int64), 0, size)
+    mask = np.zeros(size, bool)
+    mask[targets] = True
+    return S.reshape(E.select(mask, written, ravel(x)), shape)
+
+
+# ---------------------------------------------------------------------------------------------
 # the mixin
 
 def _not_supported(name):

@@ -163,8 +163,14 @@ class Tracer(ArrayOps):
         raise self._control_flow_error("np.asarray()/np.array()")
 
     def __setitem__(self, key, value):
-        raise TypeError("in-place assignment x[i] = v on a traced value is not supported yet; "
-                        "build the array with np.where, np.concatenate or np.stack instead")
+        # x[key] = v records a pure update and rebinds this tracer to its result. Like numpy,
+        # every name for this object sees the new value; unlike numpy, views taken earlier
+        # (y = x[1:]) keep the old values.
+        from .numpy_api import setitem
+        new = setitem(self, key, value)
+        if not isinstance(new, Tracer) or new._adj_context is not self._adj_context:
+            raise TracingError("x[key] = v: the new value belongs to another trace")
+        self.var = new.var
 
 
 def max_level(values) -> int:

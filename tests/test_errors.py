@@ -151,12 +151,21 @@ def test_unsupported_ufunc_and_method(mode):
         ad.grad(lambda x: np.add.reduce(x), mode=mode)(np.ones(2))
 
 
-def test_inplace_assignment_is_rejected(mode):
+def test_inplace_assignment_with_traced_index_is_rejected(mode):
+    # x[0] = v is supported (tests/test_setitem.py); an index computed from traced values is not
     def f(x):
-        x[0] = 1.0
+        x[0] = 1.0                       # fine: the overwritten element gets no gradient
+        x[np.argmax(x)] = 0.0            # traced index
         return np.sum(x)
-    with pytest.raises(TypeError, match=r"in-place assignment.*np\.where"):
+    with pytest.raises(NotImplementedError, match=r"traced index.*np\.where"):
         ad.grad(f, mode=mode)(np.ones(2))
+    g = ad.grad(lambda x: np.sum(_set_first(x) * 3.0), mode=mode)(np.ones(2))
+    np.testing.assert_array_equal(g, [0.0, 3.0])
+
+
+def _set_first(x):
+    x[0] = 1.0
+    return x
 
 
 # ---------------------------------------------------------------------------------------------
