@@ -1,11 +1,16 @@
 """One process-wide LLVM JIT: target machine for the host CPU, the O3 pipeline, symbol lookup.
 
-Everything that turns LLVM IR text into callable machine code goes through `compile_module`.
+Everything that turns LLVM IR text into callable machine code goes through `compile_module`;
+`compile_module(..., want_object=True)` also returns the object code MCJIT produced (captured
+through the engine's object cache hook), which `load_object` maps back into this (or another)
+process without running LLVM's optimizer or code generator (the disk cache, cache.py).
 The engine is created lazily (importing autodiff_jit must stay cheap) and guarded by a lock,
 because llvmlite's engine is not safe to mutate from several threads at once.
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
 import re
 import threading
 
@@ -29,9 +34,20 @@ def _init():
     )
     backing = llvm.parse_assembly("")
     engine = llvm.create_mcjit_compiler(backing, tm)
+    # object cache hook: MCJIT reports every object it emits; compile_module(want_object=True)
+    # names the modules whose object code it wants in _state["capture"]. getbuffer never
+    # supplies code: cached objects are loaded explicitly (load_object).
+    engine.set_object_cache(_notify_object, lambda module: None)
     _state.update(target_machine=tm, engine=engine, triple=llvm.get_process_triple(),
-                  data_layout=str(tm.target_data))
+                  data_layout=str(tm.target_data), capture={})
     return _state
+
+
+def _notify_object(module, buffer) -> None:
+    want = _state.get("capture")
+    name = getattr(module, "name", None)
+    if want and name in want:
+        want[name] = bytes(buffer)
 
 
 def target_machine():
@@ -90,20 +106,97 @@ def parse_and_verify(llvm_ir: str) -> "llvm.ModuleRef":
     return mod
 
 
-def compile_module(llvm_ir: str, names: list[str], loop_unrolling: bool = True
-                   ) -> tuple["llvm.ModuleRef", dict[str, int]]:
-    """Optimize and JIT-compile `llvm_ir`; return the optimized module and the addresses of `names`."""
+_module_ids = itertools.count()
+
+
+_tls = threading.local()
+
+
+@contextlib.contextmanager
+def helper_cache(directory):
+    """While active (this thread), `compile_module` calls for support modules (the call
+    path's generic wrapper, compiled once per process) go through the disk cache in
+    `directory` (cache.compile_helper); they then return None instead of the module."""
+    old = getattr(_tls, "helper_dir", None)
+    _tls.helper_dir = directory
+    try:
+        yield
+    finally:
+        _tls.helper_dir = old
+
+
+def compile_module(llvm_ir: str, names: list[str], loop_unrolling: bool = True,
+                   want_object: bool = False):
+    """Optimize and JIT-compile `llvm_ir`; return the optimized module and the addresses of
+    `names` -- and, with want_object=True, a third item: the module's object code (bytes, or
+    None if MCJIT did not report it), loadable by `load_object`."""
+    directory = getattr(_tls, "helper_dir", None)
+    if directory is not None and not want_object:
+        _tls.helper_dir = None
+        try:
+            from .cache import compile_helper
+            return compile_helper(directory, llvm_ir, names, loop_unrolling)
+        finally:
+            _tls.helper_dir = directory
     mod = parse_and_verify(llvm_ir)
     with _lock:
         s = _init()
         mod.triple = s["triple"]
         mod.data_layout = s["data_layout"]
         optimize(mod, loop_unrolling=loop_unrolling)
-        s["engine"].add_module(mod)
-        s["engine"].finalize_object()
-        s["engine"].run_static_constructors()
+        tag = None
+        if want_object:
+            tag = f"adj.module.{next(_module_ids)}"
+            mod.name = tag
+            s["capture"][tag] = None
+        try:
+            s["engine"].add_module(mod)
+            s["engine"].finalize_object()
+            s["engine"].run_static_constructors()
+        finally:
+            obj = s["capture"].pop(tag, None) if tag else None
         addrs = {n: s["engine"].get_function_address(n) for n in names}
-    return mod, addrs
+    return (mod, addrs, obj) if want_object else (mod, addrs)
+
+
+def load_object(obj: bytes, names: list[str], symbols: dict[str, int] | None = None
+                ) -> dict[str, int]:
+    """Map object code produced by `compile_module(..., want_object=True)` into the engine
+    (no LLVM optimization or code generation: relocation only). `symbols` are the external
+    data symbols it refers to (name -> address, e.g. the constants of a cached function); they
+    are registered first. Returns the addresses of `names`; a name the object does not define
+    raises RuntimeError."""
+    with _lock:
+        s = _init()
+        for name, address in (symbols or {}).items():
+            llvm.add_symbol(name, address)
+        s["engine"].add_object_file(llvm.ObjectFileRef.from_data(bytes(obj)))
+        s["engine"].finalize_object()
+        addrs = {n: s["engine"].get_function_address(n) for n in names}
+    missing = [n for n, a in addrs.items() if not a]
+    if missing:
+        raise RuntimeError(f"object code does not define {', '.join(missing)}")
+    return addrs
+
+
+def host_fingerprint() -> dict:
+    """What machine code depends on besides its IR: target triple, host CPU name and features,
+    LLVM version (part of the disk-cache key)."""
+    return {"triple": llvm.get_process_triple(), "cpu": llvm.get_host_cpu_name(),
+            "features": llvm.get_host_cpu_features().flatten(),
+            "llvm": ".".join(map(str, llvm.llvm_version_info))}
+
+
+def optimized_module(llvm_ir: str, loop_unrolling: bool = True) -> "llvm.ModuleRef":
+    """Parse, verify and optimize `llvm_ir` like compile_module, without adding it to the
+    engine (inspection of code loaded from the disk cache)."""
+    mod = parse_and_verify(llvm_ir)
+    with _lock:
+        s = _init()
+        mod.triple = s["triple"]
+        mod.data_layout = s["data_layout"]
+        optimize(mod, loop_unrolling=loop_unrolling)
+    return mod
 
 
 def assembly(mod: "llvm.ModuleRef") -> str:
