@@ -7,6 +7,10 @@ dtype/shape/contiguity of each ndarray and allocates outputs with PyArray_New); 
 checks reject goes through callpath's Python fallback, which makes inputs contiguous. Otherwise
 (int/bool arrays) a ctypes call passes data pointers.
 
+Disk cache (`cache=True | path`, see cache.py): the key is computed from the optimized IR
+before lowering; a hit maps stored object code into the engine (no lowering, no LLVM passes) and
+builds the same call path from the stored metadata.
+
 Intermediates: see lower.py. A large arena is one numpy buffer per thread (threading.local), so
 concurrent calls never share scratch memory.
 """
@@ -19,9 +23,9 @@ import warnings
 
 import numpy as np
 
-from ..ir import Function
+from ..ir import AVal, Function
 from . import callpath, engine
-from .lower import LoweringError, lower_function
+from .lower import PROFILE_KERNELS, LoweringError, lower_function
 
 _counter = itertools.count()
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
@@ -30,9 +34,34 @@ _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 class CompiledFunction:
     """Native code for one IR Function: `exe(list_of_arrays) -> list_of_arrays`."""
 
-    def __init__(self, fn: Function, *, transform_ir=None, method: str = "auto"):
+    def __init__(self, fn: Function, *, transform_ir=None, method: str = "auto", cache=None):
         self.fn = fn
-        name = f"adj_{_safe(fn.name)}_{next(_counter)}"
+        self.cache_key = None
+        self.cache_status = None      # None (no cache asked) | 'hit' | 'miss' | 'uncacheable'
+        self._mod = None
+        store = None
+        if cache:
+            from . import cache as disk
+            store = disk.resolve_dir(cache)
+            if transform_ir is not None or PROFILE_KERNELS:
+                # injected IR / per-function profile counters: the code is not a function of
+                # the IR text alone
+                disk._count("uncacheable")
+                self.cache_status, store = "uncacheable", None
+            else:
+                self.cache_key = disk.key(fn, method)
+                got = disk.read(store, self.cache_key)
+                self._cache_dir = store
+                if got is not None and self._load_entry(*got):
+                    disk._count("hits")
+                    self.cache_status = "hit"
+                    return
+                disk._count("misses")
+                self.cache_status = "miss"
+        if store is not None:
+            name = disk.new_name(disk.symbol_prefix(self.cache_key))
+        else:
+            name = f"adj_{_safe(fn.name)}_{next(_counter)}"
         low = lower_function(fn, name)
         self.lowered = low
         self._keepalive = low.keepalive
@@ -47,24 +76,116 @@ class CompiledFunction:
         packed = None
         if method == "capi":
             # 0-d values cross as scalars: Python/numpy floats in, numpy scalars out.
-            self.sig = callpath.EntrySignature(
-                inputs=tuple(_arg_spec(a) for a in in_avals),
-                outputs=tuple(_arg_spec(a) for a in low.out_avals),
-                name=fn.name, abi="packed")
+            self.sig = self._signature(in_avals, low.out_avals)
             entry_fn = low.module.globals[low.entry]
             packed = callpath.add_packed_entry(low.module, entry_fn, len(in_avals),
                                                name + "_packed")
         self._text = str(low.module)
+        consts = None
+        if store is not None:
+            # constants by symbol instead of by this process's addresses (see cache.py)
+            reloc = disk.relocatable_ir(self._text, low.keepalive, name)
+            if reloc is None:
+                disk._count("uncacheable")
+                self.cache_status, store = "uncacheable", None
+            else:
+                self._text, consts = reloc
+                for sym, arr in consts:
+                    engine.add_symbol(sym, arr.ctypes.data)
         text = transform_ir(self._text) if transform_ir else self._text
         names = [low.entry] + ([packed] if packed else [])
-        self._mod, addrs = engine.compile_module(text, names, loop_unrolling=False)
+        if store is not None:
+            self._mod, addrs, obj = engine.compile_module(text, names, loop_unrolling=False,
+                                                          want_object=True)
+        else:
+            self._mod, addrs = engine.compile_module(text, names, loop_unrolling=False)
         self.address = addrs[low.entry]
         if method == "capi":
-            self._native = callpath.wrap_packed(addrs[packed], self.sig)
+            with engine.helper_cache(store):   # the generic wrapper, if not yet compiled
+                self._native = callpath.wrap_packed(addrs[packed], self.sig)
         else:
             self._native = _ctypes_caller(self.address, low, self.arena_words)
         self._local = threading.local()
         self._call = self._make_call()
+        if store is not None and obj:
+            self._store_entry(disk, store, name, packed, obj, consts)
+
+    # -- disk cache (cache.py) ---------------------------------------------------------------
+    def _signature(self, in_avals, out_avals):
+        return callpath.EntrySignature(
+            inputs=tuple(_arg_spec(a) for a in in_avals),
+            outputs=tuple(_arg_spec(a) for a in out_avals),
+            name=self.fn.name, abi="packed")
+
+    def _store_entry(self, disk, store, name, packed, obj, consts):
+        low = self.lowered
+        blobs = [obj, disk.compress(self._text)]
+        plan = []
+        for p in low.result_plan:
+            plan.append([p[0], p[1]] if p[0] in ("out", "arg")
+                        else [p[0], disk.array_record(p[1], blobs)])
+        meta = {
+            "name": name, "entry": low.entry, "packed": packed, "method": self.method,
+            "in_avals": [[list(a.shape), a.dtype.str] for a in low.in_avals],
+            "out_avals": [[list(a.shape), a.dtype.str] for a in low.out_avals],
+            "arena_bytes": int(low.arena_bytes), "arena_arg": bool(low.arena_arg),
+            "result_plan": plan,
+            "consts": [[sym, disk.array_record(arr, blobs)] for sym, arr in consts],
+            "blas": disk.blas_symbols(self._text),
+            "blas_id": disk.blas_id() if disk.blas_symbols(self._text) else None,
+            "fn": self.fn.name,
+        }
+        disk.write(store, self.cache_key, meta, blobs)
+
+    def _load_entry(self, meta, blobs) -> bool:
+        """Set up from a cache entry; False if it cannot be used here (then: recompile)."""
+        from . import cache as disk
+        from .lower import Lowered
+        try:
+            stored = meta["name"]
+            obj, text = blobs[0], disk.decompress(blobs[1])
+            name = stored if disk._claim(stored) else \
+                disk.new_name(stored.rpartition("_")[0])
+            if name != stored:  # already defined in this process: rename (same length)
+                obj, text = disk.patch_names(obj, text, stored, name)
+            rn = lambda s: None if s is None else name + s[len(stored):]  # noqa: E731
+            entry, packed, method = rn(meta["entry"]), rn(meta["packed"]), meta["method"]
+            av = lambda r: AVal(tuple(r[0]), np.dtype(r[1]))  # noqa: E731
+            in_avals = [av(r) for r in meta["in_avals"]]
+            out_avals = [av(r) for r in meta["out_avals"]]
+            plan = [(k, v) if k in ("out", "arg") else (k, disk.array_from(v, blobs))
+                    for k, v in meta["result_plan"]]
+            consts = [(rn(sym), disk.array_from(rec, blobs)) for sym, rec in meta["consts"]]
+            if len(in_avals) != len(self.fn.args) or \
+                    any(a != v.aval for a, v in zip(in_avals, self.fn.args)):
+                return False
+            if method == "capi" and (packed is None or not callpath.capi_available()):
+                method = "ctypes"
+            if not disk.register_blas(meta["blas"], meta["blas_id"]):
+                return False
+            names = [entry] + ([packed] if method == "capi" else [])
+            addrs = engine.load_object(obj, names, {s: a.ctypes.data for s, a in consts})
+        except Exception:  # noqa: BLE001 - an unusable entry is a miss
+            disk._count("corrupt")
+            return False
+        low = Lowered(None, entry, in_avals, out_avals, plan, meta["arena_bytes"],
+                      meta["arena_arg"], [a for _, a in consts], None, self.fn, None)
+        self.lowered = low
+        self._keepalive = low.keepalive
+        self._text = text
+        self.arena_words = (low.arena_bytes + 7) // 8 if low.arena_arg else 0
+        self.method = method
+        self.address = addrs[entry]
+        if method == "capi":
+            in_sig = list(in_avals) + ([_ArenaAval(self.arena_words)] if low.arena_arg else [])
+            self.sig = self._signature(in_sig, out_avals)
+            with engine.helper_cache(self._cache_dir):
+                self._native = callpath.wrap_packed(addrs[packed], self.sig)
+        else:
+            self._native = _ctypes_caller(self.address, low, self.arena_words)
+        self._local = threading.local()
+        self._call = self._make_call()
+        return True
 
     # -- calling -----------------------------------------------------------------------------
     def _arena(self):
@@ -113,11 +234,18 @@ class CompiledFunction:
 
     # -- inspection --------------------------------------------------------------------------
     def llvm_ir(self, optimized: bool = False) -> str:
-        """The LLVM IR module as generated (or after the O3 pipeline with optimized=True)."""
-        return str(self._mod) if optimized else self._text
+        """The LLVM IR module as generated (or after the O3 pipeline with optimized=True).
+        Loaded from the disk cache, the optimized module is rebuilt on demand from the stored
+        IR (same pipeline, same result as the one the cached object was generated from)."""
+        return str(self._optimized()) if optimized else self._text
 
     def asm(self) -> str:
-        return engine.assembly(self._mod)
+        return engine.assembly(self._optimized())
+
+    def _optimized(self):
+        if self._mod is None:
+            self._mod = engine.optimized_module(self._text, loop_unrolling=False)
+        return self._mod
 
     def __repr__(self):
         return f"<CompiledFunction {self.fn.name} via {self.method}>"

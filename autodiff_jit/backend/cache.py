@@ -1,0 +1,434 @@
+"""On-disk compile cache: `compile_function(fn, cache=True | path)`.
+
+One file per key, `<dir>/<key>.adjc`, holding everything a later process needs to skip both
+lowering and LLVM (optimization and code generation):
+
+* the object code MCJIT produced for the module (captured through the engine's object cache
+  hook, `engine.compile_module(..., want_object=True)`), loaded back with
+  `engine.load_object` (relocation only, well under a millisecond);
+* the call metadata: entry / packed-entry symbol names, chosen call method, arena size and
+  whether the caller passes it, input/output shapes and dtypes, the result plan (with the
+  arrays of literal/constant results);
+* the constant arrays the code reads. Generated code addresses constants by their address in
+  the compiling process (`inttoptr (i64 <addr> ...)`), which means nothing to another process:
+  for a cacheable compile the IR text is rewritten (`relocatable_ir`) so that each constant
+  is an external global `@<prefix>_k<i>`; the loading process binds those symbols to its own
+  copies of the stored arrays (`llvm.add_symbol`);
+* the LLVM IR text as generated (zlib), for `.llvm_ir()` and, re-optimized on demand,
+  `.llvm_ir(optimized=True)` / `.asm()`.
+
+Key (`key()`): sha256 of the optimized IR's full text (`fn.to_text()`, constants included), the
+call method asked for, the host (target triple, CPU name and features, LLVM version), the
+llvmlite, numpy, Python, autodiff_jit versions, `FORMAT_VERSION` and a fingerprint of the
+lowering's source files (so that editing the backend never serves stale code). The BLAS ABI
+(symbol scheme, integer width) is stored in entries that call BLAS and checked on load.
+
+Symbols: `<prefix>_<gen>` with prefix `adj_c<first 20 hex digits of the key>` and a 6-hex-digit
+generation. MCJIT's symbol table is process-wide, so loading an entry whose names are already
+defined here (same function compiled or loaded twice in one process) patches the generation
+in the object code (same length: the ELF string table is rewritten in place) before loading.
+
+Files are written to a temporary name and `os.replace`d, so readers never see a partial
+entry; every entry carries a sha256 of its content: a truncated/corrupt/foreign file is
+ignored (counted in `stats()["corrupt"]`) and overwritten by the recompiled entry. A directory
+that cannot be created or written is used read-only (one RuntimeWarning per directory).
+Clearing the cache = deleting the directory (or `clear(path)`); nothing is ever evicted.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import struct
+import sys
+import threading
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+FORMAT_VERSION = 1      # bump when the entry layout or the lowering's output changes
+SUFFIX = ".adjc"
+_MAGIC = b"ADJCACH1"
+_GEN_DIGITS = 6
+
+_lock = threading.Lock()
+_stats = {"hits": 0, "misses": 0, "stores": 0, "corrupt": 0, "write_errors": 0,
+          "uncacheable": 0, "helper_hits": 0, "helper_misses": 0, "helper_stores": 0}
+_warned_dirs: set = set()
+_gens: dict[str, int] = {}            # name prefix -> next free generation in this process
+_fingerprint: dict = {}
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics
+
+def stats() -> dict:
+    """Counters of this process: hits (entries loaded), misses (compiled: no usable entry),
+    stores (entries written), corrupt (unreadable entries ignored), write_errors,
+    uncacheable (functions whose code cannot be cached, e.g. kernel profiling on);
+    helper_*: the same for the call path's generic wrapper (once per process)."""
+    with _lock:
+        return dict(_stats)
+
+
+def reset_stats() -> None:
+    with _lock:
+        for k in _stats:
+            _stats[k] = 0
+
+
+def _count(name, n=1):
+    with _lock:
+        _stats[name] += n
+
+
+# ---------------------------------------------------------------------------------------------
+# directory
+
+def default_dir() -> Path:
+    """$AUTODIFF_JIT_CACHE_DIR, else $XDG_CACHE_HOME/autodiff_jit, else ~/.cache/autodiff_jit."""
+    env = os.environ.get("AUTODIFF_JIT_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "autodiff_jit"
+
+
+def resolve_dir(cache) -> Path:
+    """The directory meant by a `cache=` option: True -> default_dir(), a str/PathLike -> it."""
+    if cache is True:
+        return default_dir()
+    if isinstance(cache, (str, os.PathLike)):
+        return Path(os.fspath(cache)).expanduser()
+    raise TypeError(f"cache= must be True, False/None or a directory path, not {cache!r}")
+
+
+def clear(cache=True) -> int:
+    """Delete every entry (and stale temporary file) of a cache directory; returns the count."""
+    d = resolve_dir(cache)
+    n = 0
+    if d.is_dir():
+        for p in d.iterdir():
+            if p.suffix == SUFFIX or p.name.endswith(".tmp"):
+                try:
+                    p.unlink()
+                    n += 1
+                except OSError:
+                    pass
+    return n
+
+
+def _warn_once(d: Path, what: str, exc: BaseException) -> None:
+    with _lock:
+        if str(d) in _warned_dirs:
+            return
+        _warned_dirs.add(str(d))
+    warnings.warn(f"autodiff_jit: compile cache directory {d} is not usable ({what}: {exc}); "
+                  f"compiling without storing", RuntimeWarning, stacklevel=4)
+
+
+# ---------------------------------------------------------------------------------------------
+# key
+
+def _sources_fingerprint() -> str:
+    """sha256 of the files whose code decides what lowering emits."""
+    if "src" not in _fingerprint:
+        root = Path(__file__).resolve().parent
+        h = hashlib.sha256()
+        for p in sorted(root.glob("*.py")) + [root.parent / "passes" / "fuse.py"]:
+            try:
+                h.update(p.name.encode() + b"\0" + p.read_bytes())
+            except OSError:
+                h.update(p.name.encode() + b"\0?")
+        _fingerprint["src"] = h.hexdigest()
+    return _fingerprint["src"]
+
+
+def environment(**override) -> dict:
+    """Everything besides the IR that the cached machine code depends on (see `key`).
+    Keyword overrides are for tests."""
+    if "env" not in _fingerprint:
+        import llvmlite
+
+        from .. import __version__
+        from . import engine
+        host = engine.host_fingerprint()
+        _fingerprint["env"] = {
+            "format": FORMAT_VERSION, "autodiff_jit": __version__,
+            "llvmlite": llvmlite.__version__, "numpy": np.__version__,
+            "python": f"{sys.implementation.name}-{sys.version_info[0]}.{sys.version_info[1]}",
+            "sources": _sources_fingerprint(), **host}
+    env = dict(_fingerprint["env"])
+    env.update(override)
+    return env
+
+
+def key(fn, method: str = "auto", **override) -> str:
+    """Hex sha256 identifying the machine code of `fn` (an optimized IR Function) on this host.
+    `override` replaces environment items (cpu=, features=, llvmlite=, autodiff_jit=,
+    format=, ...) -- for tests."""
+    h = hashlib.sha256()
+    h.update(json.dumps(environment(**override), sort_keys=True).encode())
+    h.update(b"\0method=" + str(method).encode() + b"\0")
+    h.update(fn.to_text().encode())
+    return h.hexdigest()
+
+
+def symbol_prefix(k: str) -> str:
+    return "adj_c" + k[:20]
+
+
+def new_name(prefix: str) -> str:
+    """`<prefix>_<gen>` with a generation not yet used in this process."""
+    with _lock:
+        g = _gens.get(prefix, 0)
+        if g >= 16 ** _GEN_DIGITS:
+            raise RuntimeError(f"too many loads of {prefix}")
+        _gens[prefix] = g + 1
+    return f"{prefix}_{g:0{_GEN_DIGITS}x}"
+
+
+def _claim(name: str) -> bool:
+    """Reserve an exact stored name if its generation is still free here."""
+    prefix, _, gen = name.rpartition("_")
+    g = int(gen, 16)
+    with _lock:
+        if _gens.get(prefix, 0) <= g:
+            _gens[prefix] = g + 1
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# constants: absolute addresses -> external symbols
+
+_INTTOPTR = re.compile(r"inttoptr \(i64 (-?\d+) to ([^()]*?)\)")
+
+
+def relocatable_ir(text: str, arrays, name: str):
+    """Rewrite `inttoptr (i64 <addr> to T*)` constants that point at the data of `arrays`
+    (the lowering's keepalive list) into references to external globals `<name>_k<i>`.
+    Returns (new text, [(symbol, array)]), or None if the text holds any other absolute
+    address/inttoptr (then the code is not cacheable)."""
+    by_addr = {}
+    for a in arrays:
+        if isinstance(a, np.ndarray) and a.flags.c_contiguous:
+            by_addr.setdefault(int(a.ctypes.data), a)
+    used: dict[int, tuple] = {}
+    bad = []
+
+    def sub(m):
+        addr = int(m.group(1))
+        arr = by_addr.get(addr)
+        if arr is None:
+            bad.append(addr)
+            return m.group(0)
+        if addr not in used:
+            used[addr] = (f"{name}_k{len(used)}", arr)
+        sym = used[addr][0]
+        return f'bitcast ([{max(arr.nbytes, 1)} x i8]* @"{sym}" to {m.group(2)})'
+
+    new = _INTTOPTR.sub(sub, text)
+    if bad or "inttoptr" in new:
+        return None
+    decls = "".join(f'@"{sym}" = external global [{max(arr.nbytes, 1)} x i8]\n'
+                    for sym, arr in used.values())
+    return _insert_globals(new, decls), list(used.values())
+
+
+def _insert_globals(text: str, decls: str) -> str:
+    """Put global declarations after the module header (before the first definition)."""
+    if not decls:
+        return text
+    lines = text.split("\n")
+    at = 0
+    while at < len(lines) and (lines[at].startswith(";") or lines[at].startswith("target ")
+                               or not lines[at].strip()):
+        at += 1
+    lines.insert(at, decls)
+    return "\n".join(lines)
+
+
+def compile_helper(d: Path, text: str, names, loop_unrolling: bool):
+    """engine.compile_module through the disk cache, for support modules whose IR embeds
+    process-specific addresses (Python type objects, ...): every `inttoptr (i64 <addr> ...)`
+    becomes an external symbol bound to that address *in this process*, so the key (the IR
+    with addresses abstracted) is the same in every process. Returns (None, addrs)."""
+    from . import engine
+    values = []
+
+    def sub(m):
+        values.append(int(m.group(1)))
+        return f'bitcast ([0 x i8]* @"@@{len(values) - 1}" to {m.group(2)})'
+
+    template = _INTTOPTR.sub(sub, text)
+    if re.search(r"inttoptr i64 -?\d", template):   # a literal address in an instruction
+        return engine.compile_module(text, names, loop_unrolling)
+    h = hashlib.sha256()
+    h.update(json.dumps(environment(), sort_keys=True).encode())
+    h.update(f"\0helper\0{list(names)}\0{loop_unrolling}\0".encode() + template.encode())
+    k = h.hexdigest()
+    prefix = "adj_h" + k[:20]
+    syms = {f"{prefix}_a{i}": v for i, v in enumerate(values)}
+    decls = "".join(f'@"{s}" = external global [0 x i8]\n' for s in syms)
+    reloc = _insert_globals(re.sub(r'@"@@(\d+)"', lambda m: f'@"{prefix}_a{m.group(1)}"', template), decls)
+    got = read(d, k)
+    if got is not None:
+        try:
+            addrs = engine.load_object(got[1][0], list(names), syms)
+            _count("helper_hits")
+            return None, addrs
+        except Exception:  # noqa: BLE001
+            _count("corrupt")
+    _count("helper_misses")
+    for s, v in syms.items():
+        engine.add_symbol(s, v)
+    mod, addrs, obj = engine.compile_module(reloc, names, loop_unrolling, want_object=True)
+    if obj:
+        write(d, k, {"helper": True, "names": list(names)}, [obj], "helper_stores")
+    return mod, addrs
+
+
+_BLAS_DECL = re.compile(r'declare [^@\n]*@"?(adj_([sd])(gemm|gemv))"?\(')
+
+
+def blas_symbols(text: str) -> list[str]:
+    """BLAS routines (`adj_dgemm`, ...) the module calls: they are registered with the JIT by
+    blas.py during lowering, which a cache hit skips."""
+    return sorted({m.group(1) for m in _BLAS_DECL.finditer(text)})
+
+
+def blas_id() -> str:
+    """The BLAS ABI generated code was built against (symbol scheme, integer width). Not part
+    of the key (looking BLAS up costs ~40 ms): stored in entries that call BLAS, checked on load."""
+    from . import blas
+    try:
+        info = blas.info()
+    except Exception:  # noqa: BLE001 - a broken lookup means "no BLAS"
+        return "none"
+    return f"{info['scheme']}/ilp64={info['ilp64']}" if info["path"] else "none"
+
+
+def register_blas(names, stored_id) -> bool:
+    """Register the BLAS symbols an entry calls; False if this process's BLAS differs."""
+    if not names:
+        return True
+    from . import blas
+    if not blas.available() or blas_id() != stored_id:
+        return False
+    for n in names:
+        routine = n[-4:]
+        dtype = np.float64 if n[4] == "d" else np.float32
+        (blas.gemm_symbol if routine == "gemm" else blas.gemv_symbol)(dtype)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# entries: MAGIC | sha256(body) | body;  body = u32 len | json meta | blobs
+
+def _pack(meta: dict, blobs: list[bytes]) -> bytes:
+    offs, pos = [], 0
+    for b in blobs:
+        offs.append([pos, len(b)])
+        pos += len(b)
+    meta = dict(meta, blobs=offs)
+    j = json.dumps(meta, sort_keys=True).encode()
+    body = struct.pack("<I", len(j)) + j + b"".join(blobs)
+    return _MAGIC + hashlib.sha256(body).digest() + body
+
+
+def _unpack(data: bytes):
+    if len(data) < len(_MAGIC) + 36 or not data.startswith(_MAGIC):
+        raise ValueError("not a cache entry")
+    digest = data[len(_MAGIC):len(_MAGIC) + 32]
+    body = memoryview(data)[len(_MAGIC) + 32:]
+    if hashlib.sha256(body).digest() != digest:
+        raise ValueError("checksum mismatch")
+    (n,) = struct.unpack_from("<I", body, 0)
+    meta = json.loads(bytes(body[4:4 + n]))
+    base = 4 + n
+    blobs = [bytes(body[base + o:base + o + ln]) for o, ln in meta["blobs"]]
+    return meta, blobs
+
+
+def array_record(arr: np.ndarray, blobs: list) -> dict:
+    arr = np.ascontiguousarray(arr)
+    blobs.append(arr.tobytes())
+    return {"dtype": arr.dtype.str, "shape": list(arr.shape), "blob": len(blobs) - 1}
+
+
+def array_from(rec: dict, blobs) -> np.ndarray:
+    dt = np.dtype(rec["dtype"])
+    shape = tuple(rec["shape"])
+    out = np.empty(shape, dt)        # fresh, aligned, writable, C-contiguous
+    raw = blobs[rec["blob"]]
+    if len(raw) != out.nbytes:
+        raise ValueError("array size mismatch")
+    out.reshape(-1).view(np.uint8)[:] = np.frombuffer(raw, np.uint8)
+    return out
+
+
+def entry_path(d: Path, k: str) -> Path:
+    return d / (k + SUFFIX)
+
+
+def read(d: Path, k: str):
+    """(meta, blobs) of the entry for key `k`, or None (missing or unusable: counted)."""
+    p = entry_path(d, k)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        _count("corrupt")
+        return None
+    try:
+        meta, blobs = _unpack(data)
+        if meta.get("format") != FORMAT_VERSION or meta.get("key") != k:
+            raise ValueError("format/key mismatch")
+        return meta, blobs
+    except Exception:  # noqa: BLE001 - any malformed entry is a miss
+        _count("corrupt")
+        return None
+
+
+def write(d: Path, k: str, meta: dict, blobs: list[bytes], counter: str = "stores") -> bool:
+    """Atomically store an entry (temp file + os.replace); False (with a one-time warning per
+    directory) if the directory cannot be written."""
+    data = _pack(dict(meta, format=FORMAT_VERSION, key=k), blobs)
+    tmp = None
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / f".{k}.{os.getpid()}.{threading.get_ident()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, entry_path(d, k))
+    except OSError as exc:
+        _count("write_errors")
+        if tmp is not None:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+        _warn_once(d, "write failed", exc)
+        return False
+    _count(counter)
+    return True
+
+
+def patch_names(obj: bytes, text: str, old: str, new: str):
+    """Rename every symbol `old*` to `new*` (same length) in object code and IR text."""
+    assert len(old) == len(new)
+    return obj.replace(old.encode(), new.encode()), text.replace(old, new)
+
+
+def compress(text: str) -> bytes:
+    return zlib.compress(text.encode(), 1)
+
+
+def decompress(blob: bytes) -> str:
+    return zlib.decompress(blob).decode()
