@@ -391,6 +391,75 @@ def _reducer(name, dtype):
     return (lambda b, a, v: _fmax(b, a, v, is_max)), init
 
 
+def reduce_init(L, eqn, out, ax):
+    """Initialise the part of a nested reduction's output that accumulates across the nest
+    loop over axis `ax` (the leading kept axes are fixed by L.prefix)."""
+    x = eqn.inputs[0]
+    axes = eqn.params["axes"]
+    _, init = _reducer(eqn.prim.name, x.dtype)
+    kept = [a for a in range(len(x.shape)) if a not in axes]
+    loop_axes = [a for a in kept if a > ax]
+
+    def body(dims):
+        full = dict(zip(loop_axes, dims))
+        od = [L.prefix[a] if a < ax else full[a] for a in kept]
+        out.store(L.builder, Index(out.shape, dims=od), init)
+    if loop_axes:
+        loop_nest(L.builder, [x.shape[a] for a in loop_axes], body)
+    else:
+        body([])
+
+
+def _nest_reduce(L, eqn, out):
+    """A reduction inside loop nests: the leading len(L.prefix) axes of its input are fixed.
+    Reduced prefix axes accumulate into the output (initialised by reduce_init before the
+    nest loop); the other reduced axes use a register accumulator."""
+    x = eqn.inputs[0]
+    axes = eqn.params["axes"]
+    b = L.builder
+    combine, init = _reducer(eqn.prim.name, x.dtype)
+    shape, nd = x.shape, len(x.shape)
+    pre = list(L.prefix)
+    d = len(pre)
+    kept = [a for a in range(nd) if a not in axes]
+    kept_rest = [a for a in range(d, nd) if a not in axes]
+    red_rest = [a for a in range(d, nd) if a in axes]
+    cross = any(a < d for a in axes)
+
+    def full(kd, rd):
+        dims = pre + [None] * (nd - d)
+        for a, v in zip(kept_rest, kd):
+            dims[a] = v
+        for a, v in zip(red_rest, rd):
+            dims[a] = v
+        return dims
+
+    def outer(kd):
+        if not axes:
+            dims = full(kd, [])
+            out.store(b, Index(out.shape, dims=[dims[a] for a in kept]),
+                      L.load(x, Index(shape, dims=dims)))
+            return
+        od = full(kd, [None] * len(red_rest))
+        p = out.addr(b, Index(out.shape, dims=[od[a] for a in kept]))
+        if not red_rest:
+            v = L.load(x, Index(shape, dims=full(kd, [])))
+            out.store_at(b, p, combine(b, out.load_at(b, p), v))
+            return
+        acc = L.alloca(reg_type(x.dtype), name="acc")
+        b.store(out.load_at(b, p) if cross else init, acc)
+
+        def inner(rd):
+            v = L.load(x, Index(shape, dims=full(kd, rd)))
+            b.store(combine(b, b.load(acc), v), acc)
+        loop_nest(b, [shape[a] for a in red_rest], inner)
+        out.store_at(b, p, b.load(acc))
+    if kept_rest:
+        loop_nest(b, [shape[a] for a in kept_rest], outer)
+    else:
+        outer([])
+
+
 def _reduce_kernel(L, eqn, outs):
     out = outs[0]
     x = eqn.inputs[0]
@@ -399,6 +468,9 @@ def _reduce_kernel(L, eqn, outs):
     combine, init = _reducer(eqn.prim.name, x.dtype)
     if isinstance(x, Lit):
         raise NotImplementedError("reduction of a literal")
+    if L.prefix:
+        _nest_reduce(L, eqn, out)
+        return
     shape = x.shape
     nd = len(shape)
     if not axes:

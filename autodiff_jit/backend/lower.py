@@ -104,8 +104,11 @@ def kernel_profile(low: "Lowered", top: int = 15) -> str:
     lines = [f"{'kernel':>6s} {'Mcycles/call':>12s} {'share':>6s}  group"]
     for gi in order:
         calls = max(int(prof[gi, 1]), 1)
-        g = low.plan.groups[gi]
-        shape = "x".join(map(str, g.root.outputs[0].shape))
+        g = low.plan.schedule[gi]
+        if isinstance(g, fuse.Nest):
+            shape = f"nest {g.extent}"
+        else:
+            shape = "x".join(map(str, g.root.outputs[0].shape))
         lines.append(f"{gi:6d} {prof[gi, 0] / calls / 1e6:12.3f} {prof[gi, 0] / total:6.1%}  "
                      f"[{shape}] {g!r}")
     return "\n".join(lines)
@@ -141,6 +144,9 @@ class Lowerer:
         self.ranges: dict[int, tuple] = {}
         self._range_keep = []
         self._group = None
+        # loop indices of the enclosing nests (fuse.Nest): the leading axes of the current
+        # kernel's iteration space are fixed to these
+        self.prefix = []
 
     def check_coverage(self):
         for e in self.fn.all_eqns():
@@ -230,6 +236,9 @@ class Lowerer:
         size = int(np.prod(shape, dtype=np.int64))
         if size == 0:
             return
+        if self.prefix:
+            self._iterate_rest(shape, body, flat)
+            return
         if len(shape) == 0 or size == 1:
             body(Index(shape))
             return
@@ -252,6 +261,62 @@ class Lowerer:
             for_range(b, size, lambda i: body(Index(shape, linear=i)))
         else:
             loop_nest(b, shape, lambda dims: body(Index(shape, dims=dims)))
+
+    def prefix_linear(self, shape):
+        """C-order linear index of the prefix within `shape`'s leading axes."""
+        b = self.builder
+        lin = None
+        for d, v in zip(shape, self.prefix):
+            lin = v if lin is None else b.add(b.mul(lin, i64(d), flags=["nuw", "nsw"]), v,
+                                              flags=["nuw", "nsw"])
+        return lin
+
+    def _iterate_rest(self, shape, body, flat):
+        """iterate() inside a nest: the leading axes are the nest indices, loop over the rest."""
+        b = self.builder
+        d = len(self.prefix)
+        rest = tuple(shape[d:])
+        n = int(np.prod(rest, dtype=np.int64))
+        pre = list(self.prefix)
+        if n == 1:
+            body(Index(shape, dims=pre + [i64(0)] * len(rest)))
+            return
+        base = b.mul(self.prefix_linear(shape), i64(n), flags=["nuw", "nsw"])
+        if len(rest) == 1:
+            for_range(b, n, lambda r: body(Index(shape, dims=pre + [r],
+                                                 linear=b.add(base, r, flags=["nuw", "nsw"]))))
+        elif flat:
+            for_range(b, n, lambda r: body(Index(shape, linear=b.add(base, r,
+                                                                     flags=["nuw", "nsw"]))))
+        else:
+            loop_nest(b, rest, lambda dims: body(Index(shape, dims=pre + dims)))
+
+    def emit_group(self, g, outs):
+        self._group = g
+        self.emitters[g.root.prim.name].kernel(self, g.root, outs)
+        self._group = None
+        for o, buf in zip(g.root.outputs, outs):
+            self.buffers[id(o)] = buf
+
+    def emit_nest(self, nest, outs_of):
+        """One loop over the nest's axis; the members run inside it, in order."""
+        from .emitters import reduce_init
+        b = self.builder
+        ax = nest.depth - 1
+        for g in nest.groups():
+            axes = g.root.params.get("axes") if g.root.prim.name in fuse._NEST_PRIMS else None
+            if axes and min(axes) == ax:
+                reduce_init(self, g.root, outs_of[id(g)][0], ax)
+
+        def body(i):
+            self.prefix.append(i)
+            for it in nest.items:
+                if isinstance(it, fuse.Nest):
+                    self.emit_nest(it, outs_of)
+                else:
+                    self.emit_group(it, outs_of[id(it)])
+            self.prefix.pop()
+        for_range(b, nest.extent, body, name=f"n{ax}")
 
     def store_kernel(self, var, out: Buffer):
         """out[...] = var[...] over var's shape, fused."""
@@ -346,47 +411,50 @@ class Lowerer:
         result_buffers = {id(v): Buffer(p, v.shape, v.dtype)
                           for v, p in zip(out_vars, inner.args[len(fn.args) + 1:])}
 
-        # liveness of stored values, by group
-        groups = self.plan.groups
+        # liveness of stored values, by schedule item (a group or a nest of groups)
+        schedule = self.plan.schedule
+        items = [list(it.groups()) if isinstance(it, fuse.Nest) else [it] for it in schedule]
         last_use: dict[int, int] = {}
-        for gi, g in enumerate(groups):
-            for e in g.eqns:
-                for i in e.inputs:
-                    if isinstance(i, Var):
-                        last_use[id(i)] = gi
+        for gi, gs in enumerate(items):
+            for g in gs:
+                for e in g.eqns:
+                    for i in e.inputs:
+                        if isinstance(i, Var):
+                            last_use[id(i)] = gi
         arena_key: dict[int, int] = {}
-        profile = np.zeros((len(groups), 2), np.int64) if PROFILE_KERNELS else None
+        profile = np.zeros((len(schedule), 2), np.int64) if PROFILE_KERNELS else None
         if profile is not None:
             self.keepalive.append(profile)
             rdtsc = m.declare_intrinsic("llvm.readcyclecounter", [], ir.FunctionType(I64, []))
-        for gi, g in enumerate(groups):
+        for gi, (item, gs) in enumerate(zip(schedule, items)):
             self._group_temps = []
             if profile is not None:
                 t0 = b.call(rdtsc, [])
-            outs = []
-            for o in g.root.outputs:
-                buf = result_buffers.get(id(o))
-                if buf is None:
-                    if o.aval.ndim == 0 or o.aval.size == 1:
-                        ptr = self.alloca(mem_type(o.dtype), name="s")
-                    else:
-                        key = self._alloc(o.aval.size * o.dtype.itemsize)
-                        arena_key[id(o)] = key
-                        ptr = self._arena_ptr(key, o.dtype)
-                    buf = Buffer(ptr, o.shape, o.dtype)
-                outs.append(buf)
-            em = self.emitters[g.root.prim.name]
-            self._group = g
-            em.kernel(self, g.root, outs)
-            self._group = None
+            outs_of = {}
+            for g in gs:
+                outs = []
+                for o in g.root.outputs:
+                    buf = result_buffers.get(id(o))
+                    if buf is None:
+                        if o.aval.ndim == 0 or o.aval.size == 1:
+                            ptr = self.alloca(mem_type(o.dtype), name="s")
+                        else:
+                            key = self._alloc(o.aval.size * o.dtype.itemsize)
+                            arena_key[id(o)] = key
+                            ptr = self._arena_ptr(key, o.dtype)
+                        buf = Buffer(ptr, o.shape, o.dtype)
+                    outs.append(buf)
+                outs_of[id(g)] = outs
+            if isinstance(item, fuse.Nest):
+                self.emit_nest(item, outs_of)
+            else:
+                self.emit_group(item, outs_of[id(item)])
             if profile is not None:
                 slot = ir.Constant(I64, profile.ctypes.data + 16 * gi).inttoptr(I64.as_pointer())
                 dt = b.sub(b.call(rdtsc, []), t0)
                 b.store(b.add(b.load(slot), dt), slot)
                 cnt = b.gep(slot, [i64(1)])
                 b.store(b.add(b.load(cnt), i64(1)), cnt)
-            for o, buf in zip(g.root.outputs, outs):
-                self.buffers[id(o)] = buf
             for t in self._group_temps:
                 self._free(t)
             for vid, key in list(arena_key.items()):

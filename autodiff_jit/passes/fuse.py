@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..ir import Function, Lit, Var
 
 # Primitive classes, by IR name (the backend's emitter table uses the same names).
@@ -120,11 +122,32 @@ class Group:
 
 
 @dataclass
+class Nest:
+    """Groups sharing one loop over axis `depth - 1` (extent `extent`) of their iteration spaces
+    (the axes before it are fixed by the enclosing nests). `items` (Groups and inner Nests, in
+    execution order) run one after another inside that loop, for each value of the axis."""
+    depth: int
+    extent: int
+    items: list
+
+    def groups(self):
+        for it in self.items:
+            if isinstance(it, Nest):
+                yield from it.groups()
+            else:
+                yield it
+
+    def __repr__(self):
+        return f"Nest[{self.extent}]({', '.join(map(repr, self.items))})"
+
+
+@dataclass
 class FusionPlan:
     groups: list
     stored: set = field(default_factory=set)   # id(Var) of equation outputs kept in memory
     inlined: set = field(default_factory=set)  # id(Var) computed inside a consumer's loop
     dead: set = field(default_factory=set)     # id(Var) nobody uses (not emitted)
+    schedule: list = None   # Groups and Nests, in execution order (see loop_nests)
 
     def is_stored(self, var) -> bool:
         return id(var) in self.stored
@@ -208,7 +231,229 @@ def plan(fn: Function) -> FusionPlan:
             stack.extend(p.inputs)
         members = sorted({id(m): m for m in members}.values(), key=lambda m: order[id(m)])
         groups.append(Group(e, members, kind_of(e)))
-    return FusionPlan(groups, stored, inlined, dead)
+    p = FusionPlan(groups, stored, inlined, dead)
+    p.schedule = loop_nests(p, producer) if NESTS else list(groups)
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# loop nests: groups sharing loops
+#
+# A group's kernel iterates over a static shape (its output for elementwise/view roots, its
+# input for reductions). Groups whose spaces have the same extent along axis 0 can share the
+# loop over that axis (horizontal fusion of independent kernels, and vertical fusion of a
+# producer with consumers that read it at the same axis-0 index: the producer's element row is
+# complete when the consumer's body runs). Inside a nest the same applies to axis 1, and so on.
+# A reduction over axis 0 ("cross" reduction) accumulates across the nest's iterations: its
+# output is initialised before the loop and complete only after it.
+
+NESTS = True
+MAX_CANDIDATES = 4   # nests tried per group (most recent first)
+_NEST_PRIMS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"})
+
+
+def space(g):
+    """The iteration shape of group `g`'s kernel if it can be a nest member, else None."""
+    r = g.root
+    name = r.prim.name
+    if any(e.prim.name in ("scatter_slice", "take") for e in g.eqns):
+        return None
+    if name in _NEST_PRIMS:
+        x = r.inputs[0]
+        return x.shape if isinstance(x, Var) and x.aval.size > 0 else None
+    if kind_of(r) in ("elementwise", "view"):
+        return r.outputs[0].shape
+    return None
+
+
+def _dot_axis_map(eqn, pos):
+    """For each output axis of a dot_general, the axis of operand `pos` it indexes (or None)."""
+    a, bv = eqn.inputs
+    (ac, bc), (ab, bb) = eqn.params["contract"], eqn.params["batch"]
+    af = [i for i in range(len(a.shape)) if i not in ac and i not in ab]
+    bf = [i for i in range(len(bv.shape)) if i not in bc and i not in bb]
+    if pos == 0:
+        return list(ab) + af + [None] * len(bf)
+    return list(bb) + [None] * len(af) + bf
+
+
+def _reshape_axis(src, dst, j):
+    """The axis of `src` that axis j of its reshape `dst` indexes identically, or None."""
+    lead = int(np.prod(dst[:j], dtype=np.int64))
+    acc = 1
+    for k, n in enumerate(src):
+        if acc == lead and n == dst[j]:
+            return k
+        acc *= n
+        if acc > lead:
+            return None
+    return None
+
+
+def _operand_axes(eqn, pos, m):
+    """Axis map through `eqn`: `m[i]` is the axis of eqn's output that the i-th loop index
+    (of the enclosing nests) selects; returns the same for operand `pos` (None: lost)."""
+    a, out = eqn.inputs[pos], eqn.outputs[0]
+    name = eqn.prim.name
+    k = kind_of(eqn)
+    res = []
+    for j in m:
+        r = None
+        if j is None or j >= len(out.shape if name not in _NEST_PRIMS else a.shape):
+            pass
+        elif name in _NEST_PRIMS:
+            r = j   # the root reduction: the loop indexes its input
+        elif k == "elementwise" or name == "broadcast_to":
+            jj = j - (len(out.shape) - len(a.shape))
+            if jj >= 0 and a.shape[jj] == out.shape[j]:
+                r = jj
+        elif name == "reshape":
+            r = _reshape_axis(a.shape, out.shape, j)
+        elif name == "transpose":
+            r = eqn.params["perm"][j]
+        elif name == "slice":
+            if eqn.params["start"][j] == 0 and eqn.params["step"][j] == 1 and \
+                    a.shape[j] == out.shape[j]:
+                r = j
+        elif name == "dot_general":
+            r = _dot_axis_map(eqn, pos)[j]
+        res.append(r)
+    return res
+
+
+def _reads(g, d, stored, producer):
+    """{id(stored var): True if every read of it in g's body is at an index whose first d
+    axes are the loop indices of the enclosing d nests}."""
+    out = {}
+    ident = list(range(d))
+
+    def walk(e, m):
+        for pos, a in enumerate(e.inputs):
+            if not isinstance(a, Var):
+                continue
+            am = _operand_axes(e, pos, m)
+            p = producer.get(id(a))
+            if id(a) in stored or p is None:
+                out[id(a)] = out.get(id(a), True) and am == ident
+            else:
+                walk(p, am)
+    walk(g.root, ident)
+    return out
+
+
+def _complete_in_nest(g, d) -> bool:
+    """Whether g's output element rows (first d axes fixed) are complete after its body ran
+    for that prefix (false for cross reductions, which need the whole loop)."""
+    if g.root.prim.name in _NEST_PRIMS:
+        return all(a >= d for a in g.root.params["axes"])
+    return True
+
+
+def loop_nests(p: FusionPlan, producer) -> list:
+    return _schedule(list(p.groups), 1, p.stored, producer)
+
+
+def _schedule(items, d, stored, producer):
+    """Partition `items` (groups in a valid order) into nests over axis d-1; returns the new
+    item list (Groups and Nests) in a valid execution order."""
+    index = {id(g): i for i, g in enumerate(items)}
+    made_by = {}
+    for g in items:
+        for o in g.root.outputs:
+            made_by[id(o)] = g
+    reads = [_reads(g, d, stored, producer) for g in items]
+    deps = [{index[id(made_by[v])] for v in r if v in made_by} for r in reads]
+    # union-find style: node id per item
+    node = list(range(len(items)))
+    members = {i: [i] for i in range(len(items))}
+    extent = {}
+    for i, g in enumerate(items):
+        sp = space(g)
+        if sp is not None and len(sp) >= d and sp[d - 1] > 1:
+            extent[i] = sp[d - 1]
+
+    def ancestors():
+        """anc[node] = bitmask of nodes it (transitively) depends on, over the merged graph."""
+        ndeps = {}
+        for i in range(len(items)):
+            ndeps.setdefault(node[i], set()).update(node[j] for j in deps[i] if node[j] != node[i])
+        anc, state = {}, {}
+
+        def visit(n):
+            if n in anc:
+                return anc[n]
+            m = 0
+            for q in ndeps.get(n, ()):
+                m |= (1 << q) | visit(q)
+            anc[n] = m
+            return m
+        import sys
+        lim = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(lim, 4 * len(items) + 100))
+        try:
+            for n in ndeps:
+                visit(n)
+        finally:
+            sys.setrecursionlimit(lim)
+        return anc
+
+    anc = ancestors()
+    for i in range(len(items)):
+        if i not in extent:
+            continue
+        g = items[i]
+        # the few most recent compatible nests first
+        cands = sorted({node[j] for j in range(i) if j in extent and extent[j] == extent[i]},
+                       reverse=True)[:MAX_CANDIDATES]
+        for n in cands:
+            ok = True
+            for v, same in reads[i].items():
+                pg = made_by.get(v)
+                if pg is None or node[index[id(pg)]] != n:
+                    continue
+                if not same or not _complete_in_nest(pg, d):
+                    ok = False
+                    break
+            if not ok:
+                continue
+            # no path n -> x -> i through a node x outside the nest
+            me = node[i]
+            a_i = anc.get(me, 0)
+            if any((a_i >> x) & 1 and (anc.get(x, 0) >> n) & 1 for x in anc if x != n
+                   and x != me):
+                continue
+            for j in members.pop(me):
+                node[j] = n
+                members[n].append(j)
+            anc = ancestors()
+            break
+    # execution order: Kahn over merged nodes, by first member's position
+    import heapq
+    ndeps = {}
+    for i in range(len(items)):
+        ndeps.setdefault(node[i], set()).update(node[j] for j in deps[i] if node[j] != node[i])
+    users = {}
+    for n, ds in ndeps.items():
+        for q in ds:
+            users.setdefault(q, set()).add(n)
+    left = {n: len(ds) for n, ds in ndeps.items()}
+    heap = [n for n, c in left.items() if c == 0]
+    heapq.heapify(heap)
+    out = []
+    while heap:
+        n = heapq.heappop(heap)
+        ms = sorted(members[n])
+        if len(ms) == 1:
+            out.append(items[ms[0]])
+        else:
+            inner = _schedule([items[j] for j in ms], d + 1, stored, producer)
+            out.append(Nest(d, extent[ms[0]], inner))
+        for u in users.get(n, ()):
+            left[u] -= 1
+            if left[u] == 0:
+                heapq.heappush(heap, u)
+    assert len(out) == len(members), "loop nest schedule has a cycle"
+    return out
 
 
 def describe(fn: Function) -> str:

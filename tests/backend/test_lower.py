@@ -530,3 +530,58 @@ def test_compiled_matches_after_reuse(rng):
     for _ in range(3):
         x = rng.normal(size=(4, 3))
         np.testing.assert_allclose(jf(x), x * 2.0 + 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# loop nests (fuse.Nest): groups sharing loops, compiled vs interpreted and vs no nests
+
+def _softmax_rows(x):
+    e = np.exp(x - np.max(x, axis=1, keepdims=True))
+    return e / np.sum(e, axis=1, keepdims=True)
+
+
+def _mixed_reductions(x, w):
+    # 3-D: reductions over axis 0 (across the outer loop), axis 1 (across an inner nest),
+    # axes (0, 2), trailing axes, and elementwise consumers of row results
+    y = np.tanh(x) * w
+    a = np.sum(y, axis=0)
+    b = np.max(y, axis=1)
+    c = np.sum(y * y, axis=(0, 2))
+    d = np.sum(np.exp(y), axis=(1, 2))
+    z = y / (1.0 + d[:, None, None])
+    return np.sum(a) + np.sum(b * 2.0) + np.sum(c) + np.sum(z * z), z
+
+
+NEST_FUNCS = [
+    (_softmax_rows, lambda r: [r.normal(size=(30, 7))]),
+    (lambda x: np.sum(np.sum(np.exp(x), axis=1) * np.max(x, axis=1)),
+     lambda r: [r.normal(size=(50, 8))]),
+    (lambda x, w: _mixed_reductions(x, w)[0],
+     lambda r: [r.normal(size=(6, 5, 4)), r.normal(size=(5, 4))]),
+    (lambda x, w: _mixed_reductions(x, w)[1],
+     lambda r: [r.normal(size=(6, 5, 4)), r.normal(size=(5, 4))]),
+    (gmm_small, lambda r: [r.normal(size=4), r.normal(size=(4, 3)), 0.1 * r.normal(size=(4, 6)),
+                           r.normal(size=(50, 3))]),
+]
+
+
+@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("k", range(len(NEST_FUNCS)))
+def test_loop_nests(rng, k, grad, monkeypatch):
+    from autodiff_jit.passes import fuse
+    f, make = NEST_FUNCS[k]
+    args = make(rng)
+    if grad and k in (0, 3):
+        f = (lambda g: lambda *a: np.sum(g(*a) ** 3))(f)
+    _compare(f, *args, grad=grad)
+    monkeypatch.setattr(fuse, "NESTS", False)
+    _compare(f, *args, grad=grad)
+
+
+def test_loop_nest_shares_the_row_loop(rng):
+    x = rng.normal(size=(30, 7))
+    text = ad.jit(_softmax_rows).llvm_ir(x)
+    body = text.split("define internal void")[1].split("\n}")[0]
+    assert body.count("n0.head:") == 1     # one loop over the rows ...
+    assert body.count(".head:") == 1 + 3   # ... containing max, exp + sum, div loops
+    np.testing.assert_allclose(ad.jit(_softmax_rows)(x), _softmax_rows(x), rtol=1e-12)

@@ -114,3 +114,88 @@ def test_value_added_to_itself_is_inlined():
     assert add.inputs[0] is add.inputs[1]
     assert id(exp.outputs[0]) in p.inlined
     assert len(p.groups) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# loop nests: groups sharing loops (plan.schedule)
+
+def _nest_plan(f, *args, nests=True, monkeypatch=None):
+    monkeypatch.setattr(fuse, "NESTS", nests)
+    return _plan(f, *args)
+
+
+def _flat(items):
+    out = []
+    for it in items:
+        out.extend(_flat(it.items) if isinstance(it, fuse.Nest) else [it])
+    return out
+
+
+def test_row_reductions_share_one_loop_nest(monkeypatch):
+    x = np.ones((50, 8))
+    f = lambda x: np.sum(np.sum(np.exp(x), axis=1) * np.max(x, axis=1))  # noqa: E731
+    fn, before = _nest_plan(f, x, nests=False, monkeypatch=monkeypatch)
+    assert len(before.schedule) == 3                 # before: three kernels
+    fn, p = _nest_plan(f, x, monkeypatch=monkeypatch)
+    assert len(p.schedule) == 1                      # after: one loop over the 50 rows
+    nest = p.schedule[0]
+    assert isinstance(nest, fuse.Nest) and nest.extent == 50 and nest.depth == 1
+    # the two row reductions (and the sum over rows, which accumulates across the loop)
+    assert [g.root.prim.name for g in nest.groups()] == ["reduce_sum", "reduce_max",
+                                                         "reduce_sum"]
+    assert _flat(p.schedule) == p.groups
+
+
+def test_producer_and_row_consumers_share_a_nest(monkeypatch):
+    # softmax rows: max, exp(x - max) stored (used twice), sum, divide: all read row i only
+    x = np.ones((30, 7))
+
+    def f(x):
+        e = np.exp(x - np.max(x, axis=1, keepdims=True))
+        return e / np.sum(e, axis=1, keepdims=True)
+    fn, before = _nest_plan(f, x, nests=False, monkeypatch=monkeypatch)
+    assert len(before.schedule) == 4
+    fn, p = _nest_plan(f, x, monkeypatch=monkeypatch)
+    assert len(p.schedule) == 1 and p.schedule[0].extent == 30
+    names = [g.root.prim.name for g in p.schedule[0].groups()]
+    assert names == ["reduce_max", "exp", "reduce_sum", "div"]
+
+
+def test_shifted_row_read_does_not_share_a_nest(monkeypatch):
+    # z reads rows i and i+1 of the stored y: row i+1 is not computed yet in a shared loop
+    x = np.ones((20, 4))
+
+    def f(x):
+        y = np.exp(x)
+        return np.sum(y) + np.sum(y[1:] * y[:-1])
+    fn, p = _nest_plan(f, x, monkeypatch=monkeypatch)
+    exp = next(g for g in p.groups if g.root.prim.name == "exp")
+    for it in p.schedule:
+        if isinstance(it, fuse.Nest) and exp in list(it.groups()):
+            assert all("slice" not in [e.prim.name for e in g.eqns] for g in it.groups())
+
+
+def test_value_of_a_cross_reduction_is_read_after_the_nest(monkeypatch):
+    # s = sum(x) accumulates over the whole loop: x / s cannot run in the same loop
+    x = np.ones((20, 4))
+    fn, p = _nest_plan(lambda x: x / np.sum(np.exp(x)) + np.exp(x), x, monkeypatch=monkeypatch)
+    for it in p.schedule:
+        if isinstance(it, fuse.Nest):
+            names = [g.root.prim.name for g in it.groups()]
+            assert not ("reduce_sum" in names and "div" in " ".join(
+                e.prim.name for g in it.groups() for e in g.eqns))
+
+
+def test_nests_in_the_gmm_gradient(monkeypatch):
+    from autodiff_jit.bench.objectives import make_gmm
+    from autodiff_jit.backend.lower import inline_calls
+    r = np.random.default_rng(0)
+    args = (r.normal(size=5), r.normal(size=(5, 3)), 0.1 * r.normal(size=(5, 6)),
+            r.normal(size=(40, 3)))
+    fn = inline_calls(ad.grad(make_gmm(3, 5), argnums=(0, 1, 2), mode="interpret").ir(*args))
+    monkeypatch.setattr(fuse, "NESTS", False)
+    before = fuse.plan(fn)
+    monkeypatch.setattr(fuse, "NESTS", True)
+    p = fuse.plan(fn)
+    assert len(p.schedule) < len(before.schedule) * 2 // 3
+    assert sorted(map(id, _flat(p.schedule))) == sorted(map(id, p.groups))
