@@ -45,28 +45,35 @@ _found: dict = {}          # filled once by _discover(): lib, path, addrs {routi
 _registered: set[str] = set()
 
 
-def _candidate_paths() -> list[str]:
-    """Shared libraries that may hold numpy's BLAS: already-mapped ones first, then bundled files."""
-    paths: list[str] = []
+def _candidate_paths():
+    """Shared libraries that may hold numpy's BLAS, best first. A generator: the slow last resort
+    (ctypes.util.find_library runs compilers/ldconfig, ~50 ms) is reached only if needed."""
+    seen: set[str] = set()
+
+    def fresh(paths):
+        for p in paths:
+            if p and p not in seen:
+                seen.add(p)
+                yield p
+
     # Linux: whatever BLAS numpy already loaded is listed in our own memory map.
+    mapped = []
     try:
         with open("/proc/self/maps") as fh:
             for line in fh:
                 p = line.rsplit(None, 1)[-1] if "/" in line else ""
-                if "blas" in os.path.basename(p).lower() and p not in paths:
-                    paths.append(p)
+                if "blas" in os.path.basename(p).lower():
+                    mapped.append(p)
     except OSError:
         pass
+    yield from fresh(mapped)
     # Bundled next to numpy (manylinux: numpy.libs/, macOS: numpy/.dylibs/), or the scipy_openblas package.
     np_dir = os.path.dirname(np.__file__)
     for pattern in (os.path.join(np_dir + ".libs", "*blas*"), os.path.join(np_dir, ".dylibs", "*blas*"),
                     os.path.join(os.path.dirname(np_dir), "scipy_openblas*", "lib", "*blas*")):
-        paths += [p for p in sorted(glob.glob(pattern)) if p not in paths]
+        yield from fresh(sorted(glob.glob(pattern)))
     for name in ("openblas", "cblas", "blas"):
-        p = ctypes.util.find_library(name)
-        if p and p not in paths:
-            paths.append(p)
-    return paths
+        yield from fresh([ctypes.util.find_library(name)])
 
 
 def _discover() -> dict:
