@@ -150,6 +150,10 @@ class Buffer:
 # A loop whose whole nest runs fewer iterations than this is not worth vectorizing: it gets
 # `llvm.loop.vectorize.enable false` (saves the vector body + remainder code and its compile time).
 SMALL_LOOP = 128
+# An innermost loop with fewer iterations than this is not vectorized either, whatever the trip
+# count of its enclosing loops: a vector body + remainder for e.g. 10 iterations costs compile
+# time (LoopVectorize, LSR, codegen) for little or no run-time gain.
+SHORT_TRIP = 16
 NOVEC_TAG = "adj.novec."
 
 
@@ -187,12 +191,15 @@ def for_range(b: ir.IRBuilder, n: int, body, reverse: bool = False, name: str = 
     b.cbranch(done, bodyb, exit_)
     b.position_at_end(bodyb)
     idx = b.sub(i64(n - 1 + start), phi, flags=["nuw", "nsw"]) if reverse else phi
+    nloops = getattr(b, "_adj_loops", 0) + 1
+    b._adj_loops = nloops
     body(idx)
+    innermost = b._adj_loops == nloops
     b._adj_trips = outer
     nxt = b.add(phi, i64(1), flags=["nuw", "nsw"])
     phi.add_incoming(nxt, b.block)
     br = b.branch(header)
-    if trips < SMALL_LOOP:
+    if trips < SMALL_LOOP or (innermost and n - start < SHORT_TRIP):
         _no_vectorize(b, br)
     b.position_at_end(exit_)
 
