@@ -675,7 +675,7 @@ class Tensor(ArrayOps):
 
     # --- numpy protocols: composites recorded as one PyTorch-named node ------------------
     def __array_function__(self, func, types, args, kwargs):
-        if func is np.sum and not kwargs and len(args) == 1:
+        if func is np.sum and not kwargs and len(args) == 1 and args[0] is self:
             return _sum_all(self)
         name = _COMPOSITE_NAMES.get(func)
         if name is not None:
