@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import itertools
 import numbers
 import operator
 import weakref
@@ -39,8 +40,9 @@ __all__ = ["Tensor", "Parameter", "tensor", "as_tensor", "from_numpy", "no_grad"
 # grad mode
 
 _GRAD = [True]          # grad mode (a list: one global lookup + index, cheapest to read)
-_NODE_COUNT = [0]       # nodes recorded so far (record_as uses it to see what a call recorded;
-                        # a node's `seq` is the count after it, so creation order is topological)
+_NODE_COUNT = [0]       # nodes recorded so far (record_as uses it to see what a call recorded)
+_next_seq = itertools.count(1).__next__  # a node's `seq`: creation order, a topological order
+                                         # (atomic under the GIL, so unique across threads)
 # Nodes recorded by in-place ops (`y += 1` on a graph tensor): the tensor, perhaps already an
 # input of older nodes, now points at a newer grad_fn, so creation order may no longer be a
 # topological order. While any such node is alive, backward sorts the graph by a DFS instead.
@@ -169,8 +171,8 @@ class PrimNode(Node):
         self._name = prim.torch_name
         self.n_out = len(out) if prim.multiple_results else 1
         self.hooks = None
-        c = _NODE_COUNT[0] + 1
-        _NODE_COUNT[0] = self.seq = c
+        _NODE_COUNT[0] += 1
+        self.seq = _next_seq()
 
     def released(self):
         return self.saved is None
@@ -226,8 +228,7 @@ class CompositeNode(Node):
         self.n_out = 1
         self.hooks = None
         self._freed = False
-        c = _NODE_COUNT[0] + 1
-        _NODE_COUNT[0] = self.seq = c
+        self.seq = _next_seq()
 
     def released(self):
         return self._freed
@@ -254,8 +255,8 @@ class FunctionNode(Node):
         self.n_out = 1
         self.hooks = None
         self._freed = False
-        c = _NODE_COUNT[0] + 1
-        _NODE_COUNT[0] = self.seq = c
+        _NODE_COUNT[0] += 1
+        self.seq = _next_seq()
 
     def released(self):
         return self._freed
@@ -839,8 +840,8 @@ def _record1(prim, out, a, ad, params):
         node._name = prim.torch_name
         node.n_out = 1
         node.hooks = None
-        c = _NODE_COUNT[0] + 1
-        _NODE_COUNT[0] = node.seq = c
+        _NODE_COUNT[0] += 1
+        node.seq = _next_seq()
         t.requires_grad = True
     else:
         t.grad_fn = None
@@ -864,8 +865,8 @@ def _record2(prim, out, a, b, ad, bd, rg):
         node._name = prim.torch_name
         node.n_out = 1
         node.hooks = None
-        c = _NODE_COUNT[0] + 1
-        _NODE_COUNT[0] = node.seq = c
+        _NODE_COUNT[0] += 1
+        node.seq = _next_seq()
         t.requires_grad = True
     else:
         t.grad_fn = None
