@@ -79,6 +79,13 @@ def _output(x):
     return x
 
 
+def _tape_call(transformed, args, kwargs):
+    from .tape import tape_call  # tape imports api: import on first use, then call directly
+    global _tape_call
+    _tape_call = tape_call
+    return tape_call(transformed, args, kwargs)
+
+
 class _LeafIndex:
     """Stands in for a dynamic leaf to find which leaves an argument owns."""
     __slots__ = ("index",)
@@ -141,6 +148,8 @@ class Transformed:
 
     # -- call --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        if self.mode == "tape":
+            return _tape_call(self, args, kwargs)
         # Fast path: positional floats/arrays seen before go straight to the executable.
         if not kwargs:
             try:
@@ -152,9 +161,6 @@ class Transformed:
         return self._call(args, kwargs)
 
     def _call(self, args, kwargs):
-        if self.mode == "tape":
-            from .tape import tape_call
-            return tape_call(self, args, kwargs)
         self._check_argnums(args)
         dyn, key, rebuild = self._split(args, kwargs)
         spec = self._specialize(key, dyn, rebuild)

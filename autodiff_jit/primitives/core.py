@@ -76,10 +76,15 @@ def _context_of(x):
     return getattr(x, "_adj_context", None)
 
 
+_PLAIN = (np.ndarray, np.float64, np.float32, float, int)  # values that never carry a context
+
+
 def bind(prim: Primitive, *args, **params):
     """Apply `prim`: on numpy values now, or recorded by the innermost trace/tape among args."""
     top = None
     for a in args:
+        if type(a) in _PLAIN:
+            continue
         ctx = _context_of(a)
         if ctx is not None and (top is None or ctx.level > top.level):
             top = ctx
@@ -94,6 +99,12 @@ _AVALS: dict = {}  # (shape, dtype) -> AVal: tape mode asks for avals of arrays 
 def aval_of(x) -> AVal:
     """Shape and dtype of any value bind accepts (tracer, Tensor, array, numpy/Python scalar)."""
     if type(x) is not np.ndarray:
+        if isinstance(x, np.generic):  # numpy scalars (tape mode keeps 0-d values as these)
+            key = ((), x.dtype)
+            aval = _AVALS.get(key)
+            if aval is None:
+                aval = _AVALS[key] = AVal((), x.dtype)
+            return aval
         aval = getattr(x, "aval", None)
         if isinstance(aval, AVal):
             return aval

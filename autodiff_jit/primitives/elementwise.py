@@ -192,7 +192,10 @@ def _binary(name, np_fn, vjp_parts=None, *, torch_name=None, out_dtype=None, flo
     if vjp_parts is not None:
         def vjp(g, out, a, b):
             da, db = vjp_parts(g, out, a, b)
-            return unbroadcast(da, shape_of(a)), unbroadcast(db, shape_of(b))
+            sa, sb = shape_of(a), shape_of(b)
+            if sa == sb == shape_of(g):  # nothing was broadcast
+                return da, db
+            return unbroadcast(da, sa), unbroadcast(db, sb)
 
         def jvp(t, out, a, b):
             ta, tb = t
