@@ -216,10 +216,9 @@ def test_simplify_constant_folding():
     same(after, f"""
         func f(x: f64[3]) -> f64[3]
           c0: f64[3] = const <3 values>
-          c1: f64[] = const 6.0
-          v2: f64[3] = mul(x, c1)
-          v3: f64[3] = add(v2, c0)
-          return v3
+          v1: f64[3] = mul(x, 6.0)
+          v2: f64[3] = add(v1, c0)
+          return v2
         """.replace("<3 values>", repr(np.exp([2.0, 4.0, 6.0]).tolist())))
     np.testing.assert_allclose(run(after, [np.ones(3)])[0], 6.0 + np.exp([2.0, 4.0, 6.0]))
 
@@ -234,9 +233,8 @@ def test_simplify_folds_literal_arithmetic():
         """)
     same(dce(simplify(before)), """
         func f(x: f64[]) -> f64[]
-          c0: f64[] = const 7.0
-          v1: f64[] = mul(x, c0)
-          return v1
+          v0: f64[] = mul(x, 7.0)
+          return v0
         """)
 
 

@@ -5,6 +5,8 @@
 - zeros: x*0, where the 0 is a zero AD made (a broadcast literal 0), becomes a zero of the output
   type (AD's symbolic-zero convention: a zero cotangent stays zero even where the primal is inf
   or NaN). A zero the user wrote is left alone: numpy's inf*0 is nan, and so is ours;
+- uniform folding: an elementwise or data-movement equation whose inputs each hold a single
+  repeated value becomes `broadcast_to(literal)`, whatever its size (no large constant is made);
 - folding: an equation whose inputs are all literals or constants, with a small output, is
   evaluated now and replaced by a constant.
 Rewrites only fire when the replacement has exactly the output's shape and dtype.
@@ -31,6 +33,27 @@ def _scalar_value(atom, consts, producers):
     eqn = producers.get(id(atom))
     if eqn is not None and eqn.prim.name in ("broadcast_to", "reshape"):
         return _scalar_value(eqn.inputs[0], consts, producers)
+    return None
+
+
+_UNIFORM_MOVES = ("reshape", "transpose", "broadcast_to", "slice", "concatenate")
+
+
+def _uniform_result(eqn, vals, params):
+    """The single value of every element of eqn's output when all its inputs are uniform
+    (literals, one-valued constants, broadcasts of them), whatever the output's size; else None.
+    Computed with the primitive's own numpy implementation on the scalars, so exactly numpy's
+    value (an inf * 0 here is nan, as numpy's would be)."""
+    prim = eqn.prim
+    if eqn.regions or prim.multiple_results or not vals or any(v is None for v in vals):
+        return None
+    if prim.name == "broadcast_to" and isinstance(eqn.inputs[0], Lit):
+        return None  # already the canonical form
+    if prim.family in ("unary", "binary", "select"):
+        out = eqn.outputs[0]
+        return np.asarray(prim.impl(*vals, **params)).astype(out.dtype)[()]
+    if prim.name in _UNIFORM_MOVES and all(v == vals[0] for v in vals):
+        return vals[0]
     return None
 
 
@@ -94,6 +117,23 @@ def simplify(fn: Function) -> Function:
                 replacement = prod.inputs[0]
         if replacement is not None:
             subst[id(out)] = replacement
+            continue
+        if eqn.prim.family == "binary":
+            # a broadcast literal operand is just the literal (binary ops broadcast themselves)
+            for k in (0, 1):
+                other = inputs[1 - k]
+                if vals[k] is not None and not isinstance(inputs[k], Lit) and \
+                        other.shape == out.shape and inputs[k].dtype == out.dtype:
+                    inputs[k] = Lit(vals[k], inputs[k].dtype)
+        uniform = _uniform_result(eqn, vals, params)
+        if uniform is not None:
+            if out.shape == ():
+                subst[id(out)] = Lit(uniform, out.dtype)
+            else:
+                new = Eqn(get_primitive("broadcast_to"), [Lit(uniform, out.dtype)],
+                          {"shape": out.shape}, [out])
+                eqns.append(new)
+                producers[id(out)] = new
             continue
         if (not eqn.regions and not eqn.prim.multiple_results and out.aval.size <= _FOLD_MAX_SIZE
                 and all(isinstance(i, Lit) or i in consts for i in inputs)
