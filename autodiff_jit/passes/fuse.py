@@ -22,6 +22,14 @@ Rules (each value `v` defined by an equation):
   multiply-adds per element) under the same conditions; its operands are read many times, so they
   are stored, and a view operand that needs div/mod to index (a reshape of a transposed or sliced
   value) is stored too;
+* a cheap elementwise value used more than once is *recomputed* at each use instead of stored
+  when some use reads it at a shifted/strided/permuted index (a slice or pad view with a non-zero
+  start or a step, a transpose: that consumer could never share a loop iteration with a store of
+  it), every use streams (no result, no region capture, no broadcast), and its inline tree
+  (itself plus the producers computed inside it) costs at most RECOMPUTE_MAX_FLOPS simple
+  operations per element (no transcendental, pow, dot, gather or pad view: it reads its stored
+  inputs at affine indices). The Rosenbrock gradient's `200*(x[1:]-x[:-1]**2)`, read at i and
+  i-1 by the scatter-add loop, is thus never written to memory;
 * everything else (reductions, big dot_generals, scans, scatters, gathers, region calls, values
   used twice, results) is stored: it is the root of a group.
 """
@@ -40,6 +48,19 @@ REDUCE_PRIMS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod
                           "argmax", "argmin"})
 # consumers that read each element of the given operand exactly once (None: every operand)
 INLINE_DOT_MAX_K = 15   # below the BLAS threshold (backend/dot.py BLAS_MIN_DIM)
+
+# recompute rule: the largest per-element cost (sum of _FLOPS over the inline tree, counted once
+# per path) of a multi-use value that is recomputed at each use instead of stored
+RECOMPUTE = True
+RECOMPUTE_MAX_FLOPS = 8
+RECOMPUTE_MAX_USES = 4
+_FLOPS = {"add": 1, "sub": 1, "mul": 1, "neg": 1, "abs": 1, "sign": 2, "maximum": 1,
+          "minimum": 1, "select": 1, "lt": 1, "le": 1, "gt": 1, "ge": 1, "eq": 1, "ne": 1,
+          "logical_and": 1, "logical_or": 1, "logical_xor": 1, "logical_not": 1,
+          "floor": 1, "ceil": 1, "round": 1, "stop_gradient": 0, "convert_element_type": 1,
+          "div": 4, "sqrt": 4}
+# views whose index is an affine function of the consumer's (no compare/select, no gather)
+_AFFINE_VIEWS = frozenset({"reshape", "transpose", "broadcast_to", "slice"})
 
 STREAMING = {"reduce_sum": None, "reduce_max": None, "reduce_min": None, "reduce_prod": None,
              "argmax": None, "argmin": None, "cumsum": None, "concatenate": None,
@@ -102,6 +123,25 @@ def _replicates(eqn, pos) -> bool:
     if kind_of(eqn) == "view":  # broadcast_to; slices, reshapes, transposes, pads read once
         return eqn.prim.name == "broadcast_to" and a.aval.size < eqn.outputs[0].aval.size
     return False
+
+
+def _eqn_flops(eqn):
+    """Per-element cost of an elementwise equation (None: not cheap, never recomputed)."""
+    name = eqn.prim.name
+    if name == "integer_pow":
+        y = abs(int(eqn.params["y"]))
+        c = max(y.bit_length() - 1 + bin(y).count("1") - 1, 0)
+        return c + (4 if eqn.params["y"] < 0 else 0)
+    return _FLOPS.get(name)
+
+
+def _shifting_view(eqn) -> bool:
+    """Whether a view reads its operand at an index other than the consumer's own (same
+    linear position): a slice/pad with a non-zero start or a step, a transpose."""
+    name = eqn.prim.name
+    if name in ("slice", "scatter_slice"):
+        return any(s != 0 for s in eqn.params["start"]) or any(s != 1 for s in eqn.params["step"])
+    return name == "transpose"
 
 
 @dataclass
@@ -186,6 +226,51 @@ def plan(fn: Function) -> FusionPlan:
                 out.append((e, pos, rep or _replicates(e, pos)))
         return out
 
+    def shifted_use(v):
+        """Whether some use of v (through view chains) reads it at a shifted index."""
+        for e, pos in users.get(id(v), ()):
+            if pos >= 0 and kind_of(e) == "view":
+                if _shifting_view(e) or shifted_use(e.outputs[0]):
+                    return True
+        return False
+
+    def tree_flops(v, budget):
+        """Per-element cost of computing v inline (v's producer and the non-stored producers
+        under it, once per path), or None if over `budget` or not cheap/affine."""
+        e = producer.get(id(v))
+        if e is None or id(v) in stored:
+            return 0
+        k = kind_of(e)
+        if k == "view":
+            if e.prim.name not in _AFFINE_VIEWS:
+                return None
+            c = 4 if _needs_divmod(v, producer, stored) else 0   # a div/mod per read
+        elif k == "elementwise":
+            c = _eqn_flops(e)
+            if c is None:
+                return None
+        else:
+            return None
+        for a in e.inputs:
+            if isinstance(a, Var):
+                sub = tree_flops(a, budget - c)
+                if sub is None:
+                    return None
+                c += sub
+            if c > budget:
+                return None
+        return c
+
+    def recompute(o, uses):
+        """The cost-model rule: recompute cheap multi-use o at each (shifted) use."""
+        if not RECOMPUTE or len(uses) > RECOMPUTE_MAX_USES or o.aval.size <= 1:
+            return False
+        if any(u is None or u[2] or not _streams(u[0], u[1]) for u in uses):
+            return False
+        if not shifted_use(o):
+            return False
+        return tree_flops(o, RECOMPUTE_MAX_FLOPS) is not None
+
     stored, inlined, dead = set(), set(), set()
     for e in fn.eqns:
         k = kind_of(e)
@@ -203,6 +288,8 @@ def plan(fn: Function) -> FusionPlan:
                     uses = uses[:1]   # x + x: one consumer reading the same element (cached)
                 ok = len(uses) == 1 and uses[0] is not None and _streams(uses[0][0], uses[0][1]) \
                     and (not uses[0][2] or o.aval.size <= 1)
+                if not ok and len(uses) > 1 and k == "elementwise" and recompute(o, uses):
+                    ok = True
                 (inlined if ok else stored).add(id(o))
             else:
                 stored.add(id(o))

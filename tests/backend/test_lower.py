@@ -585,3 +585,70 @@ def test_loop_nest_shares_the_row_loop(rng):
     assert body.count("n0.head:") == 1     # one loop over the rows ...
     assert body.count(".head:") == 1 + 3   # ... containing max, exp + sum, div loops
     np.testing.assert_allclose(ad.jit(_softmax_rows)(x), _softmax_rows(x), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# recompute (fuse.RECOMPUTE): cheap values read at shifted indices are recomputed at each use
+
+def _shift_2d(x):
+    y = x * x - 0.5
+    return np.sum(y[:, 1:] * y[:, :-1]) + np.sum(np.transpose(y)[1:, :] ** 3)
+
+
+def _shift_nested(x):
+    y = x * 2.0 + x * x
+    z = y[1:] - y[:-1]
+    return np.sum(z[2:] * z[:-2]) + np.sum(np.sin(z[::2]))
+
+
+def _shift_strided(x):
+    y = np.abs(x) + 1.0
+    z = np.maximum(x, 0.5) * 3.0
+    return np.sum(y[::2] * y[1::2]) + np.sum(y[::-1] * y) + np.sum(z[::-3] / z[2::3])
+
+
+RECOMPUTE_FUNCS = [
+    (rosen, lambda r: [r.uniform(-1, 1, 1000)]),
+    (rosen, lambda r: [r.uniform(-1, 1, 3)]),
+    (pads, lambda r: [r.normal(size=(7, 5))]),
+    (_shift_2d, lambda r: [r.normal(size=(6, 9))]),
+    (_shift_nested, lambda r: [r.normal(size=37)]),
+    (_shift_strided, lambda r: [r.normal(size=30)]),
+    (lambda x: (lambda y: (y[1:] - y[:-1], y[2:] * 2.0))(x * 3.0 - 1.0),
+     lambda r: [r.normal(size=(9, 2))]),
+]
+
+
+@pytest.mark.parametrize("recompute", [True, False])
+@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("k", range(len(RECOMPUTE_FUNCS)))
+def test_recompute(rng, k, grad, recompute, monkeypatch):
+    from autodiff_jit.passes import fuse
+    monkeypatch.setattr(fuse, "RECOMPUTE", recompute)
+    f, make = RECOMPUTE_FUNCS[k]
+    args = make(rng)
+    if grad and k == len(RECOMPUTE_FUNCS) - 1:
+        f = (lambda g: lambda x: np.sum(g(x)[0] ** 2) + np.sum(g(x)[1]))(f)
+    _compare(f, *args, grad=grad)
+    if not grad:
+        _compare(f, *[a.astype(F32) for a in args], dtype=F32)
+
+
+def test_rosenbrock_gradient_is_one_loop_without_intermediates(rng, monkeypatch):
+    from autodiff_jit.passes import fuse
+    x = rng.uniform(-1, 1, 100_000)
+    fn = ad.grad(rosen, mode="interpret").ir(x)
+    want = interpret.run(fn, [x])[0]
+    monkeypatch.setattr(fuse, "RECOMPUTE", False)
+    before = compile_function(fn)
+    assert before.lowered.arena_bytes >= 8 * (x.size - 1)   # 200*(x[1:]-x[:-1]**2) stored
+    monkeypatch.setattr(fuse, "RECOMPUTE", True)
+    exe = compile_function(fn)
+    assert exe.lowered.arena_bytes == 0                      # recomputed at i and i-1
+    body = exe.llvm_ir().split("define internal void")[1].split("\n}")[0]
+    # one store loop, split at the pad boundaries: element 0, the body loop, the last element
+    assert body.count(".head:") == 1 and body.count("seg.head:") == 1
+    assert "select" not in body                              # no bounds checks left
+    assert "x double>" in exe.llvm_ir(optimized=True)        # vectorized
+    np.testing.assert_allclose(exe([x])[0], want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(before([x])[0], want, rtol=1e-12, atol=1e-12)

@@ -199,3 +199,85 @@ def test_nests_in_the_gmm_gradient(monkeypatch):
     p = fuse.plan(fn)
     assert len(p.schedule) < len(before.schedule) * 2 // 3
     assert sorted(map(id, _flat(p.schedule))) == sorted(map(id, p.groups))
+
+
+# ---------------------------------------------------------------------------------------------
+# recompute: a cheap value read at a shifted index is recomputed at each use, not stored
+
+def _rosen(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def _recompute_plans(f, x, monkeypatch, grad=False):
+    fn = (ad.grad if grad else ad.jit)(f, mode="interpret").ir(x)
+    monkeypatch.setattr(fuse, "RECOMPUTE", False)
+    before = fuse.plan(fn)
+    monkeypatch.setattr(fuse, "RECOMPUTE", True)
+    return fn, before, fuse.plan(fn)
+
+
+def test_rosenbrock_gradient_recomputes_the_shifted_value(monkeypatch):
+    fn, before, p = _recompute_plans(_rosen, np.ones(100), monkeypatch, grad=True)
+    # before: 200*(x[1:]-x[:-1]**2) is stored by a first loop, read at i and i-1 by the second
+    assert len(before.groups) == 2
+    v = before.groups[0].root.outputs[0]
+    assert before.is_stored(v)
+    # after: one loop, recomputed at both indices; only the result is stored
+    assert len(p.groups) == 1
+    assert not p.is_stored(v) and id(v) in p.inlined
+    assert p.stored == {id(fn.results[0])}
+    # its three pad views are in the loop's group (the store loop is split at their bounds)
+    assert [e.prim.name for e in p.groups[0].eqns].count("scatter_slice") == 3
+
+
+def test_cheap_value_read_shifted_is_recomputed(monkeypatch):
+    def f(x):
+        y = x * x + 1.0
+        return y[1:] - y[:-1]
+    fn, before, p = _recompute_plans(f, np.ones(10), monkeypatch)
+    assert len(before.groups) == 2 and len(p.groups) == 1
+    assert [e.prim.name for e in p.groups[0].eqns].count("mul") == 1   # one equation, two uses
+
+
+def test_recompute_nested_within_budget(monkeypatch):
+    def f(x):
+        y = x * x
+        z = y[1:] + y[:-1]            # recomputed: 3 operations per element of z
+        return np.sum(z[2:] * z[:-2])
+    fn, before, p = _recompute_plans(f, np.ones(20), monkeypatch)
+    assert len(before.groups) == 3 and len(p.groups) == 1
+
+
+def test_expensive_shifted_value_is_stored(monkeypatch):
+    def f(x):
+        y = np.exp(x)
+        return y[1:] - y[:-1]
+    fn, before, p = _recompute_plans(f, np.ones(10), monkeypatch)
+    exp = next(e for e in fn.eqns if e.prim.name == "exp")
+    assert p.is_stored(exp.outputs[0]) and len(p.groups) == 2
+
+
+def test_recompute_flop_budget(monkeypatch):
+    def f(x):
+        y = x
+        for _ in range(fuse.RECOMPUTE_MAX_FLOPS // 2 + 1):
+            y = y * 3.0 + 1.0         # 2 operations per round: over the budget
+        return y[1:] - y[:-1]
+    fn, before, p = _recompute_plans(f, np.ones(10), monkeypatch)
+    assert len(p.groups) == 2
+
+
+def test_multi_use_at_the_same_index_is_still_stored(monkeypatch):
+    fn, before, p = _recompute_plans(lambda x: np.sum(x * 2.0) * np.max(x * 2.0), np.ones(10),
+                                     monkeypatch)
+    mul = next(e for e in fn.eqns if e.prim.name == "mul")
+    assert p.is_stored(mul.outputs[0])
+
+
+def test_result_is_not_recomputed(monkeypatch):
+    def f(x):
+        y = x * 2.0
+        return y, y[1:] - y[:-1]
+    fn, before, p = _recompute_plans(f, np.ones(10), monkeypatch)
+    assert len(p.groups) == len(before.groups) == 2
+    assert all(p.is_stored(r) for r in fn.results)
