@@ -379,6 +379,21 @@ def _entry_type(sig: EntrySignature) -> ir.FunctionType:
     return ir.FunctionType(ir.VoidType(), params)
 
 
+def _declare_capi(m):
+    """Declarations of the CPython/numpy C-API functions the generated wrappers call, in the
+    order both wrappers unpack them."""
+    objp, i64p = _i8p, _i64.as_pointer()
+    return (_declare(m, "PyFloat_AsDouble", _f64, [objp]),
+            _declare(m, "PyArray_Scalar", objp, [_i8p, objp, objp]),
+            _declare(m, "PyErr_Occurred", objp, []),
+            _declare(m, "PyTuple_New", objp, [_i64]),
+            _declare(m, "PyTuple_SetItem", _i32, [objp, _i64, objp]),
+            _declare(m, "PyObject_Vectorcall", objp, [objp, objp.as_pointer(), _i64, objp]),
+            _declare(m, "Py_DecRef", ir.VoidType(), [objp]),
+            _declare(m, "Py_IncRef", ir.VoidType(), [objp]),
+            _declare(m, "PyArray_New", objp, [objp, _i32, i64p, _i32, i64p, _i8p, _i32, _i32, objp]))
+
+
 def add_python_wrapper(module: ir.Module, entry, sig: EntrySignature, name: str | None = None) -> str:
     """Emit `PyObject* name(PyObject* self, PyObject* const* args, Py_ssize_t nargs)` into `module`.
 
@@ -393,16 +408,8 @@ def add_python_wrapper(module: ir.Module, entry, sig: EntrySignature, name: str 
     name = name or f"adj_pywrap_{next(_counter)}"
     objp = _i8p
     m = module
-    as_double = _declare(m, "PyFloat_AsDouble", _f64, [objp])
-    to_scalar = _declare(m, "PyArray_Scalar", objp, [_i8p, objp, objp])
-    err_occurred = _declare(m, "PyErr_Occurred", objp, [])
-    tuple_new = _declare(m, "PyTuple_New", objp, [_i64])
-    tuple_set = _declare(m, "PyTuple_SetItem", _i32, [objp, _i64, objp])
-    vectorcall = _declare(m, "PyObject_Vectorcall", objp, [objp, objp.as_pointer(), _i64, objp])
-    decref = _declare(m, "Py_DecRef", ir.VoidType(), [objp])
-    incref = _declare(m, "Py_IncRef", ir.VoidType(), [objp])
-    arr_new = _declare(m, "PyArray_New", objp, [objp, _i32, _i64.as_pointer(), _i32, _i64.as_pointer(),
-                                                  _i8p, _i32, _i32, objp])
+    (as_double, to_scalar, err_occurred, tuple_new, tuple_set, vectorcall, decref, incref,
+     arr_new) = _declare_capi(m)
 
     fn = ir.Function(m, ir.FunctionType(objp, [objp, objp.as_pointer(), _i64]), name=name)
     self_obj, args, nargs = fn.args
@@ -618,15 +625,8 @@ def _generic_wrapper() -> int:
     m.triple, m.data_layout = engine.triple_and_layout()
     objp = _i8p
     i64p = _i64.as_pointer()
-    as_double = _declare(m, "PyFloat_AsDouble", _f64, [objp])
-    to_scalar = _declare(m, "PyArray_Scalar", objp, [_i8p, objp, objp])
-    err_occurred = _declare(m, "PyErr_Occurred", objp, [])
-    tuple_new = _declare(m, "PyTuple_New", objp, [_i64])
-    tuple_set = _declare(m, "PyTuple_SetItem", _i32, [objp, _i64, objp])
-    vectorcall = _declare(m, "PyObject_Vectorcall", objp, [objp, objp.as_pointer(), _i64, objp])
-    decref = _declare(m, "Py_DecRef", ir.VoidType(), [objp])
-    incref = _declare(m, "Py_IncRef", ir.VoidType(), [objp])
-    arr_new = _declare(m, "PyArray_New", objp, [objp, _i32, i64p, _i32, i64p, _i8p, _i32, _i32, objp])
+    (as_double, to_scalar, err_occurred, tuple_new, tuple_set, vectorcall, decref, incref,
+     arr_new) = _declare_capi(m)
     entry_ty = ir.FunctionType(ir.VoidType(), [_i8p.as_pointer(), _i8p.as_pointer()]).as_pointer()
 
     fn = ir.Function(m, ir.FunctionType(objp, [objp, objp.as_pointer(), _i64]), name="adj_generic_py")

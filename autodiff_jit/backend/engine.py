@@ -138,12 +138,9 @@ def compile_module(llvm_ir: str, names: list[str], loop_unrolling: bool = True,
             return compile_helper(directory, llvm_ir, names, loop_unrolling)
         finally:
             _tls.helper_dir = directory
-    mod = parse_and_verify(llvm_ir)
     with _lock:
         s = _init()
-        mod.triple = s["triple"]
-        mod.data_layout = s["data_layout"]
-        optimize(mod, loop_unrolling=loop_unrolling)
+        mod = _parsed_and_optimized(llvm_ir, loop_unrolling)
         tag = None
         if want_object:
             tag = f"adj.module.{next(_module_ids)}"
@@ -187,16 +184,20 @@ def host_fingerprint() -> dict:
             "llvm": ".".join(map(str, llvm.llvm_version_info))}
 
 
+def _parsed_and_optimized(llvm_ir: str, loop_unrolling: bool) -> "llvm.ModuleRef":
+    mod = parse_and_verify(llvm_ir)
+    s = _init()
+    mod.triple = s["triple"]
+    mod.data_layout = s["data_layout"]
+    optimize(mod, loop_unrolling=loop_unrolling)
+    return mod
+
+
 def optimized_module(llvm_ir: str, loop_unrolling: bool = True) -> "llvm.ModuleRef":
     """Parse, verify and optimize `llvm_ir` like compile_module, without adding it to the
     engine (inspection of code loaded from the disk cache)."""
-    mod = parse_and_verify(llvm_ir)
     with _lock:
-        s = _init()
-        mod.triple = s["triple"]
-        mod.data_layout = s["data_layout"]
-        optimize(mod, loop_unrolling=loop_unrolling)
-    return mod
+        return _parsed_and_optimized(llvm_ir, loop_unrolling)
 
 
 def assembly(mod: "llvm.ModuleRef") -> str:
