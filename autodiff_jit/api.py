@@ -106,7 +106,10 @@ class Specialization:
     executable: object = None
     out_treedef: object = None  # jit: structure of the result; grad: structure of aux
     n_aux: int = 0
-    extra: dict = field(default_factory=dict)
+    # grad: per differentiated argument, (indices of its dynamic leaves, its treedef)
+    groups: list = field(default_factory=list)
+    # tracers of enclosing traces the function closed over (then it is inlined, not compiled)
+    captured: list = field(default_factory=list)
 
 
 class Transformed:
@@ -182,7 +185,7 @@ class Transformed:
         exe = spec.executable
         n_results = len(spec.optimized.results)
         raw = getattr(exe, "call_raw", None)
-        groups = spec.extra.get("groups", [])
+        groups = spec.groups
         plain_grad = self.kind == "grad" and not self.has_aux and \
             all(td == "*" for _, td in groups)
         if raw is not None:
@@ -249,7 +252,6 @@ class Transformed:
                 a[i] = v
             return a, kw
 
-        self._diff_leaves = None
         return dyn, key, rebuild
 
     def _diff_positions(self, key, rebuild, n_dyn):
@@ -311,7 +313,6 @@ class Transformed:
                                 f"(e.g. np.sum) before differentiating")
             results = [out] + aux_leaves
         traced = trace.to_function(self._fun_name, results)
-        n_explicit = n_dyn
         if self.kind == "jit":
             ir = traced
         else:
@@ -320,8 +321,7 @@ class Transformed:
             if self.kind == "grad":  # the value is not returned: let DCE drop what only it needs
                 ir = ir.replace(results=ir.results[1:])
         spec = Specialization(traced, ir, out_treedef=out_treedef, n_aux=n_aux,
-                              extra={"groups": groups, "captured": trace.captured_outer,
-                                     "n_explicit": n_explicit})
+                              groups=groups, captured=trace.captured_outer)
         return spec
 
     def _specialize(self, key, dyn, rebuild) -> Specialization:
@@ -333,7 +333,7 @@ class Transformed:
             if spec is not None:
                 return spec
         spec = self._build(key, rebuild)
-        if max_level(dyn) or spec.extra["captured"]:
+        if max_level(dyn) or spec.captured:
             return spec
         with self._lock:
             cached = self._cache.get(key)
@@ -346,7 +346,7 @@ class Transformed:
 
     def _run_inline(self, spec, dyn):
         """Record the (unoptimized) IR into the innermost enclosing trace."""
-        inputs = list(dyn) + spec.extra["captured"]
+        inputs = list(dyn) + spec.captured
         outer = max((x._adj_context for x in inputs if hasattr(x, "_adj_context")),
                     key=lambda ctx: ctx.level)
         if outer.finished:
@@ -368,7 +368,7 @@ class Transformed:
         aux = tree.unflatten(spec.out_treedef, outs[1:1 + spec.n_aux]) if self.has_aux else None
         flat = outs[1 + spec.n_aux:]
         grads, pos = [], 0
-        for idx, td in spec.extra["groups"]:
+        for idx, td in spec.groups:
             grads.append(tree.unflatten(td, flat[pos:pos + len(idx)]))
             pos += len(idx)
         g = grads[0] if isinstance(self.argnums, numbers.Integral) else tuple(grads)
