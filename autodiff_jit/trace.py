@@ -160,7 +160,12 @@ class Tracer(ArrayOps):
         raise self._control_flow_error(".tolist()")
 
     def __array__(self, dtype=None, copy=None):
-        raise self._control_flow_error("np.asarray()/np.array()")
+        raise TracingError(
+            f"np.array()/np.asarray() of a traced value ({self.aval}) needs its run-time value, "
+            f"which is not known while tracing (numpy does not let np.array see traced values). "
+            f"To build an array from traced values use np.stack([a, b]) or np.concatenate; for "
+            f"a value-dependent choice use np.where(cond, a, b) or autodiff_jit.cond (loops: "
+            f"autodiff_jit.while_loop); to read a number out, return it from the function.")
 
     def __setitem__(self, key, value):
         # x[key] = v records a pure update and rebinds this tracer to its result. Like numpy,
