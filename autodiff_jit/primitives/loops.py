@@ -39,6 +39,14 @@ says which value to pass. Forward-only while loops are unbounded.
 
 The VJP of cond is a cond whose branches are the branches' adjoints: only the taken branch's
 adjoint runs.
+
+Forward mode
+------------
+The JVP of each op is the same op over (primal, tangent) operands, whose regions are the
+regions' JVPs built once with `jvp_function`: scan carries (carry, tangent carry) and stacks the
+tangent ys too; while keeps the predicate on the primal carry (a recording while, inside a VJP,
+also records the tangents of its stashed carries); cond runs the taken branch's JVP. Every float
+carry gets a tangent (zero-initialized when its initial value has none). Nothing is recorded.
 """
 from __future__ import annotations
 
@@ -136,8 +144,85 @@ def _scan_vjp(cts, outs, *ins, body, length, start, reverse, n_consts, n_carry, 
     return ([None] if dynamic_length else []) + g
 
 
-scan_p = register(Primitive("scan", _scan_rule, _scan_impl, vjp=_scan_vjp, multiple_results=True,
-                            torch_name="ScanBackward", family="control"))
+# ---------------------------------------------------------------------------------------------
+# forward mode (JVP): each region op's JVP is the same op over (primal, tangent) operands whose
+# regions are the regions' JVPs (`jvp_function`). Nothing is recorded.
+
+def _region_jvp(fn: Function, wrt, name):
+    """(jvp of `fn` w.r.t. args `wrt`, positions of its float results). Its args are fn's args
+    then one tangent per `wrt`; its results fn's results then one tangent per float result."""
+    from ..jvp import jvp_function
+    tfn = jvp_function(fn, list(wrt), name=name)
+    n = len(fn.results)
+    out_f = [j for j, r in enumerate(fn.out_avals) if is_float(r.dtype)]
+    return tfn, out_f, tfn.args[len(fn.args):], [tfn.results[n + j] for j in out_f]
+
+
+def _float_active(tangents, avals):
+    return [j for j, (t, a) in enumerate(zip(tangents, avals)) if t is not None and
+            is_float(a.dtype)]
+
+
+def _tangent_or_zeros(t, aval):
+    """The tangent operand for a primal of type `aval`: zeros for a zero (None) tangent, else
+    the tangent fitted to `aval` (defensive; jvp_function already fits tangents to their
+    values' types)."""
+    if t is None:
+        return _zeros(aval)
+    from .core import aval_of
+    from .elementwise import cast
+    from .shape import broadcast_to_p
+    if aval_of(t).shape != aval.shape:
+        t = bind(broadcast_to_p, t, shape=aval.shape)
+    return cast(t, aval.dtype)
+
+
+def _scan_jvp(tangents, outs, *ins, body, length, start, reverse, n_consts, n_carry,
+              dynamic_length):
+    """A scan over (consts, tangent consts; carry, tangent carry; xs, tangent xs) whose body is
+    the body's JVP; tangent ys are extra stacked outputs."""
+    from ..passes.dce import dce
+    n, consts, carry, xs = _scan_split(ins, n_consts, n_carry, dynamic_length)
+    _, t_consts, t_carry, t_xs = _scan_split(tangents, n_consts, n_carry, dynamic_length)
+    nk, nc = len(consts), len(carry)
+    c_args, k_args = body.args[1:1 + nk], body.args[1 + nk:1 + nk + nc]
+    x_args = body.args[1 + nk + nc:]
+    c_pos = _float_active(t_consts, [a.aval for a in c_args])
+    x_pos = _float_active(t_xs, [a.aval for a in x_args])
+    # every float carry gets a tangent (zero when its initial value's is), since the body can
+    # make it depend on the perturbed consts/xs
+    k_pos = [j for j, a in enumerate(k_args) if is_float(a.dtype)]
+    wrt = [1 + j for j in c_pos] + [1 + nk + j for j in k_pos] + [1 + nk + nc + j for j in x_pos]
+    tfn, out_f, t_args, t_res = _region_jvp(body, wrt, f"{body.name}_jvp")
+    tc, tk = t_args[:len(c_pos)], t_args[len(c_pos):len(c_pos) + len(k_pos)]
+    tx = t_args[len(c_pos) + len(k_pos):]
+    y_f = [j - nc for j in out_f if j >= nc]
+    # out_f's carry part equals k_pos (the body's carry output types are its carry input's)
+    t_res_k, t_res_y = t_res[:len(k_pos)], t_res[len(k_pos):]
+    a = tfn.args[:len(body.args)]
+    jbody = tfn.replace(
+        args=[a[0]] + a[1:1 + nk] + tc + a[1 + nk:1 + nk + nc] + tk + a[1 + nk + nc:] + tx,
+        results=tfn.results[:nc] + t_res_k + tfn.results[nc:len(body.results)] + t_res_y)
+    jbody = dce(jbody)
+    lead = [n] if dynamic_length else []
+    stacked = [AVal((length,) + a.shape, a.dtype) for a in x_args]
+    res = bind(scan_p, *lead,
+               *consts, *[_tangent_or_zeros(t_consts[j], c_args[j].aval) for j in c_pos],
+               *carry, *[_tangent_or_zeros(t_carry[j], k_args[j].aval) for j in k_pos],
+               *xs, *[_tangent_or_zeros(t_xs[j], stacked[j]) for j in x_pos],
+               body=jbody, length=length, start=start, reverse=reverse,
+               n_consts=nk + len(c_pos), n_carry=nc + len(k_pos), dynamic_length=dynamic_length)
+    nk2, n_y = nc + len(k_pos), len(body.results) - nc
+    t_out = [None] * (nc + n_y)
+    for j, v in zip(k_pos, res[nc:nk2]):
+        t_out[j] = v
+    for j, v in zip(y_f, res[nk2 + n_y:]):
+        t_out[nc + j] = v
+    return t_out
+
+
+scan_p = register(Primitive("scan", _scan_rule, _scan_impl, vjp=_scan_vjp, jvp=_scan_jvp,
+                            multiple_results=True, torch_name="ScanBackward", family="control"))
 
 
 def _is_traced(x):
@@ -294,7 +379,42 @@ def _while_vjp(cts, outs, *ins, cond, body, n_cond_consts, n_body_consts, record
     return [None] * len(cc) + g
 
 
-while_p = register(Primitive("while", _while_rule, _while_impl, vjp=_while_vjp,
+def _while_jvp(tangents, outs, *ins, cond, body, n_cond_consts, n_body_consts, record, stash,
+               max_steps):
+    """A while over (carry, tangent carry) with the same predicate on the primal carry, whose
+    body is the body's JVP. A recording loop (inside a VJP: hessian = jacfwd(grad)) also
+    records the tangents of its stashed carries."""
+    from ..passes.dce import dce
+    cc, bc, carry = _while_split(ins, n_cond_consts, n_body_consts)
+    _, t_bc, t_carry = _while_split(tangents, n_cond_consts, n_body_consts)
+    nb, nc = len(bc), len(carry)
+    b_pos = _float_active(t_bc, [a.aval for a in body.args[:nb]])
+    k_pos = [j for j, a in enumerate(body.args[nb:]) if is_float(a.dtype)]
+    wrt = list(b_pos) + [nb + j for j in k_pos]
+    tfn, _, t_args, t_res = _region_jvp(body, wrt, f"{body.name}_jvp")
+    a = tfn.args[:len(body.args)]
+    jbody = dce(tfn.replace(args=a[:nb] + t_args[:len(b_pos)] + a[nb:] + t_args[len(b_pos):],
+                            results=tfn.results[:nc] + t_res))
+    jcond = cond.replace(args=cond.args + [Var(a[nb + j].aval, "t") for j in k_pos])
+    t_stash = tuple(nc + k_pos.index(s) for s in stash if s in k_pos) if record else ()
+    res = bind(while_p, *cc, *bc, *[_tangent_or_zeros(t_bc[j], a[j].aval) for j in b_pos],
+               *carry, *[_tangent_or_zeros(t_carry[j], a[nb + j].aval) for j in k_pos],
+               cond=jcond, body=jbody, n_cond_consts=len(cc), n_body_consts=nb + len(b_pos),
+               record=record, stash=tuple(stash) + t_stash, max_steps=max_steps)
+    nk2 = nc + len(k_pos)
+    t_out = [None] * len(outs)
+    for j, v in zip(k_pos, res[nc:nk2]):
+        t_out[j] = v
+    if record:  # outputs: carry, n, stashed buffers
+        bufs_t = res[nk2 + 1 + len(stash):]
+        it = iter(bufs_t)
+        for q, s in enumerate(stash):
+            if s in k_pos:
+                t_out[nc + 1 + q] = next(it)
+    return t_out
+
+
+while_p = register(Primitive("while", _while_rule, _while_impl, vjp=_while_vjp, jvp=_while_jvp,
                              multiple_results=True, torch_name="WhileBackward", family="control"))
 
 
@@ -337,7 +457,28 @@ def _cond_vjp(cts, outs, pred, *ops, true, false):
     return out
 
 
-cond_p = register(Primitive("cond", _cond_rule, _cond_impl, vjp=_cond_vjp, multiple_results=True,
-                            torch_name="CondBackward", family="control"))
+def _cond_jvp(tangents, outs, pred, *ops, true, false):
+    """A cond whose branches are the branches' JVPs: only the taken branch runs."""
+    from ..passes.dce import dce
+    t_ops = tangents[1:]
+    wrt = _float_active(t_ops, true.in_avals)
+    n_out = len(true.results)
+
+    def branch(fn):
+        tfn, out_f, t_args, t_res = _region_jvp(fn, wrt, f"{fn.name}_jvp")
+        return dce(tfn.replace(results=tfn.results[:n_out] + t_res)), out_f
+
+    jt, out_f = branch(true)
+    jf, _ = branch(false)
+    res = bind(cond_p, pred, *ops,
+               *[_tangent_or_zeros(t_ops[j], true.args[j].aval) for j in wrt], true=jt, false=jf)
+    t_out = [None] * n_out
+    for j, v in zip(out_f, res[n_out:]):
+        t_out[j] = v
+    return t_out
+
+
+cond_p = register(Primitive("cond", _cond_rule, _cond_impl, vjp=_cond_vjp, jvp=_cond_jvp,
+                            multiple_results=True, torch_name="CondBackward", family="control"))
 
 __all__ = ["scan_p", "while_p", "cond_p", "DEFAULT_MAX_STEPS"]
