@@ -152,7 +152,13 @@ class Transformed:
     # -- call --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
         if self.mode == "tape":
-            return _tape_call(self, args, kwargs)
+            if self.kind == "jit":  # nothing to differentiate: tape mode just runs the function
+                return self.fun(*args, **kwargs)
+            if not max_level(tree.flatten((args, kwargs))[0]):
+                return _tape_call(self, args, kwargs)
+            # called on traced values (jit, jacfwd, hessian of a tape-mode gradient): there is
+            # no run-time tape inside a trace, so record the adjoint IR as the other modes do
+            return self._call(args, kwargs)
         # Fast path: positional floats/arrays seen before go straight to the executable.
         if not kwargs:
             try:

@@ -72,9 +72,12 @@ def jvp_function(fn: Function, wrt: Sequence[int], *, name: str | None = None) -
 # user API
 
 def _record(outer_values, fn: Function, inputs):
-    """Evaluate `fn` on traced inputs, recording every equation into their trace."""
-    ctx = max((x._adj_context for x in outer_values if hasattr(x, "_adj_context")),
-              key=lambda c: c.level)
+    """Evaluate `fn` on `inputs`: recording every equation into the trace of the traced ones,
+    or (eager use, e.g. mode="tape") computing it with numpy."""
+    contexts = [x._adj_context for x in outer_values if hasattr(x, "_adj_context")]
+    if not contexts:
+        return eval_function(fn, inputs)
+    ctx = max(contexts, key=lambda c: c.level)
     return eval_function(fn, inputs, apply=lambda prim, *a, **p: ctx.process(prim, a, p))
 
 
@@ -99,6 +102,14 @@ def _cached(table, fun, mode, build):
 
 
 _JVP: dict = {}
+
+
+def _leaf_dtype(x):
+    return np.asarray(x).dtype if not isinstance(x, float) else np.dtype(np.float64)
+
+
+def _is_float_leaf(x):
+    return is_float(_leaf_dtype(x))
 _VJP: dict = {}
 
 
@@ -111,6 +122,10 @@ def jvp(fun, primals, tangents, *, mode="compiled"):
     t_leaves, t_tree = tree.flatten(tangents)
     if p_tree != t_tree or any(np.shape(p) != np.shape(t) for p, t in zip(p_leaves, t_leaves)):
         raise TypeError("jvp: primals and tangents must have the same structure and shapes")
+    # a tangent has its primal's dtype (a Python-float primal is float64)
+    t_leaves = [np.asarray(t, dtype=_leaf_dtype(p)) if _is_float_leaf(p) else t
+                for p, t in zip(p_leaves, t_leaves)]
+    tangents = tree.unflatten(t_tree, t_leaves)
     name = getattr(fun, "__name__", "fun").replace("<", "").replace(">", "")
 
     def body(primals, tangents):
@@ -168,7 +183,9 @@ def jacfwd(fun, argnums=0, *, mode="compiled"):
     """The Jacobian of `fun` with respect to argument `argnums` (an int), by forward mode: one
     compiled JVP per input element. Result shape: output shape + input shape."""
     def jac(*args):
-        x = np.asarray(args[argnums], dtype=np.result_type(args[argnums], np.float32))
+        x = np.asarray(args[argnums])
+        if not is_float(x.dtype):
+            x = x.astype(np.float64)
         zeros = [np.zeros(np.shape(a)) if is_float(np.asarray(a).dtype) else a for a in args]
         cols = []
         for direction in _basis(x):

@@ -102,3 +102,14 @@ def test_jvp_ir_verifies_and_prints():
 def test_jvp_rejects_mismatched_tangents():
     with pytest.raises(TypeError, match="same structure and shapes"):
         ad.jvp(np.sin, (np.zeros(3),), (np.zeros(2),))
+
+
+def test_python_float_points_and_tape_mode():
+    # a Python-float primal is float64, so its tangent is too (loops check carry dtypes)
+    f = lambda s: ad.fori_loop(0, 5, lambda i, c: 0.9 * c + np.sin(c), s) ** 2  # noqa: E731
+    h = [ad.hessian(f, mode=m)(0.3) for m in ("compiled", "interpret", "tape")]
+    assert h[0] == pytest.approx(h[1], rel=1e-10) and h[2] == pytest.approx(h[1], rel=1e-10)
+    assert ad.jvp(np.sin, (np.ones(2),), (np.ones(2),), mode="tape")[1] == \
+        pytest.approx(np.cos(np.ones(2)))
+    np.testing.assert_allclose(ad.jit(ad.grad(lambda x: np.sum(np.sin(x)), mode="tape"))(
+        np.array([0.0, 1.0])), np.cos([0.0, 1.0]))
