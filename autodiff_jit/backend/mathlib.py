@@ -3,9 +3,11 @@
 Why this exists: a loop calling ``llvm.exp.f64`` (or ``exp`` from libm) is lowered to one scalar
 libm call per element, and such a loop runs several times slower than ``numpy.exp``.  The
 functions here are built only from arithmetic, integer/bit operations, ``select`` and the
-``llvm.fma / fabs / sqrt / copysign / trunc`` intrinsics -- no calls, no branches -- and are
-``internal alwaysinline``, so after inlining the loop body is straight-line code that the LLVM
-loop vectorizer turns into ``<8 x double>`` AVX-512 code.
+``llvm.fma / fabs / sqrt / copysign / trunc / rint`` intrinsics -- no calls, no branches -- and
+are ``internal alwaysinline``, so after inlining the loop body is straight-line code that the LLVM
+loop vectorizer turns into ``<8 x double>`` AVX-512 code.  (One exception: sin/cos/tan branch to a
+Payne-Hanek function for |x| >= 2^50, which the vectorizer turns into a masked vector call; see
+below.)
 
 Public API
 ----------
@@ -39,9 +41,17 @@ Methods (all classical; written from scratch here)
 * sin, cos, tan: Cody-Waite reduction by pi/2 with a three-double pi/2 and fma, minimax
   polynomials on ``[-pi/4, pi/4]``, quadrant selection by ``select`` and a sign-bit xor;
   ``tan = sin/cos`` (or ``-cos/sin`` in odd quadrants) from double-double sin and cos with one
-  division plus a correction step.  The reduction is exact to full double
-  accuracy while ``|x| < 2^50`` (about 1.1e15); beyond ``SINCOS_ARG_LIMIT`` the result is NaN
-  (documented limitation: no Payne-Hanek reduction).
+  division plus a correction step.  The Cody-Waite reduction is exact to full double
+  accuracy while ``|x| < 2^50`` (about 1.1e15).  Finite ``|x| >= SINCOS_ARG_LIMIT`` take a
+  Payne-Hanek reduction (``_rempi``, after SLEEF's rempi): a table indexed by the exponent
+  (``_REMPI_TAB``, four 53-bit windows of 2/pi per exponent, computed from Machin's formula in
+  integer arithmetic) multiplied by the significand in double-double with fma, integer parts split
+  off for the quadrant, giving ``r + r_lo`` to ~2^-100 relative (also for the closest approach of a
+  double to a multiple of pi/2, ~4.7e-19); the kernels then use ``r_lo`` as a first-order
+  correction.  That path is a separate ``noinline`` function behind a branch; the loop vectorizer
+  if-converts the branch into a call of a masked vector variant (``"vector-function-abi-variant"``,
+  VF 2/4/8/16) that returns at once when no lane is huge, so ordinary arguments pay one call per
+  vector, and a vector with huge lanes runs the scalar Payne-Hanek code lane by lane.
 * arctan: Cephes-style three-interval reduction (``t = x``, ``(x-1)/(x+1)`` or ``-1/x`` with
   offsets 0, pi/4, pi/2 kept as hi+lo), minimax polynomial ``t + t^3 P(t^2)``, |t| <= tan(pi/8).
 * arcsin / arccos: ``|x| <= 1/2`` directly by ``x + x^3 P(x^2)``; otherwise by the half-angle
@@ -57,12 +67,12 @@ Accuracy
 (ulps of the result against numpy, and against long double where that is wider).  Measured max over
 ~1e6 samples per function across its whole domain (an error of 1 means faithfully rounded):
 
-    f64: exp 1, expm1 2, log 1, log1p 1, sin 1, cos 1, tan 2, sinh 2, cosh 1, tanh 2 (3 vs numpy),
-         arcsin 2, arccos 1, arctan 2, pow 1
+    f64: exp 1, expm1 2, log 1, log1p 1, sin 1, cos 1, tan 2 (also for huge |x|), sinh 2, cosh 1,
+         tanh 2 (3 vs numpy), arcsin 2, arccos 1, arctan 2, pow 1
     f32: 0 against the correctly rounded result for every function (numpy's own float32 loops
          are up to 4 ulp off).
 
-Limitations: sin/cos/tan return NaN for |x| >= SINCOS_ARG_LIMIT = 2^50; pow is not correctly
+Limitations: pow is not correctly
 rounded (exact powers such as 3.0**-1 may be 1 ulp off numpy's correctly rounded result);
 float32 runs the double kernels (8 lanes per AVX-512 vector), so it is as fast as float64 but
 slower than numpy's native float32 SIMD loops.
@@ -79,7 +89,7 @@ MATH_FUNCTIONS = ("exp", "expm1", "log", "log1p", "sin", "cos", "tan", "sinh", "
                   "arcsin", "arccos", "arctan", "pow")
 _BINARY = frozenset({"pow"})
 
-#: sin/cos/tan return NaN for |x| >= this (the Cody-Waite reduction is exact below it).
+#: sin/cos/tan use the Cody-Waite reduction (exact) below this, Payne-Hanek from it on.
 SINCOS_ARG_LIMIT = 2.0 ** 50
 
 #: Asserted error bounds (ulps of the result, against numpy) in the tests.
@@ -112,6 +122,7 @@ _SQRT2M1 = 0.41421356237309503       # tan(pi/8)
 _SQRT2P1 = 2.414213562373095         # tan(3 pi/8)
 _LOG_OFFSET = 0x3FE6A09E667F3BCD      # bits of sqrt(2)/2: x - OFFSET >> 52 = k with m in [sqrt2/2, sqrt2)
 _MIN_NORMAL = 2.2250738585072014e-308
+_MAX_DOUBLE = 1.7976931348623157e308
 _INF = float("inf")
 _NAN = float("nan")
 
@@ -192,6 +203,49 @@ _ASIN_COEFFS = (  # max fit error 9.76e-19
 )
 
 
+# Payne-Hanek reduction table (sin/cos/tan for |x| >= SINCOS_ARG_LIMIT).  For the binary exponent
+# e = ilogb(x) in [50, 1023] the row _REMPI_TAB[4 (e - 50) : 4 (e - 50) + 4] holds four consecutive
+# 53-bit windows of the binary expansion of 2/pi, starting at bit e - 53 (earlier bits only add
+# multiples of 4 to x * 2/pi, i.e. whole turns), each scaled by 2^e so that m * row[j] with the
+# significand m = x * 2^-e in [1, 2) neither overflows nor underflows: m * (row[0] + ... + row[3])
+# = x * 2/pi mod 4, up to 2^-157.
+_REMPI_EMIN, _REMPI_EMAX = 50, 1023
+_REMPI_BITS = 1300  # 2/pi to this many bits; the last window ends at bit 1023 - 53 + 211 = 1181
+
+
+def _two_over_pi_bits(nbits: int) -> int:
+    """floor(2/pi * 2^nbits), from Machin's formula in integer arithmetic (64 guard bits; the
+    first words, A2F9836E 4E441529 FC2757D1 ..., agree with fdlibm's table)."""
+    one = 1 << (nbits + 64)
+
+    def arctan_inv(n):  # arctan(1/n) * one
+        total, term, k, sign = 0, one // n, 1, 1
+        while term:
+            total += sign * (term // k)
+            term //= n * n
+            k += 2
+            sign = -sign
+        return total
+
+    pi = 4 * (4 * arctan_inv(5) - arctan_inv(239))
+    return ((2 * one * one) // pi) >> 64
+
+
+def _rempi_table() -> tuple:
+    import math
+    bits = _two_over_pi_bits(_REMPI_BITS)
+    out = []
+    for e in range(_REMPI_EMIN, _REMPI_EMAX + 1):
+        for j in range(4):
+            last = e - 53 + 53 * j + 52          # weight 2^-last of the window's lowest bit
+            window = (bits >> (_REMPI_BITS - last)) & ((1 << 53) - 1)
+            out.append(math.ldexp(float(window), e - last))   # exact: window < 2^53
+    return tuple(out)
+
+
+_REMPI_TAB = _rempi_table()
+
+
 def _generate_coefficients() -> str:  # pragma: no cover - development helper (needs mpmath)
     """Recompute the coefficient tables above (Chebyshev fits at 60 digits, mpmath.chebyfit,
     lowest degree first); returns Python source to paste here."""
@@ -229,6 +283,18 @@ def _generate_coefficients() -> str:  # pragma: no cover - development helper (n
 _F64 = ir.DoubleType()
 _F32 = ir.FloatType()
 _I64 = ir.IntType(64)
+
+
+_FORMATTED: dict = {}
+
+
+def _formatted_array(values: tuple) -> str:
+    """IR text of a constant double array (cached: llvmlite takes ~20 ms to format 4k doubles)."""
+    text = _FORMATTED.get(values)
+    if text is None:
+        text = ir.Constant(ir.ArrayType(_F64, len(values)), [float(v) for v in values]).get_reference()
+        _FORMATTED[values] = text
+    return text
 
 
 class _E:
@@ -278,6 +344,10 @@ class _E:
 
     def trunc(self, a):
         return self.b.call(self._intrinsic("llvm.trunc", 1), [self.f(a)])
+
+    def rint(self, a):
+        """Round to the nearest integer, ties to even (default rounding mode)."""
+        return self.b.call(self._intrinsic("llvm.rint", 1), [self.f(a)])
 
     def copysign(self, mag, sgn):
         return self.b.call(self._intrinsic("llvm.copysign", 2), [self.f(mag), self.f(sgn)])
@@ -385,6 +455,26 @@ class _E:
         """s + e == a + b exactly, assuming |a| >= |b| (Dekker)."""
         s = self.add(a, b)
         return s, self.sub(b, self.sub(s, a))
+
+    def two_prod(self, a, b):
+        """p + e == a * b exactly (fma)."""
+        p = self.mul(a, b)
+        return p, self.fma(a, b, self.neg(p))
+
+    def table(self, name, values):
+        """An internal constant global [len(values) x double] (defined once per module)."""
+        gv = self.module.globals.get(name)
+        if gv is None:
+            ty = ir.ArrayType(_F64, len(values))
+            gv = ir.GlobalVariable(self.module, ty, name=name)
+            gv.linkage = "internal"
+            gv.global_constant = True
+            gv.initializer = ir.FormattedConstant(ty, _formatted_array(values))
+        return gv
+
+    def load_at(self, gv, index):
+        """gv[index] for an i64 index (in bounds)."""
+        return self.b.load(self.b.gep(gv, [ir.Constant(_I64, 0), self.i(index)], inbounds=True))
 
     def pow2(self, n):
         """2.0**n for an i64 n in [-1022, 1023], built from the exponent bits."""
@@ -517,7 +607,8 @@ def _log_dd(e: _E, x):
 
 
 def _sincos_reduce(e: _E, x):
-    """x = q pi/2 + r, |r| <= pi/4 (+ rounding). Returns (q i64, r). Exact for |x| < 2^50."""
+    """Cody-Waite: x = q pi/2 + r, |r| <= pi/4 (+ rounding).  Returns (q i64, r).  Exact for
+    |x| < 2^50; larger finite x go to _rempi (see _trig)."""
     qf, qi = _round_to_int(e, x, _TWO_OVER_PI)
     mq = e.neg(qf)
     r = e.fma(mq, _PIO2_1, x)            # exact
@@ -526,19 +617,164 @@ def _sincos_reduce(e: _E, x):
     return qi, r
 
 
-def _sin_poly(e: _E, r):
+def _rempi(e: _E, x):
+    """Payne-Hanek: (q i64, r, r_lo) with x = q pi/2 + r + r_lo for finite |x| >= 2^50, r + r_lo
+    accurate to ~2^-100 relative (garbage, but no poison, for other x).
+
+    With e = ilogb(x) and the significand m = x 2^-e (sign kept, |m| in [1, 2)), x * 2/pi mod 4 is
+    m * (t0 + t1 + t2 + t3), t_j = _REMPI_TAB[4 (e - 50) + j].  m t0 (< 2^55) and m t1 (< 4) are
+    formed exactly with fma; integer parts are split off (their value mod 4 is the quadrant) so the
+    running double-double sum stays in [-1/2, 1/2] and carries all the fraction bits; m (t2 + t3)
+    (< 2^-50) is added last.  The fraction times pi/2 (double-double) is r + r_lo."""
+    bits = e.bits(x)
+    expo = e.isub(e.iand(e.ashr(bits, 52), 0x7FF), 1023)
+    row = e.iadd(expo, -_REMPI_EMIN)
+    row = e.select(e.ilt(row, 0), e.i(0), row)                  # ordinary x: any row will do
+    row = e.select(e.igt(row, _REMPI_EMAX - _REMPI_EMIN), e.i(_REMPI_EMAX - _REMPI_EMIN), row)
+    base = e.shl(row, 2)
+    tab = e.table("adj.rempi.tab", _REMPI_TAB)
+    t = [e.load_at(tab, e.iadd(base, j)) for j in range(4)]
+    m = e.from_bits(e.b.or_(e.iand(bits, 0x800FFFFFFFFFFFFF - (1 << 64)), e.i(1023 << 52)))
+    # m t0 = h0 + l0 exactly; |h0| < 2^55, |l0| <= 2.  q = rint(h0) mod 4 (in [-2, 2])
+    h0, l0 = e.two_prod(m, t[0])
+    n0 = e.rint(h0)
+    q = e.sub(n0, e.mul(e.rint(e.mul(n0, 0.25)), 4.0))
+    s, c = e.two_sum(e.sub(h0, n0), l0)
+    # + m t1 (exact double-double, |.| < 4); split off the integer part again
+    h1, l1 = e.two_prod(m, t[1])
+    u, v = e.two_sum(s, h1)
+    s, c = e.fast_two_sum(u, e.add(e.add(c, l1), v))
+    n1 = e.rint(s)
+    q = e.add(q, n1)
+    s, c = e.fast_two_sum(e.sub(s, n1), c)
+    # + m (t2 + t3)
+    h2, l2 = e.two_prod(m, t[2])
+    u, v = e.two_sum(s, h2)
+    s, c = e.fast_two_sum(u, e.add(e.add(c, e.fma(m, t[3], l2)), v))
+    # r = (s + c) pi/2
+    r = e.mul(s, _PIO2_HI)
+    r_lo = e.add(e.fma(s, _PIO2_HI, e.neg(r)), e.fma(s, _PIO2_LO, e.mul(c, _PIO2_HI)))
+    r, r_lo = e.fast_two_sum(r, r_lo)
+    _, qi = _round_to_int(e, q, 1.0)
+    return qi, r, r_lo
+
+
+def _sin_poly(e: _E, r, r_lo=None):
+    """sin(r) = r + r^3 S(r^2); with r_lo (|r_lo| <= ulp(r)/2): sin(r + r_lo) = r + (r^3 S + r_lo)."""
     z = e.mul(r, r)
-    res = e.fma(e.mul(r, z), e.poly(z, _SIN_COEFFS), r)
+    if r_lo is None:
+        res = e.fma(e.mul(r, z), e.poly(z, _SIN_COEFFS), r)
+    else:
+        res = e.add(r, e.fma(e.mul(r, z), e.poly(z, _SIN_COEFFS), r_lo))
     return _keep_zero(e, r, res)
 
 
-def _cos_poly(e: _E, r):
+def _cos_poly(e: _E, r, r_lo=None):
+    """cos(r) = 1 - r^2/2 + r^4 C(r^2); cos(r + r_lo) = cos(r) - r r_lo (below half an ulp)."""
     z = e.mul(r, r)
-    return e.fma(z, e.fma(z, e.poly(z, _COS_COEFFS), -0.5), 1.0)
+    one = 1.0 if r_lo is None else e.fma(e.neg(r), r_lo, 1.0)
+    return e.fma(z, e.fma(z, e.poly(z, _COS_COEFFS), -0.5), one)
 
 
-def _sincos_limit(e: _E, x, res):
-    return e.select(e.lt(e.fabs(x), SINCOS_ARG_LIMIT), res, _NAN)
+# The Payne-Hanek path is a separate function, reached through a branch on |x| >= 2^50 that the
+# loop vectorizer turns into a masked call of a vector variant (declared with the
+# "vector-function-abi-variant" attribute).  The variant returns at once when no lane is huge, so
+# ordinary arguments pay one predictable branch per vector instead of ~50 flops and four gathers.
+_HUGE_VFS = (2, 4, 8, 16)
+
+
+def _raw_attr(fn, attr):
+    set.add(fn.attributes, attr)   # llvmlite only accepts its known keywords through .add
+
+
+def _keep_used(module, fns):
+    """Add functions to @llvm.compiler.used (so they survive until the vectorizer calls them)."""
+    gv = module.globals.get("llvm.compiler.used")
+    old = [] if gv is None else list(gv.initializer.constant)
+    ptr = ir.IntType(8).as_pointer()
+    items = old + [f.bitcast(ptr) for f in fns]
+    ty = ir.ArrayType(ptr, len(items))
+    if gv is None:
+        gv = ir.GlobalVariable(module, ty, name="llvm.compiler.used")
+        gv.linkage = "appending"
+        gv.section = "llvm.metadata"
+    gv.value_type = ty
+    gv.initializer = ir.Constant(ty, items)
+
+
+def _huge_function(module, name, kernel):
+    """`adj.<name>.huge.f64(x)` = kernel applied to the Payne-Hanek reduction of x, plus its masked
+    vector variants `adj.<name>.huge.f64.v<N>(<N x double>, <N x i1>)`."""
+    fname = f"adj.{name}.huge.f64"
+    fn = module.globals.get(fname)
+    if fn is not None:
+        return fn
+    fn = ir.Function(module, ir.FunctionType(_F64, [_F64]), name=fname)
+    fn.linkage = "internal"
+    for a in ("noinline", "nounwind"):
+        fn.attributes.add(a)
+    _raw_attr(fn, "memory(none)")
+    variants = ",".join(f"_ZGV_LLVM_M{n}v_{fname}({fname}.v{n})" for n in _HUGE_VFS)
+    _raw_attr(fn, f'"vector-function-abi-variant"="{variants}"')
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    e = _E(b)
+    b.ret(kernel(e, fn.args[0], *_rempi(e, fn.args[0])))
+
+    i32 = ir.IntType(32)
+    vecs = []
+    for n in _HUGE_VFS:   # scalar calls lane by lane (one copy of the code), if any lane is set
+        vty, mty = ir.VectorType(_F64, n), ir.VectorType(ir.IntType(1), n)
+        v = ir.Function(module, ir.FunctionType(vty, [vty, mty]), name=f"{fname}.v{n}")
+        v.linkage = "internal"
+        v.attributes.add("noinline")
+        v.attributes.add("nounwind")
+        x, mask = v.args
+        entry, lane, done = (v.append_basic_block(s) for s in ("entry", "lane", "done"))
+        b = ir.IRBuilder(entry)
+        b.cbranch(b.icmp_unsigned("==", b.bitcast(mask, ir.IntType(n)), ir.Constant(ir.IntType(n), 0)),
+                  done, lane)
+        b.position_at_end(lane)
+        k = b.phi(i32)
+        acc = b.phi(vty)
+        k.add_incoming(ir.Constant(i32, 0), entry)
+        acc.add_incoming(ir.Constant(vty, None), entry)
+        xk = b.extract_element(x, k)
+        yk = b.call(fn, [xk])
+        acc_next = b.insert_element(acc, b.select(b.extract_element(mask, k), yk, xk), k)
+        k_next = b.add(k, ir.Constant(i32, 1))
+        k.add_incoming(k_next, lane)
+        acc.add_incoming(acc_next, lane)
+        b.cbranch(b.icmp_unsigned("<", k_next, ir.Constant(i32, n)), lane, done)
+        b.position_at_end(done)
+        res = b.phi(vty)
+        res.add_incoming(ir.Constant(vty, None), entry)
+        res.add_incoming(acc_next, lane)
+        b.ret(res)
+        vecs.append(v)
+    _keep_used(module, vecs)
+    return fn
+
+
+def _trig(e: _E, x, name, kernel):
+    """kernel(e, x, q, r, r_lo) on the Cody-Waite reduction (r_lo None), or, for finite
+    |x| >= 2^50, on the Payne-Hanek one (in a branch: see _huge_function).  Inf/NaN take the
+    Cody-Waite path, which gives NaN."""
+    fast = kernel(e, x, *_sincos_reduce(e, x), None)
+    huge_fn = _huge_function(e.module, name, kernel)
+    ax = e.fabs(x)
+    huge = e.and_(e.ge(ax, SINCOS_ARG_LIMIT), e.le(ax, _MAX_DOUBLE))
+    cur = e.b.block
+    ph = e.b.append_basic_block(f"{name}.huge")
+    join = e.b.append_basic_block(f"{name}.join")
+    e.b.cbranch(huge, ph, join)
+    e.b.position_at_end(ph)
+    slow = e.b.call(huge_fn, [x])
+    e.b.branch(join)
+    e.b.position_at_end(join)
+    res = e.b.phi(_F64)
+    res.add_incoming(fast, cur)
+    res.add_incoming(slow, ph)
+    return res
 
 
 def _asin_poly(e: _E, s, z):
@@ -571,32 +807,33 @@ def _f_log1p(e, x):
     return _keep_zero(e, x, res)
 
 
-def _f_sin(e, x):
-    q, r = _sincos_reduce(e, x)
-    s, c = _sin_poly(e, r), _cos_poly(e, r)
+def _k_sin(e, x, q, r, r_lo):
+    s, c = _sin_poly(e, r, r_lo), _cos_poly(e, r, r_lo)
     res = e.select(e.ine(e.iand(q, 1), 0), c, s)
     res = e.from_bits(e.ixor(e.bits(res), e.shl(e.iand(q, 2), 62)))
-    return _sincos_limit(e, x, _keep_zero(e, x, res))
+    return _keep_zero(e, x, res)
 
 
-def _f_cos(e, x):
-    q, r = _sincos_reduce(e, x)
+def _k_cos(e, x, q, r, r_lo):
     q = e.iadd(q, 1)                      # cos(x) = sin(x + pi/2)
-    s, c = _sin_poly(e, r), _cos_poly(e, r)
+    s, c = _sin_poly(e, r, r_lo), _cos_poly(e, r, r_lo)
     res = e.select(e.ine(e.iand(q, 1), 0), c, s)
-    res = e.from_bits(e.ixor(e.bits(res), e.shl(e.iand(q, 2), 62)))
-    return _sincos_limit(e, x, res)
+    return e.from_bits(e.ixor(e.bits(res), e.shl(e.iand(q, 2), 62)))
 
 
-def _f_tan(e, x):
+def _k_tan(e, x, q, r, r_lo):
     """tan = sin(r)/cos(r) (even q) or -cos(r)/sin(r) (odd q); sin and cos are kept as unevaluated
     sums hi + lo and the quotient gets one correction step, so it is ~1 ulp, not ~3."""
-    q, r = _sincos_reduce(e, x)
     z = e.mul(r, r)
-    s_hi, s_lo = e.fast_two_sum(r, e.mul(e.mul(r, z), e.poly(z, _SIN_COEFFS)))
+    r3s = e.mul(e.mul(r, z), e.poly(z, _SIN_COEFFS))
     w = e.fma(z, e.poly(z, _COS_COEFFS), -0.5)
     c_hi = e.fma(z, w, 1.0)
-    c_lo = e.fma(z, w, e.sub(1.0, c_hi))                # rounding error of c_hi (1 - c_hi exact)
+    c_err = e.sub(1.0, c_hi)
+    if r_lo is not None:                  # sin(r + r_lo) ~ sin r + r_lo, cos(r + r_lo) ~ cos r - r r_lo
+        r3s = e.add(r3s, r_lo)
+        c_err = e.fma(e.neg(r), r_lo, c_err)
+    s_hi, s_lo = e.fast_two_sum(r, r3s)
+    c_lo = e.fma(z, w, c_err)                           # rounding error of c_hi (1 - c_hi exact)
     odd = e.ine(e.iand(q, 1), 0)
     n_hi = e.select(odd, e.neg(c_hi), s_hi)
     n_lo = e.select(odd, e.neg(c_lo), s_lo)
@@ -606,7 +843,19 @@ def _f_tan(e, x):
     q0 = e.mul(n_hi, inv)
     resid = e.add(e.fma(e.neg(q0), d_hi, n_hi), e.fma(e.neg(q0), d_lo, n_lo))
     res = e.fma(resid, inv, q0)
-    return _sincos_limit(e, x, _keep_zero(e, x, res))
+    return _keep_zero(e, x, res)
+
+
+def _f_sin(e, x):
+    return _trig(e, x, "sin", _k_sin)
+
+
+def _f_cos(e, x):
+    return _trig(e, x, "cos", _k_cos)
+
+
+def _f_tan(e, x):
+    return _trig(e, x, "tan", _k_tan)
 
 
 def _f_sinh(e, x):
