@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from ..ir import AVal, Function
-from . import callpath, engine
+from . import callpath, engine, mathlib
 from .lower import PROFILE_KERNELS, LoweringError, lower_function
 
 _counter = itertools.count()
@@ -95,6 +95,8 @@ class CompiledFunction:
         text = transform_ir(self._text) if transform_ir else self._text
         names = [low.entry] + ([packed] if packed else [])
         if store is not None:
+            if mathlib.HUGE_MARKER in text:   # sin/cos/tan's huge-argument module, disk-cached too
+                mathlib.ensure_huge_functions(store)
             self._mod, addrs, obj = engine.compile_module(text, names, loop_unrolling=False,
                                                           want_object=True)
         else:
@@ -164,6 +166,8 @@ class CompiledFunction:
             if not disk.register_blas(meta["blas"], meta["blas_id"]):
                 return False
             names = [entry] + ([packed] if method == "capi" else [])
+            if mathlib.HUGE_MARKER.encode() in obj:   # refers to sin/cos/tan's huge-argument path
+                mathlib.ensure_huge_functions(self._cache_dir)
             addrs = engine.load_object(obj, names, {s: a.ctypes.data for s, a in consts})
         except Exception:  # noqa: BLE001 - an unusable entry is a miss
             disk._count("corrupt")

@@ -125,11 +125,23 @@ def helper_cache(directory):
         _tls.helper_dir = old
 
 
+_HUGE_MARKER = ".huge.f64"   # == mathlib.HUGE_MARKER (not imported: mathlib imports this module)
+
+
+def _ensure_huge() -> None:
+    """The support module of mathlib's sin/cos/tan for |x| >= 2^50 (compiled once per process,
+    found by symbol), before code that declares it is compiled or loaded."""
+    from . import mathlib
+    mathlib.ensure_huge_functions(getattr(_tls, "helper_dir", None))
+
+
 def compile_module(llvm_ir: str, names: list[str], loop_unrolling: bool = True,
                    want_object: bool = False):
     """Optimize and JIT-compile `llvm_ir`; return the optimized module and the addresses of
     `names` -- and, with want_object=True, a third item: the module's object code (bytes, or
     None if MCJIT did not report it), loadable by `load_object`."""
+    if _HUGE_MARKER in llvm_ir:   # declares sin/cos/tan's huge-argument path: compiled once
+        _ensure_huge()
     directory = getattr(_tls, "helper_dir", None)
     if directory is not None and not want_object:
         _tls.helper_dir = None
@@ -163,6 +175,8 @@ def load_object(obj: bytes, names: list[str], symbols: dict[str, int] | None = N
     data symbols it refers to (name -> address, e.g. the constants of a cached function); they
     are registered first. Returns the addresses of `names`; a name the object does not define
     raises RuntimeError."""
+    if _HUGE_MARKER.encode() in obj:   # refers to sin/cos/tan's huge-argument path
+        _ensure_huge()
     with _lock:
         s = _init()
         for name, address in (symbols or {}).items():

@@ -20,6 +20,9 @@ Public API
 ``build_unary_loop_module(name, dtype)`` / ``build_binary_loop_module(name, dtype)``
     LLVM IR text of ``void <loop_symbol(name, dtype)>(in..., out, i64 n)`` computing
     ``out[i] = f(in[i])`` -- used by the tests and the benchmark.
+``ensure_huge_functions(directory=None)``
+    Compile (once per process, through the disk cache in ``directory`` if given) the module that
+    defines the huge-argument path of sin/cos/tan, ``adj.<name>.huge.f64[.v<N>]``.
 ``compile_loop(name, dtype)``
     JIT-compiles that loop (engine.compile_module) and returns a numpy-array callable.
 
@@ -51,7 +54,11 @@ Methods (all classical; written from scratch here)
   correction.  That path is a separate ``noinline`` function behind a branch; the loop vectorizer
   if-converts the branch into a call of a masked vector variant (``"vector-function-abi-variant"``,
   VF 2/4/8/16) that returns at once when no lane is huge, so ordinary arguments pay one call per
-  vector, and a vector with huge lanes runs the scalar Payne-Hanek code lane by lane.
+  vector, and a vector with huge lanes runs the scalar Payne-Hanek code lane by lane.  These
+  functions and the table are compiled once per process in their own module
+  (``ensure_huge_functions``; the engine calls it before compiling IR or loading object code that
+  names them); a module using sin/cos/tan only declares them (external, same attributes), so it
+  compiles as fast as one using exp.
 * arctan: Cephes-style three-interval reduction (``t = x``, ``(x-1)/(x+1)`` or ``-1/x`` with
   offsets 0, pi/4, pi/2 kept as hi+lo), minimax polynomial ``t + t^3 P(t^2)``, |t| <= tan(pi/8).
 * arcsin / arccos: ``|x| <= 1/2`` directly by ``x + x^3 P(x^2)``; otherwise by the half-angle
@@ -78,6 +85,8 @@ float32 runs the double kernels (8 lanes per AVX-512 vector), so it is as fast a
 slower than numpy's native float32 SIMD loops.
 """
 from __future__ import annotations
+
+import threading
 
 import llvmlite.ir as ir
 
@@ -289,10 +298,13 @@ _FORMATTED: dict = {}
 
 
 def _formatted_array(values: tuple) -> str:
-    """IR text of a constant double array (cached: llvmlite takes ~20 ms to format 4k doubles)."""
+    """IR text of a constant double array (cached; formatted directly as the bit patterns, which
+    is ~10x faster than llvmlite's formatting of 4k double constants)."""
     text = _FORMATTED.get(values)
     if text is None:
-        text = ir.Constant(ir.ArrayType(_F64, len(values)), [float(v) for v in values]).get_reference()
+        import struct
+        bits = struct.unpack(f"<{len(values)}Q", struct.pack(f"<{len(values)}d", *values))
+        text = "[" + ", ".join(f"double 0x{b:016x}" for b in bits) + "]"
         _FORMATTED[values] = text
     return text
 
@@ -680,7 +692,22 @@ def _cos_poly(e: _E, r, r_lo=None):
 # loop vectorizer turns into a masked call of a vector variant (declared with the
 # "vector-function-abi-variant" attribute).  The variant returns at once when no lane is huge, so
 # ordinary arguments pay one predictable branch per vector instead of ~50 flops and four gathers.
+#
+# These functions (and their 31 KB table) are compiled ONCE per process, in their own module
+# (ensure_huge_functions, with external linkage, found by symbol name); a module using sin/cos/tan
+# only *declares* them -- with the same attributes, so the vectorizer still emits the masked vector
+# calls -- which keeps its compile time at that of any other elementwise function.  The engine
+# calls ensure_huge_functions before compiling IR or loading object code that names them
+# (HUGE_MARKER); compiled.py does it first with the disk-cache directory, so the helper itself
+# is cached like the call path's generic wrapper.
 _HUGE_VFS = (2, 4, 8, 16)
+_HUGE_NAMES = ("sin", "cos", "tan")
+HUGE_MARKER = ".huge.f64"     # in the name of every huge-path symbol (IR text and object code)
+
+
+def _huge_symbols() -> list:
+    """All symbols the huge-path module defines (scalar functions and their vector variants)."""
+    return [f"adj.{n}.huge.f64{v}" for n in _HUGE_NAMES for v in ("", *(f".v{k}" for k in _HUGE_VFS))]
 
 
 def _raw_attr(fn, attr):
@@ -702,32 +729,38 @@ def _keep_used(module, fns):
     gv.initializer = ir.Constant(ty, items)
 
 
-def _huge_function(module, name, kernel):
+def _huge_function(module, name, kernel=None):
     """`adj.<name>.huge.f64(x)` = kernel applied to the Payne-Hanek reduction of x, plus its masked
-    vector variants `adj.<name>.huge.f64.v<N>(<N x double>, <N x i1>)`."""
+    vector variants `adj.<name>.huge.f64.v<N>(<N x double>, <N x i1>)`.  Without `kernel`: external
+    declarations only (the definitions live in the per-process module, ensure_huge_functions);
+    with it: external definitions (that module)."""
     fname = f"adj.{name}.huge.f64"
     fn = module.globals.get(fname)
     if fn is not None:
         return fn
     fn = ir.Function(module, ir.FunctionType(_F64, [_F64]), name=fname)
-    fn.linkage = "internal"
-    for a in ("noinline", "nounwind"):
-        fn.attributes.add(a)
+    fn.attributes.add("nounwind")
     _raw_attr(fn, "memory(none)")
     variants = ",".join(f"_ZGV_LLVM_M{n}v_{fname}({fname}.v{n})" for n in _HUGE_VFS)
     _raw_attr(fn, f'"vector-function-abi-variant"="{variants}"')
+    i32 = ir.IntType(32)
+    vecs = []
+    for n in _HUGE_VFS:
+        vty, mty = ir.VectorType(_F64, n), ir.VectorType(ir.IntType(1), n)
+        v = ir.Function(module, ir.FunctionType(vty, [vty, mty]), name=f"{fname}.v{n}")
+        v.attributes.add("nounwind")
+        _raw_attr(v, "memory(none)")
+        vecs.append(v)
+    if kernel is None:
+        _keep_used(module, vecs)   # the declarations must still be there when the vectorizer runs
+        return fn
+    fn.attributes.add("noinline")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     e = _E(b)
     b.ret(kernel(e, fn.args[0], *_rempi(e, fn.args[0])))
-
-    i32 = ir.IntType(32)
-    vecs = []
-    for n in _HUGE_VFS:   # scalar calls lane by lane (one copy of the code), if any lane is set
-        vty, mty = ir.VectorType(_F64, n), ir.VectorType(ir.IntType(1), n)
-        v = ir.Function(module, ir.FunctionType(vty, [vty, mty]), name=f"{fname}.v{n}")
-        v.linkage = "internal"
+    for n, v in zip(_HUGE_VFS, vecs):   # scalar calls lane by lane (one copy of the code), if any lane is set
+        vty = v.function_type.return_type
         v.attributes.add("noinline")
-        v.attributes.add("nounwind")
         x, mask = v.args
         entry, lane, done = (v.append_basic_block(s) for s in ("entry", "lane", "done"))
         b = ir.IRBuilder(entry)
@@ -750,9 +783,47 @@ def _huge_function(module, name, kernel):
         res.add_incoming(ir.Constant(vty, None), entry)
         res.add_incoming(acc_next, lane)
         b.ret(res)
-        vecs.append(v)
-    _keep_used(module, vecs)
     return fn
+
+
+def build_huge_module() -> str:
+    """LLVM IR text of the module defining every huge-path symbol (_huge_symbols)."""
+    from .engine import triple_and_layout
+    module = ir.Module(name="adj_mathlib_huge")
+    module.triple, module.data_layout = triple_and_layout()
+    kernels = {"sin": _k_sin, "cos": _k_cos, "tan": _k_tan}
+    for name in _HUGE_NAMES:
+        _huge_function(module, name, kernels[name])
+    return str(module)
+
+
+_huge_lock = threading.RLock()
+_huge_state: dict = {}
+
+
+def ensure_huge_functions(directory=None) -> None:
+    """Compile the huge-path module once per process (through the disk cache in `directory`, if
+    given) and register its symbols, so code that declares them can be compiled or loaded.
+    Cheap after the first call; a re-entrant call (from the compilation itself) returns at once."""
+    if _huge_state.get("done"):
+        return
+    with _huge_lock:
+        if _huge_state.get("done") or _huge_state.get("busy"):
+            return
+        _huge_state["busy"] = True
+        try:
+            from . import engine
+            names = _huge_symbols()
+            with engine.helper_cache(directory):
+                mod, addrs = engine.compile_module(build_huge_module(), names, loop_unrolling=False)
+            for n in names:
+                if not addrs.get(n):
+                    raise RuntimeError(f"mathlib: {n} was not compiled")
+                engine.add_symbol(n, addrs[n])
+            _huge_state["module"] = mod     # keep the optimized module alive
+            _huge_state["done"] = True
+        finally:
+            _huge_state["busy"] = False
 
 
 def _trig(e: _E, x, name, kernel):
@@ -760,7 +831,7 @@ def _trig(e: _E, x, name, kernel):
     |x| >= 2^50, on the Payne-Hanek one (in a branch: see _huge_function).  Inf/NaN take the
     Cody-Waite path, which gives NaN."""
     fast = kernel(e, x, *_sincos_reduce(e, x), None)
-    huge_fn = _huge_function(e.module, name, kernel)
+    huge_fn = _huge_function(e.module, name)   # a declaration (see ensure_huge_functions)
     ax = e.fabs(x)
     huge = e.and_(e.ge(ax, SINCOS_ARG_LIMIT), e.le(ax, _MAX_DOUBLE))
     cur = e.b.block

@@ -301,6 +301,22 @@ def test_get_math_function_defines_once_and_is_inlinable():
     llvm.parse_assembly(str(module)).verify()
 
 
+def test_huge_path_is_declared_not_defined_per_module():
+    # a module using sin/cos/tan only declares the Payne-Hanek functions (with the vector-variant
+    # attribute, so the vectorizer still emits masked vector calls); they and their table live in
+    # one per-process module, compiled by ensure_huge_functions and found by symbol name
+    text = mathlib.build_unary_loop_module("sin", "float64")
+    assert 'declare double @"adj.sin.huge.f64"' in text and "vector-function-abi-variant" in text
+    assert "adj.rempi.tab" not in text and 'define internal double @"adj.sin.huge.f64"' not in text
+    mathlib.ensure_huge_functions()
+    mathlib.ensure_huge_functions()   # once per process
+    helper = mathlib._huge_state["module"]
+    for name in mathlib._huge_symbols():
+        assert helper.get_function(name).linkage.name == "external"
+        assert not helper.get_function(name).is_declaration
+    assert "adj.rempi.tab" in str(helper)
+
+
 def test_loop_builders_reject_wrong_arity():
     with pytest.raises(ValueError):
         mathlib.build_unary_loop_module("pow")
