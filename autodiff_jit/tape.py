@@ -1087,8 +1087,17 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph, stop_at_tar
                 g = ent[1]
                 if g is None:
                     continue
-                if node.params is _NO_PARAMS and len(saved) == 2:  # binary arithmetic
-                    in_cts = prim.vjp(g, node.out, saved[0], saved[1])
+                if len(saved) == 2 and prim.family == "binary":
+                    # ask only for the cotangents of inputs that need one: a binary rule
+                    # skips the partial of a constant (the 100.0 in 100.0 * t)
+                    x0, x1 = node.inputs
+                    if type(x0) is Tensor and type(x1) is Tensor and x0.requires_grad and \
+                            x1.requires_grad:
+                        in_cts = prim.vjp(g, node.out, saved[0], saved[1])
+                    else:
+                        in_cts = prim.vjp(g, node.out, saved[0], saved[1], needs=(
+                            isinstance(x0, Tensor) and x0.requires_grad,
+                            isinstance(x1, Tensor) and x1.requires_grad))
                 else:
                     in_cts = prim.vjp(g, node.out, *saved, **node.params)
             if not retain_graph:

@@ -292,6 +292,30 @@ def test_binary_random_broadcast_shapes(name, shapes, seed):
 
 
 @PROPERTY
+@given(name=st.sampled_from(["add", "sub", "mul", "div", "pow", "maximum", "minimum"]),
+       shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
+       seed=seeds)
+def test_binary_vjp_needs_skips_only_the_unwanted_partial(name, shapes, seed):
+    # needs=(bool, bool): a partial nobody needs is None, the other equals the full rule's
+    rng = np.random.default_rng(seed)
+    prim = get_primitive(name)
+    sa, sb = shapes.input_shapes
+    a = rng.uniform(0.5, 2.0, sa)
+    b = rng.uniform(0.5, 2.0, sb)
+    out = prim.impl(a, b)
+    g = rng.standard_normal(np.shape(out))
+    full = prim.vjp(g, out, a, b)
+    for needs in [(True, False), (False, True), (False, False), (True, True)]:
+        part = prim.vjp(g, out, a, b, needs=needs)
+        for want, got, ref in zip(needs, part, full):
+            if want:
+                np.testing.assert_array_equal(got, ref)
+                assert np.shape(got) == np.shape(ref)
+            else:
+                assert got is None
+
+
+@PROPERTY
 @given(name=st.sampled_from(["reduce_sum", "reduce_max", "reduce_min", "reduce_prod"]),
        shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4), data=st.data(),
        seed=seeds)

@@ -308,6 +308,14 @@ def matmuls(a, b):
     return np.sum((a @ b) ** 2) + np.dot(a[0], b[:, 0]) + np.sum(np.outer(a[:, 0], b[0]))
 
 
+def constants(x, c):
+    # constant operands (Python scalars, broadcast arrays, an argument not differentiated) on
+    # either side of each binary primitive: only the Tensor side gets a cotangent
+    k = np.array([[1.0], [2.0], [0.5]])
+    return (np.sum(100.0 * x + 1.0 - x * k - k / x + 2.0 / (x + 3.0) + c * x - x ** c)
+            + np.sum(np.maximum(x, 0.1) + np.minimum(0.2, x) + np.power(1.5, x) - x[None] * c))
+
+
 CASES = [
     (poly, (1.5, -2.0, 0.5), (0, 1, 2)),
     (rosenbrock, (np.linspace(-1, 1.5, 10),), 0),
@@ -319,6 +327,7 @@ CASES = [
     (reductions, (rng.standard_normal((3, 4)),), 0),
     (selects, (rng.standard_normal(7),), 0),
     (matmuls, (rng.standard_normal((3, 4)), rng.standard_normal((4, 2))), (0, 1)),
+    (constants, (rng.uniform(0.5, 2.0, 4), rng.uniform(0.5, 2.0, 4)), 0),
 ]
 
 
