@@ -463,3 +463,25 @@ def test_double_backward_on_scalars_and_retain():
     assert x.grad.item() == 6.0
     with pytest.raises(RuntimeError, match="second time"):
         z.backward()
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (130, 140)])  # a fresh array / a broadcast view
+def test_sum_and_slice_gradients_small_and_large(shape):
+    # reduce_sum's and slice's rules take a plain-numpy path in tape backward; the results must
+    # match compiled mode for full and partial reductions, strided slices, and float32
+    rng_ = np.random.default_rng(1)
+    for dt in (np.float64, np.float32):
+        x0 = rng_.standard_normal(shape).astype(dt)
+
+        def f(x):
+            return (np.sum(x) * 0.5 + np.sum(np.sum(x, axis=1) ** 2) + np.sum(x[1::2] * 3.0)
+                    + np.sum(np.sum(x, axis=0, keepdims=True) * x[:1]))
+        gt = ad.grad(f, mode="tape")(x0)
+        gc = ad.grad(f)(x0)
+        assert gt.dtype == gc.dtype == dt and gt.shape == shape
+        tol = dict(rtol=1e-4, atol=1e-4) if dt == np.float32 else dict(rtol=1e-10)  # sum order
+        np.testing.assert_allclose(gt, gc, **tol)
+        # double backward through the same rules on Tensors
+        x = tensor(x0, requires_grad=True)
+        (g,) = tape.grad(f(x), x, create_graph=True)
+        np.testing.assert_allclose(g.detach().numpy(), gc, **tol)

@@ -3,12 +3,15 @@
 gradients, stay in the IR."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..ir import AVal
 from .core import Primitive, aval_of, bind, register
 
 
+@functools.lru_cache(maxsize=1024)
 def _slices(start, step, shape):
     out = []
     for s, st, n in zip(start, step, shape):
@@ -31,9 +34,15 @@ def _slice_impl(x, *, start, step, shape):
     return np.asarray(x)[_slices(start, step, shape)]
 
 
+def _slice_vjp(g, out, x, *, start, step, shape):
+    if type(g) is np.ndarray:  # plain numpy (tape backward): bind would call the impl anyway
+        return (_scatter_slice_impl(g, start=start, step=step, in_shape=aval_of(x).shape),)
+    return (scatter_slice(g, aval_of(x).shape, start, step),)
+
+
 slice_p = register(Primitive(
     "slice", _slice_rule, _slice_impl,
-    vjp=lambda g, out, x, **p: (scatter_slice(g, aval_of(x).shape, p["start"], p["step"]),),
+    vjp=_slice_vjp,
     jvp=lambda t, out, x, **p: None if t[0] is None else bind(slice_p, t[0], **p),
     torch_name="SliceBackward0", family="index"))
 
@@ -44,8 +53,10 @@ def _scatter_slice_rule(g, *, start, step, in_shape):
 
 
 def _scatter_slice_impl(g, *, start, step, in_shape):
-    out = np.zeros(in_shape, np.asarray(g).dtype)
-    out[_slices(start, step, np.shape(g))] = g
+    if type(g) is not np.ndarray:
+        g = np.asarray(g)
+    out = np.zeros(in_shape, g.dtype)
+    out[_slices(start, step, g.shape)] = g
     return out
 
 

@@ -2,6 +2,8 @@
 arg-reductions, and cumulative sums."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..ir import AVal
@@ -23,14 +25,29 @@ def _reduce_rule(name, dtype=None):
     return rule
 
 
+_FRESH_MAX = 1 << 14  # plain-numpy expand_back: up to this many elements, a fresh array
+
+
 def expand_back(g, in_shape, axes):
     """Broadcast a reduced value back over the axes it was reduced on."""
     kept = tuple(1 if i in axes else d for i, d in enumerate(in_shape))
+    if axes and (type(g) is np.ndarray or isinstance(g, np.generic)):
+        # plain numpy (tape backward): nothing to record, so no bind. Filling a fresh array is
+        # ~10x cheaper than np.broadcast_to's Python layer for small results; large ones stay a
+        # read-only broadcast view (no copy)
+        in_shape = tuple(in_shape)
+        if type(g) is np.ndarray and g.shape != kept:
+            g = g.reshape(kept)
+        if math.prod(in_shape) <= _FRESH_MAX:
+            res = np.empty(in_shape, g.dtype)
+            res[...] = g
+            return res
+        return np.broadcast_to(g, in_shape)
     return S.broadcast_to(S.reshape(g, kept), tuple(in_shape))
 
 
 def _sum_vjp(g, out, x, *, axes):
-    return (expand_back(g, aval_of(x).shape, axes),)
+    return (expand_back(g, E.shape_of(x), axes),)
 
 
 def _extremum_vjp(g, out, x, *, axes):
