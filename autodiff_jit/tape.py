@@ -1452,6 +1452,9 @@ def tape_call(transformed, args, kwargs):
     t._check_argnums(args)
     args = list(args)
     groups = []
+    # Called on Tensors of an enclosing tape (grad of a tape-mode grad): differentiate with
+    # respect to those Tensors themselves and keep the backward pass on the tape.
+    nested = False
     for a in t.argnums_tuple:
         arg = args[a]
         if type(arg) is float or type(arg) is np.ndarray:  # a single leaf: skip pytree work
@@ -1466,6 +1469,8 @@ def tape_call(transformed, args, kwargs):
             elif tl is np.ndarray:
                 arr = leaf if leaf.ndim else leaf[()]
             elif isinstance(leaf, Tensor):
+                if leaf.requires_grad and _GRAD[0]:
+                    nested = True
                 arr = leaf._data
             else:
                 if not (isinstance(leaf, (np.ndarray, np.generic, numbers.Number))
@@ -1480,8 +1485,11 @@ def tape_call(transformed, args, kwargs):
                     f"argument in argnums={t.argnums!r} of {t._fun_name} has dtype "
                     f"{dtype_name(arr.dtype)}; pass floats (e.g. 3.0 rather than 3, or "
                     f"x.astype(float)), or leave it out of argnums")
-            x = _wrap(arr, None, 0)
-            x.requires_grad = True
+            if isinstance(leaf, Tensor) and leaf.requires_grad and _GRAD[0]:
+                x = leaf
+            else:
+                x = _wrap(arr, None, 0)
+                x.requires_grad = True
             tens.append(x)
         args[a] = tens[0] if td == "*" else tree.unflatten(td, tens)
         groups.append((tens, td))
@@ -1511,6 +1519,8 @@ def tape_call(transformed, args, kwargs):
                         f"returned {what}; reduce it to a scalar (e.g. np.sum) before "
                         f"differentiating")
     flat_targets = [x for tens, _ in groups for x in tens]
+    if nested:
+        return _nested_result(t, out, od, aux, groups, flat_targets)
     if isinstance(out, Tensor) and out.requires_grad:
         gs = _run(out, od.dtype.type(1), targets=flat_targets)
     else:
@@ -1536,6 +1546,27 @@ def tape_call(transformed, args, kwargs):
         return (g, aux) if t.has_aux else g
     value = _out(od)
     return ((value, aux) if t.has_aux else value), g
+
+
+def _nested_result(t, out, od, aux, groups, flat_targets):
+    """Gradients as Tensors recorded on the enclosing tape (create_graph), so that an outer
+    tape-mode grad differentiates through them."""
+    if isinstance(out, Tensor) and out.requires_grad:
+        gs = _run(out, od.dtype.type(1), targets=flat_targets, create_graph=True,
+                  retain_graph=True)
+    else:
+        gs = [None] * len(flat_targets)
+    grads, pos = [], 0
+    for tens, td in groups:
+        vals = [g if isinstance(g, Tensor) else
+                _wrap(np.zeros(x._data.shape, x._data.dtype) if g is None else np.asarray(g), None, 0)
+                for x, g in zip(tens, gs[pos:pos + len(tens)])]
+        pos += len(tens)
+        grads.append(vals[0] if td == "*" else tree.unflatten(td, vals))
+    g = grads[0] if isinstance(t.argnums, numbers.Integral) else tuple(grads)
+    if t.kind == "grad":
+        return (g, aux) if t.has_aux else g
+    return ((out, aux) if t.has_aux else out), g
 
 
 def _map_out(tree_):

@@ -485,3 +485,14 @@ def test_sum_and_slice_gradients_small_and_large(shape):
         x = tensor(x0, requires_grad=True)
         (g,) = tape.grad(f(x), x, create_graph=True)
         np.testing.assert_allclose(g.detach().numpy(), gc, **tol)
+
+
+def test_grad_of_tape_mode_grad_stays_on_the_tape():
+    # the inner tape-mode grad sees the outer tape's Tensors: its result must stay connected
+    assert ad.grad(ad.grad(lambda x: x ** 3, mode="tape"), mode="tape")(2.0) == pytest.approx(12.0)
+    f = lambda x: np.sum(np.sin(x) * x ** 2)  # noqa: E731
+    w = np.array([1.0, -2.0])
+    x = np.array([0.3, 1.2])
+    hvp_tape = ad.grad(lambda x: np.sum(ad.grad(f, mode="tape")(x) * w), mode="tape")(x)
+    hvp_compiled = ad.grad(lambda x: np.sum(ad.grad(f)(x) * w))(x)
+    np.testing.assert_allclose(hvp_tape, hvp_compiled, rtol=1e-12)
