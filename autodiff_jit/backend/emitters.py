@@ -19,8 +19,8 @@ from llvmlite import ir
 
 from ..ir import Lit, Var
 from . import mathlib
-from .kernels import F32, F64, I1, I64, Buffer, Index, const, for_range, i64, is_float_type, \
-    loop_nest, reg_type
+from .kernels import F64, I1, I64, Index, const, for_range, i64, is_float_type, loop_nest, \
+    reg_type
 
 FP = ("contract",)
 RED = ("reassoc", "contract")
@@ -573,7 +573,6 @@ def _cumsum_kernel(L, eqn, outs):
     n = shape[axis]
     first = n - 1 if reverse else 0
     step = out.strides[axis]
-    ty = reg_type(x.dtype)
     zero = const(x.dtype, 0)
 
     def body(dims):
@@ -699,4 +698,4 @@ def _build_table():
 EMITTERS = _build_table()
 
 # region control flow (scan / while / cond) registers its emitters into the table
-from . import lower_control  # noqa: E402,F401
+from . import lower_control  # noqa: E402,F401  (registers the region ops' emitters)

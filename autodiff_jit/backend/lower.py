@@ -22,7 +22,7 @@ from ..ir import Eqn, Function, Lit, Var
 from ..passes import fuse
 from . import engine
 from .kernels import I8, I8P, I64, VOID, Buffer, Index, const, for_range, i64, loop_nest, \
-    mem_type, reg_type
+    mem_type
 
 # AUTODIFF_JIT_PROFILE_KERNELS=1: every kernel (group) accumulates its cycle count (rdtsc) and
 # call count into `Lowered.profile` (an int64 array (n_groups, 2)); see `kernel_profile`.

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
-from ..ir import Function, Lit, Var
+from ..ir import Function, Lit
 from ..passes import fuse
 from .emitters import EMITTERS, Emitter
 from .kernels import I1, I64, Buffer, Index, const, for_range, i64, mem_type

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..ir import Function, Lit, Var
+from ..ir import Function, Var
 
 # Primitive classes, by IR name (the backend's emitter table uses the same names).
 VIEW_PRIMS = frozenset({"reshape", "transpose", "broadcast_to", "slice", "scatter_slice"})
@@ -464,7 +464,7 @@ def _schedule(items, d, stored, producer):
         ndeps = {}
         for i in range(len(items)):
             ndeps.setdefault(node[i], set()).update(node[j] for j in deps[i] if node[j] != node[i])
-        anc, state = {}, {}
+        anc = {}
 
         def visit(n):
             if n in anc:
