@@ -379,6 +379,34 @@ def _entry_type(sig: EntrySignature) -> ir.FunctionType:
     return ir.FunctionType(ir.VoidType(), params)
 
 
+def _unbox_double(b, obj, tp, float_type, float_offset, as_double, err_occurred, fail, tag):
+    """Emit: the double held by Python object `obj` (whose type pointer is `tp`). An exact float
+    is read directly from its ob_fval (no call; only there, other objects may be smaller);
+    anything else goes through PyFloat_AsDouble (ints, numpy scalars, __float__/__index__
+    objects), and an exception it sets branches to `fail`."""
+    fn = b.function
+    exact = fn.append_basic_block(f"{tag}.float")
+    generic = fn.append_basic_block(f"{tag}.generic")
+    check = fn.append_basic_block(f"{tag}.check_err")
+    done = fn.append_basic_block(f"{tag}.done")
+    b.cbranch(b.icmp_unsigned("==", tp, float_type), exact, generic)
+    b.position_at_end(exact)
+    p = b.gep(obj, [ir.Constant(_i64, float_offset)], inbounds=True)
+    fast = b.load(b.bitcast(p, _f64.as_pointer()))
+    b.branch(done)
+    b.position_at_end(generic)
+    slow = b.call(as_double, [obj])
+    b.cbranch(b.fcmp_ordered("==", slow, ir.Constant(_f64, -1.0)), check, done)
+    b.position_at_end(check)
+    b.cbranch(b.icmp_unsigned("!=", b.call(err_occurred, []), ir.Constant(_i8p, None)), fail, done)
+    b.position_at_end(done)
+    v = b.phi(_f64)
+    v.add_incoming(fast, exact)
+    v.add_incoming(slow, generic)
+    v.add_incoming(slow, check)
+    return v
+
+
 def _declare_capi(m):
     """Declarations of the CPython/numpy C-API functions the generated wrappers call, in the
     order both wrappers unpack them."""
@@ -439,27 +467,8 @@ def add_python_wrapper(module: ir.Module, entry, sig: EntrySignature, name: str 
         obj = b.load(b.gep(args, [ir.Constant(_i64, i)], inbounds=True))
         tp = field(obj, L.ob_type, objp)
         if s.kind == "scalar":
-            exact = b.icmp_unsigned("==", tp, float_type)
-            is_float = fn.append_basic_block(f"in{i}_float")
-            generic = fn.append_basic_block(f"in{i}_generic")
-            check_err = fn.append_basic_block(f"in{i}_check_err")
-            done = fn.append_basic_block(f"in{i}_done")
-            b.cbranch(exact, is_float, generic)
-            # Exact float: read ob_fval directly (no call). Only here: other objects may be smaller.
-            b.position_at_end(is_float)
-            fast_val = field(obj, L.float_val, _f64)
-            b.branch(done)
-            # Anything else: PyFloat_AsDouble (ints, numpy scalars, __float__ / __index__ objects).
-            b.position_at_end(generic)
-            gen_val = b.call(as_double, [obj])
-            b.cbranch(b.fcmp_ordered("==", gen_val, ir.Constant(_f64, -1.0)), check_err, done)
-            b.position_at_end(check_err)
-            b.cbranch(b.icmp_unsigned("!=", b.call(err_occurred, []), ir.Constant(objp, None)), fail, done)
-            b.position_at_end(done)
-            v = b.phi(_f64)
-            v.add_incoming(fast_val, is_float)
-            v.add_incoming(gen_val, generic)
-            v.add_incoming(gen_val, check_err)
+            v = _unbox_double(b, obj, tp, float_type, L.float_val, as_double, err_occurred, fail,
+                              f"in{i}")
             in_vals.append(v if s.dtype == np.float64 else b.fptrunc(v, _f32))
         else:
             guard(b.icmp_unsigned("==", tp, ndarray_type), f"in{i}_is_ndarray")
@@ -696,24 +705,7 @@ def _generic_wrapper() -> int:
         b.cbranch(b.icmp_signed("==", kind, c64(2)), is_arr, is_sc)
         # scalar: exact float read directly, anything else through PyFloat_AsDouble
         b.position_at_end(is_sc)
-        exact = fn.append_basic_block("in.float")
-        generic = fn.append_basic_block("in.generic")
-        check = fn.append_basic_block("in.check")
-        got = fn.append_basic_block("in.got")
-        b.cbranch(b.icmp_unsigned("==", tp, float_type), exact, generic)
-        b.position_at_end(exact)
-        fv = field(obj, L.float_val, _f64)
-        b.branch(got)
-        b.position_at_end(generic)
-        gv = b.call(as_double, [obj])
-        b.cbranch(b.fcmp_ordered("==", gv, ir.Constant(_f64, -1.0)), check, got)
-        b.position_at_end(check)
-        b.cbranch(b.icmp_unsigned("!=", b.call(err_occurred, []), null), fail, got)
-        b.position_at_end(got)
-        v = b.phi(_f64)
-        v.add_incoming(fv, exact)
-        v.add_incoming(gv, generic)
-        v.add_incoming(gv, check)
+        v = _unbox_double(b, obj, tp, float_type, L.float_val, as_double, err_occurred, fail, "in")
         is64 = fn.append_basic_block("in.f64")
         is32 = fn.append_basic_block("in.f32")
         b.cbranch(b.icmp_signed("==", kind, c64(0)), is64, is32)
