@@ -13,7 +13,7 @@ from .api import custom_vjp, grad, jit, make_ir, stop_gradient, value_and_grad
 from .errors import BackendError, IRError, TracingError
 from .jvp import hessian, jacfwd, jacrev, jvp, vjp
 from .bench.compare import compare
-from .control_flow import cond, fori_loop, while_loop
+from .control import cond, fori_loop, while_loop
 from .ir import Function as IRFunction, parse, verify
 
 # Tape mode, with PyTorch's names: ad.tensor, ad.no_grad, ad.Function, ad.autograd.grad, ...

@@ -20,10 +20,10 @@ from . import tree
 from .ad import vjp_function
 from .interpret import eval_function
 from .ir import AVal, Function, dtype_name, is_float
-from .numpy_api import stop_gradient  # noqa: F401  (re-exported)
+from .numpy import stop_gradient  # noqa: F401  (re-exported)
 from .passes import dce, optimize
 from .primitives import aval_of, bind
-from .primitives.control import custom_vjp_call_p
+from .control.custom import custom_vjp_call_p
 from .errors import TracingError
 from .trace import Trace, max_level
 

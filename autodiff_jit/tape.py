@@ -28,8 +28,8 @@ import numpy as np
 from . import tree
 from .ad import _fit
 from .ir import AVal, dtype_name, is_float
-from .numpy_api import FUNCTIONS, ArrayOps, UFUNCS
-from .numpy_api import matmul as _np_matmul
+from .numpy import FUNCTIONS, ArrayOps, UFUNCS
+from .numpy import matmul as _np_matmul
 
 __all__ = ["Tensor", "Parameter", "tensor", "as_tensor", "from_numpy", "no_grad", "enable_grad",
            "set_grad_enabled", "is_grad_enabled", "Function", "FunctionCtx", "record_as",
@@ -684,7 +684,7 @@ class Tensor(ArrayOps):
         return ArrayOps.__array_function__(self, func, types, args, kwargs)
 
     # --- fast paths for the hot operators ------------------------------------------------
-    # Same semantics as the numpy layer (numpy_api.add etc.): when both operands are float
+    # Same semantics as the numpy layer (numpy/ufuncs.py add etc.): when both operands are float
     # tape Tensors of one dtype, or a float Tensor meets a Python scalar (weak, NEP 50),
     # numpy's promotion is the identity, so the primitive is applied directly, its forward
     # computed by the numpy operator (on numpy scalars ~8x cheaper than calling the ufunc).
@@ -732,7 +732,7 @@ class Tensor(ArrayOps):
     def __getitem__(self, key):
         d = self._data
         if type(key) is slice and type(d) is np.ndarray and d.ndim and d.dtype in _FLOATS:
-            # x[a:b:c] (numpy_api.getitem's fast case): a strided slice of the first axis
+            # x[a:b:c] (numpy/indexing.py getitem's fast case): a strided slice of the first axis
             shape = d.shape
             s, e, st = key.indices(shape[0])
             n = len(range(s, e, st))
@@ -875,7 +875,7 @@ def _record2(prim, out, a, b, ad, bd, rg):
 
 
 def _sum_all(x):
-    """np.sum(x) / x.sum() of a float Tensor (numpy_api.sum_ without the argument handling)."""
+    """np.sum(x) / x.sum() of a float Tensor (numpy/reductions.py sum_ without the argument handling)."""
     d = x._data
     nd = d.ndim
     if nd and nd <= 8 and d.dtype in _FLOATS:

@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import TracingError
 from .ir import AVal, Eqn, Function, Lit, Var, verify
-from .numpy_api import ArrayOps
+from .numpy import ArrayOps
 from .primitives import aval_of
 
 
@@ -171,7 +171,7 @@ class Tracer(ArrayOps):
         # x[key] = v records a pure update and rebinds this tracer to its result. Like numpy,
         # every name for this object sees the new value; unlike numpy, views taken earlier
         # (y = x[1:]) keep the old values.
-        from .numpy_api import setitem
+        from .numpy import setitem
         new = setitem(self, key, value)
         if not isinstance(new, Tracer) or new._adj_context is not self._adj_context:
             raise TracingError("x[key] = v: the new value belongs to another trace")

@@ -18,7 +18,7 @@ import numpy as np
 
 import autodiff_jit as ad
 import autodiff_jit.backend.lower_control  # noqa: F401  (registers region-op emitters)
-from autodiff_jit.control_flow import fori_loop
+from autodiff_jit.control import fori_loop
 from autodiff_jit.passes import PIPELINE
 from autodiff_jit.passes import pipeline as _pipeline
 from autodiff_jit.passes.licm import licm, merge_recorded_loops, prune_scan

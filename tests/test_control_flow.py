@@ -4,7 +4,7 @@ import pytest
 
 import autodiff_jit as ad
 import autodiff_jit.backend.lower_control  # noqa: F401  (registers the region-op emitters)
-from autodiff_jit.control_flow import cond, fori_loop, while_loop
+from autodiff_jit.control import cond, fori_loop, while_loop
 from autodiff_jit.interpret import run
 from autodiff_jit.ir import parse, verify
 from autodiff_jit.passes import PIPELINE, optimize

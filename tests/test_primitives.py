@@ -165,7 +165,7 @@ TESTED_ELSEWHERE = {"custom_vjp_call": "test_custom_vjp_call_primitive",
 def _region_cases():
     """Region ops (loops and branches) are built by their Python front ends; their VJP rules are
     checked through the programs that contain them (the equation is asserted to be there)."""
-    from autodiff_jit.control_flow import cond, fori_loop, while_loop
+    from autodiff_jit.control import cond, fori_loop, while_loop
     return {
         "scan": (lambda x, w: np.sum(fori_loop(0, 3, lambda i, c: np.tanh(c * w + 0.1 * i), x) ** 2),
                  [n(3), n(3)]),

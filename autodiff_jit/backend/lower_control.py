@@ -1,4 +1,4 @@
-"""LLVM emitters for the region ops `scan`, `while` and `cond` (see primitives/loops.py).
+"""LLVM emitters for the region ops `scan`, `while` and `cond` (see control/loops.py).
 
 Each becomes real control flow: a loop (header / body / exit blocks with an i64 counter phi) or
 a two-way branch, whose body is the region Function lowered ONCE with the same machinery as a

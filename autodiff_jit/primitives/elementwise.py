@@ -298,3 +298,8 @@ def select(c, a, b):
     """np.where(c, a, b) with numpy promotion of a and b."""
     a, b = promote(a, b)
     return bind(select_p, c, a, b)
+
+
+# Identity on values whose derivative is zero: the gradient does not flow through it.
+stop_gradient_p = register(Primitive(
+    "stop_gradient", lambda x: x, lambda x: x, differentiable=False, family="unary"))

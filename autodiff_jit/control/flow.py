@@ -5,7 +5,7 @@
     z = cond(x > 0, lambda x: np.sin(x), lambda x: x ** 2, x)
 
 Inside a traced function (grad, jit), the body is traced ONCE into a region Function and the
-loop or branch becomes one equation (`scan`, `while`, `cond`; see primitives/loops.py): the IR
+loop or branch becomes one equation (`scan`, `while`, `cond`; see control/loops.py): the IR
 stays O(1) in the trip count, and reverse mode runs the body's adjoint in a reverse loop.
 Values the body closes over become explicit operands of the op. Called on plain numpy values
 (or tape Tensors), the functions just run the Python loop or branch.
@@ -20,13 +20,13 @@ import numbers
 
 import numpy as np
 
-from . import tree
-from .errors import TracingError
-from .interpret import eval_function
-from .ir import AVal, Function, dtype_name
-from .primitives import bind
-from .primitives.loops import DEFAULT_MAX_STEPS, cond_p, scan_p, while_p
-from .trace import Trace, Tracer
+from .. import tree
+from ..errors import TracingError
+from ..interpret import eval_function
+from ..ir import AVal, Function, dtype_name
+from ..primitives import bind
+from .loops import DEFAULT_MAX_STEPS, cond_p, scan_p, while_p
+from ..trace import Trace, Tracer
 
 __all__ = ["fori_loop", "while_loop", "cond", "DEFAULT_MAX_STEPS"]
 
@@ -35,7 +35,7 @@ __all__ = ["fori_loop", "while_loop", "cond", "DEFAULT_MAX_STEPS"]
 # helpers
 
 def _leaf_aval(x) -> AVal:
-    from .api import _leaf_aval as la
+    from ..api import _leaf_aval as la
     return la(x)
 
 
@@ -322,7 +322,7 @@ def cond(pred, true_fun, false_fun, *operands):
         raise TypeError(f"cond: true_fun and false_fun must return the same structure, shapes "
                         f"and dtypes: true_fun returned {_describe(t_r.out_avals, t_r.out_tree)}"
                         f", false_fun returned {_describe(f_r.out_avals, f_r.out_tree)}")
-    from .ir import Var
+    from ..ir import Var
     nt, nf = len(t_r.captured), len(f_r.captured)
 
     def unify(r, before, after):

@@ -53,7 +53,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import AVal, Function, Var, is_float, uses
-from .core import Primitive, bind, register
+from ..primitives.core import Primitive, bind, register
 
 DEFAULT_MAX_STEPS = 1024
 def _impl_apply(prim, *args, **params):
@@ -169,9 +169,9 @@ def _tangent_or_zeros(t, aval):
     values' types)."""
     if t is None:
         return _zeros(aval)
-    from .core import aval_of
-    from .elementwise import cast
-    from .shape import broadcast_to_p
+    from ..primitives.core import aval_of
+    from ..primitives.elementwise import cast
+    from ..primitives.shape import broadcast_to_p
     if aval_of(t).shape != aval.shape:
         t = bind(broadcast_to_p, t, shape=aval.shape)
     return cast(t, aval.dtype)

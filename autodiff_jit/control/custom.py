@@ -1,4 +1,4 @@
-"""Primitives that steer differentiation rather than compute: stop_gradient and custom_vjp_call.
+"""custom_vjp_call: the primitive behind `custom_vjp`, a user-given backward rule.
 
 `custom_vjp_call` is a region op: its params hold the traced forward function (returning the
 outputs followed by residuals) and the traced backward function (residuals, cotangents ->
@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Primitive, register
-
-stop_gradient_p = register(Primitive(
-    "stop_gradient", lambda x: x, lambda x: x, differentiable=False, family="unary"))
-
+from ..primitives.core import Primitive, register
 
 def _custom_rule(*avals, fwd, bwd, num_outputs):
     return fwd.out_avals

@@ -1,0 +1,17 @@
+"""numpy's API on autodiff values: what `np.exp(x)`, `x @ y`, `x.sum()` and `x[1:]` mean when x is
+a tracer (compiled mode) or a tape Tensor (tape mode).
+
+One module per numpy namespace, each a table of implementations registered with `implements`
+(numpy functions) or `ufunc` (numpy ufuncs) into `FUNCTIONS` / `UFUNCS`; `ArrayOps` supplies
+numpy's protocols, operators and methods. Every function is written once, in terms of
+primitives through `bind`, so tracers and Tensors share every rule.
+"""
+from ._base import FUNCTIONS, UFUNCS, asvalue, implements, normalize_axes, ufunc
+from . import ufuncs, shape, reductions, linalg, products, creation, indexing  # noqa: F401
+from .array_ops import ArrayOps
+from .indexing import getitem, setitem
+from .products import matmul
+from .ufuncs import stop_gradient
+
+__all__ = ["ArrayOps", "FUNCTIONS", "UFUNCS", "asvalue", "getitem", "implements", "matmul",
+           "normalize_axes", "setitem", "stop_gradient", "ufunc"]

@@ -1,0 +1,172 @@
+"""Indexing on traced values and tape Tensors: x[key], np.take, and x[key] = v as a pure update."""
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from ..primitives import aval_of, bind
+from ..primitives import elementwise as E, indexing as I, shape as S
+from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
+from .shape import broadcast_to, ravel
+from .ufuncs import add, multiply
+
+@implements(np.take)
+def take(x, indices, axis=None, out=None, mode="raise"):
+    x = asvalue(x)
+    if axis is None:
+        x, axis = ravel(x), 0
+    axis = normalize_axes(axis, len(_shape(x)))[0]
+    return bind(I.take_p, x, _index_array(indices, _shape(x)[axis]), axis=axis)
+
+
+
+
+def _index_array(idx, dim):
+    """Integer index array with negative entries wrapped (constants now, traced values in IR)."""
+    if _is_traced(idx):
+        if _dtype(idx).kind not in "iu":
+            raise IndexError("arrays used as indices must be of integer type")
+        idx = E.cast(idx, np.int64)
+        return E.select(UFUNCS[np.less](idx, 0), add(idx, dim), idx)
+    arr = np.asarray(idx)
+    if arr.dtype.kind not in "iu":
+        raise IndexError(f"arrays used as indices must be of integer (or boolean) type, "
+                         f"got {arr.dtype}")
+    if arr.size and (arr.max() >= dim or arr.min() < -dim):
+        raise IndexError(f"index {arr.max() if arr.max() >= dim else arr.min()} is out of bounds "
+                         f"for axis with size {dim}")
+    return np.where(arr < 0, arr + dim, arr).astype(np.int64)
+
+
+def _expand_key(key, ndim):
+    if not isinstance(key, tuple):
+        key = (key,)
+    out = []
+    for k in key:
+        if isinstance(k, (list,)):
+            k = np.asarray(k)
+        if isinstance(k, np.ndarray) and k.dtype == np.bool_:
+            out.extend(np.nonzero(k))  # a constant mask is a set of constant index arrays
+        elif _is_traced(k) and _dtype(k) == np.bool_:
+            raise IndexError("boolean mask indexing with a traced mask has a data-dependent "
+                             "shape; use np.where(mask, x, 0) instead")
+        else:
+            out.append(k)
+    used = sum(1 for k in out if k is not None and k is not Ellipsis)
+    ellipses = [i for i, k in enumerate(out) if k is Ellipsis]  # `is`: items may be arrays
+    if len(ellipses) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if used > ndim:
+        raise IndexError(f"too many indices for array: array is {ndim}-dimensional, "
+                         f"but {used} were indexed")
+    if ellipses:
+        i = ellipses[0]
+        out[i:i + 1] = [slice(None)] * (ndim - used)
+    else:
+        out += [slice(None)] * (ndim - used)
+    return out
+
+
+def getitem(x, key):
+    x = asvalue(x)
+    shape = _shape(x)
+    if type(key) is slice and shape:  # x[a:b:c], the most common key: no key expansion needed
+        s, e, st = key.indices(shape[0])
+        n = len(range(s, e, st))
+        if n == shape[0] and st == 1:
+            return x
+        rest = len(shape) - 1
+        return bind(I.slice_p, x, start=(s if n else 0,) + (0,) * rest, step=(st,) + (1,) * rest,
+                    shape=(n,) + shape[1:])
+    items = _expand_key(key, len(shape))
+    is_adv = [not isinstance(k, (slice, type(None))) and
+              (_is_traced(k) or isinstance(k, np.ndarray)) for k in items]
+    if any(is_adv):
+        if any(k is None for k in items):
+            raise NotImplementedError("np.newaxis combined with array indices is not supported")
+        return _advanced(x, items)
+    # basic indexing: strided slice, then a reshape for integers and None
+    start, step, sizes, out_shape = [], [], [], []
+    axis = 0
+    for k in items:
+        if k is None:
+            out_shape.append(1)
+            continue
+        d = shape[axis]
+        if isinstance(k, slice):
+            s, e, st = k.indices(d)
+            n = len(range(s, e, st))
+            start.append(s if n else 0)
+            step.append(st)
+            sizes.append(n)
+            out_shape.append(n)
+        else:
+            i = operator.index(k)
+            if not -d <= i < d:
+                raise IndexError(f"index {i} is out of bounds for axis {axis} with size {d}")
+            start.append(i % d)
+            step.append(1)
+            sizes.append(1)
+        axis += 1
+    if tuple(sizes) != shape or any(st != 1 for st in step) or any(start):
+        x = bind(I.slice_p, x, start=tuple(start), step=tuple(step), shape=tuple(sizes))
+    return S.reshape(x, out_shape)
+
+
+def _advanced(x, items):
+    """Array indices (plus any ints among them) gather from the flattened indexed axes."""
+    shape = _shape(x)
+    adv_axes = [i for i, k in enumerate(items) if not isinstance(k, slice)]
+    # apply the slices first; they keep every axis
+    sliced = tuple(k if isinstance(k, slice) else slice(None) for k in items)
+    x = getitem(x, sliced)
+    shape = _shape(x)
+    # move advanced axes to the front, flatten them into one axis, gather with a flat index
+    rest = [i for i in range(len(shape)) if i not in adv_axes]
+    x = S.transpose(x, adv_axes + rest)
+    adv_dims = [shape[i] for i in adv_axes]
+    x = S.reshape(x, [int(np.prod(adv_dims, dtype=np.int64))] + [shape[i] for i in rest])
+    idx_vals = [_index_array(items[i], shape[i]) for i in adv_axes]
+    bshape = np.broadcast_shapes(*[_shape(v) for v in idx_vals])
+    flat = None
+    for v, d in zip(idx_vals, adv_dims):
+        flat = v if flat is None else add(multiply(flat, d), v)
+    if not _is_traced(flat):
+        flat = np.broadcast_to(np.asarray(flat, np.int64), bshape)
+    else:
+        flat = S.broadcast_to(flat, bshape)
+    res = bind(I.take_p, x, flat, axis=0)
+    contiguous = adv_axes == list(range(adv_axes[0], adv_axes[-1] + 1))
+    if contiguous and adv_axes[0] > 0:
+        # numpy keeps adjacent advanced dims in place of the indexed axes
+        k, nb = adv_axes[0], len(bshape)
+        perm = list(range(nb, nb + k)) + list(range(nb)) + list(range(nb + k, len(_shape(res))))
+        res = S.transpose(res, perm)
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
+# x[key] = v, as a pure update
+
+def setitem(x, key, value):
+    """The value of `x` after numpy's `x[key] = value`, as new IR: the written positions are
+    worked out now (the key must not hold traced values), the new values are scattered to
+    them and `select` keeps x elsewhere. Repeated positions keep the last write, as numpy."""
+    shape = _shape(x)
+    if any(_is_traced(k) for k in (key if isinstance(key, tuple) else (key,))):
+        raise NotImplementedError("x[key] = v with a traced index is not supported; build the "
+                                  "result with np.where(mask, v, x) instead")
+    size = aval_of(x).size
+    positions = np.arange(size).reshape(shape)[key]   # numpy decides what key selects
+    flat = np.asarray(positions).ravel()
+    value = E.cast(asvalue(value), _dtype(x))
+    src = ravel(broadcast_to(value, np.shape(positions)))
+    targets, first_from_end = np.unique(flat[::-1], return_index=True)
+    winners = (len(flat) - 1 - first_from_end).astype(np.int64)  # last write to each target
+    if not np.array_equal(targets, flat):  # reorder (and drop overwritten writes) to match
+        src = bind(I.take_p, src, winners, axis=0)
+    written = I.take_add(src, targets.astype(np.int64), 0, size)
+    mask = np.zeros(size, bool)
+    mask[targets] = True
+    return S.reshape(E.select(mask, written, ravel(x)), shape)

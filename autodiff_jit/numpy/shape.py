@@ -1,0 +1,180 @@
+"""numpy's shape functions (reshape, transpose, concatenate, stack, flip, diff, ...) on traced
+values and tape Tensors."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..primitives import aval_of
+from ..primitives import indexing as I, shape as S
+from ._base import _dtype, _shape, asvalue, implements, normalize_axes
+from ..primitives import elementwise as E
+from .ufuncs import subtract
+
+def _resolve_shape(shape, size):
+    if isinstance(shape, numbers.Integral):
+        shape = (shape,)
+    shape = [int(d) for d in shape]
+    if shape.count(-1) > 1:
+        raise ValueError("can only specify one unknown dimension")
+    if -1 in shape:
+        known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+        if known == 0 or size % known:
+            raise ValueError(f"cannot reshape array of size {size} into shape {tuple(shape)}")
+        shape[shape.index(-1)] = size // known
+    return tuple(shape)
+
+
+@implements(np.reshape)
+def reshape(x, shape=None, order="C", **kw):
+    if shape is None:
+        shape = kw.pop("newshape")
+    if order != "C":
+        raise NotImplementedError("only order='C' reshapes are supported")
+    x = asvalue(x)
+    return S.reshape(x, _resolve_shape(shape, aval_of(x).size))
+
+
+@implements(np.ravel)
+def ravel(x, order="C"):
+    return reshape(x, (-1,), order)
+
+
+@implements(np.transpose)
+def transpose(x, axes=None):
+    x = asvalue(x)
+    nd = len(_shape(x))
+    perm = tuple(reversed(range(nd))) if axes is None else tuple(a % nd for a in axes)
+    return S.transpose(x, perm)
+
+
+@implements(np.swapaxes)
+def swapaxes(x, axis1, axis2):
+    nd = len(_shape(x))
+    perm = list(range(nd))
+    perm[axis1 % nd], perm[axis2 % nd] = perm[axis2 % nd], perm[axis1 % nd]
+    return S.transpose(x, perm)
+
+
+@implements(np.moveaxis)
+def moveaxis(x, source, destination):
+    nd = len(_shape(x))
+    src = normalize_axes(source, nd) if isinstance(source, numbers.Integral) else \
+        [s % nd for s in source]
+    dst = [destination % nd] if isinstance(destination, numbers.Integral) else \
+        [d % nd for d in destination]
+    src = list(src)
+    order = [a for a in range(nd) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return S.transpose(x, order)
+
+
+@implements(np.expand_dims)
+def expand_dims(x, axis):
+    shape = list(_shape(x))
+    axes = (axis,) if isinstance(axis, numbers.Integral) else axis
+    nd = len(shape) + len(axes)
+    for a in sorted(a % nd for a in axes):
+        shape.insert(a, 1)
+    return S.reshape(x, shape)
+
+
+@implements(np.squeeze)
+def squeeze(x, axis=None):
+    shape = _shape(x)
+    if axis is None:
+        axes = [i for i, d in enumerate(shape) if d == 1]
+    else:
+        axes = normalize_axes(axis, len(shape))
+        for a in axes:
+            if shape[a] != 1:
+                raise ValueError("cannot select an axis to squeeze out which has size not equal "
+                                 "to one")
+    return S.reshape(x, [d for i, d in enumerate(shape) if i not in axes])
+
+
+@implements(np.broadcast_to)
+def broadcast_to(x, shape):
+    return S.broadcast_to(asvalue(x), _resolve_shape(shape, 0) if -1 not in np.atleast_1d(shape)
+                          else shape)
+
+
+@implements(np.atleast_1d)
+def atleast_1d(x):
+    return reshape(x, (1,)) if len(_shape(x)) == 0 else x
+
+
+def _common(values):
+    values = [asvalue(v) for v in values]
+    return E.promote(*values)
+
+
+@implements(np.concatenate)
+def concatenate(values, axis=0, out=None, dtype=None):
+    values = _common(values)
+    if axis is None:
+        values, axis = [ravel(v) for v in values], 0
+    return S.concatenate(values, normalize_axes(axis, len(_shape(values[0])))[0])
+
+
+@implements(np.stack)
+def stack(values, axis=0, out=None, dtype=None):
+    values = _common(values)
+    shapes = {_shape(v) for v in values}
+    if len(shapes) != 1:
+        raise ValueError(f"all input arrays must have the same shape, got {sorted(shapes)}")
+    nd = len(_shape(values[0])) + 1
+    axis = normalize_axes(axis, nd)[0]
+    return S.concatenate([expand_dims(v, axis) for v in values], axis)
+
+
+@implements(np.hstack)
+def hstack(values, dtype=None):
+    values = [atleast_1d(asvalue(v)) for v in values]
+    return concatenate(values, 0 if len(_shape(values[0])) == 1 else 1)
+
+
+@implements(np.vstack)
+def vstack(values, dtype=None):
+    values = [asvalue(v) for v in values]
+    values = [reshape(v, (1, -1)) if len(_shape(v)) <= 1 else v for v in values]
+    return concatenate(values, 0)
+
+
+@implements(np.flip)
+def flip(x, axis=None):
+    x = asvalue(x)
+    for a in normalize_axes(axis, len(_shape(x))):
+        n = _shape(x)[a]
+        if n > 1:
+            x = I.slice_along(x, a, n - 1, n, step=-1)
+    return x
+
+
+@implements(np.diff)
+def diff(x, n=1, axis=-1):
+    x = asvalue(x)
+    axis = normalize_axes(axis, len(_shape(x)))[0]
+    for _ in range(n):
+        m = _shape(x)[axis]
+        x = subtract(I.slice_along(x, axis, 1, m - 1), I.slice_along(x, axis, 0, m - 1))
+    return x
+
+
+
+
+@implements(np.shape)
+def shape_of(x):
+    return _shape(x)
+
+
+@implements(np.ndim)
+def ndim_of(x):
+    return len(_shape(x))
+
+
+@implements(np.size)
+def size_of(x, axis=None):
+    return aval_of(x).size if axis is None else _shape(x)[axis]

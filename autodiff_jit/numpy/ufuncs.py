@@ -1,0 +1,150 @@
+"""numpy's ufuncs (np.add, np.exp, np.power, ...) and elementwise functions (where, clip)
+on traced values and tape Tensors, each in terms of primitives through `bind`."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..ir import is_float
+from ..primitives import bind
+from ..primitives import elementwise as E
+from ..primitives.elementwise import stop_gradient_p
+from ._base import UFUNCS, _dtype, _is_traced, asvalue, implements, ufunc
+
+def _binary(prim, to_float=False):
+    def fn(a, b):
+        a, b = E.promote(asvalue(a), asvalue(b), to_float=to_float)
+        return bind(prim, a, b)
+    return fn
+
+
+def _unary(prim, to_float=True):
+    def fn(x):
+        x = asvalue(x)
+        if to_float and not is_float(_dtype(x)):
+            x = E.cast(x, np.float64)
+        return bind(prim, x)
+    return fn
+
+
+add = ufunc(np.add)(_binary(E.add))
+subtract = ufunc(np.subtract)(_binary(E.sub))
+multiply = ufunc(np.multiply)(_binary(E.mul))
+divide = ufunc(np.true_divide)(_binary(E.div, to_float=True))
+maximum = ufunc(np.maximum)(_binary(E.maximum))
+minimum = ufunc(np.minimum)(_binary(E.minimum))
+for _np_fn, _prim in [(np.less, E.lt), (np.less_equal, E.le), (np.greater, E.gt),
+                      (np.greater_equal, E.ge), (np.equal, E.eq), (np.not_equal, E.ne),
+                      (np.logical_and, E.logical_and), (np.logical_or, E.logical_or),
+                      (np.logical_xor, E.logical_xor)]:
+    UFUNCS[_np_fn] = _binary(_prim)
+for _np_fn, _prim in [(np.exp, E.exp), (np.log, E.log), (np.log1p, E.log1p), (np.expm1, E.expm1),
+                      (np.sqrt, E.sqrt), (np.sin, E.sin), (np.cos, E.cos), (np.tan, E.tan),
+                      (np.tanh, E.tanh), (np.sinh, E.sinh), (np.cosh, E.cosh),
+                      (np.arcsin, E.arcsin), (np.arccos, E.arccos), (np.arctan, E.arctan),
+                      (np.floor, E.floor), (np.ceil, E.ceil), (np.rint, E.round_)]:
+    UFUNCS[_np_fn] = _unary(_prim)
+UFUNCS[np.negative] = _unary(E.neg, to_float=False)
+UFUNCS[np.absolute] = UFUNCS[np.fabs] = _unary(E.abs_, to_float=False)
+UFUNCS[np.sign] = _unary(E.sign, to_float=False)
+UFUNCS[np.logical_not] = lambda x: bind(E.logical_not, E.cast(asvalue(x), np.bool_))
+UFUNCS[np.positive] = lambda x: x
+
+
+@ufunc(np.power)
+def power(a, b):
+    a, b = asvalue(a), asvalue(b)
+    exponent = b.item() if isinstance(b, np.generic) else b
+    if isinstance(exponent, numbers.Real) and not isinstance(exponent, bool) and \
+            float(exponent).is_integer() and abs(exponent) <= 64:
+        # Integer exponents keep numpy's meaning for negative bases (-2.0**3 == -8).
+        if not is_float(_dtype(a)) and exponent < 0:
+            raise ValueError("Integers to negative integer powers are not allowed (as in numpy)")
+        if isinstance(exponent, float) and not is_float(_dtype(a)):
+            a = E.cast(a, np.float64)
+        return E.integer_pow(a, int(exponent))
+    a, b = E.promote(a, b, to_float=True)
+    return bind(E.pow_, a, b)
+
+
+@ufunc(np.square)
+def square(x):
+    return E.integer_pow(asvalue(x), 2)
+
+
+@ufunc(np.reciprocal)
+def reciprocal(x):
+    return divide(1.0, x)
+
+
+@ufunc(np.exp2)
+def exp2(x):
+    return power(2.0, x)
+
+
+@ufunc(np.log2)
+def log2(x):
+    return divide(UFUNCS[np.log](x), float(np.log(2.0)))
+
+
+@ufunc(np.log10)
+def log10(x):
+    return divide(UFUNCS[np.log](x), float(np.log(10.0)))
+
+
+@ufunc(np.hypot)
+def hypot(a, b):
+    return UFUNCS[np.sqrt](add(square(a), square(b)))
+
+
+@ufunc(np.logaddexp)
+def logaddexp(a, b):
+    m = stop_gradient(maximum(a, b))
+    return add(m, UFUNCS[np.log](add(UFUNCS[np.exp](subtract(a, m)),
+                                     UFUNCS[np.exp](subtract(b, m)))))
+
+
+@ufunc(np.isnan)
+def isnan(x):
+    return UFUNCS[np.not_equal](x, x)
+
+
+@ufunc(np.isinf)
+def isinf(x):
+    return UFUNCS[np.equal](UFUNCS[np.absolute](x), np.inf)
+
+
+@ufunc(np.isfinite)
+def isfinite(x):
+    return UFUNCS[np.logical_not](UFUNCS[np.logical_or](isnan(x), isinf(x)))
+
+
+def stop_gradient(x):
+    """Identity on values; the gradient does not flow through it."""
+    if not _is_traced(x):
+        return x
+    return bind(stop_gradient_p, x)
+
+
+
+@implements(np.where)
+def where(condition, x=None, y=None):
+    if x is None or y is None:
+        raise NotImplementedError("np.where(condition) with one argument gives a data-dependent "
+                                  "shape; use the three-argument form np.where(c, x, y)")
+    c = asvalue(condition)
+    if _dtype(c) != np.bool_:
+        c = UFUNCS[np.not_equal](c, 0)
+    return E.select(c, asvalue(x), asvalue(y))
+
+
+@implements(np.clip)
+def clip(x, a_min=None, a_max=None, out=None, **kw):
+    a_min = kw.pop("min", a_min)
+    a_max = kw.pop("max", a_max)
+    if a_min is not None:
+        x = maximum(x, a_min)
+    if a_max is not None:
+        x = minimum(x, a_max)
+    return x
