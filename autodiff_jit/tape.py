@@ -29,6 +29,7 @@ from . import tree
 from .ad import _fit
 from .ir import AVal, dtype_name, is_float
 from .numpy import FUNCTIONS, ArrayOps, UFUNCS
+from .numpy._base import check_args
 from .numpy import matmul as _np_matmul
 
 __all__ = ["Tensor", "Parameter", "tensor", "as_tensor", "from_numpy", "no_grad", "enable_grad",
@@ -680,6 +681,7 @@ class Tensor(ArrayOps):
             return _sum_all(self)
         name = _COMPOSITE_NAMES.get(func)
         if name is not None:
+            check_args(FUNCTIONS[func], f"np.{func.__name__}", args, kwargs)
             return record_as(name, FUNCTIONS[func], *args, **kwargs)
         return ArrayOps.__array_function__(self, func, types, args, kwargs)
 
@@ -759,13 +761,13 @@ class Tensor(ArrayOps):
     def mean(self, axis=None, dtype=None, keepdims=False, dim=None, keepdim=None):
         return record_as("MeanBackward0" if axis is None and dim is None else "MeanBackward1",
                          FUNCTIONS[np.mean], self, axis if dim is None else dim, dtype,
-                         keepdims if keepdim is None else keepdim)
+                         keepdims=keepdims if keepdim is None else keepdim)
 
     def sum(self, axis=None, dtype=None, keepdims=False, dim=None, keepdim=None):
         if axis is None and dim is None and dtype is None and not keepdims and not keepdim:
             return _sum_all(self)
         return ArrayOps.sum(self, axis if dim is None else dim, dtype,
-                            keepdims if keepdim is None else keepdim)
+                            keepdims=keepdims if keepdim is None else keepdim)
 
     def var(self, axis=None, ddof=0, keepdims=False):
         return record_as("VarBackward0", FUNCTIONS[np.var], self, axis, ddof=ddof,
@@ -1393,7 +1395,8 @@ def relu(x):
 
 def mean(x, dim=None, keepdim=False, axis=None):
     return record_as("MeanBackward0" if dim is None and axis is None else "MeanBackward1",
-                     FUNCTIONS[np.mean], x, dim if axis is None else axis, None, keepdim)
+                     FUNCTIONS[np.mean], x, dim if axis is None else axis, None,
+                     keepdims=keepdim)
 
 
 def sum(x, dim=None, keepdim=False, axis=None):  # noqa: A001 - torch name

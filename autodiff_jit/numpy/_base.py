@@ -5,6 +5,7 @@ values and tape Tensors; `ArrayOps.__array_ufunc__` / `__array_function__` look 
 """
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import numpy as np
@@ -16,16 +17,77 @@ UFUNCS: dict = {}
 FUNCTIONS: dict = {}
 
 
-def implements(*np_fns, table=None):
+def implements(*np_fns, table=None, defaults_only=()):
+    """Register `fn` as the implementation of each numpy function in `np_fns`.
+
+    The implementation's signature declares what it accepts (habit 11 of STYLE.md): it may not
+    take `**kwargs`, so a keyword it does not name is refused by `call` with NotImplementedError
+    naming it instead of being ignored. Each name in `defaults_only` is a numpy parameter that
+    is accepted at its default value only (e.g. `out=None`): any other value is refused too.
+    """
     def deco(fn):
+        params = inspect.signature(fn).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            raise TypeError(f"{fn.__qualname__}: a numpy implementation names the keyword "
+                            f"arguments it handles; it may not take **kwargs")
+        named = [n for n, p in params.items() if p.kind in
+                 (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+        positions = [n for n, p in params.items() if p.kind in
+                     (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        for n in defaults_only:
+            if n not in params:
+                raise TypeError(f"{fn.__qualname__}: defaults_only names {n!r}, which is not "
+                                f"a parameter")
+        fn._np_accepts = frozenset(named)
+        fn._np_defaults_only = tuple(
+            (n, params[n].default, positions.index(n) if n in positions else None)
+            for n in defaults_only)
         for f in np_fns:
             (table if table is not None else FUNCTIONS)[f] = fn
         return fn
     return deco
 
 
-def ufunc(*np_fns):
-    return implements(*np_fns, table=UFUNCS)
+def ufunc(*np_fns, defaults_only=()):
+    return implements(*np_fns, table=UFUNCS, defaults_only=defaults_only)
+
+
+def _is_default(value, default) -> bool:
+    if value is default:
+        return True
+    plain = (str, bool, int, float, type(None))
+    return type(value) in plain and type(value) is type(default) and value == default
+
+
+def refuse(np_name: str, arg: str, why: str = ""):
+    """The NotImplementedError for a numpy argument autodiff_jit does not handle."""
+    return NotImplementedError(
+        f"{np_name}(..., {arg}=) is not supported by autodiff_jit on traced values"
+        f"{': ' + why if why else ''}; leave it at its default or write the computation with "
+        f"supported numpy functions (docs/api.md lists what each accepts)")
+
+
+def call(fn, np_name: str, args, kwargs):
+    """Call the implementation `fn` of numpy's `np_name`, refusing arguments it does not declare."""
+    check_args(fn, np_name, args, kwargs)
+    return fn(*args, **kwargs)
+
+
+def check_args(fn, np_name: str, args, kwargs):
+    """NotImplementedError for a keyword `fn` does not declare, or a defaults-only argument set."""
+    if kwargs:
+        extra = kwargs.keys() - getattr(fn, "_np_accepts", frozenset())
+        if extra:
+            raise refuse(np_name, sorted(extra)[0])
+    for name, default, pos in getattr(fn, "_np_defaults_only", ()):
+        if name in kwargs:
+            value = kwargs[name]
+        elif pos is not None and pos < len(args):
+            value = args[pos]
+        else:
+            continue
+        if not _is_default(value, default):
+            raise refuse(np_name, name, f"only {name}={default!r} is")
 
 
 def _shape(x):

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..primitives import aval_of
 from ..primitives import elementwise as E
-from ._base import FUNCTIONS, UFUNCS
+from ._base import FUNCTIONS, UFUNCS, call
 from .indexing import getitem
 from .products import dot, matmul
 from .reductions import amax, amin, argmax, argmin, cumsum, mean, prod, std, sum_, var
@@ -20,6 +20,21 @@ def _not_supported(name):
         raise NotImplementedError(f"numpy function {name} is not supported on traced values; "
                                   f"write it with supported numpy functions")
     return fn
+
+
+def _np_name(func) -> str:
+    """`np.linalg.norm` for numpy.linalg.norm, `np.sum` for numpy._core.fromnumeric.sum."""
+    mod = getattr(func, "__module__", "numpy") or "numpy"
+    name = f"{mod.replace('numpy.linalg', 'np.linalg').replace('numpy', 'np')}.{func.__name__}"
+    return re.sub(r"^np\._core\.\w+\.", "np.", name)
+
+
+# ufunc keywords at their defaults mean nothing to a pure function: they are dropped
+_NO = lambda v: False  # noqa: E731
+_UFUNC_DEFAULTS = {"out": lambda v: v is None, "where": lambda v: v is True,
+                   "casting": lambda v: v == "same_kind", "order": lambda v: v == "K",
+                   "subok": lambda v: v is True, "dtype": lambda v: v is None,
+                   "signature": lambda v: v is None}
 
 
 class ArrayOps:
@@ -37,19 +52,18 @@ class ArrayOps:
         fn = UFUNCS.get(uf)
         if fn is None:
             raise NotImplementedError(f"numpy ufunc np.{uf.__name__} has no autodiff_jit rule")
+        if kwargs:  # where=, dtype=, casting=, ...: only what the implementation declares
+            kwargs = {k: v for k, v in kwargs.items() if not _UFUNC_DEFAULTS.get(k, _NO)(v)}
+            return call(fn, f"np.{uf.__name__}", inputs, kwargs)
         return fn(*inputs)
 
     def __array_function__(self, func, types, args, kwargs):
         fn = FUNCTIONS.get(func)
         if fn is None:
-            mod = getattr(func, "__module__", "numpy") or "numpy"
-            name = f"{mod.replace('numpy.linalg', 'np.linalg').replace('numpy', 'np')}." \
-                   f"{func.__name__}"
-            name = re.sub(r"^np\._core\.\w+\.", "np.", name)
-            raise NotImplementedError(f"numpy function {name} has no autodiff_jit rule; "
+            raise NotImplementedError(f"numpy function {_np_name(func)} has no autodiff_jit rule; "
                                       f"write it with supported numpy functions "
                                       f"(see docs/api.md)")
-        return fn(*args, **kwargs)
+        return call(fn, _np_name(func), args, kwargs)
 
     # operators
     def __add__(self, o): return add(self, o)
@@ -103,24 +117,28 @@ class ArrayOps:
     @property
     def mT(self): return swapaxes(self, -1, -2)
 
-    def sum(self, axis=None, dtype=None, keepdims=False): return sum_(self, axis, dtype, keepdims)
-    def mean(self, axis=None, dtype=None, keepdims=False): return mean(self, axis, dtype, keepdims)
-    def var(self, axis=None, ddof=0, keepdims=False): return var(self, axis, ddof=ddof, keepdims=keepdims)
-    def std(self, axis=None, ddof=0, keepdims=False): return std(self, axis, ddof=ddof, keepdims=keepdims)
-    def max(self, axis=None, keepdims=False): return amax(self, axis, keepdims=keepdims)
-    def min(self, axis=None, keepdims=False): return amin(self, axis, keepdims=keepdims)
-    def prod(self, axis=None, keepdims=False): return prod(self, axis, keepdims=keepdims)
-    def argmax(self, axis=None): return argmax(self, axis)
-    def argmin(self, axis=None): return argmin(self, axis)
-    def cumsum(self, axis=None): return cumsum(self, axis)
-    def dot(self, o): return dot(self, o)
-    def clip(self, a_min=None, a_max=None): return clip(self, a_min, a_max)
-    def ravel(self): return ravel(self)
-    def flatten(self): return ravel(self)
-    def copy(self): return self
-    def astype(self, dtype, copy=True): return E.cast(self, dtype)
-    def squeeze(self, axis=None): return squeeze(self, axis)
-    def swapaxes(self, a, b): return swapaxes(self, a, b)
+    # ndarray methods take numpy's function signature without the array: the same declared
+    # implementation serves both, so a method refuses exactly what the function refuses
+    def sum(self, *a, **k): return call(sum_, "ndarray.sum", (self,) + a, k)
+    def mean(self, *a, **k): return call(mean, "ndarray.mean", (self,) + a, k)
+    def var(self, *a, **k): return call(var, "ndarray.var", (self,) + a, k)
+    def std(self, *a, **k): return call(std, "ndarray.std", (self,) + a, k)
+    def max(self, *a, **k): return call(amax, "ndarray.max", (self,) + a, k)
+    def min(self, *a, **k): return call(amin, "ndarray.min", (self,) + a, k)
+    def prod(self, *a, **k): return call(prod, "ndarray.prod", (self,) + a, k)
+    def argmax(self, *a, **k): return call(argmax, "ndarray.argmax", (self,) + a, k)
+    def argmin(self, *a, **k): return call(argmin, "ndarray.argmin", (self,) + a, k)
+    def cumsum(self, *a, **k): return call(cumsum, "ndarray.cumsum", (self,) + a, k)
+    def dot(self, *a, **k): return call(dot, "ndarray.dot", (self,) + a, k)
+    def clip(self, *a, **k): return call(clip, "ndarray.clip", (self,) + a, k)
+    def squeeze(self, *a, **k): return call(squeeze, "ndarray.squeeze", (self,) + a, k)
+    def swapaxes(self, *a, **k): return call(swapaxes, "ndarray.swapaxes", (self,) + a, k)
+    def ravel(self, order="C"): return ravel(self, order)
+    def flatten(self, order="C"): return ravel(self, order)
+    def copy(self, order="C"): return self
+
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        return E.cast(self, dtype)
 
     def reshape(self, *shape, order="C"):
         return reshape(self, shape[0] if len(shape) == 1 else shape, order)

@@ -11,7 +11,7 @@ from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, norm
 from .shape import broadcast_to, ravel
 from .ufuncs import add, multiply
 
-@implements(np.take)
+@implements(np.take, defaults_only=("out", "mode"))
 def take(x, indices, axis=None, out=None, mode="raise"):
     x = asvalue(x)
     if axis is None:

@@ -20,7 +20,7 @@ def _check_aligned(op, a, b):
                          f"!= {sb[kb]} (dim {kb})")
 
 
-@implements(np.dot)
+@implements(np.dot, defaults_only=("out",))
 def dot(a, b, out=None):
     a, b = _common([a, b])
     na, nb = len(_shape(a)), len(_shape(b))
@@ -30,8 +30,8 @@ def dot(a, b, out=None):
     return L.dot_general(a, b, ((na - 1,), (nb - 2 if nb >= 2 else 0,)))
 
 
-@implements(np.matmul)
-def matmul(a, b, **kw):
+@implements(np.matmul, defaults_only=("out",))
+def matmul(a, b, /, out=None):
     # np.matmul is a ufunc in numpy 2: `ndarray @ tracer` arrives through __array_ufunc__
     a, b = _common([a, b])
     na, nb = len(_shape(a)), len(_shape(b))
@@ -61,7 +61,7 @@ def matmul(a, b, **kw):
 UFUNCS[np.matmul] = matmul
 
 
-@implements(np.outer)
+@implements(np.outer, defaults_only=("out",))
 def outer(a, b, out=None):
     a, b = _common([a, b])
     return L.dot_general(ravel(a), ravel(b), ((), ()))
@@ -94,8 +94,9 @@ def tensordot(a, b, axes=2):
     return L.dot_general(a, b, (tuple(x % na for x in ax_a), tuple(x % nb for x in ax_b)))
 
 
-@implements(np.einsum)
-def einsum(subscripts, *operands, optimize=False, **kw):
+@implements(np.einsum, defaults_only=("out", "dtype", "casting"))
+def einsum(subscripts, *operands, out=None, dtype=None, order="K", casting="safe",
+           optimize=False):
     spec = subscripts.replace(" ", "")
     if "." in spec:
         raise NotImplementedError("einsum with '...' is not supported; spell out the indices")

@@ -18,15 +18,11 @@ def _keep(x, reduced, axes, keepdims):
     return S.reshape(x, shape)
 
 
-def _check_out(kw):
-    for key in ("out", "where", "initial"):
-        if kw.get(key) is not None and not (key == "where" and kw[key] is True):
-            raise NotImplementedError(f"the {key}= argument is not supported on traced values")
+_NoValue = np._NoValue  # numpy's marker for "argument not given"
 
 
-@implements(np.sum)
-def sum_(x, axis=None, dtype=None, keepdims=False, **kw):
-    _check_out(kw)
+@implements(np.sum, defaults_only=("out", "initial", "where"))
+def sum_(x, axis=None, dtype=None, out=None, keepdims=False, initial=_NoValue, where=True):
     x = asvalue(x)
     if dtype is not None:
         x = E.cast(x, dtype)
@@ -36,35 +32,50 @@ def sum_(x, axis=None, dtype=None, keepdims=False, **kw):
     return _keep(R.reduce_sum(x, axes) if axes else x, x, axes, keepdims)
 
 
-@implements(np.mean)
-def mean(x, axis=None, dtype=None, keepdims=False, **kw):
+@implements(np.mean, defaults_only=("out", "where"))
+def mean(x, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
     x = asvalue(x)
     if not is_float(_dtype(x)):
         x = E.cast(x, dtype or np.float64)
     axes = normalize_axes(axis, len(_shape(x)))
     count = int(np.prod([_shape(x)[a] for a in axes], dtype=np.int64))
-    return divide(sum_(x, axes, dtype, keepdims, **kw), float(count))
+    return divide(sum_(x, axes, dtype, keepdims=keepdims), float(count))
 
 
-@implements(np.var)
-def var(x, axis=None, dtype=None, ddof=0, keepdims=False, **kw):
+@implements(np.var, defaults_only=("out", "where", "mean"))
+def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True,
+        mean=_NoValue, correction=_NoValue):
+    ddof = _ddof(ddof, correction)
     x = asvalue(x)
     if not is_float(_dtype(x)):
         x = E.cast(x, np.float64)
     axes = normalize_axes(axis, len(_shape(x)))
     count = int(np.prod([_shape(x)[a] for a in axes], dtype=np.int64))
-    centered = subtract(x, mean(x, axes, keepdims=True))
+    centered = subtract(x, _mean(x, axes, keepdims=True))
     return divide(sum_(multiply(centered, centered), axes, keepdims=keepdims), float(count - ddof))
 
 
-@implements(np.std)
-def std(x, axis=None, dtype=None, ddof=0, keepdims=False, **kw):
-    return UFUNCS[np.sqrt](var(x, axis, dtype, ddof, keepdims, **kw))
+@implements(np.std, defaults_only=("out", "where", "mean"))
+def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True,
+        mean=_NoValue, correction=_NoValue):
+    return UFUNCS[np.sqrt](var(x, axis, dtype, ddof=ddof, keepdims=keepdims,
+                               correction=correction))
+
+
+def _ddof(ddof, correction):
+    """numpy 2's `correction=` is the array-API name of `ddof=`; giving both is an error."""
+    if correction is _NoValue:
+        return ddof
+    if ddof != 0:
+        raise ValueError("ddof and correction can't be provided simultaneously.")
+    return correction
+
+
+_mean = mean  # var's own `mean=` parameter shadows the function inside it
 
 
 def _extremum(prim):
-    def fn(x, axis=None, out=None, keepdims=False, **kw):
-        _check_out(dict(kw, out=out))
+    def fn(x, axis=None, out=None, keepdims=False, initial=_NoValue, where=True):
         x = asvalue(x)
         axes = normalize_axes(axis, len(_shape(x)))
         if any(_shape(x)[a] == 0 for a in axes):
@@ -73,13 +84,13 @@ def _extremum(prim):
     return fn
 
 
-amax = implements(np.max, np.amax)(_extremum(R.reduce_max_p))
-amin = implements(np.min, np.amin)(_extremum(R.reduce_min_p))
+_EXTREMUM_DEFAULTS = ("out", "initial", "where")
+amax = implements(np.max, np.amax, defaults_only=_EXTREMUM_DEFAULTS)(_extremum(R.reduce_max_p))
+amin = implements(np.min, np.amin, defaults_only=_EXTREMUM_DEFAULTS)(_extremum(R.reduce_min_p))
 
 
-@implements(np.prod)
-def prod(x, axis=None, dtype=None, keepdims=False, **kw):
-    _check_out(kw)
+@implements(np.prod, defaults_only=("out", "initial", "where"))
+def prod(x, axis=None, dtype=None, out=None, keepdims=False, initial=_NoValue, where=True):
     x = asvalue(x)
     if dtype is not None:
         x = E.cast(x, dtype)
@@ -88,7 +99,7 @@ def prod(x, axis=None, dtype=None, keepdims=False, **kw):
 
 
 def _arg(prim):
-    def fn(x, axis=None, out=None, keepdims=False):
+    def fn(x, axis=None, out=None, *, keepdims=False):
         x = asvalue(x)
         if axis is None:
             x, axis = ravel(x), 0
@@ -98,11 +109,11 @@ def _arg(prim):
     return fn
 
 
-argmax = implements(np.argmax)(_arg(R.argmax_p))
-argmin = implements(np.argmin)(_arg(R.argmin_p))
+argmax = implements(np.argmax, defaults_only=("out",))(_arg(R.argmax_p))
+argmin = implements(np.argmin, defaults_only=("out",))(_arg(R.argmin_p))
 
 
-@implements(np.cumsum)
+@implements(np.cumsum, defaults_only=("out",))
 def cumsum(x, axis=None, dtype=None, out=None):
     x = asvalue(x)
     if dtype is not None:
@@ -112,8 +123,8 @@ def cumsum(x, axis=None, dtype=None, out=None):
     return R.cumsum(x, normalize_axes(axis, len(_shape(x)))[0])
 
 
-@implements(np.average)
-def average(x, axis=None, weights=None, returned=False, keepdims=False):
+@implements(np.average, defaults_only=("returned",))
+def average(x, axis=None, weights=None, returned=False, *, keepdims=False):
     if weights is None:
         return mean(x, axis, keepdims=keepdims)
     total = sum_(multiply(x, weights), axis, keepdims=keepdims)

@@ -26,10 +26,12 @@ def _resolve_shape(shape, size):
     return tuple(shape)
 
 
-@implements(np.reshape)
-def reshape(x, shape=None, order="C", **kw):
+@implements(np.reshape, defaults_only=("copy",))
+def reshape(x, /, shape=None, order="C", *, newshape=None, copy=None):
     if shape is None:
-        shape = kw.pop("newshape")
+        if newshape is None:
+            raise TypeError("reshape() missing the required argument 'shape'")
+        shape = newshape
     if order != "C":
         raise NotImplementedError("only order='C' reshapes are supported")
     x = asvalue(x)
@@ -96,7 +98,7 @@ def squeeze(x, axis=None):
 
 
 @implements(np.broadcast_to)
-def broadcast_to(x, shape):
+def broadcast_to(x, shape, subok=False):
     return S.broadcast_to(asvalue(x), _resolve_shape(shape, 0) if -1 not in np.atleast_1d(shape)
                           else shape)
 
@@ -111,16 +113,19 @@ def _common(values):
     return E.promote(*values)
 
 
-@implements(np.concatenate)
-def concatenate(values, axis=0, out=None, dtype=None):
+_JOIN_DEFAULTS = ("out", "dtype", "casting")
+
+
+@implements(np.concatenate, defaults_only=_JOIN_DEFAULTS)
+def concatenate(values, axis=0, out=None, *, dtype=None, casting="same_kind"):
     values = _common(values)
     if axis is None:
         values, axis = [ravel(v) for v in values], 0
     return S.concatenate(values, normalize_axes(axis, len(_shape(values[0])))[0])
 
 
-@implements(np.stack)
-def stack(values, axis=0, out=None, dtype=None):
+@implements(np.stack, defaults_only=_JOIN_DEFAULTS)
+def stack(values, axis=0, out=None, *, dtype=None, casting="same_kind"):
     values = _common(values)
     shapes = {_shape(v) for v in values}
     if len(shapes) != 1:
@@ -130,14 +135,14 @@ def stack(values, axis=0, out=None, dtype=None):
     return S.concatenate([expand_dims(v, axis) for v in values], axis)
 
 
-@implements(np.hstack)
-def hstack(values, dtype=None):
+@implements(np.hstack, defaults_only=("dtype", "casting"))
+def hstack(values, *, dtype=None, casting="same_kind"):
     values = [atleast_1d(asvalue(v)) for v in values]
     return concatenate(values, 0 if len(_shape(values[0])) == 1 else 1)
 
 
-@implements(np.vstack)
-def vstack(values, dtype=None):
+@implements(np.vstack, defaults_only=("dtype", "casting"))
+def vstack(values, *, dtype=None, casting="same_kind"):
     values = [asvalue(v) for v in values]
     values = [reshape(v, (1, -1)) if len(_shape(v)) <= 1 else v for v in values]
     return concatenate(values, 0)

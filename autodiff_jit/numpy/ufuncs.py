@@ -139,10 +139,10 @@ def where(condition, x=None, y=None):
     return E.select(c, asvalue(x), asvalue(y))
 
 
-@implements(np.clip)
-def clip(x, a_min=None, a_max=None, out=None, **kw):
-    a_min = kw.pop("min", a_min)
-    a_max = kw.pop("max", a_max)
+@implements(np.clip, defaults_only=("out",))
+def clip(x, a_min=None, a_max=None, out=None, *, min=None, max=None):
+    a_min = a_min if min is None else min
+    a_max = a_max if max is None else max
     if a_min is not None:
         x = maximum(x, a_min)
     if a_max is not None:

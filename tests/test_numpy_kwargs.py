@@ -1,0 +1,60 @@
+"""Every numpy keyword argument is implemented or refused by name, never ignored (STYLE 11)."""
+import inspect
+
+import numpy as np
+import pytest
+
+import autodiff_jit as ad
+from autodiff_jit.numpy import FUNCTIONS, UFUNCS
+
+MODES = ["compiled", "interpret", "tape"]
+
+
+@pytest.mark.parametrize("table", [FUNCTIONS, UFUNCS], ids=["functions", "ufuncs"])
+def test_no_implementation_swallows_keywords(table):
+    for np_fn, impl in table.items():
+        params = inspect.signature(impl).parameters.values()
+        assert not any(p.kind is p.VAR_KEYWORD for p in params), np_fn
+        if table is FUNCTIONS:
+            assert hasattr(impl, "_np_accepts"), f"{np_fn} registered without implements()"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("call,arg", [
+    (lambda x: np.sum(x, where=x > 1.5), "where"),
+    (lambda x: np.sum(x, initial=1.0), "initial"),
+    (lambda x: np.max(x, initial=10.0), "initial"),
+    (lambda x: np.mean(x, where=x > 1.5), "where"),
+    (lambda x: np.var(x, mean=np.mean(x)), "mean"),
+    (lambda x: np.sum(np.take(x, [0, 5], mode="clip")), "mode"),
+    (lambda x: np.sum(np.concatenate([x, x], dtype=np.float32)), "dtype"),
+    (lambda x: np.sum(np.add(x, x, where=x > 1.5)), "where"),
+    (lambda x: np.sum(np.exp(x, dtype=np.float32)), "dtype"),
+])
+def test_unhandled_keyword_is_refused_by_name(mode, call, arg):
+    with pytest.raises(NotImplementedError, match=rf"\b{arg}="):
+        ad.grad(call, mode=mode)(np.array([1.0, 2.0, 4.0]))
+
+
+@pytest.mark.parametrize("mode", ["compiled", "interpret"])
+def test_method_keywords_are_refused_like_the_function(mode):
+    with pytest.raises(NotImplementedError, match=r"ndarray.sum\(\.\.\., where="):
+        ad.grad(lambda x: x.sum(where=x > 1.5), mode=mode)(np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_var_correction_is_ddof(mode):
+    x = np.array([1.0, 2.0, 4.0, 7.0])
+    got = ad.jit(lambda x: np.var(x, correction=1), mode=mode)(x)
+    np.testing.assert_allclose(got, np.var(x, ddof=1), rtol=1e-14)
+    g = ad.grad(lambda x: np.std(x, correction=1), mode=mode)(x)
+    # d std / dx_i = (x_i - mean) / ((n - 1) * std)
+    want = (x - x.mean()) / ((len(x) - 1) * np.std(x, ddof=1))
+    np.testing.assert_allclose(g, want, rtol=1e-12)
+
+
+def test_default_valued_keywords_are_accepted():
+    x = np.array([1.0, 2.0, 4.0])
+    f = ad.jit(lambda x: np.sum(x, where=True) + np.add(x, x, out=None, casting="same_kind")[0]
+               + np.take(x, [1], mode="raise")[0] + x.sum(axis=0, keepdims=False))
+    np.testing.assert_allclose(f(x), 7.0 + 2.0 + 2.0 + 7.0)
