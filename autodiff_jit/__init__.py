@@ -26,7 +26,7 @@ from .tape import (Tensor, Parameter, Function, FunctionCtx, tensor, as_tensor, 
                    matmul, mm, exp, log, tanh, sqrt, sin, cos, abs, pow, clamp, maximum,
                    minimum, where)
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["grad", "value_and_grad", "jit", "make_ir", "stop_gradient", "custom_vjp",
            "jvp", "vjp", "jacfwd", "jacrev", "hessian", "compare",

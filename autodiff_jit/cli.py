@@ -18,6 +18,8 @@ import sys
 
 import numpy as np
 
+from ._version import __version__
+
 STAGES = ("traced", "adjoint", "optimized", "llvm", "asm")
 DTYPES = {"f64": np.float64, "float64": np.float64, "double": np.float64, "float": np.float64,
           "f32": np.float32, "float32": np.float32, "single": np.float32,
@@ -202,8 +204,7 @@ def _short_error(exc) -> str:
 
 
 def cmd_ir(ns) -> int:
-    import autodiff_jit as ad
-    from .api import Transformed
+    from .api import Transformed, grad, jit, make_ir
 
     try:
         fun = load_function(ns.target)
@@ -234,7 +235,7 @@ def cmd_ir(ns) -> int:
               f"{', '.join(STAGES)}, all (all but asm), every", file=sys.stderr)
         return 2
     show, note = _printer(ns.color)
-    g = ad.jit(fun) if ns.no_grad else ad.grad(fun, argnums=argnums)
+    g = jit(fun) if ns.no_grad else grad(fun, argnums=argnums)
     what = "jit" if ns.no_grad else f"grad argnums={argnums}"
     status = 0
     dot_source = None
@@ -248,9 +249,9 @@ def cmd_ir(ns) -> int:
         try:
             with contextlib.redirect_stdout(sys.stderr):
                 if stage == "traced":
-                    out = ad.make_ir(fun)(*args)
+                    out = make_ir(fun)(*args)
                 elif stage == "adjoint":
-                    out = ad.make_ir(g)(*args)
+                    out = make_ir(g)(*args)
                 elif stage == "optimized":
                     out = g.ir(*args)
                 elif stage == "llvm":
@@ -275,7 +276,7 @@ def cmd_ir(ns) -> int:
             print("--dot: autodiff_jit.viz is not available; no DOT file written",
                   file=sys.stderr)
         else:
-            fn = dot_source if dot_source is not None else ad.make_ir(fun)(*args)
+            fn = dot_source if dot_source is not None else make_ir(fun)(*args)
             with open(ns.dot, "w") as f:
                 f.write(viz.to_dot(fn))
             print(f"wrote {ns.dot} (Graphviz DOT of {fn.name}; render with "
@@ -288,6 +289,7 @@ def cmd_ir(ns) -> int:
 def build_parser():
     p = argparse.ArgumentParser(prog="autodiff-jit",
                                 description="autodiff_jit: benchmarks and IR inspection.")
+    p.add_argument("--version", action="version", version=f"autodiff-jit {__version__}")
     sub = p.add_subparsers(dest="command", metavar="{bench,ir}")
 
     b = sub.add_parser("bench", help="time gradients of built-in objectives in every mode",

@@ -105,6 +105,19 @@ def test_python_m_entry_point(tmp_path):
     assert json.loads((tmp_path / "o.json").read_text())["cases"][0]["agreed"]
 
 
+def test_version(capsys):
+    import autodiff_jit
+    from autodiff_jit._version import __version__
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"autodiff-jit {__version__}"
+    assert autodiff_jit.__version__ == __version__
+    # the installed distribution's metadata carries the same version (pyproject reads _version.py)
+    from importlib.metadata import version
+    assert version("autodiff_jit") == __version__
+
+
 # ---------------------------------------------------------------------------------------------
 # ir
 

@@ -154,7 +154,7 @@ def environment(**override) -> dict:
     if "env" not in _fingerprint:
         import llvmlite
 
-        from .. import __version__
+        from .._version import __version__
         from . import engine
         host = engine.host_fingerprint()
         _fingerprint["env"] = {

@@ -182,7 +182,7 @@ def measure_case(name, size, fn, args, argnums=0, *, modes=MODES, peers=None,
     progress: a callable(str) told before each measurement; warn: a callable(str) for loud
     messages (gradient mismatches), default print to stderr.
     """
-    import autodiff_jit as ad
+    from ..api import grad
 
     timing = timing or Timing()
     peers = peers or {}
@@ -213,7 +213,7 @@ def measure_case(name, size, fn, args, argnums=0, *, modes=MODES, peers=None,
         m = Measurement(mode, "mode")
         res.measurements[mode] = m
         try:
-            g = ad.grad(fn, argnums=argnums, mode=mode)
+            g = grad(fn, argnums=argnums, mode=mode)
             out, m.first_call = first_call(lambda: g(*args))
             grads[mode] = flat_grads(out)
             calls[mode] = (lambda g=g: g(*args))
@@ -301,7 +301,7 @@ def machine_info() -> dict:
     except Exception:
         pass
     try:
-        from autodiff_jit import __version__
+        from .._version import __version__
         info["autodiff_jit"] = __version__
     except Exception:
         pass
