@@ -28,6 +28,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .errors import IRError
+from .registry import get_primitive
 
 # ---------------------------------------------------------------------------------------------
 # dtypes and abstract values
@@ -367,7 +368,6 @@ class _Parser:
         raise IRError(f"{msg}\n  at line {self.pos + 1}: {line.strip()}")
 
     def parse_function(self, scope: dict) -> Function:
-        from .primitives import get_primitive
         header = self.lines[self.pos].strip()
         m = re.fullmatch(r"func\s+([\w.]+)\((.*)\)\s*->\s*(.+)", header)
         if not m:

@@ -13,8 +13,7 @@ from typing import Callable
 import numpy as np
 
 from ..ir import AVal
-
-_REGISTRY: dict[str, "Primitive"] = {}
+from ..registry import all_primitives, get_primitive, register  # noqa: F401  (re-exported)
 
 
 class Primitive:
@@ -48,25 +47,6 @@ class Primitive:
 
     def __repr__(self):
         return f"<primitive {self.name}>"
-
-
-def register(prim: Primitive) -> Primitive:
-    if prim.name in _REGISTRY:
-        raise ValueError(f"primitive {prim.name!r} registered twice")
-    _REGISTRY[prim.name] = prim
-    return prim
-
-
-def get_primitive(name: str) -> Primitive:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        from ..errors import IRError
-        raise IRError(f"unknown primitive {name!r}") from None
-
-
-def all_primitives() -> dict[str, Primitive]:
-    return dict(_REGISTRY)
 
 
 # ---------------------------------------------------------------------------------------------

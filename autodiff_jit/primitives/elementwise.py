@@ -10,7 +10,8 @@ import numpy as np
 
 from ..ir import AVal, is_float
 from .core import Primitive, aval_of, bind, register
-from . import reductions as R, shape as S
+from . import shape as S
+from .broadcast import shape_of, unbroadcast  # noqa: F401  (re-exported)
 
 
 def _broadcast(name, *avals):
@@ -27,30 +28,6 @@ def _same_dtype(name, *avals):
         raise TypeError(f"{name}: inputs have different dtypes {sorted(map(str, dts))}; "
                         f"insert convert_element_type first")
     return dts.pop()
-
-
-def shape_of(x) -> tuple:
-    """The shape of any value; fast for the arrays and scalars tape mode passes around."""
-    t = type(x)
-    if t is np.ndarray:
-        return x.shape
-    if t is float or t is np.float64 or t is np.float32 or t is int:
-        return ()
-    return aval_of(x).shape
-
-
-def unbroadcast(g, shape):
-    """Sum a cotangent of a broadcast result back down to an input's `shape`."""
-    if g is None:
-        return None
-    gshape = shape_of(g)
-    if gshape == shape:
-        return g
-    lead = len(gshape) - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, d in enumerate(shape)
-                                      if d == 1 and gshape[i + lead] != 1)
-    out = R.reduce_sum(g, axes) if axes else g
-    return S.reshape(out, tuple(shape))
 
 
 # ---------------------------------------------------------------------------------------------

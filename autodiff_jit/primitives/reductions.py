@@ -1,53 +1,15 @@
 """Reductions over static axes (the output drops the reduced axes; keepdims is a reshape),
-arg-reductions, and cumulative sums."""
+arg-reductions, and cumulative sums. reduce_sum itself lives in broadcast.py (it is
+broadcast_to's transpose, which every family's rules use); it is re-exported here."""
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from ..ir import AVal
 from .core import Primitive, aval_of, bind, register
-from . import elementwise as E, shape as S
-
-
-def _check_axes(name, x, axes):
-    if not isinstance(axes, tuple) or any(not 0 <= a < x.ndim for a in axes) or \
-            list(axes) != sorted(set(axes)):
-        raise ValueError(f"{name}: axes must be sorted distinct axes of a rank-{x.ndim} input, "
-                         f"got {axes!r}")
-
-
-def _reduce_rule(name, dtype=None):
-    def rule(x, *, axes):
-        _check_axes(name, x, axes)
-        return AVal(tuple(d for i, d in enumerate(x.shape) if i not in axes), dtype or x.dtype)
-    return rule
-
-
-_FRESH_MAX = 1 << 14  # plain-numpy expand_back: up to this many elements, a fresh array
-
-
-def expand_back(g, in_shape, axes):
-    """Broadcast a reduced value back over the axes it was reduced on."""
-    kept = tuple(1 if i in axes else d for i, d in enumerate(in_shape))
-    if axes and (type(g) is np.ndarray or isinstance(g, np.generic)):
-        # plain numpy (tape backward): nothing to record, so no bind. Filling a fresh array is
-        # ~10x cheaper than np.broadcast_to's Python layer for small results; large ones stay a
-        # read-only broadcast view (no copy)
-        in_shape = tuple(in_shape)
-        if type(g) is np.ndarray and g.shape != kept:
-            g = g.reshape(kept)
-        if math.prod(in_shape) <= _FRESH_MAX:
-            res = np.empty(in_shape, g.dtype)
-            res[...] = g
-            return res
-        return np.broadcast_to(g, in_shape)
-    return S.broadcast_to(S.reshape(g, kept), tuple(in_shape))
-
-
-def _sum_vjp(g, out, x, *, axes):
-    return (expand_back(g, E.shape_of(x), axes),)
+from . import elementwise as E
+from .broadcast import _linear_jvp, _reduce_rule, expand_back
+from .broadcast import reduce_sum, reduce_sum_p  # noqa: F401  (re-exported: reduce_sum lives in broadcast.py)
 
 
 def _extremum_vjp(g, out, x, *, axes):
@@ -88,16 +50,6 @@ def _prod_jvp(t, out, x, *, axes):
     return reduce_sum(others * t[0], axes)
 
 
-def _linear_jvp(prim):
-    def jvp(t, out, x, **params):
-        return None if t[0] is None else bind(prim, t[0], **params)
-    return jvp
-
-
-reduce_sum_p = register(Primitive("reduce_sum", _reduce_rule("reduce_sum"),
-                                  lambda x, *, axes: np.sum(x, axis=axes),
-                                  vjp=_sum_vjp, torch_name="SumBackward0", family="reduce"))
-reduce_sum_p.jvp = _linear_jvp(reduce_sum_p)
 reduce_max_p = register(Primitive("reduce_max", _reduce_rule("reduce_max"),
                                   lambda x, *, axes: np.max(x, axis=axes),
                                   vjp=_extremum_vjp, torch_name="MaxBackward1", family="reduce"))
@@ -140,10 +92,6 @@ cumsum_p = register(Primitive(
     vjp=lambda g, out, x, *, axis, reverse: (cumsum(g, axis, not reverse),),
     torch_name="CumsumBackward0", family="scan"))
 cumsum_p.jvp = _linear_jvp(cumsum_p)
-
-
-def reduce_sum(x, axes):
-    return bind(reduce_sum_p, x, axes=tuple(axes))
 
 
 def reduce_prod(x, axes):

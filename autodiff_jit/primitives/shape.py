@@ -1,26 +1,14 @@
 """Shape primitives: reshape, transpose, broadcast_to, concatenate. They move data, never
-compute, so their VJPs are other shape primitives (and the backend turns most into views)."""
+compute, so their VJPs are other shape primitives (and the backend turns most into views).
+reshape and broadcast_to live in broadcast.py (every family's rules use them) and are
+re-exported here."""
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from ..ir import AVal
 from .core import Primitive, aval_of, bind, register
-
-
-def _reshape_rule(x, *, shape):
-    if math.prod(shape) != x.size:
-        raise ValueError(f"reshape: cannot reshape {x.shape} ({x.size} elements) into {shape}")
-    return AVal(shape, x.dtype)
-
-
-reshape_p = register(Primitive(
-    "reshape", _reshape_rule, lambda x, *, shape: np.reshape(x, shape),
-    vjp=lambda g, out, x, *, shape: (reshape(g, aval_of(x).shape),),
-    jvp=lambda t, out, x, *, shape: None if t[0] is None else reshape(t[0], shape),
-    torch_name="ViewBackward0", family="shape"))
+from .broadcast import broadcast_to, broadcast_to_p, reshape, reshape_p  # noqa: F401  (re-exported)
 
 
 def _transpose_rule(x, *, perm):
@@ -34,28 +22,6 @@ transpose_p = register(Primitive(
     vjp=lambda g, out, x, *, perm: (transpose(g, tuple(np.argsort(perm).tolist())),),
     jvp=lambda t, out, x, *, perm: None if t[0] is None else transpose(t[0], perm),
     torch_name="PermuteBackward0", family="shape"))
-
-
-def _broadcast_rule(x, *, shape):
-    try:
-        if np.broadcast_shapes(x.shape, shape) != tuple(shape):
-            raise ValueError
-    except ValueError:
-        raise ValueError(f"broadcast_to: cannot broadcast {x.shape} to {shape}") from None
-    return AVal(shape, x.dtype)
-
-
-def _broadcast_vjp(g, out, x, *, shape):
-    from .elementwise import unbroadcast
-    return (unbroadcast(g, aval_of(x).shape),)
-
-
-broadcast_to_p = register(Primitive(
-    "broadcast_to", _broadcast_rule,
-    lambda x, *, shape: np.broadcast_to(x, shape),
-    vjp=_broadcast_vjp,
-    jvp=lambda t, out, x, *, shape: None if t[0] is None else broadcast_to(t[0], shape),
-    torch_name="ExpandBackward0", family="shape"))
 
 
 def _concat_rule(*xs, axis):
@@ -95,25 +61,11 @@ concatenate_p = register(Primitive(
     vjp=_concat_vjp, jvp=_concat_jvp, torch_name="CatBackward0", family="shape"))
 
 
-def reshape(x, shape):
-    shape = tuple(int(d) for d in shape)
-    if aval_of(x).shape == shape:
-        return x
-    return bind(reshape_p, x, shape=shape)
-
-
 def transpose(x, perm):
     perm = tuple(int(p) for p in perm)
     if perm == tuple(range(len(perm))):
         return x
     return bind(transpose_p, x, perm=perm)
-
-
-def broadcast_to(x, shape):
-    shape = tuple(int(d) for d in shape)
-    if aval_of(x).shape == shape:
-        return x
-    return bind(broadcast_to_p, x, shape=shape)
 
 
 def concatenate(xs, axis):

@@ -1,0 +1,146 @@
+"""reshape, broadcast_to and reduce_sum: the primitives every other family's rules use to fit
+a cotangent or tangent to an input's shape (broadcast_to and reduce_sum are each other's
+transpose), with the helpers `unbroadcast` (sum a broadcast cotangent back down) and
+`expand_back` (broadcast a reduced value back up). This family imports only core; elementwise,
+shape and reductions re-export what they used to define here."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..ir import AVal
+from .core import Primitive, aval_of, bind, register
+
+
+def _reshape_rule(x, *, shape):
+    if math.prod(shape) != x.size:
+        raise ValueError(f"reshape: cannot reshape {x.shape} ({x.size} elements) into {shape}")
+    return AVal(shape, x.dtype)
+
+
+reshape_p = register(Primitive(
+    "reshape", _reshape_rule, lambda x, *, shape: np.reshape(x, shape),
+    vjp=lambda g, out, x, *, shape: (reshape(g, aval_of(x).shape),),
+    jvp=lambda t, out, x, *, shape: None if t[0] is None else reshape(t[0], shape),
+    torch_name="ViewBackward0", family="shape"))
+
+
+def _broadcast_rule(x, *, shape):
+    try:
+        if np.broadcast_shapes(x.shape, shape) != tuple(shape):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"broadcast_to: cannot broadcast {x.shape} to {shape}") from None
+    return AVal(shape, x.dtype)
+
+
+def _broadcast_vjp(g, out, x, *, shape):
+    return (unbroadcast(g, aval_of(x).shape),)
+
+
+broadcast_to_p = register(Primitive(
+    "broadcast_to", _broadcast_rule,
+    lambda x, *, shape: np.broadcast_to(x, shape),
+    vjp=_broadcast_vjp,
+    jvp=lambda t, out, x, *, shape: None if t[0] is None else broadcast_to(t[0], shape),
+    torch_name="ExpandBackward0", family="shape"))
+
+
+# ---------------------------------------------------------------------------------------------
+# reduce_sum, broadcast_to's transpose
+
+def _check_axes(name, x, axes):
+    if not isinstance(axes, tuple) or any(not 0 <= a < x.ndim for a in axes) or \
+            list(axes) != sorted(set(axes)):
+        raise ValueError(f"{name}: axes must be sorted distinct axes of a rank-{x.ndim} input, "
+                         f"got {axes!r}")
+
+
+def _reduce_rule(name, dtype=None):
+    def rule(x, *, axes):
+        _check_axes(name, x, axes)
+        return AVal(tuple(d for i, d in enumerate(x.shape) if i not in axes), dtype or x.dtype)
+    return rule
+
+
+_FRESH_MAX = 1 << 14  # plain-numpy expand_back: up to this many elements, a fresh array
+
+
+def expand_back(g, in_shape, axes):
+    """Broadcast a reduced value back over the axes it was reduced on."""
+    kept = tuple(1 if i in axes else d for i, d in enumerate(in_shape))
+    if axes and (type(g) is np.ndarray or isinstance(g, np.generic)):
+        # plain numpy (tape backward): nothing to record, so no bind. Filling a fresh array is
+        # ~10x cheaper than np.broadcast_to's Python layer for small results; large ones stay a
+        # read-only broadcast view (no copy)
+        in_shape = tuple(in_shape)
+        if type(g) is np.ndarray and g.shape != kept:
+            g = g.reshape(kept)
+        if math.prod(in_shape) <= _FRESH_MAX:
+            res = np.empty(in_shape, g.dtype)
+            res[...] = g
+            return res
+        return np.broadcast_to(g, in_shape)
+    return broadcast_to(reshape(g, kept), tuple(in_shape))
+
+
+def _sum_vjp(g, out, x, *, axes):
+    return (expand_back(g, shape_of(x), axes),)
+
+
+def _linear_jvp(prim):
+    def jvp(t, out, x, **params):
+        return None if t[0] is None else bind(prim, t[0], **params)
+    return jvp
+
+
+reduce_sum_p = register(Primitive("reduce_sum", _reduce_rule("reduce_sum"),
+                                  lambda x, *, axes: np.sum(x, axis=axes),
+                                  vjp=_sum_vjp, torch_name="SumBackward0", family="reduce"))
+reduce_sum_p.jvp = _linear_jvp(reduce_sum_p)
+
+
+# ---------------------------------------------------------------------------------------------
+# fitting values to shapes
+
+def shape_of(x) -> tuple:
+    """The shape of any value; fast for the arrays and scalars tape mode passes around."""
+    t = type(x)
+    if t is np.ndarray:
+        return x.shape
+    if t is float or t is np.float64 or t is np.float32 or t is int:
+        return ()
+    return aval_of(x).shape
+
+
+def unbroadcast(g, shape):
+    """Sum a cotangent of a broadcast result back down to an input's `shape`."""
+    if g is None:
+        return None
+    gshape = shape_of(g)
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, d in enumerate(shape)
+                                      if d == 1 and gshape[i + lead] != 1)
+    out = reduce_sum(g, axes) if axes else g
+    return reshape(out, tuple(shape))
+
+
+def reshape(x, shape):
+    shape = tuple(int(d) for d in shape)
+    if aval_of(x).shape == shape:
+        return x
+    return bind(reshape_p, x, shape=shape)
+
+
+def broadcast_to(x, shape):
+    shape = tuple(int(d) for d in shape)
+    if aval_of(x).shape == shape:
+        return x
+    return bind(broadcast_to_p, x, shape=shape)
+
+
+def reduce_sum(x, axes):
+    return bind(reduce_sum_p, x, axes=tuple(axes))
