@@ -11,7 +11,7 @@
 """
 from .api import custom_vjp, grad, jit, make_ir, stop_gradient, value_and_grad
 from .errors import BackendError, IRError, TracingError
-from .jvp import hessian, jacfwd, jacrev, jvp, vjp
+from .jacobians import hessian, jacfwd, jacrev, jvp, vjp
 from .bench.compare import compare
 from .control import cond, fori_loop, while_loop
 from .ir import Function as IRFunction, parse, verify

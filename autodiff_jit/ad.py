@@ -19,9 +19,8 @@ from typing import Sequence
 import numpy as np
 
 from .ir import Function, Lit, Var, is_float
-from .primitives import aval_of, bind
+from .primitives.elementwise import fit_cotangent as _fit
 from .primitives.shape import broadcast_to_p
-from .primitives import elementwise as E
 from .interpret import run_equations
 from .trace import Trace
 
@@ -33,20 +32,6 @@ def _active_vars(fn: Function, wrt: Sequence[int]) -> set[int]:
                                            for i in eqn.inputs):
             active.update(id(o) for o in eqn.outputs if is_float(o.dtype))
     return active
-
-
-def _fit(ct, var, prim_name):
-    """Make a rule's cotangent match the input it belongs to (shape, then dtype)."""
-    aval = aval_of(ct)
-    if aval.shape != var.shape:
-        try:
-            if np.broadcast_shapes(aval.shape, var.shape) != var.shape:
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"the VJP rule of '{prim_name}' returned a cotangent of shape "
-                             f"{aval.shape} for an input of shape {var.shape}") from None
-        ct = bind(broadcast_to_p, ct, shape=var.shape)
-    return E.cast(ct, var.dtype)
 
 
 def vjp_function(fn: Function, wrt: Sequence[int], *, seed_args: bool = False,

@@ -18,11 +18,12 @@ import numpy as np
 
 from . import tree
 from .ad import vjp_function
-from .interpret import eval_function
+from .interpret import Interpreted as _Interpreted, eval_function
 from .ir import AVal, Function, dtype_name, is_float
 from .numpy import stop_gradient  # noqa: F401  (re-exported)
 from .passes import dce, optimize
-from .primitives import aval_of, bind
+from .primitives import bind
+from .primitives.core import leaf_aval as _leaf_aval
 from .control.custom import custom_vjp_call_p
 from .errors import TracingError
 from .trace import Trace, max_level
@@ -36,24 +37,6 @@ MODES = ("compiled", "interpret", "tape")
 def _is_dynamic(leaf) -> bool:
     return isinstance(leaf, (np.ndarray, np.generic, bool, numbers.Number)) or \
         hasattr(leaf, "_adj_context") or hasattr(leaf, "__array_interface__")
-
-
-def _leaf_aval(leaf) -> AVal:
-    if hasattr(leaf, "_adj_context"):
-        return aval_of(leaf)
-    if isinstance(leaf, bool):
-        return AVal((), np.bool_)
-    if isinstance(leaf, int):
-        return AVal((), np.int64)
-    if isinstance(leaf, float):
-        return AVal((), np.float64)
-    arr = np.asarray(leaf)
-    if arr.dtype.kind == "c":
-        raise TypeError("complex inputs are not supported; pass real float arrays")
-    try:
-        return AVal(arr.shape, arr.dtype)
-    except TypeError as exc:
-        raise TypeError(f"argument of dtype {arr.dtype} is not supported: {exc}") from None
 
 
 def _fast_sig(x):
@@ -435,17 +418,6 @@ def _arg_names(fun, key) -> dict[int, str]:
             names[pos] = params[i]
         pos += n
     return names
-
-
-class _Interpreted:
-    """Runs optimized IR with the numpy interpreter (mode='interpret')."""
-
-    def __init__(self, fn: Function):
-        self.fn = fn
-
-    def __call__(self, arrays):
-        from .interpret import run
-        return run(self.fn, arrays)
 
 
 def _make_executable(fn: Function, mode: str, cache=False):

@@ -52,3 +52,14 @@ def run(fn: Function, args) -> list[np.ndarray]:
     """Execute `fn` on numpy arrays with the primitives' numpy implementations."""
     outs = eval_function(fn, args, apply=_impl)
     return [np.asarray(o, dtype=r.dtype) for o, r in zip(outs, fn.results)]
+
+
+class Interpreted:
+    """Runs optimized IR with the numpy interpreter: mode='interpret', and the backend's
+    fallback for a function it cannot lower."""
+
+    def __init__(self, fn: Function):
+        self.fn = fn
+
+    def __call__(self, arrays):
+        return run(self.fn, arrays)

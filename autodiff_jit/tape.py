@@ -26,11 +26,12 @@ import weakref
 import numpy as np
 
 from . import tree
-from .ad import _fit
 from .ir import AVal, dtype_name, is_float
 from .numpy import FUNCTIONS, ArrayOps, UFUNCS
 from .numpy._base import check_args
 from .numpy import matmul as _np_matmul
+from .primitives.core import leaf_aval as _leaf_aval
+from .primitives.elementwise import fit_cotangent as _fit
 
 __all__ = ["Tensor", "Parameter", "tensor", "as_tensor", "from_numpy", "no_grad", "enable_grad",
            "set_grad_enabled", "is_grad_enabled", "Function", "FunctionCtx", "record_as",
@@ -1434,11 +1435,6 @@ def where(c, a, b): return np.where(c, a, b)
 
 # ---------------------------------------------------------------------------------------------
 # grad(f, mode="tape")
-
-def _leaf_aval(leaf):
-    from .api import _leaf_aval as la  # api imports this module lazily; import back lazily
-    return la(leaf)
-
 
 def _out(x):
     """Tensor/array results as compiled mode gives them: arrays, 0-d results as numpy scalars."""

@@ -23,6 +23,7 @@ import warnings
 
 import numpy as np
 
+from ..interpret import Interpreted
 from ..ir import AVal, Function
 from . import callpath, engine, mathlib
 from .lower import PROFILE_KERNELS, LoweringError, lower_function
@@ -308,5 +309,4 @@ def compile_function(fn: Function, **options):
     except (LoweringError, NotImplementedError) as exc:
         warnings.warn(f"autodiff_jit: falling back to the interpreter for {fn.name}: {exc}",
                       RuntimeWarning, stacklevel=2)
-        from ..api import _Interpreted
-        return _Interpreted(fn)
+        return Interpreted(fn)

@@ -312,7 +312,7 @@ def describe_backend(executables) -> str:
     names = {e for e in executables if e}
     if not names:
         return "unknown"
-    if names <= {"_Interpreted"}:
+    if names <= {"Interpreted"}:
         return "interpreter (the LLVM backend has not landed; compiled mode runs the IR " \
                "interpreter)"
     return "llvm (" + ", ".join(sorted(names)) + ")"

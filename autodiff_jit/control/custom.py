@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ad import vjp_function
+from ..interpret import eval_function
+from ..ir import is_float
+from ..jvp import jvp_function
 from ..primitives.core import Primitive, register
+
 
 def _custom_rule(*avals, fwd, bwd, num_outputs):
     return fwd.out_avals
 
 
 def _custom_impl(*args, fwd, bwd, num_outputs):
-    from ..interpret import eval_function
     return eval_function(fwd, args)
 
 
 def _custom_vjp(cts, outs, *args, fwd, bwd, num_outputs):
-    from ..interpret import eval_function
     residuals = list(outs[num_outputs:])
     res_cts = list(cts[num_outputs:])
     cts = list(cts[:num_outputs])
@@ -32,7 +35,6 @@ def _custom_vjp(cts, outs, *args, fwd, bwd, num_outputs):
         # Residuals are ordinary functions of the inputs (computed by fwd); cotangents reaching
         # them (grad of grad: the outer pass differentiates bwd's use of the residuals) flow
         # back through fwd's own VJP.
-        from ..ad import vjp_function
         res_avals = fwd.out_avals[num_outputs:]
         seeds = [np.zeros(a.shape, a.dtype) if c is None else c for c, a in zip(res_cts, res_avals)]
         res_fn = fwd.replace(results=fwd.results[num_outputs:])
@@ -44,9 +46,6 @@ def _custom_vjp(cts, outs, *args, fwd, bwd, num_outputs):
 
 def _custom_jvp(tangents, outs, *args, fwd, bwd, num_outputs):
     # Forward mode has no user rule to use: push tangents through the traced fwd itself.
-    from ..interpret import eval_function
-    from ..ir import is_float
-    from ..jvp import jvp_function
     wrt = [i for i, a in enumerate(fwd.args) if is_float(a.dtype)]
     tfn = jvp_function(fwd, wrt)
     ts = [tangents[i] if tangents[i] is not None else np.zeros(fwd.args[i].shape, fwd.args[i].dtype)

@@ -23,8 +23,9 @@ import numpy as np
 from .. import tree
 from ..errors import TracingError
 from ..interpret import eval_function
-from ..ir import AVal, Function, dtype_name
+from ..ir import AVal, Function, Var, dtype_name
 from ..primitives import bind
+from ..primitives.core import leaf_aval as _leaf_aval
 from .loops import DEFAULT_MAX_STEPS, cond_p, scan_p, while_p
 from ..trace import Trace, Tracer
 
@@ -33,11 +34,6 @@ __all__ = ["fori_loop", "while_loop", "cond", "DEFAULT_MAX_STEPS"]
 
 # ---------------------------------------------------------------------------------------------
 # helpers
-
-def _leaf_aval(x) -> AVal:
-    from ..api import _leaf_aval as la
-    return la(x)
-
 
 def _is_tracer(x) -> bool:
     return isinstance(x, Tracer)
@@ -322,7 +318,6 @@ def cond(pred, true_fun, false_fun, *operands):
         raise TypeError(f"cond: true_fun and false_fun must return the same structure, shapes "
                         f"and dtypes: true_fun returned {_describe(t_r.out_avals, t_r.out_tree)}"
                         f", false_fun returned {_describe(f_r.out_avals, f_r.out_tree)}")
-    from ..ir import Var
     nt, nf = len(t_r.captured), len(f_r.captured)
 
     def unify(r, before, after):

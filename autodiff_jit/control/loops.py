@@ -52,8 +52,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import AVal, Function, Var, is_float, uses
-from ..primitives.core import Primitive, bind, register
+from ..ad import vjp_function
+from ..interpret import eval_function
+from ..ir import AVal, Function, Var, dce, is_float, uses
+from ..jvp import jvp_function
+from ..primitives.core import Primitive, aval_of, bind, register
+from ..primitives.elementwise import cast
+from ..primitives.shape import broadcast_to_p
+from ..trace import Trace
 
 DEFAULT_MAX_STEPS = 1024
 def _impl_apply(prim, *args, **params):
@@ -61,7 +67,6 @@ def _impl_apply(prim, *args, **params):
 
 
 def run_region(fn: Function, args) -> list:
-    from ..interpret import eval_function
     return eval_function(fn, args, apply=_impl_apply)
 
 
@@ -151,7 +156,6 @@ def _scan_vjp(cts, outs, *ins, body, length, start, reverse, n_consts, n_carry, 
 def _region_jvp(fn: Function, wrt, name):
     """(jvp of `fn` w.r.t. args `wrt`, positions of its float results). Its args are fn's args
     then one tangent per `wrt`; its results fn's results then one tangent per float result."""
-    from ..jvp import jvp_function
     tfn = jvp_function(fn, list(wrt), name=name)
     n = len(fn.results)
     out_f = [j for j, r in enumerate(fn.out_avals) if is_float(r.dtype)]
@@ -169,9 +173,6 @@ def _tangent_or_zeros(t, aval):
     values' types)."""
     if t is None:
         return _zeros(aval)
-    from ..primitives.core import aval_of
-    from ..primitives.elementwise import cast
-    from ..primitives.shape import broadcast_to_p
     if aval_of(t).shape != aval.shape:
         t = bind(broadcast_to_p, t, shape=aval.shape)
     return cast(t, aval.dtype)
@@ -181,7 +182,6 @@ def _scan_jvp(tangents, outs, *ins, body, length, start, reverse, n_consts, n_ca
               dynamic_length):
     """A scan over (consts, tangent consts; carry, tangent carry; xs, tangent xs) whose body is
     the body's JVP; tangent ys are extra stacked outputs."""
-    from ..passes.dce import dce
     n, consts, carry, xs = _scan_split(ins, n_consts, n_carry, dynamic_length)
     _, t_consts, t_carry, t_xs = _scan_split(tangents, n_consts, n_carry, dynamic_length)
     nk, nc = len(consts), len(carry)
@@ -242,9 +242,6 @@ def _loop_vjp(body, consts, carry, xs, ct_carry, ct_ys, n, record, *, length, st
     `stash` holding the carry at the start of each iteration, the trip count n). The reverse pass is a scan in the opposite
     direction (over n iterations when dynamic_length) carrying the carry cotangents and the
     accumulated const cotangents."""
-    from ..ad import vjp_function
-    from ..passes.dce import dce
-    from ..trace import Trace
     nk, nc = len(consts), len(carry)
     c_args = body.args[1:1 + nk]
     k_args = body.args[1 + nk:1 + nk + nc]
@@ -280,7 +277,6 @@ def _loop_vjp(body, consts, carry, xs, ct_carry, ct_ys, n, record, *, length, st
     seeds_carry = [_zeros(a) for a in body.out_avals[:nc]]
     for j, v in zip(k_pos, rct):
         seeds_carry[j] = v
-    from ..interpret import eval_function
     g = eval_function(adj, [i] + rc + carry_in + rx + seeds_carry + rcty)
     g_k, g_c, g_x = g[:len(k_pos)], g[len(k_pos):len(k_pos) + len(c_pos)], \
         g[len(k_pos) + len(c_pos):]
@@ -384,7 +380,6 @@ def _while_jvp(tangents, outs, *ins, cond, body, n_cond_consts, n_body_consts, r
     """A while over (carry, tangent carry) with the same predicate on the primal carry, whose
     body is the body's JVP. A recording loop (inside a VJP: hessian = jacfwd(grad)) also
     records the tangents of its stashed carries."""
-    from ..passes.dce import dce
     cc, bc, carry = _while_split(ins, n_cond_consts, n_body_consts)
     _, t_bc, t_carry = _while_split(tangents, n_cond_consts, n_body_consts)
     nb, nc = len(bc), len(carry)
@@ -438,8 +433,6 @@ def _cond_impl(pred, *ops, true, false):
 
 
 def _cond_vjp(cts, outs, pred, *ops, true, false):
-    from ..ad import vjp_function
-    from ..passes.dce import dce
     wrt = [j for j, (o, a) in enumerate(zip(ops, true.args)) if is_float(a.dtype) and _is_traced(o)]
     if not wrt:
         return [None] * (1 + len(ops))
@@ -459,7 +452,6 @@ def _cond_vjp(cts, outs, pred, *ops, true, false):
 
 def _cond_jvp(tangents, outs, pred, *ops, true, false):
     """A cond whose branches are the branches' JVPs: only the taken branch runs."""
-    from ..passes.dce import dce
     t_ops = tangents[1:]
     wrt = _float_active(t_ops, true.in_avals)
     n_out = len(true.results)

@@ -96,3 +96,23 @@ def aval_of(x) -> AVal:
             _AVALS.clear()
         aval = _AVALS[key] = AVal(x.shape, x.dtype)
     return aval
+
+
+def leaf_aval(leaf) -> AVal:
+    """The abstract value of a user argument (array, Python or numpy scalar, tracer, Tensor);
+    TypeError for complex and other unsupported dtypes."""
+    if hasattr(leaf, "_adj_context"):
+        return aval_of(leaf)
+    if isinstance(leaf, bool):
+        return AVal((), np.bool_)
+    if isinstance(leaf, int):
+        return AVal((), np.int64)
+    if isinstance(leaf, float):
+        return AVal((), np.float64)
+    arr = np.asarray(leaf)
+    if arr.dtype.kind == "c":
+        raise TypeError("complex inputs are not supported; pass real float arrays")
+    try:
+        return AVal(arr.shape, arr.dtype)
+    except TypeError as exc:
+        raise TypeError(f"argument of dtype {arr.dtype} is not supported: {exc}") from None

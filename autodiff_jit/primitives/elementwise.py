@@ -11,6 +11,7 @@ import numpy as np
 from ..ir import AVal, is_float
 from .core import Primitive, aval_of, bind, register
 from . import shape as S
+from .broadcast import broadcast_to_p
 from .broadcast import shape_of, unbroadcast  # noqa: F401  (re-exported)
 
 
@@ -54,6 +55,21 @@ def cast(x, dtype):
     if aval_of(x).dtype == dtype:
         return x
     return bind(convert_element_type, x, dtype=dtype)
+
+
+def fit_cotangent(ct, var, prim_name):
+    """Make a rule's cotangent match the input it belongs to (shape, then dtype); reverse mode,
+    forward mode and the tape all apply it to what a rule returns."""
+    aval = aval_of(ct)
+    if aval.shape != var.shape:
+        try:
+            if np.broadcast_shapes(aval.shape, var.shape) != var.shape:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"the VJP rule of '{prim_name}' returned a cotangent of shape "
+                             f"{aval.shape} for an input of shape {var.shape}") from None
+        ct = bind(broadcast_to_p, ct, shape=var.shape)
+    return cast(ct, var.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
