@@ -36,6 +36,7 @@ Clearing the cache = deleting the directory (or `clear(path)`); nothing is ever 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -48,6 +49,8 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+
+from . import blas, engine
 
 FORMAT_VERSION = 1      # bump when the entry layout or the lowering's output changes
 SUFFIX = ".adjc"
@@ -155,7 +158,6 @@ def environment(**override) -> dict:
         import llvmlite
 
         from .._version import __version__
-        from . import engine
         host = engine.host_fingerprint()
         _fingerprint["env"] = {
             "format": FORMAT_VERSION, "autodiff_jit": __version__,
@@ -253,12 +255,23 @@ def _insert_globals(text: str, decls: str) -> str:
     return "\n".join(lines)
 
 
+def helper_for(directory):
+    """The support-module compiler through the disk cache in `directory` (None: no disk cache),
+    for engine.helper_compiler and mathlib.ensure_huge_functions."""
+    return None if directory is None else functools.partial(compile_helper, directory)
+
+
+def helper_cache(directory):
+    """Context manager: while active (this thread), support modules that
+    engine.compile_module compiles go through the disk cache in `directory` (None: directly)."""
+    return engine.helper_compiler(helper_for(directory))
+
+
 def compile_helper(d: Path, text: str, names, loop_unrolling: bool):
     """engine.compile_module through the disk cache, for support modules whose IR embeds
     process-specific addresses (Python type objects, ...): every `inttoptr (i64 <addr> ...)`
     becomes an external symbol bound to that address *in this process*, so the key (the IR
     with addresses abstracted) is the same in every process. Returns (None, addrs)."""
-    from . import engine
     values = []
 
     def sub(m):
@@ -305,7 +318,6 @@ def blas_symbols(text: str) -> list[str]:
 def blas_id() -> str:
     """The BLAS ABI generated code was built against (symbol scheme, integer width). Not part
     of the key (looking BLAS up costs ~40 ms): stored in entries that call BLAS, checked on load."""
-    from . import blas
     try:
         info = blas.info()
     except Exception:  # noqa: BLE001 - a broken lookup means "no BLAS"
@@ -317,7 +329,6 @@ def register_blas(names, stored_id) -> bool:
     """Register the BLAS symbols an entry calls; False if this process's BLAS differs."""
     if not names:
         return True
-    from . import blas
     if not blas.available() or blas_id() != stored_id:
         return False
     for n in names:

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..interpret import Interpreted
 from ..ir import AVal, Function
-from . import callpath, engine, mathlib
+from . import cache as disk, callpath, engine, mathlib
 from .lower import PROFILE_KERNELS, LoweringError, lower_function
 
 _counter = itertools.count()
@@ -42,7 +42,6 @@ class CompiledFunction:
         self._mod = None
         store = None
         if cache:
-            from . import cache as disk
             store = disk.resolve_dir(cache)
             if transform_ir is not None or PROFILE_KERNELS:
                 # injected IR / per-function profile counters: the code is not a function of
@@ -97,14 +96,14 @@ class CompiledFunction:
         names = [low.entry] + ([packed] if packed else [])
         if store is not None:
             if mathlib.HUGE_MARKER in text:   # sin/cos/tan's huge-argument module, disk-cached too
-                mathlib.ensure_huge_functions(store)
+                mathlib.ensure_huge_functions(disk.helper_for(store))
             self._mod, addrs, obj = engine.compile_module(text, names, loop_unrolling=False,
                                                           want_object=True)
         else:
             self._mod, addrs = engine.compile_module(text, names, loop_unrolling=False)
         self.address = addrs[low.entry]
         if method == "capi":
-            with engine.helper_cache(store):   # the generic wrapper, if not yet compiled
+            with disk.helper_cache(store):   # the generic wrapper, if not yet compiled
                 self._native = callpath.wrap_packed(addrs[packed], self.sig)
         else:
             self._native = _ctypes_caller(self.address, low, self.arena_words)
@@ -142,7 +141,6 @@ class CompiledFunction:
 
     def _load_entry(self, meta, blobs) -> bool:
         """Set up from a cache entry; False if it cannot be used here (then: recompile)."""
-        from . import cache as disk
         from .lower import Lowered
         try:
             stored = meta["name"]
@@ -168,7 +166,7 @@ class CompiledFunction:
                 return False
             names = [entry] + ([packed] if method == "capi" else [])
             if mathlib.HUGE_MARKER.encode() in obj:   # refers to sin/cos/tan's huge-argument path
-                mathlib.ensure_huge_functions(self._cache_dir)
+                mathlib.ensure_huge_functions(disk.helper_for(self._cache_dir))
             addrs = engine.load_object(obj, names, {s: a.ctypes.data for s, a in consts})
         except Exception:  # noqa: BLE001 - an unusable entry is a miss
             disk._count("corrupt")
@@ -184,7 +182,7 @@ class CompiledFunction:
         if method == "capi":
             in_sig = list(in_avals) + ([_ArenaAval(self.arena_words)] if low.arena_arg else [])
             self.sig = self._signature(in_sig, out_avals)
-            with engine.helper_cache(self._cache_dir):
+            with disk.helper_cache(self._cache_dir):
                 self._native = callpath.wrap_packed(addrs[packed], self.sig)
         else:
             self._native = _ctypes_caller(self.address, low, self.arena_words)

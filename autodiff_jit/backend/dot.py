@@ -14,6 +14,7 @@ import numpy as np
 
 from ..ir import Var
 from . import blas
+from .emitters import EMITTERS, FP, RED, Emitter, _binop
 from .kernels import Buffer, Index, const, for_range, i64, is_float_type, loop_nest, reg_type
 
 BLAS_MIN_WORK = 4096   # M*N*K below this: inline loops beat a BLAS call
@@ -180,7 +181,6 @@ def dot_expr(L, eqn, index):
     """One element of a short contraction (fuse.is_inline_dot), K multiply-adds unrolled, in
     order k = 0, 1, ... (what the loop kernel does)."""
     import itertools
-    from .emitters import _binop, FP
     a, bv = eqn.inputs
     (ac, bc), (ab, bb) = eqn.params["contract"], eqn.params["batch"]
     af, bf = _free(len(a.shape), ac, ab), _free(len(bv.shape), bc, bb)
@@ -247,7 +247,6 @@ def _loop_dot(L, eqn, out, a, bv, aaxes, baxes):
     kshape = [a.shape[i] for i in ac]
     zero = const(out.dtype, 0)
     nb, nf = len(ab), len(af)
-    from .emitters import _binop, RED, FP
 
     order = _loop_order(L, a, bv, out, aaxes, baxes)
     nontrivial = [ax for ax in order if ax[0] != 1]
@@ -313,3 +312,6 @@ def _loop_dot(L, eqn, out, a, bv, aaxes, baxes):
         loop_nest(b, kshape, inner)
         out.store(b, oidx, b.load(acc))
     L.iterate(out.shape, outer, False)
+
+
+EMITTERS["dot_general"] = Emitter(dot_expr, dot_kernel, "dot")

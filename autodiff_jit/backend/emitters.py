@@ -649,20 +649,7 @@ def _take_add_kernel(L, eqn, outs):
 
 
 def _call_kernel(L, eqn, outs):
-    raise NotImplementedError("custom_vjp_call is inlined before lowering (lower.inline_calls)")
-
-
-# ---------------------------------------------------------------------------------------------
-# dot_general: see dot.py
-
-def _dot_expr(L, eqn, index):
-    from .dot import dot_expr
-    return dot_expr(L, eqn, index)
-
-
-def _dot_kernel(L, eqn, outs):
-    from .dot import dot_kernel
-    dot_kernel(L, eqn, outs)
+    raise NotImplementedError("custom_vjp_call is inlined before lowering (passes.inline.inline_calls)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -690,12 +677,8 @@ def _build_table():
     t["concatenate"] = Emitter(None, _concat_kernel, "opaque")
     t["scatter_slice"] = Emitter(_scatter_expr, _store_kernel, "view")
     t["take_add"] = Emitter(None, _take_add_kernel, "opaque")
-    t["dot_general"] = Emitter(_dot_expr, _dot_kernel, "dot")
     t["custom_vjp_call"] = Emitter(None, _call_kernel, "call")
     return t
 
 
 EMITTERS = _build_table()
-
-# region control flow (scan / while / cond) registers its emitters into the table
-from . import lower_control  # noqa: E402,F401  (registers the region ops' emitters)

@@ -113,26 +113,36 @@ _tls = threading.local()
 
 
 @contextlib.contextmanager
-def helper_cache(directory):
+def helper_compiler(compile_helper):
     """While active (this thread), `compile_module` calls for support modules (the call
-    path's generic wrapper, compiled once per process) go through the disk cache in
-    `directory` (cache.compile_helper); they then return None instead of the module."""
-    old = getattr(_tls, "helper_dir", None)
-    _tls.helper_dir = directory
+    path's generic wrapper, mathlib's huge-argument module: compiled once per process) go
+    through `compile_helper(llvm_ir, names, loop_unrolling) -> (module or None, addrs)`: the
+    disk cache's (cache.helper_cache(directory) enters this with it); None compiles directly."""
+    old = getattr(_tls, "helper", None)
+    _tls.helper = compile_helper
     try:
         yield
     finally:
-        _tls.helper_dir = old
+        _tls.helper = old
 
 
-_HUGE_MARKER = ".huge.f64"   # == mathlib.HUGE_MARKER (not imported: mathlib imports this module)
+# Support modules that generated code declares but does not define (mathlib's huge-argument
+# sin/cos/tan): the module that emits the declarations registers how to provide them, so the
+# engine imports none of its users.
+_PRELUDES: list = []   # (marker, ensure)
 
 
-def _ensure_huge() -> None:
-    """The support module of mathlib's sin/cos/tan for |x| >= 2^50 (compiled once per process,
-    found by symbol), before code that declares it is compiled or loaded."""
-    from . import mathlib
-    mathlib.ensure_huge_functions(getattr(_tls, "helper_dir", None))
+def register_prelude(marker: str, ensure) -> None:
+    """Before IR text or object code containing `marker` is compiled or loaded, call
+    `ensure(compile_helper)` (the active helper_compiler's, or None) so that the symbols it
+    declares exist. ensure must be cheap after its first call and return at once if re-entered."""
+    _PRELUDES.append((marker, ensure))
+
+
+def _ensure_preludes(code) -> None:
+    for marker, ensure in _PRELUDES:
+        if (marker if isinstance(code, str) else marker.encode()) in code:
+            ensure(getattr(_tls, "helper", None))
 
 
 def compile_module(llvm_ir: str, names: list[str], loop_unrolling: bool = True,
@@ -140,16 +150,14 @@ def compile_module(llvm_ir: str, names: list[str], loop_unrolling: bool = True,
     """Optimize and JIT-compile `llvm_ir`; return the optimized module and the addresses of
     `names` -- and, with want_object=True, a third item: the module's object code (bytes, or
     None if MCJIT did not report it), loadable by `load_object`."""
-    if _HUGE_MARKER in llvm_ir:   # declares sin/cos/tan's huge-argument path: compiled once
-        _ensure_huge()
-    directory = getattr(_tls, "helper_dir", None)
-    if directory is not None and not want_object:
-        _tls.helper_dir = None
+    _ensure_preludes(llvm_ir)
+    helper = getattr(_tls, "helper", None)
+    if helper is not None and not want_object:
+        _tls.helper = None
         try:
-            from .cache import compile_helper
-            return compile_helper(directory, llvm_ir, names, loop_unrolling)
+            return helper(llvm_ir, names, loop_unrolling)
         finally:
-            _tls.helper_dir = directory
+            _tls.helper = helper
     with _lock:
         s = _init()
         mod = _parsed_and_optimized(llvm_ir, loop_unrolling)
@@ -175,8 +183,7 @@ def load_object(obj: bytes, names: list[str], symbols: dict[str, int] | None = N
     data symbols it refers to (name -> address, e.g. the constants of a cached function); they
     are registered first. Returns the addresses of `names`; a name the object does not define
     raises RuntimeError."""
-    if _HUGE_MARKER.encode() in obj:   # refers to sin/cos/tan's huge-argument path
-        _ensure_huge()
+    _ensure_preludes(obj)
     with _lock:
         s = _init()
         for name, address in (symbols or {}).items():

@@ -1,8 +1,10 @@
 """Lowering of optimized IR to an LLVM module (llvmlite.ir).
 
-Pipeline: `inline_calls` (custom_vjp_call regions become plain equations) -> `passes.fuse.plan`
-(which values are stored, which are computed inline) -> one loop nest per group, emitted by the
-per-primitive emitters of `EMITTERS` (see emitters.py) -> entry function.
+Pipeline: `passes.inline.inline_calls` (custom_vjp_call regions become plain equations) ->
+`passes.fuse.plan` (which values are stored, which are computed inline) -> one loop nest per
+group, emitted by the
+per-primitive emitters of `EMITTERS` (emitters.py; dot.py and lower_control.py add theirs when
+imported here) -> entry function.
 
 Entry ABI (callpath 'args'): `void <name>(in_0*, ..., in_{n-1}*, [arena i8*], out_0*, ...)`
 Every input, scalar or not, is passed as a pointer to C-contiguous data; outputs are buffers the
@@ -18,9 +20,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from llvmlite import ir
 
-from ..ir import Eqn, Function, Lit, Var
+from ..ir import Function, Lit, Var
 from ..passes import fuse
-from . import engine
+from ..passes.inline import inline_calls
+from . import dot, engine, lower_control  # noqa: F401  (dot, lower_control: add their emitters)
+from .emitters import EMITTERS, reduce_init
 from .kernels import I8, I8P, I64, VOID, Buffer, Index, const, for_range, i64, loop_nest, \
     mem_type
 
@@ -34,46 +38,6 @@ ALIGN = 64
 
 class LoweringError(NotImplementedError):
     """A primitive (or a pattern of it) has no emitter."""
-
-
-# ---------------------------------------------------------------------------------------------
-# region inlining
-
-def inline_calls(fn: Function) -> Function:
-    """Replace every custom_vjp_call by the equations of its `fwd` region (fresh Vars)."""
-    if not any(e.prim.name == "custom_vjp_call" for e in fn.eqns):
-        return fn
-    consts = dict(fn.consts)
-    eqns = []
-    subst: dict[int, object] = {}
-
-    def sub(a, m):
-        if isinstance(a, Var):
-            a = m.get(id(a), a)
-            return subst.get(id(a), a) if isinstance(a, Var) else a
-        return a
-
-    for e in fn.eqns:
-        if e.prim.name != "custom_vjp_call":
-            eqns.append(Eqn(e.prim, [sub(i, {}) for i in e.inputs], e.params, e.outputs))
-            continue
-        region = inline_calls(e.params["fwd"])
-        m: dict[int, object] = {}
-        for ra, a in zip(region.args, e.inputs):
-            m[id(ra)] = sub(a, {})
-        for c, v in region.consts.items():
-            nc = Var(c.aval, c.hint)
-            consts[nc] = v
-            m[id(c)] = nc
-        for re_ in region.eqns:
-            outs = [Var(o.aval, o.hint) for o in re_.outputs]
-            eqns.append(Eqn(re_.prim, [sub(i, m) for i in re_.inputs], re_.params, outs))
-            for o, n in zip(re_.outputs, outs):
-                m[id(o)] = n
-        for o, r in zip(e.outputs, region.results):
-            subst[id(o)] = sub(r, m)
-    results = [sub(r, {}) for r in fn.results]
-    return Function(fn.name, fn.args, consts, eqns, results)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,7 +87,6 @@ def _arena_words(nbytes):
 
 class Lowerer:
     def __init__(self, fn: Function, name: str = "adj_entry"):
-        from .emitters import EMITTERS
         self.emitters = EMITTERS
         self.fn = inline_calls(fn)
         self.name = name
@@ -300,7 +263,6 @@ class Lowerer:
 
     def emit_nest(self, nest, outs_of):
         """One loop over the nest's axis; the members run inside it, in order."""
-        from .emitters import reduce_init
         b = self.builder
         ax = nest.depth - 1
         for g in nest.groups():

@@ -17,7 +17,7 @@ forward value but cannot record; it returns the trip count -1, and a dynamic-len
 trip count outside [0, capacity] fills its outputs with NaN (integer outputs with 0) -- so the
 gradient is NaN, never garbage. The interpreter raises a RuntimeError in the same situation.
 
-Registration: importing this module adds the emitters to `emitters.EMITTERS`.
+Registration: importing this module adds the emitters to `emitters.EMITTERS` (lower.py imports it).
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from llvmlite import ir
 
 from ..ir import Function, Lit
 from ..passes import fuse
+from ..passes.inline import inline_calls
 from .emitters import EMITTERS, Emitter
 from .kernels import I1, I64, Buffer, Index, const, for_range, i64, mem_type
 
@@ -142,7 +143,6 @@ def emit_region(L, fn: Function, arg_bufs, keys) -> None:
 
 
 def _prepare(fn: Function) -> Function:
-    from .lower import inline_calls
     return inline_calls(fn)
 
 

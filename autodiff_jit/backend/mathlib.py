@@ -20,8 +20,8 @@ Public API
 ``build_unary_loop_module(name, dtype)`` / ``build_binary_loop_module(name, dtype)``
     LLVM IR text of ``void <loop_symbol(name, dtype)>(in..., out, i64 n)`` computing
     ``out[i] = f(in[i])`` -- used by the tests and the benchmark.
-``ensure_huge_functions(directory=None)``
-    Compile (once per process, through the disk cache in ``directory`` if given) the module that
+``ensure_huge_functions(compile_helper=None)``
+    Compile (once per process, through the disk cache's ``cache.helper_for(directory)`` if given) the module that
     defines the huge-argument path of sin/cos/tan, ``adj.<name>.huge.f64[.v<N>]``.
 ``compile_loop(name, dtype)``
     JIT-compiles that loop (engine.compile_module) and returns a numpy-array callable.
@@ -56,8 +56,8 @@ Methods (all classical; written from scratch here)
   VF 2/4/8/16) that returns at once when no lane is huge, so ordinary arguments pay one call per
   vector, and a vector with huge lanes runs the scalar Payne-Hanek code lane by lane.  These
   functions and the table are compiled once per process in their own module
-  (``ensure_huge_functions``; the engine calls it before compiling IR or loading object code that
-  names them); a module using sin/cos/tan only declares them (external, same attributes), so it
+  (``ensure_huge_functions``, registered with ``engine.register_prelude``: the engine calls it
+  before compiling IR or loading object code that names them); a module using sin/cos/tan only declares them (external, same attributes), so it
   compiles as fast as one using exp.
 * arctan: Cephes-style three-interval reduction (``t = x``, ``(x-1)/(x+1)`` or ``-1/x`` with
   offsets 0, pi/4, pi/2 kept as hi+lo), minimax polynomial ``t + t^3 P(t^2)``, |t| <= tan(pi/8).
@@ -89,6 +89,8 @@ from __future__ import annotations
 import threading
 
 import llvmlite.ir as ir
+
+from . import engine
 
 __all__ = ["MATH_FUNCTIONS", "get_math_function", "build_unary_loop_module",
            "build_binary_loop_module", "loop_symbol", "compile_loop", "SINCOS_ARG_LIMIT",
@@ -697,9 +699,9 @@ def _cos_poly(e: _E, r, r_lo=None):
 # (ensure_huge_functions, with external linkage, found by symbol name); a module using sin/cos/tan
 # only *declares* them -- with the same attributes, so the vectorizer still emits the masked vector
 # calls -- which keeps its compile time at that of any other elementwise function.  The engine
-# calls ensure_huge_functions before compiling IR or loading object code that names them
-# (HUGE_MARKER); compiled.py does it first with the disk-cache directory, so the helper itself
-# is cached like the call path's generic wrapper.
+# calls ensure_huge_functions (registered below) before compiling IR or loading object code that
+# names them (HUGE_MARKER); compiled.py does it first with the disk cache's helper compiler, so
+# the helper itself is cached like the call path's generic wrapper.
 _HUGE_VFS = (2, 4, 8, 16)
 _HUGE_NAMES = ("sin", "cos", "tan")
 HUGE_MARKER = ".huge.f64"     # in the name of every huge-path symbol (IR text and object code)
@@ -801,9 +803,9 @@ _huge_lock = threading.RLock()
 _huge_state: dict = {}
 
 
-def ensure_huge_functions(directory=None) -> None:
-    """Compile the huge-path module once per process (through the disk cache in `directory`, if
-    given) and register its symbols, so code that declares them can be compiled or loaded.
+def ensure_huge_functions(compile_helper=None) -> None:
+    """Compile the huge-path module once per process (through `compile_helper`, e.g. the disk
+    cache's cache.helper_for(directory), if given) and register its symbols, so code that declares them can be compiled or loaded.
     Cheap after the first call; a re-entrant call (from the compilation itself) returns at once."""
     if _huge_state.get("done"):
         return
@@ -812,9 +814,8 @@ def ensure_huge_functions(directory=None) -> None:
             return
         _huge_state["busy"] = True
         try:
-            from . import engine
             names = _huge_symbols()
-            with engine.helper_cache(directory):
+            with engine.helper_compiler(compile_helper):
                 mod, addrs = engine.compile_module(build_huge_module(), names, loop_unrolling=False)
             for n in names:
                 if not addrs.get(n):
@@ -824,6 +825,10 @@ def ensure_huge_functions(directory=None) -> None:
             _huge_state["done"] = True
         finally:
             _huge_state["busy"] = False
+
+
+# the engine calls it before compiling IR or loading object code that names the huge path
+engine.register_prelude(HUGE_MARKER, ensure_huge_functions)
 
 
 def _trig(e: _E, x, name, kernel):

@@ -42,12 +42,6 @@ class Objective:
         raise KeyError(f"{self.name} has no size {label!r}; sizes: "
                        f"{', '.join(s.label for s in self.sizes)}")
 
-    @property
-    def peer_variants(self) -> list[str]:
-        """The peer libraries with a native implementation of this objective."""
-        from .peers import PEERS
-        return [lib for lib, table in PEERS.items() if self.name in table]
-
 
 # ---------------------------------------------------------------------------------------------
 # 3-scalar polynomial
