@@ -2,9 +2,8 @@
 
 Pipeline: `passes.inline.inline_calls` (custom_vjp_call regions become plain equations) ->
 `passes.fuse.plan` (which values are stored, which are computed inline) -> one loop nest per
-group, emitted by the
-per-primitive emitters of `EMITTERS` (emitters.py; dot.py and lower_control.py add theirs when
-imported here) -> entry function.
+group, emitted by the per-primitive emitters of `EMITTERS` (emitters.py; dot.py and
+lower_control.py add theirs when imported here) -> entry function.
 
 Entry ABI (callpath 'args'): `void <name>(in_0*, ..., in_{n-1}*, [arena i8*], out_0*, ...)`
 Every input, scalar or not, is passed as a pointer to C-contiguous data; outputs are buffers the
