@@ -21,8 +21,9 @@ Public API
     LLVM IR text of ``void <loop_symbol(name, dtype)>(in..., out, i64 n)`` computing
     ``out[i] = f(in[i])`` -- used by the tests and the benchmark.
 ``ensure_huge_functions(compile_helper=None)``
-    Compile (once per process, through the disk cache's ``cache.helper_for(directory)`` if given) the module that
-    defines the huge-argument path of sin/cos/tan, ``adj.<name>.huge.f64[.v<N>]``.
+    Compile (once per process; through ``compile_helper``, e.g. the disk cache's
+    ``cache.helper_for(directory)``, if given) the module that defines the huge-argument path of
+    sin/cos/tan, ``adj.<name>.huge.f64[.v<N>]``.
 ``compile_loop(name, dtype)``
     JIT-compiles that loop (engine.compile_module) and returns a numpy-array callable.
 
@@ -57,8 +58,8 @@ Methods (all classical; written from scratch here)
   vector, and a vector with huge lanes runs the scalar Payne-Hanek code lane by lane.  These
   functions and the table are compiled once per process in their own module
   (``ensure_huge_functions``, registered with ``engine.register_prelude``: the engine calls it
-  before compiling IR or loading object code that names them); a module using sin/cos/tan only declares them (external, same attributes), so it
-  compiles as fast as one using exp.
+  before compiling IR or loading object code that names them); a module using sin/cos/tan only
+  declares them (external, same attributes), so it compiles as fast as one using exp.
 * arctan: Cephes-style three-interval reduction (``t = x``, ``(x-1)/(x+1)`` or ``-1/x`` with
   offsets 0, pi/4, pi/2 kept as hi+lo), minimax polynomial ``t + t^3 P(t^2)``, |t| <= tan(pi/8).
 * arcsin / arccos: ``|x| <= 1/2`` directly by ``x + x^3 P(x^2)``; otherwise by the half-angle
@@ -805,7 +806,8 @@ _huge_state: dict = {}
 
 def ensure_huge_functions(compile_helper=None) -> None:
     """Compile the huge-path module once per process (through `compile_helper`, e.g. the disk
-    cache's cache.helper_for(directory), if given) and register its symbols, so code that declares them can be compiled or loaded.
+    cache's cache.helper_for(directory), if given) and register its symbols, so code that
+    declares them can be compiled or loaded.
     Cheap after the first call; a re-entrant call (from the compilation itself) returns at once."""
     if _huge_state.get("done"):
         return
