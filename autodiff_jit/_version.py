@@ -1,2 +1,3 @@
-"""The package version (imports nothing: the disk cache key and `autodiff-jit --version` read it)."""
+"""The package version. It imports nothing, so the disk cache key and
+`autodiff-jit --version` read it without importing the package."""
 __version__ = "0.1.0"

@@ -649,7 +649,8 @@ def _take_add_kernel(L, eqn, outs):
 
 
 def _call_kernel(L, eqn, outs):
-    raise NotImplementedError("custom_vjp_call is inlined before lowering (passes.inline.inline_calls)")
+    raise NotImplementedError("custom_vjp_call is inlined before lowering "
+                              "(passes.inline.inline_calls)")
 
 
 # ---------------------------------------------------------------------------------------------

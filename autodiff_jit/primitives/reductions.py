@@ -9,7 +9,7 @@ from ..ir import AVal
 from .core import Primitive, aval_of, bind, register
 from . import elementwise as E
 from .broadcast import _linear_jvp, _reduce_rule, expand_back
-from .broadcast import reduce_sum, reduce_sum_p  # noqa: F401  (re-exported: reduce_sum lives in broadcast.py)
+from .broadcast import reduce_sum, reduce_sum_p  # noqa: F401  (re-exported)
 
 
 def _extremum_vjp(g, out, x, *, axes):
