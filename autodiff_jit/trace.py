@@ -67,13 +67,20 @@ class Trace:
         return self._const(np.asarray(x))
 
     def _const(self, arr: np.ndarray) -> Var:
+        # Keyed by the array the function used (kept alive, so its id stays unique): a captured
+        # array used twice, or by the forward and again by its adjoint, is one constant.
         var = self._const_ids.get(id(arr))
         if var is None:
-            arr = np.array(arr, copy=True) if arr.flags.writeable else arr
-            var = Var(AVal(arr.shape, arr.dtype))
-            self.consts[var] = arr
-            self._const_ids[id(arr)] = var
             self._keepalive.append(arr)
+            frozen = arr
+            if arr.flags.writeable:  # the user may change theirs later; ours is a read-only copy
+                frozen = np.array(arr, copy=True)
+                frozen.flags.writeable = False
+            var = Var(AVal(frozen.shape, frozen.dtype))
+            self.consts[var] = frozen
+            self._const_ids[id(arr)] = var
+            self._const_ids[id(frozen)] = var
+            self._keepalive.append(frozen)
         return var
 
     def _capture(self, outer: "Tracer") -> Var:

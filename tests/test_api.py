@@ -229,6 +229,24 @@ def test_closure_arrays_become_constants(mode):
     np.testing.assert_allclose(ad.grad(f, mode=mode)(np.ones(3)), 2 * w)
 
 
+def test_a_captured_array_is_one_constant_in_forward_and_adjoint():
+    # the adjoint of X @ W reads X again: it must be the same constant, not a second copy
+    X = np.arange(12.0).reshape(4, 3)
+    f = lambda w: np.sum(np.tanh(X @ w)) + np.sum(X * X) * w[0]  # noqa: E731
+    fn = ad.grad(f).ir(np.ones(3))
+    big = [v for v in fn.consts.values() if np.shape(v) == X.shape]
+    assert len(big) == 1, fn
+    np.testing.assert_array_equal(big[0], X)
+
+
+def test_captured_arrays_are_frozen_at_trace_time():
+    X = np.arange(3.0)
+    f = ad.jit(lambda w: np.sum(X * w))
+    assert f(np.ones(3)) == 3.0
+    X[:] = 100.0  # the specialization keeps the value it was traced with, as jax.jit does
+    assert f(np.ones(3)) == 3.0
+
+
 def test_python_loops_unroll(mode):
     def f(x):
         acc = x
