@@ -12,6 +12,8 @@
 from .api import custom_vjp, grad, jit, make_ir, stop_gradient, value_and_grad
 from .errors import BackendError, IRError, TracingError
 from .jacobians import hessian, jacfwd, jacrev, jvp, vjp
+from .vectorize import vmap
+from .vmap import BatchingFallbackWarning
 from .bench.compare import compare
 from .control import cond, fori_loop, while_loop
 from .ir import Function as IRFunction, parse, verify
@@ -29,7 +31,8 @@ from .tape import (Tensor, Parameter, Function, FunctionCtx, tensor, as_tensor, 
 from ._version import __version__
 
 __all__ = ["grad", "value_and_grad", "jit", "make_ir", "stop_gradient", "custom_vjp",
-           "jvp", "vjp", "jacfwd", "jacrev", "hessian", "compare",
+           "jvp", "vjp", "jacfwd", "jacrev", "hessian", "vmap",
+           "BatchingFallbackWarning", "compare",
            "fori_loop", "while_loop", "cond",
            "TracingError", "IRError", "BackendError", "IRFunction", "parse", "verify",
            # tape mode (sum, abs and pow stay out of __all__: they would shadow builtins)

@@ -431,8 +431,8 @@ def _make_executable(fn: Function, mode: str, cache=False):
 # public decorators
 
 def _decorator(kind):
-    def transform(fun=None, *, argnums=0, has_aux=False, mode="compiled", static_argnums=(),
-                  cache=False):
+    def transform(fun=None, argnums=0, *, has_aux=False, mode="compiled", static_argnums=(),
+                  cache=False):  # argnums may be given positionally, as in JAX: grad(f, 1)
         options = dict(argnums=argnums, has_aux=has_aux, mode=mode,
                        static_argnums=static_argnums, cache=cache)
         if fun is None:

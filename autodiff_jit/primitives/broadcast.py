@@ -1,7 +1,8 @@
 """reshape, broadcast_to and reduce_sum: the primitives every other family's rules use to fit
 a cotangent or tangent to an input's shape (broadcast_to and reduce_sum are each other's
 transpose), with the helpers `unbroadcast` (sum a broadcast cotangent back down) and
-`expand_back` (broadcast a reduced value back up). This family imports only core; elementwise,
+`expand_back` (broadcast a reduced value back up). This family imports only core (and
+batching.py, which imports only core); elementwise,
 shape and reductions re-export what they used to define here."""
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from ..ir import AVal
 from .core import Primitive, aval_of, bind, register
+from . import batching as B
 
 
 def _reshape_rule(x, *, shape):
@@ -99,6 +101,7 @@ reduce_sum_p = register(Primitive("reduce_sum", _reduce_rule("reduce_sum"),
                                   lambda x, *, axes: np.sum(x, axis=axes),
                                   vjp=_sum_vjp, torch_name="SumBackward0", family="reduce"))
 reduce_sum_p.jvp = _linear_jvp(reduce_sum_p)
+reduce_sum_p.batch = B.reduce_axes  # (reshape's and broadcast_to's need transpose: batch_rules)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,10 +24,15 @@ class Primitive:
     vjp(cts, out, *ins, **params) -> one cotangent per input (None: no gradient flows there);
                                     cts is the output cotangent (a list when multiple_results)
     jvp(tangents, out, *ins, **params) -> output tangent (tangents: None where zero)
+    batch(prim, axis_size, vals, dims, **params) -> (outputs, out_dims): the batching rule (vmap);
+                                    `dims` holds, per input, the axis that carries the batch (None:
+                                    not batched); without a rule, vmap loops over the
+                                    batch (see primitives/batching.py)
     """
 
     def __init__(self, name: str, shape_rule: Callable, impl: Callable, *,
                  vjp: Callable | None = None, jvp: Callable | None = None,
+                 batch: Callable | None = None,
                  multiple_results: bool = False, differentiable: bool = True,
                  torch_name: str | None = None, family: str = "other"):
         self.name = name
@@ -35,6 +40,7 @@ class Primitive:
         self.impl = impl
         self.vjp = vjp
         self.jvp = jvp
+        self.batch = batch
         self.multiple_results = multiple_results
         # Non-differentiable primitives (comparisons, argmax, ...) have zero derivative a.e.
         self.differentiable = differentiable

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..ir import AVal, is_float
 from .core import Primitive, aval_of, bind, register
-from . import shape as S
+from . import batching as B, shape as S
 from .broadcast import broadcast_to_p
 from .broadcast import shape_of, unbroadcast  # noqa: F401  (re-exported)
 
@@ -73,6 +73,39 @@ def fit_cotangent(ct, var, prim_name):
 
 
 # ---------------------------------------------------------------------------------------------
+# batching (vmap; see batching.py)
+
+def _broadcast_batch(prim, axis_size, vals, dims, **params):
+    """Broadcasting n-ary ops (JAX's broadcast_batcher): batched operands with the output's
+    rank and one batch axis d stay put, an unbatched operand whose trailing axes span d gets a
+    unit axis there (a reshape); otherwise batch axes move first and batched operands are padded
+    to the output rank, so numpy broadcasting lines the examples up."""
+    rank = max(B.example_ndim(v, d) for v, d in zip(vals, dims))
+    batched = {d for d in dims if d is not None}
+    d = next(iter(batched))
+    if len(batched) == 1 and all(B.example_ndim(v, dd) == rank
+                                 for v, dd in zip(vals, dims) if dd is not None):
+        new = []
+        for v, dd in zip(vals, dims):
+            if dd is None:
+                shape = tuple(aval_of(v).shape)
+                at = d - (rank - len(shape))
+                if at > 0:
+                    v = S.reshape(v, shape[:at] + (1,) + shape[at:])
+            new.append(v)
+        return bind(prim, *new, **params), d
+    new = []
+    for v, dd in zip(vals, dims):
+        if dd is not None:
+            v = S.moveaxis(v, dd, 0)
+            shape = aval_of(v).shape
+            if len(shape) - 1 < rank:
+                v = S.reshape(v, shape[:1] + (1,) * (rank + 1 - len(shape)) + shape[1:])
+        new.append(v)
+    return bind(prim, *new, **params), 0
+
+
+# ---------------------------------------------------------------------------------------------
 # unary
 
 def _unary(name, np_fn, deriv=None, *, float_only=True, torch_name=None):
@@ -93,7 +126,7 @@ def _unary(name, np_fn, deriv=None, *, float_only=True, torch_name=None):
             return None if t[0] is None else t[0] * deriv(x, y)
 
     prim = Primitive(name, shape_rule, impl, vjp=vjp, jvp=jvp, differentiable=deriv is not None,
-                     torch_name=torch_name, family="unary")
+                     torch_name=torch_name, family="unary", batch=B.unary)
     return register(prim)
 
 
@@ -124,7 +157,7 @@ ceil = _unary("ceil", np.ceil)
 round_ = _unary("round", np.round)
 logical_not = register(Primitive(
     "logical_not", lambda x: AVal(x.shape, np.bool_), np.logical_not, differentiable=False,
-    family="unary"))
+    family="unary", batch=B.unary))
 
 
 def _integer_pow_rule(x, *, y):
@@ -156,7 +189,8 @@ def _integer_pow_jvp(t, out, x, *, y):
 integer_pow_p = register(Primitive(
     "integer_pow", _integer_pow_rule,
     lambda x, *, y: np.power(x, y) if y >= 0 else np.power(x, float(y)).astype(x.dtype, copy=False),
-    vjp=_integer_pow_vjp, jvp=_integer_pow_jvp, torch_name="PowBackward0", family="unary"))
+    vjp=_integer_pow_vjp, jvp=_integer_pow_jvp, torch_name="PowBackward0", family="unary",
+    batch=B.unary))
 
 
 def integer_pow(x, y: int):
@@ -168,7 +202,7 @@ convert_element_type = register(Primitive(
     lambda x, *, dtype: np.asarray(x).astype(dtype),
     vjp=lambda g, out, x, *, dtype: (cast(g, aval_of(x).dtype) if is_float(aval_of(x).dtype) else None,),
     jvp=lambda t, out, x, *, dtype: None if t[0] is None else cast(t[0], dtype),
-    torch_name="ToCopyBackward0", family="unary"))
+    torch_name="ToCopyBackward0", family="unary", batch=B.unary))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,7 +254,7 @@ def _binary(name, np_fn, da=None, db=None, *, torch_name=None, out_dtype=None,
             return result
 
     prim = Primitive(name, shape_rule, np_fn, vjp=vjp, jvp=jvp, differentiable=vjp is not None,
-                     torch_name=torch_name, family="binary")
+                     torch_name=torch_name, family="binary", batch=_broadcast_batch)
     return register(prim)
 
 
@@ -284,7 +318,8 @@ def _select_jvp(t, out, c, a, b):
 
 
 select_p = register(Primitive("select", _select_rule, np.where, vjp=_select_vjp, jvp=_select_jvp,
-                              torch_name="WhereBackward0", family="select"))
+                              torch_name="WhereBackward0", family="select",
+                              batch=_broadcast_batch))
 
 
 def select(c, a, b):
@@ -295,4 +330,5 @@ def select(c, a, b):
 
 # Identity on values whose derivative is zero: the gradient does not flow through it.
 stop_gradient_p = register(Primitive(
-    "stop_gradient", lambda x: x, lambda x: x, differentiable=False, family="unary"))
+    "stop_gradient", lambda x: x, lambda x: x, differentiable=False, family="unary",
+    batch=B.unary))

@@ -126,3 +126,27 @@ def slice_along(x, axis, start, length, step=1):
     steps = tuple(step if i == axis else 1 for i in range(len(shape)))
     out_shape = tuple(length if i == axis else d for i, d in enumerate(shape))
     return bind(slice_p, x, start=starts, step=steps, shape=out_shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# batching rules (vmap; see batching.py; take's and take_add's are in batch_rules.py, as they
+# need the shape ops above this module)
+
+def _insert(t, d, v):
+    return tuple(t[:d]) + (v,) + tuple(t[d:])
+
+
+def _slice_batch(prim, axis_size, vals, dims, *, start, step, shape):
+    d = dims[0]  # slice the batch axis whole, in place
+    return bind(slice_p, vals[0], start=_insert(start, d, 0), step=_insert(step, d, 1),
+                shape=_insert(shape, d, axis_size)), d
+
+
+def _scatter_slice_batch(prim, axis_size, vals, dims, *, start, step, in_shape):
+    d = dims[0]
+    return bind(scatter_slice_p, vals[0], start=_insert(start, d, 0), step=_insert(step, d, 1),
+                in_shape=_insert(in_shape, d, axis_size)), d
+
+
+slice_p.batch = _slice_batch
+scatter_slice_p.batch = _scatter_slice_batch

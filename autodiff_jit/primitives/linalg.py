@@ -121,3 +121,38 @@ def einsum2(a_sub: str, b_sub: str, out_sub: str, a, b):
     res_sub = "".join(batch_l) + "".join(c for c in a_sub if c not in b_sub) + \
         "".join(c for c in b_sub if c not in a_sub)
     return S.transpose(res, [res_sub.index(c) for c in out_sub])
+
+
+def _dot_batch(prim, axis_size, vals, dims, *, contract, batch):
+    """Batched operands give dot_general one more batch dimension (or, batched on one side
+    only, one more free dimension), so one BLAS call serves every example."""
+    (a, b), (da, db) = vals, dims
+    (ac, bc), (ab, bb) = contract, batch
+
+    def shift(axes, d):
+        return tuple(i + (i >= d) for i in axes)
+
+    if da is not None and db is not None:
+        a, b = S.moveaxis(a, da, 0), S.moveaxis(b, db, 0)
+        return dot_general(a, b, (shift(ac, 0), shift(bc, 0)),
+                           ((0,) + shift(ab, 0), (0,) + shift(bb, 0))), 0
+    # Output axes: batch dims, a's free dims, b's free dims. When the batched operand's only
+    # free axis is the batch, swapping the operands moves the batch to the other end of the
+    # output: done when that keeps it at the end (first or last) the operand had it at, the
+    # layout the surrounding rules keep (jacrev batches first, jacfwd last)
+    if da is not None:
+        af = _free(aval_of(a).ndim, shift(ac, da), shift(ab, da))
+        if not ab and af == [da] and da == aval_of(a).ndim - 1 > 0:
+            out = dot_general(b, a, (bc, shift(ac, da)))
+            return out, aval_of(out).ndim - 1
+        out = dot_general(a, b, (shift(ac, da), bc), (shift(ab, da), bb))
+        return out, len(ab) + af.index(da)
+    bf = _free(aval_of(b).ndim, shift(bc, db), shift(bb, db))
+    if not ab and bf == [db] and db == 0 < aval_of(b).ndim - 1:
+        return dot_general(b, a, (shift(bc, db), ac)), 0
+    out = dot_general(a, b, (ac, shift(bc, db)), (ab, shift(bb, db)))
+    a_free = aval_of(a).ndim - len(ac) - len(ab)
+    return out, len(ab) + a_free + bf.index(db)
+
+
+dot_general_p.batch = _dot_batch

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..ir import AVal
 from .core import Primitive, aval_of, bind, register
-from . import elementwise as E
+from . import batching as B, elementwise as E
 from .broadcast import _linear_jvp, _reduce_rule, expand_back
 from .broadcast import reduce_sum, reduce_sum_p  # noqa: F401  (re-exported)
 
@@ -61,6 +61,7 @@ reduce_prod_p = register(Primitive("reduce_prod", _reduce_rule("reduce_prod"),
                                    vjp=_prod_vjp, torch_name="ProdBackward0", family="reduce"))
 reduce_max_p.jvp = reduce_min_p.jvp = _extremum_jvp
 reduce_prod_p.jvp = _prod_jvp
+reduce_max_p.batch = reduce_min_p.batch = reduce_prod_p.batch = B.reduce_axes
 
 
 def _arg_rule(x, *, axis):
@@ -70,9 +71,9 @@ def _arg_rule(x, *, axis):
 
 
 argmax_p = register(Primitive("argmax", _arg_rule, lambda x, *, axis: np.argmax(x, axis=axis),
-                              differentiable=False, family="reduce"))
+                              differentiable=False, family="reduce", batch=B.reduce_axis))
 argmin_p = register(Primitive("argmin", _arg_rule, lambda x, *, axis: np.argmin(x, axis=axis),
-                              differentiable=False, family="reduce"))
+                              differentiable=False, family="reduce", batch=B.reduce_axis))
 
 
 def _cumsum_rule(x, *, axis, reverse):
@@ -90,7 +91,7 @@ def _cumsum_impl(x, *, axis, reverse):
 cumsum_p = register(Primitive(
     "cumsum", _cumsum_rule, _cumsum_impl,
     vjp=lambda g, out, x, *, axis, reverse: (cumsum(g, axis, not reverse),),
-    torch_name="CumsumBackward0", family="scan"))
+    torch_name="CumsumBackward0", family="scan", batch=B.along_axis))
 cumsum_p.jvp = _linear_jvp(cumsum_p)
 
 

@@ -73,3 +73,31 @@ def concatenate(xs, axis):
     if len(xs) == 1:
         return xs[0]
     return bind(concatenate_p, *xs, axis=int(axis))
+
+
+def moveaxis(x, src: int, dst: int):
+    """x with axis `src` moved to position `dst` (a transpose, or x itself)."""
+    if src == dst:
+        return x
+    perm = list(range(aval_of(x).ndim))
+    perm.pop(src)
+    perm.insert(dst, src)
+    return transpose(x, perm)
+
+
+# ---------------------------------------------------------------------------------------------
+# batching rules (vmap; see batching.py)
+
+def _transpose_batch(prim, axis_size, vals, dims, *, perm):
+    d = dims[0]
+    return transpose(vals[0], (d,) + tuple(p + (p >= d) for p in perm)), 0
+
+
+def _concat_batch(prim, axis_size, vals, dims, *, axis):
+    xs = [moveaxis(v, d, 0) if d is not None else broadcast_to(v, (axis_size,) + aval_of(v).shape)
+          for v, d in zip(vals, dims)]
+    return concatenate(xs, axis + 1), 0
+
+
+transpose_p.batch = _transpose_batch
+concatenate_p.batch = _concat_batch
