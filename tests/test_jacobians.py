@@ -133,3 +133,19 @@ def test_undifferentiated_python_ints_stay_static():
     np.testing.assert_allclose(ad.hessian(f)(x, 3), np.diag(6 * x))
     g = lambda x, n: x * sum(range(n))  # noqa: E731  (range needs a Python int)
     np.testing.assert_allclose(ad.jacrev(g)(x, 4), 6 * np.eye(2))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_hessian_of_pytrees_and_tuple_argnums(mode):
+    f = lambda p: np.sum(p["a"] ** 2 * p["b"][0]) + p["b"][1] ** 3  # noqa: E731
+    p = {"a": np.array([1.0, 2.0]), "b": np.array([3.0, 4.0])}
+    H = ad.hessian(f, mode=mode)(p)  # dict of dicts, as jax.hessian
+    np.testing.assert_allclose(H["a"]["a"], 2 * p["b"][0] * np.eye(2))
+    np.testing.assert_allclose(H["a"]["b"], [[2.0, 0.0], [4.0, 0.0]])
+    np.testing.assert_allclose(H["b"]["a"], H["a"]["b"].T)
+    np.testing.assert_allclose(H["b"]["b"], [[0.0, 0.0], [0.0, 24.0]])
+    x, y = np.ones(2), np.full(2, 2.0)
+    H2 = ad.hessian(lambda x, y: np.sum(x * x * y), argnums=(0, 1), mode=mode)(x, y)
+    np.testing.assert_allclose(H2[0][0], 2 * np.diag(y))
+    np.testing.assert_allclose(H2[0][1], 2 * np.diag(x))
+    np.testing.assert_allclose(H2[1][1], np.zeros((2, 2)))
