@@ -1,17 +1,16 @@
-"""The batched user API: vmap, and jacfwd / jacrev / hessian built on it (JAX's names and
-semantics). Each returns a `jit`-transformed function, so one call signature is traced, batched
-(autodiff_jit/vmap.py), optimized and compiled once, and then runs as one compiled call; called
-on traced values (inside grad, jit, jvp or another vmap) it records into the enclosing trace.
+"""vmap, the user API of the batching transform (JAX's semantics). It returns a
+`jit`-transformed function, so one call signature is traced, batched (autodiff_jit/vmap.py),
+optimized and compiled once, and then runs as one compiled call; called on traced values
+(inside grad, jit, jvp or another vmap) it records into the enclosing trace. jacobians.py
+builds jacfwd, jacrev and hessian on the helpers here.
 
     per_example_grads = ad.vmap(ad.grad(loss), in_axes=(None, 0, 0))(params, xs, ys)
-    H = ad.hessian(f)(x)            # jacfwd(jacrev(f)): one compiled call
 """
 from __future__ import annotations
 
 import functools
 import inspect
 import numbers
-
 
 from . import tree
 from .api import _is_dynamic, _leaf_aval, jit
@@ -239,6 +238,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None, *, mode="compiled"):
         batched.__signature__ = inspect.signature(fun)
     except (TypeError, ValueError):
         pass
+
     def unmapped(i):
         return in_axes is None or (isinstance(in_axes, (tuple, list)) and i < len(in_axes)
                                    and in_axes[i] is None)

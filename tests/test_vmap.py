@@ -142,7 +142,8 @@ def test_take_with_batched_indices(mode, data, seed, which, gather_axis):
 
 @pytest.mark.parametrize("mode", MODES)
 @SETTINGS
-@given(data=batched(min_rank=1), seed=st.integers(0, 99), which=st.sampled_from(["g", "idx", "both"]))
+@given(data=batched(min_rank=1), seed=st.integers(0, 99),
+       which=st.sampled_from(["g", "idx", "both"]))
 def test_take_add_through_the_gradient_of_a_gather(mode, data, seed, which):
     """take_add (the transpose of take) appears in grad of x[idx]; repeated indices add up."""
     shape, axis, size, x = data

@@ -71,7 +71,8 @@ def _scan_batch(prim, axis_size, vals, dims, *, body, length, start, reverse, n_
     bbody, _ = batch_function(
         body, lead + [0 if b else None for b in batched] + sdims, axis_size,
         [0 if b else None for b in batched] + [0] * n_y, name=f"{body.name}_vmap")
-    carry = [move_batch_axis(c, d, 0, axis_size) if b else c for c, d, b in zip(carry, kdims, batched)]
+    carry = [move_batch_axis(c, d, 0, axis_size) if b else c
+             for c, d, b in zip(carry, kdims, batched)]
     outs = bind(scan_p, *vals[:pos], *consts, *carry, *xs, **dict(params, body=bbody))
     return outs, [0 if b else None for b in batched] + [1] * n_y
 
@@ -104,7 +105,8 @@ def _while_batch(prim, axis_size, vals, dims, *, cond, body, n_cond_consts, n_bo
         batched = [True] * n_carry
     kd = [0 if x else None for x in batched]
     bbody, _ = batch_function(body, list(bcd) + kd, axis_size, kd, name=f"{body.name}_vmap")
-    carry = [move_batch_axis(c, d, 0, axis_size) if x else c for c, d, x in zip(carry, kdims, batched)]
+    carry = [move_batch_axis(c, d, 0, axis_size) if x else c
+             for c, d, x in zip(carry, kdims, batched)]
     if not pred_batched:
         bcond, _ = batch_function(cond, list(ccd) + kd, axis_size, [None],
                                   name=f"{cond.name}_vmap")

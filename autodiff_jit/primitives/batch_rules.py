@@ -70,7 +70,8 @@ def _take_add_batch(prim, axis_size, vals, dims, **params):
     k = aval_of(idx).ndim - 1
     gs = aval_of(g).shape[1:]  # (*pre, *idx, *post) with len(pre) == axis
     post = gs[axis + k:]
-    # g -> (axis_size, *idx, *pre, *post), accumulate into n*rows rows, then split the examples again
+    # g -> (axis_size, *idx, *pre, *post), accumulated into axis_size * rows rows, then split
+    # into the examples again
     g = transpose(g, (0,) + tuple(range(1 + axis, 1 + axis + k)) + tuple(range(1, 1 + axis)) +
                   tuple(range(1 + axis + k, 1 + len(gs))))
     out = bind(take_add_p, g, _lane_offsets(idx, axis_size, rows), axis=0,
