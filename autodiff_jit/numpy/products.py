@@ -6,7 +6,8 @@ import numbers
 
 import numpy as np
 
-from ..primitives import linalg as L, reductions as R, shape as S
+from ..primitives import elementwise as E, indexing as I, linalg as L, reductions as R, \
+    shape as S
 from ._base import UFUNCS, _shape, asvalue, implements
 from .shape import _common, ravel
 from .ufuncs import multiply
@@ -65,6 +66,39 @@ UFUNCS[np.matmul] = matmul
 def outer(a, b, out=None):
     a, b = _common([a, b])
     return L.dot_general(ravel(a), ravel(b), ((), ()))
+
+
+@implements(np.cross, defaults_only=("axisa", "axisb", "axisc"))
+def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    """The cross product of (stacks of) 3-vectors along `axis`, as products of components."""
+    a, b = _common([a, b])
+    ax = -1 if axis is None else axis
+    na, nb = len(_shape(a)), len(_shape(b))
+    if _shape(a)[ax] != 3 or _shape(b)[ax] != 3:
+        raise NotImplementedError("np.cross on traced values supports 3-vectors only (got "
+                                  f"lengths {_shape(a)[ax]} and {_shape(b)[ax]})")
+    a = S.transpose(a, _to_front(na, ax % na))
+    b = S.transpose(b, _to_front(nb, ax % nb))
+    ca = [S.reshape(_component(a, i), _shape(a)[1:]) for i in range(3)]
+    cb = [S.reshape(_component(b, i), _shape(b)[1:]) for i in range(3)]
+    parts = [ca[1] * cb[2] - ca[2] * cb[1], ca[2] * cb[0] - ca[0] * cb[2],
+             ca[0] * cb[1] - ca[1] * cb[0]]
+    out = E.promote(*parts)
+    shape = np.broadcast_shapes(*[_shape(p) for p in out])
+    stacked = S.concatenate([S.reshape(S.broadcast_to(p, shape), (1,) + shape) for p in out], 0)
+    nd = len(shape) + 1
+    pos = ax % nd  # put the vector axis back where `axis` says
+    perm = list(range(1, nd))
+    perm.insert(pos, 0)
+    return S.transpose(stacked, tuple(perm))
+
+
+def _to_front(nd, ax):
+    return (ax,) + tuple(i for i in range(nd) if i != ax)
+
+
+def _component(x, i):
+    return I.slice_along(x, 0, i, 1)
 
 
 @implements(np.inner)

@@ -1,0 +1,78 @@
+"""Small matrix helpers shared by the linear-algebra rules: batched transpose and matmul of the
+last two axes, triangle masks, diagonals. Written on primitives (`bind`) and numpy operators so
+one rule serves tracers, tape Tensors and plain arrays."""
+from __future__ import annotations
+
+import numpy as np
+
+from .core import aval_of
+from . import linalg as L, reductions as R, shape as S
+
+
+def mT(x):
+    """Swap the last two axes."""
+    nd = aval_of(x).ndim
+    return S.transpose(x, tuple(range(nd - 2)) + (nd - 1, nd - 2))
+
+
+def mm(a, b):
+    """a @ b over the last two axes with equal leading (batch) axes."""
+    nd = aval_of(a).ndim
+    batch = tuple(range(nd - 2))
+    return L.dot_general(a, b, ((nd - 1,), (nd - 2,)), (batch, batch))
+
+
+def tri_mask(n, dtype, k=0, lower=True):
+    """The 0/1 (n, n) matrix of the lower (upper) triangle from diagonal k on."""
+    m = np.tri(n, n, k, dtype=bool) if lower else ~np.tri(n, n, k - 1, dtype=bool)
+    return m.astype(dtype)
+
+
+def tril(x, k=0):
+    n = aval_of(x).shape[-1]
+    return x * tri_mask(n, aval_of(x).dtype, k, lower=True)
+
+
+def triu(x, k=0):
+    n = aval_of(x).shape[-1]
+    return x * tri_mask(n, aval_of(x).dtype, k, lower=False)
+
+
+def eye_like(x):
+    a = aval_of(x)
+    return np.eye(a.shape[-1], dtype=a.dtype)
+
+
+def diag_part(x):
+    """x[..., i, i] of square matrices as (..., n)."""
+    a = aval_of(x)
+    return R.reduce_sum(x * np.eye(a.shape[-1], dtype=a.dtype), (a.ndim - 1,))
+
+
+def diag_embed(v):
+    """(..., n) -> (..., n, n) with v on the diagonal."""
+    a = aval_of(v)
+    n = a.shape[-1]
+    return S.reshape(v, a.shape + (1,)) * np.eye(n, dtype=a.dtype)
+
+
+def col(v):
+    """(..., n) -> (..., n, 1)."""
+    return S.reshape(v, aval_of(v).shape + (1,))
+
+
+def row(v):
+    """(..., n) -> (..., 1, n)."""
+    a = aval_of(v)
+    return S.reshape(v, a.shape[:-1] + (1, a.shape[-1]))
+
+
+def lower_adjoint(s):
+    """Cotangent of A for a function reading only A's lower triangle, given the cotangent `s`
+    of the symmetric matrix tril(A) + tril(A, -1)^T it builds: tril(s) + tril(s^T, -1)."""
+    return tril(s) + tril(mT(s), -1)
+
+
+def from_lower(t):
+    """The symmetric matrix tril(t) + tril(t, -1)^T a lower-triangle reader sees."""
+    return tril(t) + mT(tril(t, -1))
