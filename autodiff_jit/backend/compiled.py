@@ -25,7 +25,7 @@ import numpy as np
 
 from ..interpret import Interpreted
 from ..ir import AVal, Function
-from . import cache as disk, callpath, engine, mathlib
+from . import cache as disk, callpath, engine, lapack, mathlib
 from .lower import PROFILE_KERNELS, LoweringError, lower_function
 
 _counter = itertools.count()
@@ -162,7 +162,8 @@ class CompiledFunction:
                 return False
             if method == "capi" and (packed is None or not callpath.capi_available()):
                 method = "ctypes"
-            if not disk.register_blas(meta["blas"], meta["blas_id"]):
+            if not disk.register_blas(meta["blas"], meta["blas_id"]) or \
+                    not lapack.register_used(text):
                 return False
             names = [entry] + ([packed] if method == "capi" else [])
             if mathlib.HUGE_MARKER.encode() in obj:   # refers to sin/cos/tan's huge-argument path
@@ -199,6 +200,8 @@ class CompiledFunction:
 
     def _make_call(self):
         native = self._native
+        if lapack.uses_lapack(self._text):
+            native = _status_checked(native)
         plan = self.lowered.result_plan
         n_out = len(self.lowered.out_avals)
         arena = self.arena_words > 0 and self.method == "capi"
@@ -252,6 +255,18 @@ class CompiledFunction:
 
     def __repr__(self):
         return f"<CompiledFunction {self.fn.name} via {self.method}>"
+
+
+def _status_checked(native):
+    """`native` followed by the LAPACK status check (a failed factorization raises
+    numpy.linalg.LinAlgError, see lapack.py)."""
+    check = lapack.check_status
+
+    def call(*args):
+        out = native(*args)
+        check()
+        return out
+    return call
 
 
 def _arg_spec(aval):

@@ -1,0 +1,231 @@
+"""Call the LAPACK that numpy itself links (inside its bundled OpenBLAS) from JIT code.
+
+As blas.py does for BLAS: find the library numpy loaded, look the Fortran LAPACK routines up by
+their symbol-name scheme (`scipy_dgesv_64_` in numpy >= 2 wheels: ILP64, i.e. 64-bit integers),
+and register each address with the JIT under a stable name (`adj_lapack_dgesv`). A routine that
+is absent raises `LapackUnavailable` (a NotImplementedError: compile_function then runs the
+interpreter, which uses numpy.linalg, with a warning) instead of crashing.
+
+Fortran ABI: every argument by reference (ints, characters, arrays); each CHARACTER argument
+also has a hidden length (size_t) appended after the regular arguments.
+
+Errors: generated code cannot raise, so a routine that reports failure (info > 0: a singular
+matrix, a matrix that is not positive definite, no convergence) stores an error code into the
+process-global status words `adj_lapack_status` (int64[2]: kind, info). The call path checks
+them after every call of a function that calls LAPACK (`check_status`) and raises
+numpy.linalg.LinAlgError with numpy's message, as numpy does.
+"""
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import numpy as np
+from llvmlite import ir
+
+from . import blas, engine
+
+ROUTINES = ("gesv", "getrf", "potrf", "trtrs", "syevd", "gesdd", "geqrf", "orgqr")
+_PREFIX = {np.dtype(np.float64): "d", np.dtype(np.float32): "s"}
+
+# Fortran symbol schemes, most specific first: (template, integers are 64-bit)
+_SCHEMES = (
+    ("scipy_{r}_64_", True),   # numpy >= 2.0 wheels (scipy-openblas64)
+    ("{r}_64_", True),         # OpenBLAS built with INTERFACE64 + SYMBOLSUFFIX=64_
+    ("scipy_{r}_", False),     # scipy-openblas32
+    ("{r}_", False),           # system LAPACK (LP64)
+)
+
+# status kinds -> numpy's LinAlgError messages
+SINGULAR, NOT_POSITIVE_DEFINITE, EIG_NO_CONVERGENCE, SVD_NO_CONVERGENCE = 1, 2, 3, 4
+MESSAGES = {SINGULAR: "Singular matrix", NOT_POSITIVE_DEFINITE: "Matrix is not positive definite",
+            EIG_NO_CONVERGENCE: "Eigenvalues did not converge",
+            SVD_NO_CONVERGENCE: "SVD did not converge"}
+STATUS_SYMBOL = "adj_lapack_status"
+
+_lock = threading.Lock()
+_found: dict = {}
+_registered: set[str] = set()
+_status = np.zeros(2, np.int64)   # kind, info (written by generated code)
+
+
+class LapackUnavailable(NotImplementedError):
+    """A LAPACK routine generated code needs is not in this process's numpy."""
+
+
+def _discover() -> dict:
+    if _found:
+        return _found
+    _found.update(addrs={}, scheme=None, ilp64=True, path=None)
+    path = blas.info()["path"]
+    if not path:
+        return _found
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError:
+        return _found
+    for template, ilp64 in _SCHEMES:
+        addrs = {}
+        for p in _PREFIX.values():
+            for r in ROUTINES:
+                fn = getattr(lib, template.format(r=p + r), None)
+                if fn is not None:
+                    addrs[p + r] = ctypes.cast(fn, ctypes.c_void_p).value
+        if addrs:
+            _found.update(addrs=addrs, scheme=template, ilp64=ilp64, path=path, lib=lib)
+            return _found
+    return _found
+
+
+def info() -> dict:
+    """Where LAPACK came from: library path, symbol scheme, integer width, routines found."""
+    with _lock:
+        f = _discover()
+        return {"path": f["path"], "scheme": f["scheme"], "ilp64": f["ilp64"],
+                "routines": sorted(f["addrs"])}
+
+
+def available(routine: str, dtype) -> bool:
+    with _lock:
+        return _PREFIX.get(np.dtype(dtype), "?") + routine in _discover()["addrs"]
+
+
+def int_type() -> ir.IntType:
+    with _lock:
+        return ir.IntType(64 if _discover()["ilp64"] else 32)
+
+
+def int_dtype():
+    with _lock:
+        return np.dtype(np.int64 if _discover()["ilp64"] else np.int32)
+
+
+def symbol(routine: str, dtype) -> str:
+    """The JIT name of ?`routine` for `dtype`, registered on first use."""
+    dt = np.dtype(dtype)
+    if dt not in _PREFIX:
+        raise LapackUnavailable(f"LAPACK {routine} supports float32 and float64, not {dt}")
+    key = _PREFIX[dt] + routine
+    name = "adj_lapack_" + key
+    with _lock:
+        f = _discover()
+        if key not in f["addrs"]:
+            raise LapackUnavailable(
+                f"LAPACK routine {key} was not found in numpy's BLAS/LAPACK library "
+                f"({f['path'] or 'none found'}); the compiled path cannot call it")
+        if name not in _registered:
+            engine.add_symbol(name, f["addrs"][key])
+            _registered.add(name)
+    return name
+
+
+def register_used(text: str) -> bool:
+    """Register every LAPACK routine and the status words an LLVM module's text refers to (a
+    disk-cache hit skips lowering, where they are normally registered); False if one is missing."""
+    if "adj_lapack_" not in text:
+        return True
+    try:
+        status_address()
+        for dt, p in _PREFIX.items():
+            for r in ROUTINES:
+                if f"adj_lapack_{p}{r}" in text:
+                    symbol(r, dt)
+    except LapackUnavailable:
+        return False
+    return True
+
+
+def uses_lapack(text: str) -> bool:
+    return STATUS_SYMBOL in text
+
+
+def status_address() -> int:
+    with _lock:
+        if STATUS_SYMBOL not in _registered:
+            engine.add_symbol(STATUS_SYMBOL, _status.ctypes.data)
+            _registered.add(STATUS_SYMBOL)
+    return _status.ctypes.data
+
+
+def check_status() -> None:
+    """Raise numpy.linalg.LinAlgError if generated code reported a LAPACK failure (and clear it).
+    The status words are process-global: concurrent calls from several threads that fail at
+    the same time may see each other's report."""
+    kind = int(_status[0])
+    if kind:
+        _status[:] = 0
+        raise np.linalg.LinAlgError(MESSAGES.get(kind, f"LAPACK error {kind}"))
+
+
+# -- emitting calls ---------------------------------------------------------------------------
+
+def _float_type(dtype) -> ir.Type:
+    return ir.DoubleType() if np.dtype(dtype) == np.float64 else ir.FloatType()
+
+
+def status_global(module: ir.Module) -> ir.GlobalVariable:
+    status_address()
+    if STATUS_SYMBOL in module.globals:
+        return module.globals[STATUS_SYMBOL]
+    g = ir.GlobalVariable(module, ir.ArrayType(ir.IntType(64), 2), name=STATUS_SYMBOL)
+    g.linkage = "external"
+    return g
+
+
+class Caller:
+    """Emits Fortran LAPACK calls: scalar arguments live in entry-block allocas."""
+
+    def __init__(self, L, dtype):
+        self.L = L
+        self.dtype = np.dtype(dtype)
+        self.it = int_type()
+        self.info = L.alloca(self.it, name="lapack_info")
+
+    def call(self, routine, args):
+        """args: Python ints (-> INTEGER), 1-char strs (-> CHARACTER), LLVM pointers (arrays),
+        or LLVM integers. Returns the loaded `info`."""
+        L, b = self.L, self.L.builder
+        name = symbol(routine, self.dtype)
+        vals, types, nchars = [], [], 0
+        for a in args:
+            if isinstance(a, str):
+                p = L.alloca(ir.IntType(8), name="ch")
+                b.store(ir.Constant(ir.IntType(8), ord(a)), p)
+                nchars += 1
+            elif isinstance(a, int):
+                p = L.alloca(self.it, name="n")
+                b.store(ir.Constant(self.it, a), p)
+            elif isinstance(a.type, ir.IntType):
+                p = L.alloca(self.it, name="n")
+                b.store(a if a.type == self.it else b.trunc(a, self.it) if a.type.width >
+                        self.it.width else b.sext(a, self.it), p)
+            else:
+                p = a
+            vals.append(b.bitcast(p, ir.IntType(8).as_pointer()))
+            types.append(ir.IntType(8).as_pointer())
+        vals.append(b.bitcast(self.info, ir.IntType(8).as_pointer()))
+        types.append(ir.IntType(8).as_pointer())
+        hidden = [ir.Constant(ir.IntType(64), 1)] * nchars
+        fnty = ir.FunctionType(ir.VoidType(), types + [ir.IntType(64)] * nchars)
+        m = b.module
+        fn = m.globals.get(name)
+        if fn is None:
+            fn = ir.Function(m, fnty, name=name)
+            fn.attributes.add("nounwind")
+        b.call(fn, vals + hidden)
+        return b.load(self.info)
+
+    def report_if(self, cond, kind, info):
+        """status = (kind, info) where `cond` (an i1) holds."""
+        b = self.L.builder
+        g = status_global(b.module)
+        with b.if_then(cond, likely=False):
+            i64 = ir.IntType(64)
+            p0 = b.gep(g, [ir.Constant(ir.IntType(32), 0), ir.Constant(ir.IntType(32), 0)])
+            p1 = b.gep(g, [ir.Constant(ir.IntType(32), 0), ir.Constant(ir.IntType(32), 1)])
+            b.store(ir.Constant(i64, kind), p0)
+            b.store(info if info.type == i64 else b.sext(info, i64), p1)
+
+    def fail_if_positive(self, info, kind):
+        b = self.L.builder
+        self.report_if(b.icmp_signed(">", info, ir.Constant(info.type, 0)), kind, info)

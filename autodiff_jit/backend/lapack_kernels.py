@@ -1,0 +1,308 @@
+"""Emitters of the linear-algebra primitives (primitives/linalg_solve.py, decomp.py): LAPACK
+calls (lapack.py) on each matrix of the stack.
+
+Layout: our arrays are row-major; LAPACK is column-major, so a row-major (m, n) block read by
+LAPACK is the transpose. Each kernel copies its input matrix into an arena temporary (LAPACK
+overwrites it) in the layout the routine wants, calls the routine, and copies/transposes the
+result into the output (see each kernel for which transposes cancel). A failing routine sets
+the status words that the call path turns into numpy.linalg.LinAlgError (lapack.check_status).
+"""
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+
+from . import lapack, mathlib
+from .emitters import EMITTERS, Emitter
+from .kernels import Buffer, Index, const, i64, loop_nest, for_range
+
+
+def _batch(L, shape, body):
+    """body(batch dims) for every matrix of a stack with leading axes `shape`."""
+    if not shape:
+        body([])
+    else:
+        loop_nest(L.builder, shape, body)
+
+
+def _copy_in(L, v, bd, tmp, transpose, keep=None):
+    """tmp[r, c] = v[bd..., r, c] (or v[bd..., c, r] with transpose) over tmp's shape
+    (v's matrix may be smaller: extra rows/columns of tmp are left alone). keep(r, c) -> i1
+    selects entries (others are stored as 0)."""
+    b = L.builder
+    m, n = v.shape[-2:]
+    shape = (n, m) if transpose else (m, n)
+
+    def body(d):
+        r, c = d
+        src = [c, r] if transpose else [r, c]
+        val = L.load(v, Index(v.shape, dims=bd + src))
+        if keep is not None:
+            val = b.select(keep(r, c), val, const(v.dtype, 0))
+        tmp.store(b, Index(tmp.shape, dims=[r, c]), val)
+    loop_nest(b, shape, body)
+
+
+def _copy_out(L, tmp, out, bd, transpose, rows, cols, keep=None):
+    """out[bd..., r, c] = tmp[r, c] (or tmp[c, r]) for r < rows, c < cols."""
+    b = L.builder
+
+    def body(d):
+        r, c = d
+        val = tmp.load(b, Index(tmp.shape, dims=[c, r] if transpose else [r, c]))
+        if keep is not None:
+            val = b.select(keep(r, c), val, const(out.dtype, 0))
+        out.store(b, Index(out.shape, dims=bd + [r, c]), val)
+    loop_nest(b, (rows, cols), body)
+
+
+def _block(L, out, bd):
+    """Pointer to the first element of the matrix bd of out."""
+    nd = len(out.shape)
+    return out.addr(L.builder, Index(out.shape, dims=bd + [i64(0)] * (nd - len(bd))))
+
+
+def _ints(L, n):
+    return L.temp_buffer((max(n, 1),), lapack.int_dtype())
+
+
+def _tmp(L, shape, dtype):
+    return L.temp_buffer(tuple(max(s, 1) for s in shape), dtype)
+
+
+# -- solve (gesv) -------------------------------------------------------------------------------
+
+def _solve_kernel(L, eqn, outs):
+    a, rhs = eqn.inputs
+    out = outs[0]
+    n, k = rhs.shape[-2:]
+    if n == 0 or k == 0:
+        return
+    dt = np.dtype(out.dtype)
+    call = lapack.Caller(L, dt)
+    ta = _tmp(L, (n, n), dt)       # column-major A: ta[c, r] = a[r, c]
+    ipiv = _ints(L, n)
+    tb = None if k == 1 else _tmp(L, (k, n), dt)
+
+    def one(bd):
+        _copy_in(L, a, bd, ta, transpose=True)
+        if k == 1:   # one column: row- and column-major agree; solve in the output
+            _copy_in(L, rhs, bd, Buffer(_block(L, out, bd), (n, 1), dt), transpose=False)
+            bp = _block(L, out, bd)
+        else:
+            _copy_in(L, rhs, bd, tb, transpose=True)
+            bp = tb.ptr
+        info = call.call("gesv", [n, k, ta.ptr, n, ipiv.ptr, bp, n])
+        call.fail_if_positive(info, lapack.SINGULAR)
+        if k != 1:
+            _copy_out(L, tb, out, bd, True, n, k)
+    _batch(L, out.shape[:-2], one)
+
+
+# -- triangular_solve (trtrs) --------------------------------------------------------------------
+
+def _trsolve_kernel(L, eqn, outs):
+    a, rhs = eqn.inputs
+    out = outs[0]
+    lower, transpose_a = eqn.params["lower"], eqn.params["transpose_a"]
+    n, k = rhs.shape[-2:]
+    if n == 0 or k == 0:
+        return
+    dt = np.dtype(out.dtype)
+    call = lapack.Caller(L, dt)
+    # row-major a, read column-major, is a^T: its lower triangle is our upper one, and
+    # op(a) = a is the transpose of what LAPACK sees
+    uplo = "U" if lower else "L"
+    trans = "N" if transpose_a else "T"
+    abuf = L.buffer_of(a)
+    ta = None if abuf is not None else _tmp(L, (n, n), dt)
+    tb = None if k == 1 else _tmp(L, (k, n), dt)
+
+    def one(bd):
+        if ta is None:
+            ap = _block(L, abuf, bd)
+        else:
+            _copy_in(L, a, bd, ta, transpose=False)
+            ap = ta.ptr
+        if k == 1:
+            _copy_in(L, rhs, bd, Buffer(_block(L, out, bd), (n, 1), dt), transpose=False)
+            bp = _block(L, out, bd)
+        else:
+            _copy_in(L, rhs, bd, tb, transpose=True)
+            bp = tb.ptr
+        info = call.call("trtrs", [uplo, trans, "N", n, k, ap, n, bp, n])
+        call.fail_if_positive(info, lapack.SINGULAR)
+        if k != 1:
+            _copy_out(L, tb, out, bd, True, n, k)
+    _batch(L, out.shape[:-2], one)
+
+
+# -- slogdet (getrf) -----------------------------------------------------------------------------
+
+def _slogdet_kernel(L, eqn, outs):
+    a = eqn.inputs[0]
+    sign_out, log_out = outs
+    n = a.shape[-1]
+    dt = np.dtype(a.dtype)
+    b = L.builder
+    ty = ir.DoubleType() if dt == np.float64 else ir.FloatType()
+    call = lapack.Caller(L, dt)
+    ta = _tmp(L, (n, n), dt)   # det(a^T) = det(a): copy without transposing
+    ipiv = _ints(L, n)
+    sgn, acc = L.alloca(ty, name="sgn"), L.alloca(ty, name="logdet")
+    log = mathlib.get_math_function(b.module, "log", ty)
+    it = lapack.int_type()
+
+    def one(bd):
+        b.store(ir.Constant(ty, 1.0), sgn)
+        b.store(ir.Constant(ty, 0.0), acc)
+        if n:
+            _copy_in(L, a, bd, ta, transpose=False)
+            call.call("getrf", [n, n, ta.ptr, n, ipiv.ptr])   # info > 0: a zero pivot
+
+            def diag(i):
+                d = ta.load(b, Index((n, n), dims=[i, i]))
+                absd = b.call(b.module.declare_intrinsic("llvm.fabs", [ty]), [d])
+                b.store(b.fadd(b.load(acc), b.call(log, [absd])), acc)
+                s = b.load(sgn)
+                s = b.select(b.fcmp_ordered("<", d, ir.Constant(ty, 0.0)), b.fneg(s), s)
+                s = b.select(b.fcmp_ordered("==", d, ir.Constant(ty, 0.0)),
+                             ir.Constant(ty, 0.0), s)
+                piv = ipiv.load(b, Index((max(n, 1),), dims=[i]))
+                swapped = b.icmp_signed("!=", piv, b.trunc(b.add(i, i64(1)), it)
+                                        if it.width < 64 else b.add(i, i64(1)))
+                b.store(b.select(swapped, b.fneg(s), s), sgn)
+            for_range(b, n, diag, name="d")
+        sign_out.store(b, Index(sign_out.shape, dims=list(bd)), b.load(sgn))
+        log_out.store(b, Index(log_out.shape, dims=list(bd)), b.load(acc))
+    _batch(L, a.shape[:-2], one)
+
+
+# -- cholesky (potrf) ----------------------------------------------------------------------------
+
+def _cholesky_kernel(L, eqn, outs):
+    a = eqn.inputs[0]
+    out = outs[0]
+    n = a.shape[-1]
+    if n == 0:
+        return
+    dt = np.dtype(a.dtype)
+    b = L.builder
+    call = lapack.Caller(L, dt)
+
+    def one(bd):
+        # our lower triangle (the upper one of what LAPACK sees) into the output, zeros above;
+        # potrf('U') then leaves U (U^T U = a) there, which read row-major is L
+        blk = Buffer(_block(L, out, bd), (n, n), dt)
+        _copy_in(L, a, bd, blk, transpose=False, keep=lambda r, c: b.icmp_unsigned(">=", r, c))
+        info = call.call("potrf", ["U", n, blk.ptr, n])
+        call.fail_if_positive(info, lapack.NOT_POSITIVE_DEFINITE)
+    _batch(L, a.shape[:-2], one)
+
+
+# -- eigh (syevd) -------------------------------------------------------------------------------
+
+def _eigh_kernel(L, eqn, outs):
+    a = eqn.inputs[0]
+    w_out, v_out = outs
+    n = a.shape[-1]
+    if n == 0:
+        return
+    dt = np.dtype(a.dtype)
+    call = lapack.Caller(L, dt)
+    ta = _tmp(L, (n, n), dt)
+    lwork, liwork = 1 + 6 * n + 2 * n * n, 3 + 5 * n
+    work = _tmp(L, (lwork,), dt)
+    iwork = _ints(L, liwork)
+
+    def one(bd):
+        # column-major copy and uplo 'L', as numpy.linalg.eigh (the same reduction, so the
+        # same eigenvector signs)
+        _copy_in(L, a, bd, ta, transpose=True)
+        info = call.call("syevd", ["V", "L", n, ta.ptr, n, _block(L, w_out, bd), work.ptr,
+                                   lwork, iwork.ptr, liwork])
+        call.fail_if_positive(info, lapack.EIG_NO_CONVERGENCE)
+        # eigenvectors are LAPACK's columns, i.e. our rows of ta: transpose into v
+        _copy_out(L, ta, v_out, bd, True, n, n)
+    _batch(L, a.shape[:-2], one)
+
+
+# -- svd (gesdd) ---------------------------------------------------------------------------------
+
+def _svd_kernel(L, eqn, outs):
+    a = eqn.inputs[0]
+    full, uv = eqn.params["full_matrices"], eqn.params["compute_uv"]
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    if k == 0:
+        return
+    dt = np.dtype(a.dtype)
+    call = lapack.Caller(L, dt)
+    ta = _tmp(L, (n, m), dt)   # column-major copy of a (as numpy: the same signs)
+    mx = max(m, n)
+    if uv:
+        lwork = 3 * k * k + max(mx, 4 * k * k + 4 * k)
+    else:
+        lwork = 3 * k + max(mx, 7 * k)
+    work = _tmp(L, (lwork,), dt)
+    iwork = _ints(L, 8 * k)
+    dummy = _tmp(L, (1,), dt)
+    if uv:
+        u_out, s_out, vh_out = outs
+        ucols, vtrows = (m, n) if full else (k, k)
+        tu = _tmp(L, (ucols, m), dt)    # column-major U (m x ucols)
+        tvt = _tmp(L, (n, vtrows), dt)  # column-major V^T (vtrows x n)
+    else:
+        (s_out,) = outs
+
+    def one(bd):
+        _copy_in(L, a, bd, ta, transpose=True)
+        sp = _block(L, s_out, bd)
+        if uv:
+            info = call.call("gesdd", ["A" if full else "S", m, n, ta.ptr, m, sp, tu.ptr, m,
+                                       tvt.ptr, vtrows, work.ptr, lwork, iwork.ptr])
+            _copy_out(L, tu, u_out, bd, True, m, ucols)
+            _copy_out(L, tvt, vh_out, bd, True, vtrows, n)
+        else:
+            info = call.call("gesdd", ["N", m, n, ta.ptr, m, sp, dummy.ptr, 1, dummy.ptr, 1,
+                                       work.ptr, lwork, iwork.ptr])
+        call.fail_if_positive(info, lapack.SVD_NO_CONVERGENCE)
+    _batch(L, a.shape[:-2], one)
+
+
+# -- qr (geqrf + orgqr) --------------------------------------------------------------------------
+
+def _qr_kernel(L, eqn, outs):
+    a = eqn.inputs[0]
+    q_out, r_out = outs
+    m, n = a.shape[-2:]
+    kq = q_out.shape[-1]
+    k = min(m, n)
+    if m == 0 or n == 0:
+        return
+    dt = np.dtype(a.dtype)
+    b = L.builder
+    call = lapack.Caller(L, dt)
+    cols = max(n, kq)
+    ta = _tmp(L, (cols, m), dt)   # column-major (m x cols): ta[c, r] = a[r, c]
+    tau = _tmp(L, (k,), dt)
+    lwork = 64 * max(m, n, 1)
+    work = _tmp(L, (lwork,), dt)
+
+    def one(bd):
+        _copy_in(L, a, bd, Buffer(ta.ptr, (n, m), dt), transpose=True)
+        call.call("geqrf", [m, n, ta.ptr, m, tau.ptr, work.ptr, lwork])
+        # R: the upper triangle of LAPACK's (row r, column c) = ta[c, r]
+        _copy_out(L, ta, r_out, bd, True, kq, n, keep=lambda r, c: b.icmp_unsigned("<=", r, c))
+        call.call("orgqr", [m, kq, k, ta.ptr, m, tau.ptr, work.ptr, lwork])
+        _copy_out(L, ta, q_out, bd, True, m, kq)
+    _batch(L, a.shape[:-2], one)
+
+
+EMITTERS["solve"] = Emitter(None, _solve_kernel, "opaque")
+EMITTERS["triangular_solve"] = Emitter(None, _trsolve_kernel, "opaque")
+EMITTERS["slogdet"] = Emitter(None, _slogdet_kernel, "opaque")
+EMITTERS["cholesky"] = Emitter(None, _cholesky_kernel, "opaque")
+EMITTERS["eigh"] = Emitter(None, _eigh_kernel, "opaque")
+EMITTERS["svd"] = Emitter(None, _svd_kernel, "opaque")
+EMITTERS["qr"] = Emitter(None, _qr_kernel, "opaque")
