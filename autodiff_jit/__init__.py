@@ -17,6 +17,7 @@ from .vmap import BatchingFallbackWarning
 from .bench.compare import compare
 from .control import cond, fori_loop, while_loop
 from .ir import Function as IRFunction, parse, verify
+from .numpy.linalg import cho_solve, solve_triangular
 
 # Tape mode, with PyTorch's names: ad.tensor, ad.no_grad, ad.Function, ad.autograd.grad, ...
 from . import nn, optim, viz
@@ -33,7 +34,7 @@ from ._version import __version__
 __all__ = ["grad", "value_and_grad", "jit", "make_ir", "stop_gradient", "custom_vjp",
            "jvp", "vjp", "jacfwd", "jacrev", "hessian", "vmap",
            "BatchingFallbackWarning", "compare",
-           "fori_loop", "while_loop", "cond",
+           "fori_loop", "while_loop", "cond", "solve_triangular", "cho_solve",
            "TracingError", "IRError", "BackendError", "IRFunction", "parse", "verify",
            # tape mode (sum, abs and pow stay out of __all__: they would shadow builtins)
            "nn", "optim", "viz", "autograd", "Tensor", "Parameter", "Function", "FunctionCtx",

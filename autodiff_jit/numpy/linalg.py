@@ -93,6 +93,32 @@ def solve(a, b):
     return _squeeze_last(x) if vector else x
 
 
+def solve_triangular(a, b, trans=0, lower=False):
+    """scipy.linalg.solve_triangular(a, b, trans, lower) on traced values, Tensors or arrays:
+    op(a)^{-1} b reading only a's lower (upper) triangle, op = transpose if trans in (1, 'T').
+    One triangular-solve primitive (LAPACK trtrs when compiled): O(n^2 k), not an LU solve.
+    b is (..., n) or (..., n, k); a is (..., n, n); leading axes broadcast."""
+    if trans not in (0, 1, "N", "T"):
+        raise NotImplementedError(f"solve_triangular(trans={trans!r}): use 0/'N' or 1/'T'")
+    a, b = _common_float(a, b)
+    _square("solve_triangular", a)
+    vector = len(_shape(b)) == 1
+    if vector:
+        b = _unsqueeze_last(b)
+    batch = tuple(np.broadcast_shapes(_shape(a)[:-2], _shape(b)[:-2]))
+    x = LS.triangular_solve(_bcast(a, batch), _bcast(b, batch), lower=lower,
+                            transpose_a=trans in (1, "T"))
+    return _squeeze_last(x) if vector else x
+
+
+def cho_solve(c_and_lower, b):
+    """scipy.linalg.cho_solve((c, lower), b): a^{-1} b from a's Cholesky factor c, by two
+    triangular solves."""
+    c, lower = c_and_lower
+    y = solve_triangular(c, b, trans=0 if lower else 1, lower=lower)
+    return solve_triangular(c, y, trans=1 if lower else 0, lower=lower)
+
+
 @implements(np.linalg.inv)
 def inv(a):
     a = _float(a)
@@ -557,6 +583,6 @@ def trace(x, /, *, offset=0, dtype=None):
     return sum_(d, axis=-1)
 
 
-__all__ = ["cholesky", "cond", "det", "eigh", "eigvalsh", "inv", "lstsq",
+__all__ = ["cho_solve", "solve_triangular", "cholesky", "cond", "det", "eigh", "eigvalsh", "inv", "lstsq",
            "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr",
            "slogdet", "solve", "svd", "svdvals", "tensorinv", "tensorsolve", "vector_norm"]

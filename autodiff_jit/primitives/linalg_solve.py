@@ -11,7 +11,7 @@ import numpy as np
 
 from ..ir import AVal, is_float
 from .core import Primitive, aval_of, bind, register
-from . import shape as S
+from . import reductions as R, shape as S
 from .matrix_ops import diag_part, mT, mm, tril, triu
 
 
@@ -130,7 +130,8 @@ def _slogdet_jvp(t, outs, a):
     ta = t[0]
     if ta is None:
         return [None, None]
-    return [None, diag_part(solve(a, ta)) if aval_of(a).shape[-1] else None]
+    d = diag_part(solve(a, ta))
+    return [None, R.reduce_sum(d, (aval_of(d).ndim - 1,))]
 
 
 slogdet_p = register(Primitive("slogdet", _slogdet_rule, _slogdet_impl, vjp=_slogdet_vjp,

@@ -1,0 +1,319 @@
+"""np.linalg: values against numpy, gradients against central differences and closed forms,
+JVPs against directional differences, in interpret, tape and compiled mode; batches, float32,
+and LinAlgError in every mode. Compiled mode must not fall back to the interpreter (LAPACK)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import autodiff_jit as ad
+from tests.helpers import assert_close, numerical_grad
+
+ALL = ("interpret", "tape", "compiled")
+rng = np.random.default_rng(7)
+
+
+def _spd(*batch, n=4):
+    a = rng.standard_normal(batch + (n, n))
+    return a @ np.swapaxes(a, -1, -2) + n * np.eye(n)
+
+
+def _wc(*shape):
+    """Well-conditioned square matrices (diagonally weighted)."""
+    n = shape[-1]
+    return rng.standard_normal(shape) + 3 * np.eye(n)
+
+
+def _distinct_sym(*batch, n=4):
+    """Symmetric with well-separated eigenvalues 1, 2.5, 4, ... (eigh's rule needs gaps)."""
+    q, _ = np.linalg.qr(rng.standard_normal(batch + (n, n)))
+    w = 1.0 + 1.5 * np.arange(n)
+    return (q * w[..., None, :]) @ np.swapaxes(q, -1, -2)
+
+
+A4, B42, SPD, SPDB, M53 = _wc(4, 4), rng.standard_normal((4, 2)), _spd(), _spd(2, 3), \
+    rng.standard_normal((5, 3))
+AB = _wc(2, 3, 3)
+SYM, SYMB = _distinct_sym(), _distinct_sym(2)
+W = rng.standard_normal((4, 4))   # cotangent weights: f = sum(W * g(x)) tests every entry
+W53, W35, W33 = rng.standard_normal((5, 3)), rng.standard_normal((3, 5)), \
+    rng.standard_normal((3, 3))
+
+
+def _tril_lower(a):
+    return np.tril(a) + 3 * np.eye(a.shape[-1])
+
+
+# name -> (f, args): scalar functions whose every input entry matters
+CASES = {
+    "solve": (lambda a, b: np.sum(np.sin(np.linalg.solve(a, b))), [A4, B42]),
+    "solve_vector": (lambda a, b: np.sum(np.linalg.solve(a, b) ** 2), [A4, B42[:, 0]]),
+    "solve_batched_bcast": (lambda a, b: np.sum(np.linalg.solve(a, b) ** 3), [AB, rng.standard_normal((3, 2))]),
+    "inv": (lambda a: np.sum(W * np.linalg.inv(a)), [A4]),
+    "inv_batched": (lambda a: np.sum(np.linalg.inv(a) ** 2), [AB]),
+    "det": (lambda a: np.linalg.det(a), [A4]),
+    "det_batched": (lambda a: np.sum(np.linalg.det(a)), [AB]),
+    "slogdet": (lambda a: np.linalg.slogdet(a)[1], [A4]),
+    "slogdet_batched": (lambda a: np.sum(np.linalg.slogdet(a).logabsdet), [AB]),
+    "cholesky": (lambda a: np.sum(W * np.linalg.cholesky(a)), [SPD]),
+    "cholesky_batched": (lambda a: np.sum(np.sin(np.linalg.cholesky(a))), [SPDB]),
+    "cholesky_upper": (lambda a: np.sum(W * np.linalg.cholesky(a, upper=True)), [SPD]),
+    "solve_triangular": (lambda a, b: np.sum(np.sin(ad.solve_triangular(a, b, lower=True))),
+                         [_tril_lower(A4), B42]),
+    "solve_triangular_trans_upper": (
+        lambda a, b: np.sum(ad.solve_triangular(a, b, trans=1, lower=False) ** 2),
+        [_tril_lower(A4).T.copy(), B42[:, 0]]),
+    "cho_solve": (lambda a, b: np.sum(ad.cho_solve((np.linalg.cholesky(a), True), b) ** 2),
+                  [SPD, B42]),
+    "eigvalsh": (lambda a: np.sum(np.linalg.eigvalsh(a) ** 3), [SYM]),
+    "eigh_vectors": (lambda a: np.sum(W * np.linalg.eigh(a)[1] ** 2) +
+                     np.sum(np.linalg.eigh(a)[1][0] * np.linalg.eigh(a)[1][1]), [SYM]),
+    "eigh_upper_batched": (lambda a: np.sum(np.linalg.eigh(a, UPLO="U")[0] ** 2) +
+                           np.sum(np.linalg.eigh(a, UPLO="U")[1] ** 4), [SYMB]),
+    "svdvals": (lambda a: np.sum(np.linalg.svdvals(a) ** 3), [M53]),
+    "svd_tall": (lambda a: np.sum(W53 * np.linalg.svd(a, full_matrices=False)[0] ** 2) +
+                 np.sum(np.linalg.svd(a, full_matrices=False)[1]) +
+                 np.sum(W33 * np.linalg.svd(a, full_matrices=False)[2] ** 2), [M53]),
+    "svd_wide": (lambda a: np.sum(W33 * np.linalg.svd(a, full_matrices=False)[0] ** 2) +
+                 np.sum(W35 * np.linalg.svd(a, full_matrices=False)[2] ** 2), [M53.T.copy()]),
+    "qr": (lambda a: np.sum(W53 * np.linalg.qr(a)[0]) + np.sum(W33 * np.linalg.qr(a)[1]), [M53]),
+    "qr_r": (lambda a: np.sum(np.linalg.qr(a, mode="r") ** 2), [M53]),
+    "pinv": (lambda a: np.sum(W35 * np.linalg.pinv(a)), [M53]),
+    "lstsq": (lambda a, b: np.sum(np.linalg.lstsq(a, b)[0] ** 2) + np.sum(np.linalg.lstsq(a, b)[1]),
+              [M53, rng.standard_normal(5)]),
+    "matrix_power": (lambda a: np.sum(np.linalg.matrix_power(a, 3)), [A4]),
+    "matrix_power_neg": (lambda a: np.sum(np.linalg.matrix_power(a, -2)), [A4]),
+    "multi_dot": (lambda a, b, c: np.sum(np.linalg.multi_dot([a, b, c]) ** 2),
+                  [M53, rng.standard_normal((3, 6)), rng.standard_normal((6, 2))]),
+    "cond": (lambda a: np.linalg.cond(a), [M53]),
+    "cond_fro": (lambda a: np.linalg.cond(a, "fro"), [A4]),
+    "tensorsolve": (lambda a, b: np.sum(np.linalg.tensorsolve(a, b) ** 2),
+                    [_wc(6, 6).reshape(2, 3, 6), rng.standard_normal((2, 3))]),
+    "tensorinv": (lambda a: np.sum(W[:, :2].ravel()[:6].reshape(3, 2, 1) *
+                                   np.linalg.tensorinv(a, ind=1)[..., :1]),
+                  [_wc(6, 6).reshape(6, 3, 2)]),
+    "norm_2": (lambda a: np.linalg.norm(a, 2), [M53]),
+    "norm_m2": (lambda a: np.linalg.norm(a, -2), [M53]),
+    "norm_nuc": (lambda a: np.linalg.norm(a, "nuc"), [M53]),
+    "norm_p3": (lambda x: np.linalg.norm(x, 3), [rng.standard_normal(6)]),
+    "norm_p_half_axis": (lambda x: np.sum(np.linalg.norm(x, 0.5, axis=1)), [M53]),
+    "norm_minf": (lambda x: np.linalg.norm(x, -np.inf), [np.array([3.0, -1.5, 2.0])]),
+    "matrix_norm_nuc_batched": (lambda x: np.sum(np.linalg.matrix_norm(x, ord="nuc")), [AB]),
+    "vector_norm": (lambda x: np.sum(np.linalg.vector_norm(x, ord=4, axis=0)), [M53]),
+    "vector_norm_flat": (lambda x: np.linalg.vector_norm(x), [M53]),
+    "cross": (lambda a, b: np.sum(np.linalg.cross(a, b) ** 2), [M53, M53[::-1].copy()]),
+    "outer": (lambda a, b: np.sum(np.sin(np.linalg.outer(a, b))), [M53[:, 0].copy(), M53[0]]),
+    "vecdot": (lambda a, b: np.sum(np.linalg.vecdot(a, b) ** 2), [M53, M53[::-1].copy()]),
+    "diagonal_trace": (lambda a: np.sum(np.linalg.diagonal(a, offset=1) ** 2) +
+                       np.linalg.trace(a @ a), [A4]),
+    "matrix_transpose_matmul": (lambda a: np.sum(np.linalg.matmul(np.linalg.matrix_transpose(a), a) ** 2),
+                                [M53]),
+    "tensordot": (lambda a, b: np.sum(np.linalg.tensordot(a, b, axes=1) ** 2), [M53, W35]),
+}
+
+
+def _grad(f, args, mode):
+    argnums = tuple(range(len(args)))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*falling back to the interpreter.*")
+        return ad.grad(f, argnums=argnums, mode=mode)(*args)
+
+
+@pytest.mark.parametrize("mode", ALL)
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_gradient_matches_finite_differences(name, mode):
+    f, args = CASES[name]
+    got = _grad(f, args, mode)
+    for i, g in enumerate(got):
+        expected = numerical_grad(f, args, i)
+        scale = max(1.0, float(np.max(np.abs(expected))))
+        assert_close(g, expected, rtol=1e-5, atol=1e-6 * scale, what=f"{name} arg {i} {mode}")
+
+
+# functions returning arrays: values against numpy in every mode (factors, signs included)
+VALUES = {
+    "solve": (lambda a, b: np.linalg.solve(a, b), [AB, rng.standard_normal((2, 3, 2))]),
+    "inv": (np.linalg.inv, [AB]),
+    "slogdet": (lambda a: np.linalg.slogdet(a)[0] * np.linalg.slogdet(a)[1], [AB]),
+    "cholesky": (np.linalg.cholesky, [SPDB]),
+    "eigh": (lambda a: np.linalg.eigh(a)[1] * np.linalg.eigh(a)[0][..., None, :], [SPDB]),
+    "svd_u": (lambda a: np.linalg.svd(a)[0], [M53]),
+    "svd_vh_wide": (lambda a: np.linalg.svd(a, full_matrices=False)[2], [M53.T.copy()]),
+    "svdvals": (np.linalg.svdvals, [rng.standard_normal((2, 4, 3))]),
+    "qr_q": (lambda a: np.linalg.qr(a)[0], [rng.standard_normal((2, 5, 3))]),
+    "qr_complete": (lambda a: np.linalg.qr(a, mode="complete")[0], [M53]),
+    "qr_wide_r": (lambda a: np.linalg.qr(a)[1], [M53.T.copy()]),
+    "pinv": (np.linalg.pinv, [M53]),
+    "det": (np.linalg.det, [AB]),
+    "matrix_rank": (np.linalg.matrix_rank, [np.outer(M53[:, 0], M53[0])]),
+}
+
+
+@pytest.mark.parametrize("mode", ALL)
+@pytest.mark.parametrize("name", sorted(VALUES))
+def test_values_match_numpy(name, mode):
+    f, args = VALUES[name]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*falling back to the interpreter.*")
+        got = ad.jit(f, mode=mode)(*args)
+    expected = f(*args)
+    assert np.shape(got) == np.shape(expected)
+    # same LAPACK routines on the same layouts: agreement to a few ulps of the result
+    assert_close(got, expected, rtol=1e-12, atol=1e-12 * max(1, np.max(np.abs(expected))))
+
+
+def test_float32_solve_within_condition_bound():
+    a = _wc(2, 5, 5).astype(np.float32)
+    b = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    exact = np.linalg.solve(a.astype(np.float64), b.astype(np.float64))
+    for mode in ALL:
+        x = ad.jit(np.linalg.solve, mode=mode)(a, b)
+        assert x.dtype == np.float32
+        # backward-stable LU: |dx|/|x| <~ n * eps * cond(a) (Higham, ch. 9)
+        bound = 5 * np.finfo(np.float32).eps * np.linalg.cond(a.astype(np.float64)).max() * 10
+        err = np.max(np.abs(x - exact)) / np.max(np.abs(exact))
+        assert err <= bound, (mode, err, bound)
+
+
+@pytest.mark.parametrize("mode", ALL)
+def test_float32_gradients(mode):
+    a = _spd(n=5).astype(np.float32)
+
+    def f(a):
+        return np.linalg.slogdet(a)[1] + np.sum(np.linalg.cholesky(a))
+    g = _grad(f, [a], mode)[0]
+    assert g.dtype == np.float32
+    g64 = _grad(f, [a.astype(np.float64)], "interpret")[0]
+    tol = 50 * np.finfo(np.float32).eps * np.linalg.cond(a.astype(np.float64)) * \
+        np.max(np.abs(g64))
+    assert np.max(np.abs(g - g64)) <= tol
+
+
+def test_closed_forms():
+    a = A4
+    inv_t = np.linalg.inv(a).T
+    for mode in ALL:
+        assert_close(_grad(lambda x: np.linalg.slogdet(x)[1], [a], mode)[0], inv_t, 1e-10, 1e-12)
+        assert_close(_grad(np.linalg.det, [a], mode)[0], np.linalg.det(a) * inv_t, 1e-10, 1e-12)
+        # d tr(A) / dA through the eigenvalues of the matrix built from A's lower triangle
+        assert_close(_grad(lambda x: np.sum(np.linalg.eigvalsh(x)), [SYM], mode)[0],
+                     np.eye(4), 1e-10, 1e-10)
+        # d ||A||_* = U V^T
+        u, s, vh = np.linalg.svd(M53, full_matrices=False)
+        assert_close(_grad(lambda x: np.linalg.norm(x, "nuc"), [M53], mode)[0], u @ vh,
+                     1e-10, 1e-12)
+        # d x^T A^{-1} x / dx = (A^{-1} + A^{-T}) x
+        x = B42[:, 0]
+        assert_close(_grad(lambda v: v @ np.linalg.solve(a, v), [x], mode)[0],
+                     (np.linalg.inv(a) + inv_t) @ x, 1e-10, 1e-12)
+
+
+JVP_CASES = ["solve", "inv_batched", "slogdet", "cholesky_batched", "solve_triangular",
+             "eigh_vectors", "eigh_upper_batched", "svd_tall", "svd_wide", "svdvals", "qr",
+             "pinv", "norm_nuc", "cond"]
+
+
+@pytest.mark.parametrize("name", JVP_CASES)
+def test_jvp_matches_directional_difference(name):
+    f, args = CASES[name]
+    tangents = [rng.standard_normal(np.shape(a)) for a in args]
+    eps = 1e-6
+    plus = [a + eps * t for a, t in zip(args, tangents)]
+    minus = [a - eps * t for a, t in zip(args, tangents)]
+    expected = (f(*plus) - f(*minus)) / (2 * eps)
+    for mode in ("interpret", "compiled"):
+        value, tangent = ad.jvp(f, tuple(args), tuple(tangents), mode=mode)
+        assert_close(value, f(*args), 1e-10, 1e-10)
+        assert_close(tangent, expected, 1e-5, 1e-6 * max(1, abs(expected)), what=mode)
+
+
+def test_hessian_of_logdet():
+    # d^2 log det A / dA_ij dA_kl = -(A^{-1})_li (A^{-1})_jk
+    a = _wc(3, 3)
+    ai = np.linalg.inv(a)
+    expected = -np.einsum("li,jk->ijkl", ai, ai)
+    h = ad.hessian(lambda x: np.linalg.slogdet(x)[1])(a)
+    assert_close(h, expected, 1e-8, 1e-10)
+
+
+def test_grad_of_grad_of_solve():
+    b = B42[:, 0]
+
+    def f(a):
+        return np.sum(np.linalg.solve(a, b) ** 2)
+    v = rng.standard_normal((4, 4))
+
+    def directional(a):
+        return np.sum(ad.grad(f, mode="interpret")(a) * v)
+    for mode in ("interpret", "compiled"):
+        got = ad.grad(directional, mode=mode)(A4)
+        assert_close(got, numerical_grad(directional, [A4], 0), 1e-5, 1e-7, what=mode)
+
+
+def test_ill_conditioned_solve_gradient():
+    # cond ~ 1e6: the gradient is still exact to ~cond * eps relative to its size
+    q, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+    a = q @ np.diag([1.0, 1e-2, 1e-4, 1e-6]) @ q.T
+    b = rng.standard_normal(4)
+    for mode in ALL:
+        g = _grad(lambda m: np.sum(np.linalg.solve(m, b)), [a], mode)[0]
+        x = np.linalg.solve(a, b)
+        closed = -np.outer(np.linalg.solve(a.T, np.ones(4)), x)
+        assert_close(g, closed, 1e6 * 4 * np.finfo(float).eps * 10, 0)
+
+
+@pytest.mark.parametrize("mode", ALL)
+def test_linalg_errors(mode):
+    singular = np.ones((3, 3))
+    indefinite = np.diag([1.0, -1.0, 2.0])
+    batch = np.stack([np.eye(3), singular])
+    with pytest.raises(np.linalg.LinAlgError, match="Singular"):
+        ad.jit(np.linalg.inv, mode=mode)(singular)
+    with pytest.raises(np.linalg.LinAlgError, match="Singular"):
+        ad.jit(lambda a: np.linalg.solve(a, np.ones(3)), mode=mode)(batch)
+    with pytest.raises(np.linalg.LinAlgError, match="positive definite"):
+        ad.jit(np.linalg.cholesky, mode=mode)(indefinite)
+    with pytest.raises(np.linalg.LinAlgError, match="Singular"):
+        ad.jit(lambda a: ad.solve_triangular(a, np.ones(3), lower=True),
+               mode=mode)(np.diag([1.0, 0.0, 2.0]))
+    with pytest.raises(np.linalg.LinAlgError, match="positive definite"):
+        ad.grad(lambda a: np.sum(np.linalg.cholesky(a)), mode=mode)(indefinite)
+    # the error is cleared: the next call with a good matrix works
+    assert_close(ad.jit(np.linalg.cholesky, mode=mode)(SPD), np.linalg.cholesky(SPD), 1e-12, 1e-12)
+    # slogdet of a singular matrix is (0, -inf), as numpy, not an error
+    sign, logdet = ad.jit(np.linalg.slogdet, mode=mode)(singular)
+    assert sign == 0 and logdet == -np.inf
+
+
+def test_bad_input_errors():
+    with pytest.raises(np.linalg.LinAlgError, match="square"):
+        ad.jit(np.linalg.inv)(M53)
+    with pytest.raises(NotImplementedError, match="full_matrices"):
+        ad.grad(lambda a: np.sum(np.linalg.svd(a)[0]), mode="interpret")(M53)
+    with pytest.raises(NotImplementedError, match="hermitian"):
+        ad.jit(lambda a: np.linalg.pinv(a, hermitian=True))(SPD)
+    with pytest.raises(NotImplementedError, match="wide"):
+        ad.grad(lambda a: np.sum(np.linalg.qr(a)[1]), mode="interpret")(M53.T.copy())
+
+
+def test_matrix_rank_has_zero_gradient():
+    a = np.outer(M53[:, 0], M53[0])
+    assert ad.jit(np.linalg.matrix_rank)(a) == 1
+    g = ad.grad(lambda x: np.sum(x) * np.linalg.matrix_rank(x), mode="interpret")(a)
+    assert_close(g, np.ones_like(a), 0, 0)
+
+
+def test_lapack_symbols_found():
+    from autodiff_jit.backend import lapack
+    info = lapack.info()
+    for r in lapack.ROUTINES:
+        assert "d" + r in info["routines"] and "s" + r in info["routines"]
+
+
+def test_missing_lapack_symbol_is_a_clear_error(monkeypatch):
+    from autodiff_jit.backend import lapack
+    monkeypatch.setitem(lapack._discover(), "addrs", {})
+    with pytest.raises(lapack.LapackUnavailable, match="dpotrf"):
+        lapack.symbol("potrf", np.float64)
