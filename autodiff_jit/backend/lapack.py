@@ -119,6 +119,46 @@ def symbol(routine: str, dtype) -> str:
     return name
 
 
+def trsm_symbol(dtype) -> str:
+    """The JIT name of cblas_?trsm (row-major triangular solve with many right-hand sides, in
+    numpy's BLAS under blas.py's symbol scheme), registered on first use."""
+    dt = np.dtype(dtype)
+    key = _PREFIX[dt] + "trsm"
+    name = "adj_lapack_" + key
+    with _lock:
+        if name in _registered:
+            return name
+        binfo = blas.info()
+        addr = None
+        if binfo["path"]:
+            fn = getattr(ctypes.CDLL(binfo["path"]), binfo["scheme"].format(r=key), None)
+            addr = ctypes.cast(fn, ctypes.c_void_p).value if fn is not None else None
+        if addr is None:
+            raise LapackUnavailable(f"BLAS routine cblas_{key} was not found in numpy's BLAS "
+                                    f"({binfo['path'] or 'none found'})")
+        engine.add_symbol(name, addr)
+        _registered.add(name)
+    return name
+
+
+def emit_trsm(builder, dtype, a, b, n, k, *, lower, trans):
+    """Row-major B[n, k] <- op(A)^{-1} B, A [n, n] triangular (cblas_?trsm, side=Left)."""
+    name = trsm_symbol(dtype)
+    i32, bi, ft = ir.IntType(32), blas.int_type(), _float_type(dtype)
+    ptr = ft.as_pointer()
+    m = builder.module
+    fn = m.globals.get(name)
+    if fn is None:
+        fn = ir.Function(m, ir.FunctionType(ir.VoidType(), [i32] * 5 + [bi, bi, ft, ptr, bi,
+                                                                        ptr, bi]), name=name)
+        fn.attributes.add("nounwind")
+    c = lambda v: ir.Constant(i32, v)  # noqa: E731
+    builder.call(fn, [c(blas.ROW_MAJOR), c(141), c(122 if lower else 121),
+                      c(blas.TRANS if trans else blas.NO_TRANS), c(131),
+                      ir.Constant(bi, n), ir.Constant(bi, k), ir.Constant(ft, 1.0), a,
+                      ir.Constant(bi, n), b, ir.Constant(bi, k)])
+
+
 def register_used(text: str) -> bool:
     """Register every LAPACK routine and the status words an LLVM module's text refers to (a
     disk-cache hit skips lowering, where they are normally registered); False if one is missing."""
@@ -130,6 +170,8 @@ def register_used(text: str) -> bool:
             for r in ROUTINES:
                 if f"adj_lapack_{p}{r}" in text:
                     symbol(r, dt)
+            if f"adj_lapack_{p}trsm" in text:
+                trsm_symbol(dt)
     except LapackUnavailable:
         return False
     return True

@@ -99,7 +99,7 @@ def _solve_kernel(L, eqn, outs):
     _batch(L, out.shape[:-2], one)
 
 
-# -- triangular_solve (trtrs) --------------------------------------------------------------------
+# -- triangular_solve (BLAS trsm, row-major: no transposes) --------------------------------------
 
 def _trsolve_kernel(L, eqn, outs):
     a, rhs = eqn.inputs
@@ -109,31 +109,26 @@ def _trsolve_kernel(L, eqn, outs):
     if n == 0 or k == 0:
         return
     dt = np.dtype(out.dtype)
+    b = L.builder
     call = lapack.Caller(L, dt)
-    # row-major a, read column-major, is a^T: its lower triangle is our upper one, and
-    # op(a) = a is the transpose of what LAPACK sees
-    uplo = "U" if lower else "L"
-    trans = "N" if transpose_a else "T"
     abuf = L.buffer_of(a)
     ta = None if abuf is not None else _tmp(L, (n, n), dt)
-    tb = None if k == 1 else _tmp(L, (k, n), dt)
 
     def one(bd):
         if ta is None:
-            ap = _block(L, abuf, bd)
+            amat = Buffer(_block(L, abuf, bd), (n, n), dt)
         else:
             _copy_in(L, a, bd, ta, transpose=False)
-            ap = ta.ptr
-        if k == 1:
-            _copy_in(L, rhs, bd, Buffer(_block(L, out, bd), (n, 1), dt), transpose=False)
-            bp = _block(L, out, bd)
-        else:
-            _copy_in(L, rhs, bd, tb, transpose=True)
-            bp = tb.ptr
-        info = call.call("trtrs", [uplo, trans, "N", n, k, ap, n, bp, n])
-        call.fail_if_positive(info, lapack.SINGULAR)
-        if k != 1:
-            _copy_out(L, tb, out, bd, True, n, k)
+            amat = ta
+        # trsm does not check for a zero on the diagonal (trtrs would): report it here
+        def check(i):
+            d = amat.load(b, Index((n, n), dims=[i, i]))
+            call.report_if(b.fcmp_ordered("==", d, const(dt, 0)), lapack.SINGULAR,
+                           b.add(i, i64(1)))
+        for_range(b, n, check, name="diag")
+        blk = Buffer(_block(L, out, bd), (n, k), dt)
+        _copy_in(L, rhs, bd, blk, transpose=False)
+        lapack.emit_trsm(b, dt, amat.ptr, blk.ptr, n, k, lower=lower, trans=transpose_a)
     _batch(L, out.shape[:-2], one)
 
 

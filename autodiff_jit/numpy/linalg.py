@@ -16,6 +16,7 @@ from ..primitives import aval_of, decomp as D, linalg_solve as LS, shape as S
 from ..primitives import elementwise as E
 from ..primitives.matrix_ops import mT, mm
 from ._base import UFUNCS, _shape, asvalue, implements, normalize_axes
+from .indexing import getitem
 from .products import cross, matmul, outer, tensordot
 from .reductions import amax, amin, sum_
 from .ufuncs import multiply, stop_gradient
@@ -557,22 +558,20 @@ def matrix_transpose(x, /):
 
 @implements(np.linalg.diagonal)
 def diagonal(x, /, *, offset=0):
-    """x[..., i, i + offset] as (..., k): a mask and a sum over the last axis."""
+    """x[..., i, i + offset] as (..., k): mask the diagonal, sum each row, keep its rows."""
     x = asvalue(x)
     sh = _shape(x)
     if len(sh) < 2:
         raise ValueError("diag requires an array of at least two dimensions")
     m, n = sh[-2:]
-    rows = range(max(0, -offset), min(m, n - offset))
-    k = len(rows)
-    if k <= 0:
-        return np.zeros(sh[:-2] + (0,), aval_of(x).dtype)
-    # pick[i, r, c] = 1 where (r, c) is the i-th diagonal entry
-    pick = np.zeros((k, m, n), aval_of(x).dtype if aval_of(x).dtype.kind != "b" else np.int64)
-    for i, r in enumerate(rows):
-        pick[i, r, r + offset] = 1
-    nd = len(sh)
-    return tensordot(x, pick, ((nd - 2, nd - 1), (1, 2)))
+    first = max(0, -offset)
+    k = max(0, min(m, n - offset) - first)
+    dt = aval_of(x).dtype
+    if k == 0:
+        return np.zeros(sh[:-2] + (0,), dt)
+    mask = np.eye(m, n, offset, dtype=dt if dt.kind == "f" else np.int64)
+    rows = sum_(multiply(x, mask), axis=-1)
+    return getitem(rows, (Ellipsis, slice(first, first + k)))
 
 
 @implements(np.linalg.trace)

@@ -71,6 +71,8 @@ def _tri(x, lower):
 
 
 def _trsolve_impl(a, b, *, lower, transpose_a):
+    if np.any(np.diagonal(a, axis1=-2, axis2=-1) == 0):  # exactly singular, as trtrs reports
+        raise np.linalg.LinAlgError("Singular matrix")
     t = np.tril(a) if lower else np.triu(a)
     if transpose_a:
         t = np.swapaxes(t, -1, -2)
