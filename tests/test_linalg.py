@@ -317,3 +317,18 @@ def test_missing_lapack_symbol_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(lapack._discover(), "addrs", {})
     with pytest.raises(lapack.LapackUnavailable, match="dpotrf"):
         lapack.symbol("potrf", np.float64)
+
+
+def test_pinv_gradient_identity_and_constant_rank():
+    # repeated singular values (the identity) are fine: Golub-Pereyra, not the SVD rule
+    f = lambda x: np.sum(np.sin(np.linalg.pinv(x)))  # noqa: E731
+    for mode in ALL:
+        assert_close(_grad(f, [np.eye(3)], mode)[0], numerical_grad(f, [np.eye(3)], 0), 1e-5,
+                     1e-7)
+    # rank 2 of 3: exact along rank-preserving perturbations (a = b @ c, through b and c)
+    b, c = rng.standard_normal((4, 2)), rng.standard_normal((2, 3))
+    h = lambda b, c: np.sum(W[:3, :] * np.linalg.pinv(b @ c))  # noqa: E731
+    for mode in ALL:
+        got = _grad(h, [b, c], mode)
+        for i in range(2):
+            assert_close(got[i], numerical_grad(h, [b, c], i), 1e-5, 1e-7, what=mode)

@@ -301,3 +301,51 @@ EMITTERS["cholesky"] = Emitter(None, _cholesky_kernel, "opaque")
 EMITTERS["eigh"] = Emitter(None, _eigh_kernel, "opaque")
 EMITTERS["svd"] = Emitter(None, _svd_kernel, "opaque")
 EMITTERS["qr"] = Emitter(None, _qr_kernel, "opaque")
+
+
+# -- pinv (gesdd, then V diag(1/s) U^T by gemm, as numpy.linalg.pinv) -----------------------------
+
+def _pinv_kernel(L, eqn, outs):
+    from . import blas
+    a = eqn.inputs[0]
+    out = outs[0]
+    rcond = eqn.params["rcond"]
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    if k == 0:
+        return
+    dt = np.dtype(a.dtype)
+    b = L.builder
+    call = lapack.Caller(L, dt)
+    ta = _tmp(L, (n, m), dt)
+    lwork = 3 * k * k + max(m, n, 4 * k * k + 4 * k)
+    work = _tmp(L, (lwork,), dt)
+    iwork = _ints(L, 8 * k)
+    s = _tmp(L, (k,), dt)
+    tu = _tmp(L, (k, m), dt)    # column-major U (m x k): row j of tu is U's column j
+    tvt = _tmp(L, (n, k), dt)   # column-major V^T (k x n): tvt[c, j] = V[c, j]
+    ty = ir.DoubleType() if dt == np.float64 else ir.FloatType()
+
+    def one(bd):
+        _copy_in(L, a, bd, ta, transpose=True)
+        info = call.call("gesdd", ["S", m, n, ta.ptr, m, s.ptr, tu.ptr, m, tvt.ptr, k,
+                                   work.ptr, lwork, iwork.ptr])
+        call.fail_if_positive(info, lapack.SVD_NO_CONVERGENCE)
+        cutoff = b.fmul(ir.Constant(ty, rcond), s.load(b, Index((k,), dims=[i64(0)])))
+
+        def scale(j):   # U's column j times 1/s_j, or 0 below the cutoff
+            sj = s.load(b, Index((k,), dims=[j]))
+            f = b.select(b.fcmp_ordered(">", sj, cutoff), b.fdiv(ir.Constant(ty, 1.0), sj),
+                         ir.Constant(ty, 0.0))
+
+            def col(r):
+                idx = Index((k, m), dims=[j, r])
+                tu.store(b, idx, b.fmul(tu.load(b, idx), f))
+            for_range(b, m, col, name="r")
+        for_range(b, k, scale, name="j")
+        # out (n x m) = V (n x k, = tvt row-major) @ diag(f) U^T (k x m, = tu row-major)
+        blas.emit_gemm(b, dt, tvt.ptr, tu.ptr, _block(L, out, bd), n, m, k)
+    _batch(L, a.shape[:-2], one)
+
+
+EMITTERS["pinv"] = Emitter(None, _pinv_kernel, "opaque")

@@ -311,28 +311,20 @@ def qr(a, mode="reduced"):
     return r if mode == "r" else QRResult(q, r)
 
 
-def _cutoff_inverse(s, cutoff):
-    """1/s where s > cutoff, else 0 (the truncated inverse of pinv / lstsq)."""
-    keep = s > cutoff
-    safe = E.select(keep, s, np.ones((), aval_of(s).dtype))
-    return E.select(keep, 1.0 / safe, np.zeros((), aval_of(s).dtype))
-
-
 @implements(np.linalg.pinv, defaults_only=("hermitian",))
 def pinv(a, rcond=None, hermitian=False, *, rtol=_NoValue):
     a = _float(a)
     _at_least_2d("pinv", a)
     m, n = _shape(a)[-2:]
-    dt = aval_of(a).dtype
-    if rcond is None:
-        rcond = max(m, n) * np.finfo(dt).eps if rtol is _NoValue or rtol is None else rtol
-    elif rtol is not _NoValue:
+    if rcond is not None and rtol is not _NoValue:
         raise ValueError("`rtol` and `rcond` can't be both set.")
-    u, s, vh = D.svd(a)
-    cutoff = _unsqueeze_last(stop_gradient(amax(s, axis=-1))) * \
-        (rcond if isinstance(rcond, numbers.Number) else _unsqueeze_last(asvalue(rcond)))
-    s_inv = _cutoff_inverse(s, cutoff)
-    return mm(mT(vh) * S.reshape(s_inv, _shape(s_inv)[:-1] + (1, _shape(s_inv)[-1])), mT(u))
+    if rcond is None:
+        rcond = max(m, n) * np.finfo(aval_of(a).dtype).eps \
+            if rtol is _NoValue or rtol is None else rtol
+    if not isinstance(rcond, numbers.Real):
+        raise NotImplementedError("np.linalg.pinv(..., rcond=) on traced values takes one "
+                                  "Python/numpy float (not an array of them)")
+    return D.pinv(a, rcond=float(rcond))
 
 
 @implements(np.linalg.lstsq)
@@ -347,12 +339,13 @@ def lstsq(a, b, rcond=None):
         raise np.linalg.LinAlgError("Incompatible dimensions")
     dt = aval_of(a).dtype
     rc = np.finfo(dt).eps * max(m, n) if rcond is None else rcond
-    u, s, vh = D.svd(a)
-    cutoff = stop_gradient(amax(s)) * rc
-    s_inv = _cutoff_inverse(s, cutoff)
+    if not isinstance(rc, numbers.Real):
+        raise NotImplementedError("np.linalg.lstsq(..., rcond=) on traced values takes one float")
+    s = D.svd(a, compute_uv=False)[0]
     bb = _unsqueeze_last(b) if vector else b
-    x = mm(mT(vh) * S.reshape(s_inv, (1, _shape(s_inv)[0])), mm(mT(u), bb))
-    rank = sum_(stop_gradient(s) > cutoff)
+    # x = pinv(a) b: the minimum-norm least-squares solution numpy's gelsd computes
+    x = mm(D.pinv(a, rcond=float(rc)), bb)
+    rank = sum_(stop_gradient(s) > stop_gradient(amax(s)) * rc)
     if m > n:
         # numpy's residuals are those of a full-rank a (its shape cannot depend on values, so a
         # rank-deficient a also gets them here, where numpy returns an empty array)

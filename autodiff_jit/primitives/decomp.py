@@ -297,3 +297,45 @@ qr_p = register(Primitive("qr", _qr_rule, _qr_impl, vjp=_qr_vjp, jvp=_qr_jvp,
 
 def qr(a, *, complete=False):
     return bind(qr_p, a, complete=bool(complete))
+
+
+# -- pinv: the Moore-Penrose inverse, singular values below rcond * max(s) cut ----------------
+
+def _pinv_rule(a, *, rcond):
+    _float_matrix("pinv", a, square=False)
+    return AVal(a.shape[:-2] + (a.shape[-1], a.shape[-2]), a.dtype)
+
+
+def _pinv_impl(a, *, rcond):
+    return np.linalg.pinv(a, rcond=rcond)
+
+
+# Golub & Pereyra 1973, "The differentiation of pseudo-inverses ..." (eq. 4.12), valid where
+# the rank is locally constant (a rank change is a discontinuity of pinv)
+def _pinv_vjp(g, p, a, *, rcond):
+    pt = mT(p)
+    ap, pa = mm(a, p), mm(p, a)
+    gt = mT(g)
+    ga = -mm(mm(pt, g), pt)
+    ga = ga + mm(gt - mm(ap, gt), mm(p, pt))
+    ga = ga + mm(mm(pt, p), gt - mm(gt, pa))
+    return (ga,)
+
+
+def _pinv_jvp(t, p, a, *, rcond):
+    da = t[0]
+    dat = mT(da)
+    pt = mT(p)
+    ap, pa = mm(a, p), mm(p, a)
+    dp = -mm(mm(p, da), p)
+    dp = dp + mm(mm(p, pt), dat - mm(dat, ap))
+    dp = dp + mm(dat - mm(pa, dat), mm(pt, p))
+    return dp
+
+
+pinv_p = register(Primitive("pinv", _pinv_rule, _pinv_impl, vjp=_pinv_vjp, jvp=_pinv_jvp,
+                            torch_name="LinalgPinvBackward0", family="linalg"))
+
+
+def pinv(a, *, rcond):
+    return bind(pinv_p, a, rcond=float(rcond))
