@@ -375,3 +375,58 @@ def test_primitive_rules(name):
     assert_close(got_dir, fd_dir, 1e-6, 1e-7, what="jvp")
     for i, ct in enumerate(cts):
         assert_close(ct, numerical_grad(f, args, i), 1e-6, 1e-7, what=f"vjp arg {i}")
+
+
+F32_CASES = {
+    "inv": (np.linalg.inv, [_wc(2, 4, 4)]),
+    "cholesky": (np.linalg.cholesky, [_spd(2)]),
+    "eigvalsh": (np.linalg.eigvalsh, [_distinct_sym(2)]),
+    "svdvals": (np.linalg.svdvals, [rng.standard_normal((2, 5, 3))]),
+    "qr_r": (lambda a: np.linalg.qr(a, mode="r"), [rng.standard_normal((5, 3))]),
+    "pinv": (np.linalg.pinv, [rng.standard_normal((5, 3))]),
+    "slogdet": (lambda a: np.linalg.slogdet(a)[1], [_wc(2, 4, 4)]),
+    "solve_triangular": (lambda a, b: ad.solve_triangular(a, b, lower=True),
+                         [_tril_lower(A4), B42]),
+}
+
+
+@pytest.mark.parametrize("mode", ALL)
+@pytest.mark.parametrize("name", sorted(F32_CASES))
+def test_float32_values(name, mode):
+    # float32 in, float32 out (LAPACK's s-routines when compiled); error against the float64
+    # result within a backward-error bound: n * eps32 * cond(a) * |result|
+    f, args = F32_CASES[name]
+    args32 = [a.astype(np.float32) for a in args]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*falling back to the interpreter.*")
+        got = ad.jit(f, mode=mode)(*args32)
+    assert np.asarray(got).dtype == np.float32
+    exact = f(*[a.astype(np.float64) for a in args32])
+    a0 = args[0]
+    kappa = float(np.max(np.linalg.cond(a0)))
+    bound = 10 * max(a0.shape[-2:]) * np.finfo(np.float32).eps * kappa * \
+        max(1.0, float(np.max(np.abs(exact))))
+    assert float(np.max(np.abs(got - exact))) <= bound
+
+
+def test_missing_routine_falls_back_to_the_interpreter(monkeypatch):
+    from autodiff_jit.backend import lapack
+    monkeypatch.setitem(lapack._discover(), "addrs", {})
+    a = _spd(n=6)
+    with pytest.warns(RuntimeWarning, match="dpotrf"):
+        got = ad.jit(np.linalg.cholesky)(a)
+    assert_close(got, np.linalg.cholesky(a), 1e-12, 1e-12)
+
+
+def test_disk_cache_hit_still_calls_lapack_and_raises(tmp_path):
+    f = lambda a: np.linalg.cholesky(a) * 2.0  # noqa: E731
+    a = _spd(n=5)
+    first = ad.jit(f, cache=str(tmp_path))
+    assert_close(first(a), 2 * np.linalg.cholesky(a), 1e-12, 1e-12)
+    from autodiff_jit.backend import cache
+    hits = cache.stats().get("hits", 0)
+    again = ad.jit(lambda a: np.linalg.cholesky(a) * 2.0, cache=str(tmp_path))
+    assert_close(again(a), 2 * np.linalg.cholesky(a), 1e-12, 1e-12)
+    assert cache.stats().get("hits", 0) == hits + 1
+    with pytest.raises(np.linalg.LinAlgError, match="positive definite"):
+        again(-a)
