@@ -430,3 +430,16 @@ def test_disk_cache_hit_still_calls_lapack_and_raises(tmp_path):
     assert cache.stats().get("hits", 0) == hits + 1
     with pytest.raises(np.linalg.LinAlgError, match="positive definite"):
         again(-a)
+
+
+@pytest.mark.parametrize("lower,trans", [(True, 0), (True, 1), (False, 0), (False, 1)])
+def test_triangular_solve_both_kernels(lower, trans):
+    # small: substitution loops; large (n^2 k above lapack_kernels.TRSM_MIN_WORK): BLAS trsm
+    from autodiff_jit.backend import lapack_kernels
+    for n, k in ((6, 1), (6, 4), (210, 190)):
+        assert (n * n * k > lapack_kernels.TRSM_MIN_WORK) == (n == 210)
+        t = np.tril(rng.standard_normal((n, n))) + n * np.eye(n)
+        a = t if lower else t.T.copy()
+        b = rng.standard_normal((n, k))
+        got = ad.jit(lambda a, b: ad.solve_triangular(a, b, trans=trans, lower=lower))(a, b)
+        assert_close(got, np.linalg.solve(a.T if trans else a, b), 1e-12, 1e-13)

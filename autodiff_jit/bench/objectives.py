@@ -196,6 +196,38 @@ def _gmm_args(p, rng):
 
 
 # ---------------------------------------------------------------------------------------------
+# linear algebra: a Gaussian-process negative log marginal likelihood (Cholesky, triangular
+# solves, log det) and least squares through solve
+
+def gp_nll(log_params, X, y):
+    """RBF-kernel GP: 1/2 y^T K^{-1} y + 1/2 log det K + n/2 log 2 pi, by a Cholesky factor."""
+    from ..numpy.linalg import solve_triangular
+    n = y.shape[0]
+    d2 = np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1)
+    K = np.exp(2 * log_params[1]) * np.exp(-0.5 * d2 / np.exp(2 * log_params[0])) + \
+        (np.exp(2 * log_params[2]) + 1e-8) * np.eye(n)
+    L = np.linalg.cholesky(K)
+    alpha = solve_triangular(L, solve_triangular(L, y, lower=True), trans=1, lower=True)
+    return 0.5 * y @ alpha + np.sum(np.log(np.linalg.diagonal(L))) + 0.5 * n * math.log(2 * math.pi)
+
+
+def _gp_args(p, rng):
+    X = rng.uniform(-3, 3, (p["n"], 1))
+    y = np.sin(2 * X[:, 0]) + 0.1 * rng.standard_normal(p["n"])
+    return np.array([0.0, 0.0, -1.0]), X, y
+
+
+def lstsq_solve(A, b, t):
+    return 0.5 * np.sum((np.linalg.solve(A, b) - t) ** 2)
+
+
+def _lstsq_args(p, rng):
+    n = p["n"]
+    return rng.standard_normal((n, n)) + math.sqrt(n) * np.eye(n), rng.standard_normal(n), \
+        rng.standard_normal(n)
+
+
+# ---------------------------------------------------------------------------------------------
 
 OBJECTIVES: dict[str, Objective] = {}
 
@@ -244,6 +276,17 @@ _register(Objective(
     [Size("d=2,k=3,n=50", {"d": 2, "k": 3, "n": 50}, ("quick",)),
      Size("d=10,k=25,n=1e4", {"d": 10, "k": 25, "n": 10_000}, ("default",)),
      Size("d=10,k=25,n=1e4,no-prior", {"d": 10, "k": 25, "n": 10_000, "wishart": False}, ())]))
+
+
+_register(Objective(
+    "gp_nll", "GP negative log marginal likelihood: Cholesky, triangular solves, log det",
+    lambda p: gp_nll, _gp_args, (0,),
+    [Size("n=50", {"n": 50}, ("quick",)), Size("n=500", {"n": 500}, ("default",))]))
+
+_register(Objective(
+    "lstsq_solve", "0.5 |A^{-1} b - t|^2 through np.linalg.solve, gradient w.r.t. A",
+    lambda p: lstsq_solve, _lstsq_args, (0,),
+    [Size("n=20", {"n": 20}, ("quick",)), Size("n=200", {"n": 200}, ("default",))]))
 
 
 def select(cases=None, size="default"):

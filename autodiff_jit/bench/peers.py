@@ -33,7 +33,7 @@ def available(library: str) -> tuple[bool, str]:
 # JAX and HIPS autograd: numpy-style code on `xp` (jax.numpy / autograd.numpy), with the
 # library's own logsumexp.
 
-def _xp_objectives(xp, logsumexp):
+def _xp_objectives(xp, logsumexp, solve_triangular=None):
     def polynomial(x, y, z):
         return x * x * y + 3.0 * y * z ** 3 - 2.0 * x * z + x ** 4 / (1.0 + y * y)
 
@@ -84,17 +84,32 @@ def _xp_objectives(xp, logsumexp):
             return out
         return f
 
+    def gp_nll(log_params, X, y):
+        n = y.shape[0]
+        d2 = xp.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1)
+        K = xp.exp(2 * log_params[1]) * xp.exp(-0.5 * d2 / xp.exp(2 * log_params[0])) + \
+            (xp.exp(2 * log_params[2]) + 1e-8) * xp.eye(n)
+        L = xp.linalg.cholesky(K)
+        alpha = solve_triangular(L, solve_triangular(L, y, lower=True), trans=1, lower=True)
+        return 0.5 * xp.dot(y, alpha) + xp.sum(xp.log(xp.diag(L))) + \
+            0.5 * n * math.log(2 * math.pi)
+
+    def lstsq_solve(A, b, t):
+        return 0.5 * xp.sum((xp.linalg.solve(A, b) - t) ** 2)
+
     return {"polynomial": lambda p: polynomial, "rosenbrock": lambda p: rosenbrock,
             "mse_linear": lambda p: mse_linear, "logistic": lambda p: logistic,
-            "mlp": mlp, "gmm": gmm}
+            "mlp": mlp, "gmm": gmm, "gp_nll": lambda p: gp_nll,
+            "lstsq_solve": lambda p: lstsq_solve}
 
 
 def _jax_prepare(name, params, args, argnums):
     import jax
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
+    from jax.scipy.linalg import solve_triangular
     from jax.scipy.special import logsumexp
-    f = _xp_objectives(jnp, logsumexp)[name](params)
+    f = _xp_objectives(jnp, logsumexp, solve_triangular)[name](params)
     g = jax.jit(jax.grad(f, argnums=tuple(argnums)))
     jargs = [jnp.asarray(a, dtype=jnp.float64) for a in args]
 
@@ -106,8 +121,9 @@ def _jax_prepare(name, params, args, argnums):
 def _autograd_prepare(name, params, args, argnums):
     import autograd
     import autograd.numpy as anp
+    from autograd.scipy.linalg import solve_triangular
     from autograd.scipy.special import logsumexp
-    f = _xp_objectives(anp, logsumexp)[name](params)
+    f = _xp_objectives(anp, logsumexp, solve_triangular)[name](params)
     argnums = tuple(argnums)
     rest = {i: a for i, a in enumerate(args) if i not in argnums}
 
@@ -189,8 +205,27 @@ def _torch_objectives():
             return out
         return f
 
+    def gp_nll(p):
+        def f(log_params, X, y):
+            n = y.shape[0]
+            d2 = torch.sum((X[:, None, :] - X[None, :, :]) ** 2, dim=-1)
+            K = torch.exp(2 * log_params[1]) * torch.exp(-0.5 * d2 / torch.exp(2 * log_params[0])) \
+                + (torch.exp(2 * log_params[2]) + 1e-8) * torch.eye(n, dtype=torch.float64)
+            L = torch.linalg.cholesky(K)
+            z = torch.linalg.solve_triangular(L, y[:, None], upper=False)
+            alpha = torch.linalg.solve_triangular(L.T, z, upper=True)[:, 0]
+            return 0.5 * torch.dot(y, alpha) + torch.sum(torch.log(torch.diagonal(L))) + \
+                0.5 * n * math.log(2 * math.pi)
+        return f
+
+    def lstsq_solve(p):
+        def f(A, b, t):
+            return 0.5 * torch.sum((torch.linalg.solve(A, b) - t) ** 2)
+        return f
+
     return {"polynomial": polynomial, "rosenbrock": rosenbrock, "mse_linear": mse_linear,
-            "logistic": logistic, "mlp": mlp, "gmm": gmm}
+            "logistic": logistic, "mlp": mlp, "gmm": gmm, "gp_nll": gp_nll,
+            "lstsq_solve": lstsq_solve}
 
 
 def _torch_prepare(name, params, args, argnums):
@@ -205,7 +240,8 @@ def _torch_prepare(name, params, args, argnums):
     return call, lambda r: [t.detach().numpy() for t in r]
 
 
-_OBJECTIVE_NAMES = ("polynomial", "rosenbrock", "mse_linear", "logistic", "mlp", "gmm")
+_OBJECTIVE_NAMES = ("polynomial", "rosenbrock", "mse_linear", "logistic", "mlp", "gmm", "gp_nll",
+                    "lstsq_solve")
 _PREPARE = {"jax": _jax_prepare, "torch": _torch_prepare, "autograd": _autograd_prepare}
 
 # library -> objective name -> prepare function (the "peer variants" of each objective)
