@@ -28,8 +28,10 @@ QRResult = namedtuple("QRResult", ["Q", "R"])
 _NoValue = np._NoValue
 
 
-def _float(x):
-    """x as a float32/float64 value (ints and bools become float64, as in numpy.linalg)."""
+def _float(x, half=False):
+    """x as a float32/float64 value (ints and bools become float64, as in numpy.linalg).
+    float16 is refused as numpy's LAPACK-based functions refuse it; with half=True (norms) it
+    is computed in float32, as the rest of autodiff_jit computes float16."""
     x = asvalue(x)
     dt = aval_of(x).dtype
     if dt.kind == "f" and dt.itemsize >= 4:
@@ -37,6 +39,8 @@ def _float(x):
     if dt.kind in "cO":
         raise TypeError(f"np.linalg on {dt} values is not supported by autodiff_jit (real "
                         f"float32/float64 only)")
+    if dt == np.float16 and not half:
+        raise TypeError("array type float16 is unsupported in linalg")
     return E.cast(x, np.float32 if dt == np.float16 else np.float64)
 
 
@@ -413,7 +417,7 @@ def _vector_norm(x, ord, axes, keepdims):
 
 @implements(np.linalg.norm)
 def norm(x, ord=None, axis=None, keepdims=False):
-    x = _float(x)
+    x = _float(x, half=True)
     nd = len(_shape(x))
     if isinstance(axis, numbers.Integral):
         axis = (axis,)
@@ -456,7 +460,7 @@ def _elementwise_matrix_norm(x, ord, r, c, keepdims):
 
 @implements(np.linalg.matrix_norm)
 def matrix_norm(x, /, *, keepdims=False, ord="fro"):
-    x = _float(x)
+    x = _float(x, half=True)
     if len(_shape(x)) < 2:
         raise ValueError("The input does not have enough dimensions (matrices need 2).")
     return norm(x, ord=ord, axis=(-2, -1), keepdims=keepdims)
@@ -464,7 +468,7 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):
 
 @implements(np.linalg.vector_norm)
 def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
-    x = _float(x)
+    x = _float(x, half=True)
     nd = len(_shape(x))
     if axis is None:
         flat = _vector_norm(_flat(x), ord, (0,), False)
@@ -491,8 +495,9 @@ def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
     # an integer: its derivative is zero, so no gradient flows (stop_gradient)
     A = stop_gradient(_float(A))
     nd = len(_shape(A))
-    if nd < 2:
-        return sum_(A != 0) if nd else E.cast(A != 0, np.int64)
+    if nd < 2:  # numpy: 1 unless every entry is zero
+        nz = E.cast(A != 0, np.int64)
+        return amax(nz) if nd else nz
     s = D.svd(A, compute_uv=False)[0]
     m, n = _shape(A)[-2:]
     if tol is None:
