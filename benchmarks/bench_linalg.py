@@ -7,8 +7,8 @@ Cases (float64):
     det), gradient w.r.t. the 3 log hyperparameters, n = 100 and 500 points;
   * least squares through solve: 0.5 |A^{-1} b - t|^2, gradient w.r.t. A, n = 200.
 numpy fwd is the same objective in plain numpy (numpy has no triangular solve: it uses LU
-solves, as numpy users must). Figures are medians of repeated calls, measured side by side in
-this run; quote the ratios, not the absolute times (shared machines vary by +-30%).
+solves, as numpy users must). Figures are medians of repeated calls, measured in alternating rounds
+in this run; quote the ratios, not the absolute times (shared machines vary by +-30%).
 """
 from __future__ import annotations
 
@@ -30,19 +30,26 @@ def lsq(a, b, t):
     return 0.5 * np.sum((x - t) ** 2)
 
 
-def _time(fn, *args, repeat=7, min_time=0.2):
+def _number(fn, args, min_time):
     fn(*args)
     t0 = time.perf_counter()
     fn(*args)
     once = max(time.perf_counter() - t0, 1e-7)
-    number = max(1, int(min_time / once / repeat))
-    runs = []
+    return max(1, int(min_time / once))
+
+
+def _interleaved(fns, args, repeat=9, min_time=0.05):
+    """Median seconds per call of each of `fns`, measured in alternating rounds (a busy
+    machine's drift hits all of them alike)."""
+    numbers = [_number(f, args, min_time) for f in fns]
+    runs = [[] for _ in fns]
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn(*args)
-        runs.append((time.perf_counter() - t0) / number)
-    return statistics.median(runs)
+        for f, n, r in zip(fns, numbers, runs):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                f(*args)
+            r.append((time.perf_counter() - t0) / n)
+    return [statistics.median(r) for r in runs]
 
 
 def cases(quick):
@@ -69,9 +76,7 @@ def main(quick=False):
         compile_s = time.perf_counter() - t0
         tape = ad.grad(f, mode="tape")
         assert np.allclose(g(*args), tape(*args), rtol=1e-8, atol=1e-10)
-        t_np = _time(np_f, *args)
-        t_c = _time(g, *args)
-        t_t = _time(tape, *args)
+        t_np, t_c, t_t = _interleaved([np_f, g, tape], args)
         print(f"{name:34s} {t_np * 1e6:9.0f}us {t_c * 1e6:12.0f}us {t_c / t_np:6.2f} "
               f"{t_t * 1e6:9.0f}us {t_t / t_np:6.2f} {compile_s * 1e3:7.0f}ms")
 
