@@ -162,8 +162,8 @@ TESTED_ELSEWHERE = {"custom_vjp_call": "test_custom_vjp_call_primitive",
                     "cond": "test_region_op_vjp",
                     # linear algebra (multiple results, structured inputs): tests/test_linalg.py
                     **{p: "test_linalg.test_primitive_rules" for p in (
-                        "solve", "triangular_solve", "slogdet", "cholesky", "eigh", "svd", "qr",
-                        "pinv")}}
+                        "solve", "lu_solve", "triangular_solve", "slogdet", "cholesky", "eigh",
+                        "svd", "qr", "pinv")}}
 
 
 def _region_cases():

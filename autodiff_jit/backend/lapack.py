@@ -25,7 +25,7 @@ from llvmlite import ir
 
 from . import blas, engine
 
-ROUTINES = ("gesv", "getrf", "potrf", "trtrs", "syevd", "gesdd", "geqrf", "orgqr")
+ROUTINES = ("gesv", "getrf", "getrs", "potrf", "trtrs", "syevd", "gesdd", "geqrf", "orgqr")
 _PREFIX = {np.dtype(np.float64): "d", np.dtype(np.float32): "s"}
 
 # Fortran symbol schemes, most specific first: (template, integers are 64-bit)

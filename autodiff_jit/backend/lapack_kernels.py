@@ -70,30 +70,108 @@ def _tmp(L, shape, dtype):
     return L.temp_buffer(tuple(max(s, 1) for s in shape), dtype)
 
 
-# -- solve (gesv) -------------------------------------------------------------------------------
+# -- solve (gesv, keeping the factors) and lu_solve (getrs) ---------------------------------------
+
+def _pivots(L, piv_out, bd, n):
+    """Where getrf/gesv write the pivots of matrix bd: straight into solve's int64 pivot output
+    for ILP64 LAPACK; else a temporary that `_widen` copies out."""
+    if lapack.int_dtype() == piv_out.dtype:
+        return _block(L, piv_out, bd), None
+    tmp = _ints(L, n)
+    return tmp.ptr, tmp
+
+
+def _widen(L, tmp, piv_out, bd, n):
+    b = L.builder
+
+    def body(i):
+        v = tmp.load(b, Index(tmp.shape, dims=[i]))
+        piv_out.store(b, Index(piv_out.shape, dims=bd + [i]), b.sext(v, ir.IntType(64)))
+    for_range(b, n, body, name="p")
+
 
 def _solve_kernel(L, eqn, outs):
     a, rhs = eqn.inputs
+    out, lu_out, piv_out = outs
+    n, k = rhs.shape[-2:]
+    if n == 0:
+        return
+    dt = np.dtype(out.dtype)
+    call = lapack.Caller(L, dt)
+    tb = None if k <= 1 else _tmp(L, (k, n), dt)
+
+    def one(bd):
+        # the column-major copy of a goes where solve keeps its LU factors (gesv leaves them)
+        lu = Buffer(_block(L, lu_out, bd), (n, n), dt)
+        _copy_in(L, a, bd, lu, transpose=True)
+        pp, ptmp = _pivots(L, piv_out, bd, n)
+        if k == 0:
+            info = call.call("getrf", [n, n, lu.ptr, n, pp])
+        elif k == 1:   # one column: row- and column-major agree; solve in the output
+            _copy_in(L, rhs, bd, Buffer(_block(L, out, bd), (n, 1), dt), transpose=False)
+            info = call.call("gesv", [n, 1, lu.ptr, n, pp, _block(L, out, bd), n])
+        else:
+            _copy_in(L, rhs, bd, tb, transpose=True)
+            info = call.call("gesv", [n, k, lu.ptr, n, pp, tb.ptr, n])
+        call.fail_if_positive(info, lapack.SINGULAR)
+        if ptmp is not None:
+            _widen(L, ptmp, piv_out, bd, n)
+        if k > 1:
+            _copy_out(L, tb, out, bd, True, n, k)
+    _batch(L, out.shape[:-2], one)
+
+
+def _stored(L, v, bd, shape, dt, scratch):
+    """Pointer to matrix bd of `v` if it is a stored buffer, else a copy in `scratch`."""
+    buf = L.buffer_of(v)
+    if buf is not None:
+        return _block(L, buf, bd)
+    if len(shape) == 1:
+        b = L.builder
+
+        def body(i):
+            scratch.store(b, Index(scratch.shape, dims=[i]),
+                          L.load(v, Index(v.shape, dims=bd + [i])))
+        for_range(b, shape[0], body, name="c")
+    else:
+        _copy_in(L, v, bd, scratch, transpose=False)
+    return scratch.ptr
+
+
+def _lu_solve_kernel(L, eqn, outs):
+    a, lu, piv, rhs = eqn.inputs
     out = outs[0]
+    trans = eqn.params["trans"]
     n, k = rhs.shape[-2:]
     if n == 0 or k == 0:
         return
     dt = np.dtype(out.dtype)
+    b = L.builder
     call = lapack.Caller(L, dt)
-    ta = _tmp(L, (n, n), dt)       # column-major A: ta[c, r] = a[r, c]
-    ipiv = _ints(L, n)
     tb = None if k == 1 else _tmp(L, (k, n), dt)
+    lu_s = None if L.buffer_of(lu) is not None else _tmp(L, (n, n), dt)
+    narrow = lapack.int_dtype() != piv.dtype
+    piv_s = _ints(L, n) if narrow else \
+        (None if L.buffer_of(piv) is not None else L.temp_buffer((n,), piv.dtype))
 
     def one(bd):
-        _copy_in(L, a, bd, ta, transpose=True)
-        if k == 1:   # one column: row- and column-major agree; solve in the output
+        lp = _stored(L, lu, bd, (n, n), dt, lu_s)
+        if narrow:   # LP64 LAPACK: int32 pivots from solve's int64 ones
+            def body(i):
+                v = L.load(piv, Index(piv.shape, dims=bd + [i]))
+                piv_s.store(b, Index(piv_s.shape, dims=[i]), b.trunc(v, lapack.int_type()))
+            for_range(b, n, body, name="p")
+            pp = piv_s.ptr
+        else:
+            pp = _stored(L, piv, bd, (n,), piv.dtype, piv_s)
+        if k == 1:
             _copy_in(L, rhs, bd, Buffer(_block(L, out, bd), (n, 1), dt), transpose=False)
             bp = _block(L, out, bd)
         else:
             _copy_in(L, rhs, bd, tb, transpose=True)
             bp = tb.ptr
-        info = call.call("gesv", [n, k, ta.ptr, n, ipiv.ptr, bp, n])
-        call.fail_if_positive(info, lapack.SINGULAR)
+        # the factors are those of column-major a, i.e. of a itself: op(a) = a^T is 'T'
+        call.call("getrs", ["T" if trans else "N", n, k, lp, n, pp, bp, n])
         if k != 1:
             _copy_out(L, tb, out, bd, True, n, k)
     _batch(L, out.shape[:-2], one)
@@ -353,6 +431,7 @@ def _qr_kernel(L, eqn, outs):
 
 
 EMITTERS["solve"] = Emitter(None, _solve_kernel, "opaque")
+EMITTERS["lu_solve"] = Emitter(None, _lu_solve_kernel, "opaque")
 EMITTERS["triangular_solve"] = Emitter(None, _trsolve_kernel, "opaque")
 EMITTERS["slogdet"] = Emitter(None, _slogdet_kernel, "opaque")
 EMITTERS["cholesky"] = Emitter(None, _cholesky_kernel, "opaque")

@@ -580,6 +580,7 @@ def trace(x, /, *, offset=0, dtype=None):
     return sum_(d, axis=-1)
 
 
-__all__ = ["cho_solve", "solve_triangular", "cholesky", "cond", "det", "eigh", "eigvalsh", "inv", "lstsq",
+__all__ = ["cho_solve", "cholesky", "cond", "det", "eigh", "eigvalsh", "inv", "lstsq",
            "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr",
-           "slogdet", "solve", "svd", "svdvals", "tensorinv", "tensorsolve", "vector_norm"]
+           "slogdet", "solve", "solve_triangular", "svd", "svdvals", "tensorinv", "tensorsolve",
+           "vector_norm"]

@@ -35,33 +35,93 @@ def _solve_rule(name):
     return rule
 
 
-# -- solve: x = a^{-1} b ----------------------------------------------------------------------
+# -- solve: x = a^{-1} b, and lu_solve: the same with a's LU factors at hand --------------------
+#
+# solve has three outputs: x, then an LU factorization of a and its pivots, a cache that the
+# gradient's second solve (a^T g) reuses through lu_solve instead of factoring a again. The
+# cache is what compiled code computes (LAPACK getrf, the factors of column-major a); the
+# numpy implementation leaves it empty (zeros) and lu_solve then solves with a itself. Either
+# way lu_solve(a, lu, piv, b) *is* op(a)^{-1} b, a function of a and b only: its rules are
+# those of a solve, and the cache gets no derivative (exact to any order).
+
+PIVOT_DTYPE = np.dtype(np.int64)
+
+
+def _solve3_rule(a, b):
+    x = _solve_rule("solve")(a, b)
+    return [x, AVal(a.shape, a.dtype), AVal(a.shape[:-1], PIVOT_DTYPE)]
+
 
 def _solve_impl(a, b):
-    return np.linalg.solve(a, b)
+    x = np.linalg.solve(a, b)
+    return [x, np.broadcast_to(np.zeros((), a.dtype), a.shape),
+            np.broadcast_to(np.zeros((), PIVOT_DTYPE), a.shape[:-1])]
+
+
+def _op_a_x(ta, x, trans):
+    return mm(mT(ta), x) if trans else mm(ta, x)
 
 
 # Giles 2008, "Collected matrix derivative results", sec. 2.3.1 (C = A^{-1} B)
-def _solve_vjp(g, x, a, b):
-    gb = solve(mT(a), g)
+def _solve_vjp(cts, outs, a, b):
+    x, lu, piv = outs
+    gb = lu_solve(a, lu, piv, cts[0], trans=True)
     return -mm(gb, mT(x)), gb
 
 
-def _solve_jvp(t, x, a, b):
+def _solve_jvp(t, outs, a, b):
+    x, lu, piv = outs
     ta, tb = t
     rhs = tb
     if ta is not None:
         rhs = -mm(ta, x) if rhs is None else rhs - mm(ta, x)
-    return solve(a, rhs)
+    return [lu_solve(a, lu, piv, rhs, trans=False), None, None]
 
 
-solve_p = register(Primitive("solve", _solve_rule("solve"), _solve_impl, vjp=_solve_vjp,
-                             jvp=_solve_jvp, torch_name="LinalgSolveExBackward0",
-                             family="linalg"))
+solve_p = register(Primitive("solve", _solve3_rule, _solve_impl, vjp=_solve_vjp,
+                             jvp=_solve_jvp, multiple_results=True,
+                             torch_name="LinalgSolveExBackward0", family="linalg"))
 
 
 def solve(a, b):
-    return bind(solve_p, a, b)
+    """a^{-1} b (a (..., n, n), b (..., n, k))."""
+    return bind(solve_p, a, b)[0]
+
+
+def _lu_solve_rule(a, lu, piv, b, *, trans):
+    return _solve_rule("lu_solve")(a, b)
+
+
+def _lu_solve_impl(a, lu, piv, b, *, trans):
+    return np.linalg.solve(np.swapaxes(a, -1, -2) if trans else a, b)
+
+
+# Giles 2008, sec. 2.3.1, for op(A)^{-1} B; the factors are a cache of A (no derivative)
+def _lu_solve_vjp(g, x, a, lu, piv, b, *, trans):
+    gb = lu_solve(a, lu, piv, g, trans=not trans)
+    ga = -mm(x, mT(gb)) if trans else -mm(gb, mT(x))
+    return ga, None, None, gb
+
+
+def _lu_solve_jvp(t, x, a, lu, piv, b, *, trans):
+    ta, _, _, tb = t
+    rhs = tb
+    if ta is not None:
+        d = _op_a_x(ta, x, trans)
+        rhs = -d if rhs is None else rhs - d
+    if rhs is None:
+        return None
+    return lu_solve(a, lu, piv, rhs, trans=trans)
+
+
+lu_solve_p = register(Primitive("lu_solve", _lu_solve_rule, _lu_solve_impl, vjp=_lu_solve_vjp,
+                                jvp=_lu_solve_jvp, torch_name="LinalgLuSolveBackward0",
+                                family="linalg"))
+
+
+def lu_solve(a, lu, piv, b, *, trans=False):
+    """op(a)^{-1} b given solve's LU cache (lu, piv) of a."""
+    return bind(lu_solve_p, a, lu, piv, b, trans=bool(trans))
 
 
 # -- triangular_solve: x = op(a)^{-1} b, a lower or upper triangular --------------------------
