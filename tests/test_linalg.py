@@ -461,3 +461,10 @@ def test_triangular_solve_both_kernels(lower, trans):
         b = rng.standard_normal((n, k))
         got = ad.jit(lambda a, b: ad.solve_triangular(a, b, trans=trans, lower=lower))(a, b)
         assert_close(got, np.linalg.solve(a.T if trans else a, b), 1e-12, 1e-13)
+
+
+@pytest.mark.parametrize("name,size", [("gp_nll", "n=50"), ("lstsq_solve", "n=20")])
+def test_bench_objectives_agree_across_modes(name, size):
+    # the built-in benchmark objectives (autodiff-jit bench --cases gp_nll,lstsq_solve)
+    r = ad.compare(name, size="quick", quick=True)
+    assert r.agreed and r.case.name == name and r.case.size == size
