@@ -468,3 +468,18 @@ def test_bench_objectives_agree_across_modes(name, size):
     # the built-in benchmark objectives (autodiff-jit bench --cases gp_nll,lstsq_solve)
     r = ad.compare(name, size="quick", quick=True)
     assert r.agreed and r.case.name == name and r.case.size == size
+
+
+@pytest.mark.parametrize("mode", ("interpret", "tape"))
+def test_blocked_triangular_solve_in_numpy_modes(mode):
+    # n above the 64-wide blocks of the numpy implementation, every triangle/transpose
+    n = 150
+    for lower in (True, False):
+        for trans in (0, 1):
+            t = np.tril(rng.standard_normal((2, n, n))) + n * np.eye(n)
+            a = t if lower else np.swapaxes(t, -1, -2).copy()
+            b = rng.standard_normal((2, n, 3))
+            got = ad.jit(lambda a, b: ad.solve_triangular(a, b, trans=trans, lower=lower),
+                         mode=mode)(a, b)
+            op = np.swapaxes(a, -1, -2) if trans else a
+            assert_close(got, np.linalg.solve(op, b), 1e-12, 1e-13)
