@@ -493,3 +493,23 @@ def test_tape_tensors_through_linalg():
     expected = np.linalg.inv(A4).T + _grad(
         lambda a: np.sum(np.linalg.cholesky(a @ a.T + np.eye(4))), [A4], "interpret")[0]
     assert_close(x.grad, expected, 1e-10, 1e-12)
+
+
+@pytest.mark.parametrize("mode", ALL)
+def test_vmap_of_linalg_uses_the_batching_rule(mode):
+    # the linalg primitives map over leading axes already: vmap moves the batch axis to the
+    # front (broadcasting unbatched inputs), no per-example fallback
+    from autodiff_jit import BatchingFallbackWarning
+    b = B42[:, 0]
+    stack = np.stack([A4, A4.T, A4 + np.eye(4)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BatchingFallbackWarning)
+        x = ad.vmap(lambda a: np.linalg.solve(a, b), mode=mode)(stack)
+        g = ad.vmap(ad.grad(lambda a: np.linalg.slogdet(a)[1]), mode=mode)(stack)
+        s = ad.vmap(np.linalg.svdvals, in_axes=2, mode=mode)(np.stack([M53, M53 ** 2], 2))
+        c = ad.vmap(lambda a, r: ad.solve_triangular(a, r, lower=True), in_axes=(None, 1),
+                    mode=mode)(_tril_lower(A4), B42)
+    assert_close(x, np.linalg.solve(stack, b), 1e-12, 1e-12)
+    assert_close(g, np.swapaxes(np.linalg.inv(stack), -1, -2), 1e-10, 1e-12)
+    assert_close(s, np.linalg.svdvals(np.stack([M53, M53 ** 2])), 1e-12, 1e-12)
+    assert_close(c, np.linalg.solve(_tril_lower(A4), B42).T, 1e-12, 1e-12)

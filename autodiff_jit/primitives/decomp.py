@@ -13,7 +13,7 @@ from ..ir import AVal, is_float
 from .core import Primitive, aval_of, bind, register
 from .linalg_solve import triangular_solve
 from .matrix_ops import col, diag_embed, diag_part, from_lower, lower_adjoint, mT, mm, row, \
-    tril
+    stack_batch, tril
 
 
 def _float_matrix(name, a, square=True):
@@ -57,7 +57,7 @@ def _cholesky_jvp(t, l, a):
 
 cholesky_p = register(Primitive("cholesky", _cholesky_rule, np.linalg.cholesky,
                                 vjp=_cholesky_vjp, jvp=_cholesky_jvp,
-                                torch_name="LinalgCholeskyExBackward0", family="linalg"))
+                                torch_name="LinalgCholeskyExBackward0", family="linalg", batch=stack_batch))
 
 
 def cholesky(a):
@@ -105,7 +105,7 @@ def _eigh_jvp(t, outs, a):
 
 eigh_p = register(Primitive("eigh", _eigh_rule, _eigh_impl, vjp=_eigh_vjp, jvp=_eigh_jvp,
                             multiple_results=True, torch_name="LinalgEighBackward0",
-                            family="linalg"))
+                            family="linalg", batch=stack_batch))
 
 
 def eigh(a):
@@ -217,7 +217,7 @@ def _svd_jvp(t, outs, a, *, full_matrices, compute_uv):
 
 svd_p = register(Primitive("svd", _svd_rule, _svd_impl, vjp=_svd_vjp, jvp=_svd_jvp,
                            multiple_results=True, torch_name="LinalgSvdBackward0",
-                           family="linalg"))
+                           family="linalg", batch=stack_batch))
 
 
 def svd(a, *, full_matrices=False, compute_uv=True):
@@ -292,7 +292,7 @@ def _qr_jvp(t, outs, a, *, complete):
 
 qr_p = register(Primitive("qr", _qr_rule, _qr_impl, vjp=_qr_vjp, jvp=_qr_jvp,
                           multiple_results=True, torch_name="LinalgQrBackward0",
-                          family="linalg"))
+                          family="linalg", batch=stack_batch))
 
 
 def qr(a, *, complete=False):
@@ -334,7 +334,7 @@ def _pinv_jvp(t, p, a, *, rcond):
 
 
 pinv_p = register(Primitive("pinv", _pinv_rule, _pinv_impl, vjp=_pinv_vjp, jvp=_pinv_jvp,
-                            torch_name="LinalgPinvBackward0", family="linalg"))
+                            torch_name="LinalgPinvBackward0", family="linalg", batch=stack_batch))
 
 
 def pinv(a, *, rcond):

@@ -12,7 +12,7 @@ import numpy as np
 from ..ir import AVal, is_float
 from .core import Primitive, aval_of, bind, register
 from . import reductions as R, shape as S
-from .matrix_ops import diag_part, mT, mm, tril, triu
+from .matrix_ops import diag_part, mT, mm, stack_batch, tril, triu
 
 
 def _float_square(name, a):
@@ -80,7 +80,7 @@ def _solve_jvp(t, outs, a, b):
 
 solve_p = register(Primitive("solve", _solve3_rule, _solve_impl, vjp=_solve_vjp,
                              jvp=_solve_jvp, multiple_results=True,
-                             torch_name="LinalgSolveExBackward0", family="linalg"))
+                             torch_name="LinalgSolveExBackward0", family="linalg", batch=stack_batch))
 
 
 def solve(a, b):
@@ -116,7 +116,7 @@ def _lu_solve_jvp(t, x, a, lu, piv, b, *, trans):
 
 lu_solve_p = register(Primitive("lu_solve", _lu_solve_rule, _lu_solve_impl, vjp=_lu_solve_vjp,
                                 jvp=_lu_solve_jvp, torch_name="LinalgLuSolveBackward0",
-                                family="linalg"))
+                                family="linalg", batch=stack_batch))
 
 
 def lu_solve(a, lu, piv, b, *, trans=False):
@@ -176,7 +176,7 @@ def _trsolve_jvp(t, x, a, b, *, lower, transpose_a):
 
 triangular_solve_p = register(Primitive(
     "triangular_solve", _solve_rule("triangular_solve"), _trsolve_impl, vjp=_trsolve_vjp,
-    jvp=_trsolve_jvp, torch_name="LinalgSolveTriangularBackward0", family="linalg"))
+    jvp=_trsolve_jvp, torch_name="LinalgSolveTriangularBackward0", family="linalg", batch=stack_batch))
 
 
 def triangular_solve(a, b, *, lower=True, transpose_a=False):
@@ -216,7 +216,7 @@ def _slogdet_jvp(t, outs, a):
 
 slogdet_p = register(Primitive("slogdet", _slogdet_rule, _slogdet_impl, vjp=_slogdet_vjp,
                                jvp=_slogdet_jvp, multiple_results=True,
-                               torch_name="LinalgSlogdetBackward0", family="linalg"))
+                               torch_name="LinalgSlogdetBackward0", family="linalg", batch=stack_batch))
 
 
 def slogdet(a):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import aval_of
+from .core import aval_of, bind
 from . import linalg as L, reductions as R, shape as S
 
 
@@ -76,3 +76,19 @@ def lower_adjoint(s):
 def from_lower(t):
     """The symmetric matrix tril(t) + tril(t, -1)^T a lower-triangle reader sees."""
     return tril(t) + mT(tril(t, -1))
+
+
+def stack_batch(prim, axis_size, vals, dims, **params):
+    """vmap rule of the linear-algebra primitives, which already map over leading axes: the
+    batch axis moves to the front of every input (unbatched inputs are broadcast), the
+    primitive runs on the larger stack, every output's batch axis is 0."""
+    moved = []
+    for v, d in zip(vals, dims):
+        shape = aval_of(v).shape
+        if d is None:
+            v = S.broadcast_to(v, (axis_size,) + shape)
+        elif d != 0:
+            v = S.transpose(v, (d,) + tuple(i for i in range(len(shape)) if i != d))
+        moved.append(v)
+    out = bind(prim, *moved, **params)
+    return out, ([0] * len(out) if prim.multiple_results else 0)
