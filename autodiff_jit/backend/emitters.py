@@ -178,6 +178,18 @@ def _fmax(b, x, y, is_max):
     return _intr(b, "llvm.smax" if is_max else "llvm.smin", x, y)
 
 
+def _fmod(b, x, y):
+    """np.fmod: frem is C's fmod; integers take srem, guarded where it is undefined (numpy
+    gives 0 for a divisor of 0, and INT_MIN % -1 is 0)."""
+    ty = x.type
+    if is_float_type(ty):
+        return b.frem(x, y)
+    zero, one = ir.Constant(ty, 0), ir.Constant(ty, 1)
+    bad = b.or_(b.icmp_signed("==", y, zero), b.icmp_signed("==", y, ir.Constant(ty, -1)))
+    r = b.srem(x, b.select(bad, one, y))
+    return b.select(bad, zero, r)
+
+
 _CMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 
 
@@ -192,6 +204,8 @@ def _binop(b, name, x, y):
         return _mul(b, x, y)
     if name == "div":
         return b.fdiv(x, y)
+    if name == "fmod":
+        return _fmod(b, x, y)
     if name == "pow":
         return b.call(mathlib.get_math_function(b.module, "pow", ty), [x, y])
     if name == "maximum":

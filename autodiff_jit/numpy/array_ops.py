@@ -90,6 +90,16 @@ class ArrayOps:
     def __and__(self, o): return UFUNCS[np.logical_and](self, o)
     def __or__(self, o): return UFUNCS[np.logical_or](self, o)
     def __invert__(self): return UFUNCS[np.logical_not](self)
+    def __rand__(self, o): return UFUNCS[np.logical_and](o, self)
+    def __ror__(self, o): return UFUNCS[np.logical_or](o, self)
+    def __xor__(self, o): return UFUNCS[np.bitwise_xor](self, o)
+    def __rxor__(self, o): return UFUNCS[np.bitwise_xor](o, self)
+    def __mod__(self, o): return UFUNCS[np.remainder](self, o)
+    def __rmod__(self, o): return UFUNCS[np.remainder](o, self)
+    def __floordiv__(self, o): return UFUNCS[np.floor_divide](self, o)
+    def __rfloordiv__(self, o): return UFUNCS[np.floor_divide](o, self)
+    def __divmod__(self, o): return UFUNCS[np.divmod](self, o)
+    def __rdivmod__(self, o): return UFUNCS[np.divmod](o, self)
 
     def __getitem__(self, key):
         return getitem(self, key)
