@@ -119,6 +119,7 @@ for _name in ("add", "sub", "mul"):
     CASES[_name] = _binary_cases(n, n)
 CASES["div"] = _binary_cases(n, pos)
 CASES["pow"] = _binary_cases(pos, n)
+CASES["fmod"] = _binary_cases(n, pos)
 CASES["maximum"] = CASES["minimum"] = _binary_cases(distinct, lambda *s: distinct(*s) + 0.013)
 CASES["select"] = [([n(3, 4) > 0, n(3, 4), n(3, 4)], {}), ([n(3, 4) > 0, n(4), n(3, 1)], {}),
                    ([n(4) > 0, n(3, 4), np.float64(0.5)], {})]
