@@ -34,8 +34,8 @@ def _leaves(x):
     return list(x) if isinstance(x, tuple) else [x]
 
 
-def check_case(f, args, grad=True, rtol=1e-13, grad_rtol=1e-5, grad_atol=1e-6):
-    check_value(f, args, rtol=rtol)
+def check_case(f, args, grad=True, rtol=1e-13, grad_rtol=1e-5, grad_atol=1e-6, modes=ALL_MODES):
+    check_value(f, args, modes=modes, rtol=rtol)
     if grad:
         def scalar(*a):
             out = f(*a)
@@ -47,4 +47,4 @@ def check_case(f, args, grad=True, rtol=1e-13, grad_rtol=1e-5, grad_atol=1e-6):
                     wts = np.cos(np.arange(np.size(o)) + k).reshape(np.shape(o)) + 1.5
                     w = w + np.sum(o * wts)
             return w
-        check_grads(scalar, args, modes=ALL_MODES, rtol=grad_rtol, atol=grad_atol)
+        check_grads(scalar, args, modes=modes, rtol=grad_rtol, atol=grad_atol)
