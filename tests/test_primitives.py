@@ -120,6 +120,9 @@ for _name in ("add", "sub", "mul"):
 CASES["div"] = _binary_cases(n, pos)
 CASES["pow"] = _binary_cases(pos, n)
 CASES["fmod"] = _binary_cases(n, pos)
+CASES["cumprod"] = [([n(3, 4)], {"axis": 1}), ([n(5)], {"axis": 0}),
+                    ([np.array([[1.5, 0.0, 0.8, 0.0], [0.0, 2.0, -0.4, 1.1]])], {"axis": 1}),
+                    ([np.array([[1.5, 0.0], [0.0, 2.0], [0.7, 0.0]])], {"axis": 0})]
 CASES["maximum"] = CASES["minimum"] = _binary_cases(distinct, lambda *s: distinct(*s) + 0.013)
 CASES["select"] = [([n(3, 4) > 0, n(3, 4), n(3, 4)], {}), ([n(3, 4) > 0, n(4), n(3, 1)], {}),
                    ([n(4) > 0, n(3, 4), np.float64(0.5)], {})]

@@ -11,7 +11,12 @@ from ..primitives import elementwise as E
 from ._base import FUNCTIONS, UFUNCS, call
 from .indexing import getitem
 from .products import dot, matmul
-from .reductions import amax, amin, argmax, argmin, cumsum, mean, prod, std, sum_, var
+from .mathematical import conjugate, imag, real, round_
+from .indexing import take
+from .reductions import all_, amax, amin, any_, argmax, argmin, cumprod, cumsum, mean, prod, \
+    std, sum_, var
+from .shape_base import repeat
+from .twodim import diagonal, trace
 from .shape import ravel, reshape, squeeze, swapaxes, transpose
 from .ufuncs import add, clip, divide, multiply, power, subtract
 
@@ -139,6 +144,22 @@ class ArrayOps:
     def argmax(self, *a, **k): return call(argmax, "ndarray.argmax", (self,) + a, k)
     def argmin(self, *a, **k): return call(argmin, "ndarray.argmin", (self,) + a, k)
     def cumsum(self, *a, **k): return call(cumsum, "ndarray.cumsum", (self,) + a, k)
+    def cumprod(self, *a, **k): return call(cumprod, "ndarray.cumprod", (self,) + a, k)
+    def any(self, *a, **k): return call(any_, "ndarray.any", (self,) + a, k)
+    def all(self, *a, **k): return call(all_, "ndarray.all", (self,) + a, k)
+    def round(self, *a, **k): return call(round_, "ndarray.round", (self,) + a, k)
+    def trace(self, *a, **k): return call(trace, "ndarray.trace", (self,) + a, k)
+    def diagonal(self, *a, **k): return call(diagonal, "ndarray.diagonal", (self,) + a, k)
+    def repeat(self, *a, **k): return call(repeat, "ndarray.repeat", (self,) + a, k)
+    def take(self, *a, **k): return call(take, "ndarray.take", (self,) + a, k)
+    def conj(self): return conjugate(self)
+    def conjugate(self): return conjugate(self)
+
+    @property
+    def real(self): return real(self)
+
+    @property
+    def imag(self): return imag(self)
     def dot(self, *a, **k): return call(dot, "ndarray.dot", (self,) + a, k)
     def clip(self, *a, **k): return call(clip, "ndarray.clip", (self,) + a, k)
     def squeeze(self, *a, **k): return call(squeeze, "ndarray.squeeze", (self,) + a, k)
