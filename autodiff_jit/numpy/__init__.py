@@ -10,9 +10,10 @@ from ._base import FUNCTIONS, UFUNCS, asvalue, implements, normalize_axes, ufunc
 from . import ufuncs, mathematical, shape, shape_base, reductions, linalg, products, creation, \
     indexing, twodim, nanfunctions  # noqa: F401
 from .array_ops import ArrayOps
+from .creation import array, asarray
 from .indexing import getitem, setitem
 from .products import matmul
 from .ufuncs import stop_gradient
 
-__all__ = ["ArrayOps", "FUNCTIONS", "UFUNCS", "asvalue", "getitem", "implements", "matmul",
+__all__ = ["ArrayOps", "FUNCTIONS", "UFUNCS", "array", "asarray", "asvalue", "getitem", "implements", "matmul",
            "normalize_axes", "setitem", "stop_gradient", "ufunc"]
