@@ -135,7 +135,7 @@ def test_while_on_traced_value_is_a_tracing_error(mode):
 
 @pytest.mark.parametrize("fn,name", [
     (lambda x: np.sum(np.linalg.inv(x)), "np.linalg.inv"),
-    (lambda x: np.sum(np.sort(x)), "np.sort"),
+    (lambda x: np.sum(np.unique(x)), "np.unique"),
     (lambda x: np.sum(np.linalg.det(x)), "np.linalg.det"),
     (lambda x: np.sum(np.fft.fft(x).real), "fft"),
 ])

@@ -16,6 +16,7 @@ from .indexing import take
 from .reductions import all_, amax, amin, any_, argmax, argmin, cumprod, cumsum, mean, prod, \
     std, sum_, var
 from .shape_base import repeat
+from .sorting import argsort, sort
 from .twodim import diagonal, trace
 from .shape import ravel, reshape, squeeze, swapaxes, transpose
 from .ufuncs import add, clip, divide, multiply, power, subtract
@@ -152,6 +153,12 @@ class ArrayOps:
     def diagonal(self, *a, **k): return call(diagonal, "ndarray.diagonal", (self,) + a, k)
     def repeat(self, *a, **k): return call(repeat, "ndarray.repeat", (self,) + a, k)
     def take(self, *a, **k): return call(take, "ndarray.take", (self,) + a, k)
+    def argsort(self, *a, **k): return call(argsort, "ndarray.argsort", (self,) + a, k)
+
+    def sort(self, *a, **k):
+        """In place, as numpy: every name for this value sees the sorted array."""
+        self[...] = call(sort, "ndarray.sort", (self,) + a, k)
+
     def conj(self): return conjugate(self)
     def conjugate(self): return conjugate(self)
 
