@@ -147,8 +147,8 @@ def test_unsupported_numpy_function(mode, fn, name):
 def test_unsupported_ufunc_and_method(mode):
     with pytest.raises(NotImplementedError, match=r"np\.nextafter"):
         ad.grad(lambda x: np.sum(np.nextafter(x, 1.0)), mode=mode)(np.ones(2))
-    with pytest.raises(NotImplementedError, match=r"np\.add\.reduce"):
-        ad.grad(lambda x: np.add.reduce(x), mode=mode)(np.ones(2))
+    with pytest.raises(NotImplementedError, match=r"np\.power\.reduce"):
+        ad.grad(lambda x: np.power.reduce(x), mode=mode)(np.ones(2))
 
 
 def test_inplace_assignment_with_traced_index_is_rejected(mode):

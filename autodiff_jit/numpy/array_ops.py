@@ -18,6 +18,7 @@ from .reductions import all_, amax, amin, any_, argmax, argmin, cumprod, cumsum,
 from .shape_base import repeat
 from .sorting import argsort, sort
 from .twodim import diagonal, trace
+from .ufunc_methods import METHODS
 from .shape import ravel, reshape, squeeze, swapaxes, transpose
 from .ufuncs import add, clip, divide, multiply, power, subtract
 
@@ -50,8 +51,10 @@ class ArrayOps:
 
     def __array_ufunc__(self, uf, method, *inputs, **kwargs):
         if method != "__call__":
-            raise NotImplementedError(f"np.{uf.__name__}.{method} is not supported on traced "
-                                      f"values; use the matching numpy function (e.g. np.sum)")
+            if method not in METHODS:
+                raise NotImplementedError(f"np.{uf.__name__}.{method} is not supported on "
+                                          f"traced values")
+            return call(METHODS[method], f"np.{uf.__name__}.{method}", (uf,) + inputs, kwargs)
         if kwargs.get("out") is not None:
             raise NotImplementedError(f"np.{uf.__name__}(..., out=) is not supported: traced "
                                       f"values are immutable")
