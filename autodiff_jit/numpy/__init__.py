@@ -8,7 +8,7 @@ primitives through `bind`, so tracers and Tensors share every rule.
 """
 from ._base import FUNCTIONS, UFUNCS, asvalue, implements, normalize_axes, ufunc
 from . import ufuncs, mathematical, shape, shape_base, reductions, linalg, products, creation, \
-    indexing, twodim, nanfunctions, sorting, statistics, signal, polynomial  # noqa: F401
+    indexing, twodim, nanfunctions, sorting, statistics, signal, polynomial, functional  # noqa: F401
 from .array_ops import ArrayOps
 from .creation import array, asarray
 from .indexing import getitem, setitem
