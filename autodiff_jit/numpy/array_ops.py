@@ -71,7 +71,7 @@ class ArrayOps:
         if fn is None:
             raise NotImplementedError(f"numpy function {_np_name(func)} has no autodiff_jit rule; "
                                       f"write it with supported numpy functions "
-                                      f"(see docs/api.md)")
+                                      f"(docs/numpy.md lists the supported ones)")
         return call(fn, _np_name(func), args, kwargs)
 
     # operators

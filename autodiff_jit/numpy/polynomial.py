@@ -121,10 +121,3 @@ def poly(seq_of_zeros):
             a = convolve(a, stack([E.cast(np.float64(1.0), _dtype(z)) if is_float(_dtype(z))
                                else np.float64(1.0), multiply(z[i], -1.0)]))
     return a
-
-
-@implements(np.polyfit)
-def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
-    raise NotImplementedError("np.polyfit is not supported on traced values (it needs a "
-                              "least-squares solve); fit with the normal equations of "
-                              "np.vander(x, deg + 1) instead")
