@@ -39,3 +39,31 @@ def remap(x, index_fn):
     """numpy's `index_fn` applied to x's values: index_fn receives x's position array."""
     x = asvalue(x)
     return gather(x, index_fn(positions(_shape(x))))
+
+
+def take_runs(x, axis, idx):
+    """x's entries idx (a constant 1-D index list, -1: zero) along `axis`, as strided slices
+    of its runs (step +1 or -1) joined by one concatenate: views the backend fuses, instead
+    of a gather through a stored index array."""
+    x = asvalue(x)
+    idx = [int(i) for i in idx]
+    shape = _shape(x)
+    parts, k = [], 0
+    while k < len(idx):
+        j = k + 1
+        if idx[k] >= 0 and j < len(idx) and idx[j] >= 0 and abs(idx[j] - idx[k]) == 1:
+            step = idx[j] - idx[k]
+            while j + 1 < len(idx) and idx[j + 1] >= 0 and idx[j + 1] - idx[j] == step:
+                j += 1
+            j += 1
+        else:
+            step = 1
+        if idx[k] < 0:
+            zshape = list(shape)
+            zshape[axis] = j - k
+            parts.append(E.cast(np.zeros(zshape), aval_of(x).dtype))
+        else:
+            parts.append(I.slice_along(x, axis, idx[k], j - k, step=step))
+        k = j
+    return parts[0] if len(parts) == 1 else S.concatenate(
+        [p if not isinstance(p, np.ndarray) else p for p in E.promote(*parts)], axis)

@@ -190,6 +190,19 @@ def imag(val):
     return np.zeros(_shape(x), _dtype(x))
 
 
+@implements(np.real_if_close)
+def real_if_close(a, tol=100):
+    return _real_only(a, "real_if_close")
+
+
+@implements(np.angle)
+def angle(z, deg=False):
+    """Of a real array: 0 for x >= +0, pi for x < 0 or -0.0, NaN for NaN (arctan2(0, x))."""
+    x = _float(_real_only(z, "angle"))
+    a = arctan2(np.zeros((), _dtype(x))[()], x)
+    return multiply(a, float(180.0 / np.pi)) if deg else a
+
+
 @ufunc(np.conjugate)
 def conjugate(x):
     return _real_only(x, "conjugate")

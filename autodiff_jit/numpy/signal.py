@@ -29,12 +29,27 @@ def _vec(x, name):
     return x
 
 
+_SHIFTS_MAX = 256  # up to this kernel length: a sum of shifted slices (fuses into one loop)
+
+
 def _full_conv(a, v):
+    """full[i] = sum_k a[i - k] v[k] (a the longer). Short kernels: one shifted slice of the
+    zero-padded a per tap, summed (elementwise, so the backend fuses it into one loop); long
+    ones: the Toeplitz matrix of a (one gather) times v."""
     a, v = E.promote(a, v)
     n, m = _shape(a)[0], _shape(v)[0]
     if n == 0 or m == 0:
         raise ValueError("v cannot be empty" if m == 0 else "a cannot be empty")
-    # T[i, k] = a[i - k] (0 outside): full[i] = sum_k a[i - k] v[k]
+    if m <= _SHIFTS_MAX:
+        zeros = E.cast(np.zeros(m - 1), _dtype(a))
+        padded = concatenate([zeros, a, zeros], 0) if m > 1 else a
+        terms = [multiply(I.slice_along(padded, 0, m - 1 - k, n + m - 1), v[k])
+                 for k in range(m)]
+        while len(terms) > 1:  # a balanced sum: rounding error grows with log2(m)
+            terms = [add(terms[i], terms[i + 1]) if i + 1 < len(terms) else terms[i]
+                     for i in range(0, len(terms), 2)]
+        return terms[0]
+    # T[i, k] = a[i - k] (0 outside)
     i = np.arange(n + m - 1)[:, None]
     k = np.arange(m)[None, :]
     src = i - k

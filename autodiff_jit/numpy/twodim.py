@@ -7,7 +7,7 @@ import numpy as np
 
 from ..primitives import elementwise as E
 from ._base import _dtype, _is_traced, _shape, asvalue, implements
-from ._gather import gather, positions, remap
+from ._gather import gather, positions, remap, take_runs
 from .reductions import sum_
 from .shape import ravel, stack
 from .ufuncs import multiply
@@ -92,18 +92,34 @@ def pad(array, pad_width, mode="constant", *, constant_values=0, end_values=0,
         raise NotImplementedError("np.pad(..., end_values=/stat_length=) is only meaningful for "
                                   "the linear_ramp and statistic modes, which are not supported")
     array = asvalue(array)
-    p = positions(_shape(array))
+    nd = len(_shape(array))
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (nd, 2)) if \
+        np.ndim(pad_width) else np.full((nd, 2), int(pad_width))
     if mode in ("constant", "empty"):
         if mode == "constant" and np.ndim(constant_values) != 0:
             raise NotImplementedError("np.pad(..., constant_values=) takes one scalar on traced "
                                       "values (per-axis pairs are not supported)")
         fill = 0 if mode == "empty" else constant_values
-        return gather(array, np.pad(p + 1, pad_width, "constant") - 1, fill=fill)
-    if reflect_type != "even":
+    elif reflect_type != "even":
         if mode not in ("reflect", "symmetric"):
             raise ValueError("reflect_type applies to the reflect and symmetric modes")
         raise NotImplementedError("np.pad(..., reflect_type='odd') is not supported")
-    return gather(array, np.pad(p, pad_width, mode))
-
-
-_ = multiply
+    # axis by axis, numpy's own pad of the index range says which slices to join
+    out = array
+    for ax in range(nd):
+        before, after = (int(w) for w in widths[ax])
+        if before == after == 0:
+            continue
+        d = _shape(out)[ax]
+        if mode in ("constant", "empty"):
+            idx = np.pad(np.arange(d) + 1, (before, after), "constant") - 1
+        else:
+            idx = np.pad(np.arange(d), (before, after), mode)
+        out = take_runs(out, ax, idx)
+        if mode == "constant" and not (isinstance(fill, (int, float)) and fill == 0):
+            keep = np.zeros(_shape(out), bool)
+            sl = [slice(None)] * nd
+            sl[ax] = slice(before, before + d)
+            keep[tuple(sl)] = True
+            out = E.select(keep, out, E.cast(asvalue(fill), _dtype(out)))
+    return out

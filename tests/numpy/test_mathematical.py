@@ -16,7 +16,8 @@ UNARY = {
     "radians": (np.radians, X), "rad2deg": (np.rad2deg, X), "degrees": (np.degrees, X),
     "sinc": (np.sinc, X), "sinc_at_0": (np.sinc, np.array([0.0, 0.3])),
     "real": (np.real, X), "imag": (np.imag, X), "conj": (np.conj, X),
-    "conjugate": (np.conjugate, X), "trunc": (np.trunc, X), "fix": (np.fix, X),
+    "conjugate": (np.conjugate, X), "real_if_close": (np.real_if_close, X),
+    "angle": (np.angle, X), "angle_deg": (lambda x: np.angle(x, deg=True), X), "trunc": (np.trunc, X), "fix": (np.fix, X),
     "round": (np.round, X + 0.13), "around_2": (lambda x: np.around(x, 2), X * 1.2345),
     "round_neg": (lambda x: np.round(x * 100 + 1.3, -1), X), "signbit": (np.signbit, X),
     "isposinf": (np.isposinf, X), "isneginf": (np.isneginf, X),
@@ -58,7 +59,7 @@ def test_binary_special_values(name):
                     zero_signs=name not in ("fmax", "fmin"))
 
 
-@pytest.mark.parametrize("f", [np.arcsinh, np.arccosh, np.arctanh, np.cbrt, np.sinc, np.trunc,
+@pytest.mark.parametrize("f", [np.angle, np.arcsinh, np.arccosh, np.arctanh, np.cbrt, np.sinc, np.trunc,
                                np.signbit, np.nan_to_num, np.modf, np.round, np.isposinf,
                                np.isneginf], ids=lambda f: f.__name__)
 def test_unary_special_values(f):
