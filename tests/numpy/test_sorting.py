@@ -1,4 +1,4 @@
-"""numpy/sorting.py: the argsort primitive (compiled kernel: qsort of (key, index) pairs) and
+"""numpy/sorting.py: the argsort primitive (compiled kernel: merge sort of (key, index) pairs) and
 sort/argsort/partition/argpartition/lexsort/searchsorted/digitize; value vs numpy and
 gradient (through the permutation) vs finite differences, every mode."""
 import numpy as np
