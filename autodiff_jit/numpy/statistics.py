@@ -218,7 +218,8 @@ def histogram(a, bins=10, range=None, density=None, weights=None):
     idx = E.select(_u[np.equal](a, edges[nb]), np.int64(nb - 1), idx)
     inside = _u[np.logical_and](_u[np.greater_equal](idx, 0), _u[np.less](idx, nb))
     onehot = _u[np.logical_and](
-        _u[np.equal](reshape(idx, (-1, 1)), np.arange(nb, dtype=np.int64)), reshape(inside, (-1, 1)))
+        _u[np.equal](reshape(idx, (-1, 1)), np.arange(nb, dtype=np.int64)),
+        reshape(inside, (-1, 1)))
     if weights is None:
         hist = sum_(onehot, 0)
     else:
