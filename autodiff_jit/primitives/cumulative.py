@@ -5,7 +5,7 @@ import numpy as np
 
 from ..ir import is_float
 from .core import Primitive, aval_of, bind, register
-from . import elementwise as E, reductions as R, shape as S
+from . import batching as B, elementwise as E, reductions as R, shape as S
 
 
 def _cumprod_rule(x, *, axis):
@@ -61,7 +61,8 @@ def _cumprod_impl(x, *, axis):
 
 
 cumprod_p = register(Primitive("cumprod", _cumprod_rule, _cumprod_impl, vjp=_cumprod_vjp,
-                               jvp=_cumprod_jvp, torch_name="CumprodBackward0", family="scan"))
+                               jvp=_cumprod_jvp, torch_name="CumprodBackward0", family="scan",
+                               batch=B.along_axis))
 
 
 def cumprod(x, axis):

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..ir import AVal
 from .core import Primitive, register
+from . import batching as B
 
 
 def _argsort_rule(x, *, axis):
@@ -20,4 +21,4 @@ def _argsort_rule(x, *, axis):
 argsort_p = register(Primitive(
     "argsort", _argsort_rule,
     lambda x, *, axis: np.argsort(x, axis=axis, kind="stable").astype(np.int64),
-    differentiable=False, family="sort"))
+    differentiable=False, family="sort", batch=B.along_axis))
