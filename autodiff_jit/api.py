@@ -42,7 +42,7 @@ def _is_dynamic(leaf) -> bool:
 def _fast_sig(x):
     """Cheap signature of a plain positional argument; TypeError for anything else."""
     t = type(x)
-    if t is np.ndarray:
+    if t is np.ndarray and x.dtype.isnative:  # byte-swapped arrays take the converting path
         return (x.shape, x.dtype)
     if t is float or t is np.float64 or t is np.float32:
         return t

@@ -169,8 +169,11 @@ class Tracer(ArrayOps):
     def __array__(self, dtype=None, copy=None):
         raise TracingError(
             f"np.array()/np.asarray() of a traced value ({self.aval}) needs its run-time value, "
-            f"which is not known while tracing (numpy does not let np.array see traced values). "
-            f"To build an array from traced values use np.stack([a, b]) or np.concatenate; for "
+            f"which is not known while tracing (numpy's np.array asks each element for its "
+            f"value and offers no hook for traced ones; np.mean([a, b]) and other functions "
+            f"given a list convert it the same way). To build an array from traced values use "
+            f"autodiff_jit.numpy.array([a, b]) (nested lists too), np.stack([a, b]) or "
+            f"np.concatenate; for "
             f"a value-dependent choice use np.where(cond, a, b) or autodiff_jit.cond (loops: "
             f"autodiff_jit.while_loop); to read a number out, return it from the function.")
 

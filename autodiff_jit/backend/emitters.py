@@ -178,6 +178,18 @@ def _fmax(b, x, y, is_max):
     return _intr(b, "llvm.smax" if is_max else "llvm.smin", x, y)
 
 
+def _fmod(b, x, y):
+    """np.fmod: frem is C's fmod; integers take srem, guarded where it is undefined (numpy
+    gives 0 for a divisor of 0, and INT_MIN % -1 is 0)."""
+    ty = x.type
+    if is_float_type(ty):
+        return b.frem(x, y)
+    zero, one = ir.Constant(ty, 0), ir.Constant(ty, 1)
+    bad = b.or_(b.icmp_signed("==", y, zero), b.icmp_signed("==", y, ir.Constant(ty, -1)))
+    r = b.srem(x, b.select(bad, one, y))
+    return b.select(bad, zero, r)
+
+
 _CMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 
 
@@ -192,6 +204,8 @@ def _binop(b, name, x, y):
         return _mul(b, x, y)
     if name == "div":
         return b.fdiv(x, y)
+    if name == "fmod":
+        return _fmod(b, x, y)
     if name == "pow":
         return b.call(mathlib.get_math_function(b.module, "pow", ty), [x, y])
     if name == "maximum":
@@ -565,15 +579,24 @@ def _arg_kernel(L, eqn, outs):
 
 
 def _cumsum_kernel(L, eqn, outs):
+    _running_kernel(L, eqn, outs, "add")
+
+
+def _cumprod_kernel(L, eqn, outs):
+    _running_kernel(L, eqn, outs, "mul")
+
+
+def _running_kernel(L, eqn, outs, op):
+    """out[i] = out[i-1] op x[i] along the axis (cumsum: add, cumprod: mul)."""
     out = outs[0]
     x = eqn.inputs[0]
-    axis, reverse = eqn.params["axis"], eqn.params["reverse"]
+    axis, reverse = eqn.params["axis"], eqn.params.get("reverse", False)
     b = L.builder
     shape = x.shape
     n = shape[axis]
     first = n - 1 if reverse else 0
     step = out.strides[axis]
-    zero = const(x.dtype, 0)
+    zero = const(x.dtype, 0 if op == "add" else 1)
 
     def body(dims):
         idx = Index(shape, dims=dims)
@@ -585,7 +608,7 @@ def _cumsum_kernel(L, eqn, outs):
         off = b.select(is_first, i64(0), i64(step if reverse else -step))
         prev = out.load_at(b, b.gep(p, [off], inbounds=True))
         prev = b.select(is_first, zero, prev)
-        out.store_at(b, p, _binop(b, "add", prev, v))
+        out.store_at(b, p, _binop(b, op, prev, v))
     loop_nest(b, shape, body, reverse_axes=(axis,) if reverse else ())
 
 
@@ -675,6 +698,7 @@ def _build_table():
         t[r] = Emitter(None, _reduce_kernel, "reduce")
     t["argmax"] = t["argmin"] = Emitter(None, _arg_kernel, "reduce")
     t["cumsum"] = Emitter(None, _cumsum_kernel, "scan")
+    t["cumprod"] = Emitter(None, _cumprod_kernel, "scan")
     t["concatenate"] = Emitter(None, _concat_kernel, "opaque")
     t["scatter_slice"] = Emitter(_scatter_expr, _store_kernel, "view")
     t["take_add"] = Emitter(None, _take_add_kernel, "opaque")

@@ -3,7 +3,7 @@
 Pipeline: `passes.inline.inline_calls` (custom_vjp_call regions become plain equations) ->
 `passes.fuse.plan` (which values are stored, which are computed inline) -> one loop nest per
 group, emitted by the per-primitive emitters of `EMITTERS` (emitters.py; dot.py,
-lapack_kernels.py and lower_control.py add theirs when imported here) -> entry function.
+lapack_kernels.py, lower_control.py and sortlib.py add theirs when imported here) -> entry function.
 
 Entry ABI (callpath 'args'): `void <name>(in_0*, ..., in_{n-1}*, [arena i8*], out_0*, ...)`
 Every input, scalar or not, is passed as a pointer to C-contiguous data; outputs are buffers the
@@ -22,7 +22,7 @@ from llvmlite import ir
 from ..ir import Function, Lit, Var
 from ..passes import fuse
 from ..passes.inline import inline_calls
-from . import dot, engine, lapack_kernels, lower_control  # noqa: F401  (add their emitters)
+from . import dot, engine, lapack_kernels, lower_control, sortlib  # noqa: F401  (add their emitters)
 from .emitters import EMITTERS, reduce_init
 from .kernels import I8, I8P, I64, VOID, Buffer, Index, const, for_range, i64, loop_nest, \
     mem_type

@@ -7,11 +7,14 @@ numpy's protocols, operators and methods. Every function is written once, in ter
 primitives through `bind`, so tracers and Tensors share every rule.
 """
 from ._base import FUNCTIONS, UFUNCS, asvalue, implements, normalize_axes, ufunc
-from . import ufuncs, shape, reductions, linalg, products, creation, indexing  # noqa: F401
+from . import (ufuncs, mathematical, shape, shape_base, reductions, linalg, products,  # noqa: F401
+               creation, indexing, twodim, nanfunctions, sorting, statistics, signal, polynomial,
+               functional)
 from .array_ops import ArrayOps
+from .creation import array, asarray
 from .indexing import getitem, setitem
 from .products import matmul
 from .ufuncs import stop_gradient
 
-__all__ = ["ArrayOps", "FUNCTIONS", "UFUNCS", "asvalue", "getitem", "implements", "matmul",
-           "normalize_axes", "setitem", "stop_gradient", "ufunc"]
+__all__ = ["ArrayOps", "FUNCTIONS", "UFUNCS", "array", "asarray", "asvalue", "getitem",
+           "implements", "matmul", "normalize_axes", "setitem", "stop_gradient", "ufunc"]

@@ -11,7 +11,14 @@ from ..primitives import elementwise as E
 from ._base import FUNCTIONS, UFUNCS, call
 from .indexing import getitem
 from .products import dot, matmul
-from .reductions import amax, amin, argmax, argmin, cumsum, mean, prod, std, sum_, var
+from .mathematical import conjugate, imag, real, round_
+from .indexing import take
+from .reductions import all_, amax, amin, any_, argmax, argmin, cumprod, cumsum, mean, prod, \
+    std, sum_, var
+from .shape_base import repeat
+from .sorting import argsort, sort
+from .twodim import diagonal, trace
+from .ufunc_methods import METHODS
 from .shape import ravel, reshape, squeeze, swapaxes, transpose
 from .ufuncs import add, clip, divide, multiply, power, subtract
 
@@ -44,8 +51,10 @@ class ArrayOps:
 
     def __array_ufunc__(self, uf, method, *inputs, **kwargs):
         if method != "__call__":
-            raise NotImplementedError(f"np.{uf.__name__}.{method} is not supported on traced "
-                                      f"values; use the matching numpy function (e.g. np.sum)")
+            if method not in METHODS:
+                raise NotImplementedError(f"np.{uf.__name__}.{method} is not supported on "
+                                          f"traced values")
+            return call(METHODS[method], f"np.{uf.__name__}.{method}", (uf,) + inputs, kwargs)
         if kwargs.get("out") is not None:
             raise NotImplementedError(f"np.{uf.__name__}(..., out=) is not supported: traced "
                                       f"values are immutable")
@@ -62,7 +71,7 @@ class ArrayOps:
         if fn is None:
             raise NotImplementedError(f"numpy function {_np_name(func)} has no autodiff_jit rule; "
                                       f"write it with supported numpy functions "
-                                      f"(see docs/api.md)")
+                                      f"(docs/numpy.md lists the supported ones)")
         return call(fn, _np_name(func), args, kwargs)
 
     # operators
@@ -90,6 +99,16 @@ class ArrayOps:
     def __and__(self, o): return UFUNCS[np.logical_and](self, o)
     def __or__(self, o): return UFUNCS[np.logical_or](self, o)
     def __invert__(self): return UFUNCS[np.logical_not](self)
+    def __rand__(self, o): return UFUNCS[np.logical_and](o, self)
+    def __ror__(self, o): return UFUNCS[np.logical_or](o, self)
+    def __xor__(self, o): return UFUNCS[np.bitwise_xor](self, o)
+    def __rxor__(self, o): return UFUNCS[np.bitwise_xor](o, self)
+    def __mod__(self, o): return UFUNCS[np.remainder](self, o)
+    def __rmod__(self, o): return UFUNCS[np.remainder](o, self)
+    def __floordiv__(self, o): return UFUNCS[np.floor_divide](self, o)
+    def __rfloordiv__(self, o): return UFUNCS[np.floor_divide](o, self)
+    def __divmod__(self, o): return UFUNCS[np.divmod](self, o)
+    def __rdivmod__(self, o): return UFUNCS[np.divmod](o, self)
 
     def __getitem__(self, key):
         return getitem(self, key)
@@ -129,6 +148,28 @@ class ArrayOps:
     def argmax(self, *a, **k): return call(argmax, "ndarray.argmax", (self,) + a, k)
     def argmin(self, *a, **k): return call(argmin, "ndarray.argmin", (self,) + a, k)
     def cumsum(self, *a, **k): return call(cumsum, "ndarray.cumsum", (self,) + a, k)
+    def cumprod(self, *a, **k): return call(cumprod, "ndarray.cumprod", (self,) + a, k)
+    def any(self, *a, **k): return call(any_, "ndarray.any", (self,) + a, k)
+    def all(self, *a, **k): return call(all_, "ndarray.all", (self,) + a, k)
+    def round(self, *a, **k): return call(round_, "ndarray.round", (self,) + a, k)
+    def trace(self, *a, **k): return call(trace, "ndarray.trace", (self,) + a, k)
+    def diagonal(self, *a, **k): return call(diagonal, "ndarray.diagonal", (self,) + a, k)
+    def repeat(self, *a, **k): return call(repeat, "ndarray.repeat", (self,) + a, k)
+    def take(self, *a, **k): return call(take, "ndarray.take", (self,) + a, k)
+    def argsort(self, *a, **k): return call(argsort, "ndarray.argsort", (self,) + a, k)
+
+    def sort(self, *a, **k):
+        """In place, as numpy: every name for this value sees the sorted array."""
+        self[...] = call(sort, "ndarray.sort", (self,) + a, k)
+
+    def conj(self): return conjugate(self)
+    def conjugate(self): return conjugate(self)
+
+    @property
+    def real(self): return real(self)
+
+    @property
+    def imag(self): return imag(self)
     def dot(self, *a, **k): return call(dot, "ndarray.dot", (self,) + a, k)
     def clip(self, *a, **k): return call(clip, "ndarray.clip", (self,) + a, k)
     def squeeze(self, *a, **k): return call(squeeze, "ndarray.squeeze", (self,) + a, k)

@@ -8,6 +8,7 @@ import numpy as np
 from ..primitives import aval_of, bind
 from ..primitives import elementwise as E, indexing as I, shape as S
 from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
+from ._gather import remap
 from .shape import broadcast_to, ravel
 from .ufuncs import add, multiply
 
@@ -155,8 +156,7 @@ def setitem(x, key, value):
     them and `select` keeps x elsewhere. Repeated positions keep the last write, as numpy."""
     shape = _shape(x)
     if any(_is_traced(k) for k in (key if isinstance(key, tuple) else (key,))):
-        raise NotImplementedError("x[key] = v with a traced index is not supported; build the "
-                                  "result with np.where(mask, v, x) instead")
+        return _setitem_traced(x, key, value)
     size = aval_of(x).size
     positions = np.arange(size).reshape(shape)[key]   # numpy decides what key selects
     flat = np.asarray(positions).ravel()
@@ -170,3 +170,148 @@ def setitem(x, key, value):
     mask = np.zeros(size, bool)
     mask[targets] = True
     return S.reshape(E.select(mask, written, ravel(x)), shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# x[i] = v with traced integer indices: a mask compares each axis' position to the index
+
+def _setitem_traced(x, key, value):
+    """x[key] = v where key holds traced integer scalars (plus ints and full slices)."""
+    shape = _shape(x)
+    items = _expand_key(key, len(shape))
+    if len(items) != len(shape) or any(k is None for k in items):
+        raise NotImplementedError("x[key] = v with a traced index supports integer scalars "
+                                  "and ':' per axis; for other keys build the result with "
+                                  "np.where(mask, v, x)")
+    mask = np.True_
+    kept = []
+    for axis, (k, d) in enumerate(zip(items, shape)):
+        if isinstance(k, slice):
+            if k.indices(d) != (0, d, 1):
+                raise NotImplementedError("x[key] = v with a traced index: other axes may only "
+                                          "take ':' or an integer")
+            kept.append(d)
+            continue
+        if _is_traced(k) and _shape(k) != ():
+            raise NotImplementedError("x[idx] = v with a traced index array is not supported; "
+                                      "use np.where(mask, v, x) or np.put_along_axis")
+        at = np.arange(d).reshape((d,) + (1,) * (len(shape) - axis - 1))
+        mask = UFUNCS[np.logical_and](mask, UFUNCS[np.equal](at, _index_array(k, d)))
+        kept.append(None)
+    value = E.cast(asvalue(value), _dtype(x))
+    region = tuple(d for d in kept if d is not None)
+    value = broadcast_to(value, region)
+    value = S.reshape(value, tuple(1 if d is None else d for d in kept))
+    return E.select(mask, value, x)
+
+
+# ---------------------------------------------------------------------------------------------
+# numpy's index-array functions
+
+@implements(np.take_along_axis)
+def take_along_axis(arr, indices, axis=-1):
+    arr = asvalue(arr)
+    if axis is None:
+        arr, axis = ravel(arr), 0
+    shape = _shape(arr)
+    axis = normalize_axes(axis, len(shape))[0]
+    if len(_shape(indices)) != len(shape):
+        raise ValueError("`indices` and `arr` must have the same number of dimensions")
+    if not _is_traced(indices):
+        return remap(arr, lambda p: np.take_along_axis(p, np.asarray(indices), axis))
+    # flat position = (positions with this axis' coordinate 0) + index * stride
+    out_shape = np.broadcast_shapes(shape[:axis] + (1,) + shape[axis + 1:], _shape(indices))
+    stride = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    base = np.arange(aval_of(arr).size).reshape(shape)
+    base = np.take(base, [0], axis=axis)
+    flat = add(multiply(_index_array(indices, shape[axis]), stride), base)
+    flat = S.broadcast_to(flat, out_shape)
+    return S.reshape(bind(I.take_p, ravel(arr), ravel(flat), axis=0), out_shape)
+
+
+@implements(np.put_along_axis)
+def put_along_axis(arr, indices, values, axis):
+    """In place, as numpy: `arr` (a traced value) is rebound to the updated array."""
+    if not _is_traced(arr) or _is_traced(indices):
+        raise NotImplementedError("np.put_along_axis needs a traced array and constant indices "
+                                  "(with traced indices, build the result with np.where)")
+    shape = _shape(arr)
+    pos = np.arange(aval_of(arr).size).reshape(shape)
+    if axis is None:
+        pos, axis = pos.ravel(), 0
+    targets = np.take_along_axis(pos, np.asarray(indices), axis)
+    arr[np.unravel_index(targets, shape)] = broadcast_to(asvalue(values), targets.shape)
+
+
+@implements(np.select)
+def select(condlist, choicelist, default=0):
+    if len(condlist) != len(choicelist):
+        raise ValueError("list of cases must be same length as list of conditions")
+    out = asvalue(default)
+    for c, v in reversed(list(zip(condlist, choicelist))):
+        c = asvalue(c)
+        if _dtype(c) != np.bool_:
+            raise TypeError("invalid entry in condlist: should be boolean ndarray")
+        out = E.select(c, asvalue(v), out)
+    return out
+
+
+@implements(np.choose, defaults_only=("out", "mode"))
+def choose(a, choices, out=None, mode="raise"):
+    a = asvalue(a)
+    choices = [asvalue(c) for c in choices]
+    if not _is_traced(a):
+        arr = np.asarray(a)
+        if arr.size and (arr.min() < 0 or arr.max() >= len(choices)):
+            raise ValueError("invalid entry in choice array")
+    out = choices[-1]
+    for k in range(len(choices) - 2, -1, -1):
+        out = E.select(UFUNCS[np.equal](a, k), choices[k], out)
+    return out
+
+
+def _static_condition(name, condition):
+    if _is_traced(condition):
+        raise NotImplementedError(f"np.{name} with a traced condition has a data-dependent "
+                                  f"shape; use np.where(condition, x, 0) instead")
+    return np.asarray(condition)
+
+
+@implements(np.compress, defaults_only=("out",))
+def compress(condition, a, axis=None, out=None):
+    cond = _static_condition("compress", condition)
+    return remap(a, lambda p: np.compress(cond, p, axis))
+
+
+@implements(np.extract)
+def extract(condition, arr):
+    cond = _static_condition("extract", condition)
+    return remap(arr, lambda p: np.extract(cond, p))
+
+
+@implements(np.piecewise)
+def piecewise(x, condlist, funclist):
+    """numpy's piecewise; each callable receives all of x (not x[cond]: shapes stay static),
+    so it must act elementwise."""
+    x = asvalue(x)
+    if not isinstance(condlist, (list, tuple)) or (condlist and not isinstance(
+            condlist[0], (list, tuple)) and len(_shape(asvalue(condlist[0]))) == 0
+            and len(_shape(x)) > 0):
+        condlist = [condlist]
+    conds = [asvalue(c) for c in condlist]
+    n = len(conds)
+    if len(funclist) not in (n, n + 1):
+        raise ValueError(f"with {n} condition(s), either {n} or {n + 1} functions are expected")
+
+    def value(f):
+        return f(x) if callable(f) else f
+
+    out = value(funclist[n]) if len(funclist) == n + 1 else np.zeros((), _dtype(x))[()]
+    if len(funclist) == n + 1:  # the last function applies where no condition holds
+        other = conds[0]
+        for c in conds[1:]:
+            other = UFUNCS[np.logical_or](other, c)
+        out = E.select(other, np.zeros((), _dtype(x))[()], out)
+    for c, f in zip(conds, funclist[:n]):
+        out = E.select(c, E.cast(asvalue(value(f)), _dtype(x)), out)
+    return broadcast_to(E.cast(asvalue(out), _dtype(x)), _shape(x))

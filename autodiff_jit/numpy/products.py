@@ -6,11 +6,13 @@ import numbers
 
 import numpy as np
 
-from ..primitives import elementwise as E, indexing as I, linalg as L, reductions as R, \
-    shape as S
-from ._base import UFUNCS, _shape, asvalue, implements
-from .shape import _common, ravel
-from .ufuncs import multiply
+import string
+
+from ..primitives import linalg as L, reductions as R, shape as S
+from ._base import UFUNCS, _shape, asvalue, implements, normalize_axes, ufunc
+from ._gather import remap
+from .shape import _common, broadcast_to, moveaxis, ravel, reshape, stack
+from .ufuncs import multiply, subtract
 
 def _check_aligned(op, a, b):
     """a's last axis against b's second-to-last (or only) axis, with numpy's wording."""
@@ -68,39 +70,6 @@ def outer(a, b, out=None):
     return L.dot_general(ravel(a), ravel(b), ((), ()))
 
 
-@implements(np.cross, defaults_only=("axisa", "axisb", "axisc"))
-def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
-    """The cross product of (stacks of) 3-vectors along `axis`, as products of components."""
-    a, b = _common([a, b])
-    ax = -1 if axis is None else axis
-    na, nb = len(_shape(a)), len(_shape(b))
-    if _shape(a)[ax] != 3 or _shape(b)[ax] != 3:
-        raise NotImplementedError("np.cross on traced values supports 3-vectors only (got "
-                                  f"lengths {_shape(a)[ax]} and {_shape(b)[ax]})")
-    a = S.transpose(a, _to_front(na, ax % na))
-    b = S.transpose(b, _to_front(nb, ax % nb))
-    ca = [S.reshape(_component(a, i), _shape(a)[1:]) for i in range(3)]
-    cb = [S.reshape(_component(b, i), _shape(b)[1:]) for i in range(3)]
-    parts = [ca[1] * cb[2] - ca[2] * cb[1], ca[2] * cb[0] - ca[0] * cb[2],
-             ca[0] * cb[1] - ca[1] * cb[0]]
-    out = E.promote(*parts)
-    shape = np.broadcast_shapes(*[_shape(p) for p in out])
-    stacked = S.concatenate([S.reshape(S.broadcast_to(p, shape), (1,) + shape) for p in out], 0)
-    nd = len(shape) + 1
-    pos = ax % nd  # put the vector axis back where `axis` says
-    perm = list(range(1, nd))
-    perm.insert(pos, 0)
-    return S.transpose(stacked, tuple(perm))
-
-
-def _to_front(nd, ax):
-    return (ax,) + tuple(i for i in range(nd) if i != ax)
-
-
-def _component(x, i):
-    return I.slice_along(x, 0, i, 1)
-
-
 @implements(np.inner)
 def inner(a, b):
     a, b = _common([a, b])
@@ -131,22 +100,32 @@ def tensordot(a, b, axes=2):
 @implements(np.einsum, defaults_only=("out", "dtype", "casting"))
 def einsum(subscripts, *operands, out=None, dtype=None, order="K", casting="safe",
            optimize=False):
+    if not isinstance(subscripts, str):
+        raise NotImplementedError("einsum's interleaved (operand, sublist) form is not "
+                                  "supported; pass a subscripts string")
     spec = subscripts.replace(" ", "")
-    if "." in spec:
-        raise NotImplementedError("einsum with '...' is not supported; spell out the indices")
     ins, arrow, out = spec.partition("->")
     in_subs = ins.split(",")
     if len(in_subs) != len(operands):
         raise ValueError(f"einsum: {len(in_subs)} subscripts for {len(operands)} operands")
-    if not arrow:
-        counts = {c: ins.count(c) for c in ins if c != ","}
-        out = "".join(sorted(c for c, n in counts.items() if n == 1))
     values = _common(operands)
+    if "." in spec:
+        in_subs, out, values = _expand_ellipsis(in_subs, out if arrow else None, values)
+        arrow = True
+    if not arrow:
+        joined = "".join(in_subs)
+        counts = {c: joined.count(c) for c in joined}
+        out = "".join(sorted(c for c, n in counts.items() if n == 1))
+    for k, (sub, v) in enumerate(zip(in_subs, values)):
+        if len(sub) != len(_shape(v)):
+            raise ValueError(f"einsum: operand {k} has {len(_shape(v))} dimensions but "
+                             f"subscripts {sub!r}")
+        if len(set(sub)) != len(sub):  # repeated index: take that diagonal first
+            uniq = "".join(dict.fromkeys(sub))
+            values[k] = remap(v, lambda p, sub=sub, uniq=uniq: np.einsum(f"{sub}->{uniq}", p))
+            in_subs[k] = uniq
     acc, acc_sub = values[0], in_subs[0]
     if len(values) == 1:
-        if len(set(acc_sub)) != len(acc_sub):
-            raise NotImplementedError("einsum: repeated indices in one operand (diagonal/trace) "
-                                      "are not supported")
         summed = [i for i, c in enumerate(acc_sub) if c not in out]
         if summed:
             acc = R.reduce_sum(acc, summed)
@@ -159,3 +138,108 @@ def einsum(subscripts, *operands, out=None, dtype=None, order="K", casting="safe
         acc = L.einsum2(acc_sub, b_sub, keep, acc, values[k])
         acc_sub = keep
     return S.transpose(acc, [acc_sub.index(c) for c in out])
+
+
+def _expand_ellipsis(in_subs, out, values):
+    """Spell '...' out with unused letters; the operands' '...' dims broadcast together."""
+    used = set("".join(in_subs) + (out or ""))
+    free = [c for c in string.ascii_letters if c not in used]
+    counts = [len(_shape(v)) - len(s.replace("...", "")) if "..." in s else 0
+              for s, v in zip(in_subs, values)]
+    n = max(counts)
+    letters = "".join(free[:n])
+    ell_shape = np.broadcast_shapes(*[_shape(v)[s.index("..."):s.index("...") + k]
+                                      for s, v, k in zip(in_subs, values, counts) if "..." in s])
+    subs, vals = [], []
+    for s, v, k in zip(in_subs, values, counts):
+        if "..." in s:
+            i = s.index("...")
+            s = s.replace("...", letters)
+            shape = _shape(v)
+            v = broadcast_to(reshape(v, shape[:i] + (1,) * (n - k) + shape[i:]),
+                             shape[:i] + ell_shape + shape[i + k:])
+        subs.append(s)
+        vals.append(v)
+    if out is None:
+        joined = "".join(in_subs).replace("...", "")
+        out = letters + "".join(sorted(c for c in set(joined) if joined.count(c) == 1))
+    else:
+        out = out.replace("...", letters)
+    return subs, out, vals
+
+
+@implements(np.kron)
+def kron(a, b):
+    a, b = _common([a, b])
+    nd = max(len(_shape(a)), len(_shape(b)))
+    sa = (1,) * (nd - len(_shape(a))) + _shape(a)
+    sb = (1,) * (nd - len(_shape(b))) + _shape(b)
+    a = reshape(a, tuple(d for x in sa for d in (x, 1)))
+    b = reshape(b, tuple(d for x in sb for d in (1, x)))
+    return reshape(multiply(a, b), tuple(x * y for x, y in zip(sa, sb)))
+
+
+@implements(np.cross)
+def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a, b = _common([a, b])
+    a = moveaxis(a, axisa, -1)
+    b = moveaxis(b, axisb, -1)
+    na, nb = _shape(a)[-1], _shape(b)[-1]
+    if na not in (2, 3) or nb not in (2, 3):
+        raise ValueError("incompatible dimensions for cross product\n(dimension must be 2 or 3)")
+    ax = [a[..., i] for i in range(na)]
+    bx = [b[..., i] for i in range(nb)]
+    if na == nb == 2:
+        return subtract(multiply(ax[0], bx[1]), multiply(ax[1], bx[0]))
+    zero = 0.0
+    ax += [zero] * (3 - na)
+    bx += [zero] * (3 - nb)
+
+    def part(i, j):
+        if isinstance(ax[i], float) or isinstance(bx[j], float):
+            t1 = None
+        else:
+            t1 = multiply(ax[i], bx[j])
+        t2 = None if isinstance(ax[j], float) or isinstance(bx[i], float) else \
+            multiply(ax[j], bx[i])
+        if t1 is None and t2 is None:
+            return multiply(ax[0] if not isinstance(ax[0], float) else bx[0], 0.0)
+        if t2 is None:
+            return t1
+        return UFUNCS[np.negative](t2) if t1 is None else subtract(t1, t2)
+
+    comps = [part(1, 2), part(2, 0), part(0, 1)]
+    shape = np.broadcast_shapes(*[_shape(c) for c in comps])
+    res = stack([broadcast_to(c, shape) for c in comps], -1)
+    return moveaxis(res, -1, axisc)
+
+
+def _gufunc_axis(axis, name):
+    if axis is None:
+        raise NotImplementedError(f"np.{name}(..., axis=None) is not supported")
+    return axis
+
+
+if hasattr(np, "vecdot"):
+    @ufunc(np.vecdot)
+    def vecdot(x1, x2, /, *, axis=-1):
+        # real arrays: conj(x1) == x1
+        x1, x2 = _common([x1, x2])
+        prod = multiply(x1, x2)
+        return R.reduce_sum(prod, normalize_axes(_gufunc_axis(axis, "vecdot"),
+                                                 len(_shape(prod))))
+
+if hasattr(np, "matvec"):
+    @ufunc(np.matvec)
+    def matvec(x1, x2, /):
+        x1, x2 = _common([x1, x2])
+        return R.reduce_sum(multiply(x1, reshape(x2, _shape(x2)[:-1] + (1, _shape(x2)[-1]))),
+                            (max(len(_shape(x1)), len(_shape(x2)) + 1) - 1,))
+
+    @ufunc(np.vecmat)
+    def vecmat(x1, x2, /):
+        x1, x2 = _common([x1, x2])
+        prod = multiply(reshape(x1, _shape(x1) + (1,)), x2)
+        return R.reduce_sum(prod, (len(_shape(prod)) - 2,))

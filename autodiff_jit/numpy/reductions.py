@@ -6,7 +6,7 @@ import numpy as np
 
 from ..ir import is_float
 from ..primitives import bind
-from ..primitives import elementwise as E, reductions as R, shape as S
+from ..primitives import cumulative as C, elementwise as E, reductions as R, shape as S
 from ._base import UFUNCS, _dtype, _shape, asvalue, implements, normalize_axes
 from .shape import ravel
 from .ufuncs import divide, multiply, subtract
@@ -21,23 +21,59 @@ def _keep(x, reduced, axes, keepdims):
 _NoValue = np._NoValue  # numpy's marker for "argument not given"
 
 
-@implements(np.sum, defaults_only=("out", "initial", "where"))
+def _axes(axis, x):
+    """normalize_axes, plus numpy's quirk: an integer axis 0 or -1 reduces a 0-d value."""
+    nd = len(_shape(x))
+    if nd == 0 and not isinstance(axis, tuple) and axis in (0, -1):
+        axis = None
+    return normalize_axes(axis, nd)
+
+
+def _masked(x, where, fill):
+    """x where `where` holds, else the reduction's identity `fill` (where=True: x itself)."""
+    if where is True:
+        return x
+    w = asvalue(where)
+    if _dtype(w) != np.bool_:
+        raise TypeError("where= must be a boolean array")
+    x = S.broadcast_to(x, np.broadcast_shapes(_shape(x), _shape(w))) if \
+        np.broadcast_shapes(_shape(x), _shape(w)) != _shape(x) else x
+    return E.select(w, x, np.asarray(fill, _dtype(x))[()])
+
+
+def _identity_of(dtype, sign):
+    dtype = np.dtype(dtype)
+    if is_float(dtype):
+        return sign * np.inf
+    if dtype == np.bool_:
+        return sign > 0
+    info = np.iinfo(dtype)
+    return info.max if sign > 0 else info.min
+
+
+@implements(np.sum, defaults_only=("out",))
 def sum_(x, axis=None, dtype=None, out=None, keepdims=False, initial=_NoValue, where=True):
     x = asvalue(x)
     if dtype is not None:
         x = E.cast(x, dtype)
     elif _dtype(x) == np.bool_ or _dtype(x) == np.int32:
         x = E.cast(x, np.int64)
-    axes = normalize_axes(axis, len(_shape(x)))
-    return _keep(R.reduce_sum(x, axes) if axes else x, x, axes, keepdims)
+    x = _masked(x, where, 0)
+    axes = _axes(axis, x)
+    res = _keep(R.reduce_sum(x, axes) if axes else x, x, axes, keepdims)
+    return res if initial is _NoValue else UFUNCS[np.add](res, initial)
 
 
-@implements(np.mean, defaults_only=("out", "where"))
+@implements(np.mean, defaults_only=("out",))
 def mean(x, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
     x = asvalue(x)
     if not is_float(_dtype(x)):
         x = E.cast(x, dtype or np.float64)
     axes = normalize_axes(axis, len(_shape(x)))
+    if where is not True:
+        w = S.broadcast_to(asvalue(where), np.broadcast_shapes(_shape(x), _shape(asvalue(where))))
+        count = sum_(E.cast(w, _dtype(x)), axes, keepdims=keepdims)
+        return divide(sum_(x, axes, dtype, keepdims=keepdims, where=where), count)
     count = int(np.prod([_shape(x)[a] for a in axes], dtype=np.int64))
     return divide(sum_(x, axes, dtype, keepdims=keepdims), float(count))
 
@@ -74,34 +110,49 @@ def _ddof(ddof, correction):
 _mean = mean  # var's own `mean=` parameter shadows the function inside it
 
 
-def _extremum(prim):
+def _extremum(prim, sign, pick):
     def fn(x, axis=None, out=None, keepdims=False, initial=_NoValue, where=True):
         x = asvalue(x)
-        axes = normalize_axes(axis, len(_shape(x)))
-        if any(_shape(x)[a] == 0 for a in axes):
+        if where is not True:
+            if initial is _NoValue:
+                w = np.asarray(where) if not getattr(where, "_adj_context", None) else None
+                if w is None or not np.broadcast_to(w, _shape(x)).any(
+                        axis=_axes(axis, x) or None).all():
+                    raise ValueError("reduction operation which has no identity: give "
+                                     "initial= with where= (as numpy requires)")
+            x = _masked(x, where, _identity_of(_dtype(x), -sign))
+        axes = _axes(axis, x)
+        if any(_shape(x)[a] == 0 for a in axes) and initial is _NoValue:
             raise ValueError("zero-size array to reduction operation which has no identity")
-        return _keep(bind(prim, x, axes=axes) if axes else x, x, axes, keepdims)
+        res = _keep(bind(prim, x, axes=axes) if axes else x, x, axes, keepdims)
+        return res if initial is _NoValue else pick(res, initial)
     return fn
 
 
-_EXTREMUM_DEFAULTS = ("out", "initial", "where")
-amax = implements(np.max, np.amax, defaults_only=_EXTREMUM_DEFAULTS)(_extremum(R.reduce_max_p))
-amin = implements(np.min, np.amin, defaults_only=_EXTREMUM_DEFAULTS)(_extremum(R.reduce_min_p))
+_EXTREMUM_DEFAULTS = ("out",)
+amax = implements(np.max, np.amax, defaults_only=_EXTREMUM_DEFAULTS)(
+    _extremum(R.reduce_max_p, 1, lambda r, i: UFUNCS[np.maximum](r, i)))
+amin = implements(np.min, np.amin, defaults_only=_EXTREMUM_DEFAULTS)(
+    _extremum(R.reduce_min_p, -1, lambda r, i: UFUNCS[np.minimum](r, i)))
 
 
-@implements(np.prod, defaults_only=("out", "initial", "where"))
+@implements(np.prod, defaults_only=("out",))
 def prod(x, axis=None, dtype=None, out=None, keepdims=False, initial=_NoValue, where=True):
     x = asvalue(x)
     if dtype is not None:
         x = E.cast(x, dtype)
-    axes = normalize_axes(axis, len(_shape(x)))
-    return _keep(R.reduce_prod(x, axes) if axes else x, x, axes, keepdims)
+    elif _dtype(x) == np.bool_ or _dtype(x) == np.int32:
+        x = E.cast(x, np.int64)
+    x = _masked(x, where, 1)
+    axes = _axes(axis, x)
+    res = _keep(R.reduce_prod(x, axes) if axes else x, x, axes, keepdims)
+    return res if initial is _NoValue else multiply(res, initial)
 
 
 def _arg(prim):
     def fn(x, axis=None, out=None, *, keepdims=False):
         x = asvalue(x)
-        if axis is None:
+        if axis is None or (len(_shape(x)) == 0 and axis in (0, -1)):
             x, axis = ravel(x), 0
         axis = normalize_axes(axis, len(_shape(x)))[0]
         res = bind(prim, x, axis=axis)
@@ -118,9 +169,73 @@ def cumsum(x, axis=None, dtype=None, out=None):
     x = asvalue(x)
     if dtype is not None:
         x = E.cast(x, dtype)
-    if axis is None:
-        x, axis = ravel(x), 0
+    elif _dtype(x) == np.bool_ or _dtype(x) == np.int32:
+        x = E.cast(x, np.int64)
+    if axis is None or len(_shape(x)) == 0:
+        x, axis = ravel(x), 0 if axis is None else axis
     return R.cumsum(x, normalize_axes(axis, len(_shape(x)))[0])
+
+
+@implements(np.cumprod, defaults_only=("out",))
+def cumprod(x, axis=None, dtype=None, out=None):
+    x = asvalue(x)
+    if dtype is not None:
+        x = E.cast(x, dtype)
+    if axis is None or len(_shape(x)) == 0:
+        x, axis = ravel(x), 0 if axis is None else axis
+    return C.cumprod(x, normalize_axes(axis, len(_shape(x)))[0])
+
+
+if hasattr(np, "cumulative_sum"):
+    @implements(np.cumulative_sum, defaults_only=("out",))
+    def cumulative_sum(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
+        return _cumulative(cumsum, 0, x, axis, dtype, include_initial)
+
+    @implements(np.cumulative_prod, defaults_only=("out",))
+    def cumulative_prod(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
+        return _cumulative(cumprod, 1, x, axis, dtype, include_initial)
+
+
+def _cumulative(fn, identity, x, axis, dtype, include_initial):
+    x = asvalue(x)
+    nd = len(_shape(x))
+    if axis is None:
+        if nd > 1:
+            raise ValueError("axis must be specified for a multi-dimensional array")
+        axis = 0
+    res = fn(x, axis, dtype)
+    if include_initial:
+        axis = normalize_axes(axis, len(_shape(res)))[0]
+        shape = list(_shape(res))
+        shape[axis] = 1
+        res = S.concatenate([E.cast(np.full(shape, identity), _dtype(res)), res], axis)
+    return res
+
+
+def _nonzero(x):
+    x = asvalue(x)
+    return x if _dtype(x) == np.bool_ else UFUNCS[np.not_equal](x, 0)
+
+
+@implements(np.count_nonzero)
+def count_nonzero(a, axis=None, *, keepdims=False):
+    return sum_(_nonzero(a), axis, keepdims=keepdims)
+
+
+@implements(np.any, defaults_only=("out",))
+def any_(a, axis=None, out=None, keepdims=False, *, where=True):
+    return UFUNCS[np.greater](sum_(_nonzero(a), axis, keepdims=keepdims, where=where), 0)
+
+
+@implements(np.all, defaults_only=("out",))
+def all_(a, axis=None, out=None, keepdims=False, *, where=True):
+    bad = UFUNCS[np.logical_not](_nonzero(a))
+    return UFUNCS[np.equal](sum_(bad, axis, keepdims=keepdims, where=where), 0)
+
+
+@implements(np.ptp, defaults_only=("out",))
+def ptp(a, axis=None, out=None, keepdims=False):
+    return subtract(amax(a, axis, keepdims=keepdims), amin(a, axis, keepdims=keepdims))
 
 
 @implements(np.average, defaults_only=("returned",))

@@ -63,7 +63,8 @@ _FLOPS = {"add": 1, "sub": 1, "mul": 1, "neg": 1, "abs": 1, "sign": 2, "maximum"
 _AFFINE_VIEWS = frozenset({"reshape", "transpose", "broadcast_to", "slice"})
 
 STREAMING = {"reduce_sum": None, "reduce_max": None, "reduce_min": None, "reduce_prod": None,
-             "argmax": None, "argmin": None, "cumsum": None, "concatenate": None,
+             "argmax": None, "argmin": None, "cumsum": None, "cumprod": None,
+             "concatenate": None,
              "scatter_slice": None, "take_add": (0,)}
 
 

@@ -119,6 +119,7 @@ def leaf_aval(leaf) -> AVal:
     if arr.dtype.kind == "c":
         raise TypeError("complex inputs are not supported; pass real float arrays")
     try:
-        return AVal(arr.shape, arr.dtype)
+        # byte-swapped data (">f8" read from a file) is converted to the native byte order
+        return AVal(arr.shape, arr.dtype if arr.dtype.isnative else arr.dtype.newbyteorder("="))
     except TypeError as exc:
         raise TypeError(f"argument of dtype {arr.dtype} is not supported: {exc}") from None

@@ -280,6 +280,16 @@ maximum = _binary("maximum", np.maximum, lambda g, out, a, b: select(a >= b, g, 
 minimum = _binary("minimum", np.minimum, lambda g, out, a, b: select(a <= b, g, 0.0),
                   lambda g, out, a, b: select(a <= b, 0.0, g), torch_name="MinimumBackward0")
 
+# C's fmod (the remainder of truncated division, exact); JAX's rem rule: d/da = 1,
+# d/db = -trunc(a / b).
+fmod = _binary("fmod", np.fmod, lambda g, out, a, b: g,
+               lambda g, out, a, b: -g * _trunc(a / b), torch_name="FmodBackward0")
+
+
+def _trunc(q):
+    return select(q < 0, np.ceil(q), np.floor(q))
+
+
 lt = _binary("lt", np.less, out_dtype=np.bool_)
 le = _binary("le", np.less_equal, out_dtype=np.bool_)
 gt = _binary("gt", np.greater, out_dtype=np.bool_)

@@ -1,0 +1,273 @@
+"""numpy's order statistics and correlations (numpy/lib/_function_base_impl, _histograms_impl):
+median, percentile, quantile (their nan* forms), cov, corrcoef, histogram, bincount.
+
+Order statistics sort (sorting.py) and interpolate with numpy's own formulas, so values match
+numpy's; gradients flow to the order statistics' elements. A slice holding NaN gives NaN, as
+numpy. Bin membership has no derivative; histogram/bincount weights are differentiable.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..ir import is_float
+from ..primitives import bind
+from ..primitives import elementwise as E, indexing as I
+from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
+from .creation import linspace
+from .reductions import amax, amin, mean, sum_
+from .indexing import take_along_axis
+from .shape import broadcast_to, concatenate, moveaxis, ravel, reshape, squeeze, transpose
+from .shape_base import atleast_2d
+from .products import dot
+from .sorting import searchsorted, sort
+from .twodim import diag
+from .ufuncs import add, clip, divide, multiply, subtract
+
+_u = UFUNCS
+
+
+def _float(a):
+    a = asvalue(a)
+    return a if is_float(_dtype(a)) else E.cast(a, np.float64)
+
+
+def _sorted_last(a, axis):
+    """a sorted along `axis` (None: flattened), that axis moved last."""
+    a = _float(a)
+    if axis is None:
+        return sort(ravel(a), -1), None
+    axes = normalize_axes(axis, len(_shape(a)))
+    if len(axes) > 1:  # several axes: bring them together at the end and flatten them
+        rest = [i for i in range(len(_shape(a))) if i not in axes]
+        a = transpose(a, rest + list(axes))
+        a = reshape(a, tuple(_shape(a)[:len(rest)]) + (-1,))
+    else:
+        a = moveaxis(a, axes[0], -1)
+    return sort(a, -1), axes
+
+
+def _keepdims(res, a, axes, keepdims, lead=0):
+    if not keepdims:
+        return res
+    shape = list(_shape(res)[:lead])
+    for i, d in enumerate(_shape(asvalue(a))):
+        shape.append(1 if axes is None or i in axes else d)
+    return reshape(res, tuple(shape))
+
+
+def _nan_guard(res, srt):
+    """NaN where the slice held NaN (sorted last)."""
+    if not is_float(_dtype(srt)):
+        return res
+    return E.select(_u[np.isnan](srt[..., -1]), np.nan, res)
+
+
+def _lerp(a, b, t):
+    """numpy's _lerp: a + (b-a) t, from b's side for t >= 0.5 (monotone, exact at t = 1)."""
+    diff = subtract(b, a)
+    return E.select(_u[np.greater_equal](t, 0.5), subtract(b, multiply(diff, subtract(1.0, t))),
+                    add(a, multiply(diff, t)))
+
+
+@implements(np.median, defaults_only=("out", "overwrite_input"))
+def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    srt, axes = _sorted_last(a, axis)
+    n = _shape(srt)[-1]
+    if n == 0:
+        raise ValueError("median of an empty array")
+    mid = srt[..., (n - 1) // 2: n // 2 + 1]
+    res = mean(mid, -1)
+    return _keepdims(_nan_guard(res, srt), a, axes, keepdims)
+
+
+def _quantile(a, q, axis, method, keepdims, weights, name):
+    if weights is not None:
+        raise NotImplementedError(f"np.{name}(..., weights=) is not supported")
+    if method not in ("linear", "lower", "higher", "nearest", "midpoint"):
+        raise NotImplementedError(f"np.{name}(..., method={method!r}) is not supported; "
+                                  f"methods: linear, lower, higher, nearest, midpoint")
+    if _is_traced(q):
+        raise NotImplementedError(f"np.{name}'s q must be a constant")
+    q = np.asarray(q, np.float64)
+    if np.any((q < 0) | (q > 1)):
+        raise ValueError("Quantiles must be in the range [0, 1]")
+    srt, axes = _sorted_last(a, axis)
+    n = _shape(srt)[-1]
+    virtual = q * (n - 1)
+    lo = np.floor(virtual).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    if method == "lower":
+        hi = lo
+    elif method == "higher":
+        lo = hi = np.ceil(virtual).astype(np.int64)
+    elif method == "nearest":
+        lo = hi = np.around(virtual).astype(np.int64)
+    flat_lo, flat_hi = lo.ravel(), hi.ravel()
+    a_lo = moveaxis(_take_last(srt, flat_lo), -1, 0)
+    a_hi = moveaxis(_take_last(srt, flat_hi), -1, 0)
+    lead = (slice(None),) + (None,) * (len(_shape(a_lo)) - 1)
+    if method == "midpoint":
+        res = _lerp(a_lo, a_hi, np.full(len(flat_lo), 0.5)[lead])
+    elif method == "linear":
+        gamma = (virtual - np.floor(virtual)).ravel().astype(_dtype(srt))
+        res = _lerp(a_lo, a_hi, gamma[lead])
+    else:
+        res = a_lo
+    nan = _u[np.isnan](srt[..., -1])
+    res = E.select(nan, np.nan, res)
+    res = reshape(res, q.shape + _shape(res)[1:])
+    return _keepdims(res, a, axes, keepdims, lead=q.ndim)
+
+
+def _take_last(x, idx):
+    return bind(I.take_p, x, np.asarray(idx, np.int64), axis=len(_shape(x)) - 1)
+
+
+@implements(np.quantile, defaults_only=("out", "overwrite_input"))
+def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
+             keepdims=False, *, weights=None):
+    return _quantile(a, q, axis, method, keepdims, weights, "quantile")
+
+
+@implements(np.percentile, defaults_only=("out", "overwrite_input"))
+def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
+               keepdims=False, *, weights=None):
+    if _is_traced(q):
+        raise NotImplementedError("np.percentile's q must be a constant")
+    return _quantile(a, np.true_divide(q, 100), axis, method, keepdims, weights, "percentile")
+
+
+@implements(np.cov, defaults_only=("fweights", "aweights"))
+def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *,
+        dtype=None):
+    if ddof is not None and not isinstance(ddof, numbers.Integral):
+        raise ValueError("ddof must be integer")
+    X = atleast_2d(_float(m))
+    if not rowvar and _shape(X)[0] != 1:
+        X = transpose(X)
+    if y is not None:
+        Y = atleast_2d(_float(y))
+        if not rowvar and _shape(Y)[0] != 1:
+            Y = transpose(Y)
+        X = concatenate([X, Y], 0)
+    if dtype is not None:
+        X = E.cast(X, dtype)
+    if ddof is None:
+        ddof = 0 if bias else 1
+    n = _shape(X)[1]
+    fact = n - ddof
+    avg = mean(X, 1)
+    X = subtract(X, reshape(avg, (-1, 1)))
+    c = dot(X, transpose(X))
+    c = multiply(c, 1.0 / fact if fact > 0 else np.inf)
+    return squeeze(c)
+
+
+@implements(np.corrcoef)
+def corrcoef(x, y=None, rowvar=True, *, dtype=None):
+    c = cov(x, y, rowvar, dtype=dtype)
+    if len(_shape(c)) == 0:
+        return divide(c, c)
+    d = diag(c)
+    std = _u[np.sqrt](d)
+    c = divide(c, reshape(std, (-1, 1)))
+    c = divide(c, reshape(std, (1, -1)))
+    return clip(c, -1, 1)
+
+
+@implements(np.bincount)
+def bincount(x, weights=None, minlength=0):
+    if _is_traced(x):
+        raise NotImplementedError("np.bincount of traced values has a data-dependent length; "
+                                  "pass the bins as a constant (weights may be traced)")
+    x = np.asarray(x)
+    if x.ndim != 1 or (x.size and x.min() < 0):
+        raise ValueError("bincount needs a 1-d array of non-negative integers")
+    length = max(int(x.max()) + 1 if x.size else 0, int(minlength))
+    if weights is None:
+        return np.bincount(x, minlength=minlength)
+    w = _float(weights)
+    return I.take_add(w, x.astype(np.int64), 0, length)
+
+
+@implements(np.histogram)
+def histogram(a, bins=10, range=None, density=None, weights=None):
+    a = ravel(_float(a))
+    if isinstance(bins, str):
+        raise NotImplementedError("np.histogram(bins='<estimator>') is not supported; give the "
+                                  "number of bins or the edges")
+    if isinstance(bins, numbers.Integral):
+        if range is not None:
+            lo, hi = float(range[0]), float(range[1])
+        else:
+            lo, hi = amin(a), amax(a)
+        if _is_traced(lo) or _is_traced(hi):
+            same = _u[np.equal](lo, hi)
+            lo = E.select(same, subtract(lo, 0.5), lo)
+            hi = E.select(same, add(hi, 0.5), hi)
+        elif lo == hi:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = linspace(lo, hi, int(bins) + 1)
+    else:
+        edges = asvalue(bins)
+    nb = _shape(edges)[0] - 1
+    # bin i holds edges[i] <= a < edges[i+1]; the last bin also holds its right edge
+    idx = subtract(searchsorted(edges, a, "right"), 1)
+    idx = E.select(_u[np.equal](a, edges[nb]), np.int64(nb - 1), idx)
+    inside = _u[np.logical_and](_u[np.greater_equal](idx, 0), _u[np.less](idx, nb))
+    onehot = _u[np.logical_and](
+        _u[np.equal](reshape(idx, (-1, 1)), np.arange(nb, dtype=np.int64)),
+        reshape(inside, (-1, 1)))
+    if weights is None:
+        hist = sum_(onehot, 0)
+    else:
+        w = ravel(_float(weights))
+        hist = sum_(E.select(onehot, reshape(w, (-1, 1)), np.zeros((), _dtype(w))[()]), 0)
+    if density:
+        widths = subtract(edges[1:], edges[:-1])
+        hist = divide(divide(E.cast(hist, np.float64), widths), sum_(hist))
+    return hist, edges
+
+
+# nan-ignoring order statistics: NaNs sort last, so they are dropped by counting them
+@implements(np.nanmedian, defaults_only=("out", "overwrite_input"))
+def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    return nanquantile(a, 0.5, axis, keepdims=keepdims)
+
+
+@implements(np.nanquantile, defaults_only=("out", "overwrite_input"))
+def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
+                keepdims=False, *, weights=None):
+    if method != "linear" or weights is not None:
+        raise NotImplementedError("np.nanquantile supports method='linear' without weights")
+    if _is_traced(q):
+        raise NotImplementedError("np.nanquantile's q must be a constant")
+    q = np.asarray(q, np.float64)
+    srt, axes = _sorted_last(a, axis)
+    n = _shape(srt)[-1]
+    count = sum_(_u[np.logical_not](_u[np.isnan](srt)), -1)  # valid values per slice
+    virtual = multiply(np.reshape(q, q.shape + (1,) * len(_shape(count))),
+                       subtract(E.cast(count, np.float64), 1.0))
+    lo = _u[np.floor](virtual)
+    gamma = subtract(virtual, lo)
+    lo_i = clip(E.cast(lo, np.int64), 0, n - 1)
+    hi_i = clip(add(lo_i, 1), 0, subtract(count, 1))
+    hi_i = clip(hi_i, 0, n - 1)
+    srt_b = reshape(srt, (1,) * q.ndim + _shape(srt))
+    srt_b = broadcast_to(srt_b, q.shape + _shape(srt))
+    a_lo = take_along_axis(srt_b, reshape(lo_i, _shape(lo_i) + (1,)), -1)[..., 0]
+    a_hi = take_along_axis(srt_b, reshape(hi_i, _shape(hi_i) + (1,)), -1)[..., 0]
+    res = _lerp(a_lo, a_hi, E.cast(gamma, _dtype(srt)))
+    res = E.select(_u[np.equal](count, 0), np.nan, res)
+    return _keepdims(res, a, axes, keepdims, lead=q.ndim)
+
+
+@implements(np.nanpercentile, defaults_only=("out", "overwrite_input"))
+def nanpercentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
+                  keepdims=False, *, weights=None):
+    if _is_traced(q):
+        raise NotImplementedError("np.nanpercentile's q must be a constant")
+    return nanquantile(a, np.true_divide(q, 100), axis, method=method, keepdims=keepdims,
+                       weights=weights)

@@ -1,0 +1,44 @@
+"""numpy/polynomial.py and numpy/signal.py: value vs numpy and gradient vs finite
+differences, every mode."""
+import numpy as np
+import pytest
+
+from table import check_case
+
+_r = np.random.default_rng(29)
+P = np.array([1.3, -0.7, 2.1, 0.4])
+Q = np.array([0.9, 0.25])
+X = _r.standard_normal(7)
+A = _r.standard_normal(12)
+K = _r.standard_normal(4)
+XP = np.sort(_r.uniform(-2, 2, 6))
+FP = _r.standard_normal(6)
+M = _r.standard_normal((5, 6))
+PH = np.cumsum(_r.uniform(-3, 3, 10))
+
+CASES = {
+    "polyval": (np.polyval, [P, X]), "polyval_scalar": (lambda p: np.polyval(p, 0.7), [P]),
+    "polyder": (lambda p: np.polyder(p, 2), [P]), "polyint": (lambda p: np.polyint(p, 2, 0.5), [P]),
+    "polyadd": (np.polyadd, [P, Q]), "polysub": (np.polysub, [Q, P]),
+    "polymul": (np.polymul, [P, Q]), "polydiv": (np.polydiv, [P, Q]),
+    "poly": (np.poly, [Q]),
+    "convolve_full": (np.convolve, [A, K]), "convolve_same": (lambda a, k: np.convolve(a, k, "same"), [A, K]),
+    "convolve_valid": (lambda a, k: np.convolve(k, a, "valid"), [A, K]),
+    "convolve_same_swapped": (lambda a, k: np.convolve(k, a, "same"), [A, K]),
+    "correlate": (np.correlate, [A, K]), "correlate_full": (lambda a, k: np.correlate(a, k, "full"), [A, K]),
+    "correlate_swapped_same": (lambda a, k: np.correlate(k, a, "same"), [A, K]),
+    "interp": (lambda x, fp: np.interp(x, XP, fp), [X, FP]),
+    "interp_left_right": (lambda x: np.interp(x * 3, XP, FP, left=-1.0, right=2.0), [X]),
+    "gradient": (np.gradient, [A]), "gradient_2d": (lambda m: np.gradient(m, 0.5, 2.0), [M]),
+    "gradient_axis_edge2": (lambda m: np.gradient(m, axis=1, edge_order=2), [M]),
+    "trapezoid": (np.trapezoid, [A]), "trapezoid_x": (lambda y, x: np.trapezoid(y, np.sort(x)), [X, X]),
+    "trapezoid_axis": (lambda m: np.trapezoid(m, dx=0.3, axis=0), [M]),
+    "unwrap": (np.unwrap, [PH]), "unwrap_period": (lambda p: np.unwrap(p, period=4.0), [PH]),
+    "ediff1d": (lambda a: np.ediff1d(a, to_end=[1.0, 2.0], to_begin=-3.0), [A]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_polynomial_signal(name):
+    f, args = CASES[name]
+    check_case(f, args, rtol=1e-12)

@@ -1,0 +1,36 @@
+"""numpy/products.py additions: einsum with '...' and repeated indices, kron, cross, vecdot,
+matvec, vecmat; value vs numpy and gradient vs finite differences, every mode."""
+import numpy as np
+import pytest
+
+from table import check_case
+
+_r = np.random.default_rng(17)
+A = _r.standard_normal((3, 3))
+B = _r.standard_normal((2, 3, 3))
+M = _r.standard_normal((2, 4, 3))
+v3 = _r.standard_normal((4, 3))
+w3 = _r.standard_normal((4, 3))
+v2 = _r.standard_normal((4, 2))
+
+CASES = {
+    "einsum_trace": (lambda a: np.einsum("ii", a), [A]),
+    "einsum_diag": (lambda a: np.einsum("ii->i", a), [A]),
+    "einsum_batch_trace": (lambda b: np.einsum("bii->b", b), [B]),
+    "einsum_diag_product": (lambda a, b: np.einsum("ii,bij->bj", a, b), [A, B]),
+    "einsum_ellipsis": (lambda m, v: np.einsum("...ij,...j->...i", m, v[:2, None, :]), [M, v3]),
+    "einsum_ellipsis_implicit": (lambda b: np.einsum("...ii", b), [B]),
+    "einsum_ellipsis_broadcast": (lambda m, a: np.einsum("...j,jk->...k", m, a), [M, A]),
+    "kron": (np.kron, [A, v2]), "kron_1d": (lambda a, b: np.kron(a[0], b[1]), [A, v3]),
+    "cross": (np.cross, [v3, w3]), "cross_2d": (lambda a, b: np.cross(a, b[:, :2]), [v3, v2]),
+    "cross_axis": (lambda a, b: np.cross(a.T, b.T, axis=0), [v3, w3]),
+    "vecdot": (np.vecdot, [v3, w3]), "vecdot_axis": (lambda a, b: np.vecdot(a, b, axis=0), [v3, w3]),
+    "matvec": (lambda m, v: np.matvec(m, v[0]), [M, v3]),
+    "vecmat": (lambda v, m: np.vecmat(v[:2, None, :4 - 1], m.transpose(0, 2, 1)), [v3, M]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_products(name):
+    f, args = CASES[name]
+    check_case(f, args, rtol=1e-13)

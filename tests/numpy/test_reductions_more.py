@@ -1,0 +1,76 @@
+"""The reductions numpy/reductions.py and numpy/nanfunctions.py add: any/all/count_nonzero,
+ptp, cumprod (a primitive; exact gradients at zeros), where=/initial=, the nan family, and
+numpy's axis=0 of a 0-d value; value vs numpy and gradient vs finite differences, every mode."""
+import numpy as np
+import pytest
+
+import autodiff_jit as ad
+from table import ALL_MODES, check_case
+
+_r = np.random.default_rng(11)
+A = _r.standard_normal((3, 4))
+W = np.array([[True, False, True, True], [False, True, True, False], [True, True, False, True]])
+N = A.copy()
+N[0, 1] = N[2, 3] = np.nan
+Z1 = np.array([1.5, -0.7, 0.0, 2.0, 1.3])          # one zero
+Z2 = np.array([[1.5, 0.0, 0.8, 0.0, 1.1], [0.9, 1.2, -1.3, 0.7, 2.0]])  # two zeros; none
+
+CASES = {
+    "any": (lambda a: np.any(a > 1.0, axis=1), [A]), "all": (lambda a: np.all(a > -2, 0), [A]),
+    "any_where": (lambda a: np.any(a > 1.0, where=W), [A]),
+    "count_nonzero": (lambda a: np.count_nonzero(a > 0, axis=0), [A]),
+    "ptp": (lambda a: np.ptp(a, axis=1), [A]),
+    "cumprod": (lambda a: np.cumprod(a, axis=1), [A]),
+    "cumprod_flat": (np.cumprod, [A]),
+    "cumprod_one_zero": (np.cumprod, [Z1]),
+    "cumprod_two_zeros": (lambda a: np.cumprod(a, axis=1), [Z2]),
+    "cumprod_axis0": (lambda a: np.cumprod(a, axis=0), [Z2]),
+    "cumulative_sum": (lambda a: np.cumulative_sum(a, axis=1, include_initial=True), [A]),
+    "cumulative_prod": (lambda a: np.cumulative_prod(a, axis=0), [A]),
+    "sum_where": (lambda a: np.sum(a, axis=1, where=W), [A]),
+    "sum_initial": (lambda a: np.sum(a, initial=2.5), [A]),
+    "prod_where": (lambda a: np.prod(a, axis=0, where=W, initial=1.5), [A]),
+    "mean_where": (lambda a: np.mean(a, axis=1, where=W), [A]),
+    "max_where": (lambda a: np.max(a, axis=1, where=W, initial=-5.0), [A]),
+    "min_initial": (lambda a: np.min(a, axis=0, initial=-0.1), [A]),
+    "nansum": (lambda a: np.nansum(a, axis=0), [N]), "nanprod": (np.nanprod, [N]),
+    "nanmean": (lambda a: np.nanmean(a, axis=1), [N]),
+    "nanmax": (lambda a: np.nanmax(a, axis=1), [N]), "nanmin": (np.nanmin, [N]),
+    "nanvar": (lambda a: np.nanvar(a, axis=1, ddof=1), [N]), "nanstd": (np.nanstd, [N]),
+    "nancumsum": (lambda a: np.nancumsum(a, axis=1), [N]),
+    "nancumprod": (lambda a: np.nancumprod(a, axis=1), [N]),
+    "nanargmax": (lambda a: np.nanargmax(a, axis=1), [N]),
+    "nanargmin": (np.nanargmin, [N]),
+    "sum_0d_axis0": (lambda a: np.sum(a[0, 0], axis=0) + np.max(a[0, 1], axis=-1), [A]),
+    "cumsum_0d": (lambda a: np.cumsum(a[1, 1], axis=0) * np.cumprod(a[0, 2], axis=0), [A]),
+    "argmax_0d": (lambda a: np.argmax(a[1, 1], axis=0), [A]),
+    "method_cumprod": (lambda a: a.cumprod(1) + a.cumprod(axis=0), [A]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_reductions(name):
+    f, args = CASES[name]
+    check_case(f, args, rtol=1e-14)
+
+
+def test_cumprod_gradient_at_zeros_is_exact():
+    # y = cumprod([a, 0, c]): d(sum y)/d(a, 0, c) = (1, a + a c, 0)
+    a, c = 1.7, -0.6
+    for mode in ALL_MODES:
+        g = ad.grad(lambda x: np.sum(np.cumprod(x)), mode=mode)(np.array([a, 0.0, c]))
+        np.testing.assert_allclose(g, [1.0, a + a * c, 0.0], rtol=1e-15)
+
+
+def test_cumprod_jvp_at_zeros():
+    x = np.array([1.7, 0.0, -0.6, 0.0, 2.0])
+    v = np.array([0.3, -1.1, 0.5, 0.7, 0.2])
+    jac = ad.jacfwd(np.cumprod)(x)
+    eps = 1e-7
+    fd = (np.cumprod(x + eps * v) - np.cumprod(x - eps * v)) / (2 * eps)
+    np.testing.assert_allclose(jac @ v, fd, rtol=1e-7, atol=1e-9)
+
+
+def test_where_without_initial_on_an_empty_slice_is_refused():
+    with pytest.raises(ValueError, match="initial"):
+        ad.jit(lambda a: np.max(a, axis=1, where=W & False))(A)
