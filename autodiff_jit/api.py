@@ -69,6 +69,15 @@ def _tape_call(transformed, args, kwargs):
     return tape_call(transformed, args, kwargs)
 
 
+def _has_tape_tensor(args, kwargs) -> bool:
+    """Any tape Tensor among the leaves (the tape context is the one at level 0)."""
+    for leaf in tree.flatten((args, kwargs))[0]:
+        ctx = getattr(leaf, "_adj_context", None)
+        if ctx is not None and ctx.level == 0:
+            return True
+    return False
+
+
 class _LeafIndex:
     """Stands in for a dynamic leaf to find which leaves an argument owns."""
     __slots__ = ("index",)
@@ -153,6 +162,14 @@ class Transformed:
         return self._call(args, kwargs)
 
     def _call(self, args, kwargs):
+        if _has_tape_tensor(args, kwargs):
+            # called on tape Tensors (inside a tape-mode grad, or torch-style code): compiled
+            # code cannot see the tape, so the function runs on the Tensors and is recorded op
+            # by op; gradients through it are exact (not the compiled adjoint, which tape mode
+            # would otherwise see as a constant and give zeros)
+            if self.kind == "jit":
+                return self.fun(*args, **kwargs)
+            return _tape_call(self, args, kwargs)
         self._check_argnums(args)
         dyn, key, rebuild = self._split(args, kwargs)
         spec = self._specialize(key, dyn, rebuild)

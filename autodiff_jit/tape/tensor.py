@@ -726,7 +726,7 @@ def _fast2(prim, a, b, op, ufunc):
                                 a.requires_grad or b.requires_grad)
             if prim is not _P_DIV:
                 return TAPE.process(prim, (a, b), _NO_PARAMS)
-    elif (tb is float or tb is int) and ad.dtype in _FLOATS:
+    elif (tb is float or tb is int or tb is _Size) and ad.dtype in _FLOATS:
         bd = ad.dtype.type(b)
         return _record2(prim, op(ad, bd), a, bd, ad, bd, a.requires_grad)
     return UFUNCS[ufunc](a, b)
@@ -735,7 +735,7 @@ def _fast2(prim, a, b, op, ufunc):
 def _fast2r(prim, a, b, op, ufunc):
     ta = type(a)
     bd = b._data
-    if (ta is float or ta is int) and bd.dtype in _FLOATS:
+    if (ta is float or ta is int or ta is _Size) and bd.dtype in _FLOATS:
         ad = bd.dtype.type(a)
         return _record2(prim, op(ad, bd), ad, b, ad, bd, b.requires_grad)
     return UFUNCS[ufunc](a, b)
