@@ -91,8 +91,39 @@ def _letters(a_nd, b_nd, contract, batch):
     return "".join(a_sub), "".join(b_sub), "".join(out)
 
 
+def _matmul_vjp(g, a, b, needs):
+    """The VJP of a @ b for 1-D/2-D numpy operands (tape backward), without einsum's layer:
+    ga = g bᵀ, gb = aᵀ g, with vectors as the matching rows/columns (JAX's dot_general rule)."""
+    ga = gb = None
+    if a.ndim == 2 and b.ndim == 2:
+        if needs[0]:
+            ga = np.matmul(g, b.T)
+        if needs[1]:
+            gb = np.matmul(a.T, g)
+    elif a.ndim == 1 and b.ndim == 2:
+        if needs[0]:
+            ga = np.matmul(b, g)
+        if needs[1]:
+            gb = np.multiply.outer(a, g)
+    elif a.ndim == 2:  # b 1-D
+        if needs[0]:
+            ga = np.multiply.outer(g, b)
+        if needs[1]:
+            gb = np.matmul(g, a)
+    else:
+        if needs[0]:
+            ga = g * b
+        if needs[1]:
+            gb = g * a
+    return ga, gb
+
+
 def _dot_vjp(g, out, a, b, *, contract, batch, needs=(True, True)):
     # needs: which cotangents are wanted (tape mode skips the X in X @ w: an n x d outer product)
+    if type(a) is np.ndarray and type(b) is np.ndarray and not batch[0] and a.ndim <= 2 and \
+            b.ndim <= 2 and contract == ((a.ndim - 1,), (0,)) and \
+            (type(g) is np.ndarray or isinstance(g, np.generic)) and a.dtype == b.dtype:
+        return _matmul_vjp(g, a, b, needs)
     a_sub, b_sub, o_sub = _letters(aval_of(a).ndim, aval_of(b).ndim, contract, batch)
     return (einsum2(o_sub, b_sub, a_sub, g, b) if needs[0] else None,
             einsum2(a_sub, o_sub, b_sub, a, g) if needs[1] else None)

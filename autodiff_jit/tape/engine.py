@@ -86,11 +86,6 @@ def _apply(node, cts, create_graph):
         if prim.multiple_results:
             return prim.vjp(cts, out, *ins, **node.params)
         return prim.vjp(cts[0], out, *ins, **node.params)
-    if tn is CompositeNode:
-        # the inner tape stays alive as long as this node does; this node's own release flag
-        # gives the retain_graph error
-        return _run(node.inner_out, cts[0], targets=node.inputs, retain_graph=True,
-                    create_graph=create_graph, stop_at_targets=True)
     if tn is FunctionNode:
         return _apply_function(node, cts[0], create_graph)
     raise TypeError(f"cannot run backward through a {tn.__name__}")  # pragma: no cover
@@ -117,7 +112,7 @@ def _apply_function(node, g, create_graph):
     return out
 
 
-def _toposort(root_node, stop):
+def _toposort(root_node):
     order, seen = [], set()
     stack = [(root_node, False)]
     while stack:
@@ -129,9 +124,7 @@ def _toposort(root_node, stop):
             continue
         seen.add(id(node))
         stack.append((node, True))
-        if stop is not None and id(node) in stop:
-            continue
-        for x in node.inputs:
+        for x in (node.inner_out,) if type(node) is CompositeNode else node.inputs:
             if isinstance(x, GraphTensor):
                 fn = x.grad_fn
                 if fn is not None and id(fn) not in seen:
@@ -144,8 +137,7 @@ def _add(a, b):
     return b if a is None else a + b
 
 
-def _run(root, root_grad, *, targets=None, retain_graph=False, create_graph=False,
-         stop_at_targets=False):
+def _run(root, root_grad, *, targets=None, retain_graph=False, create_graph=False):
     """Propagate `root_grad` from `root` back through the tape.
 
     targets=None: accumulate into the leaves' `.grad` (Tensor.backward). Otherwise return one
@@ -159,7 +151,7 @@ def _run(root, root_grad, *, targets=None, retain_graph=False, create_graph=Fals
     prev_mode = _GRAD[0]
     _GRAD[0] = bool(create_graph)
     try:
-        return _propagate(root, root_grad, targets, retain_graph, create_graph, stop_at_targets)
+        return _propagate(root, root_grad, targets, retain_graph, create_graph)
     finally:
         _GRAD[0] = prev_mode
 
@@ -190,23 +182,21 @@ def _leaf_hooks(x, g, create_graph):
     return g
 
 
-def _propagate(root, root_grad, targets, retain_graph, create_graph, stop_at_targets):
+def _propagate(root, root_grad, targets, retain_graph, create_graph):
     """The backward walk. Nodes are numbered in creation order (`seq`), which is a topological
     order, so the walk is a max-heap on seq over the nodes a cotangent has reached: no separate
     graph sort, and nodes no cotangent reaches are never visited. (While an in-place op's node
     is alive, `_REWIRED`, the order comes from a DFS sort instead.)"""
-    nonleaf_targets = stop = None
+    nonleaf_targets = None
     if targets is not None:
         nonleaf_targets = {}
         for t in targets:
             if t.grad_fn is not None:
                 nonleaf_targets[(id(t.grad_fn), t._out_nr)] = None
-        if stop_at_targets:
-            stop = {id(t.grad_fn) for t in targets if t.grad_fn is not None}
     rfn = root.grad_fn
     rank = None
     if _REWIRED:
-        rank = {id(n): i for i, n in enumerate(_toposort(rfn, stop))}
+        rank = {id(n): i for i, n in enumerate(_toposort(rfn))}
         k = 0
     else:
         k = -rfn.seq
@@ -223,17 +213,23 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph, stop_at_tar
         if node.hooks:
             _run_hooks(node.hooks, ent, create_graph)
         if nonleaf_targets:
-            hit = False
             for nr in range(node.n_out):
                 key = (id(node), nr)
                 if key in nonleaf_targets:
                     nonleaf_targets[key] = _add(nonleaf_targets[key], ent[nr + 1])
-                    hit = True
-            if hit and stop is not None:
-                continue
         if node.seq < last_write:
             _check_versions(node)
-        if not create_graph and type(node) is PrimNode:  # _apply, inlined for the hot case
+        ins = node.inputs
+        if type(node) is CompositeNode:
+            # the inner tape was recorded after the composite's inputs and before the composite
+            # (its seqs lie between), so its nodes join this walk: the cotangent goes to the
+            # inner result and flows from there to the composite's inputs
+            if node._freed:
+                raise RuntimeError(_RETAIN_MSG)
+            if not retain_graph:
+                node._freed = True
+            ins, in_cts = (node.inner_out,), (ent[1],)
+        elif not create_graph and type(node) is PrimNode:  # _apply, inlined for the hot case
             saved = node.saved
             if saved is None:
                 raise RuntimeError(_RETAIN_MSG)
@@ -269,7 +265,7 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph, stop_at_tar
             in_cts = _apply(node, ent[1:], create_graph)
             if not retain_graph:
                 node.release()
-        for x, ct in zip(node.inputs, in_cts):
+        for x, ct in zip(ins, in_cts):
             if ct is None or not isinstance(x, GraphTensor) or not x.requires_grad:
                 continue
             if create_graph:

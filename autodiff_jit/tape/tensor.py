@@ -29,8 +29,8 @@ from ..numpy.reductions import sum_ as _np_sum, mean as _np_mean, var as _np_var
 from . import engine
 from ._format import _format_data
 from .grad_mode import _GRAD
-from .graph import (_NODE_COUNT, _REWIRED, GraphTensor, PrimNode, _add_hook, _next_seq,
-                    record_as)
+from .graph import (_NODE_COUNT, _REWIRED, CompositeNode, GraphTensor, PrimNode, _add_hook,
+                    _next_seq, record_as)
 
 _new = object.__new__
 _DEFAULT_FLOAT = np.dtype(np.float32)
@@ -464,8 +464,11 @@ class Tensor(GraphTensor, ArrayOps):
 
     # --- numpy protocols: composites recorded as one PyTorch-named node ------------------
     def __array_function__(self, func, types, args, kwargs):
-        if func is np.sum and not kwargs and len(args) == 1 and args[0] is self:
-            return _sum_all(self)
+        if not kwargs and len(args) == 1 and args[0] is self:
+            if func is np.sum:
+                return _sum_all(self)
+            if func is np.mean:
+                return _mean_all(self)
         name = _COMPOSITE_NAMES.get(func)
         if name is not None:
             check_args(FUNCTIONS[func], f"np.{func.__name__}", args, kwargs)
@@ -637,12 +640,13 @@ def _torch_kw(kwargs, dim, keepdim, unbiased=None):
 
 
 from ..primitives import elementwise as _E  # noqa: E402
-from ..primitives import indexing as _I, reductions as _R  # noqa: E402
+from ..primitives import indexing as _I, linalg as _L, reductions as _R  # noqa: E402
 
 _P_ADD, _P_SUB, _P_MUL, _P_DIV = _E.add, _E.sub, _E.mul, _E.div
 _P_NEG, _P_IPOW = _E.neg, _E.integer_pow_p
 _P_SLICE = _I.slice_p
 _P_SUM = _R.reduce_sum_p
+_P_DOT = _L.dot_general_p
 _SUM_PARAMS = {n: {"axes": tuple(range(n))} for n in range(1, 9)}
 _ADD_REDUCE = np.add.reduce
 _NO_PARAMS: dict = {}
@@ -714,6 +718,21 @@ def _sum_all(x):
     return FUNCTIONS[np.sum](x)
 
 
+def _mean_all(x):
+    """np.mean(x) of a float Tensor: what numpy/reductions.py mean records (reduce_sum, then
+    div by the count), shown as one MeanBackward0 node, without the numpy layer's argument
+    handling and pytree walk."""
+    d = x._data
+    n = d.size
+    if not (d.ndim and d.ndim <= 8 and d.dtype in _FLOATS and 0 < n < 2 ** 24):
+        return record_as("MeanBackward0", FUNCTIONS[np.mean], x)
+    s = _sum_all(x)
+    m = _fast2(_P_DIV, s, n, operator.truediv, np.true_divide)
+    if m.grad_fn is None:
+        return m
+    return _wrap(m._data, CompositeNode("MeanBackward0", (x,), m), 0)
+
+
 def _fast2(prim, a, b, op, ufunc):
     tb = type(b)
     ad = a._data
@@ -757,7 +776,32 @@ _COMPOSITE_NAMES = {np.mean: "MeanBackward0", np.var: "VarBackward0", np.std: "S
                     np.linalg.norm: "LinalgVectorNormBackward0", np.clip: "ClampBackward1"}
 
 
+_MATMUL_NAMES = {(2, 2): "MmBackward0", (2, 1): "MvBackward0", (1, 1): "DotBackward0",
+                 (1, 2): "MatmulBackward0"}
+# dot_general params of a @ b for 1-D/2-D operands (numpy/products.py matmul's), shared
+_MATMUL_PARAMS = {(na, nb): {"contract": ((na - 1,), (0,)), "batch": ((), ())}
+                  for na in (1, 2) for nb in (1, 2)}
+
+
 def _matmul(a, b):
+    ta, tb = type(a), type(b)
+    a_t, b_t = ta is Tensor or ta is Parameter, tb is Tensor or tb is Parameter
+    if (a_t or ta is np.ndarray) and (b_t or tb is np.ndarray):
+        # float Tensors (or a Tensor and an array) of one dtype, 1-D/2-D: the dot_general the
+        # numpy layer would record, its value from np.matmul (dot_general's impl for these)
+        ad = a._data if a_t else a
+        bd = b._data if b_t else b
+        key = (ad.ndim, bd.ndim)
+        if key in _MATMUL_PARAMS and ad.dtype in _FLOATS and ad.dtype == bd.dtype and \
+                type(ad) is np.ndarray and type(bd) is np.ndarray and \
+                ad.shape[-1] == bd.shape[0]:
+            out = np.matmul(ad, bd)  # (1-D @ 1-D: a numpy scalar, as 0-d values are kept)
+            t = _record2(_P_DOT, out, a, b, ad, bd, a_t and a.requires_grad or
+                         b_t and b.requires_grad)
+            if t.grad_fn is not None:
+                t.grad_fn.params = _MATMUL_PARAMS[key]
+                t.grad_fn._name = _MATMUL_NAMES[key]
+            return t
     na = np.ndim(_data_of(a))
     nb = np.ndim(_data_of(b))
     name = "MmBackward0" if na == 2 and nb == 2 else "MvBackward0" if na == 2 and nb == 1 else \
