@@ -140,6 +140,13 @@ def run_table(argv_ns):
         import autodiff_jit_before
         impls = {"tape before": autodiff_jit_before, "tape": ad}
     have_torch = peers.available("torch")[0]
+    if have_torch and argv_ns.torch_threads:
+        import torch
+        torch.set_num_threads(argv_ns.torch_threads)
+    if have_torch:
+        import torch
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy BLAS "
+              f"threads: OPENBLAS_NUM_THREADS={__import__('os').environ.get('OPENBLAS_NUM_THREADS')}")
     rows = []
     for name, label, params in TABLE_SIZES:
         obj = OBJECTIVES[name]
@@ -186,6 +193,8 @@ def main(argv=None):
     ap.add_argument("--before", default=None, help="dir holding autodiff_jit_before (--table)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--budget", type=float, default=0.2, help="seconds per timing batch")
+    ap.add_argument("--torch-threads", type=int, default=None,
+                    help="torch.set_num_threads (default: torch's own choice)")
     args = ap.parse_args(argv)
     if args.table:
         return run_table(args)

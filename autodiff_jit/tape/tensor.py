@@ -552,8 +552,22 @@ class Tensor(GraphTensor, ArrayOps):
         return ArrayOps.__getitem__(self, key)
 
     def __array_ufunc__(self, uf, method, *inputs, **kwargs):
-        if uf is np.matmul and method == "__call__" and not kwargs and len(inputs) == 2:
-            return _matmul(*inputs)
+        if method == "__call__" and not kwargs:
+            n = len(inputs)
+            if n == 1:
+                prim = _UNARY.get(uf)
+                d = self._data
+                if prim is not None and d.dtype in _FLOATS:
+                    # float in, float out: the numpy layer would bind prim on x as it is
+                    return _record1(prim, prim.impl(d), self, d, _NO_PARAMS)
+            elif n == 2:
+                if uf is np.matmul:
+                    return _matmul(*inputs)
+                prim = _BINARY.get(uf)
+                if prim is not None:
+                    res = _fast_pair(prim, inputs[0], inputs[1])
+                    if res is not None:
+                        return res
         return ArrayOps.__array_ufunc__(self, uf, method, *inputs, **kwargs)
 
     def __matmul__(self, o):
@@ -733,6 +747,33 @@ def _mean_all(x):
     return _wrap(m._data, CompositeNode("MeanBackward0", (x,), m), 0)
 
 
+# ufuncs whose numpy-layer implementation (numpy/ufuncs.py) is exactly `bind(prim, ...)` on float
+# operands of one dtype: their fast paths record the same primitive without the numpy layer
+_UNARY = {np.exp: _E.exp, np.log: _E.log, np.log1p: _E.log1p, np.expm1: _E.expm1,
+          np.sqrt: _E.sqrt, np.sin: _E.sin, np.cos: _E.cos, np.tan: _E.tan, np.tanh: _E.tanh,
+          np.sinh: _E.sinh, np.cosh: _E.cosh, np.arcsin: _E.arcsin, np.arccos: _E.arccos,
+          np.arctan: _E.arctan, np.negative: _E.neg, np.absolute: _E.abs_}
+_BINARY = {np.add: _E.add, np.subtract: _E.sub, np.multiply: _E.mul, np.true_divide: _E.div,
+           np.maximum: _E.maximum, np.minimum: _E.minimum}
+_CONST_TYPES = (np.ndarray, np.float64, np.float32)
+
+
+def _fast_pair(prim, a, b):
+    """A binary ufunc on a Tensor and a Tensor, an array or a numpy float of the same float
+    dtype (no promotion, so the numpy layer would bind prim directly); None otherwise."""
+    ta, tb = type(a), type(b)
+    a_t, b_t = ta is Tensor or ta is Parameter, tb is Tensor or tb is Parameter
+    if not (a_t or ta in _CONST_TYPES) or not (b_t or tb in _CONST_TYPES):
+        return None
+    ad = a._data if a_t else a
+    bd = b._data if b_t else b
+    dt = ad.dtype
+    if dt not in _FLOATS or bd.dtype != dt:
+        return None
+    return _record2(prim, prim.impl(ad, bd), a, b, ad, bd,
+                    a_t and a.requires_grad or b_t and b.requires_grad)
+
+
 def _fast2(prim, a, b, op, ufunc):
     tb = type(b)
     ad = a._data
@@ -748,6 +789,10 @@ def _fast2(prim, a, b, op, ufunc):
     elif (tb is float or tb is int or tb is _Size) and ad.dtype in _FLOATS:
         bd = ad.dtype.type(b)
         return _record2(prim, op(ad, bd), a, bd, ad, bd, a.requires_grad)
+    elif tb in _CONST_TYPES:
+        res = _fast_pair(prim, a, b)
+        if res is not None:
+            return res
     return UFUNCS[ufunc](a, b)
 
 
