@@ -280,7 +280,7 @@ def test_against_torch_copyslices_hooks_and_versions():
     at[0] = aa[1] * 3
     at[1:] = aa[:2] ** 2
     (at * np.array([1.0, 2.0, 3.0])).sum().backward()
-    assert tt.grad_fn.name() == at.grad_fn.name() == "CopySlices"
+    assert tt.grad_fn.name().endswith("CopySlices") and at.grad_fn.name() == "CopySlices"
     np.testing.assert_allclose(aa.grad.numpy(), ta.grad.numpy())
     # hooks
     tx, ax = torch.tensor(a_np, requires_grad=True), ad.tensor(a_np, requires_grad=True)
