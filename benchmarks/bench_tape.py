@@ -6,7 +6,8 @@
 `--table`: tape mode vs torch eager on every `autodiff-jit bench` objective at the default
 sizes plus the peer-benchmark sizes (MSE n=10, GMM d=2 k=5 n=1000), float64, gradients
 w.r.t. the objective's argnums, timed interleaved in one process (round-robin, the min per
-call over `--rounds` rounds). `--before DIR` adds a column for an older copy of the package
+call over `--rounds` rounds). `--clock cpu` times with process CPU time (all threads) instead of wall time; with
+`--torch-threads 1` that compares the work done, and is steady on a loaded machine. `--before DIR` adds a column for an older copy of the package
 importable from DIR as `autodiff_jit_before` (e.g. `cp -r autodiff_jit DIR/autodiff_jit_before`
 on the old commit), so before/after/torch come from one run.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 import sys
+import time
 import timeit
 
 import numpy as np
@@ -119,16 +121,16 @@ TABLE_SIZES = [("polynomial", "3 scalars", None), ("rosenbrock", "n=10", None),
                ("gmm", "d=10,k=25,n=1e4", None)]
 
 
-def _min_per_call(fn, budget):
+def _min_per_call(fn, budget, timer=time.perf_counter):
     """Best time per call (s) over a batch of calls lasting about `budget` seconds."""
     n, t = 1, 0.0
     while True:
-        t = timeit.timeit(fn, number=n)
+        t = timeit.Timer(fn, timer=timer).timeit(number=n)
         if t > budget / 5 or n > 10 ** 6:
             break
         n *= 4
     n = max(1, int(n * budget / max(t, 1e-9)))
-    return min(timeit.repeat(fn, number=n, repeat=3)) / n
+    return min(timeit.Timer(fn, timer=timer).repeat(number=n, repeat=3)) / n
 
 
 def run_table(argv_ns):
@@ -140,6 +142,9 @@ def run_table(argv_ns):
         import autodiff_jit_before
         impls = {"tape before": autodiff_jit_before, "tape": ad}
     have_torch = peers.available("torch")[0]
+    # cpu: process CPU time (all threads), steadier than wall time on a loaded machine; with
+    # torch on one thread it compares the work each does
+    timer = time.process_time if argv_ns.clock == "cpu" else time.perf_counter
     if have_torch and argv_ns.torch_threads:
         import torch
         torch.set_num_threads(argv_ns.torch_threads)
@@ -168,7 +173,7 @@ def run_table(argv_ns):
         best = {k: float("inf") for k in calls}
         for _ in range(argv_ns.rounds):
             for k, c in calls.items():
-                best[k] = min(best[k], _min_per_call(c, argv_ns.budget))
+                best[k] = min(best[k], _min_per_call(c, argv_ns.budget, timer))
         rows.append((f"{name} {label}", best))
         cols = "  ".join(f"{k} {v * 1e6:10.1f} us" for k, v in best.items())
         ratio = f"  tape/torch {best['tape'] / best['torch']:.2f}" if "torch" in best else ""
@@ -193,6 +198,8 @@ def main(argv=None):
     ap.add_argument("--before", default=None, help="dir holding autodiff_jit_before (--table)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--budget", type=float, default=0.2, help="seconds per timing batch")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="wall time, or process CPU time (steadier on a loaded machine)")
     ap.add_argument("--torch-threads", type=int, default=None,
                     help="torch.set_num_threads (default: torch's own choice)")
     args = ap.parse_args(argv)

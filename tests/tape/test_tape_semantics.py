@@ -310,3 +310,23 @@ def test_against_torch_copyslices_hooks_and_versions():
     assert torch.zeros(2, 3).size(1) == ad.zeros(2, 3).size(1)
     assert torch.zeros(2, 3).dim() == ad.zeros(2, 3).dim()
     assert torch.zeros(2, 3).numel() == ad.zeros(2, 3).numel()
+
+
+def test_optimizer_step_is_an_inplace_write():
+    w = ad.nn.Parameter(np.array([1.0, 2.0]))
+    loss = (w * w).sum()
+    loss.backward(retain_graph=True)
+    ad.optim.SGD([w], lr=0.1).step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()  # torch raises too: the saved w changed
+
+
+def test_composites_retain_and_release_like_torch():
+    x = t64([1.0, 2.0, 3.0])
+    m = np.mean(x * x)
+    assert m.grad_fn.name() == "MeanBackward0"
+    m.backward(retain_graph=True)
+    m.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * 2 * np.array([1.0, 2.0, 3.0]) / 3)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        m.backward()
