@@ -330,3 +330,11 @@ def test_composites_retain_and_release_like_torch():
     np.testing.assert_allclose(x.grad.numpy(), 2 * 2 * np.array([1.0, 2.0, 3.0]) / 3)
     with pytest.raises(RuntimeError, match="backward through the graph a second time"):
         m.backward()
+
+
+def test_tape_mode_jvp_with_python_float_and_negative_power():
+    # used to raise AttributeError ('float' object has no attribute 'dtype')
+    got = ad.jvp(lambda x: x ** -2, (1.5,), (1.0,), mode="tape")
+    want = ad.jvp(lambda x: x ** -2, (1.5,), (1.0,))
+    assert got == want and type(got[1]) is np.float64
+    assert abs(got[1] - (-2 * 1.5 ** -3)) < 1e-15
