@@ -13,8 +13,8 @@ import numpy as np
 
 from ..primitives.elementwise import fit_cotangent as _fit
 from .grad_mode import _GRAD
-from .graph import (_LAST_WRITE, _REWIRED, _RETAIN_MSG, AccumulateGrad, CompositeNode,
-                    FunctionNode, GraphTensor, PrimNode)
+from .graph import (_LAST_WRITE, _REWIRED, _RETAIN_MSG, TENSOR_TYPES, AccumulateGrad,
+                    CompositeNode, FunctionNode, GraphTensor, PrimNode)
 
 # Primitives whose VJP reads no input value (only shapes, dtypes, params, index arrays): an
 # in-place write to their inputs after recording leaves their backward correct, so the version
@@ -26,10 +26,6 @@ _VALUE_FREE = frozenset({"add", "sub", "neg", "reduce_sum", "reshape", "transpos
 # Binary primitives whose partial for one input reads only the other input (d(a*b)/da = b,
 # d(a/b)/da = 1/b): an input's own value is needed only when the other input requires grad.
 _OWN_VALUE_FREE = frozenset({"mul", "div"})
-
-
-# families whose VJP rules take `needs=(bool, bool)` (elementwise._binary, linalg._dot_vjp)
-_NEEDS_FAMILIES = frozenset({"binary", "dot"})
 
 
 def _modified_error(x, node):
@@ -207,6 +203,7 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
     pop, push = heapq.heappop, heapq.heappush
     leaf_acc = {}  # id(leaf) -> [leaf, gradient]
     last_write = _LAST_WRITE[0]
+    tensor_types = TENSOR_TYPES
     while heap:
         ent = pending.pop(pop(heap))
         node = ent[0]
@@ -242,14 +239,17 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
                 g = ent[1]
                 if g is None:
                     continue
-                if len(saved) == 2 and prim.family in _NEEDS_FAMILIES:
+                fam = prim.family
+                if len(saved) == 2 and (fam == "binary" or fam == "dot"):
                     # ask only for the cotangents of inputs that need one: the rule skips the
-                    # partial of a constant (the 100.0 in 100.0 * t, the X in X @ w)
-                    x0, x1 = node.inputs
-                    n0 = isinstance(x0, GraphTensor) and x0.requires_grad
-                    n1 = isinstance(x1, GraphTensor) and x1.requires_grad
-                    if n0 and n1:
-                        in_cts = prim.vjp(g, node.out, saved[0], saved[1], **node.params)
+                    # partial of a constant (the 100.0 in 100.0 * t, the X in X @ w); binary
+                    # rules have no params
+                    x0, x1 = ins
+                    n0 = type(x0) in tensor_types and x0.requires_grad
+                    n1 = type(x1) in tensor_types and x1.requires_grad
+                    if fam == "binary":
+                        in_cts = prim.vjp(g, node.out, saved[0], saved[1]) if n0 and n1 else \
+                            prim.vjp(g, node.out, saved[0], saved[1], needs=(n0, n1))
                     else:
                         in_cts = prim.vjp(g, node.out, saved[0], saved[1], needs=(n0, n1),
                                           **node.params)
@@ -266,7 +266,7 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
             if not retain_graph:
                 node.release()
         for x, ct in zip(ins, in_cts):
-            if ct is None or not isinstance(x, GraphTensor) or not x.requires_grad:
+            if ct is None or type(x) not in tensor_types or not x.requires_grad:
                 continue
             if create_graph:
                 ct = _fit(ct, x, node._name)
@@ -302,7 +302,8 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
                     nr = x._out_nr + 1
                     e[nr] = ct if e[nr] is None else e[nr] + ct
     for e in leaf_acc.values():
-        if e[0]._accum is not None:
+        acc = e[0]._accum
+        if acc is not None and acc.hooks:
             e[1] = _leaf_hooks(e[0], e[1], create_graph)
     if targets is None:
         for x, g in leaf_acc.values():
@@ -326,6 +327,10 @@ def _accumulate_leaf(x, g, create_graph):
         if g.shape == d.shape:  # the common case: a first gradient of the leaf's shape
             x.grad = mk(np.array(g, dtype=d.dtype), None, 0)  # own copy: .grad is mutable
             return
+    return _accumulate_more(x, g, create_graph, mk)
+
+
+def _accumulate_more(x, g, create_graph, mk):
     if isinstance(g, GraphTensor):
         if not create_graph:
             g = g._data

@@ -25,6 +25,9 @@ _REWIRED: set = set()  # weak references to those nodes (a dead one removes itse
 # The `seq` drawn by the latest in-place write to any Tensor: a node created after it cannot
 # have seen a saved input modified, so backward checks version counters only on older nodes.
 _LAST_WRITE = [0]
+# Every GraphTensor subclass (Tensor, Parameter, user subclasses): an exact-type set lookup is
+# cheaper than isinstance through the class hierarchy, once per input per node in backward.
+TENSOR_TYPES: set = set()
 
 _RETAIN_MSG = ("Trying to backward through the graph a second time (or directly access saved "
                "tensors after they have already been freed). Saved intermediate values of the "
@@ -38,6 +41,10 @@ class GraphTensor:
     [count, seq of the last write] shared by every Tensor viewing the same storage (detach,
     .data), as PyTorch's version counter."""
     __slots__ = ("_data", "requires_grad", "grad", "grad_fn", "_out_nr", "_accum", "_version")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        TENSOR_TYPES.add(cls)  # the engine's hot loop tests `type(x) in TENSOR_TYPES`
 
     def _bump_version(self):
         """Record an in-place write to this Tensor's storage (or history)."""
