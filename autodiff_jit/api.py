@@ -69,6 +69,10 @@ def _tape_call(transformed, args, kwargs):
     return tape_call(transformed, args, kwargs)
 
 
+# argument types that cannot hold a tracer (the tape-mode call skips the pytree walk for them)
+_PLAIN_ARGS = frozenset({np.ndarray, float, int, np.float64, np.float32})
+
+
 def _has_tape_tensor(args, kwargs) -> bool:
     """Any tape Tensor among the leaves (the tape context is the one at level 0)."""
     for leaf in tree.flatten((args, kwargs))[0]:
@@ -146,7 +150,8 @@ class Transformed:
         if self.mode == "tape":
             if self.kind == "jit":  # nothing to differentiate: tape mode just runs the function
                 return self.fun(*args, **kwargs)
-            if not max_level(tree.flatten((args, kwargs))[0]):
+            if not kwargs and all(type(a) in _PLAIN_ARGS for a in args) or \
+                    not max_level(tree.flatten((args, kwargs))[0]):
                 return _tape_call(self, args, kwargs)
             # called on traced values (jit, jacfwd, hessian of a tape-mode gradient): there is
             # no run-time tape inside a trace, so record the adjoint IR as the other modes do
