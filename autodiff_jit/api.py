@@ -69,6 +69,19 @@ def _tape_call(transformed, args, kwargs):
     return tape_call(transformed, args, kwargs)
 
 
+# argument types that cannot hold a tracer (the tape-mode call skips the pytree walk for them)
+_PLAIN_ARGS = frozenset({np.ndarray, float, int, np.float64, np.float32})
+
+
+def _has_tape_tensor(args, kwargs) -> bool:
+    """Any tape Tensor among the leaves (the tape context is the one at level 0)."""
+    for leaf in tree.flatten((args, kwargs))[0]:
+        ctx = getattr(leaf, "_adj_context", None)
+        if ctx is not None and ctx.level == 0:
+            return True
+    return False
+
+
 class _LeafIndex:
     """Stands in for a dynamic leaf to find which leaves an argument owns."""
     __slots__ = ("index",)
@@ -137,7 +150,8 @@ class Transformed:
         if self.mode == "tape":
             if self.kind == "jit":  # nothing to differentiate: tape mode just runs the function
                 return self.fun(*args, **kwargs)
-            if not max_level(tree.flatten((args, kwargs))[0]):
+            if not kwargs and all(type(a) in _PLAIN_ARGS for a in args) or \
+                    not max_level(tree.flatten((args, kwargs))[0]):
                 return _tape_call(self, args, kwargs)
             # called on traced values (jit, jacfwd, hessian of a tape-mode gradient): there is
             # no run-time tape inside a trace, so record the adjoint IR as the other modes do
@@ -153,6 +167,14 @@ class Transformed:
         return self._call(args, kwargs)
 
     def _call(self, args, kwargs):
+        if _has_tape_tensor(args, kwargs):
+            # called on tape Tensors (inside a tape-mode grad, or torch-style code): compiled
+            # code cannot see the tape, so the function runs on the Tensors and is recorded op
+            # by op; gradients through it are exact (not the compiled adjoint, which tape mode
+            # would otherwise see as a constant and give zeros)
+            if self.kind == "jit":
+                return self.fun(*args, **kwargs)
+            return _tape_call(self, args, kwargs)
         self._check_argnums(args)
         dyn, key, rebuild = self._split(args, kwargs)
         spec = self._specialize(key, dyn, rebuild)
