@@ -18,6 +18,8 @@ import numpy as np
 
 from . import tree
 from .ad import vjp_function
+from .config import config
+from .convert import converted
 from .interpret import Interpreted as _Interpreted, eval_function
 from .ir import AVal, Function, dtype_name, is_float
 from .numpy import stop_gradient  # noqa: F401  (re-exported)
@@ -99,7 +101,7 @@ class Transformed:
     """A function transformed by grad / value_and_grad / jit."""
 
     def __init__(self, fun, kind, *, argnums=0, has_aux=False, mode="compiled",
-                 static_argnums=(), cache=False):
+                 static_argnums=(), cache=False, convert=None):
         if not callable(fun):
             raise TypeError(f"{kind} expects a function, got {type(fun).__name__}")
         if mode not in MODES:
@@ -117,6 +119,10 @@ class Transformed:
         self.has_aux = has_aux
         self.mode = mode
         self.cache = cache
+        if convert not in (None, True, False):
+            raise TypeError(f"convert must be True, False or None (use ad.config.convert), "
+                            f"got {convert!r}")
+        self.convert = convert
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else \
             tuple(static_argnums)
         self._cache: dict = {}
@@ -273,8 +279,14 @@ class Transformed:
         names = _arg_names(self.fun, key)
         tracers = [trace.new_arg(aval, names.get(i)) for i, aval in enumerate(key[1])]
         args, kwargs = rebuild(tracers)
-        out = self.fun(*args, **kwargs)
+        out = self._traced_fun()(*args, **kwargs)
         return trace, out
+
+    def _traced_fun(self):
+        """The function to trace: with its Python control flow converted (convert/) unless
+        conversion is off for this function or in ad.config."""
+        on = config.convert if self.convert is None else self.convert
+        return converted(self.fun) if on else self.fun
 
     def _build(self, key, rebuild):
         n_dyn = len(key[1])
@@ -432,9 +444,9 @@ def _make_executable(fn: Function, mode: str, cache=False):
 
 def _decorator(kind):
     def transform(fun=None, argnums=0, *, has_aux=False, mode="compiled", static_argnums=(),
-                  cache=False):  # argnums may be given positionally, as in JAX: grad(f, 1)
+                  cache=False, convert=None):  # argnums may be positional, as in JAX: grad(f, 1)
         options = dict(argnums=argnums, has_aux=has_aux, mode=mode,
-                       static_argnums=static_argnums, cache=cache)
+                       static_argnums=static_argnums, cache=cache, convert=convert)
         if fun is None:
             return lambda f: Transformed(f, kind, **options)
         return Transformed(fun, kind, **options)
@@ -451,30 +463,34 @@ has_aux=True, `fun` returns (value, aux) and the result is (gradients, aux).
 Modes: "compiled" (LLVM), "interpret" (numpy interpreter of the same IR), "tape" (tape Tensors).
 cache=True (or a directory path) keeps compiled code on disk, so another process with the same
 optimized IR, CPU and llvmlite version skips LLVM compilation.
+convert: rewrite Python `if`/`while`/`for`/`and`/`or`/`not` on traced values into compiled
+branches and loops (default None: ad.config.convert, on unless turned off).
 """
 
 value_and_grad = _decorator("value_and_grad")
 value_and_grad.__doc__ = """value_and_grad(fun, argnums=0, has_aux=False, mode="compiled",
-static_argnums=(), cache=False)
+static_argnums=(), cache=False, convert=None)
 
 Like `grad`, but returns (value, gradients), or ((value, aux), gradients) with has_aux=True.
 """
 
 
-def jit(fun=None, *, mode="compiled", static_argnums=(), cache=False):
-    """Compile `fun` (no differentiation). Results keep `fun`'s output structure."""
+def jit(fun=None, *, mode="compiled", static_argnums=(), cache=False, convert=None):
+    """Compile `fun` (no differentiation). Results keep `fun`'s output structure.
+    convert: rewrite Python control flow on traced values (default: ad.config.convert)."""
     if fun is None:
         return lambda f: Transformed(f, "jit", mode=mode, static_argnums=static_argnums,
-                                     cache=cache)
-    return Transformed(fun, "jit", mode=mode, static_argnums=static_argnums, cache=cache)
+                                     cache=cache, convert=convert)
+    return Transformed(fun, "jit", mode=mode, static_argnums=static_argnums, cache=cache,
+                       convert=convert)
 
 
-def make_ir(fun, *, static_argnums=()):
+def make_ir(fun, *, static_argnums=(), convert=None):
     """make_ir(f)(*args) -> the IR Function traced from f on arguments shaped like args.
     For a function transformed by grad, this is its adjoint IR (unoptimized)."""
     def build(*args, **kwargs):
         t = fun if isinstance(fun, Transformed) else \
-            Transformed(fun, "jit", static_argnums=static_argnums)
+            Transformed(fun, "jit", static_argnums=static_argnums, convert=convert)
         dyn, key, rebuild = t._split(args, kwargs)
         return dce(t._build(key, rebuild).ir)
     return build
