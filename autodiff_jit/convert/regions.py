@@ -20,11 +20,11 @@ import numpy as np
 
 from .. import tree
 from ..config import config
-from ..control_flow import CarryTypeError, while_loop
+from ..control_flow import CarryTypeError, _while_regions
 from ..errors import TracingError
 from ..ir import AVal, Function, Var, dtype_name
 from ..primitives import aval_of, bind
-from ..primitives.loops import cond_p
+from ..primitives.loops import cond_p, while_p
 from ..trace import Trace, Tracer
 from .transformer import RET_VALUE
 from .undefined import Undefined
@@ -278,13 +278,25 @@ def _while_op(test_fn, body_fn, state, names, loc):
                     f"loop")
         return tuple(new)
 
-    outs = while_loop(cond_fun, body_fun, tuple(init), max_steps=config.max_loop_steps)
+    outs = _bind_while(cond_fun, body_fun, init)
     full = merge(outs)
     for i in local:
         full[i] = Undefined(names[i], f"is assigned only inside the loop{_where(loc)}, whose "
                                       f"condition is traced, so it has no value after the loop; "
                                       f"assign it before the loop")
     return tuple(full)
+
+
+def _bind_while(cond_fun, body_fun, init):
+    """while_loop's op, bound even when no carry is traced: the test is (converted code only
+    gets here on a traced test), so there is no plain-Python loop to fall back to."""
+    leaves, in_tree = tree.flatten(tuple(init))
+    cond_r, body_r = _while_regions(cond_fun, body_fun, leaves, in_tree)
+    outs = bind(while_p, *cond_r.captured, *body_r.captured, *leaves,
+                cond=cond_r.consts_first(), body=body_r.consts_first(),
+                n_cond_consts=len(cond_r.captured), n_body_consts=len(body_r.captured),
+                record=False, stash=(), max_steps=config.max_loop_steps)
+    return tree.unflatten(in_tree, outs)
 
 
 def _carried(i, name, v, in_avals, before, loc):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import os
 
 RT = "__ad"            # name of the runtime module inside converted code
 PREFIX = "__ad_"       # generated names
@@ -273,7 +274,7 @@ class ControlFlow(ast.NodeTransformer):
         return f"{PREFIX}{kind}{self.count}"
 
     def loc(self, node):
-        return _const(f"{self.filename}:{node.lineno}")
+        return _const(f"{os.path.basename(self.filename)}:{node.lineno}")
 
     # nested scopes are converted when called
     def visit_FunctionDef(self, node):
