@@ -20,11 +20,11 @@ import numpy as np
 
 from .. import tree
 from ..config import config
-from ..control_flow import CarryTypeError, _while_regions
+from ..control.flow import CarryTypeError, _while_regions
 from ..errors import TracingError
 from ..ir import AVal, Function, Var, dtype_name
 from ..primitives import aval_of, bind
-from ..primitives.loops import cond_p, while_p
+from ..control.loops import cond_p, while_p
 from ..trace import Trace, Tracer
 from .transformer import RET_VALUE
 from .undefined import Undefined
