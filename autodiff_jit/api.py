@@ -12,11 +12,12 @@ import functools
 import numbers
 import re
 import threading
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import tree
+from . import source, tree
 from .ad import vjp_function
 from .config import config
 from .convert import converted
@@ -126,7 +127,8 @@ class Transformed:
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else \
             tuple(static_argnums)
         self._cache: dict = {}
-        self._fast: dict = {}
+        self._fast: dict = {}  # stays empty while ad.config.debug_nans is on
+        _LIVE.add(self)
         self._lock = threading.Lock()
         functools.update_wrapper(self, fun, updated=())
         self.__name__ = f"{kind}({getattr(fun, '__name__', 'fun')})"
@@ -165,12 +167,14 @@ class Transformed:
         if spec.executable is None:  # built inside an enclosing trace: record into it instead
             return self._run_inline(spec, dyn)
         avals = key[1]
-        if not kwargs and len(dyn) == len(args) and not self.static_argnums:
+        debug = config.debug_nans
+        if not kwargs and len(dyn) == len(args) and not self.static_argnums and not debug:
             try:
                 self._fast[tuple(map(_fast_sig, args))] = self._fast_entry(spec, avals)
             except TypeError:
                 pass
-        outs = spec.executable([_as_array(x, a) for x, a in zip(dyn, avals)])
+        arrays = [_as_array(x, a) for x, a in zip(dyn, avals)]
+        outs = _run_checked(spec, arrays) if debug else spec.executable(arrays)
         return self._assemble(spec, [_output(o) for o in outs])
 
     def _fast_entry(self, spec, avals):
@@ -279,7 +283,10 @@ class Transformed:
         names = _arg_names(self.fun, key)
         tracers = [trace.new_arg(aval, names.get(i)) for i, aval in enumerate(key[1])]
         args, kwargs = rebuild(tracers)
-        out = self._traced_fun()(*args, **kwargs)
+        try:
+            out = self._traced_fun()(*args, **kwargs)
+        except (TypeError, ValueError, IndexError, NotImplementedError, NameError) as exc:
+            raise source.locate(exc)  # name the user's line (TracingError is a TypeError)
         return trace, out
 
     def _traced_fun(self):
@@ -357,7 +364,7 @@ class Transformed:
         # Record every equation, even those on constants only, so that nothing large is
         # computed (and embedded as a constant) at trace time.
         outs = eval_function(dce(spec.ir), inputs,
-                             apply=lambda prim, *a, **p: outer.process(prim, a, p))
+                             apply=lambda prim, *a, **p: outer.process(prim, a, p), locate=True)
         return self._assemble(spec, outs)
 
     def _assemble(self, spec: Specialization, outs):
@@ -430,6 +437,35 @@ def _arg_names(fun, key) -> dict[int, str]:
             names[pos] = params[i]
         pos += n
     return names
+
+
+def _run_checked(spec: Specialization, arrays):
+    """A call with ad.config.debug_nans on. The interpreter checks equation by equation;
+    compiled code runs as is and, only when a result holds a NaN or inf, the unoptimized IR
+    (every equation with its source line) re-runs in the checking interpreter, which raises
+    FloatingPointError at the equation that produced it."""
+    from .interpret import checking_nans, run
+    if isinstance(spec.executable, _Interpreted):
+        with checking_nans():
+            return spec.executable(arrays)
+    outs = spec.executable(arrays)
+    if any(np.asarray(o).dtype.kind == "f" and not np.all(np.isfinite(o)) for o in outs):
+        with checking_nans():
+            run(spec.ir, arrays)
+    return outs
+
+
+_LIVE: "weakref.WeakSet[Transformed]" = weakref.WeakSet()
+
+
+def _drop_fast_paths(debug_nans: bool):
+    """Turning debug_nans on sends every call through the checked path."""
+    if debug_nans:
+        for t in list(_LIVE):
+            t._fast.clear()
+
+
+config._listeners.append(_drop_fast_paths)
 
 
 def _make_executable(fn: Function, mode: str, cache=False):

@@ -28,10 +28,21 @@ class Config:
     (None: while_loop's default)."""
 
     def __init__(self):
+        self._listeners = []  # called when debug_nans changes (the api drops fast call paths)
         self.convert = _env_flag("AUTODIFF_JIT_CONVERT", True)
-        self.debug_nans = _env_flag("AUTODIFF_JIT_DEBUG_NANS", False)
+        self._debug_nans = _env_flag("AUTODIFF_JIT_DEBUG_NANS", False)
         steps = os.environ.get("AUTODIFF_JIT_MAX_LOOP_STEPS")
         self.max_loop_steps = int(steps) if steps else None
+
+    @property
+    def debug_nans(self) -> bool:
+        return self._debug_nans
+
+    @debug_nans.setter
+    def debug_nans(self, value: bool):
+        self._debug_nans = bool(value)
+        for listener in self._listeners:
+            listener(self._debug_nans)
 
     def __repr__(self):
         return (f"Config(convert={self.convert}, debug_nans={self.debug_nans}, "

@@ -11,6 +11,7 @@ import threading
 
 import numpy as np
 
+from . import source
 from .errors import TracingError
 from .ir import AVal, Eqn, Function, Lit, Var, verify
 from .numpy import ArrayOps
@@ -95,7 +96,7 @@ class Trace:
         inputs = [self.atom(a) for a in args]
         out_avals = prim.abstract_eval([i.aval for i in inputs], params)
         outs = [Var(a) for a in out_avals]
-        self.eqns.append(Eqn(prim, inputs, params, outs))
+        self.eqns.append(Eqn(prim, inputs, params, outs, source.here()))
         tracers = [Tracer(self, v) for v in outs]
         return tracers if prim.multiple_results else tracers[0]
 
