@@ -124,6 +124,16 @@ def _not_any(flags):
     return ast.UnaryOp(op=ast.Not(), operand=test)
 
 
+def _at_line(new, node):
+    """Give generated nodes (those without a location) `node`'s first line only, so that the
+    runtime call of a statement reports the statement's own line (not its last one)."""
+    for n in ast.walk(new):
+        if "lineno" in n._attributes and getattr(n, "lineno", None) is None:
+            n.lineno, n.col_offset = node.lineno, node.col_offset
+            n.end_lineno, n.end_col_offset = node.lineno, node.col_offset
+    return new
+
+
 def _lambda(params, body):
     return ast.Lambda(args=ast.arguments(
         posonlyargs=[], args=[ast.arg(arg=p) for p in params], vararg=None, kwonlyargs=[],
@@ -302,7 +312,7 @@ class ControlFlow(ast.NodeTransformer):
 
     def _unpack(self, names, call, node):
         target = ast.Tuple(elts=[_name(n, True) for n in names], ctx=ast.Store())
-        return ast.copy_location(ast.Assign(targets=[target], value=call), node)
+        return _at_line(ast.Assign(targets=[target], value=call), node)
 
     def _names_tuple(self, names):
         return ast.Tuple(elts=[_const(n) for n in names], ctx=ast.Load())
@@ -320,7 +330,7 @@ class ControlFlow(ast.NodeTransformer):
             node.test, _name(t), _name(f), self._state(params), self._names_tuple(params),
             self._names_tuple(out), self.loc(node)], keywords=[])
         if not out:
-            return defs + [ast.copy_location(ast.Expr(value=call), node)]
+            return defs + [_at_line(ast.Expr(value=call), node)]
         return defs + [self._unpack(out, call, node)]
 
     def visit_While(self, node):
@@ -334,7 +344,7 @@ class ControlFlow(ast.NodeTransformer):
             _name(test), _name(body), self._state(state), self._names_tuple(state),
             self.loc(node)], keywords=[])
         if not state:
-            return defs + [ast.copy_location(ast.Expr(value=call), node)]
+            return defs + [_at_line(ast.Expr(value=call), node)]
         return defs + [self._unpack(state, call, node)]
 
     def visit_For(self, node):
@@ -368,7 +378,7 @@ class ControlFlow(ast.NodeTransformer):
     def visit_IfExp(self, node):
         reads = sorted(loaded_names([node.body, node.orelse]) & self.locals)
         node = self.generic_visit(node)
-        return ast.copy_location(ast.Call(func=_rt("if_exp"), args=[
+        return _at_line(ast.Call(func=_rt("if_exp"), args=[
             node.test, _lambda(reads, node.body), _lambda(reads, node.orelse), self._state(reads),
             self._names_tuple(reads), self.loc(node)], keywords=[]), node)
 
