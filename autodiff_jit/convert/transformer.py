@@ -3,7 +3,8 @@
 Two passes over one FunctionDef (nested defs, lambdas and classes are left to be converted
 when they are called):
 
-1. `lower_jumps`: `break`, `continue` and a `return` inside a branch or loop become
+1. `lower_jumps`: statements after an `if` whose one side returns move into its other side;
+   then `break`, `continue` and a `return` inside a branch or loop become
    assignments to flag variables (`__ad_brk1 = True`, `__ad_ret = True; __ad_rv = value`);
    the statements a jump skips are guarded by `if not flag:`, and loop tests gain
    `not flag and ...`. Afterwards the only jumps left are a function's final `return`.
@@ -252,8 +253,40 @@ class _Jumps:
         return before + [s] + after, flags
 
 
+def _always_returns(stmts) -> bool:
+    if not stmts:
+        return False
+    last = stmts[-1]
+    if isinstance(last, ast.Return):
+        return True
+    return isinstance(last, ast.If) and _always_returns(last.body) and \
+        _always_returns(last.orelse)
+
+
+def _fold_returns(stmts):
+    """`if c: ...; return a` followed by more statements: the statements move into the
+    `else` (or the `if` body, when the `else` is the returning side), so both paths end in a
+    return and a traced `if` becomes one cond without return flags."""
+    out = []
+    for k, s in enumerate(stmts):
+        if isinstance(s, ast.If):
+            s.body, s.orelse = _fold_returns(s.body), _fold_returns(s.orelse)
+            rest = stmts[k + 1:]
+            if rest and _always_returns(s.body) and not _always_returns(s.orelse):
+                s.orelse = _fold_returns(s.orelse + rest)
+                out.append(s)
+                return out
+            if rest and _always_returns(s.orelse) and not _always_returns(s.body):
+                s.body = _fold_returns(s.body + rest)
+                out.append(s)
+                return out
+        out.append(s)
+    return out
+
+
 def lower_jumps(fn: ast.FunctionDef) -> ast.FunctionDef:
     """Pass 1 on a FunctionDef (in place); see the module docstring."""
+    fn.body = _fold_returns(fn.body)
     nested_return = any(isinstance(n, ast.Return) for s in fn.body
                         if not isinstance(s, ast.Return) for n in _walk_stmts([s]))
     jumps = _Jumps(lower_returns=nested_return)
