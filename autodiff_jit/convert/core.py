@@ -29,12 +29,19 @@ _LIBRARY_DIRS = tuple(os.path.normcase(os.path.realpath(p)) + os.sep for p in {
     sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")})
 
 
+_USER_CODE: dict = {}                         # code object -> whether it is the user's
+
+
 def _is_user_function(f: types.FunctionType) -> bool:
-    module = (getattr(f, "__module__", None) or "").split(".")[0]
-    if module in _SKIP_MODULES or getattr(f, "__ad_converted__", False):
+    if getattr(f, "__ad_converted__", False):
         return False
-    filename = os.path.normcase(os.path.realpath(f.__code__.co_filename))
-    return not filename.startswith(_LIBRARY_DIRS)
+    hit = _USER_CODE.get(f.__code__)
+    if hit is None:
+        module = (getattr(f, "__module__", None) or "").split(".")[0]
+        filename = os.path.normcase(os.path.realpath(f.__code__.co_filename))
+        hit = module not in _SKIP_MODULES and not filename.startswith(_LIBRARY_DIRS)
+        _USER_CODE[f.__code__] = hit
+    return hit
 
 
 def converted(f):
@@ -78,7 +85,7 @@ def _source_def(f) -> tuple[ast.FunctionDef, str]:
         raise Unsupported("source that does not parse on its own", code.co_firstlineno) \
             from None
     ast.increment_lineno(module, code.co_firstlineno - 1)
-    if f.__name__ == "<lambda>":
+    if code.co_name == "<lambda>":
         lams = [n for n in ast.walk(module) if isinstance(n, ast.Lambda)
                 and n.lineno == code.co_firstlineno]
         if len(lams) != 1:
@@ -92,7 +99,7 @@ def _source_def(f) -> tuple[ast.FunctionDef, str]:
         ast.copy_location(fn.body[0], lam.body)
         return fn, filename
     first = module.body[0] if module.body else None
-    if not isinstance(first, ast.FunctionDef) or first.name != f.__name__:
+    if not isinstance(first, ast.FunctionDef) or first.name != code.co_name:
         raise Unsupported("a function whose source was not found", code.co_firstlineno)
     return first, filename
 
