@@ -469,3 +469,22 @@ def test_while_whose_test_becomes_traced():
 
     check(f, (0.3,), (7.0,))
     assert ad.make_ir(f)(0.3).count("while") == 1
+
+
+def test_comparison_chain():
+    def f(x, lo):
+        calls = []
+
+        def mid():
+            calls.append(1)
+            return x * 1.0
+
+        if lo < mid() < 2.0:  # the middle operand is evaluated once, as in Python
+            y = x ** 2
+        else:
+            y = -x
+        assert len(calls) == 1
+        return y
+
+    check(f, (1.5, 0.0), (2.5, 0.0), (0.5, 1.0))
+    assert f(1.5, 5.0) == -1.5  # a Python False first link short-circuits

@@ -9,6 +9,7 @@ error where it is used.
 from __future__ import annotations
 
 import builtins
+import operator
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from .regions import as_pred, traced_if, traced_while
 from .undefined import NO_RETURN, Undefined
 
 __all__ = ["values", "if_stmt", "if_exp", "while_stmt", "for_stmt", "range_", "and_", "or_",
-           "not_", "return_value", "NO_RETURN", "Undefined", "TracedRange"]
+           "not_", "compare_chain", "return_value", "NO_RETURN", "Undefined", "TracedRange"]
 
 
 def _traced(x) -> bool:
@@ -96,6 +97,31 @@ def _combine(a, b, logical):
         return logical(a, b)
     truth = as_pred(a, "`and`/`or`", None)
     return np.where(truth, b, a) if logical is np.logical_and else np.where(truth, a, b)
+
+
+_COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+            "==": operator.eq, "!=": operator.ne, "is": operator.is_,
+            "is not": operator.is_not, "in": lambda a, b: a in b,
+            "not in": lambda a, b: a not in b}
+
+
+def compare_chain(left, ops, *thunks):
+    """`left op0 b op1 c ...` as Python evaluates it (b, c, ... once each, lazily), with the
+    links joined by `and_` (a traced link makes a logical_and)."""
+    links = []
+    prev = left
+
+    def link(op, thunk):
+        def value():
+            nonlocal prev
+            right = thunk()
+            out = _COMPARE[op](prev, right)
+            prev = right
+            return out
+        return value
+
+    links = [link(op, th) for op, th in zip(ops, thunks)]
+    return and_(links[0](), *links[1:])
 
 
 def not_(x):

@@ -11,7 +11,8 @@ when they are called):
 2. `ControlFlow`: `if`/`while`/`for` statements become nested functions over the variables
    they assign (passed in and returned: the carried state) and a call of `__ad.if_stmt`,
    `__ad.while_stmt` or `__ad.for_stmt`; `a if c else b`, `and`, `or`, `not` become
-   `__ad.if_exp`, `__ad.and_`, `__ad.or_`, `__ad.not_`; every other call `f(...)` becomes
+   `__ad.if_exp`, `__ad.and_`, `__ad.or_`, `__ad.not_` (comparison chains `a < b < c`:
+   `__ad.compare_chain`); every other call `f(...)` becomes
    `__ad.call(f, ...)`, which converts the user's own helper functions on the fly.
 
 The runtime (runtime.py) decides at trace time: plain Python values follow Python semantics,
@@ -428,6 +429,20 @@ class ControlFlow(ast.NodeTransformer):
             return ast.copy_location(ast.Call(func=_rt("not_"), args=[node.operand],
                                               keywords=[]), node)
         return node
+
+    _CMP = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==",
+            ast.NotEq: "!=", ast.Is: "is", ast.IsNot: "is not", ast.In: "in",
+            ast.NotIn: "not in"}
+
+    def visit_Compare(self, node):
+        """`a < b < c` -> `__ad.compare_chain(a, ("<", "<"), lambda: b, lambda: c)`: each
+        operand evaluated once and lazily, the links combined like `and`."""
+        node = self.generic_visit(node)
+        if len(node.ops) < 2:
+            return node
+        ops = ast.Tuple(elts=[_const(self._CMP[type(o)]) for o in node.ops], ctx=ast.Load())
+        return _at_line(ast.Call(func=_rt("compare_chain"), args=[
+            node.left, ops] + [_lambda([], c) for c in node.comparators], keywords=[]), node)
 
     def visit_Call(self, node):
         node = self.generic_visit(node)
