@@ -203,9 +203,10 @@ class Function:
 
     __repr__ = __str__
 
-    def to_text(self) -> str:
-        """Full text, constants included, which `parse` reads back."""
-        return print_function(self, full_consts=True)
+    def to_text(self, locations: bool = True) -> str:
+        """Full text, constants included, which `parse` reads back. `locations=False` leaves
+        out the `# file:line` comments (what the code is, not where it came from)."""
+        return print_function(self, full_consts=True, locations=locations)
 
     def __eq__(self, other):
         return isinstance(other, Function) and self.to_text() == other.to_text()
@@ -292,7 +293,7 @@ def _array_text(arr: np.ndarray, full: bool) -> str:
 
 
 def print_function(fn: Function, indent: str = "", full_consts: bool = False,
-                   namer: _Namer | None = None) -> str:
+                   namer: _Namer | None = None, locations: bool = True) -> str:
     namer = namer or _Namer()
     lines = []
     args = ", ".join(f"{namer.fresh(a, 'a')}: {a.aval}" for a in fn.args)
@@ -313,12 +314,12 @@ def print_function(fn: Function, indent: str = "", full_consts: bool = False,
             params = " {" + ", ".join(f"{k}={_format_param(v, namer, body)}"
                                       for k, v in sorted(simple.items())) + "}"
         outs_text = ", ".join(f"{namer.fresh(o)}: {o.aval}" for o in eqn.outputs)
-        loc = f"  # {eqn.loc}" if eqn.loc else ""
+        loc = f"  # {eqn.loc}" if eqn.loc and locations else ""
         lines.append(f"{body}{outs_text} = {eqn.prim.name}({ins}){params}{loc}")
         for key, region in regions.items():
             lines.append(f"{body}  {key}:")
             lines.append(print_function(region, indent=body + "    ", full_consts=full_consts,
-                                        namer=_Namer(namer)))
+                                        namer=_Namer(namer), locations=locations))
     lines.append(f"{body}return {', '.join(namer(r) for r in fn.results)}")
     return "\n".join(lines)
 

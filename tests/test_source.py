@@ -157,3 +157,20 @@ def test_config_from_environment(monkeypatch):
     assert c.debug_nans and not c.convert and c.max_loop_steps == 5000
     monkeypatch.delenv("AUTODIFF_JIT_DEBUG_NANS")
     assert not Config().debug_nans
+
+
+def test_locations_do_not_change_what_the_code_is():
+    from autodiff_jit.backend import cache
+
+    def f1(x):
+        return np.sum(np.sin(x) * 2.0)
+
+    def f2(x):
+
+        return np.sum(np.sin(x) * 2.0)
+
+    a = ad.jit(f1).ir(np.ones(3))
+    b = ad.jit(f2).ir(np.ones(3))
+    assert [e.loc for e in a.eqns] != [e.loc for e in b.eqns]
+    assert a.to_text(locations=False).replace("f1", "f2") == b.to_text(locations=False)
+    assert cache.key(a.replace(name="f")) == cache.key(b.replace(name="f"))

@@ -142,12 +142,13 @@ def _extends(plain: Eqn, rec: Eqn) -> bool:
         pb, rb = pp["body"], rp["body"]
         if len(rb.results) <= len(pb.results):
             return False
-        return rb.replace(results=rb.results[:len(pb.results)]).to_text() == pb.to_text()
+        return rb.replace(results=rb.results[:len(pb.results)]).to_text(locations=False) == \
+            pb.to_text(locations=False)
     if plain.prim.name == "while":
         if pp["record"] or not rp["record"]:
             return False
-        return pp["cond"].to_text() == rp["cond"].to_text() and \
-            pp["body"].to_text() == rp["body"].to_text()
+        return all(pp[k].to_text(locations=False) == rp[k].to_text(locations=False)
+                   for k in ("cond", "body"))
     return False
 
 
