@@ -488,3 +488,40 @@ def test_comparison_chain():
 
     check(f, (1.5, 0.0), (2.5, 0.0), (0.5, 1.0))
     assert f(1.5, 5.0) == -1.5  # a Python False first link short-circuits
+
+
+def test_loop_state_errors_name_variable_and_line():
+    def grows(x):
+        s = x
+        while np.sum(s) < 10.0:
+            s = np.stack([s, s])
+        return np.sum(s)
+
+    line = inspect.getsourcelines(grows)[1] + 2
+    with pytest.raises(TracingError, match=rf"'s' is f64\[\] before the loop at "
+                                           rf"test_convert.py:{line} and f64\[2\]"):
+        ad.jit(grows)(1.0)
+
+    def local_only(x):
+        while x < 10.0:
+            x = x * 2
+            t = x + 1
+        return t
+
+    with pytest.raises(TracingError, match=r"'t' is assigned only inside the loop"):
+        ad.jit(local_only)(1.0)
+    assert local_only(1.0) == 17.0
+
+
+def test_int_value_into_a_float_carry():
+    def f(x):
+        s = x
+        k = 0
+        while s < 10.0:
+            s = s * 2.0
+            k = k + 1
+            if s > 5.0:
+                s = k
+        return s * x
+
+    check(f, (1.0,), (0.7,), modes=["interpret", "compiled"])

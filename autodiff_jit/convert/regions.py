@@ -211,8 +211,9 @@ def _bind_cond(pred, explicit, t_trace, t_res, f_trace, f_res):
 # ---------------------------------------------------------------------------------------------
 # while
 
-class LoopStateError(CarryTypeError):
-    """A converted loop's variable changed in a way the loop op cannot carry."""
+class LoopStateError(CarryTypeError, TracingError):
+    """A converted loop's variable changed in a way the loop op cannot carry (a TracingError,
+    and a CarryTypeError so that while_loop's checks re-raise it)."""
     captured = True
 
 
@@ -325,6 +326,9 @@ def _carried(i, name, v, in_avals, before, loc):
             raise LoopStateError(f"variable '{name}' is {a} before the loop{_where(loc)} and "
                                  f"{ax} after its body; a loop with a traced condition keeps "
                                  f"each variable's shape")
+        if meet.dtype == a.dtype:  # the carry is already the wider type: the value fits
+            out.append(_cast(x, a))
+            continue
         widened = True
         out.append(x)
     if widened:  # restart with the initial value already of the wider dtype
