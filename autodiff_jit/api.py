@@ -569,7 +569,8 @@ class custom_vjp:
         tracers = [trace.new_arg(a) for a in avals]
         self._tracing_fwd.active = True
         try:
-            out, res = self.fwd(*tree.unflatten(in_tree, tracers))
+            fwd = converted(self.fwd) if config.convert else self.fwd
+            out, res = fwd(*tree.unflatten(in_tree, tracers))
         finally:
             self._tracing_fwd.active = False
         out_leaves, out_tree = tree.flatten(out)
@@ -584,7 +585,8 @@ class custom_vjp:
         res_t = [btrace.new_arg(r.aval) for r in fwd_fn.results[len(out_leaves):]]
         ct_t = [btrace.new_arg(r.aval, "ct") for r in fwd_fn.results[:len(out_leaves)]]
         res_tree = tree.flatten(res)[1]
-        cts = self.bwd(tree.unflatten(res_tree, res_t), tree.unflatten(out_tree, ct_t))
+        bwd = converted(self.bwd) if config.convert else self.bwd
+        cts = bwd(tree.unflatten(res_tree, res_t), tree.unflatten(out_tree, ct_t))
         if not isinstance(cts, tuple) or len(cts) != len(args):
             raise TypeError(f"the bwd rule of {self.fun.__name__} must return a tuple with one "
                             f"cotangent per argument ({len(args)}), got {cts!r}")

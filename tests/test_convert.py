@@ -525,3 +525,21 @@ def test_int_value_into_a_float_carry():
         return s * x
 
     check(f, (1.0,), (0.7,), modes=["interpret", "compiled"])
+
+
+def test_custom_vjp_rules_are_converted():
+    @ad.custom_vjp
+    def clipped(x):
+        return np.clip(x, -1.0, 1.0)
+
+    def fwd(x):
+        return clipped(x), x
+
+    def bwd(x, g):
+        if np.abs(x) > 1.0:  # Python if on a traced residual
+            return (0.0 * g,)
+        return (g,)
+
+    clipped.defvjp(fwd, bwd)
+    f = lambda x: clipped(x) * 3.0  # noqa: E731
+    assert ad.grad(f)(0.5) == 3.0 and ad.grad(f)(2.0) == 0.0
