@@ -543,3 +543,18 @@ def test_custom_vjp_rules_are_converted():
     clipped.defvjp(fwd, bwd)
     f = lambda x: clipped(x) * 3.0  # noqa: E731
     assert ad.grad(f)(0.5) == 3.0 and ad.grad(f)(2.0) == 0.0
+
+
+def test_docs_control_flow_md_listing_is_current(tmp_path, monkeypatch):
+    import importlib
+    import pathlib
+    import re
+    doc = (pathlib.Path(__file__).parent.parent / "docs" / "control-flow.md").read_text()
+    source = re.search(r"(def piecewise\(x\):\n(?:    .*\n)+)", doc).group(1)
+    (tmp_path / "model.py").write_text("import numpy as np\n" + source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    model = importlib.import_module("model")
+    listing = str(ad.make_ir(model.piecewise)(0.5)).replace("model.py:", "model.py:@")
+    # the doc's listing numbers lines from the def (line 1); the file has an import above it
+    listing = re.sub(r"model.py:@(\d+)", lambda m: f"model.py:{int(m.group(1)) - 1}", listing)
+    assert listing in doc
