@@ -490,7 +490,8 @@ def _decorator(kind):
 
 
 grad = _decorator("grad")
-grad.__doc__ = """grad(fun, argnums=0, has_aux=False, mode="compiled", static_argnums=(), cache=False)
+grad.__doc__ = """grad(fun, argnums=0, has_aux=False, mode="compiled", static_argnums=(), cache=False,
+convert=None)
 
 The gradient of a scalar-valued `fun` with respect to the argument(s) in `argnums`, computed by
 compiled adjoint code. Usable as `@grad`, `grad(f)` or `@grad(argnums=1)`. Returns gradients in

@@ -38,8 +38,9 @@ def _check_finite(eqn, ins, outs):
         if not isinstance(out, (np.ndarray, np.generic)) or out.dtype.kind != "f" or \
                 np.all(np.isfinite(out)):
             continue
-        if not all(np.all(np.isfinite(x)) for x in ins
-                   if isinstance(x, (np.ndarray, np.generic, float)) and np.asarray(x).dtype.kind == "f"):
+        floats = [x for x in ins if isinstance(x, (np.ndarray, np.generic, float))
+                  and np.asarray(x).dtype.kind == "f"]
+        if not all(np.all(np.isfinite(x)) for x in floats):
             continue  # not the producer: a non-finite value came in
         what = "nan" if np.any(np.isnan(out)) else "inf"
         loc = eqn.loc or "an unknown line"

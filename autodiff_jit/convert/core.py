@@ -18,7 +18,8 @@ import weakref
 
 from ..errors import TracingError
 from . import runtime
-from .transformer import RT, Unsupported, convert_function_def
+from .astutil import RT, Unsupported
+from .transformer import convert_function_def
 
 _CODE_CACHE: dict = {}                        # code object -> converted code, or Unsupported
 _FUNC_CACHE = weakref.WeakKeyDictionary()     # function -> converted function

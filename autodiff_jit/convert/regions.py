@@ -22,11 +22,11 @@ from .. import tree
 from ..config import config
 from ..control.flow import CarryTypeError, _while_regions
 from ..errors import TracingError
-from ..ir import AVal, Function, Var, dtype_name
+from ..ir import AVal, Function, Var
 from ..primitives import aval_of, bind
 from ..control.loops import cond_p, while_p
 from ..trace import Trace, Tracer
-from .transformer import RET_VALUE
+from .astutil import RET_VALUE
 from .undefined import Undefined
 
 _WEAK = (bool, int, float)
