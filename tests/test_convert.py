@@ -558,3 +558,10 @@ def test_docs_control_flow_md_listing_is_current(tmp_path, monkeypatch):
     # the doc's listing numbers lines from the def (line 1); the file has an import above it
     listing = re.sub(r"model.py:@(\d+)", lambda m: f"model.py:{int(m.group(1)) - 1}", listing)
     assert listing in doc
+
+
+def test_jvp_and_vjp_convert_too():
+    y, t = ad.jvp(piecewise, (0.3,), (1.0,))
+    np.testing.assert_allclose([y, t], [piecewise(0.3), fd(piecewise, (0.3,))], rtol=1e-6)
+    y, vjp_fn = ad.vjp(piecewise, 1.7)
+    np.testing.assert_allclose(vjp_fn(1.0)[0], fd(piecewise, (1.7,)), rtol=1e-6)
