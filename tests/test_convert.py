@@ -565,3 +565,14 @@ def test_jvp_and_vjp_convert_too():
     np.testing.assert_allclose([y, t], [piecewise(0.3), fd(piecewise, (0.3,))], rtol=1e-6)
     y, vjp_fn = ad.vjp(piecewise, 1.7)
     np.testing.assert_allclose(vjp_fn(1.0)[0], fd(piecewise, (1.7,)), rtol=1e-6)
+
+
+def test_vmap_converts_per_example_branches():
+    import warnings
+    xs = np.array([-2.0, 0.3, 1.7])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no per-example fallback
+        got = ad.vmap(piecewise)(xs)
+        grads = ad.vmap(ad.grad(piecewise))(xs)
+    np.testing.assert_allclose(got, [piecewise(x) for x in xs], rtol=1e-12)
+    np.testing.assert_allclose(grads, [fd(piecewise, (x,)) for x in xs], rtol=1e-5)
