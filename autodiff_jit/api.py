@@ -12,12 +12,15 @@ import functools
 import numbers
 import re
 import threading
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import tree
+from . import source, tree
 from .ad import vjp_function
+from .config import config
+from .convert import converted
 from .interpret import Interpreted as _Interpreted, eval_function
 from .ir import AVal, Function, dtype_name, is_float
 from .numpy import stop_gradient  # noqa: F401  (re-exported)
@@ -112,7 +115,7 @@ class Transformed:
     """A function transformed by grad / value_and_grad / jit."""
 
     def __init__(self, fun, kind, *, argnums=0, has_aux=False, mode="compiled",
-                 static_argnums=(), cache=False):
+                 static_argnums=(), cache=False, convert=None):
         if not callable(fun):
             raise TypeError(f"{kind} expects a function, got {type(fun).__name__}")
         if mode not in MODES:
@@ -130,10 +133,15 @@ class Transformed:
         self.has_aux = has_aux
         self.mode = mode
         self.cache = cache
+        if convert not in (None, True, False):
+            raise TypeError(f"convert must be True, False or None (use ad.config.convert), "
+                            f"got {convert!r}")
+        self.convert = convert
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else \
             tuple(static_argnums)
         self._cache: dict = {}
-        self._fast: dict = {}
+        self._fast: dict = {}  # stays empty while ad.config.debug_nans is on
+        _LIVE.add(self)
         self._lock = threading.Lock()
         functools.update_wrapper(self, fun, updated=())
         self.__name__ = f"{kind}({getattr(fun, '__name__', 'fun')})"
@@ -181,12 +189,14 @@ class Transformed:
         if spec.executable is None:  # built inside an enclosing trace: record into it instead
             return self._run_inline(spec, dyn)
         avals = key[1]
-        if not kwargs and len(dyn) == len(args) and not self.static_argnums:
+        debug = config.debug_nans
+        if not kwargs and len(dyn) == len(args) and not self.static_argnums and not debug:
             try:
                 self._fast[tuple(map(_fast_sig, args))] = self._fast_entry(spec, avals)
             except TypeError:
                 pass
-        outs = spec.executable([_as_array(x, a) for x, a in zip(dyn, avals)])
+        arrays = [_as_array(x, a) for x, a in zip(dyn, avals)]
+        outs = _run_checked(spec, arrays) if debug else spec.executable(arrays)
         return self._assemble(spec, [_output(o) for o in outs])
 
     def _fast_entry(self, spec, avals):
@@ -295,8 +305,17 @@ class Transformed:
         names = _arg_names(self.fun, key)
         tracers = [trace.new_arg(aval, names.get(i)) for i, aval in enumerate(key[1])]
         args, kwargs = rebuild(tracers)
-        out = self.fun(*args, **kwargs)
+        try:
+            out = self._traced_fun()(*args, **kwargs)
+        except (TypeError, ValueError, IndexError, NotImplementedError, NameError) as exc:
+            raise source.locate(exc)  # name the user's line (TracingError is a TypeError)
         return trace, out
+
+    def _traced_fun(self):
+        """The function to trace: with its Python control flow converted (convert/) unless
+        conversion is off for this function or in ad.config."""
+        on = config.convert if self.convert is None else self.convert
+        return converted(self.fun) if on else self.fun
 
     def _build(self, key, rebuild):
         n_dyn = len(key[1])
@@ -367,7 +386,7 @@ class Transformed:
         # Record every equation, even those on constants only, so that nothing large is
         # computed (and embedded as a constant) at trace time.
         outs = eval_function(dce(spec.ir), inputs,
-                             apply=lambda prim, *a, **p: outer.process(prim, a, p))
+                             apply=lambda prim, *a, **p: outer.process(prim, a, p), locate=True)
         return self._assemble(spec, outs)
 
     def _assemble(self, spec: Specialization, outs):
@@ -442,6 +461,35 @@ def _arg_names(fun, key) -> dict[int, str]:
     return names
 
 
+def _run_checked(spec: Specialization, arrays):
+    """A call with ad.config.debug_nans on. The interpreter checks equation by equation;
+    compiled code runs as is and, only when a result holds a NaN or inf, the unoptimized IR
+    (every equation with its source line) re-runs in the checking interpreter, which raises
+    FloatingPointError at the equation that produced it."""
+    from .interpret import checking_nans, run
+    if isinstance(spec.executable, _Interpreted):
+        with checking_nans():
+            return spec.executable(arrays)
+    outs = spec.executable(arrays)
+    if any(np.asarray(o).dtype.kind == "f" and not np.all(np.isfinite(o)) for o in outs):
+        with checking_nans():
+            run(spec.ir, arrays)
+    return outs
+
+
+_LIVE: "weakref.WeakSet[Transformed]" = weakref.WeakSet()
+
+
+def _drop_fast_paths(debug_nans: bool):
+    """Turning debug_nans on sends every call through the checked path."""
+    if debug_nans:
+        for t in list(_LIVE):
+            t._fast.clear()
+
+
+config._listeners.append(_drop_fast_paths)
+
+
 def _make_executable(fn: Function, mode: str, cache=False):
     if mode == "interpret":
         return _Interpreted(fn)
@@ -454,9 +502,9 @@ def _make_executable(fn: Function, mode: str, cache=False):
 
 def _decorator(kind):
     def transform(fun=None, argnums=0, *, has_aux=False, mode="compiled", static_argnums=(),
-                  cache=False):  # argnums may be given positionally, as in JAX: grad(f, 1)
+                  cache=False, convert=None):  # argnums may be positional, as in JAX: grad(f, 1)
         options = dict(argnums=argnums, has_aux=has_aux, mode=mode,
-                       static_argnums=static_argnums, cache=cache)
+                       static_argnums=static_argnums, cache=cache, convert=convert)
         if fun is None:
             return lambda f: Transformed(f, kind, **options)
         return Transformed(fun, kind, **options)
@@ -464,7 +512,8 @@ def _decorator(kind):
 
 
 grad = _decorator("grad")
-grad.__doc__ = """grad(fun, argnums=0, has_aux=False, mode="compiled", static_argnums=(), cache=False)
+grad.__doc__ = """grad(fun, argnums=0, has_aux=False, mode="compiled", static_argnums=(), cache=False,
+convert=None)
 
 The gradient of a scalar-valued `fun` with respect to the argument(s) in `argnums`, computed by
 compiled adjoint code. Usable as `@grad`, `grad(f)` or `@grad(argnums=1)`. Returns gradients in
@@ -473,30 +522,34 @@ has_aux=True, `fun` returns (value, aux) and the result is (gradients, aux).
 Modes: "compiled" (LLVM), "interpret" (numpy interpreter of the same IR), "tape" (tape Tensors).
 cache=True (or a directory path) keeps compiled code on disk, so another process with the same
 optimized IR, CPU and llvmlite version skips LLVM compilation.
+convert: rewrite Python `if`/`while`/`for`/`and`/`or`/`not` on traced values into compiled
+branches and loops (default None: ad.config.convert, on unless turned off).
 """
 
 value_and_grad = _decorator("value_and_grad")
 value_and_grad.__doc__ = """value_and_grad(fun, argnums=0, has_aux=False, mode="compiled",
-static_argnums=(), cache=False)
+static_argnums=(), cache=False, convert=None)
 
 Like `grad`, but returns (value, gradients), or ((value, aux), gradients) with has_aux=True.
 """
 
 
-def jit(fun=None, *, mode="compiled", static_argnums=(), cache=False):
-    """Compile `fun` (no differentiation). Results keep `fun`'s output structure."""
+def jit(fun=None, *, mode="compiled", static_argnums=(), cache=False, convert=None):
+    """Compile `fun` (no differentiation). Results keep `fun`'s output structure.
+    convert: rewrite Python control flow on traced values (default: ad.config.convert)."""
     if fun is None:
         return lambda f: Transformed(f, "jit", mode=mode, static_argnums=static_argnums,
-                                     cache=cache)
-    return Transformed(fun, "jit", mode=mode, static_argnums=static_argnums, cache=cache)
+                                     cache=cache, convert=convert)
+    return Transformed(fun, "jit", mode=mode, static_argnums=static_argnums, cache=cache,
+                       convert=convert)
 
 
-def make_ir(fun, *, static_argnums=()):
+def make_ir(fun, *, static_argnums=(), convert=None):
     """make_ir(f)(*args) -> the IR Function traced from f on arguments shaped like args.
     For a function transformed by grad, this is its adjoint IR (unoptimized)."""
     def build(*args, **kwargs):
         t = fun if isinstance(fun, Transformed) else \
-            Transformed(fun, "jit", static_argnums=static_argnums)
+            Transformed(fun, "jit", static_argnums=static_argnums, convert=convert)
         dyn, key, rebuild = t._split(args, kwargs)
         return dce(t._build(key, rebuild).ir)
     return build
@@ -539,7 +592,8 @@ class custom_vjp:
         tracers = [trace.new_arg(a) for a in avals]
         self._tracing_fwd.active = True
         try:
-            out, res = self.fwd(*tree.unflatten(in_tree, tracers))
+            fwd = converted(self.fwd) if config.convert else self.fwd
+            out, res = fwd(*tree.unflatten(in_tree, tracers))
         finally:
             self._tracing_fwd.active = False
         out_leaves, out_tree = tree.flatten(out)
@@ -554,7 +608,8 @@ class custom_vjp:
         res_t = [btrace.new_arg(r.aval) for r in fwd_fn.results[len(out_leaves):]]
         ct_t = [btrace.new_arg(r.aval, "ct") for r in fwd_fn.results[:len(out_leaves)]]
         res_tree = tree.flatten(res)[1]
-        cts = self.bwd(tree.unflatten(res_tree, res_t), tree.unflatten(out_tree, ct_t))
+        bwd = converted(self.bwd) if config.convert else self.bwd
+        cts = bwd(tree.unflatten(res_tree, res_t), tree.unflatten(out_tree, ct_t))
         if not isinstance(cts, tuple) or len(cts) != len(args):
             raise TypeError(f"the bwd rule of {self.fun.__name__} must return a tuple with one "
                             f"cotangent per argument ({len(args)}), got {cts!r}")
