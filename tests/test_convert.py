@@ -576,3 +576,24 @@ def test_vmap_converts_per_example_branches():
         grads = ad.vmap(ad.grad(piecewise))(xs)
     np.testing.assert_allclose(got, [piecewise(x) for x in xs], rtol=1e-12)
     np.testing.assert_allclose(grads, [fd(piecewise, (x,)) for x in xs], rtol=1e-5)
+
+
+_scale = 3.0
+
+
+def test_defaults_and_annotations_are_not_re_evaluated():
+    # defaults refer to names of the defining scope (a loop variable that is gone by call time)
+    fns = [lambda x, k=k: np.sin(x) * k if x > 0 else x * k for k in (1.0, 2.0)]
+    del_me = 5.0
+
+    def g(x: "NotDefinedAnywhere", c=del_me) -> "AlsoMissing":  # noqa: F821
+        if x > 0:
+            return x * c
+        return -x
+
+    del del_me
+    for k, f in zip((1.0, 2.0), fns):
+        assert ad.grad(f)(0.5) == pytest.approx(np.cos(0.5) * k)
+        assert ad.grad(f)(-0.5) == pytest.approx(k)
+    assert ad.grad(g)(2.0) == pytest.approx(5.0)
+    assert ad.grad(g)(-2.0) == pytest.approx(-1.0)

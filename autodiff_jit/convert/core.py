@@ -108,6 +108,7 @@ def _source_def(f) -> tuple[ast.FunctionDef, str]:
 def _convert_code(f):
     fn, filename = _source_def(f)
     new = convert_function_def(fn, filename)
+    _drop_def_time_expressions(new)
     freevars = list(f.__code__.co_freevars)
     factory = ast.FunctionDef(
         name="__ad_factory",
@@ -122,6 +123,20 @@ def _convert_code(f):
     exec(compile(module, filename, "exec"), scratch)  # noqa: S102  (our own generated code)
     inner = scratch["__ad_factory"](runtime_namespace, *[None] * len(freevars))
     return inner.__code__
+
+
+def _drop_def_time_expressions(fn: ast.FunctionDef):
+    """Defaults, annotations and decorators are evaluated when a `def` runs, in the scope of the
+    original definition (a loop variable, a local type); the generated def runs elsewhere, so
+    they become placeholders: the rebuilt function takes f's own evaluated defaults."""
+    a = fn.args
+    a.defaults = [ast.Constant(value=None) for _ in a.defaults]
+    a.kw_defaults = [None if d is None else ast.Constant(value=None) for d in a.kw_defaults]
+    for arg in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg]:
+        if arg is not None:
+            arg.annotation = None
+    fn.returns = None
+    fn.decorator_list = []
 
 
 def _rebuild(f, code):
