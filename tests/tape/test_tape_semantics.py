@@ -256,10 +256,14 @@ def test_tensor_methods_accept_both_conventions_and_refuse_the_rest():
     np.testing.assert_array_equal(x.mean(dim=0, keepdim=True).numpy(), [[1.5, 2.5, 3.5]])
     assert x.var(unbiased=True).item() == pytest.approx(np.var(np.arange(6.0), ddof=1))
     assert x.std(correction=1).item() == pytest.approx(np.std(np.arange(6.0), ddof=1))
+    # numpy keywords the numpy layer implements work; the others are refused by name
+    m = np.array([[True, False, True], [False, True, True]])
+    assert x.sum(where=m).item() == np.arange(6.0).reshape(2, 3).sum(where=m)
+    assert x.mean(where=m).item() == np.arange(6.0).reshape(2, 3).mean(where=m)
     with pytest.raises(NotImplementedError, match="where"):
-        x.sum(where=np.ones((2, 3), bool) * False)
-    with pytest.raises(NotImplementedError, match="where"):
-        x.mean(where=np.zeros((2, 3), bool))
+        x.var(where=m)
+    with pytest.raises(NotImplementedError, match="foo"):
+        x.sum(foo=1)
     with pytest.raises(TypeError):
         x.sum(axis=0, dim=0)
 
