@@ -9,9 +9,9 @@ primitives through `bind`, so tracers and Tensors share every rule.
 from ._base import FUNCTIONS, UFUNCS, asvalue, implements, normalize_axes, ufunc
 from . import ufuncs, shape, reductions, linalg, products, creation, indexing  # noqa: F401
 from .array_ops import ArrayOps
-from .indexing import getitem, setitem
+from .indexing import getitem, setitem, setitem_positions
 from .products import matmul
 from .ufuncs import stop_gradient
 
 __all__ = ["ArrayOps", "FUNCTIONS", "UFUNCS", "asvalue", "getitem", "implements", "matmul",
-           "normalize_axes", "setitem", "stop_gradient", "ufunc"]
+           "normalize_axes", "setitem", "setitem_positions", "stop_gradient", "ufunc"]

@@ -153,12 +153,18 @@ def setitem(x, key, value):
     """The value of `x` after numpy's `x[key] = value`, as new IR: the written positions are
     worked out now (the key must not hold traced values), the new values are scattered to
     them and `select` keeps x elsewhere. Repeated positions keep the last write, as numpy."""
-    shape = _shape(x)
     if any(_is_traced(k) for k in (key if isinstance(key, tuple) else (key,))):
         raise NotImplementedError("x[key] = v with a traced index is not supported; build the "
                                   "result with np.where(mask, v, x) instead")
+    positions = np.arange(aval_of(x).size).reshape(_shape(x))[key]  # numpy decides what key selects
+    return setitem_positions(x, positions, value)
+
+
+def setitem_positions(x, positions, value):
+    """The value of `x` after writing `value` (broadcast to positions' shape) to the flat
+    positions `positions` of x (a view's write lands in its root this way)."""
+    shape = _shape(x)
     size = aval_of(x).size
-    positions = np.arange(size).reshape(shape)[key]   # numpy decides what key selects
     flat = np.asarray(positions).ravel()
     value = E.cast(asvalue(value), _dtype(x))
     src = ravel(broadcast_to(value, np.shape(positions)))
