@@ -21,12 +21,10 @@ def test_no_implementation_swallows_keywords(table):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("call,arg", [
-    (lambda x: np.sum(x, where=x > 1.5), "where"),
     (lambda x: np.sum(x, initial=1.0), "initial"),
     (lambda x: np.max(x, initial=10.0), "initial"),
-    (lambda x: np.mean(x, where=x > 1.5), "where"),
     (lambda x: np.var(x, mean=np.mean(x)), "mean"),
-    (lambda x: np.sum(np.take(x, [0, 5], mode="clip")), "mode"),
+    (lambda x: np.prod(x, where=x > 1.5), "where"),
     (lambda x: np.sum(np.concatenate([x, x], dtype=np.float32)), "dtype"),
     (lambda x: np.sum(np.add(x, x, where=x > 1.5)), "where"),
     (lambda x: np.sum(np.exp(x, dtype=np.float32)), "dtype"),
@@ -38,8 +36,8 @@ def test_unhandled_keyword_is_refused_by_name(mode, call, arg):
 
 @pytest.mark.parametrize("mode", ["compiled", "interpret"])
 def test_method_keywords_are_refused_like_the_function(mode):
-    with pytest.raises(NotImplementedError, match=r"ndarray.sum\(\.\.\., where="):
-        ad.grad(lambda x: x.sum(where=x > 1.5), mode=mode)(np.array([1.0, 2.0]))
+    with pytest.raises(NotImplementedError, match=r"ndarray.sum\(\.\.\., initial="):
+        ad.grad(lambda x: x.sum(initial=1.0), mode=mode)(np.array([1.0, 2.0]))
 
 
 @pytest.mark.parametrize("mode", MODES)

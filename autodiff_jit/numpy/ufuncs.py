@@ -45,11 +45,20 @@ for _np_fn, _prim in [(np.exp, E.exp), (np.log, E.log), (np.log1p, E.log1p), (np
                       (np.arcsin, E.arcsin), (np.arccos, E.arccos), (np.arctan, E.arctan),
                       (np.floor, E.floor), (np.ceil, E.ceil), (np.rint, E.round_)]:
     UFUNCS[_np_fn] = _unary(_prim)
-UFUNCS[np.negative] = _unary(E.neg, to_float=False)
+@ufunc(np.negative)
+def negative(x):
+    x = asvalue(x)
+    if _dtype(x) == np.bool_:
+        raise TypeError("The numpy boolean negative, the `-` operator, is not supported, use "
+                        "the `~` operator or the logical_not function instead.")
+    return bind(E.neg, x)
+
+
+
 UFUNCS[np.absolute] = UFUNCS[np.fabs] = _unary(E.abs_, to_float=False)
 UFUNCS[np.sign] = _unary(E.sign, to_float=False)
 UFUNCS[np.logical_not] = lambda x: bind(E.logical_not, E.cast(asvalue(x), np.bool_))
-UFUNCS[np.positive] = lambda x: x
+UFUNCS[np.positive] = lambda x: asvalue(x)  # ArrayOps hands back a new array object
 
 
 @ufunc(np.power)
@@ -66,6 +75,15 @@ def power(a, b):
         return E.integer_pow(a, int(exponent))
     a, b = E.promote(a, b, to_float=True)
     return bind(E.pow_, a, b)
+
+
+def power_operator(a, b):
+    """`a ** b` for an array a: numpy's operator takes fast paths for some scalar exponents
+    (x ** 0.5 is np.sqrt(x), so (-inf) ** 0.5 is nan where np.power gives inf)."""
+    exponent = b.item() if isinstance(b, np.generic) else b
+    if isinstance(exponent, float) and exponent == 0.5:
+        return UFUNCS[np.sqrt](a)
+    return power(a, b)
 
 
 @ufunc(np.square)
@@ -95,12 +113,23 @@ def log10(x):
 
 @ufunc(np.hypot)
 def hypot(a, b):
-    return UFUNCS[np.sqrt](add(square(a), square(b)))
+    # scaled as C's hypot (numpy's): big * sqrt(1 + (small/big)**2) neither overflows for
+    # 1e300 nor underflows for 1e-300; hypot(inf, nan) is inf
+    a, b = E.promote(asvalue(a), asvalue(b), to_float=True)
+    a, b = UFUNCS[np.absolute](a), UFUNCS[np.absolute](b)
+    big, small = maximum(a, b), minimum(a, b)
+    ratio = E.select(UFUNCS[np.equal](big, 0.0) | isinf(big), 0.0, divide(small, big))
+    res = multiply(big, UFUNCS[np.sqrt](add(1.0, square(ratio))))
+    return E.select(isinf(a) | isinf(b), np.inf, res)
 
 
 @ufunc(np.logaddexp)
 def logaddexp(a, b):
-    m = stop_gradient(maximum(a, b))
+    # log(e^a + e^b) = m + log(e^(a-m) + e^(b-m)), m = max(a, b) held constant for the
+    # gradient; an infinite m is replaced by 0, so (inf, x) is inf and (-inf, -inf) is -inf
+    a, b = E.promote(asvalue(a), asvalue(b), to_float=True)
+    m = maximum(a, b)
+    m = stop_gradient(E.select(isfinite(m), m, 0.0))
     return add(m, UFUNCS[np.log](add(UFUNCS[np.exp](subtract(a, m)),
                                      UFUNCS[np.exp](subtract(b, m)))))
 
