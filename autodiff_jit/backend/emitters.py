@@ -138,7 +138,13 @@ def _ipow(b, x, y: int, dtype):
     ty = x.type
     if y < 0:
         if is_float_type(ty):
-            return b.fdiv(ir.Constant(ty, 1.0), _ipow(b, x, -y, dtype))
+            # 1 / x**n, unless x**n overflows: then (1/x)**n keeps numpy's subnormal results
+            # (1e160 ** -2 is 1e-320, not 0)
+            one = ir.Constant(ty, 1.0)
+            direct = b.fdiv(one, _ipow(b, x, -y, dtype))
+            via_recip = _ipow(b, b.fdiv(one, x), -y, dtype)
+            tiny = b.fcmp_ordered("==", direct, ir.Constant(ty, 0.0))
+            return b.select(tiny, via_recip, direct)
         xf = convert(b, x, dtype, np.float64)
         return convert(b, b.fdiv(ir.Constant(F64, 1.0), _ipow(b, xf, -y, np.float64)),
                        np.float64, dtype)

@@ -186,9 +186,15 @@ def _integer_pow_jvp(t, out, x, *, y):
     return None if d is None or t[0] is None else t[0] * d
 
 
+def _integer_pow_impl(x, *, y):
+    if y >= 0:
+        return np.power(x, y)
+    x = np.asarray(x)  # a Python float (tape-mode forward mode) has no dtype
+    return np.power(x, float(y)).astype(x.dtype, copy=False)
+
+
 integer_pow_p = register(Primitive(
-    "integer_pow", _integer_pow_rule,
-    lambda x, *, y: np.power(x, y) if y >= 0 else np.power(x, float(y)).astype(x.dtype, copy=False),
+    "integer_pow", _integer_pow_rule, _integer_pow_impl,
     vjp=_integer_pow_vjp, jvp=_integer_pow_jvp, torch_name="PowBackward0", family="unary",
     batch=B.unary))
 
