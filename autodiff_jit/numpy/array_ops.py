@@ -13,7 +13,7 @@ from .indexing import getitem
 from .products import dot, matmul
 from .reductions import amax, amin, argmax, argmin, cumsum, mean, prod, std, sum_, var
 from .shape import ravel, reshape, squeeze, swapaxes, transpose
-from .ufuncs import add, clip, divide, multiply, power, power_operator, subtract
+from .ufuncs import add, clip, divide, multiply, power, subtract
 
 def _not_supported(name):
     def fn(*a, **k):
@@ -103,7 +103,7 @@ class ArrayOps:
     def __rmul__(self, o): return multiply(o, self)
     def __truediv__(self, o): return divide(self, o)
     def __rtruediv__(self, o): return divide(o, self)
-    def __pow__(self, o): return power_operator(self, o)
+    def __pow__(self, o): return power(self, o)
     def __rpow__(self, o): return power(o, self)
     def __matmul__(self, o): return matmul(self, o)
     def __rmatmul__(self, o): return matmul(o, self)

@@ -64,7 +64,12 @@ UFUNCS[np.positive] = lambda x: asvalue(x)  # ArrayOps hands back a new array ob
 @ufunc(np.power)
 def power(a, b):
     a, b = asvalue(a), asvalue(b)
-    exponent = b.item() if isinstance(b, np.generic) else b
+    exponent = b.item() if isinstance(b, np.generic) or \
+        (isinstance(b, np.ndarray) and b.ndim == 0) else b
+    if isinstance(exponent, float) and exponent == 0.5 and is_float(_dtype(a)):
+        # numpy's power loop takes sqrt for a scalar exponent 0.5: (-inf) ** 0.5 is nan and
+        # (-0.0) ** 0.5 is -0.0 (C's pow gives inf and 0.0)
+        return UFUNCS[np.sqrt](a)
     if isinstance(exponent, numbers.Real) and not isinstance(exponent, bool) and \
             float(exponent).is_integer() and abs(exponent) <= 64:
         # Integer exponents keep numpy's meaning for negative bases (-2.0**3 == -8).
@@ -75,15 +80,6 @@ def power(a, b):
         return E.integer_pow(a, int(exponent))
     a, b = E.promote(a, b, to_float=True)
     return bind(E.pow_, a, b)
-
-
-def power_operator(a, b):
-    """`a ** b` for an array a: numpy's operator takes fast paths for some scalar exponents
-    (x ** 0.5 is np.sqrt(x), so (-inf) ** 0.5 is nan where np.power gives inf)."""
-    exponent = b.item() if isinstance(b, np.generic) else b
-    if isinstance(exponent, float) and exponent == 0.5:
-        return UFUNCS[np.sqrt](a)
-    return power(a, b)
 
 
 @ufunc(np.square)
@@ -117,7 +113,8 @@ def hypot(a, b):
     # 1e300 nor underflows for 1e-300; hypot(inf, nan) is inf
     a, b = E.promote(asvalue(a), asvalue(b), to_float=True)
     a, b = UFUNCS[np.absolute](a), UFUNCS[np.absolute](b)
-    big, small = maximum(a, b), minimum(a, b)
+    a_big = UFUNCS[np.greater_equal](a, b)  # one select: at a tie big is a, small is b
+    big, small = E.select(a_big, a, b), E.select(a_big, b, a)
     ratio = E.select(UFUNCS[np.equal](big, 0.0) | isinf(big), 0.0, divide(small, big))
     res = multiply(big, UFUNCS[np.sqrt](add(1.0, square(ratio))))
     return E.select(isinf(a) | isinf(b), np.inf, res)

@@ -97,8 +97,12 @@ def _linear_jvp(prim):
     return jvp
 
 
+def _sum_impl(x, *, axes):
+    return np.sum(x, axis=axes, dtype=np.result_type(x))  # keeps x's dtype (int32 stays)
+
+
 reduce_sum_p = register(Primitive("reduce_sum", _reduce_rule("reduce_sum"),
-                                  lambda x, *, axes: np.sum(x, axis=axes),
+                                  _sum_impl,
                                   vjp=_sum_vjp, torch_name="SumBackward0", family="reduce"))
 reduce_sum_p.jvp = _linear_jvp(reduce_sum_p)
 reduce_sum_p.batch = B.reduce_axes  # (reshape's and broadcast_to's need transpose: batch_rules)
