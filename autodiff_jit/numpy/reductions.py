@@ -59,13 +59,15 @@ def sum_(x, axis=None, dtype=None, out=None, keepdims=False, initial=_NoValue, w
 
 
 def _count(x, axes, where, keepdims):
-    """How many elements each reduction over `axes` sees (an array when where= is given)."""
+    """How many elements each reduction over `axes` sees (an array of x's float dtype when
+    where= is given)."""
     if where is True:
         return float(np.prod([_shape(x)[a] for a in axes], dtype=np.int64))
+    ones = np.ones(_shape(x), _dtype(x))
     if _is_traced(where):
-        return sum_(_masked(np.ones(_shape(x)), where, 0.0), axes, keepdims=keepdims)
+        return sum_(_masked(ones, where, 0.0), axes, keepdims=keepdims)
     mask = np.broadcast_to(np.asarray(where, bool), _shape(x))
-    return np.sum(mask, axis=axes, keepdims=keepdims).astype(np.float64)
+    return np.sum(mask, axis=axes, keepdims=keepdims).astype(_dtype(x))
 
 
 @implements(np.mean, defaults_only=("out",))
