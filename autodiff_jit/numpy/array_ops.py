@@ -103,7 +103,11 @@ class ArrayOps:
     def __rmul__(self, o): return multiply(o, self)
     def __truediv__(self, o): return divide(self, o)
     def __rtruediv__(self, o): return divide(o, self)
-    def __pow__(self, o): return power(self, o)
+    def __pow__(self, o):
+        if type(o) is int and o == 2 and self.dtype == np.bool_:  # numpy's operator: square
+            raise TypeError("bool_array ** 2 is int8 in numpy (np.square), a dtype autodiff_jit "
+                            "does not support; cast first, e.g. x.astype(np.int64) ** 2")
+        return power(self, o)
     def __rpow__(self, o): return power(o, self)
     def __matmul__(self, o): return matmul(self, o)
     def __rmatmul__(self, o): return matmul(o, self)
