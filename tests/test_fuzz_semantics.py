@@ -266,7 +266,8 @@ def _assert_grads(got, want, tol, what, vs_differences=False):
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{what}: nan")
     ok = ~np.isnan(want) & ~np.isnan(got)
     scale = max(float(np.max(np.abs(want[ok]), initial=0.0)), 1e-300)
-    assert np.max(np.abs(got[ok] - want[ok]), initial=0.0) <= tol * scale + 1e-10, \
+    floor = 1e-6 if vs_differences else 1e-10  # differences carry ~eps/step of noise
+    assert np.max(np.abs(got[ok] - want[ok]), initial=0.0) <= tol * scale + floor, \
         f"{what}: {got} vs {want}"
 
 
@@ -340,7 +341,7 @@ def check_compositions(seed, mode, aliasing=True):
 # ---------------------------------------------------------------------------------------------
 # the tests
 
-N_CI, N_COMPOSE, N_SLOW = 10, 3, 2000
+N_CI, N_COMPOSE, N_SLOW, N_SLOW_GRAD = 10, 3, 2000, 600
 TRACED = ("compiled", "interpret")
 TAPE_ALIASING = pytest.mark.xfail(strict=True, reason="tape mode: writes into copies and "
                                   "views of Tensors (x.copy() is the leaf, CopySlices) are the "
@@ -387,7 +388,7 @@ def test_many_values_agree_with_numpy(block):
 @pytest.mark.slow
 @pytest.mark.parametrize("block", range(20))
 def test_many_gradients_agree(block):
-    for seed in range(block * N_SLOW // 20, (block + 1) * N_SLOW // 20):
+    for seed in range(block * N_SLOW_GRAD // 20, (block + 1) * N_SLOW_GRAD // 20):
         check_gradients(10_000 + N_CI + seed, TRACED)
         check_gradients(10_000 + N_CI + seed, MODES, aliasing=False)
 
@@ -395,5 +396,5 @@ def test_many_gradients_agree(block):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["compiled", "interpret"])
 def test_many_compositions_agree(mode):
-    for seed in range(N_COMPOSE, 500):
+    for seed in range(N_COMPOSE, 150):
         check_compositions(20_000 + seed, mode)
