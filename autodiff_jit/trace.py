@@ -7,6 +7,7 @@ values of outer traces in as captured inputs.
 """
 from __future__ import annotations
 
+import operator
 import threading
 
 import numpy as np
@@ -236,6 +237,31 @@ class Tracer(ArrayOps):
             f"To build an array from traced values use np.stack([a, b]) or np.concatenate; for "
             f"a value-dependent choice use np.where(cond, a, b) or autodiff_jit.cond (loops: "
             f"autodiff_jit.while_loop); to read a number out, return it from the function.")
+
+    # x += v and friends are in place in numpy: every name for x, and every view of it, sees
+    # the new value (a plain `x = x + v` would leave them the old one)
+    def _inplace(self, op, other):
+        new = op(self, other)
+        if new.dtype != self.dtype and not np.can_cast(new.dtype, self.dtype, "same_kind"):
+            raise TypeError(f"Cannot cast ufunc output from dtype('{new.dtype}') to "
+                            f"dtype('{self.dtype}') with casting rule 'same_kind' (numpy's "
+                            f"in-place rule); write x = x {op.__name__} v instead")
+        if self._parent is not None:
+            self[...] = new
+        else:
+            from .primitives import elementwise as E
+            self._own_ir = E.cast(new, self.dtype)._ir
+        return self
+
+    def __iadd__(self, o): return self._inplace(operator.add, o)
+    def __isub__(self, o): return self._inplace(operator.sub, o)
+    def __imul__(self, o): return self._inplace(operator.mul, o)
+    def __itruediv__(self, o): return self._inplace(operator.truediv, o)
+    def __ipow__(self, o): return self._inplace(operator.pow, o)
+    def __imatmul__(self, o): return self._inplace(operator.matmul, o)
+    def __iand__(self, o): return self._inplace(operator.and_, o)
+    def __ior__(self, o): return self._inplace(operator.or_, o)
+    def __ixor__(self, o): return self._inplace(operator.xor, o)
 
     def __setitem__(self, key, value):
         # x[key] = v records a pure update and rebinds this tracer (every name for it sees the

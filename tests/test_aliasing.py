@@ -135,3 +135,36 @@ def test_every_ndarray_method_we_implement_is_callable_on_a_tracer():
     x = np.array([[1.0, 2.0], [4.0, 8.0]])
     assert ad.jit(f)(x) == pytest.approx(x.var() + x.std() + x.sum())
     assert seen == names
+
+
+def _inplace(x):
+    z = x * 1.0
+    alias = z              # another name for the same array
+    y = z[1:]              # a view of it
+    z += 1.0               # in place: alias and y see it
+    y *= 2.0               # in place through the view: z sees it
+    z[:2] += 10.0
+    w = z.T
+    w -= 0.5
+    return z, alias * 1.0, y * 1.0
+
+
+@pytest.mark.parametrize("mode", TRACED)
+def test_augmented_assignment_is_in_place(mode):
+    x = np.arange(4.0)
+    for got, want in zip(ad.jit(_inplace, mode=mode)(x), _inplace(x.copy())):
+        np.testing.assert_array_equal(got, want)
+    f = lambda x: sum(np.sum(v ** 2) for v in _inplace(x))  # noqa: E731
+    np.testing.assert_allclose(ad.grad(f, mode=mode)(x), numerical_grad(f, [x], 0), rtol=1e-7)
+
+
+@pytest.mark.parametrize("mode", TRACED)
+def test_augmented_assignment_keeps_numpy_casting(mode):
+    def f(x):
+        i = np.arange(3) * (x[:3] > 0)
+        i += x[0]          # float into int: numpy refuses (casting='same_kind')
+        return i
+    with pytest.raises(TypeError):
+        f(np.ones(3))
+    with pytest.raises(TypeError, match="same_kind"):
+        ad.jit(f, mode=mode)(np.ones(3))
