@@ -240,8 +240,6 @@ def test_tape_forward_mode_negative_power_of_a_python_float():
         assert ad.jacfwd(lambda x: x ** -2, mode=mode)(1.5) == pytest.approx(-2 * 1.5 ** -3)
 
 
-@pytest.mark.xfail(strict=True, reason="jacobians of empty arrays: jacfwd/jacrev are being "
-                   "rewritten by the vmap work of #11")
 @pytest.mark.parametrize("jac", ["jacrev", "jacfwd", "hessian"])
 def test_jacobians_of_empty_arrays(jac):
     x = np.zeros(0)
