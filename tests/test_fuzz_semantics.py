@@ -158,7 +158,7 @@ def build(ops):
                 idx = (0,) * np.ndim(w)
                 if p["k"] % 2:
                     w += 1.0  # in place through the view (an int view refuses, as numpy)
-                else:
+                elif np.size(w):
                     w[idx] = (w[idx] * 2.0 + 1.0).astype(w.dtype)  # .astype: as above
                 values.append(w * 1.0)
             values.append(v)
