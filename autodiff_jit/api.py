@@ -566,10 +566,17 @@ class custom_vjp:
         def f_fwd(x): return f(x), residuals
         def f_bwd(residuals, g): return (cotangent_for_x,)
         f.defvjp(f_fwd, f_bwd)
+
+    `nondiff_argnums` (JAX's): arguments at these positions are not differentiated (they may
+    be any Python value, not traced ones); bwd receives them first, bwd(*nondiff, res, g),
+    and returns cotangents for the other arguments only. Use functools.partial(custom_vjp,
+    nondiff_argnums=(0,)) as the decorator. A cotangent whose shape is not its argument's
+    raises ValueError (as in JAX), never broadcasts.
     """
 
-    def __init__(self, fun):
+    def __init__(self, fun, nondiff_argnums=()):
         self.fun = fun
+        self.nondiff_argnums = tuple(sorted({int(i) for i in nondiff_argnums}))
         self.fwd = self.bwd = None
         self._tracing_fwd = threading.local()  # fwd may call the function itself (JAX idiom)
         functools.update_wrapper(self, fun, updated=())
@@ -579,10 +586,12 @@ class custom_vjp:
         return self
 
     def __call__(self, *args):
-        leaves, in_tree = tree.flatten(args)
         if self.fwd is None:
             raise TypeError(f"custom_vjp function {self.fun.__name__} has no rule yet; "
                             f"call {self.fun.__name__}.defvjp(fwd, bwd)")
+        if self.nondiff_argnums and not getattr(self._tracing_fwd, "active", False):
+            return self._call_with_nondiff(args)
+        leaves, in_tree = tree.flatten(args)
         if not any(hasattr(x, "_adj_context") for x in leaves) or \
                 getattr(self._tracing_fwd, "active", False):
             return self.fun(*args)
@@ -617,10 +626,50 @@ class custom_vjp:
         for arg, ct in zip(args, cts):
             arg_leaves = tree.flatten(arg)[0]
             ct_l = [None] * len(arg_leaves) if ct is None else tree.flatten(ct)[0]
+            if len(ct_l) != len(arg_leaves):
+                raise ValueError(f"the bwd rule of {self.fun.__name__} returned a cotangent with "
+                                 f"{len(ct_l)} leaves for an argument with {len(arg_leaves)}")
             for a, c in zip(arg_leaves, ct_l):
                 aval = _leaf_aval(a)
+                if c is not None and _leaf_aval(c).shape != aval.shape:
+                    raise ValueError(
+                        f"the bwd rule of {self.fun.__name__} must return a cotangent of each "
+                        f"argument's shape: got shape {_leaf_aval(c).shape} for an argument of "
+                        f"shape {aval.shape} (JAX raises here too; autodiff_jit does not "
+                        f"broadcast cotangents)")
                 ct_leaves.append(np.zeros(aval.shape, aval.dtype) if c is None else c)
         bwd_fn = btrace.to_function(f"{name}_bwd", ct_leaves)
         outs = bind(custom_vjp_call_p, *leaves, fwd=fwd_fn, bwd=bwd_fn,
                     num_outputs=len(out_leaves))
         return tree.unflatten(out_tree, outs[:len(out_leaves)])
+
+    def _call_with_nondiff(self, args):
+        """JAX's nondiff_argnums: a custom_vjp of the other arguments, closing over these."""
+        nd = self.nondiff_argnums
+        if nd[-1] >= len(args):
+            raise TypeError(f"custom_vjp function {self.fun.__name__}: nondiff_argnums={nd} "
+                            f"but it was called with {len(args)} arguments")
+        static = [args[i] for i in nd]
+        if any(hasattr(x, "_adj_context") for x in tree.flatten(static)[0]):
+            raise TypeError(f"custom_vjp function {self.fun.__name__}: an argument in "
+                            f"nondiff_argnums={nd} is a traced value; pass it as an ordinary "
+                            f"argument (bwd may return None for its cotangent)")
+        diff = [i for i in range(len(args)) if i not in nd]
+
+        def full(dargs):
+            out = list(args)
+            for i, v in zip(diff, dargs):
+                out[i] = v
+            return out
+
+        def fwd(*dargs):
+            self._tracing_fwd.active = True  # fwd may call the function itself
+            try:
+                return self.fwd(*full(dargs))
+            finally:
+                self._tracing_fwd.active = False
+
+        inner = custom_vjp(lambda *dargs: self.fun(*full(dargs)))
+        inner.__name__ = getattr(self.fun, "__name__", "custom")
+        inner.defvjp(fwd, lambda res, g: self.bwd(*static, res, g))
+        return inner(*[args[i] for i in diff])

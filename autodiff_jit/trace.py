@@ -7,6 +7,7 @@ values of outer traces in as captured inputs.
 """
 from __future__ import annotations
 
+import operator
 import threading
 
 import numpy as np
@@ -52,7 +53,7 @@ class Trace:
         """The IR operand for any value an operation received."""
         if isinstance(x, Tracer):
             if x._adj_context is self:
-                return x.var
+                return x._ir
             if x._adj_context.level < self.level:
                 return self._capture(x)
             raise TracingError(f"a traced value ({x.aval}) escaped from an inner trace; do not "
@@ -112,24 +113,87 @@ class Trace:
 
 
 class Tracer(ArrayOps):
-    """A stand-in for a numpy array while a function is traced."""
-    __slots__ = ("_adj_context", "var")
+    """A stand-in for a numpy array while a function is traced.
+
+    numpy's aliasing is kept: an operation numpy answers with a new array gives a new Tracer
+    (so `y = x.copy(); y[0] = v` leaves x alone), and one numpy answers with a view (basic
+    slices, reshape, transpose, ...) gives a view Tracer that remembers its parent and how it
+    was derived: `y[k] = v` on a view writes through to the array it views, and a view read
+    after its base was written is derived again. Whether an operation is a view is decided
+    by numpy itself, on a layout stand-in (an uninitialised uint8 array of the root's shape).
+
+    Internal attribute names start with `_` so that none shadows an ndarray method (x.var()).
+    """
+    __slots__ = ("_adj_context", "_own_ir", "_parent", "_np_op", "_seen", "_layout_arr")
 
     def __init__(self, trace: Trace, var: Var):
         self._adj_context = trace
-        self.var = var
+        self._own_ir = var
+        self._parent = None      # the Tracer this one is a view of
+        self._np_op = None       # parent -> this view, as numpy calls (works on arrays too)
+        self._seen = None        # the parent's value this view was derived from
+        self._layout_arr = None  # numpy layout stand-in (made on demand)
+
+    @property
+    def _ir(self) -> Var:
+        """The IR value this tracer stands for now (a view re-derives after its base changed)."""
+        parent = self._parent
+        if parent is not None:
+            current = parent._ir
+            if current is not self._seen:
+                self._own_ir = self._np_op(parent)._ir
+                self._seen = current
+        return self._own_ir
+
+    def _alias(self) -> "Tracer":
+        """A new array object with the same value (what numpy's copying operations return)."""
+        return Tracer(self._adj_context, self._ir)
+
+    def _layout(self) -> np.ndarray:
+        if self._layout_arr is None:
+            self._layout_arr = np.empty(self.shape, np.uint8)
+        return self._layout_arr
+
+    def _track_view(self, result, np_op):
+        """`result` = np_op(self): a view of self if numpy makes np_op(array) a view."""
+        if not isinstance(result, Tracer) or result._adj_context is not self._adj_context:
+            return result
+        if result is self:
+            result = self._alias()
+        try:
+            layout = np_op(self._layout())
+        except Exception:  # e.g. a key holding traced values: an advanced index, a copy
+            return result
+        if isinstance(layout, np.ndarray) and np.may_share_memory(layout, self._layout()):
+            result._parent, result._np_op = self, np_op
+            result._seen, result._layout_arr = self._ir, layout
+        return result
+
+    def _root_positions(self):
+        """(root, flat positions in the root of this tracer's elements) for a view, else None."""
+        if self._parent is None:
+            return None
+        root = self._parent
+        while root._parent is not None:
+            root = root._parent
+        base, mine = root._layout(), self._layout_arr
+        offset = mine.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+        flat = np.arange(max(base.size, 1), dtype=np.int64)
+        positions = np.lib.stride_tricks.as_strided(
+            flat[offset:], mine.shape, tuple(s * flat.itemsize for s in mine.strides))
+        return root, np.array(positions), mine.flags.writeable
 
     @property
     def aval(self) -> AVal:
-        return self.var.aval
+        return self._own_ir.aval
 
     @property
     def shape(self):
-        return self.var.aval.shape
+        return self._own_ir.aval.shape
 
     @property
     def dtype(self):
-        return self.var.aval.dtype
+        return self._own_ir.aval.dtype
 
     def __repr__(self):
         return f"Tracer<{self.aval}>"
@@ -180,15 +244,51 @@ class Tracer(ArrayOps):
             f"a value-dependent choice use np.where(cond, a, b) or autodiff_jit.cond (loops: "
             f"autodiff_jit.while_loop); to read a number out, return it from the function.")
 
+    # x += v and friends are in place in numpy: every name for x, and every view of it, sees
+    # the new value (a plain `x = x + v` would leave them the old one)
+    def _inplace(self, op, other):
+        new = op(self, other)
+        if new.dtype != self.dtype and not np.can_cast(new.dtype, self.dtype, "same_kind"):
+            raise TypeError(f"Cannot cast ufunc output from dtype('{new.dtype}') to "
+                            f"dtype('{self.dtype}') with casting rule 'same_kind' (numpy's "
+                            f"in-place rule); write x = x {op.__name__} v instead")
+        if self._parent is not None:
+            self[...] = new
+        else:
+            from .primitives import elementwise as E
+            self._own_ir = E.cast(new, self.dtype)._ir
+        return self
+
+    def __iadd__(self, o): return self._inplace(operator.add, o)
+    def __isub__(self, o): return self._inplace(operator.sub, o)
+    def __imul__(self, o): return self._inplace(operator.mul, o)
+    def __itruediv__(self, o): return self._inplace(operator.truediv, o)
+    def __ipow__(self, o): return self._inplace(operator.pow, o)
+    def __imatmul__(self, o): return self._inplace(operator.matmul, o)
+    def __iand__(self, o): return self._inplace(operator.and_, o)
+    def __ior__(self, o): return self._inplace(operator.or_, o)
+    def __ixor__(self, o): return self._inplace(operator.xor, o)
+
     def __setitem__(self, key, value):
-        # x[key] = v records a pure update and rebinds this tracer to its result. Like numpy,
-        # every name for this object sees the new value; unlike numpy, views taken earlier
-        # (y = x[1:]) keep the old values.
-        from .numpy import setitem
-        new = setitem(self, key, value)
-        if not isinstance(new, Tracer) or new._adj_context is not self._adj_context:
+        # x[key] = v records a pure update and rebinds this tracer (every name for it sees the
+        # new value, as in numpy); on a view it updates the root array the view looks into,
+        # and every view of that root is derived again when next read
+        from .numpy import setitem, setitem_positions
+        view = self._root_positions()
+        if view is None:
+            new = setitem(self, key, value)
+            target = self
+        else:
+            target, positions, writeable = view
+            if not writeable:
+                raise ValueError("assignment destination is read-only")
+            if any(isinstance(k, Tracer) for k in (key if isinstance(key, tuple) else (key,))):
+                raise NotImplementedError("x[key] = v with a traced index is not supported; "
+                                          "build the result with np.where(mask, v, x) instead")
+            new = setitem_positions(target, positions[key], value)
+        if not isinstance(new, Tracer) or new._adj_context is not target._adj_context:
             raise TracingError("x[key] = v: the new value belongs to another trace")
-        self.var = new.var
+        target._own_ir = new._ir
 
 
 def max_level(values) -> int:

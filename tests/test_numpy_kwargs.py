@@ -24,7 +24,6 @@ def test_no_implementation_swallows_keywords(table):
     (lambda x: np.nanmean(x, where=x > 1.5), "where"),
     (lambda x: np.sum(np.pad(x, 1, mode="reflect", reflect_type="odd")), "reflect_type"),
     (lambda x: np.var(x, mean=np.mean(x)), "mean"),
-    (lambda x: np.sum(np.take(x, [0, 5], mode="clip")), "mode"),
     (lambda x: np.sum(np.concatenate([x, x], dtype=np.float32)), "dtype"),
     (lambda x: np.sum(np.add(x, x, where=x > 1.5)), "where"),
     (lambda x: np.sum(np.exp(x, dtype=np.float32)), "dtype"),

@@ -62,13 +62,30 @@ def convert(b, v, src, dst):
     if src.kind == "f" and dst.kind == "f":
         return b.fpext(v, dty) if dst.itemsize > src.itemsize else b.fptrunc(v, dty)
     if src.kind == "f":
-        # numpy (x86) gives INT_MIN for NaN/out of range; fptosi.sat avoids LLVM poison.
-        fn = L_module(b).declare_intrinsic("llvm.fptosi.sat", [dty, sty],
-                                           ir.FunctionType(dty, [sty]))
-        return b.call(fn, [v])
+        return _float_to_int(b, v, src, dst)
     if dst.kind == "f":
         return b.sitofp(v, dty)
     return b.sext(v, dty) if dst.itemsize > src.itemsize else b.trunc(v, dty)
+
+
+# What this machine's numpy gives for NaN or an out-of-range float -> int cast: INT_MIN on
+# x86 (cvttsd2si), saturation on ARM. Compiled code gives the same as the interpreter.
+with np.errstate(invalid="ignore"):
+    _NUMPY_CAST_INVALID_IS_INT_MIN = int(np.array([np.nan]).astype(np.int64)[0]) == \
+        np.iinfo(np.int64).min
+
+
+def _float_to_int(b, v, src, dst):
+    """float -> int as numpy does on this machine (fptosi alone is poison out of range)."""
+    dty = reg_type(dst)
+    if dst.kind == "i" and _NUMPY_CAST_INVALID_IS_INT_MIN:
+        bound = 2.0 ** (8 * dst.itemsize - 1)  # int32 / int64: in range iff -bound <= v < bound
+        ok = b.and_(b.fcmp_ordered(">=", v, ir.Constant(v.type, -bound)),
+                    b.fcmp_ordered("<", v, ir.Constant(v.type, bound)))
+        return b.select(ok, b.fptosi(v, dty), ir.Constant(dty, int(np.iinfo(dst).min)))
+    fn = L_module(b).declare_intrinsic("llvm.fptosi.sat", [dty, reg_type(src)],
+                                       ir.FunctionType(dty, [reg_type(src)]))
+    return b.call(fn, [v])
 
 
 def L_module(b):
@@ -99,8 +116,10 @@ def _sign(b, v):
         return v
     if is_float_type(ty):
         one, m1 = ir.Constant(ty, 1.0), ir.Constant(ty, -1.0)
-        return b.select(b.fcmp_ordered(">", v, ir.Constant(ty, 0.0)), one,
-                        b.select(b.fcmp_ordered("<", v, ir.Constant(ty, 0.0)), m1, v))
+        zero = ir.Constant(ty, 0.0)  # numpy: sign(-0.0) is +0.0, sign(nan) is nan
+        return b.select(b.fcmp_ordered(">", v, zero), one,
+                        b.select(b.fcmp_ordered("<", v, zero), m1,
+                                 b.select(b.fcmp_ordered("==", v, zero), zero, v)))
     z = ir.Constant(ty, 0)
     return b.select(b.icmp_signed(">", v, z), ir.Constant(ty, 1),
                     b.select(b.icmp_signed("<", v, z), ir.Constant(ty, -1), z))
@@ -119,7 +138,13 @@ def _ipow(b, x, y: int, dtype):
     ty = x.type
     if y < 0:
         if is_float_type(ty):
-            return b.fdiv(ir.Constant(ty, 1.0), _ipow(b, x, -y, dtype))
+            # 1 / x**n, unless x**n overflows: then (1/x)**n keeps numpy's subnormal results
+            # (1e160 ** -2 is 1e-320, not 0)
+            one = ir.Constant(ty, 1.0)
+            direct = b.fdiv(one, _ipow(b, x, -y, dtype))
+            via_recip = _ipow(b, b.fdiv(one, x), -y, dtype)
+            tiny = b.fcmp_ordered("==", direct, ir.Constant(ty, 0.0))
+            return b.select(tiny, via_recip, direct)
         xf = convert(b, x, dtype, np.float64)
         return convert(b, b.fdiv(ir.Constant(F64, 1.0), _ipow(b, xf, -y, np.float64)),
                        np.float64, dtype)
@@ -405,6 +430,20 @@ def _reducer(name, dtype):
     return (lambda b, a, v: _fmax(b, a, v, is_max)), init
 
 
+def _accumulator(name, dtype):
+    """(register dtype, widen, narrow) of a register accumulator. A float32 sum accumulates in
+    float64: its error is then below numpy's pairwise-summation bound (~log2(n) eps32) for
+    any length, where a float32 running sum's grows as n * eps32."""
+    dt = np.dtype(dtype)
+    if name == "reduce_sum" and dt == np.float32:
+        f64 = reg_type(np.dtype(np.float64))
+        f32 = reg_type(dt)
+        return np.dtype(np.float64), (lambda b, v: b.fpext(v, f64)), \
+            (lambda b, v: b.fptrunc(v, f32))
+    same = lambda b, v: v  # noqa: E731
+    return dt, same, same
+
+
 def reduce_init(L, eqn, out, ax):
     """Initialise the part of a nested reduction's output that accumulates across the nest
     loop over axis `ax` (the leading kept axes are fixed by L.prefix)."""
@@ -460,14 +499,16 @@ def _nest_reduce(L, eqn, out):
             v = L.load(x, Index(shape, dims=full(kd, [])))
             out.store_at(b, p, combine(b, out.load_at(b, p), v))
             return
-        acc = L.alloca(reg_type(x.dtype), name="acc")
-        b.store(out.load_at(b, p) if cross else init, acc)
+        acc_dt, widen, narrow = _accumulator(eqn.prim.name, x.dtype)
+        wide_combine, _ = _reducer(eqn.prim.name, acc_dt)
+        acc = L.alloca(reg_type(acc_dt), name="acc")
+        b.store(widen(b, out.load_at(b, p) if cross else init), acc)
 
         def inner(rd):
             v = L.load(x, Index(shape, dims=full(kd, rd)))
-            b.store(combine(b, b.load(acc), v), acc)
+            b.store(wide_combine(b, b.load(acc), widen(b, v)), acc)
         loop_nest(b, [shape[a] for a in red_rest], inner)
-        out.store_at(b, p, b.load(acc))
+        out.store_at(b, p, narrow(b, b.load(acc)))
     if kept_rest:
         loop_nest(b, [shape[a] for a in kept_rest], outer)
     else:
@@ -499,17 +540,19 @@ def _reduce_kernel(L, eqn, outs):
     if (nd - 1) in axes:
         trailing = tuple(axes) == tuple(range(nd - len(axes), nd))
         flat = trailing and not L.needs_dims(x)
-        acc = L.alloca(reg_type(x.dtype), name="acc")
+        acc_dt, widen, narrow = _accumulator(eqn.prim.name, x.dtype)
+        wide_combine, _ = _reducer(eqn.prim.name, acc_dt)
+        acc = L.alloca(reg_type(acc_dt), name="acc")
 
         def outer(oidx):
-            b.store(init, acc)
+            b.store(widen(b, init), acc)
             if flat:
                 base = b.mul(oidx.linear(b), i64(red_size)) if out.size > 1 else None
 
                 def inner(r):
                     lin = r if base is None else b.add(base, r, flags=["nuw", "nsw"])
                     v = L.load(x, Index(shape, linear=lin))
-                    b.store(combine(b, b.load(acc), v), acc)
+                    b.store(wide_combine(b, b.load(acc), widen(b, v)), acc)
                 for_range(b, red_size, inner, name="r")
             else:
                 od = oidx.dims(b)
@@ -521,9 +564,9 @@ def _reduce_kernel(L, eqn, outs):
                     for k, a in enumerate(axes):
                         dims[a] = rd[k]
                     v = L.load(x, Index(shape, dims=dims))
-                    b.store(combine(b, b.load(acc), v), acc)
+                    b.store(wide_combine(b, b.load(acc), widen(b, v)), acc)
                 loop_nest(b, red_shape, inner)
-            out.store(b, oidx, b.load(acc))
+            out.store(b, oidx, narrow(b, b.load(acc)))
         L.iterate(out.shape, outer, True)
     else:
         # last axis kept: accumulate into the output row by row (numpy's order), vectorized

@@ -12,9 +12,10 @@ from . import (ufuncs, mathematical, shape, shape_base, reductions, linalg, prod
                functional)
 from .array_ops import ArrayOps
 from .creation import array, asarray
-from .indexing import getitem, setitem
+from .indexing import getitem, setitem, setitem_positions
 from .products import matmul
 from .ufuncs import stop_gradient
 
 __all__ = ["ArrayOps", "FUNCTIONS", "UFUNCS", "array", "asarray", "asvalue", "getitem",
-           "implements", "matmul", "normalize_axes", "setitem", "stop_gradient", "ufunc"]
+           "implements", "matmul", "normalize_axes", "setitem", "setitem_positions",
+           "stop_gradient", "ufunc"]

@@ -50,6 +50,28 @@ _UFUNC_DEFAULTS = {"out": lambda v: v is None, "where": lambda v: v is True,
                    "signature": lambda v: v is None}
 
 
+# numpy functions that return a view of their first argument when numpy can (the tracer asks
+# numpy, on a layout stand-in, whether this call is a view: see Tracer._track_view)
+VIEW_FUNCTIONS = {np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis, np.squeeze,
+                  np.expand_dims, np.atleast_1d, np.flip, np.broadcast_to}
+
+
+def _fresh(result, args):
+    """numpy's copying operations return a new array: never hand back an argument object
+    itself (a later `y[k] = v` on the result would rewrite the argument too)."""
+    if isinstance(result, tuple):
+        items = [_fresh(r, args) for r in result]
+        # a namedtuple (slogdet's, eigh's, svd's result) keeps its type and field names
+        return type(result)(*items) if hasattr(result, "_fields") else tuple(items)
+    alias = getattr(result, "_alias", None)
+    if alias is None:
+        return result
+    for a in args:
+        if a is result or (isinstance(a, (list, tuple)) and any(v is result for v in a)):
+            return alias()
+    return result
+
+
 class ArrayOps:
     """numpy's protocols, operators and methods for values whose operations go through `bind`."""
     __array_priority__ = 1000
@@ -69,8 +91,8 @@ class ArrayOps:
             raise NotImplementedError(f"numpy ufunc np.{uf.__name__} has no autodiff_jit rule")
         if kwargs:  # where=, dtype=, casting=, ...: only what the implementation declares
             kwargs = {k: v for k, v in kwargs.items() if not _UFUNC_DEFAULTS.get(k, _NO)(v)}
-            return call(fn, f"np.{uf.__name__}", inputs, kwargs)
-        return fn(*inputs)
+            return _fresh(call(fn, f"np.{uf.__name__}", inputs, kwargs), inputs)
+        return _fresh(fn(*inputs), inputs)
 
     def __array_function__(self, func, types, args, kwargs):
         fn = FUNCTIONS.get(func)
@@ -78,7 +100,16 @@ class ArrayOps:
             raise NotImplementedError(f"numpy function {_np_name(func)} has no autodiff_jit rule; "
                                       f"write it with supported numpy functions "
                                       f"(docs/numpy.md lists the supported ones)")
-        return call(fn, _np_name(func), args, kwargs)
+        result = call(fn, _np_name(func), args, kwargs)
+        if func in VIEW_FUNCTIONS and args and args[0] is self:
+            rest = args[1:]
+            return self._track_view(result, lambda a: func(a, *rest, **kwargs))
+        return _fresh(result, args) if func is not np.asarray else result
+
+    def _track_view(self, result, np_op):
+        """`result` = np_op(self) where numpy may answer with a view. Tracers track views
+        (trace.Tracer); other values (tape Tensors) return result."""
+        return result
 
     # operators
     def __add__(self, o): return add(self, o)
@@ -89,12 +120,16 @@ class ArrayOps:
     def __rmul__(self, o): return multiply(o, self)
     def __truediv__(self, o): return divide(self, o)
     def __rtruediv__(self, o): return divide(o, self)
-    def __pow__(self, o): return power(self, o)
+    def __pow__(self, o):
+        if type(o) is int and o == 2 and self.dtype == np.bool_:  # numpy's operator: square
+            raise TypeError("bool_array ** 2 is int8 in numpy (np.square), a dtype autodiff_jit "
+                            "does not support; cast first, e.g. x.astype(np.int64) ** 2")
+        return power(self, o)
     def __rpow__(self, o): return power(o, self)
     def __matmul__(self, o): return matmul(self, o)
     def __rmatmul__(self, o): return matmul(o, self)
     def __neg__(self): return UFUNCS[np.negative](self)
-    def __pos__(self): return self
+    def __pos__(self): return _fresh(UFUNCS[np.positive](self), (self,))
     def __abs__(self): return UFUNCS[np.absolute](self)
     def __lt__(self, o): return UFUNCS[np.less](self, o)
     def __le__(self, o): return UFUNCS[np.less_equal](self, o)
@@ -117,7 +152,7 @@ class ArrayOps:
     def __rdivmod__(self, o): return UFUNCS[np.divmod](o, self)
 
     def __getitem__(self, key):
-        return getitem(self, key)
+        return self._track_view(getitem(self, key), lambda a: a[key])
 
     def __len__(self):
         if not self.shape:
@@ -137,32 +172,37 @@ class ArrayOps:
     def size(self): return aval_of(self).size
 
     @property
-    def T(self): return transpose(self)
+    def T(self): return self._track_view(transpose(self), lambda a: a.T)
 
     @property
-    def mT(self): return swapaxes(self, -1, -2)
+    def mT(self): return self._track_view(swapaxes(self, -1, -2), lambda a: np.swapaxes(a, -1, -2))
 
     # ndarray methods take numpy's function signature without the array: the same declared
     # implementation serves both, so a method refuses exactly what the function refuses
-    def sum(self, *a, **k): return call(sum_, "ndarray.sum", (self,) + a, k)
-    def mean(self, *a, **k): return call(mean, "ndarray.mean", (self,) + a, k)
-    def var(self, *a, **k): return call(var, "ndarray.var", (self,) + a, k)
-    def std(self, *a, **k): return call(std, "ndarray.std", (self,) + a, k)
-    def max(self, *a, **k): return call(amax, "ndarray.max", (self,) + a, k)
-    def min(self, *a, **k): return call(amin, "ndarray.min", (self,) + a, k)
-    def prod(self, *a, **k): return call(prod, "ndarray.prod", (self,) + a, k)
-    def argmax(self, *a, **k): return call(argmax, "ndarray.argmax", (self,) + a, k)
-    def argmin(self, *a, **k): return call(argmin, "ndarray.argmin", (self,) + a, k)
-    def cumsum(self, *a, **k): return call(cumsum, "ndarray.cumsum", (self,) + a, k)
-    def cumprod(self, *a, **k): return call(cumprod, "ndarray.cumprod", (self,) + a, k)
-    def any(self, *a, **k): return call(any_, "ndarray.any", (self,) + a, k)
-    def all(self, *a, **k): return call(all_, "ndarray.all", (self,) + a, k)
-    def round(self, *a, **k): return call(round_, "ndarray.round", (self,) + a, k)
-    def trace(self, *a, **k): return call(trace, "ndarray.trace", (self,) + a, k)
-    def diagonal(self, *a, **k): return call(diagonal, "ndarray.diagonal", (self,) + a, k)
-    def repeat(self, *a, **k): return call(repeat, "ndarray.repeat", (self,) + a, k)
-    def take(self, *a, **k): return call(take, "ndarray.take", (self,) + a, k)
-    def argsort(self, *a, **k): return call(argsort, "ndarray.argsort", (self,) + a, k)
+    def _method(self, fn, name, a, k):
+        return _fresh(call(fn, f"ndarray.{name}", (self,) + a, k), (self,) + a)
+
+    def sum(self, *a, **k): return self._method(sum_, "sum", a, k)
+    def mean(self, *a, **k): return self._method(mean, "mean", a, k)
+    def var(self, *a, **k): return self._method(var, "var", a, k)
+    def std(self, *a, **k): return self._method(std, "std", a, k)
+    def max(self, *a, **k): return self._method(amax, "max", a, k)
+    def min(self, *a, **k): return self._method(amin, "min", a, k)
+    def prod(self, *a, **k): return self._method(prod, "prod", a, k)
+    def argmax(self, *a, **k): return self._method(argmax, "argmax", a, k)
+    def argmin(self, *a, **k): return self._method(argmin, "argmin", a, k)
+    def cumsum(self, *a, **k): return self._method(cumsum, "cumsum", a, k)
+    def cumprod(self, *a, **k): return self._method(cumprod, "cumprod", a, k)
+    def any(self, *a, **k): return self._method(any_, "any", a, k)
+    def all(self, *a, **k): return self._method(all_, "all", a, k)
+    def round(self, *a, **k): return self._method(round_, "round", a, k)
+    def trace(self, *a, **k): return self._method(trace, "trace", a, k)
+    def diagonal(self, *a, **k): return self._method(diagonal, "diagonal", a, k)
+    def repeat(self, *a, **k): return self._method(repeat, "repeat", a, k)
+    def take(self, *a, **k): return self._method(take, "take", a, k)
+    def argsort(self, *a, **k): return self._method(argsort, "argsort", a, k)
+    def dot(self, *a, **k): return self._method(dot, "dot", a, k)
+    def clip(self, *a, **k): return self._method(clip, "clip", a, k)
 
     def sort(self, *a, **k):
         """In place, as numpy: every name for this value sees the sorted array."""
@@ -176,19 +216,29 @@ class ArrayOps:
 
     @property
     def imag(self): return imag(self)
-    def dot(self, *a, **k): return call(dot, "ndarray.dot", (self,) + a, k)
-    def clip(self, *a, **k): return call(clip, "ndarray.clip", (self,) + a, k)
-    def squeeze(self, *a, **k): return call(squeeze, "ndarray.squeeze", (self,) + a, k)
-    def swapaxes(self, *a, **k): return call(swapaxes, "ndarray.swapaxes", (self,) + a, k)
-    def ravel(self, order="C"): return ravel(self, order)
-    def flatten(self, order="C"): return ravel(self, order)
-    def copy(self, order="C"): return self
+
+    def squeeze(self, *a, **k):
+        return self._track_view(call(squeeze, "ndarray.squeeze", (self,) + a, k),
+                                lambda v: v.squeeze(*a, **k))
+
+    def swapaxes(self, *a, **k):
+        return self._track_view(call(swapaxes, "ndarray.swapaxes", (self,) + a, k),
+                                lambda v: v.swapaxes(*a, **k))
+
+    def ravel(self, order="C"):
+        return self._track_view(ravel(self, order), lambda v: v.ravel(order))
+
+    def flatten(self, order="C"): return _fresh(ravel(self, order), (self,))
+    def copy(self, order="C"): return _fresh(self, (self,))
 
     def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
-        return E.cast(self, dtype)
+        result = E.cast(self, dtype)
+        return _fresh(result, (self,)) if copy else result  # copy=False: self if no cast
 
     def reshape(self, *shape, order="C"):
-        return reshape(self, shape[0] if len(shape) == 1 else shape, order)
+        shape = shape[0] if len(shape) == 1 else shape
+        return self._track_view(reshape(self, shape, order), lambda v: v.reshape(shape, order=order))
 
     def transpose(self, *axes):
-        return transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+        axes = axes[0] if len(axes) == 1 else (axes or None)
+        return self._track_view(transpose(self, axes), lambda v: v.transpose(axes))

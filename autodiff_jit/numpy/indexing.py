@@ -10,15 +10,40 @@ from ..primitives import elementwise as E, indexing as I, shape as S
 from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
 from ._gather import remap
 from .shape import broadcast_to, ravel
-from .ufuncs import add, multiply
+from .ufuncs import add, multiply, subtract
 
-@implements(np.take, defaults_only=("out", "mode"))
+@implements(np.take, defaults_only=("out",))
 def take(x, indices, axis=None, out=None, mode="raise"):
     x = asvalue(x)
     if axis is None:
         x, axis = ravel(x), 0
     axis = normalize_axes(axis, len(_shape(x)))[0]
-    return bind(I.take_p, x, _index_array(indices, _shape(x)[axis]), axis=axis)
+    dim = _shape(x)[axis]
+    if mode in ("clip", "wrap"):
+        if dim == 0:
+            raise IndexError("cannot do a non-empty take from an empty axes.")
+        indices = _clip_or_wrap(asvalue(indices), dim, mode)
+    elif mode != "raise":
+        raise ValueError(f"clipmode must be one of 'clip', 'raise', or 'wrap' (got {mode!r})")
+    return bind(I.take_p, x, _index_array(indices, dim), axis=axis)
+
+
+def _clip_or_wrap(idx, dim, mode):
+    """numpy's mode='clip' (negative indices clip to 0) and mode='wrap' (modulo dim)."""
+    if not _is_traced(idx):
+        idx = np.asarray(idx)
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"Cannot cast array data from {idx.dtype} to int64")
+        idx = idx.astype(np.int64)
+        return np.clip(idx, 0, dim - 1) if mode == "clip" else np.mod(idx, dim)
+    if _dtype(idx).kind not in "iu":
+        raise IndexError("arrays used as indices must be of integer type")
+    idx = E.cast(idx, np.int64)
+    if mode == "clip":
+        return UFUNCS[np.minimum](UFUNCS[np.maximum](idx, 0), dim - 1)
+    # wrap: idx - dim * floor(idx / dim), exact in float64 for |idx| < 2**52
+    q = UFUNCS[np.floor](UFUNCS[np.true_divide](idx, float(dim)))
+    return E.cast(subtract(idx, multiply(E.cast(q, np.int64), dim)), np.int64)
 
 
 
@@ -154,11 +179,17 @@ def setitem(x, key, value):
     """The value of `x` after numpy's `x[key] = value`, as new IR: the written positions are
     worked out now (the key must not hold traced values), the new values are scattered to
     them and `select` keeps x elsewhere. Repeated positions keep the last write, as numpy."""
-    shape = _shape(x)
     if any(_is_traced(k) for k in (key if isinstance(key, tuple) else (key,))):
         return _setitem_traced(x, key, value)
+    positions = np.arange(aval_of(x).size).reshape(_shape(x))[key]  # numpy decides what key selects
+    return setitem_positions(x, positions, value)
+
+
+def setitem_positions(x, positions, value):
+    """The value of `x` after writing `value` (broadcast to positions' shape) to the flat
+    positions `positions` of x (a view's write lands in its root this way)."""
+    shape = _shape(x)
     size = aval_of(x).size
-    positions = np.arange(size).reshape(shape)[key]   # numpy decides what key selects
     flat = np.asarray(positions).ravel()
     value = E.cast(asvalue(value), _dtype(x))
     src = ravel(broadcast_to(value, np.shape(positions)))

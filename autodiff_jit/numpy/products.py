@@ -23,9 +23,15 @@ def _check_aligned(op, a, b):
                          f"!= {sb[kb]} (dim {kb})")
 
 
+def _strong(x):
+    """np.dot/outer/inner/... turn a Python scalar into an array first (np.dot(x32, 0.5) is
+    float64), unlike ufuncs, where a Python scalar takes the array's dtype."""
+    return np.asarray(x) if isinstance(x, (bool, int, float, complex)) else x
+
+
 @implements(np.dot, defaults_only=("out",))
 def dot(a, b, out=None):
-    a, b = _common([a, b])
+    a, b = _common([_strong(a), _strong(b)])
     na, nb = len(_shape(a)), len(_shape(b))
     if na == 0 or nb == 0:
         return multiply(a, b)
@@ -66,13 +72,13 @@ UFUNCS[np.matmul] = matmul
 
 @implements(np.outer, defaults_only=("out",))
 def outer(a, b, out=None):
-    a, b = _common([a, b])
+    a, b = _common([_strong(a), _strong(b)])
     return L.dot_general(ravel(a), ravel(b), ((), ()))
 
 
 @implements(np.inner)
 def inner(a, b):
-    a, b = _common([a, b])
+    a, b = _common([_strong(a), _strong(b)])
     na, nb = len(_shape(a)), len(_shape(b))
     if na == 0 or nb == 0:
         return multiply(a, b)
@@ -86,7 +92,7 @@ def vdot(a, b):
 
 @implements(np.tensordot)
 def tensordot(a, b, axes=2):
-    a, b = _common([a, b])
+    a, b = _common([_strong(a), _strong(b)])
     na, nb = len(_shape(a)), len(_shape(b))
     if isinstance(axes, numbers.Integral):
         ax_a, ax_b = list(range(na - axes, na)), list(range(axes))

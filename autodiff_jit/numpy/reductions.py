@@ -7,7 +7,7 @@ import numpy as np
 from ..ir import is_float
 from ..primitives import bind
 from ..primitives import cumulative as C, elementwise as E, reductions as R, shape as S
-from ._base import UFUNCS, _dtype, _shape, asvalue, implements, normalize_axes
+from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
 from .shape import ravel
 from .ufuncs import divide, multiply, subtract
 
@@ -19,6 +19,17 @@ def _keep(x, reduced, axes, keepdims):
 
 
 _NoValue = np._NoValue  # numpy's marker for "argument not given"
+
+
+def _accumulator(dtype):
+    """numpy's sum/prod/cumsum dtype for `dtype`: bool and small integers widen to the platform
+    integer (int64), small unsigned ones to uint64."""
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_ or (dtype.kind == "i" and dtype.itemsize < 8):
+        return np.dtype(np.int64)
+    if dtype.kind == "u" and dtype.itemsize < 8:
+        return np.dtype(np.uint64)
+    return dtype
 
 
 def _axes(axis, x):
@@ -54,14 +65,23 @@ def _identity_of(dtype, sign):
 @implements(np.sum, defaults_only=("out",))
 def sum_(x, axis=None, dtype=None, out=None, keepdims=False, initial=_NoValue, where=True):
     x = asvalue(x)
-    if dtype is not None:
-        x = E.cast(x, dtype)
-    elif _dtype(x) == np.bool_ or _dtype(x) == np.int32:
-        x = E.cast(x, np.int64)
+    x = E.cast(x, dtype if dtype is not None else _accumulator(_dtype(x)))
     x = _masked(x, where, 0)
     axes = _axes(axis, x)
     res = _keep(R.reduce_sum(x, axes) if axes else x, x, axes, keepdims)
     return res if initial is _NoValue else UFUNCS[np.add](res, initial)
+
+
+def _count(x, axes, where, keepdims):
+    """How many elements each reduction over `axes` sees (an array of x's float dtype when
+    where= is given)."""
+    if where is True:
+        return float(np.prod([_shape(x)[a] for a in axes], dtype=np.int64))
+    ones = np.ones(_shape(x), _dtype(x))
+    if _is_traced(where):
+        return sum_(_masked(ones, where, 0.0), axes, keepdims=keepdims)
+    mask = np.broadcast_to(np.asarray(where, bool), _shape(x))
+    return np.sum(mask, axis=axes, keepdims=keepdims).astype(_dtype(x))
 
 
 @implements(np.mean, defaults_only=("out",))
@@ -78,7 +98,7 @@ def mean(x, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
     return divide(sum_(x, axes, dtype, keepdims=keepdims), float(count))
 
 
-@implements(np.var, defaults_only=("out", "where", "mean"))
+@implements(np.var, defaults_only=("out", "mean"))
 def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True,
         mean=_NoValue, correction=_NoValue):
     ddof = _ddof(ddof, correction)
@@ -86,15 +106,16 @@ def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Tru
     if not is_float(_dtype(x)):
         x = E.cast(x, np.float64)
     axes = normalize_axes(axis, len(_shape(x)))
-    count = int(np.prod([_shape(x)[a] for a in axes], dtype=np.int64))
-    centered = subtract(x, _mean(x, axes, keepdims=True))
-    return divide(sum_(multiply(centered, centered), axes, keepdims=keepdims), float(count - ddof))
+    centered = subtract(x, _mean(x, axes, keepdims=True, where=where))
+    count = _count(x, axes, where, keepdims)
+    return divide(sum_(multiply(centered, centered), axes, keepdims=keepdims, where=where),
+                  subtract(count, float(ddof)) if _is_traced(count) else count - ddof)
 
 
-@implements(np.std, defaults_only=("out", "where", "mean"))
+@implements(np.std, defaults_only=("out", "mean"))
 def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True,
         mean=_NoValue, correction=_NoValue):
-    return UFUNCS[np.sqrt](var(x, axis, dtype, ddof=ddof, keepdims=keepdims,
+    return UFUNCS[np.sqrt](var(x, axis, dtype, ddof=ddof, keepdims=keepdims, where=where,
                                correction=correction))
 
 
@@ -139,10 +160,7 @@ amin = implements(np.min, np.amin, defaults_only=_EXTREMUM_DEFAULTS)(
 @implements(np.prod, defaults_only=("out",))
 def prod(x, axis=None, dtype=None, out=None, keepdims=False, initial=_NoValue, where=True):
     x = asvalue(x)
-    if dtype is not None:
-        x = E.cast(x, dtype)
-    elif _dtype(x) == np.bool_ or _dtype(x) == np.int32:
-        x = E.cast(x, np.int64)
+    x = E.cast(x, dtype if dtype is not None else _accumulator(_dtype(x)))
     x = _masked(x, where, 1)
     axes = _axes(axis, x)
     res = _keep(R.reduce_prod(x, axes) if axes else x, x, axes, keepdims)
@@ -167,10 +185,7 @@ argmin = implements(np.argmin, defaults_only=("out",))(_arg(R.argmin_p))
 @implements(np.cumsum, defaults_only=("out",))
 def cumsum(x, axis=None, dtype=None, out=None):
     x = asvalue(x)
-    if dtype is not None:
-        x = E.cast(x, dtype)
-    elif _dtype(x) == np.bool_ or _dtype(x) == np.int32:
-        x = E.cast(x, np.int64)
+    x = E.cast(x, dtype if dtype is not None else _accumulator(_dtype(x)))
     if axis is None or len(_shape(x)) == 0:
         x, axis = ravel(x), 0 if axis is None else axis
     return R.cumsum(x, normalize_axes(axis, len(_shape(x)))[0])
@@ -238,9 +253,31 @@ def ptp(a, axis=None, out=None, keepdims=False):
     return subtract(amax(a, axis, keepdims=keepdims), amin(a, axis, keepdims=keepdims))
 
 
-@implements(np.average, defaults_only=("returned",))
+@implements(np.average)
 def average(x, axis=None, weights=None, returned=False, *, keepdims=False):
+    x = asvalue(x)
     if weights is None:
-        return mean(x, axis, keepdims=keepdims)
-    total = sum_(multiply(x, weights), axis, keepdims=keepdims)
-    return divide(total, sum_(multiply(np.ones(_shape(x)), weights), axis, keepdims=keepdims))
+        avg = mean(x, axis, keepdims=keepdims)
+        axes = normalize_axes(axis, len(_shape(x)))
+        count = float(np.prod([_shape(x)[a] for a in axes], dtype=np.int64))
+        scale = E.cast(count, _dtype(avg)) if is_float(_dtype(avg)) else count
+        return (avg, S.broadcast_to(asvalue(np.asarray(scale, _dtype(avg))), _shape(avg))) \
+            if returned else avg
+    w = asvalue(weights)
+    if _shape(w) != _shape(x):
+        # numpy: 1-D weights lie along `axis` (which must then be one axis)
+        if axis is None:
+            raise TypeError("Axis must be specified when shapes of a and weights differ.")
+        if len(_shape(w)) != 1 or isinstance(axis, tuple) and len(axis) != 1:
+            raise TypeError("1D weights expected when shapes of a and weights differ.")
+        ax = normalize_axes(axis, len(_shape(x)))[0]
+        if _shape(w)[0] != _shape(x)[ax]:
+            raise ValueError("Length of weights not compatible with specified axis.")
+        along = tuple(_shape(w)[0] if i == ax else 1 for i in range(len(_shape(x))))
+        w = S.broadcast_to(S.reshape(w, along), _shape(x))
+    x, w = E.promote(x, w, to_float=True)
+    scale = sum_(w, axis, keepdims=keepdims)
+    avg = divide(sum_(multiply(x, w), axis, keepdims=keepdims), scale)
+    if returned:
+        return avg, S.broadcast_to(scale, _shape(avg)) if _shape(scale) != _shape(avg) else scale
+    return avg

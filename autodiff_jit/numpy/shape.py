@@ -8,7 +8,7 @@ import numpy as np
 
 from ..primitives import aval_of
 from ..primitives import indexing as I, shape as S
-from ._base import _dtype, _shape, asvalue, implements, normalize_axes
+from ._base import _shape, asvalue, implements, normalize_axes
 from ..primitives import elementwise as E
 from .ufuncs import subtract
 

@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from ..primitives import aval_of
-from ..primitives import indexing as I, shape as S
+from ..primitives import indexing as I
 from ._base import _is_traced, _shape, asvalue, implements, normalize_axes
 from ._gather import gather, positions, remap
 from .shape import _common, broadcast_to, concatenate, expand_dims, flip, moveaxis, ravel, \

@@ -10,7 +10,6 @@ from ._base import _dtype, _is_traced, _shape, asvalue, implements
 from ._gather import gather, positions, remap, take_runs
 from .reductions import sum_
 from .shape import ravel, stack
-from .ufuncs import multiply
 
 
 @implements(np.diagonal)

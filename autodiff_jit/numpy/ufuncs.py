@@ -19,18 +19,58 @@ def _binary(prim, to_float=False):
     return fn
 
 
-def _unary(prim, to_float=True):
+def _no_bool(np_name, x, gives="float16"):
+    """numpy computes these ufuncs of a bool array in float16 or int8, dtypes autodiff_jit
+    does not have: refuse rather than answer at another precision."""
+    if _dtype(x) == np.bool_:
+        raise TypeError(f"{np_name} of a bool array is {gives} in numpy, a dtype autodiff_jit "
+                        f"does not support; cast first, e.g. {np_name}(x.astype(np.float64))")
+    return x
+
+
+def _unary(prim, to_float=True, np_name=None):
     def fn(x):
         x = asvalue(x)
         if to_float and not is_float(_dtype(x)):
+            _no_bool(np_name or f"np.{prim.name}", x)
             x = E.cast(x, np.float64)
         return bind(prim, x)
     return fn
 
 
-add = ufunc(np.add)(_binary(E.add))
-subtract = ufunc(np.subtract)(_binary(E.sub))
-multiply = ufunc(np.multiply)(_binary(E.mul))
+def _integer_identity(prim, np_name):
+    """floor/ceil: numpy keeps integer and bool arrays as they are (same dtype)."""
+    float_fn = _unary(prim, np_name=np_name)
+
+    def fn(x):
+        x = asvalue(x)
+        return float_fn(x) if is_float(_dtype(x)) else x
+    return fn
+
+
+@ufunc(np.add)
+def add(a, b):
+    a, b = E.promote(asvalue(a), asvalue(b))
+    if _dtype(a) == np.bool_:  # numpy: True + True is True
+        return bind(E.logical_or, a, b)
+    return bind(E.add, a, b)
+
+
+@ufunc(np.subtract)
+def subtract(a, b):
+    a, b = E.promote(asvalue(a), asvalue(b))
+    if _dtype(a) == np.bool_:
+        raise TypeError("numpy boolean subtract, the `-` operator, is not supported, use the "
+                        "bitwise_xor, the `^` operator, or the logical_xor function instead.")
+    return bind(E.sub, a, b)
+
+
+@ufunc(np.multiply)
+def multiply(a, b):
+    a, b = E.promote(asvalue(a), asvalue(b))
+    if _dtype(a) == np.bool_:  # numpy: True * False is False
+        return bind(E.logical_and, a, b)
+    return bind(E.mul, a, b)
 divide = ufunc(np.true_divide)(_binary(E.div, to_float=True))
 maximum = ufunc(np.maximum)(_binary(E.maximum))
 minimum = ufunc(np.minimum)(_binary(E.minimum))
@@ -43,19 +83,53 @@ for _np_fn, _prim in [(np.exp, E.exp), (np.log, E.log), (np.log1p, E.log1p), (np
                       (np.sqrt, E.sqrt), (np.sin, E.sin), (np.cos, E.cos), (np.tan, E.tan),
                       (np.tanh, E.tanh), (np.sinh, E.sinh), (np.cosh, E.cosh),
                       (np.arcsin, E.arcsin), (np.arccos, E.arccos), (np.arctan, E.arctan),
-                      (np.floor, E.floor), (np.ceil, E.ceil), (np.rint, E.round_)]:
-    UFUNCS[_np_fn] = _unary(_prim)
-UFUNCS[np.negative] = _unary(E.neg, to_float=False)
+                      (np.rint, E.round_)]:
+    UFUNCS[_np_fn] = _unary(_prim, np_name=f"np.{_np_fn.__name__}")
+for _np_fn, _prim in [(np.floor, E.floor), (np.ceil, E.ceil)]:
+    UFUNCS[_np_fn] = _integer_identity(_prim, f"np.{_np_fn.__name__}")
+@ufunc(np.negative)
+def negative(x):
+    x = asvalue(x)
+    if _dtype(x) == np.bool_:
+        raise TypeError("The numpy boolean negative, the `-` operator, is not supported, use "
+                        "the `~` operator or the logical_not function instead.")
+    return bind(E.neg, x)
+
+
+
 UFUNCS[np.absolute] = UFUNCS[np.fabs] = _unary(E.abs_, to_float=False)
-UFUNCS[np.sign] = _unary(E.sign, to_float=False)
+@ufunc(np.sign)
+def sign(x):
+    x = asvalue(x)
+    if _dtype(x) == np.bool_:
+        raise TypeError("ufunc 'sign' did not contain a loop with signature matching types "
+                        "bool (as in numpy); use x.astype(np.int64) or np.where")
+    return bind(E.sign, x)
 UFUNCS[np.logical_not] = lambda x: bind(E.logical_not, E.cast(asvalue(x), np.bool_))
-UFUNCS[np.positive] = lambda x: x
+@ufunc(np.positive)
+def positive(x):
+    x = asvalue(x)  # the same value: ArrayOps hands back a new array object
+    if _dtype(x) == np.bool_:
+        raise TypeError("ufunc 'positive' did not contain a loop with signature matching types "
+                        "bool (as in numpy)")
+    return x
 
 
 @ufunc(np.power)
 def power(a, b):
     a, b = asvalue(a), asvalue(b)
-    exponent = b.item() if isinstance(b, np.generic) else b
+    if _dtype(a) == np.bool_ and not isinstance(b, (bool, int, float)) and \
+            _dtype(b) == np.bool_:
+        _no_bool("np.power", a, "int8")
+    exponent = b.item() if isinstance(b, np.generic) or \
+        (isinstance(b, np.ndarray) and b.ndim == 0) else b
+    if isinstance(exponent, float) and exponent == 0.5 and is_float(_dtype(a)):
+        # numpy's power loop takes sqrt for a scalar exponent 0.5: (-inf) ** 0.5 is nan and
+        # (-0.0) ** 0.5 is -0.0 (C's pow gives inf and 0.0)
+        return UFUNCS[np.sqrt](a)
+    if _dtype(a) == np.bool_ and isinstance(exponent, numbers.Integral) and \
+            not isinstance(exponent, bool):  # numpy: bool ** 3 is int64 (int32 for np.int32(3))
+        a = E.cast(a, b.dtype if isinstance(b, np.generic) else np.int64)
     if isinstance(exponent, numbers.Real) and not isinstance(exponent, bool) and \
             float(exponent).is_integer() and abs(exponent) <= 64:
         # Integer exponents keep numpy's meaning for negative bases (-2.0**3 == -8).
@@ -70,17 +144,23 @@ def power(a, b):
 
 @ufunc(np.square)
 def square(x):
-    return E.integer_pow(asvalue(x), 2)
+    return E.integer_pow(_no_bool("np.square", asvalue(x), "int8"), 2)
 
 
 @ufunc(np.reciprocal)
 def reciprocal(x):
+    x = _no_bool("np.reciprocal", asvalue(x), "int8")
+    if not is_float(_dtype(x)):  # numpy: integer 1 // x (0 for |x| > 1; INT_MIN for 0)
+        dt = _dtype(x)
+        zero_case = E.select(UFUNCS[np.equal](x, 0), E.cast(np.iinfo(dt).min, dt),
+                             E.cast(0, dt))
+        return E.select(UFUNCS[np.equal](UFUNCS[np.absolute](x), 1), x, zero_case)
     return divide(1.0, x)
 
 
 @ufunc(np.exp2)
 def exp2(x):
-    return power(2.0, x)
+    return power(2.0, _no_bool("np.exp2", asvalue(x)))
 
 
 @ufunc(np.log2)
@@ -95,12 +175,30 @@ def log10(x):
 
 @ufunc(np.hypot)
 def hypot(a, b):
-    return UFUNCS[np.sqrt](add(square(a), square(b)))
+    # scaled as C's hypot (numpy's): big * sqrt(1 + (small/big)**2) neither overflows for
+    # 1e300 nor underflows for 1e-300; hypot(inf, nan) is inf
+    a, b = asvalue(a), asvalue(b)
+    if _dtype(a) == np.bool_ and _dtype(b) == np.bool_:
+        _no_bool("np.hypot", a)
+    a, b = E.promote(a, b, to_float=True)
+    a, b = UFUNCS[np.absolute](a), UFUNCS[np.absolute](b)
+    a_big = UFUNCS[np.greater_equal](a, b)  # one select: at a tie big is a, small is b
+    big, small = E.select(a_big, a, b), E.select(a_big, b, a)
+    ratio = E.select(UFUNCS[np.equal](big, 0.0) | isinf(big), 0.0, divide(small, big))
+    res = multiply(big, UFUNCS[np.sqrt](add(1.0, square(ratio))))
+    return E.select(isinf(a) | isinf(b), np.inf, res)
 
 
 @ufunc(np.logaddexp)
 def logaddexp(a, b):
-    m = stop_gradient(maximum(a, b))
+    # log(e^a + e^b) = m + log(e^(a-m) + e^(b-m)), m = max(a, b) held constant for the
+    # gradient; an infinite m is replaced by 0, so (inf, x) is inf and (-inf, -inf) is -inf
+    a, b = asvalue(a), asvalue(b)
+    if _dtype(a) == np.bool_ and _dtype(b) == np.bool_:
+        _no_bool("np.logaddexp", a)
+    a, b = E.promote(a, b, to_float=True)
+    m = maximum(a, b)
+    m = stop_gradient(E.select(isfinite(m), m, 0.0))
     return add(m, UFUNCS[np.log](add(UFUNCS[np.exp](subtract(a, m)),
                                      UFUNCS[np.exp](subtract(b, m)))))
 

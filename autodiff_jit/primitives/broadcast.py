@@ -109,7 +109,7 @@ def _sum_impl(x, *, axes):
         n = x.size // m if m else 0
         if m <= 16 and n >= 512:
             return np.add.reduce(np.ascontiguousarray(x.reshape(n, m).T), axis=1).reshape(kept)
-    return np.sum(x, axis=axes)
+    return np.sum(x, axis=axes, dtype=np.result_type(x))  # keeps x's dtype (int32 stays)
 
 
 reduce_sum_p = register(Primitive("reduce_sum", _reduce_rule("reduce_sum"), _sum_impl,

@@ -189,11 +189,8 @@ def _integer_pow_jvp(t, out, x, *, y):
 def _integer_pow_impl(x, *, y):
     if y >= 0:
         return np.power(x, y)
-    # a float power (numpy refuses negative integer powers of ints), back in x's dtype; a
-    # Python float x (tape-mode jvp on plain values) has none: its result stays float64
-    r = np.power(x, float(y))
-    dt = getattr(x, "dtype", None)
-    return r if dt is None or r.dtype == dt else r.astype(dt, copy=False)
+    x = np.asarray(x)  # a Python float (tape-mode forward mode) has no dtype
+    return np.power(x, float(y)).astype(x.dtype, copy=False)
 
 
 integer_pow_p = register(Primitive(
@@ -282,7 +279,17 @@ sub = _binary("sub", np.subtract, lambda g, out, a, b: g, lambda g, out, a, b: -
 mul = _binary("mul", np.multiply, lambda g, out, a, b: g * b, lambda g, out, a, b: g * a)
 div = _binary("div", np.true_divide, lambda g, out, a, b: g / b,
               lambda g, out, a, b: -g * out / b, float_only=True)
-pow_ = _binary("pow", np.power, _pow_da, _pow_db, float_only=True)
+def _c_pow(a, b):
+    """C's pow elementwise. numpy's power loop takes sqrt when the exponent is a scalar (or
+    broadcast) 0.5, so hand it a full exponent array; the numpy layer maps a constant
+    scalar 0.5 to sqrt itself, as numpy does."""
+    b = np.asarray(b)
+    if b.ndim == 0 or 0 in b.strides:
+        b = np.array(np.broadcast_to(b, np.broadcast_shapes(np.shape(a), b.shape)))
+    return np.power(a, b)
+
+
+pow_ = _binary("pow", _c_pow, _pow_da, _pow_db, float_only=True)
 # Ties send the whole gradient to the first argument (PyTorch's clamp convention).
 maximum = _binary("maximum", np.maximum, lambda g, out, a, b: select(a >= b, g, 0.0),
                   lambda g, out, a, b: select(a >= b, 0.0, g), torch_name="MaximumBackward0")

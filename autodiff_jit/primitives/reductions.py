@@ -33,6 +33,10 @@ def _prod_vjp(g, out, x, *, axes):
     return (grad * expand_back(g, shape, axes),)
 
 
+def _prod_impl(x, *, axes):
+    return np.prod(x, axis=axes, dtype=np.result_type(x))  # keeps x's dtype (int32 stays)
+
+
 def _extremum_jvp(t, out, x, *, axes):
     # the tangent of a max is the mean tangent of the elements that attain it
     if t[0] is None:
@@ -57,7 +61,7 @@ reduce_min_p = register(Primitive("reduce_min", _reduce_rule("reduce_min"),
                                   lambda x, *, axes: np.min(x, axis=axes),
                                   vjp=_extremum_vjp, torch_name="MinBackward1", family="reduce"))
 reduce_prod_p = register(Primitive("reduce_prod", _reduce_rule("reduce_prod"),
-                                   lambda x, *, axes: np.prod(x, axis=axes),
+                                   _prod_impl,
                                    vjp=_prod_vjp, torch_name="ProdBackward0", family="reduce"))
 reduce_max_p.jvp = reduce_min_p.jvp = _extremum_jvp
 reduce_prod_p.jvp = _prod_jvp
@@ -83,9 +87,10 @@ def _cumsum_rule(x, *, axis, reverse):
 
 
 def _cumsum_impl(x, *, axis, reverse):
+    # the primitive keeps its input's dtype (the numpy layer widens bool/int32 first)
     if reverse:
-        return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
-    return np.cumsum(x, axis=axis)
+        return np.flip(np.cumsum(np.flip(x, axis), axis=axis, dtype=np.result_type(x)), axis)
+    return np.cumsum(x, axis=axis, dtype=np.result_type(x))
 
 
 cumsum_p = register(Primitive(
