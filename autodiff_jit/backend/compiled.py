@@ -216,7 +216,13 @@ class CompiledFunction:
         n_out = len(self.lowered.out_avals)
         arena = self.arena_words > 0 and self.method == "capi"
         simple = all(p[0] == "out" and p[1] == j for j, p in enumerate(plan)) and n_out == len(plan)
-        get_arena = self._arena
+        local, words = self._local, self.arena_words
+
+        def get_arena():   # not the bound method: no cycle, so freeing needs no gc pass
+            a = getattr(local, "arena", None)
+            if a is None:
+                a = local.arena = np.empty(words, np.float64)
+            return a
         # call_raw(*args): positional arguments straight to native code; returns the single
         # result, or a tuple of results. The API's fast path calls it directly.
         self.call_raw = None
