@@ -267,8 +267,8 @@ class Transformed:
         static = self._static_pos.get(len(args))
         if static is None:
             n = len(args)
-            static = self._static_pos[n] = frozenset(
-                i % n for i in self.static_argnums if -n <= i < n)
+            static = self._static_pos[n] = frozenset(   # (as _split reads static_argnums)
+                i % max(n, 1) for i in self.static_argnums if i < n)
         if static:
             sig = tuple([(_STATIC, type(a), a) if i in static else _tree_sig(a, leaves)
                          for i, a in enumerate(args)])
