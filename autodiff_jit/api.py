@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import tree
+from .callsig import NO_SIG, STATIC, TREE, assembler, fast_sig, seq_sig, tree_sig
 from .ad import vjp_function
 from .interpret import Interpreted as _Interpreted, eval_function
 from .ir import AVal, Function, dtype_name, is_float
@@ -56,65 +57,6 @@ DEFAULT_CACHE_SIZE = 64
 def _is_dynamic(leaf) -> bool:
     return isinstance(leaf, (np.ndarray, np.generic, bool, numbers.Number)) or \
         hasattr(leaf, "_adj_context") or hasattr(leaf, "__array_interface__")
-
-
-_NO_SIG = object()   # in a positional signature: a leaf it does not cover (never registered)
-
-
-def _fast_sig(x):
-    """Cheap signature of a plain positional argument; _NO_SIG for anything else (no exception:
-    raising one costs about as much as the whole fast call)."""
-    t = type(x)
-    if t is np.ndarray and x.dtype.isnative:  # byte-swapped arrays take the converting path
-        return (x.shape, x.dtype)
-    if t is float or t is np.float64 or t is np.float32:
-        return t
-    return _NO_SIG
-
-
-_TREE = object()     # first item of a pytree call signature (never equal to a positional one)
-_STATIC = object()   # marks a static value in a call signature
-_SCALAR_TYPES = frozenset([float, int, bool, np.float64, np.float32, np.float16, np.int64,
-                           np.int32, np.int16, np.int8, np.uint8, np.uint16, np.uint32, np.uint64,
-                           np.bool_])
-
-
-def _tree_sig(x, leaves):
-    """Call signature of one argument, appending its dynamic leaves to `leaves` (dict values
-    in insertion order: the entry reorders them to tree.flatten's order); TypeError for
-    anything the general path must handle (tracers, Tensors, array-likes, other containers)."""
-    t = type(x)
-    if t is np.ndarray:
-        leaves.append(x)
-        return (x.shape, x.dtype)
-    if t in _SCALAR_TYPES:
-        leaves.append(x)
-        return t
-    if t is dict:
-        return (tuple(x), _seq_sig(x.values(), leaves))
-    if t is tuple or t is list:
-        return (t, _seq_sig(x, leaves))
-    if x is None:
-        return None
-    if t is str:   # a static leaf (e.g. an option passed by keyword)
-        return (_STATIC, t, x)
-    if isinstance(x, tuple) and hasattr(x, "_fields"):   # namedtuple
-        return (t, _seq_sig(x, leaves))
-    raise TypeError
-
-
-def _seq_sig(xs, leaves):
-    sig = []
-    for v in xs:   # arrays and dicts inline: the common cases, a call less each
-        t = type(v)
-        if t is np.ndarray:
-            leaves.append(v)
-            sig.append((v.shape, v.dtype))
-        elif t is dict:
-            sig.append((tuple(v), _seq_sig(v.values(), leaves)))
-        else:
-            sig.append(_tree_sig(v, leaves))
-    return tuple(sig)
 
 
 def _as_array(leaf, aval: AVal):
@@ -162,7 +104,7 @@ class Specialization:
     # tracers of enclosing traces the function closed over (then it is inlined, not compiled)
     captured: list = field(default_factory=list)
     uid: int = 0                # position in the owner's LRU order
-    assemble: object = None     # flat results -> result structure (see _assembler)
+    assemble: object = None     # flat results -> result structure (callsig.assembler)
     fast_sigs: list = field(default_factory=list)  # call signatures routed to it (call path)
 
 
@@ -232,7 +174,7 @@ class Transformed:
         # the one-walk signature of _signature.
         fast = self._fast
         if not kwargs and self._positional:
-            hit = fast.get(tuple(map(_fast_sig, args)))
+            hit = fast.get(tuple(map(fast_sig, args)))
             if hit is not None:
                 try:
                     self._lru.move_to_end(hit[1])   # least recently used is evicted first
@@ -244,7 +186,7 @@ class Transformed:
             if self.static_argnums or kwargs:
                 hit = fast.get(self._signature(args, kwargs, leaves))
             else:   # (what _signature computes here, without its call)
-                hit = fast.get((_TREE, _seq_sig(args, leaves), None))
+                hit = fast.get((TREE, seq_sig(args, leaves), None))
         except TypeError:  # tracers, Tensors, array-likes, unhashable static values...
             hit = None
         if hit is not None:
@@ -262,7 +204,7 @@ class Transformed:
             pass
 
     def _signature(self, args, kwargs, leaves):
-        """The call signature of (args, kwargs) (see _tree_sig), collecting the dynamic leaves
+        """The call signature of (args, kwargs) (see tree_sig), collecting the dynamic leaves
         in the order of the general path's flattening."""
         static = self._static_pos.get(len(args))
         if static is None:
@@ -270,11 +212,11 @@ class Transformed:
             static = self._static_pos[n] = frozenset(   # (as _split reads static_argnums)
                 i % max(n, 1) for i in self.static_argnums if i < n)
         if static:
-            sig = tuple([(_STATIC, type(a), a) if i in static else _tree_sig(a, leaves)
+            sig = tuple([(STATIC, type(a), a) if i in static else tree_sig(a, leaves)
                          for i, a in enumerate(args)])
         else:
-            sig = _seq_sig(args, leaves)
-        return (_TREE, sig, (tuple(kwargs), _seq_sig(kwargs.values(), leaves)) if kwargs
+            sig = seq_sig(args, leaves)
+        return (TREE, sig, (tuple(kwargs), seq_sig(kwargs.values(), leaves)) if kwargs
                 else None)
 
     def _call(self, args, kwargs):
@@ -292,8 +234,8 @@ class Transformed:
         argument is a plain float/array, else the pytree signature)."""
         sig, perm = None, []
         if not kwargs and len(dyn) == len(args) and not self.static_argnums:
-            sig = tuple(map(_fast_sig, args))
-            if _NO_SIG in sig:
+            sig = tuple(map(fast_sig, args))
+            if NO_SIG in sig:
                 sig = None
             else:
                 self._positional = True
@@ -366,7 +308,7 @@ class Transformed:
                 return outs[0], tuple(outs[1:])
             return value_and_grads
         if spec.assemble is None:
-            spec.assemble = _assembler(self.kind, self.has_aux, self.argnums, spec)
+            spec.assemble = assembler(self.kind, self.has_aux, self.argnums, spec)
         assemble = spec.assemble
         return lambda *args: assemble(run(*args))
 
@@ -545,7 +487,7 @@ class Transformed:
 
     def _assemble(self, spec: Specialization, outs):
         if spec.assemble is None:
-            spec.assemble = _assembler(self.kind, self.has_aux, self.argnums, spec)
+            spec.assemble = assembler(self.kind, self.has_aux, self.argnums, spec)
         return spec.assemble(outs)
 
     # -- inspection ----------------------------------------------------------------------------
@@ -626,31 +568,6 @@ def _rebuild_transformed(fun, kind, options):
 
 def _rebuild_transformed_cloudpickled(payload, kind, options):
     return Transformed(pickle.loads(payload), kind, **options)
-
-
-def _assembler(kind, has_aux, argnums, spec):
-    """flat results -> the transformed function's result structure, for one specialization
-    (the structure walk done once; holds no reference to the transformed function)."""
-    if kind == "jit":
-        return tree.unflattener(spec.out_treedef)
-    single = isinstance(argnums, numbers.Integral)
-    first = 0 if kind == "grad" else 1     # grad does not return the value
-    aux_of = tree.unflattener(spec.out_treedef) if has_aux else None
-    n_aux = spec.n_aux   # (not `spec` itself in the closure: spec.assemble would be a cycle)
-    lo_aux, pos = first, first + n_aux
-    parts = []   # per differentiated argument: (rebuild its structure, first, end)
-    for idx, td in spec.groups:
-        parts.append((tree.unflattener(td), pos, pos + len(idx)))
-        pos += len(idx)
-
-    def assemble(outs):
-        grads = [build(outs[lo:hi]) for build, lo, hi in parts]
-        g = grads[0] if single else tuple(grads)
-        if has_aux:
-            aux = aux_of(outs[lo_aux:lo_aux + n_aux])
-            return (g, aux) if kind == "grad" else ((outs[0], aux), g)
-        return g if kind == "grad" else (outs[0], g)
-    return assemble
 
 
 def _arg_names(fun, key) -> dict[int, str]:
