@@ -237,3 +237,16 @@ def test_deepcopy_and_copy_give_a_fresh_working_function(capfd):
     gc.collect()
     err = capfd.readouterr().err
     assert "Exception ignored" not in err and "__del__" not in err
+
+
+@pytest.mark.parametrize("t", [
+    1.0, (1.0, 2.0), [1.0, 2.0], {"b": 1.0, "a": 2.0}, {"a": [1.0, (2.0, None)], "b": {"c": 3.0}},
+    Pair(1.0, [2.0, 3.0]), Pair(1.0, 2.0), (), {"x": ()}, [None, {"k": 1.0}],
+])
+def test_unflattener_matches_unflatten(t):
+    from autodiff_jit import tree
+    leaves, td = tree.flatten(t)
+    marks = [object() for _ in leaves]
+    got, want = tree.unflattener(td)(marks), tree.unflatten(td, marks)
+    assert got == want and type(got) is type(want)
+    assert tree.flatten(got)[0] == marks    # same leaves, in the same places
