@@ -10,6 +10,7 @@
     f(np.array([1.0, 2.0, 3.0]))   # array([ 3., 12., 27.])
 """
 from .api import custom_vjp, grad, jit, make_ir, stop_gradient, value_and_grad
+from .config import config
 from .errors import BackendError, IRError, TracingError
 from .jacobians import hessian, jacfwd, jacrev, jvp, vjp
 from .vectorize import vmap
@@ -34,7 +35,7 @@ from ._version import __version__
 __all__ = ["grad", "value_and_grad", "jit", "make_ir", "stop_gradient", "custom_vjp",
            "jvp", "vjp", "jacfwd", "jacrev", "hessian", "vmap",
            "BatchingFallbackWarning", "compare",
-           "fori_loop", "while_loop", "cond", "solve_triangular", "cho_solve",
+           "fori_loop", "while_loop", "cond", "solve_triangular", "cho_solve", "config",
            "TracingError", "IRError", "BackendError", "IRFunction", "parse", "verify",
            # tape mode (sum, abs and pow stay out of __all__: they would shadow builtins)
            "nn", "optim", "viz", "autograd", "Tensor", "Parameter", "Function", "FunctionCtx",

@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from . import source
 from .ir import Function, Lit, Var, is_float
 from .primitives.elementwise import fit_cotangent as _fit
 from .primitives.shape import broadcast_to_p
@@ -53,10 +54,11 @@ def vjp_function(fn: Function, wrt: Sequence[int], *, seed_args: bool = False,
             raise TypeError(f"a gradient needs a scalar output; {fn.name} returns "
                             f"{[str(r.aval) for r in seeded]}")
         # The seed is an equation, not a numpy constant, so that cotangents stay in the IR.
-        seeds = [trace.process(broadcast_to_p, [np.ones((), r.dtype)[()]], {"shape": ()})
-                 for r in seeded]
+        with source.at(None):  # the seed is no user line's code
+            seeds = [trace.process(broadcast_to_p, [np.ones((), r.dtype)[()]], {"shape": ()})
+                     for r in seeded]
     # forward: re-record fn's equations in the new trace, keeping every value for the rules
-    env = run_equations(fn, arg_tracers)
+    env = run_equations(fn, arg_tracers, locate=True)
 
     def read(atom):
         return atom.value if isinstance(atom, Lit) else env[id(atom)]
@@ -81,23 +83,26 @@ def vjp_function(fn: Function, wrt: Sequence[int], *, seed_args: bool = False,
                 f"give it a custom_vjp")
         ins = [read(i) for i in eqn.inputs]
         outs = [read(o) for o in eqn.outputs]
-        if eqn.prim.multiple_results:
-            in_cts = rule(out_cts, outs, *ins, **eqn.params)
-        else:
-            in_cts = rule(out_cts[0], outs[0], *ins, **eqn.params)
-        for var, ct in zip(eqn.inputs, in_cts):
-            if ct is None or not isinstance(var, Var) or id(var) not in active:
-                continue
-            ct = _fit(ct, var, eqn.prim.name)
-            prev = cts.get(id(var))
-            cts[id(var)] = ct if prev is None else prev + ct
+        with source.at(eqn.loc, adjoint=True):  # adjoint code points at its forward line
+            if eqn.prim.multiple_results:
+                in_cts = rule(out_cts, outs, *ins, **eqn.params)
+            else:
+                in_cts = rule(out_cts[0], outs[0], *ins, **eqn.params)
+            for var, ct in zip(eqn.inputs, in_cts):
+                if ct is None or not isinstance(var, Var) or id(var) not in active:
+                    continue
+                ct = _fit(ct, var, eqn.prim.name)
+                prev = cts.get(id(var))
+                cts[id(var)] = ct if prev is None else prev + ct
 
     grads = []
     for i in wrt:
         var = fn.args[i]
         g = cts.get(id(var))
         if g is None:  # the result does not depend on this argument
-            g = trace.process(broadcast_to_p, [np.zeros((), var.dtype)[()]], {"shape": var.shape})
+            with source.at(None):
+                g = trace.process(broadcast_to_p, [np.zeros((), var.dtype)[()]],
+                                  {"shape": var.shape})
         grads.append(g)
     primal = [read(r) for r in fn.results]
     return trace.to_function(name or f"grad_{fn.name}", primal + grads)

@@ -26,14 +26,17 @@ import pickle
 import re
 import sys
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import tree
+from . import source, tree
 from .callsig import NO_SIG, STATIC, TREE, assembler, fast_sig, seq_sig, tree_sig
 from .ad import vjp_function
+from .config import config
+from .convert import converted
 from .interpret import Interpreted as _Interpreted, eval_function
 from .ir import AVal, Function, dtype_name, is_float
 from .numpy import stop_gradient  # noqa: F401  (re-exported)
@@ -79,6 +82,19 @@ def _tape_call(transformed, args, kwargs):
     return tape_call(transformed, args, kwargs)
 
 
+# argument types that cannot hold a tracer (the tape-mode call skips the pytree walk for them)
+_PLAIN_ARGS = frozenset({np.ndarray, float, int, np.float64, np.float32})
+
+
+def _has_tape_tensor(args, kwargs) -> bool:
+    """Any tape Tensor among the leaves (the tape context is the one at level 0)."""
+    for leaf in tree.flatten((args, kwargs))[0]:
+        ctx = getattr(leaf, "_adj_context", None)
+        if ctx is not None and ctx.level == 0:
+            return True
+    return False
+
+
 class _LeafIndex:
     """Stands in for a dynamic leaf to find which leaves an argument owns."""
     __slots__ = ("index",)
@@ -112,7 +128,8 @@ class Transformed:
     """A function transformed by grad / value_and_grad / jit."""
 
     def __init__(self, fun, kind, *, argnums=0, has_aux=False, mode="compiled",
-                 static_argnums=(), cache=False, cache_size=DEFAULT_CACHE_SIZE):
+                 static_argnums=(), cache=False, cache_size=DEFAULT_CACHE_SIZE,
+                 convert=None):
         if not callable(fun):
             raise TypeError(f"{kind} expects a function, got {type(fun).__name__}")
         if mode not in MODES:
@@ -134,15 +151,20 @@ class Transformed:
         self.has_aux = has_aux
         self.mode = mode
         self.cache = cache
+        if convert not in (None, True, False):
+            raise TypeError(f"convert must be True, False or None (use ad.config.convert), "
+                            f"got {convert!r}")
+        self.convert = convert
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else \
             tuple(static_argnums)
         self.cache_size = cache_size
         self._cache: OrderedDict = OrderedDict()   # key -> Specialization
         self._lru: OrderedDict = OrderedDict()     # uid -> key, least recently used first
-        self._fast: dict = {}                      # call signature -> (entry, uid)
+        self._fast: dict = {}   # call signature -> (entry, uid); empty while debug_nans
         self._static_pos: dict = {}                # number of positional args -> static indices
         self._uids = 0
         self._positional = False   # some positional signature registered (worth computing)
+        _LIVE.add(self)
         self._lock = threading.Lock()
         functools.update_wrapper(self, fun, updated=())
         self.__name__ = f"{kind}({getattr(fun, '__name__', 'fun')})"
@@ -150,7 +172,7 @@ class Transformed:
     def _options(self):
         return dict(argnums=self.argnums, has_aux=self.has_aux, mode=self.mode,
                     static_argnums=self.static_argnums, cache=self.cache,
-                    cache_size=self.cache_size)
+                    cache_size=self.cache_size, convert=self.convert)
 
     @property
     def _fun_name(self):
@@ -164,7 +186,8 @@ class Transformed:
         if self.mode == "tape":
             if self.kind == "jit":  # nothing to differentiate: tape mode just runs the function
                 return self.fun(*args, **kwargs)
-            if not max_level(tree.flatten((args, kwargs))[0]):
+            if not kwargs and all(type(a) in _PLAIN_ARGS for a in args) or \
+                    not max_level(tree.flatten((args, kwargs))[0]):
                 return _tape_call(self, args, kwargs)
             # called on traced values (jit, jacfwd, hessian of a tape-mode gradient): there is
             # no run-time tape inside a trace, so record the adjoint IR as the other modes do
@@ -220,13 +243,25 @@ class Transformed:
                 else None)
 
     def _call(self, args, kwargs):
+        if _has_tape_tensor(args, kwargs):
+            # called on tape Tensors (inside a tape-mode grad, or torch-style code): compiled
+            # code cannot see the tape, so the function runs on the Tensors and is recorded op
+            # by op; gradients through it are exact (not the compiled adjoint, which tape mode
+            # would otherwise see as a constant and give zeros)
+            if self.kind == "jit":
+                return self.fun(*args, **kwargs)
+            return _tape_call(self, args, kwargs)
         self._check_argnums(args)
         dyn, key, rebuild = self._split(args, kwargs)
         spec = self._specialize(key, dyn, rebuild)
         if spec.executable is None:  # built inside an enclosing trace: record into it instead
             return self._run_inline(spec, dyn)
-        self._register_fast(spec, key[1], args, kwargs, dyn)
-        outs = spec.executable([_as_array(x, a) for x, a in zip(dyn, key[1])])
+        avals = key[1]
+        debug = config.debug_nans
+        if not debug:   # (with debug_nans every call takes the checked path)
+            self._register_fast(spec, avals, args, kwargs, dyn)
+        arrays = [_as_array(x, a) for x, a in zip(dyn, avals)]
+        outs = _run_checked(spec, arrays) if debug else spec.executable(arrays)
         return self._assemble(spec, [_output(o) for o in outs])
 
     def _register_fast(self, spec, avals, args, kwargs, dyn):
@@ -381,8 +416,17 @@ class Transformed:
         names = _arg_names(self.fun, key)
         tracers = [trace.new_arg(aval, names.get(i)) for i, aval in enumerate(key[1])]
         args, kwargs = rebuild(tracers)
-        out = self.fun(*args, **kwargs)
+        try:
+            out = self._traced_fun()(*args, **kwargs)
+        except (TypeError, ValueError, IndexError, NotImplementedError, NameError) as exc:
+            raise source.locate(exc)  # name the user's line (TracingError is a TypeError)
         return trace, out
+
+    def _traced_fun(self):
+        """The function to trace: with its Python control flow converted (convert/) unless
+        conversion is off for this function or in ad.config."""
+        on = config.convert if self.convert is None else self.convert
+        return converted(self.fun) if on else self.fun
 
     def _build(self, key, rebuild):
         n_dyn = len(key[1])
@@ -482,7 +526,7 @@ class Transformed:
         # Record every equation, even those on constants only, so that nothing large is
         # computed (and embedded as a constant) at trace time.
         outs = eval_function(dce(spec.ir), inputs,
-                             apply=lambda prim, *a, **p: outer.process(prim, a, p))
+                             apply=lambda prim, *a, **p: outer.process(prim, a, p), locate=True)
         return self._assemble(spec, outs)
 
     def _assemble(self, spec: Specialization, outs):
@@ -592,6 +636,35 @@ def _arg_names(fun, key) -> dict[int, str]:
     return names
 
 
+def _run_checked(spec: Specialization, arrays):
+    """A call with ad.config.debug_nans on. The interpreter checks equation by equation;
+    compiled code runs as is and, only when a result holds a NaN or inf, the unoptimized IR
+    (every equation with its source line) re-runs in the checking interpreter, which raises
+    FloatingPointError at the equation that produced it."""
+    from .interpret import checking_nans, run
+    if isinstance(spec.executable, _Interpreted):
+        with checking_nans():
+            return spec.executable(arrays)
+    outs = spec.executable(arrays)
+    if any(np.asarray(o).dtype.kind == "f" and not np.all(np.isfinite(o)) for o in outs):
+        with checking_nans():
+            run(spec.ir, arrays)
+    return outs
+
+
+_LIVE: "weakref.WeakSet[Transformed]" = weakref.WeakSet()
+
+
+def _drop_fast_paths(debug_nans: bool):
+    """Turning debug_nans on sends every call through the checked path."""
+    if debug_nans:
+        for t in list(_LIVE):
+            t._fast.clear()
+
+
+config._listeners.append(_drop_fast_paths)
+
+
 def _make_executable(fn: Function, mode: str, cache=False):
     if mode == "interpret":
         return _Interpreted(fn)
@@ -604,9 +677,9 @@ def _make_executable(fn: Function, mode: str, cache=False):
 
 def _decorator(kind):
     def transform(fun=None, argnums=0, *, has_aux=False, mode="compiled", static_argnums=(),
-                  cache=False, cache_size=DEFAULT_CACHE_SIZE):  # argnums positional as in JAX
-        options = dict(argnums=argnums, has_aux=has_aux, mode=mode,
-                       static_argnums=static_argnums, cache=cache, cache_size=cache_size)
+                  cache=False, cache_size=DEFAULT_CACHE_SIZE, convert=None):  # grad(f, 1)
+        options = dict(argnums=argnums, has_aux=has_aux, mode=mode, static_argnums=static_argnums,
+                       cache=cache, cache_size=cache_size, convert=convert)
         if fun is None:
             return lambda f: Transformed(f, kind, **options)
         return Transformed(fun, kind, **options)
@@ -615,7 +688,7 @@ def _decorator(kind):
 
 grad = _decorator("grad")
 grad.__doc__ = """grad(fun, argnums=0, has_aux=False, mode="compiled", static_argnums=(), cache=False,
-cache_size=64)
+cache_size=64, convert=None)
 
 The gradient of a scalar-valued `fun` with respect to the argument(s) in `argnums`, computed by
 compiled adjoint code. Usable as `@grad`, `grad(f)` or `@grad(argnums=1)`. Returns gradients in
@@ -627,32 +700,36 @@ optimized IR, CPU and llvmlite version skips LLVM compilation.
 cache_size bounds the specializations (one per call signature) kept in memory, least recently
 used evicted first, their compiled code freed; None for no bound. `clear_cache()` drops them all.
 Transformed functions pickle by reference to `fun` (see docs/api.md, "Pickling").
+convert: rewrite Python `if`/`while`/`for`/`and`/`or`/`not` on traced values into compiled
+branches and loops (default None: ad.config.convert, on unless turned off).
 """
 
 value_and_grad = _decorator("value_and_grad")
 value_and_grad.__doc__ = """value_and_grad(fun, argnums=0, has_aux=False, mode="compiled",
-static_argnums=(), cache=False, cache_size=64)
+static_argnums=(), cache=False, cache_size=64, convert=None)
 
 Like `grad`, but returns (value, gradients), or ((value, aux), gradients) with has_aux=True.
 """
 
 
 def jit(fun=None, *, mode="compiled", static_argnums=(), cache=False,
-        cache_size=DEFAULT_CACHE_SIZE):
+        cache_size=DEFAULT_CACHE_SIZE, convert=None):
     """Compile `fun` (no differentiation). Results keep `fun`'s output structure. Options as
-    for `grad`."""
-    options = dict(mode=mode, static_argnums=static_argnums, cache=cache, cache_size=cache_size)
+    for `grad`; convert: rewrite Python control flow on traced values (default:
+    ad.config.convert)."""
+    options = dict(mode=mode, static_argnums=static_argnums, cache=cache, cache_size=cache_size,
+                   convert=convert)
     if fun is None:
         return lambda f: Transformed(f, "jit", **options)
     return Transformed(fun, "jit", **options)
 
 
-def make_ir(fun, *, static_argnums=()):
+def make_ir(fun, *, static_argnums=(), convert=None):
     """make_ir(f)(*args) -> the IR Function traced from f on arguments shaped like args.
     For a function transformed by grad, this is its adjoint IR (unoptimized)."""
     def build(*args, **kwargs):
         t = fun if isinstance(fun, Transformed) else \
-            Transformed(fun, "jit", static_argnums=static_argnums)
+            Transformed(fun, "jit", static_argnums=static_argnums, convert=convert)
         dyn, key, rebuild = t._split(args, kwargs)
         return dce(t._build(key, rebuild).ir)
     return build
@@ -695,7 +772,8 @@ class custom_vjp:
         tracers = [trace.new_arg(a) for a in avals]
         self._tracing_fwd.active = True
         try:
-            out, res = self.fwd(*tree.unflatten(in_tree, tracers))
+            fwd = converted(self.fwd) if config.convert else self.fwd
+            out, res = fwd(*tree.unflatten(in_tree, tracers))
         finally:
             self._tracing_fwd.active = False
         out_leaves, out_tree = tree.flatten(out)
@@ -710,7 +788,8 @@ class custom_vjp:
         res_t = [btrace.new_arg(r.aval) for r in fwd_fn.results[len(out_leaves):]]
         ct_t = [btrace.new_arg(r.aval, "ct") for r in fwd_fn.results[:len(out_leaves)]]
         res_tree = tree.flatten(res)[1]
-        cts = self.bwd(tree.unflatten(res_tree, res_t), tree.unflatten(out_tree, ct_t))
+        bwd = converted(self.bwd) if config.convert else self.bwd
+        cts = bwd(tree.unflatten(res_tree, res_t), tree.unflatten(out_tree, ct_t))
         if not isinstance(cts, tuple) or len(cts) != len(args):
             raise TypeError(f"the bwd rule of {self.fun.__name__} must return a tuple with one "
                             f"cotangent per argument ({len(args)}), got {cts!r}")

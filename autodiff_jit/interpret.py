@@ -7,31 +7,80 @@ current trace (inlining) and on tape Tensors it records a tape.
 """
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 import numpy as np
 
+from . import source
 from .ir import Function, Lit
 from .primitives import bind
+
+
+_debug = threading.local()  # .nans: check every value the interpreter produces
+
+
+@contextmanager
+def checking_nans():
+    """Inside, run_equations raises FloatingPointError at the first equation that turns finite
+    float inputs into a NaN or an infinity (nested regions included)."""
+    prev = getattr(_debug, "nans", False)
+    _debug.nans = True
+    try:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # we raise instead
+            yield
+    finally:
+        _debug.nans = prev
+
+
+def _check_finite(eqn, ins, outs):
+    for out in outs:
+        if not isinstance(out, (np.ndarray, np.generic)) or out.dtype.kind != "f" or \
+                np.all(np.isfinite(out)):
+            continue
+        floats = [x for x in ins if isinstance(x, (np.ndarray, np.generic, float))
+                  and np.asarray(x).dtype.kind == "f"]
+        if not all(np.all(np.isfinite(x)) for x in floats):
+            continue  # not the producer: a non-finite value came in
+        what = "nan" if np.any(np.isnan(out)) else "inf"
+        loc = eqn.loc or "an unknown line"
+        if loc.endswith(" (adjoint)"):
+            where = f"in the adjoint (gradient) code of {loc[:-len(' (adjoint)')]}"
+        else:
+            where = f"in the forward code at {loc}"
+        raise FloatingPointError(f"debug_nans: '{eqn.prim.name}' produced {what} {where} "
+                                 f"(from finite inputs of shapes "
+                                 f"{[np.shape(x) for x in ins]})")
 
 
 def _impl(prim, *args, **params):
     return prim.impl(*args, **params)
 
 
-def run_equations(fn: Function, args, apply=bind, env: dict | None = None) -> dict:
+def run_equations(fn: Function, args, apply=bind, env: dict | None = None,
+                  locate: bool = False) -> dict:
     """Evaluate every equation of `fn` on `args`; returns the environment mapping id(Var) to
     the value of every argument, constant and equation output. `env` may hold values of
-    variables captured from an enclosing scope."""
+    variables captured from an enclosing scope. With `locate` (re-recording into a trace),
+    the equations recorded keep each original equation's source location."""
     if len(args) != len(fn.args):
         raise TypeError(f"{fn.name} takes {len(fn.args)} arguments, got {len(args)}")
     env = dict(env or {})
+    check = getattr(_debug, "nans", False)
     for var, val in zip(fn.args, args):
         env[id(var)] = val
     for var, val in fn.consts.items():
         env[id(var)] = val
     for eqn in fn.eqns:
-        outs = apply(eqn.prim, *[read(env, i) for i in eqn.inputs], **eqn.params)
+        if locate:
+            with source.at(eqn.loc):
+                outs = apply(eqn.prim, *[read(env, i) for i in eqn.inputs], **eqn.params)
+        else:
+            outs = apply(eqn.prim, *[read(env, i) for i in eqn.inputs], **eqn.params)
         if not eqn.prim.multiple_results:
             outs = (outs,)
+        if check:
+            _check_finite(eqn, [read(env, i) for i in eqn.inputs], outs)
         for var, val in zip(eqn.outputs, outs):
             env[id(var)] = val
     return env
@@ -42,9 +91,10 @@ def read(env: dict, atom):
     return atom.value if isinstance(atom, Lit) else env[id(atom)]
 
 
-def eval_function(fn: Function, args, apply=bind, env: dict | None = None) -> list:
+def eval_function(fn: Function, args, apply=bind, env: dict | None = None,
+                  locate: bool = False) -> list:
     """Evaluate `fn` on `args`; returns the list of results."""
-    env = run_equations(fn, args, apply, env)
+    env = run_equations(fn, args, apply, env, locate)
     return [read(env, r) for r in fn.results]
 
 

@@ -10,12 +10,13 @@ Text format (what `str(fn)` prints and `parse` reads):
 
     func f(x: f64[3], y: f64[]) -> f64[]
       c0: f64[3] = const [1.0, 2.0, 3.0]
-      v0: f64[3] = mul(x, c0)
-      v1: f64[] = reduce_sum(v0) {axes=(0,)}
-      v2: f64[] = add(v1, 2.0)
+      v0: f64[3] = mul(x, c0)  # model.py:4
+      v1: f64[] = reduce_sum(v0) {axes=(0,)}  # model.py:4
+      v2: f64[] = add(v1, 2.0)  # model.py:5
       return v2
 
-Literals other than f64/i64/bool carry their dtype: `2.0:f32`.
+Literals other than f64/i64/bool carry their dtype: `2.0:f32`. A trailing `# file.py:line`
+is the equation's source location (`Eqn.loc`), kept by the parser.
 """
 from __future__ import annotations
 
@@ -140,15 +141,17 @@ Atom = Var | Lit
 
 class Eqn:
     """outputs = prim(inputs) {params}. Params are hashable static values; Function-valued
-    params are the equation's regions."""
-    __slots__ = ("prim", "inputs", "params", "outputs", "checked")
+    params are the equation's regions. `loc`: the user's source line it was traced from
+    ("model.py:12", "model.py:12 (adjoint)" for its derivative's code), or None."""
+    __slots__ = ("prim", "inputs", "params", "outputs", "checked", "loc")
 
-    def __init__(self, prim, inputs: list, params: dict, outputs: list):
+    def __init__(self, prim, inputs: list, params: dict, outputs: list, loc: str | None = None):
         self.prim = prim
         self.inputs = list(inputs)
         self.params = dict(params)
         self.outputs = list(outputs)
         self.checked = False  # the verifier has checked the shape rule (fields are not mutated)
+        self.loc = loc
 
     def rebuilt(self, inputs=None, params=None, outputs=None) -> "Eqn":
         """This equation with some fields replaced, or itself when nothing actually changes,
@@ -161,7 +164,7 @@ class Eqn:
             return self
         return Eqn(self.prim, self.inputs if inputs is None else inputs,
                    self.params if params is None else params,
-                   self.outputs if outputs is None else outputs)
+                   self.outputs if outputs is None else outputs, self.loc)
 
     @property
     def regions(self) -> list["Function"]:
@@ -200,9 +203,10 @@ class Function:
 
     __repr__ = __str__
 
-    def to_text(self) -> str:
-        """Full text, constants included, which `parse` reads back."""
-        return print_function(self, full_consts=True)
+    def to_text(self, locations: bool = True) -> str:
+        """Full text, constants included, which `parse` reads back. `locations=False` leaves
+        out the `# file:line` comments (what the code is, not where it came from)."""
+        return print_function(self, full_consts=True, locations=locations)
 
     def __eq__(self, other):
         return isinstance(other, Function) and self.to_text() == other.to_text()
@@ -289,7 +293,7 @@ def _array_text(arr: np.ndarray, full: bool) -> str:
 
 
 def print_function(fn: Function, indent: str = "", full_consts: bool = False,
-                   namer: _Namer | None = None) -> str:
+                   namer: _Namer | None = None, locations: bool = True) -> str:
     namer = namer or _Namer()
     lines = []
     args = ", ".join(f"{namer.fresh(a, 'a')}: {a.aval}" for a in fn.args)
@@ -310,11 +314,12 @@ def print_function(fn: Function, indent: str = "", full_consts: bool = False,
             params = " {" + ", ".join(f"{k}={_format_param(v, namer, body)}"
                                       for k, v in sorted(simple.items())) + "}"
         outs_text = ", ".join(f"{namer.fresh(o)}: {o.aval}" for o in eqn.outputs)
-        lines.append(f"{body}{outs_text} = {eqn.prim.name}({ins}){params}")
+        loc = f"  # {eqn.loc}" if eqn.loc and locations else ""
+        lines.append(f"{body}{outs_text} = {eqn.prim.name}({ins}){params}{loc}")
         for key, region in regions.items():
             lines.append(f"{body}  {key}:")
             lines.append(print_function(region, indent=body + "    ", full_consts=full_consts,
-                                        namer=_Namer(namer)))
+                                        namer=_Namer(namer), locations=locations))
     lines.append(f"{body}return {', '.join(namer(r) for r in fn.results)}")
     return "\n".join(lines)
 
@@ -387,6 +392,7 @@ class _Parser:
                 self.pos += 1
                 results = [self.atom(t, scope) for t in _split_top(line[len("return"):])]
                 return Function(m.group(1), args, consts, eqns, results)
+            line, loc = _split_comment(line)
             lhs, eq, rhs = line.partition(" = ")
             if not eq:
                 self.error("expected 'name: type = op(...)'")
@@ -419,7 +425,7 @@ class _Parser:
                 params[key] = self.parse_function(scope)
             for name, var in outs:
                 scope[name] = var
-            eqns.append(Eqn(prim, inputs, params, [v for _, v in outs]))
+            eqns.append(Eqn(prim, inputs, params, [v for _, v in outs], loc))
         self.error("missing 'return'")
 
     def atom(self, token: str, scope: dict):
@@ -438,6 +444,19 @@ class _Parser:
         if isinstance(v, int):
             return Lit(v, np.int64)
         return Lit(v, np.float64)
+
+
+def _split_comment(line: str):
+    """(line without a trailing `# comment`, the comment or None); '#' in quotes is kept."""
+    quote = None
+    for k, ch in enumerate(line):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#":
+            return line[:k].rstrip(), line[k + 1:].strip() or None
+    return line, None
 
 
 def _parse_param(text: str):

@@ -20,6 +20,8 @@ import numpy as np
 from . import tree
 from .ad import vjp_function
 from .api import _is_dynamic, _leaf_aval, jit
+from .config import config
+from .convert import converted
 from .ir import dtype_name, is_float
 from .jvp import jvp_function
 from .primitives import aval_of, shape as S
@@ -34,7 +36,7 @@ __all__ = ["jvp", "vjp", "jacfwd", "jacrev", "hessian"]
 def _trace_leaves(fun, leaves, treedef, name):
     trace = Trace()
     tracers = [trace.new_arg(aval_of(x)) for x in leaves]
-    out = fun(*tree.unflatten(treedef, tracers))
+    out = (converted(fun) if config.convert else fun)(*tree.unflatten(treedef, tracers))
     out_leaves, out_tree = tree.flatten(out)
     return trace.to_function(name, out_leaves), out_tree, trace.captured_outer
 

@@ -83,6 +83,7 @@ class Optimizer:
                     np.copyto(p._data, new, casting="unsafe")
                 else:
                     p._data = np.array(new, dtype=p._data.dtype)
+                p._bump_version()  # an in-place write, as torch's step (graphs saving p see it)
         return loss
 
     # -- functional mode (pytrees of numpy arrays) ---------------------------------------

@@ -11,6 +11,7 @@ import threading
 
 import numpy as np
 
+from . import source
 from .errors import TracingError
 from .ir import AVal, Eqn, Function, Lit, Var, verify
 from .numpy import ArrayOps
@@ -95,7 +96,7 @@ class Trace:
         inputs = [self.atom(a) for a in args]
         out_avals = prim.abstract_eval([i.aval for i in inputs], params)
         outs = [Var(a) for a in out_avals]
-        self.eqns.append(Eqn(prim, inputs, params, outs))
+        self.eqns.append(Eqn(prim, inputs, params, outs, source.here()))
         tracers = [Tracer(self, v) for v in outs]
         return tracers if prim.multiple_results else tracers[0]
 
@@ -136,9 +137,11 @@ class Tracer(ArrayOps):
     def _control_flow_error(self, what):
         return TracingError(
             f"{what} of a traced value ({self.aval}) needs its run-time value, which is not "
-            f"known while tracing. Instead of Python `if`, use np.where(cond, a, b) or "
-            f"autodiff_jit.cond; instead of `while`, use autodiff_jit.while_loop; to read a "
-            f"number out, return it from the function.")
+            f"known while tracing. grad/jit rewrite Python `if`/`while`/`for` on traced values "
+            f"into compiled branches and loops, but not here (an assert, bool(), code that is "
+            f"not rewritten, or convert=False). Use "
+            f"np.where(cond, a, b) or autodiff_jit.cond; instead of `while`, "
+            f"autodiff_jit.while_loop; to read a number out, return it from the function.")
 
     def __bool__(self):
         raise self._control_flow_error("bool() (an `if`, `while`, `and`/`or` or assert)")

@@ -14,6 +14,8 @@ import numbers
 
 from . import tree
 from .api import _is_dynamic, _leaf_aval, jit
+from .config import config
+from .convert import converted
 from .interpret import eval_function
 from .ir import AVal
 from .primitives import aval_of
@@ -71,7 +73,7 @@ def _trace(fun, args, kwargs, dyn_avals, dynamic=None):
     tracers = iter([trace.new_arg(a) for a in dyn_avals])
     full = [next(tracers) if d else x for x, d in zip(leaves, dynamic)]
     a, kw = tree.unflatten(treedef, full)
-    out = fun(*a, **kw)
+    out = (converted(fun) if config.convert else fun)(*a, **kw)  # Python control flow: convert/
     return trace, out
 
 

@@ -1,6 +1,15 @@
 """Tape mode vs compiled mode vs PyTorch eager vs HIPS autograd (peers skipped when missing).
 
     python benchmarks/bench_tape.py [--repeat 15] [--number 300]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_tape.py --table [--before DIR] [--rounds 7]
+
+`--table`: tape mode vs torch eager on every `autodiff-jit bench` objective at the default
+sizes plus the peer-benchmark sizes (MSE n=10, GMM d=2 k=5 n=1000), float64, gradients
+w.r.t. the objective's argnums, timed interleaved in one process (round-robin, the min per
+call over `--rounds` rounds). `--clock cpu` times with process CPU time (all threads) instead of wall time; with
+`--torch-threads 1` that compares the work done, and is steady on a loaded machine. `--before DIR` adds a column for an older copy of the package
+importable from DIR as `autodiff_jit_before` (e.g. `cp -r autodiff_jit DIR/autodiff_jit_before`
+on the old commit), so before/after/torch come from one run.
 
 Workloads (gradients w.r.t. all inputs, float64), the `autodiff-jit bench` objectives:
   poly: x*x*y + 3*y*z**3 - 2*x*z + x**4/(1 + y*y) on three scalars (14 tape nodes)
@@ -15,6 +24,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 import sys
+import time
 import timeit
 
 import numpy as np
@@ -102,11 +112,99 @@ def check(table):
             np.testing.assert_allclose(flat, ref, rtol=1e-10, err_msg=f"{workload}: {name}")
 
 
+TABLE_SIZES = [("polynomial", "3 scalars", None), ("rosenbrock", "n=10", None),
+               ("rosenbrock", "n=1e3", None), ("rosenbrock", "n=1e6", None),
+               ("mse_linear", "n=10", {"n": 10, "d_in": 3, "d_out": 2}),
+               ("mse_linear", "n=1e5", None), ("logistic", "n=1e4,d=100", None),
+               ("mlp", "b=256,784-128-10", None),
+               ("gmm", "d=2,k=5,n=1000", {"d": 2, "k": 5, "n": 1000}),
+               ("gmm", "d=10,k=25,n=1e4", None)]
+
+
+def _min_per_call(fn, budget, timer=time.perf_counter):
+    """Best time per call (s) over a batch of calls lasting about `budget` seconds."""
+    n, t = 1, 0.0
+    while True:
+        t = timeit.Timer(fn, timer=timer).timeit(number=n)
+        if t > budget / 5 or n > 10 ** 6:
+            break
+        n *= 4
+    n = max(1, int(n * budget / max(t, 1e-9)))
+    return min(timeit.Timer(fn, timer=timer).repeat(number=n, repeat=3)) / n
+
+
+def run_table(argv_ns):
+    from autodiff_jit.bench.objectives import OBJECTIVES
+    from autodiff_jit.bench import peers
+    impls = {"tape": ad}
+    if argv_ns.before:
+        sys.path.insert(0, argv_ns.before)
+        import autodiff_jit_before
+        impls = {"tape before": autodiff_jit_before, "tape": ad}
+    have_torch = peers.available("torch")[0]
+    # cpu: process CPU time (all threads), steadier than wall time on a loaded machine; with
+    # torch on one thread it compares the work each does
+    timer = time.process_time if argv_ns.clock == "cpu" else time.perf_counter
+    if have_torch and argv_ns.torch_threads:
+        import torch
+        torch.set_num_threads(argv_ns.torch_threads)
+    if have_torch:
+        import torch
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy BLAS "
+              f"threads: OPENBLAS_NUM_THREADS={__import__('os').environ.get('OPENBLAS_NUM_THREADS')}")
+    rows = []
+    for name, label, params in TABLE_SIZES:
+        obj = OBJECTIVES[name]
+        p = params if params is not None else obj.size(label).params
+        fn = obj.make_fn(p)
+        args = obj.make_args(p, np.random.default_rng(0))
+        calls = {}
+        for key, mod in impls.items():
+            g = mod.grad(fn, argnums=obj.argnums, mode="tape")
+            calls[key] = (lambda g=g: g(*args))
+        ref = [np.asarray(v) for v in calls["tape"]()]
+        if have_torch:
+            call, to_np = peers.prepare("torch", name, p, args, obj.argnums)
+            calls["torch"] = call
+            for r, t in zip(ref, to_np(call())):
+                np.testing.assert_allclose(t, r, rtol=1e-8, atol=1e-10, err_msg=f"{name} {label}")
+        for c in calls.values():
+            c()
+        best = {k: float("inf") for k in calls}
+        for _ in range(argv_ns.rounds):
+            for k, c in calls.items():
+                best[k] = min(best[k], _min_per_call(c, argv_ns.budget, timer))
+        rows.append((f"{name} {label}", best))
+        cols = "  ".join(f"{k} {v * 1e6:10.1f} us" for k, v in best.items())
+        ratio = f"  tape/torch {best['tape'] / best['torch']:.2f}" if "torch" in best else ""
+        print(f"{name + ' ' + label:28s} {cols}{ratio}", flush=True)
+    keys = list(rows[0][1])
+    print("\n| case | " + " | ".join(f"{k} (µs)" for k in keys) +
+          (" | tape / torch |" if have_torch else " |"))
+    print("|---|" + "---:|" * (len(keys) + have_torch))
+    for case, best in rows:
+        cells = " | ".join(f"{best[k] * 1e6:.0f}" if best[k] > 1e-4 else f"{best[k] * 1e6:.1f}"
+                           for k in keys)
+        extra = f" | {best['tape'] / best['torch']:.2f} |" if have_torch else " |"
+        print(f"| {case} | {cells}{extra}")
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--number", type=int, default=300)
+    ap.add_argument("--table", action="store_true", help="tape vs torch on the bench objectives")
+    ap.add_argument("--before", default=None, help="dir holding autodiff_jit_before (--table)")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--budget", type=float, default=0.2, help="seconds per timing batch")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="wall time, or process CPU time (steadier on a loaded machine)")
+    ap.add_argument("--torch-threads", type=int, default=None,
+                    help="torch.set_num_threads (default: torch's own choice)")
     args = ap.parse_args(argv)
+    if args.table:
+        return run_table(args)
     table = cases()
     check(table)
     results = {}

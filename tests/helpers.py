@@ -9,6 +9,13 @@ from autodiff_jit import tree
 from autodiff_jit.ir import verify
 
 MODES = ("interpret", "compiled")
+
+
+def strip_locations(text: str) -> str:
+    """IR text without the trailing `# file.py:12` source comments (golden texts that are
+    about the IR's shape, not where it came from)."""
+    import re
+    return re.sub(r"  # [^\n]*", "", str(text))
 EPS = 1e-6
 
 

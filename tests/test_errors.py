@@ -110,8 +110,6 @@ def test_index_out_of_bounds(mode):
 
 
 @pytest.mark.parametrize("body", [
-    lambda x: x if x > 0 else -x,
-    lambda x: x * 2 if np.sum(x) > 0 else x,
     lambda x: float(x) * x,
     lambda x: x * int(x),
     lambda x: np.ones(3)[x],
@@ -124,13 +122,28 @@ def test_python_control_flow_on_traced_value(mode, body):
     assert isinstance(info.value, TypeError)
 
 
-def test_while_on_traced_value_is_a_tracing_error(mode):
+@pytest.mark.parametrize("body", [
+    lambda x: x if x > 0 else -x,
+    lambda x: x * 2 if np.sum(x) > 0 else x,
+])
+def test_python_if_on_traced_value_without_conversion(mode, body):
+    # converted (the default), a Python `if` on a traced value becomes a cond op ...
+    assert ad.grad(lambda x: np.sum(body(x)), mode=mode)(-1.0) in (-1.0, 1.0)
+    # ... and with conversion off it is today's TracingError, pointing at what to use instead
+    with pytest.raises(ad.TracingError) as info:
+        ad.grad(lambda x: np.sum(body(x)), mode=mode, convert=False)(1.0)
+    msg = str(info.value)
+    assert "np.where" in msg and "cond" in msg and "while_loop" in msg
+
+
+def test_while_on_traced_value_is_a_tracing_error_without_conversion(mode):
     def f(x):
         while x < 10:
             x = x * 2.0
         return x
     with pytest.raises(ad.TracingError, match=r"while_loop"):
-        ad.grad(f, mode=mode)(1.0)
+        ad.grad(f, mode=mode, convert=False)(1.0)
+    assert ad.grad(f, mode=mode)(1.0) == 16.0
 
 
 @pytest.mark.parametrize("fn,name", [

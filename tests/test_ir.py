@@ -8,7 +8,9 @@ from autodiff_jit.interpret import run
 from autodiff_jit.ir import AVal, Eqn, Function, Lit, Var, parse, verify
 from autodiff_jit.primitives import get_primitive
 
-from helpers import CASES
+import inspect
+
+from helpers import CASES, strip_locations
 
 
 def f_small(x, y):
@@ -64,25 +66,55 @@ func grad_f_mlp(x: f64[2,3], w: f64[3]) -> f64[3]
   return v6"""
 
 
+def _with_locations(golden, locs):
+    """Golden text with a `# file:line` comment on each equation line, in order."""
+    lines, it = golden.splitlines(), iter(locs)
+    return "\n".join(ln + (f"  # {next(it)}" if " = " in ln else "") for ln in lines)
+
+
 def test_golden_forward():
-    assert str(ad.make_ir(f_small)(np.ones(3), np.ones(3))) == GOLDEN_FORWARD
+    line = f"test_ir.py:{inspect.getsourcelines(f_small)[1] + 1}"
+    got = str(ad.make_ir(f_small)(np.ones(3), np.ones(3)))
+    assert got == _with_locations(GOLDEN_FORWARD, [line] * 4)
+    assert strip_locations(got) == GOLDEN_FORWARD
 
 
 def test_golden_adjoint():
-    assert str(ad.make_ir(ad.grad(f_small))(np.ones(3), np.ones(3))) == GOLDEN_ADJOINT
+    line = f"test_ir.py:{inspect.getsourcelines(f_small)[1] + 1}"
+    got = str(ad.make_ir(ad.grad(f_small))(np.ones(3), np.ones(3)))
+    assert strip_locations(got) == GOLDEN_ADJOINT
+    # the seed is no user line's; the derivative's equations point at the line they
+    # differentiate, marked as adjoint code; the forward sin's cos is adjoint code too
+    adj = f"{line} (adjoint)"
+    assert got == "\n".join(
+        [GOLDEN_ADJOINT.splitlines()[0], GOLDEN_ADJOINT.splitlines()[1]] +
+        [ln + f"  # {adj}" for ln in GOLDEN_ADJOINT.splitlines()[2:-1]] +
+        [GOLDEN_ADJOINT.splitlines()[-1]])
 
 
 def test_golden_mlp_adjoint_and_optimized():
     g = ad.grad(f_mlp, argnums=1, mode="interpret")
     args = (np.ones((2, 3)), np.ones(3))
-    assert str(ad.make_ir(g)(*args)) == GOLDEN_MLP_ADJOINT
-    assert str(g.ir(*args)) == GOLDEN_MLP_OPTIMIZED
+    assert strip_locations(ad.make_ir(g)(*args)) == GOLDEN_MLP_ADJOINT
+    assert strip_locations(g.ir(*args)) == GOLDEN_MLP_OPTIMIZED
+
+
+def test_locations_round_trip_and_name_the_line():
+    line = inspect.getsourcelines(f_mlp)[1] + 1
+    fn = ad.make_ir(ad.grad(f_mlp, argnums=1))(np.ones((2, 3)), np.ones(3))
+    locs = [e.loc for e in fn.eqns]
+    assert f"test_ir.py:{line}" in locs and f"test_ir.py:{line} (adjoint)" in locs
+    back = parse(fn.to_text())
+    assert [e.loc for e in back.eqns] == locs and back == fn
+    # a comment is optional in hand-written IR text
+    plain = parse(strip_locations(fn.to_text()))
+    assert all(e.loc is None for e in plain.eqns) and verify(plain)
 
 
 def test_golden_constants_and_float32_literals():
     c = np.array([1.0, 2.0, 3.0], np.float32)
     ir = ad.make_ir(lambda x: np.sum(x * c + np.float32(2.5)))(np.ones(3, np.float32))
-    assert str(ir) == (
+    assert strip_locations(ir) == (
         "func lambda(x: f32[3]) -> f32[]\n"
         "  c0: f32[3] = const [1.0, 2.0, 3.0]\n"
         "  v1: f32[3] = mul(x, c0)\n"
@@ -291,8 +323,8 @@ def test_docs_ir_md_shows_current_output_and_every_primitive():
     def f(x, w):
         return np.sum(np.tanh(x @ w) ** 2)
 
-    assert str(ad.make_ir(f)(*args)) in doc
-    assert str(ad.make_ir(ad.grad(f, argnums=1))(*args)) in doc
-    assert str(ad.grad(f, argnums=1, mode="interpret").ir(*args)) in doc
+    assert strip_locations(ad.make_ir(f)(*args)) in doc
+    assert strip_locations(ad.make_ir(ad.grad(f, argnums=1))(*args)) in doc
+    assert strip_locations(ad.grad(f, argnums=1, mode="interpret").ir(*args)) in doc
     missing = [n for n in all_primitives() if f"| `{n}` |" not in doc]
     assert not missing, f"docs/ir.md's primitive table lacks {missing}"

@@ -15,14 +15,14 @@ PKG = ROOT / "autodiff_jit"
 
 # module prefix (dotted, below autodiff_jit) -> layer; a module may import its own layer or lower
 LAYERS = {
-    "_version": 0, "errors": 0, "tree": 0,
+    "_version": 0, "errors": 0, "tree": 0, "config": 0, "source": 0,
     "registry": 1,
     "ir": 2,
     "primitives": 3,
     "interpret": 4, "numpy": 4,
     "trace": 5,
     "ad": 6, "jvp": 6, "vmap": 6,
-    "control": 7,
+    "control": 7, "convert": 7,
     "passes": 8,
     "backend": 9,
     "api": 10, "callsig": 10, "vectorize": 10, "jacobians": 10, "tape": 10,

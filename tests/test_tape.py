@@ -204,7 +204,9 @@ def test_conversions():
     assert x.detach().numpy().tolist() == [[1.0, 2.0], [3.0, 4.0]]
     assert x[1, 0].item() == 3.0
     assert isinstance(np.exp(x), Tensor) and isinstance(np.sum(x), Tensor)
-    assert np.asarray(x).dtype == np.float32
+    assert np.asarray(x.detach()).dtype == np.float32
+    with pytest.raises(RuntimeError, match="Can't call numpy\\(\\) on Tensor that requires grad"):
+        np.asarray(x)  # as torch: an implicit conversion would drop the gradient
     assert ad.tensor(3).dtype == np.int64 and ad.tensor(3.0).dtype == np.float32
     assert ad.randn(3, 2).dtype == np.float32 and ad.zeros(2).tolist() == [0.0, 0.0]
 
@@ -383,7 +385,7 @@ def test_zero_d_values_behave_as_arrays():
     d = y.detach()
     arr = d.numpy()
     assert type(arr) is np.ndarray and arr.shape == () and arr.dtype == np.float64
-    assert type(np.asarray(y)) is np.ndarray and np.asarray(y) == 7.0
+    assert type(np.asarray(d)) is np.ndarray and np.asarray(d) == 7.0
     d.zero_()  # detach shares storage with y, as in PyTorch
     assert y.item() == 0.0 and arr == 0.0
     z = x * 2.0

@@ -17,7 +17,8 @@ lowering and LLVM (optimization and code generation):
 * the LLVM IR text as generated (zlib), for `.llvm_ir()` and, re-optimized on demand,
   `.llvm_ir(optimized=True)` / `.asm()`.
 
-Key (`key()`): sha256 of the optimized IR's full text (`fn.to_text()`, constants included), the
+Key (`key()`): sha256 of the optimized IR's full text (`fn.to_text()`, constants included,
+source-location comments left out), the
 call method asked for, the host (target triple, CPU name and features, LLVM version), the
 llvmlite, numpy, Python, autodiff_jit versions, `FORMAT_VERSION` and a fingerprint of the
 lowering's source files (so that editing the backend never serves stale code). The BLAS ABI
@@ -176,7 +177,7 @@ def key(fn, method: str = "auto", **override) -> str:
     h = hashlib.sha256()
     h.update(json.dumps(environment(**override), sort_keys=True).encode())
     h.update(b"\0method=" + str(method).encode() + b"\0")
-    h.update(fn.to_text().encode())
+    h.update(fn.to_text(locations=False).encode())  # same code from another line: same key
     return h.hexdigest()
 
 

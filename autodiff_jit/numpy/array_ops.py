@@ -29,11 +29,17 @@ def _not_supported(name):
     return fn
 
 
+_NP_NAMES: dict = {}  # func -> its name (computed once: every tape-mode numpy call needs it)
+
+
 def _np_name(func) -> str:
     """`np.linalg.norm` for numpy.linalg.norm, `np.sum` for numpy._core.fromnumeric.sum."""
-    mod = getattr(func, "__module__", "numpy") or "numpy"
-    name = f"{mod.replace('numpy.linalg', 'np.linalg').replace('numpy', 'np')}.{func.__name__}"
-    return re.sub(r"^np\._core\.\w+\.", "np.", name)
+    name = _NP_NAMES.get(func)
+    if name is None:
+        mod = getattr(func, "__module__", "numpy") or "numpy"
+        name = f"{mod.replace('numpy.linalg', 'np.linalg').replace('numpy', 'np')}.{func.__name__}"
+        name = _NP_NAMES[func] = re.sub(r"^np\._core\.\w+\.", "np.", name)
+    return name
 
 
 # ufunc keywords at their defaults mean nothing to a pure function: they are dropped

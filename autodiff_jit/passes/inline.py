@@ -24,7 +24,7 @@ def inline_calls(fn: Function) -> Function:
 
     for e in fn.eqns:
         if e.prim.name != "custom_vjp_call":
-            eqns.append(Eqn(e.prim, [sub(i, {}) for i in e.inputs], e.params, e.outputs))
+            eqns.append(Eqn(e.prim, [sub(i, {}) for i in e.inputs], e.params, e.outputs, e.loc))
             continue
         region = inline_calls(e.params["fwd"])
         m: dict[int, object] = {}
@@ -36,7 +36,8 @@ def inline_calls(fn: Function) -> Function:
             m[id(c)] = nc
         for re_ in region.eqns:
             outs = [Var(o.aval, o.hint) for o in re_.outputs]
-            eqns.append(Eqn(re_.prim, [sub(i, m) for i in re_.inputs], re_.params, outs))
+            eqns.append(Eqn(re_.prim, [sub(i, m) for i in re_.inputs], re_.params, outs,
+                            re_.loc))
             for o, n in zip(re_.outputs, outs):
                 m[id(o)] = n
         for o, r in zip(e.outputs, region.results):

@@ -68,7 +68,8 @@ def _hoist(body: Function, n_lead: int, n_consts: int, outer_consts_in: list, ou
         regions_inv = all(all(id(v) in invariant for v in free_vars(r)) for r in e.regions)
         if ins_inv and regions_inv and e.inputs and e.outputs:
             outs = [Var(o.aval, o.hint) for o in e.outputs]
-            new_outer_eqns.append(Eqn(e.prim, [outer_atom(i) for i in e.inputs], e.params, outs))
+            new_outer_eqns.append(Eqn(e.prim, [outer_atom(i) for i in e.inputs], e.params, outs,
+                                      e.loc))
             for inner, outer in zip(e.outputs, outs):
                 outer_of[id(inner)] = outer
                 invariant.add(id(inner))
@@ -106,7 +107,7 @@ def licm(fn: Function) -> Function:
                 eqns.extend(hoisted)
                 p.update(body=body, n_consts=p["n_consts"] + len(extra))
                 k = lead + len(cin)
-                e = Eqn(e.prim, e.inputs[:k] + extra + e.inputs[k:], p, e.outputs)
+                e = Eqn(e.prim, e.inputs[:k] + extra + e.inputs[k:], p, e.outputs, e.loc)
                 changed = True
         elif name == "while":
             p = dict(e.params)
@@ -120,7 +121,7 @@ def licm(fn: Function) -> Function:
                          n_body_consts=nb + len(extra_b))
                 ins = (e.inputs[:nq] + extra_c + e.inputs[nq:nq + nb] + extra_b +
                        e.inputs[nq + nb:])
-                e = Eqn(e.prim, ins, p, e.outputs)
+                e = Eqn(e.prim, ins, p, e.outputs, e.loc)
                 changed = True
         eqns.append(e)
     return fn.replace(eqns=eqns, consts=consts) if changed else fn.replace(eqns=eqns)
@@ -141,12 +142,13 @@ def _extends(plain: Eqn, rec: Eqn) -> bool:
         pb, rb = pp["body"], rp["body"]
         if len(rb.results) <= len(pb.results):
             return False
-        return rb.replace(results=rb.results[:len(pb.results)]).to_text() == pb.to_text()
+        return rb.replace(results=rb.results[:len(pb.results)]).to_text(locations=False) == \
+            pb.to_text(locations=False)
     if plain.prim.name == "while":
         if pp["record"] or not rp["record"]:
             return False
-        return pp["cond"].to_text() == rp["cond"].to_text() and \
-            pp["body"].to_text() == rp["body"].to_text()
+        return all(pp[k].to_text(locations=False) == rp[k].to_text(locations=False)
+                   for k in ("cond", "body"))
     return False
 
 
@@ -233,7 +235,8 @@ def prune_scan(fn: Function) -> Function:
         ins = e.inputs
         new_ins = ins[:lead + nk] + [ins[lead + nk + k] for k in keep_c] + ins[lead + nk + nc:]
         params = dict(p, body=new_body, n_carry=len(keep_c))
-        eqns.append(Eqn(e.prim, new_ins, params, [e.outputs[k] for k in keep_c + keep_y]))
+        eqns.append(Eqn(e.prim, new_ins, params, [e.outputs[k] for k in keep_c + keep_y],
+                        e.loc))
         changed = True
     return fn.replace(eqns=eqns) if changed else fn
 

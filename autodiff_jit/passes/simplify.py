@@ -131,7 +131,7 @@ def simplify(fn: Function) -> Function:
                 subst[id(out)] = Lit(uniform, out.dtype)
             else:
                 new = Eqn(get_primitive("broadcast_to"), [Lit(uniform, out.dtype)],
-                          {"shape": out.shape}, [out])
+                          {"shape": out.shape}, [out], eqn.loc)
                 eqns.append(new)
                 producers[id(out)] = new
             continue

@@ -186,9 +186,18 @@ def _integer_pow_jvp(t, out, x, *, y):
     return None if d is None or t[0] is None else t[0] * d
 
 
+def _integer_pow_impl(x, *, y):
+    if y >= 0:
+        return np.power(x, y)
+    # a float power (numpy refuses negative integer powers of ints), back in x's dtype; a
+    # Python float x (tape-mode jvp on plain values) has none: its result stays float64
+    r = np.power(x, float(y))
+    dt = getattr(x, "dtype", None)
+    return r if dt is None or r.dtype == dt else r.astype(dt, copy=False)
+
+
 integer_pow_p = register(Primitive(
-    "integer_pow", _integer_pow_rule,
-    lambda x, *, y: np.power(x, y) if y >= 0 else np.power(x, float(y)).astype(x.dtype, copy=False),
+    "integer_pow", _integer_pow_rule, _integer_pow_impl,
     vjp=_integer_pow_vjp, jvp=_integer_pow_jvp, torch_name="PowBackward0", family="unary",
     batch=B.unary))
 

@@ -36,20 +36,43 @@ def _dot_rule(a, b, *, contract, batch):
     return AVal(shape, a.dtype)
 
 
+def _group(x, lead, mid, last):
+    """x's axes rearranged to (*lead, prod(mid), prod(last)) as a view when strides allow:
+    a single axis per group needs no copy, so BLAS gets transposed operands through its
+    trans flags instead of a copied transpose (Xᵀg on an 8 MB X copied X on every call)."""
+    order = list(lead) + list(mid) + list(last)
+    if order != list(range(x.ndim)):
+        x = x.transpose(order)
+    if len(mid) == 1 and len(last) == 1:
+        return x
+    sh = x.shape
+    nl = len(lead)
+    m = 1
+    for d in sh[nl:nl + len(mid)]:
+        m *= d
+    k = 1
+    for d in sh[nl + len(mid):]:
+        k *= d
+    return x.reshape(sh[:nl] + (m, k))  # copies only when the grouped axes are not mergeable
+
+
 def _dot_impl(a, b, *, contract, batch):
-    """Reference implementation through np.matmul (BLAS): (B, M, K) @ (B, K, N)."""
+    """Reference implementation through np.matmul (BLAS) on (*B, M, K) @ (*B, K, N) views."""
     a, b = np.asarray(a), np.asarray(b)
     (ac, bc), (ab, bb) = contract, batch
     af, bf = _free(a.ndim, ac, ab), _free(b.ndim, bc, bb)
-    sb = [a.shape[i] for i in ab]
-    m = [a.shape[i] for i in af]
-    n = [b.shape[i] for i in bf]
-    k = int(np.prod([a.shape[i] for i in ac], dtype=np.int64))
-    a3 = np.transpose(a, list(ab) + af + list(ac)).reshape(int(np.prod(sb, dtype=np.int64)),
-                                                           int(np.prod(m, dtype=np.int64)), k)
-    b3 = np.transpose(b, list(bb) + list(bc) + bf).reshape(a3.shape[0], k,
-                                                           int(np.prod(n, dtype=np.int64)))
-    return np.matmul(a3, b3).reshape(sb + m + n)
+    out_shape = tuple(a.shape[i] for i in ab) + tuple(a.shape[i] for i in af) + \
+        tuple(b.shape[i] for i in bf)
+    if not ab and len(ac) == 1 and len(af) <= 1 and len(bf) <= 1:
+        # the common no-batch cases as 1-D/2-D operands: matrix @ vector is a gemv, vector @
+        # vector a dot, all on views (numpy passes transposed views to BLAS without copying)
+        a2 = a if af + list(ac) == list(range(a.ndim)) else a.transpose(af + list(ac))
+        b2 = b if list(bc) + bf == list(range(b.ndim)) else b.transpose(list(bc) + bf)
+        out = np.matmul(a2, b2)
+        return out if type(out) is np.ndarray else np.asarray(out)
+    a3 = _group(a, ab, af, ac)
+    b3 = _group(b, bb, bc, bf)
+    return np.matmul(a3, b3).reshape(out_shape)
 
 
 def _letters(a_nd, b_nd, contract, batch):
@@ -68,9 +91,42 @@ def _letters(a_nd, b_nd, contract, batch):
     return "".join(a_sub), "".join(b_sub), "".join(out)
 
 
-def _dot_vjp(g, out, a, b, *, contract, batch):
+def _matmul_vjp(g, a, b, needs):
+    """The VJP of a @ b for 1-D/2-D numpy operands (tape backward), without einsum's layer:
+    ga = g bᵀ, gb = aᵀ g, with vectors as the matching rows/columns (JAX's dot_general rule)."""
+    ga = gb = None
+    if a.ndim == 2 and b.ndim == 2:
+        if needs[0]:
+            ga = np.matmul(g, b.T)
+        if needs[1]:
+            gb = np.matmul(a.T, g)
+    elif a.ndim == 1 and b.ndim == 2:
+        if needs[0]:
+            ga = np.matmul(b, g)
+        if needs[1]:
+            gb = np.multiply.outer(a, g)
+    elif a.ndim == 2:  # b 1-D
+        if needs[0]:
+            ga = np.multiply.outer(g, b)
+        if needs[1]:
+            gb = np.matmul(g, a)
+    else:
+        if needs[0]:
+            ga = g * b
+        if needs[1]:
+            gb = g * a
+    return ga, gb
+
+
+def _dot_vjp(g, out, a, b, *, contract, batch, needs=(True, True)):
+    # needs: which cotangents are wanted (tape mode skips the X in X @ w: an n x d outer product)
+    if type(a) is np.ndarray and type(b) is np.ndarray and not batch[0] and a.ndim <= 2 and \
+            b.ndim <= 2 and contract == ((a.ndim - 1,), (0,)) and \
+            (type(g) is np.ndarray or isinstance(g, np.generic)) and a.dtype == b.dtype:
+        return _matmul_vjp(g, a, b, needs)
     a_sub, b_sub, o_sub = _letters(aval_of(a).ndim, aval_of(b).ndim, contract, batch)
-    return einsum2(o_sub, b_sub, a_sub, g, b), einsum2(a_sub, o_sub, b_sub, a, g)
+    return (einsum2(o_sub, b_sub, a_sub, g, b) if needs[0] else None,
+            einsum2(a_sub, o_sub, b_sub, a, g) if needs[1] else None)
 
 
 def _dot_jvp(t, out, a, b, *, contract, batch):

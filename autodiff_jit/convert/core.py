@@ -1,0 +1,192 @@
+"""convert(f): f with its Python control flow rewritten (transformer.py) to call the runtime.
+
+The rewritten function is compiled from f's source with f's file name and line numbers and
+runs with f's globals, closure cells and defaults, so it behaves as f does on plain values.
+Conversions are cached per code object. Functions of libraries (numpy, autodiff_jit, the
+standard library, installed packages) are never converted; a function that cannot be (no
+source, an unsupported construct) runs as written, and a TracingError it raises names why.
+"""
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import sysconfig
+import textwrap
+import types
+import weakref
+
+from ..errors import TracingError
+from . import runtime
+from .astutil import RT, Unsupported
+from .transformer import convert_function_def
+
+_CODE_CACHE: dict = {}                        # code object -> converted code, or Unsupported
+_FUNC_CACHE = weakref.WeakKeyDictionary()     # function -> converted function
+_SKIP_MODULES = {"autodiff_jit", "numpy", "scipy", "builtins", "functools", "itertools",
+                 "operator", "math", "typing", "abc", "collections", "contextlib", "copy",
+                 "inspect", "dataclasses", "torch", "jax", "autograd", "pytest", "_pytest"}
+_LIBRARY_DIRS = tuple(os.path.normcase(os.path.realpath(p)) + os.sep for p in {
+    sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")})
+
+
+_USER_CODE: dict = {}                         # code object -> whether it is the user's
+
+
+def _is_user_function(f: types.FunctionType) -> bool:
+    if getattr(f, "__ad_converted__", False):
+        return False
+    hit = _USER_CODE.get(f.__code__)
+    if hit is None:
+        module = (getattr(f, "__module__", None) or "").split(".")[0]
+        filename = os.path.normcase(os.path.realpath(f.__code__.co_filename))
+        hit = module not in _SKIP_MODULES and not filename.startswith(_LIBRARY_DIRS)
+        _USER_CODE[f.__code__] = hit
+    return hit
+
+
+def converted(f):
+    """The converted form of a user's function (or bound method); anything else unchanged."""
+    if isinstance(f, types.MethodType):
+        g = converted(f.__func__)
+        return f if g is f.__func__ else types.MethodType(g, f.__self__)
+    if not isinstance(f, types.FunctionType) or not _is_user_function(f):
+        return f
+    try:
+        return _FUNC_CACHE[f]
+    except KeyError:
+        pass
+    code = _CODE_CACHE.get(f.__code__)
+    if code is None:
+        try:
+            code = _convert_code(f)
+        except Unsupported as exc:
+            code = exc
+        _CODE_CACHE[f.__code__] = code
+    g = _fallback(f, code) if isinstance(code, Unsupported) else _rebuild(f, code)
+    _FUNC_CACHE[f] = g
+    return g
+
+
+def call(f, *args, **kwargs):
+    """What `f(...)` becomes in converted code."""
+    return converted(f)(*args, **kwargs)
+
+
+def _source_def(f) -> tuple[ast.FunctionDef, str]:
+    code = f.__code__
+    filename = code.co_filename
+    try:
+        src = textwrap.dedent(inspect.getsource(f))
+    except (OSError, TypeError):
+        raise Unsupported("a function without available source", code.co_firstlineno) from None
+    try:
+        module = ast.parse(src)
+    except SyntaxError:
+        raise Unsupported("source that does not parse on its own", code.co_firstlineno) \
+            from None
+    ast.increment_lineno(module, code.co_firstlineno - 1)
+    if code.co_name == "<lambda>":
+        lams = [n for n in ast.walk(module) if isinstance(n, ast.Lambda)
+                and n.lineno == code.co_firstlineno]
+        if len(lams) != 1:
+            raise Unsupported("a lambda sharing its line with another lambda",
+                              code.co_firstlineno)
+        lam = lams[0]
+        fn = ast.FunctionDef(name="__ad_lambda", args=lam.args,
+                             body=[ast.Return(value=lam.body)], decorator_list=[],
+                             returns=None, type_params=[])
+        ast.copy_location(fn, lam)
+        ast.copy_location(fn.body[0], lam.body)
+        return fn, filename
+    first = module.body[0] if module.body else None
+    if not isinstance(first, ast.FunctionDef) or first.name != code.co_name:
+        raise Unsupported("a function whose source was not found", code.co_firstlineno)
+    return first, filename
+
+
+def _convert_code(f):
+    fn, filename = _source_def(f)
+    new = convert_function_def(fn, filename)
+    _drop_def_time_expressions(new)
+    freevars = list(f.__code__.co_freevars)
+    factory = ast.FunctionDef(
+        name="__ad_factory",
+        args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in [RT] + freevars],
+                           vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+                           defaults=[]),
+        body=[new, ast.Return(value=ast.Name(id=new.name, ctx=ast.Load()))],
+        decorator_list=[], returns=None, type_params=[])
+    module = ast.fix_missing_locations(ast.Module(body=[ast.copy_location(factory, fn)],
+                                                  type_ignores=[]))
+    scratch: dict = {}
+    exec(compile(module, filename, "exec"), scratch)  # noqa: S102  (our own generated code)
+    inner = scratch["__ad_factory"](runtime_namespace, *[None] * len(freevars))
+    return inner.__code__
+
+
+def _drop_def_time_expressions(fn: ast.FunctionDef):
+    """Defaults, annotations and decorators are evaluated when a `def` runs, in the scope of the
+    original definition (a loop variable, a local type); the generated def runs elsewhere, so
+    they become placeholders: the rebuilt function takes f's own evaluated defaults."""
+    a = fn.args
+    a.defaults = [ast.Constant(value=None) for _ in a.defaults]
+    a.kw_defaults = [None if d is None else ast.Constant(value=None) for d in a.kw_defaults]
+    for arg in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg]:
+        if arg is not None:
+            arg.annotation = None
+    fn.returns = None
+    fn.decorator_list = []
+
+
+def _rebuild(f, code):
+    cells = dict(zip(f.__code__.co_freevars, f.__closure__ or ()))
+    closure = tuple(cells[n] if n in cells else types.CellType(runtime_namespace)
+                    for n in code.co_freevars)
+    g = types.FunctionType(code, f.__globals__, f.__name__, f.__defaults__, closure)
+    g.__kwdefaults__ = f.__kwdefaults__
+    g.__qualname__, g.__doc__, g.__module__ = f.__qualname__, f.__doc__, f.__module__
+    g.__ad_converted__ = True
+    g.__wrapped__ = f
+    return g
+
+
+def _fallback(f, why: Unsupported):
+    """f as written; a TracingError it raises (Python control flow on a traced value) says
+    why f was not converted."""
+    where = f"{os.path.basename(f.__code__.co_filename)}:{why.lineno}"
+    note = (f"\n(autodiff_jit runs {f.__qualname__} as written, without converting its "
+            f"control flow: {why.construct} at {where} is not supported by the conversion)")
+
+    def run_as_written(*args, **kwargs):
+        try:
+            return f(*args, **kwargs)
+        except TracingError as exc:
+            if note in str(exc):
+                raise
+            raise TracingError(str(exc) + note).with_traceback(exc.__traceback__) from None
+
+    run_as_written.__ad_converted__ = True
+    run_as_written.__wrapped__ = f
+    run_as_written.__name__ = f.__name__
+    return run_as_written
+
+
+def unsupported_reason(f):
+    """(construct, line) why f is not converted, or None; for tests and error messages."""
+    converted(f)
+    code = _CODE_CACHE.get(getattr(f, "__code__", None))
+    return (code.construct, code.lineno) if isinstance(code, Unsupported) else None
+
+
+class _Namespace:
+    """What `__ad` is inside converted code: the runtime operators and `call`."""
+
+
+runtime_namespace = _Namespace()
+for _name in runtime.__all__:
+    setattr(runtime_namespace, _name, getattr(runtime, _name))
+runtime_namespace.call = call
+del _name
+
+__all__ = ["converted", "call", "unsupported_reason"]

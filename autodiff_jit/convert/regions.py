@@ -1,0 +1,342 @@
+"""Traced branches and loops of converted code: the `cond` and `while` ops they become.
+
+A converted `if` on a traced condition traces both branches, each once, on fresh tracers for
+the traced values it reads, and binds one `cond` op (only the taken branch runs, forward and
+backward). Its outputs are the variables either branch assigns:
+
+* equal plain values on both paths (the same Python number, the same object) stay plain, so
+  `n = 3` in both branches keeps `range(n)` static;
+* arrays and numbers become outputs of the op; a Python number meeting an array takes the
+  array's dtype (and shape), dtypes promote as numpy's do;
+* a variable bound on one path only is `Undefined(name, why)`: an error where it is used.
+
+A converted `while` (and a `for` over a traced range) with a traced test is a `while_loop`
+over the variables its body assigns; a Python number carried by the loop becomes an array,
+promoted once when the body changes its dtype (`s = 0` then `s = s + x`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import tree
+from ..config import config
+from ..control.flow import CarryTypeError, _while_regions
+from ..errors import TracingError
+from ..ir import AVal, Function, Var
+from ..primitives import aval_of, bind
+from ..control.loops import cond_p, while_p
+from ..trace import Trace, Tracer
+from .astutil import RET_VALUE
+from .undefined import Undefined
+
+_WEAK = (bool, int, float)
+
+
+def _where(loc):
+    return f" at {loc}" if loc else ""
+
+
+def as_pred(p, what, loc):
+    """A traced condition as a bool scalar (a numeric scalar means `!= 0`, as in Python)."""
+    if p.shape != ():
+        raise TracingError(f"the condition of the {what}{_where(loc)} is a traced array of "
+                           f"shape {p.shape}: its truth value is ambiguous; reduce it with "
+                           f"np.any(...) or np.all(...), or use np.where for an elementwise "
+                           f"choice")
+    return p if p.dtype == np.bool_ else p != 0
+
+
+def _numeric(x) -> bool:
+    if isinstance(x, Tracer) or type(x) in _WEAK:
+        return True
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x.dtype.kind in "biuf"
+    return False
+
+
+def _is_dynamic(value) -> bool:
+    leaves, _ = tree.flatten(value)
+    return bool(leaves) and all(_numeric(x) for x in leaves)
+
+
+def _same_plain(a, b) -> bool:
+    """Whether two values without tracers are the same plain value (kept static)."""
+    if a is b:
+        return True
+    la, ta = tree.flatten(a)
+    lb, tb = tree.flatten(b)
+    if ta != tb:
+        return False
+    for x, y in zip(la, lb):
+        if isinstance(x, Tracer) or isinstance(y, Tracer):
+            return False
+        if x is y:
+            continue
+        if type(x) is not type(y) or not isinstance(x, _WEAK + (str, bytes)) or x != y:
+            return False
+    return True
+
+
+def _leaf_aval(x) -> AVal:
+    if type(x) is bool:
+        return AVal((), np.bool_)
+    if type(x) is int:
+        return AVal((), np.int64)
+    if type(x) is float:
+        return AVal((), np.float64)
+    return aval_of(x)
+
+
+def _describe(value) -> str:
+    if isinstance(value, Undefined):
+        return "unassigned"
+    leaves, td = tree.flatten(value)
+    if not leaves or not all(_numeric(x) for x in leaves):
+        return f"a {type(value).__name__}"
+    text = ", ".join(str(_leaf_aval(x)) for x in leaves)
+    return text if td == "*" else f"({text})"
+
+
+def _cast(x, aval: AVal):
+    """x as a value of `aval` (dtype promotion, a Python number broadcast)."""
+    if isinstance(x, Tracer):
+        return x if x.dtype == aval.dtype else x.astype(aval.dtype)
+    if aval.shape != () and np.shape(x) == ():
+        return np.full(aval.shape, x, dtype=aval.dtype)
+    return np.asarray(x, dtype=aval.dtype)
+
+
+def _unify(x, y):
+    """The aval both of two leaves become, or None when they cannot meet."""
+    ax, ay = _leaf_aval(x), _leaf_aval(y)
+    if ax == ay:
+        return ax
+    wx, wy = type(x) in _WEAK, type(y) in _WEAK
+    if ax.shape == ay.shape or (wx and ax.shape == ()) or (wy and ay.shape == ()):
+        shape = ay.shape if wx and ax.shape == () else ax.shape
+        dt = np.result_type(x if wx else ax.dtype, y if wy else ay.dtype)
+        try:
+            return AVal(shape, dt)
+        except TypeError:
+            return None
+    return None
+
+
+def _zeros_like(value):
+    return tree.tree_map(lambda x: np.zeros(_leaf_aval(x).shape, _leaf_aval(x).dtype), value)
+
+
+# ---------------------------------------------------------------------------------------------
+# if
+
+def _trace_branch(fn, state):
+    """Run fn(*state) in a fresh trace, traced inputs replaced by that trace's arguments."""
+    trace = Trace()
+    leaves, td = tree.flatten(list(state))
+    explicit = [x for x in leaves if isinstance(x, Tracer)]
+    ins = [trace.new_arg(x.aval) if isinstance(x, Tracer) else x for x in leaves]
+    outs = tuple(fn(*tree.unflatten(td, ins)))
+    return trace, explicit, outs
+
+
+def traced_if(pred, true_fn, false_fn, state, names, out_names, loc):
+    """One `cond` op for `if pred` with both branches traced; returns the `out_names` values."""
+    t_trace, explicit, t_outs = _trace_branch(true_fn, state)
+    f_trace, _, f_outs = _trace_branch(false_fn, state)
+    results = [None] * len(out_names)
+    dyn = []  # (index, treedef, true leaves, false leaves)
+    for k, (name, a, b) in enumerate(zip(out_names, t_outs, f_outs)):
+        ua, ub = isinstance(a, Undefined), isinstance(b, Undefined)
+        if ua and ub:
+            results[k] = a
+            continue
+        if (ua or ub) and name == RET_VALUE:  # the flag __ad_ret says which value is real
+            a, b = (_zeros_like(b), b) if ua else (a, _zeros_like(a))
+        elif ua or ub:
+            which = "false" if ua else "true"
+            results[k] = Undefined(name, f"is assigned only in the {which} branch of the `if`"
+                                         f"{_where(loc)}, whose condition is traced, so it has "
+                                         f"no value on the other path; assign it before the "
+                                         f"`if` or in both branches")
+            continue
+        if _same_plain(a, b):
+            results[k] = a
+            continue
+        la, ta = tree.flatten(a)
+        lb, tb = tree.flatten(b)
+        if ta != tb or not _is_dynamic(a) or not _is_dynamic(b):
+            raise TracingError(
+                f"variable '{name}' is {_describe(a)} after the true branch and {_describe(b)} "
+                f"after the false branch of the `if`{_where(loc)}, whose condition is traced; "
+                f"branches may only assign arrays or numbers of the same structure")
+        dyn.append((k, ta, la, lb))
+    if dyn:
+        t_res, f_res, out_avals = [], [], []
+        for k, _, la, lb in dyn:
+            for x, y in zip(la, lb):
+                aval = _unify(x, y)
+                if aval is None:
+                    raise TracingError(
+                        f"variable '{out_names[k]}' is {_describe(x)} after the true branch "
+                        f"and {_describe(y)} after the false branch of the `if`{_where(loc)}, "
+                        f"whose condition is traced; both branches must give it the same "
+                        f"shape")
+                t_res.append(_cast(x, aval))
+                f_res.append(_cast(y, aval))
+                out_avals.append(aval)
+        outs = _bind_cond(pred, explicit, t_trace, t_res, f_trace, f_res)
+        pos = 0
+        for k, td, la, _ in dyn:
+            results[k] = tree.unflatten(td, outs[pos:pos + len(la)])
+            pos += len(la)
+    return tuple(results)
+
+
+def _bind_cond(pred, explicit, t_trace, t_res, f_trace, f_res):
+    t_fn = t_trace.to_function("true_branch", t_res)
+    f_fn = f_trace.to_function("false_branch", f_res)
+    ne = len(explicit)
+    t_cap, f_cap = t_fn.args[ne:], f_fn.args[ne:]
+
+    def with_args(fn, before, after):  # branch args: (*explicit, *captured_true, *captured_false)
+        pads_b = [Var(a.aval) for a in before]
+        pads_a = [Var(a.aval) for a in after]
+        return Function(fn.name, fn.args[:ne] + pads_b + fn.args[ne:] + pads_a, fn.consts,
+                        fn.eqns, fn.results)
+
+    return bind(cond_p, pred, *explicit, *t_trace.captured_outer, *f_trace.captured_outer,
+                true=with_args(t_fn, [], f_cap), false=with_args(f_fn, t_cap, []))
+
+
+# ---------------------------------------------------------------------------------------------
+# while
+
+class LoopStateError(CarryTypeError, TracingError):
+    """A converted loop's variable changed in a way the loop op cannot carry (a TracingError,
+    and a CarryTypeError so that while_loop's checks re-raise it)."""
+    captured = True
+
+
+class _Retry(Exception):
+    """Raised from inside a loop body's trace: restart with `state[index] = value`."""
+
+    def __init__(self, index, value):
+        super().__init__(index)
+        self.index, self.value = index, value
+
+
+def traced_while(test_fn, body_fn, state, names, loc):
+    """while test_fn(*state): state = body_fn(*state), as one `while` op."""
+    state = list(state)
+    for _ in range(4 * len(state) + 1):
+        try:
+            return _while_op(test_fn, body_fn, state, names, loc)
+        except _Retry as r:
+            state[r.index] = r.value
+    raise TracingError(f"the loop{_where(loc)}: its variables' types do not settle")
+
+
+def _strong(value):
+    """Python numbers as numpy values of numpy's default dtypes (a carry needs a dtype)."""
+    return tree.tree_map(lambda x: np.asarray(x) if type(x) in _WEAK else x, value)
+
+
+def _while_op(test_fn, body_fn, state, names, loc):
+    dyn = [i for i, v in enumerate(state) if not isinstance(v, Undefined) and _is_dynamic(v)]
+    init = [_strong(state[i]) for i in dyn]
+    in_avals = [[_leaf_aval(x) for x in tree.flatten(v)[0]] for v in init]
+    local = set()  # variables first bound inside the loop: no value after it
+
+    def merge(carry):
+        full = list(state)
+        for i, v in zip(dyn, carry):
+            full[i] = v
+        return full
+
+    def cond_fun(carry):
+        p = test_fn(*merge(carry))
+        if isinstance(p, Tracer):
+            return as_pred(p, "while", loc)
+        return np.bool_(bool(p))
+
+    def body_fun(carry):
+        out = list(body_fn(*merge(carry)))
+        new = []
+        for i, (name, v) in enumerate(zip(names, out)):
+            if i in dyn:
+                new.append(_carried(i, name, v, in_avals[dyn.index(i)], state[i], loc))
+            elif isinstance(state[i], Undefined):
+                if isinstance(v, Undefined):
+                    continue
+                if name == RET_VALUE:  # bound by a `return` in the loop: carry it
+                    raise _Retry(i, _zeros_like(v))
+                local.add(i)
+            elif not _same_plain(state[i], v):
+                raise LoopStateError(
+                    f"variable '{name}' is {_describe(state[i])} before the loop{_where(loc)} "
+                    f"and {_describe(v)} after its body, but the loop's condition is traced, so "
+                    f"it can only carry arrays and numbers; give it an array value before the "
+                    f"loop")
+        return tuple(new)
+
+    outs = _bind_while(cond_fun, body_fun, init)
+    full = merge(outs)
+    for i in local:
+        full[i] = Undefined(names[i], f"is assigned only inside the loop{_where(loc)}, whose "
+                                      f"condition is traced, so it has no value after the loop; "
+                                      f"assign it before the loop")
+    return tuple(full)
+
+
+def _bind_while(cond_fun, body_fun, init):
+    """while_loop's op, bound even when no carry is traced: the test is (converted code only
+    gets here on a traced test), so there is no plain-Python loop to fall back to."""
+    leaves, in_tree = tree.flatten(tuple(init))
+    cond_r, body_r = _while_regions(cond_fun, body_fun, leaves, in_tree)
+    outs = bind(while_p, *cond_r.captured, *body_r.captured, *leaves,
+                cond=cond_r.consts_first(), body=body_r.consts_first(),
+                n_cond_consts=len(cond_r.captured), n_body_consts=len(body_r.captured),
+                record=False, stash=(), max_steps=config.max_loop_steps)
+    return tree.unflatten(in_tree, outs)
+
+
+def _carried(i, name, v, in_avals, before, loc):
+    """The body's new value of carried variable `name`, cast to the carry's type, or a restart
+    with a promoted initial value when the body widens it (Python would just rebind)."""
+    if isinstance(v, Undefined) or not _is_dynamic(v):
+        raise LoopStateError(f"variable '{name}' is {_describe(before)} before the loop"
+                             f"{_where(loc)} and {_describe(v)} after its body")
+    leaves, td = tree.flatten(v)
+    _, td_in = tree.flatten(before)
+    if td != td_in or len(leaves) != len(in_avals):
+        raise LoopStateError(f"variable '{name}' changes structure in the loop{_where(loc)}: "
+                             f"{_describe(before)} before, {_describe(v)} after the body")
+    out, widened = [], False
+    for x, a in zip(leaves, in_avals):
+        ax = _leaf_aval(x)
+        if ax == a:
+            out.append(x)
+            continue
+        if type(x) in _WEAK and np.can_cast(np.result_type(a.dtype, x), a.dtype):
+            out.append(_cast(x, a))  # a Python number fits the carry's dtype
+            continue
+        meet = _unify(x, np.zeros(a.shape, a.dtype)) if ax.shape == a.shape or \
+            type(x) in _WEAK else None
+        if meet is None or meet.shape != a.shape:
+            raise LoopStateError(f"variable '{name}' is {a} before the loop{_where(loc)} and "
+                                 f"{ax} after its body; a loop with a traced condition keeps "
+                                 f"each variable's shape")
+        if meet.dtype == a.dtype:  # the carry is already the wider type: the value fits
+            out.append(_cast(x, a))
+            continue
+        widened = True
+        out.append(x)
+    if widened:  # restart with the initial value already of the wider dtype
+        new_before = tree.unflatten(td_in, [
+            _cast(b, _unify(x, np.zeros(a.shape, a.dtype)) or a)
+            for b, x, a in zip(tree.flatten(before)[0], leaves, in_avals)])
+        raise _Retry(i, new_before)
+    return tree.unflatten(td, out)
+
+
+__all__ = ["traced_if", "traced_while", "as_pred", "LoopStateError"]

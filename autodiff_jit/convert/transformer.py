@@ -1,0 +1,213 @@
+"""The source rewrite: a function's `ast` -> an `ast` whose control flow calls the runtime.
+
+Two passes over one FunctionDef (nested defs, lambdas and classes are left to be converted
+when they are called):
+
+1. `lower_jumps`: statements after an `if` whose one side returns move into its other side;
+   then `break`, `continue` and a `return` inside a branch or loop become
+   assignments to flag variables (`__ad_brk1 = True`, `__ad_ret = True; __ad_rv = value`);
+   the statements a jump skips are guarded by `if not flag:`, and loop tests gain
+   `not flag and ...`. Afterwards the only jumps left are a function's final `return`.
+2. `ControlFlow`: `if`/`while`/`for` statements become nested functions over the variables
+   they assign (passed in and returned: the carried state) and a call of `__ad.if_stmt`,
+   `__ad.while_stmt` or `__ad.for_stmt`; `a if c else b`, `and`, `or`, `not` become
+   `__ad.if_exp`, `__ad.and_`, `__ad.or_`, `__ad.not_` (comparison chains `a < b < c`:
+   `__ad.compare_chain`); every other call `f(...)` becomes
+   `__ad.call(f, ...)`, which converts the user's own helper functions on the fly.
+
+The runtime (runtime.py) decides at trace time: plain Python values follow Python semantics,
+traced values build `cond` / `while` ops. Line numbers are kept, so errors and tracebacks
+point at the user's file and line.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import os
+
+from .astutil import (CARRIED_PREFIXES, PREFIX, RT, assigned_names, at_line, check_supported,
+                      const, lambda_node, loaded_names, name_node, rt, thunk_tuple)
+from .jumps import lower_jumps
+
+_NOT_WRAPPED_CALLS = {"super", "locals", "globals", "vars", "eval", "exec", "range"}
+
+
+def _user_or_flag(names):
+    """Drop generated helper names (branch/loop functions, loop items): never carried."""
+    return {n for n in names if not n.startswith(PREFIX) or n.startswith(CARRIED_PREFIXES)}
+
+
+class ControlFlow(ast.NodeTransformer):
+    """Pass 2. `local_names`: every name local to the function (parameters and assigned
+    names), which is what branches and loops may read or carry."""
+
+    def __init__(self, filename: str, local_names: set[str]):
+        self.filename = filename
+        self.locals = set(local_names)
+        self.count = 0
+
+    def fresh(self, kind):
+        self.count += 1
+        return f"{PREFIX}{kind}{self.count}"
+
+    def loc(self, node):
+        return const(f"{os.path.basename(self.filename)}:{node.lineno}")
+
+    # nested scopes are converted when called
+    def visit_FunctionDef(self, node):
+        return node
+
+    visit_AsyncFunctionDef = visit_ClassDef = visit_FunctionDef
+
+    def visit_Lambda(self, node):
+        return node
+
+    def _def(self, name, params, body, returns, node):
+        ret = ast.Return(value=ast.Tuple(elts=[name_node(n) for n in returns], ctx=ast.Load()))
+        fn = ast.FunctionDef(
+            name=name, args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=p) for p in params],
+                                          vararg=None, kwonlyargs=[], kw_defaults=[],
+                                          kwarg=None, defaults=[]),
+            body=list(body) + [ret], decorator_list=[], returns=None, type_params=[])
+        return ast.copy_location(fn, node)
+
+    def _state(self, names):
+        """`__ad.values((lambda: a, ...), ("a", ...))`: the current values, with a marker for
+        a name not yet bound (thunks, so Python's scoping finds each name)."""
+        return ast.Call(func=rt("values"), args=[thunk_tuple(names), self._names_tuple(names)],
+                        keywords=[])
+
+    def _unpack(self, names, call, node):
+        target = ast.Tuple(elts=[name_node(n, True) for n in names], ctx=ast.Store())
+        return at_line(ast.Assign(targets=[target], value=call), node)
+
+    def _names_tuple(self, names):
+        return ast.Tuple(elts=[const(n) for n in names], ctx=ast.Load())
+
+    def visit_If(self, node):
+        # names from the source as written (before nested statements become functions)
+        out = sorted(_user_or_flag(assigned_names(node.body) | assigned_names(node.orelse)))
+        reads = loaded_names(node.body + node.orelse) & self.locals
+        node = self.generic_visit(node)
+        params = sorted(set(out) | reads)
+        t, f = self.fresh("if_true"), self.fresh("if_false")
+        defs = [self._def(t, params, node.body, out, node),
+                self._def(f, params, node.orelse or [ast.Pass()], out, node)]
+        call = ast.Call(func=rt("if_stmt"), args=[
+            node.test, name_node(t), name_node(f), self._state(params), self._names_tuple(params),
+            self._names_tuple(out), self.loc(node)], keywords=[])
+        if not out:
+            return defs + [at_line(ast.Expr(value=call), node)]
+        return defs + [self._unpack(out, call, node)]
+
+    def visit_While(self, node):
+        state = sorted(_user_or_flag(assigned_names(node.body)))
+        node = self.generic_visit(node)
+        test, body = self.fresh("while_test"), self.fresh("while_body")
+        test_def = self._def(test, state, [], [], node)
+        test_def.body = [ast.copy_location(ast.Return(value=node.test), node)]
+        defs = [test_def, self._def(body, state, node.body, state, node)]
+        call = ast.Call(func=rt("while_stmt"), args=[
+            name_node(test), name_node(body), self._state(state), self._names_tuple(state),
+            self.loc(node)], keywords=[])
+        if not state:
+            return defs + [at_line(ast.Expr(value=call), node)]
+        return defs + [self._unpack(state, call, node)]
+
+    def visit_For(self, node):
+        extra = getattr(node, "_ad_extra_test", None)
+        target_names = assigned_names([ast.Assign(targets=[node.target], value=const(0))])
+        state = sorted(_user_or_flag(assigned_names(node.body) | target_names))
+        node = self.generic_visit(node)
+        if extra is not None:
+            extra = self.visit(extra)
+        item = self.fresh("item")
+        body_name = self.fresh("for_body")
+        bind_target = ast.copy_location(ast.Assign(targets=[node.target], value=name_node(item)),
+                                        node)
+        defs = [self._def(body_name, [item] + state, [bind_target] + node.body, state, node)]
+        if extra is not None:
+            test = self.fresh("for_test")
+            test_def = self._def(test, state, [], [], node)
+            test_def.body = [ast.copy_location(ast.Return(value=extra), node)]
+            defs.append(test_def)
+            extra_arg = name_node(test)
+        else:
+            extra_arg = const(None)
+        it = node.iter
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range":
+            it = ast.Call(func=rt("range_"), args=[it.func] + it.args, keywords=it.keywords)
+        call = ast.Call(func=rt("for_stmt"), args=[
+            it, extra_arg, name_node(body_name), self._state(state), self._names_tuple(state),
+            self.loc(node)], keywords=[])
+        return defs + [self._unpack(state, call, node)]
+
+    def visit_IfExp(self, node):
+        reads = sorted(loaded_names([node.body, node.orelse]) & self.locals)
+        node = self.generic_visit(node)
+        return at_line(ast.Call(func=rt("if_exp"), args=[
+            node.test, lambda_node(reads, node.body), lambda_node(reads, node.orelse),
+            self._state(reads),
+            self._names_tuple(reads), self.loc(node)], keywords=[]), node)
+
+    def visit_BoolOp(self, node):
+        node = self.generic_visit(node)
+        fn = "and_" if isinstance(node.op, ast.And) else "or_"
+        thunks = [lambda_node([], v) for v in node.values[1:]]
+        return ast.copy_location(ast.Call(func=rt(fn), args=[node.values[0]] + thunks,
+                                          keywords=[]), node)
+
+    def visit_UnaryOp(self, node):
+        node = self.generic_visit(node)
+        if isinstance(node.op, ast.Not):
+            return ast.copy_location(ast.Call(func=rt("not_"), args=[node.operand],
+                                              keywords=[]), node)
+        return node
+
+    _CMP = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==",
+            ast.NotEq: "!=", ast.Is: "is", ast.IsNot: "is not", ast.In: "in",
+            ast.NotIn: "not in"}
+
+    def visit_Compare(self, node):
+        """`a < b < c` -> `__ad.compare_chain(a, ("<", "<"), lambda: b, lambda: c)`: each
+        operand evaluated once and lazily, the links combined like `and`."""
+        node = self.generic_visit(node)
+        if len(node.ops) < 2:
+            return node
+        ops = ast.Tuple(elts=[const(self._CMP[type(o)]) for o in node.ops], ctx=ast.Load())
+        return at_line(ast.Call(func=rt("compare_chain"), args=[
+            node.left, ops] + [lambda_node([], c) for c in node.comparators], keywords=[]), node)
+
+    def visit_Call(self, node):
+        node = self.generic_visit(node)
+        f = node.func
+        if isinstance(f, ast.Name) and f.id in _NOT_WRAPPED_CALLS:
+            return node
+        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == RT:
+            return node
+        return ast.copy_location(ast.Call(func=rt("call"), args=[f] + node.args,
+                                          keywords=node.keywords), node)
+
+
+def function_locals(fn: ast.FunctionDef) -> set[str]:
+    a = fn.args
+    params = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs]
+    params += [x.arg for x in (a.vararg, a.kwarg) if x is not None]
+    return set(params) | assigned_names(fn.body)
+
+
+def convert_function_def(fn: ast.FunctionDef, filename: str) -> ast.FunctionDef:
+    """Both passes on a copy of `fn` (decorators dropped: the caller applies none)."""
+    fn = copy.deepcopy(fn)
+    check_supported(fn)
+    fn.decorator_list = []
+    lower_jumps(fn)
+    fn.body = [ControlFlow(filename, function_locals(fn)).visit(s) for s in fn.body]
+    flat = []
+    for s in fn.body:
+        flat.extend(s if isinstance(s, list) else [s])
+    fn.body = flat
+    return ast.fix_missing_locations(fn)
+
+
+__all__ = ["convert_function_def"]

@@ -1,0 +1,163 @@
+"""`grad(f, mode="tape")` / `value_and_grad(f, mode="tape")`: f run on Tensors, one backward.
+
+Nested use: called on Tensors of an enclosing tape, or from inside another tape-mode grad (a
+closure may capture the outer function's Tensors), the gradient is computed with
+create_graph=True and returned as Tensors recorded on the enclosing tape, so the outer grad
+differentiates through it.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import tree
+from ..ir import dtype_name, is_float
+from ..primitives.core import leaf_aval as _leaf_aval
+from . import engine
+from .grad_mode import _GRAD
+from .tensor import _FLOATS, _STRICT, Tensor, _wrap
+
+__all__ = ["tape_call"]
+
+
+def _out(x):
+    """Tensor/array results as compiled mode gives them: arrays, 0-d results as numpy scalars."""
+    if isinstance(x, Tensor):
+        x = x._data
+    if isinstance(x, np.ndarray) and x.ndim == 0:
+        return x[()]
+    return x
+
+
+def tape_call(transformed, args, kwargs):
+    """Run `grad`/`value_and_grad(f, mode="tape")`: f on Tensors, then one backward pass."""
+    t = transformed
+    t._check_argnums(args)
+    args = list(args)
+    groups = []
+    # Called on Tensors of an enclosing tape (grad of a tape-mode grad): differentiate with
+    # respect to those Tensors themselves and keep the backward pass on the tape.
+    # Inside another tape-mode grad (grad mode on, _STRICT > 0) f may close over the outer
+    # function's Tensors, so the backward pass is recorded there too.
+    nested = _STRICT[0] > 0 and _GRAD[0]
+    for a in t.argnums_tuple:
+        arg = args[a]
+        if type(arg) is float or type(arg) is np.ndarray:  # a single leaf: skip pytree work
+            leaves, td = [arg], "*"
+        else:
+            leaves, td = tree.flatten(arg)
+        tens = []
+        for leaf in leaves:
+            tl = type(leaf)
+            if tl is float:
+                arr = np.float64(leaf)  # 0-d values live as numpy scalars (see _arr)
+            elif tl is np.ndarray:
+                arr = leaf if leaf.ndim else leaf[()]
+            elif isinstance(leaf, Tensor):
+                if leaf.requires_grad and _GRAD[0]:
+                    nested = True
+                arr = leaf._data
+            else:
+                if not (isinstance(leaf, (np.ndarray, np.generic, numbers.Number))
+                        or hasattr(leaf, "__array_interface__")):
+                    raise TypeError(f"{t.kind}: argument {a} of {t._fun_name} is not an array or a "
+                                    f"pytree of arrays")
+                aval = _leaf_aval(leaf)
+                arr = np.asarray(leaf, dtype=aval.dtype)
+            if arr.dtype not in _FLOATS:
+                raise TypeError(
+                    f"{t.kind} requires real floating-point inputs to differentiate, but an "
+                    f"argument in argnums={t.argnums!r} of {t._fun_name} has dtype "
+                    f"{dtype_name(arr.dtype)}; pass floats (e.g. 3.0 rather than 3, or "
+                    f"x.astype(float)), or leave it out of argnums")
+            if isinstance(leaf, Tensor) and leaf.requires_grad and _GRAD[0]:
+                x = leaf
+            else:
+                x = _wrap(arr, None, 0)
+                x.requires_grad = True
+            tens.append(x)
+        args[a] = tens[0] if td == "*" else tree.unflatten(td, tens)
+        groups.append((tens, td))
+    prev = _GRAD[0]
+    _GRAD[0] = True
+    _STRICT[0] += 1
+    try:
+        out = t.fun(*args, **kwargs)
+    finally:
+        _GRAD[0] = prev
+        _STRICT[0] -= 1
+    aux = None
+    if t.has_aux:
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise TypeError(f"{t._fun_name} was transformed with has_aux=True, so it must return a "
+                            f"pair (value, aux); got {type(out).__name__}")
+        out, aux = out
+        aux = _map_out(aux)
+    if isinstance(out, Tensor):
+        od = out._data
+    elif isinstance(out, (np.ndarray, np.generic, numbers.Number)):
+        od = np.asarray(out)
+    else:
+        od = None
+    if od is None or od.shape != () or od.dtype not in _FLOATS and not is_float(od.dtype):
+        what = f"shape {od.shape} and dtype {dtype_name(od.dtype)}" if od is not None else \
+            f"a {type(out).__name__}"
+        raise TypeError(f"{t.kind} requires a function with a scalar float output, but {t._fun_name} "
+                        f"returned {what}; reduce it to a scalar (e.g. np.sum) before "
+                        f"differentiating")
+    flat_targets = [x for tens, _ in groups for x in tens]
+    if nested:
+        return _nested_result(t, out, od, aux, groups, flat_targets)
+    if isinstance(out, Tensor) and out.requires_grad:
+        gs = engine._run(out, od.dtype.type(1), targets=flat_targets)
+    else:
+        gs = [None] * len(flat_targets)
+    grads, pos = [], 0
+    for tens, td in groups:
+        vals = []
+        for x, g in zip(tens, gs[pos:pos + len(tens)]):
+            dt = x._data.dtype
+            if type(g) is np.ndarray:
+                if g.dtype != dt:
+                    g = g.astype(dt)
+                vals.append(g[()] if g.ndim == 0 else g)
+            elif g is None:
+                vals.append(np.zeros(x._data.shape, dt)[()])
+            else:  # a numpy scalar (0-d values are kept as scalars)
+                vals.append(g if type(g) is dt.type else np.asarray(g, dt)[()])
+        pos += len(tens)
+        grads.append(vals[0] if td == "*" else tree.unflatten(td, vals))
+    g = grads[0] if type(t.argnums) is int or isinstance(t.argnums, numbers.Integral) else \
+        tuple(grads)
+    if t.kind == "grad":
+        return (g, aux) if t.has_aux else g
+    value = _out(od)
+    return ((value, aux) if t.has_aux else value), g
+
+
+def _nested_result(t, out, od, aux, groups, flat_targets):
+    """Gradients as Tensors recorded on the enclosing tape (create_graph), so that an outer
+    tape-mode grad differentiates through them."""
+    if isinstance(out, Tensor) and out.requires_grad:
+        gs = engine._run(out, od.dtype.type(1), targets=flat_targets, create_graph=True,
+                  retain_graph=True)
+    else:
+        gs = [None] * len(flat_targets)
+    grads, pos = [], 0
+    for tens, td in groups:
+        vals = [g if isinstance(g, Tensor) else
+                _wrap(np.zeros(x._data.shape, x._data.dtype) if g is None else np.asarray(g), None, 0)
+                for x, g in zip(tens, gs[pos:pos + len(tens)])]
+        pos += len(tens)
+        grads.append(vals[0] if td == "*" else tree.unflatten(td, vals))
+    g = grads[0] if isinstance(t.argnums, numbers.Integral) else tuple(grads)
+    if t.kind == "grad":
+        return (g, aux) if t.has_aux else g
+    return ((out, aux) if t.has_aux else out), g
+
+
+def _map_out(tree_):
+    leaves, td = tree.flatten(tree_, is_leaf=lambda v: isinstance(v, Tensor))
+    return tree.unflatten(td, [_out(v) if isinstance(v, (Tensor, np.ndarray)) else v
+                               for v in leaves])

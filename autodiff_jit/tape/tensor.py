@@ -1,0 +1,917 @@
+"""Tensor (torch.Tensor): a numpy array that records the operations done on it.
+
+A `Tensor` plugs into `bind` like a tracer does (`_adj_context` is the module-level `TAPE`
+context, level 0): every numpy operation on a Tensor runs the primitive's numpy implementation
+and, when grad mode is on and an input requires grad, records a `PrimNode` (primitive, params,
+inputs, saved values). Composite numpy functions (np.mean = reduce_sum then div, sigmoid, ...)
+are recorded as ONE node with a PyTorch name by `graph.record_as`.
+
+Both conventions work on a Tensor: numpy's (`x.size`, `x.ndim`, `x.shape`, `x.copy()`,
+`x.sum(axis=, keepdims=)`) so plain numpy functions run unchanged, and PyTorch's (`t.size()`,
+`t.size(0)`, `t.dim()`, `t.numel()`, `t.sum(dim=, keepdim=)`): `x.size` is an int that can
+also be called.
+"""
+from __future__ import annotations
+
+import functools
+import operator
+import weakref
+
+import numpy as np
+
+from .. import tree
+from ..ir import AVal, is_float
+from ..numpy import FUNCTIONS, ArrayOps, UFUNCS, setitem as _np_setitem
+from ..numpy import matmul as _np_matmul
+from ..numpy._base import call as _np_call, check_args
+from ..numpy.reductions import sum_ as _np_sum, mean as _np_mean, var as _np_var, \
+    std as _np_std
+from . import engine
+from ._format import _format_data
+from .grad_mode import _GRAD
+from .graph import (_NODE_COUNT, _REWIRED, CompositeNode, GraphTensor, PrimNode, _add_hook,
+                    _next_seq, record_as)
+
+_new = object.__new__
+_DEFAULT_FLOAT = np.dtype(np.float32)
+
+# Inside `grad(f, mode="tape")` (depth > 0) an implicit conversion of a grad-requiring Tensor to a
+# Python number (float(t), math.exp(t), t.tolist()) would silently cut the gradient, so it
+# raises, as compiled mode does; outside, these follow PyTorch (they return the value).
+_STRICT = [0]
+
+
+# ---------------------------------------------------------------------------------------------
+# the tape context (plugs Tensor into bind)
+
+class TapeContext:
+    """What `bind` calls for operations whose innermost value is a tape Tensor."""
+    level = 0
+
+    def process(self, prim, args, params):
+        vals = []
+        rg = False
+        for a in args:
+            if isinstance(a, Tensor):
+                vals.append(a._data)
+                if a.requires_grad:
+                    rg = True
+            else:
+                vals.append(a)
+        out = prim.impl(*vals, **params)
+        # values stay as numpy returns them: arrays, or numpy scalars for 0-d results (numpy
+        # arithmetic on scalars is ~10x cheaper than on 0-d arrays); see `_arr`
+        if prim.multiple_results:
+            out = [o if type(o) is np.ndarray or isinstance(o, np.generic) else np.asarray(o)
+                   for o in out]
+        elif type(out) is not np.ndarray and not isinstance(out, np.generic):
+            out = np.asarray(out)
+        node = None
+        if rg and _GRAD[0] and prim.differentiable:
+            node = PrimNode(prim, params, args, vals, out)
+        if prim.multiple_results:
+            return [_wrap(o, node, i) for i, o in enumerate(out)]
+        return _wrap(out, node, 0)
+
+    def __repr__(self):
+        return "<tape context>"
+
+
+TAPE = TapeContext()
+
+
+def _wrap(data, node, nr):
+    t = _new(Tensor)
+    t._data = data
+    t.grad_fn = node
+    t.requires_grad = node is not None
+    t._out_nr = nr
+    t.grad = None
+    t._accum = None
+    t._version = None
+    return t
+
+
+_AVALS: dict = {}
+
+
+def _aval(arr) -> AVal:
+    key = (arr.shape, arr.dtype)
+    av = _AVALS.get(key)
+    if av is None:
+        av = _AVALS[key] = AVal(arr.shape, arr.dtype)
+    return av
+
+
+def _to_array(data, dtype=None) -> np.ndarray:
+    if isinstance(data, Tensor):
+        arr = data._data
+        return np.array(arr, dtype=dtype)
+    if isinstance(data, (list, tuple)) and any(isinstance(v, Tensor) for v in tree.flatten(data)[0]):
+        data = tree.tree_map(lambda v: v.item() if isinstance(v, Tensor) else v, data)
+    if dtype is not None:
+        return np.array(data, dtype=dtype)
+    if isinstance(data, np.ndarray) or isinstance(data, np.generic):
+        return np.array(data)
+    arr = np.array(data)
+    if arr.dtype == np.float64:  # Python floats: torch's default float32
+        arr = arr.astype(_DEFAULT_FLOAT)
+    return arr
+
+
+def _grad_check(t, what):
+    if t.requires_grad and t.grad_fn is None and _GRAD[0]:
+        raise RuntimeError(f"a leaf Variable that requires grad is being used in an in-place "
+                           f"operation ({what}); wrap it in `with no_grad():`")
+
+
+def _data_of(x):
+    return x._data if isinstance(x, Tensor) else x
+
+
+def _arr(t) -> np.ndarray:
+    """t's storage as an ndarray. A Tensor holds an ndarray, or a numpy scalar for a 0-d result
+    of an operation (numpy computes on scalars ~10x faster than on 0-d arrays); user-facing
+    views (.numpy(), __array__, .data, detach) and in-place writes turn it into a 0-d array
+    first, so they share storage with the tensor as in PyTorch."""
+    d = t._data
+    if type(d) is np.ndarray:
+        return d
+    d = t._data = np.array(d)
+    return d
+
+
+def _writable(t) -> np.ndarray:
+    d = t._data
+    if type(d) is not np.ndarray or not d.flags.writeable:
+        d = t._data = np.array(d)
+    return d
+
+
+_NUMPY_MSG = "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+
+
+def _no_numpy(what):
+    return RuntimeError(
+        f"{_NUMPY_MSG} ({what} turns the Tensor into a numpy array, which would drop its "
+        f"gradient. To build an array from Tensors use np.stack([a, b]) or np.concatenate; to "
+        f"fill an array, x * np.ones(n); for a value to print or branch on, x.item().)")
+
+
+def _strict_number(t, what):
+    if t.requires_grad and _STRICT[0]:
+        raise RuntimeError(
+            f"{what} of a Tensor that requires grad inside grad(f, mode=\"tape\") would drop its "
+            f"gradient (compiled mode refuses it too). Use numpy functions on the Tensor "
+            f"(np.exp(x), not math.exp(x)), or x.item() / x.detach() where a plain number is "
+            f"wanted.")
+
+
+class _Size(int):
+    """`x.size`: numpy's element count (an int), and callable as PyTorch's `t.size()` (the
+    shape) / `t.size(dim)`. numpy code (`x * x.size`, `range(x.size)`) sees an int."""
+    def __call__(self, dim=None):
+        return self._shape if dim is None else self._shape[dim]
+
+
+def _size_of(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    s = _Size(n)
+    s._shape = shape
+    return s
+
+
+def _torch_axis(axis, dim, what):
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{what}: give axis= (numpy) or dim= (PyTorch), not both")
+        return dim
+    return axis
+
+
+class Tensor(GraphTensor, ArrayOps):
+    """A numpy array that records the operations done on it (PyTorch-style eager autograd).
+
+        x = Tensor(np.array(2.0), requires_grad=True)   # or autodiff_jit.tensor(2.0, ...)
+        y = x ** 2 + 3 * x
+        y.backward(); x.grad   # tensor(7.)
+    """
+    __slots__ = ()
+    _adj_context = TAPE
+    _make = staticmethod(_wrap)  # how graph/engine build result Tensors without importing this
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        arr = _to_array(data, dtype)
+        if requires_grad and not is_float(arr.dtype):
+            raise RuntimeError(f"Only Tensors of floating point dtype can require gradients "
+                               f"(got {arr.dtype})")
+        self._data = arr if arr.ndim else arr[()]  # 0-d: a numpy scalar (see _arr)
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self.grad_fn = None
+        self._out_nr = 0
+        self._accum = None
+        self._version = None
+
+    # --- what bind / aval_of need ---------------------------------------------------------
+    @property
+    def aval(self) -> AVal:
+        return _aval(self._data)
+
+    @property
+    def shape(self):
+        return self._data.shape
+
+    @property
+    def dtype(self):
+        return self._data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def data(self) -> "Tensor":
+        """A Tensor sharing this one's storage and version counter, outside the graph."""
+        t = _wrap(_arr(self), None, 0)
+        t._version = self._shared_version()
+        return t
+
+    @data.setter
+    def data(self, value):
+        self._data = np.asarray(_data_of(value))
+
+    # --- conversion ----------------------------------------------------------------------
+    def __array__(self, dtype=None, copy=None):
+        if self.requires_grad:
+            raise _no_numpy("np.asarray / np.array of it")
+        if dtype is not None and np.dtype(dtype) != self._data.dtype:
+            return np.asarray(self._data.astype(dtype))
+        return _arr(self)
+
+    def numpy(self) -> np.ndarray:
+        if self.requires_grad:
+            raise RuntimeError(_NUMPY_MSG)
+        return _arr(self)
+
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted "
+                               f"to Scalar")
+        return self._data.item()
+
+    def tolist(self):
+        _strict_number(self, ".tolist()")
+        return self._data.tolist()
+
+    def __float__(self):
+        _strict_number(self, "float()")
+        return float(self.item())
+
+    def __int__(self):
+        _strict_number(self, "int()")
+        return int(self.item())
+
+    def __complex__(self):
+        _strict_number(self, "complex()")
+        return complex(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iu":
+            raise TypeError("only integer tensors can be converted to an index")
+        return int(self.item())
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self._data.item())
+
+    def __format__(self, spec):
+        if self._data.ndim == 0 and spec:
+            return format(self._data.item(), spec)
+        return format(str(self), spec)
+
+    def __repr__(self):
+        parts = [_format_data(np.asarray(self._data))]
+        dt = self._data.dtype
+        if dt not in (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_)) or \
+                (self._data.size == 0 and dt != np.float32):
+            parts.append(f"dtype={dt.name}")
+        if self.grad_fn is not None:
+            parts.append(f"grad_fn=<{self.grad_fn.name()}>")
+        elif self.requires_grad:
+            parts.append("requires_grad=True")
+        return "tensor(" + ", ".join(parts) + ")"
+
+    __str__ = __repr__
+
+    # --- numpy and torch-style info ------------------------------------------------------
+    @property
+    def size(self):
+        """numpy's `x.size` (element count) that is also PyTorch's `t.size()` / `t.size(d)`."""
+        return _size_of(self._data.shape)
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    def dim(self):
+        return self._data.ndim
+
+    def numel(self):
+        return self._data.size
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    # --- autograd ------------------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad` (PyTorch semantics)."""
+        engine.backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def retain_grad(self):
+        """Keep `.grad` on this non-leaf tensor after backward (a no-op on leaves)."""
+        if self.grad_fn is None:
+            if not self.requires_grad:
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+            return
+        hooks = self.grad_fn.hooks or ()
+        if not any(fn is None and t is self for _, fn, t in hooks):
+            _add_hook(self.grad_fn, self._out_nr, None, self)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self.grad_fn is not None and any(
+            fn is None and t is self for _, fn, t in (self.grad_fn.hooks or ()))
+
+    def register_hook(self, hook):
+        """hook(grad) runs when this tensor's gradient is computed; a returned Tensor replaces
+        the gradient (as torch.Tensor.register_hook). Returns a handle with .remove()."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is None:
+            return _add_hook(self._accumulate_node(), 0, hook, self)
+        return _add_hook(self.grad_fn, self._out_nr, hook, self)
+
+    def detach(self) -> "Tensor":
+        t = _wrap(_arr(self), None, 0)
+        t._version = self._shared_version()  # a view: writes to either are seen by both
+        return t
+
+    def detach_(self) -> "Tensor":
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if self.grad_fn is not None and not requires_grad:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables.")
+        if requires_grad and not is_float(self._data.dtype):
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def clone(self) -> "Tensor":
+        if self.requires_grad and _GRAD[0]:
+            return record_as("CloneBackward0", lambda x: x * 1, self)
+        return _wrap(np.array(self._data), None, 0)
+
+    def copy(self, order="C"):
+        """numpy's x.copy(): a new Tensor (a CloneBackward0 node when x is on the graph)."""
+        return self.clone()
+
+    # --- in-place ------------------------------------------------------------------------
+    def _rewire(self, res):
+        """This tensor takes over `res`'s value and history (an in-place op on the graph)."""
+        self._bump_version()
+        self._data, self.grad_fn, self._out_nr = res._data, res.grad_fn, res._out_nr
+        self.requires_grad = res.requires_grad
+        if res.grad_fn is not None:
+            _REWIRED.add(weakref.ref(res.grad_fn, _REWIRED.discard))
+        return self
+
+    def _history(self):
+        """A Tensor standing for this one's value and history before an in-place op."""
+        old = _wrap(self._data, self.grad_fn, self._out_nr)
+        old.requires_grad = self.requires_grad
+        return old
+
+    def _inplace(self, op, other, what):
+        _grad_check(self, what)
+        o = _data_of(other)
+        if _GRAD[0] and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
+            # out-of-place on the graph, then this tensor takes over the result's history
+            res = op(self._history(), other)
+            res = res.astype(self._data.dtype) if res.dtype != self._data.dtype else res
+            return self._rewire(res)
+        data = _writable(self)
+        new = op(data, o)
+        if data.ndim == 0:
+            data[...] = new
+        else:
+            np.copyto(data, new, casting="unsafe")
+        self._bump_version()
+        return self
+
+    def __iadd__(self, o): return self._inplace(np.add, o, "+=")
+    def __isub__(self, o): return self._inplace(np.subtract, o, "-=")
+    def __imul__(self, o): return self._inplace(np.multiply, o, "*=")
+    def __itruediv__(self, o): return self._inplace(np.true_divide, o, "/=")
+
+    def add_(self, other, alpha=1):
+        return self._inplace(np.add, other if alpha == 1 else other * alpha, "add_")
+
+    def sub_(self, other, alpha=1):
+        return self._inplace(np.subtract, other if alpha == 1 else other * alpha, "sub_")
+
+    def mul_(self, other):
+        return self._inplace(np.multiply, other, "mul_")
+
+    def div_(self, other):
+        return self._inplace(np.true_divide, other, "div_")
+
+    def copy_(self, src):
+        return self._inplace(lambda a, b: b + 0 * a if isinstance(a, Tensor) else b, src, "copy_")
+
+    def zero_(self):
+        _grad_check(self, "zero_")
+        _writable(self)[...] = 0
+        self._bump_version()
+        return self
+
+    def fill_(self, value):
+        _grad_check(self, "fill_")
+        _writable(self)[...] = _data_of(value)
+        self._bump_version()
+        return self
+
+    def __setitem__(self, key, value):
+        """t[key] = v. On the graph (t or v requires grad) this records CopySlices: t's new
+        value is v scattered into t's old value, and gradients flow to both, as in PyTorch."""
+        _grad_check(self, "__setitem__")
+        key = tree.tree_map(_index_data, key) if isinstance(key, tuple) else _index_data(key)
+        if _GRAD[0] and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+            res = record_as("CopySlices", _np_setitem, self._history(), key, value)
+            if not isinstance(res, Tensor):  # pragma: no cover - setitem returns a Tensor here
+                res = _wrap(np.asarray(res), None, 0)
+            return self._rewire(res)
+        _writable(self)[key] = _data_of(value)
+        self._bump_version()
+
+    # --- numpy protocols: composites recorded as one PyTorch-named node ------------------
+    def __array_function__(self, func, types, args, kwargs):
+        if not kwargs and len(args) == 1 and args[0] is self:
+            if func is np.sum:
+                return _sum_all(self)
+            if func is np.mean:
+                return _mean_all(self)
+        name = _COMPOSITE_NAMES.get(func)
+        if name is not None:
+            check_args(FUNCTIONS[func], f"np.{func.__name__}", args, kwargs)
+            return record_as(name, FUNCTIONS[func], *args, **kwargs)
+        if func in _LIKE:
+            # np.zeros_like(t) and friends: a new Tensor (no history), so that t2[0] = x[1]
+            # afterwards records CopySlices instead of writing into a numpy array
+            res = ArrayOps.__array_function__(self, func, types, args, kwargs)
+            return _wrap(res, None, 0) if isinstance(res, np.ndarray) else res
+        if func is np.copy:
+            check_args(FUNCTIONS[func], "np.copy", args, kwargs)
+            a = args[0] if args else kwargs.get("a")
+            return a.clone() if isinstance(a, Tensor) else np.copy(a)
+        return ArrayOps.__array_function__(self, func, types, args, kwargs)
+
+    # --- fast paths for the hot operators ------------------------------------------------
+    # Same semantics as the numpy layer (numpy/ufuncs.py add etc.): when both operands are float
+    # tape Tensors of one dtype, or a float Tensor meets a Python scalar (weak, NEP 50),
+    # numpy's promotion is the identity, so the primitive is applied directly, its forward
+    # computed by the numpy operator (on numpy scalars ~8x cheaper than calling the ufunc).
+    def __add__(self, o):
+        return _fast2(_P_ADD, self, o, operator.add, np.add)
+
+    def __radd__(self, o):
+        return _fast2r(_P_ADD, o, self, operator.add, np.add)
+
+    def __sub__(self, o):
+        return _fast2(_P_SUB, self, o, operator.sub, np.subtract)
+
+    def __rsub__(self, o):
+        return _fast2r(_P_SUB, o, self, operator.sub, np.subtract)
+
+    def __mul__(self, o):
+        return _fast2(_P_MUL, self, o, operator.mul, np.multiply)
+
+    def __rmul__(self, o):
+        return _fast2r(_P_MUL, o, self, operator.mul, np.multiply)
+
+    def __truediv__(self, o):
+        return _fast2(_P_DIV, self, o, operator.truediv, np.true_divide)
+
+    def __rtruediv__(self, o):
+        return _fast2r(_P_DIV, o, self, operator.truediv, np.true_divide)
+
+    def __neg__(self):
+        d = self._data
+        if d.dtype in _FLOATS:
+            return _record1(_P_NEG, -d, self, d, _NO_PARAMS)
+        return TAPE.process(_P_NEG, (self,), _NO_PARAMS)
+
+    def __pow__(self, o):
+        t = type(o)
+        if (t is int or t is float and o.is_integer()) and -64 <= o <= 64:
+            d = self._data
+            if d.dtype in _FLOATS:
+                y = int(o)
+                params = _IPOW_PARAMS[y]
+                return _record1(_P_IPOW, d ** y if y >= 0 else _P_IPOW.impl(d, **params), self,
+                                d, params)
+        return UFUNCS[np.power](self, o)
+
+    # bool operators with the Tensor on the right (`True & (x > 0)`), as numpy's reflected ones
+    def __rand__(self, o): return UFUNCS[np.logical_and](o, self)
+    def __ror__(self, o): return UFUNCS[np.logical_or](o, self)
+    def __xor__(self, o): return UFUNCS[np.logical_xor](self, o)
+    def __rxor__(self, o): return UFUNCS[np.logical_xor](o, self)
+
+    def __getitem__(self, key):
+        d = self._data
+        if type(key) is slice and type(d) is np.ndarray and d.ndim and d.dtype in _FLOATS:
+            # x[a:b:c] (numpy/indexing.py getitem's fast case): a strided slice of the first axis
+            shape = d.shape
+            s, e, st = key.indices(shape[0])
+            n = len(range(s, e, st))
+            if n == shape[0] and st == 1:
+                return self
+            rest = len(shape) - 1
+            params = {"start": (s if n else 0,) + (0,) * rest, "step": (st,) + (1,) * rest,
+                      "shape": (n,) + shape[1:]}
+            return _record1(_P_SLICE, d[key], self, d, params)
+        return ArrayOps.__getitem__(self, key)
+
+    def __array_ufunc__(self, uf, method, *inputs, **kwargs):
+        if method == "__call__" and not kwargs:
+            n = len(inputs)
+            if n == 1:
+                prim = _UNARY.get(uf)
+                d = self._data
+                if prim is not None and d.dtype in _FLOATS:
+                    # float in, float out: the numpy layer would bind prim on x as it is
+                    return _record1(prim, prim.impl(d), self, d, _NO_PARAMS)
+            elif n == 2:
+                if uf is np.matmul:
+                    return _matmul(*inputs)
+                prim = _BINARY.get(uf)
+                if prim is not None:
+                    res = _fast_pair(prim, inputs[0], inputs[1])
+                    if res is not None:
+                        return res
+        return ArrayOps.__array_ufunc__(self, uf, method, *inputs, **kwargs)
+
+    def __matmul__(self, o):
+        return _matmul(self, o)
+
+    def __rmatmul__(self, o):
+        return _matmul(o, self)
+
+    # --- reductions: numpy's signature plus PyTorch's dim=/keepdim= ------------------------
+    # Anything else goes through the numpy layer's declared arguments, so a numpy keyword it
+    # does not handle (t.sum(where=m)) raises NotImplementedError naming it. Tensor.var/std use
+    # numpy's default ddof=0 (torch.var's default is unbiased): pass correction=1 for torch's.
+    def sum(self, *args, dim=None, keepdim=None, **kwargs):
+        if not args and not kwargs and dim is None and not keepdim:
+            return _sum_all(self)
+        return _np_call(_np_sum, "Tensor.sum", (self,) + args, _torch_kw(kwargs, dim, keepdim))
+
+    def mean(self, *args, dim=None, keepdim=None, **kwargs):
+        kw = _torch_kw(kwargs, dim, keepdim)
+        full = not args and kw.get("axis") is None
+        return record_as("MeanBackward0" if full else "MeanBackward1", _np_call, _np_mean,
+                         "Tensor.mean", (self,) + args, kw)
+
+    def var(self, *args, dim=None, keepdim=None, unbiased=None, **kwargs):
+        kw = _torch_kw(kwargs, dim, keepdim, unbiased)
+        return record_as("VarBackward0", _np_call, _np_var, "Tensor.var", (self,) + args, kw)
+
+    def std(self, *args, dim=None, keepdim=None, unbiased=None, **kwargs):
+        kw = _torch_kw(kwargs, dim, keepdim, unbiased)
+        return record_as("StdBackward0", _np_call, _np_std, "Tensor.std", (self,) + args, kw)
+
+    # --- torch-style methods -------------------------------------------------------------
+    def exp(self): return UFUNCS[np.exp](self)
+    def log(self): return UFUNCS[np.log](self)
+    def sqrt(self): return UFUNCS[np.sqrt](self)
+    def sin(self): return UFUNCS[np.sin](self)
+    def cos(self): return UFUNCS[np.cos](self)
+    def tanh(self): return UFUNCS[np.tanh](self)
+    def abs(self): return UFUNCS[np.absolute](self)
+    def neg(self): return UFUNCS[np.negative](self)
+    def pow(self, e): return self ** e
+    def sigmoid(self): return sigmoid(self)
+    def relu(self): return relu(self)
+    def t(self): return self.T
+    def matmul(self, o): return _matmul(self, o)
+    def mm(self, o): return _matmul(self, o)
+    def view(self, *shape): return self.reshape(*shape)
+    def float(self): return self.astype(np.float32)
+    def double(self): return self.astype(np.float64)
+
+    def clamp(self, min=None, max=None):
+        return record_as("ClampBackward1", FUNCTIONS[np.clip], self, min, max)
+
+    def unsqueeze(self, dim):
+        return np.expand_dims(self, dim)
+
+    def to(self, dtype=None, *args, **kwargs):
+        if dtype is None or isinstance(dtype, str) and dtype in ("cpu",):
+            return self
+        return self.astype(dtype)
+
+
+def _index_data(k):
+    """An index Tensor used in t[k] = v is read as its array (it cannot carry a gradient)."""
+    return k._data if isinstance(k, Tensor) else k
+
+
+def _torch_kw(kwargs, dim, keepdim, unbiased=None):
+    """numpy keywords from a mix of numpy's and PyTorch's (dim=, keepdim=, unbiased=)."""
+    kw = dict(kwargs)
+    if dim is not None:
+        if "axis" in kw:
+            raise TypeError("give axis= (numpy) or dim= (PyTorch), not both")
+        kw["axis"] = tuple(dim) if isinstance(dim, list) else dim
+    if keepdim is not None:
+        if "keepdims" in kw:
+            raise TypeError("give keepdims= (numpy) or keepdim= (PyTorch), not both")
+        kw["keepdims"] = keepdim
+    if unbiased is not None:
+        if "ddof" in kw or "correction" in kw:
+            raise TypeError("give ddof=/correction= or unbiased=, not both")
+        kw["ddof"] = 1 if unbiased else 0
+    return kw
+
+
+from ..primitives import elementwise as _E  # noqa: E402
+from ..primitives import indexing as _I, linalg as _L, reductions as _R  # noqa: E402
+
+_P_ADD, _P_SUB, _P_MUL, _P_DIV = _E.add, _E.sub, _E.mul, _E.div
+_P_NEG, _P_IPOW = _E.neg, _E.integer_pow_p
+_P_SLICE = _I.slice_p
+_P_SUM = _R.reduce_sum_p
+_P_DOT = _L.dot_general_p
+_SUM_PARAMS = {n: {"axes": tuple(range(n))} for n in range(1, 9)}
+_ADD_REDUCE = np.add.reduce
+_NO_PARAMS: dict = {}
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_LIKE = frozenset({np.zeros_like, np.ones_like, np.full_like, np.empty_like})
+
+
+_IPOW_PARAMS = {y: {"y": y} for y in range(-64, 65)}  # shared, never mutated (as _NO_PARAMS)
+
+
+def _record1(prim, out, a, ad, params):
+    """The result Tensor of a unary fast path (what TapeContext.process does, inlined)."""
+    t = _new(Tensor)
+    t._data = out
+    t.grad = t._accum = t._version = None
+    t._out_nr = 0
+    if a.requires_grad and _GRAD[0]:
+        node = t.grad_fn = _new(PrimNode)
+        node.prim = prim
+        node.params = params
+        node.inputs = (a,)
+        node.saved = (ad,)
+        node.out = out
+        node._name = prim.torch_name
+        node.n_out = 1
+        node.hooks = None
+        _NODE_COUNT[0] += 1
+        node.seq = _next_seq()
+        t.requires_grad = True
+    else:
+        t.grad_fn = None
+        t.requires_grad = False
+    return t
+
+
+def _record2(prim, out, a, b, ad, bd, rg):
+    """The result Tensor of a binary fast path (what TapeContext.process does, inlined)."""
+    t = _new(Tensor)
+    t._data = out
+    t.grad = t._accum = t._version = None
+    t._out_nr = 0
+    if rg and _GRAD[0]:
+        node = t.grad_fn = _new(PrimNode)
+        node.prim = prim
+        node.params = _NO_PARAMS
+        node.inputs = (a, b)
+        node.saved = (ad, bd)
+        node.out = out
+        node._name = prim.torch_name
+        node.n_out = 1
+        node.hooks = None
+        _NODE_COUNT[0] += 1
+        node.seq = _next_seq()
+        t.requires_grad = True
+    else:
+        t.grad_fn = None
+        t.requires_grad = False
+    return t
+
+
+def _sum_all(x):
+    """np.sum(x) / x.sum() of a float Tensor (numpy/reductions.py sum_ without the argument handling)."""
+    d = x._data
+    nd = d.ndim
+    if nd and nd <= 8 and d.dtype in _FLOATS:
+        params = _SUM_PARAMS[nd]
+        # reduce_sum's impl is np.sum(d, axis=axes), i.e. this call minus np.sum's Python layer
+        return _record1(_P_SUM, _ADD_REDUCE(d, params["axes"]), x, d, params)
+    return FUNCTIONS[np.sum](x)
+
+
+def _mean_all(x):
+    """np.mean(x) of a float Tensor: what numpy/reductions.py mean records (reduce_sum, then
+    div by the count), shown as one MeanBackward0 node, without the numpy layer's argument
+    handling and pytree walk."""
+    d = x._data
+    n = d.size
+    if not (d.ndim and d.ndim <= 8 and d.dtype in _FLOATS and 0 < n < 2 ** 24):
+        return record_as("MeanBackward0", FUNCTIONS[np.mean], x)
+    s = _sum_all(x)
+    m = _fast2(_P_DIV, s, n, operator.truediv, np.true_divide)
+    if m.grad_fn is None:
+        return m
+    return _wrap(m._data, CompositeNode("MeanBackward0", (x,), m), 0)
+
+
+# ufuncs whose numpy-layer implementation (numpy/ufuncs.py) is exactly `bind(prim, ...)` on float
+# operands of one dtype: their fast paths record the same primitive without the numpy layer
+_UNARY = {np.exp: _E.exp, np.log: _E.log, np.log1p: _E.log1p, np.expm1: _E.expm1,
+          np.sqrt: _E.sqrt, np.sin: _E.sin, np.cos: _E.cos, np.tan: _E.tan, np.tanh: _E.tanh,
+          np.sinh: _E.sinh, np.cosh: _E.cosh, np.arcsin: _E.arcsin, np.arccos: _E.arccos,
+          np.arctan: _E.arctan, np.negative: _E.neg, np.absolute: _E.abs_}
+_BINARY = {np.add: _E.add, np.subtract: _E.sub, np.multiply: _E.mul, np.true_divide: _E.div,
+           np.maximum: _E.maximum, np.minimum: _E.minimum}
+_CONST_TYPES = (np.ndarray, np.float64, np.float32)
+
+
+def _fast_pair(prim, a, b):
+    """A binary ufunc on a Tensor and a Tensor, an array or a numpy float of the same float
+    dtype (no promotion, so the numpy layer would bind prim directly); None otherwise."""
+    ta, tb = type(a), type(b)
+    a_t, b_t = ta is Tensor or ta is Parameter, tb is Tensor or tb is Parameter
+    if not (a_t or ta in _CONST_TYPES) or not (b_t or tb in _CONST_TYPES):
+        return None
+    ad = a._data if a_t else a
+    bd = b._data if b_t else b
+    dt = ad.dtype
+    if dt not in _FLOATS or bd.dtype != dt:
+        return None
+    return _record2(prim, prim.impl(ad, bd), a, b, ad, bd,
+                    a_t and a.requires_grad or b_t and b.requires_grad)
+
+
+def _fast2(prim, a, b, op, ufunc):
+    tb = type(b)
+    ad = a._data
+    if tb is Tensor or tb is Parameter:
+        bd = b._data
+        dt = ad.dtype
+        if dt is bd.dtype or dt == bd.dtype:
+            if dt in _FLOATS:
+                return _record2(prim, op(ad, bd), a, b, ad, bd,
+                                a.requires_grad or b.requires_grad)
+            if prim is not _P_DIV:
+                return TAPE.process(prim, (a, b), _NO_PARAMS)
+    elif (tb is float or tb is int or tb is _Size) and ad.dtype in _FLOATS:
+        bd = ad.dtype.type(b)
+        return _record2(prim, op(ad, bd), a, bd, ad, bd, a.requires_grad)
+    elif tb in _CONST_TYPES:
+        res = _fast_pair(prim, a, b)
+        if res is not None:
+            return res
+    return UFUNCS[ufunc](a, b)
+
+
+def _fast2r(prim, a, b, op, ufunc):
+    ta = type(a)
+    bd = b._data
+    if (ta is float or ta is int or ta is _Size) and bd.dtype in _FLOATS:
+        ad = bd.dtype.type(a)
+        return _record2(prim, op(ad, bd), ad, b, ad, bd, b.requires_grad)
+    return UFUNCS[ufunc](a, b)
+
+
+class Parameter(Tensor):
+    """A Tensor that is a module parameter (requires_grad=True by default)."""
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad: bool = True):
+        arr = data._data if isinstance(data, Tensor) else _to_array(data)
+        Tensor.__init__(self, arr, requires_grad=requires_grad, dtype=arr.dtype)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + Tensor.__repr__(self)
+
+
+_COMPOSITE_NAMES = {np.mean: "MeanBackward0", np.var: "VarBackward0", np.std: "StdBackward0",
+                    np.linalg.norm: "LinalgVectorNormBackward0", np.clip: "ClampBackward1"}
+
+
+_MATMUL_NAMES = {(2, 2): "MmBackward0", (2, 1): "MvBackward0", (1, 1): "DotBackward0",
+                 (1, 2): "MatmulBackward0"}
+# dot_general params of a @ b for 1-D/2-D operands (numpy/products.py matmul's), shared
+_MATMUL_PARAMS = {(na, nb): {"contract": ((na - 1,), (0,)), "batch": ((), ())}
+                  for na in (1, 2) for nb in (1, 2)}
+
+
+def _matmul(a, b):
+    ta, tb = type(a), type(b)
+    a_t, b_t = ta is Tensor or ta is Parameter, tb is Tensor or tb is Parameter
+    if (a_t or ta is np.ndarray) and (b_t or tb is np.ndarray):
+        # float Tensors (or a Tensor and an array) of one dtype, 1-D/2-D: the dot_general the
+        # numpy layer would record, its value from np.matmul (dot_general's impl for these)
+        ad = a._data if a_t else a
+        bd = b._data if b_t else b
+        key = (ad.ndim, bd.ndim)
+        if key in _MATMUL_PARAMS and ad.dtype in _FLOATS and ad.dtype == bd.dtype and \
+                type(ad) is np.ndarray and type(bd) is np.ndarray and \
+                ad.shape[-1] == bd.shape[0]:
+            out = np.matmul(ad, bd)  # (1-D @ 1-D: a numpy scalar, as 0-d values are kept)
+            t = _record2(_P_DOT, out, a, b, ad, bd, a_t and a.requires_grad or
+                         b_t and b.requires_grad)
+            if t.grad_fn is not None:
+                t.grad_fn.params = _MATMUL_PARAMS[key]
+                t.grad_fn._name = _MATMUL_NAMES[key]
+            return t
+    na = np.ndim(_data_of(a))
+    nb = np.ndim(_data_of(b))
+    name = "MmBackward0" if na == 2 and nb == 2 else "MvBackward0" if na == 2 and nb == 1 else \
+        "DotBackward0" if na == 1 and nb == 1 else "BmmBackward0" if na == 3 and nb == 3 else \
+        "MatmulBackward0"
+    return record_as(name, _np_matmul, a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# torch-style functions that are numpy composites (torch.sigmoid, torch.mean, ...)
+
+def _composite(name):
+    """Decorator: a numpy-level function recorded as one `name` node on tape Tensors."""
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            return record_as(name, fn, *args, **kwargs)
+        return wrapper
+    return deco
+
+
+@_composite("SigmoidBackward0")
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@_composite("ReluBackward0")
+def relu(x):
+    return np.maximum(x, 0.0)
+
+
+def mean(x, dim=None, keepdim=False, axis=None):
+    return record_as("MeanBackward0" if dim is None and axis is None else "MeanBackward1",
+                     FUNCTIONS[np.mean], x, dim if axis is None else axis, None,
+                     keepdims=keepdim)
+
+
+def sum(x, dim=None, keepdim=False, axis=None):  # noqa: A001 - torch name
+    return np.sum(x, axis=dim if axis is None else axis, keepdims=keepdim)
+
+
+def matmul(a, b):
+    return _matmul(a, b)
+
+
+mm = matmul
+
+
+def exp(x): return np.exp(x)
+def log(x): return np.log(x)
+def tanh(x): return np.tanh(x)
+def sqrt(x): return np.sqrt(x)
+def sin(x): return np.sin(x)
+def cos(x): return np.cos(x)
+def abs(x): return np.abs(x)  # noqa: A001
+
+
+def pow(x, e):  # noqa: A001
+    return x ** e
+
+
+def clamp(x, min=None, max=None):  # noqa: A002
+    return record_as("ClampBackward1", FUNCTIONS[np.clip], x, min, max)
+
+
+def maximum(a, b): return np.maximum(a, b)
+def minimum(a, b): return np.minimum(a, b)
+def where(c, a, b): return np.where(c, a, b)
