@@ -5,19 +5,35 @@ dtypes, static values) to a `Specialization`: the traced IR, the adjoint IR, the
 and the executable built from it. Called on tracers (inside another transformation), it
 inlines its IR into the enclosing trace instead, which is how grad(grad(f)) and
 jit(grad(f)) compose.
+
+Call path: a call whose signature was seen before goes straight to the executable through a
+dict keyed by a cheap *call signature* (per argument: shape and dtype of an array, the type of
+a scalar, the nesting of tuples/lists/dicts, static values), computed in one walk over the
+arguments; the entry it finds knows the result structure already. Only a new signature takes
+the general path (flatten, trace, compile). The cache is an LRU of `cache_size` entries; an
+evicted entry's compiled code is freed (backend CodeUnits), and so is everything when the
+transformed function is garbage-collected.
+
+Pickling is by reference to the user's function (see `Transformed.__reduce__`): the receiver
+compiles again on first call (from the disk cache with cache=True).
 """
 from __future__ import annotations
 
 import functools
 import numbers
+import operator
+import pickle
 import re
+import sys
 import threading
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import source, tree
+from .callsig import NO_SIG, STATIC, TREE, assembler, fast_sig, seq_sig, tree_sig
 from .ad import vjp_function
 from .config import config
 from .convert import converted
@@ -33,6 +49,10 @@ from .trace import Trace, max_level
 
 MODES = ("compiled", "interpret", "tape")
 
+# Specializations kept per transformed function (least recently used evicted first): a
+# compiled specialization holds about 0.2 MB, and real programs use a handful of shapes.
+DEFAULT_CACHE_SIZE = 64
+
 
 # ---------------------------------------------------------------------------------------------
 # signatures
@@ -40,16 +60,6 @@ MODES = ("compiled", "interpret", "tape")
 def _is_dynamic(leaf) -> bool:
     return isinstance(leaf, (np.ndarray, np.generic, bool, numbers.Number)) or \
         hasattr(leaf, "_adj_context") or hasattr(leaf, "__array_interface__")
-
-
-def _fast_sig(x):
-    """Cheap signature of a plain positional argument; TypeError for anything else."""
-    t = type(x)
-    if t is np.ndarray and x.dtype.isnative:  # byte-swapped arrays take the converting path
-        return (x.shape, x.dtype)
-    if t is float or t is np.float64 or t is np.float32:
-        return t
-    raise TypeError
 
 
 def _as_array(leaf, aval: AVal):
@@ -109,17 +119,25 @@ class Specialization:
     groups: list = field(default_factory=list)
     # tracers of enclosing traces the function closed over (then it is inlined, not compiled)
     captured: list = field(default_factory=list)
+    uid: int = 0                # position in the owner's LRU order
+    assemble: object = None     # flat results -> result structure (callsig.assembler)
+    fast_sigs: list = field(default_factory=list)  # call signatures routed to it (call path)
 
 
 class Transformed:
     """A function transformed by grad / value_and_grad / jit."""
 
     def __init__(self, fun, kind, *, argnums=0, has_aux=False, mode="compiled",
-                 static_argnums=(), cache=False, convert=None):
+                 static_argnums=(), cache=False, cache_size=DEFAULT_CACHE_SIZE,
+                 convert=None):
         if not callable(fun):
             raise TypeError(f"{kind} expects a function, got {type(fun).__name__}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if cache_size is not None and (not isinstance(cache_size, numbers.Integral)
+                                       or isinstance(cache_size, bool) or cache_size < 1):
+            raise ValueError(f"cache_size must be a positive int (specializations kept) or None "
+                             f"(no bound), got {cache_size!r}")
         if kind != "jit":
             nums = (argnums,) if isinstance(argnums, numbers.Integral) else tuple(argnums)
             if not nums or not all(isinstance(a, numbers.Integral) for a in nums):
@@ -139,12 +157,22 @@ class Transformed:
         self.convert = convert
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else \
             tuple(static_argnums)
-        self._cache: dict = {}
-        self._fast: dict = {}  # stays empty while ad.config.debug_nans is on
+        self.cache_size = cache_size
+        self._cache: OrderedDict = OrderedDict()   # key -> Specialization
+        self._lru: OrderedDict = OrderedDict()     # uid -> key, least recently used first
+        self._fast: dict = {}   # call signature -> (entry, uid); empty while debug_nans
+        self._static_pos: dict = {}                # number of positional args -> static indices
+        self._uids = 0
+        self._positional = False   # some positional signature registered (worth computing)
         _LIVE.add(self)
         self._lock = threading.Lock()
         functools.update_wrapper(self, fun, updated=())
         self.__name__ = f"{kind}({getattr(fun, '__name__', 'fun')})"
+
+    def _options(self):
+        return dict(argnums=self.argnums, has_aux=self.has_aux, mode=self.mode,
+                    static_argnums=self.static_argnums, cache=self.cache,
+                    cache_size=self.cache_size, convert=self.convert)
 
     @property
     def _fun_name(self):
@@ -164,15 +192,55 @@ class Transformed:
             # called on traced values (jit, jacfwd, hessian of a tape-mode gradient): there is
             # no run-time tape inside a trace, so record the adjoint IR as the other modes do
             return self._call(args, kwargs)
-        # Fast path: positional floats/arrays seen before go straight to the executable.
-        if not kwargs:
+        # Fast paths: a call signature seen before goes straight to its entry. Positional
+        # floats/arrays have the cheapest signature; pytrees, keywords and static arguments
+        # the one-walk signature of _signature.
+        fast = self._fast
+        if not kwargs and self._positional:
+            hit = fast.get(tuple(map(fast_sig, args)))
+            if hit is not None:
+                try:
+                    self._lru.move_to_end(hit[1])   # least recently used is evicted first
+                except KeyError:  # evicted by another thread meanwhile: the entry still works
+                    pass
+                return hit[0](*args)
+        leaves = []
+        try:
+            if self.static_argnums or kwargs:
+                hit = fast.get(self._signature(args, kwargs, leaves))
+            else:   # (what _signature computes here, without its call)
+                hit = fast.get((TREE, seq_sig(args, leaves), None))
+        except TypeError:  # tracers, Tensors, array-likes, unhashable static values...
+            hit = None
+        if hit is not None:
             try:
-                fast = self._fast.get(tuple(map(_fast_sig, args)))
-            except TypeError:  # a leaf that needs the general path (pytree, tracer, static...)
-                fast = None
-            if fast is not None:
-                return fast(*args)
+                self._lru.move_to_end(hit[1])
+            except KeyError:
+                pass
+            return hit[0](*leaves)
         return self._call(args, kwargs)
+
+    def _touch(self, uid):
+        try:
+            self._lru.move_to_end(uid)
+        except KeyError:  # evicted meanwhile by another thread: the entry still works
+            pass
+
+    def _signature(self, args, kwargs, leaves):
+        """The call signature of (args, kwargs) (see tree_sig), collecting the dynamic leaves
+        in the order of the general path's flattening."""
+        static = self._static_pos.get(len(args))
+        if static is None:
+            n = len(args)
+            static = self._static_pos[n] = frozenset(   # (as _split reads static_argnums)
+                i % max(n, 1) for i in self.static_argnums if i < n)
+        if static:
+            sig = tuple([(STATIC, type(a), a) if i in static else tree_sig(a, leaves)
+                         for i, a in enumerate(args)])
+        else:
+            sig = seq_sig(args, leaves)
+        return (TREE, sig, (tuple(kwargs), seq_sig(kwargs.values(), leaves)) if kwargs
+                else None)
 
     def _call(self, args, kwargs):
         if _has_tape_tensor(args, kwargs):
@@ -190,23 +258,60 @@ class Transformed:
             return self._run_inline(spec, dyn)
         avals = key[1]
         debug = config.debug_nans
-        if not kwargs and len(dyn) == len(args) and not self.static_argnums and not debug:
-            try:
-                self._fast[tuple(map(_fast_sig, args))] = self._fast_entry(spec, avals)
-            except TypeError:
-                pass
+        if not debug:   # (with debug_nans every call takes the checked path)
+            self._register_fast(spec, avals, args, kwargs, dyn)
         arrays = [_as_array(x, a) for x, a in zip(dyn, avals)]
         outs = _run_checked(spec, arrays) if debug else spec.executable(arrays)
         return self._assemble(spec, [_output(o) for o in outs])
 
-    def _fast_entry(self, spec, avals):
-        """A call path for one signature of plain positional arguments: the executable's raw
-        positional entry (`call_raw`, returning the result or a tuple of results) when it has
-        one, with the result assembly decided now rather than per call."""
+    def _register_fast(self, spec, avals, args, kwargs, dyn):
+        """Route this call's signature to `spec` from now on (positional signature when every
+        argument is a plain float/array, else the pytree signature)."""
+        sig, perm = None, []
+        if not kwargs and len(dyn) == len(args) and not self.static_argnums:
+            sig = tuple(map(fast_sig, args))
+            if NO_SIG in sig:
+                sig = None
+            else:
+                self._positional = True
+        if sig is None:
+            leaves = []
+            try:
+                sig = self._signature(args, kwargs, leaves)
+                hash(sig)
+            except TypeError:
+                return
+            # the entry gets these leaves: find the general path's order (dicts flatten in
+            # sorted key order) by identity -- a leaf seen twice is the same object either way
+            where = {id(x): i for i, x in reversed(list(enumerate(leaves)))}
+            if len(leaves) != len(dyn) or any(id(x) not in where for x in dyn):
+                return
+            perm = [where[id(x)] for x in dyn]
+        pick = operator.itemgetter(*perm) if perm != list(range(len(perm))) else None
+        entry = self._fast_entry(spec, avals, pick)
+        with self._lock:
+            if spec.uid in self._lru:   # (not evicted by another thread meanwhile)
+                self._fast[sig] = (entry, spec.uid)
+                spec.fast_sigs.append(sig)
+
+    def _fast_entry(self, spec, avals, pick=None):
+        """A call path for one call signature: the executable's raw positional entry
+        (`call_raw`, returning the result or a tuple of results) when it has one, with the
+        result assembly decided now rather than per call. Takes the dynamic leaves; holds no
+        reference to the transformed function (so that garbage collection frees it at once).
+        `pick(leaves)` reorders the leaves first (dict values walked in insertion order)."""
         exe = spec.executable
         n_results = len(spec.optimized.results)
         raw = getattr(exe, "call_raw", None)
         groups = spec.groups
+        if pick is not None:
+            if raw is not None and self.kind == "grad" and not self.has_aux and \
+                    len(groups) == 1 and n_results > 1 and \
+                    isinstance(self.argnums, numbers.Integral):   # e.g. grad of a dict: one call
+                build = tree.unflattener(groups[0][1])
+                return lambda *leaves: build(raw(*pick(leaves)))
+            inner = self._fast_entry(spec, avals)
+            return lambda *leaves: inner(*pick(leaves))
         plain_grad = self.kind == "grad" and not self.has_aux and \
             all(td == "*" for _, td in groups)
         if raw is not None:
@@ -216,6 +321,10 @@ class Transformed:
                 return raw  # already the tuple of gradients
             if self.kind == "jit" and spec.out_treedef == "*" and n_results == 1:
                 return raw
+            if self.kind == "grad" and not self.has_aux and len(groups) == 1 and n_results > 1 \
+                    and isinstance(self.argnums, numbers.Integral):
+                build = tree.unflattener(groups[0][1])   # one pytree argument, e.g. a dict
+                return lambda *args: build(raw(*args))
             run = (lambda *args: (raw(*args),)) if n_results == 1 else raw
         else:
             def run(*args):
@@ -233,8 +342,10 @@ class Transformed:
                 outs = run(*args)
                 return outs[0], tuple(outs[1:])
             return value_and_grads
-        assemble = self._assemble
-        return lambda *args: assemble(spec, run(*args))
+        if spec.assemble is None:
+            spec.assemble = assembler(self.kind, self.has_aux, self.argnums, spec)
+        assemble = spec.assemble
+        return lambda *args: assemble(run(*args))
 
     def _check_argnums(self, args):
         for a in self.argnums_tuple:
@@ -361,6 +472,7 @@ class Transformed:
         if not max_level(dyn):
             spec = self._cache.get(key)
             if spec is not None:
+                self._touch(spec.uid)
                 return spec
         spec = self._build(key, rebuild)
         if max_level(dyn) or spec.captured:
@@ -371,8 +483,36 @@ class Transformed:
                 return cached
             spec.optimized = optimize(spec.ir)
             spec.executable = _make_executable(spec.optimized, self.mode, self.cache)
+            self._uids += 1
+            spec.uid = self._uids
             self._cache[key] = spec
+            self._lru[spec.uid] = key
+            while self.cache_size is not None and len(self._lru) > self.cache_size:
+                self._evict_oldest()
         return spec
+
+    def _evict_oldest(self):
+        """Drop the least recently used specialization (lock held): with it goes the last
+        reference to its executable, whose compiled code is then freed."""
+        _, key = self._lru.popitem(last=False)
+        spec = self._cache.pop(key)
+        for sig in spec.fast_sigs:
+            self._fast.pop(sig, None)
+        spec.fast_sigs.clear()
+
+    def clear_cache(self) -> None:
+        """Forget every specialization (their compiled code is freed once no call is running
+        it); the next call specializes again (from the disk cache with cache=True)."""
+        with self._lock:
+            self._fast.clear()
+            self._cache.clear()
+            self._lru.clear()
+
+    def cache_info(self) -> dict:
+        """{'size': specializations cached, 'max_size': cache_size, 'fast_signatures': call
+        signatures routed straight to them}."""
+        return {"size": len(self._cache), "max_size": self.cache_size,
+                "fast_signatures": len(self._fast)}
 
     def _run_inline(self, spec, dyn):
         """Record the (unoptimized) IR into the innermost enclosing trace."""
@@ -390,21 +530,9 @@ class Transformed:
         return self._assemble(spec, outs)
 
     def _assemble(self, spec: Specialization, outs):
-        if self.kind == "jit":
-            return tree.unflatten(spec.out_treedef, outs)
-        if self.kind == "grad":
-            outs = [None] + list(outs)
-        value = outs[0]
-        aux = tree.unflatten(spec.out_treedef, outs[1:1 + spec.n_aux]) if self.has_aux else None
-        flat = outs[1 + spec.n_aux:]
-        grads, pos = [], 0
-        for idx, td in spec.groups:
-            grads.append(tree.unflatten(td, flat[pos:pos + len(idx)]))
-            pos += len(idx)
-        g = grads[0] if isinstance(self.argnums, numbers.Integral) else tuple(grads)
-        if self.kind == "grad":
-            return (g, aux) if self.has_aux else g
-        return ((value, aux) if self.has_aux else value), g
+        if spec.assemble is None:
+            spec.assemble = assembler(self.kind, self.has_aux, self.argnums, spec)
+        return spec.assemble(outs)
 
     # -- inspection ----------------------------------------------------------------------------
     def specialize(self, *args, **kwargs) -> Specialization:
@@ -437,6 +565,53 @@ class Transformed:
 
     def __repr__(self):
         return f"<autodiff_jit {self.__name__} mode={self.mode}>"
+
+    # -- pickling and copying ------------------------------------------------------------------
+    def __reduce__(self):
+        """Pickle by reference: the user's function (by qualified name when it is importable;
+        a closure or lambda through cloudpickle when that is installed) and the options --
+        never compiled code. The receiver specializes again on its first call (from the disk
+        cache with cache=True)."""
+        if _importable(self):   # a module-level decorated function: `@grad def f`
+            return self.__qualname__
+        if _importable(self.fun) or isinstance(self.fun, Transformed):
+            return (_rebuild_transformed, (self.fun, self.kind, self._options()))
+        try:
+            import cloudpickle
+        except ImportError:
+            raise pickle.PicklingError(
+                f"cannot pickle {self.__name__}: {getattr(self.fun, '__qualname__', self.fun)!r} "
+                f"is not importable by name (a lambda, closure or local function); define it at "
+                f"module level, or install cloudpickle to pickle it by value") from None
+        return (_rebuild_transformed_cloudpickled,
+                (cloudpickle.dumps(self.fun), self.kind, self._options()))
+
+    def __deepcopy__(self, memo):
+        """A fresh transformed function of the same function and options (compiled code is
+        per process and is not copied: the copy specializes again on its first call)."""
+        return Transformed(self.fun, self.kind, **self._options())
+
+    def __copy__(self):
+        return self.__deepcopy__(None)
+
+
+def _importable(obj) -> bool:
+    """True when pickle can store `obj` by module and qualified name."""
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not module or not qualname or "<" in qualname:
+        return False
+    found = sys.modules.get(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return found is obj
+
+
+def _rebuild_transformed(fun, kind, options):
+    return Transformed(fun, kind, **options)
+
+
+def _rebuild_transformed_cloudpickled(payload, kind, options):
+    return Transformed(pickle.loads(payload), kind, **options)
 
 
 def _arg_names(fun, key) -> dict[int, str]:
@@ -502,9 +677,9 @@ def _make_executable(fn: Function, mode: str, cache=False):
 
 def _decorator(kind):
     def transform(fun=None, argnums=0, *, has_aux=False, mode="compiled", static_argnums=(),
-                  cache=False, convert=None):  # argnums may be positional, as in JAX: grad(f, 1)
-        options = dict(argnums=argnums, has_aux=has_aux, mode=mode,
-                       static_argnums=static_argnums, cache=cache, convert=convert)
+                  cache=False, cache_size=DEFAULT_CACHE_SIZE, convert=None):  # grad(f, 1)
+        options = dict(argnums=argnums, has_aux=has_aux, mode=mode, static_argnums=static_argnums,
+                       cache=cache, cache_size=cache_size, convert=convert)
         if fun is None:
             return lambda f: Transformed(f, kind, **options)
         return Transformed(fun, kind, **options)
@@ -513,7 +688,7 @@ def _decorator(kind):
 
 grad = _decorator("grad")
 grad.__doc__ = """grad(fun, argnums=0, has_aux=False, mode="compiled", static_argnums=(), cache=False,
-convert=None)
+cache_size=64, convert=None)
 
 The gradient of a scalar-valued `fun` with respect to the argument(s) in `argnums`, computed by
 compiled adjoint code. Usable as `@grad`, `grad(f)` or `@grad(argnums=1)`. Returns gradients in
@@ -522,26 +697,31 @@ has_aux=True, `fun` returns (value, aux) and the result is (gradients, aux).
 Modes: "compiled" (LLVM), "interpret" (numpy interpreter of the same IR), "tape" (tape Tensors).
 cache=True (or a directory path) keeps compiled code on disk, so another process with the same
 optimized IR, CPU and llvmlite version skips LLVM compilation.
+cache_size bounds the specializations (one per call signature) kept in memory, least recently
+used evicted first, their compiled code freed; None for no bound. `clear_cache()` drops them all.
+Transformed functions pickle by reference to `fun` (see docs/api.md, "Pickling").
 convert: rewrite Python `if`/`while`/`for`/`and`/`or`/`not` on traced values into compiled
 branches and loops (default None: ad.config.convert, on unless turned off).
 """
 
 value_and_grad = _decorator("value_and_grad")
 value_and_grad.__doc__ = """value_and_grad(fun, argnums=0, has_aux=False, mode="compiled",
-static_argnums=(), cache=False, convert=None)
+static_argnums=(), cache=False, cache_size=64, convert=None)
 
 Like `grad`, but returns (value, gradients), or ((value, aux), gradients) with has_aux=True.
 """
 
 
-def jit(fun=None, *, mode="compiled", static_argnums=(), cache=False, convert=None):
-    """Compile `fun` (no differentiation). Results keep `fun`'s output structure.
-    convert: rewrite Python control flow on traced values (default: ad.config.convert)."""
+def jit(fun=None, *, mode="compiled", static_argnums=(), cache=False,
+        cache_size=DEFAULT_CACHE_SIZE, convert=None):
+    """Compile `fun` (no differentiation). Results keep `fun`'s output structure. Options as
+    for `grad`; convert: rewrite Python control flow on traced values (default:
+    ad.config.convert)."""
+    options = dict(mode=mode, static_argnums=static_argnums, cache=cache, cache_size=cache_size,
+                   convert=convert)
     if fun is None:
-        return lambda f: Transformed(f, "jit", mode=mode, static_argnums=static_argnums,
-                                     cache=cache, convert=convert)
-    return Transformed(fun, "jit", mode=mode, static_argnums=static_argnums, cache=cache,
-                       convert=convert)
+        return lambda f: Transformed(f, "jit", **options)
+    return Transformed(fun, "jit", **options)
 
 
 def make_ir(fun, *, static_argnums=(), convert=None):

@@ -50,6 +50,63 @@ def assert_close(actual, expected, rtol=1e-5, atol=1e-6, what=""):
                                rtol=rtol, atol=atol, err_msg=what)
 
 
+# ---------------------------------------------------------------------------------------------
+# float32 tolerances from error bounds (never from one machine's rounding: the summation order
+# of reductions and BLAS kernels differs between CPUs, e.g. AVX2 and AVX-512 vector widths)
+
+def rounding_bound(magnitude, terms, dtype=np.float32):
+    """Elementwise bound on |computed - exact| for a result that accumulates `terms` rounded
+    operations in `dtype`: (terms + 1) * eps * magnitude, where `magnitude` is the same
+    computation on absolute values (|a| @ |b| for a dot, sum |x| for a sum, |result| for one
+    elementwise operation). This is Higham's |fl(a.b) - a.b| <= gamma_n |a|.|b| with
+    gamma_n = n u / (1 - n u) <= n eps (u = eps/2, n u <= 1/2; "Accuracy and Stability of
+    Numerical Algorithms", 2nd ed., eq. 3.5), plus one rounding of the result; the smallest
+    normal number is added for results that underflow."""
+    fi = np.finfo(dtype)
+    return (terms + 1) * float(fi.eps) * np.abs(np.asarray(magnitude, np.float64)) + float(fi.tiny)
+
+
+def assert_within_rounding(got, ref64, magnitude, terms, dtype=np.float32, what=""):
+    """`got` (computed in `dtype`) against a float64 reference computed from the same inputs:
+    same shape, same NaN and infinity pattern, and |got - ref| <= rounding_bound elementwise."""
+    got = np.asarray(got)
+    ref = np.asarray(ref64, np.float64)
+    assert got.shape == ref.shape, (what, got.shape, ref.shape)
+    g = got.astype(np.float64)
+    np.testing.assert_array_equal(np.isnan(g), np.isnan(ref), err_msg=f"{what}: NaN pattern")
+    inf = np.isinf(ref)
+    np.testing.assert_array_equal(g[inf], ref[inf], err_msg=f"{what}: infinities")
+    ok = ~(np.isnan(ref) | inf)
+    bound = np.broadcast_to(rounding_bound(magnitude, terms, dtype), ref.shape)[ok]
+    err = np.abs(g[ok] - ref[ok])
+    assert np.all(err <= bound), \
+        f"{what}: error {np.max(err / bound):.3g} x the bound ({terms} terms, {np.dtype(dtype)})"
+
+
+def float64_twin(fn):
+    """The IR Function `fn` with every float32 value (arguments, literals, constants, results)
+    made float64: the float64 reference of the same computation. Params are kept as they are,
+    so a function with dtype-valued params (casts) is not a twin of that kind: returns None."""
+    from autodiff_jit.ir import AVal, Eqn, Function, Lit, Var
+    if any(isinstance(v, (np.dtype, type)) for e in fn.eqns for v in e.params.values()):
+        return None
+    env = {}
+
+    def twin(v):
+        f32 = v.aval.dtype == np.float32
+        if isinstance(v, Lit):
+            return Lit(v.value, np.float64) if f32 else v
+        if v not in env:
+            env[v] = Var(AVal(v.aval.shape, np.float64), v.hint) if f32 else v
+        return env[v]
+    eqns = [Eqn(e.prim, [twin(i) for i in e.inputs], e.params, [twin(o) for o in e.outputs])
+            for e in fn.eqns]
+    consts = {twin(k): (c.astype(np.float64) if c.dtype == np.float32 else c)
+              for k, c in fn.consts.items()}
+    return Function(fn.name + "_f64", [twin(a) for a in fn.args], consts, eqns,
+                    [twin(r) for r in fn.results])
+
+
 def check_grads(f, args, modes=MODES, argnums=None, rtol=1e-5, atol=1e-6, order=1, seed=0):
     """Check ad.grad(f) against central differences for every float argument (or `argnums`),
     in every mode; check the value of value_and_grad; check that the adjoint IR verifies.

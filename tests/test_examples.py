@@ -55,6 +55,9 @@ def test_example_runs(path, tmp_path):
             assert "matplotlib not installed" in r.stdout
     if name == "logistic_regression.py":
         assert float(r.stdout.split("training accuracy")[1].split("%")[0]) > 85.0
+    if name == "parallel_gradients.py":
+        assert "ProcessPoolExecutor: 4 shards on 2 processes, gradient matches" in r.stdout
+        assert "joblib: 4 shards" in r.stdout or "joblib not installed" in r.stdout
     if name == "tape_vs_compiled.py":
         assert r.stdout.count("agree") >= 3 and "Summary: tape time / compiled time" in r.stdout
 

@@ -31,6 +31,7 @@ import ctypes
 import itertools
 import sys
 import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -324,8 +325,14 @@ def _capi_init() -> dict:
                 api = ctypes.pythonapi
                 syms = {}
                 for n in ("PyFloat_AsDouble", "PyFloat_FromDouble", "PyErr_Occurred", "PyTuple_New",
-                          "PyTuple_SetItem", "PyObject_Vectorcall", "Py_DecRef", "Py_IncRef"):
+                          "PyTuple_SetItem", "Py_DecRef", "Py_IncRef"):
                     syms[n] = ctypes.cast(getattr(api, n), ctypes.c_void_p).value
+                # Python 3.10 has PyObject_Vectorcall only as a header inline; the exported
+                # PyObject_VectorcallDict (3.9+) takes the same arguments, and with a NULL last
+                # argument (no keywords, as the wrappers always pass) makes the same call.
+                vc = getattr(api, "PyObject_Vectorcall", None)
+                syms["PyObject_Vectorcall"] = ctypes.cast(
+                    vc if vc is not None else api.PyObject_VectorcallDict, ctypes.c_void_p).value
                 # PyArray_New comes from numpy's C-API table (slot 93, stable since numpy 1.0).
                 get_ptr = api.PyCapsule_GetPointer
                 get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
@@ -834,21 +841,23 @@ def _generic_wrapper() -> int:
 _GENERIC_DEF: list = []   # the one PyMethodDef of the generic wrapper (must stay alive)
 
 
-def wrap_packed(entry_address: int, sig: EntrySignature):
+def wrap_packed(entry_address: int, sig: EntrySignature, owner=None):
     """A builtin Python callable for a compiled 'packed' entry (void entry(void** ins,
-    void** outs)), through the generic C-API wrapper: nothing is compiled per function."""
+    void** outs)), through the generic C-API wrapper: nothing is compiled per function.
+    `owner` (e.g. the engine.CodeUnit of the entry) is kept alive as long as the callable."""
     st = _capi_init()
     addr = _generic_wrapper()
     if not _GENERIC_DEF:
         _GENERIC_DEF.append(_PyMethodDef(b"adj_compiled", addr, METH_FASTCALL, None))
-    holder = {}
+    holder = []
 
     def fallback(*args):
-        return holder["fast"](*_coerce_all(args, sig))
+        return holder[0]()(*_coerce_all(args, sig))
 
-    self_obj = (fallback, _descriptor(entry_address, sig))
+    # the wrapper reads items 0 and 1; item 2 only keeps the owner alive
+    self_obj = (fallback, _descriptor(entry_address, sig), owner)
     fast = st["new_ex"](ctypes.addressof(_GENERIC_DEF[0]), self_obj, None)
-    holder["fast"] = fast
+    holder.append(weakref.ref(fast))   # no cycle: freed by reference counting, not a GC pass
     return fast
 
 

@@ -11,6 +11,11 @@ Disk cache (`cache=True | path`, see cache.py): the key is computed from the opt
 before lowering; a hit maps stored object code into the engine (no lowering, no LLVM passes) and
 builds the same call path from the stored metadata.
 
+Code lifetime: each CompiledFunction's code goes into an `engine.CodeUnit` (an MCJIT engine
+shared by a few functions). The Python callables into its code (the C-API builtin, the ctypes
+caller) hold the unit, so the machine code is freed once nothing can call into it any more.
+What only compilation needs (the llvmlite IR objects, the fusion plan) is dropped after it.
+
 Intermediates: see lower.py. A large arena is one numpy buffer per thread (threading.local), so
 concurrent calls never share scratch memory.
 """
@@ -40,6 +45,7 @@ class CompiledFunction:
         self.cache_key = None
         self.cache_status = None      # None (no cache asked) | 'hit' | 'miss' | 'uncacheable'
         self._mod = None
+        self._unit = engine.shared_unit()
         store = None
         if cache:
             store = disk.resolve_dir(cache)
@@ -98,15 +104,18 @@ class CompiledFunction:
             if mathlib.HUGE_MARKER in text:   # sin/cos/tan's huge-argument module, disk-cached too
                 mathlib.ensure_huge_functions(disk.helper_for(store))
             self._mod, addrs, obj = engine.compile_module(text, names, loop_unrolling=False,
-                                                          want_object=True)
+                                                          want_object=True, unit=self._unit)
         else:
-            self._mod, addrs = engine.compile_module(text, names, loop_unrolling=False)
+            self._mod, addrs = engine.compile_module(text, names, loop_unrolling=False,
+                                                     unit=self._unit)
         self.address = addrs[low.entry]
+        if not PROFILE_KERNELS:   # kernel_profile reads the plan; nothing else needs these
+            low.module = low.plan = None
         if method == "capi":
             with disk.helper_cache(store):   # the generic wrapper, if not yet compiled
-                self._native = callpath.wrap_packed(addrs[packed], self.sig)
+                self._native = callpath.wrap_packed(addrs[packed], self.sig, owner=self._unit)
         else:
-            self._native = _ctypes_caller(self.address, low, self.arena_words)
+            self._native = _ctypes_caller(self.address, low, self.arena_words, self._unit)
         self._local = threading.local()
         self._call = self._make_call()
         if store is not None and obj:
@@ -168,7 +177,8 @@ class CompiledFunction:
             names = [entry] + ([packed] if method == "capi" else [])
             if mathlib.HUGE_MARKER.encode() in obj:   # refers to sin/cos/tan's huge-argument path
                 mathlib.ensure_huge_functions(disk.helper_for(self._cache_dir))
-            addrs = engine.load_object(obj, names, {s: a.ctypes.data for s, a in consts})
+            addrs = engine.load_object(obj, names, {s: a.ctypes.data for s, a in consts},
+                                       unit=self._unit)
         except Exception:  # noqa: BLE001 - an unusable entry is a miss
             disk._count("corrupt")
             return False
@@ -184,9 +194,9 @@ class CompiledFunction:
             in_sig = list(in_avals) + ([_ArenaAval(self.arena_words)] if low.arena_arg else [])
             self.sig = self._signature(in_sig, out_avals)
             with disk.helper_cache(self._cache_dir):
-                self._native = callpath.wrap_packed(addrs[packed], self.sig)
+                self._native = callpath.wrap_packed(addrs[packed], self.sig, owner=self._unit)
         else:
-            self._native = _ctypes_caller(self.address, low, self.arena_words)
+            self._native = _ctypes_caller(self.address, low, self.arena_words, self._unit)
         self._local = threading.local()
         self._call = self._make_call()
         return True
@@ -206,7 +216,13 @@ class CompiledFunction:
         n_out = len(self.lowered.out_avals)
         arena = self.arena_words > 0 and self.method == "capi"
         simple = all(p[0] == "out" and p[1] == j for j, p in enumerate(plan)) and n_out == len(plan)
-        get_arena = self._arena
+        local, words = self._local, self.arena_words
+
+        def get_arena():   # not the bound method: no cycle, so freeing needs no gc pass
+            a = getattr(local, "arena", None)
+            if a is None:
+                a = local.arena = np.empty(words, np.float64)
+            return a
         # call_raw(*args): positional arguments straight to native code; returns the single
         # result, or a tuple of results. The API's fast path calls it directly.
         self.call_raw = None
@@ -256,6 +272,11 @@ class CompiledFunction:
     def __repr__(self):
         return f"<CompiledFunction {self.fn.name} via {self.method}>"
 
+    def __reduce__(self):
+        raise TypeError("a CompiledFunction (machine code in this process) cannot be pickled or "
+                        "copied; pickle or copy the transformed function (grad/jit) instead, "
+                        "which recompiles in the receiver")
+
 
 def _status_checked(native):
     """`native` followed by the LAPACK status check (a failed factorization raises
@@ -283,7 +304,7 @@ def _safe(name):
     return "".join(c if c.isalnum() or c == "_" else "_" for c in name)[:40]
 
 
-def _ctypes_caller(address, low, arena_words):
+def _ctypes_caller(address, low, arena_words, owner=None):
     n_in = len(low.in_avals)
     n_args = n_in + (1 if low.arena_arg else 0) + len(low.out_avals)
     proto = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * n_args))
@@ -292,7 +313,7 @@ def _ctypes_caller(address, low, arena_words):
     out_avals = low.out_avals
     local = threading.local()
 
-    def native(*arrays):
+    def native(*arrays, _owner=owner):   # _owner: keeps the code alive while callable
         if len(arrays) != n_in:
             raise TypeError(f"expected {n_in} arrays, got {len(arrays)}")
         keep = []

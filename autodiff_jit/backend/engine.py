@@ -6,6 +6,11 @@ through the engine's object cache hook), which `load_object` maps back into this
 process without running LLVM's optimizer or code generator (the disk cache, cache.py).
 The engine is created lazily (importing autodiff_jit must stay cheap) and guarded by a lock,
 because llvmlite's engine is not safe to mutate from several threads at once.
+
+Code lifetime: support code (call-path wrapper, math helpers) lives in the process-wide engine
+for good. A compiled function's code goes into a `CodeUnit` of its own (pass `unit=`): an MCJIT
+engine whose code memory and modules are freed when the unit is garbage-collected, so callers
+keep the unit alive for as long as anything can call into its code.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import contextlib
 import itertools
 import re
 import threading
+import weakref
 
 import llvmlite.binding as llvm
 
@@ -25,22 +31,78 @@ def _init():
         return _state
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
-    target = llvm.Target.from_default_triple()
-    tm = target.create_target_machine(
+    tm = _host_target_machine()
+    engine = _new_engine(_host_target_machine())  # the engine owns its target machine
+    _state.update(target_machine=tm, engine=engine, triple=llvm.get_process_triple(),
+                  data_layout=str(tm.target_data), capture={})
+    return _state
+
+
+def _host_target_machine():
+    return llvm.Target.from_default_triple().create_target_machine(
         cpu=llvm.get_host_cpu_name(),
         features=llvm.get_host_cpu_features().flatten(),
         opt=3,
         codemodel="jitdefault",
     )
-    backing = llvm.parse_assembly("")
-    engine = llvm.create_mcjit_compiler(backing, tm)
+
+
+def _new_engine(tm):
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
     # object cache hook: MCJIT reports every object it emits; compile_module(want_object=True)
     # names the modules whose object code it wants in _state["capture"]. getbuffer never
     # supplies code: cached objects are loaded explicitly (load_object).
     engine.set_object_cache(_notify_object, lambda module: None)
-    _state.update(target_machine=tm, engine=engine, triple=llvm.get_process_triple(),
-                  data_layout=str(tm.target_data), capture={})
-    return _state
+    return engine
+
+
+_live_units: "weakref.WeakSet[CodeUnit]" = weakref.WeakSet()
+
+
+class CodeUnit:
+    """Machine code that can be freed: an MCJIT engine of its own (about half a millisecond to
+    create), disposed -- code memory and modules -- when the unit is garbage-collected.
+    Whatever can call into the code must hold a reference to its unit."""
+
+    def __init__(self):
+        with _lock:
+            _init()
+            self.engine = _new_engine(_host_target_machine())
+        _live_units.add(self)
+
+    def __del__(self):
+        engine, self.engine = getattr(self, "engine", None), None
+        if engine is not None and _lock is not None:   # (None: interpreter shutdown)
+            with _lock:   # disposal edits the LLVM context other threads compile in
+                engine.close()
+
+    def __reduce__(self):
+        raise TypeError("compiled machine code cannot be pickled or copied; pickle or copy the "
+                        "transformed function instead (it recompiles in the receiver)")
+
+
+def live_units() -> int:
+    """How many CodeUnits (MCJIT engines of compiled functions) are alive in this process."""
+    return len(_live_units)
+
+
+# Each engine's target machine builds its own code-generation tables on first use (about
+# 0.7 MB on x86-64), so compiled functions share a unit, up to this many each; a unit is freed
+# when all of its functions are.
+FUNCTIONS_PER_UNIT = 16
+_open_unit: dict = {}
+
+
+def shared_unit() -> CodeUnit:
+    """The CodeUnit the next compiled function should go into (a new one after
+    FUNCTIONS_PER_UNIT functions, or when the last one has been freed)."""
+    with _lock:
+        ref, n = _open_unit.get("unit"), _open_unit.get("n", 0)
+        unit = ref() if ref is not None else None
+        if unit is None or n >= FUNCTIONS_PER_UNIT:
+            unit, n = CodeUnit(), 0
+        _open_unit.update(unit=weakref.ref(unit), n=n + 1)
+        return unit
 
 
 def _notify_object(module, buffer) -> None:
@@ -146,13 +208,14 @@ def _ensure_preludes(code) -> None:
 
 
 def compile_module(llvm_ir: str, names: list[str], loop_unrolling: bool = True,
-                   want_object: bool = False):
-    """Optimize and JIT-compile `llvm_ir`; return the optimized module and the addresses of
-    `names` -- and, with want_object=True, a third item: the module's object code (bytes, or
-    None if MCJIT did not report it), loadable by `load_object`."""
+                   want_object: bool = False, unit: CodeUnit | None = None):
+    """Optimize and JIT-compile `llvm_ir` (into `unit`'s engine if given, else the process-wide
+    one); return the optimized module (None with a unit: freed) and the addresses of `names`
+    -- and, with want_object=True, a third item: the module's object code (bytes, or None if
+    MCJIT did not report it), loadable by `load_object`."""
     _ensure_preludes(llvm_ir)
     helper = getattr(_tls, "helper", None)
-    if helper is not None and not want_object:
+    if helper is not None and not want_object and unit is None:
         _tls.helper = None
         try:
             return helper(llvm_ir, names, loop_unrolling)
@@ -166,31 +229,39 @@ def compile_module(llvm_ir: str, names: list[str], loop_unrolling: bool = True,
             tag = f"adj.module.{next(_module_ids)}"
             mod.name = tag
             s["capture"][tag] = None
+        ee = s["engine"] if unit is None else unit.engine
         try:
-            s["engine"].add_module(mod)
-            s["engine"].finalize_object()
-            s["engine"].run_static_constructors()
+            ee.add_module(mod)
+            ee.finalize_object()
+            ee.run_static_constructors()
         finally:
             obj = s["capture"].pop(tag, None) if tag else None
-        addrs = {n: s["engine"].get_function_address(n) for n in names}
+        addrs = {n: ee.get_function_address(n) for n in names}
+        if unit is not None:
+            # the code stays in the unit's memory; its IR module is not needed for running it
+            # (inspection re-optimizes the IR text), so free it now
+            ee.remove_module(mod)
+            mod.close()
+            mod = None
     return (mod, addrs, obj) if want_object else (mod, addrs)
 
 
-def load_object(obj: bytes, names: list[str], symbols: dict[str, int] | None = None
-                ) -> dict[str, int]:
+def load_object(obj: bytes, names: list[str], symbols: dict[str, int] | None = None,
+                unit: CodeUnit | None = None) -> dict[str, int]:
     """Map object code produced by `compile_module(..., want_object=True)` into the engine
     (no LLVM optimization or code generation: relocation only). `symbols` are the external
     data symbols it refers to (name -> address, e.g. the constants of a cached function); they
     are registered first. Returns the addresses of `names`; a name the object does not define
-    raises RuntimeError."""
+    raises RuntimeError. `unit` as for compile_module."""
     _ensure_preludes(obj)
     with _lock:
         s = _init()
         for name, address in (symbols or {}).items():
             llvm.add_symbol(name, address)
-        s["engine"].add_object_file(llvm.ObjectFileRef.from_data(bytes(obj)))
-        s["engine"].finalize_object()
-        addrs = {n: s["engine"].get_function_address(n) for n in names}
+        ee = s["engine"] if unit is None else unit.engine
+        ee.add_object_file(llvm.ObjectFileRef.from_data(bytes(obj)))
+        ee.finalize_object()
+        addrs = {n: ee.get_function_address(n) for n in names}
     missing = [n for n, a in addrs.items() if not a]
     if missing:
         raise RuntimeError(f"object code does not define {', '.join(missing)}")

@@ -127,9 +127,17 @@ def run(name, args, dtype):
 # ---------------------------------------------------------------------------------------------
 # accuracy
 # ---------------------------------------------------------------------------------------------
+# numpy's float64 loops are not correctly rounded either, and which loop runs depends on the
+# numpy version and the CPU (SIMD dispatch): numpy 1.26's exp on an AVX-512 CPU was seen 2 ulp
+# from ours where ours is within 1 ulp of the long-double value. Against numpy, allow our
+# bound plus this much of numpy's own error; the accuracy claim itself is checked against
+# long double below.
+NUMPY_F64_ULP = 3
+
+
 @pytest.mark.parametrize("name", mathlib.MATH_FUNCTIONS)
 def test_float64_accuracy_vs_numpy(name):
-    bound = mathlib.MAX_ULP_F64[name]
+    bound = mathlib.MAX_ULP_F64[name] + NUMPY_F64_ULP
     for k, args in enumerate(cases(name)):
         got = run(name, args, "float64")
         err = ulp_error(got, reference(name, args, "float64"), np.float64)
