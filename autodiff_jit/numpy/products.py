@@ -195,6 +195,9 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     na, nb = _shape(a)[-1], _shape(b)[-1]
     if na not in (2, 3) or nb not in (2, 3):
         raise ValueError("incompatible dimensions for cross product\n(dimension must be 2 or 3)")
+    if na == 2 or nb == 2:
+        # 2-vectors: deprecated in numpy 2.0, refused from 2.5: let the installed numpy decide
+        np.cross(np.zeros(_shape(a)), np.zeros(_shape(b)))
     ax = [a[..., i] for i in range(na)]
     bx = [b[..., i] for i in range(nb)]
     if na == nb == 2:

@@ -3,6 +3,8 @@ matvec, vecmat; value vs numpy and gradient vs finite differences, every mode.""
 import numpy as np
 import pytest
 
+import autodiff_jit as ad
+
 from table import check_case
 
 _r = np.random.default_rng(17)
@@ -33,4 +35,11 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_products(name):
     f, args = CASES[name]
+    if name == "cross_2d":
+        try:
+            f(*args)
+        except ValueError as exc:  # numpy >= 2.5 refuses 2-vectors: so must we
+            with pytest.raises(ValueError):
+                ad.jit(f)(*args)
+            pytest.skip(f"this numpy refuses 2-vector cross products ({exc})")
     check_case(f, args, rtol=1e-13)
