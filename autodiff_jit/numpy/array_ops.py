@@ -20,7 +20,7 @@ from .sorting import argsort, sort
 from .twodim import diagonal, trace
 from .ufunc_methods import METHODS
 from .shape import ravel, reshape, squeeze, swapaxes, transpose
-from .ufuncs import add, clip, divide, multiply, power, subtract
+from .ufuncs import add, clip, divide, multiply, power, power_operator, subtract
 
 def _not_supported(name):
     def fn(*a, **k):
@@ -124,7 +124,7 @@ class ArrayOps:
         if type(o) is int and o == 2 and self.dtype == np.bool_:  # numpy's operator: square
             raise TypeError("bool_array ** 2 is int8 in numpy (np.square), a dtype autodiff_jit "
                             "does not support; cast first, e.g. x.astype(np.int64) ** 2")
-        return power(self, o)
+        return power_operator(self, o)
     def __rpow__(self, o): return power(o, self)
     def __matmul__(self, o): return matmul(self, o)
     def __rmatmul__(self, o): return matmul(o, self)

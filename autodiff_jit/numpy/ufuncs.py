@@ -115,15 +115,38 @@ def positive(x):
     return x
 
 
+# Whether this numpy's power loop takes sqrt for a scalar exponent 0.5 (newer releases do;
+# numpy 2.2 calls C's pow there, while its `x ** 0.5` operator always takes sqrt): asked once,
+# so every mode follows the installed numpy.
+with np.errstate(all="ignore"):
+    _NUMPY_SQRT_FOR_HALF = bool(np.isnan(np.power(np.array([-np.inf, 1.0]), 0.5)[0]))
+
+
+def _scalar_exponent(b):
+    return b.item() if isinstance(b, np.generic) or (isinstance(b, np.ndarray) and b.ndim == 0) \
+        else b
+
+
+def _is_half(a, exponent) -> bool:
+    return isinstance(exponent, float) and exponent == 0.5 and is_float(_dtype(a))
+
+
+def power_operator(a, b):
+    """`a ** b`: ndarray.__pow__ takes sqrt for a scalar exponent 0.5 in every numpy."""
+    a, b = asvalue(a), asvalue(b)
+    if _is_half(a, _scalar_exponent(b)):
+        return UFUNCS[np.sqrt](a)
+    return power(a, b)
+
+
 @ufunc(np.power)
 def power(a, b):
     a, b = asvalue(a), asvalue(b)
     if _dtype(a) == np.bool_ and not isinstance(b, (bool, int, float)) and \
             _dtype(b) == np.bool_:
         _no_bool("np.power", a, "int8")
-    exponent = b.item() if isinstance(b, np.generic) or \
-        (isinstance(b, np.ndarray) and b.ndim == 0) else b
-    if isinstance(exponent, float) and exponent == 0.5 and is_float(_dtype(a)):
+    exponent = _scalar_exponent(b)
+    if _NUMPY_SQRT_FOR_HALF and _is_half(a, exponent):
         # numpy's power loop takes sqrt for a scalar exponent 0.5: (-inf) ** 0.5 is nan and
         # (-0.0) ** 0.5 is -0.0 (C's pow gives inf and 0.0)
         return UFUNCS[np.sqrt](a)

@@ -23,6 +23,7 @@ from .. import tree
 from ..ir import AVal, is_float
 from ..numpy import FUNCTIONS, ArrayOps, UFUNCS, setitem as _np_setitem
 from ..numpy import matmul as _np_matmul
+from ..numpy.ufuncs import power_operator
 from ..numpy._base import call as _np_call, check_args
 from ..numpy.reductions import sum_ as _np_sum, mean as _np_mean, var as _np_var, \
     std as _np_std
@@ -528,7 +529,7 @@ class Tensor(GraphTensor, ArrayOps):
                 params = _IPOW_PARAMS[y]
                 return _record1(_P_IPOW, d ** y if y >= 0 else _P_IPOW.impl(d, **params), self,
                                 d, params)
-        return UFUNCS[np.power](self, o)
+        return power_operator(self, o)
 
     # bool operators with the Tensor on the right (`True & (x > 0)`), as numpy's reflected ones
     def __rand__(self, o): return UFUNCS[np.logical_and](o, self)
