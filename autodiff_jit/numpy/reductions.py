@@ -64,12 +64,17 @@ def _identity_of(dtype, sign):
 
 @implements(np.sum, defaults_only=("out",))
 def sum_(x, axis=None, dtype=None, out=None, keepdims=False, initial=_NoValue, where=True):
+    return _accumulate(R.reduce_sum, 0, UFUNCS[np.add], x, axis, dtype, keepdims, initial, where)
+
+
+def _accumulate(reduce, identity, combine, x, axis, dtype, keepdims, initial, where):
+    """sum and prod: numpy's accumulator dtype, where= masking with the identity, initial=."""
     x = asvalue(x)
     x = E.cast(x, dtype if dtype is not None else _accumulator(_dtype(x)))
-    x = _masked(x, where, 0)
+    x = _masked(x, where, identity)
     axes = _axes(axis, x)
-    res = _keep(R.reduce_sum(x, axes) if axes else x, x, axes, keepdims)
-    return res if initial is _NoValue else UFUNCS[np.add](res, initial)
+    res = _keep(reduce(x, axes) if axes else x, x, axes, keepdims)
+    return res if initial is _NoValue else combine(res, initial)
 
 
 def _count(x, axes, where, keepdims):
@@ -159,12 +164,7 @@ amin = implements(np.min, np.amin, defaults_only=_EXTREMUM_DEFAULTS)(
 
 @implements(np.prod, defaults_only=("out",))
 def prod(x, axis=None, dtype=None, out=None, keepdims=False, initial=_NoValue, where=True):
-    x = asvalue(x)
-    x = E.cast(x, dtype if dtype is not None else _accumulator(_dtype(x)))
-    x = _masked(x, where, 1)
-    axes = _axes(axis, x)
-    res = _keep(R.reduce_prod(x, axes) if axes else x, x, axes, keepdims)
-    return res if initial is _NoValue else multiply(res, initial)
+    return _accumulate(R.reduce_prod, 1, multiply, x, axis, dtype, keepdims, initial, where)
 
 
 def _arg(prim):
