@@ -13,7 +13,6 @@ CBLAS signatures (row-major is what we use; enums are C `int`, sizes are `blasin
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import glob
 import os
 import threading
@@ -72,6 +71,7 @@ def _candidate_paths():
     for pattern in (os.path.join(np_dir + ".libs", "*blas*"), os.path.join(np_dir, ".dylibs", "*blas*"),
                     os.path.join(os.path.dirname(np_dir), "scipy_openblas*", "lib", "*blas*")):
         yield from fresh(sorted(glob.glob(pattern)))
+    import ctypes.util   # here: importing it costs ~5 ms (subprocess, tempfile), rarely needed
     for name in ("openblas", "cblas", "blas"):
         yield from fresh([ctypes.util.find_library(name)])
 

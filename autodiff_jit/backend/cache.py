@@ -256,55 +256,59 @@ def _insert_globals(text: str, decls: str) -> str:
     return "\n".join(lines)
 
 
-def helper_for(directory):
-    """The support-module compiler through the disk cache in `directory` (None: no disk cache),
-    for engine.helper_compiler and mathlib.ensure_huge_functions."""
-    return None if directory is None else functools.partial(compile_helper, directory)
+# ---------------------------------------------------------------------------------------------
+# support code: modules compiled once per process, the same for every function
+
+def support_dir(directory=None):
+    """Where support code is cached -- the call path's generic wrapper (~0.1-0.2 s of LLVM, the
+    bulk of a new process's first compile) and sin/cos/tan's huge-argument module (~0.3 s): the
+    function's cache directory if it has one, else default_dir() (support code is cached even
+    for cache=False functions: it is the same for every function), unless
+    $AUTODIFF_JIT_SUPPORT_CACHE is 0/false/no/off (None: compiled in every process)."""
+    if directory is not None:
+        return directory
+    flag = os.environ.get("AUTODIFF_JIT_SUPPORT_CACHE", "1").strip().lower()
+    return None if flag in ("0", "false", "no", "off") else default_dir()
 
 
-def helper_cache(directory):
-    """Context manager: while active (this thread), support modules that
-    engine.compile_module compiles go through the disk cache in `directory` (None: directly)."""
-    return engine.helper_compiler(helper_for(directory))
+def support_compiler(directory, warn: bool = True):
+    """The `compile_support(recipe, build, names, loop_unrolling=True) -> addrs` that callpath's
+    generic wrapper and mathlib.ensure_huge_functions take, through the disk cache in
+    `directory` (None: None, they compile directly). `recipe` is a string that decides (with
+    the sources and host in environment()) the IR text `build()` returns, so a hit neither
+    builds nor optimizes IR: it maps the stored object code. The module must hold no address
+    of the compiling process (name such objects by symbol). warn=False: an unwritable directory
+    is used read-only without a warning (the default directory, not asked for)."""
+    if directory is None:
+        return None
+    return functools.partial(compile_support, Path(directory), warn=warn)
 
 
-def compile_helper(d: Path, text: str, names, loop_unrolling: bool):
-    """engine.compile_module through the disk cache, for support modules whose IR embeds
-    process-specific addresses (Python type objects, ...): every `inttoptr (i64 <addr> ...)`
-    becomes an external symbol bound to that address *in this process*, so the key (the IR
-    with addresses abstracted) is the same in every process. Returns (None, addrs)."""
-    values = []
-
-    def sub(m):
-        values.append(int(m.group(1)))
-        return f'bitcast ([0 x i8]* @"@@{len(values) - 1}" to {m.group(2)})'
-
-    template = _INTTOPTR.sub(sub, text)
-    if re.search(r"inttoptr i64 -?\d", template):   # a literal address in an instruction
-        return engine.compile_module(text, names, loop_unrolling)
+def compile_support(d: Path, recipe: str, build, names, loop_unrolling: bool = True,
+                    warn: bool = True):
+    """See support_compiler. Counted in stats()["helper_*"]."""
     h = hashlib.sha256()
     h.update(json.dumps(environment(), sort_keys=True).encode())
-    h.update(f"\0helper\0{list(names)}\0{loop_unrolling}\0".encode() + template.encode())
+    h.update(f"\0support\0{list(names)}\0{loop_unrolling}\0".encode() + recipe.encode())
     k = h.hexdigest()
-    prefix = "adj_h" + k[:20]
-    syms = {f"{prefix}_a{i}": v for i, v in enumerate(values)}
-    decls = "".join(f'@"{s}" = external global [0 x i8]\n' for s in syms)
-    reloc = _insert_globals(re.sub(r'@"@@(\d+)"', lambda m: f'@"{prefix}_a{m.group(1)}"', template), decls)
     got = read(d, k)
     if got is not None:
         try:
-            addrs = engine.load_object(got[1][0], list(names), syms)
+            addrs = engine.load_object(got[1][0], list(names))
             _count("helper_hits")
-            return None, addrs
-        except Exception:  # noqa: BLE001
+            return addrs
+        except Exception:  # noqa: BLE001 - an unusable entry is a miss
             _count("corrupt")
     _count("helper_misses")
-    for s, v in syms.items():
-        engine.add_symbol(s, v)
-    mod, addrs, obj = engine.compile_module(reloc, names, loop_unrolling, want_object=True)
+    text = build()
+    if _INTTOPTR.search(text) or re.search(r"inttoptr i64 -?\d", text):
+        # an address of this process in the code (a builder broke the rule): compile, not stored
+        _count("uncacheable")
+        return engine.compile_module(text, list(names), loop_unrolling)[1]
+    _, addrs, obj = engine.compile_module(text, list(names), loop_unrolling, want_object=True)
     if obj:
-        write(d, k, {"helper": True, "names": list(names)}, [obj], "helper_stores")
-    return mod, addrs
+        write(d, k, {"support": recipe, "names": list(names)}, [obj], "helper_stores", warn=warn)
+    return addrs
 
 
 _BLAS_DECL = re.compile(r'declare [^@\n]*@"?(adj_([sd])(gemm|gemv))"?\(')
@@ -408,9 +412,10 @@ def read(d: Path, k: str):
         return None
 
 
-def write(d: Path, k: str, meta: dict, blobs: list[bytes], counter: str = "stores") -> bool:
+def write(d: Path, k: str, meta: dict, blobs: list[bytes], counter: str = "stores",
+          warn: bool = True) -> bool:
     """Atomically store an entry (temp file + os.replace); False (with a one-time warning per
-    directory) if the directory cannot be written."""
+    directory, unless warn=False) if the directory cannot be written."""
     data = _pack(dict(meta, format=FORMAT_VERSION, key=k), blobs)
     tmp = None
     try:
@@ -426,7 +431,8 @@ def write(d: Path, k: str, meta: dict, blobs: list[bytes], counter: str = "store
                 tmp.unlink()
             except OSError:
                 pass
-        _warn_once(d, "write failed", exc)
+        if warn:
+            _warn_once(d, "write failed", exc)
         return False
     _count(counter)
     return True

@@ -267,6 +267,8 @@ class _Layout:
         self.descr_type_num = h + p + 4         # after _former_flags
 
 
+_OBJECT_SYMBOLS = {"PyFloat_Type": float, "PyArray_Type": np.ndarray, "Py_None": None}
+
 _capi_lock = threading.Lock()
 _capi: dict = {}      # filled by _capi_init(): layout, type addresses, 'ok' or 'reason'
 _counter = itertools.count()
@@ -343,6 +345,10 @@ def _capi_init() -> dict:
                 # PyArray_Scalar (slot 60) boxes a 0-d result as a numpy scalar (np.float64 /
                 # np.float32), so dtypes survive and results match the other modes' types.
                 syms["PyArray_Scalar"] = ctypes.c_void_p.from_address(table + 60 * slot).value
+                # the objects the generic wrapper compares with or returns, by name, so its
+                # machine code holds no address of this process (it can be cached on disk)
+                for n, obj in _OBJECT_SYMBOLS.items():
+                    syms[n] = id(obj)
                 for n, addr in syms.items():
                     engine.add_symbol("adj_capi_" + n, addr)  # prefixed: never shadows other symbols
                 new_ex = api.PyCFunction_NewEx
@@ -628,14 +634,49 @@ def _descriptor(entry_address: int, sig: EntrySignature) -> np.ndarray:
     return np.array([entry_address, len(sig.inputs), len(sig.outputs)] + recs + dims, np.int64)
 
 
-def _generic_wrapper() -> int:
-    """Address of the generic METH_FASTCALL wrapper (built and compiled on first use)."""
+GENERIC_WRAPPER = "adj_generic_py"   # the generic wrapper's symbol
+
+
+def _generic_wrapper(compile_support=None) -> int:
+    """Address of the generic METH_FASTCALL wrapper (built and compiled on first use, through
+    `compile_support(recipe, build, names) -> addrs` if given: the disk cache's, which can load
+    it without building its IR; see generic_wrapper_recipe)."""
     st = _capi_init()
     with _capi_lock:
         if "generic" in st:
             return st["generic"]
     if not st["ok"]:
         raise RuntimeError(f"C-API wrapper unavailable: {st['reason']}")
+    names = [GENERIC_WRAPPER]
+    if compile_support is None:
+        _, addrs = engine.compile_module(generic_wrapper_ir(), names)
+    else:
+        addrs = compile_support(generic_wrapper_recipe(), generic_wrapper_ir, names)
+    with _capi_lock:
+        return st.setdefault("generic", addrs[GENERIC_WRAPPER])
+
+
+def generic_wrapper_recipe() -> str:
+    """What, besides this module's source and the host (which a disk-cache key holds anyway),
+    decides the text generic_wrapper_ir() returns: the interpreter's struct offsets. The IR
+    names the Python objects it uses (float, ndarray, None) and the C-API functions by symbol
+    (bound by _capi_init), so it holds no address of this process."""
+    st = _capi_init()
+    return (f"generic-wrapper layout={sorted(vars(st['layout']).items())} "
+            f"tuple_items={st['tuple_items']}")
+
+
+def _object_symbol(m: ir.Module, name: str):
+    """The address of one of _OBJECT_SYMBOLS' Python objects, as an external global of `m`."""
+    full = "adj_capi_" + name
+    if full not in m.globals:
+        ir.GlobalVariable(m, _i8, name=full)
+    return m.globals[full]
+
+
+def generic_wrapper_ir() -> str:
+    """LLVM IR text of the generic wrapper (see the comment above _descriptor)."""
+    st = _capi_init()
     L = st["layout"]
     m = ir.Module(name="adj_generic_wrapper")
     m.triple, m.data_layout = engine.triple_and_layout()
@@ -645,7 +686,7 @@ def _generic_wrapper() -> int:
      arr_new) = _declare_capi(m)
     entry_ty = ir.FunctionType(ir.VoidType(), [_i8p.as_pointer(), _i8p.as_pointer()]).as_pointer()
 
-    fn = ir.Function(m, ir.FunctionType(objp, [objp, objp.as_pointer(), _i64]), name="adj_generic_py")
+    fn = ir.Function(m, ir.FunctionType(objp, [objp, objp.as_pointer(), _i64]), name=GENERIC_WRAPPER)
     self_obj, args, nargs = fn.args
     entry_block = fn.append_basic_block("entry")
     b = ir.IRBuilder(entry_block)
@@ -695,8 +736,8 @@ def _generic_wrapper() -> int:
     slots = b.alloca(objp, b.add(n_out, c64(1)), name="slots")
     loop(n_out, lambda j: b.store(null, b.gep(slots, [j])), "zero")
     guard(b.icmp_signed("==", nargs, n_in), "nargs_ok")
-    float_type = ir.Constant(_i64, id(float)).inttoptr(objp)
-    ndarray_type = ir.Constant(_i64, id(np.ndarray)).inttoptr(objp)
+    float_type = _object_symbol(m, "PyFloat_Type")
+    ndarray_type = _object_symbol(m, "PyArray_Type")
 
     def rec(k, f):
         return word(b.add(c64(3 + f), b.mul(k, c64(4))))
@@ -811,7 +852,7 @@ def _generic_wrapper() -> int:
     sw.add_case(c64(0), none_b)
     sw.add_case(c64(1), one)
     b.position_at_end(none_b)
-    none = ir.Constant(_i64, id(None)).inttoptr(objp)
+    none = _object_symbol(m, "Py_None")
     b.call(incref, [none])
     b.ret(none)
     b.position_at_end(one)
@@ -831,22 +872,19 @@ def _generic_wrapper() -> int:
     b.ret(null)
     b.position_at_end(slow)
     b.ret(b.call(vectorcall, [fallback, args, nargs, null]))
-
-    _, addrs = engine.compile_module(str(m), [fn.name])
-    with _capi_lock:
-        st["generic"] = addrs[fn.name]
-    return st["generic"]
+    return str(m)
 
 
 _GENERIC_DEF: list = []   # the one PyMethodDef of the generic wrapper (must stay alive)
 
 
-def wrap_packed(entry_address: int, sig: EntrySignature, owner=None):
+def wrap_packed(entry_address: int, sig: EntrySignature, owner=None, compile_support=None):
     """A builtin Python callable for a compiled 'packed' entry (void entry(void** ins,
     void** outs)), through the generic C-API wrapper: nothing is compiled per function.
-    `owner` (e.g. the engine.CodeUnit of the entry) is kept alive as long as the callable."""
+    `owner` (e.g. the engine.CodeUnit of the entry) is kept alive as long as the callable;
+    `compile_support` as for _generic_wrapper (used once per process)."""
     st = _capi_init()
-    addr = _generic_wrapper()
+    addr = _generic_wrapper(compile_support)
     if not _GENERIC_DEF:
         _GENERIC_DEF.append(_PyMethodDef(b"adj_compiled", addr, METH_FASTCALL, None))
     holder = []

@@ -46,6 +46,7 @@ class CompiledFunction:
         self.cache_status = None      # None (no cache asked) | 'hit' | 'miss' | 'uncacheable'
         self._mod = None
         self._unit = engine.shared_unit()
+        self._cache_dir = None
         store = None
         if cache:
             store = disk.resolve_dir(cache)
@@ -100,9 +101,9 @@ class CompiledFunction:
                     engine.add_symbol(sym, arr.ctypes.data)
         text = transform_ir(self._text) if transform_ir else self._text
         names = [low.entry] + ([packed] if packed else [])
+        if mathlib.HUGE_MARKER in text:   # sin/cos/tan's huge-argument module: support code
+            mathlib.ensure_huge_functions(self._support_compiler())
         if store is not None:
-            if mathlib.HUGE_MARKER in text:   # sin/cos/tan's huge-argument module, disk-cached too
-                mathlib.ensure_huge_functions(disk.helper_for(store))
             self._mod, addrs, obj = engine.compile_module(text, names, loop_unrolling=False,
                                                           want_object=True, unit=self._unit)
         else:
@@ -112,8 +113,8 @@ class CompiledFunction:
         if not PROFILE_KERNELS:   # kernel_profile reads the plan; nothing else needs these
             low.module = low.plan = None
         if method == "capi":
-            with disk.helper_cache(store):   # the generic wrapper, if not yet compiled
-                self._native = callpath.wrap_packed(addrs[packed], self.sig, owner=self._unit)
+            self._native = callpath.wrap_packed(addrs[packed], self.sig, owner=self._unit,
+                                                compile_support=self._support_compiler())
         else:
             self._native = _ctypes_caller(self.address, low, self.arena_words, self._unit)
         self._local = threading.local()
@@ -122,6 +123,13 @@ class CompiledFunction:
             self._store_entry(disk, store, name, packed, obj, consts)
 
     # -- disk cache (cache.py) ---------------------------------------------------------------
+    # Support code (the generic call wrapper, sin/cos/tan's huge-argument module) is compiled
+    # once per process, by the first function that needs it: through that function's cache
+    # directory, else (quietly) the default one (cache.support_dir).
+    def _support_compiler(self):
+        return disk.support_compiler(disk.support_dir(self._cache_dir),
+                                     warn=self._cache_dir is not None)
+
     def _signature(self, in_avals, out_avals):
         return callpath.EntrySignature(
             inputs=tuple(_arg_spec(a) for a in in_avals),
@@ -176,7 +184,7 @@ class CompiledFunction:
                 return False
             names = [entry] + ([packed] if method == "capi" else [])
             if mathlib.HUGE_MARKER.encode() in obj:   # refers to sin/cos/tan's huge-argument path
-                mathlib.ensure_huge_functions(disk.helper_for(self._cache_dir))
+                mathlib.ensure_huge_functions(self._support_compiler())
             addrs = engine.load_object(obj, names, {s: a.ctypes.data for s, a in consts},
                                        unit=self._unit)
         except Exception:  # noqa: BLE001 - an unusable entry is a miss
@@ -193,8 +201,8 @@ class CompiledFunction:
         if method == "capi":
             in_sig = list(in_avals) + ([_ArenaAval(self.arena_words)] if low.arena_arg else [])
             self.sig = self._signature(in_sig, out_avals)
-            with disk.helper_cache(self._cache_dir):
-                self._native = callpath.wrap_packed(addrs[packed], self.sig, owner=self._unit)
+            self._native = callpath.wrap_packed(addrs[packed], self.sig, owner=self._unit,
+                                                compile_support=self._support_compiler())
         else:
             self._native = _ctypes_caller(self.address, low, self.arena_words, self._unit)
         self._local = threading.local()

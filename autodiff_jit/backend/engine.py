@@ -14,7 +14,6 @@ keep the unit alive for as long as anything can call into its code.
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 import re
 import threading
@@ -171,23 +170,6 @@ def parse_and_verify(llvm_ir: str) -> "llvm.ModuleRef":
 _module_ids = itertools.count()
 
 
-_tls = threading.local()
-
-
-@contextlib.contextmanager
-def helper_compiler(compile_helper):
-    """While active (this thread), `compile_module` calls for support modules (the call
-    path's generic wrapper, mathlib's huge-argument module: compiled once per process) go
-    through `compile_helper(llvm_ir, names, loop_unrolling) -> (module or None, addrs)`: the
-    disk cache's (cache.helper_cache(directory) enters this with it); None compiles directly."""
-    old = getattr(_tls, "helper", None)
-    _tls.helper = compile_helper
-    try:
-        yield
-    finally:
-        _tls.helper = old
-
-
 # Support modules that generated code declares but does not define (mathlib's huge-argument
 # sin/cos/tan): the module that emits the declarations registers how to provide them, so the
 # engine imports none of its users.
@@ -196,15 +178,16 @@ _PRELUDES: list = []   # (marker, ensure)
 
 def register_prelude(marker: str, ensure) -> None:
     """Before IR text or object code containing `marker` is compiled or loaded, call
-    `ensure(compile_helper)` (the active helper_compiler's, or None) so that the symbols it
-    declares exist. ensure must be cheap after its first call and return at once if re-entered."""
+    `ensure()` so that the symbols it declares exist (callers that want them from the disk
+    cache call it first themselves). ensure must be cheap after its first call and return at
+    once if re-entered."""
     _PRELUDES.append((marker, ensure))
 
 
 def _ensure_preludes(code) -> None:
     for marker, ensure in _PRELUDES:
         if (marker if isinstance(code, str) else marker.encode()) in code:
-            ensure(getattr(_tls, "helper", None))
+            ensure()
 
 
 def compile_module(llvm_ir: str, names: list[str], loop_unrolling: bool = True,
@@ -214,13 +197,6 @@ def compile_module(llvm_ir: str, names: list[str], loop_unrolling: bool = True,
     -- and, with want_object=True, a third item: the module's object code (bytes, or None if
     MCJIT did not report it), loadable by `load_object`."""
     _ensure_preludes(llvm_ir)
-    helper = getattr(_tls, "helper", None)
-    if helper is not None and not want_object and unit is None:
-        _tls.helper = None
-        try:
-            return helper(llvm_ir, names, loop_unrolling)
-        finally:
-            _tls.helper = helper
     with _lock:
         s = _init()
         mod = _parsed_and_optimized(llvm_ir, loop_unrolling)

@@ -20,10 +20,10 @@ Public API
 ``build_unary_loop_module(name, dtype)`` / ``build_binary_loop_module(name, dtype)``
     LLVM IR text of ``void <loop_symbol(name, dtype)>(in..., out, i64 n)`` computing
     ``out[i] = f(in[i])`` -- used by the tests and the benchmark.
-``ensure_huge_functions(compile_helper=None)``
-    Compile (once per process; through ``compile_helper``, e.g. the disk cache's
-    ``cache.helper_for(directory)``, if given) the module that defines the huge-argument path of
-    sin/cos/tan, ``adj.<name>.huge.f64[.v<N>]``.
+``ensure_huge_functions(compile_support=None)``
+    Compile (once per process; through ``compile_support``, e.g. the disk cache's
+    ``cache.support_compiler(directory)``, if given) the module that defines the huge-argument
+    path of sin/cos/tan, ``adj.<name>.huge.f64[.v<N>]``.
 ``compile_loop(name, dtype)``
     JIT-compiles that loop (engine.compile_module) and returns a numpy-array callable.
 
@@ -48,7 +48,7 @@ Methods (all classical; written from scratch here)
   division plus a correction step.  The Cody-Waite reduction is exact to full double
   accuracy while ``|x| < 2^50`` (about 1.1e15).  Finite ``|x| >= SINCOS_ARG_LIMIT`` take a
   Payne-Hanek reduction (``_rempi``, after SLEEF's rempi): a table indexed by the exponent
-  (``_REMPI_TAB``, four 53-bit windows of 2/pi per exponent, computed from Machin's formula in
+  (``_rempi_table()``, four 53-bit windows of 2/pi per exponent, computed from Machin's formula in
   integer arithmetic) multiplied by the significand in double-double with fma, integer parts split
   off for the quadrant, giving ``r + r_lo`` to ~2^-100 relative (also for the closest approach of a
   double to a multiple of pi/2, ~4.7e-19); the kernels then use ``r_lo`` as a first-order
@@ -87,6 +87,7 @@ slower than numpy's native float32 SIMD loops.
 """
 from __future__ import annotations
 
+import functools
 import threading
 
 import llvmlite.ir as ir
@@ -216,7 +217,7 @@ _ASIN_COEFFS = (  # max fit error 9.76e-19
 
 
 # Payne-Hanek reduction table (sin/cos/tan for |x| >= SINCOS_ARG_LIMIT).  For the binary exponent
-# e = ilogb(x) in [50, 1023] the row _REMPI_TAB[4 (e - 50) : 4 (e - 50) + 4] holds four consecutive
+# e = ilogb(x) in [50, 1023] the row _rempi_table()[4 (e - 50) : 4 (e - 50) + 4] holds four consecutive
 # 53-bit windows of the binary expansion of 2/pi, starting at bit e - 53 (earlier bits only add
 # multiples of 4 to x * 2/pi, i.e. whole turns), each scaled by 2^e so that m * row[j] with the
 # significand m = x * 2^-e in [1, 2) neither overflows nor underflows: m * (row[0] + ... + row[3])
@@ -243,6 +244,7 @@ def _two_over_pi_bits(nbits: int) -> int:
     return ((2 * one * one) // pi) >> 64
 
 
+@functools.lru_cache(maxsize=None)   # built when the huge-argument module is (~4 ms), not at import
 def _rempi_table() -> tuple:
     import math
     bits = _two_over_pi_bits(_REMPI_BITS)
@@ -254,8 +256,6 @@ def _rempi_table() -> tuple:
             out.append(math.ldexp(float(window), e - last))   # exact: window < 2^53
     return tuple(out)
 
-
-_REMPI_TAB = _rempi_table()
 
 
 def _generate_coefficients() -> str:  # pragma: no cover - development helper (needs mpmath)
@@ -637,7 +637,7 @@ def _rempi(e: _E, x):
     accurate to ~2^-100 relative (garbage, but no poison, for other x).
 
     With e = ilogb(x) and the significand m = x 2^-e (sign kept, |m| in [1, 2)), x * 2/pi mod 4 is
-    m * (t0 + t1 + t2 + t3), t_j = _REMPI_TAB[4 (e - 50) + j].  m t0 (< 2^55) and m t1 (< 4) are
+    m * (t0 + t1 + t2 + t3), t_j = _rempi_table()[4 (e - 50) + j].  m t0 (< 2^55) and m t1 (< 4) are
     formed exactly with fma; integer parts are split off (their value mod 4 is the quadrant) so the
     running double-double sum stays in [-1/2, 1/2] and carries all the fraction bits; m (t2 + t3)
     (< 2^-50) is added last.  The fraction times pi/2 (double-double) is r + r_lo."""
@@ -647,7 +647,7 @@ def _rempi(e: _E, x):
     row = e.select(e.ilt(row, 0), e.i(0), row)                  # ordinary x: any row will do
     row = e.select(e.igt(row, _REMPI_EMAX - _REMPI_EMIN), e.i(_REMPI_EMAX - _REMPI_EMIN), row)
     base = e.shl(row, 2)
-    tab = e.table("adj.rempi.tab", _REMPI_TAB)
+    tab = e.table("adj.rempi.tab", _rempi_table())
     t = [e.load_at(tab, e.iadd(base, j)) for j in range(4)]
     m = e.from_bits(e.b.or_(e.iand(bits, 0x800FFFFFFFFFFFFF - (1 << 64)), e.i(1023 << 52)))
     # m t0 = h0 + l0 exactly; |h0| < 2^55, |l0| <= 2.  q = rint(h0) mod 4 (in [-2, 2])
@@ -701,11 +701,14 @@ def _cos_poly(e: _E, r, r_lo=None):
 # only *declares* them -- with the same attributes, so the vectorizer still emits the masked vector
 # calls -- which keeps its compile time at that of any other elementwise function.  The engine
 # calls ensure_huge_functions (registered below) before compiling IR or loading object code that
-# names them (HUGE_MARKER); compiled.py does it first with the disk cache's helper compiler, so
-# the helper itself is cached like the call path's generic wrapper.
+# names them (HUGE_MARKER); compiled.py does it first with the disk cache's support compiler, so
+# the module is cached like the call path's generic wrapper (a hit does not even build its IR,
+# ~40 ms of Python).
 _HUGE_VFS = (2, 4, 8, 16)
 _HUGE_NAMES = ("sin", "cos", "tan")
 HUGE_MARKER = ".huge.f64"     # in the name of every huge-path symbol (IR text and object code)
+# what (besides this source file and the host, in every disk-cache key) decides build_huge_module
+HUGE_RECIPE = f"mathlib-huge names={_HUGE_NAMES} vfs={_HUGE_VFS}"
 
 
 def _huge_symbols() -> list:
@@ -804,9 +807,10 @@ _huge_lock = threading.RLock()
 _huge_state: dict = {}
 
 
-def ensure_huge_functions(compile_helper=None) -> None:
-    """Compile the huge-path module once per process (through `compile_helper`, e.g. the disk
-    cache's cache.helper_for(directory), if given) and register its symbols, so code that
+def ensure_huge_functions(compile_support=None) -> None:
+    """Compile the huge-path module once per process (through
+    `compile_support(recipe, build, names, loop_unrolling) -> addrs`, e.g. the disk cache's
+    cache.support_compiler(directory), if given) and register its symbols, so code that
     declares them can be compiled or loaded.
     Cheap after the first call; a re-entrant call (from the compilation itself) returns at once."""
     if _huge_state.get("done"):
@@ -817,13 +821,16 @@ def ensure_huge_functions(compile_helper=None) -> None:
         _huge_state["busy"] = True
         try:
             names = _huge_symbols()
-            with engine.helper_compiler(compile_helper):
+            if compile_support is None:
                 mod, addrs = engine.compile_module(build_huge_module(), names, loop_unrolling=False)
+            else:
+                mod, addrs = None, compile_support(HUGE_RECIPE, build_huge_module, names,
+                                                   loop_unrolling=False)
             for n in names:
                 if not addrs.get(n):
                     raise RuntimeError(f"mathlib: {n} was not compiled")
                 engine.add_symbol(n, addrs[n])
-            _huge_state["module"] = mod     # keep the optimized module alive
+            _huge_state["module"] = mod     # keep the optimized module (if any) alive
             _huge_state["done"] = True
         finally:
             _huge_state["busy"] = False

@@ -1,0 +1,123 @@
+"""Cold start: `import autodiff_jit` and the first gradient of a fresh process.
+
+    PYTHONPATH=. python benchmarks/bench_coldstart.py [--repeat 7] [--case poly|index]
+                                                      [--user-cache] [--profile]
+
+Each sample is a new Python process that imports autodiff_jit, builds `ad.grad` of a
+3-scalar function and calls it once, timing the import and the first call separately
+(perf_counter inside the child, so interpreter start-up is not counted). Two states of the
+disk cache (a fresh directory in $AUTODIFF_JIT_CACHE_DIR per state):
+
+* cold: the directory is empty (first process on a machine / after an upgrade): the one-time
+  support code (the generic C-API call wrapper) is compiled by LLVM and stored;
+* warm: the directory was filled by an earlier process: the support code is loaded.
+
+The user's function itself is compiled in both states (grad's default cache=False), unless
+--user-cache passes cache=True (then warm also loads the function's code from disk).
+Samples alternate cold/warm so machine load affects both alike; medians and ranges printed.
+Byte-compiled modules (.pyc) are written first, as an installed package has them.
+--profile prints a cProfile of one first call instead (in a fresh process, warm cache).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+CHILD = r"""
+import json, sys, time
+t0, c0 = time.perf_counter(), time.process_time()
+import autodiff_jit as ad
+import numpy as np
+t1, c1 = time.perf_counter(), time.process_time()
+case, user_cache = sys.argv[1], sys.argv[2] == "1"
+if case == "poly":   # the bench's polynomial objective, on 3 scalars
+    f = lambda x, y, z: x**3 * y + 2.0 * y**2 * z - z**4 + x * y * z
+    g, args = ad.grad(f, argnums=(0, 1, 2), cache=user_cache), (1.2, -0.7, 0.4)
+else:                # one array of 3 values
+    f = lambda x: x[0]**2 * x[1] + x[2]
+    g, args = ad.grad(f, cache=user_cache), (np.array([1.0, 2.0, 3.0]),)
+t2, c2 = time.perf_counter(), time.process_time()
+out = g(*args)
+t3, c3 = time.perf_counter(), time.process_time()
+g(*args)
+t4 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "first": t3 - t2, "second": t4 - t3,
+                  "import_cpu": c1 - c0, "first_cpu": c3 - c2,
+                  "out": [float(v) for v in np.ravel(np.asarray(out, dtype=float))]}))
+"""
+
+PROFILE = r"""
+import cProfile, pstats, sys
+import autodiff_jit as ad
+import numpy as np
+g = ad.grad(lambda x: x[0]**2 * x[1] + x[2])
+x = np.array([1.0, 2.0, 3.0])
+pr = cProfile.Profile(); pr.enable(); g(x); pr.disable()
+pstats.Stats(pr).sort_stats("cumulative").print_stats(40)
+"""
+
+
+def _env(cache_dir: str) -> dict:
+    env = dict(os.environ)
+    env["AUTODIFF_JIT_CACHE_DIR"] = cache_dir
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def sample(cache_dir: str, case: str, user_cache: bool) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, case, "1" if user_cache else "0"],
+                         env=_env(cache_dir), capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _fmt(values, scale=1e3, unit="ms") -> str:
+    v = [scale * x for x in values]
+    return f"{statistics.median(v):6.1f} {unit} ({min(v):.1f}-{max(v):.1f})"
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--case", choices=("poly", "index"), default="index")
+    ap.add_argument("--user-cache", action="store_true", help="grad(..., cache=True)")
+    ap.add_argument("--profile", action="store_true")
+    a = ap.parse_args(argv)
+    # write .pyc files once (a checkout run with PYTHONDONTWRITEBYTECODE has none)
+    subprocess.run([sys.executable, "-c", "import autodiff_jit.backend.compiled"],
+                   env=_env(tempfile.gettempdir()), check=True)
+    root = tempfile.mkdtemp(prefix="adj_coldstart_")
+    try:
+        warm_dir = os.path.join(root, "warm")
+        sample(warm_dir, a.case, a.user_cache)          # fill the warm directory
+        if a.profile:
+            subprocess.run([sys.executable, "-c", PROFILE], env=_env(warm_dir), check=True)
+            return
+        res = {"cold": [], "warm": []}
+        for i in range(a.repeat):
+            cold_dir = os.path.join(root, f"cold{i}")
+            res["cold"].append(sample(cold_dir, a.case, a.user_cache))
+            res["warm"].append(sample(warm_dir, a.case, a.user_cache))
+        print(f"case {a.case!r}, user function cache={a.user_cache}, {a.repeat} fresh processes "
+              f"per state (median (min-max))")
+        print("  wall time (CPU time of the process in brackets: less sensitive to a loaded machine)")
+        for state in ("cold", "warm"):
+            rows = res[state]
+            col = lambda k: [r[k] for r in rows]  # noqa: E731
+            print(f"  {state}: import {_fmt(col('import'))} [{_fmt(col('import_cpu'))}]   "
+                  f"first gradient {_fmt(col('first'))} [{_fmt(col('first_cpu'))}]   "
+                  f"second call {_fmt(col('second'), 1e6, 'us')}")
+        outs = {json.dumps(r["out"]) for rows in res.values() for r in rows}
+        if len(outs) != 1:
+            raise SystemExit(f"processes disagree on the gradient: {outs}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
