@@ -15,7 +15,6 @@ from .errors import BackendError, IRError, TracingError
 from .jacobians import hessian, jacfwd, jacrev, jvp, vjp
 from .vectorize import vmap
 from .vmap import BatchingFallbackWarning
-from .bench.compare import compare
 from .control import cond, fori_loop, while_loop
 from .ir import Function as IRFunction, parse, verify
 from .numpy.linalg import cho_solve, solve_triangular
@@ -44,3 +43,16 @@ __all__ = ["grad", "value_and_grad", "jit", "make_ir", "stop_gradient", "custom_
            "full", "arange", "linspace", "eye", "manual_seed", "float16", "float32", "float64",
            "int32", "int64", "bool_", "sigmoid", "relu", "mean", "matmul", "mm", "exp", "log",
            "tanh", "sqrt", "sin", "cos", "clamp", "maximum", "minimum", "where"]
+
+
+def __getattr__(name):
+    # ad.compare (the benchmark harness) is imported on first use: computing gradients never
+    # needs it, and importing it costs ~15 ms of every `import autodiff_jit`
+    if name == "compare":
+        from .bench.compare import compare
+        return compare
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"compare"})

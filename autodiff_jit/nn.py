@@ -105,7 +105,7 @@ class Linear(Module):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
-        rng = tape._RNG[0]
+        rng = tape.generator()
         dt = dtype or np.float32
         self.weight = Parameter(rng.uniform(-bound, bound, (out_features, in_features)).astype(dt))
         if bias:

@@ -16,8 +16,8 @@ from __future__ import annotations
 from . import functional
 from .call import tape_call
 from .engine import backward as _backward, grad
-from .factories import (_RNG, arange, as_tensor, bool_, eye, float16, float32, float64,
-                        from_numpy, full, int32, int64, linspace, manual_seed, ones, ones_like,
+from .factories import (arange, as_tensor, bool_, eye, float16, float32, float64, from_numpy,
+                        full, generator, int32, int64, linspace, manual_seed, ones, ones_like,
                         rand, randn, tensor, zeros, zeros_like)
 from .function import Function, FunctionCtx
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled

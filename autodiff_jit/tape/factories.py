@@ -29,7 +29,14 @@ def from_numpy(arr: np.ndarray) -> Tensor:
     return _wrap(arr, None, 0)
 
 
-_RNG = [np.random.default_rng()]
+_RNG = [None]   # numpy's Generator, made on first use (importing numpy.random costs ~10 ms)
+
+
+def generator():
+    """The generator behind randn/rand/nn init (seeded by manual_seed)."""
+    if _RNG[0] is None:
+        _RNG[0] = np.random.default_rng()
+    return _RNG[0]
 
 
 def manual_seed(seed: int):
@@ -53,11 +60,11 @@ def _make(arr, dtype, requires_grad):
 
 
 def randn(*shape, dtype=None, requires_grad=False) -> Tensor:
-    return _make(_RNG[0].standard_normal(_shape_arg(shape)), dtype, requires_grad)
+    return _make(generator().standard_normal(_shape_arg(shape)), dtype, requires_grad)
 
 
 def rand(*shape, dtype=None, requires_grad=False) -> Tensor:
-    return _make(_RNG[0].random(_shape_arg(shape)), dtype, requires_grad)
+    return _make(generator().random(_shape_arg(shape)), dtype, requires_grad)
 
 
 def zeros(*shape, dtype=None, requires_grad=False) -> Tensor:
