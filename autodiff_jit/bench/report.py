@@ -79,10 +79,13 @@ def skipped_peers(result) -> dict:
 
 
 def tables(result):
-    """[(title, headers, rows)] — the report, as plain strings, for every output format."""
+    """[(title, headers, rows)] — the report, as plain strings, for every output format.
+    Peers (when any ran) get a table of their own: each peer's time and autodiff_jit's ratio
+    to it side by side, and every first-call time; the other two tables are autodiff_jit's."""
     modes, peers = _impls(result)
-    impls = modes + peers
-    t_head = ["case", "size", "numpy fwd"] + impls + ["grads"]
+    ours = "compiled" if "compiled" in modes else (modes[0] if modes else None)
+    own = modes if peers and ours else modes + peers
+    t_head = ["case", "size", "numpy fwd"] + own + ["grads"]
     t_rows = []
     for c in result.cases:
         agree = "agree" if c.agreed else "MISMATCH: " + ", ".join(c.mismatches)
@@ -90,23 +93,52 @@ def tables(result):
         if errors:
             agree += " (error: " + ", ".join(errors) + ")"
         t_rows.append([c.name, c.size, _cell_time(c, "numpy")] +
-                      [_cell_time(c, i) for i in impls] + [agree])
-    r_head = ["case", "size"] + [f"{i}/numpy" for i in impls]
-    others = [i for i in impls if i != "compiled"] if "compiled" in impls else []
+                      [_cell_time(c, i) for i in own] + [agree])
+    r_head = ["case", "size"] + [f"{i}/numpy" for i in own]
+    others = [i for i in own if i != "compiled"] if "compiled" in own else []
     r_head += [f"{i}/compiled" for i in others]
-    first = [i for i in impls if i in ("compiled", *peers)] or impls[:1]
+    first = [i for i in own if i in ("compiled", *peers)] or own[:1]
     r_head += [f"1st call {i}" for i in first]
     r_rows = []
     for c in result.cases:
-        row = [c.name, c.size] + [fmt_ratio(c.ratio(i, "numpy")) for i in impls]
+        row = [c.name, c.size] + [fmt_ratio(c.ratio(i, "numpy")) for i in own]
         row += [fmt_ratio(c.ratio(i, "compiled")) for i in others]
-        row += [fmt_time(c.measurements[i].first_call) if i in c.measurements else "-"
-                for i in first]
+        row += [_first_call(c, i) for i in first]
         r_rows.append(row)
-    return [("Gradient time (median per call; numpy fwd = the plain numpy forward)",
-             t_head, t_rows),
-            ("Ratios (gradient time / numpy forward; X/compiled above 1 = compiled is faster) "
-             "and first-call (compile) time", r_head, r_rows)]
+    out = [("Gradient time (median per call; numpy fwd = the plain numpy forward)",
+            t_head, t_rows),
+           ("Ratios (gradient time / numpy forward; X/compiled above 1 = compiled is faster) "
+            "and first-call (compile) time", r_head, r_rows)]
+    if peers and ours:
+        out.append(peer_table(result, ours, peers))
+    return out
+
+
+def peer_table(result, ours, peers):
+    """(title, headers, rows): per case, `ours`' steady-state time, then each peer's time and
+    ours / peer (below 1: autodiff_jit is faster), then the first-call time of ours and of each
+    peer (for jax.jit: its trace and XLA compile)."""
+    head = ["case", "size", ours]
+    for p in peers:
+        head += [p, f"{ours}/{p}"]
+    head += [f"1st call {i}" for i in (ours, *peers)]
+    rows = []
+    for c in result.cases:
+        row = [c.name, c.size, _cell_time(c, ours)]
+        for p in peers:
+            row += [_cell_time(c, p), fmt_ratio(c.ratio(ours, p))]
+        row += [_first_call(c, i) for i in (ours, *peers)]
+        rows.append(row)
+    title = (f"Against peers, in the same run (median per call; {ours}/peer below 1 = "
+             f"autodiff_jit is faster) and first-call (compile) time")
+    return title, head, rows
+
+
+def _first_call(case, impl):
+    m = case.measurements.get(impl)
+    if m is None or m.first_call is None:
+        return "-"
+    return fmt_time(m.first_call)
 
 
 def notes(result) -> list[str]:

@@ -84,7 +84,8 @@ class CaseResult:
 
 def ratios(case: CaseResult) -> dict:
     """The derived columns: gradient / numpy forward for each implementation, tape / compiled,
-    and each peer / compiled (above 1: autodiff_jit compiled is faster)."""
+    each peer / compiled (above 1: autodiff_jit compiled is faster) and compiled / each peer
+    (the peer table's ratio: below 1, autodiff_jit compiled is faster)."""
     out = {}
     for impl, m in case.measurements.items():
         if m.kind != "baseline":
@@ -93,6 +94,8 @@ def ratios(case: CaseResult) -> dict:
         for impl, m in case.measurements.items():
             if impl != "compiled" and m.kind in ("mode", "peer"):
                 out[f"{impl}/compiled"] = case.ratio(impl, "compiled")
+            if m.kind == "peer":
+                out[f"compiled/{impl}"] = case.ratio("compiled", impl)
     return out
 
 
