@@ -244,6 +244,75 @@ def test_simplify_does_not_fold_large_constants():
     assert optimize(fn).count("mul") == 1
 
 
+# the values where a rescaling fold would go wrong, if it ever does: signed zeros, the smallest
+# subnormals, overflow at the top, infinities and nan
+EDGES = np.array([0.0, -0.0, 5e-324, -1e-323, 2.5e-308, 1e-300, 0.3, -1.0, 7.0, 1e300, 8.9e307,
+                  -8.99e307, 1.7e308, -1.79e308, np.inf, -np.inf, np.nan])
+
+
+def _chain(c1, c2, dtype="f64", n=len(EDGES)):
+    return ir(f"""
+        func f(x: {dtype}[{n}]) -> {dtype}[{n}]
+          v0: {dtype}[{n}] = mul({c1}, x)
+          v1: {dtype}[{n}] = mul(v0, {c2})
+          return v1
+        """)
+
+
+@pytest.mark.parametrize("c1,c2", [(2.0, 3.0), (4.0, -1.5), (-8.0, 1e300), (2.0, 1.0e5)])
+def test_simplify_folds_an_exact_rescaling(c1, c2):
+    # c1 = +-2^a (a >= 0) and |c2| >= 1: one rounding of (c1 c2) x is the two of c2 (c1 x)
+    before = _chain(c1, c2)
+    after = dce(simplify(before))
+    assert after.count("mul") == 1 and str(np.float64(c1) * np.float64(c2)) in str(after)
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = (EDGES * c1) * c2                    # numpy, in the order written
+        for fn in (before, after):
+            got = run(fn, [EDGES])[0]
+            assert got.tobytes() == want.tobytes()  # bitwise, nan and -0.0 included
+
+
+@pytest.mark.parametrize("c1,c2,x,why", [
+    (2.0, 0.000390625, 1.7e308, "2x overflows to inf, (2 c2) x does not"),
+    (2.0, 1.5, 1e308, "...while |c2| >= 1 overflows anyway; 0.5 would not"),
+    (1.5, 2.0, 5e-324, "1.5 x rounds in the subnormals, 3 x is exact"),
+    (0.5, 4.0, 5e-324, "x / 2 underflows to 0, 2 x does not"),
+])
+def test_simplify_keeps_a_rescaling_that_is_not_exact(c1, c2, x, why):
+    before = _chain(c1, c2, n=1)
+    after = dce(simplify(before))
+    folded = np.float64(c1) * np.float64(c2)
+    xs = np.array([x])
+    with np.errstate(over="ignore", under="ignore"):
+        two_roundings, one_rounding = (xs * c1) * c2, xs * folded
+        got = run(after, [xs])[0]
+    assert got.tobytes() == two_roundings.tobytes()
+    if c2 != 1.5:   # the witness: folding would change this value, so it is not folded
+        assert two_roundings.tobytes() != one_rounding.tobytes(), why
+        assert after.count("mul") == 2, why
+    else:           # exact (|c2| >= 1): folded, and the same value
+        assert after.count("mul") == 1 and two_roundings.tobytes() == one_rounding.tobytes()
+
+
+def test_simplify_rescaling_in_float32_and_through_a_chain():
+    after = dce(simplify(ir("""
+        func f(x: f32[3]) -> f32[3]
+          v0: f32[3] = mul(x, 4.0:f32)
+          v1: f32[3] = mul(2.0:f32, v0)
+          v2: f32[3] = mul(v1, 3.0:f32)
+          return v2
+        """)))
+    same(after, """
+        func f(x: f32[3]) -> f32[3]
+          v0: f32[3] = mul(24.0:f32, x)
+          return v0
+        """)
+    # the MLP's mean-of-squares adjoint, 0.000390625 * (2 * v): left as written
+    fn = ad.make_ir(ad.grad(lambda x: np.mean(x ** 2)))(np.ones(2560))
+    text = str(optimize(fn))
+    assert "mul(2.0, x)" in text and "mul(0.000390625, v0)" in text
+
+
 def test_optimize_reaches_a_fixed_point_and_verifies():
     before = ir("""
         func f(x: f64[3]) -> f64[3]

@@ -8,7 +8,10 @@
 - uniform folding: an elementwise or data-movement equation whose inputs each hold a single
   repeated value becomes `broadcast_to(literal)`, whatever its size (no large constant is made);
 - folding: an equation whose inputs are all literals or constants, with a small output, is
-  evaluated now and replaced by a constant.
+  evaluated now and replaced by a constant;
+- rescaling: `c2 * (c1 * v)` becomes `(c1 * c2) * v` only where that is bitwise the same for
+  every v: c1 = +-2^a with a >= 0 and |c2| >= 1 (why no other pair: docs/design/passes.md;
+  AD's `0.000390625 * (2.0 * v)` of a mean of squares is not such a pair and stays).
 Rewrites only fire when the replacement has exactly the output's shape and dtype.
 """
 from __future__ import annotations
@@ -67,6 +70,35 @@ def _symbolic_zero(atom, producers) -> bool:
             and eqn.inputs[0].value == 0)
 
 
+def _exact_rescale(inputs, vals, consts, producers, out):
+    """(literal c1*c2, v) for `mul(c2, mul(c1, v))` (operands in either order) when the one
+    rounding of (c1*c2)*v equals the two of c2*(c1*v) for every v: c1 = +-2^a, a >= 0 (so c1*v
+    is exact unless it overflows) and |c2| >= 1 (so whenever c1*v overflows, the product does
+    too), with c1*c2 finite; else None."""
+    dt = out.dtype
+    if dt.kind != "f":
+        return None
+    for k in (0, 1):
+        c2, inner = vals[k], inputs[1 - k]
+        prod = producers.get(id(inner)) if isinstance(inner, Var) else None
+        if c2 is None or prod is None or prod.prim.name != "mul" or inner.aval != out.aval:
+            continue
+        inner_vals = [_scalar_value(i, consts, producers) for i in prod.inputs]
+        for j in (0, 1):
+            c1, v = inner_vals[j], prod.inputs[1 - j]
+            if c1 is None or not isinstance(v, Var) or v.aval != out.aval:
+                continue
+            c1, c2v = dt.type(c1), dt.type(c2)
+            mant, expo = np.frexp(c1)
+            with np.errstate(over="ignore", invalid="ignore"):
+                folded = c1 * c2v
+                ok = (abs(mant) == 0.5 and expo >= 1 and np.isfinite(c2v) and abs(c2v) >= 1
+                      and np.isfinite(folded))
+            if ok:
+                return Lit(folded, dt), v
+    return None
+
+
 def simplify(fn: Function) -> Function:
     subst: dict[int, object] = {}
     consts = dict(fn.consts)
@@ -118,6 +150,11 @@ def simplify(fn: Function) -> Function:
         if replacement is not None:
             subst[id(out)] = replacement
             continue
+        if name == "mul":
+            rescaled = _exact_rescale(inputs, vals, consts, producers, out)
+            if rescaled is not None:
+                inputs = list(rescaled)
+                vals = [_scalar_value(i, consts, producers) for i in inputs]
         if eqn.prim.family == "binary":
             # a broadcast literal operand is just the literal (binary ops broadcast themselves)
             for k in (0, 1):
