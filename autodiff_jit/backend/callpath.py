@@ -270,6 +270,7 @@ class _Layout:
 _OBJECT_SYMBOLS = {"PyFloat_Type": float, "PyArray_Type": np.ndarray, "Py_None": None}
 
 _capi_lock = threading.Lock()
+_generic_lock = threading.Lock()
 _capi: dict = {}      # filled by _capi_init(): layout, type addresses, 'ok' or 'reason'
 _counter = itertools.count()
 
@@ -647,13 +648,16 @@ def _generic_wrapper(compile_support=None) -> int:
             return st["generic"]
     if not st["ok"]:
         raise RuntimeError(f"C-API wrapper unavailable: {st['reason']}")
-    names = [GENERIC_WRAPPER]
-    if compile_support is None:
-        _, addrs = engine.compile_module(generic_wrapper_ir(), names)
-    else:
-        addrs = compile_support(generic_wrapper_recipe(), generic_wrapper_ir, names)
-    with _capi_lock:
-        return st.setdefault("generic", addrs[GENERIC_WRAPPER])
+    with _generic_lock:   # one definition of its symbol in the engine, whatever the threads
+        if "generic" not in st:
+            names = [GENERIC_WRAPPER]
+            if compile_support is None:
+                _, addrs = engine.compile_module(generic_wrapper_ir(), names)
+            else:
+                addrs = compile_support(generic_wrapper_recipe(), generic_wrapper_ir, names)
+            with _capi_lock:
+                st["generic"] = addrs[GENERIC_WRAPPER]
+    return st["generic"]
 
 
 def generic_wrapper_recipe() -> str:

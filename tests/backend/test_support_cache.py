@@ -101,3 +101,32 @@ def test_support_modules_hold_no_address_of_this_process():
         assert not re.search(r"inttoptr i64 -?\d", text)
     assert str(id(float)) not in callpath.generic_wrapper_ir()
     assert callpath.generic_wrapper_recipe() == callpath.generic_wrapper_recipe()
+
+
+THREADS = textwrap.dedent("""
+    import json, threading
+    import numpy as np
+    import autodiff_jit as ad
+    from autodiff_jit.backend import cache
+    out = {}
+    def work(k):
+        g = ad.grad(lambda x: np.sum(x ** 2) * (k + 1))
+        out[k] = g(np.arange(3.0)).tolist()
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    print(json.dumps({"out": out, "stats": cache.stats()}))
+""")
+
+
+def test_threads_compiling_their_first_functions_at_once(tmp_path):
+    # the support code is compiled (or loaded) once, whichever thread gets there first
+    env = {k: v for k, v in os.environ.items() if k != "AUTODIFF_JIT_SUPPORT_CACHE"}
+    env.update(PYTHONPATH=str(ROOT), AUTODIFF_JIT_CACHE_DIR=str(tmp_path))
+    for expect in ((0, 1, 1), (1, 0, 0)):       # empty directory, then filled
+        out = subprocess.run([sys.executable, "-c", THREADS], capture_output=True, text=True,
+                             env=env, cwd=str(ROOT), timeout=300)
+        assert out.returncode == 0, out.stderr
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        assert _helpers(res) == expect
+        assert res["out"] == {str(k): [0.0, 2.0 * (k + 1), 4.0 * (k + 1)] for k in range(4)}
