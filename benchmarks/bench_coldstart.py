@@ -1,10 +1,11 @@
 """Cold start: `import autodiff_jit` and the first gradient of a fresh process.
 
-    PYTHONPATH=. python benchmarks/bench_coldstart.py [--repeat 7] [--case poly|index]
+    PYTHONPATH=. python benchmarks/bench_coldstart.py [--repeat 7] [--case index|poly|trig]
                                                       [--user-cache] [--profile]
 
 Each sample is a new Python process that imports autodiff_jit, builds `ad.grad` of a
-3-scalar function and calls it once, timing the import and the first call separately
+3-scalar function (index: x[0]**2 * x[1] + x[2]; poly: the bench's polynomial; trig:
+sum(sin(x) * x)) and calls it once, timing the import and the first call separately
 (perf_counter inside the child, so interpreter start-up is not counted). Two states of the
 disk cache (a fresh directory in $AUTODIFF_JIT_CACHE_DIR per state):
 
@@ -39,6 +40,9 @@ case, user_cache = sys.argv[1], sys.argv[2] == "1"
 if case == "poly":   # the bench's polynomial objective, on 3 scalars
     f = lambda x, y, z: x**3 * y + 2.0 * y**2 * z - z**4 + x * y * z
     g, args = ad.grad(f, argnums=(0, 1, 2), cache=user_cache), (1.2, -0.7, 0.4)
+elif case == "trig":  # sin also needs its huge-argument module (support code too)
+    f = lambda x: np.sum(np.sin(x) * x)
+    g, args = ad.grad(f, cache=user_cache), (np.array([1.0, 2.0, 3.0]),)
 else:                # one array of 3 values
     f = lambda x: x[0]**2 * x[1] + x[2]
     g, args = ad.grad(f, cache=user_cache), (np.array([1.0, 2.0, 3.0]),)
@@ -84,7 +88,7 @@ def _fmt(values, scale=1e3, unit="ms") -> str:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7)
-    ap.add_argument("--case", choices=("poly", "index"), default="index")
+    ap.add_argument("--case", choices=("poly", "index", "trig"), default="index")
     ap.add_argument("--user-cache", action="store_true", help="grad(..., cache=True)")
     ap.add_argument("--profile", action="store_true")
     a = ap.parse_args(argv)
