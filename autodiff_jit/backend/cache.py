@@ -73,7 +73,8 @@ def stats() -> dict:
     """Counters of this process: hits (entries loaded), misses (compiled: no usable entry),
     stores (entries written), corrupt (unreadable entries ignored), write_errors,
     uncacheable (functions whose code cannot be cached, e.g. kernel profiling on);
-    helper_*: the same for the call path's generic wrapper (once per process)."""
+    helper_*: the same for support code (support_compiler: the generic call wrapper,
+    sin/cos/tan's huge-argument module; once per process each)."""
     with _lock:
         return dict(_stats)
 
