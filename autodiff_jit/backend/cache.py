@@ -34,6 +34,11 @@ entry; every entry carries a sha256 of its content: a truncated/corrupt/foreign 
 ignored (counted in `stats()["corrupt"]`) and overwritten by the recompiled entry. A directory
 that cannot be created or written is used read-only (one RuntimeWarning per directory).
 Clearing the cache = deleting the directory (or `clear(path)`); nothing is ever evicted.
+
+Support code (the call path's generic wrapper, sin/cos/tan's huge-argument module: compiled
+once per process, the same for every function) goes through `support_compiler` in
+`support_dir()` whatever the function's `cache=` says: keyed on a recipe string plus
+environment(), so a hit maps its object code without building its IR.
 """
 from __future__ import annotations
 
