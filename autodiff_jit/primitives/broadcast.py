@@ -102,14 +102,46 @@ def _sum_impl(x, *, axes):
     bias gradient of X @ W + b: (n, 2) -> (2,)) is slow in numpy (an inner loop as long as the
     kept size, ~6x a transposed copy plus contiguous pairwise sums), so that case transposes
     first; the result is at least as accurate (pairwise instead of sequential accumulation)."""
-    if type(x) is np.ndarray and axes and axes[-1] == len(axes) - 1 and len(axes) < x.ndim \
-            and x.flags.c_contiguous and x.dtype.kind == "f":
-        kept = x.shape[len(axes):]
-        m = math.prod(kept)
-        n = x.size // m if m else 0
-        if m <= 16 and n >= 512:
-            return np.add.reduce(np.ascontiguousarray(x.reshape(n, m).T), axis=1).reshape(kept)
+    if type(x) is np.ndarray and axes and x.dtype.kind == "f":
+        nd = x.ndim
+        if axes[-1] == len(axes) - 1 and len(axes) < nd and x.flags.c_contiguous:
+            kept = x.shape[len(axes):]
+            m = math.prod(kept)
+            n = x.size // m if m else 0
+            if m <= 16 and n >= 512:
+                return np.add.reduce(np.ascontiguousarray(x.reshape(n, m).T),
+                                     axis=1).reshape(kept)
+        elif axes == (nd - 1,) and 2 <= x.shape[-1] < 8 and x.size >= 1024 and _COLUMN_SUM_EXACT:
+            return _sum_last_columns(x)
     return np.sum(x, axis=axes, dtype=np.result_type(x))  # keeps x's dtype (int32 stays)
+
+
+def _sum_last_columns(x):
+    """np.sum(x, axis=-1) for a short last axis (2 to 7: a row of 3-vectors), as column adds
+    in numpy's own order: numpy sums fewer than 8 elements left to right, so the result is
+    the same to the bit, and ~10x faster than numpy's reduction, whose inner loop is as long
+    as the row."""
+    out = np.add(x[..., 0], x[..., 1])
+    for j in range(2, x.shape[-1]):
+        np.add(out, x[..., j], out=out)
+    return out
+
+
+def _column_sum_is_exact():
+    """Asked once at import: do column adds reproduce the installed numpy's short-axis sums
+    bit for bit? (They do wherever numpy sums short rows left to right; if a numpy ever does
+    otherwise, reduce_sum keeps numpy's reduction.)"""
+    probe = np.sin(np.arange(7 * 2000, dtype=np.float64) * 1.7) * \
+        np.exp(np.cos(np.arange(7 * 2000) * 0.3) * 20)
+    for dt in (np.float64, np.float32):
+        for m in range(2, 8):
+            x = probe[:m * 2000].astype(dt).reshape(2000, m)
+            if not np.array_equal(_sum_last_columns(x), np.sum(x, axis=-1)):
+                return False
+    return True
+
+
+_COLUMN_SUM_EXACT = _column_sum_is_exact()
 
 
 reduce_sum_p = register(Primitive("reduce_sum", _reduce_rule("reduce_sum"), _sum_impl,
