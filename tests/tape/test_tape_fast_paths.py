@@ -7,6 +7,8 @@ the interpreter (the reference mode) for gradients.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -49,10 +51,22 @@ def test_short_last_axis_sum_is_numpys_to_the_bit(m, dtype):
     np.testing.assert_array_equal(got3, np.sum(x3, axis=2))
 
 
-def test_column_sum_check_ran_on_this_numpy():
-    # the import-time check decides whether the column path is used at all; on a numpy that
+@pytest.mark.parametrize("dtype", (np.float64, np.float32))
+@pytest.mark.parametrize("shape", [(1000, 5, 2), (300, 16, 8), (400, 3, 4, 2), (500, 2, 3)])
+def test_middle_axis_sum_is_numpys_to_the_bit(shape, dtype):
+    x = _special_rows(math.prod(shape[1:]), dtype)[:shape[0]].reshape(shape)
+    with np.errstate(invalid="ignore"):
+        got = B._sum_impl(x, axes=(1,))
+        want = np.sum(x, axis=1)
+    assert got.dtype == want.dtype == dtype
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_slice_sum_check_ran_on_this_numpy():
+    # the import-time check decides whether the slice path is used at all; on a numpy that
     # sums short rows left to right (all numpy 2 releases) it is
-    assert B._COLUMN_SUM_EXACT is True
+    assert B._SLICE_SUM_EXACT is True
 
 
 @pytest.mark.parametrize("shape", [(500,), (500, 11), (500, 3, 2)])
