@@ -72,7 +72,6 @@ def fit_cotangent(ct, var, prim_name):
     return cast(ct, var.dtype)
 
 
-
 # ---------------------------------------------------------------------------------------------
 # fewer temporaries in tape backward (plain numpy values)
 #
@@ -327,6 +326,8 @@ def _div_db(g, out, a, b):
 
 
 div = _binary("div", np.true_divide, lambda g, out, a, b: g / b, _div_db, float_only=True)
+
+
 def _c_pow(a, b):
     """C's pow elementwise. numpy's power loop takes sqrt when the exponent is a scalar (or
     broadcast) 0.5, so hand it a full exponent array; the numpy layer maps a constant
