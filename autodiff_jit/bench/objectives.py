@@ -228,6 +228,73 @@ def _lstsq_args(p, rng):
 
 
 # ---------------------------------------------------------------------------------------------
+# bundle adjustment, ADBench formulation
+#
+# cams (c, 11): Rodrigues rotation (3), centre (3), focal length (1), principal point (2),
+# radial distortion (2); points (p, 3); weights (o,); feats (o, 2): the observed image points.
+# Observation i sees point `pt[i]` from camera `cam[i]` (fixed index arrays, baked into the
+# function). The objective is the sum of squares of ADBench's residuals: the weighted
+# reprojection error w_i (project(cam, X) - feat_i) and the weight error 1 - w_i^2. Rotations
+# are nonzero (ADBench's theta = 0 branch is not taken).
+
+def ba_observations(p):
+    """The (camera, point) index of each observation: every point seen, cameras at random
+    (a fixed seed, so the function and every peer see the same problem)."""
+    rng = np.random.default_rng(12345)
+    pt = np.arange(p["n_obs"]) % p["n_pts"]
+    cam = rng.integers(0, p["n_cams"], size=p["n_obs"])
+    return cam, pt
+
+
+def _cross_rows(a, b):
+    """Row-wise a x b of (o, 3) arrays, by components (as ADBench writes it)."""
+    return np.stack([a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1],
+                     a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
+                     a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], axis=1)
+
+
+def make_ba(cam, pt):
+    def bundle_adjustment(cams, X, w, feats):
+        c = cams[cam]                                   # (o, 11): each observation's camera
+        rot = c[:, 0:3]
+        Xo = X[pt] - c[:, 3:6]
+        theta = np.sqrt(np.sum(rot * rot, axis=1))
+        costheta, sintheta = np.cos(theta), np.sin(theta)
+        axis = rot / theta[:, None]
+        tmp = np.sum(axis * Xo, axis=1) * (1.0 - costheta)
+        Xcam = Xo * costheta[:, None] + _cross_rows(axis, Xo) * sintheta[:, None] + \
+            axis * tmp[:, None]
+        proj = Xcam[:, 0:2] / Xcam[:, 2:3]
+        rsq = np.sum(proj * proj, axis=1)
+        distort = 1.0 + c[:, 9] * rsq + c[:, 10] * rsq * rsq
+        pred = proj * (distort * c[:, 6])[:, None] + c[:, 7:9]
+        err = w[:, None] * (pred - feats)
+        werr = 1.0 - w * w
+        return np.sum(err * err) + np.sum(werr * werr)
+
+    bundle_adjustment.__name__ = "bundle_adjustment"
+    return bundle_adjustment
+
+
+def _ba_fn(p):
+    return make_ba(*ba_observations(p))
+
+
+def _ba_args(p, rng):
+    c, n_pts, o = p["n_cams"], p["n_pts"], p["n_obs"]
+    cams = np.concatenate([0.1 * rng.standard_normal((c, 3)) + 0.05,   # rotation, nonzero
+                           0.1 * rng.standard_normal((c, 3)),          # centre
+                           1.0 + 0.1 * rng.random((c, 1)),             # focal length
+                           0.01 * rng.standard_normal((c, 2)),         # principal point
+                           0.01 * rng.standard_normal((c, 2))], axis=1)  # radial distortion
+    X = np.concatenate([rng.standard_normal((n_pts, 2)), rng.uniform(4.0, 8.0, (n_pts, 1))],
+                       axis=1)                                         # in front of the cameras
+    w = rng.uniform(0.5, 1.5, o)
+    feats = 0.3 * rng.standard_normal((o, 2))
+    return cams, X, w, feats
+
+
+# ---------------------------------------------------------------------------------------------
 
 OBJECTIVES: dict[str, Objective] = {}
 
@@ -287,6 +354,14 @@ _register(Objective(
     "lstsq_solve", "0.5 |A^{-1} b - t|^2 through np.linalg.solve, gradient w.r.t. A",
     lambda p: lstsq_solve, _lstsq_args, (0,),
     [Size("n=20", {"n": 20}, ("quick",)), Size("n=200", {"n": 200}, ("default",))]))
+
+
+_register(Objective(
+    "bundle_adjustment", "ADBench bundle adjustment: sum of squared reprojection and weight "
+    "errors, gradient w.r.t. cameras, points and weights",
+    _ba_fn, _ba_args, (0, 1, 2),
+    [Size("c=5,p=20,o=80", {"n_cams": 5, "n_pts": 20, "n_obs": 80}, ("quick",)),
+     Size("c=50,p=2000,o=8000", {"n_cams": 50, "n_pts": 2000, "n_obs": 8000}, ("default",))]))
 
 
 def select(cases=None, size="default"):

@@ -97,10 +97,35 @@ def _xp_objectives(xp, logsumexp, solve_triangular=None):
     def lstsq_solve(A, b, t):
         return 0.5 * xp.sum((xp.linalg.solve(A, b) - t) ** 2)
 
+    def bundle_adjustment(params):
+        from .objectives import ba_observations
+        cam, pt = ba_observations(params)
+
+        def cross(a, b):
+            return xp.stack([a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1],
+                             a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
+                             a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], axis=1)
+
+        def f(cams, X, w, feats):
+            c = cams[cam]
+            rot = c[:, 0:3]
+            Xo = X[pt] - c[:, 3:6]
+            theta = xp.sqrt(xp.sum(rot * rot, axis=1))
+            axis = rot / theta[:, None]
+            tmp = xp.sum(axis * Xo, axis=1) * (1.0 - xp.cos(theta))
+            Xcam = Xo * xp.cos(theta)[:, None] + cross(axis, Xo) * xp.sin(theta)[:, None] + \
+                axis * tmp[:, None]
+            proj = Xcam[:, 0:2] / Xcam[:, 2:3]
+            rsq = xp.sum(proj * proj, axis=1)
+            distort = 1.0 + c[:, 9] * rsq + c[:, 10] * rsq * rsq
+            err = w[:, None] * (proj * (distort * c[:, 6])[:, None] + c[:, 7:9] - feats)
+            return xp.sum(err * err) + xp.sum((1.0 - w * w) ** 2)
+        return f
+
     return {"polynomial": lambda p: polynomial, "rosenbrock": lambda p: rosenbrock,
             "mse_linear": lambda p: mse_linear, "logistic": lambda p: logistic,
             "mlp": mlp, "gmm": gmm, "gp_nll": lambda p: gp_nll,
-            "lstsq_solve": lambda p: lstsq_solve}
+            "lstsq_solve": lambda p: lstsq_solve, "bundle_adjustment": bundle_adjustment}
 
 
 def _jax_prepare(name, params, args, argnums):
@@ -223,9 +248,34 @@ def _torch_objectives():
             return 0.5 * torch.sum((torch.linalg.solve(A, b) - t) ** 2)
         return f
 
+    def bundle_adjustment(p):
+        from .objectives import ba_observations
+        cam, pt = (torch.as_tensor(i) for i in ba_observations(p))
+
+        def cross(a, b):
+            return torch.stack([a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1],
+                                a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
+                                a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], dim=1)
+
+        def f(cams, X, w, feats):
+            c = cams[cam]
+            rot = c[:, 0:3]
+            Xo = X[pt] - c[:, 3:6]
+            theta = torch.sqrt(torch.sum(rot * rot, dim=1))
+            axis = rot / theta[:, None]
+            tmp = torch.sum(axis * Xo, dim=1) * (1.0 - torch.cos(theta))
+            Xcam = Xo * torch.cos(theta)[:, None] + cross(axis, Xo) * \
+                torch.sin(theta)[:, None] + axis * tmp[:, None]
+            proj = Xcam[:, 0:2] / Xcam[:, 2:3]
+            rsq = torch.sum(proj * proj, dim=1)
+            distort = 1.0 + c[:, 9] * rsq + c[:, 10] * rsq * rsq
+            err = w[:, None] * (proj * (distort * c[:, 6])[:, None] + c[:, 7:9] - feats)
+            return torch.sum(err * err) + torch.sum((1.0 - w * w) ** 2)
+        return f
+
     return {"polynomial": polynomial, "rosenbrock": rosenbrock, "mse_linear": mse_linear,
             "logistic": logistic, "mlp": mlp, "gmm": gmm, "gp_nll": gp_nll,
-            "lstsq_solve": lstsq_solve}
+            "lstsq_solve": lstsq_solve, "bundle_adjustment": bundle_adjustment}
 
 
 def _torch_prepare(name, params, args, argnums):
@@ -241,7 +291,7 @@ def _torch_prepare(name, params, args, argnums):
 
 
 _OBJECTIVE_NAMES = ("polynomial", "rosenbrock", "mse_linear", "logistic", "mlp", "gmm", "gp_nll",
-                    "lstsq_solve")
+                    "lstsq_solve", "bundle_adjustment")
 _PREPARE = {"jax": _jax_prepare, "torch": _torch_prepare, "autograd": _autograd_prepare}
 
 # library -> objective name -> prepare function (the "peer variants" of each objective)

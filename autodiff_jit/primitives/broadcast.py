@@ -101,15 +101,63 @@ def _sum_impl(x, *, axes):
     """np.sum over `axes`. Summing the leading axes of a tall, narrow C-contiguous array (the
     bias gradient of X @ W + b: (n, 2) -> (2,)) is slow in numpy (an inner loop as long as the
     kept size, ~6x a transposed copy plus contiguous pairwise sums), so that case transposes
-    first; the result is at least as accurate (pairwise instead of sequential accumulation)."""
-    if type(x) is np.ndarray and axes and axes[-1] == len(axes) - 1 and len(axes) < x.ndim \
-            and x.flags.c_contiguous and x.dtype.kind == "f":
-        kept = x.shape[len(axes):]
-        m = math.prod(kept)
-        n = x.size // m if m else 0
-        if m <= 16 and n >= 512:
-            return np.add.reduce(np.ascontiguousarray(x.reshape(n, m).T), axis=1).reshape(kept)
+    first; the result is at least as accurate (pairwise instead of sequential accumulation).
+    A short axis with little behind it (rows of 3-vectors summed, an (n, k, 2) array summed
+    over k) is summed as slices added in numpy's own order: the same to the bit, 3-10x faster."""
+    if type(x) is np.ndarray and axes and x.dtype.kind == "f":
+        nd = x.ndim
+        if axes[-1] == len(axes) - 1 and len(axes) < nd and x.flags.c_contiguous:
+            kept = x.shape[len(axes):]
+            m = math.prod(kept)
+            n = x.size // m if m else 0
+            if m <= 16 and n >= 512:
+                return np.add.reduce(np.ascontiguousarray(x.reshape(n, m).T),
+                                     axis=1).reshape(kept)
+        elif len(axes) == 1 and _SLICE_SUM_EXACT and x.size >= 1024:
+            ax = axes[0]
+            k = x.shape[ax]
+            if ax == nd - 1 and 2 <= k < 8 or \
+                    0 < ax < nd - 1 and 2 <= k <= 16 and math.prod(x.shape[ax + 1:]) <= 8:
+                return _sum_by_slices(x, ax)
     return np.sum(x, axis=axes, dtype=np.result_type(x))  # keeps x's dtype (int32 stays)
+
+
+def _sum_by_slices(x, axis):
+    """np.sum(x, axis) as the slices along `axis` added one after another. numpy adds a short
+    contiguous row (fewer than 8 elements) and a non-contiguous axis left to right, so this
+    is its result to the bit, without its reduction loop, which is slow when the inner loop
+    it runs is a few elements long."""
+    lead = (slice(None),) * axis
+    out = np.add(x[lead + (0,)], x[lead + (1,)])
+    for j in range(2, x.shape[axis]):
+        np.add(out, x[lead + (j,)], out=out)
+    # numpy's sum starts from +0.0, so a row of -0.0s sums to +0.0 (x + 0.0 changes nothing
+    # else, nan and infinities included)
+    return np.add(out, 0.0, out=out)
+
+
+def _slice_sum_is_exact():
+    """Asked once at import: do slice adds reproduce the installed numpy's sums over a short
+    last axis and over a middle axis bit for bit? (If a numpy ever sums these in another
+    order, reduce_sum keeps numpy's reduction.)"""
+    probe = np.sin(np.arange(16 * 64, dtype=np.float64) * 1.7) * \
+        np.exp(np.cos(np.arange(16 * 64) * 0.3) * 20)
+    for dt in (np.float64, np.float32):
+        for m in range(2, 17):
+            for shape, axis in (((64, m), 1), ((32, m, 2), 1)):
+                if axis == len(shape) - 1 and m >= 8:
+                    continue
+                x = probe[:math.prod(shape)].astype(dt).reshape(shape)
+                x[0] = -0.0
+                x[1, :2] = (0.0, -0.0)
+                got, want = _sum_by_slices(x, axis), np.sum(x, axis=axis)
+                if not (np.array_equal(got, want) and np.array_equal(np.signbit(got),
+                                                                     np.signbit(want))):
+                    return False
+    return True
+
+
+_SLICE_SUM_EXACT = _slice_sum_is_exact()
 
 
 reduce_sum_p = register(Primitive("reduce_sum", _reduce_rule("reduce_sum"), _sum_impl,

@@ -73,6 +73,27 @@ def fit_cotangent(ct, var, prim_name):
 
 
 # ---------------------------------------------------------------------------------------------
+# fewer temporaries in tape backward (plain numpy values)
+#
+# A rule's intermediate results on numpy arrays are fresh arrays nobody else holds, so the
+# next step of the same formula can write into them (`out=`) instead of allocating: on arrays
+# of a few hundred KB and up each allocation costs page faults (glibc hands such blocks back
+# to the system when they are freed), often more than the arithmetic itself.
+
+def _is_fresh(t, *others):
+    """t is an array this rule just computed: its own buffer, writable, none of the inputs."""
+    return t.base is None and t.flags.writeable and all(t is not o for o in others)
+
+
+def mul_into_fresh(g, d, *inputs):
+    """g * d for numpy arrays, written into d when d is a fresh result of the shape and dtype
+    of the product (a unary rule's derivative factor, e.g. 1 - y*y for tanh)."""
+    if d.shape == g.shape and d.dtype == g.dtype and _is_fresh(d, g, *inputs):
+        return np.multiply(g, d, out=d)
+    return g * d
+
+
+# ---------------------------------------------------------------------------------------------
 # batching (vmap; see batching.py)
 
 def _broadcast_batch(prim, axis_size, vals, dims, **params):
@@ -120,7 +141,10 @@ def _unary(name, np_fn, deriv=None, *, float_only=True, torch_name=None):
     vjp = jvp = None
     if deriv is not None:
         def vjp(g, y, x):
-            return (g * deriv(x, y),)
+            d = deriv(x, y)
+            if type(d) is np.ndarray and type(g) is np.ndarray:
+                return (mul_into_fresh(g, d, x, y),)
+            return (g * d,)
 
         def jvp(t, y, x):
             return None if t[0] is None else t[0] * deriv(x, y)
@@ -218,14 +242,18 @@ _BOTH = (True, True)
 
 
 def _binary(name, np_fn, da=None, db=None, *, torch_name=None, out_dtype=None,
-            float_only=False):
+            float_only=False, symmetric=False, db_scale=None):
     """A broadcasting binary primitive. `da(g, out, a, b)` / `db(g, out, a, b)` are the two
     partials applied to an output cotangent or tangent `g` (at the broadcast shape), one formula
     each, shared by the VJP and the JVP rules.
 
     The VJP rule takes `needs=(bool, bool)`: which cotangents are wanted (default both). A
     partial nobody needs (the `100.0` in `100.0 * t`, seen by tape mode) is neither computed nor
-    reduced to its input's shape; its cotangent is None."""
+    reduced to its input's shape; its cotangent is None.
+
+    symmetric: da(g, out, x, x) == db(g, out, x, x), so `x * x` computes its partial once and
+    gives both inputs that one value. db_scale: db is `db_scale * g`, so a broadcast `b` gets
+    db_scale times g summed down to b's shape (one pass over the small result, not over g)."""
     def shape_rule(a, b):
         dt = _same_dtype(name, a, b)
         if float_only and not is_float(dt):
@@ -236,7 +264,13 @@ def _binary(name, np_fn, da=None, db=None, *, torch_name=None, out_dtype=None,
     if da is not None:
         def vjp(g, out, a, b, needs=_BOTH):
             ca = da(g, out, a, b) if needs[0] else None
-            cb = db(g, out, a, b) if needs[1] else None
+            if symmetric and a is b and needs[0]:
+                cb = ca if needs[1] else None
+            elif db_scale is not None and needs[1] and shape_of(b) != shape_of(g):
+                return unbroadcast(ca, shape_of(a)), \
+                    db_scale * unbroadcast(g, shape_of(b))
+            else:
+                cb = db(g, out, a, b) if needs[1] else None
             tg = type(g)
             if tg is type(a) is type(b):  # tape mode's common cases, without shape_of calls
                 if tg is np.ndarray:
@@ -275,10 +309,25 @@ def _pow_db(g, out, a, b):
 
 
 add = _binary("add", np.add, lambda g, out, a, b: g, lambda g, out, a, b: g)
-sub = _binary("sub", np.subtract, lambda g, out, a, b: g, lambda g, out, a, b: -g)
-mul = _binary("mul", np.multiply, lambda g, out, a, b: g * b, lambda g, out, a, b: g * a)
-div = _binary("div", np.true_divide, lambda g, out, a, b: g / b,
-              lambda g, out, a, b: -g * out / b, float_only=True)
+sub = _binary("sub", np.subtract, lambda g, out, a, b: g, lambda g, out, a, b: -g,
+              db_scale=-1.0)
+mul = _binary("mul", np.multiply, lambda g, out, a, b: g * b, lambda g, out, a, b: g * a,
+              symmetric=True)
+
+
+def _div_db(g, out, a, b):
+    """-g out / b (d(a/b)/db = -a/b^2 = -out/b), on numpy arrays in one fresh buffer."""
+    t = g * out
+    if type(t) is np.ndarray and type(b) in (np.ndarray, np.float64, np.float32) and \
+            t.dtype == b.dtype and _is_fresh(t, g, out, a, b):
+        np.divide(t, b, out=t)
+        return np.negative(t, out=t)
+    return -t / b
+
+
+div = _binary("div", np.true_divide, lambda g, out, a, b: g / b, _div_db, float_only=True)
+
+
 def _c_pow(a, b):
     """C's pow elementwise. numpy's power loop takes sqrt when the exponent is a scalar (or
     broadcast) 0.5, so hand it a full exponent array; the numpy layer maps a constant

@@ -550,6 +550,10 @@ class Tensor(GraphTensor, ArrayOps):
             params = {"start": (s if n else 0,) + (0,) * rest, "step": (st,) + (1,) * rest,
                       "shape": (n,) + shape[1:]}
             return _record1(_P_SLICE, d[key], self, d, params)
+        if type(key) is tuple and type(d) is np.ndarray and d.dtype in _FLOATS:
+            res = _basic_getitem(self, d, key)
+            if res is not None:
+                return res
         return ArrayOps.__getitem__(self, key)
 
     def __array_ufunc__(self, uf, method, *inputs, **kwargs):
@@ -564,6 +568,10 @@ class Tensor(GraphTensor, ArrayOps):
             elif n == 2:
                 if uf is np.matmul:
                     return _matmul(*inputs)
+                if uf is np.logaddexp:
+                    res = _logaddexp(*inputs)
+                    if res is not None:
+                        return res
                 prim = _BINARY.get(uf)
                 if prim is not None:
                     res = _fast_pair(prim, inputs[0], inputs[1])
@@ -656,10 +664,12 @@ def _torch_kw(kwargs, dim, keepdim, unbiased=None):
 
 from ..primitives import elementwise as _E  # noqa: E402
 from ..primitives import indexing as _I, linalg as _L, reductions as _R  # noqa: E402
+from ..primitives import broadcast as _B  # noqa: E402
 
 _P_ADD, _P_SUB, _P_MUL, _P_DIV = _E.add, _E.sub, _E.mul, _E.div
 _P_NEG, _P_IPOW = _E.neg, _E.integer_pow_p
 _P_SLICE = _I.slice_p
+_P_RESHAPE = _B.reshape_p
 _P_SUM = _R.reduce_sum_p
 _P_DOT = _L.dot_general_p
 _SUM_PARAMS = {n: {"axes": tuple(range(n))} for n in range(1, 9)}
@@ -773,6 +783,85 @@ def _fast_pair(prim, a, b):
         return None
     return _record2(prim, prim.impl(ad, bd), a, b, ad, bd,
                     a_t and a.requires_grad or b_t and b.requires_grad)
+
+
+def _basic_getitem(x, d, key):
+    """x[key] for a tuple of slices, ints and None on a float Tensor: what numpy/indexing.py
+    getitem records for basic indexing (a strided slice, then a reshape for the ints and
+    Nones), without the numpy layer's key expansion. None: another key (arrays, Ellipsis,
+    out-of-range ints), for the numpy layer to handle or refuse."""
+    shape = d.shape
+    start, step, sizes, out_shape = [], [], [], []
+    axis = 0
+    nd = len(shape)
+    for k in key:
+        tk = type(k)
+        if k is None:
+            out_shape.append(1)
+            continue
+        if axis == nd:
+            return None
+        dim = shape[axis]
+        if tk is slice:
+            s, e, st = k.indices(dim)
+            n = len(range(s, e, st))
+            start.append(s if n else 0)
+            step.append(st)
+            sizes.append(n)
+            out_shape.append(n)
+        elif tk is int and -dim <= k < dim:
+            start.append(k % dim)
+            step.append(1)
+            sizes.append(1)
+        else:
+            return None
+        axis += 1
+    for dim in shape[axis:]:
+        start.append(0)
+        step.append(1)
+        sizes.append(dim)
+        out_shape.append(dim)
+    t = x
+    sizes = tuple(sizes)
+    if sizes != shape or any(st != 1 for st in step) or any(start):
+        params = {"start": tuple(start), "step": tuple(step), "shape": sizes}
+        t = _record1(_P_SLICE, d[_I._slices(params["start"], params["step"], sizes)], x, d,
+                     params)
+    out_shape = tuple(out_shape)
+    if out_shape != sizes:
+        td = t._data
+        t = _record1(_P_RESHAPE, np.reshape(td, out_shape), t, td, {"shape": out_shape})
+    return t
+
+
+def _logaddexp(a, b):
+    """np.logaddexp on float Tensors (or a Tensor and a Python or numpy float / array of its
+    dtype): the graph numpy/ufuncs.py logaddexp records, m + log(exp(a - m) + exp(b - m)),
+    with its gradient-free shift m = max(a, b) (infinities replaced by 0) computed in numpy
+    directly instead of as eight recorded ops (maximum, isfinite, select, stop_gradient).
+    None: not such operands (the numpy layer handles them)."""
+    vals = []
+    dt = None
+    for v in (a, b):
+        tv = type(v)
+        if tv is Tensor or tv is Parameter:
+            d = v._data
+            if dt is not None and d.dtype != dt:
+                return None
+            dt = d.dtype
+            vals.append(d)
+        elif tv is float or tv in _CONST_TYPES:
+            vals.append(v)
+        else:
+            return None
+    if dt not in _FLOATS or any(type(v) is not float and v.dtype != dt for v in vals):
+        return None
+    m = np.maximum(vals[0], vals[1])
+    fin = np.isfinite(m)
+    if not fin.all():
+        m = np.where(fin, m, dt.type(0))
+    exp, log = UFUNCS[np.exp], UFUNCS[np.log]
+    return m + log(exp(a - m) + exp(b - m))
 
 
 def _fast2(prim, a, b, op, ufunc):

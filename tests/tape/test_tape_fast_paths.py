@@ -1,0 +1,195 @@
+"""The tape-mode speed paths give the values and gradients of the general paths they shortcut.
+
+Each fast path (a numpy formulation of a primitive's impl, an in-place step in a VJP rule, a
+Tensor operator that records the numpy layer's primitives directly) is checked against the
+path it replaces: numpy itself for forward values (bit for bit where the fast path claims it),
+the interpreter (the reference mode) for gradients.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import autodiff_jit as ad
+from autodiff_jit.primitives import broadcast as B, indexing as I
+
+rng = np.random.default_rng(17)
+
+
+def _data(v):
+    return np.asarray(getattr(v, "_data", v))
+
+
+def _special_rows(m, dtype):
+    """Rows of ordinary and special values: signed zeros, infinities, nan, wide exponents."""
+    x = (rng.standard_normal((3000, m)) * np.exp(rng.standard_normal((3000, m)) * 8))
+    x[0] = -0.0
+    x[1, 0], x[1, 1] = 0.0, -0.0
+    x[2, 0], x[2, 1] = np.inf, -np.inf
+    x[3, -1] = np.nan
+    x[4, 0] = np.inf
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", (np.float64, np.float32))
+@pytest.mark.parametrize("m", range(2, 8))
+def test_short_last_axis_sum_is_numpys_to_the_bit(m, dtype):
+    x = _special_rows(m, dtype)
+    with np.errstate(invalid="ignore"):
+        got = B._sum_impl(x, axes=(1,))
+        want = np.sum(x, axis=1)
+        # a non-contiguous operand (a column slice) and a 3-D one take the same path
+        got_t = B._sum_impl(x.T.copy().T, axes=(1,))
+        x3 = x.reshape(1000, 3, m)
+        got3 = B._sum_impl(x3, axes=(2,))
+    assert got.dtype == want.dtype == dtype
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    np.testing.assert_array_equal(got_t, want)
+    np.testing.assert_array_equal(got3, np.sum(x3, axis=2))
+
+
+@pytest.mark.parametrize("dtype", (np.float64, np.float32))
+@pytest.mark.parametrize("shape", [(1000, 5, 2), (300, 16, 8), (400, 3, 4, 2), (500, 2, 3)])
+def test_middle_axis_sum_is_numpys_to_the_bit(shape, dtype):
+    x = _special_rows(math.prod(shape[1:]), dtype)[:shape[0]].reshape(shape)
+    with np.errstate(invalid="ignore"):
+        got = B._sum_impl(x, axes=(1,))
+        want = np.sum(x, axis=1)
+    assert got.dtype == want.dtype == dtype
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_slice_sum_check_ran_on_this_numpy():
+    # the import-time check decides whether the slice path is used at all; on a numpy that
+    # sums short rows left to right (all numpy 2 releases) it is
+    assert B._SLICE_SUM_EXACT is True
+
+
+@pytest.mark.parametrize("shape", [(500,), (500, 11), (500, 3, 2)])
+def test_take_add_rows_match_add_at(shape):
+    g = rng.standard_normal(shape)
+    g[::7] = -0.0
+    idx = rng.integers(-40, 40, shape[0])  # repeats and negative indices
+    want = np.zeros((40,) + shape[1:])
+    np.add.at(want, idx, g)
+    got = I._take_add_impl(g, idx, axis=0, size=40)
+    assert got.shape == want.shape and got.dtype == np.float64
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_take_add_float32_keeps_its_dtype():
+    g = rng.standard_normal((200, 3)).astype(np.float32)
+    idx = rng.integers(0, 5, 200)
+    got = I._take_add_impl(g, idx, axis=0, size=5)
+    want = np.zeros((5, 3), np.float32)
+    np.add.at(want, idx, g)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+
+
+def _grads(f, args, mode):
+    return ad.grad(f, argnums=tuple(range(len(args))), mode=mode)(*args)
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: np.sum(x * x),                                   # mul of an input with itself
+    lambda x: np.sum(np.tanh(x) * np.sin(x) / np.sqrt(1.0 + x * x)),   # fresh-buffer unaries
+    lambda x: np.sum(np.cos(x[:, None, :] - x[None, :, :]) / (2.0 + x[:, :1])),  # broadcasts
+    lambda x: np.sum(1.0 / (x * x + 1.0) - x[None, :, :]),
+])
+def test_rules_with_fewer_temporaries_match_the_interpreter(f):
+    x = rng.standard_normal((4, 3))
+    got = _grads(f, (x,), "tape")
+    want = _grads(f, (x,), "interpret")
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-13, atol=1e-14)
+
+
+def test_mul_of_a_tensor_with_itself_and_with_its_detached_copy():
+    x = ad.tensor(np.array([1.5, -2.0, 3.0]), requires_grad=True)
+    np.sum(x * x).backward()
+    np.testing.assert_array_equal(x.grad, 2 * np.array([1.5, -2.0, 3.0]))
+    # a second Tensor on the same data: each factor gets the other one's value, once
+    x2 = ad.tensor(np.array([1.5, -2.0, 3.0]), requires_grad=True)
+    y = x2.detach().requires_grad_()
+    np.sum(x2 * y).backward()
+    np.testing.assert_array_equal(x2.grad, np.array([1.5, -2.0, 3.0]))
+    np.testing.assert_array_equal(y.grad, np.array([1.5, -2.0, 3.0]))
+
+
+def test_sub_of_a_broadcast_operand_sums_before_negating():
+    a = rng.standard_normal((5, 4)).astype(np.float32)
+    b = rng.standard_normal((1, 4)).astype(np.float32)
+    ga, gb = _grads(lambda a, b: np.sum(np.exp(a - b)), (a, b), "tape")
+    assert gb.dtype == np.float32 and gb.shape == (1, 4)
+    np.testing.assert_allclose(gb, -np.sum(np.exp(a - b), axis=0, keepdims=True), rtol=1e-6)
+    np.testing.assert_allclose(ga, np.exp(a - b), rtol=1e-6)
+
+
+@pytest.mark.parametrize("shapes", [((64, 300), (300, 20)), ((1000, 3), (3, 2)), ((8, 5), (5, 4))])
+def test_matmul_weight_gradient_either_way_round(shapes):
+    # wide a^T g is computed as (g^T a)^T; both orders are the same sums
+    a = rng.standard_normal(shapes[0])
+    w = rng.standard_normal(shapes[1])
+    g = ad.grad(lambda w: np.sum(np.tanh(a @ w)), mode="tape")(w)
+    want = a.T @ (1.0 - np.tanh(a @ w) ** 2)
+    np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-12 * shapes[0][0])
+
+
+@pytest.mark.parametrize("dtype", (np.float64, np.float32))
+def test_logaddexp_on_tensors_matches_the_numpy_layer(dtype):
+    vals = np.array([0.5, -3.0, 700.0, -np.inf, np.inf, np.nan, -800.0, 0.0, -0.0], dtype)
+    other = vals[::-1].copy()
+    cases = [lambda x: np.logaddexp(0.0, x), lambda x: np.logaddexp(x, dtype(1.5)),
+             lambda x: np.logaddexp(x, other), lambda x: np.logaddexp(x, x)]
+    with np.errstate(all="ignore"):
+        for f in cases:
+            t = ad.tensor(vals, requires_grad=True)
+            r = f(t)
+            r.sum().backward()
+            # the general path: the numpy layer's logaddexp, run by the interpreter
+            ref = ad.jit(f, mode="interpret")(vals)
+            gref = ad.grad(lambda x: np.sum(f(x)), mode="interpret")(vals)
+            assert _data(r).dtype == np.asarray(ref).dtype == dtype
+            np.testing.assert_array_equal(_data(r), ref)
+            np.testing.assert_array_equal(t.grad, gref)
+        # two Tensors that require grad
+        a, b = ad.tensor(vals, requires_grad=True), ad.tensor(other, requires_grad=True)
+        np.sum(np.logaddexp(a, b)).backward()
+        ga, gb = ad.grad(lambda a, b: np.sum(np.logaddexp(a, b)), argnums=(0, 1),
+                         mode="interpret")(vals, other)
+    np.testing.assert_array_equal(a.grad, ga)
+    np.testing.assert_array_equal(b.grad, gb)
+
+
+@pytest.mark.parametrize("key", [
+    (slice(None), None, slice(1, 3)), (0,), (1, 2), (-1, slice(None, None, -1)), (None,),
+    (slice(None), 0), (0, 1, 2), (None, 0, None, 1), (slice(5, 9),), (slice(None), slice(0, 0)),
+    (1, None), (slice(None), slice(None), slice(None)),
+])
+def test_basic_index_tuples_match_the_numpy_layer(key):
+    x = np.arange(24.0).reshape(2, 3, 4)
+    t = ad.tensor(x, requires_grad=True)
+    r = t[key]
+    np.testing.assert_array_equal(_data(r), x[key])
+    w = np.arange(float(x[key].size)).reshape(x[key].shape)
+    np.sum(r * w).backward()
+    want = ad.grad(lambda v: np.sum(v[key] * w), mode="interpret")(x)
+    np.testing.assert_array_equal(t.grad, want)
+
+
+def test_basic_index_tuples_refuse_what_numpy_refuses():
+    t = ad.tensor(np.zeros((2, 3)), requires_grad=True)
+    with pytest.raises(IndexError, match="out of bounds"):
+        t[0, 5]
+    with pytest.raises(IndexError, match="too many indices"):
+        t[0, 0, 0]
+
+
+def test_bundle_adjustment_objective_agrees_across_modes():
+    r = ad.compare("bundle_adjustment", size="quick", quick=True)
+    assert r.agreed and r.case.name == "bundle_adjustment"
