@@ -1,4 +1,4 @@
-"""numpy/sorting.py: the argsort primitive (compiled kernel: merge sort of (key, index) pairs) and
+"""numpy/sorting.py: the argsort primitive (compiled kernel: radix sort of (key, index) pairs) and
 sort/argsort/partition/argpartition/lexsort/searchsorted/digitize; value vs numpy and
 gradient (through the permutation) vs finite differences, every mode."""
 import numpy as np
@@ -78,3 +78,72 @@ def test_sort_gradient_follows_the_permutation():
 def test_argsort_kernel_large_rows():
     x = _r.standard_normal((3, 5000))
     check_value(lambda a: np.sort(a, axis=1), [x], modes=("compiled",))
+
+
+def _special_row(n, rng):
+    """n values drawn from a pool rich in ties, NaNs, signed zeros and infinities."""
+    pool = np.array([np.nan, -np.nan, 0.0, -0.0, np.inf, -np.inf, 1.0, -1.0, 5e-324, -5e-324,
+                     np.finfo(np.float64).max, -np.finfo(np.float64).max, 2.5, 2.5])
+    x = rng.standard_normal(n)
+    pick = rng.random(n) < 0.5
+    x[pick] = rng.choice(pool, int(pick.sum()))
+    return x
+
+
+# row lengths either side of the kernel's plan boundaries (insertion sort up to 32; 8-bit digits
+# below 4096, 11-bit from there), 1 and 2 for the degenerate rows
+KERNEL_LENGTHS = (1, 2, 3, 31, 32, 33, 100, 4095, 4096, 5000)
+
+
+@pytest.mark.parametrize("n", KERNEL_LENGTHS)
+def test_argsort_kernel_matches_numpy_stable(n):
+    r = np.random.default_rng(n)
+    cases = {
+        "float64": _special_row(n, r),
+        "float32": _special_row(n, r).clip(-1e30, 1e30).astype(np.float32),
+        "float64_negzero_ties": r.choice([0.0, -0.0, 1.0], n),
+        "int64": r.integers(-2 ** 63, 2 ** 63 - 1, n, dtype=np.int64, endpoint=True),
+        "int64_ties": r.integers(-3, 3, n),
+        "int64_extremes": r.choice(np.array([-2 ** 63, 2 ** 63 - 1, 0, -1, 1]), n),
+        "int32": r.integers(-1000, 1000, n).astype(np.int32),
+        "bool": r.random(n) < 0.5,
+        "sorted": np.arange(n, dtype=np.float64),
+        "reversed": -np.arange(n, dtype=np.float64),
+    }
+    f = ad.jit(np.argsort)
+    g = ad.jit(np.sort)
+    for name, x in cases.items():
+        np.testing.assert_array_equal(f(x), np.argsort(x, kind="stable"), err_msg=name)
+        np.testing.assert_array_equal(g(x), np.sort(x), err_msg=name)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, None])
+def test_argsort_kernel_axes(axis):
+    x = _special_row(3 * 40 * 5, np.random.default_rng(7)).reshape(3, 40, 5)
+    x[1, :, 2] = 7.0  # a row of ties
+    np.testing.assert_array_equal(ad.jit(lambda a: np.argsort(a, axis=axis))(x),
+                                  np.argsort(x, axis=axis, kind="stable"))
+    np.testing.assert_array_equal(ad.jit(lambda a: np.sort(a, axis=axis))(x),
+                                  np.sort(x, axis=axis))
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_sort_empty_and_single(mode):
+    for shape, axis in [((0,), -1), ((3, 0), -1), ((0, 4), -1), ((0, 4), 0), ((1,), -1),
+                        ((4, 1), 1), ((1, 4), 0)]:
+        x = np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape)[::-1] * 1.5
+        got = ad.jit(lambda a: np.sort(a, axis=axis), mode=mode)(x)
+        np.testing.assert_array_equal(got, np.sort(x, axis=axis))
+        got = ad.jit(lambda a: np.argsort(a, axis=axis), mode=mode)(x)
+        np.testing.assert_array_equal(got, np.argsort(x, axis=axis, kind="stable"))
+
+
+def test_sort_gradient_long_rows_matches_finite_differences():
+    """The radix plan (rows > 32) and the insertion plan carry the gradient alike."""
+    x = np.random.default_rng(3).standard_normal((2, 300))
+    w = np.random.default_rng(4).standard_normal((2, 300))
+    for mode in ALL_MODES:
+        g = ad.grad(lambda x: np.sum(np.sort(x, axis=1) * w), mode=mode)(x)
+        np.testing.assert_array_equal(
+            g, np.take_along_axis(w, np.argsort(np.argsort(x, axis=1), axis=1), axis=1))
+    check_case(lambda a: np.sort(a, axis=1)[:, ::7] ** 2, [x], modes=("compiled",))
