@@ -12,8 +12,9 @@ runs at the latency of load + compare + select per element and pass; a radix pas
 chain): one read of the row builds the histograms of every digit; a digit shared by the whole row
 (e.g. the top digit of int64s of one sign and small range, the low digits of float32s) is skipped;
 every other digit is one counting scatter between two ping-pong buffers. Digits are 11 bits (6
-passes, 2048 counters each: the whole histogram table stays in L1/L2) for long rows, 8 bits for
-rows under 4096 (fewer counters to clear and scan); rows of at most 32 are insertion-sorted.
+passes, 2048 counters each: the whole histogram table stays in L1/L2) for long rows, narrower
+for short rows (fewer counters to clear and scan: digit_bits); rows of at most 64 are
+insertion-sorted.
 Indices are int32 in the buffers when the row length allows (less to move per pass).
 
 One malloc'ed block serves every row; malloc and free are looked up in the running process with
@@ -33,8 +34,15 @@ _LIBC = ctypes.CDLL(None)
 for _name in ("malloc", "free"):
     engine.add_symbol("adj_" + _name, ctypes.cast(getattr(_LIBC, _name), ctypes.c_void_p).value)
 
-INSERTION_MAX = 32   # rows up to this length: insertion sort (no histograms to clear and scan)
-SHORT_ROW = 4096     # rows shorter than this: 8-bit digits, else 11-bit
+INSERTION_MAX = 64   # rows up to this length: insertion sort (measured crossover: ~90)
+DIGIT_BITS = (4, 5, 6, 8, 11)
+
+
+def digit_bits(n):
+    """The digit width for rows of n: a pass clears and scans 2**bits counters and moves n
+    pairs (about three operations each), so short rows want narrow digits; 11 bits at most (the
+    counters of all passes stay in L1/L2)."""
+    return min(DIGIT_BITS, key=lambda b: -(-64 // b) * (2 * 2 ** b + 3 * n))
 _SIGN = -(1 << 63)   # i64 constant 0x8000...0
 
 
@@ -178,7 +186,7 @@ def argsort_kernel(L, eqn, outs):
     idx_t = I32 if n < 2 ** 31 else I64
     cnt_t = idx_t
     small = n <= INSERTION_MAX
-    bits = 8 if n < SHORT_ROW else 11
+    bits = digit_bits(n)
     ndigits = -(-64 // bits)
     ncounts = 0 if small else ndigits << bits
     module = L.module
