@@ -91,11 +91,13 @@ def _special_row(n, rng):
 
 
 # row lengths either side of the kernel's plan boundaries: insertion sort up to INSERTION_MAX,
-# then radix digits of each width digit_bits picks; 1 and 2 for the degenerate rows
+# then LSD radix digits of each width digit_bits picks, then the MSD plan from MSD_MIN (its
+# buckets: insertion-sorted or LSD-sorted, indices copied back or not); 1 and 2 for the
+# degenerate rows
 def _kernel_lengths():
-    from autodiff_jit.backend.sortlib import INSERTION_MAX, digit_bits
-    edges = [n for n in range(INSERTION_MAX + 2, 5000) if digit_bits(n) != digit_bits(n - 1)]
-    return sorted({1, 2, 3, INSERTION_MAX, INSERTION_MAX + 1, 5000}
+    from autodiff_jit.backend.sortlib import INSERTION_MAX, MSD_MIN, digit_bits
+    edges = [n for n in range(INSERTION_MAX + 2, MSD_MIN) if digit_bits(n) != digit_bits(n - 1)]
+    return sorted({1, 2, 3, INSERTION_MAX, INSERTION_MAX + 1, MSD_MIN - 1, MSD_MIN, 70000}
                   | set(edges) | {n - 1 for n in edges})
 
 
@@ -113,6 +115,10 @@ def test_argsort_kernel_matches_numpy_stable(n):
         "int64_ties": r.integers(-3, 3, n),
         "int64_extremes": r.choice(np.array([-2 ** 63, 2 ** 63 - 1, 0, -1, 1]), n),
         "int32": r.integers(-1000, 1000, n).astype(np.int32),
+        # MSD plan: two big buckets (bit 40), then one (odd: indices copied back from the
+        # scratch half) or two LSD passes inside each
+        "int64_one_pass": r.integers(0, 256, n) + (r.integers(0, 2, n) << 40),
+        "int64_two_passes": r.integers(0, 65536, n) + (r.integers(0, 2, n) << 40),
         "bool": r.random(n) < 0.5,
         "sorted": np.arange(n, dtype=np.float64),
         "reversed": -np.arange(n, dtype=np.float64),
