@@ -22,22 +22,15 @@ Three plans, by row length (static):
   half the LSD plan's time on 1e5 and 1e6 normal float64s; the same at 4e4).
 Indices are int32 in the buffers when the row length allows (less to move per pass).
 
-One malloc'ed block serves every row; malloc and free are looked up in the running process with
-ctypes and registered with the JIT under adj_* names (as blas.py does for BLAS), at import, so
-code loaded from the disk cache resolves them too."""
+One scratch block in the call's arena (reused across calls, allocated by the call path like
+every temporary) serves every row."""
 from __future__ import annotations
 
-import ctypes
-
+import numpy as np
 from llvmlite import ir
 
-from . import engine
 from .emitters import EMITTERS, Emitter
 from .kernels import F64, I8P, I32, I64, Index, for_range, i64, loop_nest
-
-_LIBC = ctypes.CDLL(None)
-for _name in ("malloc", "free"):
-    engine.add_symbol("adj_" + _name, ctypes.cast(getattr(_LIBC, _name), ctypes.c_void_p).value)
 
 INSERTION_MAX = 64   # rows up to this length: insertion sort (measured crossover: ~90)
 MSD_MIN = 1 << 15    # rows from this length: the MSD plan (a first pass on the top 16 bits)
@@ -52,13 +45,6 @@ def digit_bits(n):
     counters of all passes stay in L1/L2)."""
     return min(DIGIT_BITS, key=lambda b: -(-64 // b) * (2 * 2 ** b + 3 * n))
 _SIGN = -(1 << 63)   # i64 constant 0x8000...0
-
-
-def _declare(module, name, ret, args):
-    fn = module.globals.get(name)
-    if fn is None:
-        fn = ir.Function(module, ir.FunctionType(ret, args), name)
-    return fn
 
 
 def _while(b, cond, body, name):
@@ -301,10 +287,8 @@ def argsort_kernel(L, eqn, outs):
     ndigits = -(-64 // bits)
     ncounts = {"insertion": 0, "lsd": ndigits << bits,
                "msd": (1 << MSD_BITS) + (-(-48 // BUCKET_BITS) << BUCKET_BITS)}[plan]
-    module = L.module
-    malloc = _declare(module, "adj_malloc", I8P, [I64])
-    free = _declare(module, "adj_free", ir.VoidType(), [I8P])
-    raw = b.call(malloc, [i64(_Bufs.nbytes(n, idx_t, cnt_t, ncounts))])
+    words = -(-_Bufs.nbytes(n, idx_t, cnt_t, ncounts) // 8)
+    raw = b.bitcast(L.temp_buffer((words,), np.int64).ptr, I8P)
     bufs = _Bufs(b, raw, n, idx_t, cnt_t)
     outer = tuple(1 if a == axis else d for a, d in enumerate(shape))
 
@@ -351,7 +335,6 @@ def argsort_kernel(L, eqn, outs):
             out.store(b, Index(out.shape, dims=d), b.sext(v, I64) if idx_t != I64 else v)
         for_range(b, n, emit, name="sout")
     loop_nest(b, outer, row)
-    b.call(free, [raw])
 
 
 EMITTERS["argsort"] = Emitter(None, argsort_kernel, "opaque")
