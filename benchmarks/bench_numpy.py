@@ -1,13 +1,17 @@
-"""Compiled forward and gradient of the new numpy primitives and composites vs numpy's forward.
+"""Compiled forward and gradient of the numpy primitives and composites vs numpy's forward.
 
-    python benchmarks/bench_numpy.py [--repeat 7] [--number 20]
+    python benchmarks/bench_numpy.py [--repeat 7] [--cases sort_1e5,pad_reflect,...]
 
-Workloads (float64): sort of 100k values (the argsort primitive + a gather), cumprod along
-rows of 1000x100 (the cumprod primitive), convolve of 10k samples with a 64-tap kernel
-(Toeplitz gather + product), pad of 1000x1000 by 8 in reflect mode (an index map).
-Rows: numpy forward; compiled forward (ad.jit); compiled gradient of sum(f(x) * w)
-(ad.grad, which also runs the forward). Times are min and median over `repeat` runs of
-`number` calls, in microseconds per call, measured side by side in one process.
+Workloads (float64 unless named): sort of 1e3/1e5/1e6 values and of 1e5 float32 and int64
+values, argsort of 1e5 (the argsort primitive: a radix sort; np.sort gathers through it),
+rows of a 1000x100 sort; cumprod along rows of 1000x100 (the cumprod primitive); convolve of
+10k samples with a 64-tap kernel (Toeplitz gather + product); pad of 1000x1000 by 8 in reflect,
+edge and constant mode (one take_runs copy / one padding view).
+Columns: numpy forward; compiled forward (ad.jit); compiled gradient of sum(f(x) * w) (ad.grad,
+which also runs the forward); for sort and argsort also numpy's stable argsort, the same contract
+as ours. Times are medians over `repeat` rounds, in microseconds per call; in each round every
+column is timed in turn (side by side in one process), and the ratios (compiled / numpy forward)
+are medians of the per-round ratios, so a drift in machine speed cancels.
 """
 from __future__ import annotations
 
@@ -24,33 +28,75 @@ import autodiff_jit as ad  # noqa: E402
 
 rng = np.random.default_rng(0)
 KERNEL = rng.standard_normal(64)
+
+
+def _stable(x):
+    return np.argsort(x, kind="stable")
+
+
+# name -> (function, input, differentiable, numpy's stable counterpart or None)
 WORK = {
-    "sort": (np.sort, rng.standard_normal(100_000)),
-    "cumprod": (lambda x: np.cumprod(x, axis=1), rng.uniform(0.9, 1.1, (1000, 100))),
-    "convolve": (lambda x: np.convolve(x, KERNEL), rng.standard_normal(10_000)),
-    "pad": (lambda x: np.pad(x, 8, mode="reflect"), rng.standard_normal((1000, 1000))),
+    "sort_1e3": (np.sort, rng.standard_normal(1_000), True, _stable),
+    "sort_1e5": (np.sort, rng.standard_normal(100_000), True, _stable),
+    "sort_1e6": (np.sort, rng.standard_normal(1_000_000), True, _stable),
+    "sort_f32_1e5": (np.sort, rng.standard_normal(100_000).astype(np.float32), False, _stable),
+    "sort_i64_1e5": (np.sort, rng.integers(-10 ** 9, 10 ** 9, 100_000), False, _stable),
+    "sort_rows": (np.sort, rng.standard_normal((1000, 100)), True,
+                  lambda x: np.argsort(x, axis=-1, kind="stable")),
+    "argsort_1e5": (np.argsort, rng.standard_normal(100_000), False, _stable),
+    "cumprod": (lambda x: np.cumprod(x, axis=1), rng.uniform(0.9, 1.1, (1000, 100)), True, None),
+    "convolve": (lambda x: np.convolve(x, KERNEL), rng.standard_normal(10_000), True, None),
+    "pad_reflect": (lambda x: np.pad(x, 8, mode="reflect"), rng.standard_normal((1000, 1000)),
+                    True, None),
+    "pad_edge": (lambda x: np.pad(x, 8, mode="edge"), rng.standard_normal((1000, 1000)), True,
+                 None),
+    "pad_constant": (lambda x: np.pad(x, 8, constant_values=1.5),
+                     rng.standard_normal((1000, 1000)), True, None),
 }
 
 
-def _time(fn, x, repeat, number):
-    fn(x)  # compile / warm up
-    ts = np.array(timeit.repeat(lambda: fn(x), repeat=repeat, number=number)) / number * 1e6
-    return ts.min(), np.median(ts)
+def _number(fn, x, budget=0.02):
+    """Calls per timing so that one timing takes about `budget` seconds."""
+    t = timeit.timeit(lambda: fn(x), number=1)
+    return max(1, int(budget / max(t, 1e-7)))
+
+
+def run(name, repeat):
+    f, x, differentiable, stable = WORK[name]
+    cols = {"numpy": f, "compiled": ad.jit(f)}
+    if differentiable:
+        w = rng.standard_normal(np.shape(f(x)))
+        cols["grad"] = ad.grad(lambda x: np.sum(f(x) * w))
+    if stable is not None:
+        cols["np stable"] = stable
+    for fn in cols.values():
+        fn(x)  # compile / warm up
+    numbers = {k: _number(fn, x) for k, fn in cols.items()}
+    times = {k: [] for k in cols}
+    for _ in range(repeat):
+        for k, fn in cols.items():
+            times[k].append(timeit.timeit(lambda: fn(x), number=numbers[k]) / numbers[k] * 1e6)
+    times = {k: np.array(v) for k, v in times.items()}
+    ratios = {k: float(np.median(v / times["numpy"])) for k, v in times.items() if k != "numpy"}
+    return {k: float(np.median(v)) for k, v in times.items()}, ratios
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--repeat", type=int, default=7)
-    p.add_argument("--number", type=int, default=20)
+    p.add_argument("--cases", default=",".join(WORK), help="comma-separated subset of: "
+                   + ", ".join(WORK))
     a = p.parse_args()
-    print(f"{'workload':10s} {'numpy fwd':>16s} {'compiled fwd':>16s} {'compiled grad':>16s}"
-          f"  (us, min / median)")
-    for name, (f, x) in WORK.items():
-        w = rng.standard_normal(np.shape(f(x)))
-        rows = [_time(f, x, a.repeat, a.number),
-                _time(ad.jit(f), x, a.repeat, a.number),
-                _time(ad.grad(lambda x: np.sum(f(x) * w)), x, a.repeat, a.number)]
-        print(f"{name:10s} " + " ".join(f"{lo:8.0f}/{med:<7.0f}" for lo, med in rows))
+    print(f"{'workload':14s} {'numpy':>9s} {'compiled':>9s} {'grad':>9s} {'np stable':>9s}"
+          f" {'fwd/np':>7s} {'grad/np':>8s} {'stable/np':>9s}   (us, medians)")
+    for name in a.cases.split(","):
+        med, rat = run(name, a.repeat)
+
+        def cell(d, k, fmt):
+            return format(d[k], fmt) if k in d else "-".rjust(len(format(1.0, fmt)))
+        print(f"{name:14s} {med['numpy']:9.0f} {med['compiled']:9.0f} {cell(med, 'grad', '9.0f')}"
+              f" {cell(med, 'np stable', '9.0f')} {rat['compiled']:7.2f}"
+              f" {cell(rat, 'grad', '8.2f')} {cell(rat, 'np stable', '9.2f')}", flush=True)
 
 
 if __name__ == "__main__":

@@ -144,6 +144,14 @@ CASES["slice"] = [([n(5, 4)], {"start": (4, 0), "step": (-2, 1), "shape": (3, 4)
                   ([n(5, 4)], {"start": (0, 1), "step": (1, 1), "shape": (0, 2)})]
 CASES["scatter_slice"] = [([n(3, 4)], {"start": (4, 0), "step": (-2, 1), "in_shape": (5, 4)}),
                           ([n(2, 3)], {"start": (1, 3), "step": (2, -1), "in_shape": (5, 4)})]
+# runs of step -1, 1 and 0; an outer axis of several runs (a table) and an innermost one of more
+# than MAX_RUN_LOOPS runs (a table too), a repeated source (accumulated by take_runs_add)
+_RUNS = (((2, 2, -1), (0, 4, 1), (3, 2, 0)), ((1, 3, 1), (3, 2, -1)))
+_MANY = (((0, 3, 1),), tuple((k % 4, 1, 1) for k in range(11)))
+CASES["take_runs"] = [([n(4, 4)], {"runs": _RUNS}), ([n(3, 4)], {"runs": _MANY}),
+                      ([n(5)], {"runs": (((4, 5, -1), (1, 2, 0)),)})]
+CASES["take_runs_add"] = [([n(8, 5)], {"runs": _RUNS, "in_shape": (4, 4)}),
+                          ([n(3, 11)], {"runs": _MANY, "in_shape": (3, 4)})]
 _IDX = np.array([[0, 2], [2, 2]])
 CASES["take"] = [([n(3, 4), _IDX], {"axis": 1}), ([n(3, 4), np.array([2, 0, 2, 2, 1])], {"axis": 0})]
 CASES["take_add"] = [([n(3, 2, 2), _IDX], {"axis": 1, "size": 4}),

@@ -675,6 +675,77 @@ def _concat_kernel(L, eqn, outs):
         offset += shape[axis]
 
 
+# innermost axis of take_runs/take_runs_add: one copy loop per run up to this many runs (pad:
+# 3), beyond that one loop reading a source-index table
+MAX_RUN_LOOPS = 8
+
+
+def _run_table(L, axis_runs):
+    """A constant global array: the source index of each output position along one axis."""
+    idx = [st + sp * k for st, n, sp in axis_runs for k in range(n)]
+    arr_t = ir.ArrayType(I64, len(idx))
+    g = ir.GlobalVariable(L.module, arr_t, name=L.module.get_unique_name("adj.runs"))
+    g.linkage = "internal"
+    g.global_constant = True
+    g.initializer = ir.Constant(arr_t, idx)
+    return g
+
+
+def _runs_nest(L, runs, shape, body):
+    """Loops over the output `shape` of take_runs; body(source dims, output dims). An axis of
+    one run maps affinely, an outer axis of several runs through a table; the innermost axis
+    gets one loop per run (a plain strided copy LLVM vectorizes)."""
+    b = L.builder
+    tables = {}
+
+    def affine(run, d):
+        st, _, sp = run
+        v = d if sp == 1 else b.mul(d, i64(sp))
+        return v if st == 0 else b.add(v, i64(st))
+
+    def source(a, d):
+        if len(runs[a]) == 1:
+            return affine(runs[a][0], d)
+        if a not in tables:
+            tables[a] = _run_table(L, runs[a])
+        return b.load(b.gep(tables[a], [i64(0), d], inbounds=True))
+
+    per_run = len(runs[-1]) <= MAX_RUN_LOOPS
+    outer_shape = shape[:-1] if per_run else shape
+
+    def outer(dims):
+        src = [source(a, d) for a, d in enumerate(dims)]
+        if not per_run:
+            body(src, dims)
+            return
+        off = 0
+        for run in runs[-1]:
+            def inner(j, off=off, run=run):
+                body(src + [affine(run, j)], list(dims) + [b.add(j, i64(off))])
+            for_range(b, run[1], inner, name="run")
+            off += run[1]
+    loop_nest(b, outer_shape, outer)
+
+
+def _take_runs_kernel(L, eqn, outs):
+    out, x = outs[0], eqn.inputs[0]
+    b = L.builder
+    _runs_nest(L, eqn.params["runs"], out.shape, lambda src, dims: out.store(
+        b, Index(out.shape, dims=dims), L.load(x, Index(x.shape, dims=src))))
+
+
+def _take_runs_add_kernel(L, eqn, outs):
+    out, g = outs[0], eqn.inputs[0]
+    b = L.builder
+    L.fill(out, const(out.dtype, 0))
+    add = b.fadd if is_float_type(reg_type(out.dtype)) else b.add
+
+    def body(src, dims):
+        p = out.addr(b, Index(out.shape, dims=src))
+        out.store_at(b, p, add(out.load_at(b, p), L.load(g, Index(g.shape, dims=dims))))
+    _runs_nest(L, eqn.params["runs"], g.shape, body)
+
+
 def _scatter_slice_kernel(L, eqn, outs):
     out = outs[0]
     g = eqn.inputs[0]
@@ -744,6 +815,8 @@ def _build_table():
     t["cumprod"] = Emitter(None, _cumprod_kernel, "scan")
     t["concatenate"] = Emitter(None, _concat_kernel, "opaque")
     t["scatter_slice"] = Emitter(_scatter_expr, _store_kernel, "view")
+    t["take_runs"] = Emitter(None, _take_runs_kernel, "opaque")
+    t["take_runs_add"] = Emitter(None, _take_runs_add_kernel, "opaque")
     t["take_add"] = Emitter(None, _take_add_kernel, "opaque")
     t["custom_vjp_call"] = Emitter(None, _call_kernel, "call")
     return t

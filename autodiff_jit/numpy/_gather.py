@@ -41,29 +41,26 @@ def remap(x, index_fn):
     return gather(x, index_fn(positions(_shape(x))))
 
 
-def take_runs(x, axis, idx):
-    """x's entries idx (a constant 1-D index list, -1: zero) along `axis`, as strided slices
-    of its runs (step +1 or -1) joined by one concatenate: views the backend fuses, instead
-    of a gather through a stored index array."""
-    x = asvalue(x)
+def index_runs(idx):
+    """A constant 1-D index list as runs (start, length, step), step 1, 0 or -1, laid end to
+    end: np.pad's index maps are a few such runs per axis."""
     idx = [int(i) for i in idx]
-    shape = _shape(x)
-    parts, k = [], 0
+    runs, k = [], 0
     while k < len(idx):
         j = k + 1
-        if idx[k] >= 0 and j < len(idx) and idx[j] >= 0 and abs(idx[j] - idx[k]) == 1:
-            step = idx[j] - idx[k]
-            while j + 1 < len(idx) and idx[j + 1] >= 0 and idx[j + 1] - idx[j] == step:
-                j += 1
+        step = idx[j] - idx[k] if j < len(idx) and abs(idx[j] - idx[k]) <= 1 else 1
+        while j < len(idx) and idx[j] - idx[j - 1] == step:
             j += 1
-        else:
-            step = 1
-        if idx[k] < 0:
-            zshape = list(shape)
-            zshape[axis] = j - k
-            parts.append(E.cast(np.zeros(zshape), aval_of(x).dtype))
-        else:
-            parts.append(I.slice_along(x, axis, idx[k], j - k, step=step))
+        runs.append((idx[k], j - k, step if j - k > 1 else 1))
         k = j
-    return parts[0] if len(parts) == 1 else S.concatenate(
-        [p if not isinstance(p, np.ndarray) else p for p in E.promote(*parts)], axis)
+    return tuple(runs)
+
+
+def take_runs(x, idx_per_axis):
+    """x[np.ix_(*idx_per_axis)] for constant index lists made of runs (see index_runs): one
+    copy loop nest (the take_runs primitive), whose VJP adds the runs back."""
+    x = asvalue(x)
+    shape = _shape(x)
+    if all(np.array_equal(i, np.arange(d)) for i, d in zip(idx_per_axis, shape)):
+        return x
+    return I.take_runs(x, [index_runs(i) for i in idx_per_axis])

@@ -57,7 +57,7 @@ def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
 def sort(a, axis=-1, kind=None, order=None, *, stable=None):
     _no_order(order)
     a, axis = _prep(a, axis)
-    if len(_shape(a)) == 0:
+    if len(_shape(a)) == 0 or 0 in _shape(a):  # nothing to reorder (and no index to gather by)
         return a
     return take_along_axis(a, bind(argsort_p, _keys(a), axis=axis), axis)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..primitives import elementwise as E
+from ..primitives import elementwise as E, indexing as I
 from ._base import _dtype, _is_traced, _shape, asvalue, implements
 from ._gather import gather, positions, remap, take_runs
 from .reductions import sum_
@@ -103,22 +103,19 @@ def pad(array, pad_width, mode="constant", *, constant_values=0, end_values=0,
         if mode not in ("reflect", "symmetric"):
             raise ValueError("reflect_type applies to the reflect and symmetric modes")
         raise NotImplementedError("np.pad(..., reflect_type='odd') is not supported")
-    # axis by axis, numpy's own pad of the index range says which slices to join
-    out = array
-    for ax in range(nd):
-        before, after = (int(w) for w in widths[ax])
-        if before == after == 0:
-            continue
-        d = _shape(out)[ax]
-        if mode in ("constant", "empty"):
-            idx = np.pad(np.arange(d) + 1, (before, after), "constant") - 1
-        else:
-            idx = np.pad(np.arange(d), (before, after), mode)
-        out = take_runs(out, ax, idx)
-        if mode == "constant" and not (isinstance(fill, (int, float)) and fill == 0):
-            keep = np.zeros(_shape(out), bool)
-            sl = [slice(None)] * nd
-            sl[ax] = slice(before, before + d)
-            keep[tuple(sl)] = True
-            out = E.select(keep, out, E.cast(asvalue(fill), _dtype(out)))
+    befores = tuple(int(w) for w in widths[:, 0])
+    shape = _shape(array)
+    out_shape = tuple(int(d + w0 + w1) for d, (w0, w1) in zip(shape, widths))
+    if out_shape == shape:
+        return array
+    if mode not in ("constant", "empty"):
+        # numpy's own pad of each axis' index range is the index map; one copy loop nest
+        return take_runs(array, [np.pad(np.arange(d), (int(w0), int(w1)), mode)
+                                 for d, (w0, w1) in zip(shape, widths)])
+    # zeros around the array: a padding view, fused with the fill into one loop
+    out = I.scatter_slice(array, out_shape, befores, (1,) * nd)
+    if mode == "constant" and not (isinstance(fill, (int, float)) and fill == 0):
+        keep = np.zeros(out_shape, bool)
+        keep[tuple(slice(w, w + d) for w, d in zip(befores, shape))] = True
+        out = E.select(keep, out, E.cast(asvalue(fill), _dtype(out)))
     return out

@@ -129,6 +129,70 @@ take_add_p = register(Primitive(
     torch_name="IndexPutBackward0", family="index"))
 
 
+def _run_indices(runs):
+    """Per axis, the source index of each output position: the runs (start, length, step) laid
+    end to end."""
+    return [np.concatenate([st + sp * np.arange(n, dtype=np.int64) for st, n, sp in axis_runs])
+            if axis_runs else np.zeros(0, np.int64) for axis_runs in runs]
+
+
+def _take_runs_rule(x, *, runs):
+    if x.ndim == 0 or len(runs) != x.ndim:
+        raise ValueError(f"take_runs: one run list per axis of {x.shape} expected, got {runs}")
+    for d, axis_runs in zip(x.shape, runs):
+        for st, n, sp in axis_runs:
+            if n < 0 or sp not in (1, 0, -1) or n and not (0 <= st < d and
+                                                             0 <= st + sp * (n - 1) < d):
+                raise ValueError(f"take_runs: run (start={st}, length={n}, step={sp}) leaves an "
+                                 f"axis of length {d} (steps are 1, 0 or -1)")
+    return AVal(tuple(sum(n for _, n, _ in r) for r in runs), x.dtype)
+
+
+def _take_runs_impl(x, *, runs):
+    return np.asarray(x)[np.ix_(*_run_indices(runs))]
+
+
+# x[np.ix_(i0, i1, ...)], each i a few runs of step 1, 0 or -1 (np.pad's index maps)
+take_runs_p = register(Primitive(
+    "take_runs", _take_runs_rule, _take_runs_impl,
+    vjp=lambda g, out, x, *, runs: (take_runs_add(g, runs, aval_of(x).shape),),
+    jvp=lambda t, out, x, **p: None if t[0] is None else bind(take_runs_p, t[0], **p),
+    torch_name="IndexBackward0", family="index"))
+
+
+def _take_runs_add_rule(g, *, runs, in_shape):
+    out = _take_runs_rule(AVal(in_shape, g.dtype), runs=runs)
+    if out.shape != g.shape:
+        raise ValueError(f"take_runs_add: update shape {g.shape} is not the runs' {out.shape}")
+    return AVal(tuple(in_shape), g.dtype)
+
+
+def _take_runs_add_impl(g, *, runs, in_shape):
+    out = np.zeros(in_shape, np.asarray(g).dtype)
+    np.add.at(out, np.ix_(*_run_indices(runs)), g)  # an index repeated across runs accumulates
+    return out
+
+
+# transpose of take_runs: zeros of in_shape with every run's update added at its source
+take_runs_add_p = register(Primitive(
+    "take_runs_add", _take_runs_add_rule, _take_runs_add_impl,
+    vjp=lambda g, out, upd, *, runs, in_shape: (bind(take_runs_p, g, runs=runs),),
+    jvp=lambda t, out, upd, **p: None if t[0] is None else bind(take_runs_add_p, t[0], **p),
+    torch_name="IndexPutBackward0", family="index"))
+
+
+def take_runs(x, runs):
+    return bind(take_runs_p, x, runs=_norm_runs(runs))
+
+
+def take_runs_add(g, runs, in_shape):
+    return bind(take_runs_add_p, g, runs=_norm_runs(runs), in_shape=tuple(int(d) for d in in_shape))
+
+
+def _norm_runs(runs):
+    return tuple(tuple((int(st), int(n), int(sp)) for st, n, sp in r) for r in runs)
+
+
 def scatter_slice(g, in_shape, start, step):
     return bind(scatter_slice_p, g, start=tuple(start), step=tuple(step), in_shape=tuple(in_shape))
 
@@ -168,5 +232,18 @@ def _scatter_slice_batch(prim, axis_size, vals, dims, *, start, step, in_shape):
                 in_shape=_insert(in_shape, d, axis_size)), d
 
 
+def _take_runs_batch(prim, axis_size, vals, dims, *, runs):
+    d = dims[0]  # the batch axis is one whole run
+    return bind(take_runs_p, vals[0], runs=_insert(runs, d, ((0, axis_size, 1),))), d
+
+
+def _take_runs_add_batch(prim, axis_size, vals, dims, *, runs, in_shape):
+    d = dims[0]
+    return bind(take_runs_add_p, vals[0], runs=_insert(runs, d, ((0, axis_size, 1),)),
+                in_shape=_insert(in_shape, d, axis_size)), d
+
+
 slice_p.batch = _slice_batch
 scatter_slice_p.batch = _scatter_slice_batch
+take_runs_p.batch = _take_runs_batch
+take_runs_add_p.batch = _take_runs_add_batch

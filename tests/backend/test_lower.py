@@ -305,6 +305,26 @@ def test_slice_and_scatter(rng, shape, start, step, out):
     check_fn(fn, [_rand(rng, out, F64)])
 
 
+# (x shape, runs): steps -1/1/0 on every axis; an outer axis of several runs (read through a
+# table); an innermost axis of more runs than MAX_RUN_LOOPS (a table); a run list of one axis
+RUNS = [((5, 4), (((2, 2, -1), (0, 5, 1), (4, 3, 0)), ((1, 3, 1), (3, 2, -1), (0, 2, 0)))),
+        ((3, 4), (((0, 3, 1),), tuple((k % 4, 1, 1) for k in range(11)))),
+        ((6,), (((3, 3, -1), (0, 6, 1), (5, 4, 0)),)),
+        ((2, 3, 4), (((1, 1, 1), (0, 2, 1)), ((0, 3, 1),), ((1, 1, 1), (0, 4, 1), (2, 1, 1))))]
+
+
+@pytest.mark.parametrize("shape,runs", RUNS)
+@pytest.mark.parametrize("dtype", [F64, I64])
+def test_take_runs_and_take_runs_add(rng, shape, runs, dtype):
+    fn = single("take_runs", [AVal(shape, dtype)], {"runs": runs})
+    x = _rand(rng, shape, dtype) if dtype == F64 else rng.integers(-9, 9, shape)
+    check_fn(fn, [x])
+    out = fn.eqns[0].outputs[0].aval.shape
+    fn = single("take_runs_add", [AVal(out, dtype)], {"runs": runs, "in_shape": shape})
+    g = _rand(rng, out, dtype) if dtype == F64 else rng.integers(-9, 9, out)
+    check_fn(fn, [g])
+
+
 @pytest.mark.parametrize("xshape,ishape,axis", [((5,), (3,), 0), ((4, 3), (2, 2), 0),
                                                  ((4, 3), (5,), 1), ((4, 3), (), 0)])
 def test_take_and_take_add(rng, xshape, ishape, axis):

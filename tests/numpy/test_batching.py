@@ -1,4 +1,4 @@
-"""vmap of the primitives numpy/ adds (fmod, cumprod, argsort) uses their batching rules
+"""vmap of the primitives numpy/ adds (fmod, cumprod, argsort, take_runs) uses their batching rules
 (no per-example fallback) and matches the unbatched results."""
 import warnings
 
@@ -11,8 +11,9 @@ X = np.random.default_rng(41).standard_normal((3, 5))
 
 
 @pytest.mark.parametrize("f", [np.cumprod, np.sort, np.argsort, lambda a: np.fmod(a, 0.3),
-                               lambda a: np.median(a) + np.cumprod(a[::-1])[-1]],
-                         ids=["cumprod", "sort", "argsort", "fmod", "median_cumprod"])
+                               lambda a: np.median(a) + np.cumprod(a[::-1])[-1],
+                               lambda a: np.pad(a, (2, 3), mode="reflect") ** 2],
+                         ids=["cumprod", "sort", "argsort", "fmod", "median_cumprod", "pad"])
 def test_vmap_uses_batching_rules(f):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a BatchingFallbackWarning fails the test

@@ -1,4 +1,4 @@
-"""numpy/sorting.py: the argsort primitive (compiled kernel: merge sort of (key, index) pairs) and
+"""numpy/sorting.py: the argsort primitive (compiled kernel: radix sort of (key, index) pairs) and
 sort/argsort/partition/argpartition/lexsort/searchsorted/digitize; value vs numpy and
 gradient (through the permutation) vs finite differences, every mode."""
 import numpy as np
@@ -78,3 +78,93 @@ def test_sort_gradient_follows_the_permutation():
 def test_argsort_kernel_large_rows():
     x = _r.standard_normal((3, 5000))
     check_value(lambda a: np.sort(a, axis=1), [x], modes=("compiled",))
+
+
+def _special_row(n, rng):
+    """n values drawn from a pool rich in ties, NaNs, signed zeros and infinities."""
+    pool = np.array([np.nan, -np.nan, 0.0, -0.0, np.inf, -np.inf, 1.0, -1.0, 5e-324, -5e-324,
+                     np.finfo(np.float64).max, -np.finfo(np.float64).max, 2.5, 2.5])
+    x = rng.standard_normal(n)
+    pick = rng.random(n) < 0.5
+    x[pick] = rng.choice(pool, int(pick.sum()))
+    return x
+
+
+# row lengths either side of the kernel's plan boundaries: insertion sort up to INSERTION_MAX,
+# then LSD radix digits of each width digit_bits picks, then the MSD plan from MSD_MIN (its
+# buckets: insertion-sorted or LSD-sorted, indices copied back or not); 1 and 2 for the
+# degenerate rows
+def _kernel_lengths():
+    from autodiff_jit.backend.sortlib import INSERTION_MAX, MSD_MIN, digit_bits
+    edges = [n for n in range(INSERTION_MAX + 2, MSD_MIN) if digit_bits(n) != digit_bits(n - 1)]
+    return sorted({1, 2, 3, INSERTION_MAX, INSERTION_MAX + 1, MSD_MIN - 1, MSD_MIN}
+                  | set(edges) | {n - 1 for n in edges})
+
+
+KERNEL_LENGTHS = _kernel_lengths()
+
+
+@pytest.mark.parametrize("n", KERNEL_LENGTHS)
+def test_argsort_kernel_matches_numpy_stable(n):
+    r = np.random.default_rng(n)
+    cases = {
+        "float64": _special_row(n, r),
+        "float32": _special_row(n, r).clip(-1e30, 1e30).astype(np.float32),
+        "float64_negzero_ties": r.choice([0.0, -0.0, 1.0], n),
+        "int64": r.integers(-2 ** 63, 2 ** 63 - 1, n, dtype=np.int64, endpoint=True),
+        "int64_ties": r.integers(-3, 3, n),
+        "int64_extremes": r.choice(np.array([-2 ** 63, 2 ** 63 - 1, 0, -1, 1]), n),
+        # MSD plan: two big buckets (bit 40), then one (odd: indices copied back from the
+        # scratch half) or two LSD passes inside each
+        "int64_one_pass": r.integers(0, 256, n) + (r.integers(0, 2, n) << 40),
+        "int64_two_passes": r.integers(0, 65536, n) + (r.integers(0, 2, n) << 40),
+        "sorted": np.arange(n, dtype=np.float64),
+        "reversed": -np.arange(n, dtype=np.float64),
+    }
+    f = ad.jit(np.argsort)
+    g = ad.jit(np.sort)
+    for name, x in cases.items():
+        np.testing.assert_array_equal(f(x), np.argsort(x, kind="stable"), err_msg=name)
+        if x.dtype.kind == "f":  # the values: a gather through the same kernel, any dtype
+            np.testing.assert_array_equal(g(x), np.sort(x), err_msg=name)
+
+
+def test_argsort_kernel_narrow_dtypes():
+    """int32 and bool keys are widened to int64 before the kernel (one plan per length)."""
+    r = np.random.default_rng(5)
+    for x in (r.integers(-1000, 1000, 300).astype(np.int32), r.random(300) < 0.5,
+              r.integers(-5, 5, 40000).astype(np.int32)):
+        np.testing.assert_array_equal(ad.jit(np.argsort)(x), np.argsort(x, kind="stable"))
+        np.testing.assert_array_equal(ad.jit(np.sort)(x), np.sort(x))
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, None])
+def test_argsort_kernel_axes(axis):
+    x = _special_row(3 * 40 * 5, np.random.default_rng(7)).reshape(3, 40, 5)
+    x[1, :, 2] = 7.0  # a row of ties
+    np.testing.assert_array_equal(ad.jit(lambda a: np.argsort(a, axis=axis))(x),
+                                  np.argsort(x, axis=axis, kind="stable"))
+    np.testing.assert_array_equal(ad.jit(lambda a: np.sort(a, axis=axis))(x),
+                                  np.sort(x, axis=axis))
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_sort_empty_and_single(mode):
+    for shape, axis in [((0,), -1), ((3, 0), -1), ((0, 4), -1), ((0, 4), 0), ((1,), -1),
+                        ((4, 1), 1), ((1, 4), 0)]:
+        x = np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape)[::-1] * 1.5
+        got = ad.jit(lambda a: np.sort(a, axis=axis), mode=mode)(x)
+        np.testing.assert_array_equal(got, np.sort(x, axis=axis))
+        got = ad.jit(lambda a: np.argsort(a, axis=axis), mode=mode)(x)
+        np.testing.assert_array_equal(got, np.argsort(x, axis=axis, kind="stable"))
+
+
+def test_sort_gradient_long_rows_matches_finite_differences():
+    """The radix plan (rows > 32) and the insertion plan carry the gradient alike."""
+    x = np.random.default_rng(3).standard_normal((2, 300))
+    w = np.random.default_rng(4).standard_normal((2, 300))
+    for mode in ALL_MODES:
+        g = ad.grad(lambda x: np.sum(np.sort(x, axis=1) * w), mode=mode)(x)
+        np.testing.assert_array_equal(
+            g, np.take_along_axis(w, np.argsort(np.argsort(x, axis=1), axis=1), axis=1))
+    check_case(lambda a: np.sort(a, axis=1)[:, ::7] ** 2, [x], modes=("compiled",))

@@ -51,6 +51,11 @@ CASES = {
 }
 for _m in PAD_MODES:
     CASES[f"pad_{_m}"] = (lambda r, m=_m: np.pad(r, ((1, 2), (2, 1)), mode=m), [R])
+    # widths beyond the axis length (numpy reflects/wraps repeatedly: many runs), one axis
+    # left alone, 3-D and 1-D inputs
+    CASES[f"pad_{_m}_wide"] = (lambda r, m=_m: np.pad(r, ((7, 9), (0, 0)), mode=m), [R])
+    CASES[f"pad_{_m}_3d"] = (lambda a, m=_m: np.pad(a.reshape(2, 2, 4), ((1, 0), (2, 2), (0, 3)), mode=m), [A])
+    CASES[f"pad_{_m}_1d"] = (lambda v, m=_m: np.pad(v, (3, 1), mode=m), [V])
 CASES["pad_constant_value"] = (lambda r: np.pad(r, 2, constant_values=1.5), [R])
 CASES["pad_traced_value"] = (lambda r: np.pad(r, 1, constant_values=r[0, 0]), [R])
 
@@ -90,3 +95,17 @@ def test_setitem_traced_index(mode):
         from helpers import numerical_grad
         np.testing.assert_allclose(g, numerical_grad(lambda x: np.sum(f(x, np.int64(i)) ** 2),
                                                      [x], 0), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+@pytest.mark.parametrize("pad_mode", PAD_MODES)
+def test_pad_dtypes_and_special_values(mode, pad_mode):
+    x = np.array([[np.nan, -0.0, np.inf], [1.5, -np.inf, 0.0]])
+    for a in (x, x.astype(np.float32), np.arange(6, dtype=np.int64).reshape(2, 3),
+              np.arange(6, dtype=np.int32).reshape(2, 3) % 2 == 0):
+        f = lambda a: np.pad(a, ((2, 1), (4, 0)), mode=pad_mode)  # noqa: E731
+        got = ad.jit(f, mode=mode)(a)
+        want = f(a)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
