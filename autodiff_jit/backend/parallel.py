@@ -41,9 +41,11 @@ from llvmlite import ir
 from ..config import config
 from ..ir import Var
 from ..passes import fuse
-from . import engine
-from .emitters import EMITTERS, _accumulator, _reduce_kernel, _reducer, _store_kernel
-from .kernels import I8, I8P, I32, I64, VOID, Buffer, Index, i64, loop_nest, mem_type, reg_type
+from . import engine, mathlib
+from .emitters import EMITTERS, _accumulator, _fmax, _reduce_kernel, _reducer, _store_kernel, \
+    reduce_init
+from .kernels import I8, I8P, I32, I64, VOID, Buffer, Index, for_range, i64, loop_nest, mem_type, \
+    reg_type
 
 MIN_WORK = 1 << 17         # iterations x fused equations below which a loop stays serial
 MIN_CHUNK_WORK = 1 << 15   # smallest chunk worth handing to another thread
@@ -83,11 +85,22 @@ def _chunking(units, unit_work, flat):
     return per if per < units else None
 
 
+# Work per element of one equation, in units of a simple arithmetic operation: the math
+# library's functions (exp, log, tanh, sin, pow, ...) cost tens of instructions each.
+MATH_COST = 8
+_MATH = frozenset(mathlib.MATH_FUNCTIONS) | {"pow", "div", "sqrt", "fmod"}
+
+
+def group_cost(g) -> int:
+    """Estimated work per iteration of group `g`'s loop."""
+    return max(1, sum(MATH_COST if e.prim.name in _MATH else 1 for e in g.eqns))
+
+
 def split_of(L, g) -> Split | None:
     """The Split of group `g` (a top-level fuse.Group) in lowerer `L`, or None (serial)."""
     root = g.root
     em = EMITTERS[root.prim.name]
-    cost = max(1, len(g.eqns))
+    cost = group_cost(g)
     L._group = g
     try:
         if em.kernel is _store_kernel:
@@ -217,7 +230,11 @@ def emit_split(L, item, outs_of, split: Split):
     produced = {id(o) for g in groups for o in g.root.outputs}
     passed = [(vid, buf) for vid, buf in found.items()
               if vid not in produced and not isinstance(buf.ptr, ir.Constant)]
-    outs = [(g, o) for g in groups for o in outs_of[id(g)]]
+    # members reducing over the split axis: one private copy of the output per chunk
+    cross = {id(g): L.temp_buffer((split.nchunks,) + g.root.outputs[0].shape,
+                                  g.root.outputs[0].dtype)
+             for g in groups if split.mode == "nest" and _reduces_rows(g)}
+    outs = [(g, cross.get(id(g), o)) for g in groups for o in outs_of[id(g)]]
     g0 = groups[0]
     acc_dt = None
     if split.mode == "total":
@@ -247,7 +264,13 @@ def emit_split(L, item, outs_of, split: Split):
     n_in = len(passed)
     chunk_outs_of = {id(g): [] for g in groups}
     for j, (g, o) in enumerate(outs):
-        chunk_outs_of[id(g)].append(Buffer(slot(n_in + j, o.ptr.type), o.shape, o.dtype))
+        ptr = slot(n_in + j, o.ptr.type)
+        if id(g) in cross:       # this chunk's copy
+            shape = o.shape[1:]
+            size = int(np.prod(shape, dtype=np.int64))
+            ptr = b.gep(ptr, [b.mul(c, i64(size), flags=["nsw"])], inbounds=True)
+            o = Buffer(ptr, shape, o.dtype)
+        chunk_outs_of[id(g)].append(Buffer(ptr, o.shape, o.dtype))
     partials = None
     if acc_dt is not None:
         partials = slot(len(slots), mem_type(acc_dt).as_pointer())
@@ -256,6 +279,9 @@ def emit_split(L, item, outs_of, split: Split):
     hi = b.select(b.icmp_signed("<", end, i64(split.units)), end, i64(split.units))
     try:
         if split.mode == "nest":
+            for g in groups:
+                if id(g) in cross:
+                    reduce_init(L, g.root, chunk_outs_of[id(g)][0], 0)
             _emit_nest_rows(L, item, chunk_outs_of, lo, hi)
         else:
             L.chunk, L.chunk_loops = (split, lo, hi), 0
@@ -285,6 +311,41 @@ def emit_split(L, item, outs_of, split: Split):
     b.call(_declare_runtime(m), [f, b.bitcast(env_arr, I8P), i64(split.nchunks)])
     if acc_dt is not None:
         _combine_partials(L, g0, first, split.nchunks, outs_of[id(g0)][0])
+    for g in groups:
+        if id(g) in cross:
+            _combine_copies(L, g, cross[id(g)], outs_of[id(g)][0], split.nchunks)
+
+
+def _reduces_rows(g) -> bool:
+    return EMITTERS[g.root.prim.name].kernel is _reduce_kernel and 0 in g.root.params["axes"]
+
+
+def _ordered_combine(b, name, dtype):
+    """combine(acc, v) of a reduction without reassociation (partials combine in order)."""
+    dt = np.dtype(dtype)
+    if dt.kind == "f" and name == "reduce_sum":
+        return lambda a, v: b.fadd(a, v)
+    if dt.kind == "f" and name == "reduce_prod":
+        return lambda a, v: b.fmul(a, v)
+    if dt.kind == "f":
+        return lambda a, v: _fmax(b, a, v, name == "reduce_max")
+    red, _ = _reducer(name, dt)
+    return lambda a, v: red(b, a, v)
+
+
+def _combine_copies(L, g, copies: Buffer, out: Buffer, n):
+    """out = copies[0] (+) copies[1] (+) ... (+) copies[n-1], elementwise, in chunk order."""
+    b = L.builder
+    size = max(1, out.size)
+    combine = _ordered_combine(b, g.root.prim.name, out.dtype)
+
+    def element(j):
+        total = copies.load_at(b, copies.addr_linear(b, j))
+        for k in range(1, n):
+            lin = b.add(j, i64(k * size), flags=["nuw", "nsw"])
+            total = combine(total, copies.load_at(b, copies.addr_linear(b, lin)))
+        out.store_at(b, out.addr_linear(b, j) if out.size > 1 else out.ptr, total)
+    for_range(b, size, element, name="comb")
 
 
 def _emit_nest_rows(L, nest, outs_of, lo, hi):
@@ -301,23 +362,21 @@ def _emit_nest_rows(L, nest, outs_of, lo, hi):
 
 
 def split_of_nest(L, nest) -> Split | None:
-    """Split of a top-level nest over its loop's rows: only when no member reduces over that
-    axis (each row then writes its own part of every output) and every member is a plain
-    elementwise/view group or a reduction."""
+    """Split of a top-level nest over its loop's rows (every member a plain elementwise/view
+    group or a reduction). Each row writes its own part of every output, except the members
+    that reduce over the nest's axis: each chunk accumulates those into a private copy, and
+    the copies are combined in chunk order after the loop."""
     if nest.depth != 1:
         return None
     work = 0
     for g in nest.groups():
         em = EMITTERS[g.root.prim.name]
-        if em.kernel is _reduce_kernel:
-            if 0 in g.root.params["axes"]:
-                return None
-        elif em.kernel is not _store_kernel:
+        if em.kernel is not _reduce_kernel and em.kernel is not _store_kernel:
             return None
         space = fuse.space(g)
         if space is None or not space or space[0] != nest.extent:
             return None
-        work += int(np.prod(space, dtype=np.int64)) * max(1, len(g.eqns))
+        work += int(np.prod(space, dtype=np.int64)) * group_cost(g)
     per = _chunking(nest.extent, max(1, work // nest.extent), False)
     return Split("nest", (nest.extent,), False, nest.extent, per) if per else None
 
@@ -346,15 +405,7 @@ def _combine_partials(L, g, first, n, out):
     eqn = g.root
     b = L.builder
     acc_dt, _, narrow = _accumulator(eqn.prim.name, eqn.inputs[0].dtype)
-    dt = np.dtype(acc_dt)
-    name = eqn.prim.name
-    if dt.kind == "f" and name == "reduce_sum":
-        combine = lambda a, v: b.fadd(a, v)                 # noqa: E731
-    elif dt.kind == "f" and name == "reduce_prod":
-        combine = lambda a, v: b.fmul(a, v)                 # noqa: E731
-    else:
-        red, _ = _reducer(name, acc_dt)
-        combine = lambda a, v: red(b, a, v)                  # noqa: E731
+    combine = _ordered_combine(b, eqn.prim.name, acc_dt)
     total = b.load(first)
     for j in range(1, n):
         total = combine(total, b.load(b.gep(first, [i64(j)], inbounds=True)))

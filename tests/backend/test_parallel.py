@@ -116,6 +116,32 @@ def test_row_reduction_and_broadcasting_rows(rng, which):
         assert np.all(np.abs(got[1][ok] - want[ok]) <= bound)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_nest_reducing_over_the_split_axis(rng, dtype):
+    # one loop nest over the rows; the column sums and the total accumulate across rows:
+    # each chunk into its own copy, combined in chunk order
+    a = rng.standard_normal((4096, 200)).astype(dtype)
+    b = rng.standard_normal(200).astype(dtype)
+
+    def f(a, b):
+        t = np.tanh(a) * b
+        return np.sum(t, axis=0), np.max(t, axis=0), np.sum(t, axis=1), np.sum(a * a)
+    jf = ad.jit(f)
+    assert splits(jf, a, b) == 1
+    res = at_counts(lambda: jf(a, b), repeats=2)
+    assert_bitwise(res)
+    t = np.tanh(a.astype(np.float64)) * b
+    # float32: tanh and the product rounded in float32, the sums accumulate in float32 too
+    terms = lambda n: n + 2 if dtype == np.float32 else n + 1     # noqa: E731
+    col, mx, row, tot = res[0]
+    assert_within_rounding(col, t.sum(axis=0), np.abs(t).sum(axis=0),
+                           terms(4096), dtype, what="column sums")
+    assert_within_rounding(mx, t.max(axis=0), np.abs(t).max(axis=0), 2, dtype, what="max")
+    assert_within_rounding(row, t.sum(axis=1), np.abs(t).sum(axis=1), terms(200), dtype)
+    a2 = a.astype(np.float64) ** 2
+    assert_within_rounding(tot, a2.sum(), a2.sum(), terms(a.size), dtype, what="total")
+
+
 def test_max_and_integer_reductions(rng):
     x = rng.standard_normal(N)
     x[N // 3] = np.nan
