@@ -223,13 +223,20 @@ def emit_split(L, item, outs_of, split: Split):
     """Emit `item` (a top-level group or nest; outs_of: id(group) -> its output buffers) as a
     chunk function run by the pool, in place of L.emit_group / L.emit_nest."""
     groups = list(item.groups()) if isinstance(item, fuse.Nest) else [item]
-    found, seen = {}, set()
+    found, seen, alias = {}, set(), {}
     for g in groups:
         for i in g.root.inputs:
             _reads(L, i, found, seen)
     produced = {id(o) for g in groups for o in g.root.outputs}
-    passed = [(vid, buf) for vid, buf in found.items()
-              if vid not in produced and not isinstance(buf.ptr, ir.Constant)]
+    passed, by_ptr = [], {}
+    for vid, buf in found.items():
+        if vid in produced or isinstance(buf.ptr, ir.Constant):
+            continue
+        if id(buf.ptr) in by_ptr:      # one argument per pointer (they are noalias)
+            alias[vid] = by_ptr[id(buf.ptr)]
+            continue
+        by_ptr[id(buf.ptr)] = vid
+        passed.append((vid, buf))
     # members reducing over the split axis: one private copy of the output per chunk
     cross = {id(g): L.temp_buffer((split.nchunks,) + g.root.outputs[0].shape,
                                   g.root.outputs[0].dtype)
@@ -244,23 +251,33 @@ def emit_split(L, item, outs_of, split: Split):
     m = L.module
     k = getattr(m, "_adj_chunks", 0)
     m._adj_chunks = k + 1
-    f = ir.Function(m, _CHUNK_TY, name=f"{L.name}_chunk{k}")
-    f.linkage = "internal"
-    f.attributes.add("nounwind")
+    slot_types = [p.type for p in slots]
+    if acc_dt is not None:
+        slot_types.append(mem_type(acc_dt).as_pointer())
+    # the chunk's code takes its pointers as noalias arguments (as the entry's body does), so
+    # its loops vectorize without run-time alias checks; the pool calls a wrapper that
+    # unpacks them from the env array (inlined: LLVM keeps noalias as scope metadata)
+    fb = ir.Function(m, ir.FunctionType(VOID, slot_types + [I64]), name=f"{L.name}_chunk{k}_body")
+    fb.linkage = "internal"
+    fb.attributes.add("alwaysinline")
+    fb.attributes.add("nounwind")
+    for a in fb.args[:-1]:
+        a.add_attribute("noalias")
     saved = (L.builder, L.entry_block, L.buffers)
-    entry = f.append_basic_block("entry")
+    entry = fb.append_basic_block("entry")
     L.entry_block = entry
-    body_block = f.append_basic_block("body")
+    body_block = fb.append_basic_block("body")
     L.builder = b = ir.IRBuilder(body_block)
-    envp, c = f.args
-    env = ir.IRBuilder(entry)
-    envpp = env.bitcast(envp, I8P.as_pointer())
+    c = fb.args[-1]
 
     def slot(j, ty):
-        return env.bitcast(env.load(env.gep(envpp, [i64(j)], inbounds=True)), ty)
+        return fb.args[j]
     L.buffers = dict(L.buffers)
     for j, (vid, buf) in enumerate(passed):
         L.buffers[vid] = Buffer(slot(j, buf.ptr.type), buf.shape, buf.dtype)
+    for vid, other in alias.items():
+        buf = found[vid]
+        L.buffers[vid] = Buffer(L.buffers[other].ptr, buf.shape, buf.dtype)
     n_in = len(passed)
     chunk_outs_of = {id(g): [] for g in groups}
     for j, (g, o) in enumerate(outs):
@@ -273,7 +290,7 @@ def emit_split(L, item, outs_of, split: Split):
         chunk_outs_of[id(g)].append(Buffer(ptr, o.shape, o.dtype))
     partials = None
     if acc_dt is not None:
-        partials = slot(len(slots), mem_type(acc_dt).as_pointer())
+        partials = slot(len(slots), None)
     lo = b.mul(c, i64(split.per_chunk), flags=["nsw"])
     end = b.add(lo, i64(split.per_chunk), flags=["nsw"])
     hi = b.select(b.icmp_signed("<", end, i64(split.units)), end, i64(split.units))
@@ -294,6 +311,14 @@ def emit_split(L, item, outs_of, split: Split):
         L.builder, L.entry_block, L.buffers = saved
     b.ret_void()
     ir.IRBuilder(entry).branch(body_block)   # (after the allocas the body added)
+    f = ir.Function(m, _CHUNK_TY, name=f"{L.name}_chunk{k}")
+    f.linkage = "internal"
+    f.attributes.add("nounwind")
+    wb = ir.IRBuilder(f.append_basic_block("entry"))
+    envpp = wb.bitcast(f.args[0], I8P.as_pointer())
+    wb.call(fb, [wb.bitcast(wb.load(wb.gep(envpp, [i64(j)], inbounds=True)), ty)
+                 for j, ty in enumerate(slot_types)] + [f.args[1]])
+    wb.ret_void()
     for g in groups:
         for o, buf in zip(g.root.outputs, outs_of[id(g)]):
             L.buffers[id(o)] = buf
