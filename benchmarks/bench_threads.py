@@ -49,10 +49,10 @@ def main(argv=None):
     ap.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--min-time", type=float, default=0.05, help="seconds per timed batch")
-    ap.add_argument("--cases", help="name:size,... (default: the five below)")
+    ap.add_argument("--cases", help="name:size;name:size;... (default: CASES)")
     ns = ap.parse_args(argv)
     counts = [int(t) for t in ns.threads.split(",")]
-    cases = [tuple(c.split(":", 1)) for c in ns.cases.split(",")] if ns.cases else CASES
+    cases = [tuple(c.split(":", 1)) for c in ns.cases.split(";")] if ns.cases else CASES
     print(f"threads {counts}; {ns.rounds} rounds; default num_threads "
           f"{ad.config.num_threads}")
     header = ["case", "unsplit"] + [f"T={n}" for n in counts] + \

@@ -4,7 +4,11 @@ configuration (ad.config.num_threads, BLAS), and errors, threads and forks under
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +18,7 @@ from autodiff_jit.backend import blas, parallel
 from autodiff_jit.config import default_num_threads
 from helpers import assert_within_rounding
 
+ROOT = Path(__file__).resolve().parents[2]
 N = (1 << 18) + 37          # above the threshold, not a multiple of the chunk alignment
 COUNTS = (1, 2, 3, 5)       # thread counts compared (more threads than cores is allowed)
 
@@ -308,3 +313,33 @@ def test_forked_child_uses_the_pool(rng):
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+CHILD = textwrap.dedent("""
+    import hashlib
+    import numpy as np
+    import autodiff_jit as ad
+    from autodiff_jit.backend import cache, parallel
+    ad.config.num_threads = 2
+    x = np.linspace(-3.0, 3.0, {n})
+    r = ad.grad(lambda v: np.sum(np.exp(np.sin(v)) * v), cache={d!r})(x)
+    st = cache.stats()
+    print(st["hits"], st["misses"], parallel.stats()["workers"],
+          hashlib.sha256(r.tobytes()).hexdigest())
+""")
+
+
+def test_split_code_from_the_disk_cache_in_a_fresh_process(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+
+    def child():
+        out = subprocess.run([sys.executable, "-c", CHILD.format(n=N, d=str(tmp_path))],
+                             capture_output=True, text=True, env=env, cwd=str(ROOT),
+                             timeout=120)
+        assert out.returncode == 0, out.stderr
+        hits, misses, workers, digest = out.stdout.split()
+        return int(hits), int(misses), int(workers), digest
+    first, second = child(), child()
+    assert first[:2] == (0, 1) and second[:2] == (1, 0)
+    assert second[2] >= 1                # loading the code started the pool
+    assert first[3] == second[3]         # bit-identical gradients
