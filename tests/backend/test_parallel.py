@@ -160,6 +160,29 @@ def test_max_and_integer_reductions(rng):
     assert mn == np.min(x[N // 2:]) and si == np.sum(i * 3)
 
 
+def test_scalar_results_feed_split_loops_and_dtypes(rng):
+    # a split total (a 0-d value on the stack) read by the next split loops; bool and int
+    # outputs (bytes in memory), float32, a gather
+    x = rng.standard_normal(N)
+    idx = rng.integers(0, N, N)
+
+    def f(x, idx):
+        z = (x - np.mean(x)) / np.std(x)
+        return z, z > 0.5, (z * 100).astype(np.int64), z.astype(np.float32) * 3, x[idx] * 2.0
+    jf = ad.jit(f)
+    assert splits(jf, x, idx) >= 3
+    res = at_counts(lambda: jf(x, idx))
+    assert_bitwise(res)
+    z, big, ints, f32, gathered = res[0]
+    zz = (x - x.mean()) / x.std()
+    np.testing.assert_allclose(z, zz, rtol=1e-9, atol=1e-9)
+    assert big.dtype == np.bool_ and ints.dtype == np.int64 and f32.dtype == np.float32
+    np.testing.assert_array_equal(big, z > 0.5)
+    np.testing.assert_array_equal(ints, (z * 100).astype(np.int64))
+    np.testing.assert_array_equal(f32, z.astype(np.float32) * np.float32(3))
+    np.testing.assert_array_equal(gathered, x[idx] * 2.0)
+
+
 def test_special_values_elementwise(rng):
     x = rng.standard_normal(N)
     x[::97] = np.inf
