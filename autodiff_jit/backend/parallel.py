@@ -114,17 +114,19 @@ def split_of(L, g) -> Split | None:
             if x.aval.size == 0:
                 return None
             if not axes:
-                return _loop_split(x.shape, not L.needs_dims(x), cost)
+                return _loop_split(x.shape, not L.needs_dims(x), cost, L._pad_breaks(x.shape))
             if axes != tuple(range(nd - len(axes), nd)):
                 return None
             red = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
             out = root.outputs[0]
             if out.aval.size > 1:
+                if L._pad_breaks(out.shape):
+                    return None
                 # one unit per output element (iterate(out.shape, ..., flat=True))
                 per = _chunking(out.aval.size, red * cost, False)
                 return Split("loop", out.shape, True, out.aval.size, per) if per else None
             flat = not L.needs_dims(x)
-            s = _loop_split(x.shape, flat, cost)
+            s = _loop_split(x.shape, flat, cost, L._pad_breaks(x.shape))
             if s is not None:
                 s.mode = "total"
             return s

@@ -80,6 +80,20 @@ def test_gradient_with_padding_views_bitwise(rng):
     np.testing.assert_allclose(res[0], want, rtol=1e-12, atol=1e-12)
 
 
+def test_total_reduction_over_padding_views(rng):
+    # the adjoint's padding views (scatter_slice) fused into a split total: segment bounds
+    x = rng.standard_normal(N)
+    jf = ad.jit(lambda x: np.sum(ad.grad(lambda v: np.sum(v[1:] * v[:-1]))(x) ** 2))
+    assert splits(jf, x) == 1
+    res = at_counts(lambda: jf(x))
+    assert_bitwise(res)
+    g = np.zeros_like(x)
+    g[:-1] += x[1:]
+    g[1:] += x[:-1]
+    # each g element: one rounded add; squared: one more rounding; then the sum
+    assert_within_rounding(res[0], np.sum(g * g), np.sum(g * g), N + 2, np.float64)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_total_reduction_deterministic_and_within_rounding(rng, dtype):
     x = rng.standard_normal(N).astype(dtype)
