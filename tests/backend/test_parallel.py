@@ -40,10 +40,13 @@ def at_counts(call, counts=COUNTS, repeats=1):
 
 
 def assert_bitwise(results):
-    first = results[0]
+    """Every result (an array, a scalar or a tuple of them) has the bytes of the first."""
+    as_tuple = lambda r: r if isinstance(r, tuple) else (r,)    # noqa: E731
+    first = as_tuple(results[0])
     for r in results[1:]:
-        for a, b in zip(np.atleast_1d(first) if not isinstance(first, tuple) else first,
-                        np.atleast_1d(r) if not isinstance(r, tuple) else r):
+        r = as_tuple(r)
+        assert len(r) == len(first)
+        for a, b in zip(first, r):
             a, b = np.asarray(a), np.asarray(b)
             assert a.dtype == b.dtype and a.shape == b.shape
             assert a.tobytes() == b.tobytes(), "results differ between thread counts"
