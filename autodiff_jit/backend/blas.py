@@ -20,6 +20,7 @@ import threading
 import numpy as np
 from llvmlite import ir
 
+from ..config import THREAD_VARIABLES, config
 from . import engine
 
 # CBLAS enum values (cblas.h).
@@ -133,7 +134,75 @@ def _symbol(routine: str, dtype) -> str:
         if name not in _registered:
             engine.add_symbol(name, f["addrs"][key])
             _registered.add(name)
+    _apply_configured_threads()    # (outside _lock: it takes it)
     return name
+
+
+# OpenBLAS's thread-count controls (void set(int), int get(void)), by naming scheme.
+_THREAD_SYMBOLS = (
+    ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+    ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+    ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+    ("openblas_set_num_threads", "openblas_get_num_threads"),
+)
+_threads: dict = {}        # set/get (ctypes functions), own (the count before we changed it)
+
+
+def _thread_control():
+    """(set, get) of the BLAS numpy uses, or None (not OpenBLAS, or not found)."""
+    if "set" not in _threads:
+        _threads["set"] = _threads["get"] = None
+        lib = _discover()["lib"]
+        for set_name, get_name in _THREAD_SYMBOLS if lib is not None else ():
+            try:
+                setter, getter = getattr(lib, set_name), getattr(lib, get_name)
+            except AttributeError:
+                continue
+            setter.argtypes, setter.restype = [ctypes.c_int], None
+            getter.argtypes, getter.restype = [], ctypes.c_int
+            _threads.update(set=setter, get=getter)
+            break
+    return (_threads["set"], _threads["get"]) if _threads["set"] else None
+
+
+def num_threads() -> int | None:
+    """Threads numpy's BLAS uses now (None: its thread count cannot be queried)."""
+    with _lock:
+        ctl = _thread_control()
+        return None if ctl is None else int(ctl[1]())
+
+
+def set_num_threads(n: int | None) -> bool:
+    """Make numpy's BLAS (the same library numpy.dot and our gemm calls use) run `n` threads;
+    None restores the count it had before the first change. False if it has no control."""
+    with _lock:
+        ctl = _thread_control()
+        if ctl is None:
+            return False
+        if "own" not in _threads:
+            _threads["own"] = int(ctl[1]())
+        ctl[0](int(_threads["own"] if n is None else n))
+        return True
+
+
+def _on_threads_change(n: int, explicit: bool) -> None:
+    # ad.config.num_threads = n sets BLAS's count too; = None gives BLAS its own back
+    if explicit or "own" in _threads:
+        set_num_threads(n if explicit else None)
+
+
+config._thread_listeners.append(_on_threads_change)
+
+
+def _apply_configured_threads() -> None:
+    """First BLAS use: a thread count configured for autodiff_jit (ad.config.num_threads or
+    AUTODIFF_JIT_NUM_THREADS) applies to BLAS too; OMP_/OPENBLAS_NUM_THREADS OpenBLAS reads
+    itself."""
+    if "applied" in _threads:
+        return
+    _threads["applied"] = True
+    if config._num_threads is not None or os.environ.get(THREAD_VARIABLES[0], "").strip():
+        set_num_threads(config.num_threads)
 
 
 def gemm_symbol(dtype) -> str:

@@ -22,7 +22,7 @@ from llvmlite import ir
 from ..ir import Function, Lit, Var
 from ..passes import fuse
 from ..passes.inline import inline_calls
-from . import dot, engine, lapack_kernels, lower_control, sortlib  # noqa: F401  (add their emitters)
+from . import dot, engine, lapack_kernels, lower_control, parallel, sortlib  # noqa: F401  (emitters)
 from .emitters import EMITTERS, reduce_init
 from .kernels import I8, I8P, I64, VOID, Buffer, Index, const, for_range, i64, loop_nest, \
     mem_type
@@ -109,6 +109,9 @@ class Lowerer:
         # loop indices of the enclosing nests (fuse.Nest): the leading axes of the current
         # kernel's iteration space are fixed to these
         self.prefix = []
+        # (Split, lo, hi) while emitting a chunk function of a split loop (parallel.py)
+        self.chunk = None
+        self.chunk_loops = 0
 
     def check_coverage(self):
         for e in self.fn.all_eqns():
@@ -197,6 +200,9 @@ class Lowerer:
         b = self.builder
         size = int(np.prod(shape, dtype=np.int64))
         if size == 0:
+            return
+        if self.chunk is not None:
+            parallel.iterate_chunk(self, shape, body)
             return
         if self.prefix:
             self._iterate_rest(shape, body, flat)
@@ -406,7 +412,11 @@ class Lowerer:
                         buf = Buffer(ptr, o.shape, o.dtype)
                     outs.append(buf)
                 outs_of[id(g)] = outs
-            if isinstance(item, fuse.Nest):
+            split = parallel.split_of_nest(self, item) if isinstance(item, fuse.Nest) else \
+                parallel.split_of(self, item)
+            if split is not None:
+                parallel.emit_split(self, item, outs_of, split)
+            elif isinstance(item, fuse.Nest):
                 self.emit_nest(item, outs_of)
             else:
                 self.emit_group(item, outs_of[id(item)])

@@ -707,7 +707,10 @@ def test_recompute(rng, k, grad, recompute, monkeypatch):
 
 
 def test_rosenbrock_gradient_is_one_loop_without_intermediates(rng, monkeypatch):
+    from autodiff_jit.backend import parallel
     from autodiff_jit.passes import fuse
+    # the loop's structure, unsplit (tests/backend/test_parallel.py checks the split one)
+    monkeypatch.setattr(parallel, "MIN_WORK", 1 << 62)
     x = rng.uniform(-1, 1, 100_000)
     fn = ad.grad(rosen, mode="interpret").ir(x)
     want = interpret.run(fn, [x])[0]

@@ -1,0 +1,742 @@
+"""Large fused loops split into chunks that a small persistent thread pool runs on every core.
+
+What runs in parallel: a top-level kernel (not inside a loop nest) that is one loop over an
+iteration space -- a stored elementwise/view/gather group, a reduction over trailing axes that
+keeps some (each output element one unit of work), or a reduction to a single value (each
+chunk sums its part into a slot of its own, then the slots are combined in chunk order) --
+when its estimated work (iterations x fused equations) is at least `MIN_WORK`. Everything else,
+and every smaller problem, stays a plain loop in the calling thread.
+
+Determinism: the chunks are fixed at compile time from the problem's shape alone (never from
+the thread count or from scheduling): at most `MAX_CHUNKS` chunks, each at least
+`MIN_CHUNK_WORK`, flat chunks a multiple of 64 elements. Each chunk is the same machine code
+whichever thread runs it, and the partial results of a reduction are combined in chunk order
+by the caller. So results are bitwise identical for every `ad.config.num_threads`, 1 included
+(with one thread the caller runs the chunks itself, in order). A reduction that is split sums
+in a different order than the unsplit loop would (a compile-time property of the shape), so it
+may differ from numpy's pairwise sum by rounding, as any compiled reduction does.
+
+The pool (LLVM IR below, compiled once per process when the first code that uses it is compiled
+or loaded): `num_threads - 1` worker threads (pthreads) wait on a condition variable. The caller
+of `adj_parallel_for(chunk_fn, env, n)` publishes the task, wakes the workers and takes chunks
+itself; a worker that wakes late finds no chunk left, so a loaded machine degrades to the serial
+loop rather than waiting. Chunks are handed out under one mutex (a chunk is tens of
+microseconds of work or more, the lock tens of nanoseconds). A second thread calling compiled
+code while a region runs (or a region started from inside a chunk) runs its chunks serially. A
+forked child resets the pool (its workers do not exist there) and starts its own.
+
+The thread count is a run-time setting (`ad.config.num_threads`, read when it changes):
+compiled code never depends on it, so changing it needs no recompilation, and the disk cache
+is shared between thread counts.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+
+import numpy as np
+from llvmlite import ir
+
+from ..config import config
+from ..ir import Var
+from ..passes import fuse
+from . import engine, mathlib
+from .emitters import EMITTERS, _accumulator, _fmax, _reduce_kernel, _reducer, _store_kernel, \
+    reduce_init
+from .kernels import I8, I8P, I32, I64, VOID, Buffer, Index, for_range, i64, loop_nest, mem_type, \
+    reg_type
+
+MIN_WORK = 1 << 17         # iterations x fused equations below which a loop stays serial
+MIN_CHUNK_WORK = 1 << 15   # smallest chunk worth handing to another thread
+MAX_CHUNKS = 16            # chunks per loop (spread over the threads, taken dynamically)
+FLAT_ALIGN = 64            # flat chunks start at multiples of this (same vector/remainder split)
+
+RUNTIME_SYMBOL = "adj_parallel_for"     # what generated code declares (the prelude marker)
+_CHUNK_TY = ir.FunctionType(VOID, [I8P, I64])
+
+
+# ---------------------------------------------------------------------------------------------
+# the plan: which groups are split, into which chunks
+
+class Split:
+    """How one group is split: `units` iterations (flat elements or axis-0 rows) of which each
+    chunk takes `per_chunk`; mode 'loop' (the group's own loop, chunked) or 'total' (a
+    reduction to one value: partial results per chunk)."""
+    __slots__ = ("mode", "shape", "flat", "units", "per_chunk", "nchunks", "cuts")
+
+    def __init__(self, mode, shape, flat, units, per_chunk, cuts=()):
+        self.mode, self.shape, self.flat, self.cuts = mode, tuple(shape), flat, list(cuts)
+        self.units, self.per_chunk = units, per_chunk
+        self.nchunks = -(-units // per_chunk)
+
+    def __repr__(self):
+        return (f"Split({self.mode}, shape={self.shape}, flat={self.flat}, "
+                f"{self.nchunks} chunks of {self.per_chunk})")
+
+
+def _chunking(units, unit_work, flat):
+    """(per_chunk) for `units` iterations of `unit_work` each, or None when not worth it."""
+    if units < 2 or units * unit_work < MIN_WORK:
+        return None
+    per = max(-(-units // MAX_CHUNKS), -(-MIN_CHUNK_WORK // unit_work))
+    if flat:
+        per = -(-per // FLAT_ALIGN) * FLAT_ALIGN
+    return per if per < units else None
+
+
+# Work per element of one equation, in units of a simple arithmetic operation: the math
+# library's functions (exp, log, tanh, sin, pow, ...) cost tens of instructions each.
+MATH_COST = 8
+_MATH = frozenset(mathlib.MATH_FUNCTIONS) | {"pow", "div", "sqrt", "fmod"}
+
+
+def group_cost(g) -> int:
+    """Estimated work per iteration of group `g`'s loop."""
+    return max(1, sum(MATH_COST if e.prim.name in _MATH else 1 for e in g.eqns))
+
+
+def split_of(L, g) -> Split | None:
+    """The Split of group `g` (a top-level fuse.Group) in lowerer `L`, or None (serial)."""
+    root = g.root
+    em = EMITTERS[root.prim.name]
+    cost = group_cost(g)
+    L._group = g
+    try:
+        if em.kernel is _store_kernel:
+            out = root.outputs[0]
+            return _loop_split(out.shape, not L.needs_dims(out), cost, L._pad_breaks(out.shape))
+        if em.kernel is _reduce_kernel:
+            x = root.inputs[0]
+            if not isinstance(x, Var):
+                return None
+            axes, nd = tuple(root.params["axes"]), len(x.shape)
+            if x.aval.size == 0:
+                return None
+            if not axes:
+                return _loop_split(x.shape, not L.needs_dims(x), cost, L._pad_breaks(x.shape))
+            if axes != tuple(range(nd - len(axes), nd)):
+                return None
+            red = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+            out = root.outputs[0]
+            if out.aval.size > 1:
+                if L._pad_breaks(out.shape):
+                    return None
+                # one unit per output element (iterate(out.shape, ..., flat=True))
+                per = _chunking(out.aval.size, red * cost, False)
+                return Split("loop", out.shape, True, out.aval.size, per) if per else None
+            flat = not L.needs_dims(x)
+            s = _loop_split(x.shape, flat, cost, L._pad_breaks(x.shape))
+            if s is not None:
+                s.mode = "total"
+            return s
+    finally:
+        L._group = None
+    return None
+
+
+def _loop_split(shape, flat, cost, cuts=()):
+    """Split of iterate(shape, ..., flat): flat elements, or axis-0 rows (always when padding
+    views cut axis 0 into segments, as Lowerer.iterate does)."""
+    size = int(np.prod(shape, dtype=np.int64))
+    if len(shape) == 0 or size <= 1:
+        return None
+    if (flat or len(shape) == 1) and not cuts:
+        per = _chunking(size, cost, True)
+        return Split("loop", shape, True, size, per) if per else None
+    row = size // shape[0]
+    per = _chunking(shape[0], row * cost, row == 1)
+    return Split("loop", shape, False, shape[0], per, cuts) if per else None
+
+
+# ---------------------------------------------------------------------------------------------
+# emission: the chunk function and the call into the pool
+
+def _span(b, lo, hi, body, name="c"):
+    """for i in range(lo, hi) with run-time bounds (i64 values), calling body(i)."""
+    fn = b.function
+    pre = b.block
+    head = fn.append_basic_block(f"{name}.head")
+    bodyb = fn.append_basic_block(f"{name}.body")
+    exit_ = fn.append_basic_block(f"{name}.exit")
+    b.branch(head)
+    b.position_at_end(head)
+    phi = b.phi(I64, name=name)
+    phi.add_incoming(lo, pre)
+    b.cbranch(b.icmp_signed("<", phi, hi), bodyb, exit_)
+    b.position_at_end(bodyb)
+    body(phi)
+    phi.add_incoming(b.add(phi, i64(1), flags=["nsw"]), b.block)
+    b.branch(head)
+    b.position_at_end(exit_)
+
+
+def iterate_chunk(L, shape, body):
+    """Lowerer.iterate inside a chunk function: the chunk's part of the split loop."""
+    split, lo, hi = L.chunk
+    if tuple(shape) != split.shape or L.chunk_loops or L._pad_breaks(shape) != split.cuts:
+        raise RuntimeError(f"parallel split {split!r} met a loop over {tuple(shape)}")
+    L.chunk_loops += 1
+    b = L.builder
+    if split.flat:
+        _span(b, lo, hi, lambda i: body(Index(shape, linear=i)))
+        return
+    rest = tuple(shape[1:])
+
+    def row(i):
+        if int(np.prod(rest, dtype=np.int64)) == 1:
+            body(Index(shape, dims=[i] + [i64(0)] * len(rest)))
+        else:
+            loop_nest(b, rest, lambda d: body(Index(shape, dims=[i] + d)))
+    if not split.cuts:
+        _span(b, lo, hi, row)
+        return
+    # the chunk's part of each segment between padding boundaries (see Lowerer.iterate): inside
+    # one, every padding view is statically all-hit or all-zero
+    bounds = [0] + split.cuts + [shape[0]]
+    for a, z in zip(bounds, bounds[1:]):
+        s_lo = b.select(b.icmp_signed(">", lo, i64(a)), lo, i64(a))
+        s_hi = b.select(b.icmp_signed("<", hi, i64(z)), hi, i64(z))
+
+        def seg(i, a=a, z=z):
+            L.set_range(i, a, z)
+            row(i)
+        _span(b, s_lo, s_hi, seg, name="seg")
+
+
+def _reads(L, atom, found, seen):
+    """Stored values that computing `atom` inline reads (mirrors Lowerer.load)."""
+    if not isinstance(atom, Var) or id(atom) in seen:
+        return
+    seen.add(id(atom))
+    buf = L.buffers.get(id(atom))
+    if buf is not None:
+        found[id(atom)] = buf
+        return
+    if id(atom) in L.scalar_consts:
+        return
+    eqn = L.producer.get(id(atom))
+    if eqn is not None:
+        for i in eqn.inputs:
+            _reads(L, i, found, seen)
+
+
+def emit_split(L, item, outs_of, split: Split):
+    """Emit `item` (a top-level group or nest; outs_of: id(group) -> its output buffers) as a
+    chunk function run by the pool, in place of L.emit_group / L.emit_nest."""
+    groups = list(item.groups()) if isinstance(item, fuse.Nest) else [item]
+    found, seen, alias = {}, set(), {}
+    for g in groups:
+        for i in g.root.inputs:
+            _reads(L, i, found, seen)
+    produced = {id(o) for g in groups for o in g.root.outputs}
+    passed, by_ptr = [], {}
+    for vid, buf in found.items():
+        if vid in produced or isinstance(buf.ptr, ir.Constant):
+            continue
+        if id(buf.ptr) in by_ptr:      # one argument per pointer (they are noalias)
+            alias[vid] = by_ptr[id(buf.ptr)]
+            continue
+        by_ptr[id(buf.ptr)] = vid
+        passed.append((vid, buf))
+    # members reducing over the split axis: one private copy of the output per chunk
+    cross = {id(g): L.temp_buffer((split.nchunks,) + g.root.outputs[0].shape,
+                                  g.root.outputs[0].dtype)
+             for g in groups if split.mode == "nest" and _reduces_rows(g)}
+    outs = [(g, cross.get(id(g), o)) for g in groups for o in outs_of[id(g)]]
+    g0 = groups[0]
+    acc_dt = None
+    if split.mode == "total":
+        acc_dt, _, _ = _accumulator(g0.root.prim.name, g0.root.inputs[0].dtype)
+    slots = [buf.ptr for _, buf in passed] + [o.ptr for _, o in outs]
+
+    m = L.module
+    k = getattr(m, "_adj_chunks", 0)
+    m._adj_chunks = k + 1
+    slot_types = [p.type for p in slots]
+    if acc_dt is not None:
+        slot_types.append(mem_type(acc_dt).as_pointer())
+    # the chunk's code takes its pointers as noalias arguments (as the entry's body does), so
+    # its loops vectorize without run-time alias checks; the pool calls a wrapper that
+    # unpacks them from the env array (inlined: LLVM keeps noalias as scope metadata)
+    fb = ir.Function(m, ir.FunctionType(VOID, slot_types + [I64]), name=f"{L.name}_chunk{k}_body")
+    fb.linkage = "internal"
+    fb.attributes.add("alwaysinline")
+    fb.attributes.add("nounwind")
+    for a in fb.args[:-1]:
+        a.add_attribute("noalias")
+    saved = (L.builder, L.entry_block, L.buffers)
+    entry = fb.append_basic_block("entry")
+    L.entry_block = entry
+    body_block = fb.append_basic_block("body")
+    L.builder = b = ir.IRBuilder(body_block)
+    c = fb.args[-1]
+
+    def slot(j, ty):
+        return fb.args[j]
+    L.buffers = dict(L.buffers)
+    for j, (vid, buf) in enumerate(passed):
+        L.buffers[vid] = Buffer(slot(j, buf.ptr.type), buf.shape, buf.dtype)
+    for vid, other in alias.items():
+        buf = found[vid]
+        L.buffers[vid] = Buffer(L.buffers[other].ptr, buf.shape, buf.dtype)
+    n_in = len(passed)
+    chunk_outs_of = {id(g): [] for g in groups}
+    for j, (g, o) in enumerate(outs):
+        ptr = slot(n_in + j, o.ptr.type)
+        if id(g) in cross:       # this chunk's copy
+            shape = o.shape[1:]
+            size = int(np.prod(shape, dtype=np.int64))
+            ptr = b.gep(ptr, [b.mul(c, i64(size), flags=["nsw"])], inbounds=True)
+            o = Buffer(ptr, shape, o.dtype)
+        chunk_outs_of[id(g)].append(Buffer(ptr, o.shape, o.dtype))
+    partials = None
+    if acc_dt is not None:
+        partials = slot(len(slots), None)
+    lo = b.mul(c, i64(split.per_chunk), flags=["nsw"])
+    end = b.add(lo, i64(split.per_chunk), flags=["nsw"])
+    hi = b.select(b.icmp_signed("<", end, i64(split.units)), end, i64(split.units))
+    try:
+        if split.mode == "nest":
+            for g in groups:
+                if id(g) in cross:
+                    reduce_init(L, g.root, chunk_outs_of[id(g)][0], 0)
+            _emit_nest_rows(L, item, chunk_outs_of, lo, hi)
+        else:
+            L.chunk, L.chunk_loops = (split, lo, hi), 0
+            if split.mode == "total":
+                _emit_partial(L, g0, partials, c)
+            else:
+                L.emit_group(g0, chunk_outs_of[id(g0)])
+    finally:
+        L.chunk = None
+        L.builder, L.entry_block, L.buffers = saved
+    b.ret_void()
+    ir.IRBuilder(entry).branch(body_block)   # (after the allocas the body added)
+    f = ir.Function(m, _CHUNK_TY, name=f"{L.name}_chunk{k}")
+    f.linkage = "internal"
+    f.attributes.add("nounwind")
+    wb = ir.IRBuilder(f.append_basic_block("entry"))
+    envpp = wb.bitcast(f.args[0], I8P.as_pointer())
+    wb.call(fb, [wb.bitcast(wb.load(wb.gep(envpp, [i64(j)], inbounds=True)), ty)
+                 for j, ty in enumerate(slot_types)] + [f.args[1]])
+    wb.ret_void()
+    for g in groups:
+        for o, buf in zip(g.root.outputs, outs_of[id(g)]):
+            L.buffers[id(o)] = buf
+
+    # the caller: env (pointer slots), the pool call, then the partials combined in order
+    b = L.builder
+    nslots = len(slots) + (partials is not None)
+    env_arr = L.alloca(ir.ArrayType(I8P, nslots), name="penv")
+    for j, p in enumerate(slots):
+        b.store(b.bitcast(p, I8P), b.gep(env_arr, [i64(0), i64(j)], inbounds=True))
+    if acc_dt is not None:
+        part_arr = L.alloca(ir.ArrayType(reg_type(acc_dt), split.nchunks), name="partials")
+        first = b.gep(part_arr, [i64(0), i64(0)], inbounds=True)
+        b.store(b.bitcast(first, I8P), b.gep(env_arr, [i64(0), i64(len(slots))], inbounds=True))
+    b.call(_declare_runtime(m), [f, b.bitcast(env_arr, I8P), i64(split.nchunks)])
+    if acc_dt is not None:
+        _combine_partials(L, g0, first, split.nchunks, outs_of[id(g0)][0])
+    for g in groups:
+        if id(g) in cross:
+            _combine_copies(L, g, cross[id(g)], outs_of[id(g)][0], split.nchunks)
+
+
+def _reduces_rows(g) -> bool:
+    return EMITTERS[g.root.prim.name].kernel is _reduce_kernel and 0 in g.root.params["axes"]
+
+
+def _ordered_combine(b, name, dtype):
+    """combine(acc, v) of a reduction without reassociation (partials combine in order)."""
+    dt = np.dtype(dtype)
+    if dt.kind == "f" and name == "reduce_sum":
+        return lambda a, v: b.fadd(a, v)
+    if dt.kind == "f" and name == "reduce_prod":
+        return lambda a, v: b.fmul(a, v)
+    if dt.kind == "f":
+        return lambda a, v: _fmax(b, a, v, name == "reduce_max")
+    red, _ = _reducer(name, dt)
+    return lambda a, v: red(b, a, v)
+
+
+def _combine_copies(L, g, copies: Buffer, out: Buffer, n):
+    """out = copies[0] (+) copies[1] (+) ... (+) copies[n-1], elementwise, in chunk order."""
+    b = L.builder
+    size = max(1, out.size)
+    combine = _ordered_combine(b, g.root.prim.name, out.dtype)
+
+    def element(j):
+        total = copies.load_at(b, copies.addr_linear(b, j))
+        for k in range(1, n):
+            lin = b.add(j, i64(k * size), flags=["nuw", "nsw"])
+            total = combine(total, copies.load_at(b, copies.addr_linear(b, lin)))
+        out.store_at(b, out.addr_linear(b, j) if out.size > 1 else out.ptr, total)
+    for_range(b, size, element, name="comb")
+
+
+def _emit_nest_rows(L, nest, outs_of, lo, hi):
+    """Rows lo..hi of a top-level nest's loop (Lowerer.emit_nest with run-time bounds)."""
+    def row(i):
+        L.prefix.append(i)
+        for it in nest.items:
+            if isinstance(it, fuse.Nest):
+                L.emit_nest(it, outs_of)
+            else:
+                L.emit_group(it, outs_of[id(it)])
+        L.prefix.pop()
+    _span(L.builder, lo, hi, row, name="n0")
+
+
+def split_of_nest(L, nest) -> Split | None:
+    """Split of a top-level nest over its loop's rows (every member a plain elementwise/view
+    group or a reduction). Each row writes its own part of every output, except the members
+    that reduce over the nest's axis: each chunk accumulates those into a private copy, and
+    the copies are combined in chunk order after the loop."""
+    if nest.depth != 1:
+        return None
+    work = 0
+    for g in nest.groups():
+        em = EMITTERS[g.root.prim.name]
+        if em.kernel is not _reduce_kernel and em.kernel is not _store_kernel:
+            return None
+        space = fuse.space(g)
+        if space is None or not space or space[0] != nest.extent:
+            return None
+        work += int(np.prod(space, dtype=np.int64)) * group_cost(g)
+    per = _chunking(nest.extent, max(1, work // nest.extent), False)
+    return Split("nest", (nest.extent,), False, nest.extent, per) if per else None
+
+
+def _emit_partial(L, g, partials, c):
+    """Chunk body of a reduction to one value: partials[c] = reduce(x over the chunk)."""
+    eqn = g.root
+    x = eqn.inputs[0]
+    b = L.builder
+    _, init = _reducer(eqn.prim.name, x.dtype)
+    acc_dt, widen, _ = _accumulator(eqn.prim.name, x.dtype)
+    wide_combine, _ = _reducer(eqn.prim.name, acc_dt)
+    acc = L.alloca(reg_type(acc_dt), name="acc")
+    b.store(widen(b, init), acc)
+    L._group = g
+
+    def body(idx):
+        b.store(wide_combine(b, b.load(acc), widen(b, L.load(x, idx))), acc)
+    iterate_chunk(L, x.shape, body)
+    L._group = None
+    b.store(b.load(acc), b.gep(partials, [c], inbounds=True))
+
+
+def _combine_partials(L, g, first, n, out):
+    """out = partials[0] (+) partials[1] (+) ... in chunk order (no reassociation)."""
+    eqn = g.root
+    b = L.builder
+    acc_dt, _, narrow = _accumulator(eqn.prim.name, eqn.inputs[0].dtype)
+    combine = _ordered_combine(b, eqn.prim.name, acc_dt)
+    total = b.load(first)
+    for j in range(1, n):
+        total = combine(total, b.load(b.gep(first, [i64(j)], inbounds=True)))
+    out.store(b, Index(out.shape), narrow(b, total))
+
+
+def _declare_runtime(m):
+    fn = m.globals.get(RUNTIME_SYMBOL)
+    if fn is None:
+        fnty = ir.FunctionType(VOID, [_CHUNK_TY.as_pointer(), I8P, I64])
+        fn = ir.Function(m, fnty, name=RUNTIME_SYMBOL)
+        fn.attributes.add("nounwind")
+    return fn
+
+
+# ---------------------------------------------------------------------------------------------
+# the pool: LLVM IR over pthreads (mutex + two condition variables), compiled once per process
+
+_SYNC_BYTES = 128   # >= sizeof(pthread_mutex_t) / sizeof(pthread_cond_t) on Linux and macOS
+
+
+def build_runtime_module() -> str:
+    """LLVM IR text of the pool: adj_parallel_for, the worker loop, start/set/reset helpers."""
+    m = ir.Module(name="adj_parallel")
+    m.triple, m.data_layout = engine.triple_and_layout()
+    sync_ty = ir.ArrayType(I8, _SYNC_BYTES)
+
+    def glob(name, ty, init):
+        g = ir.GlobalVariable(m, ty, name=name)
+        g.linkage = "internal"
+        g.initializer = init
+        g.align = 64
+        return g
+    zero_sync = ir.Constant(sync_ty, None)
+    mu, region = glob("mu", sync_ty, zero_sync), glob("region", sync_ty, zero_sync)
+    cv_work, cv_done = glob("cv_work", sync_ty, zero_sync), glob("cv_done", sync_ty, zero_sync)
+    ints = {n: glob(n, I64, i64(0)) for n in ("gen", "next", "n", "active", "threads", "spawned",
+                                               "worker_chunks")}
+    task_fn = glob("task_fn", _CHUNK_TY.as_pointer(), ir.Constant(_CHUNK_TY.as_pointer(), None))
+    task_env = glob("task_env", I8P, ir.Constant(I8P, None))
+
+    def decl(name, ret, args):
+        f = ir.Function(m, ir.FunctionType(ret, args), name=name)
+        return f
+    p_init = decl("pthread_mutex_init", I32, [I8P, I8P])
+    p_lock = decl("pthread_mutex_lock", I32, [I8P])
+    p_trylock = decl("pthread_mutex_trylock", I32, [I8P])
+    p_unlock = decl("pthread_mutex_unlock", I32, [I8P])
+    c_init = decl("pthread_cond_init", I32, [I8P, I8P])
+    c_wait = decl("pthread_cond_wait", I32, [I8P, I8P])
+    c_bcast = decl("pthread_cond_broadcast", I32, [I8P])
+    worker_ty = ir.FunctionType(I8P, [I8P])
+    p_create = decl("pthread_create", I32, [I8P, I8P, worker_ty.as_pointer(), I8P])
+    p_detach = decl("pthread_detach", I32, [I64])
+
+    def sp(b, g):
+        return b.bitcast(g, I8P)
+
+    def get(b, n):
+        return b.load(ints[n])
+
+    def put(b, n, v):
+        b.store(v, ints[n])
+
+    def while_loop(b, cond, body, name):
+        f = b.function
+        head, bodyb, exit_ = (f.append_basic_block(f"{name}.{s}") for s in ("head", "body", "exit"))
+        b.branch(head)
+        b.position_at_end(head)
+        b.cbranch(cond(b), bodyb, exit_)
+        b.position_at_end(bodyb)
+        body(b)
+        b.branch(head)
+        b.position_at_end(exit_)
+
+    def take_chunks(b, by_worker):
+        """With mu held: run chunks while any is left (mu released around each)."""
+        def has_work(b):
+            return b.icmp_signed("<", get(b, "next"), get(b, "n"))
+
+        def run(b):
+            cidx = get(b, "next")
+            put(b, "next", b.add(cidx, i64(1)))
+            if by_worker:
+                put(b, "worker_chunks", b.add(get(b, "worker_chunks"), i64(1)))
+            fn, env = b.load(task_fn), b.load(task_env)
+            b.call(p_unlock, [sp(b, mu)])
+            b.call(fn, [env, cidx])
+            b.call(p_lock, [sp(b, mu)])
+        while_loop(b, has_work, run, "take")
+
+    def wait_idle(b):
+        while_loop(b, lambda b: b.icmp_signed(">", get(b, "active"), i64(0)),
+                   lambda b: b.call(c_wait, [sp(b, cv_done), sp(b, mu)]), "idle")
+
+    # void adj_par_init(): (re)initialise the synchronisation objects (also after fork)
+    f = ir.Function(m, ir.FunctionType(VOID, []), name="adj_par_init")
+    b = ir.IRBuilder(f.append_basic_block())
+    null = ir.Constant(I8P, None)
+    for g in (mu, region):
+        b.call(p_init, [sp(b, g), null])
+    for g in (cv_work, cv_done):
+        b.call(c_init, [sp(b, g), null])
+    for n in ("next", "n", "active", "spawned"):
+        put(b, n, i64(0))
+    b.ret_void()
+
+    # void adj_par_set_threads(i64)
+    f = ir.Function(m, ir.FunctionType(VOID, [I64]), name="adj_par_set_threads")
+    b = ir.IRBuilder(f.append_basic_block())
+    b.call(p_lock, [sp(b, mu)])
+    put(b, "threads", f.args[0])
+    b.call(p_unlock, [sp(b, mu)])
+    b.ret_void()
+
+    # i64 adj_par_stat(i64 k): 0 worker_chunks (chunks run by workers so far), 1 spawned
+    f = ir.Function(m, ir.FunctionType(I64, [I64]), name="adj_par_stat")
+    b = ir.IRBuilder(f.append_basic_block())
+    b.call(p_lock, [sp(b, mu)])
+    v = b.select(b.icmp_signed("==", f.args[0], i64(0)), get(b, "worker_chunks"), get(b, "spawned"))
+    b.call(p_unlock, [sp(b, mu)])
+    b.ret(v)
+
+    # i8* worker(i8* id): wait for a new task generation, take chunks, repeat (never returns)
+    worker = ir.Function(m, worker_ty, name="adj_par_worker")
+    worker.linkage = "internal"
+    b = ir.IRBuilder(worker.append_basic_block("entry"))
+    wid = b.ptrtoint(worker.args[0], I64)
+    seen = b.alloca(I64)
+    b.call(p_lock, [sp(b, mu)])
+    b.store(get(b, "gen"), seen)
+    loop = worker.append_basic_block("loop")
+    b.branch(loop)
+    b.position_at_end(loop)
+    while_loop(b, lambda b: b.icmp_signed("==", get(b, "gen"), b.load(seen)),
+               lambda b: b.call(c_wait, [sp(b, cv_work), sp(b, mu)]), "sleep")
+    b.store(get(b, "gen"), seen)
+    # workers 0 .. threads-2 take part (the caller is the last thread)
+    joins = b.icmp_signed("<", b.add(wid, i64(1)), get(b, "threads"))
+    work = worker.append_basic_block("work")
+    b.cbranch(joins, work, loop)
+    b.position_at_end(work)
+    put(b, "active", b.add(get(b, "active"), i64(1)))
+    take_chunks(b, True)
+    left = b.sub(get(b, "active"), i64(1))
+    put(b, "active", left)
+    wake = worker.append_basic_block("wake")
+    b.cbranch(b.icmp_signed("==", left, i64(0)), wake, loop)
+    b.position_at_end(wake)
+    b.call(c_bcast, [sp(b, cv_done)])
+    b.branch(loop)
+
+    # i32 adj_par_start(i64 nworkers): start workers until `nworkers` exist (0 or an errno)
+    f = ir.Function(m, ir.FunctionType(I32, [I64]), name="adj_par_start")
+    b = ir.IRBuilder(f.append_basic_block("entry"))
+    tid = b.alloca(I64)
+    status = b.alloca(I32)
+    b.store(ir.Constant(I32, 0), status)
+
+    def more(b):
+        ok = b.icmp_signed("==", b.load(status), ir.Constant(I32, 0))
+        return b.and_(ok, b.icmp_signed("<", get(b, "spawned"), f.args[0]))
+
+    def spawn(b):
+        k = get(b, "spawned")
+        rc = b.call(p_create, [b.bitcast(tid, I8P), null, worker, b.inttoptr(k, I8P)])
+        b.store(rc, status)
+        ok = f.append_basic_block("ok")
+        after = f.append_basic_block("after")
+        b.cbranch(b.icmp_signed("==", rc, ir.Constant(I32, 0)), ok, after)
+        b.position_at_end(ok)
+        b.call(p_detach, [b.load(tid)])
+        put(b, "spawned", b.add(k, i64(1)))
+        b.branch(after)
+        b.position_at_end(after)
+    b.call(p_lock, [sp(b, mu)])
+    while_loop(b, more, spawn, "spawn")
+    b.call(p_unlock, [sp(b, mu)])
+    b.ret(b.load(status))
+
+    # void adj_parallel_for(chunk_fn, env, n)
+    f = ir.Function(m, ir.FunctionType(VOID, [_CHUNK_TY.as_pointer(), I8P, I64]),
+                    name=RUNTIME_SYMBOL)
+    fn, envp, n = f.args
+    b = ir.IRBuilder(f.append_basic_block("entry"))
+    serial = f.append_basic_block("serial")
+    try_pool = f.append_basic_block("try_pool")
+    pooled = f.append_basic_block("pooled")
+    # (a racy read is fine: threads/spawned only gate whether to try the pool at all)
+    one = b.or_(b.icmp_signed("<=", get(b, "threads"), i64(1)),
+                b.icmp_signed("==", get(b, "spawned"), i64(0)))
+    b.cbranch(one, serial, try_pool)
+    b.position_at_end(try_pool)
+    busy = b.call(p_trylock, [sp(b, region)])
+    b.cbranch(b.icmp_signed("!=", busy, ir.Constant(I32, 0)), serial, pooled)
+    b.position_at_end(serial)
+    i = b.alloca(I64)
+    b.store(i64(0), i)
+
+    def step(b):
+        cidx = b.load(i)
+        b.call(fn, [envp, cidx])
+        b.store(b.add(cidx, i64(1)), i)
+    while_loop(b, lambda b: b.icmp_signed("<", b.load(i), n), step, "ser")
+    b.ret_void()
+    b.position_at_end(pooled)
+    b.call(p_lock, [sp(b, mu)])
+    wait_idle(b)        # stragglers of the previous region have left
+    b.store(fn, task_fn)
+    b.store(envp, task_env)
+    put(b, "n", n)
+    put(b, "next", i64(0))
+    put(b, "gen", b.add(get(b, "gen"), i64(1)))
+    b.call(c_bcast, [sp(b, cv_work)])
+    take_chunks(b, False)
+    wait_idle(b)        # every chunk taken by a worker has finished
+    b.call(p_unlock, [sp(b, mu)])
+    b.call(p_unlock, [sp(b, region)])
+    b.ret_void()
+    return str(m)
+
+
+_lock = threading.RLock()
+_state: dict = {}
+
+
+def _runtime():
+    """The pool's entry points (compiled on first use); None while being compiled."""
+    if _state.get("fns"):
+        return _state["fns"]
+    with _lock:
+        if _state.get("fns") or _state.get("busy"):
+            return _state.get("fns")
+        _state["busy"] = True
+        try:
+            names = ["adj_par_init", "adj_par_set_threads", "adj_par_start", "adj_par_stat",
+                     RUNTIME_SYMBOL]
+            mod, addrs = engine.compile_module(build_runtime_module(), names)
+            fns = {
+                "init": ctypes.CFUNCTYPE(None)(addrs["adj_par_init"]),
+                "set": ctypes.CFUNCTYPE(None, ctypes.c_int64)(addrs["adj_par_set_threads"]),
+                "start": ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int64)(addrs["adj_par_start"]),
+                "stat": ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64)(addrs["adj_par_stat"]),
+            }
+            fns["init"]()
+            engine.add_symbol(RUNTIME_SYMBOL, addrs[RUNTIME_SYMBOL])
+            _state.update(module=mod, fns=fns)
+            _apply(fns)
+        finally:
+            _state["busy"] = False
+    return _state["fns"]
+
+
+def _apply(fns):
+    n = num_threads()
+    fns["set"](n)
+    if n > 1:
+        rc = fns["start"](n - 1)
+        if rc:
+            import warnings
+            warnings.warn(f"autodiff_jit: could not start worker threads (pthread_create "
+                          f"error {rc}); compiled loops run with fewer threads",
+                          RuntimeWarning, stacklevel=3)
+
+
+def ensure_runtime() -> None:
+    """engine prelude: compile the pool before code that declares adj_parallel_for."""
+    _runtime()
+
+
+engine.register_prelude(RUNTIME_SYMBOL, ensure_runtime)
+
+
+def num_threads() -> int:
+    """Threads compiled loops use now (the caller included): ad.config.num_threads."""
+    return config.num_threads
+
+
+def stats() -> dict:
+    """The pool's counters: workers started, chunks run by workers (not the caller) so far;
+    None before the pool exists (no split loop compiled yet)."""
+    fns = _state.get("fns")
+    if not fns:
+        return None
+    return {"threads": num_threads(), "workers": int(fns["stat"](1)),
+            "worker_chunks": int(fns["stat"](0))}
+
+
+def _on_threads_change(n: int, explicit: bool) -> None:
+    with _lock:
+        fns = _state.get("fns")
+        if fns:
+            _apply(fns)
+
+
+config._thread_listeners.append(_on_threads_change)
+
+
+def _after_fork_in_child():
+    fns = _state.get("fns")
+    if fns:
+        fns["init"]()      # the parent's workers do not exist here: spawned = 0, fresh locks
+        _apply(fns)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
