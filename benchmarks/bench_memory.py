@@ -89,13 +89,13 @@ def steps_run(n):
     units = []
     warm = n // 4
     for i, (text, names) in enumerate(texts):
+        unit = engine.shared_unit()
         marks = [(heap_bytes(), rss_mb())]
-        mod = engine.parse_and_verify(text)
+        mod = engine.parse_and_verify(text, unit.context)
         mod.triple, mod.data_layout = triple, layout
         marks.append((heap_bytes(), rss_mb()))
         engine.optimize(mod, loop_unrolling=False)
         marks.append((heap_bytes(), rss_mb()))
-        unit = engine.shared_unit()
         unit.engine.add_module(mod)
         unit.engine.finalize_object()
         assert all(unit.engine.get_function_address(nm) for nm in names)

@@ -94,3 +94,24 @@ def test_optimized_code_computes_the_same():
     want = 3.0 * x + y
     fn(x.ctypes.data, y.ctypes.data, len(x))
     np.testing.assert_array_equal(y, want)   # one multiply and one add per element: exact
+
+
+def test_a_units_own_context_gives_the_same_machine_code():
+    """A CodeUnit parses into an LLVM context of its own (freed with it); the object code is
+    byte for byte what the same IR gives in the global context."""
+    unit = engine.CodeUnit()
+    text = _LOOP_IR.replace("@axpy", "@axpy_context_test")
+    _, _, obj = engine.compile_module(text, ["axpy_context_test"], loop_unrolling=False,
+                                      want_object=True, unit=unit)
+    reference = engine.target_machine().emit_object(engine.optimized_module(text, False))
+    assert obj == reference
+
+
+def test_units_free_their_context():
+    unit = engine.CodeUnit()
+    engine.compile_module(_LOOP_IR.replace("@axpy", "@axpy_free_test"), ["axpy_free_test"],
+                          unit=unit)
+    context = unit.context
+    assert not context.closed
+    del unit          # (no reference cycle: freed at once)
+    assert context.closed
