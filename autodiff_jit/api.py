@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import source, tree
-from .callsig import NO_SIG, STATIC, TREE, assembler, fast_sig, seq_sig, tree_sig
+from .callsig import (MISS, NO_SIG, STATIC, TREE, assembler, dynamic_order, fast_sig, matcher,
+                      seq_sig, tree_sig)
 from .ad import vjp_function
 from .config import config
 from .convert import converted
@@ -160,7 +161,10 @@ class Transformed:
         self.cache_size = cache_size
         self._cache: OrderedDict = OrderedDict()   # key -> Specialization
         self._lru: OrderedDict = OrderedDict()     # uid -> key, least recently used first
-        self._fast: dict = {}   # call signature -> (entry, uid); empty while debug_nans
+        self._fast: dict = {}   # call signature -> (entry, uid, matcher or None); empty
+        # while debug_nans. _match: callsig.matcher of the pytree signature last registered
+        # or hit (specialization _match_uid), tried before computing a signature.
+        self._match, self._match_uid = None, 0
         self._static_pos: dict = {}                # number of positional args -> static indices
         self._uids = 0
         self._positional = False   # some positional signature registered (worth computing)
@@ -204,6 +208,11 @@ class Transformed:
                 except KeyError:  # evicted by another thread meanwhile: the entry still works
                     pass
                 return hit[0](*args)
+        match = self._match   # generated for the last pytree structure seen (callsig.matcher)
+        if match is not None:
+            out = match(args, kwargs)
+            if out is not MISS:
+                return out
         leaves = []
         try:
             if self.static_argnums or kwargs:
@@ -217,6 +226,8 @@ class Transformed:
                 self._lru.move_to_end(hit[1])
             except KeyError:
                 pass
+            if hit[2] is not None:
+                self._match = hit[2]
             return hit[0](*leaves)
         return self._call(args, kwargs)
 
@@ -267,7 +278,7 @@ class Transformed:
     def _register_fast(self, spec, avals, args, kwargs, dyn):
         """Route this call's signature to `spec` from now on (positional signature when every
         argument is a plain float/array, else the pytree signature)."""
-        sig, perm = None, []
+        sig, perm, match = None, [], None
         if not kwargs and len(dyn) == len(args) and not self.static_argnums:
             sig = tuple(map(fast_sig, args))
             if NO_SIG in sig:
@@ -281,18 +292,24 @@ class Transformed:
                 hash(sig)
             except TypeError:
                 return
-            # the entry gets these leaves: find the general path's order (dicts flatten in
-            # sorted key order) by identity -- a leaf seen twice is the same object either way
-            where = {id(x): i for i, x in reversed(list(enumerate(leaves)))}
-            if len(leaves) != len(dyn) or any(id(x) not in where for x in dyn):
+            # the entry gets these leaves in the general path's order (dicts flatten in sorted
+            # key order): where the signature walk put each, found by position (one object
+            # passed twice is two leaves that later calls may fill with different values)
+            perm = dynamic_order(args, kwargs, self._static_pos[len(args)])
+            if len(perm) != len(dyn) or len(leaves) != len(dyn) or \
+                    any(leaves[p] is not x for p, x in zip(perm, dyn)):
                 return
-            perm = [where[id(x)] for x in dyn]
+            if not self.static_argnums:
+                match = matcher(args, kwargs, perm, self._fast_entry(spec, avals), self._lru,
+                                spec.uid)
         pick = operator.itemgetter(*perm) if perm != list(range(len(perm))) else None
         entry = self._fast_entry(spec, avals, pick)
         with self._lock:
             if spec.uid in self._lru:   # (not evicted by another thread meanwhile)
-                self._fast[sig] = (entry, spec.uid)
+                self._fast[sig] = (entry, spec.uid, match)
                 spec.fast_sigs.append(sig)
+                if match is not None:
+                    self._match, self._match_uid = match, spec.uid
 
     def _fast_entry(self, spec, avals, pick=None):
         """A call path for one call signature: the executable's raw positional entry
@@ -499,12 +516,15 @@ class Transformed:
         for sig in spec.fast_sigs:
             self._fast.pop(sig, None)
         spec.fast_sigs.clear()
+        if self._match_uid == spec.uid:
+            self._match = None
 
     def clear_cache(self) -> None:
         """Forget every specialization (their compiled code is freed once no call is running
         it); the next call specializes again (from the disk cache with cache=True)."""
         with self._lock:
             self._fast.clear()
+            self._match = None
             self._cache.clear()
             self._lru.clear()
 
@@ -660,6 +680,7 @@ def _drop_fast_paths(debug_nans: bool):
     if debug_nans:
         for t in list(_LIVE):
             t._fast.clear()
+            t._match = None
 
 
 config._listeners.append(_drop_fast_paths)

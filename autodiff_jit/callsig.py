@@ -5,6 +5,11 @@ dtype, per scalar its type, the nesting of tuples/lists/dicts/namedtuples, stati
 computed in one walk, which also collects the dynamic leaves. api.Transformed maps signatures
 seen before straight to an entry into compiled code; `assembler` rebuilds the result
 structure of one specialization with the structure walk done once.
+
+For the pytree call it saw last, a transformed function also keeps a `matcher`: Python code
+generated for that one structure (dict keys, tuple lengths, per leaf its type, shape and
+dtype as constants) that checks a call against it and calls the entry with the leaves in
+the order the IR wants -- no signature tuple to build and hash, no reordering step.
 """
 from __future__ import annotations
 
@@ -73,6 +78,116 @@ def seq_sig(xs, leaves):
         else:
             sig.append(tree_sig(v, leaves))
     return tuple(sig)
+
+
+class _Slot:
+    """Stands in for the leaf tree_sig collected at position `i` of its walk."""
+    __slots__ = ("i",)
+
+    def __init__(self, i):
+        self.i = i
+
+
+def walk_slots(args, kwargs, static=frozenset()):
+    """(args, kwargs) with each leaf tree_sig collects replaced by a _Slot holding its position
+    in that walk, and static positional arguments by None (as the general path's flattening
+    sees them). Flattened like the call, its slots say, per dynamic leaf, where the walk put
+    it: by position, so one object passed in two places is two leaves."""
+    count = iter(range(1 << 62))
+    marked_args = tuple(None if i in static else _mark(a, count) for i, a in enumerate(args))
+    return marked_args, {k: _mark(v, count) for k, v in kwargs.items()}
+
+
+def _mark(x, count):
+    t = type(x)
+    if t is np.ndarray or t in _SCALAR_TYPES:
+        return _Slot(next(count))
+    if t is dict:
+        return {k: _mark(v, count) for k, v in x.items()}
+    if t is tuple or t is list:
+        return t([_mark(v, count) for v in x])
+    if isinstance(x, tuple) and hasattr(x, "_fields"):   # namedtuple
+        return t(*[_mark(v, count) for v in x])
+    return x   # None; a str (a static leaf)
+
+
+def dynamic_order(args, kwargs, static=frozenset()):
+    """Per dynamic leaf of the general path (tree.flatten order: dict keys sorted), its
+    position among the leaves tree_sig collects (dict values in insertion order)."""
+    return [s.i for s in tree.flatten(walk_slots(args, kwargs, static))[0] if type(s) is _Slot]
+
+
+MISS = object()   # what a matcher returns for a call of another structure
+
+
+def matcher(args, kwargs, order, entry, lru, uid):
+    """Generated `match(args, kwargs)` for calls structured like (args, kwargs): `entry(*leaves
+    in `order`)` (after moving `uid` to the end of `lru`, the LRU order) when a call has the
+    same positional count, keyword names, dict keys, tuple/list lengths and, per leaf, the
+    same type (arrays: also shape and dtype), else MISS. None for structures it does not
+    cover (namedtuples, strings: their signature path stays)."""
+    src = _MatcherSource({"MISS": MISS, "entry": entry, "move": lru.move_to_end, "uid": uid,
+                          "ndarray": np.ndarray})
+    try:
+        for i, a in enumerate(args):
+            src.walk(a, f"args[{i}]")
+        for k, v in kwargs.items():
+            src.walk(v, f"kwargs[{src.const(k)}]")
+    except TypeError:
+        return None
+    if len(order) != len(src.leaves):
+        return None
+    lines = ["def match(args, kwargs):",
+             f"    if len(args) != {len(args)} or len(kwargs) != {len(kwargs)}: return MISS",
+             "    try:"]
+    lines += [f"        {line}" for line in src.body]
+    lines += ["    except KeyError:   # a dict without one of the keys",
+              "        return MISS",
+              "    try:",
+              "        move(uid)",
+              "    except KeyError:   # evicted by another thread meanwhile: the entry still works",
+              "        pass",
+              f"    return entry({', '.join(src.leaves[i] for i in order)})"]
+    env = src.env
+    exec(compile("\n".join(lines), "<callsig.matcher>", "exec"), env)   # noqa: S102
+    return env.pop("match")   # (left in its own globals it would be a reference cycle)
+
+
+class _MatcherSource:
+    """The checks of one generated matcher: `body` lines, leaf variable names in walk
+    order, constants in `env` (the function's globals)."""
+
+    def __init__(self, env):
+        self.env, self.body, self.leaves = env, [], []
+
+    def const(self, value) -> str:
+        name = f"k{len(self.env)}"
+        self.env[name] = value
+        return name
+
+    def walk(self, x, expr):
+        t, body = type(x), self.body
+        if t is np.ndarray or t in _SCALAR_TYPES:
+            name = f"l{len(self.leaves)}"
+            self.leaves.append(name)
+            body.append(f"{name} = {expr}")
+            if t is np.ndarray:
+                body.append(f"if type({name}) is not ndarray or {name}.shape != "
+                            f"{self.const(x.shape)} or {name}.dtype != {self.const(x.dtype)}: "
+                            f"return MISS")
+            else:
+                body.append(f"if type({name}) is not {self.const(t)}: return MISS")
+        elif t is dict or t is tuple or t is list:
+            name = f"v{len(body)}"
+            body.append(f"{name} = {expr}")
+            body.append(f"if type({name}) is not {self.const(t)} or len({name}) != {len(x)}: "
+                        f"return MISS")
+            for k, v in (x.items() if t is dict else enumerate(x)):
+                self.walk(v, f"{name}[{self.const(k)}]")
+        elif x is None:
+            body.append(f"if {expr} is not None: return MISS")
+        else:   # namedtuple, str, ...: left to the signature path
+            raise TypeError(t.__name__)
 
 
 def assembler(kind, has_aux, argnums, spec):

@@ -8,13 +8,15 @@ Numbers are the median over repeats of the mean time per call, in microseconds.
 Case C: through the public API, the gradient of sum(w*w*b) + sum(sin(b)) (4-element arrays)
 called positionally, as a tuple pytree, as a dict of parameters, with a keyword argument and
 with a static argument; timed round-robin (fastest of 9 rounds, less an empty lambda), in
-compiled and interpret mode. `--api` runs only case C.
+compiled and interpret mode, as this thread's CPU time (time.thread_time: on a shared machine
+other processes' load then does not count). `--api` runs only case C.
 """
 from __future__ import annotations
 
 import ctypes
 import statistics
 import sys
+import time
 import timeit
 
 import numpy as np
@@ -193,14 +195,15 @@ def main():
 # ---- Case C: the public API, by call style ------------------------------------------------------
 def round_robin_us(cases, number, repeat=9):
     """{label: us per call}: cases timed round-robin (so that load from other processes hits
-    them alike), the fastest round of each, less an empty lambda's time."""
+    them alike) in thread CPU time, the fastest round of each, less an empty lambda's time."""
     cases = [("(empty lambda)", lambda: None)] + list(cases)
     for _, fn in cases:
         fn()
     best = {label: float("inf") for label, _ in cases}
     for _ in range(repeat):
         for label, fn in cases:
-            best[label] = min(best[label], timeit.timeit(fn, number=number) / number * 1e6)
+            t = timeit.timeit(fn, number=number, timer=time.thread_time)
+            best[label] = min(best[label], t / number * 1e6)
     base = best.pop("(empty lambda)")
     return {label: t - base for label, t in best.items()}
 

@@ -107,6 +107,87 @@ def test_same_array_twice_and_scalar_leaves():
         assert got["n"] == 1.0
 
 
+@pytest.mark.parametrize("mode", ["compiled", "interpret"])
+def test_one_object_in_two_places_then_two_objects(mode):
+    """The first call passes one object as two leaves (one array in two dict slots, the small
+    int 1 twice); later calls of the same signature pass different values there, which the
+    fast entry must not take from the first slot."""
+    h = ad.jit(lambda p: p["a"] + 2.0 * p["b"], mode=mode)
+    x = np.ones(2)
+    np.testing.assert_array_equal(h({"a": x, "b": x}), [3.0, 3.0])
+    np.testing.assert_array_equal(h({"a": x, "b": np.zeros(2)}), [1.0, 1.0])
+    np.testing.assert_array_equal(h({"b": np.zeros(2), "a": x}), [1.0, 1.0])
+    j = ad.jit(lambda p: p[0] * 1.0 + 10.0 * p[1], mode=mode)
+    assert j((1, 1)) == 11.0 and j((1, 2)) == 21.0 and j((2, 1)) == 12.0
+    g = ad.grad(lambda p: np.sum(p["w"] * p["b"] ** 2), mode=mode)
+    g({"w": x, "b": x})
+    got = g({"w": x, "b": 3.0 * x})
+    np.testing.assert_array_equal(got["w"], [9.0, 9.0])
+    np.testing.assert_array_equal(got["b"], [6.0, 6.0])
+
+
+def test_matcher_routes_only_calls_of_its_structure():
+    """The generated matcher of the last pytree signature (callsig.matcher): calls of the same
+    structure in any dict key order take it; anything else falls through to the signature
+    path or the general path, with the results those give."""
+    def f(p, scale=1.0):
+        return scale * sum(np.sum(np.sin(v)) for v in p.values())
+
+    def ref(p, scale=1.0):
+        return {k: scale * np.cos(v) for k, v in p.items()}
+
+    g = ad.grad(f)
+    g({"w": W, "b": B})
+    assert g._match is not None
+    calls = [
+        ({"b": B, "w": W}, {}),                                  # other key order: matched
+        ({"w": W, "b": B, "c": W}, {}),                          # extra key
+        ({"w": W, "c": B}, {}),                                  # other key
+        ({"w": W[:3], "b": B}, {}),                              # other shape
+        ({"w": W.astype(np.float32), "b": B}, {}),               # other dtype
+        ({"w": W.astype(">f8"), "b": B}, {}),                    # byte-swapped
+        ({"w": W.view(type("Sub", (np.ndarray,), {})), "b": B}, {}),   # ndarray subclass
+        ({"w": 0.5, "b": B}, {}),                                # scalar for an array
+        (collections.OrderedDict(w=W, b=B), {}),                 # dict subclass
+        ({"w": W, "b": B}, {"scale": 2.0}),                      # a keyword more
+    ]
+    for p, kw in calls:
+        got, want = g(p, **kw), ref(p, **kw)
+        assert set(got) == set(want)
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-6 if np.asarray(p[k]).dtype
+                                       == np.float32 else 1e-13)
+            assert np.asarray(got[k]).shape == np.shape(p[k])
+
+
+def test_matcher_of_keyword_calls():
+    g = ad.grad(loss)
+    g(W, b=B)
+    assert g._match is not None
+    for k in range(3):
+        np.testing.assert_allclose(g(W + k, b=B * k), ref_grads(W + k, B * k)[0], rtol=1e-13)
+    np.testing.assert_allclose(g(W, B), ref_grads(W, B)[0], rtol=1e-13)   # positional: no
+
+
+def test_matcher_follows_eviction_clear_cache_and_debug_nans():
+    g = ad.grad(lambda p: np.sum(np.sqrt(p["x"])), cache_size=1)
+    g({"x": np.ones(3)})
+    first = g._match
+    g({"x": np.ones(4)})                    # evicts the first specialization
+    assert g._match is not None and g._match is not first
+    np.testing.assert_array_equal(g({"x": np.full(3, 4.0)})["x"], [0.25] * 3)
+    g.clear_cache()
+    assert g._match is None
+    g({"x": np.ones(3)})
+    ad.config.debug_nans = True
+    try:
+        assert g._match is None             # with debug_nans every call takes the checked path
+        with pytest.raises(FloatingPointError, match="sqrt"):
+            g({"x": np.array([-1.0, 1.0, 2.0])})
+    finally:
+        ad.config.debug_nans = False
+
+
 def test_jit_pytree_results():
     f = ad.jit(lambda p, scale: {"y": p["x"] * scale, "s": (np.sum(p["x"]),)})
     for k in range(2):
@@ -250,3 +331,30 @@ def test_unflattener_matches_unflatten(t):
     got, want = tree.unflattener(td)(marks), tree.unflatten(td, marks)
     assert got == want and type(got) is type(want)
     assert tree.flatten(got)[0] == marks    # same leaves, in the same places
+
+
+@pytest.mark.slow
+def test_memory_is_flat_once_the_cache_is_full():
+    """RSS past the cache bound: each new shape evicts one specialization and frees its code.
+    Before the optimizer freed its pipeline this grew by ~122 kB per shape (36 MB here); now
+    by a few kB. The bound (40 kB per shape) leaves room for allocator noise."""
+    import os
+    if not os.path.exists("/proc/self/statm"):
+        pytest.skip("reads RSS from /proc")
+
+    def rss_bytes():
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    g = ad.grad(lambda x: np.sum(np.sin(x) * x + np.exp(-x * x)), cache_size=8)
+    for n in range(1, 101):                 # fill the cache, warm up allocator and LLVM
+        g(np.ones(n))
+    gc.collect()
+    before = rss_bytes()
+    shapes = 300
+    for n in range(101, 101 + shapes):
+        g(np.ones(n))
+    gc.collect()
+    per_shape = (rss_bytes() - before) / shapes
+    assert g.cache_info()["size"] == 8
+    assert per_shape < 40_000, f"RSS grew {per_shape / 1e3:.1f} kB per new shape"

@@ -20,6 +20,7 @@ import threading
 import weakref
 
 import llvmlite.binding as llvm
+from llvmlite.binding import ffi
 
 _lock = threading.RLock()
 _state: dict = {}
@@ -46,8 +47,8 @@ def _host_target_machine():
     )
 
 
-def _new_engine(tm):
-    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
+def _new_engine(tm, context=None):
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly("", context), tm)
     # object cache hook: MCJIT reports every object it emits; compile_module(want_object=True)
     # names the modules whose object code it wants in _state["capture"]. getbuffer never
     # supplies code: cached objects are loaded explicitly (load_object).
@@ -61,19 +62,25 @@ _live_units: "weakref.WeakSet[CodeUnit]" = weakref.WeakSet()
 class CodeUnit:
     """Machine code that can be freed: an MCJIT engine of its own (about half a millisecond to
     create), disposed -- code memory and modules -- when the unit is garbage-collected.
-    Whatever can call into the code must hold a reference to its unit."""
+    Whatever can call into the code must hold a reference to its unit.
+    Its modules are parsed into an LLVM context of its own, disposed with it: the global
+    context keeps every type and constant ever created (a few kB per new shape)."""
 
     def __init__(self):
         with _lock:
             _init()
-            self.engine = _new_engine(_host_target_machine())
+            self.context = llvm.create_context()
+            self.engine = _new_engine(_host_target_machine(), self.context)
         _live_units.add(self)
 
     def __del__(self):
         engine, self.engine = getattr(self, "engine", None), None
+        context, self.context = getattr(self, "context", None), None
         if engine is not None and _lock is not None:   # (None: interpreter shutdown)
-            with _lock:   # disposal edits the LLVM context other threads compile in
-                engine.close()
+            with _lock:   # disposal edits LLVM state other threads compile with
+                engine.close()        # (its modules first: they live in the context)
+                if context is not None:
+                    context.close()
 
     def __reduce__(self):
         raise TypeError("compiled machine code cannot be pickled or copied; pickle or copy the "
@@ -139,9 +146,28 @@ def optimize(mod: "llvm.ModuleRef", speed_level: int = 3, loop_unrolling: bool =
     pto.loop_vectorization = True
     pto.slp_vectorization = True
     pto.loop_unrolling = loop_unrolling
+    # A pass builder serves one run: each run registers instrumentation callbacks on it that
+    # point into that run's stack frame (llvmlite's RunNewModulePassManager).
     pb = llvm.create_pass_builder(tm, pto)
     pm = pb.getModulePassManager()
-    pm.run(mod, pb)
+    try:
+        pm.run(mod, pb)
+    finally:
+        _free_pass_manager(pm)
+        pb.close()
+        pto.close()
+
+
+def _free_pass_manager(pm) -> None:
+    """Free a new-pass-manager pipeline. llvmlite 0.50's ModulePassManager inherits
+    ObjectRef's no-op `_dispose` ahead of its NewPassManager mixin's, so `close()` alone
+    never frees the pipeline and the pass state it keeps (about 130 kB per compiled
+    function here: benchmarks/bench_memory.py --steps)."""
+    if type(pm)._dispose is ffi.ObjectRef._dispose:
+        ffi.lib.LLVMPY_DisposeNewModulePassManger(pm)
+        pm.detach()
+    else:   # an llvmlite whose close() frees it
+        pm.close()
 
 
 _NOVEC = re.compile(r'^(![0-9]+) = !{\s*!"adj\.novec\.[0-9]+"\s*}$', re.M)
@@ -155,11 +181,12 @@ def loop_metadata(llvm_ir: str) -> str:
     return _NOVEC.sub(r'\1 = distinct !{\1, !{!"llvm.loop.vectorize.enable", i1 false}}', llvm_ir)
 
 
-def parse_and_verify(llvm_ir: str) -> "llvm.ModuleRef":
-    """Parse LLVM IR text; an invalid module becomes a Python exception that shows the IR."""
+def parse_and_verify(llvm_ir: str, context=None) -> "llvm.ModuleRef":
+    """Parse LLVM IR text (into `context`, default the global one); an invalid module becomes a
+    Python exception that shows the IR."""
     llvm_ir = loop_metadata(llvm_ir)
     try:
-        mod = llvm.parse_assembly(llvm_ir)
+        mod = llvm.parse_assembly(llvm_ir, context)
         mod.verify()
     except RuntimeError as exc:  # llvmlite reports parse/verify failures as RuntimeError
         from ..errors import BackendError
@@ -199,7 +226,8 @@ def compile_module(llvm_ir: str, names: list[str], loop_unrolling: bool = True,
     _ensure_preludes(llvm_ir)
     with _lock:
         s = _init()
-        mod = _parsed_and_optimized(llvm_ir, loop_unrolling)
+        mod = _parsed_and_optimized(llvm_ir, loop_unrolling,
+                                    None if unit is None else unit.context)
         tag = None
         if want_object:
             tag = f"adj.module.{next(_module_ids)}"
@@ -252,8 +280,8 @@ def host_fingerprint() -> dict:
             "llvm": ".".join(map(str, llvm.llvm_version_info))}
 
 
-def _parsed_and_optimized(llvm_ir: str, loop_unrolling: bool) -> "llvm.ModuleRef":
-    mod = parse_and_verify(llvm_ir)
+def _parsed_and_optimized(llvm_ir: str, loop_unrolling: bool, context=None) -> "llvm.ModuleRef":
+    mod = parse_and_verify(llvm_ir, context)
     s = _init()
     mod.triple = s["triple"]
     mod.data_layout = s["data_layout"]
