@@ -359,9 +359,9 @@ def check_compositions(seed, mode, aliasing=True):
 
 N_CI, N_COMPOSE, N_SLOW, N_SLOW_GRAD = 10, 3, 2000, 600
 TRACED = ("compiled", "interpret")
-TAPE_ALIASING = pytest.mark.xfail(strict=True, reason="tape mode refuses, as PyTorch does, an "
-                                  "in-place write into a function's own argument (a leaf that "
-                                  "requires grad); compiled and interpret mode accept it")
+TAPE_ALIASING = pytest.mark.xfail(strict=True, reason="tape mode does not track views: a "
+                                  "write through w = v.reshape(-1) does not reach v (numpy's "
+                                  "view semantics); compiled and interpret mode track views")
 
 
 @pytest.mark.parametrize("seed", range(N_CI))

@@ -121,7 +121,9 @@ def _to_array(data, dtype=None) -> np.ndarray:
 
 
 def _grad_check(t, what):
-    if t.requires_grad and t.grad_fn is None and _GRAD[0]:
+    # (a tape-mode grad's own argument, marked by `_past = []`, may be written: numpy code
+    # does so; tape_call then differentiates with respect to its value before the write)
+    if t.requires_grad and t.grad_fn is None and _GRAD[0] and getattr(t, "_past", None) is None:
         raise RuntimeError(f"a leaf Variable that requires grad is being used in an in-place "
                            f"operation ({what}); wrap it in `with no_grad():`")
 
@@ -385,10 +387,22 @@ class Tensor(GraphTensor, ArrayOps):
         """numpy's x.copy(): a new Tensor (a CloneBackward0 node when x is on the graph)."""
         return self.clone()
 
+    def _alias(self) -> "Tensor":
+        """What numpy's copying operations (+x, astype to the same dtype, flatten,
+        concatenate([x]), ...) return when the value is unchanged: a new Tensor, so a later
+        in-place write into it leaves x alone (numpy/array_ops.py `_fresh`)."""
+        return self.clone()
+
     # --- in-place ------------------------------------------------------------------------
     def _rewire(self, res):
         """This tensor takes over `res`'s value and history (an in-place op on the graph)."""
         self._bump_version()
+        old = getattr(self, "_hist", None)
+        if old is not None:   # nodes recorded before this write keep seeing the old history
+            self._hist = None
+            past = getattr(self, "_past", None)
+            entry = (self._version[1], old)
+            self._past = [entry] if past is None else past + [entry]
         self._data, self.grad_fn, self._out_nr = res._data, res.grad_fn, res._out_nr
         self.requires_grad = res.requires_grad
         if res.grad_fn is not None:
@@ -399,6 +413,7 @@ class Tensor(GraphTensor, ArrayOps):
         """A Tensor standing for this one's value and history before an in-place op."""
         old = _wrap(self._data, self.grad_fn, self._out_nr)
         old.requires_grad = self.requires_grad
+        self._hist = old
         return old
 
     def _inplace(self, op, other, what):
