@@ -61,3 +61,36 @@ def test_tape_api_leaf_writes_still_refused():
     t = ad.tensor(np.array([1.0, 2.0]), requires_grad=True)
     with pytest.raises(RuntimeError, match="leaf Variable"):
         t[0] = 3.0
+
+
+VIEWS = {"v[1:]": lambda v: v[1:], "v[::2]": lambda v: v[::2], "v[:]": lambda v: v[:],
+         "v.T": lambda v: v.T, "reshape": lambda v: v.reshape(-1),
+         "v[..., ::-1]": lambda v: v[..., ::-1], "v[1]": lambda v: v[1],
+         "np.transpose": np.transpose, "T.reshape (a copy)": lambda v: v.T.reshape(-1)}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", sorted(VIEWS))
+@pytest.mark.parametrize("how", ["setitem", "iadd"])
+def test_writes_through_views_reach_the_base(mode, name, how):
+    def f(x):
+        v = x * 1.0
+        w = VIEWS[name](v)
+        if how == "iadd":
+            w += x[0, 0]
+        else:
+            w[(0,) * np.ndim(w)] = w[(0,) * np.ndim(w)] * 2.0 + x[1, 2]
+        return np.sum(w * 1.0) + np.sum(v * v)
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    want = f(x.copy())
+    got = ad.jit(f, mode=mode)(x) if mode != "tape" else f(ad.as_tensor(x)).item()
+    assert got == want
+    gi = ad.grad(f, mode="interpret")(x)
+    np.testing.assert_allclose(ad.grad(f, mode=mode)(x), gi, rtol=1e-14)
+    eps = 1e-6
+    fd = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = eps
+        fd[i] = (f(x + e) - f(x - e)) / (2 * eps)
+    np.testing.assert_allclose(gi, fd, rtol=1e-6, atol=1e-6)

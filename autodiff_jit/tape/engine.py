@@ -120,7 +120,9 @@ def _toposort(root_node):
             continue
         seen.add(id(node))
         stack.append((node, True))
-        for x in (node.inner_out,) if type(node) is CompositeNode else node.inputs:
+        # the edges the walk takes: as recorded (inputs_at), not the inputs' current histories
+        for x in (node.inner_out,) if type(node) is CompositeNode else \
+                inputs_at(node.seq, node.inputs):
             if isinstance(x, GraphTensor):
                 fn = x.grad_fn
                 if fn is not None and id(fn) not in seen:

@@ -43,9 +43,11 @@ class GraphTensor:
     `_past` (unset or a list of (seq of a write, Tensor holding the history before it)): an
     in-place op on the graph gives this object a new history, but nodes recorded before the
     write must still send their cotangent to the old one (the engine looks it up,
-    `inputs_at`). `_hist`: the history Tensor of the write in progress."""
+    `inputs_at`). `_hist`: the history Tensor of the write in progress. `_view` (unset or
+    (parent, np_op)): this Tensor is np_op(parent) where numpy would return a view, so a write
+    into it also lands in the root array (tensor.py `_write_back`)."""
     __slots__ = ("_data", "requires_grad", "grad", "grad_fn", "_out_nr", "_accum", "_version",
-                 "_past", "_hist")
+                 "_past", "_hist", "_view")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import tree
 from ..ir import AVal, is_float
-from ..numpy import FUNCTIONS, ArrayOps, UFUNCS, setitem as _np_setitem
+from ..numpy import FUNCTIONS, ArrayOps, UFUNCS, setitem as _np_setitem, setitem_positions
 from ..numpy import matmul as _np_matmul
 from ..numpy.ufuncs import power_operator
 from ..numpy._base import call as _np_call, check_args
@@ -423,7 +423,9 @@ class Tensor(GraphTensor, ArrayOps):
             # out-of-place on the graph, then this tensor takes over the result's history
             res = op(self._history(), other)
             res = res.astype(self._data.dtype) if res.dtype != self._data.dtype else res
-            return self._rewire(res)
+            self._rewire(res)
+            self._write_back()
+            return self
         data = _writable(self)
         new = op(data, o)
         if data.ndim == 0:
@@ -431,6 +433,7 @@ class Tensor(GraphTensor, ArrayOps):
         else:
             np.copyto(data, new, casting="unsafe")
         self._bump_version()
+        self._write_back()
         return self
 
     def __iadd__(self, o): return self._inplace(np.add, o, "+=")
@@ -474,9 +477,12 @@ class Tensor(GraphTensor, ArrayOps):
             res = record_as("CopySlices", _np_setitem, self._history(), key, value)
             if not isinstance(res, Tensor):  # pragma: no cover - setitem returns a Tensor here
                 res = _wrap(np.asarray(res), None, 0)
-            return self._rewire(res)
+            self._rewire(res)
+            self._write_back()
+            return
         _writable(self)[key] = _data_of(value)
         self._bump_version()
+        self._write_back()
 
     # --- numpy protocols: composites recorded as one PyTorch-named node ------------------
     def __array_function__(self, func, types, args, kwargs):
@@ -564,8 +570,44 @@ class Tensor(GraphTensor, ArrayOps):
             rest = len(shape) - 1
             params = {"start": (s if n else 0,) + (0,) * rest, "step": (st,) + (1,) * rest,
                       "shape": (n,) + shape[1:]}
-            return _record1(_P_SLICE, d[key], self, d, params)
+            out = _record1(_P_SLICE, d[key], self, d, params)
+            out._view = (self, lambda a, k=key: a[k])
+            return out
         return ArrayOps.__getitem__(self, key)
+
+    def _track_view(self, result, np_op):
+        """`result` = np_op(self) where numpy may answer with a view: remember how, so that a
+        write into result reaches self (numpy/array_ops.py; `_write_back`)."""
+        if isinstance(result, Tensor):
+            if result is self:
+                result = self._alias()
+            result._view = (self, np_op)
+        return result
+
+    def _write_back(self):
+        """After an in-place write into this Tensor: if it is a numpy view of another, write its
+        new value into the root array at the positions it views (as numpy's shared memory)."""
+        chain, root = [], self
+        while getattr(root, "_view", None) is not None:
+            chain.append(root._view[1])
+            root = root._view[0]
+        if not chain:
+            return
+        base = np.arange(root._data.size, dtype=np.int64).reshape(np.shape(root._data))
+        pos = base
+        try:
+            for op in reversed(chain):
+                pos = op(pos)
+        except Exception:  # noqa: BLE001 - e.g. an index holding Tensors: numpy copies
+            return
+        if not (isinstance(pos, np.ndarray) and np.may_share_memory(pos, base)):
+            return          # numpy made a copy somewhere along the chain
+        if _GRAD[0] and (root.requires_grad or self.requires_grad):
+            from_root = setitem_positions(root._history(), pos, self)
+            root._rewire(from_root)
+        else:
+            np.put(_writable(root), pos.ravel(), np.ravel(_data_of(self)))
+            root._bump_version()
 
     def __array_ufunc__(self, uf, method, *inputs, **kwargs):
         if method == "__call__" and not kwargs:
