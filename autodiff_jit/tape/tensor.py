@@ -128,6 +128,14 @@ def _grad_check(t, what):
                            f"operation ({what}); wrap it in `with no_grad():`")
 
 
+def _check_cast(op, got, want):
+    """numpy's in-place ufuncs cast their result with casting='same_kind' (`int_array += 1.5`
+    raises); copy_ (not a ufunc) casts freely, as torch's."""
+    if isinstance(op, np.ufunc) and not np.can_cast(got, want, "same_kind"):
+        raise TypeError(f"Cannot cast ufunc '{op.__name__}' output from {np.dtype(got)!r} to "
+                        f"{np.dtype(want)!r} with casting rule 'same_kind'")
+
+
 def _data_of(x):
     return x._data if isinstance(x, Tensor) else x
 
@@ -422,12 +430,16 @@ class Tensor(GraphTensor, ArrayOps):
         if _GRAD[0] and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
             # out-of-place on the graph, then this tensor takes over the result's history
             res = op(self._history(), other)
-            res = res.astype(self._data.dtype) if res.dtype != self._data.dtype else res
+            if res.dtype != self._data.dtype:
+                _check_cast(op, res.dtype, self._data.dtype)
+                res = res.astype(self._data.dtype)
             self._rewire(res)
             self._write_back()
             return self
         data = _writable(self)
         new = op(data, o)
+        if np.result_type(new) != data.dtype:
+            _check_cast(op, np.result_type(new), data.dtype)
         if data.ndim == 0:
             data[...] = new
         else:
