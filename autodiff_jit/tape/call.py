@@ -76,7 +76,7 @@ def tape_call(transformed, args, kwargs):
             else:
                 x = _wrap(arr, None, 0)
                 x.requires_grad = True
-                x._past = []   # f may write into its argument, as numpy code may (_target)
+                x._past = ()   # f may write into its argument, as numpy code may (_target)
             tens.append(x)
         args[a] = tens[0] if td == "*" else tree.unflatten(td, tens)
         groups.append((tens, td))

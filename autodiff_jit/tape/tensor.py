@@ -121,7 +121,7 @@ def _to_array(data, dtype=None) -> np.ndarray:
 
 
 def _grad_check(t, what):
-    # (a tape-mode grad's own argument, marked by `_past = []`, may be written: numpy code
+    # (a tape-mode grad's own argument, marked by `_past = ()`, may be written: numpy code
     # does so; tape_call then differentiates with respect to its value before the write)
     if t.requires_grad and t.grad_fn is None and _GRAD[0] and getattr(t, "_past", None) is None:
         raise RuntimeError(f"a leaf Variable that requires grad is being used in an in-place "
@@ -410,7 +410,7 @@ class Tensor(GraphTensor, ArrayOps):
             self._hist = None
             past = getattr(self, "_past", None)
             entry = (self._version[1], old)
-            self._past = [entry] if past is None else past + [entry]
+            self._past = [entry] if not past else past + [entry]
         self._data, self.grad_fn, self._out_nr = res._data, res.grad_fn, res._out_nr
         self.requires_grad = res.requires_grad
         if res.grad_fn is not None:
