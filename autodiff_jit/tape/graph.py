@@ -45,9 +45,10 @@ class GraphTensor:
     write must still send their cotangent to the old one (the engine looks it up,
     `inputs_at`). `_hist`: the history Tensor of the write in progress. `_view` (unset or
     (parent, np_op)): this Tensor is np_op(parent) where numpy would return a view, so a write
-    into it also lands in the root array (tensor.py `_write_back`)."""
+    into it also lands in the root array (tensor.py `_write_back`). `_views` (unset or a list of
+    weak references): the Tensors taken as views of this one, refreshed after a write."""
     __slots__ = ("_data", "requires_grad", "grad", "grad_fn", "_out_nr", "_accum", "_version",
-                 "_past", "_hist", "_view")
+                 "_past", "_hist", "_view", "_views", "__weakref__")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -30,8 +30,8 @@ from ..numpy.reductions import sum_ as _np_sum, mean as _np_mean, var as _np_var
 from . import engine
 from ._format import _format_data
 from .grad_mode import _GRAD
-from .graph import (_NODE_COUNT, _REWIRED, CompositeNode, GraphTensor, PrimNode, _add_hook,
-                    _next_seq, record_as)
+from .graph import (_LAST_WRITE, _NODE_COUNT, _REWIRED, CompositeNode, GraphTensor, PrimNode,
+                    _add_hook, _next_seq, record_as)
 
 _new = object.__new__
 _DEFAULT_FLOAT = np.dtype(np.float32)
@@ -126,6 +126,44 @@ def _grad_check(t, what):
     if t.requires_grad and t.grad_fn is None and _GRAD[0] and getattr(t, "_past", None) is None:
         raise RuntimeError(f"a leaf Variable that requires grad is being used in an in-place "
                            f"operation ({what}); wrap it in `with no_grad():`")
+
+
+def _refresh_views(t, written, layout, base):
+    """Every live view taken of `t` (and of those views) shows t's new value again, as numpy's
+    shared memory does; `written` (already right) is skipped, its own views are not. `layout`:
+    t's flat positions in the root (`base`, an arange): a result numpy would have copied (a
+    gather, a reshape of a transposed view) is not a view and keeps its value. A refresh
+    is not a write: versions stay, so nodes that saved the old values keep them (they are not
+    mutated), and nodes recorded before it route to the old history (`_past`)."""
+    views = getattr(t, "_views", None)
+    if not views:
+        return
+    live = []
+    for ref in list(views):   # (re-taking a view below registers a temporary: not kept)
+        c = ref()
+        if c is None or getattr(c, "_view", (None,))[0] is not t:
+            continue
+        try:
+            sub = c._view[1](layout)
+        except Exception:  # noqa: BLE001 - an index holding Tensors: a copy
+            continue
+        if not (isinstance(sub, np.ndarray) and np.may_share_memory(sub, base)):
+            continue       # a copy in numpy: not a view
+        live.append(ref)
+        if c is not written:
+            new = c._view[1](t)
+            if isinstance(new, Tensor):
+                if c.requires_grad or new.requires_grad:
+                    old = c._history()
+                    c._hist = None
+                    seq = _next_seq()
+                    _LAST_WRITE[0] = seq
+                    past = getattr(c, "_past", None)
+                    c._past = [(seq, old)] if not past else past + [(seq, old)]
+                c._data, c.grad_fn, c._out_nr = new._data, new.grad_fn, new._out_nr
+                c.requires_grad = new.requires_grad
+        _refresh_views(c, written, sub, base)
+    t._views = live
 
 
 def _check_cast(op, got, want):
@@ -582,10 +620,17 @@ class Tensor(GraphTensor, ArrayOps):
             rest = len(shape) - 1
             params = {"start": (s if n else 0,) + (0,) * rest, "step": (st,) + (1,) * rest,
                       "shape": (n,) + shape[1:]}
-            out = _record1(_P_SLICE, d[key], self, d, params)
-            out._view = (self, lambda a, k=key: a[k])
-            return out
+            return self._track_view(_record1(_P_SLICE, d[key], self, d, params),
+                                    lambda a, k=key: a[k])
         return ArrayOps.__getitem__(self, key)
+
+    def flatten(self, order="C"):
+        """numpy's flatten returns a copy; ravel's data may share self's memory, where a later
+        in-place write into the result would reach self."""
+        out = ArrayOps.flatten(self, order)
+        if isinstance(out, Tensor) and np.may_share_memory(out._data, self._data):
+            out._data = np.array(out._data)
+        return out
 
     def _track_view(self, result, np_op):
         """`result` = np_op(self) where numpy may answer with a view: remember how, so that a
@@ -594,32 +639,48 @@ class Tensor(GraphTensor, ArrayOps):
             if result is self:
                 result = self._alias()
             result._view = (self, np_op)
+            views = getattr(self, "_views", None)
+            if views is None:
+                self._views = [weakref.ref(result)]
+            else:
+                views.append(weakref.ref(result))
         return result
 
     def _write_back(self):
         """After an in-place write into this Tensor: if it is a numpy view of another, write its
         new value into the root array at the positions it views (as numpy's shared memory)."""
-        chain, root = [], self
-        while getattr(root, "_view", None) is not None:
-            chain.append(root._view[1])
-            root = root._view[0]
+        # the Tensor whose memory this one shares in numpy: follow the view chain from its top
+        # with an arange stand-in; a step numpy would copy (a gather, a reshape of a transposed
+        # view) starts new memory
+        chain, t = [], self
+        while getattr(t, "_view", None) is not None:
+            chain.append(t)
+            t = t._view[0]
         if not chain:
             return
-        base = np.arange(root._data.size, dtype=np.int64).reshape(np.shape(root._data))
-        pos = base
-        try:
-            for op in reversed(chain):
-                pos = op(pos)
-        except Exception:  # noqa: BLE001 - e.g. an index holding Tensors: numpy copies
+        root = t
+        base = layout = np.arange(root._data.size, dtype=np.int64).reshape(np.shape(root._data))
+        for c in reversed(chain):
+            try:
+                lay = c._view[1](layout)
+                ok = isinstance(lay, np.ndarray) and np.may_share_memory(lay, base)
+            except Exception:  # noqa: BLE001 - e.g. an index holding Tensors: numpy copies
+                ok = False
+            if ok:
+                layout = lay
+            else:
+                root = c
+                base = layout = np.arange(c._data.size, dtype=np.int64).reshape(np.shape(c._data))
+        if root is self:
             return
-        if not (isinstance(pos, np.ndarray) and np.may_share_memory(pos, base)):
-            return          # numpy made a copy somewhere along the chain
+        pos = layout
         if _GRAD[0] and (root.requires_grad or self.requires_grad):
             from_root = setitem_positions(root._history(), pos, self)
             root._rewire(from_root)
         else:
             np.put(_writable(root), pos.ravel(), np.ravel(_data_of(self)))
             root._bump_version()
+        _refresh_views(root, self, base, base)
 
     def __array_ufunc__(self, uf, method, *inputs, **kwargs):
         if method == "__call__" and not kwargs:
