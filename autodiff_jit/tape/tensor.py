@@ -90,6 +90,7 @@ def _wrap(data, node, nr):
     t.grad = None
     t._accum = None
     t._version = None
+    t._views = None   # (set here: a getattr default on an unset slot costs an exception)
     return t
 
 
