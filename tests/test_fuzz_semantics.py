@@ -359,9 +359,6 @@ def check_compositions(seed, mode, aliasing=True):
 
 N_CI, N_COMPOSE, N_SLOW, N_SLOW_GRAD = 10, 3, 2000, 600
 TRACED = ("compiled", "interpret")
-TAPE_ALIASING = pytest.mark.xfail(strict=True, reason="tape mode refuses, as PyTorch does, an "
-                                  "in-place write into a function's own argument (a leaf that "
-                                  "requires grad); compiled and interpret mode accept it")
 
 
 @pytest.mark.parametrize("seed", range(N_CI))
@@ -376,7 +373,6 @@ def test_gradients_agree(seed):
     check_gradients(10_000 + seed, MODES, aliasing=False)
 
 
-@TAPE_ALIASING
 def test_tape_aliasing_agrees_with_numpy():
     for seed in range(N_CI):
         check_values(seed, ("tape",), aliasing="only")

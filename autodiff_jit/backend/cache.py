@@ -58,7 +58,7 @@ import numpy as np
 
 from . import blas, engine
 
-FORMAT_VERSION = 1      # bump when the entry layout or the lowering's output changes
+FORMAT_VERSION = 2      # bump when the entry layout or the lowering's output changes
 SUFFIX = ".adjc"
 _MAGIC = b"ADJCACH1"
 _GEN_DIGITS = 6

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..interpret import Interpreted
 from ..ir import AVal, Function
-from . import cache as disk, callpath, engine, lapack, mathlib
+from . import cache as disk, callpath, engine, lapack, mathlib, status
 from .lower import PROFILE_KERNELS, LoweringError, lower_function
 
 _counter = itertools.count()
@@ -73,7 +73,8 @@ class CompiledFunction:
         self.lowered = low
         self._keepalive = low.keepalive
         self.arena_words = (low.arena_bytes + 7) // 8 if low.arena_arg else 0
-        in_avals = list(low.in_avals) + ([_ArenaAval(self.arena_words)] if low.arena_arg else [])
+        in_avals = list(low.in_avals) + ([_ArenaAval(self.arena_words)] if low.arena_arg else []) \
+            + ([_ArenaAval(status.WORDS)] if low.status_arg else [])
         all_float = all(a.dtype in _FLOATS for a in list(low.in_avals) + list(low.out_avals))
         if method == "auto":
             method = "capi" if all_float and callpath.capi_available() else "ctypes"
@@ -148,6 +149,7 @@ class CompiledFunction:
             "in_avals": [[list(a.shape), a.dtype.str] for a in low.in_avals],
             "out_avals": [[list(a.shape), a.dtype.str] for a in low.out_avals],
             "arena_bytes": int(low.arena_bytes), "arena_arg": bool(low.arena_arg),
+            "status_arg": bool(low.status_arg),
             "result_plan": plan,
             "consts": [[sym, disk.array_record(arr, blobs)] for sym, arr in consts],
             "blas": disk.blas_symbols(self._text),
@@ -191,7 +193,8 @@ class CompiledFunction:
             disk._count("corrupt")
             return False
         low = Lowered(None, entry, in_avals, out_avals, plan, meta["arena_bytes"],
-                      meta["arena_arg"], [a for _, a in consts], None, self.fn, None)
+                      meta["arena_arg"], [a for _, a in consts], None, self.fn, None,
+                      meta.get("status_arg", False))
         self.lowered = low
         self._keepalive = low.keepalive
         self._text = text
@@ -199,7 +202,8 @@ class CompiledFunction:
         self.method = method
         self.address = addrs[entry]
         if method == "capi":
-            in_sig = list(in_avals) + ([_ArenaAval(self.arena_words)] if low.arena_arg else [])
+            in_sig = list(in_avals) + ([_ArenaAval(self.arena_words)] if low.arena_arg else []) \
+                + ([_ArenaAval(status.WORDS)] if low.status_arg else [])
             self.sig = self._signature(in_sig, out_avals)
             self._native = callpath.wrap_packed(addrs[packed], self.sig, owner=self._unit,
                                                 compile_support=self._support_compiler())
@@ -218,8 +222,6 @@ class CompiledFunction:
 
     def _make_call(self):
         native = self._native
-        if lapack.uses_lapack(self._text):
-            native = _status_checked(native)
         plan = self.lowered.result_plan
         n_out = len(self.lowered.out_avals)
         arena = self.arena_words > 0 and self.method == "capi"
@@ -231,6 +233,9 @@ class CompiledFunction:
             if a is None:
                 a = local.arena = np.empty(words, np.float64)
             return a
+        if self.lowered.status_arg:   # the wrapper passes the arena, then the status words
+            native = _status_checked(native, self.fn, get_arena if arena else None)
+            arena = False
         # call_raw(*args): positional arguments straight to native code; returns the single
         # result, or a tuple of results. The API's fast path calls it directly.
         self.call_raw = None
@@ -286,14 +291,17 @@ class CompiledFunction:
                         "which recompiles in the receiver")
 
 
-def _status_checked(native):
-    """`native` followed by the LAPACK status check (a failed factorization raises
-    numpy.linalg.LinAlgError, see lapack.py)."""
-    check = lapack.check_status
+def _status_checked(native, fn, get_arena=None):
+    """`native` given this thread's status words (status.py) as its last input, then checked:
+    a reported error raises what numpy raises (LinAlgError), or what the interpreter raises on
+    the same inputs (IndexError, the while_loop RuntimeError), run only on that error path."""
+    thread_words, raise_reported, n_args = status.thread_words, status.raise_reported, len(fn.args)
 
     def call(*args):
-        out = native(*args)
-        check()
+        w, iw = thread_words()
+        out = native(*args, get_arena(), w) if get_arena is not None else native(*args, w)
+        if iw[0]:
+            raise_reported(iw, lambda: Interpreted(fn)(list(args[:n_args])))
         return out
     return call
 
@@ -314,7 +322,8 @@ def _safe(name):
 
 def _ctypes_caller(address, low, arena_words, owner=None):
     n_in = len(low.in_avals)
-    n_args = n_in + (1 if low.arena_arg else 0) + len(low.out_avals)
+    n_status = 1 if low.status_arg else 0   # the status words: one more array argument
+    n_args = n_in + (1 if low.arena_arg else 0) + n_status + len(low.out_avals)
     proto = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * n_args))
     cfn = proto(address)
     in_avals = low.in_avals
@@ -322,6 +331,8 @@ def _ctypes_caller(address, low, arena_words, owner=None):
     local = threading.local()
 
     def native(*arrays, _owner=owner):   # _owner: keeps the code alive while callable
+        if n_status:
+            *arrays, words = arrays
         if len(arrays) != n_in:
             raise TypeError(f"expected {n_in} arrays, got {len(arrays)}")
         keep = []
@@ -337,6 +348,8 @@ def _ctypes_caller(address, low, arena_words, owner=None):
             if ar is None:
                 ar = local.arena = np.empty(arena_words, np.float64)
             ptrs.append(ar.ctypes.data)
+        if n_status:
+            ptrs.append(words.ctypes.data)
         outs = [np.empty(a.shape, a.dtype) for a in out_avals]
         ptrs += [o.ctypes.data for o in outs]
         cfn(*ptrs)

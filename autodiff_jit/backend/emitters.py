@@ -379,12 +379,32 @@ def _scatter_expr(L, eqn, index):
 
 
 def _norm_index(b, v, n):
-    """numpy index -> in-bounds i64: negative wraps; out-of-range is clamped (numpy would raise;
-    we must never read outside the array)."""
+    """numpy index -> (in-bounds i64, i1 out of bounds). Negative wraps; an out-of-range index
+    is clamped (we must never read outside the array) and flagged: numpy raises for it."""
     v = b.sext(v, I64) if v.type.width < 64 else v
     v = b.select(b.icmp_signed("<", v, i64(0)), b.add(v, i64(n)), v)
+    bad = b.icmp_unsigned(">=", v, i64(n))   # still negative, or >= n
     v = b.select(b.icmp_signed("<", v, i64(0)), i64(0), v)
-    return b.select(b.icmp_signed(">", v, i64(n - 1)), i64(max(n - 1, 0)), v)
+    return b.select(b.icmp_signed(">", v, i64(n - 1)), i64(max(n - 1, 0)), v), bad
+
+
+def _traced_index(L, idx, n) -> bool:
+    """Whether the index atom can be out of bounds at run time: a literal or constant index
+    array was checked when it was traced (numpy/indexing.py)."""
+    if isinstance(idx, Lit):
+        return False
+    c = L.fn.consts.get(idx)
+    if c is not None:
+        c = np.asarray(c)
+        return c.size > 0 and not (-n <= c.min() and c.max() < n)
+    return True
+
+
+def _gather_index(L, idx, j, n):
+    j, bad = _norm_index(L.builder, j, n)
+    if _traced_index(L, idx, n):
+        L.flag_index_error(bad)
+    return j
 
 
 def _take_expr(L, eqn, index):
@@ -397,7 +417,7 @@ def _take_expr(L, eqn, index):
         j = const(idx.dtype, idx.value)
     else:
         j = L.load(idx, Index(idx.shape, dims=out[axis:axis + k]))
-    j = _norm_index(b, j, x.shape[axis])
+    j = _gather_index(L, idx, j, x.shape[axis])
     dims = out[:axis] + [j] + out[axis + k:]
     return L.load(x, Index(x.shape, dims=dims))
 
@@ -777,7 +797,7 @@ def _take_add_kernel(L, eqn, outs):
             j = const(idx.dtype, idx.value)
         else:
             j = L.load(idx, Index(idx.shape, dims=dims[axis:axis + k]))
-        j = _norm_index(b, j, size)
+        j = _gather_index(L, idx, j, size)
         odims = dims[:axis] + [j] + dims[axis + k:]
         p = out.addr(b, Index(out.shape, dims=odims))
         v = L.load(g, Index(g.shape, dims=dims))

@@ -10,9 +10,8 @@ Fortran ABI: every argument by reference (ints, characters, arrays); each CHARAC
 also has a hidden length (size_t) appended after the regular arguments.
 
 Errors: generated code cannot raise, so a routine that reports failure (info > 0: a singular
-matrix, a matrix that is not positive definite, no convergence) stores an error code into the
-process-global status words `adj_lapack_status` (int64[2]: kind, info). The call path checks
-them after every call of a function that calls LAPACK (`check_status`) and raises
+matrix, a matrix that is not positive definite, no convergence) stores an error record through
+status.py's per-call channel (`Caller.report_if`); the call path raises
 numpy.linalg.LinAlgError with numpy's message, as numpy does.
 """
 from __future__ import annotations
@@ -23,7 +22,9 @@ import threading
 import numpy as np
 from llvmlite import ir
 
-from . import blas, engine
+from . import blas, engine, status
+from .status import (EIG_NO_CONVERGENCE, NOT_POSITIVE_DEFINITE, SINGULAR,  # noqa: F401
+                     SVD_NO_CONVERGENCE)
 
 ROUTINES = ("gesv", "getrf", "getrs", "potrf", "trtrs", "syevd", "gesdd", "geqrf", "orgqr")
 _PREFIX = {np.dtype(np.float64): "d", np.dtype(np.float32): "s"}
@@ -36,17 +37,9 @@ _SCHEMES = (
     ("{r}_", False),           # system LAPACK (LP64)
 )
 
-# status kinds -> numpy's LinAlgError messages
-SINGULAR, NOT_POSITIVE_DEFINITE, EIG_NO_CONVERGENCE, SVD_NO_CONVERGENCE = 1, 2, 3, 4
-MESSAGES = {SINGULAR: "Singular matrix", NOT_POSITIVE_DEFINITE: "Matrix is not positive definite",
-            EIG_NO_CONVERGENCE: "Eigenvalues did not converge",
-            SVD_NO_CONVERGENCE: "SVD did not converge"}
-STATUS_SYMBOL = "adj_lapack_status"
-
 _lock = threading.Lock()
 _found: dict = {}
 _registered: set[str] = set()
-_status = np.zeros(2, np.int64)   # kind, info (written by generated code)
 
 
 class LapackUnavailable(NotImplementedError):
@@ -160,12 +153,11 @@ def emit_trsm(builder, dtype, a, b, n, k, *, lower, trans):
 
 
 def register_used(text: str) -> bool:
-    """Register every LAPACK routine and the status words an LLVM module's text refers to (a
-    disk-cache hit skips lowering, where they are normally registered); False if one is missing."""
+    """Register every LAPACK routine an LLVM module's text refers to (a disk-cache hit skips
+    lowering, where they are normally registered); False if one is missing."""
     if "adj_lapack_" not in text:
         return True
     try:
-        status_address()
         for dt, p in _PREFIX.items():
             for r in ROUTINES:
                 if f"adj_lapack_{p}{r}" in text:
@@ -177,41 +169,10 @@ def register_used(text: str) -> bool:
     return True
 
 
-def uses_lapack(text: str) -> bool:
-    return STATUS_SYMBOL in text
-
-
-def status_address() -> int:
-    with _lock:
-        if STATUS_SYMBOL not in _registered:
-            engine.add_symbol(STATUS_SYMBOL, _status.ctypes.data)
-            _registered.add(STATUS_SYMBOL)
-    return _status.ctypes.data
-
-
-def check_status() -> None:
-    """Raise numpy.linalg.LinAlgError if generated code reported a LAPACK failure (and clear it).
-    The status words are process-global: concurrent calls from several threads that fail at
-    the same time may see each other's report."""
-    kind = int(_status[0])
-    if kind:
-        _status[:] = 0
-        raise np.linalg.LinAlgError(MESSAGES.get(kind, f"LAPACK error {kind}"))
-
-
 # -- emitting calls ---------------------------------------------------------------------------
 
 def _float_type(dtype) -> ir.Type:
     return ir.DoubleType() if np.dtype(dtype) == np.float64 else ir.FloatType()
-
-
-def status_global(module: ir.Module) -> ir.GlobalVariable:
-    status_address()
-    if STATUS_SYMBOL in module.globals:
-        return module.globals[STATUS_SYMBOL]
-    g = ir.GlobalVariable(module, ir.ArrayType(ir.IntType(64), 2), name=STATUS_SYMBOL)
-    g.linkage = "external"
-    return g
 
 
 class Caller:
@@ -259,14 +220,7 @@ class Caller:
 
     def report_if(self, cond, kind, info):
         """status = (kind, info) where `cond` (an i1) holds."""
-        b = self.L.builder
-        g = status_global(b.module)
-        with b.if_then(cond, likely=False):
-            i64 = ir.IntType(64)
-            p0 = b.gep(g, [ir.Constant(ir.IntType(32), 0), ir.Constant(ir.IntType(32), 0)])
-            p1 = b.gep(g, [ir.Constant(ir.IntType(32), 0), ir.Constant(ir.IntType(32), 1)])
-            b.store(ir.Constant(i64, kind), p0)
-            b.store(info if info.type == i64 else b.sext(info, i64), p1)
+        status.report_if(self.L, cond, kind, info)
 
     def fail_if_positive(self, info, kind):
         b = self.L.builder

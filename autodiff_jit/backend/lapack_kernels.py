@@ -5,7 +5,7 @@ Layout: our arrays are row-major; LAPACK is column-major, so a row-major (m, n) 
 LAPACK is the transpose. Each kernel copies its input matrix into an arena temporary (LAPACK
 overwrites it) in the layout the routine wants, calls the routine, and copies/transposes the
 result into the output (see each kernel for which transposes cancel). A failing routine sets
-the status words that the call path turns into numpy.linalg.LinAlgError (lapack.check_status).
+the status record (status.py) that the call path turns into numpy.linalg.LinAlgError.
 """
 from __future__ import annotations
 

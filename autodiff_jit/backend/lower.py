@@ -5,9 +5,11 @@ Pipeline: `passes.inline.inline_calls` (custom_vjp_call regions become plain equ
 group, emitted by the per-primitive emitters of `EMITTERS` (emitters.py; dot.py,
 lapack_kernels.py, lower_control.py and sortlib.py add theirs when imported here) -> entry function.
 
-Entry ABI (callpath 'args'): `void <name>(in_0*, ..., in_{n-1}*, [arena i8*], out_0*, ...)`
+Entry ABI (callpath 'args'):
+`void <name>(in_0*, ..., in_{n-1}*, [arena i8*], [status i64*], out_0*, ...)`
 Every input, scalar or not, is passed as a pointer to C-contiguous data; outputs are buffers the
-caller allocated (one per distinct computed result). Intermediates live in one arena (planned
+caller allocated (one per distinct computed result). A function that can report a run-time
+error (status.py) takes the caller's status words (`Lowered.status_arg`). Intermediates live in one arena (planned
 statically with liveness-based reuse): on the stack when small, otherwise a per-thread buffer
 passed by the caller as one more input. 0-d intermediates are allocas (registers after mem2reg).
 """
@@ -23,8 +25,9 @@ from ..ir import Function, Lit, Var
 from ..passes import fuse
 from ..passes.inline import inline_calls
 from . import dot, engine, lapack_kernels, lower_control, parallel, sortlib  # noqa: F401  (emitters)
+from . import status
 from .emitters import EMITTERS, reduce_init
-from .kernels import I8, I8P, I64, VOID, Buffer, Index, const, for_range, i64, loop_nest, \
+from .kernels import I1, I8, I8P, I64, VOID, Buffer, Index, const, for_range, i64, loop_nest, \
     mem_type
 
 # AUTODIFF_JIT_PROFILE_KERNELS=1: every kernel (group) accumulates its cycle count (rdtsc) and
@@ -55,6 +58,7 @@ class Lowered:
     plan: object = None
     fn: Function = None
     profile: object = None       # int64 (n_groups, 2): cycles, calls (PROFILE_KERNELS only)
+    status_arg: bool = False     # takes the status words (status.py) after the arena
 
 
 def kernel_profile(low: "Lowered", top: int = 15) -> str:
@@ -112,6 +116,10 @@ class Lowerer:
         # (Split, lo, hi) while emitting a chunk function of a split loop (parallel.py)
         self.chunk = None
         self.chunk_loops = 0
+        self.status = None            # the status-words argument of the body function
+        self.status_used = False      # some emitter reports through it (status.py)
+        self._index_flag = None       # i1 alloca: a traced index was out of bounds
+        self._index_checked = False   # some gather ORs into it
 
     def check_coverage(self):
         for e in self.fn.all_eqns():
@@ -124,6 +132,37 @@ class Lowerer:
     def alloca(self, ty, name=""):
         with self.builder.goto_block(self.entry_block):
             return self.builder.alloca(ty, name=name)
+
+    def status_pointer(self):
+        """The status words (status.py); using them makes the entry take them."""
+        self.status_used = True
+        return self.status
+
+    def flag_index_error(self, bad):
+        """OR the i1 `bad` into the function's out-of-bounds flag. The flag is an entry-block
+        alloca (a register after mem2reg: an or-reduction, which does not stop vectorization)
+        and is tested once, at the end of the function (`_report_index_errors`)."""
+        b = self.builder
+        flag = self._flag()
+        self._index_checked = True
+        b.store(b.or_(b.load(flag), bad), flag)
+
+    def pending_error(self):
+        """An i1: some traced index was out of bounds so far. Loops whose trip count depends on
+        computed values stop on it (numpy would have raised; clamped values could spin)."""
+        return self.builder.load(self._flag())
+
+    def _flag(self):
+        if self._index_flag is None:
+            self._index_flag = self.alloca(I1, name="index_oob")
+            with self.builder.goto_block(self.entry_block):
+                self.builder.store(ir.Constant(I1, 0), self._index_flag)
+        return self._index_flag
+
+    def _report_index_errors(self):
+        if self._index_checked:
+            status.report_if(self, self.builder.load(self._index_flag),
+                             status.INDEX_OUT_OF_BOUNDS, 0)
 
     def intrinsic(self, name, ty, nargs=1):
         fnty = ir.FunctionType(ty, [ty] * nargs)
@@ -346,7 +385,7 @@ class Lowerer:
                     out_vars.append(r)
                 result_plan.append(("out", out_pos[id(r)]))
 
-        ptys = [mem_type(a.dtype).as_pointer() for a in fn.args] + [I8P] + \
+        ptys = [mem_type(a.dtype).as_pointer() for a in fn.args] + [I8P, I64.as_pointer()] + \
             [mem_type(v.dtype).as_pointer() for v in out_vars]
         inner = ir.Function(m, ir.FunctionType(VOID, ptys), name=self.name + "_body")
         inner.linkage = "internal"
@@ -358,6 +397,7 @@ class Lowerer:
         body_block = inner.append_basic_block("body")
         self.builder = b = ir.IRBuilder(body_block)
         self.arena = inner.args[len(fn.args)]
+        self.status = inner.args[len(fn.args) + 1]
         self.arena_bytes = 0
         self._live, self._live_keys = {}, []
 
@@ -376,7 +416,7 @@ class Lowerer:
             self.buffers[id(c)] = Buffer(ptr, arr.shape, c.dtype)
             self.scalar_consts.pop(id(c), None)
         result_buffers = {id(v): Buffer(p, v.shape, v.dtype)
-                          for v, p in zip(out_vars, inner.args[len(fn.args) + 1:])}
+                          for v, p in zip(out_vars, inner.args[len(fn.args) + 2:])}
 
         # liveness of stored values, by schedule item (a group or a nest of groups)
         schedule = self.plan.schedule
@@ -432,14 +472,17 @@ class Lowerer:
                 if last_use.get(vid, -1) <= gi:
                     self._free(key)
                     del arena_key[vid]
+        self._report_index_errors()
         b.ret_void()
         with b.goto_block(self.entry_block):
             b.branch(body_block)
 
         # the exported entry: supplies the arena
         arena_arg = self.arena_bytes > STACK_ARENA_LIMIT
-        in_ptys = ptys[:len(fn.args)] + ([I8P] if arena_arg else [])
-        out_ptys = ptys[len(fn.args) + 1:]
+        status_arg = self.status_used
+        in_ptys = ptys[:len(fn.args)] + ([I8P] if arena_arg else []) + \
+            ([I8P] if status_arg else [])
+        out_ptys = ptys[len(fn.args) + 2:]
         entry = ir.Function(m, ir.FunctionType(VOID, in_ptys + out_ptys), name=self.name)
         entry.attributes.add("nounwind")
         # the packed entry (callpath) calls this one: not inlining the kernels into it as well
@@ -448,6 +491,8 @@ class Lowerer:
         eb = ir.IRBuilder(entry.append_basic_block("entry"))
         ins = list(entry.args[:len(in_ptys)])
         outs = list(entry.args[len(in_ptys):])
+        words = eb.bitcast(ins.pop(), I64.as_pointer()) if status_arg else \
+            ir.Constant(I64.as_pointer(), None)
         if arena_arg:
             arena = ins.pop()
         elif self.arena_bytes:
@@ -455,11 +500,11 @@ class Lowerer:
             arena.align = ALIGN
         else:
             arena = ir.Constant(I8P, None)
-        eb.call(inner, ins + [arena] + outs)
+        eb.call(inner, ins + [arena, words] + outs)
         eb.ret_void()
         return Lowered(m, self.name, [a.aval for a in fn.args], [v.aval for v in out_vars],
                        result_plan, self.arena_bytes, arena_arg, self.keepalive, self.plan, fn,
-                       profile)
+                       profile, status_arg)
 
 
 def lower_function(fn: Function, name: str = "adj_entry") -> Lowered:

@@ -15,7 +15,8 @@ them.
 Errors in compiled code: a recording while loop that runs past `max_steps` keeps computing the
 forward value but cannot record; it returns the trip count -1, and a dynamic-length scan given a
 trip count outside [0, capacity] fills its outputs with NaN (integer outputs with 0) -- so the
-gradient is NaN, never garbage. The interpreter raises a RuntimeError in the same situation.
+gradient is NaN, never garbage -- and it reports WHILE_MAX_STEPS (status.py), so the call
+path raises the interpreter's RuntimeError, as every mode does.
 
 Registration: importing this module adds the emitters to `emitters.EMITTERS` (lower.py imports it).
 """
@@ -27,6 +28,7 @@ from llvmlite import ir
 from ..ir import Function, Lit
 from ..passes import fuse
 from ..passes.inline import inline_calls
+from . import status
 from .emitters import EMITTERS, Emitter
 from .kernels import I1, I64, Buffer, Index, const, for_range, i64, mem_type
 
@@ -258,6 +260,8 @@ def _while_kernel(L, eqn, outs):
     emit_region(L, cond, cc + carry, keys)
     pred = L.load(cond.results[0], Index(())) if not isinstance(cond.results[0], Lit) else \
         const(np.bool_, cond.results[0].value)
+    # an out-of-bounds index: numpy would have raised; do not spin on clamped values
+    pred = b.and_(pred, b.not_(L.pending_error()))
     b.cbranch(pred, bodyb, exit_)
     b.position_at_end(bodyb)
     k = b.load(count.ptr)
@@ -281,6 +285,7 @@ def _while_kernel(L, eqn, outs):
         n = b.load(count.ptr)
         bad = b.icmp_unsigned("!=", b.load(overflow.ptr), ir.Constant(overflow.ptr.type.pointee, 0))
         outs[nc].store(b, Index(()), b.select(bad, i64(-1), n))
+        status.report_if(L, bad, status.WHILE_MAX_STEPS, max_steps)
     for key in keys:
         L._free(key)
 

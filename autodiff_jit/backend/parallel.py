@@ -256,6 +256,11 @@ def emit_split(L, item, outs_of, split: Split):
     slot_types = [p.type for p in slots]
     if acc_dt is not None:
         slot_types.append(mem_type(acc_dt).as_pointer())
+    # a traced index out of bounds inside a chunk: the chunk's own flag (Lowerer._flag) is
+    # stored into this byte of the caller's, which ORs it into the function's flag after the
+    # pool call (an alloca of the entry cannot be used from another function)
+    chunk_oob = L.alloca(I8, name="chunk_oob")
+    slot_types.append(I8P)
     # the chunk's code takes its pointers as noalias arguments (as the entry's body does), so
     # its loops vectorize without run-time alias checks; the pool calls a wrapper that
     # unpacks them from the env array (inlined: LLVM keeps noalias as scope metadata)
@@ -265,7 +270,8 @@ def emit_split(L, item, outs_of, split: Split):
     fb.attributes.add("nounwind")
     for a in fb.args[:-1]:
         a.add_attribute("noalias")
-    saved = (L.builder, L.entry_block, L.buffers)
+    saved = (L.builder, L.entry_block, L.buffers, L._index_flag, L._index_checked)
+    L._index_flag, L._index_checked = None, False
     entry = fb.append_basic_block("entry")
     L.entry_block = entry
     body_block = fb.append_basic_block("body")
@@ -308,9 +314,14 @@ def emit_split(L, item, outs_of, split: Split):
                 _emit_partial(L, g0, partials, c)
             else:
                 L.emit_group(g0, chunk_outs_of[id(g0)])
+        chunk_flagged = L._index_checked
+        if chunk_flagged:
+            with b.if_then(b.load(L._index_flag), likely=False):
+                b.store_atomic(ir.Constant(I8, 1), fb.args[len(slot_types) - 1],
+                               ordering="monotonic", align=1)
     finally:
         L.chunk = None
-        L.builder, L.entry_block, L.buffers = saved
+        L.builder, L.entry_block, L.buffers, L._index_flag, L._index_checked = saved
     b.ret_void()
     ir.IRBuilder(entry).branch(body_block)   # (after the allocas the body added)
     f = ir.Function(m, _CHUNK_TY, name=f"{L.name}_chunk{k}")
@@ -327,7 +338,7 @@ def emit_split(L, item, outs_of, split: Split):
 
     # the caller: env (pointer slots), the pool call, then the partials combined in order
     b = L.builder
-    nslots = len(slots) + (partials is not None)
+    nslots = len(slots) + (partials is not None) + 1     # + chunk_oob
     env_arr = L.alloca(ir.ArrayType(I8P, nslots), name="penv")
     for j, p in enumerate(slots):
         b.store(b.bitcast(p, I8P), b.gep(env_arr, [i64(0), i64(j)], inbounds=True))
@@ -335,7 +346,11 @@ def emit_split(L, item, outs_of, split: Split):
         part_arr = L.alloca(ir.ArrayType(reg_type(acc_dt), split.nchunks), name="partials")
         first = b.gep(part_arr, [i64(0), i64(0)], inbounds=True)
         b.store(b.bitcast(first, I8P), b.gep(env_arr, [i64(0), i64(len(slots))], inbounds=True))
+    b.store(ir.Constant(I8, 0), chunk_oob)
+    b.store(chunk_oob, b.gep(env_arr, [i64(0), i64(nslots - 1)], inbounds=True))
     b.call(_declare_runtime(m), [f, b.bitcast(env_arr, I8P), i64(split.nchunks)])
+    if chunk_flagged:
+        L.flag_index_error(b.icmp_unsigned("!=", b.load(chunk_oob), ir.Constant(I8, 0)))
     if acc_dt is not None:
         _combine_partials(L, g0, first, split.nchunks, outs_of[id(g0)][0])
     for g in groups:

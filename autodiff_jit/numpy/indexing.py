@@ -25,7 +25,7 @@ def take(x, indices, axis=None, out=None, mode="raise"):
         indices = _clip_or_wrap(asvalue(indices), dim, mode)
     elif mode != "raise":
         raise ValueError(f"clipmode must be one of 'clip', 'raise', or 'wrap' (got {mode!r})")
-    return bind(I.take_p, x, _index_array(indices, dim), axis=axis)
+    return bind(I.take_p, x, _index_array(indices, dim, axis), axis=axis)
 
 
 def _clip_or_wrap(idx, dim, mode):
@@ -48,20 +48,32 @@ def _clip_or_wrap(idx, dim, mode):
 
 
 
-def _index_array(idx, dim):
-    """Integer index array with negative entries wrapped (constants now, traced values in IR)."""
+def _index_array(idx, dim, axis=0, wrapped=False):
+    """An integer index array into an axis of size `dim`, checked as numpy checks it.
+
+    Constants are checked now (numpy's IndexError) and returned wrapped into [0, dim). A traced
+    index is checked when it runs: left as is (int64) for a take that consumes it directly --
+    take wraps negative entries and raises (flags, in compiled code) out-of-range ones -- or,
+    with `wrapped=True` (for callers that combine indices arithmetically, where a bad entry
+    could land on a valid flat position), normalized by a gather from arange(dim), which
+    checks it the same way."""
     if _is_traced(idx):
         if _dtype(idx).kind not in "iu":
             raise IndexError("arrays used as indices must be of integer type")
         idx = E.cast(idx, np.int64)
-        return E.select(UFUNCS[np.less](idx, 0), add(idx, dim), idx)
+        if not wrapped:
+            return idx
+        # arange(dim) laid along `axis`, so an error names the axis as numpy does
+        ar = np.arange(dim).reshape((1,) * axis + (dim,))
+        return S.reshape(bind(I.take_p, ar, idx, axis=axis), _shape(idx))
     arr = np.asarray(idx)
     if arr.dtype.kind not in "iu":
         raise IndexError(f"arrays used as indices must be of integer (or boolean) type, "
                          f"got {arr.dtype}")
-    if arr.size and (arr.max() >= dim or arr.min() < -dim):
-        raise IndexError(f"index {arr.max() if arr.max() >= dim else arr.min()} is out of bounds "
-                         f"for axis with size {dim}")
+    bad = np.flatnonzero((arr >= dim) | (arr < -dim))
+    if bad.size:   # numpy names the first offending entry
+        raise IndexError(f"index {arr.reshape(-1)[bad[0]]} is out of bounds for axis {axis} "
+                         f"with size {dim}")
     return np.where(arr < 0, arr + dim, arr).astype(np.int64)
 
 
@@ -153,7 +165,9 @@ def _advanced(x, items):
     x = S.transpose(x, adv_axes + rest)
     adv_dims = [shape[i] for i in adv_axes]
     x = S.reshape(x, [int(np.prod(adv_dims, dtype=np.int64))] + [shape[i] for i in rest])
-    idx_vals = [_index_array(items[i], shape[i]) for i in adv_axes]
+    # one advanced axis: the take checks its index; several are combined into a flat index,
+    # so each is checked first
+    idx_vals = [_index_array(items[i], shape[i], i, wrapped=len(adv_axes) > 1) for i in adv_axes]
     bshape = np.broadcast_shapes(*[_shape(v) for v in idx_vals])
     flat = None
     for v, d in zip(idx_vals, adv_dims):
@@ -227,7 +241,8 @@ def _setitem_traced(x, key, value):
             raise NotImplementedError("x[idx] = v with a traced index array is not supported; "
                                       "use np.where(mask, v, x) or np.put_along_axis")
         at = np.arange(d).reshape((d,) + (1,) * (len(shape) - axis - 1))
-        mask = UFUNCS[np.logical_and](mask, UFUNCS[np.equal](at, _index_array(k, d)))
+        mask = UFUNCS[np.logical_and](mask, UFUNCS[np.equal](at, _index_array(k, d, axis,
+                                                                              wrapped=True)))
         kept.append(None)
     value = E.cast(asvalue(value), _dtype(x))
     region = tuple(d for d in kept if d is not None)
@@ -255,7 +270,7 @@ def take_along_axis(arr, indices, axis=-1):
     stride = int(np.prod(shape[axis + 1:], dtype=np.int64))
     base = np.arange(aval_of(arr).size).reshape(shape)
     base = np.take(base, [0], axis=axis)
-    flat = add(multiply(_index_array(indices, shape[axis]), stride), base)
+    flat = add(multiply(_index_array(indices, shape[axis], axis, wrapped=True), stride), base)
     flat = S.broadcast_to(flat, out_shape)
     return S.reshape(bind(I.take_p, ravel(arr), ravel(flat), axis=0), out_shape)
 

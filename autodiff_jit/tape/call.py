@@ -76,6 +76,7 @@ def tape_call(transformed, args, kwargs):
             else:
                 x = _wrap(arr, None, 0)
                 x.requires_grad = True
+                x._past = ()   # f may write into its argument, as numpy code may (_target)
             tens.append(x)
         args[a] = tens[0] if td == "*" else tree.unflatten(td, tens)
         groups.append((tens, td))
@@ -106,7 +107,7 @@ def tape_call(transformed, args, kwargs):
         raise TypeError(f"{t.kind} requires a function with a scalar float output, but {t._fun_name} "
                         f"returned {what}; reduce it to a scalar (e.g. np.sum) before "
                         f"differentiating")
-    flat_targets = [x for tens, _ in groups for x in tens]
+    flat_targets = [_target(x) for tens, _ in groups for x in tens]
     if nested:
         return _nested_result(t, out, od, aux, groups, flat_targets)
     if isinstance(out, Tensor) and out.requires_grad:
@@ -134,6 +135,13 @@ def tape_call(transformed, args, kwargs):
         return (g, aux) if t.has_aux else g
     value = _out(od)
     return ((value, aux) if t.has_aux else value), g
+
+
+def _target(x):
+    """The leaf to differentiate with respect to: an argument f wrote into in place is now a
+    non-leaf; its value on entry is the history before the first write."""
+    past = getattr(x, "_past", None)
+    return past[0][1] if past else x
 
 
 def _nested_result(t, out, od, aux, groups, flat_targets):

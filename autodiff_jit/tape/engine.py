@@ -14,7 +14,7 @@ import numpy as np
 from ..primitives.elementwise import fit_cotangent as _fit
 from .grad_mode import _GRAD
 from .graph import (_LAST_WRITE, _REWIRED, _RETAIN_MSG, TENSOR_TYPES, AccumulateGrad,
-                    CompositeNode, FunctionNode, GraphTensor, PrimNode)
+                    CompositeNode, FunctionNode, GraphTensor, PrimNode, inputs_at)
 
 # Primitives whose VJP reads no input value (only shapes, dtypes, params, index arrays): an
 # in-place write to their inputs after recording leaves their backward correct, so the version
@@ -120,7 +120,9 @@ def _toposort(root_node):
             continue
         seen.add(id(node))
         stack.append((node, True))
-        for x in (node.inner_out,) if type(node) is CompositeNode else node.inputs:
+        # the edges the walk takes: as recorded (inputs_at), not the inputs' current histories
+        for x in (node.inner_out,) if type(node) is CompositeNode else \
+                inputs_at(node.seq, node.inputs):
             if isinstance(x, GraphTensor):
                 fn = x.grad_fn
                 if fn is not None and id(fn) not in seen:
@@ -214,7 +216,8 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
                 key = (id(node), nr)
                 if key in nonleaf_targets:
                     nonleaf_targets[key] = _add(nonleaf_targets[key], ent[nr + 1])
-        if node.seq < last_write:
+        stale = node.seq < last_write   # recorded before an in-place write
+        if stale:
             _check_versions(node)
         ins = node.inputs
         if type(node) is CompositeNode:
@@ -265,6 +268,8 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
             in_cts = _apply(node, ent[1:], create_graph)
             if not retain_graph:
                 node.release()
+        if stale:
+            ins = inputs_at(node.seq, ins)
         for x, ct in zip(ins, in_cts):
             if ct is None or type(x) not in tensor_types or not x.requires_grad:
                 continue

@@ -39,8 +39,16 @@ _RETAIN_MSG = ("Trying to backward through the graph a second time (or directly 
 class GraphTensor:
     """The autograd slots of a Tensor. `_version` is None (never written) or a list
     [count, seq of the last write] shared by every Tensor viewing the same storage (detach,
-    .data), as PyTorch's version counter."""
-    __slots__ = ("_data", "requires_grad", "grad", "grad_fn", "_out_nr", "_accum", "_version")
+    .data), as PyTorch's version counter.
+    `_past` (unset or a list of (seq of a write, Tensor holding the history before it)): an
+    in-place op on the graph gives this object a new history, but nodes recorded before the
+    write must still send their cotangent to the old one (the engine looks it up,
+    `inputs_at`). `_hist`: the history Tensor of the write in progress. `_view` (unset or
+    (parent, np_op)): this Tensor is np_op(parent) where numpy would return a view, so a write
+    into it also lands in the root array (tensor.py `_write_back`). `_views` (unset or a list of
+    weak references): the Tensors taken as views of this one, refreshed after a write."""
+    __slots__ = ("_data", "requires_grad", "grad", "grad_fn", "_out_nr", "_accum", "_version",
+                 "_past", "_hist", "_view", "_views", "__weakref__")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -71,6 +79,20 @@ class GraphTensor:
         if self._accum is None:
             self._accum = AccumulateGrad(self)
         return self._accum
+
+
+def inputs_at(seq, ins):
+    """A node's inputs as they were when it was recorded (number `seq`): a Tensor rewritten in
+    place since then stands for its history before the first later write."""
+    out = list(ins)
+    for i, x in enumerate(out):
+        past = getattr(x, "_past", None) if isinstance(x, GraphTensor) else None
+        if past:
+            for wseq, old in past:
+                if seq < wseq:
+                    out[i] = old
+                    break
+    return out
 
 
 class Node:

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import tree
 from ..ir import AVal, is_float
-from ..numpy import FUNCTIONS, ArrayOps, UFUNCS, setitem as _np_setitem
+from ..numpy import FUNCTIONS, ArrayOps, UFUNCS, setitem as _np_setitem, setitem_positions
 from ..numpy import matmul as _np_matmul
 from ..numpy.ufuncs import power_operator
 from ..numpy._base import call as _np_call, check_args
@@ -30,8 +30,8 @@ from ..numpy.reductions import sum_ as _np_sum, mean as _np_mean, var as _np_var
 from . import engine
 from ._format import _format_data
 from .grad_mode import _GRAD
-from .graph import (_NODE_COUNT, _REWIRED, CompositeNode, GraphTensor, PrimNode, _add_hook,
-                    _next_seq, record_as)
+from .graph import (_LAST_WRITE, _NODE_COUNT, _REWIRED, CompositeNode, GraphTensor, PrimNode,
+                    _add_hook, _next_seq, record_as)
 
 _new = object.__new__
 _DEFAULT_FLOAT = np.dtype(np.float32)
@@ -90,6 +90,7 @@ def _wrap(data, node, nr):
     t.grad = None
     t._accum = None
     t._version = None
+    t._views = None   # (set here: a getattr default on an unset slot costs an exception)
     return t
 
 
@@ -121,9 +122,57 @@ def _to_array(data, dtype=None) -> np.ndarray:
 
 
 def _grad_check(t, what):
-    if t.requires_grad and t.grad_fn is None and _GRAD[0]:
+    # (a tape-mode grad's own argument, marked by `_past = ()`, may be written: numpy code
+    # does so; tape_call then differentiates with respect to its value before the write)
+    if t.requires_grad and t.grad_fn is None and _GRAD[0] and getattr(t, "_past", None) is None:
         raise RuntimeError(f"a leaf Variable that requires grad is being used in an in-place "
                            f"operation ({what}); wrap it in `with no_grad():`")
+
+
+def _refresh_views(t, written, layout, base):
+    """Every live view taken of `t` (and of those views) shows t's new value again, as numpy's
+    shared memory does; `written` (already right) is skipped, its own views are not. `layout`:
+    t's flat positions in the root (`base`, an arange): a result numpy would have copied (a
+    gather, a reshape of a transposed view) is not a view and keeps its value. A refresh
+    is not a write: versions stay, so nodes that saved the old values keep them (they are not
+    mutated), and nodes recorded before it route to the old history (`_past`)."""
+    views = getattr(t, "_views", None)
+    if not views:
+        return
+    live = []
+    for ref in list(views):   # (re-taking a view below registers a temporary: not kept)
+        c = ref()
+        if c is None or getattr(c, "_view", (None,))[0] is not t:
+            continue
+        try:
+            sub = c._view[1](layout)
+        except Exception:  # noqa: BLE001 - an index holding Tensors: a copy
+            continue
+        if not (isinstance(sub, np.ndarray) and np.may_share_memory(sub, base)):
+            continue       # a copy in numpy: not a view
+        live.append(ref)
+        if c is not written:
+            new = c._view[1](t)
+            if isinstance(new, Tensor):
+                if c.requires_grad or new.requires_grad:
+                    old = c._history()
+                    c._hist = None
+                    seq = _next_seq()
+                    _LAST_WRITE[0] = seq
+                    past = getattr(c, "_past", None)
+                    c._past = [(seq, old)] if not past else past + [(seq, old)]
+                c._data, c.grad_fn, c._out_nr = new._data, new.grad_fn, new._out_nr
+                c.requires_grad = new.requires_grad
+        _refresh_views(c, written, sub, base)
+    t._views = live
+
+
+def _check_cast(op, got, want):
+    """numpy's in-place ufuncs cast their result with casting='same_kind' (`int_array += 1.5`
+    raises); copy_ (not a ufunc) casts freely, as torch's."""
+    if isinstance(op, np.ufunc) and not np.can_cast(got, want, "same_kind"):
+        raise TypeError(f"Cannot cast ufunc '{op.__name__}' output from {np.dtype(got)!r} to "
+                        f"{np.dtype(want)!r} with casting rule 'same_kind'")
 
 
 def _data_of(x):
@@ -385,10 +434,22 @@ class Tensor(GraphTensor, ArrayOps):
         """numpy's x.copy(): a new Tensor (a CloneBackward0 node when x is on the graph)."""
         return self.clone()
 
+    def _alias(self) -> "Tensor":
+        """What numpy's copying operations (+x, astype to the same dtype, flatten,
+        concatenate([x]), ...) return when the value is unchanged: a new Tensor, so a later
+        in-place write into it leaves x alone (numpy/array_ops.py `_fresh`)."""
+        return self.clone()
+
     # --- in-place ------------------------------------------------------------------------
     def _rewire(self, res):
         """This tensor takes over `res`'s value and history (an in-place op on the graph)."""
         self._bump_version()
+        old = getattr(self, "_hist", None)
+        if old is not None:   # nodes recorded before this write keep seeing the old history
+            self._hist = None
+            past = getattr(self, "_past", None)
+            entry = (self._version[1], old)
+            self._past = [entry] if not past else past + [entry]
         self._data, self.grad_fn, self._out_nr = res._data, res.grad_fn, res._out_nr
         self.requires_grad = res.requires_grad
         if res.grad_fn is not None:
@@ -399,6 +460,7 @@ class Tensor(GraphTensor, ArrayOps):
         """A Tensor standing for this one's value and history before an in-place op."""
         old = _wrap(self._data, self.grad_fn, self._out_nr)
         old.requires_grad = self.requires_grad
+        self._hist = old
         return old
 
     def _inplace(self, op, other, what):
@@ -407,15 +469,22 @@ class Tensor(GraphTensor, ArrayOps):
         if _GRAD[0] and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
             # out-of-place on the graph, then this tensor takes over the result's history
             res = op(self._history(), other)
-            res = res.astype(self._data.dtype) if res.dtype != self._data.dtype else res
-            return self._rewire(res)
+            if res.dtype != self._data.dtype:
+                _check_cast(op, res.dtype, self._data.dtype)
+                res = res.astype(self._data.dtype)
+            self._rewire(res)
+            self._write_back()
+            return self
         data = _writable(self)
         new = op(data, o)
+        if np.result_type(new) != data.dtype:
+            _check_cast(op, np.result_type(new), data.dtype)
         if data.ndim == 0:
             data[...] = new
         else:
             np.copyto(data, new, casting="unsafe")
         self._bump_version()
+        self._write_back()
         return self
 
     def __iadd__(self, o): return self._inplace(np.add, o, "+=")
@@ -459,9 +528,12 @@ class Tensor(GraphTensor, ArrayOps):
             res = record_as("CopySlices", _np_setitem, self._history(), key, value)
             if not isinstance(res, Tensor):  # pragma: no cover - setitem returns a Tensor here
                 res = _wrap(np.asarray(res), None, 0)
-            return self._rewire(res)
+            self._rewire(res)
+            self._write_back()
+            return
         _writable(self)[key] = _data_of(value)
         self._bump_version()
+        self._write_back()
 
     # --- numpy protocols: composites recorded as one PyTorch-named node ------------------
     def __array_function__(self, func, types, args, kwargs):
@@ -549,12 +621,71 @@ class Tensor(GraphTensor, ArrayOps):
             rest = len(shape) - 1
             params = {"start": (s if n else 0,) + (0,) * rest, "step": (st,) + (1,) * rest,
                       "shape": (n,) + shape[1:]}
-            return _record1(_P_SLICE, d[key], self, d, params)
+            return self._track_view(_record1(_P_SLICE, d[key], self, d, params),
+                                    lambda a, k=key: a[k])
         if type(key) is tuple and type(d) is np.ndarray and d.dtype in _FLOATS:
             res = _basic_getitem(self, d, key)
             if res is not None:
-                return res
+                return self._track_view(res, lambda a, k=key: a[k])
         return ArrayOps.__getitem__(self, key)
+
+    def flatten(self, order="C"):
+        """numpy's flatten returns a copy; ravel's data may share self's memory, where a later
+        in-place write into the result would reach self."""
+        out = ArrayOps.flatten(self, order)
+        if isinstance(out, Tensor) and np.may_share_memory(out._data, self._data):
+            out._data = np.array(out._data)
+        return out
+
+    def _track_view(self, result, np_op):
+        """`result` = np_op(self) where numpy may answer with a view: remember how, so that a
+        write into result reaches self (numpy/array_ops.py; `_write_back`)."""
+        if isinstance(result, Tensor):
+            if result is self:
+                result = self._alias()
+            result._view = (self, np_op)
+            views = getattr(self, "_views", None)
+            if views is None:
+                self._views = [weakref.ref(result)]
+            else:
+                views.append(weakref.ref(result))
+        return result
+
+    def _write_back(self):
+        """After an in-place write into this Tensor: if it is a numpy view of another, write its
+        new value into the root array at the positions it views (as numpy's shared memory)."""
+        # the Tensor whose memory this one shares in numpy: follow the view chain from its top
+        # with an arange stand-in; a step numpy would copy (a gather, a reshape of a transposed
+        # view) starts new memory
+        chain, t = [], self
+        while getattr(t, "_view", None) is not None:
+            chain.append(t)
+            t = t._view[0]
+        if not chain:
+            return
+        root = t
+        base = layout = np.arange(root._data.size, dtype=np.int64).reshape(np.shape(root._data))
+        for c in reversed(chain):
+            try:
+                lay = c._view[1](layout)
+                ok = isinstance(lay, np.ndarray) and np.may_share_memory(lay, base)
+            except Exception:  # noqa: BLE001 - e.g. an index holding Tensors: numpy copies
+                ok = False
+            if ok:
+                layout = lay
+            else:
+                root = c
+                base = layout = np.arange(c._data.size, dtype=np.int64).reshape(np.shape(c._data))
+        if root is self:
+            return
+        pos = layout
+        if _GRAD[0] and (root.requires_grad or self.requires_grad):
+            from_root = setitem_positions(root._history(), pos, self)
+            root._rewire(from_root)
+        else:
+            np.put(_writable(root), pos.ravel(), np.ravel(_data_of(self)))
+            root._bump_version()
+        _refresh_views(root, self, base, base)
 
     def __array_ufunc__(self, uf, method, *inputs, **kwargs):
         if method == "__call__" and not kwargs:

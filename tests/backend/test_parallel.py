@@ -317,6 +317,26 @@ def test_errors_still_raised_under_threads(rng):
         ad.config.debug_nans = False
 
 
+def test_traced_index_out_of_bounds_inside_a_split_loop(rng):
+    """A gather by a traced index array in a chunk function reports through the caller's
+    flag: the same IndexError as the interpreter, whichever chunk holds the bad index."""
+    ad.config.num_threads = 2
+    x = np.linspace(-1.0, 1.0, 10)
+    i = rng.integers(0, 10, N)
+    f = ad.jit(lambda x, i: np.exp(x[i]) * 2.0 + np.sin(x[i]))
+    g = ad.grad(lambda x, i: np.sum(np.tanh(x[i]) * np.exp(x[i])))
+    assert splits(f, x, i) >= 1 and splits(g, x, i) >= 1
+    np.testing.assert_allclose(f(x, i), np.exp(x[i]) * 2.0 + np.sin(x[i]), rtol=1e-15)
+    for where, bad in ((3, 12), (N - 5, -11), (N // 2, 10)):
+        j = i.copy()
+        j[where] = bad
+        for fn in (f, g):
+            with pytest.raises(IndexError, match=f"index {bad} is out of bounds for axis 0 "
+                                                 "with size 10"):
+                fn(x, j)
+    np.testing.assert_allclose(f(x, i), np.exp(x[i]) * 2.0 + np.sin(x[i]), rtol=1e-15)
+
+
 def test_concurrent_callers(rng):
     ad.config.num_threads = 2
     x = rng.standard_normal(N)
