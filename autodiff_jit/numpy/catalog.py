@@ -25,7 +25,6 @@ REFUSALS = [
      "`np.where(mask, x, 0)`"),
     ("np.bincount(traced_ints)", "its length depends on the values; constant bins with "
      "traced weights are supported"),
-    ("np.polyfit", "needs a least-squares solve; use the normal equations of np.vander"),
     ("x[traced_index_array] = v", "use `np.where(mask, v, x)` or np.put_along_axis with "
      "constant indices"),
     ("np.pad modes linear_ramp, maximum, mean, median, minimum, callables", "not index "
