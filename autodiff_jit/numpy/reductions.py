@@ -9,7 +9,7 @@ from ..primitives import bind
 from ..primitives import cumulative as C, elementwise as E, reductions as R, shape as S
 from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
 from .shape import ravel
-from .ufuncs import divide, multiply, subtract
+from .ufuncs import divide, multiply, stop_gradient, subtract
 
 def _keep(x, reduced, axes, keepdims):
     if not keepdims:
@@ -120,6 +120,12 @@ def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Tru
 @implements(np.std, defaults_only=("out", "mean"))
 def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True,
         mean=_NoValue, correction=_NoValue):
+    x = asvalue(x)
+    n = int(np.prod([_shape(x)[a] for a in normalize_axes(axis, len(_shape(x)))]))
+    if where is True and n == 1:
+        # the std of one element is the constant 0 (its gradient is 0, as autograd's rule has
+        # it; sqrt's at 0 would be 0 * inf = NaN)
+        x = stop_gradient(x)
     return UFUNCS[np.sqrt](var(x, axis, dtype, ddof=ddof, keepdims=keepdims, where=where,
                                correction=correction))
 
