@@ -18,8 +18,9 @@ REFUSALS = [
      "`np.stack([a, b])`"),
     ("np.full(shape, traced)", "np.full converts the fill value with np.asarray; use "
      "`np.full_like(x, traced)` or `np.broadcast_to(traced, shape)`"),
-    ("np.vectorize(f)(traced)", "np.vectorize is a class numpy does not dispatch; write f "
-     "with array operations (it usually broadcasts already) or use np.apply_along_axis"),
+    ("np.vectorize(f)(traced)", "np.vectorize is a class numpy does not dispatch (it asks "
+     "each element for its value); `autodiff_jit.vectorize(f, otypes=, excluded=, "
+     "signature=)` takes the same arguments and vmaps f"),
     ("np.nonzero, np.argwhere, np.flatnonzero, np.unique, x[traced_mask], np.compress/"
      "np.extract with a traced condition", "the output's shape depends on the values; use "
      "`np.where(mask, x, 0)`"),
