@@ -24,8 +24,10 @@ def main():
     p.add_argument("--failures", action="store_true", help="list the failing tests")
     p.add_argument("files", nargs="*", default=["test_scalar_ops.py", "test_systematic.py",
                                                 "test_binary_ops.py", "test_numpy.py",
-                                                "test_core.py"])
-    a = p.parse_args()
+                                                "test_core.py", "test_linalg.py",
+                                                "test_truediv.py", "test_graphs.py",
+                                                "test_jacobian.py"])
+    a = p.parse_intermixed_args()
     for mode in a.modes.split(","):
         for f in a.files:
             path = pathlib.Path(a.dir) / f

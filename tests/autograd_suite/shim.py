@@ -42,6 +42,11 @@ def value_and_grad(fun, argnum=0):
     return ad.value_and_grad(fun, argnums=argnum, mode=MODE)
 
 
+def jacobian(fun, argnum=0):
+    """autograd.jacobian: the output's shape followed by the argument's (jax's jacrev)."""
+    return ad.jacrev(fun, argnums=argnum, mode=MODE)
+
+
 def _float_arg(a):
     if isinstance(a, (bool, onp.bool_)):
         return a
@@ -182,6 +187,7 @@ def install():
     pkg = types.ModuleType("autograd")
     pkg.__path__ = []  # a package, so that `from autograd.core import ...` resolves
     pkg.grad, pkg.elementwise_grad, pkg.value_and_grad = grad, elementwise_grad, value_and_grad
+    pkg.deriv, pkg.jacobian, pkg.tuple = grad, jacobian, tuple  # autograd.tuple: a plain tuple
     pkg.numpy = onp
     util = types.ModuleType("autograd.test_util")
     util.check_grads, util.combo_check, util.to_scalar = check_grads, combo_check, to_scalar
