@@ -33,7 +33,10 @@ REFUSALS = [
     ("in-place writes (x[i] = v, np.fill_diagonal, np.put_along_axis, np.add.at, ndarray."
      "sort) on a tape Tensor that needs a gradient", "supported in compiled and interpret "
      "mode; in tape mode build the result with np.where / np.concatenate"),
-    ("float16 and complex arrays", "convert to float32/float64; bitwise operations on "
+    ("float16 arrays", "numpy computes each float16 operation in float32 and rounds its "
+     "result to float16; autodiff_jit has no float16 type (IR, kernels, rules): pass "
+     "`x.astype(np.float32)` (and round the result back once if float16 is needed)"),
+    ("complex arrays", "convert to float32/float64; bitwise operations on "
      "integers are refused (on booleans they are the logical ones)"),
 ]
 
