@@ -82,3 +82,12 @@ def test_vectorize_on_plain_arrays_and_otypes():
 def test_vectorize_errors(bad, exc, match):
     with pytest.raises(exc, match=match):
         bad()
+
+
+def test_vectorize_on_a_tape_tensor_backward():
+    x = ad.tensor(np.array([0.5, 1.0, 2.0]), requires_grad=True)
+    y = ad.vectorize(lambda a: np.sin(a) * a)(x)
+    assert isinstance(y, ad.Tensor)
+    y.sum().backward()
+    v = x.detach().numpy()
+    np.testing.assert_allclose(x.grad.numpy(), np.cos(v) * v + np.sin(v), rtol=1e-14)
