@@ -108,6 +108,14 @@ def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Tru
         mean=_NoValue, correction=_NoValue):
     ddof = _ddof(ddof, correction)
     x = asvalue(x)
+    if dtype is not None:
+        # numpy sums (the mean and the squares) in dtype; here x is cast to it first, which
+        # differs from numpy's float64 differences only by rounding in dtype
+        if not is_float(np.dtype(dtype)):
+            raise NotImplementedError(f"np.var/np.std(..., dtype={np.dtype(dtype).name}) is not "
+                                      f"supported by autodiff_jit; use a float dtype")
+        if _dtype(x) != np.dtype(dtype):
+            x = E.cast(x, np.dtype(dtype))
     if not is_float(_dtype(x)):
         x = E.cast(x, np.float64)
     axes = normalize_axes(axis, len(_shape(x)))
