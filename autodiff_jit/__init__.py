@@ -13,7 +13,7 @@ from .api import custom_vjp, grad, jit, make_ir, stop_gradient, value_and_grad
 from .config import config
 from .errors import BackendError, IRError, TracingError
 from .jacobians import hessian, jacfwd, jacrev, jvp, vjp
-from .vectorize import vmap
+from .vectorize import vectorize, vmap
 from .vmap import BatchingFallbackWarning
 from .control import cond, fori_loop, while_loop
 from .ir import Function as IRFunction, parse, verify
@@ -32,7 +32,7 @@ from .tape import (Tensor, Parameter, Function, FunctionCtx, tensor, as_tensor, 
 from ._version import __version__
 
 __all__ = ["grad", "value_and_grad", "jit", "make_ir", "stop_gradient", "custom_vjp",
-           "jvp", "vjp", "jacfwd", "jacrev", "hessian", "vmap",
+           "jvp", "vjp", "jacfwd", "jacrev", "hessian", "vmap", "vectorize",
            "BatchingFallbackWarning", "compare",
            "fori_loop", "while_loop", "cond", "solve_triangular", "cho_solve", "config",
            "TracingError", "IRError", "BackendError", "IRFunction", "parse", "verify",

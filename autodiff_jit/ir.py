@@ -50,8 +50,14 @@ def dtype_name(dtype) -> str:
     try:
         return DTYPE_NAMES[dt]
     except KeyError:
+        hint = ""
+        if dt == np.float16:  # numpy computes each float16 ufunc in float32, rounding per op
+            hint = (" (numpy computes float16 operations in float32 and rounds each result to "
+                    "float16; autodiff_jit has no float16 type: pass x.astype(np.float32), and "
+                    "round the result with .astype(np.float16) if you need float16, which "
+                    "rounds once instead of after every operation)")
         raise TypeError(f"dtype {dt} is not supported by autodiff_jit; "
-                        f"use one of float64, float32, int64, int32, bool") from None
+                        f"use one of float64, float32, int64, int32, bool{hint}") from None
 
 
 def is_float(dtype) -> bool:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import functools
 import inspect
 import numbers
+import re
+
+import numpy as np
 
 from . import tree
 from .api import _is_dynamic, _leaf_aval, jit
@@ -23,7 +26,7 @@ from .primitives.linalg import dot_general_p
 from .trace import Trace
 from .vmap import batch_function
 
-__all__ = ["vmap"]
+__all__ = ["vmap", "vectorize"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,4 +272,101 @@ def _jit_static_ints(body, mode, candidate, name, wraps):
     call.__name__ = name
     call.ir = lambda *args, **kwargs: compiled_for(args).ir(*args, **kwargs)
     call.jits = jits
+    return call
+
+
+# ---------------------------------------------------------------------------------------------
+# np.vectorize's interface on vmap (numpy's np.vectorize asks each element for its value, so
+# it cannot take traced values or tape Tensors; this one traces pyfunc once)
+
+_CORE_GROUP = re.compile(r"\(([^()]*)\)")
+_ARGLIST = re.compile(r"^\((?:\w+(?:,\w+)*)?\)(?:,\((?:\w+(?:,\w+)*)?\))*$")  # numpy's rule
+
+
+def _parse_signature(signature):
+    """'(m,n),(n)->(m)' as ([('m', 'n'), ('n',)], [('m',)]) (numpy's gufunc signature)."""
+    ins, arrow, outs = signature.replace(" ", "").partition("->")
+    if not arrow or not _ARGLIST.match(ins) or not _ARGLIST.match(outs):
+        raise ValueError(f"not a valid gufunc signature: {signature}")
+    return [[tuple(d for d in g.split(",") if d) for g in _CORE_GROUP.findall(side)]
+            for side in (ins, outs)]
+
+
+def _otypes(otypes):
+    if otypes is None:
+        return None
+    return [np.dtype(t) for t in (list(otypes) if isinstance(otypes, str) else otypes)]
+
+
+def vectorize(pyfunc, otypes=None, doc=None, excluded=None, cache=False, signature=None, *,
+              mode="compiled"):
+    """np.vectorize(pyfunc, otypes, doc, excluded, cache, signature) for traced values and tape
+    Tensors too: pyfunc is traced once on one element (or one core-dimension slice with
+    `signature`) and mapped over the broadcast loop shape with vmap, as jax.numpy.vectorize.
+
+    Arguments at the positions or names in `excluded` are passed through unchanged; `otypes`
+    casts the outputs. `cache` changes nothing here (numpy's avoids calling pyfunc twice on
+    the first element; pyfunc is traced once either way). Differences from numpy: pyfunc sees
+    traced 0-d arrays of the inputs' dtype (numpy passes Python scalars, so a float32 input is
+    computed in float64 and rounded at the end), and Python `if` on its argument needs
+    np.where (or autodiff_jit.cond). mode: as vmap's, for calls on plain arrays."""
+    if not callable(pyfunc):
+        raise TypeError(f"vectorize expects a function, got {type(pyfunc).__name__}")
+    excluded = set(excluded or ())
+    out_types = _otypes(otypes)
+    in_core, out_core = _parse_signature(signature) if signature is not None else (None, None)
+
+    def call(*args, **kwargs):
+        pos = [i for i in range(len(args)) if i not in excluded]
+        names = [k for k in kwargs if k not in excluded]
+        values = [args[i] for i in pos] + [kwargs[k] for k in names]
+        cores = in_core if in_core is not None else [()] * len(values)
+        if len(cores) != len(values):
+            raise TypeError(f"wrong number of positional arguments: expected {len(cores)}, "
+                            f"got {len(values)}")
+        shapes = [np.shape(v) for v in values]
+        sizes = {}
+        for shape, core in zip(shapes, cores):
+            if len(shape) < len(core):
+                raise ValueError(f"input with shape {shape} does not have enough dimensions "
+                                 f"for its core dimensions {core} (signature {signature!r})")
+            for name, n in zip(core, shape[len(shape) - len(core):]):
+                if sizes.setdefault(name, n) != n:
+                    raise ValueError(f"inconsistent size for core dimension {name!r}: "
+                                     f"{n} vs {sizes[name]}")
+        loop = np.broadcast_shapes(*[s[:len(s) - len(c)] for s, c in zip(shapes, cores)])
+        count = int(np.prod(loop, dtype=np.int64))
+        if count == 0:
+            raise NotImplementedError("vectorize on size-0 inputs is not supported (numpy "
+                                      "needs otypes there and never calls pyfunc)")
+        flat = [np.reshape(np.broadcast_to(v, loop + s[len(s) - len(c):]),
+                           (count,) + s[len(s) - len(c):]) for v, s, c in zip(values, shapes, cores)]
+
+        def one(*items):
+            a, kw, it = list(args), dict(kwargs), iter(items)
+            for i in pos:
+                a[i] = next(it)
+            for k in names:
+                kw[k] = next(it)
+            return pyfunc(*a, **kw)
+
+        one.__name__ = _name(pyfunc)
+        out = vmap(one, mode=mode)(*flat)
+        outs = list(out) if isinstance(out, tuple) else [out]
+        if out_core is not None and len(out_core) != len(outs):
+            raise ValueError(f"wrong number of outputs from pyfunc: expected {len(out_core)}, "
+                             f"got {len(outs)}")
+        if out_types is not None and len(out_types) != len(outs):
+            raise ValueError(f"otypes names {len(out_types)} outputs; pyfunc returned "
+                             f"{len(outs)}")
+        res = []
+        for k, o in enumerate(outs):
+            o = np.reshape(o, loop + np.shape(o)[1:])
+            if out_types is not None:
+                o = o.astype(out_types[k])
+            res.append(o)
+        return tuple(res) if isinstance(out, tuple) else res[0]
+
+    call.__name__ = f"vectorize_{_name(pyfunc)}"
+    call.__doc__ = pyfunc.__doc__ if doc is None else doc
     return call

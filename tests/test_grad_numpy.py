@@ -113,3 +113,20 @@ def test_astype_float32_roundtrip(mode):
     g = ad.grad(lambda x: np.sum(x.astype(np.float32).astype(np.float64) ** 2), mode=mode)(x)
     assert g.dtype == np.float64
     assert_close(g, 2 * x.astype(np.float32).astype(np.float64), 1e-12, 0)
+
+
+@pytest.mark.parametrize("mode", ["compiled", "interpret", "tape"])
+@pytest.mark.parametrize("name", ["mul_bcast", "div_bcast", "pow_array_exponent"])
+def test_grad_of_grad_in_one_mode(name, mode):
+    """Both gradients taken in `mode` (tape inside tape, compiled inside compiled), with respect
+    to every argument, so the mixed derivative d/dy (d/dx f) of x * y and x / y is checked."""
+    f, args = CASES[name]
+    args = [np.asarray(a, np.float64) for a in args]
+    argnums = tuple(range(len(args)))
+    vs = [np.random.default_rng(3).standard_normal(np.shape(a)) for a in args]
+
+    def directional(*a):
+        gs = ad.grad(f, argnums=argnums, mode=mode)(*a)
+        return sum(np.sum(g * v) for g, v in zip(gs, vs))
+
+    check_grads(directional, args, modes=(mode,), rtol=1e-4, atol=1e-5)

@@ -37,6 +37,8 @@ A4, B42, SPD, SPDB, M53 = _wc(4, 4), rng.standard_normal((4, 2)), _spd(), _spd(2
     rng.standard_normal((5, 3))
 AB = _wc(2, 3, 3)
 SYM, SYMB = _distinct_sym(), _distinct_sym(2)
+SYM_U = np.triu(SYM) + np.tril(rng.standard_normal((4, 4)), -1)
+SYM_L = np.tril(SYM) + np.triu(rng.standard_normal((4, 4)), 1)
 W = rng.standard_normal((4, 4))   # cotangent weights: f = sum(W * g(x)) tests every entry
 W53, W35, W33 = rng.standard_normal((5, 3)), rng.standard_normal((3, 5)), \
     rng.standard_normal((3, 3))
@@ -73,6 +75,11 @@ CASES = {
                      np.sum(np.linalg.eigh(a)[1][0] * np.linalg.eigh(a)[1][1]), [SYM]),
     "eigh_upper_batched": (lambda a: np.sum(np.linalg.eigh(a, UPLO="U")[0] ** 2) +
                            np.sum(np.linalg.eigh(a, UPLO="U")[1] ** 4), [SYMB]),
+    # eigenvector signs are LAPACK's for the triangle read (numpy's differ between L and U):
+    # sign-dependent sums on matrices whose other triangle is noise that must not matter
+    "eigh_upper_signs": (lambda a: np.sum(W * np.linalg.eigh(a, UPLO="U")[1]) +
+                         np.sum(W[0] * np.linalg.eigh(a, "U")[0]), [SYM_U]),
+    "eigh_lower_signs": (lambda a: np.sum(W * np.linalg.eigh(a)[1]), [SYM_L]),
     "svdvals": (lambda a: np.sum(np.linalg.svdvals(a) ** 3), [M53]),
     "svd_tall": (lambda a: np.sum(W53 * np.linalg.svd(a, full_matrices=False)[0] ** 2) +
                  np.sum(np.linalg.svd(a, full_matrices=False)[1]) +
@@ -212,7 +219,7 @@ def test_closed_forms():
 
 
 JVP_CASES = ["solve", "inv_batched", "slogdet", "cholesky_batched", "solve_triangular",
-             "eigh_vectors", "eigh_upper_batched", "svd_tall", "svd_wide", "svdvals", "qr",
+             "eigh_vectors", "eigh_upper_batched", "eigh_upper_signs", "svd_tall", "svd_wide", "svdvals", "qr",
              "pinv", "norm_nuc", "cond"]
 
 
@@ -352,6 +359,8 @@ PRIMITIVE_CASES = {
     "slogdet": ([AB], {}),
     "cholesky": ([SPDB], {}),
     "eigh": ([SYMB], {}),
+    "eigh_upper": ([np.triu(SYMB) + np.tril(rng.standard_normal((2, 4, 4)), -1)],
+                   {"uplo": "U"}),
     "svd": ([rng.standard_normal((2, 4, 3))], {"full_matrices": False, "compute_uv": True}),
     "qr": ([rng.standard_normal((2, 4, 3))], {"complete": False}),
     "pinv": ([rng.standard_normal((2, 3, 4))], {"rcond": 1e-12}),
@@ -361,7 +370,7 @@ PRIMITIVE_CASES = {
 @pytest.mark.parametrize("name", sorted(PRIMITIVE_CASES))
 def test_primitive_rules(name):
     from autodiff_jit.primitives import get_primitive
-    prim = get_primitive(name)
+    prim = get_primitive(name.removesuffix("_upper"))
     args, params = PRIMITIVE_CASES[name]
     outs = prim.impl(*args, **params)
     outs_l = list(outs) if prim.multiple_results else [outs]

@@ -345,12 +345,13 @@ def _eigh_kernel(L, eqn, outs):
     lwork, liwork = 1 + 6 * n + 2 * n * n, 3 + 5 * n
     work = _tmp(L, (lwork,), dt)
     iwork = _ints(L, liwork)
+    uplo = eqn.params.get("uplo", "L")
 
     def one(bd):
-        # column-major copy and uplo 'L', as numpy.linalg.eigh (the same reduction, so the
-        # same eigenvector signs)
+        # column-major copy and numpy.linalg.eigh's uplo (the same reduction, so the same
+        # eigenvector signs)
         _copy_in(L, a, bd, ta, transpose=True)
-        info = call.call("syevd", ["V", "L", n, ta.ptr, n, _block(L, w_out, bd), work.ptr,
+        info = call.call("syevd", ["V", uplo, n, ta.ptr, n, _block(L, w_out, bd), work.ptr,
                                    lwork, iwork.ptr, liwork])
         call.fail_if_positive(info, lapack.EIG_NO_CONVERGENCE)
         # eigenvectors are LAPACK's columns, i.e. our rows of ta: transpose into v

@@ -9,7 +9,7 @@ primitives through `bind`, so tracers and Tensors share every rule.
 from ._base import FUNCTIONS, UFUNCS, asvalue, implements, normalize_axes, ufunc
 from . import (ufuncs, mathematical, shape, shape_base, reductions, linalg, products,  # noqa: F401
                creation, indexing, twodim, nanfunctions, sorting, statistics, signal, polynomial,
-               functional)
+               functional, special)
 from .array_ops import ArrayOps
 from .creation import array, asarray
 from .indexing import getitem, setitem, setitem_positions

@@ -18,14 +18,14 @@ REFUSALS = [
      "`np.stack([a, b])`"),
     ("np.full(shape, traced)", "np.full converts the fill value with np.asarray; use "
      "`np.full_like(x, traced)` or `np.broadcast_to(traced, shape)`"),
-    ("np.vectorize(f)(traced)", "np.vectorize is a class numpy does not dispatch; write f "
-     "with array operations (it usually broadcasts already) or use np.apply_along_axis"),
+    ("np.vectorize(f)(traced)", "np.vectorize is a class numpy does not dispatch (it asks "
+     "each element for its value); `autodiff_jit.vectorize(f, otypes=, excluded=, "
+     "signature=)` takes the same arguments and vmaps f"),
     ("np.nonzero, np.argwhere, np.flatnonzero, np.unique, x[traced_mask], np.compress/"
      "np.extract with a traced condition", "the output's shape depends on the values; use "
      "`np.where(mask, x, 0)`"),
     ("np.bincount(traced_ints)", "its length depends on the values; constant bins with "
      "traced weights are supported"),
-    ("np.polyfit", "needs a least-squares solve; use the normal equations of np.vander"),
     ("x[traced_index_array] = v", "use `np.where(mask, v, x)` or np.put_along_axis with "
      "constant indices"),
     ("np.pad modes linear_ramp, maximum, mean, median, minimum, callables", "not index "
@@ -33,7 +33,10 @@ REFUSALS = [
     ("in-place writes (x[i] = v, np.fill_diagonal, np.put_along_axis, np.add.at, ndarray."
      "sort) on a tape Tensor that needs a gradient", "supported in compiled and interpret "
      "mode; in tape mode build the result with np.where / np.concatenate"),
-    ("float16 and complex arrays", "convert to float32/float64; bitwise operations on "
+    ("float16 arrays", "numpy computes each float16 operation in float32 and rounds its "
+     "result to float16; autodiff_jit has no float16 type (IR, kernels, rules): pass "
+     "`x.astype(np.float32)` (and round the result back once if float16 is needed)"),
+    ("complex arrays", "convert to float32/float64; bitwise operations on "
      "integers are refused (on booleans they are the logical ones)"),
 ]
 

@@ -266,19 +266,15 @@ def tensorinv(a, ind=2):
 def eigh(a, UPLO="L"):
     a = _float(a)
     _square("eigh", a)
-    w, v = D.eigh(_uplo(a, UPLO))
+    if UPLO not in ("L", "U"):
+        raise ValueError("UPLO argument must be 'L' or 'U'")
+    w, v = D.eigh(a, UPLO)
     return EighResult(w, v)
 
 
 @implements(np.linalg.eigvalsh)
 def eigvalsh(a, UPLO="L"):
     return eigh(a, UPLO).eigenvalues
-
-
-def _uplo(a, uplo):
-    if uplo not in ("L", "U"):
-        raise ValueError("UPLO argument must be 'L' or 'U'")
-    return a if uplo == "L" else mT(a)  # the upper triangle of a is the lower one of a^T
 
 
 def _at_least_2d(name, a):

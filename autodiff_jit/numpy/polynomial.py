@@ -1,6 +1,6 @@
 """numpy's poly1d-style polynomial functions (numpy/lib/_polynomial_impl) on coefficient
 arrays, highest power first: polyval, polyder, polyint, polyadd, polysub, polymul, polydiv,
-poly. Coefficient counts are static; values (coefficients, points, roots) may be traced."""
+poly, polyfit. Coefficient counts are static; values (coefficients, points, roots) may be traced."""
 from __future__ import annotations
 
 import numbers
@@ -9,9 +9,13 @@ import numpy as np
 
 from ..ir import is_float
 from ..primitives import elementwise as E
-from ._base import _dtype, _is_traced, _shape, asvalue, implements
-from .shape import concatenate, ravel, stack
+from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements
+from .shape import concatenate, ravel, reshape, stack, transpose
+from .linalg import inv, lstsq
+from .products import matmul, outer
+from .reductions import sum_
 from .signal import convolve
+from .twodim import vander
 from .ufuncs import add, divide, multiply, subtract
 
 
@@ -121,3 +125,54 @@ def poly(seq_of_zeros):
             a = convolve(a, stack([E.cast(np.float64(1.0), _dtype(z)) if is_float(_dtype(z))
                                else np.float64(1.0), multiply(z[i], -1.0)]))
     return a
+
+
+@implements(np.polyfit)
+def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
+    """numpy's algorithm: the column-scaled Vandermonde least-squares problem, solved by
+    np.linalg.lstsq (so the gradient is that of the minimum-norm solution). numpy's
+    RankWarning is not issued: the rank is a run-time value here (full=True returns it)."""
+    order = int(deg) + 1
+    x, y = add(asvalue(x), 0.0), add(asvalue(y), 0.0)
+    if deg < 0:
+        raise ValueError("expected deg >= 0")
+    if len(_shape(x)) != 1:
+        raise TypeError("expected 1D vector for x")
+    if _shape(x)[0] == 0:
+        raise TypeError("expected non-empty vector for x")
+    if len(_shape(y)) not in (1, 2):
+        raise TypeError("expected 1D or 2D array for y")
+    if _shape(x)[0] != _shape(y)[0]:
+        raise TypeError("expected x and y to have same length")
+    n = _shape(x)[0]
+    if rcond is None:
+        rcond = n * np.finfo(_dtype(x)).eps
+    lhs, rhs = vander(x, order), y
+    if w is not None:
+        w = add(asvalue(w), 0.0)
+        if len(_shape(w)) != 1:
+            raise TypeError("expected a 1-d array for weights")
+        if _shape(w)[0] != _shape(y)[0]:
+            raise TypeError("expected w and y to have the same length")
+        col = reshape(w, (n, 1))
+        lhs = multiply(lhs, col)
+        rhs = multiply(rhs, col if len(_shape(rhs)) == 2 else w)
+    scale = UFUNCS[np.sqrt](sum_(multiply(lhs, lhs), axis=0))
+    lhs = divide(lhs, scale)
+    c, resids, rank, s = lstsq(lhs, rhs, rcond)
+    c = divide(c, scale) if len(_shape(c)) == 1 else divide(c, reshape(scale, (order, 1)))
+    if full:
+        return c, resids, rank, s, rcond
+    if not cov:
+        return c
+    vbase = divide(inv(matmul(transpose(lhs), lhs)), outer(scale, scale))
+    if cov == "unscaled":
+        fac = 1.0
+    else:
+        if n <= order:
+            raise ValueError("the number of data points must exceed order to scale the "
+                             "covariance matrix")
+        fac = divide(resids, float(n - order))
+    if len(_shape(y)) == 1:
+        return c, multiply(vbase, fac)
+    return c, multiply(reshape(vbase, (order, order, 1)), fac)

@@ -103,12 +103,31 @@ def tensordot(a, b, axes=2):
     return L.dot_general(a, b, (tuple(x % na for x in ax_a), tuple(x % nb for x in ax_b)))
 
 
+def _sublist_letter(k):
+    if k is Ellipsis:
+        return "..."
+    if not isinstance(k, numbers.Integral) or not 0 <= k < 52:
+        raise ValueError(f"einsum: subscript {k!r} in a sublist must be an integer in [0, 52) "
+                         f"or Ellipsis")
+    return string.ascii_letters[k]
+
+
+def _sublist_subscripts(args):
+    """numpy's interleaved form einsum(a, [0, 1], b, [1, 2], [0, 2]) as the subscripts string
+    'ab,bc->ac' and the operands (integer k is the k-th ASCII letter, as in numpy)."""
+    pairs, out = args[:len(args) // 2 * 2], args[len(args) // 2 * 2:]
+    operands = pairs[0::2]
+    subs = ",".join("".join(_sublist_letter(k) for k in sub) for sub in pairs[1::2])
+    if out:
+        subs += "->" + "".join(_sublist_letter(k) for k in out[0])
+    return subs, operands
+
+
 @implements(np.einsum, defaults_only=("out", "dtype", "casting"))
 def einsum(subscripts, *operands, out=None, dtype=None, order="K", casting="safe",
            optimize=False):
     if not isinstance(subscripts, str):
-        raise NotImplementedError("einsum's interleaved (operand, sublist) form is not "
-                                  "supported; pass a subscripts string")
+        subscripts, operands = _sublist_subscripts((subscripts,) + operands)
     spec = subscripts.replace(" ", "")
     ins, arrow, out = spec.partition("->")
     in_subs = ins.split(",")

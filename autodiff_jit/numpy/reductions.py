@@ -9,7 +9,7 @@ from ..primitives import bind
 from ..primitives import cumulative as C, elementwise as E, reductions as R, shape as S
 from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
 from .shape import ravel
-from .ufuncs import divide, multiply, subtract
+from .ufuncs import divide, multiply, stop_gradient, subtract
 
 def _keep(x, reduced, axes, keepdims):
     if not keepdims:
@@ -108,6 +108,14 @@ def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Tru
         mean=_NoValue, correction=_NoValue):
     ddof = _ddof(ddof, correction)
     x = asvalue(x)
+    if dtype is not None:
+        # numpy sums (the mean and the squares) in dtype; here x is cast to it first, which
+        # differs from numpy's float64 differences only by rounding in dtype
+        if not is_float(np.dtype(dtype)):
+            raise NotImplementedError(f"np.var/np.std(..., dtype={np.dtype(dtype).name}) is not "
+                                      f"supported by autodiff_jit; use a float dtype")
+        if _dtype(x) != np.dtype(dtype):
+            x = E.cast(x, np.dtype(dtype))
     if not is_float(_dtype(x)):
         x = E.cast(x, np.float64)
     axes = normalize_axes(axis, len(_shape(x)))
@@ -120,6 +128,12 @@ def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Tru
 @implements(np.std, defaults_only=("out", "mean"))
 def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True,
         mean=_NoValue, correction=_NoValue):
+    x = asvalue(x)
+    n = int(np.prod([_shape(x)[a] for a in normalize_axes(axis, len(_shape(x)))]))
+    if where is True and n == 1:
+        # the std of one element is the constant 0 (its gradient is 0, as autograd's rule has
+        # it; sqrt's at 0 would be 0 * inf = NaN)
+        x = stop_gradient(x)
     return UFUNCS[np.sqrt](var(x, axis, dtype, ddof=ddof, keepdims=keepdims, where=where,
                                correction=correction))
 

@@ -66,13 +66,13 @@ def cholesky(a):
 
 # -- eigh: a = V diag(w) V^T ------------------------------------------------------------------
 
-def _eigh_rule(a):
+def _eigh_rule(a, uplo="L"):
     _float_matrix("eigh", a)
     return [AVal(a.shape[:-1], a.dtype), AVal(a.shape, a.dtype)]
 
 
-def _eigh_impl(a):
-    w, v = np.linalg.eigh(a, UPLO="L")
+def _eigh_impl(a, uplo="L"):
+    w, v = np.linalg.eigh(a, UPLO=uplo)
     return [w, v]
 
 
@@ -85,7 +85,7 @@ def _eig_gaps(w):
 
 # Giles 2008, sec. 3.1 (symmetric case, as Seeger et al. 2017); F is infinite where
 # eigenvalues repeat, so eigenvector cotangents then give inf/nan (documented in docs/linalg.md)
-def _eigh_vjp(cts, outs, a):
+def _eigh_vjp(cts, outs, a, uplo="L"):
     gw, gv = cts
     w, v = outs
     inner = 0
@@ -94,12 +94,13 @@ def _eigh_vjp(cts, outs, a):
     if gv is not None:
         inner = inner + _eig_gaps(w) * mm(mT(v), gv)
     s = mm(mm(v, inner), mT(v))
-    return (lower_adjoint(s),)
+    # uplo 'U' reads the upper triangle: the lower one of a^T
+    return (lower_adjoint(s) if uplo == "L" else mT(lower_adjoint(mT(s))),)
 
 
-def _eigh_jvp(t, outs, a):
+def _eigh_jvp(t, outs, a, uplo="L"):
     w, v = outs
-    omega = mm(mm(mT(v), from_lower(t[0])), v)
+    omega = mm(mm(mT(v), from_lower(t[0] if uplo == "L" else mT(t[0]))), v)
     return [diag_part(omega), mm(v, _eig_gaps(w) * omega)]
 
 
@@ -108,9 +109,12 @@ eigh_p = register(Primitive("eigh", _eigh_rule, _eigh_impl, vjp=_eigh_vjp, jvp=_
                             family="linalg", batch=stack_batch))
 
 
-def eigh(a):
-    """[w, v] of the symmetric matrix built from a's lower triangle."""
-    return bind(eigh_p, a)
+def eigh(a, uplo="L"):
+    """[w, v] of the symmetric matrix built from a's lower (uplo 'L') or upper ('U') triangle,
+    computed by LAPACK from that triangle as numpy does (the eigenvector signs depend on it)."""
+    if uplo == "L":  # the default stays out of the IR text
+        return bind(eigh_p, a)
+    return bind(eigh_p, a, uplo=uplo)
 
 
 # -- svd: a = U diag(s) V^T --------------------------------------------------------------------

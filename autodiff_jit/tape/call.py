@@ -14,6 +14,7 @@ import numpy as np
 from .. import tree
 from ..ir import dtype_name, is_float
 from ..primitives.core import leaf_aval as _leaf_aval
+from ..trace import max_level
 from . import engine
 from .grad_mode import _GRAD
 from .tensor import _FLOATS, _STRICT, Tensor, _wrap
@@ -34,6 +35,7 @@ def tape_call(transformed, args, kwargs):
     """Run `grad`/`value_and_grad(f, mode="tape")`: f on Tensors, then one backward pass."""
     t = transformed
     t._check_argnums(args)
+    given = tuple(args)
     args = list(args)
     groups = []
     # Called on Tensors of an enclosing tape (grad of a tape-mode grad): differentiate with
@@ -88,6 +90,11 @@ def tape_call(transformed, args, kwargs):
     finally:
         _GRAD[0] = prev
         _STRICT[0] -= 1
+    if max_level(tree.flatten(out)[0]):
+        # f closes over traced values of an enclosing trace (a tape-mode grad inside jvp, jit
+        # or another traced transform): its result is traced, so no tape can see through it;
+        # record the gradient into that trace instead, as the other modes do
+        return t._call(given, kwargs)
     aux = None
     if t.has_aux:
         if not (isinstance(out, (tuple, list)) and len(out) == 2):

@@ -5,7 +5,12 @@ numpy), `autograd.grad` is autodiff_jit's grad in the mode chosen by AD_SUITE_MO
 central finite differences.
 
 Written for this project (no autograd code): only the names and calling conventions the
-tests use are reproduced. Complex arguments are skipped (autodiff_jit is real-only).
+tests use are reproduced. `check_grads(f, argnum=0, modes=["fwd", "rev"], order=2)(*args,
+**kwargs)` checks, for the argument `argnum`, the reverse-mode gradient of <f, w> (random w)
+and, with "fwd" in modes, the forward-mode directional derivative, both against central
+differences; order 2 also checks the gradient of <grad, u> (grad of grad) the same way, as
+autograd's own check_grads does to order 2. Complex arguments are skipped (autodiff_jit is
+real-only; autograd's target count is the real-number one).
 """
 from __future__ import annotations
 
@@ -23,10 +28,6 @@ EPS = 1e-6
 RTOL, ATOL = 1e-5, 1e-6
 
 
-class SkipComplex(Exception):
-    """An argument autodiff_jit does not take (complex values)."""
-
-
 def grad(fun, argnum=0):
     return ad.grad(fun, argnums=argnum, mode=MODE)
 
@@ -41,75 +42,120 @@ def value_and_grad(fun, argnum=0):
     return ad.value_and_grad(fun, argnums=argnum, mode=MODE)
 
 
-def _is_complex(x):
-    return onp.iscomplexobj(x)
+def jacobian(fun, argnum=0):
+    """autograd.jacobian: the output's shape followed by the argument's (jax's jacrev)."""
+    return ad.jacrev(fun, argnums=argnum, mode=MODE)
 
 
-def _weights(out, seed):
+def _float_arg(a):
+    if isinstance(a, (bool, onp.bool_)):
+        return a
+    if isinstance(a, (float, int, onp.floating, onp.integer)) or \
+            isinstance(a, onp.ndarray) and a.dtype.kind in "iuf":
+        return onp.asarray(a, onp.float64)
+    return a
+
+
+def _numeric_grad(scalar, x):
+    """Central differences of scalar(x) (a Python float) over the elements of x."""
+    x = onp.array(x, onp.float64)
+    num = onp.zeros(x.shape)
+    flat = num.reshape(-1)
+    for k in range(x.size):
+        plus, minus = x.copy(), x.copy()
+        plus.reshape(-1)[k] += EPS
+        minus.reshape(-1)[k] -= EPS
+        flat[k] = (float(scalar(plus)) - float(scalar(minus))) / (2 * EPS)
+    return num
+
+
+def _unary(fun, args, kwargs, i):
+    """fun as a function of argument i alone (autograd's unary_to_nary), and that argument.
+    A list or tuple argument (np.concatenate's) becomes one flat float vector that the
+    function slices back into its items, so gradients and differences see one array."""
+    x = args[i]
+
+    def call(xi):
+        a = list(args)
+        a[i] = xi
+        return fun(*a, **kwargs)
+
+    if not isinstance(x, (list, tuple)):
+        return call, _float_arg(x)
+    items = [onp.asarray(_float_arg(v), onp.float64) for v in x]
+    shapes = [v.shape for v in items]
+    bounds = onp.cumsum([0] + [v.size for v in items])
+
+    def from_flat(v):
+        parts = [v[bounds[k]:bounds[k + 1]].reshape(sh) for k, sh in enumerate(shapes)]
+        return call(type(x)(parts))
+
+    return from_flat, onp.concatenate([v.ravel() for v in items])
+
+
+def _has_complex(a):
+    if isinstance(a, (list, tuple)):
+        return any(_has_complex(v) for v in a)
+    return onp.iscomplexobj(a)
+
+
+def _flat_out(out):
+    """A list or tuple result (np.split's) as one vector of its items."""
+    if isinstance(out, (list, tuple)):
+        return onp.concatenate([onp.ravel(o) for o in out])
+    return out
+
+
+def _check_unary(f, x, modes, order, seed=0):
     rng = onp.random.default_rng(seed)
-    return rng.standard_normal(onp.shape(out))
-
-
-def _check(fun, args, argnums):
-    """grad of <fun(args), w> w.r.t. each of argnums against central differences."""
-    if any(_is_complex(a) for a in args):
-        raise SkipComplex
-    args = [onp.asarray(a, onp.float64) if isinstance(a, (float, int, onp.ndarray)) and
-            not isinstance(a, bool) else a for a in args]
-    out = fun(*args)
+    g0 = f
+    f = lambda x: _flat_out(g0(x))  # noqa: E731
+    out = f(x)
     if onp.asarray(out).dtype.kind not in "fc":  # bool/int results: values only
-        got = ad.jit(fun, mode=MODE)(*args)
-        onp.testing.assert_array_equal(got, out)
+        onp.testing.assert_array_equal(ad.jit(f, mode=MODE)(x), out)
         return
-    w = _weights(out, 0)
+    w = rng.standard_normal(onp.shape(out))
 
-    def scalar(*a):
-        return onp.sum(fun(*a) * w)
+    def scalar(x):
+        return onp.sum(f(x) * w)
 
-    for i in argnums:
-        g = ad.grad(scalar, argnums=i, mode=MODE)(*args)
-        x = onp.array(args[i], onp.float64)
-        num = onp.zeros(onp.shape(x))
-        flat = num.reshape(-1)
-        for k in range(flat.size):
-            plus, minus = x.copy(), x.copy()
-            plus.reshape(-1)[k] += EPS
-            minus.reshape(-1)[k] -= EPS
-            ap = list(args)
-            am = list(args)
-            ap[i], am[i] = plus.reshape(onp.shape(x)), minus.reshape(onp.shape(x))
-            if onp.ndim(args[i]) == 0:
-                ap[i], am[i] = float(plus), float(minus)
-            flat[k] = (scalar(*ap) - scalar(*am)) / (2 * EPS)
-        onp.testing.assert_allclose(onp.asarray(g, onp.float64), num, rtol=RTOL, atol=ATOL,
-                                    err_msg=f"mode={MODE} argnum={i}")
+    if "rev" in modes:
+        g = ad.grad(scalar, mode=MODE)(x)
+        onp.testing.assert_allclose(onp.asarray(g, onp.float64), _numeric_grad(scalar, x),
+                                    rtol=RTOL, atol=ATOL, err_msg=f"mode={MODE} rev")
+    if "fwd" in modes:
+        t = rng.standard_normal(onp.shape(x))
+        _, tan = ad.jvp(f, (x,), (t,), mode=MODE)
+        num = (onp.asarray(f(x + EPS * t)) - onp.asarray(f(x - EPS * t))) / (2 * EPS)
+        onp.testing.assert_allclose(onp.asarray(tan, onp.float64), num, rtol=RTOL, atol=ATOL,
+                                    err_msg=f"mode={MODE} fwd")
+    if order > 1:
+        u = rng.standard_normal(onp.shape(x))
+
+        def directional(x):  # <grad <f, w>, u>: its gradient is the Hessian-vector product
+            return onp.sum(ad.grad(scalar, mode=MODE)(x) * u)
+
+        _check_unary(directional, x, ["rev"], order - 1, seed + 1)
 
 
-def check_grads(fun, *args, modes=None, order=None, **kw):
-    """Both of autograd's conventions: check_grads(f, *args) checks at once; check_grads(f,
-    modes=..., order=...) returns a checker to call on the arguments."""
-    if args:
-        _check(fun, list(args), range(len(args)))
-        return None
-    return lambda *a: _check(fun, list(a), range(len(a)))
+def check_grads(fun, argnum=0, modes=("fwd", "rev"), order=2):
+    """autograd's check_grads(f, argnum, modes, order)(*args, **kwargs)."""
+    def check(*args, **kwargs):
+        if _has_complex(list(args)):
+            return
+        for i in (argnum if isinstance(argnum, (tuple, list)) else (argnum,)):
+            _check_unary(*_unary(fun, list(args), kwargs, i), modes, order)
+    return check
 
 
 def combo_check(fun, *args, **kwargs):
-    """combo_check(fun, argnums, **kw)(arg_lists..., **kwarg_lists): every combination."""
-    argnums = args[0] if args else (0,)
-
+    """combo_check(fun, argnum, modes=..., order=...)(arg_lists..., **kwarg_lists): every
+    combination of the listed arguments and keyword values."""
     def check(*arg_lists, **kwarg_lists):
         names = list(kwarg_lists)
         for combo in itertools.product(*arg_lists):
             for kv in itertools.product(*[kwarg_lists[n] for n in names]):
-                kw = dict(zip(names, kv))
-                try:
-                    _check(lambda *a: fun(*a, **kw), list(combo),
-                           [i for i in argnums if i < len(combo)])
-                except SkipComplex:
-                    continue
-    if len(args) > 1:  # combo_check(fun, argnums, arg_lists..., **kwarg_lists) in one call
-        return check(*args[1:], **kwargs)
+                check_grads(fun, *args, **kwargs)(*combo, **dict(zip(names, kv)))
     return check
 
 
@@ -117,15 +163,42 @@ def to_scalar(x):
     return onp.sum(onp.sin(x))
 
 
+def make_vjp(fun, x):
+    """autograd.core.make_vjp: (vjp, fun(x))."""
+    value, vjp_fn = ad.vjp(fun, x, mode=MODE)
+    return (lambda g: vjp_fn(g)[0]), value
+
+
+def unary_to_nary(unary_operator):
+    """autograd.wrap_util.unary_to_nary: op(fun, x, ...) becomes op(fun, argnum=0, ...)(*args)."""
+    def nary_operator(fun, argnum=0, *nary_op_args, **nary_op_kwargs):
+        def nary_f(*args, **kwargs):
+            def unary_f(x):
+                a = list(args)
+                a[argnum] = x
+                return fun(*a, **kwargs)
+            return unary_operator(unary_f, args[argnum], *nary_op_args, **nary_op_kwargs)
+        return nary_f
+    return nary_operator
+
+
 def install():
     """Register the stand-in modules in sys.modules."""
     pkg = types.ModuleType("autograd")
+    pkg.__path__ = []  # a package, so that `from autograd.core import ...` resolves
     pkg.grad, pkg.elementwise_grad, pkg.value_and_grad = grad, elementwise_grad, value_and_grad
+    pkg.deriv, pkg.jacobian, pkg.tuple = grad, jacobian, tuple  # autograd.tuple: a plain tuple
     pkg.numpy = onp
     util = types.ModuleType("autograd.test_util")
     util.check_grads, util.combo_check, util.to_scalar = check_grads, combo_check, to_scalar
     util.__all__ = ["check_grads", "combo_check", "to_scalar"]
+    core = types.ModuleType("autograd.core")
+    core.make_vjp = make_vjp
+    wrap = types.ModuleType("autograd.wrap_util")
+    wrap.unary_to_nary = unary_to_nary
     sys.modules.update({"autograd": pkg, "autograd.numpy": onp,
                         "autograd.numpy.random": onp.random, "autograd.test_util": util,
-                        "autograd.util": util})
+                        "autograd.util": util, "autograd.core": core,
+                        "autograd.wrap_util": wrap})
     pkg.test_util = pkg.util = util
+    pkg.core, pkg.wrap_util = core, wrap

@@ -35,6 +35,14 @@ CASES = {
     "trapezoid_axis": (lambda m: np.trapezoid(m, dx=0.3, axis=0), [M]),
     "unwrap": (np.unwrap, [PH]), "unwrap_period": (lambda p: np.unwrap(p, period=4.0), [PH]),
     "ediff1d": (lambda a: np.ediff1d(a, to_end=[1.0, 2.0], to_begin=-3.0), [A]),
+    "polyfit": (lambda x, y: np.polyfit(x, y, 3), [XP, FP]),
+    "polyfit_w_2d": (lambda x, y, w: np.polyfit(x, np.stack([y, y * y], 1), 2, w=w),
+                     [XP, FP, 1.0 + np.abs(X[:6])]),
+    "polyfit_full": (lambda x, y: np.polyfit(x, y, 2, full=True)[:2], [XP, FP]),
+    "polyfit_cov": (lambda x, y: np.polyfit(x, y, 2, cov=True), [XP, FP]),
+    "polyfit_cov_unscaled_2d": (lambda x, y: np.polyfit(x, np.stack([y, -y], 1), 1,
+                                                        cov="unscaled"), [XP, FP]),
+    "polyfit_rcond_kept": (lambda x, y: np.polyfit(x, y, 5, rcond=1e-4), [XP, FP]),
 }
 
 
@@ -42,3 +50,34 @@ CASES = {
 def test_polynomial_signal(name):
     f, args = CASES[name]
     check_case(f, args, rtol=1e-12)
+
+
+def test_polyfit_full_rank_and_singular_values():
+    import autodiff_jit as ad
+    for mode in ("compiled", "interpret", "tape"):
+        got = ad.jit(lambda x, y: np.polyfit(x, y, 2, full=True), mode=mode)(XP, FP)
+        want = np.polyfit(XP, FP, 2, full=True)
+        assert int(got[2]) == want[2] == 3 and got[4] == want[4]
+        np.testing.assert_allclose(got[3], want[3], rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:Polyfit may be poorly conditioned")
+def test_polyfit_rcond_truncating_value():
+    """rcond=1e-3 drops the smallest singular value (7e-4) of the scaled Vandermonde matrix:
+    the values agree with numpy; the gradient there is pinv's constant-rank one
+    (docs/linalg.md), which finite differences across the cutoff do not follow."""
+    from table import check_value
+    check_value(lambda x, y: np.polyfit(x, y, 5, rcond=1e-3), [XP, FP], rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:Polyfit may be poorly conditioned")
+def test_polyfit_errors_as_numpy():
+    import autodiff_jit as ad
+    for bad, exc in [(lambda x: np.polyfit(x, x, -1), ValueError),
+                     (lambda x: np.polyfit(x, x[:3], 1), TypeError),
+                     (lambda x: np.polyfit(x, x, 6, cov=True), ValueError),
+                     (lambda x: np.polyfit(x, x, 1, w=np.ones(2)), TypeError)]:
+        with pytest.raises(exc):
+            bad(XP)
+        with pytest.raises(exc):
+            ad.jit(bad)(XP)

@@ -23,6 +23,8 @@ CASES = {
     "einsum_ellipsis": (lambda m, v: np.einsum("...ij,...j->...i", m, v[:2, None, :]), [M, v3]),
     "einsum_ellipsis_implicit": (lambda b: np.einsum("...ii", b), [B]),
     "einsum_ellipsis_broadcast": (lambda m, a: np.einsum("...j,jk->...k", m, a), [M, A]),
+    "einsum_sublists": (lambda a, b: np.einsum(a, [0, 1], b.T, [1, 2], [2, 0]), [A, v3]),
+    "einsum_sublists_implicit_ellipsis": (lambda m, a: np.einsum(m, [..., 1], a, [1, 2]), [M, A]),
     "kron": (np.kron, [A, v2]), "kron_1d": (lambda a, b: np.kron(a[0], b[1]), [A, v3]),
     "cross": (np.cross, [v3, w3]), "cross_2d": (lambda a, b: np.cross(a, b[:, :2]), [v3, v2]),
     "cross_axis": (lambda a, b: np.cross(a.T, b.T, axis=0), [v3, w3]),
@@ -43,3 +45,9 @@ def test_products(name):
                 ad.jit(f)(*args)
             pytest.skip(f"this numpy refuses 2-vector cross products ({exc})")
     check_case(f, args, rtol=1e-13)
+
+
+def test_einsum_sublist_bad_subscript():
+    import autodiff_jit as ad
+    with pytest.raises(ValueError, match="sublist"):
+        ad.jit(lambda a: np.einsum(a, [0, "x"]))(A)

@@ -74,3 +74,26 @@ def test_cumprod_jvp_at_zeros():
 def test_where_without_initial_on_an_empty_slice_is_refused():
     with pytest.raises(ValueError, match="initial"):
         ad.jit(lambda a: np.max(a, axis=1, where=W & False))(A)
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: np.var(x, dtype=np.float64), lambda x: np.std(x, axis=0, dtype=np.float64, ddof=1),
+    lambda x: np.var(x.astype(np.float64), axis=1, dtype=np.float32)])
+def test_var_std_dtype(f):
+    """dtype= is the accumulation dtype (it was ignored: float32 in, float32 out)."""
+    from table import check_value
+    x = A.astype(np.float32)
+    # float32 results: a float32 sum of 4-12 terms, bounded by (n + 2) roundings
+    check_value(f, [x], rtol=14 * 6e-8)
+    check_case(lambda x: f(x.astype(np.float32)) * 1.0, [A], grad=False, rtol=14 * 6e-8)
+    import autodiff_jit as ad
+    for mode in ("compiled", "interpret", "tape"):
+        g = ad.grad(lambda x: np.sum(f(x)), mode=mode)(A)
+        assert g.dtype == np.float64 and np.all(np.isfinite(g))
+    check_case(lambda x: np.var(x, dtype=np.float64), [A])
+
+
+def test_var_integer_dtype_is_refused():
+    import autodiff_jit as ad
+    with pytest.raises(NotImplementedError, match="dtype=int64"):
+        ad.jit(lambda x: np.var(x, dtype=np.int64))(A)
