@@ -166,6 +166,27 @@ def _no_vectorize(b, br):
     br.set_metadata("llvm.loop", m.add_metadata([ir.MetaDataString(m, f"{NOVEC_TAG}{k}")]))
 
 
+def for_span(b: ir.IRBuilder, lo, hi, body, name: str = "i"):
+    """Emit `for i in range(lo, hi)` over i64 values known only at run time (lo, hi: LLVM
+    values), calling body(i); the builder ends after the loop."""
+    fn = b.function
+    pre = b.block
+    head = fn.append_basic_block(f"{name}.head")
+    bodyb = fn.append_basic_block(f"{name}.body")
+    exit_ = fn.append_basic_block(f"{name}.exit")
+    b.branch(head)
+    b.position_at_end(head)
+    phi = b.phi(I64, name=name)
+    phi.add_incoming(lo, pre)
+    b.cbranch(b.icmp_signed("<", phi, hi), bodyb, exit_)
+    b.position_at_end(bodyb)
+    body(phi)
+    # i < hi here, so i + 1 cannot overflow
+    phi.add_incoming(b.add(phi, i64(1), flags=["nsw"]), b.block)
+    b.branch(head)
+    b.position_at_end(exit_)
+
+
 def for_range(b: ir.IRBuilder, n: int, body, reverse: bool = False, name: str = "i",
               start: int = 0):
     """Emit `for i in range(start, n)` (or reversed) calling body(i). Nothing for an empty

@@ -44,8 +44,8 @@ from ..passes import fuse
 from . import engine, mathlib
 from .emitters import EMITTERS, _accumulator, _fmax, _reduce_kernel, _reducer, _store_kernel, \
     reduce_init
-from .kernels import I8, I8P, I32, I64, VOID, Buffer, Index, for_range, i64, loop_nest, mem_type, \
-    reg_type
+from .kernels import I8, I8P, I32, I64, VOID, Buffer, Index, for_range, for_span, i64, loop_nest, \
+    mem_type, reg_type
 
 MIN_WORK = 1 << 17         # iterations x fused equations below which a loop stays serial
 MIN_CHUNK_WORK = 1 << 15   # smallest chunk worth handing to another thread
@@ -152,25 +152,6 @@ def _loop_split(shape, flat, cost, cuts=()):
 # ---------------------------------------------------------------------------------------------
 # emission: the chunk function and the call into the pool
 
-def _span(b, lo, hi, body, name="c"):
-    """for i in range(lo, hi) with run-time bounds (i64 values), calling body(i)."""
-    fn = b.function
-    pre = b.block
-    head = fn.append_basic_block(f"{name}.head")
-    bodyb = fn.append_basic_block(f"{name}.body")
-    exit_ = fn.append_basic_block(f"{name}.exit")
-    b.branch(head)
-    b.position_at_end(head)
-    phi = b.phi(I64, name=name)
-    phi.add_incoming(lo, pre)
-    b.cbranch(b.icmp_signed("<", phi, hi), bodyb, exit_)
-    b.position_at_end(bodyb)
-    body(phi)
-    phi.add_incoming(b.add(phi, i64(1), flags=["nsw"]), b.block)
-    b.branch(head)
-    b.position_at_end(exit_)
-
-
 def iterate_chunk(L, shape, body):
     """Lowerer.iterate inside a chunk function: the chunk's part of the split loop."""
     split, lo, hi = L.chunk
@@ -179,7 +160,7 @@ def iterate_chunk(L, shape, body):
     L.chunk_loops += 1
     b = L.builder
     if split.flat:
-        _span(b, lo, hi, lambda i: body(Index(shape, linear=i)))
+        for_span(b, lo, hi, lambda i: body(Index(shape, linear=i)), name="c")
         return
     rest = tuple(shape[1:])
 
@@ -189,7 +170,7 @@ def iterate_chunk(L, shape, body):
         else:
             loop_nest(b, rest, lambda d: body(Index(shape, dims=[i] + d)))
     if not split.cuts:
-        _span(b, lo, hi, row)
+        for_span(b, lo, hi, row, name="c")
         return
     # the chunk's part of each segment between padding boundaries (see Lowerer.iterate): inside
     # one, every padding view is statically all-hit or all-zero
@@ -201,7 +182,7 @@ def iterate_chunk(L, shape, body):
         def seg(i, a=a, z=z):
             L.set_range(i, a, z)
             row(i)
-        _span(b, s_lo, s_hi, seg, name="seg")
+        for_span(b, s_lo, s_hi, seg, name="seg")
 
 
 def _reads(L, atom, found, seen):
@@ -400,7 +381,7 @@ def _emit_nest_rows(L, nest, outs_of, lo, hi):
             else:
                 L.emit_group(it, outs_of[id(it)])
         L.prefix.pop()
-    _span(L.builder, lo, hi, row, name="n0")
+    for_span(L.builder, lo, hi, row, name="n0")
 
 
 def split_of_nest(L, nest) -> Split | None:

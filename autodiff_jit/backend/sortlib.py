@@ -30,7 +30,7 @@ import numpy as np
 from llvmlite import ir
 
 from .emitters import EMITTERS, Emitter
-from .kernels import F64, I8P, I32, I64, Index, for_range, i64, loop_nest
+from .kernels import F64, I8P, I32, I64, Index, for_range, for_span, i64, loop_nest
 
 INSERTION_MAX = 64   # rows up to this length: insertion sort (measured crossover: ~90)
 MSD_MIN = 1 << 15    # rows from this length: the MSD plan (a first pass on the top 16 bits)
@@ -94,25 +94,6 @@ class _Bufs:
         return (16 + 2 * idx_t.width // 8) * n + cnt_t.width // 8 * ncounts
 
 
-def _loop(b, lo, hi, body, name):
-    """Emit `for i in range(lo, hi)` over i64 values known only at run time."""
-    pre = b.block
-    fn = b.function
-    head = fn.append_basic_block(f"{name}.head")
-    loop = fn.append_basic_block(f"{name}.body")
-    done = fn.append_basic_block(f"{name}.exit")
-    b.branch(head)
-    b.position_at_end(head)
-    i = b.phi(I64, name=name)
-    i.add_incoming(lo, pre)
-    b.cbranch(b.icmp_signed("<", i, hi), loop, done)
-    b.position_at_end(loop)
-    body(i)
-    i.add_incoming(b.add(i, i64(1)), b.block)
-    b.branch(head)
-    b.position_at_end(done)
-
-
 def _count(b, counts, key, bits, ndigits, cnt_t):
     """Add key to the histogram of each of its ndigits digits (table d at counts[d << bits])."""
     for d in range(ndigits):
@@ -151,7 +132,7 @@ def _insertion_sort(L, keys, idx, m):
         jv = b.load(j)
         b.store(k, b.gep(keys, [jv]))
         b.store(ix, b.gep(idx, [jv]))
-    _loop(b, i64(1), m, outer, "ins")
+    for_span(b, i64(1), m, outer, "ins")
 
 
 def _lsd(L, keys, idx, counts, m, bits, ndigits, cnt_t):
@@ -190,7 +171,7 @@ def _lsd(L, keys, idx, counts, m, bits, ndigits, cnt_t):
                 b.store(b.add(pos, ir.Constant(cnt_t, 1)), slot)
                 b.store(key, b.gep(kd, [pos]))
                 b.store(b.load(b.gep(is_, [i])), b.gep(id_, [pos]))
-            _loop(b, i64(0), m, scatter, f"rs.pass{d}")
+            for_span(b, i64(0), m, scatter, f"rs.pass{d}")
             for ptr, slot in zip((kd, id_, ks, is_), (src_k, src_i, dst_k, dst_i)):
                 b.store(ptr, slot)
     return src_i
@@ -223,7 +204,7 @@ def _msd_sort(L, bufs, n, cnt_t, diff):
     def count(i):
         slot = b.gep(table, [digit(b.load(b.gep(bufs.keys[0], [i])))])
         b.store(b.add(b.load(slot), ir.Constant(cnt_t, 1)), slot)
-    _loop(b, i64(0), N, count, "msd.count")
+    for_span(b, i64(0), N, count, "msd.count")
     total = L.alloca(cnt_t, name="msd.total")
     b.store(ir.Constant(cnt_t, 0), total)
 
@@ -242,7 +223,7 @@ def _msd_sort(L, bufs, n, cnt_t, diff):
         b.store(b.add(pos, ir.Constant(cnt_t, 1)), slot)
         b.store(key, b.gep(bufs.keys[1], [pos]))
         b.store(b.load(b.gep(bufs.idx[0], [i])), b.gep(bufs.idx[1], [pos]))
-    _loop(b, i64(0), N, scatter, "msd.scatter")
+    for_span(b, i64(0), N, scatter, "msd.scatter")
     # after the scatter, table[q] is the end of bucket q
     start = L.alloca(I64, name="msd.start")
     b.store(i64(0), start)
@@ -257,12 +238,12 @@ def _msd_sort(L, bufs, n, cnt_t, diff):
         with b.if_else(b.icmp_signed(">", m, i64(INSERTION_MAX))) as (big, small):
             with big:
                 _clear(b, bucket_counts, nb << BUCKET_BITS, cnt_t)
-                _loop(b, i64(0), m, lambda i: _count(
+                for_span(b, i64(0), m, lambda i: _count(
                     b, bucket_counts, b.load(b.gep(keys[0], [i])), BUCKET_BITS, nb, cnt_t),
                     "bk.count")
                 got = b.load(_lsd(L, keys, idx, bucket_counts, m, BUCKET_BITS, nb, cnt_t))
                 with b.if_then(b.icmp_unsigned("!=", got, idx[0])):
-                    _loop(b, i64(0), m, lambda i: b.store(b.load(b.gep(got, [i])),
+                    for_span(b, i64(0), m, lambda i: b.store(b.load(b.gep(got, [i])),
                                                           b.gep(idx[0], [i])), "bk.back")
             with small:
                 _insertion_sort(L, keys[0], idx[0], m)
