@@ -30,7 +30,7 @@ from ..passes import fuse
 from ..passes.inline import inline_calls
 from . import status
 from .emitters import EMITTERS, Emitter
-from .kernels import I1, I64, Buffer, Index, const, for_range, i64, mem_type
+from .kernels import I1, I64, Buffer, Index, const, for_range, for_span, i64, mem_type
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,22 +160,10 @@ def _store_result(L, atom, dst: Buffer):
 def _loop(L, n, body, *, reverse=False, name="loop"):
     """for k in range(n) (or reversed) with a dynamic i64 bound n; body(k)."""
     b = L.builder
-    fn = b.function
-    pre = b.block
-    head = fn.append_basic_block(f"{name}.head")
-    bodyb = fn.append_basic_block(f"{name}.body")
-    exit_ = fn.append_basic_block(f"{name}.exit")
-    b.branch(head)
-    b.position_at_end(head)
-    phi = b.phi(I64, name="k")
-    phi.add_incoming(i64(0), pre)
-    b.cbranch(b.icmp_signed("<", phi, n), bodyb, exit_)
-    b.position_at_end(bodyb)
-    k = b.sub(b.sub(n, i64(1)), phi) if reverse else phi
-    body(k)
-    phi.add_incoming(b.add(phi, i64(1)), b.block)
-    b.branch(head)
-    b.position_at_end(exit_)
+    if reverse:
+        for_span(b, i64(0), n, lambda i: body(b.sub(b.sub(n, i64(1)), i)), name=name)
+    else:
+        for_span(b, i64(0), n, body, name=name)
 
 
 # ---------------------------------------------------------------------------------------------

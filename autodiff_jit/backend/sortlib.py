@@ -153,15 +153,7 @@ def _lsd(L, keys, idx, counts, m, bits, ndigits, cnt_t):
         table = b.gep(counts, [i64(d * radix)])
         whole = b.load(b.gep(table, [_digit(b, first_key, shift, bits)]))
         with b.if_then(b.icmp_unsigned("!=", whole, whole_row)):
-            b.store(ir.Constant(cnt_t, 0), total)
-
-            def scan(q):
-                slot = b.gep(table, [q])
-                c = b.load(slot)
-                t = b.load(total)
-                b.store(t, slot)
-                b.store(b.add(t, c), total)
-            for_range(b, radix, scan, name=f"rs.scan{d}")
+            _bucket_starts(b, table, total, cnt_t, radix, f"rs.scan{d}")
             ks, is_, kd, id_ = (b.load(p) for p in (src_k, src_i, dst_k, dst_i))
 
             def scatter(i):
@@ -206,15 +198,7 @@ def _msd_sort(L, bufs, n, cnt_t, diff):
         b.store(b.add(b.load(slot), ir.Constant(cnt_t, 1)), slot)
     for_span(b, i64(0), N, count, "msd.count")
     total = L.alloca(cnt_t, name="msd.total")
-    b.store(ir.Constant(cnt_t, 0), total)
-
-    def scan(q):
-        slot = b.gep(table, [q])
-        c = b.load(slot)
-        t = b.load(total)
-        b.store(t, slot)
-        b.store(b.add(t, c), total)
-    for_range(b, radix, scan, name="msd.scan")
+    _bucket_starts(b, table, total, cnt_t, radix, "msd.scan")
 
     def scatter(i):
         key = b.load(b.gep(bufs.keys[0], [i]))
@@ -250,6 +234,20 @@ def _msd_sort(L, bufs, n, cnt_t, diff):
         b.store(end, start)
     for_range(b, radix, bucket, name="msd.bucket")
     return bufs.idx[1]
+
+
+def _bucket_starts(b, table, total, cnt_t, radix, name):
+    """Counts -> bucket starts in place: table[q] = sum(table[:q]) (an exclusive prefix sum over
+    the `radix` counters of type cnt_t); `total` is the scratch accumulator, ends at the sum."""
+    b.store(ir.Constant(cnt_t, 0), total)
+
+    def scan(q):
+        slot = b.gep(table, [q])
+        c = b.load(slot)
+        t = b.load(total)
+        b.store(t, slot)
+        b.store(b.add(t, c), total)
+    for_range(b, radix, scan, name=name)
 
 
 def argsort_kernel(L, eqn, outs):
