@@ -314,15 +314,17 @@ class Lowerer:
             if axes and min(axes) == ax:
                 reduce_init(self, g.root, outs_of[id(g)][0], ax)
 
-        def body(i):
-            self.prefix.append(i)
-            for it in nest.items:
-                if isinstance(it, fuse.Nest):
-                    self.emit_nest(it, outs_of)
-                else:
-                    self.emit_group(it, outs_of[id(it)])
-            self.prefix.pop()
-        for_range(b, nest.extent, body, name=f"n{ax}")
+        for_range(b, nest.extent, lambda i: self.emit_nest_row(nest, outs_of, i), name=f"n{ax}")
+
+    def emit_nest_row(self, nest, outs_of, i):
+        """The nest's members at row i of its axis (i: the loop's index value)."""
+        self.prefix.append(i)
+        for it in nest.items:
+            if isinstance(it, fuse.Nest):
+                self.emit_nest(it, outs_of)
+            else:
+                self.emit_group(it, outs_of[id(it)])
+        self.prefix.pop()
 
     def store_kernel(self, var, out: Buffer):
         """out[...] = var[...] over var's shape, fused."""

@@ -373,15 +373,7 @@ def _combine_copies(L, g, copies: Buffer, out: Buffer, n):
 
 def _emit_nest_rows(L, nest, outs_of, lo, hi):
     """Rows lo..hi of a top-level nest's loop (Lowerer.emit_nest with run-time bounds)."""
-    def row(i):
-        L.prefix.append(i)
-        for it in nest.items:
-            if isinstance(it, fuse.Nest):
-                L.emit_nest(it, outs_of)
-            else:
-                L.emit_group(it, outs_of[id(it)])
-        L.prefix.pop()
-    for_span(L.builder, lo, hi, row, name="n0")
+    for_span(L.builder, lo, hi, lambda i: L.emit_nest_row(nest, outs_of, i), name="n0")
 
 
 def split_of_nest(L, nest) -> Split | None:
