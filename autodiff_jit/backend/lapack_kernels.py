@@ -14,7 +14,7 @@ from llvmlite import ir
 
 from . import lapack, mathlib
 from .emitters import EMITTERS, Emitter
-from .kernels import Buffer, Index, const, i64, loop_nest, for_range
+from .kernels import Buffer, Index, const, for_range, for_span, i64, loop_nest
 
 
 def _batch(L, shape, body):
@@ -220,24 +220,6 @@ def _trsolve_kernel(L, eqn, outs):
 TRSM_MIN_WORK = 200 ** 3
 
 
-def _dyn_range(b, lo, hi, body, name):
-    """for j in range(lo, hi) with LLVM i64 bounds."""
-    pre = b.block
-    head = b.append_basic_block(f"{name}.head")
-    bodyb = b.append_basic_block(f"{name}.body")
-    done = b.append_basic_block(f"{name}.exit")
-    b.branch(head)
-    b.position_at_end(head)
-    j = b.phi(lo.type, name=name)
-    j.add_incoming(lo, pre)
-    b.cbranch(b.icmp_signed("<", j, hi), bodyb, done)
-    b.position_at_end(bodyb)
-    body(j)
-    j.add_incoming(b.add(j, i64(1)), b.block)
-    b.branch(head)
-    b.position_at_end(done)
-
-
 def _substitute(L, amat, x, n, k, *, lower, trans):
     """x (n, k, row-major) <- op(tri(A))^{-1} x by forward or back substitution."""
     b = L.builder
@@ -256,9 +238,9 @@ def _substitute(L, amat, x, n, k, *, lower, trans):
                 x.store_at(b, pi, b.fsub(x.load_at(b, pi), b.fmul(c, xj)))
             for_range(b, k, col, name="c")
         if forward:
-            _dyn_range(b, i64(0), i, update, "j")
+            for_span(b, i64(0), i, update, "j")
         else:
-            _dyn_range(b, b.add(i, i64(1)), i64(n), update, "j")
+            for_span(b, b.add(i, i64(1)), i64(n), update, "j")
         d = coef(i, i)
 
         def scale(cc):
