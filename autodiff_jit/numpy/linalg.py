@@ -87,15 +87,22 @@ def _squeeze_last(x):
 def solve(a, b):
     a, b = _common_float(a, b)
     _square("solve", a)
+    a, b, vector = _batched_system(a, b)
+    if _shape(b)[-2] != _shape(a)[-1]:
+        raise ValueError(f"solve: Input operand 1 has a mismatch in its core dimension 0 "
+                         f"(size {_shape(b)[-2]} is different from {_shape(a)[-1]})")
+    x = LS.solve(a, b)
+    return _squeeze_last(x) if vector else x
+
+
+def _batched_system(a, b):
+    """a (..., n, n) and b (..., n) or (..., n, k) of a linear system, as a and a matrix b with
+    their leading axes broadcast together; vector: b was (..., n)."""
     vector = len(_shape(b)) == 1
     if vector:
         b = _unsqueeze_last(b)
     batch = tuple(np.broadcast_shapes(_shape(a)[:-2], _shape(b)[:-2]))
-    if _shape(b)[-2] != _shape(a)[-1]:
-        raise ValueError(f"solve: Input operand 1 has a mismatch in its core dimension 0 "
-                         f"(size {_shape(b)[-2]} is different from {_shape(a)[-1]})")
-    x = LS.solve(_bcast(a, batch), _bcast(b, batch))
-    return _squeeze_last(x) if vector else x
+    return _bcast(a, batch), _bcast(b, batch), vector
 
 
 def solve_triangular(a, b, trans=0, lower=False):
@@ -107,12 +114,8 @@ def solve_triangular(a, b, trans=0, lower=False):
         raise NotImplementedError(f"solve_triangular(trans={trans!r}): use 0/'N' or 1/'T'")
     a, b = _common_float(a, b)
     _square("solve_triangular", a)
-    vector = len(_shape(b)) == 1
-    if vector:
-        b = _unsqueeze_last(b)
-    batch = tuple(np.broadcast_shapes(_shape(a)[:-2], _shape(b)[:-2]))
-    x = LS.triangular_solve(_bcast(a, batch), _bcast(b, batch), lower=lower,
-                            transpose_a=trans in (1, "T"))
+    a, b, vector = _batched_system(a, b)
+    x = LS.triangular_solve(a, b, lower=lower, transpose_a=trans in (1, "T"))
     return _squeeze_last(x) if vector else x
 
 
