@@ -437,9 +437,24 @@ def _declare_runtime(m):
 
 
 # ---------------------------------------------------------------------------------------------
-# the pool: LLVM IR over pthreads (mutex + two condition variables), compiled once per process
+# the pool: LLVM IR over pthreads, compiled once per process
+#
+# One 64-bit word `task` is the whole hand-off: generation (high 32 bits) | chunk count n
+# (16 bits) | next chunk (low 16 bits). The caller writes the task (function, env), resets
+# `done`, then stores a new word (next generation, n, 0); every thread, the caller included,
+# claims a chunk with a compare-and-swap on the word (which fails once its generation moved on,
+# so a late worker can never take a chunk of another region) and counts it in `done` when it
+# has run; the caller returns when done == n. A worker whose generation is seen spins
+# `spin` rounds of the CPU's pause instruction on the word (a region following soon -- the next
+# loop of the same gradient, the next call -- starts without a wake-up), then sleeps on a
+# condition variable; the caller signals it only when some worker is asleep (`sleepers`; the
+# seq_cst store of the word and load of the count, against the worker's seq_cst increment and
+# re-check, mean one of the two always sees the other).
 
 _SYNC_BYTES = 128   # >= sizeof(pthread_mutex_t) / sizeof(pthread_cond_t) on Linux and macOS
+SPIN = 1 << 13      # pause rounds a worker (or the caller waiting for the last chunk) spins
+MAX_TASK_CHUNKS = 0xFFFF     # chunks one word can count (MAX_CHUNKS is far below)
+_GEN = 1 << 32
 
 
 def build_runtime_module() -> str:
@@ -452,19 +467,19 @@ def build_runtime_module() -> str:
         g = ir.GlobalVariable(m, ty, name=name)
         g.linkage = "internal"
         g.initializer = init
-        g.align = 64
+        g.align = 64     # each on its own cache line (the task word is hammered by spinners)
         return g
     zero_sync = ir.Constant(sync_ty, None)
     mu, region = glob("mu", sync_ty, zero_sync), glob("region", sync_ty, zero_sync)
-    cv_work, cv_done = glob("cv_work", sync_ty, zero_sync), glob("cv_done", sync_ty, zero_sync)
-    ints = {n: glob(n, I64, i64(0)) for n in ("gen", "next", "n", "active", "threads", "spawned",
-                                               "worker_chunks")}
+    cv_work, cv_idle = glob("cv_work", sync_ty, zero_sync), glob("cv_idle", sync_ty, zero_sync)
+    ints = {n: glob(n, I64, i64(0)) for n in ("task", "done", "sleepers", "threads", "spawned",
+                                               "worker_chunks", "sleeps")}
+    ints["spin"] = glob("spin", I64, i64(SPIN))
     task_fn = glob("task_fn", _CHUNK_TY.as_pointer(), ir.Constant(_CHUNK_TY.as_pointer(), None))
     task_env = glob("task_env", I8P, ir.Constant(I8P, None))
 
     def decl(name, ret, args):
-        f = ir.Function(m, ir.FunctionType(ret, args), name=name)
-        return f
+        return ir.Function(m, ir.FunctionType(ret, args), name=name)
     p_init = decl("pthread_mutex_init", I32, [I8P, I8P])
     p_lock = decl("pthread_mutex_lock", I32, [I8P])
     p_trylock = decl("pthread_mutex_trylock", I32, [I8P])
@@ -472,18 +487,37 @@ def build_runtime_module() -> str:
     c_init = decl("pthread_cond_init", I32, [I8P, I8P])
     c_wait = decl("pthread_cond_wait", I32, [I8P, I8P])
     c_bcast = decl("pthread_cond_broadcast", I32, [I8P])
+    s_yield = decl("sched_yield", I32, [])
     worker_ty = ir.FunctionType(I8P, [I8P])
     p_create = decl("pthread_create", I32, [I8P, I8P, worker_ty.as_pointer(), I8P])
     p_detach = decl("pthread_detach", I32, [I64])
+    arch = m.triple.split("-")[0]
+    # the CPU's spin-wait hint, as an intrinsic (inline asm would need the asm parser)
+    if arch in ("x86_64", "i386", "i686"):
+        pause_fn, pause_args = decl("llvm.x86.sse2.pause", VOID, []), []
+    elif arch in ("aarch64", "arm64"):
+        pause_fn, pause_args = decl("llvm.aarch64.hint", VOID, [I32]), [ir.Constant(I32, 1)]
+    else:
+        pause_fn = None
 
     def sp(b, g):
         return b.bitcast(g, I8P)
 
-    def get(b, n):
-        return b.load(ints[n])
+    def get(b, n, order="monotonic"):
+        return b.load_atomic(ints[n], order, 8)
 
-    def put(b, n, v):
-        b.store(v, ints[n])
+    def put(b, n, v, order="monotonic"):
+        b.store_atomic(v, ints[n], order, 8)
+
+    def add(b, n, v, order="monotonic"):
+        return b.atomic_rmw("add", ints[n], i64(v), order)
+
+    def gen_of(b, w):
+        return b.lshr(w, i64(32))
+
+    def pause(b):
+        if pause_fn is not None:
+            b.call(pause_fn, pause_args)
 
     def while_loop(b, cond, body, name):
         f = b.function
@@ -496,25 +530,46 @@ def build_runtime_module() -> str:
         b.branch(head)
         b.position_at_end(exit_)
 
-    def take_chunks(b, by_worker):
-        """With mu held: run chunks while any is left (mu released around each)."""
-        def has_work(b):
-            return b.icmp_signed("<", get(b, "next"), get(b, "n"))
+    def take_chunks(b, gen, by_worker):
+        """Claim and run chunks of generation `gen` until none is left."""
+        f = b.function
+        w = b.alloca(I64)
+        b.store(b.load_atomic(ints["task"], "acquire", 8), w)
+        head, claim, run, exit_ = (f.append_basic_block(f"take.{s}")
+                                   for s in ("head", "claim", "run", "exit"))
+        b.branch(head)
+        b.position_at_end(head)
+        cur = b.load(w)
+        idx = b.and_(cur, i64(0xFFFF))
+        n = b.and_(b.lshr(cur, i64(16)), i64(0xFFFF))
+        left = b.and_(b.icmp_unsigned("<", idx, n), b.icmp_unsigned("==", gen_of(b, cur), gen))
+        b.cbranch(left, claim, exit_)
+        b.position_at_end(claim)
+        res = b.cmpxchg(ints["task"], cur, b.add(cur, i64(1)), "acq_rel", "acquire")
+        b.store(b.extract_value(res, 0), w)
+        b.cbranch(b.extract_value(res, 1), run, head)
+        b.position_at_end(run)
+        b.call(b.load(task_fn), [b.load(task_env), idx])
+        if by_worker:
+            add(b, "worker_chunks", 1)
+        add(b, "done", 1, "release")
+        b.store(b.load_atomic(ints["task"], "acquire", 8), w)
+        b.branch(head)
+        b.position_at_end(exit_)
 
-        def run(b):
-            cidx = get(b, "next")
-            put(b, "next", b.add(cidx, i64(1)))
-            if by_worker:
-                put(b, "worker_chunks", b.add(get(b, "worker_chunks"), i64(1)))
-            fn, env = b.load(task_fn), b.load(task_env)
-            b.call(p_unlock, [sp(b, mu)])
-            b.call(fn, [env, cidx])
-            b.call(p_lock, [sp(b, mu)])
-        while_loop(b, has_work, run, "take")
+    def spin_while(b, busy, name):
+        """Spin (pause) while busy(b) and fewer than `spin` rounds have passed."""
+        k = b.alloca(I64)
+        b.store(i64(0), k)
+        limit = get(b, "spin")
 
-    def wait_idle(b):
-        while_loop(b, lambda b: b.icmp_signed(">", get(b, "active"), i64(0)),
-                   lambda b: b.call(c_wait, [sp(b, cv_done), sp(b, mu)]), "idle")
+        def cond(b):
+            return b.and_(b.icmp_signed("<", b.load(k), limit), busy(b))
+
+        def body(b):
+            pause(b)
+            b.store(b.add(b.load(k), i64(1)), k)
+        while_loop(b, cond, body, name)
 
     # void adj_par_init(): (re)initialise the synchronisation objects (also after fork)
     f = ir.Function(m, ir.FunctionType(VOID, []), name="adj_par_init")
@@ -522,55 +577,93 @@ def build_runtime_module() -> str:
     null = ir.Constant(I8P, None)
     for g in (mu, region):
         b.call(p_init, [sp(b, g), null])
-    for g in (cv_work, cv_done):
+    for g in (cv_work, cv_idle):
         b.call(c_init, [sp(b, g), null])
-    for n in ("next", "n", "active", "spawned"):
+    for n in ("done", "sleepers", "spawned"):
         put(b, n, i64(0))
     b.ret_void()
 
-    # void adj_par_set_threads(i64)
+    # void adj_par_set_threads(i64): non-taking workers wait on cv_idle for a change
     f = ir.Function(m, ir.FunctionType(VOID, [I64]), name="adj_par_set_threads")
     b = ir.IRBuilder(f.append_basic_block())
     b.call(p_lock, [sp(b, mu)])
     put(b, "threads", f.args[0])
+    b.call(c_bcast, [sp(b, cv_idle)])
     b.call(p_unlock, [sp(b, mu)])
     b.ret_void()
 
-    # i64 adj_par_stat(i64 k): 0 worker_chunks (chunks run by workers so far), 1 spawned
+    # void adj_par_set_spin(i64): pause rounds before sleeping (tests; 0 = sleep at once)
+    f = ir.Function(m, ir.FunctionType(VOID, [I64]), name="adj_par_set_spin")
+    b = ir.IRBuilder(f.append_basic_block())
+    put(b, "spin", f.args[0])
+    b.ret_void()
+
+    # i64 adj_par_stat(i64 k): 0 worker_chunks (chunks run by workers so far), 1 spawned,
+    # 2 sleepers (workers asleep waiting for work now), 3 sleeps (times a worker fell asleep)
     f = ir.Function(m, ir.FunctionType(I64, [I64]), name="adj_par_stat")
     b = ir.IRBuilder(f.append_basic_block())
-    b.call(p_lock, [sp(b, mu)])
-    v = b.select(b.icmp_signed("==", f.args[0], i64(0)), get(b, "worker_chunks"), get(b, "spawned"))
-    b.call(p_unlock, [sp(b, mu)])
-    b.ret(v)
+    sw_exit = f.append_basic_block("exit")
+    bb = b.block
+    vals = []
+    b.position_at_end(bb)
+    sw = b.switch(f.args[0], sw_exit)
+    for k, n in enumerate(("worker_chunks", "spawned", "sleepers", "sleeps")):
+        blk = f.append_basic_block(n)
+        sw.add_case(i64(k), blk)
+        b.position_at_end(blk)
+        vals.append((get(b, n, "seq_cst"), blk))
+        b.branch(sw_exit)
+    b.position_at_end(sw_exit)
+    phi = b.phi(I64)
+    phi.add_incoming(i64(-1), bb)
+    for v, blk in vals:
+        phi.add_incoming(v, blk)
+    b.ret(phi)
 
-    # i8* worker(i8* id): wait for a new task generation, take chunks, repeat (never returns)
+    # i8* worker(i8* id): wait for a new generation (spin, then sleep), take chunks, repeat
     worker = ir.Function(m, worker_ty, name="adj_par_worker")
     worker.linkage = "internal"
     b = ir.IRBuilder(worker.append_basic_block("entry"))
     wid = b.ptrtoint(worker.args[0], I64)
     seen = b.alloca(I64)
-    b.call(p_lock, [sp(b, mu)])
-    b.store(get(b, "gen"), seen)
-    loop = worker.append_basic_block("loop")
+    b.store(gen_of(b, get(b, "task", "acquire")), seen)
+    loop, idle, ready = (worker.append_basic_block(s) for s in ("loop", "idle", "ready"))
     b.branch(loop)
     b.position_at_end(loop)
-    while_loop(b, lambda b: b.icmp_signed("==", get(b, "gen"), b.load(seen)),
-               lambda b: b.call(c_wait, [sp(b, cv_work), sp(b, mu)]), "sleep")
-    b.store(get(b, "gen"), seen)
-    # workers 0 .. threads-2 take part (the caller is the last thread)
-    joins = b.icmp_signed("<", b.add(wid, i64(1)), get(b, "threads"))
-    work = worker.append_basic_block("work")
-    b.cbranch(joins, work, loop)
-    b.position_at_end(work)
-    put(b, "active", b.add(get(b, "active"), i64(1)))
-    take_chunks(b, True)
-    left = b.sub(get(b, "active"), i64(1))
-    put(b, "active", left)
-    wake = worker.append_basic_block("wake")
-    b.cbranch(b.icmp_signed("==", left, i64(0)), wake, loop)
-    b.position_at_end(wake)
-    b.call(c_bcast, [sp(b, cv_done)])
+
+    def takes_part(b):       # workers 0 .. threads-2 (the caller is the last thread)
+        return b.icmp_signed("<", b.add(wid, i64(1)), get(b, "threads"))
+
+    def unchanged(b, order="monotonic"):
+        return b.icmp_unsigned("==", gen_of(b, get(b, "task", order)), b.load(seen))
+    b.cbranch(takes_part(b), ready, idle)
+    # idle (beyond the thread count): wait for a change of it, skip the regions meanwhile
+    b.position_at_end(idle)
+    b.call(p_lock, [sp(b, mu)])
+    while_loop(b, lambda b: b.not_(takes_part(b)),
+               lambda b: b.call(c_wait, [sp(b, cv_idle), sp(b, mu)]), "off")
+    b.call(p_unlock, [sp(b, mu)])
+    b.store(gen_of(b, get(b, "task", "acquire")), seen)
+    b.branch(loop)
+    b.position_at_end(ready)
+    spin_while(b, unchanged, "spin")
+    asleep, woke = worker.append_basic_block("asleep"), worker.append_basic_block("woke")
+    b.cbranch(unchanged(b), asleep, woke)
+    b.position_at_end(asleep)
+    b.call(p_lock, [sp(b, mu)])
+    add(b, "sleepers", 1, "seq_cst")
+
+    def sleep(b):
+        add(b, "sleeps", 1)
+        b.call(c_wait, [sp(b, cv_work), sp(b, mu)])
+    while_loop(b, lambda b: unchanged(b, "seq_cst"), sleep, "sleep")
+    add(b, "sleepers", -1, "seq_cst")
+    b.call(p_unlock, [sp(b, mu)])
+    b.branch(woke)
+    b.position_at_end(woke)
+    gen = gen_of(b, get(b, "task", "acquire"))
+    b.store(gen, seen)
+    take_chunks(b, gen, True)
     b.branch(loop)
 
     # i32 adj_par_start(i64 nworkers): start workers until `nworkers` exist (0 or an errno)
@@ -612,6 +705,7 @@ def build_runtime_module() -> str:
     # (a racy read is fine: threads/spawned only gate whether to try the pool at all)
     one = b.or_(b.icmp_signed("<=", get(b, "threads"), i64(1)),
                 b.icmp_signed("==", get(b, "spawned"), i64(0)))
+    one = b.or_(one, b.icmp_unsigned(">", n, i64(MAX_TASK_CHUNKS)))
     b.cbranch(one, serial, try_pool)
     b.position_at_end(try_pool)
     busy = b.call(p_trylock, [sp(b, region)])
@@ -627,17 +721,29 @@ def build_runtime_module() -> str:
     while_loop(b, lambda b: b.icmp_signed("<", b.load(i), n), step, "ser")
     b.ret_void()
     b.position_at_end(pooled)
-    b.call(p_lock, [sp(b, mu)])
-    wait_idle(b)        # stragglers of the previous region have left
+    # the previous region's chunks have all finished (its caller waited): the task is ours
     b.store(fn, task_fn)
     b.store(envp, task_env)
-    put(b, "n", n)
-    put(b, "next", i64(0))
-    put(b, "gen", b.add(get(b, "gen"), i64(1)))
+    put(b, "done", i64(0))
+    gen = b.add(gen_of(b, get(b, "task")), i64(1))
+    word = b.or_(b.shl(gen, i64(32)), b.shl(n, i64(16)))
+    put(b, "task", word, "seq_cst")
+    gen = b.and_(gen, i64(0xFFFFFFFF))
+    wake, claim = f.append_basic_block("wake"), f.append_basic_block("claim")
+    b.cbranch(b.icmp_signed(">", get(b, "sleepers", "seq_cst"), i64(0)), wake, claim)
+    b.position_at_end(wake)
+    b.call(p_lock, [sp(b, mu)])
     b.call(c_bcast, [sp(b, cv_work)])
-    take_chunks(b, False)
-    wait_idle(b)        # every chunk taken by a worker has finished
     b.call(p_unlock, [sp(b, mu)])
+    b.branch(claim)
+    b.position_at_end(claim)
+    take_chunks(b, gen, False)
+
+    # the last chunks run on workers: spin, then yield the core until they are done
+    def running(b):
+        return b.icmp_signed("<", get(b, "done", "acquire"), n)
+    spin_while(b, running, "finish")
+    while_loop(b, running, lambda b: b.call(s_yield, []), "yield")
     b.call(p_unlock, [sp(b, region)])
     b.ret_void()
     return str(m)
@@ -656,12 +762,13 @@ def _runtime():
             return _state.get("fns")
         _state["busy"] = True
         try:
-            names = ["adj_par_init", "adj_par_set_threads", "adj_par_start", "adj_par_stat",
-                     RUNTIME_SYMBOL]
+            names = ["adj_par_init", "adj_par_set_threads", "adj_par_set_spin", "adj_par_start",
+                     "adj_par_stat", RUNTIME_SYMBOL]
             mod, addrs = engine.compile_module(build_runtime_module(), names)
             fns = {
                 "init": ctypes.CFUNCTYPE(None)(addrs["adj_par_init"]),
                 "set": ctypes.CFUNCTYPE(None, ctypes.c_int64)(addrs["adj_par_set_threads"]),
+                "spin": ctypes.CFUNCTYPE(None, ctypes.c_int64)(addrs["adj_par_set_spin"]),
                 "start": ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int64)(addrs["adj_par_start"]),
                 "stat": ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64)(addrs["adj_par_stat"]),
             }
@@ -700,13 +807,22 @@ def num_threads() -> int:
 
 
 def stats() -> dict:
-    """The pool's counters: workers started, chunks run by workers (not the caller) so far;
-    None before the pool exists (no split loop compiled yet)."""
+    """The pool's counters: workers started, chunks run by workers (not the caller) so far,
+    workers asleep now, times a worker fell asleep so far; None before the pool exists (no
+    split loop compiled yet)."""
     fns = _state.get("fns")
     if not fns:
         return None
     return {"threads": num_threads(), "workers": int(fns["stat"](1)),
-            "worker_chunks": int(fns["stat"](0))}
+            "worker_chunks": int(fns["stat"](0)), "sleeping": int(fns["stat"](2)),
+            "sleeps": int(fns["stat"](3))}
+
+
+def set_spin(rounds: int) -> None:
+    """Pause rounds a waiting thread spins before it sleeps (or yields); default SPIN. For
+    tests and experiments: it changes timing, never results."""
+    fns = _runtime()
+    fns["spin"](int(rounds))
 
 
 def _on_threads_change(n: int, explicit: bool) -> None:
