@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -355,6 +356,126 @@ def test_concurrent_callers(rng):
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_many_callers_while_the_thread_count_changes(rng):
+    """Callers on six threads (elementwise, total and row reductions) while another thread
+    keeps resizing the pool: every result has the bytes of the one-thread result."""
+    x = rng.standard_normal(N)
+    m = rng.standard_normal((512, 600))
+    fns = [(ad.jit(lambda v: np.tanh(v) * 3.0 - v), (x,)),
+           (ad.jit(lambda v: np.sum(np.exp(np.sin(v)))), (x,)),
+           (ad.jit(lambda a: np.sum(np.cos(a) * a, axis=1)), (m,))]
+    ad.config.num_threads = 1
+    want = [f(*a) for f, a in fns]
+    errors, stop = [], threading.Event()
+
+    def caller(k):
+        f, a = fns[k % len(fns)]
+        for _ in range(15):
+            if f(*a).tobytes() != want[k % len(fns)].tobytes():
+                errors.append(k)
+
+    def resizer():
+        counts = (2, 3, 1, 4, 2)
+        j = 0
+        while not stop.is_set():
+            ad.config.num_threads = counts[j % len(counts)]
+            j += 1
+            stop.wait(0.002)
+    r = threading.Thread(target=resizer)
+    r.start()
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    r.join()
+    assert not errors
+
+
+def test_pool_resize_keeps_results_and_uses_only_the_configured_workers(rng):
+    x = rng.standard_normal(N)
+    jf = ad.jit(lambda v: np.sin(v) * np.exp(-v * v))
+    ad.config.num_threads = 1
+    want = jf(x).tobytes()
+    for n in (4, 2, 1, 3, 2):
+        ad.config.num_threads = n
+        assert parallel.stats()["workers"] >= n - 1
+        for _ in range(3):
+            assert jf(x).tobytes() == want
+    ad.config.num_threads = 1
+    before = parallel.stats()["worker_chunks"]
+    for _ in range(10):
+        assert jf(x).tobytes() == want
+    assert parallel.stats()["worker_chunks"] == before     # the workers stay out of it
+
+
+def _wait_until(cond, seconds=30.0):
+    """Poll cond() until it holds (a liveness check with a generous bound, not a timing)."""
+    deadline = time.monotonic() + seconds
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_workers_sleep_after_spinning(rng):
+    """After a region the workers spin a little on the task word, then sleep: an idle pool
+    burns no CPU (all its workers counted asleep, the process's CPU time flat)."""
+    x = rng.standard_normal(N)
+    jf = ad.jit(lambda v: np.sum(np.exp(np.cos(v))))
+    ad.config.num_threads = 3
+    want = jf(x)
+    sleeps = parallel.stats()["sleeps"]
+    for _ in range(5):
+        assert jf(x) == want
+    taking = min(parallel.stats()["workers"], 2)   # (workers beyond the count wait apart)
+    assert _wait_until(lambda: parallel.stats()["sleeping"] == taking)
+    assert parallel.stats()["sleeps"] > sleeps
+    cpu = time.process_time()
+    time.sleep(0.5)
+    assert time.process_time() - cpu < 0.2       # (two spinning workers would burn ~1 s)
+    assert jf(x) == want                         # and they wake for the next region
+
+
+def test_spin_length_changes_no_result(rng):
+    """Sleeping at once (spin 0) or spinning long: the same bytes at every thread count."""
+    x = rng.standard_normal(N)
+    jf = ad.jit(lambda v: (np.sum(np.sin(v) ** 2), np.sqrt(np.abs(v)) * v))
+    try:
+        for spin in (0, 1, 1 << 20):
+            parallel.set_spin(spin)
+            assert_bitwise(at_counts(lambda: jf(x), repeats=3))
+    finally:
+        parallel.set_spin(parallel.SPIN)
+    ad.config.num_threads = 2
+    assert _wait_until(lambda: parallel.stats()["sleeping"] >= 1)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_fork_while_workers_spin(rng):
+    """fork() right after a region (the parent's workers still spinning): the child starts a
+    pool of its own and gets the parent's bytes; the parent's pool keeps working."""
+    ad.config.num_threads = 3
+    x = rng.standard_normal(N)
+    jf = ad.jit(lambda v: np.cos(v) * np.sum(np.exp(v)))
+    want = jf(x).tobytes()
+    for _ in range(3):
+        jf(x)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                ok = all(jf(x).tobytes() == want for _ in range(5))
+                code = 0 if ok and parallel.stats()["workers"] >= 2 else 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        assert jf(x).tobytes() == want
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
