@@ -19,8 +19,9 @@ from .kernels import Buffer, Index, const, for_range, i64, is_float_type, loop_n
 
 BLAS_MIN_WORK = 4096   # M*N*K below this: inline loops beat a BLAS call
 OUT_ACCUMULATE_BYTES = 256 * 1024   # loop dots may accumulate into an output up to this size
-BLAS_MIN_DIM = 16      # and every non-unit one of M, N, K at least this: thin BLAS calls (e.g.
-                       # 10x10 @ 10x10000, strided) measured ~7x slower than vectorized loops
+BLAS_MIN_DIM = 1       # every non-unit one of M, N, K at least this (1: no thin-shape rule;
+                       # OpenBLAS measured 5-13x faster than the loops on thin products such as
+                       # 256x128 @ 128x10, 1e5x3 @ 3x2, 10x10 @ 10x1e4 -- docs/design/backend.md)
 
 
 def _free(ndim, c, bt):

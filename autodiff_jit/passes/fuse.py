@@ -47,7 +47,7 @@ ELEMENTWISE_FAMILIES = frozenset({"unary", "binary", "select"})
 REDUCE_PRIMS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod",
                           "argmax", "argmin"})
 # consumers that read each element of the given operand exactly once (None: every operand)
-INLINE_DOT_MAX_K = 15   # below the BLAS threshold (backend/dot.py BLAS_MIN_DIM)
+INLINE_DOT_MAX_K = 15   # short contractions fused into their consumer (no stored product)
 
 # recompute rule: the largest per-element cost (sum of _FLOPS over the inline tree, counted once
 # per path) of a multi-use value that is recomputed at each use instead of stored
