@@ -17,11 +17,14 @@ in a different order than the unsplit loop would (a compile-time property of the
 may differ from numpy's pairwise sum by rounding, as any compiled reduction does.
 
 The pool (LLVM IR below, compiled once per process when the first code that uses it is compiled
-or loaded): `num_threads - 1` worker threads (pthreads) wait on a condition variable. The caller
-of `adj_parallel_for(chunk_fn, env, n)` publishes the task, wakes the workers and takes chunks
-itself; a worker that wakes late finds no chunk left, so a loaded machine degrades to the serial
-loop rather than waiting. Chunks are handed out under one mutex (a chunk is tens of
-microseconds of work or more, the lock tens of nanoseconds). A second thread calling compiled
+or loaded): `num_threads - 1` worker threads (pthreads). The caller of `adj_parallel_for(chunk_fn,
+env, n)` publishes the task in one 64-bit word (generation | n | next chunk); every thread, the
+caller included, claims chunks by compare-and-swap on that word, so a worker that wakes late
+finds no chunk left and a loaded machine degrades to the serial loop rather than waiting. After
+a region a worker spins `SPIN` rounds of the CPU's pause instruction on the word (the next split
+loop of the same gradient, or the next call, starts without a wake-up), then sleeps on a
+condition variable; the caller signals it only when a worker is asleep. The caller spins, then
+yields the CPU, until the chunks workers took have finished. A second thread calling compiled
 code while a region runs (or a region started from inside a chunk) runs its chunks serially. A
 forked child resets the pool (its workers do not exist there) and starts its own.
 
