@@ -21,9 +21,9 @@ or loaded): `num_threads - 1` worker threads (pthreads). The caller of `adj_para
 env, n)` publishes the task in one 64-bit word (generation | n | next chunk); every thread, the
 caller included, claims chunks by compare-and-swap on that word, so a worker that wakes late
 finds no chunk left and a loaded machine degrades to the serial loop rather than waiting. After
-a region a worker spins `SPIN` rounds of the CPU's pause instruction on the word (the next split
-loop of the same gradient, or the next call, starts without a wake-up), then sleeps on a
-condition variable; the caller signals it only when a worker is asleep. The caller spins, then
+a region a worker spins up to `SPIN` rounds of the CPU's pause instruction on the word (the next
+split loop of the same gradient, or the next call, starts without a wake-up; less after regions
+it came too late for), then sleeps on a condition variable; the caller signals it only when a worker is asleep. The caller spins, then
 yields the CPU, until the chunks workers took have finished. A second thread calling compiled
 code while a region runs (or a region started from inside a chunk) runs its chunks serially. A
 forked child resets the pool (its workers do not exist there) and starts its own.
@@ -447,10 +447,12 @@ def _declare_runtime(m):
 # `done`, then stores a new word (next generation, n, 0); every thread, the caller included,
 # claims a chunk with a compare-and-swap on the word (which fails once its generation moved on,
 # so a late worker can never take a chunk of another region) and counts it in `done` when it
-# has run; the caller returns when done == n. A worker whose generation is seen spins
+# has run; the caller returns when done == n. A worker whose generation is seen spins up to
 # `spin` rounds of the CPU's pause instruction on the word (a region following soon -- the next
 # loop of the same gradient, the next call -- starts without a wake-up), then sleeps on a
-# condition variable; the caller signals it only when some worker is asleep (`sleepers`; the
+# condition variable. Its own budget shrinks to a quarter after each region in which it found
+# no chunk left (it came too late: no free core, so spinning would only take CPU from the
+# caller) and grows back as it takes chunks; the caller signals it only when some worker is asleep (`sleepers`; the
 # seq_cst store of the word and load of the count, against the worker's seq_cst increment and
 # re-check, mean one of the two always sees the other).
 
@@ -533,10 +535,10 @@ def build_runtime_module() -> str:
         b.branch(head)
         b.position_at_end(exit_)
 
-    def take_chunks(b, gen, by_worker):
-        """Claim and run chunks of generation `gen` until none is left."""
+    def take_chunks(b, gen, w, claimed=None):
+        """Claim and run chunks of generation `gen` until none is left (w: an i64 slot of the
+        entry block; claimed: a worker's count of the chunks it ran, else None)."""
         f = b.function
-        w = b.alloca(I64)
         b.store(b.load_atomic(ints["task"], "acquire", 8), w)
         head, claim, run, exit_ = (f.append_basic_block(f"take.{s}")
                                    for s in ("head", "claim", "run", "exit"))
@@ -553,18 +555,18 @@ def build_runtime_module() -> str:
         b.cbranch(b.extract_value(res, 1), run, head)
         b.position_at_end(run)
         b.call(b.load(task_fn), [b.load(task_env), idx])
-        if by_worker:
+        if claimed is not None:
             add(b, "worker_chunks", 1)
+            b.store(b.add(b.load(claimed), i64(1)), claimed)
         add(b, "done", 1, "release")
         b.store(b.load_atomic(ints["task"], "acquire", 8), w)
         b.branch(head)
         b.position_at_end(exit_)
 
-    def spin_while(b, busy, name):
-        """Spin (pause) while busy(b) and fewer than `spin` rounds have passed."""
-        k = b.alloca(I64)
+    def spin_while(b, busy, name, k, limit):
+        """Spin (pause) while busy(b) and fewer than `limit` rounds have passed (k: an i64 slot
+        of the entry block: allocas in a loop would grow the stack at every region)."""
         b.store(i64(0), k)
-        limit = get(b, "spin")
 
         def cond(b):
             return b.and_(b.icmp_signed("<", b.load(k), limit), busy(b))
@@ -628,7 +630,8 @@ def build_runtime_module() -> str:
     worker.linkage = "internal"
     b = ir.IRBuilder(worker.append_basic_block("entry"))
     wid = b.ptrtoint(worker.args[0], I64)
-    seen = b.alloca(I64)
+    seen, w_slot, k_slot, budget, claimed = (b.alloca(I64) for _ in range(5))
+    b.store(get(b, "spin"), budget)
     b.store(gen_of(b, get(b, "task", "acquire")), seen)
     loop, idle, ready = (worker.append_basic_block(s) for s in ("loop", "idle", "ready"))
     b.branch(loop)
@@ -649,7 +652,11 @@ def build_runtime_module() -> str:
     b.store(gen_of(b, get(b, "task", "acquire")), seen)
     b.branch(loop)
     b.position_at_end(ready)
-    spin_while(b, unchanged, "spin")
+    # spin for this worker's budget: SPIN, a quarter of it after each region in which it found
+    # no chunk left (it came too late: no free core), back up as it takes chunks again
+    cap = get(b, "spin")
+    limit = b.select(b.icmp_signed("<", b.load(budget), cap), b.load(budget), cap)
+    spin_while(b, unchanged, "spin", k_slot, limit)
     asleep, woke = worker.append_basic_block("asleep"), worker.append_basic_block("woke")
     b.cbranch(unchanged(b), asleep, woke)
     b.position_at_end(asleep)
@@ -666,7 +673,13 @@ def build_runtime_module() -> str:
     b.position_at_end(woke)
     gen = gen_of(b, get(b, "task", "acquire"))
     b.store(gen, seen)
-    take_chunks(b, gen, True)
+    b.store(i64(0), claimed)
+    take_chunks(b, gen, w_slot, claimed)
+    old, cap = b.load(budget), get(b, "spin")
+    grown = b.add(b.add(old, old), i64(64))
+    grown = b.select(b.icmp_signed("<", grown, cap), grown, cap)
+    b.store(b.select(b.icmp_signed(">", b.load(claimed), i64(0)), grown, b.lshr(old, i64(2))),
+            budget)
     b.branch(loop)
 
     # i32 adj_par_start(i64 nworkers): start workers until `nworkers` exist (0 or an errno)
@@ -702,6 +715,7 @@ def build_runtime_module() -> str:
                     name=RUNTIME_SYMBOL)
     fn, envp, n = f.args
     b = ir.IRBuilder(f.append_basic_block("entry"))
+    i, w_slot, k_slot = (b.alloca(I64) for _ in range(3))
     serial = f.append_basic_block("serial")
     try_pool = f.append_basic_block("try_pool")
     pooled = f.append_basic_block("pooled")
@@ -714,7 +728,6 @@ def build_runtime_module() -> str:
     busy = b.call(p_trylock, [sp(b, region)])
     b.cbranch(b.icmp_signed("!=", busy, ir.Constant(I32, 0)), serial, pooled)
     b.position_at_end(serial)
-    i = b.alloca(I64)
     b.store(i64(0), i)
 
     def step(b):
@@ -740,12 +753,13 @@ def build_runtime_module() -> str:
     b.call(p_unlock, [sp(b, mu)])
     b.branch(claim)
     b.position_at_end(claim)
-    take_chunks(b, gen, False)
+    take_chunks(b, gen, w_slot)
 
     # the last chunks run on workers: spin, then yield the core until they are done
     def running(b):
         return b.icmp_signed("<", get(b, "done", "acquire"), n)
-    spin_while(b, running, "finish")
+    # (shorter than a worker's spin: the chunk is running, or its thread waits for a core)
+    spin_while(b, running, "finish", k_slot, b.lshr(get(b, "spin"), i64(3)))
     while_loop(b, running, lambda b: b.call(s_yield, []), "yield")
     b.call(p_unlock, [sp(b, region)])
     b.ret_void()
