@@ -9,11 +9,15 @@ For each case three variants of the same gradient run in turn, round after round
            and numpy's BLAS both use n threads).
 Each cell is the median over rounds of one round's time per call (min-max in brackets); the
 ratio columns are medians of the per-round ratios (paired, so machine drift cancels). On a
-machine whose other cores are busy the N-thread speed-up shrinks toward 1: quote ranges.
+machine whose other cores are busy the N-thread speed-up shrinks toward 1: quote ranges. The
+"worker" column is the chunks per call that the pool's workers (not the calling thread) ran at
+the largest thread count, out of the split loops' chunks per call (a late worker leaves its
+share to the caller: a busy machine).
 """
 from __future__ import annotations
 
 import argparse
+import re
 import time
 
 import numpy as np
@@ -27,15 +31,16 @@ CASES = [("polynomial", "3 scalars"), ("rosenbrock", "n=10"), ("rosenbrock", "n=
 
 
 def _per_call(call, min_time):
-    """Seconds per call, looping for at least min_time."""
-    loops, t = 1, 0.0
+    """(seconds per call, calls made in all), looping for at least min_time."""
+    loops, t, calls = 1, 0.0, 0
     while True:
         t0 = time.perf_counter()
         for _ in range(loops):
             call()
         t = time.perf_counter() - t0
+        calls += loops
         if t >= min_time:
-            return t / loops
+            return t / loops, calls
         loops *= 2 if t < min_time / 4 else 1
         loops = max(loops, int(loops * min_time / max(t, 1e-9)))
 
@@ -56,7 +61,7 @@ def main(argv=None):
     print(f"threads {counts}; {ns.rounds} rounds; default num_threads "
           f"{ad.config.num_threads}")
     header = ["case", "unsplit"] + [f"T={n}" for n in counts] + \
-        [f"T={n}/unsplit" for n in counts]
+        [f"T={n}/unsplit" for n in counts] + ["worker"]
     rows = []
     for name, label in cases:
         obj = OBJECTIVES[name]
@@ -72,13 +77,22 @@ def main(argv=None):
             unsplit(*args)
         finally:
             parallel.MIN_WORK = old
-        n_split = split.llvm_ir(*args).count('call void @"adj_parallel_for"')
+        llvm_ir = split.llvm_ir(*args)
+        n_split = llvm_ir.count('call void @"adj_parallel_for"')
+        chunks = sum(int(c) for c in re.findall(
+            r'call void @"adj_parallel_for"\(.*, i64 (\d+)\)$', llvm_ir, re.M))
         variants = [("unsplit", unsplit, 1)] + [(f"T={n}", split, n) for n in counts]
         times = {v: [] for v, _, _ in variants}
+        by_workers, top_calls = 0, 0
         for _ in range(ns.rounds):
             for v, g, n in variants:
                 ad.config.num_threads = n
-                times[v].append(_per_call(lambda: g(*args), ns.min_time))
+                before = (parallel.stats() or {}).get("worker_chunks", 0)
+                t, calls = _per_call(lambda: g(*args), ns.min_time)
+                times[v].append(t)
+                if chunks and g is split and n == max(counts):
+                    by_workers += parallel.stats()["worker_chunks"] - before
+                    top_calls += calls
         ad.config.num_threads = None
         cells = [f"{name} {label} ({n_split} split)"]
         for v, _, _ in variants:
@@ -87,6 +101,7 @@ def main(argv=None):
         for n in counts:
             r = np.array(times[f"T={n}"]) / np.array(times["unsplit"])
             cells.append(f"{np.median(r):.2f} [{r.min():.2f}-{r.max():.2f}]")
+        cells.append(f"{by_workers / max(top_calls, 1):.1f}/{chunks}" if chunks else "-")
         rows.append(cells)
         print(" | ".join(cells), flush=True)
     print()
