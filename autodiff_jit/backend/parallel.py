@@ -23,8 +23,9 @@ caller included, claims chunks by compare-and-swap on that word, so a worker tha
 finds no chunk left and a loaded machine degrades to the serial loop rather than waiting. After
 a region a worker spins up to `SPIN` rounds of the CPU's pause instruction on the word (the next
 split loop of the same gradient, or the next call, starts without a wake-up; less after regions
-it came too late for), then sleeps on a condition variable; the caller signals it only when a worker is asleep. The caller spins, then
-yields the CPU, until the chunks workers took have finished. A second thread calling compiled
+it came too late for), then sleeps on a condition variable; the caller signals it only when a
+worker is asleep. The caller spins, then yields the CPU, until the chunks workers took have
+finished. A second thread calling compiled
 code while a region runs (or a region started from inside a chunk) runs its chunks serially. A
 forked child resets the pool (its workers do not exist there) and starts its own.
 
@@ -452,14 +453,13 @@ def _declare_runtime(m):
 # loop of the same gradient, the next call -- starts without a wake-up), then sleeps on a
 # condition variable. Its own budget shrinks to a quarter after each region in which it found
 # no chunk left (it came too late: no free core, so spinning would only take CPU from the
-# caller) and grows back as it takes chunks; the caller signals it only when some worker is asleep (`sleepers`; the
-# seq_cst store of the word and load of the count, against the worker's seq_cst increment and
-# re-check, mean one of the two always sees the other).
+# caller) and grows back as it takes chunks. The caller signals only when some worker is
+# asleep (`sleepers`: the seq_cst store of the word and load of the count, against the
+# worker's seq_cst increment and re-check, mean one of the two always sees the other).
 
 _SYNC_BYTES = 128   # >= sizeof(pthread_mutex_t) / sizeof(pthread_cond_t) on Linux and macOS
 SPIN = 1 << 13      # pause rounds a worker (or the caller waiting for the last chunk) spins
 MAX_TASK_CHUNKS = 0xFFFF     # chunks one word can count (MAX_CHUNKS is far below)
-_GEN = 1 << 32
 
 
 def build_runtime_module() -> str:
