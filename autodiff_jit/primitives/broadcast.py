@@ -189,6 +189,9 @@ def unbroadcast(g, shape):
     lead = len(gshape) - len(shape)
     axes = tuple(range(lead)) + tuple(i + lead for i, d in enumerate(shape)
                                       if d == 1 and gshape[i + lead] != 1)
+    if type(g) is np.ndarray:   # plain numpy (tape backward): no bind, nothing to record
+        out = _sum_impl(g, axes=axes) if axes else g
+        return np.reshape(out, shape) if np.shape(out) != tuple(shape) else out
     out = reduce_sum(g, axes) if axes else g
     return reshape(out, tuple(shape))
 

@@ -167,7 +167,15 @@ sqrt = _unary("sqrt", np.sqrt, lambda x, y: 0.5 / y)
 sin = _unary("sin", np.sin, lambda x, y: np.cos(x))
 cos = _unary("cos", np.cos, lambda x, y: -np.sin(x))
 tan = _unary("tan", np.tan, lambda x, y: 1.0 + y * y)
-tanh = _unary("tanh", np.tanh, lambda x, y: 1.0 - y * y)
+def _one_minus_sq(x, y):
+    """1 - y*y (tanh's derivative); on a numpy array in the one fresh buffer y*y gives."""
+    t = y * y
+    if type(t) is np.ndarray and t is not y:
+        return np.subtract(1.0, t, out=t)
+    return 1.0 - t
+
+
+tanh = _unary("tanh", np.tanh, _one_minus_sq)
 sinh = _unary("sinh", np.sinh, lambda x, y: np.cosh(x))
 cosh = _unary("cosh", np.cosh, lambda x, y: np.sinh(x))
 arcsin = _unary("arcsin", np.arcsin, lambda x, y: 1.0 / np.sqrt(1.0 - x * x), torch_name="AsinBackward0")
