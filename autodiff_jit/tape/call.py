@@ -122,6 +122,7 @@ def tape_call(transformed, args, kwargs):
     else:
         gs = [None] * len(flat_targets)
     grads, pos = [], 0
+    given_out = set()   # buffers already returned: each gradient is the caller's own array
     for tens, td in groups:
         vals = []
         for x, g in zip(tens, gs[pos:pos + len(tens)]):
@@ -129,6 +130,14 @@ def tape_call(transformed, args, kwargs):
             if type(g) is np.ndarray:
                 if g.dtype != dt:
                     g = g.astype(dt)
+                elif g.ndim:
+                    # a rule may pass one cotangent to two inputs (x + y) or give a read-only
+                    # broadcast view (the gradient of a sum): copy those, as compiled mode
+                    # returns separate writable arrays
+                    buf = id(g if g.base is None else g.base)
+                    if buf in given_out or not g.flags.writeable:
+                        g = np.array(g)
+                    given_out.add(id(g if g.base is None else g.base))
                 vals.append(g[()] if g.ndim == 0 else g)
             elif g is None:
                 vals.append(np.zeros(x._data.shape, dt)[()])

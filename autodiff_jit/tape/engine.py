@@ -8,6 +8,7 @@ There are no derivative formulas here.
 from __future__ import annotations
 
 import heapq
+import sys
 
 import numpy as np
 
@@ -134,6 +135,40 @@ def _toposort(root_node):
 
 def _add(a, b):
     return b if a is None else a + b
+
+
+# In-place gradient accumulation. A pending cotangent that a rule has just computed (a fresh
+# array) is referenced by the engine's pending entry alone; the next contribution is added
+# into it instead of into a new array. Anything else holding the array (a hook's Tensor, a
+# node's saved values, a user's Tensor, a view of it, the rule's other output) adds a
+# reference, and then the sum goes to a new array as before. The count the engine's own
+# references give is measured once here, in the code shape _accumulate uses, so it follows
+# the interpreter's reference counting rather than assuming it.
+_refcount = sys.getrefcount
+
+
+def _accumulate(entry, i, ct):
+    """entry[i] += ct, in place when entry[i] is an ndarray only `entry` holds."""
+    cur = entry[i]
+    if type(cur) is np.ndarray and type(ct) is np.ndarray and _refcount(cur) <= _OWNED_RC \
+            and cur.base is None and cur.flags.writeable and cur.shape == ct.shape and \
+            cur.dtype == ct.dtype:
+        np.add(cur, ct, out=cur)
+    else:
+        entry[i] = cur + ct
+
+
+def _owned_refcount():
+    seen = []
+
+    def probe(entry, i, ct):
+        cur = entry[i]
+        seen.append(_refcount(cur))
+    probe([np.empty(2)], 0, None)
+    return seen[0]
+
+
+_OWNED_RC = _owned_refcount()
 
 
 def _run(root, root_grad, *, targets=None, retain_graph=False, create_graph=False):
@@ -295,7 +330,7 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
                 if e is None:
                     leaf_acc[id(x)] = [x, ct]
                 else:
-                    e[1] = e[1] + ct
+                    _accumulate(e, 1, ct)
             else:
                 k = -fn.seq if rank is None else rank[id(fn)]
                 e = pending.get(k)
@@ -308,7 +343,10 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
                     push(heap, k)
                 else:
                     nr = x._out_nr + 1
-                    e[nr] = ct if e[nr] is None else e[nr] + ct
+                    if e[nr] is None:
+                        e[nr] = ct
+                    else:
+                        _accumulate(e, nr, ct)
     for e in leaf_acc.values():
         acc = e[0]._accum
         if acc is not None and acc.hooks:
