@@ -537,11 +537,17 @@ class Tensor(GraphTensor, ArrayOps):
 
     # --- numpy protocols: composites recorded as one PyTorch-named node ------------------
     def __array_function__(self, func, types, args, kwargs):
-        if not kwargs and len(args) == 1 and args[0] is self:
-            if func is np.sum:
-                return _sum_all(self)
-            if func is np.mean:
-                return _mean_all(self)
+        if args and args[0] is self:
+            if not kwargs and len(args) == 1:
+                if func is np.sum:
+                    return _sum_all(self)
+                if func is np.mean:
+                    return _mean_all(self)
+            prim = _AXIS_REDUCTIONS.get(func)
+            if prim is not None:
+                res = _reduce_axis(prim, self, args, kwargs)
+                if res is not None:
+                    return res
         name = _COMPOSITE_NAMES.get(func)
         if name is not None:
             check_args(FUNCTIONS[func], f"np.{func.__name__}", args, kwargs)
@@ -802,6 +808,8 @@ _P_NEG, _P_IPOW = _E.neg, _E.integer_pow_p
 _P_SLICE = _I.slice_p
 _P_RESHAPE = _B.reshape_p
 _P_SUM = _R.reduce_sum_p
+# np.sum / np.max / np.min over given axes (_reduce_axis): the primitive each records
+_AXIS_REDUCTIONS = {np.sum: _R.reduce_sum_p, np.max: _R.reduce_max_p, np.min: _R.reduce_min_p}
 _P_DOT = _L.dot_general_p
 _SUM_PARAMS = {n: {"axes": tuple(range(n))} for n in range(1, 9)}
 _ADD_REDUCE = np.add.reduce
@@ -872,6 +880,60 @@ def _sum_all(x):
         # reduce_sum's impl is np.sum(d, axis=axes), i.e. this call minus np.sum's Python layer
         return _record1(_P_SUM, _ADD_REDUCE(d, params["axes"]), x, d, params)
     return FUNCTIONS[np.sum](x)
+
+
+def _reduce_axes(axis, nd):
+    """`axis` (an int or a tuple of ints) as sorted non-negative axes; None when numpy's
+    own argument handling must see it (bad or repeated axes, 0-d input, axis=())."""
+    if type(axis) is int:
+        axis = (axis,)
+    elif type(axis) is not tuple or not axis:
+        return None
+    out = []
+    for a in axis:
+        if type(a) is not int:
+            return None
+        if a < 0:
+            a += nd
+        if not 0 <= a < nd:
+            return None
+        out.append(a)
+    out.sort()
+    if len(set(out)) != len(out):
+        return None
+    return tuple(out)
+
+
+def _reduce_axis(prim, x, args, kwargs):
+    """np.sum/max/min(x, axis[, keepdims]) of a float Tensor: the nodes numpy/reductions.py
+    records (the reduction, then a reshape for keepdims), without its argument handling.
+    None: not this simple case (the numpy layer handles it)."""
+    d = x._data
+    nd = d.ndim
+    if not nd or d.dtype not in _FLOATS or len(args) > 2:
+        return None
+    axis = args[1] if len(args) == 2 else None
+    keepdims = False
+    for k, v in kwargs.items():
+        if k == "axis" and len(args) == 1:
+            axis = v
+        elif k == "keepdims" and (v is True or v is False):
+            keepdims = v
+        else:
+            return None
+    axes = _reduce_axes(axis, nd)
+    if axes is None:
+        return None
+    shape = d.shape
+    if prim is not _P_SUM and any(shape[a] == 0 for a in axes):
+        return None   # the numpy layer raises numpy's error
+    params = {"axes": axes}
+    out = prim.impl(d, **params)
+    t = _record1(prim, out, x, d, params)
+    if keepdims:
+        kept = tuple(1 if i in axes else n for i, n in enumerate(shape))
+        t = _record1(_P_RESHAPE, np.reshape(out, kept), t, out, {"shape": kept})
+    return t
 
 
 def _mean_all(x):

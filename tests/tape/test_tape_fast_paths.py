@@ -193,3 +193,41 @@ def test_basic_index_tuples_refuse_what_numpy_refuses():
 def test_bundle_adjustment_objective_agrees_across_modes():
     r = ad.compare("bundle_adjustment", size="quick", quick=True)
     assert r.agreed and r.case.name == "bundle_adjustment"
+
+
+@pytest.mark.parametrize("fn", [np.sum, np.max, np.min])
+@pytest.mark.parametrize("axis,keepdims", [
+    (1, True), (1, False), (-1, True), (0, False), ((0, 2), True), ((2, 0), False),
+    ((-3, -1), True), ((0, 1, 2), True), ((0, 1, 2), False),
+])
+@pytest.mark.parametrize("dtype", (np.float64, np.float32))
+def test_axis_reductions_match_the_numpy_layer(fn, axis, keepdims, dtype):
+    x = np.round(rng.standard_normal((3, 4, 5)), 1).astype(dtype)   # rounded: max has ties
+    x[0, 0, :2] = x[0, 0, 2]
+    t = ad.tensor(x, requires_grad=True)
+    r = fn(t, axis=axis, keepdims=keepdims)
+    want = fn(x, axis=axis, keepdims=keepdims)
+    assert _data(r).dtype == want.dtype and _data(r).shape == np.shape(want)
+    np.testing.assert_array_equal(_data(r), want)
+    w = (np.arange(np.size(want), dtype=dtype) + 1).reshape(np.shape(want))
+    np.sum(r * w).backward()
+    gref = ad.grad(lambda v: np.sum(fn(v, axis=axis, keepdims=keepdims) * w),
+                   mode="interpret")(x)
+    assert t.grad.dtype == dtype
+    np.testing.assert_array_equal(t.grad, gref)
+    # positional axis takes the same path
+    np.testing.assert_array_equal(_data(fn(t, axis)), fn(x, axis))
+
+
+def test_axis_reductions_refuse_what_numpy_refuses():
+    t = ad.tensor(np.zeros((2, 3)), requires_grad=True)
+    with pytest.raises(Exception, match="out of bounds|out of range"):
+        np.sum(t, axis=2)
+    with pytest.raises(ValueError, match="duplicate|repeated"):
+        np.max(t, axis=(0, 0))
+    with pytest.raises(ValueError, match="zero-size"):
+        np.max(ad.tensor(np.zeros((2, 0)), requires_grad=True), axis=1)
+    with pytest.raises(NotImplementedError, match="out"):
+        np.sum(t, axis=0, out=np.zeros(3))
+    # a 0-d Tensor and axis=() keep numpy's own handling
+    np.testing.assert_array_equal(_data(np.sum(t, axis=())), np.zeros((2, 3)))
