@@ -231,3 +231,44 @@ def test_axis_reductions_refuse_what_numpy_refuses():
         np.sum(t, axis=0, out=np.zeros(3))
     # a 0-d Tensor and axis=() keep numpy's own handling
     np.testing.assert_array_equal(_data(np.sum(t, axis=())), np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("key", [
+    (slice(None), np.array([0, 2, 2, 1])),                 # ADBench's padded[:, idx]
+    (np.array([1, 0, 1]),),
+    (np.array([[1, -2], [0, 1]]), slice(None)),            # negative entries, a 2-D index
+    (slice(None), slice(None), np.array([3, -1, 0])),
+    (slice(None), np.array([], dtype=np.int64)),
+    (slice(None), np.array([2, 1], dtype=np.int32)),
+])
+def test_single_index_array_gather_matches_the_numpy_layer(key):
+    x = np.arange(24.0).reshape(2, 3, 4)
+    t = ad.tensor(x, requires_grad=True)
+    r = t[key]
+    np.testing.assert_array_equal(_data(r), x[key])
+    w = np.arange(float(x[key].size)).reshape(x[key].shape) + 1.0
+    np.sum(r * w).backward()
+    want = ad.grad(lambda v: np.sum(v[key] * w), mode="interpret")(x)
+    np.testing.assert_array_equal(t.grad, want)
+
+
+def test_single_index_array_gather_keeps_its_own_index():
+    x = np.arange(6.0)
+    idx = np.array([0, 0, 5])
+    t = ad.tensor(x, requires_grad=True)
+    r = t[(idx,)]
+    idx[:] = 1   # a later write into the caller's index array changes nothing recorded
+    np.sum(r).backward()
+    np.testing.assert_array_equal(t.grad, [2.0, 0, 0, 0, 0, 1.0])
+
+
+def test_single_index_array_gather_refuses_what_numpy_refuses():
+    t = ad.tensor(np.zeros((2, 3)), requires_grad=True)
+    with pytest.raises(IndexError, match="out of bounds"):
+        t[:, np.array([0, 3])]
+    with pytest.raises(IndexError, match="out of bounds"):
+        t[:, np.array([-4])]
+    with pytest.raises(IndexError, match="integer"):
+        t[:, np.array([0.0])]
+    # a boolean mask keeps the numpy layer's path
+    np.testing.assert_array_equal(_data(t[:, np.array([True, False, True])]), np.zeros((2, 2)))
