@@ -925,7 +925,7 @@ def _reduce_axis(prim, x, args, kwargs):
             keepdims = v
         else:
             return None
-    axes = _reduce_axes(axis, nd)
+    axes = _SUM_PARAMS[nd]["axes"] if axis is None and nd <= 8 else _reduce_axes(axis, nd)
     if axes is None:
         return None
     shape = d.shape

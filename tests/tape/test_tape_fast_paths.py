@@ -198,7 +198,7 @@ def test_bundle_adjustment_objective_agrees_across_modes():
 @pytest.mark.parametrize("fn", [np.sum, np.max, np.min])
 @pytest.mark.parametrize("axis,keepdims", [
     (1, True), (1, False), (-1, True), (0, False), ((0, 2), True), ((2, 0), False),
-    ((-3, -1), True), ((0, 1, 2), True), ((0, 1, 2), False),
+    ((-3, -1), True), ((0, 1, 2), True), ((0, 1, 2), False), (None, False), (None, True),
 ])
 @pytest.mark.parametrize("dtype", (np.float64, np.float32))
 def test_axis_reductions_match_the_numpy_layer(fn, axis, keepdims, dtype):
