@@ -21,9 +21,15 @@ def _reshape_rule(x, *, shape):
     return AVal(shape, x.dtype)
 
 
+def _reshape_vjp(g, out, x, *, shape):
+    if type(g) is np.ndarray:   # tape backward: numpy's reshape, without bind
+        return (g.reshape(shape_of(x)),)
+    return (reshape(g, aval_of(x).shape),)
+
+
 reshape_p = register(Primitive(
     "reshape", _reshape_rule, lambda x, *, shape: np.reshape(x, shape),
-    vjp=lambda g, out, x, *, shape: (reshape(g, aval_of(x).shape),),
+    vjp=_reshape_vjp,
     jvp=lambda t, out, x, *, shape: None if t[0] is None else reshape(t[0], shape),
     torch_name="ViewBackward0", family="shape"))
 

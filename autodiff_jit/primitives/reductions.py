@@ -8,7 +8,7 @@ import numpy as np
 from ..ir import AVal
 from .core import Primitive, aval_of, bind, register
 from . import batching as B, elementwise as E
-from .broadcast import _linear_jvp, _reduce_rule, expand_back
+from .broadcast import _linear_jvp, _reduce_rule, _sum_impl, expand_back
 from .broadcast import reduce_sum, reduce_sum_p  # noqa: F401  (re-exported)
 
 
@@ -29,7 +29,8 @@ def _extremum_vjp_numpy(g, out, x, axes):
     buffer: mask = (x == max), count = sum(mask), mask * g / count."""
     kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
     mask = np.equal(x, np.reshape(out, kept)).astype(x.dtype)
-    count = np.add.reduce(mask, axis=axes, keepdims=True)
+    # (small integers: any summation order is exact, so reduce_sum's fast short-axis paths)
+    count = np.reshape(_sum_impl(mask, axes=axes), kept)
     share = np.divide(np.reshape(g, kept), count, dtype=x.dtype)
     return np.multiply(mask, share, out=mask)
 

@@ -17,9 +17,22 @@ def _transpose_rule(x, *, perm):
     return AVal(tuple(x.shape[p] for p in perm), x.dtype)
 
 
+def _inverse(perm):
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return tuple(inv)
+
+
+def _transpose_vjp(g, out, x, *, perm):
+    if type(g) is np.ndarray:   # tape backward: the view, without bind
+        return (g.transpose(_inverse(perm)),)
+    return (transpose(g, _inverse(perm)),)
+
+
 transpose_p = register(Primitive(
     "transpose", _transpose_rule, lambda x, *, perm: np.transpose(x, perm),
-    vjp=lambda g, out, x, *, perm: (transpose(g, tuple(np.argsort(perm).tolist())),),
+    vjp=_transpose_vjp,
     jvp=lambda t, out, x, *, perm: None if t[0] is None else transpose(t[0], perm),
     torch_name="PermuteBackward0", family="shape"))
 
@@ -39,6 +52,13 @@ def _concat_rule(*xs, axis):
 
 
 def _concat_vjp(g, out, *xs, axis):
+    if type(g) is np.ndarray:   # tape backward: views of g, without bind
+        cts, offset, lead = [], 0, (slice(None),) * axis
+        for x in xs:
+            n = aval_of(x).shape[axis]
+            cts.append(g[lead + (slice(offset, offset + n),)])
+            offset += n
+        return tuple(cts)
     from .indexing import slice_along
     cts, offset = [], 0
     for x in xs:
