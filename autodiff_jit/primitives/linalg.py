@@ -133,9 +133,18 @@ def _dot_vjp(g, out, a, b, *, contract, batch, needs=(True, True)):
             b.ndim <= 2 and contract == ((a.ndim - 1,), (0,)) and \
             (type(g) is np.ndarray or isinstance(g, np.generic)) and a.dtype == b.dtype:
         return _matmul_vjp(g, a, b, needs)
-    a_sub, b_sub, o_sub = _letters(aval_of(a).ndim, aval_of(b).ndim, contract, batch)
+    key = (aval_of(a).ndim, aval_of(b).ndim, contract, batch)
+    subs = _LETTERS.get(key)
+    if subs is None:
+        if len(_LETTERS) > 1024:
+            _LETTERS.clear()
+        subs = _LETTERS[key] = _letters(*key)
+    a_sub, b_sub, o_sub = subs
     return (einsum2(o_sub, b_sub, a_sub, g, b) if needs[0] else None,
             einsum2(a_sub, o_sub, b_sub, a, g) if needs[1] else None)
+
+
+_LETTERS: dict = {}  # (a.ndim, b.ndim, contract, batch) -> _letters
 
 
 def _dot_jvp(t, out, a, b, *, contract, batch):
@@ -161,6 +170,26 @@ def dot_general(a, b, contract, batch=((), ())):
 
 def einsum2(a_sub: str, b_sub: str, out_sub: str, a, b):
     """Two-operand einsum without repeated letters inside one operand, as dot_general."""
+    plan = _PLANS.get((a_sub, b_sub, out_sub))
+    if plan is None:
+        plan = _einsum2_plan(a_sub, b_sub, out_sub)
+        if len(_PLANS) > 1024:  # bound the cache for programs with ever-new subscripts
+            _PLANS.clear()
+        _PLANS[(a_sub, b_sub, out_sub)] = plan
+    only_a, only_b, contract, batch, perm = plan
+    if only_a:
+        a = R.reduce_sum(a, only_a)
+    if only_b:
+        b = R.reduce_sum(b, only_b)
+    return S.transpose(dot_general(a, b, contract, batch), perm)
+
+
+_PLANS: dict = {}  # (a_sub, b_sub, out_sub) -> _einsum2_plan (tape backward asks per node)
+
+
+def _einsum2_plan(a_sub, b_sub, out_sub):
+    """What einsum2 does for these subscripts: the axes each operand sums away first, the
+    dot_general's contract/batch axes, and the transpose of its result into out_sub."""
     for sub in (a_sub, b_sub, out_sub):
         if len(set(sub)) != len(sub):
             raise NotImplementedError(f"einsum: repeated index in {sub!r} (diagonals) is not "
@@ -171,21 +200,19 @@ def einsum2(a_sub: str, b_sub: str, out_sub: str, a, b):
     # letters that appear in only one operand and not in the output are summed away first
     only_a = [i for i, c in enumerate(a_sub) if c not in b_sub and c not in out_sub]
     if only_a:
-        a = R.reduce_sum(a, only_a)
         a_sub = "".join(c for i, c in enumerate(a_sub) if i not in only_a)
     only_b = [i for i, c in enumerate(b_sub) if c not in a_sub and c not in out_sub]
     if only_b:
-        b = R.reduce_sum(b, only_b)
         b_sub = "".join(c for i, c in enumerate(b_sub) if i not in only_b)
     shared = [c for c in a_sub if c in b_sub]
     batch_l = [c for c in shared if c in out_sub]
     contract_l = [c for c in shared if c not in out_sub]
     contract = (tuple(a_sub.index(c) for c in contract_l), tuple(b_sub.index(c) for c in contract_l))
     batch = (tuple(a_sub.index(c) for c in batch_l), tuple(b_sub.index(c) for c in batch_l))
-    res = dot_general(a, b, contract, batch)
     res_sub = "".join(batch_l) + "".join(c for c in a_sub if c not in b_sub) + \
         "".join(c for c in b_sub if c not in a_sub)
-    return S.transpose(res, [res_sub.index(c) for c in out_sub])
+    return (tuple(only_a), tuple(only_b), contract, batch,
+            tuple(res_sub.index(c) for c in out_sub))
 
 
 def _dot_batch(prim, axis_size, vals, dims, *, contract, batch):
