@@ -548,6 +548,10 @@ class Tensor(GraphTensor, ArrayOps):
                 res = _reduce_axis(prim, self, args, kwargs)
                 if res is not None:
                     return res
+        if func is np.concatenate:
+            res = _concat(args, kwargs)
+            if res is not None:
+                return res
         name = _COMPOSITE_NAMES.get(func)
         if name is not None:
             check_args(FUNCTIONS[func], f"np.{func.__name__}", args, kwargs)
@@ -805,6 +809,7 @@ def _torch_kw(kwargs, dim, keepdim, unbiased=None):
 from ..primitives import elementwise as _E  # noqa: E402
 from ..primitives import indexing as _I, linalg as _L, reductions as _R  # noqa: E402
 from ..primitives import broadcast as _B  # noqa: E402
+from ..primitives import shape as _S  # noqa: E402
 
 _P_ADD, _P_SUB, _P_MUL, _P_DIV = _E.add, _E.sub, _E.mul, _E.div
 _P_NEG, _P_IPOW = _E.neg, _E.integer_pow_p
@@ -812,6 +817,7 @@ _P_SLICE = _I.slice_p
 _P_RESHAPE = _B.reshape_p
 _P_SUM = _R.reduce_sum_p
 _P_TAKE = _I.take_p
+_P_CONCAT = _S.concatenate_p
 # np.sum / np.max / np.min over given axes (_reduce_axis): the primitive each records
 _AXIS_REDUCTIONS = {np.sum: _R.reduce_sum_p, np.max: _R.reduce_max_p, np.min: _R.reduce_min_p}
 _P_DOT = _L.dot_general_p
@@ -1029,6 +1035,37 @@ def _basic_getitem(x, d, key):
         td = t._data
         t = _record1(_P_RESHAPE, np.reshape(td, out_shape), t, td, {"shape": out_shape})
     return t
+
+
+def _concat(args, kwargs):
+    """np.concatenate([...], axis) of float Tensors and arrays of one dtype and rank whose
+    shapes agree off the axis: the one concatenate node the numpy layer records, without its
+    dtype promotion. None: anything else (the numpy layer handles or refuses it)."""
+    if not args or len(args) > 2 or type(args[0]) not in (list, tuple) or not args[0]:
+        return None
+    axis = args[1] if len(args) == 2 else 0
+    for k, v in kwargs.items():
+        if k != "axis" or len(args) == 2:
+            return None
+        axis = v
+    vals = args[0]
+    dt = shape = None
+    for v in vals:
+        tv = type(v)
+        d = v._data if tv is Tensor or tv is Parameter else v if tv is np.ndarray else None
+        if type(d) is not np.ndarray:
+            return None
+        if dt is None:
+            dt, shape = d.dtype, d.shape
+            if dt not in _FLOATS or type(axis) is not int or not -len(shape) <= axis < len(shape):
+                return None
+            axis %= len(shape)
+        elif d.dtype != dt or len(d.shape) != len(shape) or \
+                d.shape[:axis] != shape[:axis] or d.shape[axis + 1:] != shape[axis + 1:]:
+            return None
+    if len(vals) == 1:
+        return None   # the numpy layer's copy (CloneBackward0)
+    return TAPE.process(_P_CONCAT, tuple(vals), {"axis": axis})
 
 
 def _take_getitem(x, d, key):

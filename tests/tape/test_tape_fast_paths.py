@@ -309,3 +309,37 @@ def test_gmm_objective_tape_matches_interpret():
     want = ad.grad(fn, argnums=obj.argnums, mode="interpret")(*args)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-11 * np.max(np.abs(w)))
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1, -2])
+@pytest.mark.parametrize("dtype", (np.float64, np.float32))
+def test_concatenate_matches_the_numpy_layer(axis, dtype):
+    a = rng.standard_normal((3, 4)).astype(dtype)
+    b = rng.standard_normal((3, 4)).astype(dtype)
+    c = np.zeros((3, 4), dtype)
+    t = ad.tensor(a, requires_grad=True)
+    u = ad.tensor(b, requires_grad=True)
+    r = np.concatenate([c, t, u, t], axis=axis)
+    want = np.concatenate([c, a, b, a], axis=axis)
+    assert _data(r).dtype == dtype
+    np.testing.assert_array_equal(_data(r), want)
+    w = np.arange(want.size, dtype=dtype).reshape(want.shape)
+    np.sum(r * w).backward()
+    ga, gb = ad.grad(lambda a, b: np.sum(np.concatenate([c, a, b, a], axis=axis) * w),
+                     argnums=(0, 1), mode="interpret")(a, b)
+    np.testing.assert_array_equal(t.grad, ga)
+    np.testing.assert_array_equal(u.grad, gb)
+
+
+def test_concatenate_other_arguments_keep_the_numpy_layer():
+    t = ad.tensor(np.ones((2, 2)), requires_grad=True)
+    with pytest.raises(ValueError):
+        np.concatenate([t, np.ones((3, 3))], axis=0)          # shapes differ off the axis
+    r = np.concatenate([t, np.ones((2, 2), np.float32)])      # mixed dtypes: promoted
+    assert _data(r).dtype == np.float64 and _data(r).shape == (4, 2)
+    r = np.concatenate([t, t], axis=None)                     # flattened
+    assert _data(r).shape == (8,)
+    with pytest.raises(NotImplementedError, match="out"):
+        np.concatenate([t, t], out=np.zeros((4, 2)))
+    r = np.concatenate((t,))                                  # one operand: a copy node
+    assert r.grad_fn is not None and not np.shares_memory(_data(r), _data(t))
