@@ -167,6 +167,8 @@ sqrt = _unary("sqrt", np.sqrt, lambda x, y: 0.5 / y)
 sin = _unary("sin", np.sin, lambda x, y: np.cos(x))
 cos = _unary("cos", np.cos, lambda x, y: -np.sin(x))
 tan = _unary("tan", np.tan, lambda x, y: 1.0 + y * y)
+
+
 def _one_minus_sq(x, y):
     """1 - y*y (tanh's derivative); on a numpy array in the one fresh buffer y*y gives."""
     t = y * y
