@@ -14,7 +14,6 @@ import numpy as np
 
 from ..primitives.elementwise import fit_cotangent as _fit
 from .grad_mode import _GRAD
-from .heap import _STATE as _HEAP, keep_heap
 from .graph import (_LAST_WRITE, _REWIRED, _RETAIN_MSG, TENSOR_TYPES, AccumulateGrad,
                     CompositeNode, FunctionNode, GraphTensor, PrimNode, inputs_at)
 
@@ -176,8 +175,6 @@ def _run(root, root_grad, *, targets=None, retain_graph=False, create_graph=Fals
 
     targets=None: accumulate into the leaves' `.grad` (Tensor.backward). Otherwise return one
     gradient per target tensor (None where none flows) and leave `.grad` alone."""
-    if not _HEAP["done"]:
-        keep_heap()   # once per process: freed cotangents stay in the heap for the next pass
     if root.grad_fn is None:
         root_grad = _leaf_hooks(root, root_grad, create_graph)
         if targets is None:
