@@ -2,11 +2,12 @@
 
     python benchmarks/bench_numpy.py [--repeat 7] [--cases sort_1e5,pad_reflect,...]
 
-Workloads (float64 unless named): sort of 1e3/1e5/1e6 values and of 1e5 float32 and int64
-values, argsort of 1e5 (the argsort primitive: a radix sort; np.sort gathers through it),
-rows of a 1000x100 sort; cumprod along rows of 1000x100 (the cumprod primitive); convolve of
-10k samples with a 64-tap kernel (Toeplitz gather + product); pad of 1000x1000 by 8 in reflect,
-edge and constant mode (one take_runs copy / one padding view).
+Workloads (float64 unless named): sort of 1e3..1e6 values, of 1e5 float32 and int64 values and
+of rows (1000x100 and 10000x16, along the last axis); argsort of 1e5 (the argsort primitive: a
+radix sort; np.sort gathers through it) and argsort-based composites (median, quantile of 1e5;
+searchsorted uses no sort); cumprod along rows of 1000x100 and of 1e6 values (the cumprod
+primitive); convolve of 10k and 1e6 samples with a 64-tap kernel (Toeplitz gather + product);
+pad of 1000x1000 by 8 in every supported mode (one take_runs copy / one padding view).
 Columns: numpy forward; compiled forward (ad.jit); compiled gradient of sum(f(x) * w) (ad.grad,
 which also runs the forward); for sort and argsort also numpy's stable argsort, the same contract
 as ours. Times are medians over `repeat` rounds, in microseconds per call; in each round every
@@ -34,24 +35,41 @@ def _stable(x):
     return np.argsort(x, kind="stable")
 
 
+def _rows(x):
+    return np.argsort(x, axis=-1, kind="stable")
+
+
+def _pad(mode, **kw):
+    return lambda x: np.pad(x, 8, mode=mode, **kw)
+
+
+def _normal(*shape):
+    return rng.standard_normal(shape)
+
+
 # name -> (function, input, differentiable, numpy's stable counterpart or None)
 WORK = {
-    "sort_1e3": (np.sort, rng.standard_normal(1_000), True, _stable),
-    "sort_1e5": (np.sort, rng.standard_normal(100_000), True, _stable),
-    "sort_1e6": (np.sort, rng.standard_normal(1_000_000), True, _stable),
-    "sort_f32_1e5": (np.sort, rng.standard_normal(100_000).astype(np.float32), False, _stable),
+    "sort_1e3": (np.sort, _normal(1_000), True, _stable),
+    "sort_1e4": (np.sort, _normal(10_000), True, _stable),
+    "sort_1e5": (np.sort, _normal(100_000), True, _stable),
+    "sort_1e6": (np.sort, _normal(1_000_000), True, _stable),
+    "sort_f32_1e5": (np.sort, _normal(100_000).astype(np.float32), False, _stable),
     "sort_i64_1e5": (np.sort, rng.integers(-10 ** 9, 10 ** 9, 100_000), False, _stable),
-    "sort_rows": (np.sort, rng.standard_normal((1000, 100)), True,
-                  lambda x: np.argsort(x, axis=-1, kind="stable")),
-    "argsort_1e5": (np.argsort, rng.standard_normal(100_000), False, _stable),
+    "sort_rows": (np.sort, _normal(1000, 100), True, _rows),
+    "sort_rows16": (np.sort, _normal(10_000, 16), True, _rows),
+    "argsort_1e5": (np.argsort, _normal(100_000), False, _stable),
+    "argsort_rows": (lambda x: np.argsort(x, axis=-1), _normal(1000, 100), False, _rows),
+    "median_1e5": (np.median, _normal(100_000), True, None),
+    "quantile_1e5": (lambda x: np.quantile(x, [0.1, 0.5, 0.9]), _normal(100_000), True, None),
     "cumprod": (lambda x: np.cumprod(x, axis=1), rng.uniform(0.9, 1.1, (1000, 100)), True, None),
-    "convolve": (lambda x: np.convolve(x, KERNEL), rng.standard_normal(10_000), True, None),
-    "pad_reflect": (lambda x: np.pad(x, 8, mode="reflect"), rng.standard_normal((1000, 1000)),
-                    True, None),
-    "pad_edge": (lambda x: np.pad(x, 8, mode="edge"), rng.standard_normal((1000, 1000)), True,
-                 None),
-    "pad_constant": (lambda x: np.pad(x, 8, constant_values=1.5),
-                     rng.standard_normal((1000, 1000)), True, None),
+    "cumprod_1e6": (np.cumprod, rng.uniform(0.999, 1.001, 1_000_000), True, None),
+    "convolve": (lambda x: np.convolve(x, KERNEL), _normal(10_000), True, None),
+    "convolve_1e6": (lambda x: np.convolve(x, KERNEL), _normal(1_000_000), True, None),
+    "pad_constant": (_pad("constant", constant_values=1.5), _normal(1000, 1000), True, None),
+    "pad_reflect": (_pad("reflect"), _normal(1000, 1000), True, None),
+    "pad_symmetric": (_pad("symmetric"), _normal(1000, 1000), True, None),
+    "pad_edge": (_pad("edge"), _normal(1000, 1000), True, None),
+    "pad_wrap": (_pad("wrap"), _normal(1000, 1000), True, None),
 }
 
 

@@ -7,10 +7,10 @@ compares them equal, so ties keep index order) and every NaN into the largest ke
 index order); an int64 has its sign bit flipped. float32 keys are widened to float64 (exact), so
 their all-zero low digits cost nothing: see pass skipping below.
 
-Radix sort, not a merge sort: a merge's next load waits on the previous comparison, so it runs
+Mostly a radix sort, not a merge sort: a merge's next load waits on the previous comparison, so it runs
 at the latency of load + compare + select per element and pass; a radix pass has no such chain.
 Three plans, by row length (static):
-- up to INSERTION_MAX: insertion sort (no counters to clear and scan);
+- up to RANK_MAX: rank counting, LANES rows at a time in vector registers (_rank_rows);
 - LSD: one read of the row builds the histograms of every digit; a digit shared by the whole row
   (the top digit of int64s of one sign and small range, the low digits of float32s) is skipped;
   every other digit is one counting scatter between two ping-pong buffers. Digits are 11 bits (6
@@ -18,8 +18,9 @@ Three plans, by row length (static):
 - MSD, from MSD_MIN: a row that big does not fit in L2 twice over, and an 11-bit scatter of it
   writes to 4096 places at once. One counting scatter by the 16 bits below the highest bit in
   which the keys differ puts the row into contiguous buckets (usually cache-sized); each is then
-  sorted in place, insertion sort or 8-bit LSD passes over the bits below the window (measured:
-  half the LSD plan's time on 1e5 and 1e6 normal float64s; the same at 4e4).
+  sorted in place, insertion sort (up to INSERTION_MAX) or 8-bit LSD passes over the bits
+  below the window (measured: half the LSD plan's time on 1e5 and 1e6 normal float64s; the
+  same at 4e4).
 Indices are int32 in the buffers when the row length allows (less to move per pass).
 
 One scratch block in the call's arena (reused across calls, allocated by the call path like
@@ -32,7 +33,9 @@ from llvmlite import ir
 from .emitters import EMITTERS, Emitter
 from .kernels import F64, I8P, I32, I64, Index, for_range, for_span, i64, loop_nest
 
-INSERTION_MAX = 64   # rows up to this length: insertion sort (measured crossover: ~90)
+LANES = 8            # rows per vector in the rank plan (<8 x i64>: 2 AVX2 or AVX-512 ymm)
+RANK_MAX = 128       # rows up to this length: the rank plan (LSD faster from ~170)
+INSERTION_MAX = 64   # MSD buckets up to this length: insertion sort
 MSD_MIN = 1 << 15    # rows from this length: the MSD plan (a first pass on the top 16 bits)
 MSD_BITS = 16
 BUCKET_BITS = 8      # the MSD plan's per-bucket LSD digits (bits below the MSD window: <= 48)
@@ -133,6 +136,55 @@ def _insertion_sort(L, keys, idx, m):
         b.store(k, b.gep(keys, [jv]))
         b.store(ix, b.gep(idx, [jv]))
     for_span(b, i64(1), m, outer, "ins")
+
+
+def _rank_rows(L, key_at, outer, n, put):
+    """The rank plan: stable sorts of short rows, LANES rows at a time. The element at i goes to
+    rank #{j < i: key_j <= key_i} + #{j > i: key_j < key_i}. That is n*n compares per row, but
+    each is one lane of a vector compare across LANES rows (keys stored transposed: position i
+    of the chunk's rows is one vector), with no branch on the data and no loop-carried chain
+    but the counter add: for short rows, faster than insertion sort (a mispredicted branch per
+    element) and than radix passes (counters to clear and scan per digit). A last partial
+    chunk repeats its last row in the spare lanes (same keys, same ranks: the same stores).
+    key_at(dims, i) is the key of element i of the row at outer position dims (signed order);
+    put(dims, rank, i) stores index i at position rank."""
+    b = L.builder
+    vec = ir.VectorType(I64, LANES)
+    rows = int(np.prod(outer, dtype=np.int64))
+    keys = b.bitcast(L.temp_buffer((n * LANES,), np.int64).ptr, vec.as_pointer())
+    acc = L.alloca(vec, name="rk.acc")
+    one = ir.Constant(vec, [1] * LANES)
+
+    def chunk(c):
+        lanes = []
+        for lane in range(LANES):
+            r = b.add(b.mul(c, i64(LANES)), i64(lane))
+            r = b.select(b.icmp_signed("<", r, i64(rows)), r, i64(rows - 1))
+            lanes.append(Index(outer, linear=r).dims(b))
+
+        def fill(i):
+            v = ir.Constant(vec, ir.Undefined)
+            for lane, dims in enumerate(lanes):
+                v = b.insert_element(v, key_at(dims, i), i64(lane))
+            b.store(v, b.gep(keys, [i]))
+        for_range(b, n, fill, name="rk.fill")
+
+        def count(k, lo, hi, pred):
+            def step(j):
+                hit = b.icmp_signed(pred, b.load(b.gep(keys, [j])), k)
+                b.store(b.add(b.load(acc), b.select(hit, one, ir.Constant(vec, None))), acc)
+            for_span(b, lo, hi, step, f"rk.{pred}")
+
+        def element(i):
+            k = b.load(b.gep(keys, [i]))
+            b.store(ir.Constant(vec, None), acc)
+            count(k, i64(0), i, "<=")
+            count(k, b.add(i, i64(1)), i64(n), "<")
+            ranks = b.load(acc)
+            for lane, dims in enumerate(lanes):
+                put(dims, b.extract_element(ranks, i64(lane)), i)
+        for_range(b, n, element, name="rk.elem")
+    for_range(b, -(-rows // LANES), chunk, name="rk.chunk")
 
 
 def _lsd(L, keys, idx, counts, m, bits, ndigits, cnt_t):
@@ -261,14 +313,7 @@ def argsort_kernel(L, eqn, outs):
         return
     idx_t = I32 if n < 2 ** 31 else I64
     cnt_t = idx_t
-    plan = "insertion" if n <= INSERTION_MAX else "msd" if n >= MSD_MIN else "lsd"
-    bits = digit_bits(n)
-    ndigits = -(-64 // bits)
-    ncounts = {"insertion": 0, "lsd": ndigits << bits,
-               "msd": (1 << MSD_BITS) + (-(-48 // BUCKET_BITS) << BUCKET_BITS)}[plan]
-    words = -(-_Bufs.nbytes(n, idx_t, cnt_t, ncounts) // 8)
-    raw = b.bitcast(L.temp_buffer((words,), np.int64).ptr, I8P)
-    bufs = _Bufs(b, raw, n, idx_t, cnt_t)
+    plan = "rank" if n <= RANK_MAX else "msd" if n >= MSD_MIN else "lsd"
     outer = tuple(1 if a == axis else d for a, d in enumerate(shape))
 
     def key_at(dims, i):
@@ -276,6 +321,24 @@ def argsort_kernel(L, eqn, outs):
         d[axis] = i
         v = L.load(x, Index(shape, dims=d))
         return sort_key(b, v if v.type in (F64, I64) else b.fpext(v, F64))
+
+    if plan == "rank":
+        def signed_key(dims, i):
+            return b.xor(key_at(dims, i), i64(_SIGN))
+
+        def put(dims, rank, i):
+            d = list(dims)
+            d[axis] = rank
+            out.store(b, Index(out.shape, dims=d), i)
+        _rank_rows(L, signed_key, outer, n, put)
+        return
+    bits = digit_bits(n)
+    ndigits = -(-64 // bits)
+    ncounts = {"lsd": ndigits << bits,
+               "msd": (1 << MSD_BITS) + (-(-48 // BUCKET_BITS) << BUCKET_BITS)}[plan]
+    words = -(-_Bufs.nbytes(n, idx_t, cnt_t, ncounts) // 8)
+    raw = b.bitcast(L.temp_buffer((words,), np.int64).ptr, I8P)
+    bufs = _Bufs(b, raw, n, idx_t, cnt_t)
 
     def row(dims):
         if plan == "lsd":
@@ -293,10 +356,7 @@ def argsort_kernel(L, eqn, outs):
             elif plan == "msd":
                 b.store(b.or_(b.load(diff), b.xor(key, first)), diff)
         for_range(b, n, fill, name="sfill")
-        if plan == "insertion":
-            _insertion_sort(L, bufs.keys[0], bufs.idx[0], i64(n))
-            result = bufs.idx[0]
-        elif plan == "lsd":
+        if plan == "lsd":
             result = b.load(_lsd(L, bufs.keys, bufs.idx, bufs.counts, i64(n), bits, ndigits,
                                  cnt_t))
         else:
