@@ -166,17 +166,17 @@ def _rank_rows(L, key_at, outer, n, put):
             v = ir.Constant(vec, ir.Undefined)
             for lane, dims in enumerate(lanes):
                 v = b.insert_element(v, key_at(dims, i), i64(lane))
-            b.store(v, b.gep(keys, [i]))
+            b.store(v, b.gep(keys, [i]), align=8)  # arena buffers: 8-byte aligned, not 64
         for_range(b, n, fill, name="rk.fill")
 
         def count(k, lo, hi, pred):
             def step(j):
-                hit = b.icmp_signed(pred, b.load(b.gep(keys, [j])), k)
+                hit = b.icmp_signed(pred, b.load(b.gep(keys, [j]), align=8), k)
                 b.store(b.add(b.load(acc), b.select(hit, one, ir.Constant(vec, None))), acc)
             for_span(b, lo, hi, step, f"rk.{pred}")
 
         def element(i):
-            k = b.load(b.gep(keys, [i]))
+            k = b.load(b.gep(keys, [i]), align=8)
             b.store(ir.Constant(vec, None), acc)
             count(k, i64(0), i, "<=")
             count(k, b.add(i, i64(1)), i64(n), "<")
