@@ -1,6 +1,6 @@
 """Compiled forward and gradient of the numpy primitives and composites vs numpy's forward.
 
-    python benchmarks/bench_numpy.py [--repeat 7] [--cases sort_1e5,pad_reflect,...]
+    python benchmarks/bench_numpy.py [--repeat 7] [--cpu] [--cases sort_1e5,pad_reflect,...]
 
 Workloads (float64 unless named): sort of 1e3..1e6 values, of 1e5 float32 and int64 values and
 of rows (1000x100 and 10000x16, along the last axis); argsort of 1e5 (the argsort primitive: a
@@ -12,13 +12,17 @@ Columns: numpy forward; compiled forward (ad.jit); compiled gradient of sum(f(x)
 which also runs the forward); for sort and argsort also numpy's stable argsort, the same contract
 as ours. Times are medians over `repeat` rounds, in microseconds per call; in each round every
 column is timed in turn (side by side in one process), and the ratios (compiled / numpy forward)
-are medians of the per-round ratios, so a drift in machine speed cancels.
+are medians of the per-round ratios, so a drift in machine speed cancels. --cpu times the
+process's CPU time instead of wall time, with compiled loops on one thread (ad.config.num_threads
+= 1; numpy's sort, pad and cumprod are single-threaded too): on a machine shared with other
+work, time spent waiting for a core then does not count.
 """
 from __future__ import annotations
 
 import argparse
 import pathlib
 import sys
+import time
 import timeit
 
 import numpy as np
@@ -73,9 +77,16 @@ WORK = {
 }
 
 
+CLOCK = [time.perf_counter]
+
+
+def _time(fn, x, number):
+    return timeit.Timer(lambda: fn(x), timer=CLOCK[0]).timeit(number=number)
+
+
 def _number(fn, x, budget=0.02):
     """Calls per timing so that one timing takes about `budget` seconds."""
-    t = timeit.timeit(lambda: fn(x), number=1)
+    t = _time(fn, x, 1)
     return max(1, int(budget / max(t, 1e-7)))
 
 
@@ -93,7 +104,7 @@ def run(name, repeat):
     times = {k: [] for k in cols}
     for _ in range(repeat):
         for k, fn in cols.items():
-            times[k].append(timeit.timeit(lambda: fn(x), number=numbers[k]) / numbers[k] * 1e6)
+            times[k].append(_time(fn, x, numbers[k]) / numbers[k] * 1e6)
     times = {k: np.array(v) for k, v in times.items()}
     ratios = {k: float(np.median(v / times["numpy"])) for k, v in times.items() if k != "numpy"}
     return {k: float(np.median(v)) for k, v in times.items()}, ratios
@@ -104,7 +115,11 @@ def main():
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--cases", default=",".join(WORK), help="comma-separated subset of: "
                    + ", ".join(WORK))
+    p.add_argument("--cpu", action="store_true", help="CPU time, compiled loops on one thread")
     a = p.parse_args()
+    if a.cpu:
+        CLOCK[0] = time.process_time
+        ad.config.num_threads = 1
     print(f"{'workload':14s} {'numpy':>9s} {'compiled':>9s} {'grad':>9s} {'np stable':>9s}"
           f" {'fwd/np':>7s} {'grad/np':>8s} {'stable/np':>9s}   (us, medians)")
     for name in a.cases.split(","):
