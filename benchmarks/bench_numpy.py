@@ -1,23 +1,28 @@
 """Compiled forward and gradient of the numpy primitives and composites vs numpy's forward.
 
-    python benchmarks/bench_numpy.py [--repeat 7] [--cases sort_1e5,pad_reflect,...]
+    python benchmarks/bench_numpy.py [--repeat 7] [--cpu] [--cases sort_1e5,pad_reflect,...]
 
-Workloads (float64 unless named): sort of 1e3/1e5/1e6 values and of 1e5 float32 and int64
-values, argsort of 1e5 (the argsort primitive: a radix sort; np.sort gathers through it),
-rows of a 1000x100 sort; cumprod along rows of 1000x100 (the cumprod primitive); convolve of
-10k samples with a 64-tap kernel (Toeplitz gather + product); pad of 1000x1000 by 8 in reflect,
-edge and constant mode (one take_runs copy / one padding view).
+Workloads (float64 unless named): sort of 1e3..1e6 values, of 1e5 float32 and int64 values and
+of rows (1000x100 and 10000x16, along the last axis); argsort of 1e5 (the argsort primitive: a
+radix sort; np.sort gathers through it) and argsort-based composites (median, quantile of 1e5;
+searchsorted uses no sort); cumprod along rows of 1000x100 and of 1e6 values (the cumprod
+primitive); convolve of 10k and 1e6 samples with a 64-tap kernel (Toeplitz gather + product);
+pad of 1000x1000 by 8 in every supported mode (one take_runs copy / one padding view).
 Columns: numpy forward; compiled forward (ad.jit); compiled gradient of sum(f(x) * w) (ad.grad,
 which also runs the forward); for sort and argsort also numpy's stable argsort, the same contract
 as ours. Times are medians over `repeat` rounds, in microseconds per call; in each round every
 column is timed in turn (side by side in one process), and the ratios (compiled / numpy forward)
-are medians of the per-round ratios, so a drift in machine speed cancels.
+are medians of the per-round ratios, so a drift in machine speed cancels. --cpu times the
+process's CPU time instead of wall time, with compiled loops on one thread (ad.config.num_threads
+= 1; numpy's sort, pad and cumprod are single-threaded too): on a machine shared with other
+work, time spent waiting for a core then does not count.
 """
 from __future__ import annotations
 
 import argparse
 import pathlib
 import sys
+import time
 import timeit
 
 import numpy as np
@@ -34,30 +39,54 @@ def _stable(x):
     return np.argsort(x, kind="stable")
 
 
+def _rows(x):
+    return np.argsort(x, axis=-1, kind="stable")
+
+
+def _pad(mode, **kw):
+    return lambda x: np.pad(x, 8, mode=mode, **kw)
+
+
+def _normal(*shape):
+    return rng.standard_normal(shape)
+
+
 # name -> (function, input, differentiable, numpy's stable counterpart or None)
 WORK = {
-    "sort_1e3": (np.sort, rng.standard_normal(1_000), True, _stable),
-    "sort_1e5": (np.sort, rng.standard_normal(100_000), True, _stable),
-    "sort_1e6": (np.sort, rng.standard_normal(1_000_000), True, _stable),
-    "sort_f32_1e5": (np.sort, rng.standard_normal(100_000).astype(np.float32), False, _stable),
+    "sort_1e3": (np.sort, _normal(1_000), True, _stable),
+    "sort_1e4": (np.sort, _normal(10_000), True, _stable),
+    "sort_1e5": (np.sort, _normal(100_000), True, _stable),
+    "sort_1e6": (np.sort, _normal(1_000_000), True, _stable),
+    "sort_f32_1e5": (np.sort, _normal(100_000).astype(np.float32), False, _stable),
     "sort_i64_1e5": (np.sort, rng.integers(-10 ** 9, 10 ** 9, 100_000), False, _stable),
-    "sort_rows": (np.sort, rng.standard_normal((1000, 100)), True,
-                  lambda x: np.argsort(x, axis=-1, kind="stable")),
-    "argsort_1e5": (np.argsort, rng.standard_normal(100_000), False, _stable),
+    "sort_rows": (np.sort, _normal(1000, 100), True, _rows),
+    "sort_rows16": (np.sort, _normal(10_000, 16), True, _rows),
+    "argsort_1e5": (np.argsort, _normal(100_000), False, _stable),
+    "argsort_rows": (lambda x: np.argsort(x, axis=-1), _normal(1000, 100), False, _rows),
+    "median_1e5": (np.median, _normal(100_000), True, None),
+    "quantile_1e5": (lambda x: np.quantile(x, [0.1, 0.5, 0.9]), _normal(100_000), True, None),
     "cumprod": (lambda x: np.cumprod(x, axis=1), rng.uniform(0.9, 1.1, (1000, 100)), True, None),
-    "convolve": (lambda x: np.convolve(x, KERNEL), rng.standard_normal(10_000), True, None),
-    "pad_reflect": (lambda x: np.pad(x, 8, mode="reflect"), rng.standard_normal((1000, 1000)),
-                    True, None),
-    "pad_edge": (lambda x: np.pad(x, 8, mode="edge"), rng.standard_normal((1000, 1000)), True,
-                 None),
-    "pad_constant": (lambda x: np.pad(x, 8, constant_values=1.5),
-                     rng.standard_normal((1000, 1000)), True, None),
+    "cumprod_1e6": (np.cumprod, rng.uniform(0.999, 1.001, 1_000_000), True, None),
+    "convolve": (lambda x: np.convolve(x, KERNEL), _normal(10_000), True, None),
+    "convolve_1e6": (lambda x: np.convolve(x, KERNEL), _normal(1_000_000), True, None),
+    "pad_constant": (_pad("constant", constant_values=1.5), _normal(1000, 1000), True, None),
+    "pad_reflect": (_pad("reflect"), _normal(1000, 1000), True, None),
+    "pad_symmetric": (_pad("symmetric"), _normal(1000, 1000), True, None),
+    "pad_edge": (_pad("edge"), _normal(1000, 1000), True, None),
+    "pad_wrap": (_pad("wrap"), _normal(1000, 1000), True, None),
 }
+
+
+CLOCK = [time.perf_counter]
+
+
+def _time(fn, x, number):
+    return timeit.Timer(lambda: fn(x), timer=CLOCK[0]).timeit(number=number)
 
 
 def _number(fn, x, budget=0.02):
     """Calls per timing so that one timing takes about `budget` seconds."""
-    t = timeit.timeit(lambda: fn(x), number=1)
+    t = _time(fn, x, 1)
     return max(1, int(budget / max(t, 1e-7)))
 
 
@@ -75,7 +104,7 @@ def run(name, repeat):
     times = {k: [] for k in cols}
     for _ in range(repeat):
         for k, fn in cols.items():
-            times[k].append(timeit.timeit(lambda: fn(x), number=numbers[k]) / numbers[k] * 1e6)
+            times[k].append(_time(fn, x, numbers[k]) / numbers[k] * 1e6)
     times = {k: np.array(v) for k, v in times.items()}
     ratios = {k: float(np.median(v / times["numpy"])) for k, v in times.items() if k != "numpy"}
     return {k: float(np.median(v)) for k, v in times.items()}, ratios
@@ -86,7 +115,11 @@ def main():
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--cases", default=",".join(WORK), help="comma-separated subset of: "
                    + ", ".join(WORK))
+    p.add_argument("--cpu", action="store_true", help="CPU time, compiled loops on one thread")
     a = p.parse_args()
+    if a.cpu:
+        CLOCK[0] = time.process_time
+        ad.config.num_threads = 1
     print(f"{'workload':14s} {'numpy':>9s} {'compiled':>9s} {'grad':>9s} {'np stable':>9s}"
           f" {'fwd/np':>7s} {'grad/np':>8s} {'stable/np':>9s}   (us, medians)")
     for name in a.cases.split(","):

@@ -191,6 +191,38 @@ def test_simplify_multiplication_by_symbolic_zero():
         """)
 
 
+def test_simplify_slice_of_a_select_by_a_constant_mask():
+    # the gradient of a constant-mode pad: the mask is True exactly in the slice's window
+    mask = np.zeros((4, 5), bool)
+    mask[1:3, 1:4] = True
+    before = ir("""
+        func f(g: f64[4,5], h: f64[4,5]) -> (f64[2,3], f64[2,3], f64[2,3], f64[3,3])
+          c0: bool[4,5] = const MASK
+          v1: f64[4,5] = select(c0, g, 0.0)
+          v2: f64[2,3] = slice(v1) {shape=(2, 3), start=(1, 1), step=(1, 1)}
+          v3: f64[4,5] = select(c0, 0.0, h)
+          v4: f64[2,3] = slice(v3) {shape=(2, 3), start=(1, 1), step=(1, 1)}
+          v5: f64[2,3] = slice(v3) {shape=(2, 3), start=(0, 1), step=(3, 1)}
+          v6: f64[3,3] = slice(v1) {shape=(3, 3), start=(0, 1), step=(1, 1)}
+          return v2, v4, v5, v6
+        """.replace("MASK", str(mask.tolist())))
+    after = dce(simplify(before))
+    same(after, """
+        func f(g: f64[4,5], h: f64[4,5]) -> (f64[2,3], f64[2,3], f64[2,3], f64[3,3])
+          c0: bool[4,5] = const <20 values, first False ... last False>
+          v1: f64[4,5] = select(c0, g, 0.0)
+          v2: f64[2,3] = slice(g) {shape=(2, 3), start=(1, 1), step=(1, 1)}
+          v3: f64[2,3] = broadcast_to(0.0) {shape=(2, 3)}
+          v4: f64[2,3] = slice(h) {shape=(2, 3), start=(0, 1), step=(3, 1)}
+          v5: f64[3,3] = slice(v1) {shape=(3, 3), start=(0, 1), step=(1, 1)}
+          return v2, v3, v4, v5
+        """)
+    r = np.random.default_rng(0)
+    args = [r.standard_normal((4, 5)), r.standard_normal((4, 5))]
+    for a, b in zip(run(before, args), run(after, args)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_simplify_keeps_user_multiplication_by_zero_like_numpy():
     # numpy: inf * 0.0 is nan, so a zero the user wrote is not a symbolic zero
     f = lambda x: x * 0.0 + x * np.zeros(3)  # noqa: E731

@@ -649,18 +649,25 @@ def _cumprod_kernel(L, eqn, outs):
     _running_kernel(L, eqn, outs, "mul")
 
 
+SCAN_TILE = 8  # rows scanned together (one running value each, in registers)
+
+
 def _running_kernel(L, eqn, outs, op):
     """out[i] = out[i-1] op x[i] along the axis (cumsum: add, cumprod: mul)."""
     out = outs[0]
     x = eqn.inputs[0]
     axis, reverse = eqn.params["axis"], eqn.params.get("reverse", False)
-    b = L.builder
     shape = x.shape
+    zero = const(x.dtype, 0 if op == "add" else 1)
+    if all(d == 1 for d in shape[axis + 1:]):
+        _running_rows(L, x, out, axis, reverse, op, zero)
+        return
+    b = L.builder
     n = shape[axis]
     first = n - 1 if reverse else 0
     step = out.strides[axis]
-    zero = const(x.dtype, 0 if op == "add" else 1)
 
+    # scan axis outside the innermost one: the inner loop runs over independent columns
     def body(dims):
         idx = Index(shape, dims=dims)
         v = L.load(x, idx)
@@ -673,6 +680,36 @@ def _running_kernel(L, eqn, outs, op):
         prev = b.select(is_first, zero, prev)
         out.store_at(b, p, _binop(b, op, prev, v))
     loop_nest(b, shape, body, reverse_axes=(axis,) if reverse else ())
+
+
+def _running_rows(L, x, out, axis, reverse, op, zero):
+    """The scan axis innermost: each element waits for the one before (the op's latency), so
+    SCAN_TILE rows are scanned together, each running value in a register (a phi): their
+    chains overlap."""
+    b = L.builder
+    shape = x.shape
+    n = shape[axis]
+    outer = tuple(1 if a == axis else d for a, d in enumerate(shape))
+    rows = int(np.prod(outer, dtype=np.int64))
+    accs = [L.alloca(zero.type, name=f"scan.acc{k}") for k in range(SCAN_TILE)]
+
+    def tile(first_row, lanes):
+        dims = [Index(outer, linear=b.add(first_row, i64(k))).dims(b) for k in range(lanes)]
+        for acc in accs[:lanes]:
+            b.store(zero, acc)
+
+        def step(i):
+            for d, acc in zip(dims, accs):
+                d = list(d)
+                d[axis] = i
+                v = _binop(b, op, b.load(acc), L.load(x, Index(shape, dims=d)))
+                b.store(v, acc)
+                out.store(b, Index(out.shape, dims=d), v)
+        for_range(b, n, step, reverse=reverse, name="scan")
+    full = rows // SCAN_TILE
+    for_range(b, full, lambda t: tile(b.mul(t, i64(SCAN_TILE)), SCAN_TILE), name="scan.tile")
+    if rows % SCAN_TILE:
+        tile(i64(full * SCAN_TILE), rows % SCAN_TILE)
 
 
 def _concat_kernel(L, eqn, outs):

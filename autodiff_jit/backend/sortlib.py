@@ -1,4 +1,4 @@
-"""The argsort kernel: per row, a stable radix sort of (key, index) pairs, keys first mapped to
+"""The argsort kernel: per row, a stable sort of (key, index) pairs, keys first mapped to
 order-preserving unsigned 64-bit integers, so every comparison is integer.
 
 Key map (numpy's order, kind="stable"): a float's bits, sign flipped if positive and all bits
@@ -7,10 +7,11 @@ compares them equal, so ties keep index order) and every NaN into the largest ke
 index order); an int64 has its sign bit flipped. float32 keys are widened to float64 (exact), so
 their all-zero low digits cost nothing: see pass skipping below.
 
-Radix sort, not a merge sort: a merge's next load waits on the previous comparison, so it runs
-at the latency of load + compare + select per element and pass; a radix pass has no such chain.
-Three plans, by row length (static):
-- up to INSERTION_MAX: insertion sort (no counters to clear and scan);
+Longer rows: a radix sort, not a merge sort: a merge's next load waits on the previous
+comparison, so it runs at the latency of load + compare + select per element and pass; a radix
+pass has no such chain. Three plans, by row length (static):
+- network, rows up to NETWORK_ALWAYS (or NETWORK_MAX when there are LANES rows or more): a
+  bitonic sorting network, LANES rows at a time, one vector lane per row (_network_rows);
 - LSD: one read of the row builds the histograms of every digit; a digit shared by the whole row
   (the top digit of int64s of one sign and small range, the low digits of float32s) is skipped;
   every other digit is one counting scatter between two ping-pong buffers. Digits are 11 bits (6
@@ -18,8 +19,9 @@ Three plans, by row length (static):
 - MSD, from MSD_MIN: a row that big does not fit in L2 twice over, and an 11-bit scatter of it
   writes to 4096 places at once. One counting scatter by the 16 bits below the highest bit in
   which the keys differ puts the row into contiguous buckets (usually cache-sized); each is then
-  sorted in place, insertion sort or 8-bit LSD passes over the bits below the window (measured:
-  half the LSD plan's time on 1e5 and 1e6 normal float64s; the same at 4e4).
+  sorted in place, insertion sort (up to INSERTION_MAX) or 8-bit LSD passes over the bits
+  below the window (measured: half the LSD plan's time on 1e5 and 1e6 normal float64s; the
+  same at 4e4).
 Indices are int32 in the buffers when the row length allows (less to move per pass).
 
 One scratch block in the call's arena (reused across calls, allocated by the call path like
@@ -32,7 +34,11 @@ from llvmlite import ir
 from .emitters import EMITTERS, Emitter
 from .kernels import F64, I8P, I32, I64, Index, for_range, for_span, i64, loop_nest
 
-INSERTION_MAX = 64   # rows up to this length: insertion sort (measured crossover: ~90)
+LANES = 8            # rows per vector in the network plan (<8 x i64>: 2 AVX2 ymm, 1 zmm)
+NETWORK_ALWAYS = 128  # rows up to this length: the network plan
+NETWORK_MAX = 1024   # ... and up to this one when there are at least LANES rows
+REGISTER_STAGES = 4  # the network's stages j <= this run on groups held in registers
+INSERTION_MAX = 64   # MSD buckets up to this length: insertion sort
 MSD_MIN = 1 << 15    # rows from this length: the MSD plan (a first pass on the top 16 bits)
 MSD_BITS = 16
 BUCKET_BITS = 8      # the MSD plan's per-bucket LSD digits (bits below the MSD window: <= 48)
@@ -133,6 +139,139 @@ def _insertion_sort(L, keys, idx, m):
         b.store(k, b.gep(keys, [jv]))
         b.store(ix, b.gep(idx, [jv]))
     for_span(b, i64(1), m, outer, "ins")
+
+
+def _network_rows(L, key_at, outer, n, put):
+    """The network plan: stable sorts of rows, LANES rows at a time, by a bitonic sorting
+    network over (key, index) pairs stored transposed (position p of the chunk's rows is one
+    vector), so every compare-exchange is a few vector compares and selects across LANES
+    rows, with no branch on the data: n log^2 n / 4 of them for n a power of two. The row is
+    padded to a power of two with (largest key, index >= n), which sort after every real
+    element (a NaN's key is the largest too: the index breaks the tie). Comparing (key, index)
+    pairs makes the order numpy's stable one. A last partial chunk repeats its last row in
+    the spare lanes (same keys, same result: the same stores). key_at(dims, i) is the key of
+    element i of the row at outer position dims (signed order); put(dims, p, i) stores index
+    i at position p.
+
+    Measured (1000 rows of 100 .. 100 rows of 1000, float64): 1.5-3x faster than the radix
+    plans, and 1.3x faster than rank counting (n*n vector compares) at 100; past 1024 the
+    padding to 2048 loses to LSD."""
+    b = L.builder
+    vec = ir.VectorType(I64, LANES)
+    rows = int(np.prod(outer, dtype=np.int64))
+    size = 1 << max(1, (n - 1).bit_length())
+    keys = b.bitcast(L.temp_buffer((size * LANES,), np.int64).ptr, vec.as_pointer())
+    idx = b.bitcast(L.temp_buffer((size * LANES,), np.int64).ptr, vec.as_pointer())
+
+    def ld(ptr, p):
+        return b.load(b.gep(ptr, [p]), align=8)  # arena buffers: 8-byte aligned, not 64
+
+    def st(v, ptr, p):
+        b.store(v, b.gep(ptr, [p]), align=8)
+
+    def splat(v):
+        return b.shuffle_vector(b.insert_element(ir.Constant(vec, ir.Undefined), v, i64(0)),
+                                ir.Constant(vec, ir.Undefined), ir.Constant(
+                                    ir.VectorType(I32, LANES), [0] * LANES))
+
+    def exchange(a, c, descending):
+        """Compare-exchange of two (key, index) vector pairs: the smaller first (descending:
+        the larger)."""
+        (ka, ia), (kb, ib) = a, c
+        # (ka, ia) > (kb, ib), lexicographically
+        gt = b.or_(b.icmp_signed(">", ka, kb),
+                   b.and_(b.icmp_signed("==", ka, kb), b.icmp_signed(">", ia, ib)))
+        swap = b.xor(gt, descending)
+        return ((b.select(swap, kb, ka), b.select(swap, ib, ia)),
+                (b.select(swap, ka, kb), b.select(swap, ia, ib)))
+
+    i1s = ir.VectorType(ir.IntType(1), LANES)
+
+    def direction(base, k):
+        """All-true where bit k of position `base` is set (that block sorts descending)."""
+        desc = b.icmp_unsigned("!=", b.and_(base, k), i64(0))
+        return b.select(desc, ir.Constant(i1s, [1] * LANES), ir.Constant(i1s, [0] * LANES))
+
+    def memory_stage(k, j):
+        # blocks of 2j positions, pairs (i, i + j) in each; the direction is bit k of i,
+        # constant within a block (2j <= k); k and j are run-time values (one loop serves
+        # every stage: the code does not grow with the row)
+        def block(blk):
+            base = b.mul(blk, b.shl(j, i64(1)))
+            descending = direction(base, k)
+
+            def pair(t):
+                i = b.add(base, t)
+                l_ = b.add(i, j)
+                a, c = exchange((ld(keys, i), ld(idx, i)), (ld(keys, l_), ld(idx, l_)),
+                                descending)
+                st(a[0], keys, i), st(a[1], idx, i), st(c[0], keys, l_), st(c[1], idx, l_)
+            for_span(b, i64(0), j, pair, "nw.pair")
+        for_span(b, i64(0), b.udiv(i64(size), b.shl(j, i64(1))), block, "nw.block")
+
+    def register_stages(k, top):
+        # the stages j = top .. 1 of merge k (a run-time value) on groups of 2*top positions
+        # held in registers (one load and store per group instead of one per stage)
+        g = 2 * top
+
+        def group(grp):
+            base = b.mul(grp, i64(g))
+            descending = direction(base, k)
+            pos = [b.add(base, i64(q)) for q in range(g)]
+            v = [(ld(keys, p_), ld(idx, p_)) for p_ in pos]
+            j = top
+            while j >= 1:
+                for q in range(g):
+                    if q & j == 0:
+                        v[q], v[q + j] = exchange(v[q], v[q + j], descending)
+                j //= 2
+            for p_, (kv, iv) in zip(pos, v):
+                st(kv, keys, p_), st(iv, idx, p_)
+        for_range(b, size // g, group, name=f"nw.reg{top}")
+
+    def network():
+        # merges k = 2, 4, .., size; those up to 2 * REGISTER_STAGES wholly in registers
+        log_size, log_reg = size.bit_length() - 1, REGISTER_STAGES.bit_length() - 1
+        for e in range(1, min(log_size, log_reg + 1) + 1):
+            register_stages(i64(1 << e), 1 << (e - 1))
+        if log_size <= log_reg + 1:
+            return
+
+        def merge(e):
+            k = b.shl(i64(1), e)
+            # memory stages j = k/2 .. 2 * REGISTER_STAGES, then the rest in registers
+            for_span(b, i64(0), b.sub(e, i64(log_reg + 1)), lambda t: memory_stage(
+                k, b.shl(i64(1), b.sub(b.sub(e, i64(1)), t))), "nw.stage")
+            register_stages(k, REGISTER_STAGES)
+        for_span(b, i64(log_reg + 2), i64(log_size + 1), merge, "nw.merge")
+
+    def chunk(c):
+        lanes = []
+        for lane in range(LANES):
+            r = b.add(b.mul(c, i64(LANES)), i64(lane))
+            r = b.select(b.icmp_signed("<", r, i64(rows)), r, i64(rows - 1))
+            lanes.append(Index(outer, linear=r).dims(b))
+
+        def fill(i):
+            v = ir.Constant(vec, ir.Undefined)
+            for lane, dims in enumerate(lanes):
+                v = b.insert_element(v, key_at(dims, i), i64(lane))
+            st(v, keys, i)
+            st(splat(i), idx, i)
+        for_range(b, n, fill, name="nw.fill")
+
+        def pad(i):
+            st(ir.Constant(vec, [(1 << 63) - 1] * LANES), keys, i)
+            st(splat(i), idx, i)
+        for_range(b, size, pad, name="nw.pad", start=n)
+        network()
+
+        def emit(p):
+            v = ld(idx, p)
+            for lane, dims in enumerate(lanes):
+                put(dims, p, b.extract_element(v, i64(lane)))
+        for_range(b, n, emit, name="nw.put")
+    for_range(b, -(-rows // LANES), chunk, name="nw.chunk")
 
 
 def _lsd(L, keys, idx, counts, m, bits, ndigits, cnt_t):
@@ -261,14 +400,9 @@ def argsort_kernel(L, eqn, outs):
         return
     idx_t = I32 if n < 2 ** 31 else I64
     cnt_t = idx_t
-    plan = "insertion" if n <= INSERTION_MAX else "msd" if n >= MSD_MIN else "lsd"
-    bits = digit_bits(n)
-    ndigits = -(-64 // bits)
-    ncounts = {"insertion": 0, "lsd": ndigits << bits,
-               "msd": (1 << MSD_BITS) + (-(-48 // BUCKET_BITS) << BUCKET_BITS)}[plan]
-    words = -(-_Bufs.nbytes(n, idx_t, cnt_t, ncounts) // 8)
-    raw = b.bitcast(L.temp_buffer((words,), np.int64).ptr, I8P)
-    bufs = _Bufs(b, raw, n, idx_t, cnt_t)
+    rows = out.size // n
+    plan = "network" if n <= NETWORK_ALWAYS or rows >= LANES and n <= NETWORK_MAX else \
+        "msd" if n >= MSD_MIN else "lsd"
     outer = tuple(1 if a == axis else d for a, d in enumerate(shape))
 
     def key_at(dims, i):
@@ -276,6 +410,24 @@ def argsort_kernel(L, eqn, outs):
         d[axis] = i
         v = L.load(x, Index(shape, dims=d))
         return sort_key(b, v if v.type in (F64, I64) else b.fpext(v, F64))
+
+    if plan == "network":
+        def signed_key(dims, i):
+            return b.xor(key_at(dims, i), i64(_SIGN))
+
+        def put(dims, p, i):
+            d = list(dims)
+            d[axis] = p
+            out.store(b, Index(out.shape, dims=d), i)
+        _network_rows(L, signed_key, outer, n, put)
+        return
+    bits = digit_bits(n)
+    ndigits = -(-64 // bits)
+    ncounts = {"lsd": ndigits << bits,
+               "msd": (1 << MSD_BITS) + (-(-48 // BUCKET_BITS) << BUCKET_BITS)}[plan]
+    words = -(-_Bufs.nbytes(n, idx_t, cnt_t, ncounts) // 8)
+    raw = b.bitcast(L.temp_buffer((words,), np.int64).ptr, I8P)
+    bufs = _Bufs(b, raw, n, idx_t, cnt_t)
 
     def row(dims):
         if plan == "lsd":
@@ -293,10 +445,7 @@ def argsort_kernel(L, eqn, outs):
             elif plan == "msd":
                 b.store(b.or_(b.load(diff), b.xor(key, first)), diff)
         for_range(b, n, fill, name="sfill")
-        if plan == "insertion":
-            _insertion_sort(L, bufs.keys[0], bufs.idx[0], i64(n))
-            result = bufs.idx[0]
-        elif plan == "lsd":
+        if plan == "lsd":
             result = b.load(_lsd(L, bufs.keys, bufs.idx, bufs.counts, i64(n), bits, ndigits,
                                  cnt_t))
         else:

@@ -265,12 +265,19 @@ def take_along_axis(arr, indices, axis=-1):
         raise ValueError("`indices` and `arr` must have the same number of dimensions")
     if not _is_traced(indices):
         return remap(arr, lambda p: np.take_along_axis(p, np.asarray(indices), axis))
+    return gather_along_axis(arr, _index_array(indices, shape[axis], axis, wrapped=True), axis)
+
+
+def gather_along_axis(arr, indices, axis):
+    """take_along_axis by traced int64 `indices` already in [0, arr.shape[axis]) (argsort's,
+    or checked ones), so no check runs: one gather."""
+    shape = _shape(arr)
     # flat position = (positions with this axis' coordinate 0) + index * stride
     out_shape = np.broadcast_shapes(shape[:axis] + (1,) + shape[axis + 1:], _shape(indices))
     stride = int(np.prod(shape[axis + 1:], dtype=np.int64))
     base = np.arange(aval_of(arr).size).reshape(shape)
     base = np.take(base, [0], axis=axis)
-    flat = add(multiply(_index_array(indices, shape[axis], axis, wrapped=True), stride), base)
+    flat = add(multiply(indices, stride), base) if stride != 1 else add(indices, base)
     flat = S.broadcast_to(flat, out_shape)
     return S.reshape(bind(I.take_p, ravel(arr), ravel(flat), axis=0), out_shape)
 

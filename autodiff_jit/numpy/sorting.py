@@ -16,7 +16,7 @@ from ..primitives import bind
 from ..primitives import elementwise as E
 from ..primitives.sorting import argsort_p
 from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
-from .indexing import take_along_axis
+from .indexing import gather_along_axis, take_along_axis
 from .reductions import sum_
 from .shape import expand_dims, flip, ravel, reshape
 
@@ -59,7 +59,7 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=None):
     a, axis = _prep(a, axis)
     if len(_shape(a)) == 0 or 0 in _shape(a):  # nothing to reorder (and no index to gather by)
         return a
-    return take_along_axis(a, bind(argsort_p, _keys(a), axis=axis), axis)
+    return gather_along_axis(a, bind(argsort_p, _keys(a), axis=axis), axis)
 
 
 def _check_kth(kth, n):
@@ -93,7 +93,7 @@ def lexsort(keys, axis=-1):
     idx = argsort(keys[0], axis)
     for k in keys[1:]:
         ax = normalize_axes(axis, len(_shape(k)))[0]
-        idx = take_along_axis(idx, argsort(take_along_axis(k, idx, ax), ax), ax)
+        idx = gather_along_axis(idx, argsort(gather_along_axis(k, idx, ax), ax), ax)
     return idx
 
 

@@ -9,6 +9,8 @@
   repeated value becomes `broadcast_to(literal)`, whatever its size (no large constant is made);
 - folding: an equation whose inputs are all literals or constants, with a small output, is
   evaluated now and replaced by a constant;
+- selects cut away: a slice of `select(c, a, b)` with a constant c uniform in the slice's
+  window is a slice of a (or b);
 - rescaling: `c2 * (c1 * v)` becomes `(c1 * c2) * v` only where that is bitwise the same for
   every v: c1 = +-2^a with a >= 0 and |c2| >= 1 (why no other pair: docs/design/passes.md;
   AD's `0.000390625 * (2.0 * v)` of a mean of squares is not such a pair and stays).
@@ -99,6 +101,25 @@ def _exact_rescale(inputs, vals, consts, producers, out):
     return None
 
 
+def _sliced_select(atom, params, consts, producers, out):
+    """For slice(select(c, a, b)) with a constant condition c that is all True (all False) in
+    the slice's window: the operand a (b) to slice instead, or the literal itself (the
+    gradient of a constant-mode np.pad: the cotangent's interior, no mask read); else None."""
+    eqn = producers.get(id(atom))
+    if eqn is None or eqn.prim.name != "select" or eqn.inputs[0] not in consts:
+        return None
+    cond = np.asarray(consts[eqn.inputs[0]])
+    if cond.shape != atom.shape:
+        return None
+    window = get_primitive("slice").impl(cond, **params)
+    if not (window.all() or not window.any()):
+        return None
+    picked = eqn.inputs[1] if window.all() else eqn.inputs[2]
+    if isinstance(picked, Lit):
+        return Lit(picked.value, out.dtype) if picked.dtype == out.dtype else None
+    return picked if picked.aval == atom.aval else None
+
+
 def simplify(fn: Function) -> Function:
     subst: dict[int, object] = {}
     consts = dict(fn.consts)
@@ -143,6 +164,16 @@ def simplify(fn: Function) -> Function:
             replacement = inputs[0]  # a square transpose keeps the type but is no identity
         elif name == "integer_pow" and params["y"] == 1:
             replacement = inputs[0]
+        elif name == "slice":
+            picked = _sliced_select(inputs[0], params, consts, producers, out)
+            if isinstance(picked, Lit):
+                new = Eqn(get_primitive("broadcast_to"), [picked], {"shape": out.shape}, [out],
+                          eqn.loc)
+                eqns.append(new)
+                producers[id(out)] = new
+                continue
+            if picked is not None:
+                inputs = [picked]
         elif name == "neg":
             prod = producers.get(id(inputs[0]))
             if prod is not None and prod.prim.name == "neg":

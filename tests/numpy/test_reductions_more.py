@@ -97,3 +97,33 @@ def test_var_integer_dtype_is_refused():
     import autodiff_jit as ad
     with pytest.raises(NotImplementedError, match="dtype=int64"):
         ad.jit(lambda x: np.var(x, dtype=np.int64))(A)
+
+
+# the compiled scan kernel: along the innermost axis it scans SCAN_TILE rows together (a
+# last partial tile when the row count is not a multiple); along an outer axis, column-wise
+@pytest.mark.parametrize("shape,axis", [((1,), 0), ((7,), 0), ((8, 5), 1), ((9, 5), 1),
+                                        ((17, 3, 4), 2), ((5, 3, 1), 1), ((4, 6), 0),
+                                        ((2, 9, 3), 1)])
+def test_scan_kernel_tiles(shape, axis):
+    from autodiff_jit.backend.emitters import SCAN_TILE
+    assert SCAN_TILE > 1
+    r = np.random.default_rng(len(shape) * 10 + axis)
+    x = r.uniform(0.5, 1.5, shape)
+    n = shape[axis]
+    tol = 4 * n * np.finfo(np.float64).eps   # n rounded operations per element
+    for fn in (np.cumsum, np.cumprod):
+        np.testing.assert_allclose(ad.jit(lambda a: fn(a, axis=axis))(x), fn(x, axis=axis),
+                                   rtol=tol)
+    for xi in (r.integers(-50, 50, shape), r.random(shape) < 0.5,
+               r.integers(-5, 5, shape).astype(np.int32)):
+        np.testing.assert_array_equal(ad.jit(lambda a: np.cumsum(a, axis=axis))(xi),
+                                      np.cumsum(xi, axis=axis))
+    xf = x.astype(np.float32)
+    np.testing.assert_allclose(ad.jit(lambda a: np.cumsum(a, axis=axis))(xf),
+                               np.cumsum(xf, axis=axis), rtol=4 * n * np.finfo(np.float32).eps)
+    # the gradient runs the reverse scan: d sum(cumsum(x) * w) / dx = reversed cumsum of w
+    w = r.standard_normal(shape)
+    g = ad.grad(lambda a: np.sum(np.cumsum(a, axis=axis) * w))(x)
+    want = np.flip(np.cumsum(np.flip(w, axis), axis=axis), axis)
+    np.testing.assert_allclose(g, want, rtol=tol, atol=tol * np.abs(w).sum())
+    check_case(lambda a: np.cumprod(a, axis=axis), [x], modes=("compiled",))

@@ -3,6 +3,7 @@ sort/argsort/partition/argpartition/lexsort/searchsorted/digitize; value vs nump
 gradient (through the permutation) vs finite differences, every mode."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import autodiff_jit as ad
 from table import ALL_MODES, check_case, check_value
@@ -90,15 +91,15 @@ def _special_row(n, rng):
     return x
 
 
-# row lengths either side of the kernel's plan boundaries: insertion sort up to INSERTION_MAX,
-# then LSD radix digits of each width digit_bits picks, then the MSD plan from MSD_MIN (its
+# row lengths either side of the kernel's plan boundaries: the network up to NETWORK_ALWAYS, then
+# LSD radix digits of each width digit_bits picks, then the MSD plan from MSD_MIN (its
 # buckets: insertion-sorted or LSD-sorted, indices copied back or not); 1 and 2 for the
 # degenerate rows
 def _kernel_lengths():
-    from autodiff_jit.backend.sortlib import INSERTION_MAX, MSD_MIN, digit_bits
-    edges = [n for n in range(INSERTION_MAX + 2, MSD_MIN) if digit_bits(n) != digit_bits(n - 1)]
-    return sorted({1, 2, 3, INSERTION_MAX, INSERTION_MAX + 1, MSD_MIN - 1, MSD_MIN}
-                  | set(edges) | {n - 1 for n in edges})
+    from autodiff_jit.backend.sortlib import INSERTION_MAX, MSD_MIN, NETWORK_ALWAYS, digit_bits
+    edges = [n for n in range(NETWORK_ALWAYS + 2, MSD_MIN) if digit_bits(n) != digit_bits(n - 1)]
+    return sorted({1, 2, 3, INSERTION_MAX, INSERTION_MAX + 1, NETWORK_ALWAYS, NETWORK_ALWAYS + 1,
+                   MSD_MIN - 1, MSD_MIN} | set(edges) | {n - 1 for n in edges})
 
 
 KERNEL_LENGTHS = _kernel_lengths()
@@ -168,3 +169,79 @@ def test_sort_gradient_long_rows_matches_finite_differences():
         np.testing.assert_array_equal(
             g, np.take_along_axis(w, np.argsort(np.argsort(x, axis=1), axis=1), axis=1))
     check_case(lambda a: np.sort(a, axis=1)[:, ::7] ** 2, [x], modes=("compiled",))
+
+
+def _special_rows(rows, n, rng, dtype):
+    x = _special_row(rows * n, rng).reshape(rows, n)
+    if dtype == np.float32:
+        return x.clip(-1e30, 1e30).astype(np.float32)
+    if dtype == np.int64:
+        return rng.choice(np.array([-2 ** 63, 2 ** 63 - 1, 0, -1, 1, 7, 7, -7]), (rows, n))
+    return x
+
+
+def _check_rows(x, axis=-1):
+    np.testing.assert_array_equal(ad.jit(lambda a: np.argsort(a, axis=axis))(x),
+                                  np.argsort(x, axis=axis, kind="stable"), err_msg=str(x.shape))
+    np.testing.assert_array_equal(ad.jit(lambda a: np.sort(a, axis=axis))(x),
+                                  np.sort(x, axis=axis), err_msg=str(x.shape))
+
+
+# the network plan sorts LANES rows per vector, each padded to a power of two: row counts
+# below, at and past a multiple of LANES (the last chunk repeats its last row; fewer than LANES
+# rows longer than NETWORK_ALWAYS take the radix plans), lengths at and past powers of two and
+# across NETWORK_ALWAYS and NETWORK_MAX
+def _batched_lengths(slow):
+    from autodiff_jit.backend.sortlib import NETWORK_ALWAYS, NETWORK_MAX
+    quick = {0, 1, 3, 5, 17, 100, NETWORK_ALWAYS, NETWORK_ALWAYS + 1, NETWORK_MAX,
+             NETWORK_MAX + 1}
+    more = {2, 4, 7, 8, 9, 16, 31, 33, 64, 65, 200, 256, 257}
+    return sorted(more - quick) if slow else sorted(quick)
+
+
+def _check_batched_rows(n):
+    from autodiff_jit.backend.sortlib import LANES
+    r = np.random.default_rng(100 + n)
+    _check_rows(_special_rows(2 * LANES + 3, n, r, np.float64))
+    for rows, dtype in [(LANES - 1, np.float32), (LANES, np.int64)]:
+        x = _special_rows(rows, n, r, dtype)
+        np.testing.assert_array_equal(ad.jit(lambda a: np.argsort(a, axis=-1))(x),
+                                      np.argsort(x, axis=-1, kind="stable"), err_msg=str(x.shape))
+    # all equal, sorted, reversed rows; the sorted axis first (strided rows)
+    x = np.stack([np.full(n, 2.5), np.arange(n, dtype=float), -np.arange(n, dtype=float)] * 3)
+    np.testing.assert_array_equal(ad.jit(lambda a: np.argsort(a, axis=0))(x.T),
+                                  np.argsort(x.T, axis=0, kind="stable"))
+
+
+@pytest.mark.parametrize("n", _batched_lengths(slow=False))
+def test_argsort_kernel_batched_rows(n):
+    _check_batched_rows(n)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", _batched_lengths(slow=True))
+def test_argsort_kernel_batched_rows_more_lengths(n):
+    _check_batched_rows(n)
+
+
+@pytest.mark.slow
+def test_argsort_kernel_every_row_length():
+    r = np.random.default_rng(1)
+    for n in range(0, 201):
+        _check_rows(_special_rows(11, n, r, np.float64))
+
+
+@given(rows=st.integers(1, 20), n=st.integers(0, 150), seed=st.integers(0, 2 ** 32 - 1),
+       dtype=st.sampled_from([np.float64, np.float32, np.int64]), lead=st.booleans())
+@settings(max_examples=10, deadline=None)
+def test_argsort_kernel_property(rows, n, seed, dtype, lead):
+    """Random batches of rows rich in NaN, +-inf, -0.0 and ties vs numpy's stable order."""
+    x = _special_rows(rows, n, np.random.default_rng(seed), dtype)
+    _check_rows(x.reshape((2, rows, n // 2)) if lead and n % 2 == 0 else x)
+
+
+def test_sort_gradient_batched_rows_matches_finite_differences():
+    """The network plan (rows sorted several per vector) carries the gradient like the others."""
+    x = np.random.default_rng(8).standard_normal((11, 20))
+    check_case(lambda a: np.sort(a, axis=1)[:, ::3] ** 2, [x], modes=("compiled",))
+    check_case(lambda a: np.sort(a, axis=0)[::2] * a[:6], [x], modes=("compiled",))
