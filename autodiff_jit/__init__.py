@@ -19,15 +19,16 @@ from .control import cond, fori_loop, while_loop
 from .ir import Function as IRFunction, parse, verify
 from .numpy.linalg import cho_solve, solve_triangular
 
-# Tape mode, with PyTorch's names: ad.tensor, ad.no_grad, ad.Function, ad.autograd.grad, ...
-from . import nn, optim, viz
-from . import tape as autograd
-from .tape import (Tensor, Parameter, Function, FunctionCtx, tensor, as_tensor, from_numpy,
-                   no_grad, enable_grad, set_grad_enabled, is_grad_enabled, randn, rand, zeros,
-                   ones, zeros_like, ones_like, full, arange, linspace, eye, manual_seed,
-                   float16, float32, float64, int32, int64, bool_, sigmoid, relu, mean, sum,
-                   matmul, mm, exp, log, tanh, sqrt, sin, cos, abs, pow, clamp, maximum,
-                   minimum, where)
+# Tape mode, with PyTorch's names (ad.tensor, ad.no_grad, ad.Function, ad.autograd.grad, ...),
+# and nn / optim / viz: imported on first use (see __getattr__), so that `import autodiff_jit`
+# for grad/jit does not pay for them (~10 ms, with shutil's bz2/lzma).
+_TAPE_NAMES = ("Tensor", "Parameter", "Function", "FunctionCtx", "tensor", "as_tensor",
+               "from_numpy", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+               "randn", "rand", "zeros", "ones", "zeros_like", "ones_like", "full", "arange",
+               "linspace", "eye", "manual_seed", "float16", "float32", "float64", "int32",
+               "int64", "bool_", "sigmoid", "relu", "mean", "sum", "matmul", "mm", "exp", "log",
+               "tanh", "sqrt", "sin", "cos", "abs", "pow", "clamp", "maximum", "minimum", "where")
+_LAZY_MODULES = {"nn": "nn", "optim": "optim", "viz": "viz", "autograd": "tape"}
 
 from ._version import __version__
 
@@ -51,8 +52,14 @@ def __getattr__(name):
     if name == "compare":
         from .bench.compare import compare
         return compare
+    if name in _LAZY_MODULES or name in _TAPE_NAMES:
+        import importlib
+        module = importlib.import_module("." + _LAZY_MODULES.get(name, "tape"), __name__)
+        value = module if name in _LAZY_MODULES else getattr(module, name)
+        globals()[name] = value   # later lookups are plain attribute reads
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | {"compare"})
+    return sorted(set(globals()) | {"compare"} | set(_LAZY_MODULES) | set(_TAPE_NAMES))

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..interpret import Interpreted
 from ..ir import AVal, Function
-from . import cache as disk, callpath, engine, lapack, mathlib, status
+from . import cache as disk, callpath, engine, mathlib, status
 from .lower import PROFILE_KERNELS, LoweringError, lower_function
 
 _counter = itertools.count()
@@ -160,6 +160,7 @@ class CompiledFunction:
 
     def _load_entry(self, meta, blobs) -> bool:
         """Set up from a cache entry; False if it cannot be used here (then: recompile)."""
+        from . import lapack
         from .lower import Lowered
         try:
             stored = meta["name"]

@@ -3,7 +3,8 @@
 Pipeline: `passes.inline.inline_calls` (custom_vjp_call regions become plain equations) ->
 `passes.fuse.plan` (which values are stored, which are computed inline) -> one loop nest per
 group, emitted by the per-primitive emitters of `EMITTERS` (emitters.py; dot.py,
-lapack_kernels.py, lower_control.py and sortlib.py add theirs when imported here) -> entry function.
+lapack_kernels.py, lower_control.py and sortlib.py add theirs when imported: by
+`load_emitters`, only when a function uses one of their primitives) -> entry function.
 
 Entry ABI (callpath 'args'):
 `void <name>(in_0*, ..., in_{n-1}*, [arena i8*], [status i64*], out_0*, ...)`
@@ -15,6 +16,7 @@ passed by the caller as one more input. 0-d intermediates are allocas (registers
 """
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass, field
 
@@ -24,7 +26,7 @@ from llvmlite import ir
 from ..ir import Function, Lit, Var
 from ..passes import fuse
 from ..passes.inline import inline_calls
-from . import dot, engine, lapack_kernels, lower_control, parallel, sortlib  # noqa: F401  (emitters)
+from . import engine, parallel
 from . import status
 from .emitters import EMITTERS, reduce_init
 from .kernels import I1, I8, I8P, I64, VOID, Buffer, Index, const, for_range, i64, loop_nest, \
@@ -40,6 +42,26 @@ ALIGN = 64
 
 class LoweringError(NotImplementedError):
     """A primitive (or a pattern of it) has no emitter."""
+
+
+# Primitives whose emitters live in modules of their own, imported by the first function that
+# uses one (together they are a few ms of a process's first compile that a plain elementwise
+# function never needs). tests/backend/test_lower.py checks this against what they register.
+EMITTER_MODULES = {
+    "dot_general": "dot",
+    "argsort": "sortlib",
+    "cond": "lower_control", "scan": "lower_control", "while": "lower_control",
+    **dict.fromkeys(("cholesky", "eigh", "lu_solve", "pinv", "qr", "slogdet", "solve", "svd",
+                     "triangular_solve"), "lapack_kernels"),
+}
+
+
+def load_emitters(names=None) -> None:
+    """Import the emitter modules of the primitive names `names` (None: all of them)."""
+    wanted = set(EMITTER_MODULES.values()) if names is None else \
+        {EMITTER_MODULES[n] for n in names if n in EMITTER_MODULES and n not in EMITTERS}
+    for module in sorted(wanted):
+        importlib.import_module("." + module, __package__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,6 +144,7 @@ class Lowerer:
         self._index_checked = False   # some gather ORs into it
 
     def check_coverage(self):
+        load_emitters({e.prim.name for e in self.fn.all_eqns()})
         for e in self.fn.all_eqns():
             em = self.emitters.get(e.prim.name)
             if em is None:

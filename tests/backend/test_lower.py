@@ -13,6 +13,7 @@ from autodiff_jit import interpret
 from autodiff_jit.backend import compile_function
 from autodiff_jit.backend.compiled import CompiledFunction
 from autodiff_jit.backend.emitters import EMITTERS
+from autodiff_jit.backend.lower import load_emitters
 from autodiff_jit.errors import BackendError
 from autodiff_jit.ir import AVal, Eqn, Function, Lit, Var
 from autodiff_jit.primitives import all_primitives, get_primitive
@@ -112,6 +113,7 @@ def _float64_reference(fn, arrays):
 # coverage
 
 def test_every_primitive_has_an_emitter():
+    load_emitters()
     missing = sorted(set(all_primitives()) - set(EMITTERS))
     assert not missing, f"primitives without an LLVM emitter: {missing}"
 
