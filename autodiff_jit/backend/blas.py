@@ -13,7 +13,6 @@ CBLAS signatures (row-major is what we use; enums are C `int`, sizes are `blasin
 from __future__ import annotations
 
 import ctypes
-import glob
 import os
 import threading
 
@@ -68,6 +67,7 @@ def _candidate_paths():
         pass
     yield from fresh(mapped)
     # Bundled next to numpy (manylinux: numpy.libs/, macOS: numpy/.dylibs/), or the scipy_openblas package.
+    import glob   # here: only looking BLAS up needs it
     np_dir = os.path.dirname(np.__file__)
     for pattern in (os.path.join(np_dir + ".libs", "*blas*"), os.path.join(np_dir, ".dylibs", "*blas*"),
                     os.path.join(os.path.dirname(np_dir), "scipy_openblas*", "lib", "*blas*")):

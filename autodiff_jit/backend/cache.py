@@ -17,9 +17,8 @@ lowering and LLVM (optimization and code generation):
 * the LLVM IR text as generated (zlib), for `.llvm_ir()` and, re-optimized on demand,
   `.llvm_ir(optimized=True)` / `.asm()`.
 
-Key (`key()`): sha256 of the optimized IR's full text (`fn.to_text()`, constants included,
-source-location comments left out), the
-call method asked for, the host (target triple, CPU name and features, LLVM version), the
+Key (`key()`): a 256-bit BLAKE2b hash of the optimized IR's full text (`fn.to_text()`,
+constants included, source-location comments left out), the call method asked for, the host (target triple, CPU name and features, LLVM version), the
 llvmlite, numpy, Python, autodiff_jit versions, `FORMAT_VERSION` and a fingerprint of the
 lowering's source files (so that editing the backend never serves stale code). The BLAS ABI
 (symbol scheme, integer width) is stored in entries that call BLAS and checked on load.
@@ -30,7 +29,7 @@ defined here (same function compiled or loaded twice in one process) patches the
 in the object code (same length: the ELF string table is rewritten in place) before loading.
 
 Files are written to a temporary name and `os.replace`d, so readers never see a partial
-entry; every entry carries a sha256 of its content: a truncated/corrupt/foreign file is
+entry; every entry carries a BLAKE2b hash of its content: a truncated/corrupt/foreign file is
 ignored (counted in `stats()["corrupt"]`) and overwritten by the recompiled entry. A directory
 that cannot be created or written is used read-only (one RuntimeWarning per directory).
 Clearing the cache = deleting the directory (or `clear(path)`); nothing is ever evicted.
@@ -43,8 +42,7 @@ environment(), so a hit maps its object code without building its IR.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
+import marshal
 import os
 import re
 import struct
@@ -58,7 +56,12 @@ import numpy as np
 
 from . import blas, engine
 
-FORMAT_VERSION = 2      # bump when the entry layout or the lowering's output changes
+try:   # hashlib.blake2b is this very type; importing it directly skips hashlib's loading of
+    from _blake2 import blake2b as _blake2b   # OpenSSL (~5 ms of a process's first compile)
+except ImportError:   # a Python built without its own hashes
+    from hashlib import blake2b as _blake2b
+
+FORMAT_VERSION = 3      # bump when the entry layout or the lowering's output changes
 SUFFIX = ".adjc"
 _MAGIC = b"ADJCACH1"
 _GEN_DIGITS = 6
@@ -144,11 +147,21 @@ def _warn_once(d: Path, what: str, exc: BaseException) -> None:
 # ---------------------------------------------------------------------------------------------
 # key
 
+def _hasher():
+    """The hash of keys and checksums: BLAKE2b with a 32-byte digest."""
+    return _blake2b(digest_size=32)
+
+
+def _canonical(env: dict) -> bytes:
+    """`env` (str keys; str/int/float/bool values) as bytes that depend on its items only."""
+    return repr(sorted(env.items())).encode()
+
+
 def _sources_fingerprint() -> str:
-    """sha256 of the files whose code decides what lowering emits."""
+    """Hash of the files whose code decides what lowering emits."""
     if "src" not in _fingerprint:
         root = Path(__file__).resolve().parent
-        h = hashlib.sha256()
+        h = _hasher()
         for p in sorted(root.glob("*.py")) + [root.parent / "passes" / "fuse.py"]:
             try:
                 h.update(p.name.encode() + b"\0" + p.read_bytes())
@@ -177,11 +190,11 @@ def environment(**override) -> dict:
 
 
 def key(fn, method: str = "auto", **override) -> str:
-    """Hex sha256 identifying the machine code of `fn` (an optimized IR Function) on this host.
+    """Hex digest (64 digits) identifying the machine code of `fn` (an optimized IR Function) on this host.
     `override` replaces environment items (cpu=, features=, llvmlite=, autodiff_jit=,
     format=, ...) -- for tests."""
-    h = hashlib.sha256()
-    h.update(json.dumps(environment(**override), sort_keys=True).encode())
+    h = _hasher()
+    h.update(_canonical(environment(**override)))
     h.update(b"\0method=" + str(method).encode() + b"\0")
     h.update(fn.to_text(locations=False).encode())  # same code from another line: same key
     return h.hexdigest()
@@ -293,8 +306,8 @@ def support_compiler(directory, warn: bool = True):
 def compile_support(d: Path, recipe: str, build, names, loop_unrolling: bool = True,
                     warn: bool = True):
     """See support_compiler. Counted in stats()["helper_*"]."""
-    h = hashlib.sha256()
-    h.update(json.dumps(environment(), sort_keys=True).encode())
+    h = _hasher()
+    h.update(_canonical(environment()))
     h.update(f"\0support\0{list(names)}\0{loop_unrolling}\0".encode() + recipe.encode())
     k = h.hexdigest()
     got = read(d, k)
@@ -350,7 +363,9 @@ def register_blas(names, stored_id) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# entries: MAGIC | sha256(body) | body;  body = u32 len | json meta | blobs
+# entries: MAGIC | digest(body) | body;  body = u32 len | meta | blobs
+# meta is a marshal'ed dict (built in, nothing to import; entries are per Python version: the
+# version is part of every key, and one unreadable on load is a miss like any corrupt entry)
 
 def _pack(meta: dict, blobs: list[bytes]) -> bytes:
     offs, pos = [], 0
@@ -358,9 +373,15 @@ def _pack(meta: dict, blobs: list[bytes]) -> bytes:
         offs.append([pos, len(b)])
         pos += len(b)
     meta = dict(meta, blobs=offs)
-    j = json.dumps(meta, sort_keys=True).encode()
+    j = marshal.dumps(meta)
     body = struct.pack("<I", len(j)) + j + b"".join(blobs)
-    return _MAGIC + hashlib.sha256(body).digest() + body
+    return _MAGIC + _hasher_of(body) + body
+
+
+def _hasher_of(data) -> bytes:
+    h = _hasher()
+    h.update(data)
+    return h.digest()
 
 
 def _unpack(data: bytes):
@@ -368,10 +389,12 @@ def _unpack(data: bytes):
         raise ValueError("not a cache entry")
     digest = data[len(_MAGIC):len(_MAGIC) + 32]
     body = memoryview(data)[len(_MAGIC) + 32:]
-    if hashlib.sha256(body).digest() != digest:
+    if _hasher_of(body) != digest:
         raise ValueError("checksum mismatch")
     (n,) = struct.unpack_from("<I", body, 0)
-    meta = json.loads(bytes(body[4:4 + n]))
+    meta = marshal.loads(bytes(body[4:4 + n]))
+    if not isinstance(meta, dict):
+        raise ValueError("not a cache entry")
     base = 4 + n
     blobs = [bytes(body[base + o:base + o + ln]) for o, ln in meta["blobs"]]
     return meta, blobs
