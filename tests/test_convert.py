@@ -597,3 +597,55 @@ def test_defaults_and_annotations_are_not_re_evaluated():
         assert ad.grad(f)(-0.5) == pytest.approx(k)
     assert ad.grad(g)(2.0) == pytest.approx(5.0)
     assert ad.grad(g)(-2.0) == pytest.approx(-1.0)
+
+
+# -- source lookup (convert/core.py _source_by_lines, inspect.getsource only as a fallback) -----
+
+def _decorated(fn):
+    return fn
+
+
+@_decorated
+def _multi_line(x,
+                y=2.0):
+    """A docstring
+spanning a line at column 0."""
+    def inner(v):
+        return (v
+                * y)
+    if x > 0:
+        z = inner(x)
+    else:
+        z = -x
+    return (z +
+            1.0)
+
+
+def test_source_by_lines_without_inspect(monkeypatch):
+    from autodiff_jit.convert import core
+
+    def no_inspect(f):
+        raise AssertionError("inspect.getsource should not be needed")
+    monkeypatch.setattr(core.inspect, "getsource", no_inspect)
+    monkeypatch.setattr(core, "_CODE_CACHE", {})
+    monkeypatch.setattr(core, "_FUNC_CACHE", core.weakref.WeakKeyDictionary())
+    assert unsupported_reason(_multi_line) is None
+    for x in (-1.5, 0.5):
+        np.testing.assert_allclose(ad.grad(_multi_line)(x), fd(_multi_line, (x,)), rtol=1e-6)
+    f = lambda x: (  # noqa: E731
+        x * x if x > 0
+        else -x)
+    assert ad.grad(f)(-2.0) == -1.0 and ad.grad(f)(3.0) == 6.0
+
+
+def test_source_cut_that_does_not_parse_falls_back_to_inspect(monkeypatch):
+    from autodiff_jit.convert import core
+    calls = []
+    real = core.inspect.getsource
+    monkeypatch.setattr(core.inspect, "getsource", lambda f: calls.append(f) or real(f))
+    monkeypatch.setattr(core, "_source_by_lines", lambda f: "def cut(x:\n")
+    monkeypatch.setattr(core, "_CODE_CACHE", {})
+    monkeypatch.setattr(core, "_FUNC_CACHE", core.weakref.WeakKeyDictionary())
+    assert unsupported_reason(_multi_line) is None and calls == [_multi_line]
+    for x in (-1.5, 0.5):
+        np.testing.assert_allclose(ad.grad(_multi_line)(x), fd(_multi_line, (x,)), rtol=1e-6)

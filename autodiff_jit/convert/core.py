@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import linecache
 import os
 import sysconfig
 import textwrap
@@ -73,18 +74,54 @@ def call(f, *args, **kwargs):
     return converted(f)(*args, **kwargs)
 
 
+def _last_line(code: types.CodeType) -> int:
+    """The last source line any instruction of `code` (nested code included) spans."""
+    last = code.co_firstlineno
+    for _, end, _, _ in code.co_positions():
+        if end is not None and end > last:
+            last = end
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            last = max(last, _last_line(c))
+    return last
+
+
+def _source_by_lines(f):
+    """f's source as the lines from its first line (its first decorator's) to the last line
+    its code spans, from linecache as inspect reads it; None if not available. inspect's own
+    block finder tokenizes, and tokenize's first use compiles a large regular expression
+    (~8 ms of a process's first gradient). What this leaves out (trailing comments, a final
+    `pass`) has no code; a cut that does not parse falls back to inspect.getsource."""
+    code = f.__code__
+    linecache.checkcache(code.co_filename)
+    lines = linecache.getlines(code.co_filename, getattr(f, "__globals__", None))
+    first, last = code.co_firstlineno, _last_line(code)
+    if not lines or first < 1 or last > len(lines):
+        return None
+    return textwrap.dedent("".join(lines[first - 1:last]))
+
+
 def _source_def(f) -> tuple[ast.FunctionDef, str]:
     code = f.__code__
     filename = code.co_filename
-    try:
-        src = textwrap.dedent(inspect.getsource(f))
-    except (OSError, TypeError):
-        raise Unsupported("a function without available source", code.co_firstlineno) from None
-    try:
-        module = ast.parse(src)
-    except SyntaxError:
-        raise Unsupported("source that does not parse on its own", code.co_firstlineno) \
-            from None
+    module = None
+    src = _source_by_lines(f)
+    if src is not None:
+        try:
+            module = ast.parse(src)
+        except SyntaxError:
+            module = None
+    if module is None:
+        try:
+            src = textwrap.dedent(inspect.getsource(f))
+        except (OSError, TypeError):
+            raise Unsupported("a function without available source", code.co_firstlineno) \
+                from None
+        try:
+            module = ast.parse(src)
+        except SyntaxError:
+            raise Unsupported("source that does not parse on its own", code.co_firstlineno) \
+                from None
     ast.increment_lineno(module, code.co_firstlineno - 1)
     if code.co_name == "<lambda>":
         lams = [n for n in ast.walk(module) if isinstance(n, ast.Lambda)
