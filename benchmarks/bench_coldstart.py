@@ -1,12 +1,14 @@
 """Cold start: `import autodiff_jit` and the first gradient of a fresh process.
 
     PYTHONPATH=. python benchmarks/bench_coldstart.py [--repeat 7] [--case index|poly|trig]
-                                                      [--user-cache] [--profile]
+                                                      [--user-cache] [--profile] [--later N]
 
 Each sample is a new Python process that imports autodiff_jit, builds `ad.grad` of a
 3-scalar function (index: x[0]**2 * x[1] + x[2]; poly: the bench's polynomial; trig:
 sum(sin(x) * x)) and calls it once, timing the import and the first call separately
-(perf_counter inside the child, so interpreter start-up is not counted). Two states of the
+(perf_counter inside the child, so interpreter start-up is not counted). The child is a script
+file, as a user's program is (so the function's source is there to be read and converted). Two
+states of the
 disk cache (a fresh directory in $AUTODIFF_JIT_CACHE_DIR per state):
 
 * cold: the directory is empty (first process on a machine / after an upgrade): the one-time
@@ -18,6 +20,10 @@ The user's function itself is compiled in both states (grad's default cache=Fals
 Samples alternate cold/warm so machine load affects both alike; medians and ranges printed.
 Byte-compiled modules (.pyc) are written first, as an installed package has them.
 --profile prints a cProfile of one first call instead (in a fresh process, warm cache).
+--later N times the compiles after the first instead: N distinct small gradients (3 values,
+a reduction and powers) in one process, split into stages by timing the functions that do
+them (trace, reverse mode, IR passes, lowering to LLVM IR, LLVM parse, LLVM optimization,
+LLVM code generation, the rest); per-function medians over --repeat processes.
 """
 from __future__ import annotations
 
@@ -56,6 +62,43 @@ print(json.dumps({"import": t1 - t0, "first": t3 - t2, "second": t4 - t3,
                   "out": [float(v) for v in np.ravel(np.asarray(out, dtype=float))]}))
 """
 
+LATER = r"""
+import json, sys, time
+import numpy as np
+import autodiff_jit as ad
+from autodiff_jit import api
+import autodiff_jit.backend.compiled as compiled
+from autodiff_jit.backend import engine
+import llvmlite.binding as llvm
+clock, spent = time.process_time, {}
+def timed(owner, name, stage):
+    f = getattr(owner, name)
+    def run(*a, **k):
+        t = clock()
+        try:
+            return f(*a, **k)
+        finally:
+            spent[stage] = spent.get(stage, 0.0) + clock() - t
+    setattr(owner, name, run)
+for owner, name, stage in [(api.Transformed, "_trace", "trace"), (api, "vjp_function", "ad"),
+                           (api, "optimize", "ir passes"), (compiled, "lower_function", "lower"),
+                           (engine, "parse_and_verify", "llvm parse"),
+                           (engine, "optimize", "llvm opt"),
+                           (llvm.ExecutionEngine, "finalize_object", "llvm codegen")]:
+    timed(owner, name, stage)
+n, x, keep = int(sys.argv[1]), np.array([1.0, 2.0, 3.0]), []
+def make(i):
+    return eval(f"lambda x: np.sum(np.tanh(x) * x ** 2) * {1.0 + i} + x[0] * x[1] ** {2 + i % 5}")
+g = ad.grad(make(-1)); g(x); keep.append(g)   # the first compile: not counted
+spent.clear()
+t0 = clock()
+for i in range(n):
+    g = ad.grad(make(i)); g(x); keep.append(g)
+total = clock() - t0
+spent["rest"] = total - sum(spent.values())
+print(json.dumps({"total": total / n, **{k: v / n for k, v in spent.items()}}))
+"""
+
 PROFILE = r"""
 import cProfile, pstats, sys
 import autodiff_jit as ad
@@ -74,8 +117,16 @@ def _env(cache_dir: str) -> dict:
     return env
 
 
+def _script(name: str, code: str) -> str:
+    path = os.path.join(tempfile.gettempdir(), f"adj_coldstart_{os.getpid()}_{name}.py")
+    with open(path, "w") as f:
+        f.write(code)
+    return path
+
+
 def sample(cache_dir: str, case: str, user_cache: bool) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, case, "1" if user_cache else "0"],
+    out = subprocess.run([sys.executable, _script("child", CHILD), case,
+                          "1" if user_cache else "0"],
                          env=_env(cache_dir), capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -91,6 +142,8 @@ def main(argv=None) -> None:
     ap.add_argument("--case", choices=("poly", "index", "trig"), default="index")
     ap.add_argument("--user-cache", action="store_true", help="grad(..., cache=True)")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--later", type=int, default=0, metavar="N",
+                    help="time N later compiles by stage instead")
     a = ap.parse_args(argv)
     # write .pyc files once (a checkout run with PYTHONDONTWRITEBYTECODE has none)
     subprocess.run([sys.executable, "-c", "import autodiff_jit.backend.compiled"],
@@ -100,7 +153,18 @@ def main(argv=None) -> None:
         warm_dir = os.path.join(root, "warm")
         sample(warm_dir, a.case, a.user_cache)          # fill the warm directory
         if a.profile:
-            subprocess.run([sys.executable, "-c", PROFILE], env=_env(warm_dir), check=True)
+            subprocess.run([sys.executable, _script("profile", PROFILE)], env=_env(warm_dir),
+                           check=True)
+            return
+        if a.later:
+            rows = [json.loads(subprocess.run(
+                [sys.executable, _script("later", LATER), str(a.later)], env=_env(warm_dir),
+                capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+                for _ in range(a.repeat)]
+            print(f"{a.later} later compiles of small gradients per process, {a.repeat} "
+                  f"processes: CPU time per function, median (min-max)")
+            for k in rows[0]:
+                print(f"  {k:13s} {_fmt([r[k] for r in rows])}")
             return
         res = {"cold": [], "warm": []}
         for i in range(a.repeat):
@@ -121,6 +185,12 @@ def main(argv=None) -> None:
             raise SystemExit(f"processes disagree on the gradient: {outs}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        for name in ("child", "profile", "later"):
+            try:
+                os.unlink(os.path.join(tempfile.gettempdir(),
+                                       f"adj_coldstart_{os.getpid()}_{name}.py"))
+            except OSError:
+                pass
 
 
 if __name__ == "__main__":
