@@ -22,6 +22,7 @@ concurrent calls never share scratch memory.
 from __future__ import annotations
 
 import ctypes
+import importlib
 import itertools
 import threading
 import warnings
@@ -31,7 +32,7 @@ import numpy as np
 from ..interpret import Interpreted
 from ..ir import AVal, Function
 from . import cache as disk, callpath, engine, mathlib, status
-from .lower import PROFILE_KERNELS, LoweringError, lower_function
+from .lowered import PRELUDE_MODULES, PROFILE_KERNELS, Lowered, LoweringError
 
 _counter = itertools.count()
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
@@ -69,6 +70,7 @@ class CompiledFunction:
             name = disk.new_name(disk.symbol_prefix(self.cache_key))
         else:
             name = f"adj_{_safe(fn.name)}_{next(_counter)}"
+        from .lower import lower_function   # here: a cache hit needs none of the lowerers
         low = lower_function(fn, name)
         self.lowered = low
         self._keepalive = low.keepalive
@@ -161,7 +163,6 @@ class CompiledFunction:
     def _load_entry(self, meta, blobs) -> bool:
         """Set up from a cache entry; False if it cannot be used here (then: recompile)."""
         from . import lapack
-        from .lower import Lowered
         try:
             stored = meta["name"]
             obj, text = blobs[0], disk.decompress(blobs[1])
@@ -188,6 +189,9 @@ class CompiledFunction:
             names = [entry] + ([packed] if method == "capi" else [])
             if mathlib.HUGE_MARKER.encode() in obj:   # refers to sin/cos/tan's huge-argument path
                 mathlib.ensure_huge_functions(self._support_compiler())
+            for symbol, module in PRELUDE_MODULES.items():   # (their preludes: engine.py)
+                if symbol.encode() in obj:
+                    importlib.import_module("." + module, __package__)
             addrs = engine.load_object(obj, names, {s: a.ctypes.data for s, a in consts},
                                        unit=self._unit)
         except Exception:  # noqa: BLE001 - an unusable entry is a miss

@@ -17,8 +17,6 @@ passed by the caller as one more input. 0-d intermediates are allocas (registers
 from __future__ import annotations
 
 import importlib
-import os
-from dataclasses import dataclass, field
 
 import numpy as np
 from llvmlite import ir
@@ -29,24 +27,17 @@ from ..passes.inline import inline_calls
 from . import engine, parallel
 from . import status
 from .emitters import EMITTERS, reduce_init
+from .lowered import PROFILE_KERNELS, Lowered, LoweringError  # noqa: F401  (re-exported)
 from .kernels import I1, I8, I8P, I64, VOID, Buffer, Index, const, for_range, i64, loop_nest, \
     mem_type
-
-# AUTODIFF_JIT_PROFILE_KERNELS=1: every kernel (group) accumulates its cycle count (rdtsc) and
-# call count into `Lowered.profile` (an int64 array (n_groups, 2)); see `kernel_profile`.
-PROFILE_KERNELS = bool(os.environ.get("AUTODIFF_JIT_PROFILE_KERNELS"))
 
 STACK_ARENA_LIMIT = 64 * 1024   # bytes of intermediates that may live on the stack
 ALIGN = 64
 
 
-class LoweringError(NotImplementedError):
-    """A primitive (or a pattern of it) has no emitter."""
-
-
 # Primitives whose emitters live in modules of their own, imported by the first function that
 # uses one (together they are a few ms of a process's first compile that a plain elementwise
-# function never needs). tests/backend/test_lower.py checks this against what they register.
+# function never needs). tests/backend/test_coldstart.py checks this against what they register.
 EMITTER_MODULES = {
     "dot_general": "dot",
     "argsort": "sortlib",
@@ -65,23 +56,7 @@ def load_emitters(names=None) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# result plan: how the Python side assembles fn.results
-
-@dataclass
-class Lowered:
-    module: ir.Module
-    entry: str
-    in_avals: list
-    out_avals: list              # one per native output buffer
-    result_plan: list            # ('out', j) | ('arg', i) | ('const', ndarray) | ('lit', ndarray)
-    arena_bytes: int
-    arena_arg: bool              # arena passed by the caller (True) or on the stack
-    keepalive: list = field(default_factory=list)
-    plan: object = None
-    fn: Function = None
-    profile: object = None       # int64 (n_groups, 2): cycles, calls (PROFILE_KERNELS only)
-    status_arg: bool = False     # takes the status words (status.py) after the arena
-
+# kernel profile (the result plan: Lowered, lowered.py)
 
 def kernel_profile(low: "Lowered", top: int = 15) -> str:
     """Table of the most expensive kernels (needs AUTODIFF_JIT_PROFILE_KERNELS=1)."""

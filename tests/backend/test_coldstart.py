@@ -101,3 +101,43 @@ def test_first_function_using_an_optional_emitter_loads_it(tmp_path):
     ref = -np.outer(inv.T @ np.ones(2), inv @ np.ones(2))
     np.testing.assert_allclose(got["solve"], ref, rtol=1e-12, atol=1e-12)
     assert got["sortlib"] and got["lapack"]
+
+
+HIT = r"""
+import json, sys
+import numpy as np
+import autodiff_jit as ad
+from autodiff_jit.backend import cache
+n = int(sys.argv[1])
+x = np.linspace(-3.0, 3.0, n)
+g = ad.grad(lambda v: np.sum(np.exp(np.sin(v)) * v), cache=sys.argv[2])
+out = g(x)
+print(json.dumps({"stats": cache.stats(), "digest": out.tobytes().hex()[:64],
+                  "ok": bool(np.allclose(out, np.exp(np.sin(x)) * (np.cos(x) * x + 1.0))),
+                  "modules": sorted(m for m in sys.modules if m.startswith("autodiff_jit"))}))
+"""
+LOWERERS = ("autodiff_jit.backend.lower", "autodiff_jit.backend.emitters",
+            "autodiff_jit.passes.fuse")
+
+
+def _hit_runs(tmp_path, n):
+    code = HIT.replace("sys.argv[1]", str(n)).replace("sys.argv[2]", repr(str(tmp_path / "c")))
+    return _fresh(code, tmp_path), _fresh(code, tmp_path)
+
+
+def test_a_disk_cache_hit_imports_no_lowerer(tmp_path):
+    first, second = _hit_runs(tmp_path, 5)
+    assert first["stats"]["misses"] == 1 and second["stats"]["hits"] == 1
+    assert first["ok"] and second["ok"] and first["digest"] == second["digest"]
+    assert set(LOWERERS) <= set(first["modules"])
+    assert not set(LOWERERS) & set(second["modules"]), set(LOWERERS) & set(second["modules"])
+
+
+def test_a_disk_cache_hit_of_split_code_loads_the_thread_pool(tmp_path):
+    from autodiff_jit.backend import parallel
+    from autodiff_jit.backend.lowered import PRELUDE_MODULES
+    assert PRELUDE_MODULES == {parallel.RUNTIME_SYMBOL: "parallel"}
+    first, second = _hit_runs(tmp_path, 1 << 18)    # large enough to be split over threads
+    assert first["stats"]["misses"] == 1 and second["stats"]["hits"] == 1
+    assert second["ok"] and first["digest"] == second["digest"]
+    assert "autodiff_jit.backend.parallel" in second["modules"]
