@@ -67,7 +67,7 @@ import json, sys, time
 import numpy as np
 import autodiff_jit as ad
 from autodiff_jit import api
-import autodiff_jit.backend.compiled as compiled
+import autodiff_jit.backend.lower as lower
 from autodiff_jit.backend import engine
 import llvmlite.binding as llvm
 clock, spent = time.process_time, {}
@@ -81,7 +81,7 @@ def timed(owner, name, stage):
             spent[stage] = spent.get(stage, 0.0) + clock() - t
     setattr(owner, name, run)
 for owner, name, stage in [(api.Transformed, "_trace", "trace"), (api, "vjp_function", "ad"),
-                           (api, "optimize", "ir passes"), (compiled, "lower_function", "lower"),
+                           (api, "optimize", "ir passes"), (lower, "lower_function", "lower"),
                            (engine, "parse_and_verify", "llvm parse"),
                            (engine, "optimize", "llvm opt"),
                            (llvm.ExecutionEngine, "finalize_object", "llvm codegen")]:
