@@ -36,6 +36,7 @@ from . import source, tree
 from .callsig import (MISS, NO_SIG, STATIC, TREE, assembler, dynamic_order, fast_sig, matcher,
                       seq_sig, tree_sig)
 from .ad import vjp_function
+from .numpy.lists import routing_lists
 from .config import config
 from .convert import converted
 from .interpret import Interpreted as _Interpreted, eval_function
@@ -434,7 +435,8 @@ class Transformed:
         tracers = [trace.new_arg(aval, names.get(i)) for i, aval in enumerate(key[1])]
         args, kwargs = rebuild(tracers)
         try:
-            out = self._traced_fun()(*args, **kwargs)
+            with routing_lists():  # np.array([traced, ...]): numpy/lists.py
+                out = self._traced_fun()(*args, **kwargs)
         except (TypeError, ValueError, IndexError, NotImplementedError, NameError) as exc:
             raise source.locate(exc)  # name the user's line (TracingError is a TypeError)
         return trace, out

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import tree
 from .ad import vjp_function
+from .numpy.lists import routing_lists
 from .api import _is_dynamic, _leaf_aval, jit
 from .config import config
 from .convert import converted
@@ -36,7 +37,8 @@ __all__ = ["jvp", "vjp", "jacfwd", "jacrev", "hessian"]
 def _trace_leaves(fun, leaves, treedef, name):
     trace = Trace()
     tracers = [trace.new_arg(aval_of(x)) for x in leaves]
-    out = (converted(fun) if config.convert else fun)(*tree.unflatten(treedef, tracers))
+    with routing_lists():
+        out = (converted(fun) if config.convert else fun)(*tree.unflatten(treedef, tracers))
     out_leaves, out_tree = tree.flatten(out)
     return trace.to_function(name, out_leaves), out_tree, trace.captured_outer
 

@@ -13,7 +13,7 @@ import threading
 import numpy as np
 
 from . import source
-from .errors import TracingError
+from .errors import TracerArrayConversionError, TracingError
 from .ir import AVal, Eqn, Function, Lit, Var, verify
 from .numpy import ArrayOps
 from .primitives import aval_of
@@ -234,15 +234,17 @@ class Tracer(ArrayOps):
         raise self._control_flow_error(".tolist()")
 
     def __array__(self, dtype=None, copy=None):
-        raise TracingError(
+        raise TracerArrayConversionError(
             f"np.array()/np.asarray() of a traced value ({self.aval}) needs its run-time value, "
-            f"which is not known while tracing (numpy's np.array asks each element for its "
-            f"value and offers no hook for traced ones; np.mean([a, b]) and other functions "
-            f"given a list convert it the same way). To build an array from traced values use "
-            f"autodiff_jit.numpy.array([a, b]) (nested lists too), np.stack([a, b]) or "
-            f"np.concatenate; for "
-            f"a value-dependent choice use np.where(cond, a, b) or autodiff_jit.cond (loops: "
-            f"autodiff_jit.while_loop); to read a number out, return it from the function.")
+            f"which is not known while tracing. Lists of traced values work when numpy is "
+            f"called through the numpy module while grad/jit trace (np.array([a, b]), "
+            f"np.mean([a, b]), np.r_[a, b], np.int64(a)); this call reached numpy another "
+            f"way (`from numpy import array`, a reference kept from before the trace, a ufunc "
+            f"given a list, or code outside the traced call). Write np.array([a, b]) with "
+            f"`import numpy as np`, autodiff_jit.numpy.array([a, b]) (nested lists too), "
+            f"np.stack([a, b]) or np.concatenate; for a value-dependent choice use "
+            f"np.where(cond, a, b) or autodiff_jit.cond (loops: autodiff_jit.while_loop); to "
+            f"read a number out, return it from the function.")
 
     # x += v and friends are in place in numpy: every name for x, and every view of it, sees
     # the new value (a plain `x = x + v` would leave them the old one)

@@ -18,6 +18,7 @@ import numpy as np
 from . import tree
 from .api import _is_dynamic, _leaf_aval, jit
 from .config import config
+from .numpy.lists import routing_lists
 from .convert import converted
 from .interpret import eval_function
 from .ir import AVal
@@ -76,7 +77,8 @@ def _trace(fun, args, kwargs, dyn_avals, dynamic=None):
     tracers = iter([trace.new_arg(a) for a in dyn_avals])
     full = [next(tracers) if d else x for x, d in zip(leaves, dynamic)]
     a, kw = tree.unflatten(treedef, full)
-    out = (converted(fun) if config.convert else fun)(*a, **kw)  # Python control flow: convert/
+    with routing_lists():  # np.array([traced, ...]): numpy/lists.py
+        out = (converted(fun) if config.convert else fun)(*a, **kw)  # control flow: convert/
     return trace, out
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from .. import tree
 from ..errors import TracingError
 from ..interpret import eval_function
+from ..numpy.lists import routing_lists
 from ..ir import AVal, Function, Var, dtype_name
 from ..primitives import bind
 from ..primitives.core import leaf_aval as _leaf_aval
@@ -77,7 +78,8 @@ def _trace_region(fun, avals, build_args, name, outer_values, hints=None, out_li
     is above every live trace). `out_like` (avals) gives the dtypes Python-scalar outputs take."""
     trace = Trace()
     tracers = [trace.new_arg(a, (hints or {}).get(i)) for i, a in enumerate(avals)]
-    out = fun(*build_args(tracers))
+    with routing_lists():  # np.array([traced, ...]): numpy/lists.py
+        out = fun(*build_args(tracers))
     leaves, out_tree = tree.flatten(out)
     if out_like is not None and len(out_like) == len(leaves):
         leaves = [np.asarray(v, dtype=a.dtype) if isinstance(v, (bool, int, float)) else v

@@ -103,13 +103,41 @@ def _is_traced(x):
 
 
 
-def asvalue(x):
-    """Accept what numpy accepts: lists/tuples (possibly holding traced values) become arrays."""
+def holds_traced(x) -> bool:
+    """Whether a (nested) list or tuple holds a traced value or tape Tensor anywhere."""
+    return any(_is_traced(v) or isinstance(v, (list, tuple)) and holds_traced(v) for v in x)
+
+
+def _skeleton(x):
+    """x with every traced leaf replaced by a zero-stride array of its shape and dtype: numpy
+    itself then decides the result's dtype and shape (or refuses a ragged list) exactly as
+    it would for the values."""
     if isinstance(x, (list, tuple)):
-        if any(_is_traced(v) or isinstance(v, (list, tuple)) for v in x):
-            return stack_values([asvalue(v) for v in x])
-        return np.asarray(x)
+        return [_skeleton(v) for v in x]
+    if _is_traced(x):
+        aval = aval_of(x)
+        return np.broadcast_to(np.zeros((), aval.dtype), aval.shape)
     return x
+
+
+def _build(x, dtype):
+    if not isinstance(x, (list, tuple)) or not holds_traced(x):
+        return E.cast(x, dtype) if _is_traced(x) else np.asarray(x, dtype)
+    return stack_values([_build(v, dtype) for v in x])
+
+
+def asvalue(x, dtype=None):
+    """Accept what numpy accepts: a (nested) list or tuple becomes an array, built from its
+    traced values when it holds any (with numpy's dtype, shape and ragged-list rules), and
+    np.asarray(x, dtype) otherwise. Any other value is returned as it is."""
+    if not isinstance(x, (list, tuple)):
+        return x
+    if not holds_traced(x):
+        return np.asarray(x, dtype)
+    like = np.array(_skeleton(x), dtype)
+    if like.dtype == np.float16:  # computed in float32 (as every float16 value is)
+        like = like.astype(np.float32)
+    return _build(x, like.dtype)
 
 
 def stack_values(values):

@@ -70,16 +70,47 @@ def astype(x, dtype, /, *, copy=True, device=None):
     return E.cast(x, dtype)
 
 
-def array(obj, dtype=None):
+def _refuse_like(like):
+    if like is not None:
+        raise NotImplementedError("np.array(..., like=) is not supported on traced values; "
+                                  "leave it out")
+
+
+def array(obj, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, like=None):
     """np.array for (nested) lists and tuples holding traced values, which numpy's own np.array
-    cannot see (it asks each element for its value). Plain values give np.array(obj)."""
-    v = asvalue(obj)
+    cannot see (it asks each element for its value): numpy's dtype and shape rules, ragged
+    lists refused as numpy does. Plain values give np.array(obj). `order`/`subok` choose only
+    a memory layout or a subclass; copy=False is refused where numpy would have to copy."""
+    _refuse_like(like)
+    v = asvalue(obj, dtype)
     if not _is_traced(v):
-        return np.array(v, dtype)
+        return np.array(v, dtype, copy=copy, order=order, subok=subok, ndmin=ndmin)
+    if copy is False and (isinstance(obj, (list, tuple)) or
+                          dtype is not None and np.dtype(dtype) != _dtype(v)):
+        raise ValueError("Unable to avoid copy while creating an array as requested.")
+    if dtype is not None:
+        v = E.cast(v, dtype)
+    nd = len(_shape(v))
+    if nd < ndmin:
+        v = reshape(v, (1,) * (ndmin - nd) + _shape(v))
+    elif v is obj and hasattr(v, "_alias"):
+        v = v._alias()  # np.array copies: a new array object (a later y[k] = v leaves x alone)
+    return v
+
+
+def asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
+    """np.asarray (also np.asanyarray, np.ascontiguousarray, np.asfortranarray while lists
+    are routed: their results differ only in layout or subclass)."""
+    _refuse_like(like)
+    if device not in (None, "cpu"):
+        raise NotImplementedError("np.asarray(..., device=) is supported for 'cpu' only")
+    v = asvalue(a, dtype)
+    if not _is_traced(v):
+        return np.asarray(v, dtype, copy=copy)
+    if copy is False and (isinstance(a, (list, tuple)) or
+                          dtype is not None and np.dtype(dtype) != _dtype(v)):
+        raise ValueError("Unable to avoid copy while creating an array as requested.")
     return E.cast(v, dtype) if dtype is not None else v
-
-
-asarray = array
 
 
 # ---------------------------------------------------------------------------------------------

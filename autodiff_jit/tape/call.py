@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import tree
 from ..ir import dtype_name, is_float
+from ..numpy.lists import routing_lists
 from ..primitives.core import leaf_aval as _leaf_aval
 from ..trace import max_level
 from . import engine
@@ -86,7 +87,8 @@ def tape_call(transformed, args, kwargs):
     _GRAD[0] = True
     _STRICT[0] += 1
     try:
-        out = t.fun(*args, **kwargs)
+        with routing_lists():  # np.array([Tensor, ...]): numpy/lists.py
+            out = t.fun(*args, **kwargs)
     finally:
         _GRAD[0] = prev
         _STRICT[0] -= 1

@@ -20,6 +20,7 @@ import weakref
 import numpy as np
 
 from .. import tree
+from ..errors import TensorArrayConversionError
 from ..ir import AVal, is_float
 from ..numpy import FUNCTIONS, ArrayOps, UFUNCS, setitem as _np_setitem, setitem_positions
 from ..numpy import matmul as _np_matmul
@@ -296,7 +297,7 @@ class Tensor(GraphTensor, ArrayOps):
     # --- conversion ----------------------------------------------------------------------
     def __array__(self, dtype=None, copy=None):
         if self.requires_grad:
-            raise _no_numpy("np.asarray / np.array of it")
+            raise TensorArrayConversionError(*_no_numpy("np.asarray / np.array of it").args)
         if dtype is not None and np.dtype(dtype) != self._data.dtype:
             return np.asarray(self._data.astype(dtype))
         return _arr(self)
