@@ -56,6 +56,9 @@ VIEW_FUNCTIONS = {np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis, 
                   np.expand_dims, np.atleast_1d, np.flip, np.broadcast_to}
 
 
+_NP_ASARRAY = np.asarray  # numpy's own (numpy/lists.py routes the attribute while tracing)
+
+
 def _fresh(result, args):
     """numpy's copying operations return a new array: never hand back an argument object
     itself (a later `y[k] = v` on the result would rewrite the argument too)."""
@@ -104,7 +107,7 @@ class ArrayOps:
         if func in VIEW_FUNCTIONS and args and args[0] is self:
             rest = args[1:]
             return self._track_view(result, lambda a: func(a, *rest, **kwargs))
-        return _fresh(result, args) if func is not np.asarray else result
+        return _fresh(result, args) if func is not _NP_ASARRAY else result
 
     def _track_view(self, result, np_op):
         """`result` = np_op(self) where numpy may answer with a view. Tracers track views

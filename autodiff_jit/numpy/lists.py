@@ -17,8 +17,8 @@ docs/design/numpy.md explains why this design and not another.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
+import sys
 import threading
 
 import numpy as np
@@ -29,40 +29,48 @@ from ._base import FUNCTIONS, _is_traced, _shape, asvalue, call
 from .creation import array, asarray
 from .shape import concatenate, reshape, transpose
 
-# numpy functions that call user code (a conversion error may come from inside it): not routed
-_CALLBACKS = {"apply_along_axis", "apply_over_axes", "piecewise", "vectorize", "frompyfunc",
-              "fromfunction"}
+# the numpy functions routed: those whose array arguments users commonly write as lists.
+# (Each routed name costs a little on every trace entry, and tape mode enters per grad call,
+# so this is a table rather than every registered function; any other function given a list
+# of traced values raises the tracer's TracingError, which names what to write instead.)
+_FUNCTIONS = {
+    "numpy": """sum prod mean std var max min amax amin ptp average median cumsum cumprod
+        append concatenate stack hstack vstack dstack column_stack where dot vdot inner outer
+        kron cross einsum clip diag trace reshape ravel transpose squeeze expand_dims
+        atleast_1d atleast_2d sort argmax argmin tile repeat roll flip diff polyval interp
+        linspace""",
+    "numpy.linalg": "norm",
+}
 # integer scalar types: np.int64(traced) is a cast (zero gradient, as JAX's astype)
 _INT_TYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-              "intp", "uintp", "int_", "uint", "longlong", "ulonglong", "short", "ushort",
-              "byte", "ubyte", "intc", "uintc", "long", "ulong")
+              "intp", "int_")
 
 _lock = threading.Lock()
-_installed = [0]          # how many routing_lists() are open, over all threads
-_saved: dict = {}         # (module, name) -> numpy's own attribute while installed
-_local = threading.local()  # .depth: this thread's open routing_lists(); .busy: inside numpy
+_installed = [0]            # how many routing_lists() are open, over all threads
+_local = threading.local()  # .depth: how many are open in this thread
 
 
 def _active() -> bool:
     return getattr(_local, "depth", 0) > 0
 
 
+def _from_numpy(frame) -> bool:
+    """Whether `frame` is numpy's own Python code (numpy's functions call np.asarray too: the
+    outermost routed call, the user's, takes the fallback, so numpy's internals never see a
+    traced value come back)."""
+    return frame is not None and str(frame.f_globals.get("__name__", "")).startswith("numpy")
+
+
 def _routed(orig, ours):
     """numpy's `orig`, falling back to `ours` on a conversion error of this thread's trace.
-    A wrapper called from inside numpy (numpy's Python code calls np.asarray too) defers to
-    the outermost one, so numpy's internals never see a traced value."""
+    The fast path is the call and a try block; the checks run only after numpy refused."""
     @functools.wraps(orig)
     def wrapper(*args, **kwargs):
-        if getattr(_local, "busy", False):
-            return orig(*args, **kwargs)
-        _local.busy = True
         try:
             return orig(*args, **kwargs)
         except ArrayConversion:
-            if not _active():
+            if not _active() or _from_numpy(sys._getframe(1)):
                 raise
-        finally:
-            _local.busy = False
         return ours(*args, **kwargs)
     return wrapper
 
@@ -111,16 +119,11 @@ class _RoutedConcatenator:
         self._orig, self._args = orig, (axis, ndmin, trans1d)
 
     def __getitem__(self, key):
-        if getattr(_local, "busy", False):
-            return self._orig[key]
-        _local.busy = True
         try:
             return self._orig[key]
         except ArrayConversion:
-            if not _active():
+            if not _active() or _from_numpy(sys._getframe(1)):
                 raise
-        finally:
-            _local.busy = False
         return _concat_items(key, *self._args)
 
     def __len__(self):
@@ -153,15 +156,11 @@ def _replacements() -> dict:
     for name, ours in (("array", array), ("asarray", asarray), ("asanyarray", asarray),
                        ("ascontiguousarray", asarray), ("asfortranarray", asarray)):
         out[(np, name)] = _routed(getattr(np, name), _creation(ours, f"np.{name}"))
-    for mod, prefix in ((np, "np."), (np.linalg, "np.linalg.")):
-        for name in dir(mod):
-            if name.startswith("_") or name in _CALLBACKS or (mod, name) in out:
-                continue
-            fn = getattr(mod, name)
-            # ufuncs stay (np.add.reduce, isinstance checks; they see lists only as operands)
-            if not callable(fn) or isinstance(fn, (np.ufunc, type)):
-                continue
-            if FUNCTIONS.get(fn) is not None:
+    for mod in (np, np.linalg):
+        prefix = mod.__name__.replace("numpy", "np") + "."
+        for name in _FUNCTIONS[mod.__name__].split():
+            fn = getattr(mod, name, None)
+            if fn is not None and FUNCTIONS.get(fn) is not None:
                 out[(mod, name)] = _routed(fn, _dispatch(fn, prefix + name))
     out[(np, "r_")] = _RoutedConcatenator(np.r_, 0, 1, -1)
     out[(np, "c_")] = _RoutedConcatenator(np.c_, -1, 2, 0)
@@ -172,40 +171,54 @@ def _replacements() -> dict:
     return out
 
 
-_REPLACEMENTS: dict = {}
+_ROUTED: dict = {}    # module -> {name: routed attribute}
+_ORIGINAL: dict = {}  # module -> {name: numpy's attribute}
 
 
 def _install():
-    if not _REPLACEMENTS:
-        _REPLACEMENTS.update(_replacements())
-    for (mod, name), routed in _REPLACEMENTS.items():
-        _saved[(mod, name)] = mod.__dict__[name]
-        setattr(mod, name, routed)
+    # one dict update per module (a trace or a tape-mode grad call enters this each time)
+    if not _ROUTED:
+        for (mod, name), routed in _replacements().items():
+            _ROUTED.setdefault(mod, {})[name] = routed
+            _ORIGINAL.setdefault(mod, {})[name] = mod.__dict__[name]
+    for mod, routed in _ROUTED.items():
+        mod.__dict__.update(routed)
 
 
 def _uninstall():
-    for (mod, name), orig in _saved.items():
-        setattr(mod, name, orig)
-    _saved.clear()
+    for mod, orig in _ORIGINAL.items():
+        mod.__dict__.update(orig)
 
 
-@contextlib.contextmanager
-def routing_lists():
-    """Route the numpy module's attributes through autodiff_jit while the body runs (a trace,
-    or a tape-mode grad call): lists holding traced values become stacks of them."""
-    with _lock:
-        if _installed[0] == 0:
-            _install()
-        _installed[0] += 1
-    _local.depth = getattr(_local, "depth", 0) + 1
-    try:
-        yield
-    finally:
+class _RoutingLists:
+    """The context manager `routing_lists()` returns (a class: a tape-mode grad call enters
+    it every time, and a generator-based one costs several microseconds more)."""
+    __slots__ = ()
+
+    def __enter__(self):
+        with _lock:
+            if _installed[0] == 0:
+                _install()
+            _installed[0] += 1
+        _local.depth = getattr(_local, "depth", 0) + 1
+
+    def __exit__(self, *exc):
         _local.depth -= 1
         with _lock:
             _installed[0] -= 1
             if _installed[0] == 0:
                 _uninstall()
+        return False
+
+
+_ROUTING = _RoutingLists()
+
+
+def routing_lists():
+    """Route the numpy module's attributes through autodiff_jit while the body runs (a trace,
+    or a tape-mode grad call): lists holding traced values become stacks of them.
+    Reference-counted over threads; numpy's attributes come back when the last one exits."""
+    return _ROUTING
 
 
 def routed_now() -> bool:

@@ -41,6 +41,8 @@ _DEFAULT_FLOAT = np.dtype(np.float32)
 # Python number (float(t), math.exp(t), t.tolist()) would silently cut the gradient, so it
 # raises, as compiled mode does; outside, these follow PyTorch (they return the value).
 _STRICT = [0]
+# numpy's own functions (while a trace runs, the numpy module's attributes are wrappers)
+_NP_SUM, _NP_MEAN, _NP_COPY, _NP_CONCATENATE = np.sum, np.mean, np.copy, np.concatenate
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,16 +542,16 @@ class Tensor(GraphTensor, ArrayOps):
     def __array_function__(self, func, types, args, kwargs):
         if args and args[0] is self:
             if not kwargs and len(args) == 1:
-                if func is np.sum:
+                if func is _NP_SUM:
                     return _sum_all(self)
-                if func is np.mean:
+                if func is _NP_MEAN:
                     return _mean_all(self)
             prim = _AXIS_REDUCTIONS.get(func)
             if prim is not None:
                 res = _reduce_axis(prim, self, args, kwargs)
                 if res is not None:
                     return res
-        if func is np.concatenate:
+        if func is _NP_CONCATENATE:
             res = _concat(args, kwargs)
             if res is not None:
                 return res
@@ -562,7 +564,7 @@ class Tensor(GraphTensor, ArrayOps):
             # afterwards records CopySlices instead of writing into a numpy array
             res = ArrayOps.__array_function__(self, func, types, args, kwargs)
             return _wrap(res, None, 0) if isinstance(res, np.ndarray) else res
-        if func is np.copy:
+        if func is _NP_COPY:
             check_args(FUNCTIONS[func], "np.copy", args, kwargs)
             a = args[0] if args else kwargs.get("a")
             return a.clone() if isinstance(a, Tensor) else np.copy(a)
