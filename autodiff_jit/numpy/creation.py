@@ -76,6 +76,7 @@ def _refuse_like(like):
                                   "leave it out")
 
 
+@implements()  # not numpy-dispatched (numpy/lists.py routes np.array): declares its keywords
 def array(obj, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, like=None):
     """np.array for (nested) lists and tuples holding traced values, which numpy's own np.array
     cannot see (it asks each element for its value): numpy's dtype and shape rules, ragged
@@ -98,6 +99,7 @@ def array(obj, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, like=N
     return v
 
 
+@implements()
 def asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
     """np.asarray (also np.asanyarray, np.ascontiguousarray, np.asfortranarray while lists
     are routed: their results differ only in layout or subclass)."""

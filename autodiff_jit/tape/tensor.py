@@ -42,7 +42,8 @@ _DEFAULT_FLOAT = np.dtype(np.float32)
 # raises, as compiled mode does; outside, these follow PyTorch (they return the value).
 _STRICT = [0]
 # numpy's own functions (while a trace runs, the numpy module's attributes are wrappers)
-_NP_SUM, _NP_MEAN, _NP_COPY, _NP_CONCATENATE = np.sum, np.mean, np.copy, np.concatenate
+_NP_SUM, _NP_MEAN, _NP_COPY, _NP_CLIP, _NP_CONCATENATE = (np.sum, np.mean, np.copy, np.clip,
+                                                    np.concatenate)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -775,7 +776,7 @@ class Tensor(GraphTensor, ArrayOps):
     def double(self): return self.astype(np.float64)
 
     def clamp(self, min=None, max=None):
-        return record_as("ClampBackward1", FUNCTIONS[np.clip], self, min, max)
+        return record_as("ClampBackward1", FUNCTIONS[_NP_CLIP], self, min, max)
 
     def unsqueeze(self, dim):
         return np.expand_dims(self, dim)
@@ -892,7 +893,7 @@ def _sum_all(x):
         params = _SUM_PARAMS[nd]
         # reduce_sum's impl is np.sum(d, axis=axes), i.e. this call minus np.sum's Python layer
         return _record1(_P_SUM, _ADD_REDUCE(d, params["axes"]), x, d, params)
-    return FUNCTIONS[np.sum](x)
+    return FUNCTIONS[_NP_SUM](x)
 
 
 def _reduce_axes(axis, nd):
@@ -956,7 +957,7 @@ def _mean_all(x):
     d = x._data
     n = d.size
     if not (d.ndim and d.ndim <= 8 and d.dtype in _FLOATS and 0 < n < 2 ** 24):
-        return record_as("MeanBackward0", FUNCTIONS[np.mean], x)
+        return record_as("MeanBackward0", FUNCTIONS[_NP_MEAN], x)
     s = _sum_all(x)
     m = _fast2(_P_DIV, s, n, operator.truediv, np.true_divide)
     if m.grad_fn is None:
@@ -1242,7 +1243,7 @@ def relu(x):
 
 def mean(x, dim=None, keepdim=False, axis=None):
     return record_as("MeanBackward0" if dim is None and axis is None else "MeanBackward1",
-                     FUNCTIONS[np.mean], x, dim if axis is None else axis, None,
+                     FUNCTIONS[_NP_MEAN], x, dim if axis is None else axis, None,
                      keepdims=keepdim)
 
 
@@ -1271,7 +1272,7 @@ def pow(x, e):  # noqa: A001
 
 
 def clamp(x, min=None, max=None):  # noqa: A002
-    return record_as("ClampBackward1", FUNCTIONS[np.clip], x, min, max)
+    return record_as("ClampBackward1", FUNCTIONS[_NP_CLIP], x, min, max)
 
 
 def maximum(a, b): return np.maximum(a, b)

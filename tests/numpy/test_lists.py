@@ -1,0 +1,218 @@
+"""Lists and tuples of traced values given to numpy (numpy/lists.py): np.array([x[1], -x[0]]),
+np.mean([a, b]), np.r_[...], np.int64(x), in compiled, interpret and tape mode; gradients
+against central differences, values/dtypes/shapes against numpy, ragged lists refused as
+numpy does, the routing gone after a trace (also after an exception) and per thread."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import autodiff_jit as ad
+from autodiff_jit.errors import TracingError
+from autodiff_jit.numpy import lists
+from tests.helpers import numerical_grad
+
+MODES = ("compiled", "interpret", "tape")
+X = np.array([0.3, -1.2, 2.0])
+
+# each: f(x) -> array, built from lists/tuples of traced values, floats and ndarrays
+CASES = {
+    "vector_field": lambda x: np.array([x[1], -x[0]]),
+    "asarray": lambda x: np.asarray([x[1], 2.0, x[0]]),
+    "asanyarray": lambda x: np.asanyarray((x[2], x[0])),
+    "ascontiguous": lambda x: np.ascontiguousarray([x, x ** 2]),
+    "same_arrays": lambda x: np.array([x, x]),
+    "nested": lambda x: np.array([[x[0], 1], [2.0, x[1] * x[2]]]),
+    "nested_arrays": lambda x: np.array([[x, 2 * x], [np.ones(3), x + 1]]),
+    "tuple_of_lists": lambda x: np.array(([x[0], x[1]], (x[2], 5.0))),
+    "scalar": lambda x: np.array(x[0]),
+    "ndmin": lambda x: np.array([x[0], x[1]], ndmin=3),
+    "mean": lambda x: np.mean([x, x + 2]),
+    "mean_axis": lambda x: np.mean([x, x ** 2], axis=0),
+    "std": lambda x: np.std((x, x + 2 * x ** 2)),
+    "var": lambda x: np.var([x, np.cos(x)], axis=1),
+    "max": lambda x: np.max(np.array([x, 2 * x])),
+    "sum_list": lambda x: np.sum([x[0], x[1] * x[2], 3.0]),
+    "append": lambda x: np.append([x[0], 1.0], x),
+    "concat_nested": lambda x: np.concatenate([[x[0], x[1]], x]),
+    "r_": lambda x: np.r_[x, 1.0, x[:2]],
+    "r_slice": lambda x: np.r_[x, 0:3],
+    "c_": lambda x: np.c_[x, x ** 2, np.ones(3)],
+    "c_2d": lambda x: np.c_[np.outer(x, x), x],
+    "dot_list": lambda x: np.dot([x[0], x[1]], [x[2], 2.0]),
+    "where_list": lambda x: np.where([True, False], [x[0], x[1]], x[2]),
+}
+
+
+def _value(f, x):
+    """f's value as numpy computes it on plain numbers (the reference)."""
+    return np.asarray(f(x))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_gradient_matches_differences(name, mode):
+    f = CASES[name]
+    w = np.random.default_rng(0).standard_normal(_value(f, X).shape)
+
+    def scalar(x):
+        return np.sum(np.sin(f(x)) * w)
+
+    g = ad.grad(scalar, mode=mode)(X)
+    np.testing.assert_allclose(g, numerical_grad(scalar, [X], 0), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", ("compiled", "interpret"))
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_value_dtype_shape_match_numpy(name, mode):
+    f = CASES[name]
+    want = _value(f, X)
+    got = ad.jit(f, mode=mode)(X)
+    assert np.shape(got) == want.shape and np.asarray(got).dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=1e-15)
+
+
+@pytest.mark.parametrize("mode", ("compiled", "interpret"))
+@pytest.mark.parametrize("build, args", [
+    (lambda x, i: np.array([x, i]), (np.float32(1.5), 3)),          # float32 + int
+    (lambda x, i: np.array([x, 2]), (np.float32(1.5), 3)),           # float32 + Python int
+    (lambda x, i: np.array([x, 2.5]), (np.float32(1.5), 3)),         # float32 + Python float
+    (lambda x, i: np.array([i, 2]), (np.float32(1.5), np.int32(3))),  # int32 + Python int
+    (lambda x, i: np.array([i, 2.5]), (np.float32(1.5), np.int32(3))),
+    (lambda x, i: np.array([x, i], dtype=np.float32), (1.5, 3)),      # dtype= casts
+    (lambda x, i: np.array([[x, x], [i, i]], dtype=int), (1.5, 3)),
+])
+def test_promotion_follows_numpy(build, args, mode):
+    x, i = args
+    want = np.asarray(build(np.asarray(x), np.asarray(i)))  # arguments arrive as 0-d arrays
+    got = ad.jit(build, mode=mode)(x, i)
+    assert np.asarray(got).dtype == want.dtype and np.shape(got) == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_ragged_list_refused_as_numpy(mode):
+    f = lambda x: np.sum(np.array([x, x[:2]]))  # noqa: E731
+    with pytest.raises(ValueError) as ours:
+        ad.grad(f, mode=mode)(X)
+    with pytest.raises(ValueError) as theirs:
+        np.array([X, X[:2]])
+    assert str(theirs.value).split(".")[0] in str(ours.value)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_integer_casts_have_zero_gradient(mode):
+    # autograd's test_cast_to_int: indices cut out of a float argument
+    def f(w):
+        idx = np.int64(w[:, -1])
+        assert idx.dtype == np.int64
+        return np.sum(w[:, :-1][idx]) + np.sum(w.astype(int) * 1.0)
+
+    w = np.random.default_rng(1).standard_normal((5, 4))
+    w[:, -1] = [0.4, 1.3, 2.6, 1.5, 0.2]  # int() truncates them; away from the jumps
+    g = ad.grad(f, mode=mode)(w)
+    np.testing.assert_allclose(g, numerical_grad(f, [w], 0), atol=1e-7)
+    assert np.all(g[:, -1] == 0)
+
+
+@pytest.mark.parametrize("mode", ("compiled", "interpret"))
+@pytest.mark.parametrize("convert", [int, float])
+def test_python_number_of_traced_value_is_a_clear_error(convert, mode):
+    with pytest.raises(TracingError, match="astype|np.where|static_argnums"):
+        ad.grad(lambda x: convert(x) * x, mode=mode)(1.5)
+
+
+@pytest.mark.parametrize("mode", ("compiled", "interpret"))
+def test_bypassing_the_numpy_module_says_what_to_write(mode):
+    from numpy import array
+
+    with pytest.raises(TracingError, match=r"import numpy as np.*np\.stack"):
+        ad.grad(lambda x: np.sum(array([x, x])), mode=mode)(1.0)
+
+
+def test_tape_tensor_outside_a_grad_call_keeps_pytorchs_error():
+    t = ad.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="Can't call numpy"):
+        np.array([t[0], t[1]])
+
+
+def _originals():
+    return (np.array, np.asarray, np.mean, np.r_, np.int64, np.linalg.norm)
+
+
+def test_routing_is_gone_after_the_trace_and_after_an_exception():
+    before = _originals()
+    ad.grad(lambda x: np.sum(np.array([x, x])), mode="interpret")(1.0)
+    assert _originals() == before and not lists.routed_now()
+
+    def fails(x):
+        assert lists.routed_now() and np.array is not before[0]
+        raise ValueError("boom")
+
+    for mode in MODES:
+        with pytest.raises(ValueError, match="boom"):
+            ad.grad(fails, mode=mode)(1.0)
+        assert _originals() == before and not lists.routed_now()
+    assert type(np.int64(3)) is np.int64
+
+
+def test_plain_numpy_unchanged_while_routed():
+    big = [float(i) for i in range(1000)]
+    with lists.routing_lists():
+        a = np.array(big)
+        b = np.asarray([[1, 2], [3, 4]], dtype=np.float32)
+        m = np.mean([1, 2, 4])
+        r = np.r_[1:4, [7, 8]]
+        i = np.int64(7)
+        with pytest.raises(ValueError):
+            np.array([[1.0], [1.0, 2.0]])
+        assert np.dtype(np.int64) == np.int64 and np.zeros(2, np.int64).dtype == np.int64
+    np.testing.assert_array_equal(a, np.array(big))
+    assert b.dtype == np.float32 and m == np.mean([1, 2, 4])
+    np.testing.assert_array_equal(r, np.r_[1:4, [7, 8]])
+    assert type(i) is np.int64 and i == 7
+
+
+def test_threads_share_one_installation_and_restore_it():
+    before = _originals()
+    errors, start = [], threading.Barrier(4)
+
+    def work(k):
+        try:
+            start.wait()
+            for _ in range(5):
+                x = np.array([0.5 + k, -1.0])
+                g = ad.grad(lambda x: np.sum(np.array([x[1], x[0]]) ** 2), mode="interpret")(x)
+                np.testing.assert_allclose(g, 2 * x)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert _originals() == before and not lists.routed_now()
+
+
+def test_a_thread_that_is_not_tracing_keeps_numpys_behaviour():
+    # while another thread traces (numpy's attributes routed), this one's requires-grad
+    # Tensor still refuses np.array as PyTorch does
+    t = ad.tensor([1.0, 2.0], requires_grad=True)
+    with lists.routing_lists():
+        seen = []
+        th = threading.Thread(target=lambda: seen.append(_try_array(t)))
+        th.start()
+        th.join()
+    assert seen == ["RuntimeError"]
+
+
+def _try_array(t):
+    try:
+        np.array([t[0], t[1]])
+    except RuntimeError:
+        return "RuntimeError"
+    return "no error"
