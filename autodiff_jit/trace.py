@@ -211,7 +211,8 @@ class Tracer(ArrayOps):
         raise self._control_flow_error("bool() (an `if`, `while`, `and`/`or` or assert)")
 
     def __float__(self):
-        raise self._control_flow_error("float()")
+        raise TracingError(f"{self._control_flow_error('float()')} To convert a traced value "
+                           f"to floats, x.astype(float) (as jnp's).")
 
     def _static_int_error(self, what):
         return TracingError(
@@ -222,7 +223,9 @@ class Tracer(ArrayOps):
             f"autodiff_jit.fori_loop or autodiff_jit.while_loop.")
 
     def __int__(self):
-        raise self._static_int_error("int()")
+        raise TracingError(f"{self._static_int_error('int()')} To convert a traced value to "
+                           f"integers (e.g. indices), x.astype(int) or np.int64(x) (as jnp's; "
+                           f"the gradient through an integer cast is zero).")
 
     def __index__(self):
         raise self._static_int_error("Use as a Python int (range(), a shape, an index)")
