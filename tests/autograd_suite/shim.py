@@ -120,8 +120,11 @@ def _check_unary(f, x, modes, order, seed=0):
     def scalar(x):
         return onp.sum(f(x) * w)
 
+    # one transformed gradient, reused: a new ad.grad object per call (e.g. once per finite-
+    # difference point of the order-2 check below) would trace and compile it every time
+    grad_scalar = ad.grad(scalar, mode=MODE)
     if "rev" in modes:
-        g = ad.grad(scalar, mode=MODE)(x)
+        g = grad_scalar(x)
         onp.testing.assert_allclose(onp.asarray(g, onp.float64), _numeric_grad(scalar, x),
                                     rtol=RTOL, atol=ATOL, err_msg=f"mode={MODE} rev")
     if "fwd" in modes:
@@ -134,7 +137,7 @@ def _check_unary(f, x, modes, order, seed=0):
         u = rng.standard_normal(onp.shape(x))
 
         def directional(x):  # <grad <f, w>, u>: its gradient is the Hessian-vector product
-            return onp.sum(ad.grad(scalar, mode=MODE)(x) * u)
+            return onp.sum(grad_scalar(x) * u)
 
         _check_unary(directional, x, ["rev"], order - 1, seed + 1)
 
