@@ -6,16 +6,17 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import FUNCTIONS, UFUNCS
+from .lists import _FUNCTIONS as _LIST_FUNCTIONS, _INT_TYPES
 from .ufunc_methods import _ACCUMULATORS, _REDUCERS, METHODS
 
 # deliberate refusals: what numpy offers and autodiff_jit cannot, and what to write instead
 REFUSALS = [
-    ("np.array([a, b]) / np.asarray([...]) of traced values",
-     "numpy's np.array asks each element for its value (`__array__`) and has no dispatch hook "
-     "for lists; use `autodiff_jit.numpy.array([a, b])` (nested lists too) or `np.stack`"),
-    ("np.mean([a, b]), np.sum([a, b]), ... (a list of traced values)",
-     "numpy dispatches on the list, not its items, and converts it with np.asarray; pass "
-     "`np.stack([a, b])`"),
+    ("`from numpy import array` (or a stored `f = np.mean`) called with a list of traced "
+     "values", "only calls through the numpy module (`np.array(...)`) are routed while a "
+     "trace runs (see above); write `np.array([a, b])`, `autodiff_jit.numpy.array([a, b])` "
+     "or `np.stack`"),
+    ("a ufunc given a list of traced values (`np.sin([a, b])`)", "ufuncs are not routed; "
+     "write `np.sin(np.array([a, b]))`"),
     ("np.full(shape, traced)", "np.full converts the fill value with np.asarray; use "
      "`np.full_like(x, traced)` or `np.broadcast_to(traced, shape)`"),
     ("np.vectorize(f)(traced)", "np.vectorize is a class numpy does not dispatch (it asks "
@@ -99,13 +100,36 @@ def render() -> str:
         lines.append(f"| `{mod}.py` | " + " ".join(f"`{n}`" for n in sorted(groups[mod])) + " |")
     lines += [
         "",
-        "Also `autodiff_jit.numpy.array` / `asarray` (lists of traced values), operators "
+        "Also `autodiff_jit.numpy.array` / `asarray` (lists of traced values, below), operators "
         "`+ - * / // % ** @ divmod() < <= > >= == != & | ^ ~` (the bitwise ones on booleans), "
         "indexing (`x[key]`, `x[key] = v` with constant keys or traced integer scalars) and "
         "the ndarray methods and attributes sharing the functions' declarations (`.sum .mean "
         ".var .std .max .min .prod .argmax .argmin .cumsum .cumprod .any .all .round .trace "
         ".diagonal .repeat .take .sort .argsort .dot .clip .squeeze .swapaxes .ravel .flatten "
         ".reshape .transpose .astype .copy .conj .real .imag .T .mT`).",
+        "",
+        "## Lists of traced values",
+        "",
+        "numpy converts a list by asking each element for its value, before any dispatch, so "
+        "no numpy protocol lets a traced value inside a list through. While grad/jit trace a "
+        "function (and while a `grad(f, mode=\"tape\")` call runs it), autodiff_jit routes "
+        "these attributes of the numpy module: numpy runs first, unchanged, and only when it "
+        "meets a traced value (or a Tensor that requires grad) is the list built as a stack "
+        "of its values, with numpy's dtype and shape rules (a ragged list is refused with "
+        "numpy's ValueError):",
+        "",
+        "- `np.array`, `np.asarray`, `np.asanyarray`, `np.ascontiguousarray`, "
+        "`np.asfortranarray`, `np.r_[...]`, `np.c_[...]` (no directive strings with traced "
+        "items);",
+        "- " + ", ".join(f"`np.{n}`" for n in _LIST_FUNCTIONS["numpy"].split()) + ", " +
+        ", ".join(f"`np.linalg.{n}`" for n in _LIST_FUNCTIONS["numpy.linalg"].split()) + ";",
+        "- the integer types " + ", ".join(f"`np.{n}`" for n in _INT_TYPES) +
+        ": `np.int64(traced)` is `traced.astype(np.int64)` (its gradient is zero, as JAX's).",
+        "",
+        "So `np.array([x[1], -x[0]])`, `np.mean([a, b])`, `np.append([a, 1.0], x)` and "
+        "`np.r_[x, c, 1:3]` work in every mode. Outside a traced call numpy's attributes "
+        "are numpy's own (and a Tensor that requires grad keeps PyTorch's RuntimeError). "
+        "`autodiff_jit.numpy.array` accepts lists of traced values anywhere.",
         "",
         "## Deliberate refusals",
         "",
