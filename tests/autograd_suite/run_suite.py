@@ -1,10 +1,10 @@
 """Run HIPS autograd's numpy gradient tests against autodiff_jit through shim.py.
 
-    python tests/autograd_suite/run_suite.py DIR [--modes compiled,interpret,tape]
+    python tests/autograd_suite/run_suite.py [--dir DIR] [--modes compiled,interpret,tape]
 
-DIR holds autograd's test files (tests/test_scalar_ops.py, test_systematic.py with its
-numpy_utils.py, ...; github.com/HIPS/autograd, MIT licence). They are not part of this
-repository. Prints passed/failed per file and mode.
+DIR holds autograd's test files (default: the five vendored in autograd_tests/, autograd's
+MIT licence beside them; for the others, autograd's own tests/ directory). Prints
+passed/failed per file and mode.
 """
 from __future__ import annotations
 
@@ -17,9 +17,27 @@ import sys
 HERE = pathlib.Path(__file__).resolve().parent
 
 
+def run_file(path, mode, select=()):
+    """Run one of autograd's test files (or the tests `select` names in it) in a fresh process
+    with the shim installed; the CompletedProcess (pytest's -rf summary on stdout)."""
+    path = pathlib.Path(path)
+    env = dict(os.environ, AD_SUITE_MODE=mode,
+               PYTHONPATH=os.pathsep.join([str(HERE), str(path.parent),
+                                           os.environ.get("PYTHONPATH", "")]))
+    targets = [f"{path}::{t}" for t in select] or [str(path)]
+    # -c: autograd's pyproject asks for plugins not needed here; --noconftest: the vendored
+    # directory's conftest.py keeps the project's own session from collecting these files
+    code = ("import shim, sys, pytest; shim.install(); "
+            f"sys.exit(pytest.main({targets!r} + ['-q', '-p', 'no:cacheprovider', "
+            f"'-c', {os.devnull!r}, '-o', 'addopts=', '--rootdir', {str(path.parent)!r}, "
+            f"'--noconftest', '-W', 'ignore', '-rf']))")
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, cwd=path.parent)
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("dir")
+    p.add_argument("--dir", default=str(HERE / "autograd_tests"))
     p.add_argument("--modes", default="compiled,interpret,tape")
     p.add_argument("--failures", action="store_true", help="list the failing tests")
     p.add_argument("files", nargs="*", default=["test_scalar_ops.py", "test_systematic.py",
@@ -33,15 +51,7 @@ def main():
             path = pathlib.Path(a.dir) / f
             if not path.exists():
                 continue
-            env = dict(os.environ, AD_SUITE_MODE=mode,
-                       PYTHONPATH=os.pathsep.join([str(HERE), a.dir,
-                                                   os.environ.get("PYTHONPATH", "")]))
-            code = ("import shim, sys, pytest; shim.install(); "
-                    f"sys.exit(pytest.main([{str(path)!r}, '-q', '-p', 'no:cacheprovider', "
-                    f"'-c', {os.devnull!r}, '-o', 'addopts=', '--rootdir', {a.dir!r}, '-W', 'ignore', "
-                    f"'-rf']))")  # -c: autograd's pyproject asks for plugins not needed here
-            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                                 text=True, cwd=a.dir)
+            out = run_file(path, mode)
             tail = [ln for ln in out.stdout.splitlines() if " passed" in ln or " failed" in ln]
             print(f"{mode:10s} {f:22s} {tail[-1] if tail else out.stdout[-300:]}")
             if a.failures:

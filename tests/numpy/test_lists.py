@@ -51,27 +51,57 @@ def _value(f, x):
     return np.asarray(f(x))
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_gradient_matches_differences(name, mode):
-    f = CASES[name]
-    w = np.random.default_rng(0).standard_normal(_value(f, X).shape)
+def _weighted(names):
+    """sum_k <sin(case_k(x)), w_k> over the named cases: one scalar function."""
+    rng = np.random.default_rng(0)
+    ws = [rng.standard_normal(_value(CASES[n], X).shape) for n in names]
 
     def scalar(x):
-        return np.sum(np.sin(f(x)) * w)
+        return sum(np.sum(np.sin(CASES[n](x)) * w) for n, w in zip(names, ws))
+    return scalar
 
+
+def _check_gradient(names, mode):
+    scalar = _weighted(names)
     g = ad.grad(scalar, mode=mode)(X)
     np.testing.assert_allclose(g, numerical_grad(scalar, [X], 0), rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("mode", ("compiled", "interpret"))
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_value_dtype_shape_match_numpy(name, mode):
+def test_gradient_matches_differences(name):
+    _check_gradient([name], "interpret")
+
+
+@pytest.mark.parametrize("mode", ("compiled", "tape"))
+def test_gradient_of_all_cases_matches_differences(mode):
+    # every case in one function: one trace and compilation per mode (the default suite's
+    # time); the per-case variants below are opt-in
+    _check_gradient(sorted(CASES), mode)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ("compiled", "tape"))
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_gradient_matches_differences_per_mode(name, mode):
+    _check_gradient([name], mode)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_value_dtype_shape_match_numpy(name):
     f = CASES[name]
     want = _value(f, X)
-    got = ad.jit(f, mode=mode)(X)
+    got = ad.jit(f, mode="interpret")(X)
     assert np.shape(got) == want.shape and np.asarray(got).dtype == want.dtype
     np.testing.assert_allclose(got, want, rtol=1e-15)
+
+
+def test_values_of_all_cases_compiled():
+    names = sorted(CASES)
+    got = ad.jit(lambda x: tuple(CASES[n](x) for n in names))(X)
+    for n, g in zip(names, got):
+        want = _value(CASES[n], X)
+        assert np.shape(g) == want.shape and np.asarray(g).dtype == want.dtype, n
+        np.testing.assert_allclose(g, want, rtol=1e-15, err_msg=n)
 
 
 @pytest.mark.parametrize("mode", ("compiled", "interpret"))
