@@ -58,7 +58,10 @@ def _from_numpy(frame) -> bool:
     """Whether `frame` is numpy's own Python code (numpy's functions call np.asarray too: the
     outermost routed call, the user's, takes the fallback, so numpy's internals never see a
     traced value come back)."""
-    return frame is not None and str(frame.f_globals.get("__name__", "")).startswith("numpy")
+    if frame is None:
+        return False
+    name = str(frame.f_globals.get("__name__", ""))
+    return name == "numpy" or name.startswith("numpy.")
 
 
 def _routed(orig, ours):
@@ -75,13 +78,9 @@ def _routed(orig, ours):
     return wrapper
 
 
-def _dispatch(np_fn, name):
-    impl = FUNCTIONS[np_fn]
+def _calling(impl, name):
+    """Our implementation of numpy's `name`, refusing the arguments it does not declare."""
     return lambda *args, **kwargs: call(impl, name, args, kwargs)
-
-
-def _creation(ours, name):
-    return lambda *args, **kwargs: call(ours, name, args, kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,15 +135,25 @@ class _RoutedConcatenator:
 # ---------------------------------------------------------------------------------------------
 # integer scalar types
 
+class _SameType(type):
+    """isinstance/issubclass against a routed integer type mean the same as against numpy's
+    (np.int64(3) still makes numpy's np.int64, not the subclass)."""
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, cls.__bases__[0])
+
+    def __subclasscheck__(cls, sub):
+        return issubclass(sub, cls.__bases__[0])
+
+
 def _routed_int_type(orig):
     """A subclass of numpy's integer type whose constructor casts a traced value (np.dtype of
-    the subclass is the original's, so `dtype=np.int64` keeps working while installed)."""
+    the subclass is the original's, so `dtype=np.int64` keeps working while routed)."""
     def __new__(cls, *args, **kwargs):
-        if args and _is_traced(args[0]) and _active() and not kwargs and len(args) == 1:
+        if len(args) == 1 and not kwargs and _is_traced(args[0]) and _active():
             return E.cast(args[0], orig)
         return orig(*args, **kwargs)
-    return type(orig.__name__, (orig,), {"__new__": __new__, "__module__": "numpy",
-                                         "__doc__": orig.__doc__})
+    return _SameType(orig.__name__, (orig,), {"__new__": __new__, "__module__": "numpy",
+                                              "__doc__": orig.__doc__})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,13 +164,13 @@ def _replacements() -> dict:
     out = {}
     for name, ours in (("array", array), ("asarray", asarray), ("asanyarray", asarray),
                        ("ascontiguousarray", asarray), ("asfortranarray", asarray)):
-        out[(np, name)] = _routed(getattr(np, name), _creation(ours, f"np.{name}"))
+        out[(np, name)] = _routed(getattr(np, name), _calling(ours, f"np.{name}"))
     for mod in (np, np.linalg):
         prefix = mod.__name__.replace("numpy", "np") + "."
         for name in _FUNCTIONS[mod.__name__].split():
             fn = getattr(mod, name, None)
             if fn is not None and FUNCTIONS.get(fn) is not None:
-                out[(mod, name)] = _routed(fn, _dispatch(fn, prefix + name))
+                out[(mod, name)] = _routed(fn, _calling(FUNCTIONS[fn], prefix + name))
     out[(np, "r_")] = _RoutedConcatenator(np.r_, 0, 1, -1)
     out[(np, "c_")] = _RoutedConcatenator(np.c_, -1, 2, 0)
     for name in _INT_TYPES:

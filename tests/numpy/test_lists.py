@@ -199,6 +199,8 @@ def test_plain_numpy_unchanged_while_routed():
         with pytest.raises(ValueError):
             np.array([[1.0], [1.0, 2.0]])
         assert np.dtype(np.int64) == np.int64 and np.zeros(2, np.int64).dtype == np.int64
+        assert isinstance(i, np.int64) and issubclass(type(i), np.int64)
+        assert isinstance(np.arange(2)[0], np.int64) and np.issubdtype(np.int64, np.integer)
     np.testing.assert_array_equal(a, np.array(big))
     assert b.dtype == np.float32 and m == np.mean([1, 2, 4])
     np.testing.assert_array_equal(r, np.r_[1:4, [7, 8]])
