@@ -32,6 +32,18 @@ _LAZY_MODULES = {"nn": "nn", "optim": "optim", "viz": "viz", "autograd": "tape"}
 
 from ._version import __version__
 
+from .primitives import host as _host
+
+
+def _host_lapack():
+    # numpy's LAPACK/BLAS for the linear-algebra impls (interpret and tape mode), imported on
+    # their first call: the backend costs tens of milliseconds to import
+    from .backend import host_lapack
+    return host_lapack.kernels()
+
+
+_host.install(_host_lapack)
+
 __all__ = ["grad", "value_and_grad", "jit", "make_ir", "stop_gradient", "custom_vjp",
            "jvp", "vjp", "jacfwd", "jacrev", "hessian", "vmap", "vectorize",
            "BatchingFallbackWarning", "compare",

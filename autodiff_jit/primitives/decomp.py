@@ -1,7 +1,8 @@
 """Matrix decompositions: `cholesky`, `eigh`, `svd`, `qr`, on stacks of matrices (..., m, n).
 
-Impls call numpy.linalg (LAPACK potrf, syevd, gesdd, geqrf+orgqr); compiled code calls the same
-LAPACK routines directly (backend/lapack_kernels.py), so the factors agree (incl. signs).
+Impls call numpy.linalg (LAPACK potrf, syevd, gesdd, geqrf+orgqr; cholesky calls potrf through
+the host routines, host.py, when installed); compiled code calls the same LAPACK routines
+directly (backend/lapack_kernels.py), so the factors agree (incl. signs).
 cholesky and eigh read only the lower triangle, as numpy does: their cotangents are those of
 that function of a (nonzero on the lower triangle only), which matches finite differences.
 """
@@ -11,6 +12,7 @@ import numpy as np
 
 from ..ir import AVal, is_float
 from .core import Primitive, aval_of, bind, register
+from . import host
 from .linalg_solve import triangular_solve
 from .matrix_ops import col, diag_embed, diag_part, from_lower, lower_adjoint, mT, mm, row, \
     stack_batch, tril
@@ -55,7 +57,12 @@ def _cholesky_jvp(t, l, a):
     return mm(l, _phi(inner))
 
 
-cholesky_p = register(Primitive("cholesky", _cholesky_rule, np.linalg.cholesky,
+def _cholesky_impl(a):
+    k = host.for_stack(a)
+    return k.cholesky(a) if k is not None else np.linalg.cholesky(a)
+
+
+cholesky_p = register(Primitive("cholesky", _cholesky_rule, _cholesky_impl,
                                 vjp=_cholesky_vjp, jvp=_cholesky_jvp,
                                 torch_name="LinalgCholeskyExBackward0", family="linalg", batch=stack_batch))
 

@@ -2,8 +2,10 @@
 
 All act on stacks of matrices: a (..., n, n), b (..., n, k) with the same leading axes (the
 numpy layer broadcasts and turns vector right-hand sides into one column). The impls call
-numpy.linalg (LAPACK getrf/gesv underneath); compiled code calls LAPACK directly
-(backend/lapack_kernels.py). A singular matrix raises numpy.linalg.LinAlgError in every mode.
+LAPACK getrf/getrs and BLAS trsm through the host routines (host.py) when installed, else
+numpy.linalg (gesv underneath) and blocked numpy substitution; compiled code calls LAPACK
+directly (backend/lapack_kernels.py). A singular matrix raises numpy.linalg.LinAlgError in
+every mode.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import numpy as np
 
 from ..ir import AVal, is_float
 from .core import Primitive, aval_of, bind, register
-from . import reductions as R, shape as S
+from . import host, reductions as R, shape as S
 from .matrix_ops import diag_part, mT, mm, stack_batch, tril, triu
 
 
@@ -39,10 +41,11 @@ def _solve_rule(name):
 #
 # solve has three outputs: x, then an LU factorization of a and its pivots, a cache that the
 # gradient's second solve (a^T g) reuses through lu_solve instead of factoring a again. The
-# cache is what compiled code computes (LAPACK getrf, the factors of column-major a); the
-# numpy implementation leaves it empty (zeros) and lu_solve then solves with a itself. Either
-# way lu_solve(a, lu, piv, b) *is* op(a)^{-1} b, a function of a and b only: its rules are
-# those of a solve, and the cache gets no derivative (exact to any order).
+# cache is LAPACK getrf's factors of column-major a and its 1-based pivots, what compiled code
+# and the host routines (host.py) compute; the numpy fallback leaves it empty (zero pivots)
+# and lu_solve then solves with a itself. Either way lu_solve(a, lu, piv, b) *is*
+# op(a)^{-1} b, a function of a and b only: its rules are those of a solve, and the cache gets
+# no derivative (exact to any order).
 
 PIVOT_DTYPE = np.dtype(np.int64)
 
@@ -53,6 +56,9 @@ def _solve3_rule(a, b):
 
 
 def _solve_impl(a, b):
+    k = host.for_stack(a)
+    if k is not None and b.shape[-1]:
+        return list(k.solve(a, b))
     x = np.linalg.solve(a, b)
     return [x, np.broadcast_to(np.zeros((), a.dtype), a.shape),
             np.broadcast_to(np.zeros((), PIVOT_DTYPE), a.shape[:-1])]
@@ -92,7 +98,15 @@ def _lu_solve_rule(a, lu, piv, b, *, trans):
     return _solve_rule("lu_solve")(a, b)
 
 
+def _factored(piv):
+    """solve left real factors (getrf's pivots are >= 1), not the empty cache."""
+    return piv.size and piv[(0,) * piv.ndim] != 0
+
+
 def _lu_solve_impl(a, lu, piv, b, *, trans):
+    k = host.for_stack(a)
+    if k is not None and b.shape[-1] and _factored(piv):
+        return k.lu_solve(lu, piv, b, trans)
     return np.linalg.solve(np.swapaxes(a, -1, -2) if trans else a, b)
 
 
@@ -134,9 +148,13 @@ _BLOCK = 64   # numpy has no triangular solve: blocks of this size are LU-solved
 
 
 def _trsolve_impl(a, b, *, lower, transpose_a):
-    """Blocked substitution in numpy: O(n^2 k) (an LU solve of the whole triangle is O(n^3))."""
+    """BLAS trsm through the host routines, else blocked substitution in numpy: O(n^2 k) (an
+    LU solve of the whole triangle is O(n^3))."""
     if np.any(np.diagonal(a, axis1=-2, axis2=-1) == 0):  # exactly singular, as trtrs reports
         raise np.linalg.LinAlgError("Singular matrix")
+    k = host.for_stack(a)
+    if k is not None and b.shape[-1]:
+        return k.triangular_solve(a, b, lower, transpose_a)
     t = np.tril(a) if lower else np.triu(a)
     if transpose_a:
         t = np.swapaxes(t, -1, -2)
