@@ -14,8 +14,8 @@ from ..ir import AVal, is_float
 from .core import Primitive, aval_of, bind, register
 from . import host
 from .linalg_solve import triangular_solve
-from .matrix_ops import col, diag_embed, diag_part, from_lower, lower_adjoint, mT, mm, row, \
-    stack_batch, tril
+from .matrix_ops import col, diag_embed, diag_part, from_lower, lower_adjoint, mT, mm, \
+    phi_mask, row, stack_batch, tril
 
 
 def _float_matrix(name, a, square=True):
@@ -37,8 +37,9 @@ def _cholesky_rule(a):
 
 
 def _phi(x):
-    """Lower triangle with the diagonal halved (Murray 2016's Phi)."""
-    return tril(x, -1) + 0.5 * diag_embed(diag_part(x))
+    """Lower triangle with the diagonal halved (Murray 2016's Phi), one masked multiply."""
+    a = aval_of(x)
+    return x * phi_mask(a.shape[-1], a.dtype)
 
 
 # Murray 2016, "Differentiation of the Cholesky decomposition", eqs. 8 and 10

@@ -14,7 +14,7 @@ import numpy as np
 from ..ir import AVal, is_float
 from .core import Primitive, aval_of, bind, register
 from . import host, reductions as R, shape as S
-from .matrix_ops import diag_part, mT, mm, stack_batch, tril, triu
+from .matrix_ops import diag_part, mT, mm, stack_batch, tri_mask, tril, triu
 
 
 def _float_square(name, a):
@@ -178,8 +178,10 @@ def _trsolve_impl(a, b, *, lower, transpose_a):
 # Giles 2008, sec. 2.3.1, with dA restricted to the triangle the solve reads
 def _trsolve_vjp(g, x, a, b, *, lower, transpose_a):
     gb = triangular_solve(a, g, lower=lower, transpose_a=not transpose_a)
-    ga = -mm(x, mT(gb)) if transpose_a else -mm(gb, mT(x))
-    return _tri(ga, lower), gb
+    p = mm(x, mT(gb)) if transpose_a else mm(gb, mT(x))
+    av = aval_of(p)
+    # tri(-p) as one multiply by the negated mask: the same values, signed zeros included
+    return p * tri_mask(av.shape[-1], av.dtype, lower=lower, value=-1), gb
 
 
 def _trsolve_jvp(t, x, a, b, *, lower, transpose_a):

@@ -3,6 +3,8 @@ last two axes, triangle masks, diagonals. Written on primitives (`bind`) and num
 one rule serves tracers, tape Tensors and plain arrays."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .core import aval_of, bind
@@ -22,10 +24,49 @@ def mm(a, b):
     return L.dot_general(a, b, ((nd - 1,), (nd - 2,)), (batch, batch))
 
 
-def tri_mask(n, dtype, k=0, lower=True):
-    """The 0/1 (n, n) matrix of the lower (upper) triangle from diagonal k on."""
+# Masks and identities are rebuilt on every rule call otherwise: for n = 500 that is 2 MB
+# written twice (bool, then cast), often more than the multiply they serve. Cached read-only
+# up to this size (bytes), so the cache stays small.
+_CACHED_BYTES = 1 << 23
+
+
+def _constant(make):
+    cached = functools.lru_cache(maxsize=16)(lambda *a, **kw: _frozen(make(*a, **kw)))
+
+    @functools.wraps(make)
+    def get(n, dtype, *rest, **kw):
+        dtype = np.dtype(dtype)
+        if n * n * dtype.itemsize > _CACHED_BYTES:
+            return make(n, dtype, *rest, **kw)
+        return cached(n, dtype, *rest, **kw)
+    return get
+
+
+def _frozen(a):
+    a.flags.writeable = False
+    return a
+
+
+@_constant
+def tri_mask(n, dtype, k=0, lower=True, value=1):
+    """The (n, n) matrix with `value` on the lower (upper) triangle from diagonal k on, 0 (times
+    value: -0.0 for -1) elsewhere (read-only)."""
     m = np.tri(n, n, k, dtype=bool) if lower else ~np.tri(n, n, k - 1, dtype=bool)
-    return m.astype(dtype)
+    m = m.astype(dtype)
+    return m if value == 1 else m * dtype.type(value)
+
+
+@_constant
+def phi_mask(n, dtype):
+    """The strict lower triangle of ones with 1/2 on the diagonal (read-only): x * phi_mask
+    is Murray 2016's Phi(x)."""
+    return np.tri(n, n, -1, dtype=dtype) + np.eye(n, dtype=dtype) * dtype.type(0.5)
+
+
+@_constant
+def eye(n, dtype):
+    """The (n, n) identity (read-only)."""
+    return np.eye(n, dtype=dtype)
 
 
 def tril(x, k=0):
@@ -40,20 +81,20 @@ def triu(x, k=0):
 
 def eye_like(x):
     a = aval_of(x)
-    return np.eye(a.shape[-1], dtype=a.dtype)
+    return eye(a.shape[-1], a.dtype)
 
 
 def diag_part(x):
     """x[..., i, i] of square matrices as (..., n)."""
     a = aval_of(x)
-    return R.reduce_sum(x * np.eye(a.shape[-1], dtype=a.dtype), (a.ndim - 1,))
+    return R.reduce_sum(x * eye(a.shape[-1], a.dtype), (a.ndim - 1,))
 
 
 def diag_embed(v):
     """(..., n) -> (..., n, n) with v on the diagonal."""
     a = aval_of(v)
     n = a.shape[-1]
-    return S.reshape(v, a.shape + (1,)) * np.eye(n, dtype=a.dtype)
+    return S.reshape(v, a.shape + (1,)) * eye(n, a.dtype)
 
 
 def col(v):
