@@ -479,9 +479,14 @@ def test_bench_objectives_agree_across_modes(name, size):
     assert r.agreed and r.case.name == name and r.case.size == size
 
 
+@pytest.mark.parametrize("use_host", (True, False))
 @pytest.mark.parametrize("mode", ("interpret", "tape"))
-def test_blocked_triangular_solve_in_numpy_modes(mode):
-    # n above the 64-wide blocks of the numpy implementation, every triangle/transpose
+def test_blocked_triangular_solve_in_numpy_modes(mode, use_host, monkeypatch):
+    # n above the 64-wide blocks of the numpy fallback, every triangle/transpose; with the
+    # host routines (BLAS trsm, primitives/host.py) and without them
+    from autodiff_jit.primitives import host
+    if not use_host:
+        monkeypatch.setattr(host, "_state", {"provider": None, "kernels": None, "loaded": True})
     n = 150
     for lower in (True, False):
         for trans in (0, 1):
