@@ -14,6 +14,7 @@ import numpy as np
 from ..ir import AVal, is_float
 from .core import Primitive, aval_of, bind, register
 from . import host, reductions as R, shape as S
+from .elementwise import neg_into_fresh
 from .matrix_ops import diag_part, mT, mm, stack_batch, tri_mask, tril, triu
 
 
@@ -72,7 +73,7 @@ def _op_a_x(ta, x, trans):
 def _solve_vjp(cts, outs, a, b):
     x, lu, piv = outs
     gb = lu_solve(a, lu, piv, cts[0], trans=True)
-    return -mm(gb, mT(x)), gb
+    return neg_into_fresh(mm(gb, mT(x)), gb, x), gb
 
 
 def _solve_jvp(t, outs, a, b):
@@ -113,7 +114,7 @@ def _lu_solve_impl(a, lu, piv, b, *, trans):
 # Giles 2008, sec. 2.3.1, for op(A)^{-1} B; the factors are a cache of A (no derivative)
 def _lu_solve_vjp(g, x, a, lu, piv, b, *, trans):
     gb = lu_solve(a, lu, piv, g, trans=not trans)
-    ga = -mm(x, mT(gb)) if trans else -mm(gb, mT(x))
+    ga = neg_into_fresh(mm(x, mT(gb)) if trans else mm(gb, mT(x)), gb, x)
     return ga, None, None, gb
 
 
