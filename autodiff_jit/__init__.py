@@ -37,9 +37,13 @@ from .primitives import host as _host
 
 def _host_lapack():
     # numpy's LAPACK/BLAS for the linear-algebra impls (interpret and tape mode), imported on
-    # their first call: the backend costs tens of milliseconds to import
-    from .backend import host_lapack
-    return host_lapack.kernels()
+    # their first call: the backend costs tens of milliseconds to import. Without it (no
+    # llvmlite, no library found) the impls use numpy.linalg alone.
+    try:
+        from .backend import host_lapack
+        return host_lapack.kernels()
+    except (ImportError, OSError):
+        return None
 
 
 _host.install(_host_lapack)
