@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import ArrayConversion
 from ..primitives import elementwise as E
-from ._base import FUNCTIONS, _is_traced, _shape, asvalue, call
+from ._base import FUNCTIONS, _dtype, _is_traced, _shape, asvalue, call
 from .creation import array, asarray
 from .shape import concatenate, reshape, transpose
 
@@ -90,7 +90,7 @@ def _concat_items(key, axis, ndmin, trans1d):
     """numpy's AxisConcatenator (np.r_: axis 0, np.c_: last axis, items made 2-d with 1-d
     ones as columns) for items that may be traced; slices give numpy's constant ranges."""
     items = key if isinstance(key, tuple) else (key,)
-    parts = []
+    parts, kinds = [], []   # kinds: what numpy's result_type sees (a Python scalar stays weak)
     for item in items:
         if isinstance(item, str):
             raise NotImplementedError(
@@ -108,7 +108,10 @@ def _concat_items(key, axis, ndmin, trans1d):
                 axes = list(range(ndmin))
                 v = transpose(v, axes[:k1] + axes[k2:] + axes[k1:k2])
         parts.append(v)
-    return concatenate(parts, axis)
+        kinds.append(item if type(item) in np.ScalarType else np.dtype(_dtype(v)))
+    # numpy casts every item to one result type first, so np.r_[x_f32, 1.0] stays float32
+    final = np.result_type(*kinds) if kinds else None
+    return concatenate([E.cast(v, final) if final is not None else v for v in parts], axis)
 
 
 class _RoutedConcatenator:

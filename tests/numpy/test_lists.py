@@ -122,6 +122,22 @@ def test_promotion_follows_numpy(build, args, mode):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("mode", ("compiled", "interpret"))
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+@pytest.mark.parametrize("build", [
+    lambda x: np.r_[x, 1.0, x[:1]],            # a Python float stays weak: float32 stays
+    lambda x: np.r_[x[0], 2],
+    lambda x: np.r_[x, np.float64(2.0)],        # a numpy scalar is strong
+    lambda x: np.r_[x, 1:3],                    # a slice is an int64 range
+    lambda x: np.c_[x, 2.0 * np.ones(2, np.float32)],
+])
+def test_concatenators_promote_as_numpy(build, dtype, mode):
+    x = np.array([1.5, -2.0], dtype=dtype)
+    want, got = build(x), np.asarray(ad.jit(build, mode=mode)(x))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_ragged_list_refused_as_numpy(mode):
     f = lambda x: np.sum(np.array([x, x[:2]]))  # noqa: E731
