@@ -77,9 +77,25 @@ def _index_array(idx, dim, axis=0, wrapped=False):
     return np.where(arr < 0, arr + dim, arr).astype(np.int64)
 
 
+def _scalar_bools(key):
+    """numpy reads a Python/numpy bool in a key as a 0-d mask, not as the integer 0 or 1:
+    `True` adds a length-1 axis (with slices, None and Ellipsis around it that is exactly a
+    None), `False` a length-0 one."""
+    bools = [k for k in key if isinstance(k, (bool, np.bool_))]
+    others = [k for k in key if not isinstance(k, (bool, np.bool_, slice, type(None)))
+              and k is not Ellipsis]
+    if others or not all(bools):
+        raise NotImplementedError(
+            "a scalar boolean index (x[True], x[False]) together with integer or array indices, "
+            "or x[False], is not supported; use x[None] for x[True], or index with an array")
+    return tuple(None if isinstance(k, (bool, np.bool_)) else k for k in key)
+
+
 def _expand_key(key, ndim):
     if not isinstance(key, tuple):
         key = (key,)
+    if any(isinstance(k, (bool, np.bool_)) for k in key):
+        key = _scalar_bools(key)
     out = []
     for k in key:
         if isinstance(k, (list,)):

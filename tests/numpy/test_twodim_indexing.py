@@ -109,3 +109,26 @@ def test_pad_dtypes_and_special_values(mode, pad_mode):
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+# a scalar bool in a key is numpy's 0-d mask (True: a new length-1 axis), never the index 0/1
+@pytest.mark.parametrize("mode", ALL_MODES)
+@pytest.mark.parametrize("index", [lambda x: x[True], lambda x: x[:, True],
+                                   lambda x: x[np.True_, ..., None], lambda x: x[..., True]])
+def test_scalar_true_index_is_a_new_axis(index, mode):
+    x = R.copy()
+    want = index(x)
+    if mode != "tape":
+        got = np.asarray(ad.jit(index, mode=mode)(x))
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+    g = ad.grad(lambda x: np.sum(np.sin(index(x))), mode=mode)(x)
+    np.testing.assert_allclose(g, np.cos(x), rtol=1e-13)
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+@pytest.mark.parametrize("index", [lambda x: x[False], lambda x: x[0, True],
+                                   lambda x: x[True, np.array([0])]])
+def test_scalar_bool_index_beyond_a_new_axis_is_refused(index, mode):
+    with pytest.raises(NotImplementedError, match="scalar boolean index"):
+        ad.grad(lambda x: np.sum(index(x)), mode=mode)(R.copy())
