@@ -160,3 +160,35 @@ def test_augmented_assignment_keeps_numpy_casting(mode):
         f(np.ones(3))
     with pytest.raises(TypeError, match="same_kind"):
         ad.jit(f, mode=mode)(np.ones(3))
+
+
+def _written_after_the_view(x):
+    y = x * 1.0
+    v = y[0]               # a view taken before each write below: it sees every one
+    w = v[1:]
+    t = y.T
+    c = y[[0, 1]]          # an advanced index: a copy, it keeps the old value
+    y[...] = y + x ** 2
+    y[1, 1] = x[0, 0] ** 3
+    y *= x
+    t[2, 0] = np.sin(x[1, 2])
+    return v, w, t, c, y
+
+
+def _weighted(outputs):
+    # one scalar of every output, each element weighted differently (a stale value shows)
+    return sum(np.sum(o * np.arange(1.0, o.size + 1.0).reshape(o.shape) * (k + 1))
+               for k, o in enumerate(outputs))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("program", [_views, _inplace, _written_after_the_view])
+def test_views_see_later_writes_in_every_mode(mode, program):
+    # tape mode used to give a view taken before a write into its base the old value
+    x = (np.arange(1.0, 7.0) * 0.37 + 0.1).reshape(2, 3)
+    if program is not _written_after_the_view:
+        x = x.ravel()
+    f = lambda x: _weighted(program(x))  # noqa: E731
+    value, grad = ad.value_and_grad(f, mode=mode)(x.copy())
+    assert value == pytest.approx(f(x.copy()), rel=1e-12)
+    np.testing.assert_allclose(grad, numerical_grad(f, [x], 0), rtol=1e-6, atol=1e-7)

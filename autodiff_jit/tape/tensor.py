@@ -678,7 +678,10 @@ class Tensor(GraphTensor, ArrayOps):
         while getattr(t, "_view", None) is not None:
             chain.append(t)
             t = t._view[0]
-        if not chain:
+        if not chain:   # self owns its memory: only the views taken of it need the new value
+            if getattr(self, "_views", None):
+                base = np.arange(self._data.size, dtype=np.int64).reshape(self._data.shape)
+                _refresh_views(self, self, base, base)
             return
         root = t
         base = layout = np.arange(root._data.size, dtype=np.int64).reshape(np.shape(root._data))
@@ -693,7 +696,8 @@ class Tensor(GraphTensor, ArrayOps):
             else:
                 root = c
                 base = layout = np.arange(c._data.size, dtype=np.int64).reshape(np.shape(c._data))
-        if root is self:
+        if root is self:   # every step copies in numpy: self's memory is its own
+            _refresh_views(self, self, base, base)
             return
         pos = layout
         if _GRAD[0] and (root.requires_grad or self.requires_grad):
