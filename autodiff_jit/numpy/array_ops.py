@@ -75,6 +75,34 @@ def _fresh(result, args):
     return result
 
 
+def _ufunc_into(uf, inputs, kwargs):
+    """np.<ufunc>(..., out=o): numpy writes the result into o and returns o. A traced or tape
+    `o` takes it as `o[...] = result`, so every name and view of o sees it, as in numpy; with
+    where=, o keeps its old value where the mask is False. The result is computed before o
+    is written, so `np.add(a, b, out=a)` reads the old a, as numpy's elementwise loop does."""
+    kwargs = dict(kwargs)
+    outs = kwargs.pop("out")
+    where = kwargs.pop("where", True)
+    results = uf(*inputs, **kwargs)
+    results = results if uf.nout > 1 else (results,)
+    for o, r in zip(outs, results):
+        if o is None:
+            continue
+        if not isinstance(o, ArrayOps):
+            raise NotImplementedError(
+                f"np.{uf.__name__}(..., out=a numpy array): a numpy array cannot hold a traced "
+                f"value; make the output traced too (y = np.empty_like(x)) or write "
+                f"y = np.{uf.__name__}(...)")
+        r_dtype = r.dtype if hasattr(r, "dtype") else np.result_type(r)
+        if not np.can_cast(r_dtype, o.dtype, "same_kind"):
+            raise TypeError(f"Cannot cast ufunc '{uf.__name__}' output from dtype('{r_dtype}') "
+                            f"to dtype('{o.dtype}') with casting rule 'same_kind'")
+        o[...] = r if where is True else np.where(where, r, o)
+    if uf.nout == 1:
+        return outs[0]
+    return tuple(r if o is None else o for o, r in zip(outs, results))
+
+
 class ArrayOps:
     """numpy's protocols, operators and methods for values whose operations go through `bind`."""
     __array_priority__ = 1000
@@ -87,8 +115,7 @@ class ArrayOps:
                                           f"traced values")
             return call(METHODS[method], f"np.{uf.__name__}.{method}", (uf,) + inputs, kwargs)
         if kwargs.get("out") is not None:
-            raise NotImplementedError(f"np.{uf.__name__}(..., out=) is not supported: traced "
-                                      f"values are immutable")
+            return _ufunc_into(uf, inputs, kwargs)
         fn = UFUNCS.get(uf)
         if fn is None:
             raise NotImplementedError(f"numpy ufunc np.{uf.__name__} has no autodiff_jit rule")

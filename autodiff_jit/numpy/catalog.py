@@ -31,9 +31,6 @@ REFUSALS = [
      "constant indices"),
     ("np.pad modes linear_ramp, maximum, mean, median, minimum, callables", "not index "
      "maps; pad with a supported mode and combine"),
-    ("in-place writes (x[i] = v, np.fill_diagonal, np.put_along_axis, np.add.at, ndarray."
-     "sort) on a tape Tensor that needs a gradient", "supported in compiled and interpret "
-     "mode; in tape mode build the result with np.where / np.concatenate"),
     ("float16 arrays", "numpy computes each float16 operation in float32 and rounds its "
      "result to float16; autodiff_jit has no float16 type (IR, kernels, rules): pass "
      "`x.astype(np.float32)` (and round the result back once if float16 is needed)"),
@@ -90,6 +87,12 @@ def render() -> str:
             f"np.{u.__name__}" for u in _ACCUMULATORS) +
         " (others by a doubling scan: maximum, minimum, logaddexp, logaddexp2, fmax, fmin, "
         "logical_and, logical_or, hypot); `.at` for add and subtract.",
+        "",
+        "`out=` takes a traced array (or a tape Tensor): the ufunc writes its result into it "
+        "as `out[...] = result` and returns it, so every name and view of `out` sees the "
+        "result, as in numpy; with `where=`, `out` keeps its old values where the mask is "
+        "False. A plain numpy array cannot hold a traced result: create `out` from traced "
+        "values (`np.empty_like(x)`).",
         "",
         "## Functions, by module of autodiff_jit/numpy/",
         "",
