@@ -32,10 +32,15 @@ def reshape(x, /, shape=None, order="C", *, newshape=None, copy=None):
         if newshape is None:
             raise TypeError("reshape() missing the required argument 'shape'")
         shape = newshape
-    if order != "C":
-        raise NotImplementedError("only order='C' reshapes are supported")
+    if order not in ("C", "F"):
+        raise NotImplementedError(
+            f"reshape/ravel/flatten with order={order!r} follows the array's memory layout, "
+            f"which traced values do not have; use order='C' or order='F'")
     x = asvalue(x)
-    return S.reshape(x, _resolve_shape(shape, aval_of(x).size))
+    shape = _resolve_shape(shape, aval_of(x).size)
+    if order == "F":   # first index fastest on both sides: reverse the axes around a C reshape
+        return transpose(S.reshape(transpose(x), shape[::-1]))
+    return S.reshape(x, shape)
 
 
 @implements(np.ravel)
@@ -158,10 +163,31 @@ def flip(x, axis=None):
     return x
 
 
+_UNSET = object()   # (numpy's own default is the private np._NoValue)
+
+
 @implements(np.diff)
-def diff(x, n=1, axis=-1):
+def diff(x, n=1, axis=-1, prepend=_UNSET, append=_UNSET):
+    if n < 0:
+        raise ValueError(f"order must be non-negative but got {n!r}")
     x = asvalue(x)
-    axis = normalize_axes(axis, len(_shape(x)))[0]
+    nd = len(_shape(x))
+    if nd == 0:
+        raise ValueError("diff requires input that is at least one dimensional")
+    axis = normalize_axes(axis, nd)[0]
+    if prepend is not _UNSET or append is not _UNSET:
+        def edge(v):   # numpy: a scalar is one slice along axis, an array goes in as it is
+            if np.ndim(v) > 0:
+                return v
+            edge_shape = list(_shape(x))
+            edge_shape[axis] = 1
+            return broadcast_to(asvalue(v), tuple(edge_shape))
+        parts = [x]
+        if prepend is not _UNSET:
+            parts.insert(0, edge(prepend))
+        if append is not _UNSET:
+            parts.append(edge(append))
+        x = concatenate(parts, axis)
     for _ in range(n):
         m = _shape(x)[axis]
         x = subtract(I.slice_along(x, axis, 1, m - 1), I.slice_along(x, axis, 0, m - 1))
