@@ -109,15 +109,15 @@ def random_program(rng, *, values_only, aliasing=True):
     writes into copies and views (aliasing="only": at least one such write)."""
     elementwise = list(ELEMENTWISE) + (list(VALUE_ONLY) if values_only else [])
     kinds = ["elementwise", "elementwise", "reduce", "index"] + \
-        (["copy", "view"] if aliasing else [])
+        (["copy", "view", "base"] if aliasing else [])
     ops = []
     n = int(rng.integers(2, 8))
     for i in range(n):
         kind = kinds[int(rng.integers(len(kinds)))]
         if aliasing == "only" and i == 0:
-            kind = ["copy", "view"][int(rng.integers(2))]
+            kind = ["copy", "view", "base"][int(rng.integers(3))]
         names = {"elementwise": elementwise, "reduce": list(REDUCTIONS), "index": list(INDEXING),
-                 "copy": list(COPIES), "view": list(VIEWS)}[kind]
+                 "copy": list(COPIES), "view": list(VIEWS), "base": list(VIEWS)}[kind]
         p = dict(k=int(rng.integers(5)), axis=int(rng.integers(3)), keep=bool(rng.integers(2)),
                  ddof=int(rng.integers(2)), other=int(rng.integers(3)),
                  scalar=PY_SCALARS[int(rng.integers(len(PY_SCALARS)))],
@@ -160,6 +160,16 @@ def build(ops):
                     w += 1.0  # in place through the view (an int view refuses, as numpy)
                 elif np.size(w):
                     w[idx] = (w[idx] * 2.0 + 1.0).astype(w.dtype)  # .astype: as above
+                values.append(w * 1.0)
+            elif kind == "base" and np.ndim(v) > 0 and np.size(v) > 1:
+                # write into v while a view of it is alive: the view sees the write
+                v = v * 1.0 if v is x or v is y else v
+                w = VIEWS[name](v)
+                idx = (0,) * np.ndim(v)
+                if p["k"] % 2:
+                    v += other if np.ndim(other) == 0 else 1.0  # (int v refuses, as numpy)
+                else:
+                    v[idx] = (v[idx] * 2.0 + 1.0).astype(v.dtype)
                 values.append(w * 1.0)
             values.append(v)
         out = v
