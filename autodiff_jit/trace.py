@@ -29,6 +29,11 @@ def _fresh_level(at_least: int = 0) -> int:
         return _last_level[0]
 
 
+def _same_bytes(arr: np.ndarray, frozen: np.ndarray) -> bool:
+    return arr.shape == frozen.shape and arr.dtype == frozen.dtype and \
+        arr.tobytes() == frozen.tobytes()
+
+
 class Trace:
     """The recording context of one function being traced. `level` orders nested traces:
     by default a fresh level above every trace made before."""
@@ -72,6 +77,8 @@ class Trace:
         # Keyed by the array the function used (kept alive, so its id stays unique): a captured
         # array used twice, or by the forward and again by its adjoint, is one constant.
         var = self._const_ids.get(id(arr))
+        if var is not None and arr.flags.writeable and not _same_bytes(arr, self.consts[var]):
+            var = None   # written since its last use in this trace: that use keeps the old value
         if var is None:
             self._keepalive.append(arr)
             frozen = arr

@@ -192,3 +192,19 @@ def test_views_see_later_writes_in_every_mode(mode, program):
     value, grad = ad.value_and_grad(f, mode=mode)(x.copy())
     assert value == pytest.approx(f(x.copy()), rel=1e-12)
     np.testing.assert_allclose(grad, numerical_grad(f, [x], 0), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", TRACED)
+def test_numpy_array_written_between_two_uses(mode):
+    # the trace kept one constant per numpy array: the second use saw the first's values
+    def f(x):
+        m = np.ones(3)
+        y = x * m
+        m[1] = 5.0         # numpy: the next use sees 5, the one above keeps 1
+        z = x * m
+        m[2] = -2.0
+        return np.sum(y + z) + np.sum(x * m)
+    x = np.array([1.0, 2.0, 3.0])
+    value, grad = ad.value_and_grad(f, mode=mode)(x)
+    assert value == pytest.approx(f(x))
+    np.testing.assert_allclose(grad, [3.0, 11.0, 0.0])
