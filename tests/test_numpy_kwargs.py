@@ -55,3 +55,46 @@ def test_default_valued_keywords_are_accepted():
     f = ad.jit(lambda x: np.sum(x, where=True) + np.add(x, x, out=None, casting="same_kind")[0]
                + np.take(x, [1], mode="raise")[0] + x.sum(axis=0, keepdims=False))
     np.testing.assert_allclose(f(x), 7.0 + 2.0 + 2.0 + 7.0)
+
+
+# Parameters an implementation declares but need not read: each changes only memory layout,
+# speed or subclass handling, never a value autodiff_jit returns.
+_NEED_NOT_READ = {
+    "order": "memory layout (zeros_like, copy, einsum, ...): traced values have none",
+    "subok": "ndarray subclasses: traced values are not subclasses",
+    "optimize": "np.einsum's contraction order: speed only",
+    "kind": "the sorting algorithm: autodiff_jit's sort is stable, a valid result for any kind",
+    "stable": "stable=False allows any tie order, and the stable one is one of them",
+    "tol": "np.real_if_close's tolerance acts on complex inputs, which are refused",
+    "astype(copy=)": "np.astype: a copy where numpy may return x itself (same values)",
+    "meshgrid(copy=)": "copy=False gives views numpy says not to write into (same values)",
+    "device": "the array API's device: CPU only",
+}
+
+
+def _unread_parameters(impl):
+    import ast
+    import textwrap
+    try:
+        node = ast.parse(textwrap.dedent(inspect.getsource(impl))).body[0]
+    except (OSError, TypeError, SyntaxError, IndexError):
+        return []
+    if not isinstance(node, ast.FunctionDef):
+        return []
+    a = node.args
+    params = [p.arg for p in a.posonlyargs + a.args + a.kwonlyargs]
+    read = {n.id for stmt in node.body for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+    return [p for p in params if p not in read]
+
+
+@pytest.mark.parametrize("table", [FUNCTIONS, UFUNCS], ids=["functions", "ufuncs"])
+def test_every_declared_parameter_is_read_or_refused(table):
+    # a parameter declared, not read and not defaults_only would be silently ignored
+    ignored = []
+    for np_fn, impl in table.items():
+        defaults_only = {d[0] for d in getattr(impl, "_np_defaults_only", ())}
+        for p in _unread_parameters(impl):
+            name = f"{getattr(np_fn, '__name__', np_fn)}({p}=)"
+            if p not in defaults_only and p not in _NEED_NOT_READ and name not in _NEED_NOT_READ:
+                ignored.append(name)
+    assert not ignored, f"declared but neither read nor defaults_only: {sorted(set(ignored))}"

@@ -144,7 +144,7 @@ def isneginf(x, out=None):
     return _u[np.equal](asvalue(x), -np.inf)
 
 
-@implements(np.nan_to_num)
+@implements(np.nan_to_num, defaults_only=("copy",))  # copy=False writes into x
 def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     x = asvalue(x)
     if not is_float(_dtype(x)):

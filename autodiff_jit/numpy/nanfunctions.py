@@ -28,7 +28,8 @@ def _replace(x, fill):
 def _count(x, axis, keepdims):
     m = _nan(x)
     ok = np.True_ if m is None else UFUNCS[np.logical_not](m)
-    ok = E.select(ok, np.float64(1.0), np.float64(0.0))
+    ft = _dtype(x) if is_float(_dtype(x)) else np.dtype(np.float64)  # numpy: float32 stays
+    ok = E.select(ok, ft.type(1.0), ft.type(0.0))
     return sum_(broadcast_to(ok, _shape(asvalue(x))), axis, keepdims=keepdims)
 
 
@@ -67,6 +68,12 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=
            mean=_NoValue, correction=_NoValue):
     ddof = _ddof(ddof, correction)
     a = asvalue(a)
+    if dtype is not None:   # as np.var: the input is cast to the float dtype it computes in
+        if not is_float(np.dtype(dtype)):
+            raise NotImplementedError(f"np.nanvar/np.nanstd(..., dtype={np.dtype(dtype).name}) "
+                                      f"is not supported by autodiff_jit; use a float dtype")
+        if _dtype(a) != np.dtype(dtype):
+            a = E.cast(a, np.dtype(dtype))
     n = _count(a, axis, True)
     mu = divide(sum_(_replace(a, 0), axis, keepdims=True), n)
     d = _replace(subtract(a, mu), 0)

@@ -127,3 +127,15 @@ def test_scan_kernel_tiles(shape, axis):
     want = np.flip(np.cumsum(np.flip(w, axis), axis=axis), axis)
     np.testing.assert_allclose(g, want, rtol=tol, atol=tol * np.abs(w).sum())
     check_case(lambda a: np.cumprod(a, axis=axis), [x], modes=("compiled",))
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: np.nanmean(x, axis=1), lambda x: np.nanvar(x, ddof=1), np.nanstd,
+    lambda x: np.nanvar(x.astype(np.float64), axis=0, dtype=np.float32),
+    lambda x: np.nanstd(x, dtype=np.float64)])
+def test_nan_reductions_keep_numpys_dtype(f):
+    """float32 in, float32 out (nanmean/nanvar/nanstd gave float64), and nanvar/nanstd's
+    dtype= (it was ignored)."""
+    from table import check_value
+    # float32 results: a float32 sum of 4-12 terms, bounded by (n + 2) roundings
+    check_value(f, [N.astype(np.float32)], rtol=14 * 6e-8)
