@@ -135,7 +135,8 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     div = (num - 1) if endpoint else num
     delta = add(stop, multiply(start, -1.0))
     nd = len(_shape(delta))
-    y = np.arange(num, dtype=np.float64).reshape((-1,) + (1,) * nd)
+    # numpy computes in result_type(start, stop, float(num)): float32 endpoints stay float32
+    y = np.arange(num, dtype=_dtype(start)).reshape((-1,) + (1,) * nd)
     if div > 0:
         step = divide(delta, float(div))
         y = add(multiply(y, step), start)

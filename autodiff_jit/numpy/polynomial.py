@@ -120,7 +120,7 @@ def poly(seq_of_zeros):
     if len(_shape(z)) != 1:
         raise NotImplementedError("np.poly of a matrix (its characteristic polynomial) is not "
                                   "supported; pass the roots")
-    a = np.ones(1)
+    a = np.ones(1, _dtype(z) if is_float(_dtype(z)) else np.float64)  # numpy: z's float dtype
     for i in range(_shape(z)[0]):
             a = convolve(a, stack([E.cast(np.float64(1.0), _dtype(z)) if is_float(_dtype(z))
                                else np.float64(1.0), multiply(z[i], -1.0)]))

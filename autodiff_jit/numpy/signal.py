@@ -159,7 +159,10 @@ def gradient(f, *varargs, axis=None, edge_order=1):
             a, b, c = 0.5 / h, -2.0 / h, 1.5 / h
             last = add(add(multiply(a, g[n - 3:n - 2]), multiply(b, g[n - 2:n - 1])),
                        multiply(c, g[n - 1:n]))
-        out.append(moveaxis(concatenate([first, inner, last], 0), 0, ax))
+        g = concatenate([first, inner, last], 0)
+        if _dtype(g) != _dtype(f):   # numpy writes into an array of f's float dtype
+            g = E.cast(g, _dtype(f))
+        out.append(moveaxis(g, 0, ax))
     return out[0] if len(out) == 1 else tuple(out)
 
 

@@ -33,9 +33,23 @@ def _float(a):
     return a if is_float(_dtype(a)) else E.cast(a, np.float64)
 
 
-def _sorted_last(a, axis):
+def _q_dtype(a, q):
+    """numpy's dtype for q in quantile: a Python number takes a float a's dtype, anything else
+    its own (so a list of quantiles makes a float32 a's result float64, as numpy's)."""
+    if isinstance(q, (int, float)) and is_float(_dtype(asvalue(a))):
+        return _dtype(asvalue(a))
+    return np.asarray(q).dtype
+
+
+def _percent(a, q):
+    """numpy's q / 100 for percentile: divided by a float a's own dtype (weak q stays it)."""
+    dt = _dtype(asvalue(a))
+    return np.true_divide(q, dt.type(100) if is_float(dt) else 100)
+
+
+def _sorted_last(a, axis, keep_int=False):
     """a sorted along `axis` (None: flattened), that axis moved last."""
-    a = _float(a)
+    a = asvalue(a) if keep_int else _float(a)
     if axis is None:
         return sort(ravel(a), -1), None
     axes = normalize_axes(axis, len(_shape(a)))
@@ -82,7 +96,7 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     return _keepdims(_nan_guard(res, srt), a, axes, keepdims)
 
 
-def _quantile(a, q, axis, method, keepdims, weights, name):
+def _quantile(a, q, axis, method, keepdims, weights, name, q_dtype=np.dtype(np.float64)):
     if weights is not None:
         raise NotImplementedError(f"np.{name}(..., weights=) is not supported")
     if method not in ("linear", "lower", "higher", "nearest", "midpoint"):
@@ -93,7 +107,14 @@ def _quantile(a, q, axis, method, keepdims, weights, name):
     q = np.asarray(q, np.float64)
     if np.any((q < 0) | (q > 1)):
         raise ValueError("Quantiles must be in the range [0, 1]")
-    srt, axes = _sorted_last(a, axis)
+    # numpy: the methods that pick an element keep a's dtype (ints too); the interpolating
+    # ones compute in result_type(a, q), a float
+    picks = method in ("lower", "higher", "nearest")
+    srt, axes = _sorted_last(a, axis, keep_int=picks)
+    if not picks:
+        dt = np.result_type(_dtype(srt), q_dtype)
+        if dt != _dtype(srt):   # (a cast after the sort: the order is the same)
+            srt = E.cast(srt, dt)
     n = _shape(srt)[-1]
     virtual = q * (n - 1)
     lo = np.floor(virtual).astype(np.int64)
@@ -109,14 +130,14 @@ def _quantile(a, q, axis, method, keepdims, weights, name):
     a_hi = moveaxis(_take_last(srt, flat_hi), -1, 0)
     lead = (slice(None),) + (None,) * (len(_shape(a_lo)) - 1)
     if method == "midpoint":
-        res = _lerp(a_lo, a_hi, np.full(len(flat_lo), 0.5)[lead])
+        res = _lerp(a_lo, a_hi, np.full(len(flat_lo), 0.5, _dtype(srt))[lead])
     elif method == "linear":
         gamma = (virtual - np.floor(virtual)).ravel().astype(_dtype(srt))
         res = _lerp(a_lo, a_hi, gamma[lead])
     else:
         res = a_lo
-    nan = _u[np.isnan](srt[..., -1])
-    res = E.select(nan, np.nan, res)
+    if is_float(_dtype(srt)):
+        res = E.select(_u[np.isnan](srt[..., -1]), np.nan, res)
     res = reshape(res, q.shape + _shape(res)[1:])
     return _keepdims(res, a, axes, keepdims, lead=q.ndim)
 
@@ -128,7 +149,7 @@ def _take_last(x, idx):
 @implements(np.quantile, defaults_only=("out", "overwrite_input"))
 def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
              keepdims=False, *, weights=None):
-    return _quantile(a, q, axis, method, keepdims, weights, "quantile")
+    return _quantile(a, q, axis, method, keepdims, weights, "quantile", _q_dtype(a, q))
 
 
 @implements(np.percentile, defaults_only=("out", "overwrite_input"))
@@ -136,7 +157,8 @@ def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear"
                keepdims=False, *, weights=None):
     if _is_traced(q):
         raise NotImplementedError("np.percentile's q must be a constant")
-    return _quantile(a, np.true_divide(q, 100), axis, method, keepdims, weights, "percentile")
+    q = _percent(a, q)
+    return _quantile(a, q, axis, method, keepdims, weights, "percentile", np.asarray(q).dtype)
 
 
 @implements(np.cov, defaults_only=("fweights", "aweights"))
@@ -152,7 +174,8 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
         if not rowvar and _shape(Y)[0] != 1:
             Y = transpose(Y)
         X = concatenate([X, Y], 0)
-    if dtype is not None:
+    dtype = np.result_type(_dtype(X), np.float64) if dtype is None else np.dtype(dtype)
+    if _dtype(X) != dtype:   # numpy: at least float64 unless dtype= says otherwise
         X = E.cast(X, dtype)
     if ddof is None:
         ddof = 0 if bias else 1
@@ -188,7 +211,9 @@ def bincount(x, weights=None, minlength=0):
     length = max(int(x.max()) + 1 if x.size else 0, int(minlength))
     if weights is None:
         return np.bincount(x, minlength=minlength)
-    w = _float(weights)
+    w = asvalue(weights)
+    if _dtype(w) != np.float64:   # numpy's weighted counts are always float64
+        w = E.cast(w, np.float64)
     return I.take_add(w, x.astype(np.int64), 0, length)
 
 
@@ -209,7 +234,10 @@ def histogram(a, bins=10, range=None, density=None, weights=None):
             hi = E.select(same, add(hi, 0.5), hi)
         elif lo == hi:
             lo, hi = lo - 0.5, hi + 0.5
-        edges = linspace(lo, hi, int(bins) + 1)
+        # numpy's edge dtype: result_type(first, last, a) (range's Python floats are weak)
+        bin_type = _dtype(a) if range is None else \
+            np.result_type(range[0], range[1], np.empty(0, _dtype(a)))
+        edges = linspace(lo, hi, int(bins) + 1, dtype=bin_type)
     else:
         edges = asvalue(bins)
     nb = _shape(edges)[0] - 1
@@ -244,8 +272,12 @@ def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear
         raise NotImplementedError("np.nanquantile supports method='linear' without weights")
     if _is_traced(q):
         raise NotImplementedError("np.nanquantile's q must be a constant")
+    q_dtype = _q_dtype(a, q)
     q = np.asarray(q, np.float64)
     srt, axes = _sorted_last(a, axis)
+    dt = np.result_type(_dtype(srt), q_dtype)
+    if dt != _dtype(srt):   # as quantile: interpolate in result_type(a, q)
+        srt = E.cast(srt, dt)
     n = _shape(srt)[-1]
     count = sum_(_u[np.logical_not](_u[np.isnan](srt)), -1)  # valid values per slice
     virtual = multiply(np.reshape(q, q.shape + (1,) * len(_shape(count))),
@@ -269,5 +301,5 @@ def nanpercentile(a, q, axis=None, out=None, overwrite_input=False, method="line
                   keepdims=False, *, weights=None):
     if _is_traced(q):
         raise NotImplementedError("np.nanpercentile's q must be a constant")
-    return nanquantile(a, np.true_divide(q, 100), axis, method=method, keepdims=keepdims,
+    return nanquantile(a, _percent(a, q), axis, method=method, keepdims=keepdims,
                        weights=weights)

@@ -58,6 +58,9 @@ def triu(m, k=0):
 @implements(np.vander)
 def vander(x, N=None, increasing=False):
     x = asvalue(x)
+    dt = np.promote_types(_dtype(x), np.int64)   # numpy's: float32 and bool become float64/int64
+    if _dtype(x) != dt:
+        x = E.cast(x, dt)
     n = _shape(x)[0] if N is None else int(N)
     powers = range(n) if increasing else range(n - 1, -1, -1)
     return stack([E.integer_pow(x, p) for p in powers], 1)
