@@ -32,7 +32,7 @@ def _coeffs(p):
 def polyval(p, x):
     p = _coeffs(p)
     x = asvalue(x)
-    y = multiply(x, 0.0) if _is_traced(x) else np.zeros_like(np.asarray(x, np.float64))
+    y = multiply(x, 0) if _is_traced(x) else np.zeros_like(np.asarray(x))  # numpy: x's dtype
     for i in range(_shape(p)[0]):  # Horner, as numpy: y = y * x + p[i]
         y = add(multiply(y, x), p[i])
     return y
@@ -43,11 +43,9 @@ def polyder(p, m=1):
     if m < 0:
         raise ValueError("Order of derivative must be positive (see polyint)")
     p = _coeffs(p)
-    for _ in range(m):
+    for _ in range(m):   # numpy's: a constant's derivative is the empty polynomial
         n = _shape(p)[0] - 1
-        if n <= 0:
-            return multiply(p[:1], 0.0)
-        p = multiply(p[:-1], np.arange(n, 0, -1, dtype=np.float64))
+        p = multiply(p[:-1], np.arange(n, 0, -1))
     return p
 
 

@@ -74,7 +74,15 @@ def _accumulate(reduce, identity, combine, x, axis, dtype, keepdims, initial, wh
     x = _masked(x, where, identity)
     axes = _axes(axis, x)
     res = _keep(reduce(x, axes) if axes else x, x, axes, keepdims)
-    return res if initial is _NoValue else combine(res, initial)
+    return res if initial is _NoValue else combine(res, _initial(initial, res))
+
+
+def _initial(initial, res):
+    """numpy casts initial= to the result's dtype (np.sum(ints, initial=2.5) adds 2)."""
+    dt = _dtype(res)
+    if _is_traced(initial):
+        return E.cast(initial, dt) if _dtype(initial) != dt else initial
+    return np.asarray(initial).astype(dt)[()]
 
 
 def _count(x, axes, where, keepdims):
@@ -165,7 +173,7 @@ def _extremum(prim, sign, pick):
         if any(_shape(x)[a] == 0 for a in axes) and initial is _NoValue:
             raise ValueError("zero-size array to reduction operation which has no identity")
         res = _keep(bind(prim, x, axes=axes) if axes else x, x, axes, keepdims)
-        return res if initial is _NoValue else pick(res, initial)
+        return res if initial is _NoValue else pick(res, _initial(initial, res))
     return fn
 
 

@@ -9,8 +9,8 @@ import numbers
 import numpy as np
 
 from ..primitives import aval_of
-from ..primitives import indexing as I
-from ._base import _is_traced, _shape, asvalue, implements, normalize_axes
+from ..primitives import elementwise as E, indexing as I
+from ._base import _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
 from ._gather import gather, positions, remap
 from .shape import _common, broadcast_to, concatenate, expand_dims, flip, moveaxis, ravel, \
     reshape, swapaxes
@@ -101,7 +101,11 @@ def delete(arr, obj, axis=None):
 @implements(np.insert)
 def insert(arr, obj, values, axis=None):
     _static("np.insert's obj", obj)
-    arr, values = _common([arr, values])
+    arr = asvalue(arr)
+    values = asvalue(values)
+    if _dtype(values) != _dtype(arr):   # numpy casts the values to the array's dtype
+        values = E.cast(values, _dtype(arr)) if _is_traced(values) else \
+            np.asarray(values).astype(_dtype(arr))
     if axis is None:
         arr, axis = ravel(arr), 0
     # the values' positions follow the array's in one flat index space; numpy broadcasts them

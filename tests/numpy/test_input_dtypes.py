@@ -1,6 +1,7 @@
-"""Every case of the tests/numpy/ tables again with its float64 inputs as float32: the result's
-dtype and shape are numpy's (float32 stays float32 where numpy keeps it and becomes float64
-where numpy widens: cov, vander, bincount weights, a list of quantiles), values to float32
+"""Every case of the tests/numpy/ tables again with its float64 inputs as float32, and as
+int64 (3x rounded): the result's dtype and shape are numpy's (float32 stays float32 where numpy
+keeps it and becomes float64 where numpy widens: cov, vander, bincount weights, a list of
+quantiles; ints stay ints where numpy keeps them: initial=, insert, polyval), values to float32
 accuracy. The dtype rules live in the numpy layer, which every mode shares, so the default
 run checks interpret mode; compiled mode is under -m slow."""
 import importlib
@@ -14,10 +15,16 @@ import autodiff_jit as ad
 from table import _leaves
 
 _HERE = pathlib.Path(__file__).parent
-_SKIP = {"test_float32_dtypes", "test_catalog"}
+_SKIP = {"test_input_dtypes", "test_catalog"}
 
 
-def _float32_cases():
+_AS = {"float32": lambda a: a.astype(np.float32),
+       "int64": lambda a: np.round(a * 3).astype(np.int64)}
+# numpy's int64 arithmetic wraps where a NaN became INT_MIN; ours sums ints in float64
+_NOT_COMPARABLE = {"int64-test_reductions_more:nanstd", "int64-test_reductions_more:nanvar"}
+
+
+def _converted_cases(kind):
     cases = []
     for path in sorted(_HERE.glob("test_*.py")):
         if path.stem in _SKIP:
@@ -28,14 +35,15 @@ def _float32_cases():
                 if not (isinstance(case, tuple) and len(case) >= 2 and callable(case[0])
                         and isinstance(case[1], (list, tuple))):
                     continue
-                args = [a.astype(np.float32) if isinstance(a, np.ndarray) and
-                        a.dtype == np.float64 else a for a in case[1]]
-                if any(a is not b for a, b in zip(args, case[1])):
-                    cases.append(pytest.param(case[0], args, id=f"{path.stem}:{name}"))
+                args = [_AS[kind](a) if isinstance(a, np.ndarray) and a.dtype == np.float64
+                        else a for a in case[1]]
+                cid = f"{kind}-{path.stem}:{name}"
+                if any(a is not b for a, b in zip(args, case[1])) and cid not in _NOT_COMPARABLE:
+                    cases.append(pytest.param(case[0], args, id=cid))
     return cases
 
 
-CASES = _float32_cases()
+CASES = _converted_cases("float32") + _converted_cases("int64")
 
 
 def _check(f, args, mode):
@@ -44,18 +52,20 @@ def _check(f, args, mode):
         try:
             want = f(*args)
         except Exception:   # noqa: BLE001 - numpy refuses float32 here: nothing to compare
-            pytest.skip("numpy itself refuses these float32 inputs")
+            pytest.skip("numpy itself refuses these inputs")
         got = ad.jit(f, mode=mode)(*args)
     for g, w in zip(_leaves(got), _leaves(want)):
         g, w = np.asarray(g), np.asarray(w)
         assert (g.dtype, g.shape) == (w.dtype, w.shape)
-        if w.dtype.kind == "f":
+        if w.dtype.kind in "iub":
+            np.testing.assert_array_equal(g, w)
+        elif w.dtype.kind == "f":
             # float32 accuracy: the cases are short sums and products of O(1) values
             np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5, equal_nan=True)
 
 
 def test_the_tables_have_float32_cases():
-    assert len(CASES) > 150
+    assert len(CASES) > 300
 
 
 @pytest.mark.parametrize("f,args", CASES)
