@@ -130,8 +130,8 @@ def test_simplify_identities():
     before = ir("""
         func f(x: f64[3]) -> f64[3]
           v0: f64[3] = mul(x, 1.0)
-          v1: f64[3] = add(v0, 0.0)
-          v2: f64[3] = add(0.0, v1)
+          v1: f64[3] = add(v0, -0.0)
+          v2: f64[3] = add(-0.0, v1)
           v3: f64[3] = sub(v2, 0.0)
           v4: f64[3] = div(v3, 1.0)
           v5: f64[3] = mul(1.0, v4)
@@ -145,6 +145,31 @@ def test_simplify_identities():
           v0: f64[3] = sin(x)
           return v0
         """)
+
+
+def test_adding_positive_zero_is_not_an_identity():
+    # -0.0 + 0.0 is +0.0: x + 0.0 and x - (-0.0) are kept (numpy's x + 0.0 turns -0.0 into
+    # 0.0); integers fold either way
+    text = """
+        func f(x: f64[3], i: i64[3]) -> (f64[3], f64[3], f64[3], i64[3])
+          v0: f64[3] = add(x, 0.0)
+          v1: f64[3] = add(0.0, x)
+          v2: f64[3] = sub(x, -0.0)
+          v3: i64[3] = add(i, 0)
+          return v0, v1, v2, v3
+        """
+    same(dce(simplify(ir(text))), """
+        func f(x: f64[3], i: i64[3]) -> (f64[3], f64[3], f64[3], i64[3])
+          v0: f64[3] = add(x, 0.0)
+          v1: f64[3] = add(0.0, x)
+          v2: f64[3] = sub(x, -0.0)
+          return v0, v1, v2, i
+        """)
+    x = np.array([-0.0, 1.0, 0.0])
+    for mode in ("compiled", "interpret"):
+        got = ad.jit(lambda x: (x + 0.0, 0.0 + x, x - -0.0, x + np.zeros(3)), mode=mode)(x)
+        for g in got:
+            np.testing.assert_array_equal(np.signbit(g), [False, False, False])
 
 
 def test_simplify_identity_only_when_types_match():

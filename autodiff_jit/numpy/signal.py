@@ -41,14 +41,19 @@ def _full_conv(a, v):
     if n == 0 or m == 0:
         raise ValueError("v cannot be empty" if m == 0 else "a cannot be empty")
     if m <= _SHIFTS_MAX:
-        zeros = E.cast(np.zeros(m - 1), _dtype(a))
-        padded = concatenate([zeros, a, zeros], 0) if m > 1 else a
-        terms = [multiply(I.slice_along(padded, 0, m - 1 - k, n + m - 1), v[k])
-                 for k in range(m)]
+        # tap k adds a * v[k] to outputs k .. k + n - 1 and nothing elsewhere: the product is
+        # padded, not a (0 * inf would be NaN where numpy has no term)
+        def tap(k):
+            t = multiply(a, v[k])
+            if m == 1:
+                return t
+            zero = np.zeros((), _dtype(t))
+            return concatenate([np.full(k, zero), t, np.full(m - 1 - k, zero)], 0)
+        terms = [tap(k) for k in range(m)]
         while len(terms) > 1:  # a balanced sum: rounding error grows with log2(m)
             terms = [add(terms[i], terms[i + 1]) if i + 1 < len(terms) else terms[i]
                      for i in range(0, len(terms), 2)]
-        return terms[0]
+        return add(terms[0], 0.0)   # numpy's sums start at +0.0: all -0.0 terms give +0.0
     # T[i, k] = a[i - k] (0 outside)
     i = np.arange(n + m - 1)[:, None]
     k = np.arange(m)[None, :]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Eqn, Function, Lit, Var
+from ..ir import Eqn, Function, Lit, Var, is_float
 from ..primitives import get_primitive
 
 _FOLD_MAX_SIZE = 64
@@ -39,6 +39,29 @@ def _scalar_value(atom, consts, producers):
     if eqn is not None and eqn.prim.name in ("broadcast_to", "reshape"):
         return _scalar_value(eqn.inputs[0], consts, producers)
     return None
+
+
+def _zero_signs(atom, consts, producers):
+    """The sign bits of a zero `atom` (a literal, a constant, a broadcast or reshape of one):
+    True if all are set (-0.0), False if none, None if mixed or not known."""
+    if isinstance(atom, Lit):
+        return bool(np.signbit(atom.value))
+    if atom in consts:
+        bits = np.signbit(np.asarray(consts[atom]))
+        return bool(bits.flat[0]) if bits.size and np.all(bits == bits.flat[0]) else None
+    eqn = producers.get(id(atom))
+    if eqn is not None and eqn.prim.name in ("broadcast_to", "reshape"):
+        return _zero_signs(eqn.inputs[0], consts, producers)
+    return None
+
+
+def _keeps_every_value(zero, consts, producers, negative):
+    """Whether x + zero (negative=True) or x - zero (False) is x for every x: any integer zero;
+    a float zero only of the right sign, since -0.0 + 0.0 is +0.0 (numpy's `x + 0.0` turns
+    -0.0 into 0.0) while x + -0.0 and x - 0.0 are exactly x."""
+    if not is_float(zero.aval.dtype):
+        return True
+    return _zero_signs(zero, consts, producers) is negative
 
 
 _UNIFORM_MOVES = ("reshape", "transpose", "broadcast_to", "slice", "concatenate")
@@ -133,7 +156,11 @@ def simplify(fn: Function) -> Function:
         return atom.aval == out.aval
 
     def zeros(out):
-        return Eqn(get_primitive("broadcast_to"), [Lit(0, out.dtype)], {"shape": out.shape}, [out])
+        # a product with AD's zero contributes nothing: -0.0 (floats), so that adding it
+        # later folds exactly (x + -0.0 is x; x + 0.0 is not, at x = -0.0)
+        zero = np.float64(-0.0) if is_float(out.dtype) else 0
+        return Eqn(get_primitive("broadcast_to"), [Lit(zero, out.dtype)], {"shape": out.shape},
+                   [out])
 
     for eqn in fn.eqns:
         inputs = [sub(i) for i in eqn.inputs]
@@ -143,9 +170,11 @@ def simplify(fn: Function) -> Function:
         out = eqn.outputs[0]
         vals = [_scalar_value(i, consts, producers) for i in inputs]
         replacement = None
-        if name in ("add", "sub") and vals[1] == 0 and same_type(inputs[0], out):
+        if name in ("add", "sub") and vals[1] == 0 and same_type(inputs[0], out) and \
+                _keeps_every_value(inputs[1], consts, producers, negative=name == "add"):
             replacement = inputs[0]
-        elif name == "add" and vals[0] == 0 and same_type(inputs[1], out):
+        elif name == "add" and vals[0] == 0 and same_type(inputs[1], out) and \
+                _keeps_every_value(inputs[0], consts, producers, negative=True):
             replacement = inputs[1]
         elif name in ("mul", "div") and vals[1] == 1 and same_type(inputs[0], out):
             replacement = inputs[0]

@@ -81,3 +81,18 @@ def test_polyfit_errors_as_numpy():
             bad(XP)
         with pytest.raises(exc):
             ad.jit(bad)(XP)
+
+
+_SPECIAL = np.array([np.inf, 1.0, -0.0, 2.0, np.nan, 3.0, -np.inf])
+
+
+@pytest.mark.parametrize("f", [
+    lambda a, v: np.convolve(a, v), lambda a, v: np.convolve(v, a, "same"),
+    lambda a, v: np.correlate(a, v, "full"), lambda a, v: np.convolve(a[1:4], v[:2]),
+    lambda a, v: np.convolve(np.full(4, -0.0) * a[1], v * 0 + 1),
+    lambda a, v: np.polymul(a[1:4], v[1:] + 1.0)])
+def test_convolution_of_special_values_is_numpys(f):
+    """Only overlapping terms are summed (an inf at the edge stays inf: zero padding times
+    inf gave NaN), and sums start at +0.0 as numpy's (all -0.0 terms give 0.0)."""
+    from table import check_value
+    check_value(f, [_SPECIAL, np.array([-0.0, 2.0, np.inf])], modes=("compiled", "interpret"))
