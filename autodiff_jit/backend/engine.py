@@ -355,7 +355,7 @@ def host_fingerprint() -> dict:
     family, model, stepping, model name and feature flags (what LLVM's host detection reads
     from the same CPUID registers), LLVM by llvmlite's version and its shared library's size
     and modification time. Elsewhere: LLVM's own triple, host CPU name and features, version."""
-    fast = _fast_host() if objload.supported() else None
+    fast = _fast_host() if objload.HOST else None
     if fast is not None:
         return fast
     cpu, features = _host_cpu()

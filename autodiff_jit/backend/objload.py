@@ -34,13 +34,15 @@ class Unsupported(Exception):
     """This object code cannot be loaded here by this loader (use MCJIT)."""
 
 
+# the hosts this loader handles: x86-64 Linux, 64-bit little-endian Python
+HOST = (sys.platform.startswith("linux") and os.uname().machine in ("x86_64", "amd64")
+        and sys.byteorder == "little" and ctypes.sizeof(ctypes.c_void_p) == 8)
+
+
 def supported() -> bool:
-    """True on the hosts this loader handles (x86-64 Linux, 64-bit little-endian Python), unless
-    $AUTODIFF_JIT_OBJLOAD is 0/false/no/off."""
-    if os.environ.get("AUTODIFF_JIT_OBJLOAD", "1").strip().lower() in ("0", "false", "no", "off"):
-        return False
-    return (sys.platform.startswith("linux") and os.uname().machine in ("x86_64", "amd64")
-            and sys.byteorder == "little" and ctypes.sizeof(ctypes.c_void_p) == 8)
+    """True on HOST, unless $AUTODIFF_JIT_OBJLOAD is 0/false/no/off (then MCJIT loads)."""
+    flag = os.environ.get("AUTODIFF_JIT_OBJLOAD", "1").strip().lower()
+    return HOST and flag not in ("0", "false", "no", "off")
 
 
 # ELF constants (System V gABI, x86-64 psABI)
