@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import blas, engine
+from . import engine
 
 try:   # hashlib.blake2b is this very type; importing it directly skips hashlib's loading of
     from _blake2 import blake2b as _blake2b   # OpenSSL (~5 ms of a process's first compile)
@@ -342,6 +342,7 @@ def blas_symbols(text: str) -> list[str]:
 def blas_id() -> str:
     """The BLAS ABI generated code was built against (symbol scheme, integer width). Not part
     of the key (looking BLAS up costs ~40 ms): stored in entries that call BLAS, checked on load."""
+    from . import blas   # here: BLAS is looked up only for entries that call it
     try:
         info = blas.info()
     except Exception:  # noqa: BLE001 - a broken lookup means "no BLAS"
@@ -353,6 +354,7 @@ def register_blas(names, stored_id) -> bool:
     """Register the BLAS symbols an entry calls; False if this process's BLAS differs."""
     if not names:
         return True
+    from . import blas
     if not blas.available() or blas_id() != stored_id:
         return False
     for n in names:

@@ -31,8 +31,8 @@ import numpy as np
 
 from ..interpret import Interpreted
 from ..ir import AVal, Function
-from . import cache as disk, callpath, engine, mathlib, status
-from .lowered import PRELUDE_MODULES, PROFILE_KERNELS, Lowered, LoweringError
+from . import cache as disk, callpath, engine, status
+from .lowered import HUGE_MARKER, PRELUDE_MODULES, PROFILE_KERNELS, Lowered, LoweringError
 
 _counter = itertools.count()
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
@@ -105,7 +105,8 @@ class CompiledFunction:
                     engine.add_symbol(sym, arr.ctypes.data)
         text = transform_ir(self._text) if transform_ir else self._text
         names = [low.entry] + ([packed] if packed else [])
-        if mathlib.HUGE_MARKER in text:   # sin/cos/tan's huge-argument module: support code
+        if HUGE_MARKER in text:   # sin/cos/tan's huge-argument module: support code
+            from . import mathlib
             mathlib.ensure_huge_functions(self._support_compiler())
         if store is not None:
             self._mod, addrs, obj = engine.compile_module(text, names, loop_unrolling=False,
@@ -190,7 +191,8 @@ class CompiledFunction:
                 if not lapack.register_used(text):
                     return False
             names = [entry] + ([packed] if method == "capi" else [])
-            if mathlib.HUGE_MARKER.encode() in obj:   # refers to sin/cos/tan's huge-argument path
+            if HUGE_MARKER.encode() in obj:   # refers to sin/cos/tan's huge-argument path
+                from . import mathlib
                 mathlib.ensure_huge_functions(self._support_compiler())
             for symbol, module in PRELUDE_MODULES.items():   # (their preludes: engine.py)
                 if symbol.encode() in obj:
