@@ -5,7 +5,8 @@ lowering and LLVM (optimization and code generation):
 
 * the object code MCJIT produced for the module (captured through the engine's object cache
   hook, `engine.compile_module(..., want_object=True)`), loaded back with
-  `engine.load_object` (relocation only, well under a millisecond);
+  `engine.map_object` (relocation only, well under a millisecond): on x86-64 Linux by
+  objload.py, without importing LLVM at all, elsewhere (or when objload is unsure) by MCJIT;
 * the call metadata: entry / packed-entry symbol names, chosen call method, arena size and
   whether the caller passes it, input/output shapes and dtypes, the result plan (with the
   arrays of literal/constant results);
@@ -13,13 +14,14 @@ lowering and LLVM (optimization and code generation):
   the compiling process (`inttoptr (i64 <addr> ...)`), which means nothing to another process:
   for a cacheable compile the IR text is rewritten (`relocatable_ir`) so that each constant
   is an external global `@<prefix>_k<i>`; the loading process binds those symbols to its own
-  copies of the stored arrays (`llvm.add_symbol`);
+  copies of the stored arrays;
 * the LLVM IR text as generated (zlib), for `.llvm_ir()` and, re-optimized on demand,
   `.llvm_ir(optimized=True)` / `.asm()`.
 
 Key (`key()`): a 256-bit BLAKE2b hash of the optimized IR's full text (`fn.to_text()`,
-constants included, source-location comments left out), the call method asked for, the host (target triple, CPU name and features, LLVM version), the
-llvmlite, numpy, Python, autodiff_jit versions, `FORMAT_VERSION` and a fingerprint of the
+constants included, source-location comments left out), the call method asked for, the host
+(`engine.host_fingerprint`: target, CPU model and features, LLVM build), the llvmlite, numpy,
+Python, autodiff_jit versions, `FORMAT_VERSION` and a fingerprint of the
 lowering's source files (so that editing the backend never serves stale code). The BLAS ABI
 (symbol scheme, integer width) is stored in entries that call BLAS and checked on load.
 
