@@ -212,3 +212,21 @@ def test_what_the_code_computes_is_in_the_key(tmp_path):
 
 
 SCALE = 1.0
+
+
+def test_a_changed_backend_source_file_changes_the_key(monkeypatch):
+    """The sources fingerprint follows each lowering file's size and modification time."""
+    gr = ad.grad(f)
+    gr(X)
+    fn = next(iter(gr._cache.values())).optimized
+    base = cache.key(fn)
+    target = Path(cache.__file__).resolve().parents[1] / "passes" / "fuse.py"
+    st = target.stat()
+    monkeypatch.setattr(cache, "_fingerprint", {})
+    try:
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        touched = cache.key(fn)
+    finally:
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    monkeypatch.setattr(cache, "_fingerprint", {})
+    assert touched != base and cache.key(fn) == base
