@@ -295,14 +295,19 @@ def load_object(obj: bytes, names: list[str], symbols: dict[str, int] | None = N
     (no LLVM optimization or code generation: relocation only). `symbols` are the external
     data symbols it refers to (name -> address, e.g. the constants of a cached function); they
     are registered first. Returns the addresses of `names`; a name the object does not define
-    raises RuntimeError. `unit` as for compile_module; without one (support code) the code
-    stays for good, mapped by objload where it can be."""
-    if unit is None:
-        addrs, owner = map_object(obj, names, symbols)
-        with _lock:
-            _permanent.append(owner)
-        return addrs
+    raises RuntimeError. `unit` as for compile_module. Without one (support code) the code
+    stays for good -- mapped by objload where it can be, its global definitions then symbols
+    other code can refer to."""
     _ensure_preludes(obj)
+    if unit is None:
+        got = _objload(obj, names, symbols)
+        if got is not None:
+            addrs, owner, defined = got
+            with _lock:
+                _permanent.append(owner)
+                for n, a in defined.items():
+                    add_symbol(n, a)
+            return addrs
     return _mcjit_load(obj, names, symbols, unit)
 
 
@@ -311,26 +316,31 @@ _permanent: list = []   # objload mappings of support code: never freed
 
 def map_object(obj: bytes, names: list[str], symbols: dict[str, int] | None = None):
     """Like load_object, for code that can be freed: returns (addresses of `names`, owner),
-    where the owner (an objload.Mapping, or a CodeUnit of the engine where objload cannot
-    load the code) frees the code when garbage-collected. The object's global definitions
-    become symbols other code can use (support code's functions)."""
+    where the owner (an objload.Mapping, or where objload cannot load the code the CodeUnit
+    MCJIT loaded it into) frees the code when garbage-collected."""
     _ensure_preludes(obj)
-    if objload.supported():
-        with _lock:
-            try:
-                defined, owner = objload.load(obj, lambda n: _resolve(n, symbols))
-            except objload.Unsupported:
-                pass
-            else:
-                addrs = {n: defined.get(n, 0) for n in names}
-                missing = [n for n, a in addrs.items() if not a]
-                if missing:
-                    raise RuntimeError(f"object code does not define {', '.join(missing)}")
-                for n, a in defined.items():
-                    add_symbol(n, a)
-                return addrs, owner
+    got = _objload(obj, names, symbols)
+    if got is not None:
+        return got[0], got[1]
     unit = shared_unit()
     return _mcjit_load(obj, names, symbols, unit), unit
+
+
+def _objload(obj, names, symbols):
+    """(addresses of names, owner, defined symbols) through objload, or None if it is switched
+    off, not for this host, or unsure of this object."""
+    if not objload.supported():
+        return None
+    with _lock:
+        try:
+            defined, owner = objload.load(obj, lambda n: _resolve(n, symbols))
+        except objload.Unsupported:
+            return None
+    addrs = {n: defined.get(n, 0) for n in names}
+    missing = [n for n, a in addrs.items() if not a]
+    if missing:
+        raise RuntimeError(f"object code does not define {', '.join(missing)}")
+    return addrs, owner, defined
 
 
 def _mcjit_load(obj, names, symbols, unit):
