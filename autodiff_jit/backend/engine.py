@@ -14,9 +14,10 @@ as well as in LLVM's, so that objload can resolve them without LLVM, and LLVM ge
 them (and those of code objload mapped) when it is first initialized.
 
 Code lifetime: support code (call-path wrapper, math helpers) lives in the process-wide engine
-for good. A compiled function's code goes into a `CodeUnit` of its own (pass `unit=`): an MCJIT
-engine whose code memory and modules are freed when the unit is garbage-collected, so callers
-keep the unit alive for as long as anything can call into its code.
+(or an objload mapping) for good. A compiled function's code goes into a `CodeUnit` of its own
+(pass `unit=`): an MCJIT engine whose code memory and modules are freed when the unit is
+garbage-collected, so callers keep the unit alive for as long as anything can call into its
+code; `map_object` returns such an owner too (a unit, or the objload mapping).
 """
 from __future__ import annotations
 
