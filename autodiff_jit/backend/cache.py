@@ -5,7 +5,8 @@ lowering and LLVM (optimization and code generation):
 
 * the object code MCJIT produced for the module (captured through the engine's object cache
   hook, `engine.compile_module(..., want_object=True)`), loaded back with
-  `engine.load_object` (relocation only, well under a millisecond);
+  `engine.map_object` (relocation only, well under a millisecond): on x86-64 Linux by
+  objload.py, without importing LLVM at all, elsewhere (or when objload is unsure) by MCJIT;
 * the call metadata: entry / packed-entry symbol names, chosen call method, arena size and
   whether the caller passes it, input/output shapes and dtypes, the result plan (with the
   arrays of literal/constant results);
@@ -13,13 +14,14 @@ lowering and LLVM (optimization and code generation):
   the compiling process (`inttoptr (i64 <addr> ...)`), which means nothing to another process:
   for a cacheable compile the IR text is rewritten (`relocatable_ir`) so that each constant
   is an external global `@<prefix>_k<i>`; the loading process binds those symbols to its own
-  copies of the stored arrays (`llvm.add_symbol`);
+  copies of the stored arrays;
 * the LLVM IR text as generated (zlib), for `.llvm_ir()` and, re-optimized on demand,
   `.llvm_ir(optimized=True)` / `.asm()`.
 
 Key (`key()`): a 256-bit BLAKE2b hash of the optimized IR's full text (`fn.to_text()`,
-constants included, source-location comments left out), the call method asked for, the host (target triple, CPU name and features, LLVM version), the
-llvmlite, numpy, Python, autodiff_jit versions, `FORMAT_VERSION` and a fingerprint of the
+constants included, source-location comments left out), the call method asked for, the host
+(`engine.host_fingerprint`: target, CPU model and features, LLVM build), the llvmlite, numpy,
+Python, autodiff_jit versions, `FORMAT_VERSION` and a fingerprint of the
 lowering's source files (so that editing the backend never serves stale code). The BLAS ABI
 (symbol scheme, integer width) is stored in entries that call BLAS and checked on load.
 
@@ -54,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import blas, engine
+from . import engine
 
 try:   # hashlib.blake2b is this very type; importing it directly skips hashlib's loading of
     from _blake2 import blake2b as _blake2b   # OpenSSL (~5 ms of a process's first compile)
@@ -158,13 +160,17 @@ def _canonical(env: dict) -> bytes:
 
 
 def _sources_fingerprint() -> str:
-    """Hash of the files whose code decides what lowering emits."""
+    """Hash of the names, sizes and modification times of the files whose code decides what
+    lowering emits: the rule Python's own bytecode cache trusts to tell whether a module
+    changed (so whenever this misses an edit, Python runs the old code too), at the cost of a
+    few stat calls instead of reading and hashing ~0.4 MB of source in every new process."""
     if "src" not in _fingerprint:
         root = Path(__file__).resolve().parent
         h = _hasher()
         for p in sorted(root.glob("*.py")) + [root.parent / "passes" / "fuse.py"]:
             try:
-                h.update(p.name.encode() + b"\0" + p.read_bytes())
+                st = p.stat()
+                h.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
             except OSError:
                 h.update(p.name.encode() + b"\0?")
         _fingerprint["src"] = h.hexdigest()
@@ -342,6 +348,7 @@ def blas_symbols(text: str) -> list[str]:
 def blas_id() -> str:
     """The BLAS ABI generated code was built against (symbol scheme, integer width). Not part
     of the key (looking BLAS up costs ~40 ms): stored in entries that call BLAS, checked on load."""
+    from . import blas   # here: BLAS is looked up only for entries that call it
     try:
         info = blas.info()
     except Exception:  # noqa: BLE001 - a broken lookup means "no BLAS"
@@ -353,6 +360,7 @@ def register_blas(names, stored_id) -> bool:
     """Register the BLAS symbols an entry calls; False if this process's BLAS differs."""
     if not names:
         return True
+    from . import blas
     if not blas.available() or blas_id() != stored_id:
         return False
     for n in names:

@@ -35,9 +35,10 @@ import weakref
 from dataclasses import dataclass
 
 import numpy as np
-from llvmlite import ir
 
 from . import engine
+
+ir = None   # llvmlite.ir, imported by _ir() when IR is built: calling compiled code needs none
 
 # --------------------------------------------------------------------------------------------
 # Signatures
@@ -236,9 +237,19 @@ METH_FASTCALL = 0x0080
 NPY_ARRAY_C_CONTIGUOUS = 0x0001
 NPY_ARRAY_ALIGNED = 0x0100
 
-_i8, _i32, _i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
-_i8p = _i8.as_pointer()
-_f64, _f32 = ir.DoubleType(), ir.FloatType()
+_i8 = _i32 = _i64 = _i8p = _f64 = _f32 = None   # LLVM types, set by _ir()
+
+
+def _ir():
+    """Import llvmlite.ir and make the LLVM types (once). Every function that builds IR calls
+    it first: a disk-cache hit, which only calls the generic wrapper, never imports it."""
+    global ir, _i8, _i32, _i64, _i8p, _f64, _f32
+    if ir is None:
+        from llvmlite import ir as llvm_ir
+        _i8, _i32, _i64 = llvm_ir.IntType(8), llvm_ir.IntType(32), llvm_ir.IntType(64)
+        _i8p = _i8.as_pointer()
+        _f64, _f32 = llvm_ir.DoubleType(), llvm_ir.FloatType()
+        ir = llvm_ir
 
 
 def _llty(dt: np.dtype) -> ir.Type:
@@ -443,6 +454,7 @@ def add_python_wrapper(module: ir.Module, entry, sig: EntrySignature, name: str 
     an already compiled entry. `self` must be the Python fallback made by `wrap_compiled`: on any
     failed fast check the wrapper returns `self(*args)`. Returns the wrapper's symbol name.
     """
+    _ir()
     st = _capi_init()
     if not st["ok"]:
         raise RuntimeError(f"C-API wrapper unavailable: {st['reason']}")
@@ -680,6 +692,7 @@ def _object_symbol(m: ir.Module, name: str):
 
 def generic_wrapper_ir() -> str:
     """LLVM IR text of the generic wrapper (see the comment above _descriptor)."""
+    _ir()
     st = _capi_init()
     L = st["layout"]
     m = ir.Module(name="adj_generic_wrapper")
@@ -908,6 +921,7 @@ def add_packed_entry(module: ir.Module, entry, n_in: int, name: str,
     """Add `void name(i8** ins, i8** outs)` calling `entry` (an ir.Function of `module`, or an
     address with its 'args' ABI type `fnty`): the ABI of the generic wrapper. Pointer
     parameters get the slot's pointer, by-value scalars the value it points at."""
+    _ir()
     fnty = fnty or entry.function_type
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [_i8p.as_pointer()] * 2), name=name)
     fn.attributes.add("nounwind")
@@ -930,6 +944,7 @@ def make_generic_caller(address: int, sig: EntrySignature):
     """The generic wrapper around the entry at `address` ('args' entries get a small compiled
     adapter to the packed ABI)."""
     if sig.abi != "packed":
+        _ir()
         mod = ir.Module(name="adj_packed_adapter")
         mod.triple, mod.data_layout = engine.triple_and_layout()
         name = add_packed_entry(mod, address, len(sig.inputs), f"adj_packed_{next(_counter)}",
@@ -964,6 +979,7 @@ def wrap_compiled(wrapper_address: int, sig: EntrySignature):
 
 def make_capi_caller(address: int, sig: EntrySignature):
     """Compile a C-API wrapper for an already compiled entry at `address` and return it as a builtin."""
+    _ir()
     mod = ir.Module(name="adj_pywrap")
     mod.triple, mod.data_layout = engine.triple_and_layout()
     name = add_python_wrapper(mod, address, sig)

@@ -31,8 +31,8 @@ import numpy as np
 
 from ..interpret import Interpreted
 from ..ir import AVal, Function
-from . import cache as disk, callpath, engine, mathlib, status
-from .lowered import PRELUDE_MODULES, PROFILE_KERNELS, Lowered, LoweringError
+from . import cache as disk, callpath, engine, status
+from .lowered import HUGE_MARKER, PRELUDE_MODULES, PROFILE_KERNELS, Lowered, LoweringError
 
 _counter = itertools.count()
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
@@ -46,7 +46,7 @@ class CompiledFunction:
         self.cache_key = None
         self.cache_status = None      # None (no cache asked) | 'hit' | 'miss' | 'uncacheable'
         self._mod = None
-        self._unit = engine.shared_unit()
+        self._unit = None             # what owns the machine code (engine.CodeUnit / objload)
         self._cache_dir = None
         store = None
         if cache:
@@ -66,6 +66,7 @@ class CompiledFunction:
                     return
                 disk._count("misses")
                 self.cache_status = "miss"
+        self._unit = engine.shared_unit()
         if store is not None:
             name = disk.new_name(disk.symbol_prefix(self.cache_key))
         else:
@@ -104,7 +105,8 @@ class CompiledFunction:
                     engine.add_symbol(sym, arr.ctypes.data)
         text = transform_ir(self._text) if transform_ir else self._text
         names = [low.entry] + ([packed] if packed else [])
-        if mathlib.HUGE_MARKER in text:   # sin/cos/tan's huge-argument module: support code
+        if HUGE_MARKER in text:   # sin/cos/tan's huge-argument module: support code
+            from . import mathlib
             mathlib.ensure_huge_functions(self._support_compiler())
         if store is not None:
             self._mod, addrs, obj = engine.compile_module(text, names, loop_unrolling=False,
@@ -162,7 +164,6 @@ class CompiledFunction:
 
     def _load_entry(self, meta, blobs) -> bool:
         """Set up from a cache entry; False if it cannot be used here (then: recompile)."""
-        from . import lapack
         try:
             stored = meta["name"]
             obj, text = blobs[0], disk.decompress(blobs[1])
@@ -183,17 +184,22 @@ class CompiledFunction:
                 return False
             if method == "capi" and (packed is None or not callpath.capi_available()):
                 method = "ctypes"
-            if not disk.register_blas(meta["blas"], meta["blas_id"]) or \
-                    not lapack.register_used(text):
+            if not disk.register_blas(meta["blas"], meta["blas_id"]):
                 return False
+            if b"adj_lapack_" in obj:
+                from . import lapack
+                if not lapack.register_used(text):
+                    return False
             names = [entry] + ([packed] if method == "capi" else [])
-            if mathlib.HUGE_MARKER.encode() in obj:   # refers to sin/cos/tan's huge-argument path
+            if HUGE_MARKER.encode() in obj:   # refers to sin/cos/tan's huge-argument path
+                from . import mathlib
                 mathlib.ensure_huge_functions(self._support_compiler())
             for symbol, module in PRELUDE_MODULES.items():   # (their preludes: engine.py)
                 if symbol.encode() in obj:
                     importlib.import_module("." + module, __package__)
-            addrs = engine.load_object(obj, names, {s: a.ctypes.data for s, a in consts},
-                                       unit=self._unit)
+            # objload (no LLVM) where it can, else MCJIT in a CodeUnit
+            addrs, self._unit = engine.map_object(obj, names,
+                                                  {s: a.ctypes.data for s, a in consts})
         except Exception:  # noqa: BLE001 - an unusable entry is a miss
             disk._count("corrupt")
             return False

@@ -5,35 +5,56 @@ Everything that turns LLVM IR text into callable machine code goes through `comp
 through the engine's object cache hook), which `load_object` maps back into this (or another)
 process without running LLVM's optimizer or code generator (the disk cache, cache.py).
 The engine is created lazily (importing autodiff_jit must stay cheap) and guarded by a lock,
-because llvmlite's engine is not safe to mutate from several threads at once.
+because llvmlite's engine is not safe to mutate from several threads at once. llvmlite's
+binding itself (LLVM's shared library, ~30 ms to import) is imported on first use too: on
+x86-64 Linux a disk-cache hit maps its object code with objload.py and never needs it.
+
+Symbols (`add_symbol`): the table of external C symbols JIT code may refer to is kept here
+as well as in LLVM's, so that objload can resolve them without LLVM, and LLVM gets all of
+them (and those of code objload mapped) when it is first initialized.
 
 Code lifetime: support code (call-path wrapper, math helpers) lives in the process-wide engine
-for good. A compiled function's code goes into a `CodeUnit` of its own (pass `unit=`): an MCJIT
-engine whose code memory and modules are freed when the unit is garbage-collected, so callers
-keep the unit alive for as long as anything can call into its code.
+(or an objload mapping) for good. A compiled function's code goes into a `CodeUnit` of its own
+(pass `unit=`): an MCJIT engine whose code memory and modules are freed when the unit is
+garbage-collected, so callers keep the unit alive for as long as anything can call into its
+code; `map_object` returns such an owner too (a unit, or the objload mapping).
 """
 from __future__ import annotations
 
 import functools
 import itertools
+import os
 import re
 import threading
 import weakref
 
-import llvmlite.binding as llvm
-from llvmlite.binding import ffi
+from . import objload
 
+llvm = ffi = None            # llvmlite.binding and its ffi, once _binding() imported them
 _lock = threading.RLock()
 _state: dict = {}
+_symbols: dict[str, int] = {}   # add_symbol's table, and what objload-mapped code defines
+
+
+def _binding():
+    global llvm, ffi
+    if llvm is None:
+        import llvmlite.binding as binding
+        from llvmlite.binding import ffi as binding_ffi
+        llvm, ffi = binding, binding_ffi
+    return llvm
 
 
 def _init():
     if _state:
         return _state
+    _binding()
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     tm = _host_target_machine()
     engine = _new_engine(_host_target_machine())  # the engine owns its target machine
+    for name, address in _symbols.items():   # registered before LLVM was needed
+        llvm.add_symbol(name, address)
     _state.update(target_machine=tm, engine=engine, triple=llvm.get_process_triple(),
                   data_layout=str(tm.target_data), capture={})
     return _state
@@ -42,6 +63,7 @@ def _init():
 @functools.lru_cache(maxsize=None)
 def _host_cpu() -> tuple[str, str]:
     """(CPU name, feature string) of the host: asked of LLVM once (~0.4 ms a time)."""
+    _binding()
     return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
 
 
@@ -141,8 +163,17 @@ def triple_and_layout():
 def add_symbol(name: str, address: int) -> None:
     """Make an external C symbol (e.g. a BLAS routine) resolvable from JIT code."""
     with _lock:
-        _init()
-        llvm.add_symbol(name, address)
+        _symbols[name] = address
+        if _state:                  # (else _init registers it)
+            llvm.add_symbol(name, address)
+
+
+def _resolve(name: str, local: dict | None = None) -> int | None:
+    """Address of an external symbol of object code, looked up as MCJIT does: `local` (an
+    entry's own constants), the symbols registered here, then the process's global scope."""
+    if local and name in local:
+        return local[name]
+    return _symbols.get(name) or objload.process_symbol(name)
 
 
 def optimize(mod: "llvm.ModuleRef", speed_level: int = 3, loop_unrolling: bool = True) -> None:
@@ -193,6 +224,7 @@ def parse_and_verify(llvm_ir: str, context=None) -> "llvm.ModuleRef":
     """Parse LLVM IR text (into `context`, default the global one); an invalid module becomes a
     Python exception that shows the IR."""
     llvm_ir = loop_metadata(llvm_ir)
+    _binding()
     try:
         mod = llvm.parse_assembly(llvm_ir, context)
         mod.verify()
@@ -264,8 +296,55 @@ def load_object(obj: bytes, names: list[str], symbols: dict[str, int] | None = N
     (no LLVM optimization or code generation: relocation only). `symbols` are the external
     data symbols it refers to (name -> address, e.g. the constants of a cached function); they
     are registered first. Returns the addresses of `names`; a name the object does not define
-    raises RuntimeError. `unit` as for compile_module."""
+    raises RuntimeError. `unit` as for compile_module. Without one (support code) the code
+    stays for good -- mapped by objload where it can be, its global definitions then symbols
+    other code can refer to."""
     _ensure_preludes(obj)
+    if unit is None:
+        got = _objload(obj, names, symbols)
+        if got is not None:
+            addrs, owner, defined = got
+            with _lock:
+                _permanent.append(owner)
+                for n, a in defined.items():
+                    add_symbol(n, a)
+            return addrs
+    return _mcjit_load(obj, names, symbols, unit)
+
+
+_permanent: list = []   # objload mappings of support code: never freed
+
+
+def map_object(obj: bytes, names: list[str], symbols: dict[str, int] | None = None):
+    """Like load_object, for code that can be freed: returns (addresses of `names`, owner),
+    where the owner (an objload.Mapping, or where objload cannot load the code the CodeUnit
+    MCJIT loaded it into) frees the code when garbage-collected."""
+    _ensure_preludes(obj)
+    got = _objload(obj, names, symbols)
+    if got is not None:
+        return got[0], got[1]
+    unit = shared_unit()
+    return _mcjit_load(obj, names, symbols, unit), unit
+
+
+def _objload(obj, names, symbols):
+    """(addresses of names, owner, defined symbols) through objload, or None if it is switched
+    off, not for this host, or unsure of this object."""
+    if not objload.supported():
+        return None
+    with _lock:
+        try:
+            defined, owner = objload.load(obj, lambda n: _resolve(n, symbols))
+        except objload.Unsupported:
+            return None
+    addrs = {n: defined.get(n, 0) for n in names}
+    missing = [n for n, a in addrs.items() if not a]
+    if missing:
+        raise RuntimeError(f"object code does not define {', '.join(missing)}")
+    return addrs, owner, defined
+
+
+def _mcjit_load(obj, names, symbols, unit):
     with _lock:
         s = _init()
         for name, address in (symbols or {}).items():
@@ -281,11 +360,48 @@ def load_object(obj: bytes, names: list[str], symbols: dict[str, int] | None = N
 
 
 def host_fingerprint() -> dict:
-    """What machine code depends on besides its IR: target triple, host CPU name and features,
-    LLVM version (part of the disk-cache key)."""
+    """What machine code depends on besides its IR: target, host CPU, LLVM build (part of the
+    disk-cache key). Where objload maps cached code (x86-64 Linux) it is found without
+    loading LLVM, so that a cache hit never needs it: the CPU by /proc/cpuinfo's vendor,
+    family, model, stepping, model name and feature flags (what LLVM's host detection reads
+    from the same CPUID registers), LLVM by llvmlite's version and its shared library's size
+    and modification time. Elsewhere: LLVM's own triple, host CPU name and features, version."""
+    fast = _fast_host() if objload.HOST else None
+    if fast is not None:
+        return fast
     cpu, features = _host_cpu()
     return {"triple": llvm.get_process_triple(), "cpu": cpu, "features": features,
             "llvm": ".".join(map(str, llvm.llvm_version_info))}
+
+
+_CPUINFO_FIELDS = ("vendor_id", "cpu family", "model", "model name", "stepping", "flags")
+
+
+@functools.lru_cache(maxsize=None)
+def _fast_host() -> dict | None:
+    """host_fingerprint without LLVM, or None if the files it reads are not there."""
+    import importlib.util
+    try:
+        fields = {}
+        with open("/proc/cpuinfo", "rb") as fh:   # the first processor's block only
+            for line in fh:
+                if not line.strip():
+                    break
+                k, _, v = line.decode("latin-1").partition(":")
+                if k.strip() in _CPUINFO_FIELDS:
+                    fields[k.strip()] = " ".join(v.split())
+        spec = importlib.util.find_spec("llvmlite")
+        lib = [os.path.join(d, "binding", "libllvmlite.so")
+               for d in (spec.submodule_search_locations or [])]
+        st = os.stat(lib[0])
+        import llvmlite              # (the package: its version only, not the binding)
+    except (OSError, IndexError, AttributeError, ImportError):
+        return None
+    if set(fields) != set(_CPUINFO_FIELDS):
+        return None
+    return {"triple": f"{os.uname().machine}-linux", "cpu": "cpuinfo",
+            "features": repr(sorted(fields.items())),
+            "llvm": f"llvmlite-{llvmlite.__version__}/{st.st_size}/{st.st_mtime_ns}"}
 
 
 def _parsed_and_optimized(llvm_ir: str, loop_unrolling: bool, context=None) -> "llvm.ModuleRef":

@@ -16,6 +16,11 @@ PROFILE_KERNELS = bool(os.environ.get("AUTODIFF_JIT_PROFILE_KERNELS"))
 PRELUDE_MODULES = {"adj_parallel_for": "parallel"}
 
 
+# In the name of every symbol of sin/cos/tan's huge-argument support module (mathlib.py), in
+# IR text and object code: code containing it needs mathlib.ensure_huge_functions first.
+HUGE_MARKER = ".huge.f64"
+
+
 class LoweringError(NotImplementedError):
     """A primitive (or a pattern of it) has no emitter."""
 

@@ -93,6 +93,7 @@ import threading
 import llvmlite.ir as ir
 
 from . import engine
+from .lowered import HUGE_MARKER   # (in the name of every huge-path symbol)
 
 __all__ = ["MATH_FUNCTIONS", "get_math_function", "build_unary_loop_module",
            "build_binary_loop_module", "loop_symbol", "compile_loop", "SINCOS_ARG_LIMIT",
@@ -706,7 +707,6 @@ def _cos_poly(e: _E, r, r_lo=None):
 # ~40 ms of Python).
 _HUGE_VFS = (2, 4, 8, 16)
 _HUGE_NAMES = ("sin", "cos", "tan")
-HUGE_MARKER = ".huge.f64"     # in the name of every huge-path symbol (IR text and object code)
 # what (besides this source file and the host, in every disk-cache key) decides build_huge_module
 HUGE_RECIPE = f"mathlib-huge names={_HUGE_NAMES} vfs={_HUGE_VFS}"
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from llvmlite import ir
 
 # status kinds (0: no error). 1-4 are LAPACK failures.
 SINGULAR, NOT_POSITIVE_DEFINITE, EIG_NO_CONVERGENCE, SVD_NO_CONVERGENCE = 1, 2, 3, 4
@@ -40,21 +39,21 @@ MESSAGES = {SINGULAR: "Singular matrix", NOT_POSITIVE_DEFINITE: "Matrix is not p
 
 WORDS = 2   # kind, info
 
-_I64 = ir.IntType(64)
 _local = threading.local()
 
 
 def report_if(L, cond, kind: int, info) -> None:
     """Emit: status = (kind, info) where the i1 `cond` holds. `L` is the Lowerer; its function
     then takes the status pointer (Lowered.status_arg)."""
+    from llvmlite import ir   # here: the run-time half (a cache hit) builds no IR
+    i64 = ir.IntType(64)
     b = L.builder
     ptr = L.status_pointer()
     if not isinstance(info, ir.Value):
-        info = ir.Constant(_I64, int(info))
+        info = ir.Constant(i64, int(info))
     with b.if_then(cond, likely=False):
-        b.store(ir.Constant(_I64, kind), ptr)
-        b.store(info if info.type == _I64 else b.sext(info, _I64),
-                b.gep(ptr, [ir.Constant(_I64, 1)]))
+        b.store(ir.Constant(i64, kind), ptr)
+        b.store(info if info.type == i64 else b.sext(info, i64), b.gep(ptr, [ir.Constant(i64, 1)]))
 
 
 def thread_words():

@@ -179,3 +179,54 @@ def test_default_directory(monkeypatch, tmp_path):
     assert not list((tmp_path / "env").glob("*" + cache.SUFFIX))
     with pytest.raises(TypeError):
         cache.resolve_dir(3)
+
+
+def _status(fn, x, d):
+    t = ad.grad(fn, cache=d)
+    out = t(x)
+    return _exe(t).cache_status, out
+
+
+def test_what_the_code_computes_is_in_the_key(tmp_path):
+    """A changed body, closure value, global, dtype or shape is a miss, never a stale hit."""
+    global SCALE
+    x = np.linspace(0.5, 1.5, 4)
+
+    def make(c):
+        return lambda v: np.sum(np.sin(v) * c * SCALE)
+    SCALE = 2.0
+    assert _status(make(3.0), x, tmp_path)[0] == "miss"
+    assert _status(make(3.0), x, tmp_path)[0] == "hit"          # same code, new closure cell
+    st, out = _status(make(4.0), x, tmp_path)                   # closure value
+    assert st == "miss" and np.allclose(out, np.cos(x) * 4.0 * 2.0)
+    SCALE = 5.0                                                  # global it reads
+    st, out = _status(make(3.0), x, tmp_path)
+    assert st == "miss" and np.allclose(out, np.cos(x) * 3.0 * 5.0)
+    st, out = _status(lambda v: np.sum(np.cos(v) * 3.0 * SCALE), x, tmp_path)  # body
+    assert st == "miss" and np.allclose(out, -np.sin(x) * 15.0)
+    st, out = _status(make(3.0), x.astype(np.float32), tmp_path)  # dtype
+    assert st == "miss" and out.dtype == np.float32
+    st, out = _status(make(3.0), np.linspace(0.5, 1.5, 5), tmp_path)   # shape
+    assert st == "miss" and out.shape == (5,)
+    assert _status(make(3.0), x, tmp_path)[0] == "hit"
+
+
+SCALE = 1.0
+
+
+def test_a_changed_backend_source_file_changes_the_key(monkeypatch):
+    """The sources fingerprint follows each lowering file's size and modification time."""
+    gr = ad.grad(f)
+    gr(X)
+    fn = next(iter(gr._cache.values())).optimized
+    base = cache.key(fn)
+    target = Path(cache.__file__).resolve().parents[1] / "passes" / "fuse.py"
+    st = target.stat()
+    monkeypatch.setattr(cache, "_fingerprint", {})
+    try:
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        touched = cache.key(fn)
+    finally:
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    monkeypatch.setattr(cache, "_fingerprint", {})
+    assert touched != base and cache.key(fn) == base

@@ -114,7 +114,8 @@ g = ad.grad(lambda v: np.sum(np.exp(np.sin(v)) * v), cache=sys.argv[2])
 out = g(x)
 print(json.dumps({"stats": cache.stats(), "digest": out.tobytes().hex()[:64],
                   "ok": bool(np.allclose(out, np.exp(np.sin(x)) * (np.cos(x) * x + 1.0))),
-                  "modules": sorted(m for m in sys.modules if m.startswith("autodiff_jit"))}))
+                  "modules": sorted(m for m in sys.modules if m.startswith("autodiff_jit")),
+                  "llvm": "llvmlite.binding" in sys.modules}))
 """
 LOWERERS = ("autodiff_jit.backend.lower", "autodiff_jit.backend.emitters",
             "autodiff_jit.passes.fuse")
@@ -131,6 +132,17 @@ def test_a_disk_cache_hit_imports_no_lowerer(tmp_path):
     assert first["ok"] and second["ok"] and first["digest"] == second["digest"]
     assert set(LOWERERS) <= set(first["modules"])
     assert not set(LOWERERS) & set(second["modules"]), set(LOWERERS) & set(second["modules"])
+    from autodiff_jit.backend import objload
+    assert first["llvm"] and second["llvm"] != objload.supported()   # objload: no LLVM at all
+
+
+def test_a_disk_cache_hit_through_mcjit_computes_the_same(tmp_path):
+    first, _ = _hit_runs(tmp_path, 5)
+    code = "import os; os.environ['AUTODIFF_JIT_OBJLOAD'] = '0'\n" + HIT.replace(
+        "sys.argv[1]", "5").replace("sys.argv[2]", repr(str(tmp_path / "c")))
+    third = _fresh(code, tmp_path)
+    assert third["stats"]["hits"] == 1 and third["llvm"]
+    assert third["ok"] and third["digest"] == first["digest"]
 
 
 def test_a_disk_cache_hit_of_split_code_loads_the_thread_pool(tmp_path):
