@@ -658,7 +658,9 @@ def _running_kernel(L, eqn, outs, op):
     x = eqn.inputs[0]
     axis, reverse = eqn.params["axis"], eqn.params.get("reverse", False)
     shape = x.shape
-    zero = const(x.dtype, 0 if op == "add" else 1)
+    # the op's exact identity: -0.0 for a float sum (numpy's cumsum of [-0.0] is -0.0; a
+    # +0.0 start would turn it into +0.0)
+    zero = const(x.dtype, (-0.0 if np.dtype(x.dtype).kind == "f" else 0) if op == "add" else 1)
     if all(d == 1 for d in shape[axis + 1:]):
         _running_rows(L, x, out, axis, reverse, op, zero)
         return

@@ -139,3 +139,14 @@ def test_nan_reductions_keep_numpys_dtype(f):
     from table import check_value
     # float32 results: a float32 sum of 4-12 terms, bounded by (n + 2) roundings
     check_value(f, [N.astype(np.float32)], rtol=14 * 6e-8)
+
+
+@pytest.mark.parametrize("axis", [0, 1, None])
+def test_cumsum_keeps_negative_zeros(axis):
+    """numpy's running sum starts from the first element: -0.0 stays -0.0 (the compiled scan
+    started from +0.0, and -0.0 + 0.0 is +0.0)."""
+    from table import check_value
+    x = np.full((9, 5), -0.0)
+    x[2, 3], x[7, 1] = 1.5, np.nan
+    check_value(lambda a: np.cumsum(a, axis), [x])
+    check_value(lambda a: np.cumsum(a.astype(np.float32), axis), [x])
