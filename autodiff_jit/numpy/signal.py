@@ -53,7 +53,8 @@ def _full_conv(a, v):
         while len(terms) > 1:  # a balanced sum: rounding error grows with log2(m)
             terms = [add(terms[i], terms[i + 1]) if i + 1 < len(terms) else terms[i]
                      for i in range(0, len(terms), 2)]
-        return add(terms[0], 0.0)   # numpy's sums start at +0.0: all -0.0 terms give +0.0
+        # numpy's sums start at +0.0: all -0.0 terms give +0.0
+        return add(terms[0], 0.0) if is_float(_dtype(terms[0])) else terms[0]
     # T[i, k] = a[i - k] (0 outside)
     i = np.arange(n + m - 1)[:, None]
     k = np.arange(m)[None, :]
