@@ -51,9 +51,12 @@ class Source:
 
 
 def liftable(arr) -> bool:
-    """Whether an array the trace uses as an operand can be passed in as a hidden argument."""
+    """Whether an array the trace uses as an operand is passed in as a hidden argument: a
+    read-only array owning its memory cannot be written, so it stays a constant of the
+    compiled code (which passes may fold); so do dtypes the backend takes no arguments of."""
     return type(arr) is np.ndarray and arr.ndim > 0 and arr.dtype.isnative and \
-        arr.dtype.kind in LIFTABLE_KINDS and arr.dtype != np.float16
+        arr.dtype.kind in LIFTABLE_KINDS and arr.dtype != np.float16 and \
+        (arr.flags.writeable or arr.base is not None)
 
 
 def _code_names(code: types.CodeType, out: set) -> set:
@@ -192,9 +195,9 @@ class Guard:
         self.holds = self._compile()
 
     def _compile(self):
-        """`holds()`: generated code, one comparison per source (no loop, no calls but the
-        reads), False when a read fails (a deleted global, a shorter list)."""
-        env, terms = {"np": np}, []
+        """`holds()` and `entry(raw)`: generated code, one comparison per source (no loop, no
+        calls but the reads), failing when a read fails (a deleted global, a shorter list)."""
+        env, terms = {"Stale": Stale}, []
         for i, s in enumerate(self.sources):
             env[f"h{i}"], env[f"e{i}"] = s.holder, s.value
             read = f"h{i}.cell_contents" if s.key is None else f"h{i}[k{i}]"
@@ -210,21 +213,28 @@ class Guard:
                 terms.append(f"((v := {read}) is e{i} or (type(v) is t{i} and v == e{i}))")
             else:
                 terms.append(f"{read} is e{i}")
+        for i, arr in enumerate(self.hidden):
+            env[f"x{i}"] = arr
         body = " and ".join(terms) or "True"
-        src = (f"def holds():\n    try:\n        return bool({body})\n"
-               f"    except Exception:\n        return False\n")
+        extra = "".join(f", x{i}" for i in range(len(self.hidden)))
+        src = (f"def holds():\n"
+               f"    try:\n        return bool({body})\n"
+               f"    except Exception:\n        return False\n"
+               f"def entry(raw):\n"
+               f"    def guarded(*args):\n"
+               f"        try:\n            ok = {body}\n"
+               f"        except Exception:\n            ok = False\n"
+               f"        if ok:\n            return raw(*args{extra})\n"
+               f"        raise Stale\n"
+               f"    return guarded\n")
         exec(compile(src, "<autodiff_jit guard>", "exec"), env)
+        self._entry = env["entry"]
         return env["holds"]
 
     def wrap_raw(self, raw):
-        """`raw(*leaves)` with the guard checked and the hidden arrays appended."""
-        holds, hidden = self.holds, self.hidden
-
-        def guarded(*args):
-            if holds():
-                return raw(*args, *hidden)
-            raise Stale
-        return guarded
+        """`raw(*leaves)` with the guard checked and the hidden arrays appended (raises Stale
+        when the guard fails)."""
+        return self._entry(raw)
 
     def describe(self) -> list[str]:
         return [s.label for s in self.sources]
