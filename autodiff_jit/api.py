@@ -476,11 +476,15 @@ class Transformed:
         on = config.convert if self.convert is None else self.convert
         return converted(self.fun) if on else self.fun
 
-    def _build(self, key, rebuild):
+    def _build(self, key, rebuild, lift=True):
         n_dyn = len(key[1])
         groups = self._diff_positions(key, rebuild, n_dyn) if self.kind != "jit" else []
-        sources = find_sources(self.fun)
+        # make_ir (lift=False) gives a closed IR: captured arrays are constants there
+        sources = find_sources(self.fun) if lift else []
         trace, out = self._trace(key, rebuild, sources)
+        # a value the function itself changed while traced (a call counter) is its own
+        # state, not an input: guarding it would trace again on every call
+        sources = [s for s in sources if _unchanged(s)]
         n_aux, out_treedef = 0, None
         if self.kind == "jit":
             results, out_treedef = tree.flatten(out)
@@ -710,6 +714,14 @@ def _arg_names(fun, key) -> dict[int, str]:
     return names
 
 
+def _unchanged(source) -> bool:
+    try:
+        now = source.read()
+    except Exception:   # deleted while traced
+        return False
+    return now is source.value
+
+
 def _guarded_exe(exe, guard, n_args):
     """exe(arrays) with the guard checked and the hidden arrays appended (executables without
     a raw positional entry)."""
@@ -818,7 +830,7 @@ def make_ir(fun, *, static_argnums=(), convert=None):
         t = fun if isinstance(fun, Transformed) else \
             Transformed(fun, "jit", static_argnums=static_argnums, convert=convert)
         dyn, key, rebuild = t._split(args, kwargs)
-        return dce(t._build(key, rebuild).ir)
+        return dce(t._build(key, rebuild, lift=False).ir)
     return build
 
 
