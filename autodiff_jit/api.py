@@ -456,6 +456,8 @@ class Transformed:
         (capture.find_sources) that the trace uses as operands become hidden arguments."""
         trace = Trace()
         trace.lift_ids = {id(s.value): s.value for s in sources if _liftable(s.value)}
+        roots = [a if a.base is None else a.base for a in trace.lift_ids.values()]
+        trace.lift_roots = {id(r): r for r in roots if isinstance(r, np.ndarray)}
         names = _arg_names(self.fun, key)
         tracers = [trace.new_arg(aval, names.get(i)) for i, aval in enumerate(key[1])]
         args, kwargs = rebuild(tracers)

@@ -41,6 +41,11 @@ def lifting_traces() -> list:
     return stack
 
 
+def _liftable_view(arr: np.ndarray) -> bool:
+    return arr.ndim > 0 and arr.dtype.isnative and arr.dtype.kind in "fiub" and \
+        arr.dtype != np.float16
+
+
 def _same_bytes(arr: np.ndarray, frozen: np.ndarray) -> bool:
     return arr.shape == frozen.shape and arr.dtype == frozen.dtype and \
         arr.tobytes() == frozen.tobytes()
@@ -63,6 +68,7 @@ class Trace:
         # array; `lifted` maps the id of each one used to (its argument Var, the array, its
         # value when first used)
         self.lift_ids: dict[int, np.ndarray] = {}
+        self.lift_roots: dict[int, np.ndarray] = {}   # the arrays owning their memory
         self.lifted: dict[int, tuple[Var, np.ndarray, np.ndarray]] = {}
         self._lift_tracers: dict[Var, "Tracer"] = {}
         self.hidden: list[np.ndarray] = []   # to_function: the arrays its hidden args take
@@ -100,6 +106,11 @@ class Trace:
         """The hidden argument standing for a captured array (None: a constant), in this trace
         or, for a region traced inside the function (a loop body), in the function's trace."""
         for owner in reversed(_lifting.stack):
+            if id(arr) not in owner.lift_ids and arr.base is not None and \
+                    id(arr.base) in owner.lift_roots and _liftable_view(arr):
+                # a view of a captured array made while tracing (X.T, X[:, 0]): the view
+                # itself is passed in, so it shows the array's contents at call time
+                owner.lift_ids[id(arr)] = arr
             if id(arr) in owner.lift_ids:
                 if owner is self:
                     return self._lifted_var(arr)

@@ -365,3 +365,30 @@ def test_tape_large_numpy_operand_written_after_use_raises():
                                np.cos(x) + np.r_[np.ones(10), np.zeros(n - 10)], rtol=1e-13)
     assert big.flags.writeable
     big[0] = 2.0            # writeable again after the call
+
+
+Z = np.arange(6.0).reshape(2, 3)
+
+
+def f_views(w):
+    return np.sum((Z.T @ w[:2]) * Z[0]) + np.sum(Z[:, 1:] * w[1:])
+
+
+def _views_ref(w):
+    a = Z.T @ w[:2]
+    v = np.sum(a * Z[0]) + np.sum(Z[:, 1:] * w[1:])
+    g = np.zeros(3)
+    g[:2] += Z @ Z[0]
+    g[1:] += np.sum(Z[:, 1:], axis=0)
+    return v, g
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_views_of_a_captured_array_made_while_traced(mode):
+    Z[:] = np.arange(6.0).reshape(2, 3)
+    g = ad.value_and_grad(f_views, mode=mode)
+    w = np.array([0.5, -1.0, 2.0])
+    _check(g, w, *_views_ref(w))
+    Z[1, 2] = -7.0          # seen through Z.T, Z[0] and Z[:, 1:]
+    Z[0, 0] = 3.0
+    _check(g, w, *_views_ref(w))
