@@ -126,6 +126,15 @@ class _Walk:
 
     def function(self, f, depth, self_obj=None):
         if not _is_user_function(f):
+            # library code (a transform's wrapper closing over the user's function: jacfwd,
+            # vmap): only the functions it closes over are followed
+            for name, cell in zip(f.__code__.co_freevars, f.__closure__ or ()):
+                try:
+                    contents = cell.cell_contents
+                except ValueError:
+                    continue
+                if callable(contents) and not isinstance(contents, type):
+                    self.add(cell, None, contents, name, set(), depth)
             return
         names = _code_names(f.__code__, set())
         g = f.__globals__

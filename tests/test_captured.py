@@ -392,3 +392,32 @@ def test_views_of_a_captured_array_made_while_traced(mode):
     Z[1, 2] = -7.0          # seen through Z.T, Z[0] and Z[:, 1:]
     Z[0, 0] = 3.0
     _check(g, w, *_views_ref(w))
+
+
+Q = np.ones(3)
+
+
+def f_q(x):
+    return np.sin(x) * Q
+
+
+@pytest.mark.parametrize("mode", ["compiled", "interpret"])
+def test_jacobians_vmap_and_jvp_follow_the_captured_array(mode):
+    global Q
+    Q = np.ones(3)
+    jf, jr = ad.jacfwd(f_q, mode=mode), ad.jacrev(f_q, mode=mode)
+    h = ad.hessian(lambda x: np.sum(f_q(x) ** 2), mode=mode)
+    vm = ad.vmap(f_q, mode=mode)
+    xs = np.stack([X, 2 * X])
+    t = np.array([1.0, -2.0, 0.5])
+    for change in (lambda: None, lambda: Q.__setitem__(1, 5.0), lambda: globals().update(
+            Q=np.array([2.0, -1.0, 0.5]))):
+        change()
+        np.testing.assert_allclose(jf(X), np.diag(np.cos(X) * Q), rtol=1e-13)
+        np.testing.assert_allclose(jr(X), np.diag(np.cos(X) * Q), rtol=1e-13)
+        np.testing.assert_allclose(h(X), np.diag(2 * np.cos(2 * X) * Q * Q), rtol=1e-12,
+                                   atol=1e-14)
+        np.testing.assert_allclose(vm(xs), np.sin(xs) * Q, rtol=1e-13)
+        out, tan = ad.jvp(f_q, (X,), (t,), mode=mode)
+        np.testing.assert_allclose(out, np.sin(X) * Q, rtol=1e-13)
+        np.testing.assert_allclose(tan, np.cos(X) * Q * t, rtol=1e-13)
