@@ -47,7 +47,7 @@ from .primitives import bind
 from .primitives.core import leaf_aval as _leaf_aval
 from .control.custom import custom_vjp_call_p
 from .errors import TracingError
-from .trace import Trace, lifting_traces, max_level
+from .trace import Trace, lifting_traces, max_level, no_lifting
 from .capture import Guard, Stale, find_sources, liftable as _liftable
 
 MODES = ("compiled", "interpret", "tape")
@@ -876,6 +876,10 @@ class custom_vjp:
         if not any(hasattr(x, "_adj_context") for x in leaves) or \
                 getattr(self._tracing_fwd, "active", False):
             return self.fun(*args)
+        with no_lifting():   # fwd and bwd are closed functions: captured arrays are constants
+            return self._bind(args, leaves, in_tree)
+
+    def _bind(self, args, leaves, in_tree):
         avals = [_leaf_aval(x) for x in leaves]
         # forward: outputs then residuals
         trace = Trace()

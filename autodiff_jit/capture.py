@@ -106,6 +106,9 @@ class _Walk:
         wrapped = getattr(v, "__wrapped__", None)   # transformed functions, functools.wraps
         if wrapped is not None and not isinstance(v, type):
             self.callable_or_object(wrapped, label, names, depth)
+        if getattr(v, "fwd", None) is not None and hasattr(type(v), "defvjp"):   # custom_vjp
+            for rule in (v.fwd, v.bwd):
+                self.callable_or_object(rule, label, names, depth)
         if isinstance(v, types.FunctionType):
             self.function(v, depth)
         elif isinstance(v, types.MethodType):

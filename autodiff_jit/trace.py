@@ -41,6 +41,19 @@ def lifting_traces() -> list:
     return stack
 
 
+_BARRIER = object()   # on the lifting stack: traces made above it lift nothing
+
+
+class no_lifting:
+    """Traces made inside see captured arrays as constants (custom_vjp's closed fwd/bwd)."""
+
+    def __enter__(self):
+        lifting_traces().append(_BARRIER)
+
+    def __exit__(self, *exc):
+        lifting_traces().pop()
+
+
 def _liftable_view(arr: np.ndarray) -> bool:
     return arr.ndim > 0 and arr.dtype.isnative and arr.dtype.kind in "fiub" and \
         arr.dtype != np.float16
@@ -106,6 +119,8 @@ class Trace:
         """The hidden argument standing for a captured array (None: a constant), in this trace
         or, for a region traced inside the function (a loop body), in the function's trace."""
         for owner in reversed(_lifting.stack):
+            if owner is _BARRIER:
+                return None
             if id(arr) not in owner.lift_ids and arr.base is not None and \
                     id(arr.base) in owner.lift_roots and _liftable_view(arr):
                 # a view of a captured array made while tracing (X.T, X[:, 0]): the view
@@ -382,4 +397,4 @@ def max_level(values) -> int:
     return lvl
 
 
-__all__ = ["Trace", "Tracer", "max_level", "aval_of"]
+__all__ = ["Trace", "Tracer", "max_level", "aval_of", "no_lifting"]

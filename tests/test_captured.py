@@ -421,3 +421,30 @@ def test_jacobians_vmap_and_jvp_follow_the_captured_array(mode):
         out, tan = ad.jvp(f_q, (X,), (t,), mode=mode)
         np.testing.assert_allclose(out, np.sin(X) * Q, rtol=1e-13)
         np.testing.assert_allclose(tan, np.cos(X) * Q * t, rtol=1e-13)
+
+
+CV = np.array([1.0, 2.0, 3.0])
+
+
+@ad.custom_vjp
+def _cv(x):
+    return np.sin(x) * CV
+
+
+_cv.defvjp(lambda x: (np.sin(x) * CV, np.cos(x)), lambda c, g: (g * c * CV,))
+
+
+def f_custom(x):
+    return np.sum(_cv(x) * CV)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_custom_vjp_rules_reading_a_rebound_global(mode):
+    # fwd/bwd are closed functions: what they read is a constant of the specialization,
+    # guarded like the rest (rebinding traces again; docs/api.md: in-place writes are not seen)
+    global CV
+    CV = np.array([1.0, 2.0, 3.0])
+    g = ad.grad(f_custom, mode=mode)
+    np.testing.assert_allclose(g(X), np.cos(X) * CV * CV, rtol=1e-13)
+    CV = np.array([-1.0, 0.5, 2.0])
+    np.testing.assert_allclose(g(X), np.cos(X) * CV * CV, rtol=1e-13)
