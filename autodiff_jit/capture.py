@@ -103,11 +103,15 @@ class _Walk:
             return
         self.visited.add(id(v))
         self.keep.append(v)
-        wrapped = getattr(v, "__wrapped__", None)   # transformed functions, functools.wraps
-        if wrapped is not None and not isinstance(v, type):
+        try:   # (an object's __getattr__ may raise anything: then it is guarded by identity)
+            wrapped = None if isinstance(v, type) else getattr(v, "__wrapped__", None)
+            rules = (v.fwd, v.bwd) if hasattr(type(v), "defvjp") else ()   # custom_vjp
+        except Exception:
+            return
+        if wrapped is not None:   # transformed functions, functools.wraps
             self.callable_or_object(wrapped, label, names, depth)
-        if getattr(v, "fwd", None) is not None and hasattr(type(v), "defvjp"):   # custom_vjp
-            for rule in (v.fwd, v.bwd):
+        for rule in rules:
+            if rule is not None:
                 self.callable_or_object(rule, label, names, depth)
         if isinstance(v, types.FunctionType):
             self.function(v, depth)
