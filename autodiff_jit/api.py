@@ -47,7 +47,8 @@ from .primitives import bind
 from .primitives.core import leaf_aval as _leaf_aval
 from .control.custom import custom_vjp_call_p
 from .errors import TracingError
-from .trace import Trace, max_level
+from .trace import Trace, lifting_traces, max_level, no_lifting
+from .capture import Guard, Stale, find_sources, liftable as _liftable
 
 MODES = ("compiled", "interpret", "tape")
 
@@ -124,6 +125,10 @@ class Specialization:
     uid: int = 0                # position in the owner's LRU order
     assemble: object = None     # flat results -> result structure (callsig.assembler)
     fast_sigs: list = field(default_factory=list)  # call signatures routed to it (call path)
+    # what the function read from its environment (capture.Guard; None: nothing to check),
+    # and the captured arrays passed in as its trailing hidden arguments
+    guard: object = None
+    hidden: tuple = ()
 
 
 class Transformed:
@@ -168,6 +173,7 @@ class Transformed:
         self._match, self._match_uid = None, 0
         self._static_pos: dict = {}                # number of positional args -> static indices
         self._uids = 0
+        self._traces = self._compiles = 0   # builds (cache_info): guards tested against them
         self._positional = False   # some positional signature registered (worth computing)
         _LIVE.add(self)
         self._lock = threading.Lock()
@@ -208,10 +214,16 @@ class Transformed:
                     self._lru.move_to_end(hit[1])   # least recently used is evicted first
                 except KeyError:  # evicted by another thread meanwhile: the entry still works
                     pass
-                return hit[0](*args)
+                try:
+                    return hit[0](*args)
+                except Stale:   # something the function read from its environment changed
+                    return self._call(args, kwargs)
         match = self._match   # generated for the last pytree structure seen (callsig.matcher)
         if match is not None:
-            out = match(args, kwargs)
+            try:
+                out = match(args, kwargs)
+            except Stale:
+                return self._call(args, kwargs)
             if out is not MISS:
                 return out
         leaves = []
@@ -229,7 +241,10 @@ class Transformed:
                 pass
             if hit[2] is not None:
                 self._match = hit[2]
-            return hit[0](*leaves)
+            try:
+                return hit[0](*leaves)
+            except Stale:
+                pass
         return self._call(args, kwargs)
 
     def _touch(self, uid):
@@ -273,6 +288,7 @@ class Transformed:
         if not debug:   # (with debug_nans every call takes the checked path)
             self._register_fast(spec, avals, args, kwargs, dyn)
         arrays = [_as_array(x, a) for x, a in zip(dyn, avals)]
+        arrays.extend(spec.hidden)
         outs = _run_checked(spec, arrays) if debug else spec.executable(arrays)
         return self._assemble(spec, [_output(o) for o in outs])
 
@@ -321,6 +337,12 @@ class Transformed:
         exe = spec.executable
         n_results = len(spec.optimized.results)
         raw = getattr(exe, "call_raw", None)
+        guard = spec.guard
+        if guard is not None:   # checked on each call; the hidden arrays appended
+            if raw is not None:
+                raw = guard.wrap_raw(raw)
+            else:
+                exe = _guarded_exe(exe, guard, len(avals))
         groups = spec.groups
         if pick is not None:
             if raw is not None and self.kind == "grad" and not self.has_aux and \
@@ -429,16 +451,25 @@ class Transformed:
         return groups
 
     # -- building ----------------------------------------------------------------------------
-    def _trace(self, key, rebuild):
+    def _trace(self, key, rebuild, sources):
+        """Trace the function on tracers of the key's avals. Captured arrays among `sources`
+        (capture.find_sources) that the trace uses as operands become hidden arguments."""
         trace = Trace()
+        trace.lift_ids = {id(s.value): s.value for s in sources if _liftable(s.value)}
+        roots = [a if a.base is None else a.base for a in trace.lift_ids.values()]
+        trace.lift_roots = {id(r): r for r in roots if isinstance(r, np.ndarray)}
         names = _arg_names(self.fun, key)
         tracers = [trace.new_arg(aval, names.get(i)) for i, aval in enumerate(key[1])]
         args, kwargs = rebuild(tracers)
+        stack = lifting_traces()
+        stack.append(trace)
         try:
             with routing_lists():  # np.array([traced, ...]): numpy/lists.py
                 out = self._traced_fun()(*args, **kwargs)
         except (TypeError, ValueError, IndexError, NotImplementedError, NameError) as exc:
             raise source.locate(exc)  # name the user's line (TracingError is a TypeError)
+        finally:
+            stack.pop()
         return trace, out
 
     def _traced_fun(self):
@@ -447,10 +478,15 @@ class Transformed:
         on = config.convert if self.convert is None else self.convert
         return converted(self.fun) if on else self.fun
 
-    def _build(self, key, rebuild):
+    def _build(self, key, rebuild, lift=True):
         n_dyn = len(key[1])
         groups = self._diff_positions(key, rebuild, n_dyn) if self.kind != "jit" else []
-        trace, out = self._trace(key, rebuild)
+        # make_ir (lift=False) gives a closed IR: captured arrays are constants there
+        sources = find_sources(self.fun) if lift else []
+        trace, out = self._trace(key, rebuild, sources)
+        # a value the function itself changed while traced (a call counter) is its own
+        # state, not an input: guarding it would trace again on every call
+        sources = [s for s in sources if _unchanged(s)]
         n_aux, out_treedef = 0, None
         if self.kind == "jit":
             results, out_treedef = tree.flatten(out)
@@ -481,27 +517,42 @@ class Transformed:
             if self.kind == "grad":  # the value is not returned: let DCE drop what only it needs
                 ir = ir.replace(results=ir.results[1:])
         spec = Specialization(traced, ir, out_treedef=out_treedef, n_aux=n_aux,
-                              groups=groups, captured=trace.captured_outer)
+                              groups=groups, captured=trace.captured_outer,
+                              hidden=tuple(trace.hidden))
+        if sources:
+            spec.guard = Guard(sources, trace.hidden)
         return spec
 
     def _specialize(self, key, dyn, rebuild) -> Specialization:
         """The cached specialization for `key`, built and compiled on first use. Called on
         tracers, or on a function that closes over tracers of an enclosing trace, the build
         is not compiled or cached (its executable stays None): it is to be inlined."""
+        stale = None
         if not max_level(dyn):
             spec = self._cache.get(key)
             if spec is not None:
-                self._touch(spec.uid)
-                return spec
+                if spec.guard is None or spec.guard.holds():
+                    self._touch(spec.uid)
+                    return spec
+                stale = spec   # what it read from its environment changed: trace again
         spec = self._build(key, rebuild)
+        self._traces += 1
         if max_level(dyn) or spec.captured:
             return spec
         with self._lock:
             cached = self._cache.get(key)
-            if cached is not None:
+            if cached is not None and cached is not stale:
                 return cached
-            spec.optimized = optimize(spec.ir)
-            spec.executable = _make_executable(spec.optimized, self.mode, self.cache)
+            if cached is not None:
+                self._evict(stale.uid)
+            if stale is not None and stale.traced == spec.traced:
+                # the same IR (e.g. only a captured array operand was rebound, which is a
+                # hidden argument): the compiled code is reused
+                spec.optimized, spec.executable = stale.optimized, stale.executable
+            else:
+                spec.optimized = optimize(spec.ir)
+                spec.executable = _make_executable(spec.optimized, self.mode, self.cache)
+                self._compiles += 1
             self._uids += 1
             spec.uid = self._uids
             self._cache[key] = spec
@@ -513,7 +564,11 @@ class Transformed:
     def _evict_oldest(self):
         """Drop the least recently used specialization (lock held): with it goes the last
         reference to its executable, whose compiled code is then freed."""
-        _, key = self._lru.popitem(last=False)
+        self._evict(next(iter(self._lru)))
+
+    def _evict(self, uid):
+        """Drop one specialization and the call signatures routed to it (lock held)."""
+        key = self._lru.pop(uid)
         spec = self._cache.pop(key)
         for sig in spec.fast_sigs:
             self._fast.pop(sig, None)
@@ -532,13 +587,16 @@ class Transformed:
 
     def cache_info(self) -> dict:
         """{'size': specializations cached, 'max_size': cache_size, 'fast_signatures': call
-        signatures routed straight to them}."""
+        signatures routed straight to them, 'traces': times the function was traced,
+        'compiles': executables built (a trace after a failed guard whose IR came out the
+        same reuses the executable)}."""
         return {"size": len(self._cache), "max_size": self.cache_size,
-                "fast_signatures": len(self._fast)}
+                "fast_signatures": len(self._fast), "traces": self._traces,
+                "compiles": self._compiles}
 
     def _run_inline(self, spec, dyn):
         """Record the (unoptimized) IR into the innermost enclosing trace."""
-        inputs = list(dyn) + spec.captured
+        inputs = list(dyn) + list(spec.hidden) + spec.captured
         outer = max((x._adj_context for x in inputs if hasattr(x, "_adj_context")),
                     key=lambda ctx: ctx.level)
         if outer.finished:
@@ -658,6 +716,26 @@ def _arg_names(fun, key) -> dict[int, str]:
     return names
 
 
+def _unchanged(source) -> bool:
+    try:
+        now = source.read()
+    except Exception:   # deleted while traced
+        return False
+    return now is source.value
+
+
+def _guarded_exe(exe, guard, n_args):
+    """exe(arrays) with the guard checked and the hidden arrays appended (executables without
+    a raw positional entry)."""
+    holds, hidden = guard.holds, list(guard.hidden)
+
+    def run(arrays):
+        if holds():
+            return exe(list(arrays[:n_args]) + hidden)
+        raise Stale
+    return run
+
+
 def _run_checked(spec: Specialization, arrays):
     """A call with ad.config.debug_nans on. The interpreter checks equation by equation;
     compiled code runs as is and, only when a result holds a NaN or inf, the unoptimized IR
@@ -754,7 +832,7 @@ def make_ir(fun, *, static_argnums=(), convert=None):
         t = fun if isinstance(fun, Transformed) else \
             Transformed(fun, "jit", static_argnums=static_argnums, convert=convert)
         dyn, key, rebuild = t._split(args, kwargs)
-        return dce(t._build(key, rebuild).ir)
+        return dce(t._build(key, rebuild, lift=False).ir)
     return build
 
 
@@ -798,6 +876,10 @@ class custom_vjp:
         if not any(hasattr(x, "_adj_context") for x in leaves) or \
                 getattr(self._tracing_fwd, "active", False):
             return self.fun(*args)
+        with no_lifting():   # fwd and bwd are closed functions: captured arrays are constants
+            return self._bind(args, leaves, in_tree)
+
+    def _bind(self, args, leaves, in_tree):
         avals = [_leaf_aval(x) for x in leaves]
         # forward: outputs then residuals
         trace = Trace()

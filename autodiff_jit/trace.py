@@ -29,6 +29,36 @@ def _fresh_level(at_least: int = 0) -> int:
         return _last_level[0]
 
 
+_lifting = threading.local()   # .stack: the traces lifting captured arrays, outermost first
+
+
+def lifting_traces() -> list:
+    """This thread's traces that pass captured arrays in as hidden arguments (api pushes one
+    while it traces the user's function)."""
+    stack = getattr(_lifting, "stack", None)
+    if stack is None:
+        stack = _lifting.stack = []
+    return stack
+
+
+_BARRIER = object()   # on the lifting stack: traces made above it lift nothing
+
+
+class no_lifting:
+    """Traces made inside see captured arrays as constants (custom_vjp's closed fwd/bwd)."""
+
+    def __enter__(self):
+        lifting_traces().append(_BARRIER)
+
+    def __exit__(self, *exc):
+        lifting_traces().pop()
+
+
+def _liftable_view(arr: np.ndarray) -> bool:
+    return arr.ndim > 0 and arr.dtype.isnative and arr.dtype.kind in "fiub" and \
+        arr.dtype != np.float16
+
+
 def _same_bytes(arr: np.ndarray, frozen: np.ndarray) -> bool:
     return arr.shape == frozen.shape and arr.dtype == frozen.dtype and \
         arr.tobytes() == frozen.tobytes()
@@ -47,6 +77,14 @@ class Trace:
         self._keepalive: list = []  # arrays whose id() keys _const_ids
         self.eqns: list[Eqn] = []
         self.captured: dict[int, tuple[Var, "Tracer"]] = {}
+        # Captured arrays passed in as arguments rather than frozen (set by api): id -> the
+        # array; `lifted` maps the id of each one used to (its argument Var, the array, its
+        # value when first used)
+        self.lift_ids: dict[int, np.ndarray] = {}
+        self.lift_roots: dict[int, np.ndarray] = {}   # the arrays owning their memory
+        self.lifted: dict[int, tuple[Var, np.ndarray, np.ndarray]] = {}
+        self._lift_tracers: dict[Var, "Tracer"] = {}
+        self.hidden: list[np.ndarray] = []   # to_function: the arrays its hidden args take
 
     # values in
     def new_arg(self, aval: AVal, hint: str | None = None) -> "Tracer":
@@ -71,7 +109,46 @@ class Trace:
             if arr.dtype == np.float16:
                 arr = arr.astype(np.float32)
             return Lit(arr.item(), arr.dtype)
+        if type(x) is np.ndarray and _lifting.__dict__.get("stack"):
+            lifted = self._lift(x)
+            if lifted is not None:
+                return lifted
         return self._const(np.asarray(x))
+
+    def _lift(self, arr: np.ndarray):
+        """The hidden argument standing for a captured array (None: a constant), in this trace
+        or, for a region traced inside the function (a loop body), in the function's trace."""
+        for owner in reversed(_lifting.stack):
+            if owner is _BARRIER:
+                return None
+            if id(arr) not in owner.lift_ids and arr.base is not None and \
+                    id(arr.base) in owner.lift_roots and _liftable_view(arr):
+                # a view of a captured array made while tracing (X.T, X[:, 0]): the view
+                # itself is passed in, so it shows the array's contents at call time
+                owner.lift_ids[id(arr)] = arr
+            if id(arr) in owner.lift_ids:
+                if owner is self:
+                    return self._lifted_var(arr)
+                if owner.level < self.level and not owner.finished:
+                    var = owner._lifted_var(arr)
+                    if var is None:
+                        return None
+                    outer = owner._lift_tracers.get(var)
+                    if outer is None:
+                        outer = owner._lift_tracers[var] = Tracer(owner, var)
+                    return self._capture(outer)
+                return None
+        return None
+
+    def _lifted_var(self, arr: np.ndarray):
+        entry = self.lifted.get(id(arr))
+        if entry is None:
+            snapshot = np.array(arr, copy=True)
+            entry = self.lifted[id(arr)] = (Var(AVal(arr.shape, arr.dtype), "captured"), arr,
+                                            snapshot)
+        elif not _same_bytes(arr, entry[2]):
+            return None   # written while traced: this use is a constant of its current value
+        return entry[0]
 
     def _const(self, arr: np.ndarray) -> Var:
         # Keyed by the array the function used (kept alive, so its id stays unique): a captured
@@ -111,7 +188,15 @@ class Trace:
     def to_function(self, name: str, results) -> Function:
         res = [self.atom(r) for r in results]
         self.finished = True
-        args = self.args + [v for v, _ in self.captured.values()]
+        hidden = []
+        for var, arr, snapshot in self.lifted.values():
+            if _same_bytes(arr, snapshot):
+                hidden.append(var)
+                self.hidden.append(arr)
+            else:  # the function wrote into it while traced: a constant of its first value
+                snapshot.flags.writeable = False
+                self.consts[var] = snapshot
+        args = self.args + hidden + [v for v, _ in self.captured.values()]
         return verify(Function(name, args, self.consts, self.eqns, res))
 
     @property
@@ -312,4 +397,4 @@ def max_level(values) -> int:
     return lvl
 
 
-__all__ = ["Trace", "Tracer", "max_level", "aval_of"]
+__all__ = ["Trace", "Tracer", "max_level", "aval_of", "no_lifting"]

@@ -7,7 +7,8 @@ Case B: x: float64[10] -> (2*x, sum(x*x))                -> 1 array in, array + 
 Numbers are the median over repeats of the mean time per call, in microseconds.
 Case C: through the public API, the gradient of sum(w*w*b) + sum(sin(b)) (4-element arrays)
 called positionally, as a tuple pytree, as a dict of parameters, with a keyword argument and
-with a static argument; timed round-robin (fastest of 9 rounds, less an empty lambda), in
+with a static argument, and reading an array from a global (guarded, passed as a hidden
+argument); timed round-robin (fastest of 9 rounds, less an empty lambda), in
 compiled and interpret mode, as this thread's CPU time (time.thread_time: on a shared machine
 other processes' load then does not count). `--api` runs only case C.
 """
@@ -225,6 +226,14 @@ def loss_static(w, b, k):
     return loss(w, b) * k
 
 
+B_GLOBAL = np.linspace(1.0, 2.0, 4)
+
+
+def loss_captured(w):
+    # reads a global array (a hidden argument) and a global function: two guarded values
+    return loss(w, B_GLOBAL)
+
+
 def cases(mode="compiled"):
     w, b = np.linspace(0.1, 1.0, 4), np.linspace(1.0, 2.0, 4)
     g_pos = ad.grad(loss, argnums=(0, 1), mode=mode)
@@ -232,6 +241,7 @@ def cases(mode="compiled"):
     g_dict = ad.grad(loss_dict, mode=mode)
     g_kw = ad.grad(loss, mode=mode)
     g_static = ad.grad(loss_static, argnums=(0, 1), static_argnums=2, mode=mode)
+    g_cap = ad.grad(loss_captured, mode=mode)
     params = {"w": w, "b": b}
     return [
         ("positional g(w, b)", lambda: g_pos(w, b)),
@@ -239,6 +249,7 @@ def cases(mode="compiled"):
         ("dict pytree g({'w':..,'b':..})", lambda: g_dict(params)),
         ("keyword g(w, b=b)", lambda: g_kw(w, b=b)),
         ("static g(w, b, 3)", lambda: g_static(w, b, 3)),
+        ("captured global g(w)", lambda: g_cap(w)),
     ]
 
 

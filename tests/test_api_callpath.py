@@ -222,7 +222,8 @@ def test_cache_size_bounds_and_evicts_least_recently_used():
     g(x5)                          # evicts x4
     shapes = sorted(k[1][0].shape for k in g._cache)
     assert shapes == [(3,), (5,)]
-    assert g.cache_info() == {"size": 2, "max_size": 2, "fast_signatures": 2}
+    assert {k: g.cache_info()[k] for k in ("size", "max_size", "fast_signatures")} == \
+        {"size": 2, "max_size": 2, "fast_signatures": 2}
     np.testing.assert_allclose(g(x4), 2 * x4)       # rebuilt on demand
     assert sorted(k[1][0].shape for k in g._cache) == [(4,), (5,)]
 
@@ -245,7 +246,8 @@ def test_unbounded_cache():
     g = ad.jit(lambda x: x + 1.0, cache_size=None, mode="interpret")
     for n in range(1, 6):
         g(np.ones(n))
-    assert g.cache_info() == {"size": 5, "max_size": None, "fast_signatures": 5}
+    assert {k: g.cache_info()[k] for k in ("size", "max_size", "fast_signatures")} == \
+        {"size": 5, "max_size": None, "fast_signatures": 5}
 
 
 def test_evicted_code_is_freed_at_once(monkeypatch):
@@ -310,7 +312,8 @@ def test_deepcopy_and_copy_give_a_fresh_working_function(capfd):
     g = ad.grad(loss, argnums=(0, 1), cache_size=8)
     g(W, B)
     for c in (copy.deepcopy(g), copy.copy(g)):
-        assert c is not g and c.cache_info() == {"size": 0, "max_size": 8, "fast_signatures": 0}
+        assert c is not g and c.cache_info()["size"] == 0 and c.cache_info()["max_size"] == 8 \
+            and c.cache_info()["fast_signatures"] == 0
         np.testing.assert_allclose(c(W, B)[1], ref_grads(W, B)[1], rtol=1e-13)
     spec = g.specialize(W, B)
     with pytest.raises(TypeError, match="cannot be pickled or copied"):

@@ -25,7 +25,7 @@ LAYERS = {
     "control": 7, "convert": 7,
     "passes": 8,
     "backend": 9,
-    "api": 10, "callsig": 10, "vectorize": 10, "jacobians": 10, "tape": 10,
+    "api": 10, "callsig": 10, "capture": 10, "vectorize": 10, "jacobians": 10, "tape": 10,
     "nn": 11, "optim": 11, "viz": 11,
     "bench": 12,
     "cli": 13, "__main__": 13,

@@ -16,7 +16,7 @@ from ..ir import dtype_name, is_float
 from ..numpy.lists import routing_lists
 from ..primitives.core import leaf_aval as _leaf_aval
 from ..trace import max_level
-from . import engine
+from . import engine, operands
 from .grad_mode import _GRAD
 from .tensor import _FLOATS, _STRICT, Tensor, _wrap
 
@@ -33,7 +33,22 @@ def _out(x):
 
 
 def tape_call(transformed, args, kwargs):
-    """Run `grad`/`value_and_grad(f, mode="tape")`: f on Tensors, then one backward pass."""
+    """Run `grad`/`value_and_grad(f, mode="tape")`: f on Tensors, then one backward pass.
+    Large numpy arrays the recorded operations use stay read-only until the outermost such
+    call returns (tape/operands.py)."""
+    operands.enter()
+    try:
+        return _tape_call(transformed, args, kwargs)
+    except ValueError as exc:
+        clearer = operands.explain(exc)
+        if clearer is None:
+            raise
+        raise clearer from None
+    finally:
+        operands.leave()
+
+
+def _tape_call(transformed, args, kwargs):
     t = transformed
     t._check_argnums(args)
     given = tuple(args)

@@ -29,6 +29,7 @@ from ..numpy._base import call as _np_call, check_args
 from ..numpy.reductions import sum_ as _np_sum, mean as _np_mean, var as _np_var, \
     std as _np_std
 from . import engine
+from .operands import keep as _keep
 from ._format import _format_data
 from .grad_mode import _GRAD
 from .graph import (_LAST_WRITE, _NODE_COUNT, _REWIRED, CompositeNode, GraphTensor, PrimNode,
@@ -56,6 +57,7 @@ class TapeContext:
     def process(self, prim, args, params):
         vals = []
         rg = False
+        arrays = False   # a numpy operand (the node keeps it: operands.keep)
         for a in args:
             if isinstance(a, Tensor):
                 vals.append(a._data)
@@ -63,6 +65,8 @@ class TapeContext:
                     rg = True
             else:
                 vals.append(a)
+                if type(a) is np.ndarray:
+                    arrays = True
         out = prim.impl(*vals, **params)
         # values stay as numpy returns them: arrays, or numpy scalars for 0-d results (numpy
         # arithmetic on scalars is ~10x cheaper than on 0-d arrays); see `_arr`
@@ -73,6 +77,8 @@ class TapeContext:
             out = np.asarray(out)
         node = None
         if rg and _GRAD[0] and prim.differentiable:
+            if arrays:
+                vals = [_keep(v) if type(a) is np.ndarray else v for a, v in zip(args, vals)]
             node = PrimNode(prim, params, args, vals, out)
         if prim.multiple_results:
             return [_wrap(o, node, i) for i, o in enumerate(out)]
@@ -992,8 +998,12 @@ def _fast_pair(prim, a, b):
     dt = ad.dtype
     if dt not in _FLOATS or bd.dtype != dt:
         return None
-    return _record2(prim, prim.impl(ad, bd), a, b, ad, bd,
-                    a_t and a.requires_grad or b_t and b.requires_grad)
+    out = prim.impl(ad, bd)
+    rg = a_t and a.requires_grad or b_t and b.requires_grad
+    if rg and not (a_t and b_t):   # the node keeps the numpy operand (operands.keep)
+        ad, bd = (ad if a_t or ta is not np.ndarray else _keep(ad),
+                  bd if b_t or tb is not np.ndarray else _keep(bd))
+    return _record2(prim, out, a, b, ad, bd, rg)
 
 
 def _basic_getitem(x, d, key):
@@ -1208,8 +1218,10 @@ def _matmul(a, b):
                 type(ad) is np.ndarray and type(bd) is np.ndarray and \
                 ad.shape[-1] == bd.shape[0]:
             out = np.matmul(ad, bd)  # (1-D @ 1-D: a numpy scalar, as 0-d values are kept)
-            t = _record2(_P_DOT, out, a, b, ad, bd, a_t and a.requires_grad or
-                         b_t and b.requires_grad)
+            rg = a_t and a.requires_grad or b_t and b.requires_grad
+            if rg and not (a_t and b_t):   # the node keeps the numpy operand (operands.keep)
+                ad, bd = ad if a_t else _keep(ad), bd if b_t else _keep(bd)
+            t = _record2(_P_DOT, out, a, b, ad, bd, rg)
             if t.grad_fn is not None:
                 t.grad_fn.params = _MATMUL_PARAMS[key]
                 t.grad_fn._name = _MATMUL_NAMES[key]

@@ -14,8 +14,9 @@ import autodiff_jit as ad
 from autodiff_jit.backend import cache
 
 ROOT = Path(__file__).resolve().parents[2]
-C = np.linspace(-1.0, 2.0, 30)
+C = np.linspace(-1.0, 2.0, 30).copy()   # (owns its memory: see the read-only line below)
 W = np.linspace(0.0, 1.0, 30 * 200).reshape(30, 200)   # matmul big enough for BLAS
+C.flags.writeable = False   # read-only arrays owning their memory are compiled in as constants
 
 
 def f(x):
