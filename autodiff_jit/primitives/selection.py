@@ -1,0 +1,90 @@
+"""Selection: order statistics without a full sort (numpy's np.partition contract, made
+deterministic). Ranks and orders are those of the stable sort (NaNs last, -0.0 ties 0.0), so
+every result equals what argsort would give:
+
+- argselect(x, ranks, axis): for each requested rank r, the index of the element at position r
+  of x's stable sort along `axis` (`ranks` has x's shape with that axis of any length);
+- argpartition(x, axis, kth): a permutation that puts the stable rank-k element at each k in
+  `kth` and, between those, the elements of the ranks in between in index order.
+
+Neither has a derivative; median, quantile and np.partition gather through them, so the
+gradient flows to the selected elements (as sort's does through argsort)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import AVal
+from .core import Primitive, aval_of, bind, register
+from . import batching as B, shape as S
+
+
+def _check_keys(name, x, axis):
+    if not 0 <= axis < x.ndim:
+        raise ValueError(f"{name}: axis {axis} out of range for rank {x.ndim}")
+    if x.dtype.kind not in "fi":
+        raise TypeError(f"{name}: float or int64 input expected, got {x.dtype}")
+
+
+def _argselect_rule(x, ranks, *, axis):
+    _check_keys("argselect", x, axis)
+    want = x.shape[:axis] + x.shape[axis + 1:]
+    if ranks.dtype != np.int64 or ranks.ndim != x.ndim or \
+            ranks.shape[:axis] + ranks.shape[axis + 1:] != want:
+        raise TypeError(f"argselect: ranks must be int64 of x's shape {x.shape} with axis "
+                        f"{axis} of any length, got {ranks.dtype} {ranks.shape}")
+    return AVal(ranks.shape, np.dtype(np.int64))
+
+
+def _stable_order(x, axis):
+    return np.argsort(x, axis=axis, kind="stable").astype(np.int64)
+
+
+def _argselect_impl(x, ranks, *, axis):
+    n = x.shape[axis]
+    if n == 0:
+        return np.zeros(np.shape(ranks), np.int64)
+    return np.take_along_axis(_stable_order(x, axis), np.clip(ranks, 0, n - 1), axis)
+
+
+def _argselect_batch(prim, axis_size, vals, dims, *, axis):
+    """Both operands carry the batch at axis 0 (an unbatched one is broadcast)."""
+    x, ranks = (S.moveaxis(v, d, 0) if d is not None else
+                S.broadcast_to(v, (axis_size,) + aval_of(v).shape) for v, d in zip(vals, dims))
+    return bind(prim, x, ranks, axis=axis + 1), 0
+
+
+argselect_p = register(Primitive(
+    "argselect", _argselect_rule, _argselect_impl, differentiable=False, family="sort",
+    batch=_argselect_batch))
+
+
+def _argpartition_rule(x, *, axis, kth):
+    _check_keys("argpartition", x, axis)
+    n = x.shape[axis]
+    if not kth or list(kth) != sorted(set(kth)) or kth[0] < 0 or kth[-1] >= n:
+        raise ValueError(f"argpartition: kth must be increasing distinct positions in [0, {n}), "
+                         f"got {kth}")
+    return AVal(x.shape, np.dtype(np.int64))
+
+
+def partition_segments(n, kth):
+    """For each stable rank 0..n-1: its output key, 2j+1 for the pivot kth[j], 2s for the
+    ranks between pivots s-1 and s; sorting by it (stably) gives argpartition's order."""
+    ranks = np.arange(n)
+    seg = np.searchsorted(np.asarray(kth), ranks, side="left")
+    pivot = np.isin(ranks, kth)
+    return np.where(pivot, 2 * seg + 1, 2 * seg)
+
+
+def _argpartition_impl(x, *, axis, kth):
+    n = x.shape[axis]
+    order = np.moveaxis(_stable_order(x, axis), axis, -1)
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(n), -1)
+    out = np.argsort(partition_segments(n, kth)[rank], axis=-1, kind="stable")
+    return np.moveaxis(out.astype(np.int64), -1, axis)
+
+
+argpartition_p = register(Primitive(
+    "argpartition", _argpartition_rule, _argpartition_impl, differentiable=False, family="sort",
+    batch=B.along_axis))
