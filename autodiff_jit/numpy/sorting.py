@@ -4,8 +4,11 @@ partition, argpartition, lexsort, searchsorted, digitize.
 One primitive, argsort (stable, NaNs last); np.sort gathers through it, so the gradient flows
 back along the permutation (JAX's convention; ties are a measure-zero kink). Orders are
 always the stable ones: where numpy's default (non-stable) kind orders tied elements
-differently, argsort's indices may differ on ties, never the sorted values. partition returns
-the fully sorted array, which satisfies numpy's partition contract.
+differently, argsort's indices may differ on ties, never the sorted values. partition and
+argpartition use the argpartition primitive (a radix select of the kth elements, then one
+placing pass; no full sort): the element at each kth is the stable sort's, and between them
+the elements of the ranks in between stay in index order. numpy allows any order there; this
+one is deterministic, the same in every mode.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import numpy as np
 from ..ir import is_float
 from ..primitives import bind
 from ..primitives import elementwise as E
+from ..primitives.selection import argpartition_p
 from ..primitives.sorting import argsort_p
 from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
 from .indexing import gather_along_axis, take_along_axis
@@ -62,26 +66,39 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=None):
     return gather_along_axis(a, bind(argsort_p, _keys(a), axis=axis), axis)
 
 
-def _check_kth(kth, n):
-    for k in np.atleast_1d(kth):
+def _kth(kth, n):
+    """numpy's kth (an int or a sequence, negative from the end) as increasing positions."""
+    if _is_traced(kth):
+        raise NotImplementedError("np.partition's kth must be a constant")
+    ks = np.atleast_1d(np.asarray(kth))
+    if ks.dtype.kind not in "iu" or ks.ndim != 1:
+        raise TypeError("kth must be an integer or a 1-d sequence of integers")
+    for k in ks:
         if not -n <= int(k) < n:
             raise ValueError(f"kth(={int(k)}) out of bounds ({n})")
+    return tuple(sorted({int(k) % n for k in ks}))
 
 
-@implements(np.partition)
-def partition(a, kth, axis=-1, kind="introselect", order=None):
-    _no_order(order)
-    a2, ax = _prep(a, axis)
-    _check_kth(kth, _shape(a2)[ax])
-    return sort(a2, ax)
+def _kind(kind):
+    if kind != "introselect":
+        raise ValueError(f"kind must be 'introselect' (got {kind!r})")
 
 
 @implements(np.argpartition)
 def argpartition(a, kth, axis=-1, kind="introselect", order=None):
     _no_order(order)
+    _kind(kind)
     a2, ax = _prep(a, axis)
-    _check_kth(kth, _shape(a2)[ax])
-    return argsort(a2, ax)
+    if len(_shape(a2)) == 0:
+        raise ValueError("Cannot partition a 0-d array")
+    ks = _kth(kth, _shape(a2)[ax])
+    return bind(argpartition_p, _keys(a2), axis=ax, kth=ks)
+
+
+@implements(np.partition)
+def partition(a, kth, axis=-1, kind="introselect", order=None):
+    a2, ax = _prep(a, axis)
+    return gather_along_axis(a2, argpartition(a2, kth, ax, kind, order), ax)
 
 
 @implements(np.lexsort)

@@ -1,9 +1,10 @@
 """numpy's order statistics and correlations (numpy/lib/_function_base_impl, _histograms_impl):
 median, percentile, quantile (their nan* forms), cov, corrcoef, histogram, bincount.
 
-Order statistics sort (sorting.py) and interpolate with numpy's own formulas, so values match
-numpy's; gradients flow to the order statistics' elements. A slice holding NaN gives NaN, as
-numpy. Bin membership has no derivative; histogram/bincount weights are differentiable.
+Order statistics select (the argselect primitive: a radix select, no full sort) the elements
+at the stable sort's ranks and interpolate with numpy's own formulas, so values match numpy's;
+gradients flow to the selected elements (on ties: to the one the stable sort puts at that
+rank). A slice holding NaN gives NaN, as numpy. Bin membership has no derivative; histogram/bincount weights are differentiable.
 """
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ import numpy as np
 from ..ir import is_float
 from ..primitives import bind
 from ..primitives import elementwise as E, indexing as I
+from ..primitives.selection import argselect_p
 from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
 from .creation import linspace
-from .reductions import amax, amin, mean, sum_
-from .indexing import take_along_axis
+from .reductions import amax, amin, any_, mean, sum_
+from .indexing import gather_along_axis
 from .shape import broadcast_to, concatenate, moveaxis, ravel, reshape, squeeze, transpose
 from .shape_base import atleast_2d
 from .products import dot
-from .sorting import searchsorted, sort
+from .sorting import _keys, searchsorted
 from .twodim import diag
 from .ufuncs import add, clip, divide, multiply, subtract
 
@@ -47,11 +49,18 @@ def _percent(a, q):
     return np.true_divide(q, dt.type(100) if is_float(dt) else 100)
 
 
-def _sorted_last(a, axis, keep_int=False):
-    """a sorted along `axis` (None: flattened), that axis moved last."""
-    a = asvalue(a) if keep_int else _float(a)
+def _widen(x, q_dtype):
+    """x in result_type(x, q), where numpy interpolates (a cast keeps the order)."""
+    dt = np.result_type(_dtype(x), q_dtype)
+    return E.cast(x, dt) if dt != _dtype(x) else x
+
+
+def _rows_last(a, axis, cast=True):
+    """a (as float: `cast`) with the reduced `axis` (None: all; several: flattened together)
+    last."""
+    a = _float(a) if cast else asvalue(a)
     if axis is None:
-        return sort(ravel(a), -1), None
+        return ravel(a), None
     axes = normalize_axes(axis, len(_shape(a)))
     if len(axes) > 1:  # several axes: bring them together at the end and flatten them
         rest = [i for i in range(len(_shape(a))) if i not in axes]
@@ -59,7 +68,20 @@ def _sorted_last(a, axis, keep_int=False):
         a = reshape(a, tuple(_shape(a)[:len(rest)]) + (-1,))
     else:
         a = moveaxis(a, axes[0], -1)
-    return sort(a, -1), axes
+    return a, axes
+
+
+def _order_stats(x, ranks):
+    """The elements of x's stable sort along the last axis at `ranks`, without sorting: a
+    constant 1-d list (the same for every row) or a traced int64 array (..., K) per row."""
+    last = len(_shape(x)) - 1
+    if not _is_traced(ranks):
+        ranks = np.asarray(ranks, np.int64)
+        uniq, inverse = np.unique(ranks, return_inverse=True)
+        per_row = broadcast_to(uniq, _shape(x)[:-1] + uniq.shape)
+        got = gather_along_axis(x, bind(argselect_p, _keys(x), per_row, axis=last), last)
+        return got if np.array_equal(uniq, ranks) else _take_last(got, inverse.ravel())
+    return gather_along_axis(x, bind(argselect_p, _keys(x), ranks, axis=last), last)
 
 
 def _keepdims(res, a, axes, keepdims, lead=0):
@@ -71,11 +93,11 @@ def _keepdims(res, a, axes, keepdims, lead=0):
     return reshape(res, tuple(shape))
 
 
-def _nan_guard(res, srt):
-    """NaN where the slice held NaN (sorted last)."""
-    if not is_float(_dtype(srt)):
+def _nan_rows(res, x):
+    """res, NaN where x's row (last axis) holds a NaN."""
+    if not is_float(_dtype(x)):
         return res
-    return E.select(_u[np.isnan](srt[..., -1]), np.nan, res)
+    return E.select(any_(_u[np.isnan](x), -1), np.nan, res)
 
 
 def _lerp(a, b, t):
@@ -87,13 +109,12 @@ def _lerp(a, b, t):
 
 @implements(np.median, defaults_only=("out", "overwrite_input"))
 def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
-    srt, axes = _sorted_last(a, axis)
-    n = _shape(srt)[-1]
+    x, axes = _rows_last(a, axis)
+    n = _shape(x)[-1]
     if n == 0:
         raise ValueError("median of an empty array")
-    mid = srt[..., (n - 1) // 2: n // 2 + 1]
-    res = mean(mid, -1)
-    return _keepdims(_nan_guard(res, srt), a, axes, keepdims)
+    res = mean(_order_stats(x, list(range((n - 1) // 2, n // 2 + 1))), -1)
+    return _keepdims(_nan_rows(res, x), a, axes, keepdims)
 
 
 def _quantile(a, q, axis, method, keepdims, weights, name, q_dtype=np.dtype(np.float64)):
@@ -110,12 +131,12 @@ def _quantile(a, q, axis, method, keepdims, weights, name, q_dtype=np.dtype(np.f
     # numpy: the methods that pick an element keep a's dtype (ints too); the interpolating
     # ones compute in result_type(a, q), a float
     picks = method in ("lower", "higher", "nearest")
-    srt, axes = _sorted_last(a, axis, keep_int=picks)
+    x, axes = _rows_last(a, axis, cast=not picks)
     if not picks:
-        dt = np.result_type(_dtype(srt), q_dtype)
-        if dt != _dtype(srt):   # (a cast after the sort: the order is the same)
-            srt = E.cast(srt, dt)
-    n = _shape(srt)[-1]
+        x = _widen(x, q_dtype)
+    n = _shape(x)[-1]
+    if n == 0:
+        raise IndexError(f"np.{name} of an empty axis: there is no element to take")
     virtual = q * (n - 1)
     lo = np.floor(virtual).astype(np.int64)
     hi = np.minimum(lo + 1, n - 1)
@@ -126,18 +147,17 @@ def _quantile(a, q, axis, method, keepdims, weights, name, q_dtype=np.dtype(np.f
     elif method == "nearest":
         lo = hi = np.around(virtual).astype(np.int64)
     flat_lo, flat_hi = lo.ravel(), hi.ravel()
-    a_lo = moveaxis(_take_last(srt, flat_lo), -1, 0)
-    a_hi = moveaxis(_take_last(srt, flat_hi), -1, 0)
+    both = moveaxis(_order_stats(x, np.concatenate([flat_lo, flat_hi])), -1, 0)
+    a_lo, a_hi = both[:len(flat_lo)], both[len(flat_lo):]
     lead = (slice(None),) + (None,) * (len(_shape(a_lo)) - 1)
     if method == "midpoint":
-        res = _lerp(a_lo, a_hi, np.full(len(flat_lo), 0.5, _dtype(srt))[lead])
+        res = _lerp(a_lo, a_hi, np.full(len(flat_lo), 0.5, _dtype(x))[lead])
     elif method == "linear":
-        gamma = (virtual - np.floor(virtual)).ravel().astype(_dtype(srt))
+        gamma = (virtual - np.floor(virtual)).ravel().astype(_dtype(x))
         res = _lerp(a_lo, a_hi, gamma[lead])
     else:
         res = a_lo
-    if is_float(_dtype(srt)):
-        res = E.select(_u[np.isnan](srt[..., -1]), np.nan, res)
+    res = _nan_rows(res, x)
     res = reshape(res, q.shape + _shape(res)[1:])
     return _keepdims(res, a, axes, keepdims, lead=q.ndim)
 
@@ -259,7 +279,7 @@ def histogram(a, bins=10, range=None, density=None, weights=None):
     return hist, edges
 
 
-# nan-ignoring order statistics: NaNs sort last, so they are dropped by counting them
+# nan-ignoring order statistics: NaNs rank last, so they are dropped by counting them
 @implements(np.nanmedian, defaults_only=("out", "overwrite_input"))
 def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     return nanquantile(a, 0.5, axis, keepdims=keepdims)
@@ -274,12 +294,13 @@ def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear
         raise NotImplementedError("np.nanquantile's q must be a constant")
     q_dtype = _q_dtype(a, q)
     q = np.asarray(q, np.float64)
-    srt, axes = _sorted_last(a, axis)
-    dt = np.result_type(_dtype(srt), q_dtype)
-    if dt != _dtype(srt):   # as quantile: interpolate in result_type(a, q)
-        srt = E.cast(srt, dt)
-    n = _shape(srt)[-1]
-    count = sum_(_u[np.logical_not](_u[np.isnan](srt)), -1)  # valid values per slice
+    x, axes = _rows_last(a, axis)
+    x = _widen(x, q_dtype)   # as quantile: interpolate in result_type(a, q)
+    n = _shape(x)[-1]
+    if n == 0:  # no values: NaN (numpy warns "All-NaN slice")
+        res = np.full(q.shape + _shape(x)[:-1], np.nan, _dtype(x))
+        return _keepdims(res, a, axes, keepdims, lead=q.ndim)
+    count = sum_(_u[np.logical_not](_u[np.isnan](x)), -1)  # valid values per slice
     virtual = multiply(np.reshape(q, q.shape + (1,) * len(_shape(count))),
                        subtract(E.cast(count, np.float64), 1.0))
     lo = _u[np.floor](virtual)
@@ -287,11 +308,16 @@ def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear
     lo_i = clip(E.cast(lo, np.int64), 0, n - 1)
     hi_i = clip(add(lo_i, 1), 0, subtract(count, 1))
     hi_i = clip(hi_i, 0, n - 1)
-    srt_b = reshape(srt, (1,) * q.ndim + _shape(srt))
-    srt_b = broadcast_to(srt_b, q.shape + _shape(srt))
-    a_lo = take_along_axis(srt_b, reshape(lo_i, _shape(lo_i) + (1,)), -1)[..., 0]
-    a_hi = take_along_axis(srt_b, reshape(hi_i, _shape(hi_i) + (1,)), -1)[..., 0]
-    res = _lerp(a_lo, a_hi, E.cast(gamma, _dtype(srt)))
+    # ranks per row (q's axes flattened, last): every lo, then every hi
+    nq = int(q.size)
+    per_row = moveaxis(reshape(concatenate([lo_i, hi_i], 0) if q.ndim else
+                               concatenate([reshape(lo_i, (1,) + _shape(lo_i)),
+                                            reshape(hi_i, (1,) + _shape(hi_i))], 0),
+                               (2 * nq,) + _shape(count)), 0, -1)
+    both = moveaxis(_order_stats(x, E.cast(per_row, np.int64)), -1, 0)
+    a_lo = reshape(both[:nq], q.shape + _shape(count))
+    a_hi = reshape(both[nq:], q.shape + _shape(count))
+    res = _lerp(a_lo, a_hi, E.cast(gamma, _dtype(x)))
     res = E.select(_u[np.equal](count, 0), np.nan, res)
     return _keepdims(res, a, axes, keepdims, lead=q.ndim)
 
