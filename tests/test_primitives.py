@@ -123,6 +123,10 @@ CASES["fmod"] = _binary_cases(n, pos)
 CASES["cumprod"] = [([n(3, 4)], {"axis": 1}), ([n(5)], {"axis": 0}),
                     ([np.array([[1.5, 0.0, 0.8, 0.0], [0.0, 2.0, -0.4, 1.1]])], {"axis": 1}),
                     ([np.array([[1.5, 0.0], [0.0, 2.0], [0.7, 0.0]])], {"axis": 0})]
+# cumprod_grad(g, out, x): its rules hold for out = cumprod(x); away from zeros the inputs
+# may vary independently (at zeros: tests/numpy/test_cumprod_grad.py, gradients of gradients)
+CASES["cumprod_grad"] = [([n(3, 4), n(3, 4), n(3, 4)], {"axis": 1}),
+                         ([n(5), n(5), n(5)], {"axis": 0})]
 CASES["maximum"] = CASES["minimum"] = _binary_cases(distinct, lambda *s: distinct(*s) + 0.013)
 CASES["select"] = [([n(3, 4) > 0, n(3, 4), n(3, 4)], {}), ([n(3, 4) > 0, n(4), n(3, 1)], {}),
                    ([n(4) > 0, n(3, 4), np.float64(0.5)], {})]
@@ -168,7 +172,7 @@ CASES["dot_general"] = [
 # Primitives with zero derivative almost everywhere, or none at all; they must say so.
 NON_DIFFERENTIABLE = {"sign", "floor", "ceil", "round", "logical_not", "lt", "le", "gt", "ge",
                       "eq", "ne", "logical_and", "logical_or", "logical_xor", "argmax", "argmin",
-                      "stop_gradient", "argsort"}
+                      "stop_gradient", "argsort", "argselect", "argpartition"}
 TESTED_ELSEWHERE = {"custom_vjp_call": "test_custom_vjp_call_primitive",
                     "scan": "test_region_op_vjp", "while": "test_region_op_vjp",
                     "cond": "test_region_op_vjp",

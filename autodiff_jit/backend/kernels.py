@@ -245,3 +245,18 @@ def loop_nest(b: ir.IRBuilder, shape, body, reverse_axes=(), order=None):
     if any(d == 0 for d in shape):
         return
     rec(0)
+
+
+def while_loop(b: ir.IRBuilder, cond, body, name: str = "w"):
+    """Emit `while cond(): body()` (cond() returns an i1); the builder ends after the loop."""
+    fn = b.function
+    head = fn.append_basic_block(f"{name}.head")
+    loop = fn.append_basic_block(f"{name}.body")
+    done = fn.append_basic_block(f"{name}.exit")
+    b.branch(head)
+    b.position_at_end(head)
+    b.cbranch(cond(), loop, done)
+    b.position_at_end(loop)
+    body()
+    b.branch(head)
+    b.position_at_end(done)

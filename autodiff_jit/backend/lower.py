@@ -3,7 +3,7 @@
 Pipeline: `passes.inline.inline_calls` (custom_vjp_call regions become plain equations) ->
 `passes.fuse.plan` (which values are stored, which are computed inline) -> one loop nest per
 group, emitted by the per-primitive emitters of `EMITTERS` (emitters.py; dot.py,
-lapack_kernels.py, lower_control.py, sortlib.py and selectlib.py add theirs when imported: by
+lapack_kernels.py, lower_control.py, sortlib.py, selectlib.py and cumprod_kernels.py add theirs when imported: by
 `load_emitters`, only when a function uses one of their primitives) -> entry function.
 
 Entry ABI (callpath 'args'):
@@ -41,7 +41,7 @@ ALIGN = 64
 EMITTER_MODULES = {
     "dot_general": "dot",
     "argsort": "sortlib",
-    "argselect": "selectlib", "argpartition": "selectlib",
+    "argselect": "selectlib", "argpartition": "selectlib", "cumprod_grad": "cumprod_kernels",
     "cond": "lower_control", "scan": "lower_control", "while": "lower_control",
     **dict.fromkeys(("cholesky", "eigh", "lu_solve", "pinv", "qr", "slogdet", "solve", "svd",
                      "triangular_solve"), "lapack_kernels"),

@@ -1,7 +1,7 @@
 """The selection kernels (argselect, argpartition): order statistics of each row by radix
 select, O(n) per requested rank and deterministic, instead of a full sort.
 
-Keys are sortlib's: a float's or int's order-preserving unsigned 64-bit key (-0.0 ties 0.0,
+Keys are sortkeys.order_key's (sortlib's map): a value's order-preserving unsigned 64-bit key (-0.0 ties 0.0,
 NaNs last), so ranks are those of the stable sort when ties are broken by index. Per row:
 1. one pass ORs and ANDs every key: the bits where keys differ are OR ^ AND, and the highest
    of them starts the digit window (data of one sign and exponent do not all fall in one
@@ -26,8 +26,8 @@ import numpy as np
 from llvmlite import ir
 
 from .emitters import EMITTERS, Emitter
-from .kernels import F64, I1, I32, I64, Index, for_range, for_span, i64, loop_nest
-from .sortlib import sort_key
+from .kernels import I1, I32, I64, Index, for_range, for_span, i64, loop_nest, while_loop
+from .sortkeys import order_key
 
 MIN_BITS, MAX_BITS = 4, 16   # digit widths: 2**bits counters per round
 
@@ -36,20 +36,6 @@ def first_bits(n):
     """Round 0's digit width for rows of n: about log2(n) bits (clearing and scanning the
     2**bits counters costs no more than the pass over the row), MIN_BITS..MAX_BITS."""
     return max(MIN_BITS, min(MAX_BITS, n.bit_length() - 1))
-
-
-def _while(b, cond, body, name):
-    fn = b.function
-    head = fn.append_basic_block(f"{name}.head")
-    loop = fn.append_basic_block(f"{name}.body")
-    done = fn.append_basic_block(f"{name}.exit")
-    b.branch(head)
-    b.position_at_end(head)
-    b.cbranch(cond(), loop, done)
-    b.position_at_end(loop)
-    body()
-    b.branch(head)
-    b.position_at_end(done)
 
 
 class _Selector:
@@ -121,7 +107,7 @@ class _Selector:
         def step():
             b.store(b.add(b.load(below), here()), below)
             b.store(b.add(b.load(q), i64(1)), q)
-        _while(b, more, step, "sel.find")
+        while_loop(b, more, step, "sel.find")
         return b.load(q), b.load(below)
 
     def _copy(self, m, key_of, idx_of, bucket, lo, mask, dk, di):
@@ -187,7 +173,7 @@ class _Selector:
             def more():
                 return b.and_(b.icmp_signed(">", b.load(self.m), i64(1)),
                               b.icmp_unsigned("!=", b.load(self.diff), i64(0)))
-            _while(b, more, self._round, "sel.round")
+            while_loop(b, more, self._round, "sel.round")
             b.store(b.load(b.gep(b.load(self.src_i), [b.load(self.r)])), result)
         return b.load(result)
 
@@ -226,8 +212,7 @@ def _row_key(L, x, axis):
     def key(dims, i):
         d = list(dims)
         d[axis] = i
-        v = L.load(x, Index(x.shape, dims=d))
-        return sort_key(b, v if v.type in (F64, I64) else b.fpext(v, F64))
+        return order_key(b, L.load(x, Index(x.shape, dims=d)))
     return key
 
 

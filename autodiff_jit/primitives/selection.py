@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import AVal
-from .core import Primitive, aval_of, bind, register
+from .core import Primitive, register
 from . import batching as B, shape as S
 
 
@@ -46,16 +46,9 @@ def _argselect_impl(x, ranks, *, axis):
     return np.take_along_axis(_stable_order(x, axis), np.clip(ranks, 0, n - 1), axis)
 
 
-def _argselect_batch(prim, axis_size, vals, dims, *, axis):
-    """Both operands carry the batch at axis 0 (an unbatched one is broadcast)."""
-    x, ranks = (S.moveaxis(v, d, 0) if d is not None else
-                S.broadcast_to(v, (axis_size,) + aval_of(v).shape) for v, d in zip(vals, dims))
-    return bind(prim, x, ranks, axis=axis + 1), 0
-
-
 argselect_p = register(Primitive(
     "argselect", _argselect_rule, _argselect_impl, differentiable=False, family="sort",
-    batch=_argselect_batch))
+    batch=S.along_axis_batch))
 
 
 def _argpartition_rule(x, *, axis, kth):

@@ -113,10 +113,19 @@ def _transpose_batch(prim, axis_size, vals, dims, *, perm):
     return transpose(vals[0], (d,) + tuple(p + (p >= d) for p in perm)), 0
 
 
+def batch_first(axis_size, vals, dims):
+    """Every operand with the batch at axis 0 (an unbatched one broadcast)."""
+    return [moveaxis(v, d, 0) if d is not None else broadcast_to(v, (axis_size,) + aval_of(v).shape)
+            for v, d in zip(vals, dims)]
+
+
+def along_axis_batch(prim, axis_size, vals, dims, *, axis, **params):
+    """An op of several operands along one `axis` (argselect, cumprod_grad): batch first."""
+    return bind(prim, *batch_first(axis_size, vals, dims), axis=axis + 1, **params), 0
+
+
 def _concat_batch(prim, axis_size, vals, dims, *, axis):
-    xs = [moveaxis(v, d, 0) if d is not None else broadcast_to(v, (axis_size,) + aval_of(v).shape)
-          for v, d in zip(vals, dims)]
-    return concatenate(xs, axis + 1), 0
+    return concatenate(batch_first(axis_size, vals, dims), axis + 1), 0
 
 
 transpose_p.batch = _transpose_batch

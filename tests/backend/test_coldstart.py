@@ -24,6 +24,7 @@ print(json.dumps({"import": after_import, "grad": after_grad, "out": out}))
 TAPE_AND_FRIENDS = ("autodiff_jit.tape", "autodiff_jit.nn", "autodiff_jit.optim",
                     "autodiff_jit.viz")
 OPTIONAL_BACKEND = ("autodiff_jit.backend.dot", "autodiff_jit.backend.sortlib",
+                    "autodiff_jit.backend.selectlib", "autodiff_jit.backend.cumprod_kernels",
                     "autodiff_jit.backend.lapack", "autodiff_jit.backend.lapack_kernels",
                     "autodiff_jit.backend.lower_control")
 
