@@ -4,9 +4,10 @@
 
 Workloads (float64 unless named): sort of 1e3..1e6 values, of 1e5 float32 and int64 values and
 of rows (1000x100 and 10000x16, along the last axis); argsort of 1e5 (the argsort primitive: a
-radix sort; np.sort gathers through it) and argsort-based composites (median, quantile of 1e5;
-searchsorted uses no sort); cumprod along rows of 1000x100 and of 1e6 values (the cumprod
-primitive); convolve of 10k and 1e6 samples with a 64-tap kernel (Toeplitz gather + product);
+radix sort; np.sort gathers through it); median, quantile, nanmedian and partition (the
+argselect/argpartition primitives: a radix select, no sort) of 1e5 values and of rows
+(1000x100); searchsorted uses no sort; cumprod along rows of 1000x100 and of 1e6 values (the cumprod
+primitive; its gradient is the cumprod_grad primitive); convolve of 10k and 1e6 samples with a 64-tap kernel (Toeplitz gather + product);
 pad of 1000x1000 by 8 in every supported mode (one take_runs copy / one padding view).
 Columns: numpy forward; compiled forward (ad.jit); compiled gradient of sum(f(x) * w) (ad.grad,
 which also runs the forward); for sort and argsort also numpy's stable argsort, the same contract
@@ -64,7 +65,13 @@ WORK = {
     "argsort_1e5": (np.argsort, _normal(100_000), False, _stable),
     "argsort_rows": (lambda x: np.argsort(x, axis=-1), _normal(1000, 100), False, _rows),
     "median_1e5": (np.median, _normal(100_000), True, None),
+    "median_rows": (lambda x: np.median(x, axis=1), _normal(1000, 100), True, None),
     "quantile_1e5": (lambda x: np.quantile(x, [0.1, 0.5, 0.9]), _normal(100_000), True, None),
+    "nanmedian_1e5": (np.nanmedian, np.where(rng.random(100_000) < 0.1, np.nan,
+                                              _normal(100_000)), True, None),
+    "partition_1e5": (lambda x: np.partition(x, 50_000), _normal(100_000), True, None),
+    "partition_rows": (lambda x: np.partition(x, [10, 90], axis=1), _normal(1000, 100), True,
+                       None),
     "cumprod": (lambda x: np.cumprod(x, axis=1), rng.uniform(0.9, 1.1, (1000, 100)), True, None),
     "cumprod_1e6": (np.cumprod, rng.uniform(0.999, 1.001, 1_000_000), True, None),
     "convolve": (lambda x: np.convolve(x, KERNEL), _normal(10_000), True, None),

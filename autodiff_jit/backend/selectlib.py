@@ -30,6 +30,19 @@ from .kernels import I1, I32, I64, Index, for_range, for_span, i64, loop_nest, w
 from .sortkeys import order_key
 
 MIN_BITS, MAX_BITS = 4, 16   # digit widths: 2**bits counters per round
+REGISTER_PIVOTS = 8          # argpartition with up to this many kth: counters in registers
+SAMPLE_MIN = 1 << 13         # rows from this length: a sampled bracket first
+SAMPLE_MAX = 4096            # sample size (n // 8 below that)
+
+
+def sample_size(n):
+    return min(SAMPLE_MAX, n // 8)
+
+
+def bracket_halfwidth(s):
+    """Sample ranks on each side of the target's: 3 standard deviations of a sample rank at
+    the median (sqrt(s / 4)), so about 1 rank in 300 misses and falls back."""
+    return max(2, 3 * int(np.sqrt(s)) // 2)
 
 
 def first_bits(n):
@@ -41,8 +54,8 @@ def first_bits(n):
 class _Selector:
     """Radix select over one row at a time; key_at(i) gives the row's key at i (an i64)."""
 
-    def __init__(self, L, n, key_at):
-        self.L, self.b, self.n, self.key_at = L, L.builder, n, key_at
+    def __init__(self, L, n, key_at, value_at=None, sample=True):
+        self.L, self.b, self.n, self.key_at, self.value_at = L, L.builder, n, key_at, value_at
         self.bits0 = first_bits(n)
         b = self.b
 
@@ -51,9 +64,10 @@ class _Selector:
         # C0: round 0's bucket (kept for the next rank); A/B: ping-pong for later rounds
         self.keys = [buf(n, "c0k"), buf(n, "ak"), buf(n, "bk")]
         self.idx = [buf(n, "c0i"), buf(n, "ai"), buf(n, "bi")]
-        counts = L.temp_buffer((2 << MAX_BITS,), np.int32).ptr
+        # digits never get wider than round 0's (later rounds have fewer candidates)
+        counts = L.temp_buffer((2 << self.bits0,), np.int32).ptr
         self.counts0 = counts                                # round 0's histogram
-        self.counts = b.gep(counts, [i64(1 << MAX_BITS)])  # later rounds'
+        self.counts = b.gep(counts, [i64(1 << self.bits0)])  # later rounds'
         ctlz_t = ir.FunctionType(I64, [I64, I1])
         self.ctlz = b.module.declare_intrinsic("llvm.ctlz", [I64], ctlz_t)
         a = L.alloca
@@ -64,6 +78,16 @@ class _Selector:
         self.m, self.diff, self.r = a(I64, "sel.m"), a(I64, "sel.diff"), a(I64, "sel.r")
         self.acc_or, self.acc_and, self.count = a(I64, "sel.or"), a(I64, "sel.and"), \
             a(I64, "sel.count")
+        self.ready = a(I1, "sel.ready")                 # round 0's histogram is built
+        self.below, self.cand = a(I64, "sel.below"), a(I64, "sel.cand")  # the bracket in C0
+        self.klo, self.khi = a(I64, "sel.klo"), a(I64, "sel.khi")
+        self.jlo, self.jhi = a(I64, "sel.jlo"), a(I64, "sel.jhi")  # their sample positions
+        self.sampled = None
+        if sample and n >= SAMPLE_MIN:
+            self.s = sample_size(n)
+            self.sample = buf(self.s, "sample")
+            self.sampled = _Selector(L, self.s, lambda i: b.load(b.gep(self.sample, [i])),
+                                     sample=False)
 
     # -- helpers -------------------------------------------------------------------------
     def _high(self, diff):
@@ -130,52 +154,193 @@ class _Selector:
 
     # -- per row -------------------------------------------------------------------------
     def start_row(self):
-        """Pass 1 and 2 (the row's diff bits, round 0's histogram); forget the cached bucket."""
+        """Forget the previous row's histogram and candidates; draw the sample (every
+        (n / s)-th element: deterministic)."""
         b = self.b
+        b.store(ir.Constant(I1, 0), self.ready)
+        b.store(i64(-1), self.cached)
+        b.store(i64(0), self.cand)
+        b.store(i64(0), self.below)
+        if self.sampled is not None:
+            step = self.n // self.s
+            for_range(b, self.s, lambda j: b.store(self.key_at(b.mul(j, i64(step))),
+                                                   b.gep(self.sample, [j])), name="sel.sample")
+            self.sampled.start_row()
+
+    def _histogram0(self):
+        """Pass 1 and 2, once per row and only if needed: the row's diff bits, round 0's
+        histogram."""
+        b = self.b
+        with b.if_then(b.not_(b.load(self.ready))):
+            b.store(ir.Constant(I1, 1), self.ready)
+            b.store(i64(0), self.acc_or)
+            b.store(i64(-1), self.acc_and)
+
+            def fold(i):
+                key = self.key_at(i)
+                b.store(b.or_(b.load(self.acc_or), key), self.acc_or)
+                b.store(b.and_(b.load(self.acc_and), key), self.acc_and)
+            for_range(b, self.n, fold, name="sel.fold")
+            diff = b.xor(b.load(self.acc_or), b.load(self.acc_and))
+            b.store(diff, self.diff0)
+            with b.if_then(b.icmp_unsigned("!=", diff, i64(0))):
+                bits = i64(self.bits0)
+                lo = self._low(self._high(diff), bits)
+                b.store(lo, self.lo0)
+                self._clear(self.counts0, i64(1 << self.bits0))
+                self._histogram(self.counts0, i64(self.n), self.key_at, lo,
+                                i64((1 << self.bits0) - 1))
+
+    def _in_bracket(self, r):
+        """An i1: rank r is among the candidates in C0 (ranks below .. below + cand)."""
+        b = self.b
+        below = b.load(self.below)
+        return b.and_(b.icmp_signed("<=", below, r),
+                      b.icmp_signed("<", r, b.add(below, b.load(self.cand))))
+
+    def _bracket(self, r):
+        """The sampled path: keys [klo, khi] from the sample's ranks around r's; one pass
+        counts the row's keys below klo and copies those within to C0."""
+        b = self.b
+        s, h = self.s, bracket_halfwidth(self.s)
+        at = b.sdiv(b.mul(r, i64(s)), i64(self.n))
+        lo = b.sub(at, i64(h))
+        lo = b.select(b.icmp_signed("<", lo, i64(0)), i64(0), lo)
+        hi = b.add(at, i64(h))
+        hi = b.select(b.icmp_signed(">", hi, i64(s - 1)), i64(s - 1), hi)
+        sel = self.sampled
+        # the sample's extremes stand for the row's: the bracket is open at that end
+        b.store(i64(0), self.klo)
+        with b.if_then(b.icmp_signed(">", lo, i64(0))):
+            b.store(sel.select(lo), self.jlo)
+            b.store(b.load(b.gep(self.sample, [b.load(self.jlo)])), self.klo)
+        b.store(i64(-1), self.khi)
+        with b.if_then(b.icmp_signed("<", hi, i64(s - 1))):
+            b.store(sel.select(hi), self.jhi)
+            b.store(b.load(b.gep(self.sample, [b.load(self.jhi)])), self.khi)
+        b.store(i64(0), self.count)
+        b.store(i64(0), self.below)
+        dk, di = self.keys[0], self.idx[0]
+
+        def keep(i, under, hit):
+            # branch-free: store at the running count, advance it by the hit bit (a branch
+            # measured 3x slower)
+            c = b.load(self.count)
+            b.store(i, b.gep(di, [c]))
+            b.store(b.add(c, b.zext(hit, I64)), self.count)
+            b.store(b.add(b.load(self.below), b.zext(under, I64)), self.below)
+
+        def by_keys():
+            klo, khi = b.load(self.klo), b.load(self.khi)
+
+            def one(i):
+                key = self.key_at(i)
+                under = b.icmp_unsigned("<", key, klo)
+                keep(i, under, b.and_(b.not_(under), b.icmp_unsigned("<=", key, khi)))
+            for_range(b, self.n, one, name="sel.bracket")
+        if self.value_at is None:
+            by_keys()
+        else:
+            self._by_values(lo, hi, keep, by_keys)
+        m = b.load(self.count)
+        b.store(m, self.cand)
+        b.store(m, self.m0)
+        # the candidates' keys and diff bits: a pass over them alone (a few per cent of the row)
         b.store(i64(0), self.acc_or)
         b.store(i64(-1), self.acc_and)
 
         def fold(i):
-            key = self.key_at(i)
+            key = self.key_at(b.load(b.gep(di, [i])))
+            b.store(key, b.gep(dk, [i]))
             b.store(b.or_(b.load(self.acc_or), key), self.acc_or)
             b.store(b.and_(b.load(self.acc_and), key), self.acc_and)
-        for_range(b, self.n, fold, name="sel.fold")
-        diff = b.xor(b.load(self.acc_or), b.load(self.acc_and))
-        b.store(diff, self.diff0)
-        b.store(i64(-1), self.cached)
-        with b.if_then(b.icmp_unsigned("!=", diff, i64(0))):
-            bits = i64(self.bits0)
-            lo = self._low(self._high(diff), bits)
-            b.store(lo, self.lo0)
-            self._clear(self.counts0, i64(1 << self.bits0))
-            self._histogram(self.counts0, i64(self.n), self.key_at, lo,
-                            i64((1 << self.bits0) - 1))
+        for_span(b, i64(0), m, fold, "sel.bfold")
+        b.store(b.xor(b.load(self.acc_or), b.load(self.acc_and)), self.diffc0)
+        b.store(i64(-1), self.cached)  # C0 holds the bracket now, not a bucket
+
+    def _by_values(self, lo, hi, keep, by_keys):
+        """The bracket pass comparing values, not keys (one compare per bound, no key
+        computed): the bounds are the sample elements' values, an open end -inf (or the
+        smallest int) below and a flag above. A NaN bound takes the key pass instead."""
+        b, L = self.b, self.L
+        step = self.n // self.s
+        one_v = self.value_at(i64(0))
+        ty = one_v.type
+        is_float = ty != I64
+        lo_v, hi_v = L.alloca(ty, "sel.vlo"), L.alloca(ty, "sel.vhi")
+        low = ir.Constant(ty, float("-inf")) if is_float else i64(-(1 << 63))
+        b.store(low, lo_v)
+        b.store(low, hi_v)
+        with b.if_then(b.icmp_signed(">", lo, i64(0))):
+            b.store(self.value_at(b.mul(b.load(self.jlo), i64(step))), lo_v)
+        with b.if_then(b.icmp_signed("<", hi, i64(self.s - 1))):
+            b.store(self.value_at(b.mul(b.load(self.jhi), i64(step))), hi_v)
+        vlo, vhi = b.load(lo_v), b.load(hi_v)
+        hi_open = b.icmp_signed(">=", hi, i64(self.s - 1))
+        if not is_float:
+            def one(i):
+                v = self.value_at(i)
+                under = b.icmp_signed("<", v, vlo)
+                keep(i, under, b.and_(b.not_(under),
+                                      b.or_(hi_open, b.icmp_signed("<=", v, vhi))))
+            for_range(b, self.n, one, name="sel.vbracket")
+            return
+        nan = b.or_(b.fcmp_unordered("uno", vlo, vlo),
+                    b.and_(b.not_(hi_open), b.fcmp_unordered("uno", vhi, vhi)))
+        with b.if_else(nan) as (with_nan, plain):
+            with with_nan:
+                by_keys()
+            with plain:
+                def one(i):
+                    v = self.value_at(i)
+                    under = b.fcmp_ordered("<", v, vlo)  # NaN: not under (keys: NaNs last)
+                    keep(i, under, b.and_(b.not_(under),
+                                          b.or_(hi_open, b.fcmp_ordered("<=", v, vhi))))
+                for_range(b, self.n, one, name="sel.vbracket")
 
     def select(self, r):
         """The index (i64) of the row's element at stable rank r (an i64 in [0, n))."""
         b = self.b
         result = self.L.alloca(I64, "sel.result")
-        b.store(r, result)  # all keys equal: the stable order is the identity
-        with b.if_then(b.icmp_unsigned("!=", b.load(self.diff0), i64(0))):
-            q, below = self._find(self.counts0, r)
-            b.store(b.sub(r, below), self.r)
-            with b.if_then(b.icmp_unsigned("!=", q, b.load(self.cached))):
-                m, diff = self._copy(i64(self.n), self.key_at, lambda i: i, q, b.load(self.lo0),
-                                     i64((1 << self.bits0) - 1), self.keys[0], self.idx[0])
-                b.store(m, self.m0)
-                b.store(diff, self.diffc0)
-                b.store(q, self.cached)
-            b.store(self.keys[0], self.src_k)
-            b.store(self.idx[0], self.src_i)
-            b.store(b.load(self.m0), self.m)
-            b.store(b.load(self.diffc0), self.diff)
-
-            def more():
-                return b.and_(b.icmp_signed(">", b.load(self.m), i64(1)),
-                              b.icmp_unsigned("!=", b.load(self.diff), i64(0)))
-            while_loop(b, more, self._round, "sel.round")
-            b.store(b.load(b.gep(b.load(self.src_i), [b.load(self.r)])), result)
+        done = self.L.alloca(I1, "sel.done")
+        b.store(ir.Constant(I1, 0), done)
+        if self.sampled is not None:
+            with b.if_then(b.not_(self._in_bracket(r))):
+                self._bracket(r)
+            with b.if_then(self._in_bracket(r)):
+                b.store(b.sub(r, b.load(self.below)), self.r)
+                self._refine(result)
+                b.store(ir.Constant(I1, 1), done)
+        with b.if_then(b.not_(b.load(done))):  # radix select from the whole row
+            self._histogram0()
+            b.store(r, result)  # all keys equal: the stable order is the identity
+            with b.if_then(b.icmp_unsigned("!=", b.load(self.diff0), i64(0))):
+                q, below = self._find(self.counts0, r)
+                b.store(b.sub(r, below), self.r)
+                with b.if_then(b.icmp_unsigned("!=", q, b.load(self.cached))):
+                    m, diff = self._copy(i64(self.n), self.key_at, lambda i: i, q,
+                                         b.load(self.lo0), i64((1 << self.bits0) - 1),
+                                         self.keys[0], self.idx[0])
+                    b.store(m, self.m0)
+                    b.store(diff, self.diffc0)
+                    b.store(q, self.cached)
+                    b.store(i64(0), self.cand)  # C0 holds a bucket now, not the bracket
+                self._refine(result)
         return b.load(result)
+
+    def _refine(self, result):
+        """Rounds on C0's m0 candidates for rank self.r among them; the index to `result`."""
+        b = self.b
+        b.store(self.keys[0], self.src_k)
+        b.store(self.idx[0], self.src_i)
+        b.store(b.load(self.m0), self.m)
+        b.store(b.load(self.diffc0), self.diff)
+
+        def more():
+            return b.and_(b.icmp_signed(">", b.load(self.m), i64(1)),
+                          b.icmp_unsigned("!=", b.load(self.diff), i64(0)))
+        while_loop(b, more, self._round, "sel.round")
+        b.store(b.load(b.gep(b.load(self.src_i), [b.load(self.r)])), result)
 
     def _round(self):
         """One refinement of the candidates src[0:m] into the other of A/B."""
@@ -184,7 +349,7 @@ class _Selector:
         width = b.sub(i64(64), b.call(self.ctlz, [m, ir.Constant(I1, 0)]))
         bits = b.sub(width, i64(1))
         bits = b.select(b.icmp_signed("<", bits, i64(MIN_BITS)), i64(MIN_BITS), bits)
-        bits = b.select(b.icmp_signed(">", bits, i64(MAX_BITS)), i64(MAX_BITS), bits)
+        bits = b.select(b.icmp_signed(">", bits, i64(self.bits0)), i64(self.bits0), bits)
         lo = self._low(self._high(diff), bits)
         size = b.shl(i64(1), bits)
         mask = b.sub(size, i64(1))
@@ -210,10 +375,16 @@ def _row_key(L, x, axis):
     b = L.builder
 
     def key(dims, i):
+        return order_key(b, _row_value(L, x, axis)(dims, i))
+    return key
+
+
+def _row_value(L, x, axis):
+    def value(dims, i):
         d = list(dims)
         d[axis] = i
-        return order_key(b, L.load(x, Index(x.shape, dims=d)))
-    return key
+        return L.load(x, Index(x.shape, dims=d))
+    return value
 
 
 def argselect_kernel(L, eqn, outs):
@@ -230,7 +401,8 @@ def argselect_kernel(L, eqn, outs):
         return
     key = _row_key(L, x, axis)
     state = {}
-    sel = _Selector(L, n, lambda i: key(state["dims"], i))
+    value = _row_value(L, x, axis)
+    sel = _Selector(L, n, lambda i: key(state["dims"], i), lambda i: value(state["dims"], i))
 
     def row(dims):
         state["dims"] = dims
@@ -259,7 +431,8 @@ def argpartition_kernel(L, eqn, outs):
     outer = tuple(1 if a == axis else d for a, d in enumerate(x.shape))
     key = _row_key(L, x, axis)
     state = {}
-    sel = _Selector(L, n, lambda i: key(state["dims"], i))
+    value = _row_value(L, x, axis)
+    sel = _Selector(L, n, lambda i: key(state["dims"], i), lambda i: value(state["dims"], i))
     # per pivot: its key and index; per segment s (between pivots s-1 and s): its next slot
     pk = L.temp_buffer((J,), np.int64).ptr
     pi = L.temp_buffer((J,), np.int64).ptr
@@ -272,6 +445,8 @@ def argpartition_kernel(L, eqn, outs):
     kth_p = b.gep(kth_g, [i64(0), i64(0)])
     seg = L.alloca(I64, "part.seg")
     hit = L.alloca(I1, "part.hit")
+    counters = [L.alloca(I64, f"part.next{j}") for j in range(J + 1)] \
+        if J <= REGISTER_PIVOTS else []
 
     def row(dims):
         state["dims"] = dims
@@ -292,6 +467,42 @@ def argpartition_kernel(L, eqn, outs):
 
         def place(i):
             k = key(dims, i)
+            if J <= REGISTER_PIVOTS:
+                pos = place_in_registers(k, i)
+            else:
+                pos = place_in_memory(k, i)
+            d = list(dims)
+            d[axis] = pos
+            out.store(b, Index(out.shape, dims=d), i)
+
+        if 1 < J <= REGISTER_PIVOTS:
+            piv = [(b.load(b.gep(pk, [i64(j)])), b.load(b.gep(pi, [i64(j)]))) for j in range(J)]
+            for c, start in zip(counters, [0] + [k + 1 for k in kth]):
+                b.store(i64(start), c)
+
+        def place_in_registers(k, i):
+            # segment counters in registers: a select chain, no read-modify-write of memory
+            belows = [b.or_(b.icmp_unsigned("<", kj, k),
+                            b.and_(b.icmp_unsigned("==", kj, k), b.icmp_signed("<", ij, i)))
+                      for kj, ij in piv]
+            pos = b.load(counters[0])
+            for j in range(J):  # past pivot j: segment j + 1
+                pos = b.select(belows[j], b.load(counters[j + 1]), pos)
+            for j in range(J):
+                pos = b.select(b.icmp_signed("==", piv[j][1], i), i64(kth[j]), pos)
+            # advance the counter of the segment taken (a pivot takes none)
+            seg_of = [b.and_(belows[j - 1] if j else ir.Constant(I1, 1),
+                             b.not_(belows[j]) if j < J else ir.Constant(I1, 1))
+                      for j in range(J + 1)]
+            pivot = ir.Constant(I1, 0)
+            for j in range(J):
+                pivot = b.or_(pivot, b.icmp_signed("==", piv[j][1], i))
+            for j in range(J + 1):
+                step = b.zext(b.and_(seg_of[j], b.not_(pivot)), I64)
+                b.store(b.add(b.load(counters[j]), step), counters[j])
+            return pos
+
+        def place_in_memory(k, i):
             b.store(i64(0), seg)
             b.store(ir.Constant(I1, 0), hit)
 
@@ -309,10 +520,51 @@ def argpartition_kernel(L, eqn, outs):
             pos = b.select(is_pivot, b.load(b.gep(kth_p, [b.select(
                 b.icmp_signed("<", s, i64(J)), s, i64(J - 1))])), free)
             b.store(b.select(is_pivot, free, b.add(free, i64(1))), slot)
-            d = list(dims)
-            d[axis] = pos
-            out.store(b, Index(out.shape, dims=d), i)
-        for_range(b, n, place, name="part.place")
+            return pos
+        if J == 1:
+            place_around_one(dims)
+        else:
+            for_range(b, n, place, name="part.place")
+
+    def place_around_one(dims):
+        """One pivot at index ip, value p: compare values, not keys. Before ip, ties with p
+        go below it (index order), after ip they go above: two loops, one compare each.
+        Float compares are ordered (a NaN is never below a number; -0.0 ties 0.0, as the
+        keys do); a NaN pivot has every number below it, and the NaNs before ip."""
+        ip = b.load(pi)
+        d = list(dims)
+        d[axis] = ip
+        pval = L.load(x, Index(x.shape, dims=d))
+        is_float = pval.type != I64
+        p_nan = b.fcmp_unordered("uno", pval, pval) if is_float else None
+        b.store(i64(0), counters[0])
+        b.store(i64(kth[0] + 1), counters[1])
+
+        def loop(lo, hi, ties_below, name):
+            def one(i):
+                d = list(dims)
+                d[axis] = i
+                v = L.load(x, Index(x.shape, dims=d))
+                if is_float:
+                    below = b.fcmp_ordered("<=" if ties_below else "<", v, pval)
+                    v_nan = b.fcmp_unordered("uno", v, v)
+                    below = b.or_(below, b.and_(p_nan, ir.Constant(I1, 1) if ties_below
+                                                else b.not_(v_nan)))
+                else:
+                    below = b.icmp_signed("<=" if ties_below else "<", v, pval)
+                lo_c, hi_c = b.load(counters[0]), b.load(counters[1])
+                pos = b.select(below, lo_c, hi_c)
+                b.store(b.add(lo_c, b.zext(below, I64)), counters[0])
+                b.store(b.add(hi_c, b.zext(b.not_(below), I64)), counters[1])
+                d2 = list(dims)
+                d2[axis] = pos
+                out.store(b, Index(out.shape, dims=d2), i)
+            for_span(b, lo, hi, one, name)
+        loop(i64(0), ip, True, "part.before")
+        loop(b.add(ip, i64(1)), i64(n), False, "part.after")
+        d = list(dims)
+        d[axis] = i64(kth[0])
+        out.store(b, Index(out.shape, dims=d), ip)
     loop_nest(b, outer, row)
 
 

@@ -13,7 +13,8 @@ import pytest
 import autodiff_jit as ad
 from autodiff_jit.primitives import bind
 from autodiff_jit.primitives.selection import argpartition_p, argselect_p
-from autodiff_jit.backend.selectlib import MAX_BITS, MIN_BITS, first_bits
+from autodiff_jit.backend.selectlib import MAX_BITS, MIN_BITS, SAMPLE_MIN, first_bits, \
+    sample_size
 from table import ALL_MODES, check_case
 
 _r = np.random.default_rng(41)
@@ -46,7 +47,8 @@ def _rows(kind, shape):
 
 KINDS = ("normal", "ties", "nan", "inf", "exponents", "equal", "int", "f32")
 # boundary lengths: 1, 2, around first_bits' steps and the widest round-0 digit
-LENGTHS = (1, 2, 3, 16, 17, 33, 200, (1 << (MAX_BITS + 1)) + 3)
+LENGTHS = (1, 2, 3, 16, 17, 33, 200,
+           pytest.param((1 << (MAX_BITS + 1)) + 3, marks=pytest.mark.slow))
 
 
 def test_digit_widths():
@@ -57,12 +59,12 @@ def test_digit_widths():
 @pytest.mark.parametrize("n", LENGTHS)
 def test_argselect_kernel_matches_the_stable_sort(n):
     rows = 3 if n < 1000 else 1
+    f = ad.jit(lambda a, r: bind(argselect_p, a, r, axis=1))
     for kind in KINDS:
         x = _rows(kind, (rows, n))
         ranks = np.concatenate([_r.integers(0, n, (rows, 4)), np.zeros((rows, 1), np.int64),
                                 np.full((rows, 1), n - 1)], 1)
         want = _stable_at(x, ranks, 1)
-        f = ad.jit(lambda a, r: bind(argselect_p, a, r, axis=1))
         np.testing.assert_array_equal(f(x.astype(np.float64) if kind == "f32" else x, ranks),
                                       want, err_msg=kind)
         np.testing.assert_array_equal(bind(argselect_p, x, ranks, axis=1), want, err_msg=kind)
@@ -87,15 +89,40 @@ def _partition_reference(x, kth):
     return np.argsort(key, kind="stable")
 
 
-@pytest.mark.parametrize("n", (1, 2, 17, 200))
+def _partitioner(kth):
+    return ad.jit(lambda a: bind(argpartition_p, a, axis=1, kth=kth))
+
+
+@pytest.mark.parametrize("n", (1, 17, 200))
 def test_argpartition_kernel(n):
+    kths = {(0,), (n - 1,), tuple(sorted({int(k) for k in _r.integers(0, n, 4)}))}
+    fs = {kth: _partitioner(kth) for kth in kths}
     for kind in KINDS:
         x = _rows(kind, (3, n))
-        for kth in [(0,), (n - 1,), tuple(sorted({int(k) for k in _r.integers(0, n, 4)}))]:
-            f = ad.jit(lambda a: bind(argpartition_p, a, axis=1, kth=kth))
+        for kth, f in fs.items():
             want = np.stack([_partition_reference(row, np.array(kth)) for row in x])
             np.testing.assert_array_equal(f(x), want, err_msg=f"{kind} {kth}")
             np.testing.assert_array_equal(bind(argpartition_p, x, axis=1, kth=kth), want)
+
+
+def test_long_rows_sampled_bracket_and_its_fallback():
+    """Rows from SAMPLE_MIN: a bracket from a strided sample, then radix rounds; a sample
+    that misleads (the elements it sees are the row's largest) falls back to the radix path."""
+    n = SAMPLE_MIN * 2 + 5
+    step = n // sample_size(n)
+    rows = [_rows(kind, n) for kind in ("normal", "ties", "nan", "inf", "int", "f32")]
+    trap = _r.standard_normal(n)
+    trap[::step] = 1e9 + np.arange(len(trap[::step]))
+    rows.append(trap)
+    ranks = np.array([[0, 1, n // 3, n // 2, n // 2 + 1, n - 2, n - 1]])
+    select = ad.jit(lambda a, r: bind(argselect_p, a, r, axis=1))
+    parts = {kth: _partitioner(kth) for kth in ((n // 2,), (n // 4, n // 2 + 1))}
+    for x in rows:
+        np.testing.assert_array_equal(select(x[None], ranks), _stable_at(x[None], ranks, 1))
+        if x.dtype == np.float64:
+            for kth, part in parts.items():
+                np.testing.assert_array_equal(part(x[None])[0],
+                                              _partition_reference(x, np.array(kth)))
 
 
 def test_argpartition_refuses_bad_kth():
