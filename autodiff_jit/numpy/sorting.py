@@ -7,8 +7,9 @@ always the stable ones: where numpy's default (non-stable) kind orders tied elem
 differently, argsort's indices may differ on ties, never the sorted values. partition and
 argpartition use the argpartition primitive (a radix select of the kth elements, then one
 placing pass; no full sort): the element at each kth is the stable sort's, and between them
-the elements of the ranks in between stay in index order. numpy allows any order there; this
-one is deterministic, the same in every mode.
+the elements of the ranks in between stay in index order. Rows of up to 128, or up to 1024
+when there are 8 rows or more, are sorted instead (the stable order; faster there). numpy
+allows any order inside the partitions; these are deterministic, the same in every mode.
 """
 from __future__ import annotations
 
@@ -84,6 +85,18 @@ def _kind(kind):
         raise ValueError(f"kind must be 'introselect' (got {kind!r})")
 
 
+# Short rows, many of them: the compiled argsort sorts them in vector registers, 8 rows at a
+# time, faster than selecting and placing (1000 rows of 100, kth=[10, 90]: 0.5x numpy's
+# partition sorted, 0.9x partitioned), and a sorted row is a partition too.
+SORT_ROWS_UP_TO, SORT_SHORT_ROWS_UP_TO = 128, 1024
+
+
+def _sorts_instead(shape, axis):
+    n = shape[axis]
+    rows = int(np.prod(shape, dtype=np.int64)) // max(n, 1)
+    return n <= SORT_ROWS_UP_TO or (rows >= 8 and n <= SORT_SHORT_ROWS_UP_TO)
+
+
 @implements(np.argpartition)
 def argpartition(a, kth, axis=-1, kind="introselect", order=None):
     _no_order(order)
@@ -92,6 +105,8 @@ def argpartition(a, kth, axis=-1, kind="introselect", order=None):
     if len(_shape(a2)) == 0:
         raise ValueError("Cannot partition a 0-d array")
     ks = _kth(kth, _shape(a2)[ax])
+    if _sorts_instead(_shape(a2), ax):
+        return bind(argsort_p, _keys(a2), axis=ax)
     return bind(argpartition_p, _keys(a2), axis=ax, kth=ks)
 
 

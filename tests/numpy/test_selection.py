@@ -256,21 +256,25 @@ def test_median_of_a_nan_row_is_nan_with_no_gradient():
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
-def test_partition_contract_and_determinism(mode):
-    x = _rows("ties", (5, 11))
-    for kth in (0, 10, -1, [1, 4, 4, 8], (-3, 2)):
+@pytest.mark.parametrize("n", (11, 300))
+def test_partition_contract_and_determinism(mode, n):
+    """Rows of 11 are sorted (the stable order); a row of 300 is partitioned (our order)."""
+    x = _rows("ties", (5, 11)) if n == 11 else _rows("ties", (1, 300))
+    for kth in (0, n - 1, -1, [1, 4, 4, 8], (-3, 2)):
         want = np.partition(x, kth, axis=1)
         got = ad.jit(lambda a: np.partition(a, kth, axis=1), mode=mode)(x)
         idx = ad.jit(lambda a: np.argpartition(a, kth, axis=1), mode=mode)(x)
-        ks = sorted({k % 11 for k in np.atleast_1d(kth)})
+        ks = sorted({k % n for k in np.atleast_1d(kth)})
         np.testing.assert_array_equal(got[:, ks], want[:, ks])  # the kth elements: numpy's
-        bounds = [0] + ks + [11]
+        bounds = [0] + ks + [n]
         for lo, k, hi in zip(bounds, ks, bounds[2:]):  # each kth separates its neighbours
-            assert np.all(got[:, lo:k] <= got[:, k:k + 1]) and np.all(got[:, k + 1:hi] >= got[:, k:k + 1])
-        np.testing.assert_array_equal(np.take_along_axis(x, idx, 1), got)
-        assert sorted(idx[0]) == list(range(11))
+            assert np.all(got[:, lo:k] <= got[:, k:k + 1])
+            assert np.all(got[:, k + 1:hi] >= got[:, k:k + 1])
+        assert sorted(idx[0]) == list(range(n))
         if mode != "tape":  # (a tape-mode jit runs plain numpy: nothing to differentiate)
-            ref = np.stack([_partition_reference(row, np.array(ks)) for row in x])
+            np.testing.assert_array_equal(np.take_along_axis(x, idx, 1), got)
+            ref = np.argsort(x, axis=1, kind="stable") if n == 11 else \
+                np.stack([_partition_reference(row, np.array(ks)) for row in x])
             np.testing.assert_array_equal(idx, ref)  # deterministic, our order
 
 
