@@ -304,3 +304,19 @@ def test_median_gradient_long_rows_compiled_equals_interpret():
     x[1] = _r.standard_normal(5001)
     f = lambda a: np.sum(np.quantile(a, [0.25, 0.5, 0.75], axis=1) * np.arange(1.0, 4.0)[:, None])
     np.testing.assert_array_equal(ad.grad(f)(x), ad.grad(f, mode="interpret")(x))
+
+
+def test_empty_axes():
+    for mode in ("compiled", "interpret"):
+        with pytest.raises(IndexError, match="empty axis"):
+            ad.jit(lambda a: np.quantile(a, 0.5), mode=mode)(np.zeros(0))
+        with pytest.raises(ValueError, match="empty"):
+            ad.jit(np.median, mode=mode)(np.zeros((2, 0)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            # numpy gives (3,) for the second, dropping q's axis only when the axis is
+            # empty; the shape here is the one numpy gives for non-empty rows
+            for f, shape in ((np.nanmedian, ()),
+                             (lambda a: np.nanquantile(a, [0.2, 0.5], axis=1), (2, 3))):
+                got = ad.jit(f, mode=mode)(np.zeros((3, 0)))
+                assert np.shape(got) == shape and np.all(np.isnan(got))
