@@ -175,10 +175,7 @@ def test_values_equal_numpy(name):
     f = VALUE_FUNCS[name]
     exact = "quantile" not in name and "percentile" not in name or "lower" in name or \
         "higher" in name or "nearest" in name
-    inputs = [("ties", T), ("special", S), ("int", I), ("float32", F32)]
-    if not exact:  # float32 interpolation: numpy mixes float64 weights in (a dtype and
-        inputs.pop()  # rounding quirk of numpy's _lerp that is not matched: not selection's)
-    for label, x in inputs:
+    for label, x in (("ties", T), ("special", S), ("int", I), ("float32", F32)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
             want = np.asarray(f(x))
@@ -186,7 +183,9 @@ def test_values_equal_numpy(name):
                 got = np.asarray(ad.jit(f, mode=mode)(x))
                 assert got.shape == want.shape and got.dtype == want.dtype, (label, mode)
                 finite = np.abs(x[np.isfinite(x)])
-                _close(got, want, exact or mode != "compiled",
+                # float32 interpolation: numpy rounds its weights (t, 1 - t) from float64,
+                # this code in float32: an ulp apart in every mode
+                _close(got, want, exact or (mode != "compiled" and label != "float32"),
                        finite.max() if finite.size else 0.0, f"{label} {mode}")
 
 
