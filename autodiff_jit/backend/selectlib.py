@@ -1,23 +1,36 @@
-"""The selection kernels (argselect, argpartition): order statistics of each row by radix
-select, O(n) per requested rank and deterministic, instead of a full sort.
+"""The selection kernels (argselect, argpartition): order statistics of each row, O(n) per
+requested rank and deterministic, instead of a full sort.
 
-Keys are sortkeys.order_key's (sortlib's map): a value's order-preserving unsigned 64-bit key (-0.0 ties 0.0,
-NaNs last), so ranks are those of the stable sort when ties are broken by index. Per row:
+Keys are sortkeys.order_key's (sortlib's map): a value's order-preserving unsigned 64-bit
+key (-0.0 ties 0.0, NaNs last), so ranks are those of the stable sort when ties are broken
+by index.
+
+Rows from SAMPLE_MIN long, per rank: a bracket. Every (n/s)-th element is the sample (drawn
+once per row); the sample's order statistics 1.5 sqrt(s) ranks either side of the target's
+(selected by the radix path below, on the sample) bound it; one pass over the row counts the
+elements below the lower bound and copies the indices of those within (branch-free: store at
+the running count, advance it by the hit bit; values compared, no key computed), a few per
+cent of the row; their keys are computed in a pass over them alone. If the rank lands among
+them, the radix rounds below finish on them; if the sample misled, the row takes the radix
+path. A rank among the previous rank's candidates reuses them (median's two middle ranks, a
+quantile's lo/hi pair).
+
+The radix path (shorter rows, and the fallback), per row, built once on first use:
 1. one pass ORs and ANDs every key: the bits where keys differ are OR ^ AND, and the highest
    of them starts the digit window (data of one sign and exponent do not all fall in one
    bucket, as they would under a fixed top digit);
 2. one pass histograms the window's digit (up to 16 bits; narrower for short rows), shared by
    every rank of the row;
 3. per rank: the bucket holding it is found by a running sum of the counters; one pass copies
-   that bucket's (key, index) pairs, in index order, to a candidate buffer (reused when the
-   next rank falls in the same bucket, as median's two middle ranks and each quantile's lo/hi
-   pair usually do), and ORs/ANDs their keys again. Then rounds on the candidates alone: a
-   digit window below the previous one, a histogram, a copy of the one bucket, until one
-   candidate is left or all candidates have equal keys; those are in index order, so the
-   rank's element is the candidate at the remaining rank (the stable sort's tie order).
+   that bucket's (key, index) pairs, in index order, to a candidate buffer, and ORs/ANDs their
+   keys again. Then rounds on the candidates alone: a digit window below the previous one, a
+   histogram, a copy of the one bucket, until one candidate is left or all candidates have
+   equal keys; those are in index order, so the rank's element is the candidate at the
+   remaining rank (the stable sort's tie order).
 Every round's window starts at the highest bit where candidates differ, so each round splits
 them; a bucket shares all bits down to the window's bottom, so there are at most 64 / 4
-rounds. Copies are branch-free (store at the running count, advance by the match bit).
+rounds.
+
 argpartition selects its pivots so, then places every element with one more pass: a pivot at
 its kth, another element after the running count of its segment (the pivots below it)."""
 from __future__ import annotations
