@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import FUNCTIONS, UFUNCS
-from .lists import _FUNCTIONS as _LIST_FUNCTIONS, _INT_TYPES
+from .lists import _FUNCTIONS as _LIST_FUNCTIONS, _FLOAT_TYPES, _INT_TYPES
 from .ufunc_methods import _ACCUMULATORS, _REDUCERS, METHODS
 
 # deliberate refusals: what numpy offers and autodiff_jit cannot, and what to write instead
@@ -15,10 +15,6 @@ REFUSALS = [
      "values", "only calls through the numpy module (`np.array(...)`) are routed while a "
      "trace runs (see above); write `np.array([a, b])`, `autodiff_jit.numpy.array([a, b])` "
      "or `np.stack`"),
-    ("a ufunc given a list of traced values (`np.sin([a, b])`)", "ufuncs are not routed; "
-     "write `np.sin(np.array([a, b]))`"),
-    ("np.full(shape, traced)", "np.full converts the fill value with np.asarray; use "
-     "`np.full_like(x, traced)` or `np.broadcast_to(traced, shape)`"),
     ("np.vectorize(f)(traced)", "np.vectorize is a class numpy does not dispatch (it asks "
      "each element for its value); `autodiff_jit.vectorize(f, otypes=, excluded=, "
      "signature=)` takes the same arguments and vmaps f"),
@@ -126,11 +122,21 @@ def render() -> str:
         "items);",
         "- " + ", ".join(f"`np.{n}`" for n in _LIST_FUNCTIONS["numpy"].split()) + ", " +
         ", ".join(f"`np.linalg.{n}`" for n in _LIST_FUNCTIONS["numpy.linalg"].split()) + ";",
+        "- every ufunc above and its methods (`np.sin([a, b])`, `np.maximum([x[0], x[1]], 0)`, "
+        "`np.add.reduce([a, b])`): the lists are built into values and numpy's ufunc is "
+        "called again; while routed, `np.sin` answers as numpy's ufunc (`isinstance(np.sin, "
+        "np.ufunc)`, `==`, hash, attributes);",
+        "- `np.full(shape, traced)` and `np.full_like(x, traced)` (a traced fill value, or a "
+        "list holding one, broadcast to the shape; its dtype unless `dtype=` is given);",
         "- the integer types " + ", ".join(f"`np.{n}`" for n in _INT_TYPES) +
-        ": `np.int64(traced)` is `traced.astype(np.int64)` (its gradient is zero, as JAX's).",
+        ": `np.int64(traced)` is `traced.astype(np.int64)` (its gradient is zero, as JAX's);",
+        "- the float types " + ", ".join(f"`np.{n}`" for n in _FLOAT_TYPES) +
+        ": `np.float32(traced)` is `traced.astype(np.float32)`, and the gradient flows "
+        "through it (JAX's `jnp.float32(x)`); of a non-0-d value it is an array, as numpy's.",
         "",
-        "So `np.array([x[1], -x[0]])`, `np.mean([a, b])`, `np.append([a, 1.0], x)` and "
-        "`np.r_[x, c, 1:3]` work in every mode. Outside a traced call numpy's attributes "
+        "So `np.array([x[1], -x[0]])`, `np.mean([a, b])`, `np.append([a, 1.0], x)`, "
+        "`np.sin([a, b])`, `np.full(3, a)` and `np.r_[x, c, 1:3]` work in every mode. A "
+        "warning numpy issues inside a routed call names the user's line, as without routing. Outside a traced call numpy's attributes "
         "are numpy's own (and a Tensor that requires grad keeps PyTorch's RuntimeError). "
         "`autodiff_jit.numpy.array` accepts lists of traced values anywhere.",
         "",
