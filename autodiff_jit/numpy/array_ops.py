@@ -12,11 +12,11 @@ from ._base import FUNCTIONS, UFUNCS, call
 from .indexing import getitem
 from .products import dot, matmul
 from .mathematical import conjugate, imag, real, round_
-from .indexing import take
+from .indexing import compress, put, take
 from .reductions import all_, amax, amin, any_, argmax, argmin, cumprod, cumsum, mean, prod, \
     std, sum_, var
 from .shape_base import repeat
-from .sorting import argsort, sort
+from .sorting import argpartition, argsort, partition, searchsorted, sort
 from .twodim import diagonal, trace
 from .ufunc_methods import METHODS
 from .shape import ravel, reshape, squeeze, swapaxes, transpose
@@ -234,9 +234,37 @@ class ArrayOps:
     def dot(self, *a, **k): return self._method(dot, "dot", a, k)
     def clip(self, *a, **k): return self._method(clip, "clip", a, k)
 
+    def argpartition(self, *a, **k): return self._method(argpartition, "argpartition", a, k)
+    def searchsorted(self, *a, **k): return self._method(searchsorted, "searchsorted", a, k)
+
+    def compress(self, condition, axis=None, out=None):
+        return _fresh(call(compress, "ndarray.compress", (condition, self, axis, out), {}),
+                      (self,))
+
     def sort(self, *a, **k):
         """In place, as numpy: every name for this value sees the sorted array."""
         self[...] = call(sort, "ndarray.sort", (self,) + a, k)
+
+    def partition(self, *a, **k):
+        """In place, as numpy's ndarray.partition."""
+        self[...] = call(partition, "ndarray.partition", (self,) + a, k)
+
+    def put(self, indices, values, mode="raise"):
+        """In place, as numpy's ndarray.put."""
+        call(put, "ndarray.put", (self, indices, values, mode), {})
+
+    def fill(self, value):
+        """In place, as numpy's ndarray.fill: every element becomes `value` (cast)."""
+        self[...] = value
+
+    def nonzero(self):
+        raise NotImplementedError(
+            "ndarray.nonzero() of a traced value is not supported: the number of indices "
+            "depends on the values; use np.where(mask, x, 0) or a constant mask")
+
+    def __round__(self, ndigits=None):
+        # round(x) of an array: numpy's round to `ndigits` decimals (JAX's Array.__round__)
+        return round_(self, ndigits or 0)
 
     def conj(self): return conjugate(self)
     def conjugate(self): return conjugate(self)
