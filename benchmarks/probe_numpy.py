@@ -103,7 +103,8 @@ CASES = {
     "allclose": C(lambda x, y: np.allclose(x, y, atol=0.2), A, B),
     "array_equal": C(np.array_equal, A, B), "array_equiv": C(np.array_equiv, A, B),
     "isneginf": C(lambda x: np.isneginf(np.log(x - 0.4)), A),
-    "isposinf": C(lambda x: np.isposinf(x / (x - 0.47)), A),
+    "isposinf": C(lambda x: np.isposinf(np.where(x > 0.5, np.inf, x)), A),
+    "real": C(np.real, A), "imag": C(lambda x: np.imag(x) + x, A),
     "iscomplex": C(np.iscomplex, A), "isreal": C(np.isreal, A),
     "piecewise": C(lambda x: np.piecewise(x, [x < 0.5, x >= 0.5], [lambda v: v ** 2, np.sin]), A),
     "select": C(lambda x: np.select([x < 0.5, x > 0.7], [x ** 2, np.sin(x)], 0.1), A),
@@ -231,7 +232,7 @@ CASES = {
     "linalg.outer": C(np.linalg.outer, A, B), "linalg.trace": C(np.linalg.trace, M),
     "linalg.diagonal": C(np.linalg.diagonal, M), "linalg.matmul": C(np.linalg.matmul, M, N),
     "linalg.matrix_transpose": C(np.linalg.matrix_transpose, N),
-    "linalg.tensordot": C(lambda x, y: np.linalg.tensordot(x, y, 1), M, N),
+    "linalg.tensordot": C(lambda x, y: np.linalg.tensordot(x, y, axes=1), M, N),
     "linalg.vecdot": C(np.linalg.vecdot, N, N),
 }
 
@@ -319,13 +320,13 @@ def _scalarizer(f, nargs, ref_out):
     return scalar
 
 
-def _numerical(scalar, args, argnums, eps=1e-6):
+def _numerical(scalar, args, argnums, eps):
     grads = []
     for k in argnums:
         g = np.zeros(np.shape(args[k]))
         for i in range(g.size):
-            plus = [np.array(a, copy=True) for a in args]
-            minus = [np.array(a, copy=True) for a in args]
+            plus = [np.array(a, copy=True, order="C") for a in args]  # reshape(-1): a view
+            minus = [np.array(a, copy=True, order="C") for a in args]
             plus[k].reshape(-1)[i] += eps
             minus[k].reshape(-1)[i] -= eps
             g.reshape(-1)[i] = (float(scalar(*plus)) - float(scalar(*minus))) / (2 * eps)
@@ -353,7 +354,11 @@ REFUSALS = (NotImplementedError, errors.TracingError)
 
 
 def _classify_exception(exc):
+    """A refusal is NotImplementedError, one of autodiff_jit's errors, or a TypeError that
+    says what autodiff_jit does not support (a dtype); anything else is a crash."""
     if isinstance(exc, REFUSALS) or type(exc).__module__.startswith("autodiff_jit"):
+        return "refused"
+    if isinstance(exc, TypeError) and "not supported by autodiff_jit" in str(exc):
         return "refused"
     return "crash"
 
@@ -366,14 +371,13 @@ def check(name, f, args):
             want = f(*args)
     except Exception as exc:  # noqa: BLE001 - the case itself is wrong for this numpy
         return {"numpy": ("case", f"{type(exc).__name__}: {exc}")}
-    if any(np.asarray(v).dtype.kind in "cOUSV" for v in _leaves(want)):
-        kind = "complex" if any(np.asarray(v).dtype.kind == "c" for v in _leaves(want)) \
-            else "non-numeric"
-        expect_refusal = f"numpy's result is {kind}"
-    else:
-        expect_refusal = None
+    # numpy's complex (or non-numeric) results cannot be differentiated: a mode may refuse
+    # them or, where it runs numpy itself (tape mode on constants), give numpy's value
+    value_only = any(np.asarray(v).dtype.kind in "cOUSV" for v in _leaves(want))
+    single = any(np.asarray(v).dtype == np.float32 for v in _leaves(want))
+    eps, rtol = (1e-3, 2e-3) if single else (1e-6, 1e-5)  # differences of float32 results
     argnums = tuple(i for i, a in enumerate(args) if _is_float(a))
-    scalar = _scalarizer(f, len(args), want) if expect_refusal is None else None
+    scalar = _scalarizer(f, len(args), want) if not value_only else None
     numeric = None
     out = {}
     for mode in MODES:
@@ -381,20 +385,20 @@ def check(name, f, args):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 got = ad.jit(f, mode=mode)(*args)
-                if expect_refusal:
-                    out[mode] = ("wrong", f"returned a value where {expect_refusal}")
-                    continue
                 bad = _same_value(got, want)
                 if bad:
                     out[mode] = ("wrong", bad)
                     continue
+                if value_only:
+                    out[mode] = ("refused", "a complex result: value only, no gradient")
+                    continue
                 if argnums:
                     g = ad.grad(scalar, argnums=argnums, mode=mode)(*args)
                     if numeric is None:
-                        numeric = _numerical(scalar, args, argnums)
+                        numeric = _numerical(scalar, args, argnums, eps)
                     for gk, nk in zip(g, numeric):
                         if np.shape(gk) != np.shape(nk) or \
-                                not np.allclose(gk, nk, rtol=1e-5, atol=1e-6):
+                                not np.allclose(gk, nk, rtol=rtol, atol=rtol / 10):
                             raise AssertionError(
                                 f"gradient differs by {np.max(np.abs(np.asarray(gk) - nk))}")
             out[mode] = ("works", "")
@@ -404,8 +408,6 @@ def check(name, f, args):
             out[mode] = ("crash", f"RecursionError: {str(exc)[:80]}")
         except Exception as exc:  # noqa: BLE001 - classified
             verdict = _classify_exception(exc)
-            if expect_refusal and verdict == "crash" and isinstance(exc, (TypeError, ValueError)):
-                verdict = "crash"
             out[mode] = (verdict, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
                          if str(exc) else type(exc).__name__)
             if verdict == "crash" and VERBOSE:

@@ -263,8 +263,14 @@ class ArrayOps:
             "depends on the values; use np.where(mask, x, 0) or a constant mask")
 
     def __round__(self, ndigits=None):
-        # round(x) of an array: numpy's round to `ndigits` decimals (JAX's Array.__round__)
-        return round_(self, ndigits or 0)
+        """round(x) of a 0-d value as of a numpy scalar: rounded to `ndigits` decimals, or
+        without them an integer (zero gradient, as JAX's casts); numpy arrays refuse it."""
+        if self.shape:
+            raise TypeError("type numpy.ndarray doesn't define __round__ method (round() "
+                            "takes a 0-d value; use np.round(x, decimals))")
+        if ndigits is None:
+            return E.cast(round_(self), np.int64)
+        return round_(self, ndigits)
 
     def conj(self): return conjugate(self)
     def conjugate(self): return conjugate(self)
