@@ -8,7 +8,7 @@ import numpy as np
 
 from ..primitives import aval_of
 from ..primitives import elementwise as E
-from ._base import FUNCTIONS, UFUNCS, call
+from ._base import FUNCTIONS, REFUSED, UFUNCS, call
 from .indexing import getitem
 from .products import dot, matmul
 from .mathematical import conjugate, imag, real, round_
@@ -118,6 +118,9 @@ class ArrayOps:
             return _ufunc_into(uf, inputs, kwargs)
         fn = UFUNCS.get(uf)
         if fn is None:
+            if uf in REFUSED:
+                raise NotImplementedError(f"np.{uf.__name__} is not supported on traced values: "
+                                          f"{REFUSED[uf]}")
             raise NotImplementedError(f"numpy ufunc np.{uf.__name__} has no autodiff_jit rule")
         if kwargs:  # where=, dtype=, casting=, ...: only what the implementation declares
             kwargs = {k: v for k, v in kwargs.items() if not _UFUNC_DEFAULTS.get(k, _NO)(v)}
@@ -127,6 +130,9 @@ class ArrayOps:
     def __array_function__(self, func, types, args, kwargs):
         fn = FUNCTIONS.get(func)
         if fn is None:
+            if func in REFUSED:
+                raise NotImplementedError(f"{_np_name(func)} is not supported on traced values: "
+                                          f"{REFUSED[func]}")
             raise NotImplementedError(f"numpy function {_np_name(func)} has no autodiff_jit rule; "
                                       f"write it with supported numpy functions "
                                       f"(docs/numpy.md lists the supported ones)")

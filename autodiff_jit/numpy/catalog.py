@@ -21,6 +21,18 @@ REFUSALS = [
     ("np.nonzero, np.argwhere, np.flatnonzero, np.unique, x[traced_mask], np.compress/"
      "np.extract with a traced condition", "the output's shape depends on the values; use "
      "`np.where(mask, x, 0)`"),
+    ("np.trim_zeros, np.unique_all/counts/inverse/values, np.intersect1d, np.union1d, "
+     "np.setdiff1d, np.setxor1d", "the output's shape depends on the values too; np.isin "
+     "(constant shape) is supported"),
+    ("np.roots, np.sort_complex, np.linalg.eig, np.linalg.eigvals", "complex results (see "
+     "complex arrays below); for symmetric matrices np.linalg.eigh / eigvalsh"),
+    ("integer-only operations: np.gcd, np.lcm, shifts, np.invert, np.bitwise_count, "
+     "np.packbits/unpackbits, bitwise and/or/xor of integers", "not compiled (no gradient to "
+     "take); on booleans the bitwise operations are the logical ones and are supported"),
+    ("np.frexp, np.nextafter, np.spacing; np.ldexp with a traced exponent", "they read or "
+     "build the floating-point representation; np.ldexp with a constant exponent is "
+     "supported"),
+    ("np.asarray_chkfinite(traced)", "the check needs the values; use np.asarray"),
     ("np.bincount(traced_ints)", "its length depends on the values; constant bins with "
      "traced weights are supported"),
     ("x[traced_index_array] = v", "use `np.where(mask, v, x)` or np.put_along_axis with "

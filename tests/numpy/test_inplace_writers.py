@@ -90,3 +90,16 @@ def test_byte_swapped_arguments_are_converted(mode, dtype):
     g = ad.grad(lambda x: np.sum(x ** 3), mode=mode)(x)
     assert g.dtype == np.dtype(dtype).newbyteorder("=")
     np.testing.assert_allclose(g, 3 * np.asarray(x, np.float64) ** 2, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+@pytest.mark.parametrize("f, why", [
+    (lambda x: np.unique(x), "shape depends on the values"),
+    (lambda x: np.intersect1d(x, x[:2]), "shape depends on the values"),
+    (lambda x: np.frexp(x)[0], "floating-point representation"),
+    (lambda x: np.linalg.eigvals(x[:4].reshape(2, 2)), "complex"),
+    (lambda x: np.gcd(x.astype(int), 2) * x, "integer-only"),
+])
+def test_deliberate_refusals_say_why(f, why, mode):
+    with pytest.raises(NotImplementedError, match=f"is not supported on traced values: .*{why}"):
+        ad.grad(lambda x: np.sum(f(x)), mode=mode)(V)
