@@ -7,7 +7,7 @@ import numpy as np
 
 from ._base import FUNCTIONS, UFUNCS
 from .lists import _FUNCTIONS as _LIST_FUNCTIONS, _FLOAT_TYPES, _INT_TYPES
-from .ufunc_methods import _ACCUMULATORS, _REDUCERS, METHODS
+from .ufunc_methods import _ACCUMULATORS, _ASSOCIATIVE, _REDUCERS, METHODS
 
 # deliberate refusals: what numpy offers and autodiff_jit cannot, and what to write instead
 REFUSALS = [
@@ -90,11 +90,13 @@ def render() -> str:
         _wrap(ufuncs),
         "",
         "Ufunc methods: " + ", ".join(
-            f"`.{m}`" for m in METHODS) + "; `.reduce` for " + ", ".join(
-            f"np.{u.__name__}" for u in _REDUCERS) + "; `.accumulate` for " + ", ".join(
+            f"`.{m}`" for m in METHODS) + "; `.reduce` and `.reduceat` for " + ", ".join(
+            f"np.{u.__name__}" for u in list(_REDUCERS) + list(_ASSOCIATIVE)) +
+        "; `.accumulate` for " + ", ".join(
             f"np.{u.__name__}" for u in _ACCUMULATORS) +
         " (others by a doubling scan: maximum, minimum, logaddexp, logaddexp2, fmax, fmin, "
-        "logical_and, logical_or, hypot); `.at` for add and subtract.",
+        "logical_and, logical_or, logical_xor, hypot); `.at` for every ufunc (add and "
+        "subtract scatter-add; the others apply once per index, in order, as numpy).",
         "",
         "`out=` takes a traced array (or a tape Tensor): the ufunc writes its result into it "
         "as `out[...] = result` and returns it, so every name and view of `out` sees the "
