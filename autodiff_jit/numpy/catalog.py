@@ -146,7 +146,10 @@ def render() -> str:
         ": `np.int64(traced)` is `traced.astype(np.int64)` (its gradient is zero, as JAX's);",
         "- the float types " + ", ".join(f"`np.{n}`" for n in _FLOAT_TYPES) +
         ": `np.float32(traced)` is `traced.astype(np.float32)`, and the gradient flows "
-        "through it (JAX's `jnp.float32(x)`); of a non-0-d value it is an array, as numpy's.",
+        "through it (JAX's `jnp.float32(x)`); of a non-0-d value it is an array, as numpy's. "
+        "While routed these names are subclasses of numpy's types: `isinstance`, `np.dtype(...)` "
+        "and `dtype=` work as usual, but `type(v) is np.float64` is False for numpy's own "
+        "scalars (compare with `isinstance` or `v.dtype == np.float64`).",
         "",
         "So `np.array([x[1], -x[0]])`, `np.mean([a, b])`, `np.append([a, 1.0], x)`, "
         "`np.sin([a, b])`, `np.full(3, a)` and `np.r_[x, c, 1:3]` work in every mode. A "
