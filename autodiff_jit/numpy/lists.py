@@ -328,10 +328,15 @@ def _showwarnmsg(msg):
     ours.f_globals.get("__warningregistry__", {}).clear()  # dedup by the user's line instead
     warnings.onceregistry.pop((str(msg.message), msg.category), None)
     g = site.f_globals
-    warnings.warn_explicit(msg.message, msg.category, site.f_code.co_filename, site.f_lineno,
-                           module=g.get("__name__"),
-                           registry=g.setdefault("__warningregistry__", {}),
-                           module_globals=g, source=msg.source)
+    try:
+        warnings.warn_explicit(msg.message, msg.category, site.f_code.co_filename,
+                               site.f_lineno, module=g.get("__name__"),
+                               registry=g.setdefault("__warningregistry__", {}),
+                               source=msg.source)
+    except Warning:  # an "error" filter for the user's line
+        raise
+    except Exception:  # noqa: BLE001 - never fail a computation over where a warning points
+        _SHOWWARNMSG[0](msg)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -81,17 +81,19 @@ def arctanh(x):
 def cbrt(x):
     x = _float(x)
     a = _abs(x)
-    tiny = _u[np.less](a, float(np.finfo(np.float64).tiny))
-    a = _where(tiny, multiply(a, 2.0 ** 162), a)   # subnormals scaled exactly into range
+    fi = np.finfo(_dtype(x))
+    k = 54 if fi.bits == 64 else 16  # 2**(3k) lifts the smallest subnormal into normal range
+    tiny = _u[np.less](a, float(fi.tiny))
+    a = _where(tiny, multiply(a, 2.0 ** (3 * k)), a)   # subnormals scaled exactly into range
     r = _u[np.power](a, 1.0 / 3.0)  # off by ~|log a| ulps (1/3 is rounded)
     # one Newton step r -= (r^3 - a) / (3 r^2) brings it to about an ulp (not at 0 or inf,
     # where the step is 0/0, nor near overflow)
-    safe = _u[np.logical_and](_u[np.greater](a, 0.0), _u[np.less](a, 1e308))
+    safe = _u[np.logical_and](_u[np.greater](a, 0.0), _u[np.less](a, float(fi.max) * 0.999))
     rs = _where(safe, r, 1.0)
     newton = subtract(rs, divide(subtract(multiply(multiply(rs, rs), rs), _where(safe, a, 1.0)),
                                  multiply(3.0, multiply(rs, rs))))
     r = _where(safe, newton, r)
-    r = _where(tiny, multiply(r, 2.0 ** -54), r)
+    r = _where(tiny, multiply(r, 2.0 ** -k), r)
     return _where(signbit(x), _u[np.negative](r), r)
 
 

@@ -3,6 +3,8 @@ special values (inf, nan, -0.0) vs numpy."""
 import numpy as np
 import pytest
 
+import autodiff_jit as ad
+
 from table import check_case, check_value
 
 _r = np.random.default_rng(7)
@@ -133,3 +135,14 @@ WHOLE_ARRAY_TESTS = {  # boolean answers about whole arrays (no derivative; valu
 @pytest.mark.parametrize("name", sorted(WHOLE_ARRAY_TESTS))
 def test_whole_array_tests(name):
     check_value(WHOLE_ARRAY_TESTS[name], [_P, _Q])
+
+
+def test_cbrt_of_float32_values():
+    # the subnormal scaling factor was float64's (2**162), which overflows float32: every
+    # float32 value's gradient was NaN
+    x = np.array([0.31, -0.47, 8.0, 1e-40, -2e-44, 3e37], np.float32)
+    check_value(np.cbrt, [x], rtol=8 * np.finfo(np.float32).eps)
+    for mode in ("compiled", "interpret", "tape"):
+        g = ad.grad(lambda v: np.sum(np.cbrt(v[:3])), mode=mode)(x)
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g[:3], np.abs(x[:3].astype(float)) ** (-2 / 3) / 3, rtol=1e-5)
