@@ -309,15 +309,13 @@ def histogramdd(sample, bins=10, range=None, density=None, weights=None):
         nbins *= nb
     hist = _counts(flat, inside, nbins, weights)
     shape = tuple(_shape(e)[0] - 1 for e in edges)
-    hist = reshape(hist, shape)
+    hist = E.cast(reshape(hist, shape), np.float64)  # numpy's counts here are float64
     if density:
         vol = 1.0
         for k, e in enumerate(edges):
             w = subtract(e[1:], e[:-1])
             vol = multiply(vol, reshape(w, tuple(-1 if j == k else 1 for j in builtins_range(d))))
-        hist = divide(divide(E.cast(hist, np.float64), vol), sum_(hist))
-    elif weights is None:
-        hist = E.cast(hist, np.float64)  # numpy's counts are float here
+        hist = divide(divide(hist, vol), sum_(hist))
     return hist, edges
 
 
