@@ -19,6 +19,10 @@ import numpy as np
 
 from . import tree
 
+# numpy's scalar types captured at import: while a trace runs, numpy/lists.py routes the
+# np.float64/np.float32 attributes (subclasses whose constructor casts traced values)
+_F64, _F32 = np.float64, np.float32
+
 NO_SIG = object()   # in a positional signature: a leaf it does not cover (never registered)
 
 
@@ -28,7 +32,7 @@ def fast_sig(x):
     t = type(x)
     if t is np.ndarray and x.dtype.isnative:  # byte-swapped arrays take the converting path
         return (x.shape, x.dtype)
-    if t is float or t is np.float64 or t is np.float32:
+    if t is float or t is _F64 or t is _F32:
         return t
     return NO_SIG
 

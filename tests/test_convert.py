@@ -649,3 +649,32 @@ def test_source_cut_that_does_not_parse_falls_back_to_inspect(monkeypatch):
     assert unsupported_reason(_multi_line) is None and calls == [_multi_line]
     for x in (-1.5, 0.5):
         np.testing.assert_allclose(ad.grad(_multi_line)(x), fd(_multi_line, (x,)), rtol=1e-6)
+
+
+def _power(x, n):
+    # calls itself by its module-level name (the converted def once made that name a closure
+    # cell of the conversion's factory, so the call found the runtime namespace)
+    if n == 0:
+        return 1.0
+    return x * _power(x, n - 1)
+
+
+def _leaves(x):
+    if isinstance(x, (tuple, list)):
+        return [v for item in x for v in _leaves(item)]  # the name inside a comprehension
+    return [x]
+
+
+def test_recursive_functions_call_themselves():
+    check(lambda x: _power(x, 3) + 0 * x, (1.3,))
+    check(lambda x: np.sum(np.stack(_leaves((np.split(np.array([x, 2 * x]) ** 2, 2),
+                                             [x * np.ones(1)])))), (1.5,))
+
+
+def test_recursive_nested_functions_call_themselves():
+    def f(x):
+        def rec(v, n):
+            return v if n == 0 else np.sin(rec(v, n - 1))
+        return rec(x, 2)
+
+    check(f, (0.5,))

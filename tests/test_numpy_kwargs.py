@@ -69,6 +69,10 @@ _NEED_NOT_READ = {
     "astype(copy=)": "np.astype: a copy where numpy may return x itself (same values)",
     "meshgrid(copy=)": "copy=False gives views numpy says not to write into (same values)",
     "device": "the array API's device: CPU only",
+    "isin(assume_unique=)": "lets numpy skip its uniqueness pass: the same result whenever "
+                            "the inputs are unique, as numpy requires",
+    "histogram_bin_edges(weights=)": "numpy reads it only for string bin estimators, which "
+                                     "are refused",
 }
 
 

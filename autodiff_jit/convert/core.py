@@ -147,12 +147,15 @@ def _convert_code(f):
     new = convert_function_def(fn, filename)
     _drop_def_time_expressions(new)
     freevars = list(f.__code__.co_freevars)
+    # the def must not make its own name a local of the factory: a function that calls itself
+    # by its (global) name would find a closure cell there instead of the module's function
+    own = [] if new.name in freevars else [ast.Global(names=[new.name])]
     factory = ast.FunctionDef(
         name="__ad_factory",
         args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in [RT] + freevars],
                            vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
                            defaults=[]),
-        body=[new, ast.Return(value=ast.Name(id=new.name, ctx=ast.Load()))],
+        body=own + [new, ast.Return(value=ast.Name(id=new.name, ctx=ast.Load()))],
         decorator_list=[], returns=None, type_params=[])
     module = ast.fix_missing_locations(ast.Module(body=[ast.copy_location(factory, fn)],
                                                   type_ignores=[]))

@@ -96,7 +96,7 @@ def _combine(a, b, logical):
     if a.shape == () and a.dtype == np.bool_ and bool_b:
         return logical(a, b)
     truth = as_pred(a, "`and`/`or`", None)
-    return np.where(truth, b, a) if logical is np.logical_and else np.where(truth, a, b)
+    return np.where(truth, b, a) if logical == np.logical_and else np.where(truth, a, b)
 
 
 _COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,

@@ -17,6 +17,24 @@ UFUNCS: dict = {}
 FUNCTIONS: dict = {}
 
 
+_VALUE_SHAPED = ("the output's shape depends on the values, which are not known while tracing; "
+                 "use np.where(mask, x, 0) (or a constant mask)")
+_COMPLEX = "its results are complex, and autodiff_jit differentiates real arrays only"
+_BITS = ("an integer-only operation (bits, gcd/lcm) that autodiff_jit does not compile; the "
+         "bitwise operations on booleans are supported (they are the logical ones)")
+_FLOAT_BITS = "it reads the floating-point representation, which autodiff_jit does not model"
+# numpy names refused on purpose: the dispatcher's message says why and what to write instead
+REFUSED = {f: why for names, why in (
+    ("nonzero argwhere flatnonzero unique unique_all unique_counts unique_inverse "
+     "unique_values intersect1d union1d setdiff1d setxor1d trim_zeros", _VALUE_SHAPED),
+    ("roots sort_complex linalg.eig linalg.eigvals", _COMPLEX),
+    ("gcd lcm left_shift right_shift bitwise_left_shift bitwise_right_shift invert "
+     "bitwise_not bitwise_invert bitwise_count packbits unpackbits", _BITS),
+    ("frexp nextafter spacing", _FLOAT_BITS),
+) for f in (getattr(np.linalg if n.startswith("linalg.") else np, n.split(".")[-1], None)
+            for n in names.split()) if f is not None}
+
+
 def implements(*np_fns, table=None, defaults_only=()):
     """Register `fn` as the implementation of each numpy function in `np_fns`.
 

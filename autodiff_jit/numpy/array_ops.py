@@ -8,15 +8,15 @@ import numpy as np
 
 from ..primitives import aval_of
 from ..primitives import elementwise as E
-from ._base import FUNCTIONS, UFUNCS, call
+from ._base import FUNCTIONS, REFUSED, UFUNCS, call
 from .indexing import getitem
 from .products import dot, matmul
 from .mathematical import conjugate, imag, real, round_
-from .indexing import take
+from .indexing import compress, put, take
 from .reductions import all_, amax, amin, any_, argmax, argmin, cumprod, cumsum, mean, prod, \
     std, sum_, var
 from .shape_base import repeat
-from .sorting import argsort, sort
+from .sorting import argpartition, argsort, partition, searchsorted, sort
 from .twodim import diagonal, trace
 from .ufunc_methods import METHODS
 from .shape import ravel, reshape, squeeze, swapaxes, transpose
@@ -118,6 +118,9 @@ class ArrayOps:
             return _ufunc_into(uf, inputs, kwargs)
         fn = UFUNCS.get(uf)
         if fn is None:
+            if uf in REFUSED:
+                raise NotImplementedError(f"np.{uf.__name__} is not supported on traced values: "
+                                          f"{REFUSED[uf]}")
             raise NotImplementedError(f"numpy ufunc np.{uf.__name__} has no autodiff_jit rule")
         if kwargs:  # where=, dtype=, casting=, ...: only what the implementation declares
             kwargs = {k: v for k, v in kwargs.items() if not _UFUNC_DEFAULTS.get(k, _NO)(v)}
@@ -127,6 +130,9 @@ class ArrayOps:
     def __array_function__(self, func, types, args, kwargs):
         fn = FUNCTIONS.get(func)
         if fn is None:
+            if func in REFUSED:
+                raise NotImplementedError(f"{_np_name(func)} is not supported on traced values: "
+                                          f"{REFUSED[func]}")
             raise NotImplementedError(f"numpy function {_np_name(func)} has no autodiff_jit rule; "
                                       f"write it with supported numpy functions "
                                       f"(docs/numpy.md lists the supported ones)")
@@ -234,9 +240,43 @@ class ArrayOps:
     def dot(self, *a, **k): return self._method(dot, "dot", a, k)
     def clip(self, *a, **k): return self._method(clip, "clip", a, k)
 
+    def argpartition(self, *a, **k): return self._method(argpartition, "argpartition", a, k)
+    def searchsorted(self, *a, **k): return self._method(searchsorted, "searchsorted", a, k)
+
+    def compress(self, condition, axis=None, out=None):
+        return _fresh(call(compress, "ndarray.compress", (condition, self, axis, out), {}),
+                      (self,))
+
     def sort(self, *a, **k):
         """In place, as numpy: every name for this value sees the sorted array."""
         self[...] = call(sort, "ndarray.sort", (self,) + a, k)
+
+    def partition(self, *a, **k):
+        """In place, as numpy's ndarray.partition."""
+        self[...] = call(partition, "ndarray.partition", (self,) + a, k)
+
+    def put(self, indices, values, mode="raise"):
+        """In place, as numpy's ndarray.put."""
+        call(put, "ndarray.put", (self, indices, values, mode), {})
+
+    def fill(self, value):
+        """In place, as numpy's ndarray.fill: every element becomes `value` (cast)."""
+        self[...] = value
+
+    def nonzero(self):
+        raise NotImplementedError(
+            "ndarray.nonzero() of a traced value is not supported: the number of indices "
+            "depends on the values; use np.where(mask, x, 0) or a constant mask")
+
+    def __round__(self, ndigits=None):
+        """round(x) of a 0-d value as of a numpy scalar: rounded to `ndigits` decimals, or
+        without them an integer (zero gradient, as JAX's casts); numpy arrays refuse it."""
+        if self.shape:
+            raise TypeError("type numpy.ndarray doesn't define __round__ method (round() "
+                            "takes a 0-d value; use np.round(x, decimals))")
+        if ndigits is None:
+            return E.cast(round_(self), np.int64)
+        return round_(self, ndigits)
 
     def conj(self): return conjugate(self)
     def conjugate(self): return conjugate(self)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import FUNCTIONS, UFUNCS
-from .lists import _FUNCTIONS as _LIST_FUNCTIONS, _INT_TYPES
-from .ufunc_methods import _ACCUMULATORS, _REDUCERS, METHODS
+from .lists import _FUNCTIONS as _LIST_FUNCTIONS, _FLOAT_TYPES, _INT_TYPES
+from .ufunc_methods import _ACCUMULATORS, _ASSOCIATIVE, _REDUCERS, METHODS
 
 # deliberate refusals: what numpy offers and autodiff_jit cannot, and what to write instead
 REFUSALS = [
@@ -15,16 +15,24 @@ REFUSALS = [
      "values", "only calls through the numpy module (`np.array(...)`) are routed while a "
      "trace runs (see above); write `np.array([a, b])`, `autodiff_jit.numpy.array([a, b])` "
      "or `np.stack`"),
-    ("a ufunc given a list of traced values (`np.sin([a, b])`)", "ufuncs are not routed; "
-     "write `np.sin(np.array([a, b]))`"),
-    ("np.full(shape, traced)", "np.full converts the fill value with np.asarray; use "
-     "`np.full_like(x, traced)` or `np.broadcast_to(traced, shape)`"),
     ("np.vectorize(f)(traced)", "np.vectorize is a class numpy does not dispatch (it asks "
      "each element for its value); `autodiff_jit.vectorize(f, otypes=, excluded=, "
      "signature=)` takes the same arguments and vmaps f"),
     ("np.nonzero, np.argwhere, np.flatnonzero, np.unique, x[traced_mask], np.compress/"
      "np.extract with a traced condition", "the output's shape depends on the values; use "
      "`np.where(mask, x, 0)`"),
+    ("np.trim_zeros, np.unique_all/counts/inverse/values, np.intersect1d, np.union1d, "
+     "np.setdiff1d, np.setxor1d", "the output's shape depends on the values too; np.isin "
+     "(constant shape) is supported"),
+    ("np.roots, np.sort_complex, np.linalg.eig, np.linalg.eigvals", "complex results (see "
+     "complex arrays below); for symmetric matrices np.linalg.eigh / eigvalsh"),
+    ("integer-only operations: np.gcd, np.lcm, shifts, np.invert, np.bitwise_count, "
+     "np.packbits/unpackbits, bitwise and/or/xor of integers", "not compiled (no gradient to "
+     "take); on booleans the bitwise operations are the logical ones and are supported"),
+    ("np.frexp, np.nextafter, np.spacing; np.ldexp with a traced exponent", "they read or "
+     "build the floating-point representation; np.ldexp with a constant exponent is "
+     "supported"),
+    ("np.asarray_chkfinite(traced)", "the check needs the values; use np.asarray"),
     ("np.bincount(traced_ints)", "its length depends on the values; constant bins with "
      "traced weights are supported"),
     ("x[traced_index_array] = v", "use `np.where(mask, v, x)` or np.put_along_axis with "
@@ -82,11 +90,13 @@ def render() -> str:
         _wrap(ufuncs),
         "",
         "Ufunc methods: " + ", ".join(
-            f"`.{m}`" for m in METHODS) + "; `.reduce` for " + ", ".join(
-            f"np.{u.__name__}" for u in _REDUCERS) + "; `.accumulate` for " + ", ".join(
+            f"`.{m}`" for m in METHODS) + "; `.reduce` and `.reduceat` for " + ", ".join(
+            f"np.{u.__name__}" for u in list(_REDUCERS) + list(_ASSOCIATIVE)) +
+        "; `.accumulate` for " + ", ".join(
             f"np.{u.__name__}" for u in _ACCUMULATORS) +
         " (others by a doubling scan: maximum, minimum, logaddexp, logaddexp2, fmax, fmin, "
-        "logical_and, logical_or, hypot); `.at` for add and subtract.",
+        "logical_and, logical_or, logical_xor, hypot); `.at` for every ufunc (add and "
+        "subtract scatter-add; the others apply once per index, in order, as numpy).",
         "",
         "`out=` takes a traced array (or a tape Tensor): the ufunc writes its result into it "
         "as `out[...] = result` and returns it, so every name and view of `out` sees the "
@@ -126,11 +136,24 @@ def render() -> str:
         "items);",
         "- " + ", ".join(f"`np.{n}`" for n in _LIST_FUNCTIONS["numpy"].split()) + ", " +
         ", ".join(f"`np.linalg.{n}`" for n in _LIST_FUNCTIONS["numpy.linalg"].split()) + ";",
+        "- every ufunc above and its methods (`np.sin([a, b])`, `np.maximum([x[0], x[1]], 0)`, "
+        "`np.add.reduce([a, b])`): the lists are built into values and numpy's ufunc is "
+        "called again; while routed, `np.sin` answers as numpy's ufunc (`isinstance(np.sin, "
+        "np.ufunc)`, `==`, hash, attributes);",
+        "- `np.full(shape, traced)` and `np.full_like(x, traced)` (a traced fill value, or a "
+        "list holding one, broadcast to the shape; its dtype unless `dtype=` is given);",
         "- the integer types " + ", ".join(f"`np.{n}`" for n in _INT_TYPES) +
-        ": `np.int64(traced)` is `traced.astype(np.int64)` (its gradient is zero, as JAX's).",
+        ": `np.int64(traced)` is `traced.astype(np.int64)` (its gradient is zero, as JAX's);",
+        "- the float types " + ", ".join(f"`np.{n}`" for n in _FLOAT_TYPES) +
+        ": `np.float32(traced)` is `traced.astype(np.float32)`, and the gradient flows "
+        "through it (JAX's `jnp.float32(x)`); of a non-0-d value it is an array, as numpy's. "
+        "While routed these names are subclasses of numpy's types: `isinstance`, `np.dtype(...)` "
+        "and `dtype=` work as usual, but `type(v) is np.float64` is False for numpy's own "
+        "scalars (compare with `isinstance` or `v.dtype == np.float64`).",
         "",
-        "So `np.array([x[1], -x[0]])`, `np.mean([a, b])`, `np.append([a, 1.0], x)` and "
-        "`np.r_[x, c, 1:3]` work in every mode. Outside a traced call numpy's attributes "
+        "So `np.array([x[1], -x[0]])`, `np.mean([a, b])`, `np.append([a, 1.0], x)`, "
+        "`np.sin([a, b])`, `np.full(3, a)` and `np.r_[x, c, 1:3]` work in every mode. A "
+        "warning numpy issues inside a routed call names the user's line, as without routing. Outside a traced call numpy's attributes "
         "are numpy's own (and a Tensor that requires grad keeps PyTorch's RuntimeError). "
         "`autodiff_jit.numpy.array` accepts lists of traced values anywhere.",
         "",

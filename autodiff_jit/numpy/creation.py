@@ -55,9 +55,21 @@ def empty_like(x, dtype=None, order="K", subok=True, shape=None, *, device=None)
 @implements(np.full_like, defaults_only=("device",))
 def full_like(x, fill_value, dtype=None, order="K", subok=True, shape=None, *, device=None):
     shape, dtype = _like_shape(x, shape), np.dtype(dtype or _dtype(x))
+    fill_value = asvalue(fill_value)
     if _is_traced(fill_value):
         return broadcast_to(E.cast(fill_value, dtype), shape)
     return _constant_like(x, shape, fill_value, dtype)
+
+
+@implements(np.full, defaults_only=("device", "like"))
+def full(shape, fill_value, dtype=None, order="C", *, device=None, like=None):
+    """np.full with a traced fill value (numpy/lists.py routes np.full to this then): its
+    dtype unless dtype= is given, broadcast to shape as numpy's np.copyto does."""
+    fill_value = asvalue(fill_value)
+    if not _is_traced(fill_value):
+        return np.full(shape, fill_value, dtype, order)
+    shape = (int(shape),) if isinstance(shape, numbers.Integral) else tuple(shape)
+    return broadcast_to(E.cast(fill_value, np.dtype(dtype or _dtype(fill_value))), shape)
 
 
 @implements(np.copy)

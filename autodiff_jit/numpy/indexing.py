@@ -8,7 +8,7 @@ import numpy as np
 from ..primitives import aval_of, bind
 from ..primitives import elementwise as E, indexing as I, shape as S
 from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
-from ._gather import remap
+from ._gather import gather, remap
 from .shape import broadcast_to, ravel
 from .ufuncs import add, multiply, subtract
 
@@ -310,6 +310,93 @@ def put_along_axis(arr, indices, values, axis):
         pos, axis = pos.ravel(), 0
     targets = np.take_along_axis(pos, np.asarray(indices), axis)
     arr[np.unravel_index(targets, shape)] = broadcast_to(asvalue(values), targets.shape)
+
+
+def _written(np_name, a, where):
+    """The flat positions numpy's in-place writer `np_name` touches (a constant `where`)."""
+    if not _is_traced(a):
+        raise NotImplementedError(
+            f"{np_name} writes into its first argument, which is a numpy array here: a traced "
+            f"value cannot be stored in it; build the result instead (np.where(mask, v, a))")
+    if _is_traced(where):
+        raise NotImplementedError(f"{np_name} with traced positions or mask is not supported; "
+                                  f"use np.where(mask, v, a)")
+    return aval_of(a).size
+
+
+def _cycled(values, n):
+    """numpy's values for n written slots: flattened and repeated as needed (np.resize)."""
+    values = asvalue(values)
+    size = aval_of(values).size
+    if not _is_traced(values):
+        return np.resize(np.ravel(values), n)
+    return gather(values, np.arange(n) % size) if size else values
+
+
+def _write_flat(a, flat_positions, values):
+    """a.flat[positions] = values in place, in order (a repeated position keeps the last)."""
+    last = {int(p): k for k, p in enumerate(flat_positions)}
+    if not last:
+        return
+    pos, order = np.fromiter(last, np.int64), np.fromiter(last.values(), np.int64)
+    if _is_traced(values):
+        values = gather(values, order)
+    else:
+        values = np.asarray(values)[order]
+    a[np.unravel_index(pos, _shape(a))] = values
+
+
+@implements(np.put)
+def put(a, ind, v, mode="raise"):
+    """In place, as numpy: a.flat[ind] = v (v repeated as needed), constant indices."""
+    size = _written("np.put", a, ind)
+    ind = np.asarray(ind, np.int64).ravel()
+    if mode == "raise":
+        bad = ind[(ind >= size) | (ind < -size)]
+        if bad.size:
+            raise IndexError(f"index {bad[0]} is out of bounds for axis 0 with size {size}")
+    elif mode == "clip":
+        ind = np.clip(ind, 0, size - 1)
+    elif mode != "wrap":
+        raise ValueError(f"clipmode not understood: {mode!r} (use 'raise', 'wrap' or 'clip')")
+    if ind.size and aval_of(asvalue(v)).size:
+        _write_flat(a, ind % size, _cycled(v, ind.size))
+
+
+@implements(np.place)
+def place(arr, mask, vals):
+    """In place, as numpy: the True positions of a constant mask take vals in turn."""
+    _written("np.place", arr, mask)
+    slots = np.flatnonzero(np.asarray(mask))
+    if slots.size and not aval_of(asvalue(vals)).size:
+        raise ValueError("Cannot insert from an empty array!")
+    if slots.size:
+        _write_flat(arr, slots, _cycled(vals, slots.size))
+
+
+@implements(np.putmask)
+def putmask(a, mask, values):
+    """In place, as numpy: a.flat[i] = values.flat[i % values.size] where the mask is True."""
+    size = _written("np.putmask", a, mask)
+    mask = np.asarray(mask, bool)
+    if mask.shape != _shape(a):
+        raise ValueError("putmask: mask and data must be the same size")
+    slots = np.flatnonzero(mask)
+    if slots.size and aval_of(asvalue(values)).size:
+        _write_flat(a, slots, gather(_cycled(values, size), slots)
+                    if _is_traced(asvalue(values)) else _cycled(values, size)[slots])
+
+
+@implements(np.copyto)
+def copyto(dst, src, casting="same_kind", where=True):
+    """In place, as numpy: dst takes src (broadcast) where `where` (a constant) is True."""
+    _written("np.copyto", dst, where)
+    src = asvalue(src)
+    if not np.can_cast(_dtype(src), _dtype(dst), casting):
+        raise TypeError(f"Cannot cast array data from dtype('{np.dtype(_dtype(src))}') to "
+                        f"dtype('{np.dtype(_dtype(dst))}') according to the rule '{casting}'")
+    src = broadcast_to(E.cast(src, _dtype(dst)), _shape(dst))
+    dst[...] = src if where is True else E.select(np.broadcast_to(where, _shape(dst)), src, dst)
 
 
 @implements(np.select)

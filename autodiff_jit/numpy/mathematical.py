@@ -15,6 +15,7 @@ from ..ir import is_float
 from ..primitives import bind
 from ..primitives import elementwise as E
 from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, ufunc
+from .reductions import all_
 from .ufuncs import add, divide, maximum, minimum, multiply, stop_gradient, subtract
 
 _u = UFUNCS  # the ufunc table: the implementations registered in ufuncs.py
@@ -80,17 +81,19 @@ def arctanh(x):
 def cbrt(x):
     x = _float(x)
     a = _abs(x)
-    tiny = _u[np.less](a, float(np.finfo(np.float64).tiny))
-    a = _where(tiny, multiply(a, 2.0 ** 162), a)   # subnormals scaled exactly into range
+    fi = np.finfo(_dtype(x))
+    k = 54 if fi.bits == 64 else 16  # 2**(3k) lifts the smallest subnormal into normal range
+    tiny = _u[np.less](a, float(fi.tiny))
+    a = _where(tiny, multiply(a, 2.0 ** (3 * k)), a)   # subnormals scaled exactly into range
     r = _u[np.power](a, 1.0 / 3.0)  # off by ~|log a| ulps (1/3 is rounded)
     # one Newton step r -= (r^3 - a) / (3 r^2) brings it to about an ulp (not at 0 or inf,
     # where the step is 0/0, nor near overflow)
-    safe = _u[np.logical_and](_u[np.greater](a, 0.0), _u[np.less](a, 1e308))
+    safe = _u[np.logical_and](_u[np.greater](a, 0.0), _u[np.less](a, float(fi.max) * 0.999))
     rs = _where(safe, r, 1.0)
     newton = subtract(rs, divide(subtract(multiply(multiply(rs, rs), rs), _where(safe, a, 1.0)),
                                  multiply(3.0, multiply(rs, rs))))
     r = _where(safe, newton, r)
-    r = _where(tiny, multiply(r, 2.0 ** -54), r)
+    r = _where(tiny, multiply(r, 2.0 ** -k), r)
     return _where(signbit(x), _u[np.negative](r), r)
 
 
@@ -168,6 +171,38 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     return res
 
 
+@implements(np.allclose)
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return all_(isclose(a, b, rtol, atol, equal_nan))
+
+
+def _equal(a1, a2, equal_nan):
+    same = _u[np.equal](stop_gradient(a1), stop_gradient(a2))
+    if equal_nan:
+        same = _u[np.logical_or](same, _u[np.logical_and](_u[np.isnan](a1), _u[np.isnan](a2)))
+    return all_(same)
+
+
+@implements(np.array_equal)
+def array_equal(a1, a2, equal_nan=False):
+    """Whether the shapes and all elements agree (shapes are known while tracing)."""
+    a1, a2 = asvalue(a1), asvalue(a2)
+    if _shape(a1) != _shape(a2):
+        return False
+    return _equal(a1, a2, equal_nan)
+
+
+@implements(np.array_equiv)
+def array_equiv(a1, a2):
+    """Whether the arrays broadcast to one shape and all elements agree there."""
+    a1, a2 = asvalue(a1), asvalue(a2)
+    try:
+        np.broadcast_shapes(_shape(a1), _shape(a2))
+    except ValueError:
+        return False
+    return _equal(a1, a2, False)
+
+
 # ---------------------------------------------------------------------------------------------
 # real/imag/conj of real arrays (complex values are not supported)
 
@@ -188,6 +223,16 @@ def real(val):
 def imag(val):
     x = _real_only(val, "imag")
     return np.zeros(_shape(x), _dtype(x))
+
+
+@implements(np.iscomplex)
+def iscomplex(x):
+    return np.zeros(_shape(_real_only(x, "iscomplex")), bool)
+
+
+@implements(np.isreal)
+def isreal(x):
+    return np.ones(_shape(_real_only(x, "isreal")), bool)
 
 
 @implements(np.real_if_close)

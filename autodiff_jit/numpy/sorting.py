@@ -1,5 +1,6 @@
 """numpy's sorting and searching (numpy/_core/fromnumeric, _multiarray): sort, argsort,
-partition, argpartition, lexsort, searchsorted, digitize.
+partition, argpartition, lexsort, searchsorted, digitize; isin (a comparison with each of the
+test elements).
 
 One primitive, argsort (stable, NaNs last); np.sort gathers through it, so the gradient flows
 back along the permutation (JAX's convention; ties are a measure-zero kink). Orders are
@@ -22,7 +23,7 @@ from ..primitives.selection import argpartition_p
 from ..primitives.sorting import argsort_p
 from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
 from .indexing import gather_along_axis, take_along_axis
-from .reductions import sum_
+from .reductions import any_, sum_
 from .shape import expand_dims, flip, ravel, reshape
 
 
@@ -176,3 +177,18 @@ def digitize(x, bins, right=False):
 
 
 _ = reshape
+
+
+@implements(np.isin)
+def isin(element, test_elements, assume_unique=False, invert=False, *, kind=None):
+    """Whether each element occurs in test_elements (no derivative: a comparison); `kind` and
+    `assume_unique` only choose numpy's algorithm."""
+    e, t = asvalue(element), ravel(asvalue(test_elements))
+    if kind not in (None, "sort", "table"):
+        raise ValueError(f"Invalid kind: '{kind}'. Please use None, 'sort' or 'table'.")
+    if kind == "table" and not all(np.dtype(_dtype(v)).kind in "biu" for v in (e, t)):
+        raise ValueError("The 'table' method is only supported for boolean or integer arrays. "
+                         "Please select 'sort' or None for kind.")
+    hit = any_(UFUNCS[np.equal](expand_dims(e, -1), t), -1) if _shape(t)[0] else \
+        np.zeros(_shape(e), bool)
+    return UFUNCS[np.logical_not](hit) if invert else hit

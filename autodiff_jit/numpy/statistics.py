@@ -1,5 +1,6 @@
 """numpy's order statistics and correlations (numpy/lib/_function_base_impl, _histograms_impl):
-median, percentile, quantile (their nan* forms), cov, corrcoef, histogram, bincount.
+median, percentile, quantile (their nan* forms), cov, corrcoef, histogram (and its 2-d, d-d
+and bin-edge forms), bincount.
 
 Order statistics select (the argselect primitive: a radix select, no full sort) the elements
 at the stable sort's ranks and interpolate with numpy's own formulas, so values match numpy's;
@@ -8,6 +9,7 @@ rank). A slice holding NaN gives NaN, as numpy. Bin membership has no derivative
 """
 from __future__ import annotations
 
+import builtins
 import numbers
 
 import numpy as np
@@ -20,7 +22,8 @@ from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, norm
 from .creation import linspace
 from .reductions import amax, amin, any_, mean, sum_
 from .indexing import gather_along_axis
-from .shape import broadcast_to, concatenate, moveaxis, ravel, reshape, squeeze, transpose
+from .shape import broadcast_to, concatenate, moveaxis, ravel, reshape, squeeze, stack, \
+    transpose
 from .shape_base import atleast_2d
 from .products import dot
 from .sorting import _keys, searchsorted
@@ -28,6 +31,7 @@ from .twodim import diag
 from .ufuncs import add, clip, divide, multiply, subtract
 
 _u = UFUNCS
+builtins_range = builtins.range  # `range` is a numpy parameter name below
 
 
 def _float(a):
@@ -237,46 +241,111 @@ def bincount(x, weights=None, minlength=0):
     return I.take_add(w, x.astype(np.int64), 0, length)
 
 
+def _edges(a, bins, range, np_name):
+    """numpy's bin edges of the flat values `a`: `bins` + 1 equal bins over `range` (or over
+    the values' min..max, widened by 0.5 when they are equal), or the given edges."""
+    if isinstance(bins, str):
+        raise NotImplementedError(f"{np_name}(bins='<estimator>') is not supported; give the "
+                                  f"number of bins or the edges")
+    if not isinstance(bins, numbers.Integral):
+        return asvalue(bins)
+    if range is not None:
+        lo, hi = float(range[0]), float(range[1])
+    else:
+        lo, hi = amin(a), amax(a)
+    if _is_traced(lo) or _is_traced(hi):
+        same = _u[np.equal](lo, hi)
+        lo = E.select(same, subtract(lo, 0.5), lo)
+        hi = E.select(same, add(hi, 0.5), hi)
+    elif lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    # numpy's edge dtype: result_type(first, last, a) (range's Python floats are weak)
+    bin_type = _dtype(a) if range is None else \
+        np.result_type(range[0], range[1], np.empty(0, _dtype(a)))
+    return linspace(lo, hi, int(bins) + 1, dtype=bin_type)
+
+
+def _bin_of(a, edges):
+    """(the bin of each value, whether it is inside): bin i holds edges[i] <= a < edges[i+1]
+    and the last bin also its right edge, as numpy's."""
+    nb = _shape(edges)[0] - 1
+    idx = subtract(searchsorted(edges, a, "right"), 1)
+    idx = E.select(_u[np.equal](a, edges[nb]), np.int64(nb - 1), idx)
+    return idx, _u[np.logical_and](_u[np.greater_equal](idx, 0), _u[np.less](idx, nb))
+
+
+def _counts(flat_bin, inside, nbins, weights):
+    """The (weighted) count of each of `nbins` bins: a one-hot sum (bin membership has no
+    derivative; the weights do)."""
+    onehot = _u[np.logical_and](
+        _u[np.equal](reshape(flat_bin, (-1, 1)), np.arange(nbins, dtype=np.int64)),
+        reshape(inside, (-1, 1)))
+    if weights is None:
+        return sum_(onehot, 0)
+    w = ravel(_float(weights))
+    return sum_(E.select(onehot, reshape(w, (-1, 1)), np.zeros((), _dtype(w))[()]), 0)
+
+
+@implements(np.histogram_bin_edges)
+def histogram_bin_edges(a, bins=10, range=None, weights=None):
+    return _edges(ravel(_float(a)), bins, range, "np.histogram_bin_edges")
+
+
 @implements(np.histogram)
 def histogram(a, bins=10, range=None, density=None, weights=None):
     a = ravel(_float(a))
-    if isinstance(bins, str):
-        raise NotImplementedError("np.histogram(bins='<estimator>') is not supported; give the "
-                                  "number of bins or the edges")
-    if isinstance(bins, numbers.Integral):
-        if range is not None:
-            lo, hi = float(range[0]), float(range[1])
-        else:
-            lo, hi = amin(a), amax(a)
-        if _is_traced(lo) or _is_traced(hi):
-            same = _u[np.equal](lo, hi)
-            lo = E.select(same, subtract(lo, 0.5), lo)
-            hi = E.select(same, add(hi, 0.5), hi)
-        elif lo == hi:
-            lo, hi = lo - 0.5, hi + 0.5
-        # numpy's edge dtype: result_type(first, last, a) (range's Python floats are weak)
-        bin_type = _dtype(a) if range is None else \
-            np.result_type(range[0], range[1], np.empty(0, _dtype(a)))
-        edges = linspace(lo, hi, int(bins) + 1, dtype=bin_type)
-    else:
-        edges = asvalue(bins)
-    nb = _shape(edges)[0] - 1
-    # bin i holds edges[i] <= a < edges[i+1]; the last bin also holds its right edge
-    idx = subtract(searchsorted(edges, a, "right"), 1)
-    idx = E.select(_u[np.equal](a, edges[nb]), np.int64(nb - 1), idx)
-    inside = _u[np.logical_and](_u[np.greater_equal](idx, 0), _u[np.less](idx, nb))
-    onehot = _u[np.logical_and](
-        _u[np.equal](reshape(idx, (-1, 1)), np.arange(nb, dtype=np.int64)),
-        reshape(inside, (-1, 1)))
-    if weights is None:
-        hist = sum_(onehot, 0)
-    else:
-        w = ravel(_float(weights))
-        hist = sum_(E.select(onehot, reshape(w, (-1, 1)), np.zeros((), _dtype(w))[()]), 0)
+    edges = _edges(a, bins, range, "np.histogram")
+    idx, inside = _bin_of(a, edges)
+    hist = _counts(idx, inside, _shape(edges)[0] - 1, weights)
     if density:
         widths = subtract(edges[1:], edges[:-1])
         hist = divide(divide(E.cast(hist, np.float64), widths), sum_(hist))
     return hist, edges
+
+
+@implements(np.histogramdd)
+def histogramdd(sample, bins=10, range=None, density=None, weights=None):
+    """numpy's D-dimensional histogram: sample is (N, D) (or a sequence of D arrays); each
+    dimension binned as np.histogram bins it, the bins of a point combined row-major."""
+    if isinstance(sample, (list, tuple)):
+        sample = stack([ravel(_float(v)) for v in sample], 1)
+    sample = _float(sample)
+    if len(_shape(sample)) == 1:
+        sample = reshape(sample, (-1, 1))
+    n, d = _shape(sample)
+    per_dim = list(bins) if isinstance(bins, (list, tuple)) else [bins] * d
+    ranges = list(range) if range is not None else [None] * d
+    if len(per_dim) != d or len(ranges) != d:
+        raise ValueError("The dimension of bins must be equal to the dimension of the sample x.")
+    edges, flat, inside, nbins = [], np.zeros((), np.int64)[()], True, 1
+    for k in builtins_range(d):
+        col = sample[:, k]
+        e = _edges(col, per_dim[k], ranges[k], "np.histogramdd")
+        idx, ok = _bin_of(col, e)
+        nb = _shape(e)[0] - 1
+        flat = add(multiply(flat, np.int64(nb)), idx)
+        inside = _u[np.logical_and](inside, ok)
+        edges.append(e)
+        nbins *= nb
+    hist = _counts(flat, inside, nbins, weights)
+    shape = tuple(_shape(e)[0] - 1 for e in edges)
+    hist = E.cast(reshape(hist, shape), np.float64)  # numpy's counts here are float64
+    if density:
+        vol = 1.0
+        for k, e in enumerate(edges):
+            w = subtract(e[1:], e[:-1])
+            vol = multiply(vol, reshape(w, tuple(-1 if j == k else 1 for j in builtins_range(d))))
+        hist = divide(divide(hist, vol), sum_(hist))
+    return hist, edges
+
+
+@implements(np.histogram2d)
+def histogram2d(x, y, bins=10, range=None, density=None, weights=None):
+    n = 1 if isinstance(bins, (numbers.Integral, str)) else len(bins)
+    if n not in (1, 2):
+        bins = [bins, bins]  # numpy's rule: one array of edges for both dimensions
+    hist, (ex, ey) = histogramdd([x, y], bins, range, density, weights)
+    return hist, ex, ey
 
 
 # nan-ignoring order statistics: NaNs rank last, so they are dropped by counting them

@@ -58,10 +58,14 @@ def triu(m, k=0):
 @implements(np.vander)
 def vander(x, N=None, increasing=False):
     x = asvalue(x)
+    if len(_shape(x)) != 1:
+        raise ValueError("x must be a one-dimensional array or sequence.")
     dt = np.promote_types(_dtype(x), np.int64)   # numpy's: float32 and bool become float64/int64
     if _dtype(x) != dt:
         x = E.cast(x, dt)
     n = _shape(x)[0] if N is None else int(N)
+    if n == 0:
+        return np.zeros((_shape(x)[0], 0), _dtype(x))
     powers = range(n) if increasing else range(n - 1, -1, -1)
     return stack([E.integer_pow(x, p) for p in powers], 1)
 

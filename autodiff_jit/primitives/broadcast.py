@@ -14,6 +14,10 @@ from ..ir import AVal
 from .core import Primitive, aval_of, bind, register
 from . import batching as B
 
+# numpy's scalar types captured at import: while a trace runs, numpy/lists.py routes the
+# np.float64/np.float32 attributes (subclasses whose constructor casts traced values)
+_F64, _F32 = np.float64, np.float32
+
 
 def _reshape_rule(x, *, shape):
     if math.prod(shape) != x.size:
@@ -180,7 +184,7 @@ def shape_of(x) -> tuple:
     t = type(x)
     if t is np.ndarray:
         return x.shape
-    if t is float or t is np.float64 or t is np.float32 or t is int:
+    if t is float or t is _F64 or t is _F32 or t is int:
         return ()
     return aval_of(x).shape
 

@@ -14,6 +14,10 @@ from . import batching as B, shape as S
 from .broadcast import broadcast_to_p
 from .broadcast import shape_of, unbroadcast  # noqa: F401  (re-exported)
 
+# numpy's scalar types captured at import: while a trace runs, numpy/lists.py routes the
+# np.float64/np.float32 attributes (subclasses whose constructor casts traced values)
+_F64, _F32 = np.float64, np.float32
+
 
 def _broadcast(name, *avals):
     try:
@@ -321,7 +325,7 @@ def _binary(name, np_fn, da=None, db=None, *, torch_name=None, out_dtype=None,
                 if tg is np.ndarray:
                     if g.shape == a.shape == b.shape:
                         return ca, cb
-                elif tg is np.float64 or tg is np.float32:  # numpy scalars: all 0-d
+                elif tg is _F64 or tg is _F32:  # numpy scalars: all 0-d
                     return ca, cb
             sa, sb = shape_of(a), shape_of(b)
             if sa == sb == shape_of(g):  # nothing was broadcast
@@ -363,7 +367,7 @@ mul = _binary("mul", np.multiply, lambda g, out, a, b: g * b, lambda g, out, a, 
 def _div_db(g, out, a, b):
     """-g out / b (d(a/b)/db = -a/b^2 = -out/b), on numpy arrays in one fresh buffer."""
     t = g * out
-    if type(t) is np.ndarray and type(b) in (np.ndarray, np.float64, np.float32) and \
+    if type(t) is np.ndarray and type(b) in (np.ndarray, _F64, _F32) and \
             t.dtype == b.dtype and _is_fresh(t, g, out, a, b):
         np.divide(t, b, out=t)
         return np.negative(t, out=t)

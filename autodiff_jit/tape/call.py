@@ -83,6 +83,8 @@ def _tape_call(transformed, args, kwargs):
                                     f"pytree of arrays")
                 aval = _leaf_aval(leaf)
                 arr = np.asarray(leaf, dtype=aval.dtype)
+            if not arr.dtype.isnative:  # byte-swapped ('>f8'): converted, as the other modes do
+                arr = arr.astype(arr.dtype.newbyteorder("="))
             if arr.dtype not in _FLOATS:
                 raise TypeError(
                     f"{t.kind} requires real floating-point inputs to differentiate, but an "

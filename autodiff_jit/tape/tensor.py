@@ -724,9 +724,9 @@ class Tensor(GraphTensor, ArrayOps):
                     # float in, float out: the numpy layer would bind prim on x as it is
                     return _record1(prim, prim.impl(d), self, d, _NO_PARAMS)
             elif n == 2:
-                if uf is np.matmul:
+                if uf is _MATMUL:
                     return _matmul(*inputs)
-                if uf is np.logaddexp:
+                if uf is _LOGADDEXP:
                     res = _logaddexp(*inputs)
                     if res is not None:
                         return res
@@ -839,6 +839,8 @@ _SUM_PARAMS = {n: {"axes": tuple(range(n))} for n in range(1, 9)}
 _ADD_REDUCE = np.add.reduce
 _NO_PARAMS: dict = {}
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# numpy's ufuncs captured at import (while a grad runs, numpy/lists.py routes the attributes)
+_MATMUL, _LOGADDEXP = np.matmul, np.logaddexp
 _LIKE = frozenset({np.zeros_like, np.ones_like, np.full_like, np.empty_like})
 
 

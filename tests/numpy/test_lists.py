@@ -1,10 +1,13 @@
 """Lists and tuples of traced values given to numpy (numpy/lists.py): np.array([x[1], -x[0]]),
-np.mean([a, b]), np.r_[...], np.int64(x), in compiled, interpret and tape mode; gradients
+np.mean([a, b]), np.sin([a, b]), np.full(shape, a), np.r_[...], np.int64(x), np.float32(a), in
+compiled, interpret and tape mode; gradients
 against central differences, values/dtypes/shapes against numpy, ragged lists refused as
 numpy does, the routing gone after a trace (also after an exception) and per thread."""
 from __future__ import annotations
 
+import pickle
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -43,6 +46,28 @@ CASES = {
     "c_2d": lambda x: np.c_[np.outer(x, x), x],
     "dot_list": lambda x: np.dot([x[0], x[1]], [x[2], 2.0]),
     "where_list": lambda x: np.where([True, False], [x[0], x[1]], x[2]),
+    # ufuncs and their methods
+    "sin_list": lambda x: np.sin([x[0], x[1]]),
+    "add_list_scalar": lambda x: np.add([x[0], x[1]], 1),
+    "maximum_list": lambda x: np.maximum([x[0], x[1]], 0),   # x[0] > 0 > x[1]: no tie
+    "arctan2_lists": lambda x: np.arctan2([x[0], 1.0], (x[1], x[2])),
+    "multiply_nested": lambda x: np.multiply([[x[0], 2.0], [x[1], x[2]]], x[:2]),
+    "add_reduce": lambda x: np.add.reduce([x[0], x[1] * x[2]]),
+    "maximum_reduce": lambda x: np.maximum.reduce([x, 2 * x], axis=0),
+    "multiply_accumulate": lambda x: np.multiply.accumulate([x[0], x[1], x[2]]),
+    "subtract_outer": lambda x: np.subtract.outer([x[0], x[1]], x),
+    # np.full / np.full_like with a traced fill value
+    "full": lambda x: np.full((2, 3), x[0]),
+    "full_int_shape": lambda x: np.full(4, x[1] * x[2]),
+    "full_list": lambda x: np.full((2, 2), [x[0], x[1]]),
+    "full_row": lambda x: np.full((2, 3), x),
+    "full_like_constant": lambda x: np.full_like(np.zeros((2, 2)), x[2]),
+    "full_like_traced": lambda x: np.full_like(x, x[0] ** 2),
+    # float casts: the gradient flows (JAX's jnp.float64(x))
+    "float64_0d": lambda x: np.float64(x[0]) * x[1],
+    "float64_array": lambda x: np.float64(x) ** 2,
+    "float64_list": lambda x: np.float64([x[0], x[2]]),
+    "double": lambda x: np.double(x[1]),
 }
 
 
@@ -185,7 +210,8 @@ def test_tape_tensor_outside_a_grad_call_keeps_pytorchs_error():
 
 
 def _originals():
-    return (np.array, np.asarray, np.mean, np.r_, np.int64, np.linalg.norm)
+    return (np.array, np.asarray, np.mean, np.r_, np.int64, np.linalg.norm, np.sin, np.add,
+            np.full, np.full_like, np.float64, np.float32)
 
 
 def test_routing_is_gone_after_the_trace_and_after_an_exception():
@@ -221,6 +247,94 @@ def test_plain_numpy_unchanged_while_routed():
     assert b.dtype == np.float32 and m == np.mean([1, 2, 4])
     np.testing.assert_array_equal(r, np.r_[1:4, [7, 8]])
     assert type(i) is np.int64 and i == 7
+
+
+def test_routed_ufuncs_and_float_types_answer_as_numpys():
+    originals = {"sin": np.sin, "add": np.add, "float64": np.float64, "float32": np.float32}
+    with lists.routing_lists():
+        assert np.sin is not originals["sin"]  # routed, and yet numpy's in every answer:
+        assert isinstance(np.sin, np.ufunc) and np.sin == originals["sin"]
+        assert hash(np.add) == hash(originals["add"]) and {originals["add"]: 1}[np.add] == 1
+        assert np.add.nin == 2 and np.add.__name__ == "add" and repr(np.add) == "<ufunc 'add'>"
+        assert np.add.reduce([1, 2, 3]) == 6 and np.sin([0.0])[0] == 0.0
+        np.testing.assert_array_equal(np.add.outer([1, 2], [10, 20]), [[11, 21], [12, 22]])
+        assert pickle.loads(pickle.dumps(np.add)) == originals["add"]
+        v = np.float64(2.5)
+        assert type(v) is originals["float64"] and isinstance(v, np.float64) and v == 2.5
+        assert np.double is np.float64 and np.dtype(np.float32) == np.float32
+        assert np.zeros(2, dtype=np.float32).dtype == np.float32
+        assert np.issubdtype(np.zeros(1).dtype, np.float64) and np.finfo(np.float64).bits == 64
+        np.testing.assert_array_equal(np.full((2,), 3.0), [3.0, 3.0])
+        assert np.full_like(np.zeros(2, np.float32), 1).dtype == np.float32
+    assert np.sin is originals["sin"] and np.float64 is originals["float64"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_float_casts_keep_the_gradient(mode):
+    def f(x):
+        y = np.float32(x[0])
+        assert y.dtype == np.float32
+        return np.float64(y) * 3.0 + np.float64(x[1] ** 2)
+
+    x = np.array([0.25, 1.5])  # float32-exact values: the cast does not round them
+    np.testing.assert_allclose(ad.grad(f, mode=mode)(x), [3.0, 3.0], rtol=1e-15)
+    assert np.asarray(ad.jit(lambda x: np.float32(x), mode=mode)(x)).dtype == np.float32
+
+
+@pytest.mark.parametrize("mode", ("compiled", "interpret"))
+@pytest.mark.parametrize("build", [
+    lambda x: np.full((2, 2), x[0], dtype=np.float32),
+    lambda x: np.full((3,), x[0], dtype=int),
+    lambda x: np.full_like(np.zeros(3, np.float32), x[1]),
+    lambda x: np.full_like(np.zeros(2, int), x[1]),
+    lambda x: np.float32([x[0], 2.0]),
+    lambda x: np.sin([x[0], np.float32(1.0)]),
+])
+def test_fill_and_cast_dtypes_follow_numpy(build, mode):
+    x = np.array([1.5, -2.25])
+    want, got = np.asarray(build(x)), np.asarray(ad.jit(build, mode=mode)(x))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+def _warns_at_user_line(x):
+    bad = np.log(np.array([-1.0]))            # numpy warns here (a routed ufunc)
+    np.asarray([1e300], dtype=np.float32)    # and here (a routed function: overflow in cast)
+    return np.sum(x) + 0 * np.sum(np.nan_to_num(bad))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_numpy_warnings_inside_a_trace_name_the_users_line(mode):
+    import inspect
+
+    first = inspect.getsourcelines(_warns_at_user_line)[1]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        ad.grad(_warns_at_user_line, mode=mode)(np.ones(2))
+    runtime = [w for w in seen if issubclass(w.category, RuntimeWarning)]
+    assert [(w.filename, w.lineno) for w in runtime] == \
+        [(__file__, first + 1), (__file__, first + 2)], [str(w) for w in runtime]
+
+
+def test_routed_warnings_follow_the_filters():
+    def f(x):
+        np.log(np.array([-1.0]))
+        return np.sum(x)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeWarning, match="invalid value encountered in log"):
+            ad.grad(f, mode="tape")(np.ones(2))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("ignore")
+        ad.grad(f, mode="tape")(np.ones(2))
+    assert not seen
+    with warnings.catch_warnings(record=True) as seen:  # "default": once per user line
+        warnings.simplefilter("default")
+        for _ in range(3):
+            ad.grad(f, mode="tape")(np.ones(2))
+    assert len(seen) == 1 and seen[0].filename == __file__
+    assert warnings._showwarnmsg is not lists._showwarnmsg
 
 
 def test_threads_share_one_installation_and_restore_it():

@@ -3,6 +3,8 @@ special values (inf, nan, -0.0) vs numpy."""
 import numpy as np
 import pytest
 
+import autodiff_jit as ad
+
 from table import check_case, check_value
 
 _r = np.random.default_rng(7)
@@ -110,3 +112,37 @@ def test_i0_special_values_and_dtypes():
         check_value(np.i0, [SPECIAL], rtol=4e-16 * 8)
     check_value(np.i0, [np.array([0.5, 9.0, -30.0], np.float32)], rtol=4 * 6e-8)
     check_value(np.i0, [np.array([0, 3, -9])], rtol=4e-16 * 8)
+
+
+_P = np.array([0.5, -1.25, 2.0, np.nan])
+_Q = np.array([0.5 + 1e-9, -1.25, 2.5, np.nan])
+WHOLE_ARRAY_TESTS = {  # boolean answers about whole arrays (no derivative; values as numpy's)
+    "allclose": lambda a, b: np.allclose(a[:3], b[:3]),
+    "allclose_far": lambda a, b: np.allclose(a, b, atol=0.6, equal_nan=True),
+    "allclose_nan": lambda a, b: np.allclose(a, b, atol=0.6),
+    "array_equal": lambda a, b: np.array_equal(a, b),
+    "array_equal_nan": lambda a, b: np.array_equal(a[1:2], b[1:2]) & np.array_equal(a, a, equal_nan=True),
+    "array_equal_shapes": lambda a, b: np.array_equal(a, b[:2]),
+    "array_equiv": lambda a, b: np.array_equiv(a[1:2], np.stack([b[1:2], b[1:2]])),
+    "array_equiv_not": lambda a, b: np.array_equiv(a, b[:2]),
+    "iscomplex": lambda a, b: np.iscomplex(a) | np.isreal(b),
+    "isin": lambda a, b: np.isin(a, b),
+    "isin_invert_2d": lambda a, b: np.isin(np.stack([a, b]), [b[1], 2.0], invert=True),
+    "isin_empty": lambda a, b: np.isin(a, b[:0]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WHOLE_ARRAY_TESTS))
+def test_whole_array_tests(name):
+    check_value(WHOLE_ARRAY_TESTS[name], [_P, _Q])
+
+
+def test_cbrt_of_float32_values():
+    # the subnormal scaling factor was float64's (2**162), which overflows float32: every
+    # float32 value's gradient was NaN
+    x = np.array([0.31, -0.47, 8.0, 1e-40, -2e-44, 3e37], np.float32)
+    check_value(np.cbrt, [x], rtol=8 * np.finfo(np.float32).eps)
+    for mode in ("compiled", "interpret", "tape"):
+        g = ad.grad(lambda v: np.sum(np.cbrt(v[:3])), mode=mode)(x)
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g[:3], np.abs(x[:3].astype(float)) ** (-2 / 3) / 3, rtol=1e-5)

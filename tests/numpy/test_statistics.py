@@ -34,6 +34,20 @@ CASES = {
     "histogram_edges": (lambda x: np.histogram(x, 4), [X]),
     "histogram_range_density": (lambda x, w: np.histogram(x, 6, range=(-2, 2), weights=w,
                                                             density=True)[0], [X, W]),
+    "histogram_bin_edges": (lambda x: np.histogram_bin_edges(x, 5), [X]),
+    "histogram_bin_edges_range": (lambda x: np.histogram_bin_edges(x, 3, range=(-1, 2)), [X]),
+    "histogram2d_weights": (lambda x, w: np.histogram2d(x, w, 3, weights=x * w), [X, W]),
+    "histogram2d_bins_range": (lambda x, w: np.histogram2d(x, w, [2, 4], [[-2, 2], [0, 2.5]],
+                                                          weights=w)[0], [X, W]),
+    "histogram2d_density": (lambda x, w: np.histogram2d(x, w, 3, density=True), [X, W]),
+    "histogram2d_counts": (lambda x, w: np.histogram2d(x, w, np.linspace(-2, 2, 5))[0] * x[0],
+                           [X, W]),
+    "histogramdd": (lambda x, w: np.histogramdd(np.stack([x, w, x * w], 1), (2, 3, 2),
+                                                weights=w ** 2)[0], [X, W]),
+    "histogramdd_edges": (lambda x, w: tuple(np.histogramdd(np.stack([x, w, x * w], 1),
+                                                            (2, 3, 2))[1]), [X, W]),
+    "histogramdd_list_density": (lambda x, w: np.histogramdd([x, w], 2, density=True)[0],
+                                 [X, W]),
 }
 
 

@@ -132,3 +132,12 @@ def test_scalar_true_index_is_a_new_axis(index, mode):
 def test_scalar_bool_index_beyond_a_new_axis_is_refused(index, mode):
     with pytest.raises(NotImplementedError, match="scalar boolean index"):
         ad.grad(lambda x: np.sum(index(x)), mode=mode)(R.copy())
+
+
+@pytest.mark.parametrize("x", [np.array([0.5, -1.25, 2.0], np.float32), np.arange(3),
+                               np.array([True, False])])
+def test_vander_dtype_is_numpys(x):
+    # numpy builds the matrix in promote_types(x.dtype, int): float32 gives float64
+    from table import check_value
+    check_value(lambda v: np.vander(v, 4), [x])
+    check_value(lambda v: np.vander(v, 0), [x])
