@@ -8,9 +8,11 @@ protocol lets a traced value inside a list reach autodiff_jit. While grad/jit tr
 numpy module that users call with thin wrappers: each calls numpy's original unchanged and,
 only when that raises the tracer's own conversion exception (errors.ArrayConversion, raised by
 `__array__` of a traced value or of a Tensor that requires grad), calls autodiff_jit's
-implementation instead, which builds the list as a stack of its values. On exit the original
-attributes are put back. Entering is reference-counted and locked, so nested and concurrent
-traces share one installation; whether a wrapper may take the slow path is per thread (a
+implementation instead, which builds the list as a stack of its values. The swap is one
+assignment of the module's type (a subclass whose descriptors give the wrappers, see
+_routed_type), so entering costs well under a microsecond and numpy's module dict is never
+written; on exit the module's own type is put back. Entering is reference-counted and
+locked, so nested and concurrent traces share one installation; whether a wrapper may take the slow path is per thread (a
 thread that is not tracing keeps numpy's behaviour, including tape mode's RuntimeError).
 Without traced values a wrapper costs one Python call and a try block: it never scans a list.
 docs/design/numpy.md explains why this design and not another.
@@ -184,22 +186,42 @@ def _replacements() -> dict:
 
 
 _ROUTED: dict = {}    # module -> {name: routed attribute}
-_ORIGINAL: dict = {}  # module -> {name: numpy's attribute}
+_SWAPS: list = []     # [module, its type when routing began, the routed subclass of that type]
+
+
+def _routed_type(mod, base, routed):
+    """A subclass of the module's type whose data descriptors give the routed attributes.
+    Routing assigns it to `mod.__class__` (one store per module, whatever the number of
+    names; a type's data descriptor wins over the module's own dict), and leaving assigns the
+    old type back, so numpy's module dict is never written and numpy's objects stay in it."""
+    ns = {"__slots__": (), "__module__": base.__module__, "__qualname__": base.__qualname__}
+    for name, obj in routed.items():
+        # fget is a C-level dict lookup: reading a routed name costs no Python frame.
+        # A write or delete while routed goes to the module's dict (seen once routing ends).
+        ns[name] = property({mod: obj}.__getitem__,
+                            lambda m, v, n=name: m.__dict__.__setitem__(n, v),
+                            lambda m, n=name: m.__dict__.__delitem__(n))
+    return type(base.__name__, (base,), ns)
 
 
 def _install():
-    # one dict update per module (a trace or a tape-mode grad call enters this each time)
+    # a trace or a tape-mode grad call enters this each time: one class store per module
     if not _ROUTED:
         for (mod, name), routed in _replacements().items():
             _ROUTED.setdefault(mod, {})[name] = routed
-            _ORIGINAL.setdefault(mod, {})[name] = mod.__dict__[name]
-    for mod, routed in _ROUTED.items():
-        mod.__dict__.update(routed)
+        _SWAPS.extend([mod, None, None] for mod in _ROUTED)
+    for swap in _SWAPS:
+        mod = swap[0]
+        base = type(mod)
+        if base is not swap[1]:   # first use, or someone else changed the module's type
+            swap[1:] = base, _routed_type(mod, base, _ROUTED[mod])
+        mod.__class__ = swap[2]
 
 
 def _uninstall():
-    for mod, orig in _ORIGINAL.items():
-        mod.__dict__.update(orig)
+    for mod, base, sub in _SWAPS:
+        if type(mod) is sub:   # (unless someone else changed the module's type meanwhile)
+            mod.__class__ = base
 
 
 class _RoutingLists:
