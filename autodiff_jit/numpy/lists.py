@@ -345,8 +345,12 @@ def _showwarnmsg(msg):
 _CLASSES: dict = {}  # module -> (numpy's class of the module, the routed subclass)
 
 
-def _set_through(name, module, value):
+def _set_through(name, module, value):   # a write while routed goes to the module's dict
     module.__dict__[name] = value
+
+
+def _del_through(name, module):
+    del module.__dict__[name]
 
 
 def _routed_class(mod, routed: dict):
@@ -356,7 +360,8 @@ def _routed_class(mod, routed: dict):
     restores them (a trace or a tape-mode grad call enters this each time: one assignment
     instead of an update per name). Each getter is a C-level dict.get, so reading a routed
     attribute costs about what a module attribute does."""
-    ns = {name: property({mod: value}.get, functools.partial(_set_through, name))
+    ns = {name: property({mod: value}.get, functools.partial(_set_through, name),
+                         functools.partial(_del_through, name))
           for name, value in routed.items()}
     return type(type(mod).__name__, (type(mod),), ns)
 

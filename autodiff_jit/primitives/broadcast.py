@@ -114,21 +114,25 @@ def _sum_impl(x, *, axes):
     first; the result is at least as accurate (pairwise instead of sequential accumulation).
     A short axis with little behind it (rows of 3-vectors summed, an (n, k, 2) array summed
     over k) is summed as slices added in numpy's own order: the same to the bit, 3-10x faster."""
-    if type(x) is np.ndarray and axes and x.dtype.kind == "f":
-        nd = x.ndim
-        if axes[-1] == len(axes) - 1 and len(axes) < nd and x.flags.c_contiguous:
-            kept = x.shape[len(axes):]
-            m = math.prod(kept)
-            n = x.size // m if m else 0
-            if m <= 16 and n >= 512:
-                return np.add.reduce(np.ascontiguousarray(x.reshape(n, m).T),
-                                     axis=1).reshape(kept)
-        elif len(axes) == 1 and _SLICE_SUM_EXACT and x.size >= 1024:
-            ax = axes[0]
-            k = x.shape[ax]
-            if ax == nd - 1 and 2 <= k < 8 or \
-                    0 < ax < nd - 1 and 2 <= k <= 16 and math.prod(x.shape[ax + 1:]) <= 8:
-                return _sum_by_slices(x, ax)
+    if type(x) is np.ndarray and axes:
+        dt = x.dtype
+        if x.size >= 512 and dt.kind == "f":
+            nd = x.ndim
+            if axes[-1] == len(axes) - 1 and len(axes) < nd and x.flags.c_contiguous:
+                kept = x.shape[len(axes):]
+                m = math.prod(kept)
+                n = x.size // m if m else 0
+                if m <= 16 and n >= 512:
+                    return np.add.reduce(np.ascontiguousarray(x.reshape(n, m).T),
+                                         axis=1).reshape(kept)
+            elif len(axes) == 1 and _SLICE_SUM_EXACT and x.size >= 1024:
+                ax = axes[0]
+                k = x.shape[ax]
+                if ax == nd - 1 and 2 <= k < 8 or \
+                        0 < ax < nd - 1 and 2 <= k <= 16 and math.prod(x.shape[ax + 1:]) <= 8:
+                    return _sum_by_slices(x, ax)
+        # what np.sum(x, axis, dtype) calls for an ndarray, without its Python layer (~2 us)
+        return np.add.reduce(x, axis=axes, dtype=dt)
     return np.sum(x, axis=axes, dtype=np.result_type(x))  # keeps x's dtype (int32 stays)
 
 
@@ -193,15 +197,26 @@ def unbroadcast(g, shape):
     """Sum a cotangent of a broadcast result back down to an input's `shape`."""
     if g is None:
         return None
+    if type(g) is np.ndarray:   # plain numpy (tape backward): no bind, nothing to record
+        gshape = g.shape
+        if gshape == shape:
+            return g
+        shape = tuple(shape)
+        lead = len(gshape) - len(shape)
+        axes = tuple(range(lead))
+        if 1 in shape:
+            axes += tuple(i + lead for i, d in enumerate(shape)
+                          if d == 1 and gshape[i + lead] != 1)
+        out = _sum_impl(g, axes=axes) if axes else g
+        if type(out) is np.ndarray:
+            return out if out.shape == shape else out.reshape(shape)
+        return np.reshape(out, shape) if shape else out  # (a scalar: every axis was summed)
     gshape = shape_of(g)
     if gshape == shape:
         return g
     lead = len(gshape) - len(shape)
     axes = tuple(range(lead)) + tuple(i + lead for i, d in enumerate(shape)
                                       if d == 1 and gshape[i + lead] != 1)
-    if type(g) is np.ndarray:   # plain numpy (tape backward): no bind, nothing to record
-        out = _sum_impl(g, axes=axes) if axes else g
-        return np.reshape(out, shape) if np.shape(out) != tuple(shape) else out
     out = reduce_sum(g, axes) if axes else g
     return reshape(out, tuple(shape))
 

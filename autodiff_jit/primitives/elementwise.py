@@ -89,10 +89,14 @@ def _is_fresh(t, *others):
     return t.base is None and t.flags.writeable and all(t is not o for o in others)
 
 
+_FRESH_MIN = 2048  # below this many elements a new array is cheaper than the checks
+
+
 def mul_into_fresh(g, d, *inputs):
     """g * d for numpy arrays, written into d when d is a fresh result of the shape and dtype
     of the product (a unary rule's derivative factor, e.g. 1 - y*y for tanh)."""
-    if d.shape == g.shape and d.dtype == g.dtype and _is_fresh(d, g, *inputs):
+    if d.size >= _FRESH_MIN and d.shape == g.shape and d.dtype == g.dtype and \
+            _is_fresh(d, g, *inputs):
         return np.multiply(g, d, out=d)
     return g * d
 
@@ -224,6 +228,8 @@ def _integer_pow_deriv(x, y):
 
 def _integer_pow_vjp(g, out, x, *, y):
     d = _integer_pow_deriv(x, y)
+    if type(d) is np.ndarray and type(g) is np.ndarray:
+        return (mul_into_fresh(g, d, x, out),)  # (2x for y = 2: one buffer, not two)
     return (None if d is None else g * d,)
 
 

@@ -26,12 +26,19 @@ def _extremum_vjp(g, out, x, *, axes):
 
 def _extremum_vjp_numpy(g, out, x, axes):
     """The rule above on numpy values (tape backward), its steps written into one fresh
-    buffer: mask = (x == max), count = sum(mask), mask * g / count."""
+    buffer: mask = (x == max), count = sum(mask), mask * g / count. (ndarray methods rather
+    than np.reshape/np.divide(dtype=): their Python layers cost more than the arithmetic on
+    small arrays; a numpy scalar out or g broadcasts as its (1,)*ndim reshape would.)"""
     kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
-    mask = np.equal(x, np.reshape(out, kept)).astype(x.dtype)
+    dt = x.dtype
+    mask = np.equal(x, out.reshape(kept) if type(out) is np.ndarray else out).astype(dt)
     # (small integers: any summation order is exact, so reduce_sum's fast short-axis paths)
-    count = np.reshape(_sum_impl(mask, axes=axes), kept)
-    share = np.divide(np.reshape(g, kept), count, dtype=x.dtype)
+    count = _sum_impl(mask, axes=axes)
+    if type(count) is np.ndarray:
+        count = count.reshape(kept)
+    if type(g) is np.ndarray:
+        g = g.reshape(kept)
+    share = np.divide(g, count) if g.dtype == dt else np.divide(g, count, dtype=dt)
     return np.multiply(mask, share, out=mask)
 
 

@@ -109,7 +109,7 @@ def _tape_call(transformed, args, kwargs):
     finally:
         _GRAD[0] = prev
         _STRICT[0] -= 1
-    if max_level(tree.flatten(out)[0]):
+    if type(out) is not Tensor and max_level(tree.flatten(out)[0]):  # (a Tensor: level 0)
         # f closes over traced values of an enclosing trace (a tape-mode grad inside jvp, jit
         # or another traced transform): its result is traced, so no tape can see through it;
         # record the gradient into that trace instead, as the other modes do
@@ -164,8 +164,9 @@ def _tape_call(transformed, args, kwargs):
                 vals.append(g if type(g) is dt.type else np.asarray(g, dt)[()])
         pos += len(tens)
         grads.append(vals[0] if td == "*" else tree.unflatten(td, vals))
-    g = grads[0] if type(t.argnums) is int or isinstance(t.argnums, numbers.Integral) else \
-        tuple(grads)
+    an = t.argnums   # (a tuple first: isinstance against numbers.Integral is an ABC check)
+    g = tuple(grads) if type(an) is tuple else grads[0] if type(an) is int or \
+        isinstance(an, numbers.Integral) else tuple(grads)
     if t.kind == "grad":
         return (g, aux) if t.has_aux else g
     value = _out(od)

@@ -378,3 +378,34 @@ def _try_array(t):
     except RuntimeError:
         return "RuntimeError"
     return "no error"
+
+
+def test_routing_never_writes_numpys_module_dict():
+    # the swap is the module's type (numpy/lists.py _routed_type): numpy's own objects stay in
+    # its dict, the module's type comes back on exit, and a write made while routed is kept
+    before = dict(vars(np)), dict(vars(np.linalg)), type(np), type(np.linalg)
+    with lists.routing_lists():
+        assert np.sum is not before[0]["sum"] and np.linalg.norm is not before[1]["norm"]
+        assert vars(np)["sum"] is before[0]["sum"] and isinstance(np, before[2])
+        np.sum = "patched"          # a write while routed goes to numpy's dict ...
+        assert np.sum is not "patched"  # noqa: F632 - ... while the routed name shadows it
+        np.sum = before[0]["sum"]
+        del np.mean                 # a delete likewise
+        np.mean = before[0]["mean"]
+    assert type(np) is before[2] and type(np.linalg) is before[3]
+    assert dict(vars(np)) == before[0] and dict(vars(np.linalg)) == before[1]
+
+
+def test_a_patch_made_outside_routing_survives_it():
+    # (a dict swap would put numpy's original back over the user's patch on exit)
+    with lists.routing_lists():   # routing set up before the patch
+        pass
+    orig = np.vdot
+    mine = lambda a, b: "mine"  # noqa: E731
+    np.vdot = mine
+    try:
+        with lists.routing_lists():
+            pass
+        assert np.vdot is mine
+    finally:
+        np.vdot = orig

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import autodiff_jit as ad
+from autodiff_jit.primitives.elementwise import integer_pow_p
 from autodiff_jit.tape import engine
 
 X0 = np.array([0.3, -1.2, 2.0, 0.7])
@@ -158,3 +159,24 @@ def test_gradient_of_a_large_sum_is_a_writable_array():
     assert g.flags.writeable and g.strides == (8,)
     g[0] = 5.0
     np.testing.assert_array_equal(g[1:], np.ones(n - 1))
+
+
+@pytest.mark.parametrize("n", [9, 5000])   # below and above elementwise._FRESH_MIN
+@pytest.mark.parametrize("y", [2, 3])
+def test_integer_pow_rule_writes_only_its_own_buffer(n, y):
+    # x ** y's VJP multiplies g into its derivative buffer (y x^(y-1), fresh) on large arrays:
+    # the input, the saved output and the upstream cotangent keep their values
+    x = np.linspace(-1.5, 2.0, n)
+    g = np.cos(x)
+    keep_x, keep_g = x.copy(), g.copy()
+    out = x ** y
+    keep_out = out.copy()
+    (ct,) = integer_pow_p.vjp(g, out, x, y=y)
+    np.testing.assert_array_equal(ct, g * (2.0 * x) if y == 2 else g * (3.0 * x ** 2))
+    assert np.array_equal(x, keep_x) and np.array_equal(g, keep_g) and \
+        np.array_equal(out, keep_out)
+    assert not any(np.shares_memory(ct, v) for v in (x, g, out))
+    # and through the tape: the gradient of sum(x ** y), exactly y x^(y-1)
+    got = ad.grad(lambda v: np.sum(v ** y), mode="tape")(x)
+    np.testing.assert_array_equal(got, 2.0 * x if y == 2 else 3.0 * (x ** 2))
+    assert np.array_equal(x, keep_x)
