@@ -40,8 +40,9 @@ NETWORK_MAX = 1024   # ... and up to this one when there are at least LANES rows
 REGISTER_STAGES = 4  # the network's stages j <= this run on groups held in registers
 INSERTION_MAX = 64   # MSD buckets up to this length: insertion sort
 MSD_MIN = 1 << 15    # rows from this length: the MSD plan (a first pass on the top 16 bits)
-MSD_BITS = 16
-BUCKET_BITS = 8      # the MSD plan's per-bucket LSD digits (bits below the MSD window: <= 48)
+MSD_BITS = 16        # the MSD plan's first scatter: digits of up to this width (msd_bits)
+SUB_BITS = 11        # ... its second scatter, per bucket: digits of up to this width
+BUCKET_BITS = 8      # ... LSD digits for a sub-bucket still longer than INSERTION_MAX
 DIGIT_BITS = (4, 5, 6, 8, 11)
 
 
@@ -50,6 +51,14 @@ def digit_bits(n):
     pairs (about three operations each), so short rows want narrow digits; 11 bits at most (the
     counters of all passes stay in L1/L2)."""
     return min(DIGIT_BITS, key=lambda b: -(-64 // b) * (2 * 2 ** b + 3 * n))
+
+
+def msd_bits(n):
+    """The MSD plan's first digit width for rows of n: about 2**bits >= n/2 buckets (a
+    counter per bucket to clear and scan), at most MSD_BITS."""
+    return min(MSD_BITS, max(BUCKET_BITS, n.bit_length() - 1))
+
+
 _SIGN = -(1 << 63)   # i64 constant 0x8000...0
 
 
@@ -308,71 +317,165 @@ def _lsd(L, keys, idx, counts, m, bits, ndigits, cnt_t):
     return src_i
 
 
-def _msd_sort(L, bufs, n, cnt_t, diff):
-    """The MSD plan: one counting scatter of the row (keys[0] -> keys[1]) by the 16 bits just
-    below the highest bit in which any key differs from the first (`diff`, nonzero, is the OR
-    of key ^ first key), so each bucket is a contiguous, usually cache-sized run; then every
-    bucket is sorted in place: insertion sort up to INSERTION_MAX, else LSD passes over the
-    bits below the window (keys[0] as scratch, the indices copied back if they end there).
-    Returns the sorted indices (bufs.idx[1])."""
-    b = L.builder
-    radix = 1 << MSD_BITS
+def _ctlz(b, v):
     i1 = ir.IntType(1)
-    ctlz = b.module.declare_intrinsic("llvm.ctlz", [I64], ir.FunctionType(I64, [I64, i1]))
-    high = b.sub(i64(63), b.call(ctlz, [diff, ir.Constant(i1, 0)]))
-    lo = b.sub(high, i64(MSD_BITS - 1))
-    lo = b.select(b.icmp_signed("<", lo, i64(0)), i64(0), lo)
-    mask = i64(radix - 1)
-    table = bufs.counts
-    bucket_counts = b.gep(table, [i64(radix)])
-    nb = -(-48 // BUCKET_BITS)
-    N = i64(n)
+    f = b.module.declare_intrinsic("llvm.ctlz", [I64], ir.FunctionType(I64, [I64, i1]))
+    return b.call(f, [v, ir.Constant(i1, 0)])
 
-    def digit(key):
-        return b.and_(b.lshr(key, lo), mask)
-    _clear(b, table, radix, cnt_t)
+
+def _window_low(b, diff, bits):
+    """The lowest bit of the `bits`-bit window whose top is the highest set bit of diff (an
+    i64 value, nonzero), clamped at 0."""
+    lo = b.sub(b.sub(i64(63), _ctlz(b, diff)), i64(bits - 1))
+    return b.select(b.icmp_signed("<", lo, i64(0)), i64(0), lo)
+
+
+def _scatter_pass(L, src, dst, m, table, radix, lo, mask, cnt_t, name):
+    """One stable counting scatter of the m pairs at src (keys, idx) to dst by the digit
+    (key >> lo) & mask, with `radix` counters at table (cleared here). Leaves table[q] = the
+    end of bucket q."""
+    b = L.builder
+
+    def slot_of(key):
+        return b.gep(table, [b.and_(b.lshr(key, lo), mask)])
+    _clear_span(b, table, radix, cnt_t, f"{name}.clear")
 
     def count(i):
-        slot = b.gep(table, [digit(b.load(b.gep(bufs.keys[0], [i])))])
+        slot = slot_of(b.load(b.gep(src[0], [i])))
         b.store(b.add(b.load(slot), ir.Constant(cnt_t, 1)), slot)
-    for_span(b, i64(0), N, count, "msd.count")
-    total = L.alloca(cnt_t, name="msd.total")
-    _bucket_starts(b, table, total, cnt_t, radix, "msd.scan")
+    for_span(b, i64(0), m, count, f"{name}.count")
+    _bucket_starts_span(L, table, radix, cnt_t, f"{name}.scan")
 
     def scatter(i):
-        key = b.load(b.gep(bufs.keys[0], [i]))
-        slot = b.gep(table, [digit(key)])
+        key = b.load(b.gep(src[0], [i]))
+        slot = slot_of(key)
         pos = b.load(slot)
         b.store(b.add(pos, ir.Constant(cnt_t, 1)), slot)
-        b.store(key, b.gep(bufs.keys[1], [pos]))
-        b.store(b.load(b.gep(bufs.idx[0], [i])), b.gep(bufs.idx[1], [pos]))
-    for_span(b, i64(0), N, scatter, "msd.scatter")
-    # after the scatter, table[q] is the end of bucket q
-    start = L.alloca(I64, name="msd.start")
+        b.store(key, b.gep(dst[0], [pos]))
+        b.store(b.load(b.gep(src[1], [i])), b.gep(dst[1], [pos]))
+    for_span(b, i64(0), m, scatter, f"{name}.scatter")
+
+
+def _buckets(L, table, radix, cnt_t, body, name):
+    """Call body(start, length) (i64 values) for each bucket 0 .. radix-1 whose end is
+    table[q] (after _scatter_pass)."""
+    b = L.builder
+    start = L.alloca(I64, name=f"{name}.start")
     b.store(i64(0), start)
 
     def bucket(q):
         st = b.load(start)
         end = b.load(b.gep(table, [q]))
         end = b.zext(end, I64) if cnt_t != I64 else end
-        m = b.sub(end, st)
+        body(st, b.sub(end, st))
+        b.store(end, start)
+    for_span(b, i64(0), radix, bucket, name)
+
+
+def _lsd_in_place(L, keys, idx, counts, m, cnt_t, with_keys=False):
+    """Stable LSD sort (BUCKET_BITS digits; a digit all keys share costs no pass) of the m
+    pairs at keys[0]/idx[0], keys[1]/idx[1] as scratch; the sorted indices (and keys, if
+    with_keys) end in idx[0] (keys[0])."""
+    b = L.builder
+    nb = -(-64 // BUCKET_BITS)
+    _clear(b, counts, nb << BUCKET_BITS, cnt_t)
+    for_span(b, i64(0), m, lambda i: _count(
+        b, counts, b.load(b.gep(keys[0], [i])), BUCKET_BITS, nb, cnt_t), "bk.count")
+    got = b.load(_lsd(L, keys, idx, counts, m, BUCKET_BITS, nb, cnt_t))
+    with b.if_then(b.icmp_unsigned("!=", got, idx[0])):
+        for_span(b, i64(0), m, lambda i: b.store(b.load(b.gep(got, [i])),
+                                              b.gep(idx[0], [i])), "bk.back")
+        if with_keys:
+            for_span(b, i64(0), m, lambda i: b.store(b.load(b.gep(keys[1], [i])),
+                                                  b.gep(keys[0], [i])), "bk.kback")
+
+
+def _msd_sort(L, bufs, n, cnt_t, diff):
+    """The MSD plan: one counting scatter of the row (keys[0] -> keys[1]) by the msd_bits(n)
+    bits just below the highest bit in which any key differs from the first (`diff`, nonzero,
+    is the OR of key ^ first key), so each bucket is a contiguous, usually cache-sized run.
+    Each bucket longer than INSERTION_MAX whose keys differ gets a second counting scatter
+    (back to keys[0]) by the bits just below the highest bit in which its keys differ, about
+    log2(length) + 1 of them (at most SUB_BITS: mostly one key or none per sub-bucket); the
+    few sub-buckets still longer than INSERTION_MAX are LSD-sorted; one insertion sort over
+    the bucket then orders the short sub-buckets, and the bucket is copied back. One last
+    insertion sort over the row orders the short buckets. Returns the sorted indices
+    (bufs.idx[1]).
+
+    Why two levels: float keys put sign, exponent and a few mantissa bits in the top 16, so a
+    normal sample fills a few hundred of the 65536 buckets, a few hundred keys each; sorting
+    them by LSD passes (each clearing and scanning 256 counters) or by insertion sort costs
+    most of the time, one more scatter leaves runs of a key or two. Why insertion sorts over
+    whole ranges, not per sub-bucket: a per-run loop costs a mispredicted branch or two per
+    run; over the range, an element costs its inversions (all within its run) and one
+    comparison."""
+    b = L.builder
+    bits = msd_bits(n)
+    radix = 1 << bits
+    table = bufs.counts
+    sub_table = b.gep(table, [i64(radix)])
+    lsd_counts = b.gep(sub_table, [i64(1 << SUB_BITS)])
+    src = (bufs.keys[0], bufs.idx[0])
+    dst = (bufs.keys[1], bufs.idx[1])
+    _scatter_pass(L, src, dst, i64(n), table, i64(radix), _window_low(b, diff, bits),
+                  i64(radix - 1), cnt_t, "msd")
+
+    def bucket(st, m):
         keys = [b.gep(bufs.keys[1], [st]), b.gep(bufs.keys[0], [st])]
         idx = [b.gep(bufs.idx[1], [st]), b.gep(bufs.idx[0], [st])]
-        with b.if_else(b.icmp_signed(">", m, i64(INSERTION_MAX))) as (big, small):
-            with big:
-                _clear(b, bucket_counts, nb << BUCKET_BITS, cnt_t)
-                for_span(b, i64(0), m, lambda i: _count(
-                    b, bucket_counts, b.load(b.gep(keys[0], [i])), BUCKET_BITS, nb, cnt_t),
-                    "bk.count")
-                got = b.load(_lsd(L, keys, idx, bucket_counts, m, BUCKET_BITS, nb, cnt_t))
-                with b.if_then(b.icmp_unsigned("!=", got, idx[0])):
-                    for_span(b, i64(0), m, lambda i: b.store(b.load(b.gep(got, [i])),
-                                                          b.gep(idx[0], [i])), "bk.back")
-            with small:
-                _insertion_sort(L, keys[0], idx[0], m)
-        b.store(end, start)
-    for_range(b, radix, bucket, name="msd.bucket")
+        with b.if_then(b.icmp_signed(">", m, i64(INSERTION_MAX))):
+            first = b.load(keys[0])
+            acc = L.alloca(I64, name="msd.subdiff")
+            b.store(i64(0), acc)
+            for_span(b, i64(0), m, lambda i: b.store(b.or_(b.load(acc), b.xor(
+                b.load(b.gep(keys[0], [i])), first)), acc), "sub.diff")
+            d = b.load(acc)
+            with b.if_then(b.icmp_unsigned("!=", d, i64(0))):  # else all equal: done
+                # sub-digit width: bit_length(m) + 1 (2m .. 4m sub-buckets), <= SUB_BITS
+                w = b.sub(i64(65), _ctlz(b, m))
+                w = b.select(b.icmp_signed(">", w, i64(SUB_BITS)), i64(SUB_BITS), w)
+                lo = b.sub(b.sub(i64(64), _ctlz(b, d)), w)
+                lo = b.select(b.icmp_signed("<", lo, i64(0)), i64(0), lo)
+                nsub = b.shl(i64(1), w)
+                _scatter_pass(L, (keys[0], idx[0]), (keys[1], idx[1]), m, sub_table,
+                              nsub, lo, b.sub(nsub, i64(1)), cnt_t, "sub")
+
+                def sub_bucket(s2, m2):
+                    with b.if_then(b.icmp_signed(">", m2, i64(INSERTION_MAX))):
+                        k2 = [b.gep(keys[1], [s2]), b.gep(keys[0], [s2])]
+                        i2 = [b.gep(idx[1], [s2]), b.gep(idx[0], [s2])]
+                        _lsd_in_place(L, k2, i2, lsd_counts, m2, cnt_t, with_keys=True)
+                _buckets(L, sub_table, nsub, cnt_t, sub_bucket, "sub.bucket")
+                # the short runs: one insertion sort over the whole bucket (its keys are
+                # out of order only within runs, so this costs the runs' inversions)
+                _insertion_sort(L, keys[1], idx[1], m)
+                for_span(b, i64(0), m, lambda i: (
+                    b.store(b.load(b.gep(keys[1], [i])), b.gep(keys[0], [i])),
+                    b.store(b.load(b.gep(idx[1], [i])), b.gep(idx[0], [i]))), "sub.back")
+    _buckets(L, table, i64(radix), cnt_t, bucket, "msd.bucket")
+    # the buckets of up to INSERTION_MAX keys, likewise: one insertion sort over the row
+    _insertion_sort(L, bufs.keys[1], bufs.idx[1], i64(n))
     return bufs.idx[1]
+
+
+def _clear_span(b, counts, size, cnt_t, name):
+    for_span(b, i64(0), size, lambda q: b.store(ir.Constant(cnt_t, 0), b.gep(counts, [q])),
+             name)
+
+
+def _bucket_starts_span(L, table, radix, cnt_t, name):
+    """Counts -> bucket starts in place over `radix` (an i64 value) counters."""
+    b = L.builder
+    total = L.alloca(cnt_t, name=f"{name}.total")
+    b.store(ir.Constant(cnt_t, 0), total)
+
+    def scan(q):
+        slot = b.gep(table, [q])
+        c = b.load(slot)
+        t = b.load(total)
+        b.store(t, slot)
+        b.store(b.add(t, c), total)
+    for_span(b, i64(0), radix, scan, name)
 
 
 def _bucket_starts(b, table, total, cnt_t, radix, name):
@@ -424,7 +527,7 @@ def argsort_kernel(L, eqn, outs):
     bits = digit_bits(n)
     ndigits = -(-64 // bits)
     ncounts = {"lsd": ndigits << bits,
-               "msd": (1 << MSD_BITS) + (-(-48 // BUCKET_BITS) << BUCKET_BITS)}[plan]
+               "msd": (1 << msd_bits(n)) + (1 << SUB_BITS) + (-(-64 // BUCKET_BITS) << BUCKET_BITS)}[plan]
     words = -(-_Bufs.nbytes(n, idx_t, cnt_t, ncounts) // 8)
     raw = b.bitcast(L.temp_buffer((words,), np.int64).ptr, I8P)
     bufs = _Bufs(b, raw, n, idx_t, cnt_t)
