@@ -91,15 +91,18 @@ def _special_row(n, rng):
     return x
 
 
-# row lengths either side of the kernel's plan boundaries: the network up to NETWORK_ALWAYS, then
-# LSD radix digits of each width digit_bits picks, then the MSD plan from MSD_MIN (its
-# buckets: insertion-sorted or LSD-sorted, indices copied back or not); 1 and 2 for the
-# degenerate rows
+# row lengths either side of the kernel's plan boundaries: the network up to NETWORK_ALWAYS,
+# then the MSD plan, whose first digit widens (msd_bits) at each power of two up to 2**MSD_BITS;
+# INSERTION_MAX, the longest bucket sorted by insertion alone; 1 and 2 for the degenerate rows
 def _kernel_lengths():
-    from autodiff_jit.backend.sortlib import INSERTION_MAX, MSD_MIN, NETWORK_ALWAYS, digit_bits
-    edges = [n for n in range(NETWORK_ALWAYS + 2, MSD_MIN) if digit_bits(n) != digit_bits(n - 1)]
-    return sorted({1, 2, 3, INSERTION_MAX, INSERTION_MAX + 1, NETWORK_ALWAYS, NETWORK_ALWAYS + 1,
-                   MSD_MIN - 1, MSD_MIN} | set(edges) | {n - 1 for n in edges})
+    from autodiff_jit.backend.sortlib import INSERTION_MAX, MSD_BITS, NETWORK_ALWAYS, msd_bits
+    edges = [n for n in range(NETWORK_ALWAYS + 2, 2 ** MSD_BITS + 1)
+             if msd_bits(n) != msd_bits(n - 1)]
+    lengths = sorted({1, 2, 3, INSERTION_MAX, INSERTION_MAX + 1, NETWORK_ALWAYS,
+                      NETWORK_ALWAYS + 1, NETWORK_ALWAYS + 2} | set(edges) | {n - 1 for n in edges})
+    # the first and last width change by default, the ones between (same code) opt-in
+    return [pytest.param(n, marks=pytest.mark.slow) if edges[0] < n < edges[-1] - 1 else n
+            for n in lengths]
 
 
 KERNEL_LENGTHS = _kernel_lengths()
@@ -115,10 +118,13 @@ def test_argsort_kernel_matches_numpy_stable(n):
         "int64": r.integers(-2 ** 63, 2 ** 63 - 1, n, dtype=np.int64, endpoint=True),
         "int64_ties": r.integers(-3, 3, n),
         "int64_extremes": r.choice(np.array([-2 ** 63, 2 ** 63 - 1, 0, -1, 1]), n),
-        # MSD plan: two big buckets (bit 40), then one (odd: indices copied back from the
-        # scratch half) or two LSD passes inside each
-        "int64_one_pass": r.integers(0, 256, n) + (r.integers(0, 2, n) << 40),
-        "int64_two_passes": r.integers(0, 65536, n) + (r.integers(0, 2, n) << 40),
+        # MSD plan: two big buckets (bit 40), each scattered again by bits 20-21 into four
+        # clusters; a cluster longer than INSERTION_MAX gets one (odd: copied back from the
+        # scratch half) or two LSD passes
+        "int64_one_pass": r.integers(0, 256, n) + (r.integers(0, 4, n) << 20)
+        + (r.integers(0, 2, n) << 40),
+        "int64_two_passes": r.integers(0, 65536, n) + (r.integers(0, 4, n) << 20)
+        + (r.integers(0, 2, n) << 40),
         "sorted": np.arange(n, dtype=np.float64),
         "reversed": -np.arange(n, dtype=np.float64),
     }
