@@ -84,19 +84,21 @@ def _digit(b, key, shift, bits):
 
 
 class _Bufs:
-    """Pointers into the one scratch block: two key arrays, two index arrays, the counters."""
+    """Pointers into the one scratch block: two key arrays, two index arrays (none when only
+    the keys are sorted: idx_t None), the counters."""
 
     def __init__(self, b, raw, n, idx_t, cnt_t):
         def part(offset, ty):
             return b.bitcast(b.gep(raw, [i64(offset)]), ty.as_pointer())
-        isz = idx_t.width // 8
+        isz = idx_t.width // 8 if idx_t is not None else 0
         self.keys = [part(0, I64), part(8 * n, I64)]
-        self.idx = [part(16 * n, idx_t), part(16 * n + isz * n, idx_t)]
+        self.idx = [part(16 * n, idx_t), part(16 * n + isz * n, idx_t)] if isz else [None] * 2
         self.counts = part(16 * n + 2 * isz * n, cnt_t)
 
     @staticmethod
     def nbytes(n, idx_t, cnt_t, ncounts):
-        return (16 + 2 * idx_t.width // 8) * n + cnt_t.width // 8 * ncounts
+        isz = idx_t.width // 8 if idx_t is not None else 0
+        return (16 + 2 * isz) * n + cnt_t.width // 8 * ncounts
 
 
 def _count(b, counts, key, bits, ndigits, cnt_t):
@@ -112,13 +114,14 @@ def _clear(b, counts, size, cnt_t):
 
 
 def _insertion_sort(L, keys, idx, m):
-    """Stable insertion sort of keys[0:m] (unsigned; m an i64 value) carrying idx along."""
+    """Stable insertion sort of keys[0:m] (unsigned; m an i64 value) carrying idx along (None:
+    keys only)."""
     b = L.builder
     j = L.alloca(I64, name="ins.j")
 
     def outer(i):
         k = b.load(b.gep(keys, [i]))
-        ix = b.load(b.gep(idx, [i]))
+        ix = b.load(b.gep(idx, [i])) if idx is not None else None
         b.store(i, j)
 
         def shifting():
@@ -131,12 +134,14 @@ def _insertion_sort(L, keys, idx, m):
             jv = b.load(j)
             prev = b.sub(jv, i64(1))
             b.store(b.load(b.gep(keys, [prev])), b.gep(keys, [jv]))
-            b.store(b.load(b.gep(idx, [prev])), b.gep(idx, [jv]))
+            if idx is not None:
+                b.store(b.load(b.gep(idx, [prev])), b.gep(idx, [jv]))
             b.store(prev, j)
         _while(b, shifting, shift, "ins.shift")
         jv = b.load(j)
         b.store(k, b.gep(keys, [jv]))
-        b.store(ix, b.gep(idx, [jv]))
+        if idx is not None:
+            b.store(ix, b.gep(idx, [jv]))
     for_span(b, i64(1), m, outer, "ins")
 
 
@@ -276,9 +281,12 @@ def _network_rows(L, key_at, outer, n, put):
 def _lsd(L, keys, idx, counts, m, bits, ndigits, cnt_t):
     """LSD passes, ping-pong between keys[0]/idx[0] (holding the m pairs, m an i64 value) and
     keys[1]/idx[1], over the digits whose histograms (already in counts) are not all in one
-    bucket. Returns the alloca holding the pointer to the sorted indices."""
+    bucket. Returns the alloca holding the pointer to the sorted indices (idx None: keys only,
+    the sorted keys)."""
     b = L.builder
     radix = 1 << bits
+    pairs = idx is not None
+    idx = idx if pairs else keys
     src_k, src_i = L.alloca(keys[0].type), L.alloca(idx[0].type)
     dst_k, dst_i = L.alloca(keys[0].type), L.alloca(idx[0].type)
     for ptr, slot in zip((keys[0], idx[0], keys[1], idx[1]), (src_k, src_i, dst_k, dst_i)):
@@ -300,7 +308,8 @@ def _lsd(L, keys, idx, counts, m, bits, ndigits, cnt_t):
                 pos = b.load(slot)
                 b.store(b.add(pos, ir.Constant(cnt_t, 1)), slot)
                 b.store(key, b.gep(kd, [pos]))
-                b.store(b.load(b.gep(is_, [i])), b.gep(id_, [pos]))
+                if pairs:
+                    b.store(b.load(b.gep(is_, [i])), b.gep(id_, [pos]))
             for_span(b, i64(0), m, scatter, f"rs.pass{d}")
             for ptr, slot in zip((kd, id_, ks, is_), (src_k, src_i, dst_k, dst_i)):
                 b.store(ptr, slot)
@@ -342,7 +351,8 @@ def _scatter_pass(L, src, dst, m, table, radix, lo, mask, cnt_t, name):
         pos = b.load(slot)
         b.store(b.add(pos, ir.Constant(cnt_t, 1)), slot)
         b.store(key, b.gep(dst[0], [pos]))
-        b.store(b.load(b.gep(src[1], [i])), b.gep(dst[1], [pos]))
+        if src[1] is not None:
+            b.store(b.load(b.gep(src[1], [i])), b.gep(dst[1], [pos]))
     for_span(b, i64(0), m, scatter, f"{name}.scatter")
 
 
@@ -362,22 +372,28 @@ def _buckets(L, table, radix, cnt_t, body, name):
     for_span(b, i64(0), radix, bucket, name)
 
 
-def _lsd_in_place(L, keys, idx, counts, m, cnt_t, with_keys=False):
+def _lsd_in_place(L, keys, idx, counts, m, cnt_t):
     """Stable LSD sort (BUCKET_BITS digits; a digit all keys share costs no pass) of the m
-    pairs at keys[0]/idx[0], keys[1]/idx[1] as scratch; the sorted indices (and keys, if
-    with_keys) end in idx[0] (keys[0])."""
+    pairs at keys[0]/idx[0] (idx None: keys only), keys[1]/idx[1] as scratch; the sorted
+    pairs end in keys[0]/idx[0]."""
     b = L.builder
     nb = -(-64 // BUCKET_BITS)
     _clear(b, counts, nb << BUCKET_BITS, cnt_t)
     for_span(b, i64(0), m, lambda i: _count(
         b, counts, b.load(b.gep(keys[0], [i])), BUCKET_BITS, nb, cnt_t), "bk.count")
     got = b.load(_lsd(L, keys, idx, counts, m, BUCKET_BITS, nb, cnt_t))
-    with b.if_then(b.icmp_unsigned("!=", got, idx[0])):
-        for_span(b, i64(0), m, lambda i: b.store(b.load(b.gep(got, [i])),
-                                              b.gep(idx[0], [i])), "bk.back")
-        if with_keys:
-            for_span(b, i64(0), m, lambda i: b.store(b.load(b.gep(keys[1], [i])),
-                                                  b.gep(keys[0], [i])), "bk.kback")
+    idx = idx or (None, None)
+    with b.if_then(b.icmp_unsigned("!=", got, idx[0] or keys[0])):  # odd number of passes
+        _copy(b, (keys[1], idx[1]), (keys[0], idx[0]), m)
+
+
+def _copy(b, src, dst, m):
+    """dst[:m] = src[:m] for the (keys, idx) pointer pairs (idx None: keys only)."""
+    def one(i):
+        for s_, d_ in zip(src, dst):
+            if s_ is not None:
+                b.store(b.load(b.gep(s_, [i])), b.gep(d_, [i]))
+    for_span(b, i64(0), m, one, "sort.copy")
 
 
 def _msd_sort(L, bufs, n, cnt_t, diff):
@@ -389,8 +405,8 @@ def _msd_sort(L, bufs, n, cnt_t, diff):
     log2(length) + 1 of them (at most SUB_BITS: mostly one key or none per sub-bucket); the
     few sub-buckets still longer than INSERTION_MAX are LSD-sorted; one insertion sort over
     the bucket then orders the short sub-buckets, and the bucket is copied back. One last
-    insertion sort over the row orders the short buckets. Returns the sorted indices
-    (bufs.idx[1]).
+    insertion sort over the row orders the short buckets. The sorted pairs end in
+    bufs.keys[1]/idx[1] (bufs.idx None: keys only).
 
     Why two levels: float keys put sign, exponent and a few mantissa bits in the top 16, so a
     normal sample fills a few hundred of the 65536 buckets, a few hundred keys each; sorting
@@ -407,12 +423,13 @@ def _msd_sort(L, bufs, n, cnt_t, diff):
     lsd_counts = b.gep(sub_table, [i64(1 << SUB_BITS)])
     src = (bufs.keys[0], bufs.idx[0])
     dst = (bufs.keys[1], bufs.idx[1])
+    pairs = bufs.idx[0] is not None
     _scatter_pass(L, src, dst, i64(n), table, i64(radix), _window_low(b, diff, bits),
                   i64(radix - 1), cnt_t, "msd")
 
     def bucket(st, m):
         keys = [b.gep(bufs.keys[1], [st]), b.gep(bufs.keys[0], [st])]
-        idx = [b.gep(bufs.idx[1], [st]), b.gep(bufs.idx[0], [st])]
+        idx = [b.gep(bufs.idx[1], [st]), b.gep(bufs.idx[0], [st])] if pairs else [None, None]
         with b.if_then(b.icmp_signed(">", m, i64(INSERTION_MAX))):
             first = b.load(keys[0])
             acc = L.alloca(I64, name="msd.subdiff")
@@ -433,19 +450,16 @@ def _msd_sort(L, bufs, n, cnt_t, diff):
                 def sub_bucket(s2, m2):
                     with b.if_then(b.icmp_signed(">", m2, i64(INSERTION_MAX))):
                         k2 = [b.gep(keys[1], [s2]), b.gep(keys[0], [s2])]
-                        i2 = [b.gep(idx[1], [s2]), b.gep(idx[0], [s2])]
-                        _lsd_in_place(L, k2, i2, lsd_counts, m2, cnt_t, with_keys=True)
+                        i2 = [b.gep(idx[1], [s2]), b.gep(idx[0], [s2])] if pairs else None
+                        _lsd_in_place(L, k2, i2, lsd_counts, m2, cnt_t)
                 _buckets(L, sub_table, nsub, cnt_t, sub_bucket, "sub.bucket")
                 # the short runs: one insertion sort over the whole bucket (its keys are
                 # out of order only within runs, so this costs the runs' inversions)
                 _insertion_sort(L, keys[1], idx[1], m)
-                for_span(b, i64(0), m, lambda i: (
-                    b.store(b.load(b.gep(keys[1], [i])), b.gep(keys[0], [i])),
-                    b.store(b.load(b.gep(idx[1], [i])), b.gep(idx[0], [i]))), "sub.back")
+                _copy(b, (keys[1], idx[1]), (keys[0], idx[0]), m)
     _buckets(L, table, i64(radix), cnt_t, bucket, "msd.bucket")
     # the buckets of up to INSERTION_MAX keys, likewise: one insertion sort over the row
     _insertion_sort(L, bufs.keys[1], bufs.idx[1], i64(n))
-    return bufs.idx[1]
 
 
 def _clear_span(b, counts, size, cnt_t, name):
@@ -492,7 +506,6 @@ def argsort_kernel(L, eqn, outs):
     if n == 0 or out.size == 0:
         return
     idx_t = I32 if n < 2 ** 31 else I64
-    cnt_t = idx_t
     rows = out.size // n
     network = n <= NETWORK_ALWAYS or rows >= LANES and n <= NETWORK_MAX
     outer = tuple(1 if a == axis else d for a, d in enumerate(shape))
@@ -513,10 +526,25 @@ def argsort_kernel(L, eqn, outs):
             out.store(b, Index(out.shape, dims=d), i)
         _network_rows(L, signed_key, outer, n, put)
         return
+
+    def emit(dims, i, idx_v, key):
+        d = list(dims)
+        d[axis] = i
+        out.store(b, Index(out.shape, dims=d), b.sext(idx_v, I64) if idx_t != I64 else idx_v)
+    _msd_rows(L, key_at, outer, n, idx_t, emit)
+
+
+def _msd_rows(L, key_at, outer, n, idx_t, emit, seen=None, finish=None):
+    """The MSD plan over every row: fill the keys (and indices, unless idx_t is None), sort,
+    then emit(dims, i, index, key) for each sorted position i (index None when keys only).
+    seen(key) is called on each key as it is filled, finish(dims) after the row is emitted."""
+    b = L.builder
+    cnt_t = I32 if n < 2 ** 31 else I64
     ncounts = (1 << msd_bits(n)) + (1 << SUB_BITS) + (-(-64 // BUCKET_BITS) << BUCKET_BITS)
     words = -(-_Bufs.nbytes(n, idx_t, cnt_t, ncounts) // 8)
     raw = b.bitcast(L.temp_buffer((words,), np.int64).ptr, I8P)
     bufs = _Bufs(b, raw, n, idx_t, cnt_t)
+    pairs = idx_t is not None
 
     def row(dims):
         first = key_at(dims, i64(0))
@@ -526,23 +554,142 @@ def argsort_kernel(L, eqn, outs):
         def fill(i):
             key = key_at(dims, i)
             b.store(key, b.gep(bufs.keys[0], [i]))
-            b.store(b.trunc(i, idx_t) if idx_t != I64 else i, b.gep(bufs.idx[0], [i]))
+            if pairs:
+                b.store(b.trunc(i, idx_t) if idx_t != I64 else i, b.gep(bufs.idx[0], [i]))
             b.store(b.or_(b.load(diff), b.xor(key, first)), diff)
+            if seen is not None:
+                seen(key)
         for_range(b, n, fill, name="sfill")
-        res = L.alloca(bufs.idx[0].type, name="sort.result")
-        b.store(bufs.idx[0], res)  # all keys equal: the identity
+        res_k = L.alloca(I64.as_pointer(), name="sort.keys")
+        res_i = L.alloca(bufs.idx[0].type, name="sort.idx") if pairs else None
+        b.store(bufs.keys[0], res_k)  # all keys equal: the identity
+        if pairs:
+            b.store(bufs.idx[0], res_i)
         d = b.load(diff)
         with b.if_then(b.icmp_unsigned("!=", d, i64(0))):
-            b.store(_msd_sort(L, bufs, n, cnt_t, d), res)
-        result = b.load(res)
-
-        def emit(i):
-            d = list(dims)
-            d[axis] = i
-            v = b.load(b.gep(result, [i]))
-            out.store(b, Index(out.shape, dims=d), b.sext(v, I64) if idx_t != I64 else v)
-        for_range(b, n, emit, name="sout")
+            _msd_sort(L, bufs, n, cnt_t, d)
+            b.store(bufs.keys[1], res_k)
+            if pairs:
+                b.store(bufs.idx[1], res_i)
+        keys = b.load(res_k)
+        idx = b.load(res_i) if pairs else None
+        for_range(b, n, lambda i: emit(dims, i, b.load(b.gep(idx, [i])) if pairs else None,
+                                       b.load(b.gep(keys, [i]))), name="sout")
+        if finish is not None:
+            finish(dims)
     loop_nest(b, outer, row)
 
 
+def key_value(b, key, dtype):
+    """The value of dtype (float64, float32 or int64) whose sort_key is `key`, for every key
+    but those of zeros (-0.0 shares 0.0's) and NaNs (one key for every NaN)."""
+    if dtype == np.int64:
+        return b.xor(key, i64(_SIGN))
+    # key >= 2**63 (unsigned): a positive float, only its sign bit flipped; else all bits
+    mask = b.or_(b.xor(b.ashr(key, i64(63)), i64(-1)), i64(_SIGN))
+    v = b.bitcast(b.xor(key, mask), F64)
+    return v if dtype == np.float64 else b.fptrunc(v, ir.FloatType())
+
+
+def _is_zero_or_nan_key(b, key):
+    return b.or_(b.icmp_signed("==", key, i64(_SIGN)), b.icmp_signed("==", key, i64(-1)))
+
+
+def sort_kernel(L, eqn, outs):
+    """sort: the sorted values and (when read) the permutation, by the argsort plans. Without
+    the permutation, the MSD plan sorts the keys alone (a third less to move) and maps each
+    back to its value; zeros and NaNs, whose keys do not say their sign or payload, are then
+    rewritten in index order (what a stable sort gives) by one more pass over the row, run
+    only when the row holds some."""
+    vals, perm = outs
+    x = eqn.inputs[0]
+    axis = eqn.params["axis"]
+    b = L.builder
+    shape = x.shape
+    n = shape[axis]
+    if n == 0 or vals.size == 0:
+        return
+    dtype = np.dtype(x.dtype)
+    need_perm = L.is_read(eqn.outputs[1])
+    idx_t = I32 if n < 2 ** 31 else I64
+    rows = vals.size // n
+    network = n <= NETWORK_ALWAYS or rows >= LANES and n <= NETWORK_MAX
+    outer = tuple(1 if a == axis else d for a, d in enumerate(shape))
+
+    def at(dims, i):
+        d = list(dims)
+        d[axis] = i
+        return Index(shape, dims=d)
+
+    def key_at(dims, i):
+        v = L.load(x, at(dims, i))
+        return sort_key(b, v if v.type in (F64, I64) else b.fpext(v, F64))
+
+    def put(dims, p, i):
+        vals.store(b, at(dims, p), L.load(x, at(dims, i)))
+        if need_perm:
+            perm.store(b, at(dims, p), i)
+
+    if network:
+        _network_rows(L, lambda dims, i: b.xor(key_at(dims, i), i64(_SIGN)), outer, n, put)
+        return
+    if need_perm:
+        def emit(dims, p, idx_v, key):
+            i = b.sext(idx_v, I64) if idx_t != I64 else idx_v
+            perm.store(b, at(dims, p), i)
+            if dtype == np.int64:
+                vals.store(b, at(dims, p), key_value(b, key, dtype))
+                return
+            # zeros and NaNs: the input's own bits (sign, payload); others from the key
+            with b.if_else(_is_zero_or_nan_key(b, key)) as (special, plain):
+                with special:
+                    vals.store(b, at(dims, p), L.load(x, at(dims, i)))
+                with plain:
+                    vals.store(b, at(dims, p), key_value(b, key, dtype))
+        _msd_rows(L, key_at, outer, n, idx_t, emit)
+        return
+
+    def emit_value(dims, p, idx_v, key):
+        vals.store(b, at(dims, p), key_value(b, key, dtype))
+    if dtype == np.int64:
+        _msd_rows(L, key_at, outer, n, None, emit_value)
+        return
+    below = L.alloca(I64, name="sort.below")   # keys of negative numbers (before the zeros)
+    nans = L.alloca(I64, name="sort.nans")
+    special = L.alloca(I64, name="sort.special")  # zeros and NaNs
+
+    def seen(key):
+        b.store(b.add(b.load(below), b.zext(b.icmp_unsigned("<", key, i64(_SIGN)), I64)),
+                below)
+        b.store(b.add(b.load(nans), b.zext(b.icmp_signed("==", key, i64(-1)), I64)), nans)
+        b.store(b.add(b.load(special), b.zext(_is_zero_or_nan_key(b, key), I64)), special)
+
+    def finish(dims):
+        with b.if_then(b.icmp_signed("!=", b.load(special), i64(0))):
+            zero_at = L.alloca(I64, name="sort.zero_at")
+            nan_at = L.alloca(I64, name="sort.nan_at")
+            b.store(b.load(below), zero_at)
+            b.store(b.sub(i64(n), b.load(nans)), nan_at)
+
+            def fix(i):
+                v = L.load(x, at(dims, i))
+                zero = ir.Constant(v.type, 0.0)
+                with b.if_then(b.fcmp_unordered("uno", v, v)):
+                    q = b.load(nan_at)
+                    vals.store(b, at(dims, q), v)
+                    b.store(b.add(q, i64(1)), nan_at)
+                with b.if_then(b.fcmp_ordered("==", v, zero)):
+                    q = b.load(zero_at)
+                    vals.store(b, at(dims, q), v)
+                    b.store(b.add(q, i64(1)), zero_at)
+            for_range(b, n, fix, name="sort.fix")
+        for c in (below, nans, special):
+            b.store(i64(0), c)
+
+    for c in (below, nans, special):
+        b.store(i64(0), c)
+    _msd_rows(L, key_at, outer, n, None, emit_value, seen, finish)
+
+
 EMITTERS["argsort"] = Emitter(None, argsort_kernel, "opaque")
+EMITTERS["sort"] = Emitter(None, sort_kernel, "opaque")

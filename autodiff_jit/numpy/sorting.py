@@ -1,8 +1,9 @@
 """numpy's sorting and searching (numpy/_core/fromnumeric, _multiarray): sort, argsort,
 partition, argpartition, lexsort, searchsorted, digitize.
 
-One primitive, argsort (stable, NaNs last); np.sort gathers through it, so the gradient flows
-back along the permutation (JAX's convention; ties are a measure-zero kink). Orders are
+Two primitives: argsort (stable, NaNs last) and sort (the sorted values and that permutation),
+whose gradient flows back along the permutation (JAX's convention; ties are a measure-zero
+kink). Orders are
 always the stable ones: where numpy's default (non-stable) kind orders tied elements
 differently, argsort's indices may differ on ties, never the sorted values. partition returns
 the fully sorted array, which satisfies numpy's partition contract.
@@ -14,7 +15,7 @@ import numpy as np
 from ..ir import is_float
 from ..primitives import bind
 from ..primitives import elementwise as E
-from ..primitives.sorting import argsort_p
+from ..primitives.sorting import argsort_p, sort_p
 from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
 from .indexing import gather_along_axis, take_along_axis
 from .reductions import sum_
@@ -59,7 +60,10 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=None):
     a, axis = _prep(a, axis)
     if len(_shape(a)) == 0 or 0 in _shape(a):  # nothing to reorder (and no index to gather by)
         return a
-    return gather_along_axis(a, bind(argsort_p, _keys(a), axis=axis), axis)
+    keys = _keys(a)
+    values = bind(sort_p, keys, axis=axis)[0]
+    # narrower dtypes sort as their (exact) widening and are narrowed back
+    return values if _dtype(keys) == _dtype(a) else E.cast(values, _dtype(a))
 
 
 def _check_kth(kth, n):

@@ -251,3 +251,32 @@ def test_sort_gradient_batched_rows_matches_finite_differences():
     x = np.random.default_rng(8).standard_normal((11, 20))
     check_case(lambda a: np.sort(a, axis=1)[:, ::3] ** 2, [x], modes=("compiled",))
     check_case(lambda a: np.sort(a, axis=0)[::2] * a[:6], [x], modes=("compiled",))
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_sort_primitive_rules(axis):
+    """sort's VJP and JVP rules (two results: values, permutation) against central finite
+    differences of the values (distinct entries: sort is smooth there)."""
+    from autodiff_jit.primitives.sorting import sort_p
+    r = np.random.default_rng(11 + axis)
+    x = r.standard_normal((4, 6))
+    g, t = r.standard_normal(x.shape), r.standard_normal(x.shape)
+    outs = sort_p.impl(x, axis=axis)
+    np.testing.assert_array_equal(outs[0], np.sort(x, axis=axis))
+    np.testing.assert_array_equal(outs[1], np.argsort(x, axis=axis, kind="stable"))
+    eps = 1e-6
+
+    def f(v):
+        return sort_p.impl(v, axis=axis)[0]
+    fd_t = (f(x + eps * t) - f(x - eps * t)) / (2 * eps)
+    jvp = sort_p.jvp([t], outs, x, axis=axis)
+    assert jvp[1] is None
+    np.testing.assert_allclose(jvp[0], fd_t, rtol=1e-7, atol=1e-9)
+    ct, = sort_p.vjp([g, None], outs, x, axis=axis)
+    fd = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = eps
+        fd[i] = (np.sum(g * f(x + e)) - np.sum(g * f(x - e))) / (2 * eps)
+    np.testing.assert_allclose(ct, fd, rtol=1e-7, atol=1e-9)
+    assert sort_p.vjp([None, None], outs, x, axis=axis) == (None,)
