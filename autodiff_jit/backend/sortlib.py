@@ -39,7 +39,7 @@ NETWORK_MAX = 1024   # ... and up to this one when there are at least LANES rows
 REGISTER_STAGES = 4  # the network's stages j <= this run on groups held in registers
 INSERTION_MAX = 64   # MSD (sub-)buckets up to this length: insertion sort
 MSD_BITS = 16        # the MSD plan's first scatter: digits of up to this width (msd_bits)
-SUB_BITS = 11        # ... its second scatter, per bucket: digits of up to this width
+SUB_BITS = 13        # ... its second scatter, per bucket: digits of up to this width
 BUCKET_BITS = 8      # ... LSD digits for a sub-bucket still longer than INSERTION_MAX
 
 
@@ -496,44 +496,6 @@ def _bucket_starts(b, table, total, cnt_t, radix, name):
     for_range(b, radix, scan, name=name)
 
 
-def argsort_kernel(L, eqn, outs):
-    out = outs[0]
-    x = eqn.inputs[0]
-    axis = eqn.params["axis"]
-    b = L.builder
-    shape = x.shape
-    n = shape[axis]
-    if n == 0 or out.size == 0:
-        return
-    idx_t = I32 if n < 2 ** 31 else I64
-    rows = out.size // n
-    network = n <= NETWORK_ALWAYS or rows >= LANES and n <= NETWORK_MAX
-    outer = tuple(1 if a == axis else d for a, d in enumerate(shape))
-
-    def key_at(dims, i):
-        d = list(dims)
-        d[axis] = i
-        v = L.load(x, Index(shape, dims=d))
-        return sort_key(b, v if v.type in (F64, I64) else b.fpext(v, F64))
-
-    if network:
-        def signed_key(dims, i):
-            return b.xor(key_at(dims, i), i64(_SIGN))
-
-        def put(dims, p, i):
-            d = list(dims)
-            d[axis] = p
-            out.store(b, Index(out.shape, dims=d), i)
-        _network_rows(L, signed_key, outer, n, put)
-        return
-
-    def emit(dims, i, idx_v, key):
-        d = list(dims)
-        d[axis] = i
-        out.store(b, Index(out.shape, dims=d), b.sext(idx_v, I64) if idx_t != I64 else idx_v)
-    _msd_rows(L, key_at, outer, n, idx_t, emit)
-
-
 def _msd_rows(L, key_at, outer, n, idx_t, emit, seen=None, finish=None):
     """The MSD plan over every row: fill the keys (and indices, unless idx_t is None), sort,
     then emit(dims, i, index, key) for each sorted position i (index None when keys only).
@@ -595,24 +557,38 @@ def _is_zero_or_nan_key(b, key):
     return b.or_(b.icmp_signed("==", key, i64(_SIGN)), b.icmp_signed("==", key, i64(-1)))
 
 
-def sort_kernel(L, eqn, outs):
-    """sort: the sorted values and (when read) the permutation, by the argsort plans. Without
-    the permutation, the MSD plan sorts the keys alone (a third less to move) and maps each
-    back to its value; zeros and NaNs, whose keys do not say their sign or payload, are then
-    rewritten in index order (what a stable sort gives) by one more pass over the row, run
-    only when the row holds some."""
-    vals, perm = outs
-    x = eqn.inputs[0]
-    axis = eqn.params["axis"]
+def _key32(b, v):
+    """The unsigned 32-bit key (as an i64, zero-extended) of a float32 value, as sort_key."""
+    i32 = ir.IntType(32)
+    zero = ir.Constant(v.type, 0.0)
+    v = b.select(b.fcmp_ordered("==", v, zero), zero, v)
+    bits = b.bitcast(v, i32)
+    flip = b.or_(b.ashr(bits, ir.Constant(i32, 31)), ir.Constant(i32, -(1 << 31)))
+    key = b.select(b.fcmp_unordered("uno", v, v), ir.Constant(i32, -1), b.xor(bits, flip))
+    return b.zext(key, I64)
+
+
+def _value32(b, key):
+    """The float32 whose _key32 is `key` (an i64 holding 32 bits), but for zeros and NaNs."""
+    i32 = ir.IntType(32)
+    k = b.trunc(key, i32)
+    mask = b.or_(b.xor(b.ashr(k, ir.Constant(i32, 31)), ir.Constant(i32, -1)),
+                 ir.Constant(i32, -(1 << 31)))
+    return b.bitcast(b.xor(k, mask), ir.FloatType())
+
+
+def _sort_rows(L, x, axis, vals, perm):
+    """Sort every row of x along axis: the sorted values into vals and the permutation into
+    perm (either None: not wanted). Plans: the network (short rows), else MSD of (key, index)
+    pairs when the permutation is wanted, of keys alone when not; float32 rows always sort
+    keys alone, each key the composite (32-bit key << 32 | index): unique, so the index
+    order of ties is the key order, and the permutation is the low half."""
     b = L.builder
     shape = x.shape
     n = shape[axis]
-    if n == 0 or vals.size == 0:
-        return
     dtype = np.dtype(x.dtype)
-    need_perm = L.is_read(eqn.outputs[1])
     idx_t = I32 if n < 2 ** 31 else I64
-    rows = vals.size // n
+    rows = int(np.prod(shape, dtype=np.int64)) // n
     network = n <= NETWORK_ALWAYS or rows >= LANES and n <= NETWORK_MAX
     outer = tuple(1 if a == axis else d for a, d in enumerate(shape))
 
@@ -626,26 +602,50 @@ def sort_kernel(L, eqn, outs):
         return sort_key(b, v if v.type in (F64, I64) else b.fpext(v, F64))
 
     def put(dims, p, i):
-        vals.store(b, at(dims, p), L.load(x, at(dims, i)))
-        if need_perm:
+        if vals is not None:
+            vals.store(b, at(dims, p), L.load(x, at(dims, i)))
+        if perm is not None:
             perm.store(b, at(dims, p), i)
 
     if network:
         _network_rows(L, lambda dims, i: b.xor(key_at(dims, i), i64(_SIGN)), outer, n, put)
         return
-    if need_perm:
+
+    def put_value(dims, p, i, special, value):
+        """vals[p] = value (of the sorted key), or where `special` (zeros and NaNs: float keys
+        that do not say sign or payload) the input's own element i."""
+        with b.if_else(special) as (then, otherwise):
+            with then:
+                vals.store(b, at(dims, p), L.load(x, at(dims, i)))
+            with otherwise:
+                vals.store(b, at(dims, p), value)
+
+    if dtype == np.float32 and n <= 2 ** 32:
+        def composite(dims, i):
+            return b.or_(b.shl(_key32(b, L.load(x, at(dims, i))), i64(32)), i)
+
+        def emit32(dims, p, _, key):
+            i = b.and_(key, i64(0xFFFFFFFF))
+            if perm is not None:
+                perm.store(b, at(dims, p), i)
+            if vals is not None:
+                k32 = b.lshr(key, i64(32))
+                special = b.or_(b.icmp_signed("==", k32, i64(1 << 31)),
+                                b.icmp_signed("==", k32, i64(0xFFFFFFFF)))
+                put_value(dims, p, i, special, _value32(b, k32))
+        _msd_rows(L, composite, outer, n, None, emit32)
+        return
+
+    if perm is not None:
         def emit(dims, p, idx_v, key):
             i = b.sext(idx_v, I64) if idx_t != I64 else idx_v
             perm.store(b, at(dims, p), i)
+            if vals is None:
+                return
             if dtype == np.int64:
                 vals.store(b, at(dims, p), key_value(b, key, dtype))
-                return
-            # zeros and NaNs: the input's own bits (sign, payload); others from the key
-            with b.if_else(_is_zero_or_nan_key(b, key)) as (special, plain):
-                with special:
-                    vals.store(b, at(dims, p), L.load(x, at(dims, i)))
-                with plain:
-                    vals.store(b, at(dims, p), key_value(b, key, dtype))
+            else:
+                put_value(dims, p, i, _is_zero_or_nan_key(b, key), key_value(b, key, dtype))
         _msd_rows(L, key_at, outer, n, idx_t, emit)
         return
 
@@ -654,6 +654,7 @@ def sort_kernel(L, eqn, outs):
     if dtype == np.int64:
         _msd_rows(L, key_at, outer, n, None, emit_value)
         return
+    # float64 values alone: zeros and NaNs rewritten afterwards, in index order
     below = L.alloca(I64, name="sort.below")   # keys of negative numbers (before the zeros)
     nans = L.alloca(I64, name="sort.nans")
     special = L.alloca(I64, name="sort.special")  # zeros and NaNs
@@ -689,6 +690,23 @@ def sort_kernel(L, eqn, outs):
     for c in (below, nans, special):
         b.store(i64(0), c)
     _msd_rows(L, key_at, outer, n, None, emit_value, seen, finish)
+
+
+def argsort_kernel(L, eqn, outs):
+    if outs[0].size:
+        _sort_rows(L, eqn.inputs[0], eqn.params["axis"], None, outs[0])
+
+
+def sort_kernel(L, eqn, outs):
+    """sort: the sorted values and (when some equation reads it) the permutation. Without the
+    permutation, the MSD plan sorts the keys alone (a third less to move) and maps each back
+    to its value; zeros and NaNs, whose keys do not say their sign or payload, are then
+    rewritten in index order (what a stable sort gives) by one more pass over the row, run
+    only when the row holds some."""
+    vals, perm = outs
+    if vals.size:
+        _sort_rows(L, eqn.inputs[0], eqn.params["axis"], vals,
+                   perm if L.is_read(eqn.outputs[1]) else None)
 
 
 EMITTERS["argsort"] = Emitter(None, argsort_kernel, "opaque")
