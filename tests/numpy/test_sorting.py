@@ -280,3 +280,69 @@ def test_sort_primitive_rules(axis):
         fd[i] = (np.sum(g * f(x + e)) - np.sum(g * f(x - e))) / (2 * eps)
     np.testing.assert_allclose(ct, fd, rtol=1e-7, atol=1e-9)
     assert sort_p.vjp([None, None], outs, x, axis=axis) == (None,)
+
+
+def _bits(a):
+    return np.asarray(a).view(np.int64 if a.dtype.itemsize == 8 else np.int32)
+
+
+def _stable_sorted(x, axis):
+    return np.take_along_axis(x, np.argsort(x, axis=axis, kind="stable"), axis)
+
+
+def _sort_path_rows(n, r):
+    """Rows for the sort kernel's plans: ties, signed zeros, NaNs of both signs, infinities,
+    all-equal, sorted, reversed, few distinct values."""
+    x = _special_row(n, r)
+    x[r.random(n) < 0.1] = -np.nan
+    return {"special": x, "all_equal": np.full(n, -0.0), "sorted": np.arange(n) * 0.5,
+            "reversed": -np.arange(n) * 0.5, "duplicates": r.integers(-4, 4, n) * 0.25,
+            "float32": x.clip(-1e30, 1e30).astype(np.float32),
+            "float32_duplicates": r.integers(-4, 4, n).astype(np.float32),
+            "int64": r.choice(np.array([-2 ** 63, 2 ** 63 - 1, 0, -1, 1, 7, 7, -7]), n)}
+
+
+# lengths across the network / MSD boundary and the widest first digit; rows of length n along
+# the last axis (3 rows: fewer than LANES) and along axis 0 (of a (n, 9) array: LANES rows or
+# more, the network up to NETWORK_MAX)
+@pytest.mark.parametrize("n", [1, 129, 1500, 2 ** 16 + 3] + [
+    pytest.param(n, marks=pytest.mark.slow) for n in (2, 100, 128)])
+def test_sort_kernel_values_and_permutation_bitwise(n):
+    """np.sort compiled: forward alone (the permutation unread: keys-only sort, zeros and NaNs
+    rewritten) and under jvp (the permutation read: (key, index) pairs, or float32 composites)
+    give numpy's stable order bit for bit (signs of zeros, NaN payloads), and the tangent
+    moves along the stable permutation."""
+    r = np.random.default_rng(n)
+    sorts = {1: lambda a: np.sort(a, axis=1), 0: lambda a: np.sort(a, axis=0)}
+    jitted = {axis: ad.jit(f) for axis, f in sorts.items()}  # one compile per dtype and shape
+    for name, row in _sort_path_rows(n, r).items():
+        x3 = np.stack([row, row[::-1], np.roll(row, 1)])
+        for x, axis in ((x3, 1), (np.repeat(row[:, None], 9, axis=1), 0)):
+            want = _stable_sorted(x, axis)
+            got = jitted[axis](x)
+            assert got.dtype == x.dtype
+            np.testing.assert_array_equal(_bits(got), _bits(want), err_msg=f"{name} {axis}")
+            if x.dtype.kind != "f":
+                continue
+            t = r.standard_normal(x.shape).astype(x.dtype)
+            vals, tan = ad.jvp(sorts[axis], (x,), (t,))
+            np.testing.assert_array_equal(_bits(vals), _bits(want), err_msg=f"jvp {name}")
+            np.testing.assert_array_equal(
+                tan, np.take_along_axis(t, np.argsort(x, axis=axis, kind="stable"), axis),
+                err_msg=f"jvp tangent {name} {axis}")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sort_gradient_msd_plans(dtype):
+    """The gradient through the MSD plan's permutation ((key, index) pairs for float64,
+    composites for float32): exactly w moved back along the stable permutation, ties and
+    NaNs included; float64 also against finite differences."""
+    r = np.random.default_rng(8)
+    x = _special_row(2 * 3000, r).reshape(2, 3000).astype(dtype)
+    w = r.standard_normal(x.shape).astype(dtype)
+    g = ad.grad(lambda a: np.sum(np.sort(a, axis=1) * w))(x)
+    np.testing.assert_array_equal(g, np.take_along_axis(
+        w, np.argsort(np.argsort(x, axis=1, kind="stable"), axis=1, kind="stable"), axis=1))
+    if dtype == np.float64:
+        y = r.standard_normal((2, 200))
+        check_case(lambda a: np.sort(a, axis=1)[:, ::9] ** 2, [y], modes=("compiled",))
