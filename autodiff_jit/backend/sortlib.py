@@ -431,12 +431,7 @@ def _msd_sort(L, bufs, n, cnt_t, diff):
         keys = [b.gep(bufs.keys[1], [st]), b.gep(bufs.keys[0], [st])]
         idx = [b.gep(bufs.idx[1], [st]), b.gep(bufs.idx[0], [st])] if pairs else [None, None]
         with b.if_then(b.icmp_signed(">", m, i64(INSERTION_MAX))):
-            first = b.load(keys[0])
-            acc = L.alloca(I64, name="msd.subdiff")
-            b.store(i64(0), acc)
-            for_span(b, i64(0), m, lambda i: b.store(b.or_(b.load(acc), b.xor(
-                b.load(b.gep(keys[0], [i])), first)), acc), "sub.diff")
-            d = b.load(acc)
+            d = _diff(L, keys[0], m)
             with b.if_then(b.icmp_unsigned("!=", d, i64(0))):  # else all equal: done
                 # sub-digit width: bit_length(m) + 1 (2m .. 4m sub-buckets), <= SUB_BITS
                 w = b.sub(i64(65), _ctlz(b, m))
@@ -451,7 +446,9 @@ def _msd_sort(L, bufs, n, cnt_t, diff):
                     with b.if_then(b.icmp_signed(">", m2, i64(INSERTION_MAX))):
                         k2 = [b.gep(keys[1], [s2]), b.gep(keys[0], [s2])]
                         i2 = [b.gep(idx[1], [s2]), b.gep(idx[0], [s2])] if pairs else None
-                        _lsd_in_place(L, k2, i2, lsd_counts, m2, cnt_t)
+                        # ties only (repeated values): already in order, no LSD passes
+                        with b.if_then(b.icmp_unsigned("!=", _diff(L, k2[0], m2), i64(0))):
+                            _lsd_in_place(L, k2, i2, lsd_counts, m2, cnt_t)
                 _buckets(L, sub_table, nsub, cnt_t, sub_bucket, "sub.bucket")
                 # the short runs: one insertion sort over the whole bucket (its keys are
                 # out of order only within runs, so this costs the runs' inversions)
@@ -460,6 +457,18 @@ def _msd_sort(L, bufs, n, cnt_t, diff):
     _buckets(L, table, i64(radix), cnt_t, bucket, "msd.bucket")
     # the buckets of up to INSERTION_MAX keys, likewise: one insertion sort over the row
     _insertion_sort(L, bufs.keys[1], bufs.idx[1], i64(n))
+
+
+def _diff(L, keys, m):
+    """The OR of key ^ keys[0] over keys[0:m]: zero when all m keys are equal, else its
+    highest bit is the highest in which they differ."""
+    b = L.builder
+    first = b.load(keys)
+    acc = L.alloca(I64, name="sort.diff")
+    b.store(i64(0), acc)
+    for_span(b, i64(0), m, lambda i: b.store(b.or_(b.load(acc), b.xor(
+        b.load(b.gep(keys, [i])), first)), acc), "sort.diff")
+    return b.load(acc)
 
 
 def _clear_span(b, counts, size, cnt_t, name):
