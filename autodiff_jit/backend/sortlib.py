@@ -707,15 +707,16 @@ def argsort_kernel(L, eqn, outs):
 
 
 def sort_kernel(L, eqn, outs):
-    """sort: the sorted values and (when some equation reads it) the permutation. Without the
-    permutation, the MSD plan sorts the keys alone (a third less to move) and maps each back
+    """sort: the sorted values and the permutation, each only when some equation reads it (a
+    gradient program often reads the permutation alone). Without the permutation, the MSD plan sorts the keys alone (a third less to move) and maps each back
     to its value; zeros and NaNs, whose keys do not say their sign or payload, are then
     rewritten in index order (what a stable sort gives) by one more pass over the row, run
     only when the row holds some."""
     vals, perm = outs
-    if vals.size:
-        _sort_rows(L, eqn.inputs[0], eqn.params["axis"], vals,
-                   perm if L.is_read(eqn.outputs[1]) else None)
+    read = [L.is_read(o) for o in eqn.outputs]
+    if vals.size and any(read):
+        _sort_rows(L, eqn.inputs[0], eqn.params["axis"], vals if read[0] else None,
+                   perm if read[1] else None)
 
 
 EMITTERS["argsort"] = Emitter(None, argsort_kernel, "opaque")
