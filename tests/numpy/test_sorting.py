@@ -92,7 +92,7 @@ def _special_row(n, rng):
 
 
 # row lengths either side of the kernel's plan boundaries: the network up to NETWORK_ALWAYS,
-# then the MSD plan, whose first digit widens (msd_bits) at each power of two up to 2**MSD_BITS;
+# then the MSD plan, whose first digit widens (msd_bits) at each power of two (up to 2**16 here);
 # INSERTION_MAX, the longest bucket sorted by insertion alone; 1 and 2 for the degenerate rows
 def _kernel_lengths():
     from autodiff_jit.backend.sortlib import INSERTION_MAX, MSD_BITS, NETWORK_ALWAYS, msd_bits
