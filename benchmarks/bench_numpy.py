@@ -3,15 +3,18 @@
     python benchmarks/bench_numpy.py [--repeat 7] [--cpu] [--cases sort_1e5,pad_reflect,...]
 
 Workloads (float64 unless named): sort of 1e3..1e6 values, of 1e5 float32 and int64 values and
-of rows (1000x100 and 10000x16, along the last axis); argsort of 1e5 (the argsort primitive: a
-radix sort; np.sort gathers through it); median, quantile, nanmedian and partition (the
-argselect/argpartition primitives: a radix select, no sort) of 1e5 values and of rows
-(1000x100); searchsorted uses no sort; cumprod along rows of 1000x100 and of 1e6 values (the cumprod
-primitive; its gradient is the cumprod_grad primitive); convolve of 10k and 1e6 samples with a 64-tap kernel (Toeplitz gather + product);
+of rows (1000x100 and 10000x16, along the last axis); argsort of 1e3..1e6 (the argsort
+primitive: a radix sort; np.sort is the sort primitive, the same kernel); median, quantile,
+nanmedian and partition (the argselect/argpartition primitives: a radix select, no sort) of
+1e5 values and of rows (1000x100); searchsorted uses no sort; cumprod along rows of 1000x100 and
+of 1e6 values (the cumprod primitive; its gradient is the cumprod_grad primitive); convolve of
+10k and 1e6 samples with a 64-tap kernel (Toeplitz gather + product);
 pad of 1000x1000 by 8 in every supported mode (one take_runs copy / one padding view).
 Columns: numpy forward; compiled forward (ad.jit); compiled gradient of sum(f(x) * w) (ad.grad,
-which also runs the forward); for sort and argsort also numpy's stable argsort, the same contract
-as ours. Times are medians over `repeat` rounds, in microseconds per call; in each round every
+which also runs the forward); for sort and argsort also numpy's stable argsort (the same
+contract as ours) and its default argsort (x86-simd-sort's AVX-512 argsort on such CPUs): the
+gradient of a sort needs the permutation, so those are the fair bar for it and for argsort,
+np.sort's forward for the forward (which, compiled, sorts the keys alone). Times are medians over `repeat` rounds, in microseconds per call; in each round every
 column is timed in turn (side by side in one process), and the ratios (compiled / numpy forward)
 are medians of the per-round ratios, so a drift in machine speed cancels. --cpu times the
 process's CPU time instead of wall time, with compiled loops on one thread (ad.config.num_threads
@@ -44,6 +47,10 @@ def _rows(x):
     return np.argsort(x, axis=-1, kind="stable")
 
 
+def _np_argsort(x):
+    return np.argsort(x, axis=-1)
+
+
 def _pad(mode, **kw):
     return lambda x: np.pad(x, 8, mode=mode, **kw)
 
@@ -62,7 +69,10 @@ WORK = {
     "sort_i64_1e5": (np.sort, rng.integers(-10 ** 9, 10 ** 9, 100_000), False, _stable),
     "sort_rows": (np.sort, _normal(1000, 100), True, _rows),
     "sort_rows16": (np.sort, _normal(10_000, 16), True, _rows),
+    "argsort_1e3": (np.argsort, _normal(1_000), False, _stable),
+    "argsort_1e4": (np.argsort, _normal(10_000), False, _stable),
     "argsort_1e5": (np.argsort, _normal(100_000), False, _stable),
+    "argsort_1e6": (np.argsort, _normal(1_000_000), False, _stable),
     "argsort_rows": (lambda x: np.argsort(x, axis=-1), _normal(1000, 100), False, _rows),
     "median_1e5": (np.median, _normal(100_000), True, None),
     "median_rows": (lambda x: np.median(x, axis=1), _normal(1000, 100), True, None),
@@ -105,6 +115,7 @@ def run(name, repeat):
         cols["grad"] = ad.grad(lambda x: np.sum(f(x) * w))
     if stable is not None:
         cols["np stable"] = stable
+        cols["np argsort"] = _np_argsort
     for fn in cols.values():
         fn(x)  # compile / warm up
     numbers = {k: _number(fn, x) for k, fn in cols.items()}
@@ -128,15 +139,17 @@ def main():
         CLOCK[0] = time.process_time
         ad.config.num_threads = 1
     print(f"{'workload':14s} {'numpy':>9s} {'compiled':>9s} {'grad':>9s} {'np stable':>9s}"
-          f" {'fwd/np':>7s} {'grad/np':>8s} {'stable/np':>9s}   (us, medians)")
+          f" {'np argsort':>10s} {'fwd/np':>7s} {'grad/np':>8s} {'stable/np':>9s}"
+          f" {'argsort/np':>10s}   (us, medians)")
     for name in a.cases.split(","):
         med, rat = run(name, a.repeat)
 
         def cell(d, k, fmt):
             return format(d[k], fmt) if k in d else "-".rjust(len(format(1.0, fmt)))
         print(f"{name:14s} {med['numpy']:9.0f} {med['compiled']:9.0f} {cell(med, 'grad', '9.0f')}"
-              f" {cell(med, 'np stable', '9.0f')} {rat['compiled']:7.2f}"
-              f" {cell(rat, 'grad', '8.2f')} {cell(rat, 'np stable', '9.2f')}", flush=True)
+              f" {cell(med, 'np stable', '9.0f')} {cell(med, 'np argsort', '10.0f')}"
+              f" {rat['compiled']:7.2f} {cell(rat, 'grad', '8.2f')}"
+              f" {cell(rat, 'np stable', '9.2f')} {cell(rat, 'np argsort', '10.2f')}", flush=True)
 
 
 if __name__ == "__main__":

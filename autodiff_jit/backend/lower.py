@@ -40,7 +40,7 @@ ALIGN = 64
 # function never needs). tests/backend/test_coldstart.py checks this against what they register.
 EMITTER_MODULES = {
     "dot_general": "dot",
-    "argsort": "sortlib",
+    "argsort": "sortlib", "sort": "sortlib",
     "argselect": "selectlib", "argpartition": "selectlib", "cumprod_grad": "cumprod_kernels",
     "cond": "lower_control", "scan": "lower_control", "while": "lower_control",
     **dict.fromkeys(("cholesky", "eigh", "lu_solve", "pinv", "qr", "slogdet", "solve", "svd",
@@ -86,6 +86,16 @@ def _arena_words(nbytes):
 # ---------------------------------------------------------------------------------------------
 # the lowerer
 
+def _read_vars(fn) -> set:
+    """ids of the values read by fn's equations and results, nested regions included."""
+    ids = {id(r) for r in fn.results if isinstance(r, Var)}
+    for e in fn.eqns:
+        ids.update(id(i) for i in e.inputs if isinstance(i, Var))
+        for r in e.regions:
+            ids |= _read_vars(r)
+    return ids
+
+
 class Lowerer:
     def __init__(self, fn: Function, name: str = "adj_entry"):
         self.emitters = EMITTERS
@@ -93,6 +103,7 @@ class Lowerer:
         self.name = name
         self.check_coverage()
         self.plan = fuse.plan(self.fn)
+        self._read = _read_vars(self.fn)
         self.producer = {}
         for e in self.fn.eqns:
             for o in e.outputs:
@@ -128,6 +139,11 @@ class Lowerer:
                                     f"'{e.prim.name}'")
 
     # -- helpers used by emitters ------------------------------------------------------------
+    def is_read(self, var) -> bool:
+        """Whether any equation (in any region) or result reads `var`: an output nobody reads
+        need not be computed (sort's permutation, when only the values are used)."""
+        return id(var) in self._read
+
     def alloca(self, ty, name=""):
         with self.builder.goto_block(self.entry_block):
             return self.builder.alloca(ty, name=name)

@@ -1,28 +1,33 @@
-"""The argsort kernel: per row, a stable sort of (key, index) pairs, keys first mapped to
-order-preserving unsigned 64-bit integers, so every comparison is integer.
+"""The sort and argsort kernels: per row, a stable sort of (key, index) pairs, keys first mapped
+to order-preserving unsigned 64-bit integers, so every comparison is integer.
 
 Key map (numpy's order, kind="stable"): a float's bits, sign flipped if positive and all bits
 flipped if negative, make unsigned order equal float order; -0.0 is first turned into 0.0 (numpy
 compares them equal, so ties keep index order) and every NaN into the largest key (NaNs last, in
-index order); an int64 has its sign bit flipped. float32 keys are widened to float64 (exact), so
-their all-zero low digits cost nothing: see pass skipping below.
+index order); an int64 has its sign bit flipped. float32 keys are widened to float64 (exact) in
+the network plan; the MSD plan sorts them as composites (below).
 
 Longer rows: a radix sort, not a merge sort: a merge's next load waits on the previous
 comparison, so it runs at the latency of load + compare + select per element and pass; a radix
-pass has no such chain. Three plans, by row length (static):
+pass has no such chain. Two plans, by row length (static):
 - network, rows up to NETWORK_ALWAYS (or NETWORK_MAX when there are LANES rows or more): a
   bitonic sorting network, LANES rows at a time, one vector lane per row (_network_rows);
-- LSD: one read of the row builds the histograms of every digit; a digit shared by the whole row
-  (the top digit of int64s of one sign and small range, the low digits of float32s) is skipped;
-  every other digit is one counting scatter between two ping-pong buffers. Digits are 11 bits (6
-  passes, 2048 counters each) for long rows, narrower for short rows (digit_bits);
-- MSD, from MSD_MIN: a row that big does not fit in L2 twice over, and an 11-bit scatter of it
-  writes to 4096 places at once. One counting scatter by the 16 bits below the highest bit in
-  which the keys differ puts the row into contiguous buckets (usually cache-sized); each is then
-  sorted in place, insertion sort (up to INSERTION_MAX) or 8-bit LSD passes over the bits
-  below the window (measured: half the LSD plan's time on 1e5 and 1e6 normal float64s; the
-  same at 4e4).
-Indices are int32 in the buffers when the row length allows (less to move per pass).
+- MSD, every longer row (_msd_sort): one counting scatter by the msd_bits(n) bits below the
+  highest bit in which the keys differ puts the row into contiguous buckets; a long bucket gets
+  a second scatter by about log2(its length) + 1 bits below its own highest differing bit, so
+  mostly a key or none per sub-bucket; insertion sorts over whole ranges order what is left
+  (their cost is the inversions within the short runs); a sub-bucket still longer than
+  INSERTION_MAX whose keys differ (clustered keys) gets 8-bit LSD passes, skipping digits its
+  keys share. Measured (normal float64s, one thread, A/B against the single-scatter MSD plan
+  with per-bucket LSD passes, and the LSD plan below 32768 it replaced): 0.5-0.6x the time from
+  3e3 to 2e4, 0.7x at 1e5, 0.85-1.0x at 1e6; int64 and uniform floats 0.65x at 1e4, 1.0x at
+  1e5, 0.85x at 1e6; 100 distinct values 1.4x at 1e4 (a loss: LSD skipped most digits there),
+  1.0x at 1e5 and 1e6.
+What moves: (key, index) pairs when the permutation is wanted, int32 indices when the row
+length allows; keys alone when only the values are (sort's permutation unread: forward np.sort,
+median), each sorted key mapped back to its value; float32 rows always sort keys alone, each the
+composite (32-bit key << 32 | index): unique, so ties come out in index order and the low half
+is the permutation. Measured: keys alone take 0.7x the time of pairs (1e4-1e6 normal float64s).
 
 One scratch block in the call's arena (reused across calls, allocated by the call path like
 every temporary) serves every row."""
@@ -38,18 +43,23 @@ LANES = 8            # rows per vector in the network plan (<8 x i64>: 2 AVX2 ym
 NETWORK_ALWAYS = 128  # rows up to this length: the network plan
 NETWORK_MAX = 1024   # ... and up to this one when there are at least LANES rows
 REGISTER_STAGES = 4  # the network's stages j <= this run on groups held in registers
-INSERTION_MAX = 64   # MSD buckets up to this length: insertion sort
-MSD_MIN = 1 << 15    # rows from this length: the MSD plan (a first pass on the top 16 bits)
-MSD_BITS = 16
-BUCKET_BITS = 8      # the MSD plan's per-bucket LSD digits (bits below the MSD window: <= 48)
-DIGIT_BITS = (4, 5, 6, 8, 11)
+INSERTION_MAX = 64   # MSD (sub-)buckets up to this length: insertion sort
+MSD_BITS = 16        # the MSD plan's first scatter: digits of up to this width (msd_bits)
+SUB_BITS = 13        # ... its second scatter, per bucket: digits of up to this width
+BUCKET_BITS = 8      # ... LSD digits for a sub-bucket still longer than INSERTION_MAX
 
 
-def digit_bits(n):
-    """The digit width for rows of n: a pass clears and scans 2**bits counters and moves n
-    pairs (about three operations each), so short rows want narrow digits; 11 bits at most (the
-    counters of all passes stay in L1/L2)."""
-    return min(DIGIT_BITS, key=lambda b: -(-64 // b) * (2 * 2 ** b + 3 * n))
+def msd_bits(n):
+    """The MSD plan's first digit width for rows of n: about n/16 buckets, at most MSD_BITS:
+    each bucket is a write stream of the scatter, and the second scatter inside each long
+    bucket is cheap (in cache), so fewer, longer buckets win (measured, normal float64s and
+    float32s: n/16 buckets 0.8-0.9x the time of n/2 at 1e5, the same at 1e4 and 1e6)."""
+    return min(MSD_BITS, max(BUCKET_BITS, n.bit_length() - MSD_SLACK))
+
+
+MSD_SLACK = 4
+
+
 _SIGN = -(1 << 63)   # i64 constant 0x8000...0
 
 
@@ -85,19 +95,21 @@ def _digit(b, key, shift, bits):
 
 
 class _Bufs:
-    """Pointers into the one scratch block: two key arrays, two index arrays, the counters."""
+    """Pointers into the one scratch block: two key arrays, two index arrays (none when only
+    the keys are sorted: idx_t None), the counters."""
 
     def __init__(self, b, raw, n, idx_t, cnt_t):
         def part(offset, ty):
             return b.bitcast(b.gep(raw, [i64(offset)]), ty.as_pointer())
-        isz = idx_t.width // 8
+        isz = idx_t.width // 8 if idx_t is not None else 0
         self.keys = [part(0, I64), part(8 * n, I64)]
-        self.idx = [part(16 * n, idx_t), part(16 * n + isz * n, idx_t)]
+        self.idx = [part(16 * n, idx_t), part(16 * n + isz * n, idx_t)] if isz else [None] * 2
         self.counts = part(16 * n + 2 * isz * n, cnt_t)
 
     @staticmethod
     def nbytes(n, idx_t, cnt_t, ncounts):
-        return (16 + 2 * idx_t.width // 8) * n + cnt_t.width // 8 * ncounts
+        isz = idx_t.width // 8 if idx_t is not None else 0
+        return (16 + 2 * isz) * n + cnt_t.width // 8 * ncounts
 
 
 def _count(b, counts, key, bits, ndigits, cnt_t):
@@ -113,13 +125,14 @@ def _clear(b, counts, size, cnt_t):
 
 
 def _insertion_sort(L, keys, idx, m):
-    """Stable insertion sort of keys[0:m] (unsigned; m an i64 value) carrying idx along."""
+    """Stable insertion sort of keys[0:m] (unsigned; m an i64 value) carrying idx along (None:
+    keys only)."""
     b = L.builder
     j = L.alloca(I64, name="ins.j")
 
     def outer(i):
         k = b.load(b.gep(keys, [i]))
-        ix = b.load(b.gep(idx, [i]))
+        ix = b.load(b.gep(idx, [i])) if idx is not None else None
         b.store(i, j)
 
         def shifting():
@@ -132,12 +145,14 @@ def _insertion_sort(L, keys, idx, m):
             jv = b.load(j)
             prev = b.sub(jv, i64(1))
             b.store(b.load(b.gep(keys, [prev])), b.gep(keys, [jv]))
-            b.store(b.load(b.gep(idx, [prev])), b.gep(idx, [jv]))
+            if idx is not None:
+                b.store(b.load(b.gep(idx, [prev])), b.gep(idx, [jv]))
             b.store(prev, j)
         _while(b, shifting, shift, "ins.shift")
         jv = b.load(j)
         b.store(k, b.gep(keys, [jv]))
-        b.store(ix, b.gep(idx, [jv]))
+        if idx is not None:
+            b.store(ix, b.gep(idx, [jv]))
     for_span(b, i64(1), m, outer, "ins")
 
 
@@ -277,9 +292,12 @@ def _network_rows(L, key_at, outer, n, put):
 def _lsd(L, keys, idx, counts, m, bits, ndigits, cnt_t):
     """LSD passes, ping-pong between keys[0]/idx[0] (holding the m pairs, m an i64 value) and
     keys[1]/idx[1], over the digits whose histograms (already in counts) are not all in one
-    bucket. Returns the alloca holding the pointer to the sorted indices."""
+    bucket. Returns the alloca holding the pointer to the sorted indices (idx None: keys only,
+    the sorted keys)."""
     b = L.builder
     radix = 1 << bits
+    pairs = idx is not None
+    idx = idx if pairs else keys
     src_k, src_i = L.alloca(keys[0].type), L.alloca(idx[0].type)
     dst_k, dst_i = L.alloca(keys[0].type), L.alloca(idx[0].type)
     for ptr, slot in zip((keys[0], idx[0], keys[1], idx[1]), (src_k, src_i, dst_k, dst_i)):
@@ -301,78 +319,187 @@ def _lsd(L, keys, idx, counts, m, bits, ndigits, cnt_t):
                 pos = b.load(slot)
                 b.store(b.add(pos, ir.Constant(cnt_t, 1)), slot)
                 b.store(key, b.gep(kd, [pos]))
-                b.store(b.load(b.gep(is_, [i])), b.gep(id_, [pos]))
+                if pairs:
+                    b.store(b.load(b.gep(is_, [i])), b.gep(id_, [pos]))
             for_span(b, i64(0), m, scatter, f"rs.pass{d}")
             for ptr, slot in zip((kd, id_, ks, is_), (src_k, src_i, dst_k, dst_i)):
                 b.store(ptr, slot)
     return src_i
 
 
-def _msd_sort(L, bufs, n, cnt_t, diff):
-    """The MSD plan: one counting scatter of the row (keys[0] -> keys[1]) by the 16 bits just
-    below the highest bit in which any key differs from the first (`diff`, nonzero, is the OR
-    of key ^ first key), so each bucket is a contiguous, usually cache-sized run; then every
-    bucket is sorted in place: insertion sort up to INSERTION_MAX, else LSD passes over the
-    bits below the window (keys[0] as scratch, the indices copied back if they end there).
-    Returns the sorted indices (bufs.idx[1])."""
-    b = L.builder
-    radix = 1 << MSD_BITS
+def _ctlz(b, v):
     i1 = ir.IntType(1)
-    ctlz = b.module.declare_intrinsic("llvm.ctlz", [I64], ir.FunctionType(I64, [I64, i1]))
-    high = b.sub(i64(63), b.call(ctlz, [diff, ir.Constant(i1, 0)]))
-    lo = b.sub(high, i64(MSD_BITS - 1))
-    lo = b.select(b.icmp_signed("<", lo, i64(0)), i64(0), lo)
-    mask = i64(radix - 1)
-    table = bufs.counts
-    bucket_counts = b.gep(table, [i64(radix)])
-    nb = -(-48 // BUCKET_BITS)
-    N = i64(n)
+    f = b.module.declare_intrinsic("llvm.ctlz", [I64], ir.FunctionType(I64, [I64, i1]))
+    return b.call(f, [v, ir.Constant(i1, 0)])
 
-    def digit(key):
-        return b.and_(b.lshr(key, lo), mask)
-    _clear(b, table, radix, cnt_t)
+
+def _window_low(b, diff, bits):
+    """The lowest bit of the `bits`-bit window whose top is the highest set bit of diff (an
+    i64 value, nonzero), clamped at 0."""
+    lo = b.sub(b.sub(i64(63), _ctlz(b, diff)), i64(bits - 1))
+    return b.select(b.icmp_signed("<", lo, i64(0)), i64(0), lo)
+
+
+def _scatter_pass(L, src, dst, m, table, radix, lo, mask, cnt_t, name):
+    """One stable counting scatter of the m pairs at src (keys, idx) to dst by the digit
+    (key >> lo) & mask, with `radix` counters at table (cleared here). Leaves table[q] = the
+    end of bucket q."""
+    b = L.builder
+
+    def slot_of(key):
+        return b.gep(table, [b.and_(b.lshr(key, lo), mask)])
+    _clear_span(b, table, radix, cnt_t, f"{name}.clear")
 
     def count(i):
-        slot = b.gep(table, [digit(b.load(b.gep(bufs.keys[0], [i])))])
+        slot = slot_of(b.load(b.gep(src[0], [i])))
         b.store(b.add(b.load(slot), ir.Constant(cnt_t, 1)), slot)
-    for_span(b, i64(0), N, count, "msd.count")
-    total = L.alloca(cnt_t, name="msd.total")
-    _bucket_starts(b, table, total, cnt_t, radix, "msd.scan")
+    for_span(b, i64(0), m, count, f"{name}.count")
+    _bucket_starts_span(L, table, radix, cnt_t, f"{name}.scan")
 
     def scatter(i):
-        key = b.load(b.gep(bufs.keys[0], [i]))
-        slot = b.gep(table, [digit(key)])
+        key = b.load(b.gep(src[0], [i]))
+        slot = slot_of(key)
         pos = b.load(slot)
         b.store(b.add(pos, ir.Constant(cnt_t, 1)), slot)
-        b.store(key, b.gep(bufs.keys[1], [pos]))
-        b.store(b.load(b.gep(bufs.idx[0], [i])), b.gep(bufs.idx[1], [pos]))
-    for_span(b, i64(0), N, scatter, "msd.scatter")
-    # after the scatter, table[q] is the end of bucket q
-    start = L.alloca(I64, name="msd.start")
+        b.store(key, b.gep(dst[0], [pos]))
+        if src[1] is not None:
+            b.store(b.load(b.gep(src[1], [i])), b.gep(dst[1], [pos]))
+    for_span(b, i64(0), m, scatter, f"{name}.scatter")
+
+
+def _buckets(L, table, radix, cnt_t, body, name):
+    """Call body(start, length) (i64 values) for each bucket 0 .. radix-1 whose end is
+    table[q] (after _scatter_pass)."""
+    b = L.builder
+    start = L.alloca(I64, name=f"{name}.start")
     b.store(i64(0), start)
 
     def bucket(q):
         st = b.load(start)
         end = b.load(b.gep(table, [q]))
         end = b.zext(end, I64) if cnt_t != I64 else end
-        m = b.sub(end, st)
-        keys = [b.gep(bufs.keys[1], [st]), b.gep(bufs.keys[0], [st])]
-        idx = [b.gep(bufs.idx[1], [st]), b.gep(bufs.idx[0], [st])]
-        with b.if_else(b.icmp_signed(">", m, i64(INSERTION_MAX))) as (big, small):
-            with big:
-                _clear(b, bucket_counts, nb << BUCKET_BITS, cnt_t)
-                for_span(b, i64(0), m, lambda i: _count(
-                    b, bucket_counts, b.load(b.gep(keys[0], [i])), BUCKET_BITS, nb, cnt_t),
-                    "bk.count")
-                got = b.load(_lsd(L, keys, idx, bucket_counts, m, BUCKET_BITS, nb, cnt_t))
-                with b.if_then(b.icmp_unsigned("!=", got, idx[0])):
-                    for_span(b, i64(0), m, lambda i: b.store(b.load(b.gep(got, [i])),
-                                                          b.gep(idx[0], [i])), "bk.back")
-            with small:
-                _insertion_sort(L, keys[0], idx[0], m)
+        body(st, b.sub(end, st))
         b.store(end, start)
-    for_range(b, radix, bucket, name="msd.bucket")
-    return bufs.idx[1]
+    for_span(b, i64(0), radix, bucket, name)
+
+
+def _lsd_in_place(L, keys, idx, counts, m, cnt_t):
+    """Stable LSD sort (BUCKET_BITS digits; a digit all keys share costs no pass) of the m
+    pairs at keys[0]/idx[0] (idx None: keys only), keys[1]/idx[1] as scratch; the sorted
+    pairs end in keys[0]/idx[0]."""
+    b = L.builder
+    nb = -(-64 // BUCKET_BITS)
+    _clear(b, counts, nb << BUCKET_BITS, cnt_t)
+    for_span(b, i64(0), m, lambda i: _count(
+        b, counts, b.load(b.gep(keys[0], [i])), BUCKET_BITS, nb, cnt_t), "bk.count")
+    got = b.load(_lsd(L, keys, idx, counts, m, BUCKET_BITS, nb, cnt_t))
+    idx = idx or (None, None)
+    with b.if_then(b.icmp_unsigned("!=", got, idx[0] or keys[0])):  # odd number of passes
+        _copy(b, (keys[1], idx[1]), (keys[0], idx[0]), m)
+
+
+def _copy(b, src, dst, m):
+    """dst[:m] = src[:m] for the (keys, idx) pointer pairs (idx None: keys only)."""
+    def one(i):
+        for s_, d_ in zip(src, dst):
+            if s_ is not None:
+                b.store(b.load(b.gep(s_, [i])), b.gep(d_, [i]))
+    for_span(b, i64(0), m, one, "sort.copy")
+
+
+def _msd_sort(L, bufs, n, cnt_t, diff):
+    """The MSD plan: one counting scatter of the row (keys[0] -> keys[1]) by the msd_bits(n)
+    bits just below the highest bit in which any key differs from the first (`diff`, nonzero,
+    is the OR of key ^ first key), so each bucket is a contiguous, usually cache-sized run.
+    Each bucket longer than INSERTION_MAX whose keys differ gets a second counting scatter
+    (back to keys[0]) by the bits just below the highest bit in which its keys differ, about
+    log2(length) + 1 of them (at most SUB_BITS: mostly one key or none per sub-bucket); the
+    few sub-buckets still longer than INSERTION_MAX are LSD-sorted; one insertion sort over
+    the bucket then orders the short sub-buckets, and the bucket is copied back. One last
+    insertion sort over the row orders the short buckets. The sorted pairs end in
+    bufs.keys[1]/idx[1] (bufs.idx None: keys only).
+
+    Why two levels: float keys put sign, exponent and a few mantissa bits in the top 16, so a
+    normal sample fills a few hundred of the 65536 buckets, a few hundred keys each; sorting
+    them by LSD passes (each clearing and scanning 256 counters) or by insertion sort costs
+    most of the time, one more scatter leaves runs of a key or two. Why insertion sorts over
+    whole ranges, not per sub-bucket: a per-run loop costs a mispredicted branch or two per
+    run; over the range, an element costs its inversions (all within its run) and one
+    comparison."""
+    b = L.builder
+    bits = msd_bits(n)
+    radix = 1 << bits
+    table = bufs.counts
+    sub_table = b.gep(table, [i64(radix)])
+    lsd_counts = b.gep(sub_table, [i64(1 << SUB_BITS)])
+    src = (bufs.keys[0], bufs.idx[0])
+    dst = (bufs.keys[1], bufs.idx[1])
+    pairs = bufs.idx[0] is not None
+    _scatter_pass(L, src, dst, i64(n), table, i64(radix), _window_low(b, diff, bits),
+                  i64(radix - 1), cnt_t, "msd")
+
+    def bucket(st, m):
+        keys = [b.gep(bufs.keys[1], [st]), b.gep(bufs.keys[0], [st])]
+        idx = [b.gep(bufs.idx[1], [st]), b.gep(bufs.idx[0], [st])] if pairs else [None, None]
+        with b.if_then(b.icmp_signed(">", m, i64(INSERTION_MAX))):
+            d = _diff(L, keys[0], m)
+            with b.if_then(b.icmp_unsigned("!=", d, i64(0))):  # else all equal: done
+                # sub-digit width: bit_length(m) + 1 (2m .. 4m sub-buckets), <= SUB_BITS
+                w = b.sub(i64(65), _ctlz(b, m))
+                w = b.select(b.icmp_signed(">", w, i64(SUB_BITS)), i64(SUB_BITS), w)
+                lo = b.sub(b.sub(i64(64), _ctlz(b, d)), w)
+                lo = b.select(b.icmp_signed("<", lo, i64(0)), i64(0), lo)
+                nsub = b.shl(i64(1), w)
+                _scatter_pass(L, (keys[0], idx[0]), (keys[1], idx[1]), m, sub_table,
+                              nsub, lo, b.sub(nsub, i64(1)), cnt_t, "sub")
+
+                def sub_bucket(s2, m2):
+                    with b.if_then(b.icmp_signed(">", m2, i64(INSERTION_MAX))):
+                        k2 = [b.gep(keys[1], [s2]), b.gep(keys[0], [s2])]
+                        i2 = [b.gep(idx[1], [s2]), b.gep(idx[0], [s2])] if pairs else None
+                        # ties only (repeated values): already in order, no LSD passes
+                        with b.if_then(b.icmp_unsigned("!=", _diff(L, k2[0], m2), i64(0))):
+                            _lsd_in_place(L, k2, i2, lsd_counts, m2, cnt_t)
+                _buckets(L, sub_table, nsub, cnt_t, sub_bucket, "sub.bucket")
+                # the short runs: one insertion sort over the whole bucket (its keys are
+                # out of order only within runs, so this costs the runs' inversions)
+                _insertion_sort(L, keys[1], idx[1], m)
+                _copy(b, (keys[1], idx[1]), (keys[0], idx[0]), m)
+    _buckets(L, table, i64(radix), cnt_t, bucket, "msd.bucket")
+    # the buckets of up to INSERTION_MAX keys, likewise: one insertion sort over the row
+    _insertion_sort(L, bufs.keys[1], bufs.idx[1], i64(n))
+
+
+def _diff(L, keys, m):
+    """The OR of key ^ keys[0] over keys[0:m]: zero when all m keys are equal, else its
+    highest bit is the highest in which they differ."""
+    b = L.builder
+    first = b.load(keys)
+    acc = L.alloca(I64, name="sort.diff")
+    b.store(i64(0), acc)
+    for_span(b, i64(0), m, lambda i: b.store(b.or_(b.load(acc), b.xor(
+        b.load(b.gep(keys, [i])), first)), acc), "sort.diff")
+    return b.load(acc)
+
+
+def _clear_span(b, counts, size, cnt_t, name):
+    for_span(b, i64(0), size, lambda q: b.store(ir.Constant(cnt_t, 0), b.gep(counts, [q])),
+             name)
+
+
+def _bucket_starts_span(L, table, radix, cnt_t, name):
+    """Counts -> bucket starts in place over `radix` (an i64 value) counters."""
+    b = L.builder
+    total = L.alloca(cnt_t, name=f"{name}.total")
+    b.store(ir.Constant(cnt_t, 0), total)
+
+    def scan(q):
+        slot = b.gep(table, [q])
+        c = b.load(slot)
+        t = b.load(total)
+        b.store(t, slot)
+        b.store(b.add(t, c), total)
+    for_span(b, i64(0), radix, scan, name)
 
 
 def _bucket_starts(b, table, total, cnt_t, radix, name):
@@ -389,49 +516,19 @@ def _bucket_starts(b, table, total, cnt_t, radix, name):
     for_range(b, radix, scan, name=name)
 
 
-def argsort_kernel(L, eqn, outs):
-    out = outs[0]
-    x = eqn.inputs[0]
-    axis = eqn.params["axis"]
+def _msd_rows(L, key_at, outer, n, idx_t, emit, seen=None, finish=None):
+    """The MSD plan over every row: fill the keys (and indices, unless idx_t is None), sort,
+    then emit(dims, i, index, key) for each sorted position i (index None when keys only).
+    seen(key) is called on each key as it is filled, finish(dims) after the row is emitted."""
     b = L.builder
-    shape = x.shape
-    n = shape[axis]
-    if n == 0 or out.size == 0:
-        return
-    idx_t = I32 if n < 2 ** 31 else I64
-    cnt_t = idx_t
-    rows = out.size // n
-    plan = "network" if n <= NETWORK_ALWAYS or rows >= LANES and n <= NETWORK_MAX else \
-        "msd" if n >= MSD_MIN else "lsd"
-    outer = tuple(1 if a == axis else d for a, d in enumerate(shape))
-
-    def key_at(dims, i):
-        d = list(dims)
-        d[axis] = i
-        v = L.load(x, Index(shape, dims=d))
-        return sort_key(b, v if v.type in (F64, I64) else b.fpext(v, F64))
-
-    if plan == "network":
-        def signed_key(dims, i):
-            return b.xor(key_at(dims, i), i64(_SIGN))
-
-        def put(dims, p, i):
-            d = list(dims)
-            d[axis] = p
-            out.store(b, Index(out.shape, dims=d), i)
-        _network_rows(L, signed_key, outer, n, put)
-        return
-    bits = digit_bits(n)
-    ndigits = -(-64 // bits)
-    ncounts = {"lsd": ndigits << bits,
-               "msd": (1 << MSD_BITS) + (-(-48 // BUCKET_BITS) << BUCKET_BITS)}[plan]
+    cnt_t = I32 if n < 2 ** 31 else I64
+    ncounts = (1 << msd_bits(n)) + (1 << SUB_BITS) + (-(-64 // BUCKET_BITS) << BUCKET_BITS)
     words = -(-_Bufs.nbytes(n, idx_t, cnt_t, ncounts) // 8)
     raw = b.bitcast(L.temp_buffer((words,), np.int64).ptr, I8P)
     bufs = _Bufs(b, raw, n, idx_t, cnt_t)
+    pairs = idx_t is not None
 
     def row(dims):
-        if plan == "lsd":
-            _clear(b, bufs.counts, ncounts, cnt_t)
         first = key_at(dims, i64(0))
         diff = L.alloca(I64, name="sort.diff")
         b.store(i64(0), diff)
@@ -439,30 +536,199 @@ def argsort_kernel(L, eqn, outs):
         def fill(i):
             key = key_at(dims, i)
             b.store(key, b.gep(bufs.keys[0], [i]))
-            b.store(b.trunc(i, idx_t) if idx_t != I64 else i, b.gep(bufs.idx[0], [i]))
-            if plan == "lsd":
-                _count(b, bufs.counts, key, bits, ndigits, cnt_t)
-            elif plan == "msd":
-                b.store(b.or_(b.load(diff), b.xor(key, first)), diff)
+            if pairs:
+                b.store(b.trunc(i, idx_t) if idx_t != I64 else i, b.gep(bufs.idx[0], [i]))
+            b.store(b.or_(b.load(diff), b.xor(key, first)), diff)
+            if seen is not None:
+                seen(key)
         for_range(b, n, fill, name="sfill")
-        if plan == "lsd":
-            result = b.load(_lsd(L, bufs.keys, bufs.idx, bufs.counts, i64(n), bits, ndigits,
-                                 cnt_t))
-        else:
-            res = L.alloca(bufs.idx[0].type, name="sort.result")
-            b.store(bufs.idx[0], res)  # all keys equal: the identity
-            d = b.load(diff)
-            with b.if_then(b.icmp_unsigned("!=", d, i64(0))):
-                b.store(_msd_sort(L, bufs, n, cnt_t, d), res)
-            result = b.load(res)
-
-        def emit(i):
-            d = list(dims)
-            d[axis] = i
-            v = b.load(b.gep(result, [i]))
-            out.store(b, Index(out.shape, dims=d), b.sext(v, I64) if idx_t != I64 else v)
-        for_range(b, n, emit, name="sout")
+        res_k = L.alloca(I64.as_pointer(), name="sort.keys")
+        res_i = L.alloca(bufs.idx[0].type, name="sort.idx") if pairs else None
+        b.store(bufs.keys[0], res_k)  # all keys equal: the identity
+        if pairs:
+            b.store(bufs.idx[0], res_i)
+        d = b.load(diff)
+        with b.if_then(b.icmp_unsigned("!=", d, i64(0))):
+            _msd_sort(L, bufs, n, cnt_t, d)
+            b.store(bufs.keys[1], res_k)
+            if pairs:
+                b.store(bufs.idx[1], res_i)
+        keys = b.load(res_k)
+        idx = b.load(res_i) if pairs else None
+        for_range(b, n, lambda i: emit(dims, i, b.load(b.gep(idx, [i])) if pairs else None,
+                                       b.load(b.gep(keys, [i]))), name="sout")
+        if finish is not None:
+            finish(dims)
     loop_nest(b, outer, row)
 
 
+def key_value(b, key, dtype):
+    """The value of dtype (float64, float32 or int64) whose sort_key is `key`, for every key
+    but those of zeros (-0.0 shares 0.0's) and NaNs (one key for every NaN)."""
+    if dtype == np.int64:
+        return b.xor(key, i64(_SIGN))
+    # key >= 2**63 (unsigned): a positive float, only its sign bit flipped; else all bits
+    mask = b.or_(b.xor(b.ashr(key, i64(63)), i64(-1)), i64(_SIGN))
+    v = b.bitcast(b.xor(key, mask), F64)
+    return v if dtype == np.float64 else b.fptrunc(v, ir.FloatType())
+
+
+def _is_zero_or_nan_key(b, key):
+    return b.or_(b.icmp_signed("==", key, i64(_SIGN)), b.icmp_signed("==", key, i64(-1)))
+
+
+def _key32(b, v):
+    """The unsigned 32-bit key (as an i64, zero-extended) of a float32 value, as sort_key."""
+    i32 = ir.IntType(32)
+    zero = ir.Constant(v.type, 0.0)
+    v = b.select(b.fcmp_ordered("==", v, zero), zero, v)
+    bits = b.bitcast(v, i32)
+    flip = b.or_(b.ashr(bits, ir.Constant(i32, 31)), ir.Constant(i32, -(1 << 31)))
+    key = b.select(b.fcmp_unordered("uno", v, v), ir.Constant(i32, -1), b.xor(bits, flip))
+    return b.zext(key, I64)
+
+
+def _value32(b, key):
+    """The float32 whose _key32 is `key` (an i64 holding 32 bits), but for zeros and NaNs."""
+    i32 = ir.IntType(32)
+    k = b.trunc(key, i32)
+    mask = b.or_(b.xor(b.ashr(k, ir.Constant(i32, 31)), ir.Constant(i32, -1)),
+                 ir.Constant(i32, -(1 << 31)))
+    return b.bitcast(b.xor(k, mask), ir.FloatType())
+
+
+def _sort_rows(L, x, axis, vals, perm):
+    """Sort every row of x along axis: the sorted values into vals and the permutation into
+    perm (either None: not wanted). Plans: the network (short rows), else MSD of (key, index)
+    pairs when the permutation is wanted, of keys alone when not; float32 rows always sort
+    keys alone, each key the composite (32-bit key << 32 | index): unique, so the index
+    order of ties is the key order, and the permutation is the low half."""
+    b = L.builder
+    shape = x.shape
+    n = shape[axis]
+    dtype = np.dtype(x.dtype)
+    idx_t = I32 if n < 2 ** 31 else I64
+    rows = int(np.prod(shape, dtype=np.int64)) // n
+    network = n <= NETWORK_ALWAYS or rows >= LANES and n <= NETWORK_MAX
+    outer = tuple(1 if a == axis else d for a, d in enumerate(shape))
+
+    def at(dims, i):
+        d = list(dims)
+        d[axis] = i
+        return Index(shape, dims=d)
+
+    def key_at(dims, i):
+        v = L.load(x, at(dims, i))
+        return sort_key(b, v if v.type in (F64, I64) else b.fpext(v, F64))
+
+    def put(dims, p, i):
+        if vals is not None:
+            vals.store(b, at(dims, p), L.load(x, at(dims, i)))
+        if perm is not None:
+            perm.store(b, at(dims, p), i)
+
+    if network:
+        _network_rows(L, lambda dims, i: b.xor(key_at(dims, i), i64(_SIGN)), outer, n, put)
+        return
+
+    def put_value(dims, p, i, special, value):
+        """vals[p] = value (of the sorted key), or where `special` (zeros and NaNs: float keys
+        that do not say sign or payload) the input's own element i."""
+        with b.if_else(special) as (then, otherwise):
+            with then:
+                vals.store(b, at(dims, p), L.load(x, at(dims, i)))
+            with otherwise:
+                vals.store(b, at(dims, p), value)
+
+    if dtype == np.float32 and n <= 2 ** 32:
+        def composite(dims, i):
+            return b.or_(b.shl(_key32(b, L.load(x, at(dims, i))), i64(32)), i)
+
+        def emit32(dims, p, _, key):
+            i = b.and_(key, i64(0xFFFFFFFF))
+            if perm is not None:
+                perm.store(b, at(dims, p), i)
+            if vals is not None:
+                k32 = b.lshr(key, i64(32))
+                special = b.or_(b.icmp_signed("==", k32, i64(1 << 31)),
+                                b.icmp_signed("==", k32, i64(0xFFFFFFFF)))
+                put_value(dims, p, i, special, _value32(b, k32))
+        _msd_rows(L, composite, outer, n, None, emit32)
+        return
+
+    if perm is not None:
+        def emit(dims, p, idx_v, key):
+            i = b.sext(idx_v, I64) if idx_t != I64 else idx_v
+            perm.store(b, at(dims, p), i)
+            if vals is None:
+                return
+            if dtype == np.int64:
+                vals.store(b, at(dims, p), key_value(b, key, dtype))
+            else:
+                put_value(dims, p, i, _is_zero_or_nan_key(b, key), key_value(b, key, dtype))
+        _msd_rows(L, key_at, outer, n, idx_t, emit)
+        return
+
+    def emit_value(dims, p, idx_v, key):
+        vals.store(b, at(dims, p), key_value(b, key, dtype))
+    if dtype == np.int64:
+        _msd_rows(L, key_at, outer, n, None, emit_value)
+        return
+    # float64 values alone: zeros and NaNs rewritten afterwards, in index order
+    below = L.alloca(I64, name="sort.below")   # keys of negative numbers (before the zeros)
+    nans = L.alloca(I64, name="sort.nans")
+    special = L.alloca(I64, name="sort.special")  # zeros and NaNs
+
+    def seen(key):
+        b.store(b.add(b.load(below), b.zext(b.icmp_unsigned("<", key, i64(_SIGN)), I64)),
+                below)
+        b.store(b.add(b.load(nans), b.zext(b.icmp_signed("==", key, i64(-1)), I64)), nans)
+        b.store(b.add(b.load(special), b.zext(_is_zero_or_nan_key(b, key), I64)), special)
+
+    def finish(dims):
+        with b.if_then(b.icmp_signed("!=", b.load(special), i64(0))):
+            zero_at = L.alloca(I64, name="sort.zero_at")
+            nan_at = L.alloca(I64, name="sort.nan_at")
+            b.store(b.load(below), zero_at)
+            b.store(b.sub(i64(n), b.load(nans)), nan_at)
+
+            def fix(i):
+                v = L.load(x, at(dims, i))
+                zero = ir.Constant(v.type, 0.0)
+                with b.if_then(b.fcmp_unordered("uno", v, v)):
+                    q = b.load(nan_at)
+                    vals.store(b, at(dims, q), v)
+                    b.store(b.add(q, i64(1)), nan_at)
+                with b.if_then(b.fcmp_ordered("==", v, zero)):
+                    q = b.load(zero_at)
+                    vals.store(b, at(dims, q), v)
+                    b.store(b.add(q, i64(1)), zero_at)
+            for_range(b, n, fix, name="sort.fix")
+        for c in (below, nans, special):
+            b.store(i64(0), c)
+
+    for c in (below, nans, special):
+        b.store(i64(0), c)
+    _msd_rows(L, key_at, outer, n, None, emit_value, seen, finish)
+
+
+def argsort_kernel(L, eqn, outs):
+    if outs[0].size:
+        _sort_rows(L, eqn.inputs[0], eqn.params["axis"], None, outs[0])
+
+
+def sort_kernel(L, eqn, outs):
+    """sort: the sorted values and the permutation, each only when some equation reads it (a
+    gradient program often reads the permutation alone). Without the permutation, the MSD plan sorts the keys alone (a third less to move) and maps each back
+    to its value; zeros and NaNs, whose keys do not say their sign or payload, are then
+    rewritten in index order (what a stable sort gives) by one more pass over the row, run
+    only when the row holds some."""
+    vals, perm = outs
+    read = [L.is_read(o) for o in eqn.outputs]
+    if vals.size and any(read):
+        _sort_rows(L, eqn.inputs[0], eqn.params["axis"], vals if read[0] else None,
+                   perm if read[1] else None)
+
+
 EMITTERS["argsort"] = Emitter(None, argsort_kernel, "opaque")
+EMITTERS["sort"] = Emitter(None, sort_kernel, "opaque")

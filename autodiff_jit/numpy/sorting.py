@@ -2,8 +2,9 @@
 partition, argpartition, lexsort, searchsorted, digitize; isin (a comparison with each of the
 test elements).
 
-One primitive, argsort (stable, NaNs last); np.sort gathers through it, so the gradient flows
-back along the permutation (JAX's convention; ties are a measure-zero kink). Orders are
+Two primitives: argsort (stable, NaNs last) and sort (the sorted values and that permutation),
+whose gradient flows back along the permutation (JAX's convention; ties are a measure-zero
+kink). Orders are
 always the stable ones: where numpy's default (non-stable) kind orders tied elements
 differently, argsort's indices may differ on ties, never the sorted values. partition and
 argpartition use the argpartition primitive (a radix select of the kth elements, then one
@@ -20,7 +21,7 @@ from ..ir import is_float
 from ..primitives import bind
 from ..primitives import elementwise as E
 from ..primitives.selection import argpartition_p
-from ..primitives.sorting import argsort_p
+from ..primitives.sorting import argsort_p, sort_p
 from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
 from .indexing import gather_along_axis, take_along_axis
 from .reductions import any_, sum_
@@ -65,7 +66,10 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=None):
     a, axis = _prep(a, axis)
     if len(_shape(a)) == 0 or 0 in _shape(a):  # nothing to reorder (and no index to gather by)
         return a
-    return gather_along_axis(a, bind(argsort_p, _keys(a), axis=axis), axis)
+    keys = _keys(a)
+    values = bind(sort_p, keys, axis=axis)[0]
+    # narrower dtypes sort as their (exact) widening and are narrowed back
+    return values if _dtype(keys) == _dtype(a) else E.cast(values, _dtype(a))
 
 
 def _kth(kth, n):

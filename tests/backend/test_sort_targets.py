@@ -27,15 +27,19 @@ CHILD = textwrap.dedent('''
     r = np.random.default_rng(0)
     f = ad.jit(lambda a: np.argsort(a, axis=-1))
     assert "zmm" not in f.asm(np.zeros((16, 100))), "AVX-512 code for an AVX2 target"
-    for shape in [(1000, 100), (9, 1024), (13, 5), (1, 100), (20, 300)]:
+    for shape in [(1000, 100), (9, 1024), (13, 5), (1, 100), (20, 300), (3, 5000), (1, 70000)]:
         x = r.standard_normal(shape)
         x[..., ::3] = np.round(x[..., ::3])
         x[0, ::5] = np.nan
         x[-1, ::4] = -0.0
         got = ad.jit(lambda a: np.argsort(a, axis=-1))(x)
         assert np.array_equal(got, np.argsort(x, axis=-1, kind="stable")), shape
-        got = ad.jit(np.sort)(x)
+        got = ad.jit(np.sort)(x)  # the values alone: keys-only in the MSD plan
         assert np.array_equal(got, np.sort(x), equal_nan=True), shape
+        w = r.standard_normal(shape)
+        got = ad.grad(lambda a: np.sum(np.sort(a, axis=-1) * w))(x)
+        assert np.array_equal(got, np.take_along_axis(
+            w, np.argsort(np.argsort(x, axis=-1, kind="stable"), axis=-1), axis=-1)), shape
         y = r.uniform(0.9, 1.1, shape)
         got = ad.jit(lambda a: np.cumprod(a, axis=-1))(y)
         np.testing.assert_allclose(got, np.cumprod(y, axis=-1), rtol=4 * shape[-1] * 2.3e-16)

@@ -91,15 +91,18 @@ def _special_row(n, rng):
     return x
 
 
-# row lengths either side of the kernel's plan boundaries: the network up to NETWORK_ALWAYS, then
-# LSD radix digits of each width digit_bits picks, then the MSD plan from MSD_MIN (its
-# buckets: insertion-sorted or LSD-sorted, indices copied back or not); 1 and 2 for the
-# degenerate rows
+# row lengths either side of the kernel's plan boundaries: the network up to NETWORK_ALWAYS,
+# then the MSD plan, whose first digit widens (msd_bits) at each power of two (up to 2**16 here);
+# INSERTION_MAX, the longest bucket sorted by insertion alone; 1 and 2 for the degenerate rows
 def _kernel_lengths():
-    from autodiff_jit.backend.sortlib import INSERTION_MAX, MSD_MIN, NETWORK_ALWAYS, digit_bits
-    edges = [n for n in range(NETWORK_ALWAYS + 2, MSD_MIN) if digit_bits(n) != digit_bits(n - 1)]
-    return sorted({1, 2, 3, INSERTION_MAX, INSERTION_MAX + 1, NETWORK_ALWAYS, NETWORK_ALWAYS + 1,
-                   MSD_MIN - 1, MSD_MIN} | set(edges) | {n - 1 for n in edges})
+    from autodiff_jit.backend.sortlib import INSERTION_MAX, MSD_BITS, NETWORK_ALWAYS, msd_bits
+    edges = [n for n in range(NETWORK_ALWAYS + 2, 2 ** MSD_BITS + 1)
+             if msd_bits(n) != msd_bits(n - 1)]
+    lengths = sorted({1, 2, 3, INSERTION_MAX, INSERTION_MAX + 1, NETWORK_ALWAYS,
+                      NETWORK_ALWAYS + 1, NETWORK_ALWAYS + 2} | set(edges) | {n - 1 for n in edges})
+    # the first and last width change by default, the ones between (same code) opt-in
+    return [pytest.param(n, marks=pytest.mark.slow) if edges[0] < n < edges[-1] - 1 else n
+            for n in lengths]
 
 
 KERNEL_LENGTHS = _kernel_lengths()
@@ -115,10 +118,13 @@ def test_argsort_kernel_matches_numpy_stable(n):
         "int64": r.integers(-2 ** 63, 2 ** 63 - 1, n, dtype=np.int64, endpoint=True),
         "int64_ties": r.integers(-3, 3, n),
         "int64_extremes": r.choice(np.array([-2 ** 63, 2 ** 63 - 1, 0, -1, 1]), n),
-        # MSD plan: two big buckets (bit 40), then one (odd: indices copied back from the
-        # scratch half) or two LSD passes inside each
-        "int64_one_pass": r.integers(0, 256, n) + (r.integers(0, 2, n) << 40),
-        "int64_two_passes": r.integers(0, 65536, n) + (r.integers(0, 2, n) << 40),
+        # MSD plan: two big buckets (bit 40), each scattered again by bits 20-21 into four
+        # clusters; a cluster longer than INSERTION_MAX gets one (odd: copied back from the
+        # scratch half) or two LSD passes
+        "int64_one_pass": r.integers(0, 256, n) + (r.integers(0, 4, n) << 20)
+        + (r.integers(0, 2, n) << 40),
+        "int64_two_passes": r.integers(0, 65536, n) + (r.integers(0, 4, n) << 20)
+        + (r.integers(0, 2, n) << 40),
         "sorted": np.arange(n, dtype=np.float64),
         "reversed": -np.arange(n, dtype=np.float64),
     }
@@ -245,3 +251,98 @@ def test_sort_gradient_batched_rows_matches_finite_differences():
     x = np.random.default_rng(8).standard_normal((11, 20))
     check_case(lambda a: np.sort(a, axis=1)[:, ::3] ** 2, [x], modes=("compiled",))
     check_case(lambda a: np.sort(a, axis=0)[::2] * a[:6], [x], modes=("compiled",))
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_sort_primitive_rules(axis):
+    """sort's VJP and JVP rules (two results: values, permutation) against central finite
+    differences of the values (distinct entries: sort is smooth there)."""
+    from autodiff_jit.primitives.sorting import sort_p
+    r = np.random.default_rng(11 + axis)
+    x = r.standard_normal((4, 6))
+    g, t = r.standard_normal(x.shape), r.standard_normal(x.shape)
+    outs = sort_p.impl(x, axis=axis)
+    np.testing.assert_array_equal(outs[0], np.sort(x, axis=axis))
+    np.testing.assert_array_equal(outs[1], np.argsort(x, axis=axis, kind="stable"))
+    eps = 1e-6
+
+    def f(v):
+        return sort_p.impl(v, axis=axis)[0]
+    fd_t = (f(x + eps * t) - f(x - eps * t)) / (2 * eps)
+    jvp = sort_p.jvp([t], outs, x, axis=axis)
+    assert jvp[1] is None
+    np.testing.assert_allclose(jvp[0], fd_t, rtol=1e-7, atol=1e-9)
+    ct, = sort_p.vjp([g, None], outs, x, axis=axis)
+    fd = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = eps
+        fd[i] = (np.sum(g * f(x + e)) - np.sum(g * f(x - e))) / (2 * eps)
+    np.testing.assert_allclose(ct, fd, rtol=1e-7, atol=1e-9)
+    assert sort_p.vjp([None, None], outs, x, axis=axis) == (None,)
+
+
+def _bits(a):
+    return np.asarray(a).view(np.int64 if a.dtype.itemsize == 8 else np.int32)
+
+
+def _stable_sorted(x, axis):
+    return np.take_along_axis(x, np.argsort(x, axis=axis, kind="stable"), axis)
+
+
+def _sort_path_rows(n, r):
+    """Rows for the sort kernel's plans: ties, signed zeros, NaNs of both signs, infinities,
+    all-equal, sorted, reversed, few distinct values."""
+    x = _special_row(n, r)
+    x[r.random(n) < 0.1] = -np.nan
+    return {"special": x, "all_equal": np.full(n, -0.0), "sorted": np.arange(n) * 0.5,
+            "reversed": -np.arange(n) * 0.5, "duplicates": r.integers(-4, 4, n) * 0.25,
+            "float32": x.clip(-1e30, 1e30).astype(np.float32),
+            "float32_duplicates": r.integers(-4, 4, n).astype(np.float32),
+            "int64": r.choice(np.array([-2 ** 63, 2 ** 63 - 1, 0, -1, 1, 7, 7, -7]), n)}
+
+
+# lengths across the network / MSD boundary and the widest first digit; rows of length n along
+# the last axis (3 rows: fewer than LANES) and along axis 0 (of a (n, 9) array: LANES rows or
+# more, the network up to NETWORK_MAX)
+@pytest.mark.parametrize("n", [1, 129, 1500, 2 ** 16 + 3] + [
+    pytest.param(n, marks=pytest.mark.slow) for n in (2, 100, 128)])
+def test_sort_kernel_values_and_permutation_bitwise(n):
+    """np.sort compiled: forward alone (the permutation unread: keys-only sort, zeros and NaNs
+    rewritten) and under jvp (the permutation read: (key, index) pairs, or float32 composites)
+    give numpy's stable order bit for bit (signs of zeros, NaN payloads), and the tangent
+    moves along the stable permutation."""
+    r = np.random.default_rng(n)
+    sorts = {1: lambda a: np.sort(a, axis=1), 0: lambda a: np.sort(a, axis=0)}
+    jitted = {axis: ad.jit(f) for axis, f in sorts.items()}  # one compile per dtype and shape
+    for name, row in _sort_path_rows(n, r).items():
+        x3 = np.stack([row, row[::-1], np.roll(row, 1)])
+        for x, axis in ((x3, 1), (np.repeat(row[:, None], 9, axis=1), 0)):
+            want = _stable_sorted(x, axis)
+            got = jitted[axis](x)
+            assert got.dtype == x.dtype
+            np.testing.assert_array_equal(_bits(got), _bits(want), err_msg=f"{name} {axis}")
+            if x.dtype.kind != "f":
+                continue
+            t = r.standard_normal(x.shape).astype(x.dtype)
+            vals, tan = ad.jvp(sorts[axis], (x,), (t,))
+            np.testing.assert_array_equal(_bits(vals), _bits(want), err_msg=f"jvp {name}")
+            np.testing.assert_array_equal(
+                tan, np.take_along_axis(t, np.argsort(x, axis=axis, kind="stable"), axis),
+                err_msg=f"jvp tangent {name} {axis}")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sort_gradient_msd_plans(dtype):
+    """The gradient through the MSD plan's permutation ((key, index) pairs for float64,
+    composites for float32): exactly w moved back along the stable permutation, ties and
+    NaNs included; float64 also against finite differences."""
+    r = np.random.default_rng(8)
+    x = _special_row(2 * 3000, r).reshape(2, 3000).clip(-1e30, 1e30).astype(dtype)
+    w = r.standard_normal(x.shape).astype(dtype)
+    g = ad.grad(lambda a: np.sum(np.sort(a, axis=1) * w))(x)
+    np.testing.assert_array_equal(g, np.take_along_axis(
+        w, np.argsort(np.argsort(x, axis=1, kind="stable"), axis=1, kind="stable"), axis=1))
+    if dtype == np.float64:
+        y = r.standard_normal((2, 200))
+        check_case(lambda a: np.sort(a, axis=1)[:, ::9] ** 2, [y], modes=("compiled",))
