@@ -4,8 +4,8 @@ unsigned 64-bit key (held in an i64) whose unsigned order is numpy's sort order.
 A float's bits, sign flipped if positive and all bits flipped if negative, order as the
 floats do; -0.0 is first turned into 0.0 (numpy compares them equal, so ties keep index
 order) and every NaN into the largest key (NaNs last). An int64 has its sign bit flipped.
-float32 values are widened to float64 first (exact). The same map as sortlib's sort_key,
-kept here so that selectlib does not load the sort kernels."""
+float32 values are widened to float64 first (exact). The map sortlib and selectlib share,
+kept here so that selectlib does not load the sort kernels (sortlib uses it too)."""
 from __future__ import annotations
 
 from llvmlite import ir

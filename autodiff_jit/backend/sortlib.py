@@ -38,6 +38,7 @@ from llvmlite import ir
 
 from .emitters import EMITTERS, Emitter
 from .kernels import F64, I8P, I32, I64, Index, for_range, for_span, i64, loop_nest
+from .sortkeys import SIGN, order_key
 
 LANES = 8            # rows per vector in the network plan (<8 x i64>: 2 AVX2 ymm, 1 zmm)
 NETWORK_ALWAYS = 128  # rows up to this length: the network plan
@@ -60,7 +61,7 @@ def msd_bits(n):
 MSD_SLACK = 4
 
 
-_SIGN = -(1 << 63)   # i64 constant 0x8000...0
+_SIGN = SIGN   # i64 constant 0x8000...0
 
 
 def _while(b, cond, body, name):
@@ -80,14 +81,8 @@ def _while(b, cond, body, name):
 
 def sort_key(b, v):
     """The unsigned 64-bit key (as an i64) of a float64 or int64 value: unsigned key order is
-    numpy's sort order (-0.0 ties 0.0, NaNs last)."""
-    if v.type != F64:
-        return b.xor(v, i64(_SIGN))
-    zero = ir.Constant(F64, 0.0)
-    v = b.select(b.fcmp_ordered("==", v, zero), zero, v)
-    bits = b.bitcast(v, I64)
-    flip = b.or_(b.ashr(bits, i64(63)), i64(_SIGN))
-    return b.select(b.fcmp_unordered("uno", v, v), i64(-1), b.xor(bits, flip))
+    numpy's sort order (-0.0 ties 0.0, NaNs last). One map for sorting and selection."""
+    return order_key(b, v)
 
 
 def _digit(b, key, shift, bits):
