@@ -15,7 +15,8 @@ from ..ir import AVal, is_float
 from .core import Primitive, aval_of, bind, register
 from . import host, reductions as R, shape as S
 from .elementwise import mul_into_fresh, neg_into_fresh
-from .matrix_ops import diag_part, mT, mm, stack_batch, tri_mask, tril, triu
+from .matrix_ops import diag_part, from_lower, mT, mm, phi, stack_batch, tri_mask, tril, \
+    triu
 
 
 def _float_square(name, a):
@@ -213,6 +214,119 @@ triangular_solve_p = register(Primitive(
 def triangular_solve(a, b, *, lower=True, transpose_a=False):
     """op(tri(a))^{-1} b, tri = the lower (upper) triangle of a, op = transpose if asked."""
     return bind(triangular_solve_p, a, b, lower=bool(lower), transpose_a=bool(transpose_a))
+
+
+# -- triangular_matmul: y = op(tri(a)) b ------------------------------------------------------
+
+def _trmm_impl(a, b, *, lower, transpose_a):
+    """BLAS trmm through the host routines (half a GEMM's work: it reads one triangle), else
+    numpy's matmul of the masked triangle."""
+    k = host.for_stack(a)
+    if k is not None and b.shape[-1]:
+        return k.triangular_matmul(a, b, lower, transpose_a)
+    t = np.tril(a) if lower else np.triu(a)
+    return np.matmul(np.swapaxes(t, -1, -2) if transpose_a else t, b)
+
+
+# the product rule; dA restricted to the triangle the product reads
+def _trmm_vjp(g, y, a, b, *, lower, transpose_a):
+    gb = triangular_matmul(a, g, lower=lower, transpose_a=not transpose_a)
+    return _tri(_outer(b, g) if transpose_a else _outer(g, b), lower), gb
+
+
+def _trmm_jvp(t, y, a, b, *, lower, transpose_a):
+    ta, tb = t
+    out = None
+    if ta is not None:
+        out = triangular_matmul(ta, b, lower=lower, transpose_a=transpose_a)
+    if tb is not None:
+        d = triangular_matmul(a, tb, lower=lower, transpose_a=transpose_a)
+        out = d if out is None else out + d
+    return out
+
+
+triangular_matmul_p = register(Primitive(
+    "triangular_matmul", _solve_rule("triangular_matmul"), _trmm_impl, vjp=_trmm_vjp,
+    jvp=_trmm_jvp, torch_name="MmBackward0", family="linalg", batch=stack_batch))
+
+
+def triangular_matmul(a, b, *, lower=True, transpose_a=False):
+    """op(tri(a)) @ b, tri = the lower (upper) triangle of a, op = transpose if asked."""
+    return bind(triangular_matmul_p, a, b, lower=bool(lower), transpose_a=bool(transpose_a))
+
+
+# -- congruence_solve: the lower triangle of B^{-1} S B^{-T} ---------------------------------
+#
+# S is the symmetric matrix whose lower triangle is c's (c's upper triangle is never read), B
+# is tril(l), or its transpose with transpose=True. The Cholesky rules need exactly this (the
+# VJP: L^{-T} S L^{-1}; the JVP: L^{-1} S L^{-T}): one LAPACK sygst call does the work of two
+# triangular solves in about two thirds of their time, and only one triangle is formed.
+
+def _congruence_rule(l, c, *, transpose):
+    _float_square("congruence_solve", l)
+    if c.dtype != l.dtype or c.shape != l.shape:
+        raise ValueError(f"congruence_solve: c of shape {c.shape} and dtype {c.dtype} does not "
+                         f"match l of shape {l.shape} and dtype {l.dtype}")
+    return AVal(l.shape, l.dtype)
+
+
+def _congruence_impl(l, c, *, transpose):
+    """LAPACK sygst through the host routines, else two triangular solves."""
+    if np.any(np.diagonal(l, axis1=-2, axis2=-1) == 0):  # exactly singular, as trsm's callers
+        raise np.linalg.LinAlgError("Singular matrix")
+    k = host.for_stack(l)
+    if k is not None:
+        return k.congruence_solve(l, c, transpose)
+    s = np.tril(c) + np.swapaxes(np.tril(c, -1), -1, -2)
+    # B^{-1} S B^{-T} = B^{-1} (B^{-1} S)^T, S symmetric
+    half = _trsolve_impl(l, s, lower=True, transpose_a=transpose)
+    full = _trsolve_impl(l, np.ascontiguousarray(np.swapaxes(half, -1, -2)), lower=True,
+                         transpose_a=transpose)
+    return np.tril(full)
+
+
+# M = B^{-1} S B^{-T}: dM = B^{-1} dS B^{-T} - (N + N^T), N = B^{-1} dB M (Giles 2008, sec.
+# 2.3.1, for each inverse); the cotangents are the adjoints of that, restricted to the
+# triangles read (S: through c's lower triangle; B: l's lower triangle)
+def _congruence_vjp(gy, y, l, c, *, transpose):
+    m = from_lower(y)
+    t = tril(gy)
+    w = t + mT(t)                 # T + T^T: <T, tril(X)> with X symmetric pairs X with it
+    # c: lower_adjoint(R) = Phi(R + R^T), R = B^{-T} T B^{-1}, and R + R^T = B^{-T} W B^{-1}
+    # is the flipped congruence of W
+    gc = phi(congruence_solve(l, w, transpose=not transpose))
+    wm = mm(w, m)
+    if transpose:                 # gL = -tril(M W L^{-T}) = -tril((L^{-1} W M)^T)
+        gl = -tril(mT(triangular_solve(l, wm, lower=True)))
+    else:                         # gL = -tril(L^{-T} W M)
+        gl = -tril(triangular_solve(l, wm, lower=True, transpose_a=True))
+    return gl, gc
+
+
+def _congruence_jvp(t, y, l, c, *, transpose):
+    tl, tc = t
+    out = None
+    if tc is not None:
+        out = congruence_solve(l, tc, transpose=transpose)
+    if tl is not None:
+        m = from_lower(y)
+        bm = triangular_matmul(tl, m, lower=True, transpose_a=transpose)   # dB M
+        n = triangular_solve(l, bm, lower=True, transpose_a=transpose)      # B^{-1} dB M
+        d = tril(n) + tril(mT(n))
+        out = -d if out is None else out - d
+    return out
+
+
+congruence_solve_p = register(Primitive(
+    "congruence_solve", _congruence_rule, _congruence_impl, vjp=_congruence_vjp,
+    jvp=_congruence_jvp, torch_name="LinalgCholeskyExBackward0", family="linalg",
+    batch=stack_batch))
+
+
+def congruence_solve(l, c, *, transpose=False):
+    """tril(B^{-1} S B^{-T}): S the symmetric matrix with c's lower triangle, B = tril(l)
+    (transpose: tril(l)^T)."""
+    return bind(congruence_solve_p, l, c, transpose=bool(transpose))
 
 
 # -- slogdet: (sign, log|det a|) --------------------------------------------------------------
