@@ -535,3 +535,98 @@ def test_vmap_of_linalg_uses_the_batching_rule(mode):
     assert_close(g, np.swapaxes(np.linalg.inv(stack), -1, -2), 1e-10, 1e-12)
     assert_close(s, np.linalg.svdvals(np.stack([M53, M53 ** 2])), 1e-12, 1e-12)
     assert_close(c, np.linalg.solve(_tril_lower(A4), B42).T, 1e-12, 1e-12)
+
+
+# -- the Cholesky rules' helpers at BLAS sizes ---------------------------------------------------
+# n = 210: n^3 is above backend/lapack_kernels.TRSM_MIN_WORK, so compiled code calls trmm and
+# sygst (the cases above, n <= 4, run its loops); tape and interpret call the same routines
+# through host_lapack. References: explicit inverses in float64.
+
+def _phi_np(x):
+    return np.tril(x, -1) + 0.5 * np.diag(np.diag(x))
+
+
+def _big_chol(n=210):
+    a = _spd(n=n)
+    return a, np.linalg.cholesky(a)
+
+
+def _f32_tol(n, expected, cond):
+    # backward-stable triangular solves/products: ~ n eps cond |result| (Higham ch. 8)
+    return 4 * n * np.finfo(np.float32).eps * cond * np.max(np.abs(expected))
+
+
+_VARIANTS = [(lower, transpose) for lower in (True, False) for transpose in (False, True)]
+
+
+def _helpers(l, c, x):
+    """Both congruences and the four triangular products, in one function (one compile)."""
+    from autodiff_jit.primitives import linalg_solve as LS
+    return ([LS.congruence_solve(l, c, transpose=t) for t in (False, True)] +
+            [LS.triangular_matmul(l, x, lower=lo, transpose_a=t) for lo, t in _VARIANTS])
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [5, 210])
+def test_congruence_and_triangular_matmul_values(n, dt):
+    _, low = _big_chol(n)
+    l = (low + np.triu(rng.standard_normal((n, n)), 1)).astype(dt)   # junk above: unread
+    c = rng.standard_normal((n, n)).astype(dt)
+    x = rng.standard_normal((n, 3)).astype(dt)
+    l64, c64, x64 = np.tril(l.astype(np.float64)), c.astype(np.float64), x.astype(np.float64)
+    s = np.tril(c64) + np.tril(c64, -1).T
+    li = np.linalg.inv(l64)
+    cond = np.linalg.cond(l64)
+    expected, tols = [], []
+    for b in (li, li.T):
+        e = np.tril(b @ s @ b.T)
+        expected.append(e)
+        tols.append(1e-12 * cond ** 2 * np.max(np.abs(e)) if dt == np.float64 else
+                    _f32_tol(n, e, cond ** 2))
+    for lower, transpose in _VARIANTS:
+        t = np.tril(l.astype(np.float64)) if lower else np.triu(l.astype(np.float64))
+        op = t.T if transpose else t
+        expected.append(op @ x64)
+        mag = (np.abs(op) @ np.abs(x64)).max()
+        tols.append(1e-13 * n * mag if dt == np.float64 else 2 * n * np.finfo(dt).eps * mag)
+    for mode in ALL:
+        got = ad.jit(_helpers, mode=mode)(l, c, x)
+        for i, (g, e, tol) in enumerate(zip(got, expected, tols)):
+            assert g.dtype == dt
+            assert_close(g, e, 0, tol, what=f"output {i} {mode}")
+
+
+def test_congruence_solve_of_a_zero_diagonal_raises():
+    from autodiff_jit.primitives import linalg_solve as LS
+    l = np.tril(_wc(4, 4))
+    l[2, 2] = 0.0
+    for mode in ALL:
+        with pytest.raises(np.linalg.LinAlgError, match="Singular matrix"):
+            ad.jit(lambda l, c: LS.congruence_solve(l, c), mode=mode)(l, W)
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+def test_cholesky_gradient_and_tangent_at_blas_sizes(dt):
+    n = 210
+    a, low = _big_chol(n)
+    w = rng.standard_normal((n, n))
+    # Murray 2016, eqs. 8 and 10 with explicit inverses: gA = Phi(S + S^T), S = L^-T P L^-1
+    li = np.linalg.inv(low)
+    s = li.T @ _phi_np(low.T @ np.tril(w)) @ li
+    expected = _phi_np(s + s.T)
+    t = rng.standard_normal((n, n))
+    sym_t = np.tril(t) + np.tril(t, -1).T
+    expected_dl = low @ _phi_np(li @ sym_t @ li.T)   # eq. 7
+    cond = np.linalg.cond(a)
+    for mode in ALL:
+        got = _grad(lambda x: np.sum(w.astype(dt) * np.linalg.cholesky(x)), [a.astype(dt)],
+                    mode)[0]
+        _, tan = ad.jvp(np.linalg.cholesky, (a.astype(dt),), (t.astype(dt),), mode=mode)
+        assert got.dtype == dt and tan.dtype == dt
+        if dt == np.float64:
+            tol, tol_t = (1e-12 * cond * np.max(np.abs(e)) * n for e in (expected, expected_dl))
+        else:
+            tol, tol_t = (_f32_tol(n, e, cond) for e in (expected, expected_dl))
+        assert_close(got, expected, 0, tol, what=mode)
+        np.testing.assert_array_equal(np.triu(got, 1), 0)   # only the lower triangle is read
+        assert_close(tan, expected_dl, 0, tol_t, what=mode)
