@@ -105,9 +105,10 @@ class Kernels:
 
     # -- LU ------------------------------------------------------------------------------------
 
-    def lu_factor(self, a):
+    def lu_factor(self, a, check=True):
         """(lu, piv): getrf of every matrix of column-major a (lu holds them row-major, i.e.
-        transposed: the layout compiled solve leaves), pivots 1-based int64."""
+        transposed: the layout compiled solve leaves), pivots 1-based int64. A singular matrix
+        raises LinAlgError, unless check is False (slogdet: the factors have a zero pivot)."""
         r = self._r[a.dtype]
         n = a.shape[-1]
         # a copy (getrf overwrites it): row-major a^T is column-major a
@@ -117,7 +118,7 @@ class Kernels:
         for m, p in zip(_matrices(lu), _matrices(piv[..., None])):
             r.getrf(ctypes.byref(nn), ctypes.byref(nn), _ptr(m), ctypes.byref(nn), _ptr(p),
                     ctypes.byref(info))
-            if info.value > 0:
+            if info.value > 0 and check:
                 raise np.linalg.LinAlgError("Singular matrix")
         return lu, piv.astype(_PIVOT, copy=False)
 

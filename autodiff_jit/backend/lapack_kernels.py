@@ -162,6 +162,15 @@ def _lu_solve_kernel(L, eqn, outs):
 
     def one(bd):
         lp = _stored(L, lu, bd, (n, n), dt, lu_s)
+        # slogdet keeps the factors of a singular matrix too: report its zero pivot as
+        # numpy's solve does (getrs would divide by it)
+        lmat = Buffer(lp, (n, n), dt)
+
+        def check(i):
+            d = lmat.load(b, Index((n, n), dims=[i, i]))
+            call.report_if(b.fcmp_ordered("==", d, const(dt, 0)), lapack.SINGULAR,
+                           b.add(i, i64(1)))
+        for_range(b, n, check, name="diag")
         if narrow:   # LP64 LAPACK: int32 pivots from solve's int64 ones
             def body(i):
                 v = L.load(piv, Index(piv.shape, dims=bd + [i]))
@@ -363,38 +372,45 @@ def _congruence_kernel(L, eqn, outs):
 
 def _slogdet_kernel(L, eqn, outs):
     a = eqn.inputs[0]
-    sign_out, log_out = outs
+    sign_out, log_out, lu_out, piv_out = outs
     n = a.shape[-1]
     dt = np.dtype(a.dtype)
     b = L.builder
     ty = ir.DoubleType() if dt == np.float64 else ir.FloatType()
     call = lapack.Caller(L, dt)
-    ta = _tmp(L, (n, n), dt)   # det(a^T) = det(a): copy without transposing
-    ipiv = _ints(L, n)
     sgn, acc = L.alloca(ty, name="sgn"), L.alloca(ty, name="logdet")
     log = mathlib.get_math_function(b.module, "log", ty)
-    it = lapack.int_type()
 
     def one(bd):
         b.store(ir.Constant(ty, 1.0), sgn)
         b.store(ir.Constant(ty, 0.0), acc)
         if n:
-            _copy_in(L, a, bd, ta, transpose=False)
-            call.call("getrf", [n, n, ta.ptr, n, ipiv.ptr])   # info > 0: a zero pivot
+            # the LU cache solve keeps (lu_solve reuses it): getrf of the column-major copy,
+            # whose determinant is a's
+            lu = Buffer(_block(L, lu_out, bd), (n, n), dt)
+            _copy_in(L, a, bd, lu, transpose=True)
+            pp, ptmp = _pivots(L, piv_out, bd, n)
+            call.call("getrf", [n, n, lu.ptr, n, pp])   # info > 0: a zero pivot, (0, -inf)
+            pivots = ptmp if ptmp is not None else \
+                Buffer(_block(L, piv_out, bd), (n,), piv_out.dtype)
 
             def diag(i):
-                d = ta.load(b, Index((n, n), dims=[i, i]))
+                d = lu.load(b, Index((n, n), dims=[i, i]))
                 absd = b.call(b.module.declare_intrinsic("llvm.fabs", [ty]), [d])
                 b.store(b.fadd(b.load(acc), b.call(log, [absd])), acc)
                 s = b.load(sgn)
                 s = b.select(b.fcmp_ordered("<", d, ir.Constant(ty, 0.0)), b.fneg(s), s)
                 s = b.select(b.fcmp_ordered("==", d, ir.Constant(ty, 0.0)),
                              ir.Constant(ty, 0.0), s)
-                piv = ipiv.load(b, Index((max(n, 1),), dims=[i]))
-                swapped = b.icmp_signed("!=", piv, b.trunc(b.add(i, i64(1)), it)
-                                        if it.width < 64 else b.add(i, i64(1)))
+                piv = pivots.load(b, Index((n,), dims=[i]))
+                one_based = b.add(i, i64(1))
+                if piv.type.width < 64:
+                    one_based = b.trunc(one_based, piv.type)
+                swapped = b.icmp_signed("!=", piv, one_based)
                 b.store(b.select(swapped, b.fneg(s), s), sgn)
             for_range(b, n, diag, name="d")
+            if ptmp is not None:
+                _widen(L, ptmp, piv_out, bd, n)
         sign_out.store(b, Index(sign_out.shape, dims=list(bd)), b.load(sgn))
         log_out.store(b, Index(log_out.shape, dims=list(bd)), b.load(acc))
     _batch(L, a.shape[:-2], one)

@@ -117,6 +117,10 @@ def _factored(piv):
 def _lu_solve_impl(a, lu, piv, b, *, trans):
     k = host.for_stack(a)
     if k is not None and b.shape[-1] and _factored(piv):
+        # slogdet keeps the factors of a singular matrix too: a solve with them fails as
+        # numpy's does (getrs would divide by the zero pivot)
+        if np.any(np.diagonal(lu, axis1=-2, axis2=-1) == 0):
+            raise np.linalg.LinAlgError("Singular matrix")
         return k.lu_solve(lu, piv, b, trans)
     return np.linalg.solve(np.swapaxes(a, -1, -2) if trans else a, b)
 
@@ -329,16 +333,44 @@ def congruence_solve(l, c, *, transpose=False):
     return bind(congruence_solve_p, l, c, transpose=bool(transpose))
 
 
-# -- slogdet: (sign, log|det a|) --------------------------------------------------------------
+# -- slogdet: (sign, log|det a|), keeping the LU factors ------------------------------------
+#
+# As solve: two more outputs, the LU cache of a (getrf's factors and pivots from the host
+# routines or compiled code; empty from the numpy fallback), which the gradient's solve with
+# a^T reuses through lu_solve instead of factoring a again. No derivative flows into them.
 
 def _slogdet_rule(a):
     _float_square("slogdet", a)
-    return [AVal(a.shape[:-2], a.dtype), AVal(a.shape[:-2], a.dtype)]
+    return [AVal(a.shape[:-2], a.dtype), AVal(a.shape[:-2], a.dtype), AVal(a.shape, a.dtype),
+            AVal(a.shape[:-1], PIVOT_DTYPE)]
+
+
+def _slogdet_of_lu(lu, piv):
+    """numpy's slogdet from getrf's factors: the sign from the pivots' row swaps and U's
+    negative diagonal entries, log|det| summed in order (numpy's loop), (0, -inf) for an
+    exactly zero pivot (getrf's info > 0)."""
+    n = lu.shape[-1]
+    d = np.diagonal(lu, axis1=-2, axis2=-1)
+    swaps = np.count_nonzero(piv != np.arange(1, n + 1), axis=-1) + \
+        np.count_nonzero(d < 0, axis=-1)
+    sign = np.where(swaps % 2, lu.dtype.type(-1), lu.dtype.type(1))
+    with np.errstate(divide="ignore"):
+        logdet = np.cumsum(np.log(np.abs(d)), axis=-1)[..., -1]
+    singular = np.any(d == 0, axis=-1)
+    sign = np.where(singular, lu.dtype.type(0), sign)
+    logdet = np.where(singular, lu.dtype.type(-np.inf), logdet)
+    return np.asarray(sign, lu.dtype), np.asarray(logdet, lu.dtype)
 
 
 def _slogdet_impl(a):
+    k = host.for_stack(a)
+    if k is not None:
+        lu, piv = k.lu_factor(a, check=False)
+        return [*_slogdet_of_lu(lu, piv), lu, piv]
     sign, logdet = np.linalg.slogdet(a)
-    return [np.asarray(sign, a.dtype), np.asarray(logdet, a.dtype)]
+    return [np.asarray(sign, a.dtype), np.asarray(logdet, a.dtype),
+            np.broadcast_to(np.zeros((), a.dtype), a.shape),
+            np.broadcast_to(np.zeros((), PIVOT_DTYPE), a.shape[:-1])]
 
 
 # Giles 2008, sec. 2.2.4: d log|det A| = tr(A^{-1} dA); the sign is piecewise constant
@@ -346,17 +378,19 @@ def _slogdet_vjp(cts, outs, a):
     g = cts[1]
     if g is None:
         return (None,)
+    lu, piv = outs[2], outs[3]
     av = aval_of(a)
-    inv_t = solve(mT(a), np.broadcast_to(np.eye(av.shape[-1], dtype=av.dtype), av.shape))
+    inv_t = lu_solve(a, lu, piv, np.broadcast_to(np.eye(av.shape[-1], dtype=av.dtype), av.shape),
+                     trans=True)
     return (inv_t * S.reshape(g, aval_of(g).shape + (1, 1)),)
 
 
 def _slogdet_jvp(t, outs, a):
     ta = t[0]
     if ta is None:
-        return [None, None]
-    d = diag_part(solve(a, ta))
-    return [None, R.reduce_sum(d, (aval_of(d).ndim - 1,))]
+        return [None, None, None, None]
+    d = diag_part(lu_solve(a, outs[2], outs[3], ta))
+    return [None, R.reduce_sum(d, (aval_of(d).ndim - 1,)), None, None]
 
 
 slogdet_p = register(Primitive("slogdet", _slogdet_rule, _slogdet_impl, vjp=_slogdet_vjp,
@@ -365,4 +399,6 @@ slogdet_p = register(Primitive("slogdet", _slogdet_rule, _slogdet_impl, vjp=_slo
 
 
 def slogdet(a):
-    return bind(slogdet_p, a)
+    """(sign, log|det a|)."""
+    sign, logdet, _, _ = bind(slogdet_p, a)
+    return sign, logdet
