@@ -1,8 +1,9 @@
 """LAPACK and BLAS routines numpy does not expose, called on numpy arrays through ctypes.
 
-numpy.linalg has no LU-factor, LU-solve or triangular-solve API: without these, the numpy
-impls of the linear-algebra primitives factor a matrix again for every solve with it and run
-triangular solves as blocked numpy code. This module calls the routines of the library numpy
+numpy.linalg has no LU-factor, LU-solve, triangular-solve, triangular-product or sygst API:
+without these, the numpy impls of the linear-algebra primitives factor a matrix again for
+every solve with it, run triangular solves as blocked numpy code and multiply triangles as
+full matrices. This module calls the routines of the library numpy
 itself links (found by blas.py / lapack.py, the same symbols compiled code calls), for the
 impls in primitives/linalg_solve.py and decomp.py, which run in interpret and tape mode. Those
 sit below the backend, so they do not import this module: the package facade plugs

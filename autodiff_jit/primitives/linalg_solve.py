@@ -1,11 +1,12 @@
-"""Linear solves and the LU log-determinant: `solve`, `triangular_solve`, `slogdet`.
+"""Linear solves and the LU log-determinant: `solve`, `triangular_solve`, `slogdet`, and the
+triangular helpers of the Cholesky rules, `triangular_matmul` and `congruence_solve`.
 
 All act on stacks of matrices: a (..., n, n), b (..., n, k) with the same leading axes (the
 numpy layer broadcasts and turns vector right-hand sides into one column). The impls call
-LAPACK getrf/getrs and BLAS trsm through the host routines (host.py) when installed, else
-numpy.linalg (gesv underneath) and blocked numpy substitution; compiled code calls LAPACK
-directly (backend/lapack_kernels.py). A singular matrix raises numpy.linalg.LinAlgError in
-every mode.
+LAPACK getrf/getrs/sygst and BLAS trsm/trmm through the host routines (host.py) when
+installed, else numpy.linalg (gesv underneath), blocked numpy substitution and matmul;
+compiled code calls LAPACK directly (backend/lapack_kernels.py). A singular matrix raises
+numpy.linalg.LinAlgError in every mode.
 """
 from __future__ import annotations
 
