@@ -566,8 +566,9 @@ def _helpers(l, c, x):
             [LS.triangular_matmul(l, x, lower=lo, transpose_a=t) for lo, t in _VARIANTS])
 
 
-@pytest.mark.parametrize("dt", [np.float64, np.float32])
-@pytest.mark.parametrize("n", [5, 210])
+# float32 at n = 210 (compiled strmm; ssygst runs at n = 5 too) is opt-in: ~3 s more
+@pytest.mark.parametrize("n, dt", [(5, np.float64), (5, np.float32), (210, np.float64),
+                                   pytest.param(210, np.float32, marks=pytest.mark.slow)])
 def test_congruence_and_triangular_matmul_values(n, dt):
     _, low = _big_chol(n)
     l = (low + np.triu(rng.standard_normal((n, n)), 1)).astype(dt)   # junk above: unread
@@ -605,7 +606,7 @@ def test_congruence_solve_of_a_zero_diagonal_raises():
             ad.jit(lambda l, c: LS.congruence_solve(l, c), mode=mode)(l, W)
 
 
-@pytest.mark.parametrize("dt", [np.float64, np.float32])
+@pytest.mark.parametrize("dt", [np.float64, pytest.param(np.float32, marks=pytest.mark.slow)])
 def test_cholesky_gradient_and_tangent_at_blas_sizes(dt):
     n = 210
     a, low = _big_chol(n)
