@@ -16,8 +16,8 @@ from ..ir import AVal, is_float
 from .core import Primitive, aval_of, bind, register
 from . import host, reductions as R, shape as S
 from .elementwise import mul_into_fresh, neg_into_fresh
-from .matrix_ops import diag_part, from_lower, mT, mm, phi, stack_batch, tri_mask, tril, \
-    triu
+from .matrix_ops import diag_part, eye, from_lower, mT, mm, phi, stack_batch, tri_mask, \
+    tril, triu
 
 
 def _float_square(name, a):
@@ -233,7 +233,7 @@ def _trmm_impl(a, b, *, lower, transpose_a):
     return np.matmul(np.swapaxes(t, -1, -2) if transpose_a else t, b)
 
 
-# the product rule; dA restricted to the triangle the product reads
+# Giles 2008, sec. 2.2.2 (C = AB), with dA restricted to the triangle the product reads
 def _trmm_vjp(g, y, a, b, *, lower, transpose_a):
     gb = triangular_matmul(a, g, lower=lower, transpose_a=not transpose_a)
     return _tri(_outer(b, g) if transpose_a else _outer(g, b), lower), gb
@@ -252,7 +252,8 @@ def _trmm_jvp(t, y, a, b, *, lower, transpose_a):
 
 triangular_matmul_p = register(Primitive(
     "triangular_matmul", _solve_rule("triangular_matmul"), _trmm_impl, vjp=_trmm_vjp,
-    jvp=_trmm_jvp, torch_name="MmBackward0", family="linalg", batch=stack_batch))
+    jvp=_trmm_jvp, torch_name="TriangularMatmulBackward0", family="linalg",
+    batch=stack_batch))
 
 
 def triangular_matmul(a, b, *, lower=True, transpose_a=False):
@@ -291,8 +292,8 @@ def _congruence_impl(l, c, *, transpose):
 
 
 # M = B^{-1} S B^{-T}: dM = B^{-1} dS B^{-T} - (N + N^T), N = B^{-1} dB M (Giles 2008, sec.
-# 2.3.1, for each inverse); the cotangents are the adjoints of that, restricted to the
-# triangles read (S: through c's lower triangle; B: l's lower triangle)
+# 2.2.3, d(B^{-1}) = -B^{-1} dB B^{-1}, for each factor); the cotangents are the adjoints of
+# that, restricted to the triangles read (S: through c's lower triangle; B: l's lower one)
 def _congruence_vjp(gy, y, l, c, *, transpose):
     m = from_lower(y)
     t = tril(gy)
@@ -324,7 +325,7 @@ def _congruence_jvp(t, y, l, c, *, transpose):
 
 congruence_solve_p = register(Primitive(
     "congruence_solve", _congruence_rule, _congruence_impl, vjp=_congruence_vjp,
-    jvp=_congruence_jvp, torch_name="LinalgCholeskyExBackward0", family="linalg",
+    jvp=_congruence_jvp, torch_name="CongruenceSolveBackward0", family="linalg",
     batch=stack_batch))
 
 
@@ -381,7 +382,7 @@ def _slogdet_vjp(cts, outs, a):
         return (None,)
     lu, piv = outs[2], outs[3]
     av = aval_of(a)
-    inv_t = lu_solve(a, lu, piv, np.broadcast_to(np.eye(av.shape[-1], dtype=av.dtype), av.shape),
+    inv_t = lu_solve(a, lu, piv, np.broadcast_to(eye(av.shape[-1], av.dtype), av.shape),
                      trans=True)
     return (inv_t * S.reshape(g, aval_of(g).shape + (1, 1)),)
 
