@@ -364,21 +364,29 @@ PRIMITIVE_CASES = {
     "svd": ([rng.standard_normal((2, 4, 3))], {"full_matrices": False, "compute_uv": True}),
     "qr": ([rng.standard_normal((2, 4, 3))], {"complete": False}),
     "pinv": ([rng.standard_normal((2, 3, 4))], {"rcond": 1e-12}),
+    # the Cholesky rules' helpers; entries above the diagonal are never read (zero cotangent)
+    "triangular_matmul": ([_wc(2, 3, 3), rng.standard_normal((2, 3, 2))],
+                          {"lower": True, "transpose_a": True}),
+    "triangular_matmul/upper": ([_wc(2, 3, 3), rng.standard_normal((2, 3, 2))],
+                                {"lower": False, "transpose_a": False}),
+    "congruence_solve": ([_wc(2, 3, 3), rng.standard_normal((2, 3, 3))], {"transpose": True}),
+    "congruence_solve/plain": ([_wc(2, 3, 3), rng.standard_normal((2, 3, 3))],
+                               {"transpose": False}),
 }
 
 
 @pytest.mark.parametrize("name", sorted(PRIMITIVE_CASES))
 def test_primitive_rules(name):
     from autodiff_jit.primitives import get_primitive
-    prim = get_primitive(name.removesuffix("_upper"))
+    prim = get_primitive(name.split("/")[0].removesuffix("_upper"))
     args, params = PRIMITIVE_CASES[name]
     outs = prim.impl(*args, **params)
     outs_l = list(outs) if prim.multiple_results else [outs]
     gs = [rng.standard_normal(np.shape(o)) for o in outs_l]
     if name == "slogdet":
         gs[0] = None   # the sign: piecewise constant
-    if name == "solve":
-        gs[1] = gs[2] = None   # the LU cache: no derivative
+    if name in ("solve", "slogdet"):
+        gs[-2] = gs[-1] = None   # the LU cache: no derivative
     pairing = lambda os: sum(np.sum(g * o) for g, o in zip(gs, os) if g is not None)  # noqa: E731
 
     def f(*xs):
@@ -527,3 +535,130 @@ def test_vmap_of_linalg_uses_the_batching_rule(mode):
     assert_close(g, np.swapaxes(np.linalg.inv(stack), -1, -2), 1e-10, 1e-12)
     assert_close(s, np.linalg.svdvals(np.stack([M53, M53 ** 2])), 1e-12, 1e-12)
     assert_close(c, np.linalg.solve(_tril_lower(A4), B42).T, 1e-12, 1e-12)
+
+
+# -- the Cholesky rules' helpers at BLAS sizes ---------------------------------------------------
+# n = 210: n^3 is above backend/lapack_kernels.TRSM_MIN_WORK, so compiled code calls trmm and
+# sygst (the cases above, n <= 4, run its loops); tape and interpret call the same routines
+# through host_lapack. References: explicit inverses in float64.
+
+def _phi_np(x):
+    return np.tril(x, -1) + 0.5 * np.diag(np.diag(x))
+
+
+def _big_chol(n=210):
+    a = _spd(n=n)
+    return a, np.linalg.cholesky(a)
+
+
+def _f32_tol(n, expected, cond):
+    # backward-stable triangular solves/products: ~ n eps cond |result| (Higham ch. 8)
+    return 4 * n * np.finfo(np.float32).eps * cond * np.max(np.abs(expected))
+
+
+_VARIANTS = [(lower, transpose) for lower in (True, False) for transpose in (False, True)]
+
+
+def _helpers(l, c, x):
+    """Both congruences and the four triangular products, in one function (one compile)."""
+    from autodiff_jit.primitives import linalg_solve as LS
+    return ([LS.congruence_solve(l, c, transpose=t) for t in (False, True)] +
+            [LS.triangular_matmul(l, x, lower=lo, transpose_a=t) for lo, t in _VARIANTS])
+
+
+# float32 at n = 210 (compiled strmm; ssygst runs at n = 5 too) is opt-in: ~3 s more
+@pytest.mark.parametrize("n, dt", [(5, np.float64), (5, np.float32), (210, np.float64),
+                                   pytest.param(210, np.float32, marks=pytest.mark.slow)])
+def test_congruence_and_triangular_matmul_values(n, dt):
+    _, low = _big_chol(n)
+    l = (low + np.triu(rng.standard_normal((n, n)), 1)).astype(dt)   # junk above: unread
+    c = rng.standard_normal((n, n)).astype(dt)
+    x = rng.standard_normal((n, 3)).astype(dt)
+    l64, c64, x64 = np.tril(l.astype(np.float64)), c.astype(np.float64), x.astype(np.float64)
+    s = np.tril(c64) + np.tril(c64, -1).T
+    li = np.linalg.inv(l64)
+    cond = np.linalg.cond(l64)
+    expected, tols = [], []
+    for b in (li, li.T):
+        e = np.tril(b @ s @ b.T)
+        expected.append(e)
+        tols.append(1e-12 * cond ** 2 * np.max(np.abs(e)) if dt == np.float64 else
+                    _f32_tol(n, e, cond ** 2))
+    for lower, transpose in _VARIANTS:
+        t = np.tril(l.astype(np.float64)) if lower else np.triu(l.astype(np.float64))
+        op = t.T if transpose else t
+        expected.append(op @ x64)
+        mag = (np.abs(op) @ np.abs(x64)).max()
+        tols.append(1e-13 * n * mag if dt == np.float64 else 2 * n * np.finfo(dt).eps * mag)
+    for mode in ALL:
+        got = ad.jit(_helpers, mode=mode)(l, c, x)
+        for i, (g, e, tol) in enumerate(zip(got, expected, tols)):
+            assert g.dtype == dt
+            assert_close(g, e, 0, tol, what=f"output {i} {mode}")
+
+
+def test_congruence_solve_of_a_zero_diagonal_raises():
+    from autodiff_jit.primitives import linalg_solve as LS
+    l = np.tril(_wc(4, 4))
+    l[2, 2] = 0.0
+    for mode in ALL:
+        with pytest.raises(np.linalg.LinAlgError, match="Singular matrix"):
+            ad.jit(lambda l, c: LS.congruence_solve(l, c), mode=mode)(l, W)
+
+
+@pytest.mark.parametrize("dt", [np.float64, pytest.param(np.float32, marks=pytest.mark.slow)])
+def test_cholesky_gradient_and_tangent_at_blas_sizes(dt):
+    n = 210
+    a, low = _big_chol(n)
+    w = rng.standard_normal((n, n))
+    # Murray 2016, eqs. 8 and 10 with explicit inverses: gA = Phi(S + S^T), S = L^-T P L^-1
+    li = np.linalg.inv(low)
+    s = li.T @ _phi_np(low.T @ np.tril(w)) @ li
+    expected = _phi_np(s + s.T)
+    t = rng.standard_normal((n, n))
+    sym_t = np.tril(t) + np.tril(t, -1).T
+    expected_dl = low @ _phi_np(li @ sym_t @ li.T)   # eq. 7
+    cond = np.linalg.cond(a)
+    for mode in ALL:
+        got = _grad(lambda x: np.sum(w.astype(dt) * np.linalg.cholesky(x)), [a.astype(dt)],
+                    mode)[0]
+        _, tan = ad.jvp(np.linalg.cholesky, (a.astype(dt),), (t.astype(dt),), mode=mode)
+        assert got.dtype == dt and tan.dtype == dt
+        if dt == np.float64:
+            tol, tol_t = (1e-12 * cond * np.max(np.abs(e)) * n for e in (expected, expected_dl))
+        else:
+            tol, tol_t = (_f32_tol(n, e, cond) for e in (expected, expected_dl))
+        assert_close(got, expected, 0, tol, what=mode)
+        np.testing.assert_array_equal(np.triu(got, 1), 0)   # only the lower triangle is read
+        assert_close(tan, expected_dl, 0, tol_t, what=mode)
+
+
+def test_slogdet_gradient_reuses_the_factorization():
+    # the gradient's solve with a^T runs on slogdet's own LU factors (lu_solve), not a solve
+    text = str(ad.make_ir(ad.grad(lambda a: np.linalg.slogdet(a)[1]))(A4))
+    assert text.count("slogdet(") == 1 and text.count("lu_solve(") == 1
+    assert "= solve(" not in text
+
+
+@pytest.mark.parametrize("mode", ALL)
+def test_slogdet_special_matrices(mode):
+    singular = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]])
+    swapped = np.eye(3)[[1, 0, 2]] * np.array([2.0, -3.0, 0.5])   # one row swap, det 3
+    nan = A4.copy()
+    nan[1, 2] = np.nan
+    for a in (singular, swapped, nan, -A4, np.stack([A4, -A4, np.eye(4)]),
+              _wc(40, 40).astype(np.float32)):
+        sign, logdet = ad.jit(np.linalg.slogdet, mode=mode)(a)
+        with np.errstate(invalid="ignore"):   # numpy's flag for the NaN entry
+            es, el = np.linalg.slogdet(a)
+        assert sign.dtype == es.dtype and logdet.dtype == el.dtype
+        tol = 1e-12 if a.dtype == np.float64 else 1e-5
+        np.testing.assert_allclose(sign, es, rtol=0, atol=0, err_msg=mode)
+        np.testing.assert_allclose(logdet, el, rtol=tol, err_msg=mode)
+    # log|det| is not differentiable at a singular matrix: numpy's error, as before the
+    # gradient reused slogdet's factors (a zero pivot in them is reported, not divided by)
+    for f in (lambda a: np.linalg.slogdet(a)[1], np.linalg.det):
+        with pytest.raises(np.linalg.LinAlgError, match="Singular matrix"):
+            ad.grad(f, mode=mode)(singular)
+    assert_close(_grad(np.linalg.det, [swapped], mode)[0],
+                 np.linalg.det(swapped) * np.linalg.inv(swapped).T, 1e-12, 1e-12)

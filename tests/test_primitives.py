@@ -179,7 +179,7 @@ TESTED_ELSEWHERE = {"custom_vjp_call": "test_custom_vjp_call_primitive",
                     # linear algebra (multiple results, structured inputs): tests/test_linalg.py
                     **{p: "test_linalg.test_primitive_rules" for p in (
                         "solve", "lu_solve", "triangular_solve", "slogdet", "cholesky", "eigh",
-                        "svd", "qr", "pinv")},
+                        "svd", "qr", "pinv", "triangular_matmul", "congruence_solve")},
                     "sort": "tests/numpy/test_sorting.py::test_sort_primitive_rules"}
 
 

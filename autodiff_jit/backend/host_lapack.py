@@ -1,8 +1,9 @@
 """LAPACK and BLAS routines numpy does not expose, called on numpy arrays through ctypes.
 
-numpy.linalg has no LU-factor, LU-solve or triangular-solve API: without these, the numpy
-impls of the linear-algebra primitives factor a matrix again for every solve with it and run
-triangular solves as blocked numpy code. This module calls the routines of the library numpy
+numpy.linalg has no LU-factor, LU-solve, triangular-solve, triangular-product or sygst API:
+without these, the numpy impls of the linear-algebra primitives factor a matrix again for
+every solve with it, run triangular solves as blocked numpy code and multiply triangles as
+full matrices. This module calls the routines of the library numpy
 itself links (found by blas.py / lapack.py, the same symbols compiled code calls), for the
 impls in primitives/linalg_solve.py and decomp.py, which run in interpret and tape mode. Those
 sit below the backend, so they do not import this module: the package facade plugs
@@ -35,9 +36,10 @@ _LEFT, _NON_UNIT, _UPPER_LOWER = 141, 131, {False: 121, True: 122}   # cblas.h e
 
 
 class _Routines:
-    """ctypes functions of one precision: getrf, getrs, potrf (Fortran) and cblas trsm."""
+    """ctypes functions of one precision: getrf, getrs, potrf, sygst (Fortran) and cblas
+    trsm, trmm."""
 
-    def __init__(self, dtype, lapack_addrs, trsm_addr, lapack_int, blas_int):
+    def __init__(self, dtype, lapack_addrs, trsm_addr, trmm_addr, lapack_int, blas_int):
         p = "d" if dtype == np.float64 else "s"
         # Fortran: every argument by reference, then one hidden length per CHARACTER argument
         fort = lambda n_ptr, n_chars: ctypes.CFUNCTYPE(  # noqa: E731
@@ -45,10 +47,13 @@ class _Routines:
         self.getrf = fort(6, 0)(lapack_addrs[p + "getrf"])
         self.getrs = fort(9, 1)(lapack_addrs[p + "getrs"])
         self.potrf = fort(5, 1)(lapack_addrs[p + "potrf"])
+        self.sygst = fort(8, 1)(lapack_addrs[p + "sygst"])
         scalar = ctypes.c_double if dtype == np.float64 else ctypes.c_float
         self.scalar = scalar
-        self.trsm = ctypes.CFUNCTYPE(None, *([ctypes.c_int] * 5), blas_int, blas_int, scalar,
-                                     _P, blas_int, _P, blas_int)(trsm_addr)
+        cblas3 = ctypes.CFUNCTYPE(None, *([ctypes.c_int] * 5), blas_int, blas_int, scalar,
+                                  _P, blas_int, _P, blas_int)   # trsm and trmm
+        self.trsm = cblas3(trsm_addr)
+        self.trmm = cblas3(trmm_addr)
         self.int = lapack_int
         self.int_dtype = np.dtype(np.int64 if lapack_int is ctypes.c_int64 else np.int32)
 
@@ -67,9 +72,12 @@ def _load():
             bint = ctypes.c_int64 if binfo["ilp64"] else ctypes.c_int32
             for dt, p in ((np.dtype(np.float64), "d"), (np.dtype(np.float32), "s")):
                 trsm = getattr(lib, binfo["scheme"].format(r=p + "trsm"), None)
-                if trsm is None or not all(p + r in addrs for r in ("getrf", "getrs", "potrf")):
+                trmm = getattr(lib, binfo["scheme"].format(r=p + "trmm"), None)
+                if trsm is None or trmm is None or not all(
+                        p + r in addrs for r in ("getrf", "getrs", "potrf", "sygst")):
                     continue
-                out[dt] = _Routines(dt, addrs, ctypes.cast(trsm, _P).value, lint, bint)
+                out[dt] = _Routines(dt, addrs, ctypes.cast(trsm, _P).value,
+                                    ctypes.cast(trmm, _P).value, lint, bint)
         _LIB["routines"] = out
     if out:
         blas._apply_configured_threads()   # ad.config.num_threads applies to these calls too
@@ -77,7 +85,8 @@ def _load():
 
 
 def _ptr(x):
-    return x.ctypes.data_as(_P)
+    # the address as an int (a c_void_p argument takes one): half the cost of data_as
+    return x.ctypes.data
 
 
 def _matrices(x):
@@ -98,9 +107,10 @@ class Kernels:
 
     # -- LU ------------------------------------------------------------------------------------
 
-    def lu_factor(self, a):
+    def lu_factor(self, a, check=True):
         """(lu, piv): getrf of every matrix of column-major a (lu holds them row-major, i.e.
-        transposed: the layout compiled solve leaves), pivots 1-based int64."""
+        transposed: the layout compiled solve leaves), pivots 1-based int64. A singular matrix
+        raises LinAlgError, unless check is False (slogdet: the factors have a zero pivot)."""
         r = self._r[a.dtype]
         n = a.shape[-1]
         # a copy (getrf overwrites it): row-major a^T is column-major a
@@ -110,7 +120,7 @@ class Kernels:
         for m, p in zip(_matrices(lu), _matrices(piv[..., None])):
             r.getrf(ctypes.byref(nn), ctypes.byref(nn), _ptr(m), ctypes.byref(nn), _ptr(p),
                     ctypes.byref(info))
-            if info.value > 0:
+            if info.value > 0 and check:
                 raise np.linalg.LinAlgError("Singular matrix")
         return lu, piv.astype(_PIVOT, copy=False)
 
@@ -140,7 +150,15 @@ class Kernels:
     def triangular_solve(self, a, b, lower, transpose_a):
         """op(tri(a))^{-1} b (cblas trsm, row-major: reads only the chosen triangle). The
         caller checks for an exactly zero diagonal (trsm does not)."""
+        return self._cblas3("trsm", a, b, lower, transpose_a)
+
+    def triangular_matmul(self, a, b, lower, transpose_a):
+        """op(tri(a)) b (cblas trmm, row-major: reads only the chosen triangle)."""
+        return self._cblas3("trmm", a, b, lower, transpose_a)
+
+    def _cblas3(self, name, a, b, lower, transpose_a):
         r = self._r[a.dtype]
+        routine = getattr(r, name)
         n, k = b.shape[-2:]
         x = np.array(b, order="C", copy=True)
         alpha = r.scalar(1.0)
@@ -150,9 +168,34 @@ class Kernels:
                 # a transposed view (mT(l)): its transpose is row-major, triangle and op flip
                 m, low, tr = m.T, not low, not tr
             m = np.ascontiguousarray(m)
-            r.trsm(blas.ROW_MAJOR, _LEFT, _UPPER_LOWER[low], blas.TRANS if tr else blas.NO_TRANS,
-                   _NON_UNIT, n, k, alpha, _ptr(m), n, _ptr(xm), k)
+            routine(blas.ROW_MAJOR, _LEFT, _UPPER_LOWER[low], blas.TRANS if tr else blas.NO_TRANS,
+                    _NON_UNIT, n, k, alpha, _ptr(m), n, _ptr(xm), k)
         return x
+
+    def congruence_solve(self, l, c, transpose):
+        """tril(B^{-1} S B^{-T}) with S the symmetric matrix of c's lower triangle and B =
+        tril(l), or tril(l)^T with transpose (sygst, itype 1). The caller checks for an exactly
+        zero diagonal.
+
+        Row-major l is LAPACK's l^T, an upper factor U with U^T U = l l^T: sygst('U') then
+        computes U^{-T} S U^{-1} = L^{-1} S L^{-T} in place, reading and writing our lower
+        triangle. For B = L^T the axes are reversed first (J, the reversal, is its own inverse):
+        L^{-T} S L^{-1} = J (J L^T J)^{-1} (J S J) (J L J)^{-1} J, and J L^T J is lower
+        triangular, so sygst('L') on the reversed copies computes the middle."""
+        r = self._r[l.dtype]
+        n = l.shape[-1]
+        if transpose:
+            rev = (Ellipsis, slice(None, None, -1), slice(None, None, -1))
+            b, x, uplo = np.ascontiguousarray(l[rev]), np.array(c[rev], order="C"), "L"
+        else:
+            b, x, uplo = np.ascontiguousarray(l), np.array(c, order="C", copy=True), "U"
+        nn, info, itype = r.int(n), r.int(0), r.int(1)
+        for bm, xm in zip(_matrices(b), _matrices(x)):
+            r.sygst(ctypes.byref(itype), ctypes.byref(_CHAR[uplo]), ctypes.byref(nn), _ptr(xm),
+                    ctypes.byref(nn), _ptr(bm), ctypes.byref(nn), ctypes.byref(info), 1)
+        if transpose:
+            x = x[rev]
+        return np.tril(x)
 
     def cholesky(self, a):
         """Lower L with L L^T = a, from a's lower triangle (potrf 'U' on the row-major copy,

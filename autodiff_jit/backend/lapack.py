@@ -26,7 +26,8 @@ from . import blas, engine, status
 from .status import (EIG_NO_CONVERGENCE, NOT_POSITIVE_DEFINITE, SINGULAR,  # noqa: F401
                      SVD_NO_CONVERGENCE)
 
-ROUTINES = ("gesv", "getrf", "getrs", "potrf", "trtrs", "syevd", "gesdd", "geqrf", "orgqr")
+ROUTINES = ("gesv", "getrf", "getrs", "potrf", "trtrs", "syevd", "gesdd", "geqrf", "orgqr",
+            "sygst")
 _PREFIX = {np.dtype(np.float64): "d", np.dtype(np.float32): "s"}
 
 # Fortran symbol schemes, most specific first: (template, integers are 64-bit)
@@ -112,11 +113,15 @@ def symbol(routine: str, dtype) -> str:
     return name
 
 
-def trsm_symbol(dtype) -> str:
-    """The JIT name of cblas_?trsm (row-major triangular solve with many right-hand sides, in
-    numpy's BLAS under blas.py's symbol scheme), registered on first use."""
+CBLAS3 = ("trsm", "trmm")   # the triangular level-3 BLAS routines generated code calls
+
+
+def cblas3_symbol(routine, dtype) -> str:
+    """The JIT name of cblas_?trsm / cblas_?trmm (row-major triangular solve / product with
+    many right-hand sides, in numpy's BLAS under blas.py's symbol scheme), registered on first
+    use."""
     dt = np.dtype(dtype)
-    key = _PREFIX[dt] + "trsm"
+    key = _PREFIX[dt] + routine
     name = "adj_lapack_" + key
     with _lock:
         if name in _registered:
@@ -134,9 +139,10 @@ def trsm_symbol(dtype) -> str:
     return name
 
 
-def emit_trsm(builder, dtype, a, b, n, k, *, lower, trans):
-    """Row-major B[n, k] <- op(A)^{-1} B, A [n, n] triangular (cblas_?trsm, side=Left)."""
-    name = trsm_symbol(dtype)
+def emit_cblas3(builder, routine, dtype, a, b, n, k, *, lower, trans):
+    """Row-major B[n, k] <- op(A)^{-1} B (trsm) or op(A) B (trmm), A [n, n] triangular
+    (cblas_?trsm / ?trmm, side=Left, non-unit diagonal)."""
+    name = cblas3_symbol(routine, dtype)
     i32, bi, ft = ir.IntType(32), blas.int_type(), _float_type(dtype)
     ptr = ft.as_pointer()
     m = builder.module
@@ -162,8 +168,9 @@ def register_used(text: str) -> bool:
             for r in ROUTINES:
                 if f"adj_lapack_{p}{r}" in text:
                     symbol(r, dt)
-            if f"adj_lapack_{p}trsm" in text:
-                trsm_symbol(dt)
+            for r in CBLAS3:
+                if f"adj_lapack_{p}{r}" in text:
+                    cblas3_symbol(r, dt)
     except LapackUnavailable:
         return False
     return True

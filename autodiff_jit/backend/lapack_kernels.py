@@ -25,10 +25,10 @@ def _batch(L, shape, body):
         loop_nest(L.builder, shape, body)
 
 
-def _copy_in(L, v, bd, tmp, transpose, keep=None):
-    """tmp[r, c] = v[bd..., r, c] (or v[bd..., c, r] with transpose) over tmp's shape
-    (v's matrix may be smaller: extra rows/columns of tmp are left alone). keep(r, c) -> i1
-    selects entries (others are stored as 0)."""
+def _copy_in(L, v, bd, tmp, transpose, keep=None, reverse=False):
+    """tmp[r, c] = v[bd..., r, c] (or v[bd..., c, r] with transpose; v[bd..., m-1-r, n-1-c]
+    with reverse) over tmp's shape (v's matrix may be smaller: extra rows/columns of tmp are
+    left alone). keep(r, c) -> i1 selects entries (others are stored as 0)."""
     b = L.builder
     m, n = v.shape[-2:]
     shape = (n, m) if transpose else (m, n)
@@ -36,6 +36,8 @@ def _copy_in(L, v, bd, tmp, transpose, keep=None):
     def body(d):
         r, c = d
         src = [c, r] if transpose else [r, c]
+        if reverse:
+            src = [b.sub(i64(m - 1), r), b.sub(i64(n - 1), c)]
         val = L.load(v, Index(v.shape, dims=bd + src))
         if keep is not None:
             val = b.select(keep(r, c), val, const(v.dtype, 0))
@@ -43,13 +45,17 @@ def _copy_in(L, v, bd, tmp, transpose, keep=None):
     loop_nest(b, shape, body)
 
 
-def _copy_out(L, tmp, out, bd, transpose, rows, cols, keep=None):
-    """out[bd..., r, c] = tmp[r, c] (or tmp[c, r]) for r < rows, c < cols."""
+def _copy_out(L, tmp, out, bd, transpose, rows, cols, keep=None, reverse=False):
+    """out[bd..., r, c] = tmp[r, c] (or tmp[c, r]; tmp[rows-1-r, cols-1-c] with reverse) for
+    r < rows, c < cols."""
     b = L.builder
 
     def body(d):
         r, c = d
-        val = tmp.load(b, Index(tmp.shape, dims=[c, r] if transpose else [r, c]))
+        src = [c, r] if transpose else [r, c]
+        if reverse:
+            src = [b.sub(i64(rows - 1), r), b.sub(i64(cols - 1), c)]
+        val = tmp.load(b, Index(tmp.shape, dims=src))
         if keep is not None:
             val = b.select(keep(r, c), val, const(out.dtype, 0))
         out.store(b, Index(out.shape, dims=bd + [r, c]), val)
@@ -156,6 +162,15 @@ def _lu_solve_kernel(L, eqn, outs):
 
     def one(bd):
         lp = _stored(L, lu, bd, (n, n), dt, lu_s)
+        # slogdet keeps the factors of a singular matrix too: report its zero pivot as
+        # numpy's solve does (getrs would divide by it)
+        lmat = Buffer(lp, (n, n), dt)
+
+        def check(i):
+            d = lmat.load(b, Index((n, n), dims=[i, i]))
+            call.report_if(b.fcmp_ordered("==", d, const(dt, 0)), lapack.SINGULAR,
+                           b.add(i, i64(1)))
+        for_range(b, n, check, name="diag")
         if narrow:   # LP64 LAPACK: int32 pivots from solve's int64 ones
             def body(i):
                 v = L.load(piv, Index(piv.shape, dims=bd + [i]))
@@ -209,7 +224,8 @@ def _trsolve_kernel(L, eqn, outs):
         if n * n * k <= TRSM_MIN_WORK:
             _substitute(L, amat, blk, n, k, lower=lower, trans=transpose_a)
         else:
-            lapack.emit_trsm(b, dt, amat.ptr, blk.ptr, n, k, lower=lower, trans=transpose_a)
+            lapack.emit_cblas3(b, "trsm", dt, amat.ptr, blk.ptr, n, k, lower=lower,
+                               trans=transpose_a)
     _batch(L, out.shape[:-2], one)
 
 
@@ -250,42 +266,151 @@ def _substitute(L, amat, x, n, k, *, lower, trans):
     for_range(b, n, row, reverse=not forward, name="i")
 
 
+def _stored_matrix(L, a, n, dt):
+    """(matrix(bd) -> Buffer of a's matrix bd): a's own storage when it is a stored buffer,
+    else a copy into one temporary."""
+    abuf = L.buffer_of(a)
+    if abuf is not None:
+        return lambda bd: Buffer(_block(L, abuf, bd), (n, n), dt)
+    ta = _tmp(L, (n, n), dt)
+
+    def copy(bd):
+        _copy_in(L, a, bd, ta, transpose=False)
+        return ta
+    return copy
+
+
+# -- triangular_matmul (BLAS trmm, row-major) ---------------------------------------------------
+
+def _trmm_kernel(L, eqn, outs):
+    a, rhs = eqn.inputs
+    out = outs[0]
+    lower, transpose_a = eqn.params["lower"], eqn.params["transpose_a"]
+    n, k = rhs.shape[-2:]
+    if n == 0 or k == 0:
+        return
+    dt = np.dtype(out.dtype)
+    matrix = _stored_matrix(L, a, n, dt)
+
+    def one(bd):
+        amat = matrix(bd)
+        blk = Buffer(_block(L, out, bd), (n, k), dt)
+        _copy_in(L, rhs, bd, blk, transpose=False)
+        if n * n * k <= TRSM_MIN_WORK:   # as for trsm: loops below OpenBLAS's threading sizes
+            _multiply_tri(L, amat, blk, n, k, lower=lower, trans=transpose_a)
+        else:
+            lapack.emit_cblas3(L.builder, "trmm", dt, amat.ptr, blk.ptr, n, k, lower=lower,
+                               trans=transpose_a)
+    _batch(L, out.shape[:-2], one)
+
+
+def _multiply_tri(L, amat, x, n, k, *, lower, trans):
+    """x (n, k, row-major) <- op(tri(A)) x in place: rows in the order that reads each row of
+    x before it is overwritten (bottom up when op(A) is lower triangular)."""
+    b = L.builder
+    forward = lower != trans          # op(A) is lower triangular: row i reads rows <= i
+
+    def coef(i, j):
+        return amat.load(b, Index((n, n), dims=[j, i] if trans else [i, j]))
+
+    def row(i):
+        d = coef(i, i)
+
+        def scale(cc):
+            pi = x.addr(b, Index((n, k), dims=[i, cc]))
+            x.store_at(b, pi, b.fmul(x.load_at(b, pi), d))
+        for_range(b, k, scale, name="c")
+
+        def update(j):
+            c = coef(i, j)
+
+            def col(cc):
+                pi = x.addr(b, Index((n, k), dims=[i, cc]))
+                xj = x.load(b, Index((n, k), dims=[j, cc]))
+                x.store_at(b, pi, b.fadd(x.load_at(b, pi), b.fmul(c, xj)))
+            for_range(b, k, col, name="c")
+        if forward:
+            for_span(b, i64(0), i, update, "j")
+        else:
+            for_span(b, b.add(i, i64(1)), i64(n), update, "j")
+    for_range(b, n, row, reverse=forward, name="i")
+
+
+# -- congruence_solve (sygst) ---------------------------------------------------------------------
+
+def _congruence_kernel(L, eqn, outs):
+    l, c = eqn.inputs
+    out = outs[0]
+    transpose = eqn.params["transpose"]
+    n = l.shape[-1]
+    if n == 0:
+        return
+    dt = np.dtype(out.dtype)
+    b = L.builder
+    call = lapack.Caller(L, dt)
+    tl, tc = _tmp(L, (n, n), dt), _tmp(L, (n, n), dt)
+
+    def one(bd):
+        # the layouts of host_lapack.Kernels.congruence_solve: row-major l is LAPACK's upper
+        # factor (sygst 'U' computes L^{-1} S L^{-T}); reversed copies give L^{-T} S L^{-1}
+        # through sygst 'L'
+        _copy_in(L, l, bd, tl, transpose=False, reverse=transpose)
+
+        def check(i):
+            d = tl.load(b, Index((n, n), dims=[i, i]))
+            call.report_if(b.fcmp_ordered("==", d, const(dt, 0)), lapack.SINGULAR,
+                           b.add(i, i64(1)))
+        for_range(b, n, check, name="diag")
+        _copy_in(L, c, bd, tc, transpose=False, reverse=transpose)
+        call.call("sygst", [1, "L" if transpose else "U", n, tc.ptr, n, tl.ptr, n])
+        _copy_out(L, tc, out, bd, False, n, n, keep=lambda r, cc: b.icmp_unsigned(">=", r, cc),
+                  reverse=transpose)
+    _batch(L, out.shape[:-2], one)
+
+
 # -- slogdet (getrf) -----------------------------------------------------------------------------
 
 def _slogdet_kernel(L, eqn, outs):
     a = eqn.inputs[0]
-    sign_out, log_out = outs
+    sign_out, log_out, lu_out, piv_out = outs
     n = a.shape[-1]
     dt = np.dtype(a.dtype)
     b = L.builder
     ty = ir.DoubleType() if dt == np.float64 else ir.FloatType()
     call = lapack.Caller(L, dt)
-    ta = _tmp(L, (n, n), dt)   # det(a^T) = det(a): copy without transposing
-    ipiv = _ints(L, n)
     sgn, acc = L.alloca(ty, name="sgn"), L.alloca(ty, name="logdet")
     log = mathlib.get_math_function(b.module, "log", ty)
-    it = lapack.int_type()
 
     def one(bd):
         b.store(ir.Constant(ty, 1.0), sgn)
         b.store(ir.Constant(ty, 0.0), acc)
         if n:
-            _copy_in(L, a, bd, ta, transpose=False)
-            call.call("getrf", [n, n, ta.ptr, n, ipiv.ptr])   # info > 0: a zero pivot
+            # the LU cache solve keeps (lu_solve reuses it): getrf of the column-major copy,
+            # whose determinant is a's
+            lu = Buffer(_block(L, lu_out, bd), (n, n), dt)
+            _copy_in(L, a, bd, lu, transpose=True)
+            pp, ptmp = _pivots(L, piv_out, bd, n)
+            call.call("getrf", [n, n, lu.ptr, n, pp])   # info > 0: a zero pivot, (0, -inf)
+            pivots = ptmp if ptmp is not None else \
+                Buffer(_block(L, piv_out, bd), (n,), piv_out.dtype)
 
             def diag(i):
-                d = ta.load(b, Index((n, n), dims=[i, i]))
+                d = lu.load(b, Index((n, n), dims=[i, i]))
                 absd = b.call(b.module.declare_intrinsic("llvm.fabs", [ty]), [d])
                 b.store(b.fadd(b.load(acc), b.call(log, [absd])), acc)
                 s = b.load(sgn)
                 s = b.select(b.fcmp_ordered("<", d, ir.Constant(ty, 0.0)), b.fneg(s), s)
                 s = b.select(b.fcmp_ordered("==", d, ir.Constant(ty, 0.0)),
                              ir.Constant(ty, 0.0), s)
-                piv = ipiv.load(b, Index((max(n, 1),), dims=[i]))
-                swapped = b.icmp_signed("!=", piv, b.trunc(b.add(i, i64(1)), it)
-                                        if it.width < 64 else b.add(i, i64(1)))
+                piv = pivots.load(b, Index((n,), dims=[i]))
+                one_based = b.add(i, i64(1))
+                if piv.type.width < 64:
+                    one_based = b.trunc(one_based, piv.type)
+                swapped = b.icmp_signed("!=", piv, one_based)
                 b.store(b.select(swapped, b.fneg(s), s), sgn)
             for_range(b, n, diag, name="d")
+            if ptmp is not None:
+                _widen(L, ptmp, piv_out, bd, n)
         sign_out.store(b, Index(sign_out.shape, dims=list(bd)), b.load(sgn))
         log_out.store(b, Index(log_out.shape, dims=list(bd)), b.load(acc))
     _batch(L, a.shape[:-2], one)
@@ -416,6 +541,8 @@ def _qr_kernel(L, eqn, outs):
 EMITTERS["solve"] = Emitter(None, _solve_kernel, "opaque")
 EMITTERS["lu_solve"] = Emitter(None, _lu_solve_kernel, "opaque")
 EMITTERS["triangular_solve"] = Emitter(None, _trsolve_kernel, "opaque")
+EMITTERS["triangular_matmul"] = Emitter(None, _trmm_kernel, "opaque")
+EMITTERS["congruence_solve"] = Emitter(None, _congruence_kernel, "opaque")
 EMITTERS["slogdet"] = Emitter(None, _slogdet_kernel, "opaque")
 EMITTERS["cholesky"] = Emitter(None, _cholesky_kernel, "opaque")
 EMITTERS["eigh"] = Emitter(None, _eigh_kernel, "opaque")

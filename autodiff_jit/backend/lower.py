@@ -43,8 +43,8 @@ EMITTER_MODULES = {
     "argsort": "sortlib", "sort": "sortlib",
     "argselect": "selectlib", "argpartition": "selectlib", "cumprod_grad": "cumprod_kernels",
     "cond": "lower_control", "scan": "lower_control", "while": "lower_control",
-    **dict.fromkeys(("cholesky", "eigh", "lu_solve", "pinv", "qr", "slogdet", "solve", "svd",
-                     "triangular_solve"), "lapack_kernels"),
+    **dict.fromkeys(("cholesky", "congruence_solve", "eigh", "lu_solve", "pinv", "qr", "slogdet",
+                     "solve", "svd", "triangular_matmul", "triangular_solve"), "lapack_kernels"),
 }
 
 

@@ -13,9 +13,9 @@ import numpy as np
 from ..ir import AVal, is_float
 from .core import Primitive, aval_of, bind, register
 from . import host
-from .linalg_solve import triangular_solve
+from .linalg_solve import congruence_solve, triangular_matmul, triangular_solve
 from .matrix_ops import col, diag_embed, diag_part, from_lower, lower_adjoint, mT, mm, \
-    phi_mask, row, stack_batch, tril
+    phi, row, stack_batch, tril
 
 
 def _float_matrix(name, a, square=True):
@@ -36,26 +36,19 @@ def _cholesky_rule(a):
     return AVal(a.shape, a.dtype)
 
 
-def _phi(x):
-    """Lower triangle with the diagonal halved (Murray 2016's Phi), one masked multiply."""
-    a = aval_of(x)
-    return x * phi_mask(a.shape[-1], a.dtype)
-
-
-# Murray 2016, "Differentiation of the Cholesky decomposition", eqs. 8 and 10
+# Murray 2016, "Differentiation of the Cholesky decomposition", eqs. 8 and 10: gA = Phi(S +
+# S^T) with S = L^{-T} P L^{-1}, P = Phi(L^T G), i.e. tril(S) + tril(S^T, -1) written on S's
+# symmetric part L^{-T} (P + P^T) L^{-1}, whose middle has tril(L^T G)'s lower triangle
 def _cholesky_vjp(g, l, a):
-    p = _phi(mm(mT(l), g))
-    # S = L^{-T} P L^{-1}, by two triangular solves
-    s = triangular_solve(l, mT(triangular_solve(l, p, lower=True, transpose_a=True)),
-                         lower=True, transpose_a=True)
-    return (lower_adjoint(s),)
+    ltg = triangular_matmul(l, g, lower=True, transpose_a=True)
+    return (phi(congruence_solve(l, ltg, transpose=True)),)
 
 
+# Murray 2016, eq. 7: dL = L Phi(L^{-1} dSigma L^{-T}), dSigma the symmetric matrix of dA's lower
+# triangle
 def _cholesky_jvp(t, l, a):
-    sigma = from_lower(t[0])
-    # L^{-1} dSigma L^{-T}
-    inner = triangular_solve(l, mT(triangular_solve(l, sigma, lower=True)), lower=True)
-    return mm(l, _phi(inner))
+    inner = congruence_solve(l, t[0], transpose=False)
+    return triangular_matmul(l, phi(inner), lower=True)
 
 
 def _cholesky_impl(a):

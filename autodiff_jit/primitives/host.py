@@ -17,7 +17,8 @@ _state = {"provider": None, "kernels": None, "loaded": False}
 
 def install(provider) -> None:
     """provider() -> an object with supports(dtype), lu_factor, lu_solve, solve,
-    triangular_solve and cholesky (backend/host_lapack.Kernels), or None."""
+    triangular_solve, triangular_matmul, congruence_solve and cholesky
+    (backend/host_lapack.Kernels), or None."""
     with _lock:
         _state.update(provider=provider, kernels=None, loaded=False)
 

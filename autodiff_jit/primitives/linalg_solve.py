@@ -1,11 +1,12 @@
-"""Linear solves and the LU log-determinant: `solve`, `triangular_solve`, `slogdet`.
+"""Linear solves and the LU log-determinant: `solve`, `triangular_solve`, `slogdet`, and the
+triangular helpers of the Cholesky rules, `triangular_matmul` and `congruence_solve`.
 
 All act on stacks of matrices: a (..., n, n), b (..., n, k) with the same leading axes (the
 numpy layer broadcasts and turns vector right-hand sides into one column). The impls call
-LAPACK getrf/getrs and BLAS trsm through the host routines (host.py) when installed, else
-numpy.linalg (gesv underneath) and blocked numpy substitution; compiled code calls LAPACK
-directly (backend/lapack_kernels.py). A singular matrix raises numpy.linalg.LinAlgError in
-every mode.
+LAPACK getrf/getrs/sygst and BLAS trsm/trmm through the host routines (host.py) when
+installed, else numpy.linalg (gesv underneath), blocked numpy substitution and matmul;
+compiled code calls LAPACK directly (backend/lapack_kernels.py). A singular matrix raises
+numpy.linalg.LinAlgError in every mode.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from ..ir import AVal, is_float
 from .core import Primitive, aval_of, bind, register
 from . import host, reductions as R, shape as S
 from .elementwise import mul_into_fresh, neg_into_fresh
-from .matrix_ops import diag_part, mT, mm, stack_batch, tri_mask, tril, triu
+from .matrix_ops import diag_part, eye, from_lower, mT, mm, phi, stack_batch, tri_mask, \
+    tril, triu
 
 
 def _float_square(name, a):
@@ -116,6 +118,10 @@ def _factored(piv):
 def _lu_solve_impl(a, lu, piv, b, *, trans):
     k = host.for_stack(a)
     if k is not None and b.shape[-1] and _factored(piv):
+        # slogdet keeps the factors of a singular matrix too: a solve with them fails as
+        # numpy's does (getrs would divide by the zero pivot)
+        if np.any(np.diagonal(lu, axis1=-2, axis2=-1) == 0):
+            raise np.linalg.LinAlgError("Singular matrix")
         return k.lu_solve(lu, piv, b, trans)
     return np.linalg.solve(np.swapaxes(a, -1, -2) if trans else a, b)
 
@@ -215,16 +221,158 @@ def triangular_solve(a, b, *, lower=True, transpose_a=False):
     return bind(triangular_solve_p, a, b, lower=bool(lower), transpose_a=bool(transpose_a))
 
 
-# -- slogdet: (sign, log|det a|) --------------------------------------------------------------
+# -- triangular_matmul: y = op(tri(a)) b ------------------------------------------------------
+
+def _trmm_impl(a, b, *, lower, transpose_a):
+    """BLAS trmm through the host routines (half a GEMM's work: it reads one triangle), else
+    numpy's matmul of the masked triangle."""
+    k = host.for_stack(a)
+    if k is not None and b.shape[-1]:
+        return k.triangular_matmul(a, b, lower, transpose_a)
+    t = np.tril(a) if lower else np.triu(a)
+    return np.matmul(np.swapaxes(t, -1, -2) if transpose_a else t, b)
+
+
+# Giles 2008, sec. 2.2.2 (C = AB), with dA restricted to the triangle the product reads
+def _trmm_vjp(g, y, a, b, *, lower, transpose_a):
+    gb = triangular_matmul(a, g, lower=lower, transpose_a=not transpose_a)
+    return _tri(_outer(b, g) if transpose_a else _outer(g, b), lower), gb
+
+
+def _trmm_jvp(t, y, a, b, *, lower, transpose_a):
+    ta, tb = t
+    out = None
+    if ta is not None:
+        out = triangular_matmul(ta, b, lower=lower, transpose_a=transpose_a)
+    if tb is not None:
+        d = triangular_matmul(a, tb, lower=lower, transpose_a=transpose_a)
+        out = d if out is None else out + d
+    return out
+
+
+triangular_matmul_p = register(Primitive(
+    "triangular_matmul", _solve_rule("triangular_matmul"), _trmm_impl, vjp=_trmm_vjp,
+    jvp=_trmm_jvp, torch_name="TriangularMatmulBackward0", family="linalg",
+    batch=stack_batch))
+
+
+def triangular_matmul(a, b, *, lower=True, transpose_a=False):
+    """op(tri(a)) @ b, tri = the lower (upper) triangle of a, op = transpose if asked."""
+    return bind(triangular_matmul_p, a, b, lower=bool(lower), transpose_a=bool(transpose_a))
+
+
+# -- congruence_solve: the lower triangle of B^{-1} S B^{-T} ---------------------------------
+#
+# S is the symmetric matrix whose lower triangle is c's (c's upper triangle is never read), B
+# is tril(l), or its transpose with transpose=True. The Cholesky rules need exactly this (the
+# VJP: L^{-T} S L^{-1}; the JVP: L^{-1} S L^{-T}): one LAPACK sygst call does the work of two
+# triangular solves in about two thirds of their time, and only one triangle is formed.
+
+def _congruence_rule(l, c, *, transpose):
+    _float_square("congruence_solve", l)
+    if c.dtype != l.dtype or c.shape != l.shape:
+        raise ValueError(f"congruence_solve: c of shape {c.shape} and dtype {c.dtype} does not "
+                         f"match l of shape {l.shape} and dtype {l.dtype}")
+    return AVal(l.shape, l.dtype)
+
+
+def _congruence_impl(l, c, *, transpose):
+    """LAPACK sygst through the host routines, else two triangular solves."""
+    if np.any(np.diagonal(l, axis1=-2, axis2=-1) == 0):  # exactly singular, as trsm's callers
+        raise np.linalg.LinAlgError("Singular matrix")
+    k = host.for_stack(l)
+    if k is not None:
+        return k.congruence_solve(l, c, transpose)
+    s = np.tril(c) + np.swapaxes(np.tril(c, -1), -1, -2)
+    # B^{-1} S B^{-T} = B^{-1} (B^{-1} S)^T, S symmetric
+    half = _trsolve_impl(l, s, lower=True, transpose_a=transpose)
+    full = _trsolve_impl(l, np.ascontiguousarray(np.swapaxes(half, -1, -2)), lower=True,
+                         transpose_a=transpose)
+    return np.tril(full)
+
+
+# M = B^{-1} S B^{-T}: dM = B^{-1} dS B^{-T} - (N + N^T), N = B^{-1} dB M (Giles 2008, sec.
+# 2.2.3, d(B^{-1}) = -B^{-1} dB B^{-1}, for each factor); the cotangents are the adjoints of
+# that, restricted to the triangles read (S: through c's lower triangle; B: l's lower one)
+def _congruence_vjp(gy, y, l, c, *, transpose):
+    m = from_lower(y)
+    t = tril(gy)
+    w = t + mT(t)                 # T + T^T: <T, tril(X)> with X symmetric pairs X with it
+    # c: lower_adjoint(R) = Phi(R + R^T), R = B^{-T} T B^{-1}, and R + R^T = B^{-T} W B^{-1}
+    # is the flipped congruence of W
+    gc = phi(congruence_solve(l, w, transpose=not transpose))
+    wm = mm(w, m)
+    if transpose:                 # gL = -tril(M W L^{-T}) = -tril((L^{-1} W M)^T)
+        gl = -tril(mT(triangular_solve(l, wm, lower=True)))
+    else:                         # gL = -tril(L^{-T} W M)
+        gl = -tril(triangular_solve(l, wm, lower=True, transpose_a=True))
+    return gl, gc
+
+
+def _congruence_jvp(t, y, l, c, *, transpose):
+    tl, tc = t
+    out = None
+    if tc is not None:
+        out = congruence_solve(l, tc, transpose=transpose)
+    if tl is not None:
+        m = from_lower(y)
+        bm = triangular_matmul(tl, m, lower=True, transpose_a=transpose)   # dB M
+        n = triangular_solve(l, bm, lower=True, transpose_a=transpose)      # B^{-1} dB M
+        d = tril(n) + tril(mT(n))
+        out = -d if out is None else out - d
+    return out
+
+
+congruence_solve_p = register(Primitive(
+    "congruence_solve", _congruence_rule, _congruence_impl, vjp=_congruence_vjp,
+    jvp=_congruence_jvp, torch_name="CongruenceSolveBackward0", family="linalg",
+    batch=stack_batch))
+
+
+def congruence_solve(l, c, *, transpose=False):
+    """tril(B^{-1} S B^{-T}): S the symmetric matrix with c's lower triangle, B = tril(l)
+    (transpose: tril(l)^T)."""
+    return bind(congruence_solve_p, l, c, transpose=bool(transpose))
+
+
+# -- slogdet: (sign, log|det a|), keeping the LU factors ------------------------------------
+#
+# As solve: two more outputs, the LU cache of a (getrf's factors and pivots from the host
+# routines or compiled code; empty from the numpy fallback), which the gradient's solve with
+# a^T reuses through lu_solve instead of factoring a again. No derivative flows into them.
 
 def _slogdet_rule(a):
     _float_square("slogdet", a)
-    return [AVal(a.shape[:-2], a.dtype), AVal(a.shape[:-2], a.dtype)]
+    return [AVal(a.shape[:-2], a.dtype), AVal(a.shape[:-2], a.dtype), AVal(a.shape, a.dtype),
+            AVal(a.shape[:-1], PIVOT_DTYPE)]
+
+
+def _slogdet_of_lu(lu, piv):
+    """numpy's slogdet from getrf's factors: the sign from the pivots' row swaps and U's
+    negative diagonal entries, log|det| summed in order (numpy's loop), (0, -inf) for an
+    exactly zero pivot (getrf's info > 0)."""
+    n = lu.shape[-1]
+    d = np.diagonal(lu, axis1=-2, axis2=-1)
+    swaps = np.count_nonzero(piv != np.arange(1, n + 1), axis=-1) + \
+        np.count_nonzero(d < 0, axis=-1)
+    sign = np.where(swaps % 2, lu.dtype.type(-1), lu.dtype.type(1))
+    with np.errstate(divide="ignore"):
+        logdet = np.cumsum(np.log(np.abs(d)), axis=-1)[..., -1]
+    singular = np.any(d == 0, axis=-1)
+    sign = np.where(singular, lu.dtype.type(0), sign)
+    logdet = np.where(singular, lu.dtype.type(-np.inf), logdet)
+    return np.asarray(sign, lu.dtype), np.asarray(logdet, lu.dtype)
 
 
 def _slogdet_impl(a):
+    k = host.for_stack(a)
+    if k is not None:
+        lu, piv = k.lu_factor(a, check=False)
+        return [*_slogdet_of_lu(lu, piv), lu, piv]
     sign, logdet = np.linalg.slogdet(a)
-    return [np.asarray(sign, a.dtype), np.asarray(logdet, a.dtype)]
+    return [np.asarray(sign, a.dtype), np.asarray(logdet, a.dtype),
+            np.broadcast_to(np.zeros((), a.dtype), a.shape),
+            np.broadcast_to(np.zeros((), PIVOT_DTYPE), a.shape[:-1])]
 
 
 # Giles 2008, sec. 2.2.4: d log|det A| = tr(A^{-1} dA); the sign is piecewise constant
@@ -232,17 +380,19 @@ def _slogdet_vjp(cts, outs, a):
     g = cts[1]
     if g is None:
         return (None,)
+    lu, piv = outs[2], outs[3]
     av = aval_of(a)
-    inv_t = solve(mT(a), np.broadcast_to(np.eye(av.shape[-1], dtype=av.dtype), av.shape))
+    inv_t = lu_solve(a, lu, piv, np.broadcast_to(eye(av.shape[-1], av.dtype), av.shape),
+                     trans=True)
     return (inv_t * S.reshape(g, aval_of(g).shape + (1, 1)),)
 
 
 def _slogdet_jvp(t, outs, a):
     ta = t[0]
     if ta is None:
-        return [None, None]
-    d = diag_part(solve(a, ta))
-    return [None, R.reduce_sum(d, (aval_of(d).ndim - 1,))]
+        return [None, None, None, None]
+    d = diag_part(lu_solve(a, outs[2], outs[3], ta))
+    return [None, R.reduce_sum(d, (aval_of(d).ndim - 1,)), None, None]
 
 
 slogdet_p = register(Primitive("slogdet", _slogdet_rule, _slogdet_impl, vjp=_slogdet_vjp,
@@ -251,4 +401,6 @@ slogdet_p = register(Primitive("slogdet", _slogdet_rule, _slogdet_impl, vjp=_slo
 
 
 def slogdet(a):
-    return bind(slogdet_p, a)
+    """(sign, log|det a|)."""
+    sign, logdet, _, _ = bind(slogdet_p, a)
+    return sign, logdet

@@ -63,6 +63,12 @@ def phi_mask(n, dtype):
     return np.tri(n, n, -1, dtype=dtype) + np.eye(n, dtype=dtype) * dtype.type(0.5)
 
 
+def phi(x):
+    """Lower triangle with the diagonal halved (Murray 2016's Phi), one masked multiply."""
+    a = aval_of(x)
+    return x * phi_mask(a.shape[-1], a.dtype)
+
+
 @_constant
 def eye(n, dtype):
     """The (n, n) identity (read-only)."""

@@ -89,6 +89,63 @@ def test_transposed_views_are_read_in_place():
     assert_close(x, np.linalg.solve(a.T, b.T), 1e-12, 1e-12)
 
 
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+@pytest.mark.parametrize("batch", [(), (3,)])
+def test_cholesky_helpers_match_the_numpy_fallbacks(dt, batch, no_host):
+    # trmm and sygst (host) against the fallbacks (matmul of the masked triangle, two blocked
+    # triangular solves) on C- and F-ordered views; the inputs are left unchanged
+    n = 70
+    low = np.linalg.cholesky(_wc(batch + (n, n), np.float64) @
+                             np.swapaxes(_wc(batch + (n, n), np.float64), -1, -2)).astype(dt)
+    l = low + np.triu(rng.standard_normal(low.shape), 1).astype(dt)
+    c = rng.standard_normal(l.shape).astype(dt)
+    x = rng.standard_normal(batch + (n, 4)).astype(dt)
+    views = [l, np.swapaxes(np.ascontiguousarray(np.swapaxes(l, -1, -2)), -1, -2)]
+    tol = 200 * n * np.finfo(dt).eps
+    for v in views:
+        v0, c0, x0 = v.copy(), c.copy(), x.copy()
+        for transpose in (False, True):
+            slow = LS._congruence_impl(v, c, transpose=transpose)
+            host._state.update(loaded=True, kernels=HOST)
+            fast = LS._congruence_impl(v, c, transpose=transpose)
+            prods = [LS._trmm_impl(v, x, lower=lo, transpose_a=transpose) for lo in (True, False)]
+            host._state.update(loaded=True, kernels=None)
+            assert fast.dtype == dt
+            np.testing.assert_array_equal(np.triu(fast, 1), 0)
+            assert_close(fast, slow, tol, tol * np.abs(slow).max())
+            for lo, got in zip((True, False), prods):
+                slow_p = LS._trmm_impl(v, x, lower=lo, transpose_a=transpose)
+                assert got.dtype == dt
+                assert_close(got, slow_p, tol, tol * np.abs(slow_p).max())
+        np.testing.assert_array_equal(v, v0)
+        np.testing.assert_array_equal(c, c0)
+        np.testing.assert_array_equal(x, x0)
+
+
+def test_slogdet_from_the_factors_is_numpys():
+    # sign and log|det| from getrf's factors (host) against numpy's slogdet: pivots, signs,
+    # an exactly singular matrix, NaN; the factors are the LU cache lu_solve reads
+    a = _wc((40, 40), np.float64)
+    singular = a.copy()
+    singular[:, 7] = 0.0   # getrf meets an exactly zero pivot
+    nan = a.copy()
+    nan[5, 9] = np.nan
+    for m in (a, -a, a[::-1], singular, nan, np.stack([a, -a[::-1]])):
+        sign, logdet, lu, piv = LS._slogdet_impl(m)
+        with np.errstate(invalid="ignore"):
+            es, el = np.linalg.slogdet(m)
+        np.testing.assert_array_equal(sign, es)
+        assert_close(logdet, el, 1e-13, 0)
+        assert piv.min() >= 1
+    assert LS._slogdet_impl(singular)[0] == 0
+    _, _, lu, piv = LS._slogdet_impl(a)
+    assert_close(LS._lu_solve_impl(a, lu, piv, np.eye(40), trans=True), np.linalg.inv(a).T,
+                 1e-12, 1e-12)
+    _, _, lu, piv = LS._slogdet_impl(singular)
+    with pytest.raises(np.linalg.LinAlgError, match="Singular matrix"):
+        LS._lu_solve_impl(singular, lu, piv, np.eye(40), trans=True)
+
+
 def test_errors_are_numpys():
     with pytest.raises(np.linalg.LinAlgError, match="Singular matrix"):
         LS._solve_impl(np.ones((40, 40)), np.ones((40, 1)))
