@@ -37,7 +37,8 @@ import numpy as np
 from llvmlite import ir
 
 from .emitters import EMITTERS, Emitter
-from .kernels import F64, I8P, I32, I64, Index, for_range, for_span, i64, loop_nest
+from .kernels import F64, I8P, I32, I64, Index, for_range, for_span, i64, loop_nest, \
+    while_loop
 from .sortkeys import SIGN, order_key
 
 LANES = 8            # rows per vector in the network plan (<8 x i64>: 2 AVX2 ymm, 1 zmm)
@@ -60,23 +61,7 @@ def msd_bits(n):
 
 MSD_SLACK = 4
 
-
 _SIGN = SIGN   # i64 constant 0x8000...0
-
-
-def _while(b, cond, body, name):
-    """Emit `while cond(): body()` (cond returns an i1)."""
-    fn = b.function
-    head = fn.append_basic_block(f"{name}.head")
-    loop = fn.append_basic_block(f"{name}.body")
-    done = fn.append_basic_block(f"{name}.exit")
-    b.branch(head)
-    b.position_at_end(head)
-    b.cbranch(cond(), loop, done)
-    b.position_at_end(loop)
-    body()
-    b.branch(head)
-    b.position_at_end(done)
 
 
 def sort_key(b, v):
@@ -143,7 +128,7 @@ def _insertion_sort(L, keys, idx, m):
             if idx is not None:
                 b.store(b.load(b.gep(idx, [prev])), b.gep(idx, [jv]))
             b.store(prev, j)
-        _while(b, shifting, shift, "ins.shift")
+        while_loop(b, shifting, shift, "ins.shift")
         jv = b.load(j)
         b.store(k, b.gep(keys, [jv]))
         if idx is not None:
