@@ -469,22 +469,13 @@ def _clear_span(b, counts, size, cnt_t, name):
 
 def _bucket_starts_span(L, table, radix, cnt_t, name):
     """Counts -> bucket starts in place over `radix` (an i64 value) counters."""
-    b = L.builder
-    total = L.alloca(cnt_t, name=f"{name}.total")
-    b.store(ir.Constant(cnt_t, 0), total)
-
-    def scan(q):
-        slot = b.gep(table, [q])
-        c = b.load(slot)
-        t = b.load(total)
-        b.store(t, slot)
-        b.store(b.add(t, c), total)
-    for_span(b, i64(0), radix, scan, name)
+    _bucket_starts(L.builder, table, L.alloca(cnt_t, name=f"{name}.total"), cnt_t, radix, name)
 
 
 def _bucket_starts(b, table, total, cnt_t, radix, name):
     """Counts -> bucket starts in place: table[q] = sum(table[:q]) (an exclusive prefix sum over
-    the `radix` counters of type cnt_t); `total` is the scratch accumulator, ends at the sum."""
+    the `radix` counters of type cnt_t: a Python int, or an i64 value known only at run time);
+    `total` is the scratch accumulator, ends at the sum."""
     b.store(ir.Constant(cnt_t, 0), total)
 
     def scan(q):
@@ -493,7 +484,10 @@ def _bucket_starts(b, table, total, cnt_t, radix, name):
         t = b.load(total)
         b.store(t, slot)
         b.store(b.add(t, c), total)
-    for_range(b, radix, scan, name=name)
+    if isinstance(radix, int):
+        for_range(b, radix, scan, name=name)
+    else:
+        for_span(b, i64(0), radix, scan, name)
 
 
 def _msd_rows(L, key_at, outer, n, idx_t, emit, seen=None, finish=None):
