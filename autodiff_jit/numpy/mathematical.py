@@ -16,7 +16,7 @@ from ..primitives import bind
 from ..primitives import elementwise as E
 from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, ufunc
 from .reductions import all_
-from .ufuncs import add, divide, maximum, minimum, multiply, stop_gradient, subtract
+from .ufuncs import _no_bool, add, divide, maximum, minimum, multiply, stop_gradient, subtract
 
 _u = UFUNCS  # the ufunc table: the implementations registered in ufuncs.py
 
@@ -28,6 +28,24 @@ def _float(x):
     if not is_float(_dtype(x)):
         return E.cast(x, np.float64)
     return x
+
+
+def _float_ufunc(x, name, gives="float16"):
+    """The argument of a float ufunc: ints become float64; numpy computes a bool array in
+    float16 (int8 for `gives="int8"`), which autodiff_jit refuses rather than widen."""
+    x = asvalue(x)
+    if not isinstance(x, (bool, int, float)):
+        _no_bool(f"np.{name}", x, gives)
+    return _float(x)
+
+
+def _no_bools(name, a, b, gives="float16"):
+    """numpy's loop for two bools is float16 (int8 for the integer ufuncs): refused."""
+    dts = [np.dtype(bool) if isinstance(v, bool) else None if isinstance(v, (int, float))
+           else _dtype(v) for v in (a, b)]
+    if all(d == np.bool_ for d in dts):
+        raise TypeError(f"np.{name} of two bool arrays is {gives} in numpy, a dtype "
+                        f"autodiff_jit does not support; cast first, e.g. x.astype(np.float64)")
 
 
 def _where(c, a, b):
@@ -46,7 +64,7 @@ _BIG = 1e8  # above this, sqrt(1 + x*x) == |x| in float64 and float32
 
 @ufunc(np.arcsinh)
 def arcsinh(x):
-    x = _float(x)
+    x = _float_ufunc(x, "arcsinh")
     a = _abs(x)
     small = minimum(a, _BIG)
     big = maximum(a, _BIG)
@@ -60,7 +78,7 @@ def arcsinh(x):
 
 @ufunc(np.arccosh)
 def arccosh(x):
-    x = _float(x)
+    x = _float_ufunc(x, "arccosh")
     small = minimum(x, _BIG)
     big = maximum(x, _BIG)
     t = subtract(small, 1.0)
@@ -73,13 +91,13 @@ def arccosh(x):
 
 @ufunc(np.arctanh)
 def arctanh(x):
-    x = _float(x)
+    x = _float_ufunc(x, "arctanh")
     return multiply(0.5, subtract(_u[np.log1p](x), _u[np.log1p](_u[np.negative](x))))
 
 
 @ufunc(np.cbrt)
 def cbrt(x):
-    x = _float(x)
+    x = _float_ufunc(x, "cbrt")
     a = _abs(x)
     fi = np.finfo(_dtype(x))
     k = 54 if fi.bits == 64 else 16  # 2**(3k) lifts the smallest subnormal into normal range
@@ -99,12 +117,12 @@ def cbrt(x):
 
 @ufunc(np.deg2rad, np.radians)
 def deg2rad(x):
-    return multiply(_float(x), float(np.pi / 180.0))
+    return multiply(_float_ufunc(x, "deg2rad"), float(np.pi / 180.0))
 
 
 @ufunc(np.rad2deg, np.degrees)
 def rad2deg(x):
-    return multiply(_float(x), float(180.0 / np.pi))
+    return multiply(_float_ufunc(x, "rad2deg"), float(180.0 / np.pi))
 
 
 @implements(np.sinc)
@@ -130,6 +148,7 @@ def signbit(x):
 
 @ufunc(np.copysign)
 def copysign(a, b):
+    _no_bools("copysign", a, b)
     a, b = E.promote(asvalue(a), asvalue(b), to_float=True)
     m = _abs(a)
     return _where(signbit(b), _u[np.negative](m), m)
@@ -250,7 +269,7 @@ def angle(z, deg=False):
 
 @ufunc(np.conjugate)
 def conjugate(x):
-    return _real_only(x, "conjugate")
+    return _no_bool("np.conjugate", _real_only(x, "conjugate"), "int8")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,6 +277,7 @@ def conjugate(x):
 
 @ufunc(np.arctan2)
 def arctan2(y, x):
+    _no_bools("arctan2", y, x)
     y, x = E.promote(asvalue(y), asvalue(x), to_float=True)
     # both infinite: the angle of (sign x, sign y)
     both_inf = _u[np.logical_and](_u[np.isinf](x), _u[np.isinf](y))
@@ -302,18 +322,22 @@ fmin = ufunc(np.fmin)(_fextremum(_u[np.less_equal]))
 
 @ufunc(np.logaddexp2)
 def logaddexp2(a, b):
+    _no_bools("logaddexp2", a, b)
     ln2 = float(np.log(2.0))
-    return divide(_u[np.logaddexp](multiply(_float(a), ln2), multiply(_float(b), ln2)), ln2)
+    a, b = E.promote(asvalue(a), asvalue(b), to_float=True)   # numpy's loop dtype for both
+    return divide(_u[np.logaddexp](multiply(a, ln2), multiply(b, ln2)), ln2)
 
 
 @ufunc(np.fmod)
 def fmod(a, b):
+    _no_bools("fmod", a, b, "int8")
     a, b = E.promote(asvalue(a), asvalue(b))
     return bind(E.fmod, a, b)
 
 
-def _divmod(a, b):
+def _divmod(a, b, name):
     """numpy's npy_divmod: floor division and the remainder with the divisor's sign."""
+    _no_bools(name, a, b, "int8")
     a, b = E.promote(asvalue(a), asvalue(b))
     mod = bind(E.fmod, a, b)
     if not is_float(_dtype(mod)):
@@ -342,23 +366,23 @@ def _divmod(a, b):
 @ufunc(np.remainder)
 def remainder(a, b):
     # JAX's rule: d/da = 1, d/db = -floor(a / b) (the remainder is a - floor(a/b) b)
-    return _divmod(a, b)[1]
+    return _divmod(a, b, "remainder")[1]
 
 
 @ufunc(np.floor_divide)
 def floor_divide(a, b):
-    return stop_gradient(_divmod(a, b)[0])
+    return stop_gradient(_divmod(a, b, "floor_divide")[0])
 
 
 @ufunc(np.divmod)
 def divmod_(a, b):
-    q, r = _divmod(a, b)
+    q, r = _divmod(a, b, "divmod")
     return stop_gradient(q), r
 
 
 @ufunc(np.modf)
 def modf(x):
-    x = _float(x)
+    x = _float_ufunc(x, "modf")
     whole = trunc(x)
     frac = _where(_u[np.isinf](x), 0.0, subtract(x, whole))  # exact: x and trunc(x) share scale
     return copysign(frac, x), whole
@@ -372,13 +396,18 @@ def ldexp(x, i):
     i = np.asarray(i)
     if i.dtype.kind not in "iub":
         raise TypeError("ldexp: the exponent must be an integer array")
-    # two exact power-of-two factors, so x * 2**i is exact whenever the result is representable
+    # two exact power-of-two factors, so x * 2**i is exact whenever the result is representable;
+    # in float64 (whose range holds every float32 x * 2**i), rounded once to x's dtype, as
+    # numpy's ldexpf: numpy keeps x's float dtype whatever the exponent's integer type
+    x = _float_ufunc(x, "ldexp")
     lo = i // 2
-    return multiply(multiply(_float(x), np.ldexp(1.0, lo)), np.ldexp(1.0, i - lo))
+    wide = multiply(multiply(E.cast(x, np.float64), np.ldexp(1.0, lo)), np.ldexp(1.0, i - lo))
+    return E.cast(wide, _dtype(x))
 
 
 @ufunc(np.heaviside)
 def heaviside(x, h0):
+    _no_bools("heaviside", x, h0)
     x, h0 = E.promote(stop_gradient(asvalue(x)), asvalue(h0), to_float=True)
     r = _where(_u[np.less](x, 0.0), 0.0, _where(_u[np.greater](x, 0.0), 1.0, h0))
     return _where(_u[np.isnan](x), x, r)

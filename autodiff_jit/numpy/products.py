@@ -250,11 +250,31 @@ def _gufunc_axis(axis, name):
     return axis
 
 
+def _core(name, signature, *operands):
+    """numpy's gufunc checks: each operand has its core dimensions, and the shared ones agree
+    (core dimensions never broadcast)."""
+    for i, (x, k) in enumerate(operands, 1):
+        if len(_shape(x)) < k:
+            raise ValueError(f"{name}: Input operand {i} does not have enough dimensions (has "
+                             f"{len(_shape(x))}, gufunc core with signature {signature} "
+                             f"requires {k})")
+
+
+def _core_match(name, n1, n2):
+    if n1 != n2:
+        raise ValueError(f"{name}: Input operand 1 has a mismatch in its core dimension 0, with "
+                         f"gufunc signature of size {n1} different from {n2}")
+
+
 if hasattr(np, "vecdot"):
     @ufunc(np.vecdot)
     def vecdot(x1, x2, /, *, axis=-1):
         # real arrays: conj(x1) == x1
         x1, x2 = _common([x1, x2])
+        _core("vecdot", "(n),(n)->()", (x1, 1), (x2, 1))
+        ax = _gufunc_axis(axis, "vecdot")
+        _core_match("vecdot", _shape(x1)[normalize_axes(ax, len(_shape(x1)))[0]],
+                    _shape(x2)[normalize_axes(ax, len(_shape(x2)))[0]])
         prod = multiply(x1, x2)
         return R.reduce_sum(prod, normalize_axes(_gufunc_axis(axis, "vecdot"),
                                                  len(_shape(prod))))
@@ -263,11 +283,15 @@ if hasattr(np, "matvec"):
     @ufunc(np.matvec)
     def matvec(x1, x2, /):
         x1, x2 = _common([x1, x2])
+        _core("matvec", "(m,n),(n)->(m)", (x1, 2), (x2, 1))
+        _core_match("matvec", _shape(x1)[-1], _shape(x2)[-1])
         return R.reduce_sum(multiply(x1, reshape(x2, _shape(x2)[:-1] + (1, _shape(x2)[-1]))),
                             (max(len(_shape(x1)), len(_shape(x2)) + 1) - 1,))
 
     @ufunc(np.vecmat)
     def vecmat(x1, x2, /):
         x1, x2 = _common([x1, x2])
+        _core("vecmat", "(n),(n,m)->(m)", (x1, 1), (x2, 2))
+        _core_match("vecmat", _shape(x1)[-1], _shape(x2)[-2])
         prod = multiply(reshape(x1, _shape(x1) + (1,)), x2)
         return R.reduce_sum(prod, (len(_shape(prod)) - 2,))

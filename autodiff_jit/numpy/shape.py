@@ -8,7 +8,7 @@ import numpy as np
 
 from ..primitives import aval_of
 from ..primitives import indexing as I, shape as S
-from ._base import _shape, asvalue, implements, normalize_axes
+from ._base import UFUNCS, _shape, asvalue, implements, normalize_axes
 from ..primitives import elementwise as E
 from .ufuncs import subtract
 
@@ -188,9 +188,11 @@ def diff(x, n=1, axis=-1, prepend=_UNSET, append=_UNSET):
         if append is not _UNSET:
             parts.append(edge(append))
         x = concatenate(parts, axis)
+    # numpy: booleans differ by not_equal (bool subtract is refused)
+    op = UFUNCS[np.not_equal] if aval_of(x).dtype == np.bool_ else subtract
     for _ in range(n):
         m = _shape(x)[axis]
-        x = subtract(I.slice_along(x, axis, 1, m - 1), I.slice_along(x, axis, 0, m - 1))
+        x = op(I.slice_along(x, axis, 1, m - 1), I.slice_along(x, axis, 0, m - 1))
     return x
 
 

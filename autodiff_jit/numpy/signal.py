@@ -15,7 +15,7 @@ from .indexing import _index_array
 from .reductions import cumsum, sum_
 from .shape import concatenate, diff, flip, moveaxis, ravel, reshape
 from .sorting import searchsorted
-from .ufuncs import add, clip, divide, multiply, stop_gradient, subtract
+from .ufuncs import BOOL_SUBTRACT, add, clip, divide, multiply, stop_gradient, subtract
 
 _u = UFUNCS
 
@@ -131,6 +131,8 @@ def _take(v, idx):
 @implements(np.gradient)
 def gradient(f, *varargs, axis=None, edge_order=1):
     f = asvalue(f)
+    if _dtype(f) == np.bool_:
+        raise TypeError(BOOL_SUBTRACT)
     if not is_float(_dtype(f)):
         f = E.cast(f, np.float64)
     nd = len(_shape(f))
@@ -174,9 +176,8 @@ def gradient(f, *varargs, axis=None, edge_order=1):
 
 @implements(np.trapezoid) if hasattr(np, "trapezoid") else (lambda f: f)
 def trapezoid(y, x=None, dx=1.0, axis=-1):
+    # ints and bools are paired in their own dtype, as numpy (bools: True + True is True)
     y = asvalue(y)
-    if not is_float(_dtype(y)):
-        y = E.cast(y, np.float64)
     ax = normalize_axes(axis, len(_shape(y)))[0]
     n = _shape(y)[ax]
     if x is None:

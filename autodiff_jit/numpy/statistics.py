@@ -28,7 +28,7 @@ from .shape_base import atleast_2d
 from .products import dot
 from .sorting import _keys, searchsorted
 from .twodim import diag
-from .ufuncs import add, clip, divide, multiply, subtract
+from .ufuncs import BOOL_SUBTRACT, add, clip, divide, multiply, subtract
 
 _u = UFUNCS
 builtins_range = builtins.range  # `range` is a numpy parameter name below
@@ -135,6 +135,8 @@ def _quantile(a, q, axis, method, keepdims, weights, name, q_dtype=np.dtype(np.f
     # numpy: the methods that pick an element keep a's dtype (ints too); the interpolating
     # ones compute in result_type(a, q), a float
     picks = method in ("lower", "higher", "nearest")
+    if not picks and _dtype(asvalue(a)) == np.bool_:
+        raise TypeError(BOOL_SUBTRACT)   # numpy interpolates by subtracting
     x, axes = _rows_last(a, axis, cast=not picks)
     if not picks:
         x = _widen(x, q_dtype)
@@ -351,6 +353,9 @@ def histogram2d(x, y, bins=10, range=None, density=None, weights=None):
 # nan-ignoring order statistics: NaNs rank last, so they are dropped by counting them
 @implements(np.nanmedian, defaults_only=("out", "overwrite_input"))
 def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    a = asvalue(a)
+    if _dtype(a) == np.bool_:   # numpy: the mean of the middle values, as float64
+        a = E.cast(a, np.float64)
     return nanquantile(a, 0.5, axis, keepdims=keepdims)
 
 
@@ -362,6 +367,8 @@ def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear
     if _is_traced(q):
         raise NotImplementedError("np.nanquantile's q must be a constant")
     q_dtype = _q_dtype(a, q)
+    if _dtype(asvalue(a)) == np.bool_:
+        raise TypeError(BOOL_SUBTRACT)   # numpy interpolates by subtracting
     q = np.asarray(q, np.float64)
     x, axes = _rows_last(a, axis)
     x = _widen(x, q_dtype)   # as quantile: interpolate in result_type(a, q)

@@ -56,12 +56,17 @@ def add(a, b):
     return bind(E.add, a, b)
 
 
+# numpy's own words, also where a numpy function subtracts bools inside (np.gradient, the
+# interpolating quantiles)
+BOOL_SUBTRACT = ("numpy boolean subtract, the `-` operator, is not supported, use the "
+                 "bitwise_xor, the `^` operator, or the logical_xor function instead.")
+
+
 @ufunc(np.subtract)
 def subtract(a, b):
     a, b = E.promote(asvalue(a), asvalue(b))
     if _dtype(a) == np.bool_:
-        raise TypeError("numpy boolean subtract, the `-` operator, is not supported, use the "
-                        "bitwise_xor, the `^` operator, or the logical_xor function instead.")
+        raise TypeError(BOOL_SUBTRACT)
     return bind(E.sub, a, b)
 
 
@@ -97,7 +102,8 @@ def negative(x):
 
 
 
-UFUNCS[np.absolute] = UFUNCS[np.fabs] = _unary(E.abs_, to_float=False)
+UFUNCS[np.absolute] = _unary(E.abs_, to_float=False)
+UFUNCS[np.fabs] = _unary(E.abs_, np_name="np.fabs")  # numpy: fabs of ints is float64
 @ufunc(np.sign)
 def sign(x):
     x = asvalue(x)
@@ -131,12 +137,22 @@ def _is_half(a, exponent) -> bool:
     return isinstance(exponent, float) and exponent == 0.5 and is_float(_dtype(a))
 
 
+def _constant_exponent_base(a, b):
+    """The base cast to the dtype numpy computes `a ** b` in, for a constant exponent b:
+    Python numbers are weak (float32 ** 2.0 is float32), numpy scalars and 0-d arrays are not
+    (float32 ** np.float64(2) is float64, int32 ** np.int64(2) is int64; NEP 50)."""
+    if isinstance(b, np.ndarray):
+        b = b.dtype.type(b[()])
+    return E.cast(a, np.result_type(_dtype(a), b))
+
+
 def power_operator(a, b):
     """`a ** b`: ndarray.__pow__ takes sqrt for a scalar exponent 0.5 in every numpy."""
     a, b = asvalue(a), asvalue(b)
-    if _is_half(a, _scalar_exponent(b)):
-        return UFUNCS[np.sqrt](a)
-    return power(a, b)
+    exponent = _scalar_exponent(b)
+    if not _is_traced(a) or _dtype(a) == np.bool_ or not _is_half(a, exponent):
+        return power(a, b)
+    return UFUNCS[np.sqrt](_constant_exponent_base(a, b))
 
 
 @ufunc(np.power)
@@ -146,21 +162,30 @@ def power(a, b):
             _dtype(b) == np.bool_:
         _no_bool("np.power", a, "int8")
     exponent = _scalar_exponent(b)
-    if _NUMPY_SQRT_FOR_HALF and _is_half(a, exponent):
-        # numpy's power loop takes sqrt for a scalar exponent 0.5: (-inf) ** 0.5 is nan and
-        # (-0.0) ** 0.5 is -0.0 (C's pow gives inf and 0.0)
-        return UFUNCS[np.sqrt](a)
-    if _dtype(a) == np.bool_ and isinstance(exponent, numbers.Integral) and \
-            not isinstance(exponent, bool):  # numpy: bool ** 3 is int64 (int32 for np.int32(3))
-        a = E.cast(a, b.dtype if isinstance(b, np.generic) else np.int64)
-    if isinstance(exponent, numbers.Real) and not isinstance(exponent, bool) and \
-            float(exponent).is_integer() and abs(exponent) <= 64:
-        # Integer exponents keep numpy's meaning for negative bases (-2.0**3 == -8).
-        if not is_float(_dtype(a)) and exponent < 0:
-            raise ValueError("Integers to negative integer powers are not allowed (as in numpy)")
-        if isinstance(exponent, float) and not is_float(_dtype(a)):
-            a = E.cast(a, np.float64)
-        return E.integer_pow(a, int(exponent))
+    if _is_traced(b) and not is_float(_dtype(b)) and (
+            isinstance(a, (bool, int)) or not isinstance(a, float) and not is_float(_dtype(a))):
+        raise NotImplementedError(
+            "np.power of integers with a traced integer exponent is not supported (numpy "
+            "computes it in integers); cast the base or the exponent to float first")
+    if not _is_traced(b) and _is_traced(a):
+        if _dtype(a) == np.bool_ and isinstance(exponent, bool):
+            raise TypeError("np.power of two bools is int8 in numpy, a dtype autodiff_jit does "
+                            "not support; cast first, e.g. x.astype(np.int64)")
+        if _dtype(a) == np.bool_ and isinstance(exponent, numbers.Integral) and \
+                not isinstance(b, np.generic) and not isinstance(b, np.ndarray):
+            a = E.cast(a, np.int64)   # numpy: bool ** 3 is int64 (int32 for np.int32(3))
+        a = _constant_exponent_base(a, b)
+        if _NUMPY_SQRT_FOR_HALF and _is_half(a, exponent):
+            # numpy's power loop takes sqrt for a scalar exponent 0.5: (-inf) ** 0.5 is nan and
+            # (-0.0) ** 0.5 is -0.0 (C's pow gives inf and 0.0)
+            return UFUNCS[np.sqrt](a)
+        if isinstance(exponent, numbers.Real) and float(exponent).is_integer() and \
+                abs(exponent) <= 64:
+            # Integer exponents keep numpy's meaning for negative bases (-2.0**3 == -8).
+            if not is_float(_dtype(a)) and exponent < 0:
+                raise ValueError("Integers to negative integer powers are not allowed (as in "
+                                 "numpy)")
+            return E.integer_pow(a, int(exponent))
     a, b = E.promote(a, b, to_float=True)
     return bind(E.pow_, a, b)
 
