@@ -18,7 +18,7 @@ import numpy as np
 from . import tree
 from .api import _is_dynamic, _leaf_aval, jit
 from .config import config
-from .numpy.lists import routing_lists
+from .numpy.lists import register_vectorize, routing_lists
 from .convert import converted
 from .interpret import eval_function
 from .ir import AVal
@@ -350,7 +350,8 @@ def vectorize(pyfunc, otypes=None, doc=None, excluded=None, cache=False, signatu
                 a[i] = next(it)
             for k in names:
                 kw[k] = next(it)
-            return pyfunc(*a, **kw)
+            # pyfunc is the user's: its `if`/`while` on an element are rewritten as in grad
+            return (converted(pyfunc) if config.convert else pyfunc)(*a, **kw)
 
         one.__name__ = _name(pyfunc)
         out = vmap(one, mode=mode)(*flat)
@@ -372,3 +373,6 @@ def vectorize(pyfunc, otypes=None, doc=None, excluded=None, cache=False, signatu
     call.__name__ = f"vectorize_{_name(pyfunc)}"
     call.__doc__ = pyfunc.__doc__ if doc is None else doc
     return call
+
+
+register_vectorize(vectorize)   # np.vectorize(f)(traced) falls back to it while routed

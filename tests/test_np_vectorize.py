@@ -91,3 +91,48 @@ def test_vectorize_on_a_tape_tensor_backward():
     y.sum().backward()
     v = x.detach().numpy()
     np.testing.assert_allclose(x.grad.numpy(), np.cos(v) * v + np.sin(v), rtol=1e-14)
+
+
+# numpy's own np.vectorize objects, made outside any trace (as a decorator at import time):
+# while grad/jit trace a function, their call on traced values goes to ad.vectorize
+@np.vectorize
+def ramp(a):
+    if a > 0:           # a Python `if` on the element: rewritten as in grad
+        return a * a
+    return 0.5 * a
+
+
+NP_VECTORIZED = {
+    "decorator_with_if": lambda x: ramp(x),
+    "otypes": lambda x: np.vectorize(scalar_fn, otypes=[np.float64])(x, 2.0),
+    "excluded": lambda x: np.vectorize(lambda a, p: a ** p, excluded={1})(x, 3),
+    "signature": lambda m: np.vectorize(np.dot, signature="(n),(n)->()")(m, Y),
+    "two_outputs": lambda x: np.vectorize(lambda a: (a * a, np.sin(a)))(x)[1],
+}
+
+
+@pytest.mark.parametrize("name", sorted(NP_VECTORIZED))
+def test_numpy_vectorize_objects_on_traced_values(name):
+    f = NP_VECTORIZED[name]
+    arg = M if name == "signature" else X
+    expected = f(arg)
+    for mode in MODES:
+        got = ad.jit(f, mode=mode)(arg)
+        assert np.asarray(got).dtype == expected.dtype and np.shape(got) == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-14, atol=1e-15, err_msg=mode)
+    check_grads(lambda a: np.sum(f(a) * np.cos(np.arange(np.size(expected)).reshape(
+        expected.shape))), [arg], modes=MODES)
+    assert np.vectorize.__call__.__module__.startswith("numpy")  # numpy's again after the trace
+
+
+def test_numpy_vectorize_of_constants_inside_a_trace_is_numpys():
+    calls = []
+
+    def counted(a):
+        calls.append(a)
+        return a + 1.0
+
+    vf = np.vectorize(counted)
+    out = ad.jit(lambda x: x * vf(np.array([1.0, 2.0])))(np.array([3.0, 4.0]))
+    np.testing.assert_array_equal(out, [6.0, 12.0])
+    assert all(isinstance(c, float) for c in calls)   # numpy called it on Python floats

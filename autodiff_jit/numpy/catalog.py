@@ -15,9 +15,6 @@ REFUSALS = [
      "values", "only calls through the numpy module (`np.array(...)`) are routed while a "
      "trace runs (see above); write `np.array([a, b])`, `autodiff_jit.numpy.array([a, b])` "
      "or `np.stack`"),
-    ("np.vectorize(f)(traced)", "np.vectorize is a class numpy does not dispatch (it asks "
-     "each element for its value); `autodiff_jit.vectorize(f, otypes=, excluded=, "
-     "signature=)` takes the same arguments and vmaps f"),
     ("np.nonzero, np.argwhere, np.flatnonzero, np.unique, x[traced_mask], np.compress/"
      "np.extract with a traced condition", "the output's shape depends on the values; use "
      "`np.where(mask, x, 0)`"),
@@ -149,7 +146,12 @@ def render() -> str:
         "through it (JAX's `jnp.float32(x)`); of a non-0-d value it is an array, as numpy's. "
         "While routed these names are subclasses of numpy's types: `isinstance`, `np.dtype(...)` "
         "and `dtype=` work as usual, but `type(v) is np.float64` is False for numpy's own "
-        "scalars (compare with `isinstance` or `v.dtype == np.float64`).",
+        "scalars (compare with `isinstance` or `v.dtype == np.float64`);",
+        "- `np.vectorize` objects, wherever they were made (`@np.vectorize` at import time "
+        "too): called on traced values, the same pyfunc, otypes, excluded and signature go "
+        "to `autodiff_jit.vectorize`, which traces pyfunc once on one element (its Python "
+        "`if` rewritten, as in grad) and maps it with vmap; pyfunc sees 0-d arrays of the "
+        "inputs' dtype where numpy passes Python scalars.",
         "",
         "So `np.array([x[1], -x[0]])`, `np.mean([a, b])`, `np.append([a, 1.0], x)`, "
         "`np.sin([a, b])`, `np.full(3, a)` and `np.r_[x, c, 1:3]` work in every mode. A "

@@ -257,6 +257,39 @@ def _routed_scalar_type(orig):
 
 
 # ---------------------------------------------------------------------------------------------
+# np.vectorize instances
+
+# autodiff_jit.vectorize, registered by vectorize.py (a layer above this one)
+_VECTORIZE = [None]
+
+
+def register_vectorize(fn):
+    _VECTORIZE[0] = fn
+
+
+def _vectorize_call(orig):
+    """numpy's vectorize.__call__ while routed: numpy's first, unchanged; when it asks a traced
+    argument for its value, the same pyfunc, otypes, excluded and signature go to
+    autodiff_jit.vectorize (which traces pyfunc once and vmaps it). numpy converts every
+    argument before it calls pyfunc, so pyfunc has not run when the fallback starts. A class
+    attribute rather than a module one: a vectorize object is usually made at import time,
+    before any trace, and its class is numpy's."""
+    @functools.wraps(orig)
+    def __call__(self, *args, **kwargs):
+        try:
+            return orig(self, *args, **kwargs)
+        except ArrayConversion:
+            if not _active() or _from_numpy(sys._getframe(1)) or _VECTORIZE[0] is None:
+                raise
+        return _VECTORIZE[0](self.pyfunc, otypes=self.otypes or None,
+                             excluded=self.excluded, signature=self.signature)(*args, **kwargs)
+    return __call__
+
+
+_VECTORIZE_CALL = (np.vectorize.__call__, _vectorize_call(np.vectorize.__call__))
+
+
+# ---------------------------------------------------------------------------------------------
 # what is routed
 
 def _replacements() -> dict:
@@ -375,6 +408,7 @@ def _install():
             _CLASSES[mod] = (type(mod), _routed_class(mod, routed))
     for mod, (_, routed) in _CLASSES.items():
         mod.__class__ = routed
+    np.vectorize.__call__ = _VECTORIZE_CALL[1]
     _SHOWWARNMSG[0] = warnings._showwarnmsg
     warnings._showwarnmsg = _showwarnmsg
 
@@ -382,6 +416,7 @@ def _install():
 def _uninstall():
     for mod, (orig, _) in _CLASSES.items():
         mod.__class__ = orig
+    np.vectorize.__call__ = _VECTORIZE_CALL[0]
     if warnings._showwarnmsg is _showwarnmsg:
         warnings._showwarnmsg = _SHOWWARNMSG[0]
 
