@@ -32,7 +32,8 @@ def _coeffs(p):
 def polyval(p, x):
     p = _coeffs(p)
     x = asvalue(x)
-    y = multiply(x, 0) if _is_traced(x) else np.zeros_like(np.asarray(x))  # numpy: x's dtype
+    # numpy starts from zeros_like(x): x's dtype (bools too)
+    y = E.cast(multiply(x, 0), _dtype(x)) if _is_traced(x) else np.zeros_like(np.asarray(x))
     for i in range(_shape(p)[0]):  # Horner, as numpy: y = y * x + p[i]
         y = add(multiply(y, x), p[i])
     return y

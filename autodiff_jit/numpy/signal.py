@@ -225,6 +225,10 @@ def ediff1d(ary, to_end=None, to_begin=None):
     a = ravel(asvalue(ary))
     d = diff(a)
     parts = []
+    for name, edge in (("to_begin", to_begin), ("to_end", to_end)):
+        if edge is not None and not np.can_cast(_dtype(asvalue(edge)), _dtype(a), "same_kind"):
+            raise TypeError(f"dtype of `{name}` must be compatible with input `ary` under the "
+                            f"`same_kind` rule.")   # numpy's check and words
     if to_begin is not None:
         parts.append(ravel(E.cast(asvalue(to_begin), _dtype(d))))
     parts.append(d)

@@ -276,7 +276,7 @@ def _bin_of(a, edges):
     return idx, _u[np.logical_and](_u[np.greater_equal](idx, 0), _u[np.less](idx, nb))
 
 
-def _counts(flat_bin, inside, nbins, weights):
+def _counts(flat_bin, inside, nbins, weights, bool_sum=False):
     """The (weighted) count of each of `nbins` bins: a one-hot sum (bin membership has no
     derivative; the weights do)."""
     onehot = _u[np.logical_and](
@@ -284,6 +284,10 @@ def _counts(flat_bin, inside, nbins, weights):
         reshape(inside, (-1, 1)))
     if weights is None:
         return sum_(onehot, 0)
+    if bool_sum and _dtype(asvalue(weights)) == np.bool_:
+        # np.histogram adds bool weights as bools (True + True is True); histogramdd counts
+        # with bincount, in float64
+        return any_(_u[np.logical_and](onehot, reshape(ravel(weights), (-1, 1))), 0)
     w = ravel(_float(weights))
     return sum_(E.select(onehot, reshape(w, (-1, 1)), np.zeros((), _dtype(w))[()]), 0)
 
@@ -298,7 +302,7 @@ def histogram(a, bins=10, range=None, density=None, weights=None):
     a = ravel(_float(a))
     edges = _edges(a, bins, range, "np.histogram")
     idx, inside = _bin_of(a, edges)
-    hist = _counts(idx, inside, _shape(edges)[0] - 1, weights)
+    hist = _counts(idx, inside, _shape(edges)[0] - 1, weights, bool_sum=True)
     if density:
         widths = subtract(edges[1:], edges[:-1])
         hist = divide(divide(E.cast(hist, np.float64), widths), sum_(hist))

@@ -20,6 +20,11 @@ def _logsumexp(x, axis=None, dtype=None, out=None, keepdims=False, initial=_NoVa
                where=True):
     if initial is not _NoValue or where is not True:
         raise NotImplementedError("np.logaddexp.reduce(..., initial=/where=) is not supported")
+    if dtype is not None:   # numpy computes in dtype
+        x = E.cast(x, dtype)
+    elif _dtype(x) == np.bool_:
+        raise TypeError("np.logaddexp.reduce of a bool array is float16 in numpy, a dtype "
+                        "autodiff_jit does not support; cast first, e.g. x.astype(np.float64)")
     m = stop_gradient(amax(x, axis, keepdims=True))
     m = E.select(UFUNCS[np.isfinite](m), m, np.zeros((), _dtype(m))[()])
     s = sum_(UFUNCS[np.exp](UFUNCS[np.subtract](x, m)), axis, keepdims=True)
@@ -30,22 +35,31 @@ def _logsumexp(x, axis=None, dtype=None, out=None, keepdims=False, initial=_NoVa
     return res
 
 
-def _no_dtype(fn):
-    return lambda x, axis, dtype=None, out=None, keepdims=False, initial=_NoValue, where=True: \
-        fn(x, axis, keepdims=keepdims, initial=initial, where=where) if initial is not _NoValue \
-        else fn(x, axis, keepdims=keepdims, where=where)
+def _in_dtype(fn):
+    """np.maximum.reduce / np.minimum.reduce: amax / amin computed in `dtype` (numpy casts
+    the elements first, unsafe casting as a reduction allows)."""
+    def f(x, axis, dtype=None, out=None, keepdims=False, initial=_NoValue, where=True):
+        if dtype is not None:
+            x = E.cast(x, dtype)
+        if initial is not _NoValue:
+            return fn(x, axis, keepdims=keepdims, initial=initial, where=where)
+        return fn(x, axis, keepdims=keepdims, where=where)
+    return f
 
 
 def _boolean(fn):
     def f(x, axis, dtype=None, out=None, keepdims=False, initial=_NoValue, where=True):
         if initial is not _NoValue:
             raise NotImplementedError("initial= with a logical ufunc's reduce is not supported")
+        if dtype is not None and np.dtype(dtype) != np.bool_:   # numpy has no such loop
+            raise TypeError(f"No loop matching the specified signature and casting was found "
+                            f"for ufunc {fn.__name__.rstrip('_')} (dtype={np.dtype(dtype)})")
         return fn(x, axis, keepdims=keepdims, where=where)
     return f
 
 
-_REDUCERS = {np.add: sum_, np.multiply: prod, np.maximum: _no_dtype(amax),
-             np.minimum: _no_dtype(amin), np.logical_and: _boolean(all_),
+_REDUCERS = {np.add: sum_, np.multiply: prod, np.maximum: _in_dtype(amax),
+             np.minimum: _in_dtype(amin), np.logical_and: _boolean(all_),
              np.logical_or: _boolean(any_), np.logaddexp: _logsumexp}
 _ACCUMULATORS = {np.add: cumsum, np.multiply: cumprod}
 

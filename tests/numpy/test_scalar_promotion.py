@@ -116,3 +116,16 @@ def test_gufunc_core_dimensions_are_checked(f):
         f(x)
     with pytest.raises(ValueError):
         ad.jit(f, mode="interpret")(x)
+
+
+@pytest.mark.parametrize("f", [lambda x: np.maximum.reduce(x, dtype=np.float32),
+                               lambda x: np.minimum.reduce(x, axis=0, dtype=np.int64),
+                               lambda x: np.logaddexp.reduce(x, dtype=np.float32),
+                               lambda x: np.logical_and.reduce(x, dtype=bool)])
+def test_ufunc_reduce_computes_in_dtype(f):
+    x = np.array([1.5, 0.0, 2.75])
+    want = f(x)
+    for mode in ("compiled", "interpret"):
+        got = ad.jit(f, mode=mode)(x)
+        assert np.asarray(got).dtype == np.asarray(want).dtype
+        np.testing.assert_allclose(got, want, rtol=1e-6)
