@@ -96,13 +96,35 @@ def test_broadcast_view_is_read_only(mode):
         ad.jit(f, mode=mode)(np.zeros(3))
 
 
+SHARED = {   # numpy hands back the argument itself (or a view of it): writes reach x
+    "x.astype(copy=False)": lambda v: v.astype(v.dtype, copy=False),
+    "np.astype(copy=False)": lambda v: np.astype(v, v.dtype, copy=False),
+    "np.array(copy=False)": lambda v: np.array(v, copy=False),
+    "np.array(copy=None)": lambda v: np.array(v, copy=None),
+    "np.array(ndmin=2, copy=None)": lambda v: np.array(v, ndmin=2, copy=None)[0],
+    "np.asarray": lambda v: np.asarray(v),
+}
+COPIED = {   # and these copy: writes leave x alone
+    "np.astype": lambda v: np.astype(v, v.dtype),
+    "np.array": lambda v: np.array(v),
+    "np.array(ndmin=2)": lambda v: np.array(v, ndmin=2)[0],
+    "np.asarray(copy=True)": lambda v: np.asarray(v, copy=True),
+    "x.astype(float32, copy=False)": lambda v: v.astype(np.float32, copy=False),
+}
+
+
 @pytest.mark.parametrize("mode", TRACED)
-def test_astype_copy_false_is_the_same_array(mode):
+@pytest.mark.parametrize("name", sorted(SHARED) + sorted(COPIED))
+def test_copy_keyword_decides_sharing_as_in_numpy(mode, name):
+    make = SHARED.get(name) or COPIED[name]
+
     def f(x):
-        y = x.astype(x.dtype, copy=False)   # numpy: the same object
+        y = make(x)
         y[0] = 5.0
         return x * 1.0
-    np.testing.assert_array_equal(ad.jit(f, mode=mode)(np.zeros(2)), [5.0, 0.0])
+    want = f(np.zeros(2))
+    np.testing.assert_array_equal(want, [5.0, 0.0] if name in SHARED else [0.0, 0.0])
+    np.testing.assert_array_equal(ad.jit(f, mode=mode)(np.zeros(2)), want)
 
 
 def test_no_tracer_attribute_shadows_an_ndarray_name():

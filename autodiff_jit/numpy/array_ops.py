@@ -57,6 +57,10 @@ VIEW_FUNCTIONS = {np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis, 
 
 
 _NP_ASARRAY = np.asarray  # numpy's own (numpy/lists.py routes the attribute while tracing)
+# numpy functions that hand back their argument itself when they can: no _fresh copy then
+_SHARING = {_NP_ASARRAY: lambda kwargs: kwargs.get("copy") is not True}
+if hasattr(np, "astype"):
+    _SHARING[np.astype] = lambda kwargs: kwargs.get("copy", True) is False
 
 
 def _fresh(result, args):
@@ -140,7 +144,8 @@ class ArrayOps:
         if func in VIEW_FUNCTIONS and args and args[0] is self:
             rest = args[1:]
             return self._track_view(result, lambda a: func(a, *rest, **kwargs))
-        return _fresh(result, args) if func is not _NP_ASARRAY else result
+        sharing = _SHARING.get(func)
+        return result if sharing is not None and sharing(kwargs) else _fresh(result, args)
 
     def _track_view(self, result, np_op):
         """`result` = np_op(self) where numpy may answer with a view. Tracers track views

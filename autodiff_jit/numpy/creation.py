@@ -105,10 +105,13 @@ def array(obj, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, like=N
         v = E.cast(v, dtype)
     nd = len(_shape(v))
     if nd < ndmin:
-        v = reshape(v, (1,) * (ndmin - nd) + _shape(v))
-    elif v is obj and hasattr(v, "_alias"):
+        new_shape = (1,) * (ndmin - nd) + _shape(v)
+        # copy=False / None: numpy hands back a view of obj (writes to it reach obj)
+        v = v.reshape(new_shape) if v is obj and not copy and hasattr(v, "_track_view") \
+            else reshape(v, new_shape)
+    elif v is obj and copy and hasattr(v, "_alias"):
         v = v._alias()  # np.array copies: a new array object (a later y[k] = v leaves x alone)
-    return v
+    return v            # copy=False / None: the same array, as numpy (writes are shared)
 
 
 @implements()
@@ -124,7 +127,11 @@ def asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
     if copy is False and (isinstance(a, (list, tuple)) or
                           dtype is not None and np.dtype(dtype) != _dtype(v)):
         raise ValueError("Unable to avoid copy while creating an array as requested.")
-    return E.cast(v, dtype) if dtype is not None else v
+    if dtype is not None:
+        v = E.cast(v, dtype)
+    if v is a and copy and hasattr(v, "_alias"):
+        v = v._alias()   # copy=True: a new array object, as numpy (y[k] = v leaves a alone)
+    return v
 
 
 # ---------------------------------------------------------------------------------------------
