@@ -138,7 +138,10 @@ def getitem(x, key):
               (_is_traced(k) or isinstance(k, np.ndarray)) for k in items]
     if any(is_adv):
         if any(k is None for k in items):
-            raise NotImplementedError("np.newaxis combined with array indices is not supported")
+            # numpy: each np.newaxis is a new length-1 axis of x at its place, taken whole
+            dims = iter(shape)
+            x = S.reshape(x, tuple(1 if k is None else next(dims) for k in items))
+            items = [slice(None) if k is None else k for k in items]
         return _advanced(x, items)
     # basic indexing: strided slice, then a reshape for integers and None
     start, step, sizes, out_shape = [], [], [], []
