@@ -54,6 +54,7 @@ INLINE_DOT_MAX_K = 15   # short contractions fused into their consumer (no store
 RECOMPUTE = True
 RECOMPUTE_MAX_FLOPS = 8
 RECOMPUTE_MAX_USES = 4
+MAX_INLINE_DEPTH = 200   # operations in one inlined chain before a value is stored
 _FLOPS = {"add": 1, "sub": 1, "mul": 1, "neg": 1, "abs": 1, "sign": 2, "maximum": 1,
           "minimum": 1, "select": 1, "lt": 1, "le": 1, "gt": 1, "ge": 1, "eq": 1, "ne": 1,
           "logical_and": 1, "logical_or": 1, "logical_xor": 1, "logical_not": 1,
@@ -295,6 +296,19 @@ def plan(fn: Function) -> FusionPlan:
             else:
                 stored.add(id(o))
 
+    # a long chain of inlined values (a Python loop of 3000 np.tanh) is stored every
+    # MAX_INLINE_DEPTH steps: a kernel body stays a size LLVM compiles quickly, and every
+    # walk over a body (here and in the lowering) stays far below Python's recursion limit
+    depth: dict[int, int] = {}
+    for e in fn.eqns:
+        d = 1 + max((depth.get(id(a), 0) for a in e.inputs if isinstance(a, Var)), default=0)
+        for o in e.outputs:
+            if id(o) in inlined and d > MAX_INLINE_DEPTH:
+                inlined.discard(id(o))
+                stored.add(id(o))
+            elif id(o) not in stored:   # inlined, or a view read through
+                depth[id(o)] = d
+
     # dot operands are read many times: no div/mod chains per read
     for e in fn.eqns:
         if e.prim.name == "dot_general":
@@ -337,6 +351,9 @@ def plan(fn: Function) -> FusionPlan:
 
 NESTS = True
 MAX_CANDIDATES = 4   # nests tried per group (most recent first)
+# groups per nest: one loop body stays a size LLVM optimizes in linear time (an unrolled Python
+# loop of 1000 steps would otherwise become one body of thousands of kernels)
+MAX_NEST_MEMBERS = 48
 _NEST_PRIMS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"})
 
 
@@ -441,6 +458,18 @@ def loop_nests(p: FusionPlan, producer) -> list:
     return _schedule(list(p.groups), 1, p.stored, producer)
 
 
+def _contract(anc, n, me):
+    """Update the ancestor bitmasks `anc` in place for node `me` merged into node `n` (no
+    cycle: the caller checked that no path n -> x -> me leaves the pair): the merged node has
+    both ancestor sets, and whoever depended on either depends on it and on all of them."""
+    pair = (1 << n) | (1 << me)
+    merged = (anc.get(n, 0) | anc.pop(me, 0)) & ~pair
+    anc[n] = merged
+    for x, m in anc.items():
+        if m & pair:
+            anc[x] = (m & ~(1 << me)) | (1 << n) | merged
+
+
 def _schedule(items, d, stored, producer):
     """Partition `items` (groups in a valid order) into nests over axis d-1; returns the new
     item list (Groups and Nests) in a valid execution order."""
@@ -466,23 +495,22 @@ def _schedule(items, d, stored, producer):
         for i in range(len(items)):
             ndeps.setdefault(node[i], set()).update(node[j] for j in deps[i] if node[j] != node[i])
         anc = {}
-
-        def visit(n):
-            if n in anc:
-                return anc[n]
-            m = 0
-            for q in ndeps.get(n, ()):
-                m |= (1 << q) | visit(q)
-            anc[n] = m
-            return m
-        import sys
-        lim = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(lim, 4 * len(items) + 100))
-        try:
-            for n in ndeps:
-                visit(n)
-        finally:
-            sys.setrecursionlimit(lim)
+        for root in ndeps:   # depth-first, post-order, with an explicit stack (no recursion)
+            stack = [root]
+            while stack:
+                n = stack[-1]
+                if n in anc:
+                    stack.pop()
+                    continue
+                todo = [q for q in ndeps.get(n, ()) if q not in anc]
+                if todo:
+                    stack.extend(todo)
+                    continue
+                m = 0
+                for q in ndeps.get(n, ()):
+                    m |= (1 << q) | anc[q]
+                anc[n] = m
+                stack.pop()
         return anc
 
     anc = ancestors()
@@ -491,7 +519,8 @@ def _schedule(items, d, stored, producer):
             continue
         g = items[i]
         # the few most recent compatible nests first
-        cands = sorted({node[j] for j in range(i) if j in extent and extent[j] == extent[i]},
+        cands = sorted({node[j] for j in range(i) if j in extent and extent[j] == extent[i]
+                        and len(members[node[j]]) < MAX_NEST_MEMBERS},
                        reverse=True)[:MAX_CANDIDATES]
         for n in cands:
             ok = True
@@ -513,7 +542,7 @@ def _schedule(items, d, stored, producer):
             for j in members.pop(me):
                 node[j] = n
                 members[n].append(j)
-            anc = ancestors()
+            _contract(anc, n, me)
             break
     # execution order: Kahn over merged nodes, by first member's position
     import heapq
