@@ -112,3 +112,25 @@ def test_without_thread_control(monkeypatch):
     np.testing.assert_allclose(g, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
     # a cached module that calls them cannot be used here (a miss, then a compile)
     assert not lapack.register_used(f"call void @{lapack.THREADS_SET}(i32 1) adj_lapack_dgesv")
+
+
+def test_trsm_call_in_the_window(thread_symbols):
+    # n^2 k just above the substitution loops' limit (lapack_kernels.TRSM_MIN_WORK): a cblas
+    # trsm call, below SERIAL_MAX_WORK: run on one thread
+    from autodiff_jit.backend import lapack_kernels
+    calls = []
+    thread_symbols(lambda: 2, calls.append)
+    n = 200
+    k = lapack_kernels.TRSM_MIN_WORK // (n * n) + 2
+    assert lapack_kernels.TRSM_MIN_WORK < n * n * k < lapack.SERIAL_MAX_WORK
+    rng = np.random.default_rng(3)
+    a = np.tril(rng.standard_normal((n, n))) + n * np.eye(n)
+    b = rng.standard_normal((n, k))
+
+    def f(a, b):
+        return np.sum(ad.solve_triangular(a, b, lower=True) ** 2)
+    g = ad.grad(f, argnums=1)
+    got = g(a, b)
+    assert calls == [1, 2] * 2      # the forward solve and the adjoint's transposed one
+    ref = ad.grad(f, argnums=1, mode="interpret")(a, b)
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
