@@ -165,6 +165,16 @@ def _thread_control():
     return (_threads["set"], _threads["get"]) if _threads["set"] else None
 
 
+def thread_control_addresses() -> tuple[int, int] | None:
+    """(set, get) function addresses of numpy's OpenBLAS thread count (`void set(int)`,
+    `int get(void)`), for generated code to call; None when it has none."""
+    with _lock:
+        ctl = _thread_control()
+    if ctl is None:
+        return None
+    return tuple(ctypes.cast(f, ctypes.c_void_p).value for f in ctl)
+
+
 def num_threads() -> int | None:
     """Threads numpy's BLAS uses now (None: its thread count cannot be queried)."""
     with _lock:

@@ -152,10 +152,95 @@ def emit_cblas3(builder, routine, dtype, a, b, n, k, *, lower, trans):
                                                                         ptr, bi]), name=name)
         fn.attributes.add("nounwind")
     c = lambda v: ir.Constant(i32, v)  # noqa: E731
-    builder.call(fn, [c(blas.ROW_MAJOR), c(141), c(122 if lower else 121),
-                      c(blas.TRANS if trans else blas.NO_TRANS), c(131),
-                      ir.Constant(bi, n), ir.Constant(bi, k), ir.Constant(ft, 1.0), a,
-                      ir.Constant(bi, n), b, ir.Constant(bi, k)])
+    serially(builder, n * n * k, lambda: builder.call(
+        fn, [c(blas.ROW_MAJOR), c(141), c(122 if lower else 121),
+             c(blas.TRANS if trans else blas.NO_TRANS), c(131),
+             ir.Constant(bi, n), ir.Constant(bi, k), ir.Constant(ft, 1.0), a,
+             ir.Constant(bi, n), b, ir.Constant(bi, k)]))
+
+
+# -- small calls on one BLAS thread -----------------------------------------------------------
+# OpenBLAS splits a factorization over its threads panel by panel, with a barrier per panel: at
+# the sizes of most gradients (n = 200: ~5 Mflop) the second thread costs more than it saves on
+# an idle machine, and on a busy one each barrier waits for a descheduled thread (np.linalg.solve
+# of n = 200 ten times slower at 2 threads than at 1 under load: docs/design/backend.md). So a
+# call with less estimated work than this (multiply-adds, ~ n^3) runs with numpy's OpenBLAS set
+# to one thread, and back to its count right after. The count is process-wide (OpenBLAS has no
+# per-thread setting in its pthreads builds): numpy calls that another Python thread makes in
+# that window run on one thread too, and a thread count set by another thread meanwhile is
+# overwritten by the restore.
+SERIAL_MAX_WORK = 300 ** 3
+THREADS_GET = "adj_lapack_threads_get"
+THREADS_SET = "adj_lapack_threads_set"
+
+
+def _thread_symbols() -> bool:
+    """Register numpy's OpenBLAS thread-count functions as THREADS_GET / THREADS_SET; False if
+    its BLAS has none (not OpenBLAS)."""
+    if THREADS_SET in _registered:
+        return True
+    addrs = blas.thread_control_addresses()
+    if addrs is None:
+        return False
+    with _lock:
+        engine.add_symbol(THREADS_SET, addrs[0])
+        engine.add_symbol(THREADS_GET, addrs[1])
+        _registered.update((THREADS_SET, THREADS_GET))
+    return True
+
+
+def serially(b, work, emit):
+    """emit() -- code calling BLAS/LAPACK -- run with numpy's OpenBLAS on one thread when `work`
+    (estimated multiply-adds; None: unknown) is below SERIAL_MAX_WORK; else emit() alone."""
+    if work is None or work >= SERIAL_MAX_WORK or not _thread_symbols():
+        return emit()
+    i32 = ir.IntType(32)
+    m = b.module
+    get = m.globals.get(THREADS_GET) or ir.Function(m, ir.FunctionType(i32, []), THREADS_GET)
+    put = m.globals.get(THREADS_SET) or ir.Function(m, ir.FunctionType(ir.VoidType(), [i32]),
+                                                    THREADS_SET)
+    for f in (get, put):
+        f.attributes.add("nounwind")
+    threads = b.call(get, [])
+    many = b.icmp_signed(">", threads, ir.Constant(i32, 1))
+    with b.if_then(many):
+        b.call(put, [ir.Constant(i32, 1)])
+    r = emit()
+    with b.if_then(many):
+        b.call(put, [threads])
+    return r
+
+
+def _work(routine, args):
+    """Estimated multiply-adds of a LAPACK call from its leading dimension arguments (Python
+    ints), or None when a dimension is known only at run time."""
+    dims = []
+    for a in args:
+        if isinstance(a, str):
+            continue
+        if not isinstance(a, int):
+            break
+        dims.append(a)
+    if routine == "sygst":
+        dims = dims[1:]                     # (itype first)
+    try:
+        if routine in ("getrf", "geqrf", "gesdd"):
+            m, n = dims[:2]
+            return m * n * min(m, n)
+        if routine == "orgqr":
+            m, n, k = dims[:3]
+            return m * n * k
+        if routine == "gesv":
+            n, k = dims[:2]
+            return n * n * (n + k)
+        if routine == "getrs":
+            n, k = dims[:2]
+            return n * n * k
+        if routine in ("potrf", "syevd", "sygst"):
+            return dims[0] ** 3
+    except (ValueError, IndexError):
+        return None
+    return None
 
 
 def register_used(text: str) -> bool:
@@ -163,6 +248,8 @@ def register_used(text: str) -> bool:
     lowering, where they are normally registered); False if one is missing."""
     if "adj_lapack_" not in text:
         return True
+    if THREADS_SET in text and not _thread_symbols():
+        return False
     try:
         for dt, p in _PREFIX.items():
             for r in ROUTINES:
@@ -222,7 +309,7 @@ class Caller:
         if fn is None:
             fn = ir.Function(m, fnty, name=name)
             fn.attributes.add("nounwind")
-        b.call(fn, vals + hidden)
+        serially(b, _work(routine, args), lambda: b.call(fn, vals + hidden))
         return b.load(self.info)
 
     def report_if(self, cond, kind, info):
