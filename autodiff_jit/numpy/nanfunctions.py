@@ -45,8 +45,10 @@ def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=_NoValue
 
 @implements(np.nanmean, defaults_only=("out", "where"))
 def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
-    return divide(sum_(_replace(a, 0), axis, dtype, keepdims=keepdims),
-                  _count(a, axis, keepdims))
+    total = sum_(_replace(a, 0), axis, dtype, keepdims=keepdims)
+    # numpy divides the sum by the count in place: the sum's dtype (float32 for dtype=)
+    mean = divide(total, _count(a, axis, keepdims))
+    return E.cast(mean, _dtype(total)) if is_float(_dtype(total)) else mean
 
 
 def _nanextremum(fn, fill):

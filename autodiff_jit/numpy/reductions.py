@@ -2,6 +2,8 @@
 values and tape Tensors."""
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ..ir import is_float
@@ -161,13 +163,11 @@ _mean = mean  # var's own `mean=` parameter shadows the function inside it
 def _extremum(prim, sign, pick):
     def fn(x, axis=None, out=None, keepdims=False, initial=_NoValue, where=True):
         x = asvalue(x)
+        if where is not True and initial is _NoValue:
+            raise ValueError(f"reduction operation '{prim.name.replace('reduce_', '')}imum' "
+                             f"does not have an identity, so to use a where mask one has to "
+                             f"specify 'initial'")   # numpy's check and words
         if where is not True:
-            if initial is _NoValue:
-                w = np.asarray(where) if not getattr(where, "_adj_context", None) else None
-                if w is None or not np.broadcast_to(w, _shape(x)).any(
-                        axis=_axes(axis, x) or None).all():
-                    raise ValueError("reduction operation which has no identity: give "
-                                     "initial= with where= (as numpy requires)")
             x = _masked(x, where, _identity_of(_dtype(x), -sign))
         axes = _axes(axis, x)
         if any(_shape(x)[a] == 0 for a in axes) and initial is _NoValue:
@@ -189,12 +189,22 @@ def prod(x, axis=None, dtype=None, out=None, keepdims=False, initial=_NoValue, w
     return _accumulate(R.reduce_prod, 1, multiply, x, axis, dtype, keepdims, initial, where)
 
 
+def _int_axis(axis, name):
+    """argmax/argmin/cumsum/cumprod take one axis (numpy raises TypeError for a tuple)."""
+    if axis is not None and not isinstance(axis, (numbers.Integral, np.integer)):
+        raise TypeError(f"'{type(axis).__name__}' object cannot be interpreted as an integer "
+                        f"(np.{name} takes a single axis)")
+
+
 def _arg(prim):
     def fn(x, axis=None, out=None, *, keepdims=False):
         x = asvalue(x)
-        if axis is None or (len(_shape(x)) == 0 and axis in (0, -1)):
-            x, axis = ravel(x), 0
-        axis = normalize_axes(axis, len(_shape(x)))[0]
+        _int_axis(axis, prim.name)
+        ndim = len(_shape(x))
+        if axis is None or (ndim == 0 and axis in (0, -1)):
+            res = bind(prim, ravel(x), axis=0)
+            return S.reshape(res, (1,) * ndim) if keepdims else res   # numpy: all axes kept
+        axis = normalize_axes(axis, ndim)[0]
         res = bind(prim, x, axis=axis)
         return _keep(res, x, (axis,), keepdims)
     return fn
@@ -207,6 +217,7 @@ argmin = implements(np.argmin, defaults_only=("out",))(_arg(R.argmin_p))
 @implements(np.cumsum, defaults_only=("out",))
 def cumsum(x, axis=None, dtype=None, out=None):
     x = asvalue(x)
+    _int_axis(axis, "cumsum")
     x = E.cast(x, dtype if dtype is not None else _accumulator(_dtype(x)))
     if axis is None or len(_shape(x)) == 0:
         x, axis = ravel(x), 0 if axis is None else axis
@@ -216,6 +227,7 @@ def cumsum(x, axis=None, dtype=None, out=None):
 @implements(np.cumprod, defaults_only=("out",))
 def cumprod(x, axis=None, dtype=None, out=None):
     x = asvalue(x)
+    _int_axis(axis, "cumprod")
     if dtype is not None:
         x = E.cast(x, dtype)
     if axis is None or len(_shape(x)) == 0:
