@@ -316,6 +316,9 @@ class Caller:
         """status = (kind, info) where `cond` (an i1) holds."""
         status.report_if(self.L, cond, kind, info)
 
-    def fail_if_positive(self, info, kind):
+    def fail_if_nonzero(self, info, kind):
+        """numpy's rule: any nonzero info is a LinAlgError. Negative is not only our own
+        argument error: gesdd returns -4 for a matrix holding a NaN (LAPACK's DISNAN check),
+        where numpy raises "SVD did not converge"."""
         b = self.L.builder
-        self.report_if(b.icmp_signed(">", info, ir.Constant(info.type, 0)), kind, info)
+        self.report_if(b.icmp_signed("!=", info, ir.Constant(info.type, 0)), kind, info)

@@ -119,7 +119,7 @@ def _solve_kernel(L, eqn, outs):
         else:
             _copy_in(L, rhs, bd, tb, transpose=True)
             info = call.call("gesv", [n, k, lu.ptr, n, pp, tb.ptr, n])
-        call.fail_if_positive(info, lapack.SINGULAR)
+        call.fail_if_nonzero(info, lapack.SINGULAR)
         if ptmp is not None:
             _widen(L, ptmp, piv_out, bd, n)
         if k > 1:
@@ -434,7 +434,7 @@ def _cholesky_kernel(L, eqn, outs):
         blk = Buffer(_block(L, out, bd), (n, n), dt)
         _copy_in(L, a, bd, blk, transpose=False, keep=lambda r, c: b.icmp_unsigned(">=", r, c))
         info = call.call("potrf", ["U", n, blk.ptr, n])
-        call.fail_if_positive(info, lapack.NOT_POSITIVE_DEFINITE)
+        call.fail_if_nonzero(info, lapack.NOT_POSITIVE_DEFINITE)
     _batch(L, a.shape[:-2], one)
 
 
@@ -460,7 +460,7 @@ def _eigh_kernel(L, eqn, outs):
         _copy_in(L, a, bd, ta, transpose=True)
         info = call.call("syevd", ["V", uplo, n, ta.ptr, n, _block(L, w_out, bd), work.ptr,
                                    lwork, iwork.ptr, liwork])
-        call.fail_if_positive(info, lapack.EIG_NO_CONVERGENCE)
+        call.fail_if_nonzero(info, lapack.EIG_NO_CONVERGENCE)
         # eigenvectors are LAPACK's columns, i.e. our rows of ta: transpose into v
         _copy_out(L, ta, v_out, bd, True, n, n)
     _batch(L, a.shape[:-2], one)
@@ -505,7 +505,7 @@ def _svd_kernel(L, eqn, outs):
         else:
             info = call.call("gesdd", ["N", m, n, ta.ptr, m, sp, dummy.ptr, 1, dummy.ptr, 1,
                                        work.ptr, lwork, iwork.ptr])
-        call.fail_if_positive(info, lapack.SVD_NO_CONVERGENCE)
+        call.fail_if_nonzero(info, lapack.SVD_NO_CONVERGENCE)
     _batch(L, a.shape[:-2], one)
 
 
@@ -577,7 +577,7 @@ def _pinv_kernel(L, eqn, outs):
         _copy_in(L, a, bd, ta, transpose=True)
         info = call.call("gesdd", ["S", m, n, ta.ptr, m, s.ptr, tu.ptr, m, tvt.ptr, k,
                                    work.ptr, lwork, iwork.ptr])
-        call.fail_if_positive(info, lapack.SVD_NO_CONVERGENCE)
+        call.fail_if_nonzero(info, lapack.SVD_NO_CONVERGENCE)
         cutoff = b.fmul(ir.Constant(ty, rcond), s.load(b, Index((k,), dims=[i64(0)])))
 
         def scale(j):   # U's column j times 1/s_j, or 0 below the cutoff
