@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from . import source
-from .ir import Function, Lit, Var, is_float
+from .ir import Function, Lit, Var, ZeroCotangent, is_float
 from .primitives.elementwise import fit_cotangent as _fit
 from .primitives.shape import broadcast_to_p
 from .interpret import run_equations
@@ -101,7 +101,7 @@ def vjp_function(fn: Function, wrt: Sequence[int], *, seed_args: bool = False,
         g = cts.get(id(var))
         if g is None:  # the result does not depend on this argument
             with source.at(None):
-                g = trace.process(broadcast_to_p, [np.zeros((), var.dtype)[()]],
+                g = trace.process(broadcast_to_p, [ZeroCotangent(0, var.dtype)],
                                   {"shape": var.shape})
         grads.append(g)
     primal = [read(r) for r in fn.results]

@@ -138,6 +138,15 @@ class Lit:
         return f"Lit({self.value!r}:{dtype_name(self.dtype)})"
 
 
+class ZeroCotangent(Lit):
+    """A literal zero made by AD (a zero cotangent or tangent, e.g. the gradient of an unused
+    argument), never by user code. It prints, parses and compares as the plain literal; only
+    the simplifier looks at the type: `x * broadcast_to(it)` is zero whatever x is (AD's
+    symbolic-zero convention), while `x * 0` with a user's zero keeps numpy's inf * 0 = nan.
+    A re-traced copy is a plain literal, which is always sound (it only folds less)."""
+    __slots__ = ()
+
+
 def _same_scalar(a, b) -> bool:
     return a == b or (a != a and b != b)  # NaN literals are equal to each other
 

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .ir import Function, Lit, Var, is_float
+from .ir import Function, Lit, Var, ZeroCotangent, is_float
 from .primitives import bind
 from .primitives.elementwise import fit_cotangent as _fit
 from .primitives.shape import broadcast_to_p
@@ -59,6 +59,6 @@ def jvp_function(fn: Function, wrt: Sequence[int], *, name: str | None = None) -
     for r in fn.results:
         t = tangents.get(id(r)) if isinstance(r, Var) else None
         if t is None:  # the result does not depend on the perturbed arguments
-            t = trace.process(broadcast_to_p, [np.zeros((), r.dtype)[()]], {"shape": r.shape})
+            t = trace.process(broadcast_to_p, [ZeroCotangent(0, r.dtype)], {"shape": r.shape})
         t_results.append(t)
     return trace.to_function(name or f"jvp_{fn.name}", results + t_results)

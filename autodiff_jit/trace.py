@@ -101,6 +101,8 @@ class Trace:
                 return self._capture(x)
             raise TracingError(f"a traced value ({x.aval}) escaped from an inner trace; do not "
                                f"store traced values in globals or closures across calls")
+        if isinstance(x, Lit):  # a literal built on purpose (AD's ZeroCotangent)
+            return x
         ctx = getattr(x, "_adj_context", None)
         if ctx is not None:  # a tape Tensor used inside a traced function: its value is a constant
             x = x.data

@@ -7,7 +7,7 @@ import pytest
 
 import autodiff_jit as ad
 from autodiff_jit.interpret import run
-from autodiff_jit.ir import parse, verify
+from autodiff_jit.ir import Lit, ZeroCotangent, parse, verify
 from autodiff_jit.passes import cse, dce, optimize, simplify
 
 from helpers import CASES
@@ -200,20 +200,57 @@ def test_simplify_double_negation():
         """)
 
 
+def _ad_zero(fn):
+    """fn with its broadcast literal zeros marked as AD's (the printed IR cannot say so)."""
+    for eqn in fn.eqns:
+        eqn.inputs = [ZeroCotangent(i.value, i.dtype) if isinstance(i, Lit) and i.value == 0
+                      else i for i in eqn.inputs]
+    return fn
+
+
+_TIMES_ZERO = """
+    func f(x: f64[3]) -> f64[3]
+      v0: f64[] = broadcast_to(0.0) {shape=()}
+      v1: f64[3] = broadcast_to(v0) {shape=(3,)}
+      v2: f64[3] = exp(x)
+      v3: f64[3] = mul(v2, v1)
+      v4: f64[3] = add(x, v3)
+      return v4
+    """
+
+
 def test_simplify_multiplication_by_symbolic_zero():
-    before = ir("""
-        func f(x: f64[3]) -> f64[3]
-          v0: f64[] = broadcast_to(0.0) {shape=()}
-          v1: f64[3] = broadcast_to(v0) {shape=(3,)}
-          v2: f64[3] = exp(x)
-          v3: f64[3] = mul(v2, v1)
-          v4: f64[3] = add(x, v3)
-          return v4
-        """)
-    same(dce(simplify(before)), """
+    same(dce(simplify(_ad_zero(ir(_TIMES_ZERO)))), """
         func f(x: f64[3]) -> f64[3]
           return x
         """)
+
+
+def test_simplify_keeps_a_user_zero_times_x():
+    # the same IR with the user's zero (np.zeros_like(x)): exp(x) * 0 is nan where exp is inf
+    after = dce(simplify(ir(_TIMES_ZERO)))
+    assert [e.prim.name for e in after.eqns] == ["exp", "mul", "add"]
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.testing.assert_array_equal(run(after, [np.array([1e3, 1.0, -np.inf])])[0],
+                                      [np.nan, 1.0, -np.inf])
+
+
+@pytest.mark.parametrize("mode", ["compiled", "interpret", "tape"])
+def test_a_user_zeros_like_times_overflow_is_nan_as_numpy(mode):
+    f = lambda x: np.exp(x) * np.zeros_like(x) + np.exp(x) * (0.0 * np.ones_like(x))  # noqa: E731
+    x = np.array([1e3, 1.0, -1e3, np.inf, np.nan])
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.testing.assert_array_equal(ad.jit(f, mode=mode)(x), f(x))
+
+
+def test_the_zero_gradient_of_an_unused_argument_is_ad_zero():
+    # the printed gradient is unchanged; the literal carries AD's mark
+    g = ad.grad(lambda x, y: np.sum(x ** 2), argnums=(0, 1), mode="interpret")
+    fn = g.ir(np.ones(3), np.ones(3))
+    assert str(fn).splitlines()[2:] == ["  v1: f64[3] = broadcast_to(0.0) {shape=(3,)}",
+                                        "  return v0, v1"]
+    zero = fn.eqns[-1].inputs[0]
+    assert isinstance(zero, ZeroCotangent)
 
 
 def test_simplify_slice_of_a_select_by_a_constant_mask():

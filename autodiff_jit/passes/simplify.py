@@ -2,9 +2,11 @@
 
 - identities: x+0, x-0, x*1, x/1, --x, x**1, reshape/transpose/broadcast/convert to the same
   type, stop_gradient (differentiation is over by the time passes run);
-- zeros: x*0, where the 0 is a zero AD made (a broadcast literal 0), becomes a zero of the output
-  type (AD's symbolic-zero convention: a zero cotangent stays zero even where the primal is inf
-  or NaN). A zero the user wrote is left alone: numpy's inf*0 is nan, and so is ours;
+- zeros: x*0, where the 0 is a zero AD made (a broadcast of an `ir.ZeroCotangent` literal),
+  becomes a zero of the output type (AD's symbolic-zero convention: a zero cotangent stays zero
+  even where the primal is inf or NaN). A zero the user wrote (`np.zeros_like(x)`, `0 * y`, a
+  uniform fold of user code) is a plain literal and left alone: numpy's inf*0 is nan, and so is
+  ours;
 - uniform folding: an elementwise or data-movement equation whose inputs each hold a single
   repeated value becomes `broadcast_to(literal)`, whatever its size (no large constant is made);
 - folding: an equation whose inputs are all literals or constants, with a small output, is
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Eqn, Function, Lit, Var, is_float
+from ..ir import Eqn, Function, Lit, Var, ZeroCotangent, is_float
 from ..primitives import get_primitive
 
 _FOLD_MAX_SIZE = 64
@@ -86,13 +88,14 @@ def _uniform_result(eqn, vals, params):
 
 
 def _symbolic_zero(atom, producers) -> bool:
-    """Whether `atom` is a zero made by AD or by this pass: broadcast_to of a literal 0, possibly
-    reshaped (user code yields literals, constants or computed values instead)."""
+    """Whether `atom` is a zero made by AD or by this pass: broadcast_to of a ZeroCotangent,
+    possibly reshaped. The literal's type is the mark: user code's zeros (np.zeros_like(x) is a
+    broadcast literal 0 too) are plain literals."""
     eqn = producers.get(id(atom)) if isinstance(atom, Var) else None
     while eqn is not None and eqn.prim.name == "reshape":
         eqn = producers.get(id(eqn.inputs[0])) if isinstance(eqn.inputs[0], Var) else None
-    return (eqn is not None and eqn.prim.name == "broadcast_to" and isinstance(eqn.inputs[0], Lit)
-            and eqn.inputs[0].value == 0)
+    return (eqn is not None and eqn.prim.name == "broadcast_to"
+            and isinstance(eqn.inputs[0], ZeroCotangent) and eqn.inputs[0].value == 0)
 
 
 def _exact_rescale(inputs, vals, consts, producers, out):
@@ -159,7 +162,8 @@ def simplify(fn: Function) -> Function:
         # a product with AD's zero contributes nothing: -0.0 (floats), so that adding it
         # later folds exactly (x + -0.0 is x; x + 0.0 is not, at x = -0.0)
         zero = np.float64(-0.0) if is_float(out.dtype) else 0
-        return Eqn(get_primitive("broadcast_to"), [Lit(zero, out.dtype)], {"shape": out.shape},
+        return Eqn(get_primitive("broadcast_to"), [ZeroCotangent(zero, out.dtype)],
+                   {"shape": out.shape},
                    [out])
 
     for eqn in fn.eqns:
@@ -224,10 +228,14 @@ def simplify(fn: Function) -> Function:
                     inputs[k] = Lit(vals[k], inputs[k].dtype)
         uniform = _uniform_result(eqn, vals, params)
         if uniform is not None:
+            # moving AD's zero around (a broadcast or reshape of it) leaves AD's zero
+            kind = ZeroCotangent if name in _UNIFORM_MOVES and all(
+                isinstance(i, ZeroCotangent) or _symbolic_zero(i, producers)
+                for i in inputs) else Lit
             if out.shape == ():
-                subst[id(out)] = Lit(uniform, out.dtype)
+                subst[id(out)] = kind(uniform, out.dtype)
             else:
-                new = Eqn(get_primitive("broadcast_to"), [Lit(uniform, out.dtype)],
+                new = Eqn(get_primitive("broadcast_to"), [kind(uniform, out.dtype)],
                           {"shape": out.shape}, [out], eqn.loc)
                 eqns.append(new)
                 producers[id(out)] = new
