@@ -128,6 +128,7 @@ CASES["cumprod"] = [([n(3, 4)], {"axis": 1}), ([n(5)], {"axis": 0}),
 CASES["cumprod_grad"] = [([n(3, 4), n(3, 4), n(3, 4)], {"axis": 1}),
                          ([n(5), n(5), n(5)], {"axis": 0})]
 CASES["maximum"] = CASES["minimum"] = _binary_cases(distinct, lambda *s: distinct(*s) + 0.013)
+CASES["fmax"] = CASES["fmin"] = CASES["maximum"]  # (ties and NaNs: tests/test_ties.py)
 CASES["select"] = [([n(3, 4) > 0, n(3, 4), n(3, 4)], {}), ([n(3, 4) > 0, n(4), n(3, 1)], {}),
                    ([n(4) > 0, n(3, 4), np.float64(0.5)], {})]
 _AXES = [(0,), (1,), (0, 2), (0, 1, 2), ()]

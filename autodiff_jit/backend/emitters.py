@@ -203,6 +203,14 @@ def _fmax(b, x, y, is_max):
     return _intr(b, "llvm.smax" if is_max else "llvm.smin", x, y)
 
 
+def _fmax_ignoring_nan(b, x, y, is_max):
+    """np.fmax / np.fmin: a NaN operand loses; on a tie (0.0 vs -0.0 too) the first, as numpy."""
+    if not is_float_type(x.type):
+        return _fmax(b, x, y, is_max)
+    keep_x = b.or_(b.fcmp_ordered(">=" if is_max else "<=", x, y), b.fcmp_unordered("uno", y, y))
+    return b.select(keep_x, x, y)
+
+
 def _fmod(b, x, y):
     """np.fmod: frem is C's fmod; integers take srem, guarded where it is undefined (numpy
     gives 0 for a divisor of 0, and INT_MIN % -1 is 0)."""
@@ -237,6 +245,8 @@ def _binop(b, name, x, y):
         return _fmax(b, x, y, True)
     if name == "minimum":
         return _fmax(b, x, y, False)
+    if name in ("fmax", "fmin"):
+        return _fmax_ignoring_nan(b, x, y, name == "fmax")
     if name in _CMP:
         op = _CMP[name]
         if fl:

@@ -16,7 +16,7 @@ from ..primitives import bind
 from ..primitives import elementwise as E
 from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, ufunc
 from .reductions import all_
-from .ufuncs import _no_bool, add, divide, maximum, minimum, multiply, stop_gradient, subtract
+from .ufuncs import _no_bool, add, divide, multiply, stop_gradient, subtract
 
 _u = UFUNCS  # the ufunc table: the implementations registered in ufuncs.py
 
@@ -66,26 +66,27 @@ _BIG = 1e8  # above this, sqrt(1 + x*x) == |x| in float64 and float32
 def arcsinh(x):
     x = _float_ufunc(x, "arcsinh")
     a = _abs(x)
-    small = minimum(a, _BIG)
-    big = maximum(a, _BIG)
+    big_a = _u[np.greater](a, _BIG)
+    # selects, not minimum/maximum: at a == _BIG the gradient is the s branch's, not half of it
+    small, big = _where(big_a, _BIG, a), _where(big_a, a, _BIG)
     # asinh(a) = log1p(a + a^2 / (1 + sqrt(1 + a^2)))
     s = _u[np.log1p](add(small, divide(multiply(small, small),
                                        add(1.0, _u[np.sqrt](add(1.0, multiply(small, small)))))))
     b = add(_u[np.log](big), float(np.log(2.0)))
-    r = _where(_u[np.greater](a, _BIG), b, s)
+    r = _where(big_a, b, s)
     return _where(signbit(x), _u[np.negative](r), r)
 
 
 @ufunc(np.arccosh)
 def arccosh(x):
     x = _float_ufunc(x, "arccosh")
-    small = minimum(x, _BIG)
-    big = maximum(x, _BIG)
+    big_x = _u[np.greater](x, _BIG)
+    small, big = _where(big_x, _BIG, x), _where(big_x, x, _BIG)  # (as arcsinh's)
     t = subtract(small, 1.0)
     # acosh(x) = log1p(t + sqrt(t (t + 2))), t = x - 1 (NaN for x < 1, as numpy)
     s = _u[np.log1p](add(t, _u[np.sqrt](multiply(t, add(t, 2.0)))))
     b = add(_u[np.log](big), float(np.log(2.0)))
-    r = _where(_u[np.greater](x, _BIG), b, s)
+    r = _where(big_x, b, s)
     return _where(_u[np.less](x, 1.0), np.nan, r)
 
 
@@ -305,19 +306,16 @@ def float_power(a, b):
     return _u[np.power](a, b)
 
 
-def _fextremum(keep_a):
-    """np.fmax/np.fmin: NaN-ignoring; on ties (0.0 vs -0.0 too) the first argument, as numpy."""
+def _fextremum(prim):
+    """np.fmax/np.fmin: NaN-ignoring; on ties (0.0 vs -0.0 too) the first argument's value, as
+    numpy; ties share the gradient as np.maximum's do."""
     def fn(a, b):
-        a, b = E.promote(asvalue(a), asvalue(b))
-        pick_a = keep_a(a, b)
-        if is_float(_dtype(a)):
-            pick_a = _u[np.logical_or](pick_a, _u[np.isnan](b))
-        return _where(pick_a, a, b)
+        return bind(prim, *E.promote(asvalue(a), asvalue(b)))
     return fn
 
 
-fmax = ufunc(np.fmax)(_fextremum(_u[np.greater_equal]))
-fmin = ufunc(np.fmin)(_fextremum(_u[np.less_equal]))
+fmax = ufunc(np.fmax)(_fextremum(E.fmax))
+fmin = ufunc(np.fmin)(_fextremum(E.fmin))
 
 
 @ufunc(np.logaddexp2)

@@ -56,7 +56,8 @@ RECOMPUTE_MAX_FLOPS = 8
 RECOMPUTE_MAX_USES = 4
 MAX_INLINE_DEPTH = 200   # operations in one inlined chain before a value is stored
 _FLOPS = {"add": 1, "sub": 1, "mul": 1, "neg": 1, "abs": 1, "sign": 2, "maximum": 1,
-          "minimum": 1, "select": 1, "lt": 1, "le": 1, "gt": 1, "ge": 1, "eq": 1, "ne": 1,
+          "minimum": 1, "fmax": 2, "fmin": 2, "select": 1, "lt": 1, "le": 1, "gt": 1, "ge": 1,
+          "eq": 1, "ne": 1,
           "logical_and": 1, "logical_or": 1, "logical_xor": 1, "logical_not": 1,
           "floor": 1, "ceil": 1, "round": 1, "stop_gradient": 0, "convert_element_type": 1,
           "div": 4, "sqrt": 4}

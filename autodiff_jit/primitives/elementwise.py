@@ -394,11 +394,23 @@ def _c_pow(a, b):
 
 
 pow_ = _binary("pow", _c_pow, _pow_da, _pow_db, float_only=True)
-# Ties send the whole gradient to the first argument (PyTorch's clamp convention).
-maximum = _binary("maximum", np.maximum, lambda g, out, a, b: select(a >= b, g, 0.0),
-                  lambda g, out, a, b: select(a >= b, 0.0, g), torch_name="MaximumBackward0")
-minimum = _binary("minimum", np.minimum, lambda g, out, a, b: select(a <= b, g, 0.0),
-                  lambda g, out, a, b: select(a <= b, 0.0, g), torch_name="MinimumBackward0")
+def _balanced(mine, other):
+    """The partial of max/min (and fmax/fmin) for the operand `mine`: g where it is the result,
+    halved where the other operand is too (a tie); 0 elsewhere, NaN results included.
+    JAX's `_balanced_eq` rule for lax.max/min (autograd's `balanced_eq`, torch.maximum)."""
+    def partial(g, out, a, b):
+        x, y = (a, b) if mine == 0 else (b, a)
+        return select(x == out, select(y == out, g * 0.5, g), 0.0)
+    return partial
+
+
+maximum = _binary("maximum", np.maximum, _balanced(0, 1), _balanced(1, 0),
+                  torch_name="MaximumBackward0")
+minimum = _binary("minimum", np.minimum, _balanced(0, 1), _balanced(1, 0),
+                  torch_name="MinimumBackward0")
+# numpy's NaN-ignoring fmax/fmin: where one operand is NaN the other is the result and gets g
+fmax = _binary("fmax", np.fmax, _balanced(0, 1), _balanced(1, 0), torch_name="FmaxBackward0")
+fmin = _binary("fmin", np.fmin, _balanced(0, 1), _balanced(1, 0), torch_name="FminBackward0")
 
 # C's fmod (the remainder of truncated division, exact); JAX's rem rule: d/da = 1,
 # d/db = -trunc(a / b).

@@ -786,7 +786,7 @@ class Tensor(GraphTensor, ArrayOps):
     def double(self): return self.astype(np.float64)
 
     def clamp(self, min=None, max=None):
-        return record_as("ClampBackward1", FUNCTIONS[_NP_CLIP], self, min, max)
+        return clamp(self, min, max)
 
     def unsqueeze(self, dim):
         return np.expand_dims(self, dim)
@@ -1256,7 +1256,9 @@ def sigmoid(x):
 
 @_composite("ReluBackward0")
 def relu(x):
-    return np.maximum(x, 0.0)
+    # np.maximum(x, 0)'s values with torch's threshold_backward gradient: g where x > 0, so 0
+    # at x == 0 (np.maximum's tie rule would give half) and at NaN
+    return np.where(x > 0, x, np.where(x <= 0, 0.0, np.nan))
 
 
 def mean(x, dim=None, keepdim=False, axis=None):
@@ -1290,7 +1292,20 @@ def pow(x, e):  # noqa: A001
 
 
 def clamp(x, min=None, max=None):  # noqa: A002
-    return record_as("ClampBackward1", FUNCTIONS[_NP_CLIP], x, min, max)
+    return record_as("ClampBackward1", _torch_clamp, x, min, max)
+
+
+def _torch_clamp(x, lo, hi):
+    """np.clip's values with torch.clamp's gradient: x gets g where lo <= x <= hi, bounds
+    included (np.clip follows JAX: maximum/minimum, half the gradient at a bound); outside,
+    the bound that is the result gets it (through np.clip)."""
+    clipped = FUNCTIONS[_NP_CLIP](x, lo, hi)
+    inside = None
+    for bound, keeps in ((lo, np.greater_equal), (hi, np.less_equal)):
+        if bound is not None:
+            ok = keeps(x, bound)
+            inside = ok if inside is None else ok & inside
+    return clipped if inside is None else np.where(inside, x, clipped)
 
 
 def maximum(a, b): return np.maximum(a, b)
