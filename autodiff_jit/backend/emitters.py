@@ -194,20 +194,24 @@ def _unary_expr(L, eqn, index):
 
 
 def _fmax(b, x, y, is_max):
-    """np.maximum / np.minimum: NaN-propagating."""
+    """np.maximum / np.minimum: NaN-propagating; on a tie the second operand, as numpy's array
+    loops (so maximum(-0.0, 0.0) is 0.0 and maximum(0.0, -0.0) is -0.0, where llvm.maximum
+    would order -0.0 below 0.0)."""
     ty = x.type
     if is_float_type(ty):
-        return _intr(b, "llvm.maximum" if is_max else "llvm.minimum", x, y)
+        keep_x = b.or_(b.fcmp_ordered(">" if is_max else "<", x, y), b.fcmp_unordered("uno", x, x))
+        return b.select(keep_x, x, y)
     if ty == I1:
         return b.or_(x, y) if is_max else b.and_(x, y)
     return _intr(b, "llvm.smax" if is_max else "llvm.smin", x, y)
 
 
 def _fmax_ignoring_nan(b, x, y, is_max):
-    """np.fmax / np.fmin: a NaN operand loses; on a tie (0.0 vs -0.0 too) the first, as numpy."""
+    """np.fmax / np.fmin: a NaN operand loses; on a tie (0.0 vs -0.0 too) the second, as
+    numpy's array loops (its scalar loop keeps the first: the sign of a zero is unspecified)."""
     if not is_float_type(x.type):
         return _fmax(b, x, y, is_max)
-    keep_x = b.or_(b.fcmp_ordered(">=" if is_max else "<=", x, y), b.fcmp_unordered("uno", y, y))
+    keep_x = b.or_(b.fcmp_ordered(">" if is_max else "<", x, y), b.fcmp_unordered("uno", y, y))
     return b.select(keep_x, x, y)
 
 

@@ -307,8 +307,8 @@ def float_power(a, b):
 
 
 def _fextremum(prim):
-    """np.fmax/np.fmin: NaN-ignoring; on ties (0.0 vs -0.0 too) the first argument's value, as
-    numpy; ties share the gradient as np.maximum's do."""
+    """np.fmax/np.fmin: NaN-ignoring; ties share the gradient as np.maximum's do (the value of
+    a 0.0 vs -0.0 tie: the second operand, as numpy's array loops)."""
     def fn(a, b):
         return bind(prim, *E.promote(asvalue(a), asvalue(b)))
     return fn

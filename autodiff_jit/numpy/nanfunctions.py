@@ -78,7 +78,10 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=
             a = E.cast(a, np.dtype(dtype))
     n = _count(a, axis, True)
     mu = divide(sum_(_replace(a, 0), axis, keepdims=True), n)
-    d = _replace(subtract(a, mu), 0)
+    # zero where a is NaN, not where a - mu is (inf - inf is NaN, and so is numpy's nanvar)
+    m = _nan(a)
+    d = subtract(a, mu)
+    d = d if m is None else E.select(m, np.zeros((), _dtype(d))[()], d)
     return divide(sum_(multiply(d, d), axis, keepdims=keepdims),
                   subtract(_count(a, axis, keepdims), float(ddof)))
 

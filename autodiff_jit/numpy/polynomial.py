@@ -88,7 +88,21 @@ def polysub(a1, a2):
 
 @implements(np.polymul)
 def polymul(a1, a2):
-    return convolve(_coeffs(a1), _coeffs(a2))
+    """numpy's: np.convolve of the two after poly1d has stripped their leading zeros. That is
+    done for a constant operand; a traced one keeps its length (numpy's would depend on the
+    values), so a traced leading zero gives extra leading zero coefficients."""
+    return convolve(_stripped(a1), _stripped(a2))
+
+
+def _stripped(p):
+    """Coefficients without leading zeros (all zeros: [0]) if constant, as numpy's poly1d."""
+    if _is_traced(p):
+        return _coeffs(p)
+    c = np.atleast_1d(np.asarray(p))
+    if c.ndim == 1:
+        c = np.trim_zeros(c, "f")
+        c = c if c.size else np.zeros(1, np.asarray(p).dtype)
+    return _coeffs(c)
 
 
 @implements(np.polydiv)

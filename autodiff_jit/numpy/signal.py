@@ -1,6 +1,7 @@
 """numpy's signal-like functions: convolve, correlate, interp, gradient, trapezoid, unwrap,
-ediff1d. convolve is one gather (the Toeplitz matrix of a, as an index map) and one
-matrix-vector product, so its gradient is a scatter-add and a product."""
+ediff1d. convolve is a sum of shifted products (short kernels) or one gather (the Toeplitz
+band of a, as an index map) times the kernel, summed along the band: only real terms are
+multiplied, so an inf in the kernel gives inf, not the NaN of a padding 0 * inf."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,6 @@ from ..primitives import bind
 from ..primitives import elementwise as E, indexing as I
 from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
 from ._gather import gather
-from .products import dot
 from .indexing import _index_array
 from .reductions import cumsum, sum_
 from .shape import concatenate, diff, flip, moveaxis, ravel, reshape
@@ -55,12 +55,16 @@ def _full_conv(a, v):
                      for i in range(0, len(terms), 2)]
         # numpy's sums start at +0.0: all -0.0 terms give +0.0
         return add(terms[0], 0.0) if is_float(_dtype(terms[0])) else terms[0]
-    # T[i, k] = a[i - k] (0 outside)
+    # T[i, k] = a[i - k] where 0 <= i - k < n: the products T * v outside that band are not
+    # terms (selected away, not multiplied by a padding 0: 0 * inf would be NaN where numpy has
+    # no term), summed along k (one fused loop; faster than the Toeplitz matrix times v)
     i = np.arange(n + m - 1)[:, None]
     k = np.arange(m)[None, :]
     src = i - k
-    toeplitz = gather(a, np.where((src >= 0) & (src < n), src, -1))
-    return dot(toeplitz, v)
+    band = (src >= 0) & (src < n)
+    terms = E.select(band, multiply(gather(a, np.where(band, src, -1)), v),
+                     np.zeros((), _dtype(a))[()])
+    return add(sum_(terms, 1), 0.0) if is_float(_dtype(a)) else sum_(terms, 1)
 
 
 def _mode_slice(full, n, m, mode):

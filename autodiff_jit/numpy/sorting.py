@@ -139,12 +139,13 @@ def _count(a, v, strict):
     a = asvalue(a)
     v = asvalue(v)
     cmp = UFUNCS[np.less] if strict else UFUNCS[np.less_equal]
-    # NaN in a sorts last: it counts as larger than everything but NaN
-    hits = cmp(a, expand_dims(v, -1))
+    vv = expand_dims(v, -1)
+    hits = cmp(a, vv)
     if is_float(_dtype(a)):
+        # numpy's order puts NaN last: a NaN v is above every number (strict) or every value
+        nan_v = UFUNCS[np.isnan](vv)
         hits = UFUNCS[np.logical_or](hits, UFUNCS[np.logical_and](
-            UFUNCS[np.isnan](a), UFUNCS[np.isnan](expand_dims(v, -1)) if not strict
-            else UFUNCS[np.logical_and](UFUNCS[np.isnan](a), False)))
+            nan_v, UFUNCS[np.logical_not](UFUNCS[np.isnan](a))) if strict else nan_v)
     return sum_(hits, -1)
 
 
@@ -163,6 +164,19 @@ def searchsorted(a, v, side="left", sorter=None):
     return _count(a, v, side == "left")
 
 
+def _monotonicity(b):
+    """numpy's check of constant bins (NaN comparisons false): 1 increasing (or constant),
+    -1 decreasing, 0 neither; the first step that is not a repeat decides the direction."""
+    steps = b[1:][b[1:] != b[0]] if b.size else b
+    if not steps.size:
+        return 1
+    first = int(np.flatnonzero(b != b[0])[0])
+    rest = b[first:]
+    if b[0] < b[first]:
+        return 0 if np.any(rest[:-1] > rest[1:]) else 1
+    return 0 if np.any(rest[:-1] < rest[1:]) else -1
+
+
 @implements(np.digitize)
 def digitize(x, bins, right=False):
     bins = asvalue(bins)
@@ -171,12 +185,13 @@ def digitize(x, bins, right=False):
     x = asvalue(x)
     n = _shape(bins)[0]
     up = searchsorted(bins, x, "left" if right else "right")
-    down = UFUNCS[np.subtract](n, searchsorted(flip(bins), x, "right" if right else "left"))
+    # numpy: len(bins) - searchsorted(bins[::-1], x, side) with the same side as `up`
+    down = UFUNCS[np.subtract](n, searchsorted(flip(bins), x, "left" if right else "right"))
     if not _is_traced(bins):
-        b = np.asarray(bins)
-        if n > 1 and not (np.all(b[1:] >= b[:-1]) or np.all(b[1:] <= b[:-1])):
+        mono = _monotonicity(np.asarray(bins))
+        if mono == 0:
             raise ValueError("bins must be monotonically increasing or decreasing")
-        return up if n <= 1 or b[0] <= b[-1] else down
+        return up if mono == 1 else down
     return E.select(UFUNCS[np.less_equal](bins[0], bins[n - 1]), up, down)
 
 
