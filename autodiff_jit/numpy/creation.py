@@ -188,8 +188,9 @@ def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
 def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
     num = _num(num)
     start, stop = E.promote(asvalue(start), asvalue(stop), to_float=True)
+    # the sign is constant almost everywhere; NaN (numpy's np.sign) for a NaN or zero start
     sign = np.sign(start) if not _is_traced(start) else \
-        E.select(start < 0, -1.0, 1.0)  # the sign is constant almost everywhere
+        E.select(start < 0, -1.0, E.select(start > 0, 1.0, np.nan))
     start, stop = divide(start, sign), divide(stop, sign)
     res = logspace(np.log10(start), np.log10(stop), num, endpoint, 10.0)
     shape = _shape(res)

@@ -226,13 +226,17 @@ def setitem_positions(x, positions, value):
     flat = np.asarray(positions).ravel()
     value = E.cast(asvalue(value), _dtype(x))
     src = ravel(broadcast_to(value, np.shape(positions)))
+    if flat.size == 0:
+        return x
     targets, first_from_end = np.unique(flat[::-1], return_index=True)
     winners = (len(flat) - 1 - first_from_end).astype(np.int64)  # last write to each target
-    if not np.array_equal(targets, flat):  # reorder (and drop overwritten writes) to match
-        src = bind(I.take_p, src, winners, axis=0)
-    written = I.take_add(src, targets.astype(np.int64), 0, size)
+    # each position gathers the value written to it (no arithmetic: a scatter-add into zeros
+    # would turn a written -0.0 into 0.0)
+    source = np.zeros(size, np.int64)
+    source[targets] = winners
     mask = np.zeros(size, bool)
     mask[targets] = True
+    written = bind(I.take_p, src, source, axis=0)
     return S.reshape(E.select(mask, written, ravel(x)), shape)
 
 

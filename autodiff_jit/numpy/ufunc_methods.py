@@ -179,8 +179,11 @@ def at(uf, a, indices, b=None, /):
     vals = broadcast_to(E.cast(asvalue(b), _dtype(a)), np.shape(pos))
     if uf == np.subtract:  # ==: while routed, np.subtract is numpy/lists.py's wrapper
         vals = UFUNCS[np.negative](vals)
-    added = I.take_add(ravel(vals), np.asarray(pos, np.int64).ravel(), 0, size)
-    a[...] = UFUNCS[np.add](a, reshape(added, shape))
+    flat = np.asarray(pos, np.int64).ravel()
+    added = reshape(I.take_add(ravel(vals), flat, 0, size), shape)
+    touched = np.zeros(size, bool)
+    touched[flat] = True   # elsewhere a is kept as it is (a + 0.0 would turn -0.0 into 0.0)
+    a[...] = E.select(touched.reshape(shape), UFUNCS[np.add](a, added), a)
 
 
 def _at_in_rounds(uf, a, pos, b):

@@ -23,13 +23,32 @@ SPECIALS = np.array([np.inf, -np.inf, np.nan, -0.0, 0.0, 1e300, -1e300, 1e-310, 
 MODES = ("compiled", "interpret", "tape")
 _SAMPLE = 60   # cases in the default run (x 3 modes)
 
-# Where numpy's own answer is unspecified or value-dependent: case id -> (modes, reason).
+# Where numpy's own answer is unspecified or value-dependent: case id -> (modes, reason). The
+# case must fail there (an expected failure, checked: a match asks to remove the entry). A key
+# without "#" covers every draw of the case and a match is fine (the difference depends on
+# the drawn values).
 ALLOWED = {
-    "test_polynomial_signal:polydiv": (("compiled", "interpret"),
+    "test_polynomial_signal:polydiv": (
+        ("compiled", "interpret"),
         "numpy strips the remainder's leading terms while allclose(r[0], 0): a value-dependent "
-        "length (none is stripped when a NaN reaches r[0]); traced, the remainder has the "
-        "static length len(v) - 1 (docs/numpy.md, polydiv)"),
+        "length (none is stripped when a NaN or inf reaches r[0]); traced, the remainder has "
+        "the static length len(v) - 1 (docs/numpy.md: polydiv)"),
+    "test_polynomial_signal:polymul": (
+        ("compiled", "interpret"),
+        "numpy's poly1d strips leading zeros (here a traced -0.0) before convolving: a value-"
+        "dependent length; a traced operand keeps its length (a constant one is stripped)"),
+    "test_statistics:cov#2": (
+        ("compiled",),
+        "the products of deviations overflow to +inf and to -inf (1e300 squared): the IEEE sum "
+        "is NaN; numpy's BLAS (OpenBLAS's dgemm) returns -inf, interpret mode calls it too"),
+    "test_polynomial_signal:polyfit_cov#2": (
+        ("compiled", "interpret"),
+        "least squares with an infinite y: numpy's LAPACK gelsd (an SVD) gives NaN, ours "
+        "(pinv(A) @ y, A finite) gives +-inf; no least-squares solution is a number here"),
 }
+# numpy's default sort (introsort / SIMD) is not stable: the order of -0.0 and 0.0, equal
+# keys, is unspecified; ours keeps them in input order (kind="stable")
+ZERO_SIGNS_FREE = {"test_sorting:sort_f32#2", "test_sorting:method_sort#2"}
 
 
 def _specialize(a, rng):
@@ -58,8 +77,8 @@ def _special_cases(variant=0):
                 args = [_specialize(a, rng) if isinstance(a, np.ndarray) and a.dtype == np.float64
                         and a.size else a for a in case[1]]
                 if any(a is not b for a, b in zip(args, case[1])):
-                    cases.append(pytest.param(case[0], args, cid,
-                                              id=cid if not variant else f"{cid}#{variant}"))
+                    pid = cid if not variant else f"{cid}#{variant}"
+                    cases.append(pytest.param(case[0], args, pid, id=pid))
     return cases
 
 
@@ -75,7 +94,7 @@ def _magnitude(args):
     return max(vals, default=1.0)
 
 
-def assert_same_values(g, w, scale, what):
+def assert_same_values(g, w, scale, what, zero_signs=True):
     g, w = np.asarray(g), np.asarray(w)
     assert (g.dtype, g.shape) == (w.dtype, w.shape), what
     if w.dtype.kind != "f":
@@ -90,23 +109,27 @@ def assert_same_values(g, w, scale, what):
     eps = np.finfo(w.dtype).eps
     np.testing.assert_allclose(g[fin], w[fin], rtol=64 * eps, atol=64 * eps * scale,
                                err_msg=f"{what}: finite values")
+    if not zero_signs:
+        return
     exact_zero = fin & (w == 0) & (g == 0)
     np.testing.assert_array_equal(np.signbit(g[exact_zero]), np.signbit(w[exact_zero]),
                                   err_msg=f"{what}: signs of zeros")
 
 
 def _check(f, args, cid, mode):
-    modes, reason = ALLOWED.get(cid, ((), ""))
+    strict = cid in ALLOWED and "#" in cid
+    modes, reason = ALLOWED.get(cid, ALLOWED.get(cid.split("#")[0], ((), "")))
     if mode not in modes:
-        return _compare(f, args, mode)
+        return _compare(f, args, mode, cid not in ZERO_SIGNS_FREE)
     try:
-        _compare(f, args, mode)
+        _compare(f, args, mode, True)
     except AssertionError:
         pytest.xfail(reason)
-    pytest.fail(f"{cid} is allowlisted in mode {mode} but matches numpy: remove it from ALLOWED")
+    if strict:
+        pytest.fail(f"{cid} is allowlisted in mode {mode} but matches numpy: remove it")
 
 
-def _compare(f, args, mode):
+def _compare(f, args, mode, zero_signs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # numpy's own warnings (overflow, invalid, ...)
         with np.errstate(all="ignore"):
@@ -117,7 +140,7 @@ def _compare(f, args, mode):
             got = ad.jit(f, mode=mode)(*args)
     scale = _magnitude(args)
     for k, (g, w) in enumerate(zip(_leaves(got), _leaves(want))):
-        assert_same_values(g, w, scale, f"mode={mode} result {k}")
+        assert_same_values(g, w, scale, f"mode={mode} result {k}", zero_signs)
 
 
 def test_the_tables_have_special_value_cases():
