@@ -32,7 +32,7 @@ ALLOWED = {
         ("compiled", "interpret"),
         "numpy strips the remainder's leading terms while allclose(r[0], 0): a value-dependent "
         "length (none is stripped when a NaN or inf reaches r[0]); traced, the remainder has "
-        "the static length len(v) - 1 (docs/numpy.md: polydiv)"),
+        "the static length len(v) - 1 (numpy/polynomial.py: polydiv)"),
     "test_polynomial_signal:polymul": (
         ("compiled", "interpret"),
         "numpy's poly1d strips leading zeros (here a traced -0.0) before convolving: a value-"
