@@ -167,10 +167,9 @@ def searchsorted(a, v, side="left", sorter=None):
 def _monotonicity(b):
     """numpy's check of constant bins (NaN comparisons false): 1 increasing (or constant),
     -1 decreasing, 0 neither; the first step that is not a repeat decides the direction."""
-    steps = b[1:][b[1:] != b[0]] if b.size else b
-    if not steps.size:
+    if b.size == 0 or np.all(b[1:] == b[0]):
         return 1
-    first = int(np.flatnonzero(b != b[0])[0])
+    first = int(np.flatnonzero(b != b[0])[0])   # (0 if b[0] is NaN: its comparisons are false)
     rest = b[first:]
     if b[0] < b[first]:
         return 0 if np.any(rest[:-1] > rest[1:]) else 1

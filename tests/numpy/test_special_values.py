@@ -193,3 +193,29 @@ def test_extrema_of_signed_zeros_and_nans_as_numpy(mode):
     for f in (np.maximum, np.minimum, np.fmax, np.fmin, lambda p, q: np.clip(p, q, 1.0)):
         with np.errstate(all="ignore"):
             assert_same_values(ad.jit(f, mode=mode)(a, b), f(a, b), 1.0, mode)
+
+
+@pytest.mark.parametrize("mode", MODES[:2])
+def test_searchsorted_and_digitize_put_nan_last_as_numpy(mode):
+    vals = np.array([np.nan, -np.inf, 1.0, 2.0, 3.0, 2.5, np.inf, -0.0, 0.0])
+    for bins in ([1.0, 2.0, 3.0], [3.0, 2.0, 1.0], [1.0, 2.0, np.nan], [np.inf, 1.0, 1.0, -0.0],
+                 [2.0], [1.0, 1.0, 2.0], [2.0, 2.0, 1.0], [np.nan, 2.0, 1.0]):
+        b = np.array(bins)
+        for right in (False, True):
+            got = ad.jit(lambda v: np.digitize(v, b, right=right), mode=mode)(vals)
+            np.testing.assert_array_equal(got, np.digitize(vals, b, right=right), str(bins))
+    b = np.array([1.0, 2.0, 2.0, np.nan])
+    for side in ("left", "right"):
+        got = ad.jit(lambda v: np.searchsorted(b, v, side), mode=mode)(vals)
+        np.testing.assert_array_equal(got, np.searchsorted(b, vals, side))
+    with pytest.raises(ValueError, match="monotonically"):
+        ad.jit(lambda v: np.digitize(v, np.array([1.0, 3.0, 2.0])), mode=mode)(vals)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_nanvar_keeps_an_inf_minus_inf_nan(mode):
+    x = np.array([[-np.inf, 1.0, np.nan], [2.0, np.nan, 3.0], [np.inf, -np.inf, 0.0]])
+    for f in (np.nanvar, lambda a: np.nanstd(a, axis=1), lambda a: np.nanvar(a, axis=0)):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert_same_values(ad.jit(f, mode=mode)(x), f(x), 3.0, mode)
