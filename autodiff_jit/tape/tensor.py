@@ -24,7 +24,7 @@ from ..errors import TensorArrayConversionError
 from ..ir import AVal, is_float
 from ..numpy import FUNCTIONS, ArrayOps, UFUNCS, setitem as _np_setitem, setitem_positions
 from ..numpy import matmul as _np_matmul
-from ..numpy.ufuncs import power_operator
+from ..numpy.ufuncs import power_operator, stop_gradient as _stop_gradient
 from ..numpy._base import call as _np_call, check_args
 from ..numpy.reductions import sum_ as _np_sum, mean as _np_mean, var as _np_var, \
     std as _np_std
@@ -1258,7 +1258,7 @@ def sigmoid(x):
 def relu(x):
     # np.maximum(x, 0)'s values with torch's threshold_backward gradient: g where x > 0, so 0
     # at x == 0 (np.maximum's tie rule would give half) and at NaN
-    return np.where(x > 0, x, np.where(x <= 0, 0.0, np.nan))
+    return np.where(x > 0, x, _stop_gradient(np.maximum(x, 0.0)))
 
 
 def mean(x, dim=None, keepdim=False, axis=None):
