@@ -101,14 +101,6 @@ def mul_into_fresh(g, d, *inputs):
     return g * d
 
 
-def neg_into_fresh(p, *inputs):
-    """-p, written into p when it is a numpy array the rule just computed (the outer product
-    of a solve's gradient, -gb x^T); a new value (or a recorded neg) otherwise."""
-    if type(p) is np.ndarray and _is_fresh(p, *inputs):
-        return np.negative(p, out=p)
-    return -p
-
-
 # ---------------------------------------------------------------------------------------------
 # batching (vmap; see batching.py)
 

@@ -15,7 +15,7 @@ import numpy as np
 from ..ir import AVal, is_float
 from .core import Primitive, aval_of, bind, register
 from . import host, reductions as R, shape as S
-from .elementwise import mul_into_fresh, neg_into_fresh
+from .elementwise import mul_into_fresh
 from .matrix_ops import diag_part, eye, from_lower, mT, mm, phi, stack_batch, tri_mask, \
     tril, triu
 
@@ -84,7 +84,9 @@ def _op_a_x(ta, x, trans):
 def _solve_vjp(cts, outs, a, b):
     x, lu, piv = outs
     gb = lu_solve(a, lu, piv, cts[0], trans=True)
-    return neg_into_fresh(_outer(gb, x), gb, x), gb
+    # -(gb x^T) as (-gb) x^T: the negation on the n x k factor, not the n x n product (the
+    # same values: rounding is symmetric in sign)
+    return _outer(-gb, x), gb
 
 
 def _solve_jvp(t, outs, a, b):
@@ -129,7 +131,7 @@ def _lu_solve_impl(a, lu, piv, b, *, trans):
 # Giles 2008, sec. 2.3.1, for op(A)^{-1} B; the factors are a cache of A (no derivative)
 def _lu_solve_vjp(g, x, a, lu, piv, b, *, trans):
     gb = lu_solve(a, lu, piv, g, trans=not trans)
-    ga = neg_into_fresh(_outer(x, gb) if trans else _outer(gb, x), gb, x)
+    ga = _outer(x, -gb) if trans else _outer(-gb, x)
     return ga, None, None, gb
 
 
