@@ -180,3 +180,36 @@ def test_integer_pow_rule_writes_only_its_own_buffer(n, y):
     got = ad.grad(lambda v: np.sum(v ** y), mode="tape")(x)
     np.testing.assert_array_equal(got, 2.0 * x if y == 2 else 3.0 * (x ** 2))
     assert np.array_equal(x, keep_x)
+
+
+def test_doubled_is_in_place_only_for_an_unshared_cotangent():
+    # x * x and x + x send one array to both inputs (one Tensor): the engine doubles it, in
+    # place only when the rule's result is held by nothing else
+    fresh = np.arange(3.0)
+    fid = id(fresh)
+    cts = (fresh, fresh)
+    del fresh
+    out = engine._doubled(cts)
+    assert id(out) == fid and np.array_equal(out, [0.0, 2.0, 4.0])
+    held = np.arange(3.0)
+    out = engine._doubled((held, held))
+    assert out is not held and np.array_equal(held, [0.0, 1.0, 2.0])
+    assert np.array_equal(out, [0.0, 2.0, 4.0])
+
+
+def test_square_and_self_sum_gradients_with_hooks():
+    # x * x (a fresh g x per input) and y + y (the pass-through g, seen by a hook) next to
+    # other uses of x and y: every value against the analytic gradient
+    seen = []
+    x = t64(np.linspace(-2.0, 3.0, 5000))
+    y = np.sin(x)
+    s = y + y
+    s.register_hook(lambda g: seen.append(g))
+    loss = (x * x).sum() + (s * 0.5).sum() + (3.0 * x).sum()
+    loss.backward()
+    xv = np.linspace(-2.0, 3.0, 5000)
+    np.testing.assert_array_equal(seen[0].numpy(), np.full(5000, 0.5))
+    np.testing.assert_allclose(x.grad.numpy(), 2 * xv + np.cos(xv) + 3.0, rtol=1e-14,
+                               atol=1e-14)
+    g = ad.grad(lambda x: np.sum(x * x) + np.sum(np.tanh(x) + np.tanh(x)), mode="tape")(xv)
+    np.testing.assert_allclose(g, 2 * xv + 2 * (1 - np.tanh(xv) ** 2), rtol=1e-14, atol=1e-14)
