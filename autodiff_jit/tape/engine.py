@@ -147,14 +147,19 @@ _refcount = sys.getrefcount
 
 
 def _accumulate(entry, i, ct):
-    """entry[i] += ct, in place when entry[i] is an ndarray only `entry` holds."""
+    """entry[i] += ct, in place when entry[i] is an ndarray only `entry` holds, else into ct
+    when ct is a rule's fresh result that only the engine's loop holds (a pending view, such
+    as an einsum's transposed cotangent, then costs no new array)."""
     cur = entry[i]
-    if type(cur) is np.ndarray and type(ct) is np.ndarray and _refcount(cur) <= _OWNED_RC \
-            and cur.base is None and cur.flags.writeable and cur.shape == ct.shape and \
+    if type(cur) is np.ndarray and type(ct) is np.ndarray and cur.shape == ct.shape and \
             cur.dtype == ct.dtype:
-        np.add(cur, ct, out=cur)
-    else:
-        entry[i] = cur + ct
+        if _refcount(cur) <= _OWNED_RC and cur.base is None and cur.flags.writeable:
+            np.add(cur, ct, out=cur)
+            return
+        if _refcount(ct) <= _OWNED_CT_RC and ct.base is None and ct.flags.writeable:
+            entry[i] = np.add(ct, cur, out=ct)   # (a + b is b + a, to the bit)
+            return
+    entry[i] = cur + ct
 
 
 def _owned_refcount():
@@ -168,6 +173,24 @@ def _owned_refcount():
 
 
 _OWNED_RC = _owned_refcount()
+
+
+def _owned_ct_refcount():
+    """The references a new cotangent has inside _accumulate when only the engine's loop
+    holds it: the rule's result sequence, the loop's zip and variable, the argument."""
+    seen = []
+
+    def probe(entry, i, ct):
+        seen.append(_refcount(ct))
+
+    def loop(ins, in_cts):
+        for x, ct in zip(ins, in_cts):
+            probe([None], 0, ct)
+    loop((None,), (np.empty(2),))
+    return seen[0]
+
+
+_OWNED_CT_RC = _owned_ct_refcount()
 
 
 def _doubled(cts):

@@ -213,3 +213,31 @@ def test_square_and_self_sum_gradients_with_hooks():
                                atol=1e-14)
     g = ad.grad(lambda x: np.sum(x * x) + np.sum(np.tanh(x) + np.tanh(x)), mode="tape")(xv)
     np.testing.assert_allclose(g, 2 * xv + 2 * (1 - np.tanh(xv) ** 2), rtol=1e-14, atol=1e-14)
+
+
+def test_shared_fresh_cotangent_of_two_tensors_not_written_into():
+    # a * b with b a detached copy of a (one array): mul's rule gives both inputs the same
+    # fresh g b; each input already holds a read-only broadcast gradient (of a large sum), so
+    # the engine would add into the new cotangent, which it must not do while the second
+    # input still needs it
+    v = np.linspace(-1.0, 2.0, 20000)
+    a = t64(v)
+    b = a.detach().requires_grad_()
+    loss = (a * b).sum() + a.sum() + b.sum()
+    loss.backward()
+    np.testing.assert_array_equal(a.grad.numpy(), v + 1.0)
+    np.testing.assert_array_equal(b.grad.numpy(), v + 1.0)
+
+
+def test_fresh_cotangent_takes_a_pending_view():
+    # x's first cotangent is a transposed view (of the einsum's rule), the second a fresh
+    # product: the sum is the analytic gradient, and the returned gradient owns its memory
+    rng = np.random.default_rng(3)
+    L = rng.standard_normal((5, 2, 2))
+    xv = rng.standard_normal((1000, 5, 2))
+    q = rng.standard_normal((1, 5, 2))
+    f = lambda x: np.sum(np.einsum("kij,nkj->nki", L, x) * 2.0 + q * x)  # noqa: E731
+    g = ad.grad(f, mode="tape")(xv)
+    want = np.broadcast_to(2.0 * np.sum(L, axis=1)[None] + q, xv.shape)
+    np.testing.assert_allclose(g, want, rtol=1e-14, atol=1e-14)
+    assert g.flags.writeable
