@@ -67,6 +67,12 @@ def _host_cpu() -> tuple[str, str]:
     return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
 
 
+def host_cpu_features() -> str:
+    """The compile target's LLVM feature string ("+avx2,-avx512f,..."): kernels that pick a
+    plan by the target's instructions ask here (the disk cache key includes it)."""
+    return _host_cpu()[1]
+
+
 def _host_target_machine():
     cpu, features = _host_cpu()
     return llvm.Target.from_default_triple().create_target_machine(

@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
+from . import vecsort
 from .emitters import EMITTERS, Emitter
 from .kernels import F64, I8P, I32, I64, Index, for_range, for_span, i64, loop_nest, \
     while_loop
@@ -501,6 +502,9 @@ def _msd_rows(L, key_at, outer, n, idx_t, emit, seen=None, finish=None):
     raw = b.bitcast(L.temp_buffer((words,), np.int64).ptr, I8P)
     bufs = _Bufs(b, raw, n, idx_t, cnt_t)
     pairs = idx_t is not None
+    # keys alone on an AVX-512 target: the vectorized quicksort, of signed keys (key ^ SIGN)
+    quick = not pairs and vecsort.enabled()
+    stored = (lambda k: b.xor(k, i64(_SIGN))) if quick else (lambda k: k)
 
     def row(dims):
         first = key_at(dims, i64(0))
@@ -509,7 +513,7 @@ def _msd_rows(L, key_at, outer, n, idx_t, emit, seen=None, finish=None):
 
         def fill(i):
             key = key_at(dims, i)
-            b.store(key, b.gep(bufs.keys[0], [i]))
+            b.store(stored(key), b.gep(bufs.keys[0], [i]))
             if pairs:
                 b.store(b.trunc(i, idx_t) if idx_t != I64 else i, b.gep(bufs.idx[0], [i]))
             b.store(b.or_(b.load(diff), b.xor(key, first)), diff)
@@ -523,17 +527,34 @@ def _msd_rows(L, key_at, outer, n, idx_t, emit, seen=None, finish=None):
             b.store(bufs.idx[0], res_i)
         d = b.load(diff)
         with b.if_then(b.icmp_unsigned("!=", d, i64(0))):
-            _msd_sort(L, bufs, n, cnt_t, d)
+            if quick:
+                vecsort.quicksort(L, bufs.keys, 1, n, lambda src, scratch, m: _lsd_signed(
+                    L, src, scratch, bufs.counts, m, cnt_t))
+            else:
+                _msd_sort(L, bufs, n, cnt_t, d)
             b.store(bufs.keys[1], res_k)
             if pairs:
                 b.store(bufs.idx[1], res_i)
         keys = b.load(res_k)
         idx = b.load(res_i) if pairs else None
         for_range(b, n, lambda i: emit(dims, i, b.load(b.gep(idx, [i])) if pairs else None,
-                                       b.load(b.gep(keys, [i]))), name="sout")
+                                       stored(b.load(b.gep(keys, [i])))), name="sout")
         if finish is not None:
             finish(dims)
     loop_nest(b, outer, row)
+
+
+def _lsd_signed(L, src, scratch, counts, m, cnt_t):
+    """Sort the m signed keys at src in place by LSD passes (the quicksort's fallback past its
+    depth limit): flipped to unsigned order and back."""
+    b = L.builder
+
+    def flip(i):
+        p = b.gep(src, [i])
+        b.store(b.xor(b.load(p), i64(_SIGN)), p)
+    for_span(b, i64(0), m, flip, "vs.unsigned")
+    _lsd_in_place(L, [src, scratch], None, counts, m, cnt_t)
+    for_span(b, i64(0), m, flip, "vs.signed")
 
 
 def key_value(b, key, dtype):

@@ -1,0 +1,76 @@
+"""backend/vecsort.py: the vectorized quicksort sortlib uses for keys-only rows on AVX-512
+targets, and the radix plan it replaces there (the plan of AVX2-only targets), each forced on
+this host: np.sort's values bit for bit numpy's stable sort's (signs of zeros, NaN payloads,
+NaNs last), the float32 permutation (composite keys) the stable one."""
+import numpy as np
+import pytest
+
+import autodiff_jit as ad
+from autodiff_jit.backend import engine, vecsort
+
+AVX512 = "+avx512f" in engine.host_cpu_features().split(",")
+PLANS = ["radix", pytest.param("quick", marks=pytest.mark.skipif(
+    not AVX512, reason="the quicksort's compress is AVX-512 code"))]
+
+
+@pytest.fixture(params=PLANS)
+def plan(request, monkeypatch):
+    monkeypatch.setattr(vecsort, "FORCE", request.param == "quick")
+    return request.param
+
+
+def _rows(n, dtype, r):
+    """Rows that stress the partition: random, few distinct values, sorted, reversed, all
+    equal, zeros of both signs with NaNs and infinities, and a pivot-killer-like sawtooth."""
+    x = r.standard_normal(n)
+    special = x.copy()
+    special[::7] = np.nan
+    special[1::7] = -np.nan
+    special[::5] = -0.0
+    special[2::5] = 0.0
+    special[3::11] = -np.inf
+    special[4::13] = np.inf
+    rows = [x, np.round(x * 2), np.sort(x), np.sort(x)[::-1], np.full(n, 0.5), special,
+            np.arange(n) % 17 - 8.0]
+    if dtype == np.int64:
+        extremes = r.choice(np.array([-2 ** 63, 2 ** 63 - 1, 0, -1, 1]), n)
+        ints = np.stack([np.round(v * 1000) for v in rows[:5]] + [rows[6]]).astype(dtype)
+        return np.vstack([ints, extremes])
+    return np.stack(rows).astype(dtype)
+
+
+def _bits(a):
+    return a.view(np.uint8)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+@pytest.mark.parametrize("n", [130, 3001])
+def test_sort_values_bitwise(plan, dtype, n):
+    x = _rows(n, dtype, np.random.default_rng(n))
+    got = ad.jit(lambda a: np.sort(a, axis=1))(x)
+    np.testing.assert_array_equal(_bits(got), _bits(np.sort(x, axis=1, kind="stable")))
+
+
+def test_sort_float32_permutation_and_gradient(plan):
+    """float32 rows sort composite keys (key << 32 | index) by either plan, for the gradient
+    too: the cotangent goes back along the stable permutation."""
+    r = np.random.default_rng(3)
+    x = _rows(2000, np.float32, r)
+    w = r.standard_normal(x.shape).astype(np.float32)
+    g = ad.grad(lambda a: np.sum(np.sort(a, axis=1) * w))(x)
+    perm = np.argsort(x, axis=1, kind="stable")
+    np.testing.assert_array_equal(g, np.take_along_axis(w, np.argsort(perm, axis=1), axis=1))
+
+
+@pytest.mark.skipif(not AVX512, reason="the quicksort's compress is AVX-512 code")
+def test_quicksort_depth_fallback(monkeypatch):
+    """Past the depth limit a task is radix-sorted in place (limit 0: every task longer than
+    BASE_MAX), then copied to the output buffer when it is not already there."""
+    monkeypatch.setattr(vecsort, "FORCE", True)
+    monkeypatch.setattr(vecsort, "DEPTH_FACTOR", 0)
+    x = _rows(1000, np.float64, np.random.default_rng(5))
+    got = ad.jit(lambda a: np.sort(a, axis=1))(x)
+    np.testing.assert_array_equal(_bits(got), _bits(np.sort(x, axis=1, kind="stable")))
+    monkeypatch.setattr(vecsort, "DEPTH_FACTOR", 1)   # fallback after some levels: both buffers
+    got = ad.jit(lambda a: np.sort(a, axis=1))(x[:, :900])
+    np.testing.assert_array_equal(_bits(got), _bits(np.sort(x[:, :900], axis=1, kind="stable")))
