@@ -502,8 +502,8 @@ def _msd_rows(L, key_at, outer, n, idx_t, emit, seen=None, finish=None):
     raw = b.bitcast(L.temp_buffer((words,), np.int64).ptr, I8P)
     bufs = _Bufs(b, raw, n, idx_t, cnt_t)
     pairs = idx_t is not None
-    # keys alone on an AVX-512 target: the vectorized quicksort, of signed keys (key ^ SIGN)
-    quick = not pairs and vecsort.enabled()
+    # on an AVX-512 target: the vectorized quicksort, of signed keys (key ^ SIGN)
+    quick = vecsort.enabled()
     stored = (lambda k: b.xor(k, i64(_SIGN))) if quick else (lambda k: k)
 
     def row(dims):
@@ -528,8 +528,10 @@ def _msd_rows(L, key_at, outer, n, idx_t, emit, seen=None, finish=None):
         d = b.load(diff)
         with b.if_then(b.icmp_unsigned("!=", d, i64(0))):
             if quick:
-                vecsort.quicksort(L, bufs.keys, 1, n, lambda src, scratch, m: _lsd_signed(
-                    L, src, scratch, bufs.counts, m, cnt_t))
+                vecsort.quicksort(L, bufs.keys, 1, n, lambda src, scratch, m, isrc, iscr:
+                                  _lsd_signed(L, (src, scratch), (isrc, iscr) if pairs else
+                                              None, bufs.counts, m, cnt_t),
+                                  bufs.idx if pairs else None)
             else:
                 _msd_sort(L, bufs, n, cnt_t, d)
             b.store(bufs.keys[1], res_k)
@@ -544,16 +546,17 @@ def _msd_rows(L, key_at, outer, n, idx_t, emit, seen=None, finish=None):
     loop_nest(b, outer, row)
 
 
-def _lsd_signed(L, src, scratch, counts, m, cnt_t):
-    """Sort the m signed keys at src in place by LSD passes (the quicksort's fallback past its
-    depth limit): flipped to unsigned order and back."""
+def _lsd_signed(L, keys, idx, counts, m, cnt_t):
+    """Stable sort of the m signed keys at keys[0] (indices along at idx[0], idx None: keys
+    alone) in place by LSD passes, keys[1]/idx[1] as scratch (the quicksort's fallback past
+    its depth limit): keys flipped to unsigned order and back."""
     b = L.builder
 
     def flip(i):
-        p = b.gep(src, [i])
+        p = b.gep(keys[0], [i])
         b.store(b.xor(b.load(p), i64(_SIGN)), p)
     for_span(b, i64(0), m, flip, "vs.unsigned")
-    _lsd_in_place(L, [src, scratch], None, counts, m, cnt_t)
+    _lsd_in_place(L, list(keys), list(idx) if idx is not None else None, counts, m, cnt_t)
     for_span(b, i64(0), m, flip, "vs.signed")
 
 

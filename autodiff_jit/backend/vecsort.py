@@ -62,14 +62,24 @@ def _splat(b, v):
                             ir.Constant(ir.VectorType(I32, W), [0] * W))
 
 
+def _less(b, a, c):
+    """a < c lane-wise for (key,) or (key, index) vector tuples (pairs: lexicographically)."""
+    lt = b.icmp_signed("<", a[0], c[0])
+    if len(a) == 1:
+        return lt
+    return b.or_(lt, b.and_(b.icmp_signed("==", a[0], c[0]), b.icmp_signed("<", a[1], c[1])))
+
+
 def _min_max(b, a, c):
-    lt = b.icmp_signed("<", a, c)
-    return b.select(lt, a, c), b.select(lt, c, a)
+    lt = _less(b, a, c)
+    return (tuple(b.select(lt, x, y) for x, y in zip(a, c)),
+            tuple(b.select(lt, y, x) for x, y in zip(a, c)))
 
 
 def network(b, vs):
-    """Bitonic sort (ascending) of the len(vs) * W keys held in the vectors vs (a power of two
-    of them), position q * W + l in lane l of vs[q]; returns the sorted vectors."""
+    """Bitonic sort (ascending) of the len(vs) * W items held in vs (a power of two of (key,)
+    or (key, index) vector tuples: pairs order lexicographically), position q * W + l in
+    lane l of vs[q]; returns the sorted tuples."""
     vs = list(vs)
     n = len(vs) * W
     k = 2
@@ -86,11 +96,13 @@ def network(b, vs):
             else:
                 perm = ir.Constant(ir.VectorType(I32, W), [lane ^ j for lane in range(W)])
                 for q in range(len(vs)):
-                    other = b.shuffle_vector(vs[q], ir.Constant(VEC, ir.Undefined), perm)
+                    other = tuple(b.shuffle_vector(x, ir.Constant(x.type, ir.Undefined), perm)
+                                  for x in vs[q])
                     lo, hi = _min_max(b, vs[q], other)
-                    take_lo = [((lane & j) == 0) == (((q * W + lane) & k) == 0)
-                               for lane in range(W)]
-                    vs[q] = b.select(ir.Constant(MASK, [int(t) for t in take_lo]), lo, hi)
+                    take_lo = ir.Constant(MASK, [
+                        int(((lane & j) == 0) == (((q * W + lane) & k) == 0))
+                        for lane in range(W)])
+                    vs[q] = tuple(b.select(take_lo, x, y) for x, y in zip(lo, hi))
             j //= 2
         k *= 2
     return vs
@@ -102,10 +114,11 @@ def _lane_mask(b, start, m):
     return b.icmp_signed("<", lanes, _splat(b, m))
 
 
-def _base_sort(b, src, out, m):
-    """Sort the m <= BASE_MAX keys at src into out (may be src) by one network, by the smallest
-    size of 16, 32, .. BASE_MAX that holds them. Each size is its own function (LLVM's time
-    on one large function grows faster than linearly: ~3x the compile time inline)."""
+def _base_sort(b, src, out, m, idx_t):
+    """Sort the m <= BASE_MAX items at src (a tuple of key and index pointers: pairs when the
+    index is there) into out (may be src) by one network, by the smallest size of 16, 32, ..
+    BASE_MAX that holds them. Each size is its own function (LLVM's time on one large function
+    grows faster than linearly: ~3x the compile time inline)."""
     sizes = [s for s in (16, 32, 64, 128) if s <= BASE_MAX]
     done = b.function.append_basic_block("vs.base.done")
     for size in sizes:
@@ -118,37 +131,52 @@ def _base_sort(b, src, out, m):
         else:
             b.cbranch(b.icmp_signed("<=", m, i64(size)), this, nxt)
         b.position_at_end(this)
-        b.call(_network_function(b.module, size), [src, out, m])
+        b.call(_network_function(b.module, size, idx_t), [*src, *out, m])
         b.branch(done)
         b.position_at_end(nxt)
     b.unreachable()
     b.position_at_end(done)
 
 
-def _network_function(module, size):
-    """void adj_sort_net<size>(i64* src, i64* out, i64 m): out[:m] = sorted(src[:m]), m <=
-    size, in registers (padded with KEY_MAX)."""
-    name = f"adj_sort_net{size}"
+def _masked(b, ty):
+    vec = ir.VectorType(ty, W)
+    pt = vec.as_pointer()
+    suffix = f"v{W}i{ty.width}.p0"
+    return (_declare(b, f"llvm.masked.load.{suffix}", vec, [pt, I32, MASK, vec]),
+            _declare(b, f"llvm.masked.store.{suffix}", ir.VoidType(), [vec, pt, I32, MASK]))
+
+
+def _network_function(module, size, idx_t):
+    """void adj_sort_net<size>(keys src, [idx src,] keys out, [idx out,] i64 m): out[:m] =
+    sorted(src[:m]), m <= size, in registers (padded with the largest item)."""
+    name = f"adj_sort_net{size}" + (f"_i{idx_t.width}" if idx_t is not None else "")
     fn = module.globals.get(name)
     if fn is not None:
         return fn
-    pi = I64.as_pointer()
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [pi, pi, I64]), name=name)
+    types = [I64] if idx_t is None else [I64, idx_t]
+    ptrs = [t.as_pointer() for t in types]
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), ptrs * 2 + [I64]), name=name)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
-    src, out, m = fn.args
+    src, out, m = fn.args[:len(types)], fn.args[len(types):-1], fn.args[-1]
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    pt = VEC.as_pointer()
-    load = _declare(b, "llvm.masked.load.v8i64.p0", VEC, [pt, I32, MASK, VEC])
-    store = _declare(b, "llvm.masked.store.v8i64.p0", ir.VoidType(), [VEC, pt, I32, MASK])
-    pad = ir.Constant(VEC, [KEY_MAX] * W)
     vs = []
     for q in range(size // W):
-        p = b.bitcast(b.gep(src, [i64(q * W)]), pt)
-        vs.append(b.call(load, [p, ir.Constant(I32, 8), _lane_mask(b, q * W, m), pad]))
-    for q, v in enumerate(network(b, vs)):
-        p = b.bitcast(b.gep(out, [i64(q * W)]), pt)
-        b.call(store, [v, p, ir.Constant(I32, 8), _lane_mask(b, q * W, m)])
+        mask = _lane_mask(b, q * W, m)
+        item = []
+        for t, p in zip(types, src):
+            load, _ = _masked(b, t)
+            vec = ir.VectorType(t, W)
+            pad = ir.Constant(vec, [(1 << (t.width - 1)) - 1] * W)
+            at = b.bitcast(b.gep(p, [i64(q * W)]), vec.as_pointer())
+            item.append(b.call(load, [at, ir.Constant(I32, t.width // 8), mask, pad]))
+        vs.append(tuple(item))
+    for q, item in enumerate(network(b, vs)):
+        mask = _lane_mask(b, q * W, m)
+        for t, p, v in zip(types, out, item):
+            _, store = _masked(b, t)
+            at = b.bitcast(b.gep(p, [i64(q * W)]), ir.VectorType(t, W).as_pointer())
+            b.call(store, [v, at, ir.Constant(I32, t.width // 8), mask])
     b.ret_void()
     return fn
 
@@ -160,16 +188,14 @@ def _pivot(b, src, m):
     for t in range(W):
         at = b.add(b.ashr(step, i64(1)), b.mul(step, i64(t)))
         v = b.insert_element(v, b.load(b.gep(src, [at])), i64(t))
-    return b.extract_element(network(b, [v])[0], i64(W // 2))
+    return b.extract_element(network(b, [(v,)])[0][0], i64(W // 2))
 
 
 def _partition(L, src, dst, m, pivot, strict):
-    """Write the m keys at src to dst, those below the pivot (strict: <, else <=) first, in
-    any order; return how many they are (an i64 value)."""
+    """Write the m items at src (tuples of pointers: keys[, indices]) to dst, those whose key
+    is below the pivot (strict: <, else <=) first, in their order, the others after them in
+    reverse order; return how many are below (an i64 value)."""
     b = L.builder
-    compress = _declare(b, "llvm.experimental.vector.compress.v8i64", VEC, [VEC, MASK, VEC])
-    store = _declare(b, "llvm.masked.store.v8i64.p0", ir.VoidType(),
-                     [VEC, VEC.as_pointer(), I32, MASK])
     i8 = ir.IntType(8)
     ctpop = b.module.declare_intrinsic("llvm.ctpop", [i8], ir.FunctionType(i8, [i8]))
     left = L.alloca(I64, name="vs.left")
@@ -179,111 +205,153 @@ def _partition(L, src, dst, m, pivot, strict):
     pv = _splat(b, pivot)
     op = "<" if strict else "<="
     full = b.and_(m, i64(-W))
-    undef = ir.Constant(VEC, ir.Undefined)
     reverse = ir.Constant(ir.VectorType(I32, W), list(range(W - 1, -1, -1)))
     iota = ir.Constant(VEC, list(range(W)))
 
     def block(t):
-        # the keys below the pivot packed into the low lanes and stored whole at `left` (the
-        # lanes past them land in the gap, which later keys fill); the others packed, lanes
-        # reversed, and stored masked so that they end at `right` (the gap is >= W keys)
+        # the items below the pivot packed into the low lanes and stored whole at `left` (the
+        # lanes past them land in the gap, which later items fill); the others packed, lanes
+        # reversed, and stored masked so that they end at `right` (the gap is >= W items)
         i = b.mul(t, i64(W))
-        v = b.load(b.bitcast(b.gep(src, [i]), VEC.as_pointer()), align=8)
-        below = b.icmp_signed(op, v, pv)
+        vs = [b.load(b.bitcast(b.gep(p, [i]), ir.VectorType(p.type.pointee, W).as_pointer()),
+                     align=p.type.pointee.width // 8) for p in src]
+        below = b.icmp_signed(op, vs[0], pv)
         count = b.zext(b.call(ctpop, [b.bitcast(below, i8)]), I64)
         lo = b.load(left)
         end = b.load(right)
-        packed = b.call(compress, [v, below, undef])
-        b.store(packed, b.bitcast(b.gep(dst, [lo]), VEC.as_pointer()), align=8)
-        rest = b.shuffle_vector(b.call(compress, [v, b.not_(below), undef]), undef, reverse)
         top = b.icmp_signed(">=", iota, _splat(b, count))
-        b.call(store, [rest, b.bitcast(b.gep(dst, [b.sub(end, i64(W))]), VEC.as_pointer()),
-                       ir.Constant(I32, 8), top])
+        for v, p in zip(vs, dst):
+            vec = v.type
+            undef = ir.Constant(vec, ir.Undefined)
+            compress = _declare(b, f"llvm.experimental.vector.compress.v{W}i{vec.element.width}",
+                                vec, [vec, MASK, vec])
+            _, store = _masked(b, vec.element)
+            b.store(b.call(compress, [v, below, undef]),
+                    b.bitcast(b.gep(p, [lo]), vec.as_pointer()), align=vec.element.width // 8)
+            rest = b.shuffle_vector(b.call(compress, [v, b.not_(below), undef]), undef, reverse)
+            b.call(store, [rest, b.bitcast(b.gep(p, [b.sub(end, i64(W))]), vec.as_pointer()),
+                           ir.Constant(I32, vec.element.width // 8), top])
         b.store(b.add(lo, count), left)
         b.store(b.sub(end, b.sub(i64(W), count)), right)
     for_span(b, i64(0), b.ashr(full, i64(3)), block, "vs.part")
 
     def tail(i):
-        # branch-free: store at both ends; the wrong one is a slot a later key fills
-        key = b.load(b.gep(src, [i]))
-        below = b.icmp_signed(op, key, pivot)
+        # branch-free: store at both ends; the wrong one is a slot a later item fills
+        items = [b.load(b.gep(p, [i])) for p in src]
+        below = b.icmp_signed(op, items[0], pivot)
         lo = b.load(left)
         hi = b.sub(b.load(right), i64(1))
-        b.store(key, b.gep(dst, [hi]))
-        b.store(key, b.gep(dst, [lo]))
+        for v, p in zip(items, dst):
+            b.store(v, b.gep(p, [hi]))
+            b.store(v, b.gep(p, [lo]))
         b.store(b.add(lo, b.zext(below, I64)), left)
         b.store(b.add(hi, b.zext(below, I64)), right)
     for_span(b, full, m, tail, "vs.tail")
     return b.load(left)
 
 
-def quicksort(L, keys, out, n, fallback):
+def quicksort(L, keys, out, n, fallback, idx=None):
     """Sort the n (a Python int > BASE_MAX) signed i64 keys at keys[0], keys[1] as the
-    partitions' second buffer; the sorted keys end in keys[out] (0 or 1). fallback(src,
-    scratch, m) sorts src[0:m] in place (scratch: m free keys), for tasks past the depth
-    limit."""
+    partitions' second buffer; the sorted keys end in keys[out] (0 or 1). idx: the two index
+    buffers of (key, index) pairs (indices 0 .. n-1 in idx[0]), sorted along so that equal
+    keys keep index order. fallback(src, scratch, m, isrc, iscratch) sorts the m items at src
+    (indices at isrc, None for keys alone) in place and stably, for tasks past the depth
+    limit.
+
+    Order of equal keys: a partition keeps the order of the items below the pivot and reverses
+    that of the others (the compress-stores), so the items of a task are in index order or
+    in reverse index order, tracked per task; networks compare (key, index) pairs, a run of
+    keys equal to the pivot is written in index order, and a reversed task is reversed
+    before the (stable) fallback."""
     b = L.builder
-    depth_max = DEPTH_FACTOR * n.bit_length()
+    depth_max = int(DEPTH_FACTOR * n.bit_length())
     cap = depth_max + 2
-    stack = [L.alloca(ir.ArrayType(I64, cap), name=f"vs.stack{f}") for f in range(4)]
+    stack = [L.alloca(ir.ArrayType(I64, cap), name=f"vs.stack{f}") for f in range(5)]
     sp = L.alloca(I64, name="vs.sp")
-    dest = keys[out]
+    bufs = [keys] if idx is None else [keys, idx]
+    idx_t = None if idx is None else idx[0].type.pointee
 
     def slot(f, at):
         return b.gep(stack[f], [i64(0), at])
 
-    def push(lo, hi, parity, depth):
+    def push(*fields):
         at = b.load(sp)
-        for f, v in enumerate((lo, hi, parity, depth)):
+        for f, v in enumerate(fields):
             b.store(v, slot(f, at))
         b.store(b.add(at, i64(1)), sp)
 
     b.store(i64(0), sp)
-    push(i64(0), i64(n), i64(0), i64(0))
+    push(i64(0), i64(n), i64(0), i64(0), i64(0))
 
     def task():
         at = b.sub(b.load(sp), i64(1))
         b.store(at, sp)
-        lo, hi, parity, depth = (b.load(slot(f, at)) for f in range(4))
+        lo, hi, parity, depth, rev = (b.load(slot(f, at)) for f in range(5))
         m = b.sub(hi, lo)
         odd = b.icmp_signed("!=", parity, i64(0))
-        src = b.gep(b.select(odd, keys[1], keys[0]), [lo])
-        other = b.gep(b.select(odd, keys[0], keys[1]), [lo])
+        src = tuple(b.gep(b.select(odd, p[1], p[0]), [lo]) for p in bufs)
+        other = tuple(b.gep(b.select(odd, p[0], p[1]), [lo]) for p in bufs)
+        dest = tuple(b.gep(p[out], [lo]) for p in bufs)
         with b.if_else(b.icmp_signed("<=", m, i64(BASE_MAX))) as (small, large):
             with small:
-                _base_sort(b, src, b.gep(dest, [lo]), m)
+                _base_sort(b, src, dest, m, idx_t)
             with large:
                 with b.if_else(b.icmp_signed(">=", depth, i64(depth_max))) as (deep, fine):
                     with deep:
-                        fallback(src, other, m)
-                        with b.if_then(b.icmp_unsigned("!=", src, b.gep(dest, [lo]))):
-                            _copy(b, src, b.gep(dest, [lo]), m)
+                        _deep(L, src, other, dest, m, rev, fallback)
                     with fine:
-                        _split(L, src, other, dest, lo, hi, m, parity, depth, push)
+                        _split(L, src, other, dest, lo, hi, m, (parity, depth, rev), push)
     while_loop(b, lambda: b.icmp_signed(">", b.load(sp), i64(0)), task, "vs.task")
 
 
-def _split(L, src, other, dest, lo, hi, m, parity, depth, push):
+def _deep(L, src, other, dest, m, rev, fallback):
+    """A task past the depth limit: into index order if reversed (pairs), fallback, output."""
+    b = L.builder
+    if len(src) > 1:
+        with b.if_then(b.icmp_signed("!=", rev, i64(0))):
+            for s_, o_ in zip(src, other):
+                _copy(b, s_, o_, m, reverse=True)
+                _copy(b, o_, s_, m)
+    fallback(src[0], other[0], m, *(src[1:] or [None]), *(other[1:] or [None]))
+    with b.if_then(b.icmp_unsigned("!=", src[0], dest[0])):
+        for s_, d_ in zip(src, dest):
+            _copy(b, s_, d_, m)
+
+
+def _split(L, src, other, dest, lo, hi, m, state, push):
     """Partition one task's range into the other buffer and push the parts."""
     b = L.builder
-    pivot = _pivot(b, src, m)
+    parity, depth, rev = state
+    pivot = _pivot(b, src[0], m)
     flip = b.xor(parity, i64(1))
     deeper = b.add(depth, i64(1))
     below = _partition(L, src, other, m, pivot, True)
     with b.if_else(b.icmp_signed("==", below, i64(0))) as (smallest, usual):
         with smallest:
-            # the pivot is the smallest key: split off the keys equal to it (sorted)
+            # the pivot is the smallest key: split off the items equal to it (sorted once in
+            # index order)
             equal = _partition(L, src, other, m, pivot, False)
-            pv = b.gep(dest, [lo])
-            for_span(b, i64(0), equal, lambda i: b.store(pivot, b.gep(pv, [i])), "vs.equal")
+            for_span(b, i64(0), equal, lambda i: b.store(pivot, b.gep(dest[0], [i])),
+                     "vs.equal")
+            if len(src) > 1:
+                with b.if_else(b.icmp_signed("!=", rev, i64(0))) as (backward, forward):
+                    with backward:   # (via src: dest may be other)
+                        _copy(b, other[1], src[1], equal, reverse=True)
+                        with b.if_then(b.icmp_unsigned("!=", src[1], dest[1])):
+                            _copy(b, src[1], dest[1], equal)
+                    with forward:
+                        _copy(b, other[1], dest[1], equal)
             with b.if_then(b.icmp_signed("<", equal, m)):
-                push(b.add(lo, equal), hi, flip, deeper)
+                push(b.add(lo, equal), hi, flip, deeper, b.xor(rev, i64(1)))
         with usual:
             mid = b.add(lo, below)
-            push(mid, hi, flip, deeper)
-            push(lo, mid, flip, deeper)
+            push(mid, hi, flip, deeper, b.xor(rev, i64(1)))
+            push(lo, mid, flip, deeper, rev)
 
 
-def _copy(b, src, dst, m):
-    for_span(b, i64(0), m, lambda i: b.store(b.load(b.gep(src, [i])), b.gep(dst, [i])),
-             "vs.copy")
+def _copy(b, src, dst, m, reverse=False):
+    """dst[:m] = src[:m] (reverse: src[m-1::-1])."""
+    def one(i):
+        at = b.sub(b.sub(m, i64(1)), i) if reverse else i
+        b.store(b.load(b.gep(src, [at])), b.gep(dst, [i]))
+    for_span(b, i64(0), m, one, "vs.copy")

@@ -51,6 +51,17 @@ def test_sort_values_bitwise(plan, dtype, n):
     np.testing.assert_array_equal(_bits(got), _bits(np.sort(x, axis=1, kind="stable")))
 
 
+@pytest.mark.parametrize("n", [130, 3001])
+def test_argsort_pairs_stable(plan, n):
+    """(key, index) pairs (float64, int64): the permutation is numpy's stable one, ties in
+    index order (the quicksort tracks which tasks hold their items in reverse order)."""
+    r = np.random.default_rng(n + 1)
+    for dtype in (np.float64, np.int64):
+        x = _rows(n, dtype, r)
+        got = ad.jit(lambda a: np.argsort(a, axis=1))(x)
+        np.testing.assert_array_equal(got, np.argsort(x, axis=1, kind="stable"))
+
+
 def test_sort_float32_permutation_and_gradient(plan):
     """float32 rows sort composite keys (key << 32 | index) by either plan, for the gradient
     too: the cotangent goes back along the stable permutation."""
@@ -71,6 +82,12 @@ def test_quicksort_depth_fallback(monkeypatch):
     x = _rows(1000, np.float64, np.random.default_rng(5))
     got = ad.jit(lambda a: np.sort(a, axis=1))(x)
     np.testing.assert_array_equal(_bits(got), _bits(np.sort(x, axis=1, kind="stable")))
-    monkeypatch.setattr(vecsort, "DEPTH_FACTOR", 1)   # fallback after some levels: both buffers
-    got = ad.jit(lambda a: np.sort(a, axis=1))(x[:, :900])
-    np.testing.assert_array_equal(_bits(got), _bits(np.sort(x[:, :900], axis=1, kind="stable")))
+    got = ad.jit(lambda a: np.argsort(a, axis=1))(x)
+    np.testing.assert_array_equal(got, np.argsort(x, axis=1, kind="stable"))
+    # after a level or two: tasks in either buffer, pairs in either index order
+    monkeypatch.setattr(vecsort, "DEPTH_FACTOR", 0.25)
+    y = np.vstack([x[:, :900], np.round(x[:, 100:1000] * 3)])
+    got = ad.jit(lambda a: np.sort(a, axis=1))(y)
+    np.testing.assert_array_equal(_bits(got), _bits(np.sort(y, axis=1, kind="stable")))
+    got = ad.jit(lambda a: np.argsort(a, axis=1))(y)
+    np.testing.assert_array_equal(got, np.argsort(y, axis=1, kind="stable"))
