@@ -23,7 +23,7 @@ pass has no such chain. Two plans, by row length (static):
   3e3 to 2e4, 0.7x at 1e5, 0.85-1.0x at 1e6; int64 and uniform floats 0.65x at 1e4, 1.0x at
   1e5, 0.85x at 1e6; 100 distinct values 1.4x at 1e4 (a loss: LSD skipped most digits there),
   1.0x at 1e5 and 1e6.
-On an AVX-512 target, the rows the MSD plan would take go instead to vecsort's vectorized
+On an AVX-512 target, every row longer than NETWORK_ALWAYS goes instead to vecsort's vectorized
 quicksort (signed keys: key ^ SIGN; the same buffers, pairs or keys alone; the LSD passes as
 its fallback past the depth limit): forward np.sort 1.3-1.9x numpy's np.sort instead of
 2.6-3.5x (1e3-1e6 float64s), float32 3x instead of 5.5x.
@@ -54,7 +54,6 @@ INSERTION_MAX = 64   # MSD (sub-)buckets up to this length: insertion sort
 MSD_BITS = 16        # the MSD plan's first scatter: digits of up to this width (msd_bits)
 SUB_BITS = 13        # ... its second scatter, per bucket: digits of up to this width
 BUCKET_BITS = 8      # ... LSD digits for a sub-bucket still longer than INSERTION_MAX
-QUICK_ROWS_MIN = 10 ** 9
 
 
 def msd_bits(n):
@@ -612,9 +611,9 @@ def _sort_rows(L, x, axis, vals, perm):
     dtype = np.dtype(x.dtype)
     idx_t = I32 if n < 2 ** 31 else I64
     rows = int(np.prod(shape, dtype=np.int64)) // n
-    network = n <= NETWORK_ALWAYS or rows >= LANES and n <= NETWORK_MAX
-    if vecsort.enabled() and n > QUICK_ROWS_MIN:
-        network = False
+    # (AVX-512: the quicksort beats the network past NETWORK_ALWAYS, 2x at 100 rows of 1000)
+    network = n <= NETWORK_ALWAYS or (rows >= LANES and n <= NETWORK_MAX
+                                      and not vecsort.enabled())
     outer = tuple(1 if a == axis else d for a, d in enumerate(shape))
 
     def at(dims, i):
