@@ -644,7 +644,8 @@ def _sort_rows(L, x, axis, vals, perm):
             with otherwise:
                 vals.store(b, at(dims, p), value)
 
-    if dtype == np.float32 and n <= 2 ** 32:
+    quick32 = dtype == np.float32 and perm is None and vecsort.enabled()
+    if dtype == np.float32 and n <= 2 ** 32 and not quick32:
         def composite(dims, i):
             return b.or_(b.shl(_key32(b, L.load(x, at(dims, i))), i64(32)), i)
 
@@ -713,7 +714,49 @@ def _sort_rows(L, x, axis, vals, perm):
 
     for c in (below, nans, special):
         b.store(i64(0), c)
+    if quick32:
+        _quick32_rows(L, lambda dims, i: L.load(x, at(dims, i)), key_at, outer, n,
+                      lambda dims, p, v: vals.store(b, at(dims, p), v), seen, finish)
+        return
     _msd_rows(L, key_at, outer, n, None, emit_value, seen, finish)
+
+
+def _quick32_rows(L, load, key_at, outer, n, store, seen, finish):
+    """float32 values alone on an AVX-512 target: each row's 32-bit keys (signed: key ^ 2^31),
+    16 to a vector, sorted by vecsort's quicksort (a heapsort past its depth limit) and mapped
+    back to values; seen(key) gets each element's 64-bit key as it is filled (the zeros and
+    NaNs are rewritten by finish(dims), as for float64)."""
+    b = L.builder
+    i32 = ir.IntType(32)
+    raw = b.bitcast(L.temp_buffer((n,), np.int64).ptr, i32.as_pointer())   # 2n int32 keys
+    keys = [raw, b.gep(raw, [i64(n)])]
+    sign = ir.Constant(i32, -(1 << 31))
+
+    def key(dims, i):
+        return b.xor(b.trunc(_key32(b, load(dims, i)), i32), sign)
+
+    def row(dims):
+        first = key(dims, i64(0))
+        diff = L.alloca(i32, name="sort.diff32")
+        b.store(ir.Constant(i32, 0), diff)
+
+        def fill(i):
+            k = key(dims, i)
+            b.store(k, b.gep(keys[0], [i]))
+            b.store(b.or_(b.load(diff), b.xor(k, first)), diff)
+            seen(key_at(dims, i))
+        for_range(b, n, fill, name="sfill32")
+        res = L.alloca(keys[0].type, name="sort.keys32")
+        b.store(keys[0], res)   # all keys equal: as they are
+        with b.if_then(b.icmp_unsigned("!=", b.load(diff), ir.Constant(i32, 0))):
+            vecsort.quicksort(L, keys, 1, n,
+                              lambda src, scratch, m, *_: vecsort.heapsort(L, src, m))
+            b.store(keys[1], res)
+        got = b.load(res)
+        for_range(b, n, lambda i: store(dims, i, _value32(b, b.zext(b.xor(
+            b.load(b.gep(got, [i])), sign), I64))), name="sout32")
+        finish(dims)
+    loop_nest(b, outer, row)
 
 
 def argsort_kernel(L, eqn, outs):

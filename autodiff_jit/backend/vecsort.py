@@ -28,12 +28,18 @@ from llvmlite import ir
 from . import engine
 from .kernels import I1, I32, I64, for_span, i64, while_loop
 
-W = 8                 # lanes of a <W x i64> vector (one zmm)
-BASE_MAX = 64         # ranges up to this long: one in-register network (8 zmm)
+BASE_MAX = 64         # ranges up to this long: one in-register network (<= 8 zmm)
 DEPTH_FACTOR = 2      # tasks deeper than DEPTH_FACTOR * log2(n) go to the fallback
-VEC = ir.VectorType(I64, W)
-MASK = ir.VectorType(I1, W)
-KEY_MAX = (1 << 63) - 1
+ZMM_BITS = 512        # keys of w bits: 512 / w lanes (8 i64, 16 i32)
+
+
+def lanes(ty):
+    """Lanes of one zmm of keys of integer type ty."""
+    return ZMM_BITS // ty.width
+
+
+def _mask_type(w):
+    return ir.VectorType(I1, w)
 
 # None: by the target's features (AVX-512F); True/False: forced (tests run both plans on any
 # x86 host)
@@ -55,11 +61,11 @@ def _declare(b, name, ret, args):
     return fn
 
 
-def _splat(b, v):
-    vec = ir.VectorType(v.type, W)
+def _splat(b, v, w):
+    vec = ir.VectorType(v.type, w)
     one = b.insert_element(ir.Constant(vec, ir.Undefined), v, i64(0))
     return b.shuffle_vector(one, ir.Constant(vec, ir.Undefined),
-                            ir.Constant(ir.VectorType(I32, W), [0] * W))
+                            ir.Constant(ir.VectorType(I32, w), [0] * w))
 
 
 def _less(b, a, c):
@@ -81,6 +87,8 @@ def network(b, vs):
     or (key, index) vector tuples: pairs order lexicographically), position q * W + l in
     lane l of vs[q]; returns the sorted tuples."""
     vs = list(vs)
+    W = vs[0][0].type.count
+    MASK = _mask_type(W)
     n = len(vs) * W
     k = 2
     while k <= n:
@@ -108,10 +116,10 @@ def network(b, vs):
     return vs
 
 
-def _lane_mask(b, start, m):
-    """Lanes l with start + l < m (start an int, m an i64 value)."""
-    lanes = ir.Constant(VEC, [start + lane for lane in range(W)])
-    return b.icmp_signed("<", lanes, _splat(b, m))
+def _lane_mask(b, start, m, w):
+    """Lanes l < w with start + l < m (start an int, m an i64 value)."""
+    at = ir.Constant(ir.VectorType(I64, w), [start + lane for lane in range(w)])
+    return b.icmp_signed("<", at, _splat(b, m, w))
 
 
 def _base_sort(b, src, out, m, idx_t):
@@ -131,29 +139,32 @@ def _base_sort(b, src, out, m, idx_t):
         else:
             b.cbranch(b.icmp_signed("<=", m, i64(size)), this, nxt)
         b.position_at_end(this)
-        b.call(_network_function(b.module, size, idx_t), [*src, *out, m])
+        b.call(_network_function(b.module, size, src[0].type.pointee, idx_t),
+               [*src, *out, m])
         b.branch(done)
         b.position_at_end(nxt)
     b.unreachable()
     b.position_at_end(done)
 
 
-def _masked(b, ty):
+def _masked(b, ty, W):
     vec = ir.VectorType(ty, W)
+    MASK = _mask_type(W)
     pt = vec.as_pointer()
     suffix = f"v{W}i{ty.width}.p0"
     return (_declare(b, f"llvm.masked.load.{suffix}", vec, [pt, I32, MASK, vec]),
             _declare(b, f"llvm.masked.store.{suffix}", ir.VoidType(), [vec, pt, I32, MASK]))
 
 
-def _network_function(module, size, idx_t):
+def _network_function(module, size, kt, idx_t):
     """void adj_sort_net<size>(keys src, [idx src,] keys out, [idx out,] i64 m): out[:m] =
     sorted(src[:m]), m <= size, in registers (padded with the largest item)."""
-    name = f"adj_sort_net{size}" + (f"_i{idx_t.width}" if idx_t is not None else "")
+    name = f"adj_sort_net{size}_i{kt.width}" + (f"_i{idx_t.width}" if idx_t else "")
     fn = module.globals.get(name)
     if fn is not None:
         return fn
-    types = [I64] if idx_t is None else [I64, idx_t]
+    types = [kt] if idx_t is None else [kt, idx_t]
+    W = lanes(kt)
     ptrs = [t.as_pointer() for t in types]
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), ptrs * 2 + [I64]), name=name)
     fn.linkage = "internal"
@@ -162,19 +173,19 @@ def _network_function(module, size, idx_t):
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     vs = []
     for q in range(size // W):
-        mask = _lane_mask(b, q * W, m)
+        mask = _lane_mask(b, q * W, m, W)
         item = []
         for t, p in zip(types, src):
-            load, _ = _masked(b, t)
+            load, _ = _masked(b, t, W)
             vec = ir.VectorType(t, W)
             pad = ir.Constant(vec, [(1 << (t.width - 1)) - 1] * W)
             at = b.bitcast(b.gep(p, [i64(q * W)]), vec.as_pointer())
             item.append(b.call(load, [at, ir.Constant(I32, t.width // 8), mask, pad]))
         vs.append(tuple(item))
     for q, item in enumerate(network(b, vs)):
-        mask = _lane_mask(b, q * W, m)
+        mask = _lane_mask(b, q * W, m, W)
         for t, p, v in zip(types, out, item):
-            _, store = _masked(b, t)
+            _, store = _masked(b, t, W)
             at = b.bitcast(b.gep(p, [i64(q * W)]), ir.VectorType(t, W).as_pointer())
             b.call(store, [v, at, ir.Constant(I32, t.width // 8), mask])
     b.ret_void()
@@ -182,9 +193,10 @@ def _network_function(module, size, idx_t):
 
 
 def _pivot(b, src, m):
-    """The median of 8 keys spread over src[0:m] (m >= 16)."""
-    v = ir.Constant(VEC, ir.Undefined)
-    step = b.ashr(m, i64(3))
+    """The median of one vector of keys spread over src[0:m] (m > BASE_MAX)."""
+    W = lanes(src.type.pointee)
+    v = ir.Constant(ir.VectorType(src.type.pointee, W), ir.Undefined)
+    step = b.sdiv(m, i64(W))
     for t in range(W):
         at = b.add(b.ashr(step, i64(1)), b.mul(step, i64(t)))
         v = b.insert_element(v, b.load(b.gep(src, [at])), i64(t))
@@ -196,17 +208,19 @@ def _partition(L, src, dst, m, pivot, strict):
     is below the pivot (strict: <, else <=) first, in their order, the others after them in
     reverse order; return how many are below (an i64 value)."""
     b = L.builder
-    i8 = ir.IntType(8)
+    W = lanes(src[0].type.pointee)
+    MASK = _mask_type(W)
+    i8 = ir.IntType(W)
     ctpop = b.module.declare_intrinsic("llvm.ctpop", [i8], ir.FunctionType(i8, [i8]))
     left = L.alloca(I64, name="vs.left")
     right = L.alloca(I64, name="vs.right")
     b.store(i64(0), left)
     b.store(m, right)
-    pv = _splat(b, pivot)
+    pv = _splat(b, pivot, W)
     op = "<" if strict else "<="
     full = b.and_(m, i64(-W))
     reverse = ir.Constant(ir.VectorType(I32, W), list(range(W - 1, -1, -1)))
-    iota = ir.Constant(VEC, list(range(W)))
+    iota = ir.Constant(ir.VectorType(I64, W), list(range(W)))
 
     def block(t):
         # the items below the pivot packed into the low lanes and stored whole at `left` (the
@@ -219,13 +233,13 @@ def _partition(L, src, dst, m, pivot, strict):
         count = b.zext(b.call(ctpop, [b.bitcast(below, i8)]), I64)
         lo = b.load(left)
         end = b.load(right)
-        top = b.icmp_signed(">=", iota, _splat(b, count))
+        top = b.icmp_signed(">=", iota, _splat(b, count, W))
         for v, p in zip(vs, dst):
             vec = v.type
             undef = ir.Constant(vec, ir.Undefined)
             compress = _declare(b, f"llvm.experimental.vector.compress.v{W}i{vec.element.width}",
                                 vec, [vec, MASK, vec])
-            _, store = _masked(b, vec.element)
+            _, store = _masked(b, vec.element, W)
             b.store(b.call(compress, [v, below, undef]),
                     b.bitcast(b.gep(p, [lo]), vec.as_pointer()), align=vec.element.width // 8)
             rest = b.shuffle_vector(b.call(compress, [v, b.not_(below), undef]), undef, reverse)
@@ -233,7 +247,7 @@ def _partition(L, src, dst, m, pivot, strict):
                            ir.Constant(I32, vec.element.width // 8), top])
         b.store(b.add(lo, count), left)
         b.store(b.sub(end, b.sub(i64(W), count)), right)
-    for_span(b, i64(0), b.ashr(full, i64(3)), block, "vs.part")
+    for_span(b, i64(0), b.sdiv(full, i64(W)), block, "vs.part")
 
     def tail(i):
         # branch-free: store at both ends; the wrong one is a slot a later item fills
@@ -355,3 +369,49 @@ def _copy(b, src, dst, m, reverse=False):
         at = b.sub(b.sub(m, i64(1)), i) if reverse else i
         b.store(b.load(b.gep(src, [at])), b.gep(dst, [i]))
     for_span(b, i64(0), m, one, "vs.copy")
+
+
+def heapsort(L, keys, m):
+    """Sort the m signed keys at keys in place by a heapsort (O(m log m), no scratch): the
+    depth-limit fallback of the 32-bit keys, which have no radix plan."""
+    b = L.builder
+    root = L.alloca(I64, name="hs.root")
+    going = L.alloca(I1, name="hs.going")
+
+    def at(i):
+        return b.gep(keys, [i])
+
+    def sift(start, stop):
+        b.store(start, root)
+        b.store(ir.Constant(I1, 1), going)
+
+        def step():
+            r = b.load(root)
+            child = b.add(b.mul(r, i64(2)), i64(1))
+            with b.if_else(b.icmp_signed("<", child, stop)) as (inside, leaf):
+                with inside:
+                    nxt = b.add(child, i64(1))
+                    safe = b.select(b.icmp_signed("<", nxt, stop), nxt, child)
+                    bigger = b.icmp_signed("<", b.load(at(child)), b.load(at(safe)))
+                    c = b.select(bigger, safe, child)
+                    top, kid = b.load(at(r)), b.load(at(c))
+                    swap = b.icmp_signed("<", top, kid)
+                    b.store(b.select(swap, kid, top), at(r))
+                    b.store(b.select(swap, top, kid), at(c))
+                    b.store(c, root)
+                    b.store(swap, going)
+                with leaf:
+                    b.store(ir.Constant(I1, 0), going)
+        while_loop(b, lambda: b.load(going), step, "hs.sift")
+
+    # heapify: roots m/2 - 1 .. 0
+    half = b.sdiv(m, i64(2))
+    for_span(b, i64(0), half, lambda t: sift(b.sub(b.sub(half, i64(1)), t), m), "hs.heapify")
+
+    def pop(t):
+        e = b.sub(b.sub(m, i64(1)), t)
+        first, last = b.load(at(i64(0))), b.load(at(e))
+        b.store(last, at(i64(0)))
+        b.store(first, at(e))
+        sift(i64(0), e)
+    for_span(b, i64(0), b.sub(m, i64(1)), pop, "hs.pop")

@@ -1,7 +1,8 @@
-"""backend/vecsort.py: the vectorized quicksort sortlib uses for keys-only rows on AVX-512
-targets, and the radix plan it replaces there (the plan of AVX2-only targets), each forced on
+"""backend/vecsort.py: the vectorized quicksort sortlib uses for rows longer than 128 on
+AVX-512 targets, and the plans it replaces there (those of AVX2-only targets), each forced on
 this host: np.sort's values bit for bit numpy's stable sort's (signs of zeros, NaN payloads,
-NaNs last), the float32 permutation (composite keys) the stable one."""
+NaNs last; float64 and int64 64-bit keys, float32 values 32-bit keys), argsort's and the
+gradients' permutations the stable one ((key, index) pairs, float32 composites)."""
 import numpy as np
 import pytest
 
@@ -84,6 +85,9 @@ def test_quicksort_depth_fallback(monkeypatch):
     np.testing.assert_array_equal(_bits(got), _bits(np.sort(x, axis=1, kind="stable")))
     got = ad.jit(lambda a: np.argsort(a, axis=1))(x)
     np.testing.assert_array_equal(got, np.argsort(x, axis=1, kind="stable"))
+    x32 = x.astype(np.float32)   # 32-bit keys alone: a heapsort
+    got = ad.jit(lambda a: np.sort(a, axis=1))(x32)
+    np.testing.assert_array_equal(_bits(got), _bits(np.sort(x32, axis=1, kind="stable")))
     # after a level or two: tasks in either buffer, pairs in either index order
     monkeypatch.setattr(vecsort, "DEPTH_FACTOR", 0.25)
     y = np.vstack([x[:, :900], np.round(x[:, 100:1000] * 3)])
@@ -91,3 +95,6 @@ def test_quicksort_depth_fallback(monkeypatch):
     np.testing.assert_array_equal(_bits(got), _bits(np.sort(y, axis=1, kind="stable")))
     got = ad.jit(lambda a: np.argsort(a, axis=1))(y)
     np.testing.assert_array_equal(got, np.argsort(y, axis=1, kind="stable"))
+    y32 = y.astype(np.float32)
+    got = ad.jit(lambda a: np.sort(a, axis=1))(y32)
+    np.testing.assert_array_equal(_bits(got), _bits(np.sort(y32, axis=1, kind="stable")))
