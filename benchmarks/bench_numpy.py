@@ -3,7 +3,7 @@
     python benchmarks/bench_numpy.py [--repeat 7] [--cpu] [--cases sort_1e5,pad_reflect,...]
 
 Workloads (float64 unless named): sort of 1e3..1e6 values, of 1e5 float32 and int64 values and
-of rows (1000x100 and 10000x16, along the last axis); argsort of 1e3..1e6 (the argsort
+of rows (1000x100, 10000x16 and 100x1000, along the last axis); argsort of 1e3..1e6 (the argsort
 primitive: a radix sort; np.sort is the sort primitive, the same kernel); median, quantile,
 nanmedian and partition (the argselect/argpartition primitives: a radix select, no sort) of
 1e5 values and of rows (1000x100); searchsorted uses no sort; cumprod along rows of 1000x100 and
@@ -65,10 +65,11 @@ WORK = {
     "sort_1e4": (np.sort, _normal(10_000), True, _stable),
     "sort_1e5": (np.sort, _normal(100_000), True, _stable),
     "sort_1e6": (np.sort, _normal(1_000_000), True, _stable),
-    "sort_f32_1e5": (np.sort, _normal(100_000).astype(np.float32), False, _stable),
+    "sort_f32_1e5": (np.sort, _normal(100_000).astype(np.float32), True, _stable),
     "sort_i64_1e5": (np.sort, rng.integers(-10 ** 9, 10 ** 9, 100_000), False, _stable),
     "sort_rows": (np.sort, _normal(1000, 100), True, _rows),
     "sort_rows16": (np.sort, _normal(10_000, 16), True, _rows),
+    "sort_rows1000": (np.sort, _normal(100, 1000), True, _rows),
     "argsort_1e3": (np.argsort, _normal(1_000), False, _stable),
     "argsort_1e4": (np.argsort, _normal(10_000), False, _stable),
     "argsort_1e5": (np.argsort, _normal(100_000), False, _stable),

@@ -766,10 +766,10 @@ def argsort_kernel(L, eqn, outs):
 
 def sort_kernel(L, eqn, outs):
     """sort: the sorted values and the permutation, each only when some equation reads it (a
-    gradient program often reads the permutation alone). Without the permutation, the MSD plan sorts the keys alone (a third less to move) and maps each back
-    to its value; zeros and NaNs, whose keys do not say their sign or payload, are then
-    rewritten in index order (what a stable sort gives) by one more pass over the row, run
-    only when the row holds some."""
+    gradient program often reads the permutation alone). Without the permutation, the keys
+    alone are sorted (a third less to move), each mapped back to its value; zeros and NaNs,
+    whose keys do not say their sign or payload, are then rewritten in index order (what a
+    stable sort gives) by one more pass over the row, run only when the row holds some."""
     vals, perm = outs
     read = [L.is_read(o) for o in eqn.outputs]
     if vals.size and any(read):

@@ -1,26 +1,27 @@
-"""A vectorized quicksort of signed 64-bit keys, for targets with AVX-512 (vpcompressq, 32
-vector registers); sortlib uses it for rows whose keys alone are sorted (the values of
-np.sort, float32 composites).
+"""A vectorized quicksort of signed integer keys (64-bit, 8 to a zmm, or 32-bit, 16 to a zmm),
+alone or with an index each, for targets with AVX-512 (vpcompressq/d, 32 vector registers):
+sortlib's plan there for rows longer than 128.
 
-Plan (the scheme of x86-simd-sort, numpy's np.sort on AVX-512/AVX2 CPUs): a range longer than
-BASE_MAX is partitioned around a pivot (the median of 8 samples, sorted by an in-register
-network), W keys at a time, by one vector compare and two compress-stores (the keys below the
-pivot packed from the front of the destination, the rest from the back). The partition goes
-from one buffer to the other (the ranges of pending tasks are disjoint, so each task owns its
-range in both), which keeps each pass a sequential read and two sequential write streams. A
-range of at most BASE_MAX keys is sorted in registers by a bitonic network over N/W vectors
-(N the next power of two >= 16, padded with the largest key; 128 ran no faster than 64 and
-took 2 s more to compile), lane exchanges inside a vector
-by constant shuffles and blends, and stored to the output buffer. Ties: when no key is below
-the pivot (it is the smallest), the range is split by key <= pivot instead, and the keys equal
-to it are done. A task deeper than 2 log2(n) levels (an adversarial input) is handed to
-`fallback` (an O(n) -pass radix sort), which bounds both the time and the task stack.
+Plan (the scheme of x86-simd-sort, numpy's np.sort on AVX-512 CPUs): a range longer than
+BASE_MAX is partitioned around a pivot (the median of one vector of spread samples, sorted by
+an in-register network), one vector of keys at a time, by one vector compare and two
+compresses (the keys below the pivot packed from the front of the destination, the rest from
+the back). The partition goes from one buffer to the other (the ranges of pending tasks are
+disjoint, so each task owns its range in both): each pass is a sequential read and two
+sequential write streams. A range of at most BASE_MAX keys is sorted in registers by a
+bitonic network over 16, 32 or 64 positions (padded with the largest key; lane exchanges
+inside a vector by constant shuffles and blends; 128 ran no faster than 64 and took 2 s more
+to compile) and stored to the output buffer. Ties: when no key is below the pivot (it is the
+smallest), the range is split by key <= pivot instead, and the keys equal to it are done. A
+task deeper than DEPTH_FACTOR log2(n) levels (an adversarial input) is handed to `fallback`
+(sortlib's LSD passes, a heapsort for 32-bit keys), which bounds both the time and the task
+stack.
 
-Keys only: equal keys are indistinguishable, so stability needs no care (sortlib's float32
-composites are unique; the float64 values of equal keys are rewritten in index order by
-sortlib). Generic LLVM vector IR: correct on any target (an AVX2 target expands the
-compress-stores into per-lane stores, which is slow: sortlib uses this plan only when the target
-has AVX-512, `enabled()`)."""
+Order of equal keys: keys alone need none (equal keys are indistinguishable; sortlib rewrites
+the float values whose keys do not say sign or payload). (key, index) pairs: see quicksort.
+Generic LLVM vector IR, correct on any target, but a compress on an AVX2 target becomes a
+chain of per-lane operations: sortlib uses this plan only where `enabled()` (the target has
+AVX-512F, or FORCE)."""
 from __future__ import annotations
 
 from llvmlite import ir
