@@ -44,15 +44,19 @@ def _bits(a):
     return a.view(np.uint8)
 
 
+# 3001: a few levels of partitions, leaves of every network size; 130 (slow): one partition
+LENGTHS = [3001, pytest.param(130, marks=pytest.mark.slow)]
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
-@pytest.mark.parametrize("n", [130, 3001])
+@pytest.mark.parametrize("n", LENGTHS)
 def test_sort_values_bitwise(plan, dtype, n):
     x = _rows(n, dtype, np.random.default_rng(n))
     got = ad.jit(lambda a: np.sort(a, axis=1))(x)
     np.testing.assert_array_equal(_bits(got), _bits(np.sort(x, axis=1, kind="stable")))
 
 
-@pytest.mark.parametrize("n", [130, 3001])
+@pytest.mark.parametrize("n", LENGTHS)
 def test_argsort_pairs_stable(plan, n):
     """(key, index) pairs (float64, int64): the permutation is numpy's stable one, ties in
     index order (the quicksort tracks which tasks hold their items in reverse order)."""
