@@ -11,7 +11,7 @@ from autodiff_jit.backend import engine, vecsort
 
 AVX512 = "+avx512f" in engine.host_cpu_features().split(",")
 PLANS = ["radix", pytest.param("quick", marks=pytest.mark.skipif(
-    not AVX512, reason="the quicksort's compress is AVX-512 code"))]
+    not AVX512, reason="the quicksort is the plan of AVX-512 hosts only"))]
 
 
 @pytest.fixture(params=PLANS)
@@ -78,7 +78,7 @@ def test_sort_float32_permutation_and_gradient(plan):
     np.testing.assert_array_equal(g, np.take_along_axis(w, np.argsort(perm, axis=1), axis=1))
 
 
-@pytest.mark.skipif(not AVX512, reason="the quicksort's compress is AVX-512 code")
+@pytest.mark.skipif(not AVX512, reason="the quicksort is the plan of AVX-512 hosts only")
 def test_quicksort_depth_fallback(monkeypatch):
     """Past the depth limit a task is radix-sorted in place (limit 0: every task longer than
     BASE_MAX), then copied to the output buffer when it is not already there."""
