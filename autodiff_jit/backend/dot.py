@@ -11,11 +11,13 @@ copied into an arena temporary in canonical layout. gemv is used when M == 1 or 
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 
 from ..ir import Var
-from . import blas
+from . import blas, lapack, parallel
 from .emitters import EMITTERS, FP, RED, Emitter, _binop
-from .kernels import Buffer, Index, const, for_range, i64, is_float_type, loop_nest, reg_type
+from .kernels import I8P, I64, Buffer, Index, const, for_range, i64, is_float_type, loop_nest, \
+    reg_type
 
 BLAS_MIN_WORK = 4096   # M*N*K below this: inline loops beat a BLAS call
 OUT_ACCUMULATE_BYTES = 256 * 1024   # loop dots may accumulate into an output up to this size
@@ -153,29 +155,132 @@ def _blas_dot(L, eqn, out, a, bv, aaxes, baxes, Bn, M, N, K):
     ka = lda if ta else 1
     kb = 1 if tb else ldb
 
-    def one(bi):
+    def plan(bi):
         def at(p, stride):
             return p if (bi is None or stride == 0) else b.gep(p, [b.mul(bi, i64(stride))],
                                                               inbounds=True)
         A_, B_, C_ = at(pa, sa), at(pb, sb), at(out.ptr, M * N)
         if N == 1:
             if not ta:
-                blas.emit_gemv(b, dt, A_, B_, C_, M, K, trans=False, lda=lda, incx=max(kb, 1))
-            else:
-                blas.emit_gemv(b, dt, A_, B_, C_, K, M, trans=True, lda=lda, incx=max(kb, 1))
-        elif M == 1:
+                return ("gemv", A_, B_, C_, M, K, False, lda, max(kb, 1))
+            return ("gemv", A_, B_, C_, K, M, True, lda, max(kb, 1))
+        if M == 1:
             if not tb:
-                blas.emit_gemv(b, dt, B_, A_, C_, K, N, trans=True, lda=ldb, incx=max(ka, 1))
-            else:
-                blas.emit_gemv(b, dt, B_, A_, C_, N, K, trans=False, lda=ldb, incx=max(ka, 1))
-        else:
-            blas.emit_gemm(b, dt, A_, B_, C_, M, N, K, trans_a=ta, trans_b=tb, lda=lda, ldb=ldb,
-                           ldc=N)
+                return ("gemv", B_, A_, C_, K, N, True, ldb, max(ka, 1))
+            return ("gemv", B_, A_, C_, N, K, False, ldb, max(ka, 1))
+        return ("gemm", A_, B_, C_, M, N, K, ta, tb, lda, ldb, N)
 
     if Bn == 1:
-        one(None)
+        p = plan(None)
+        if not _split_blas(L, dt, p):
+            _emit_call(b, dt, p)
     else:
-        for_range(b, Bn, one, name="batch")
+        for_range(b, Bn, lambda bi: _emit_call(b, dt, plan(bi)), name="batch")
+
+
+def _emit_call(b, dt, p):
+    """One BLAS call described by a plan ("gemv", A, x, y, m, n, trans, lda, incx) or
+    ("gemm", A, B, C, M, N, K, trans_a, trans_b, lda, ldb, ldc)."""
+    if p[0] == "gemv":
+        _, A, x, y, m, n, trans, lda, incx = p
+        blas.emit_gemv(b, dt, A, x, y, m, n, trans=trans, lda=lda, incx=incx)
+    else:
+        _, A, B, C, M, N, K, ta, tb, lda, ldb, ldc = p
+        blas.emit_gemm(b, dt, A, B, C, M, N, K, trans_a=ta, trans_b=tb, lda=lda, ldb=ldb, ldc=ldc)
+
+
+# -- large products split over the thread pool ------------------------------------------------
+# OpenBLAS at several threads splits each call statically and its threads wait for each other:
+# on a busy machine a descheduled thread stalls the whole call (logistic's 1e4 x 100 gemv 24x
+# slower at two threads than at one under load: docs/design/backend.md). A product of at least
+# SPLIT_MIN_WORK multiply-adds is therefore, when numpy's OpenBLAS is set to more than one
+# thread, cut along one output dimension into chunks fixed by the shape, each chunk one BLAS
+# call with OpenBLAS set to one thread, run on parallel.py's pool (whoever is free claims the
+# next chunk). Each output element is computed by one one-thread call, so the result is the
+# same for every thread count > 1 (deterministic), and in the shapes measured bitwise equal to
+# the one-thread call; at one BLAS thread the single call runs unchanged.
+SPLIT_MIN_WORK = 1 << 18        # multiply-adds below which a product stays one call
+SPLIT_MIN_CHUNK_WORK = 1 << 15  # smallest chunk worth a call of its own
+SPLIT_ALIGN = 8                 # chunks start at multiples of this many output rows/columns
+
+
+def _split_axis(p):
+    """(units, work per unit, chunk) for a plan: the output dimension cut into chunks, and
+    chunk(b, ptrs, lo, n) -> the plan of the chunk [lo, lo + n) given the operand pointers."""
+    if p[0] == "gemv":
+        _, _, _, _, m, n, trans, lda, incx = p
+        units, other = (n, m) if trans else (m, n)
+
+        def chunk(b, ptrs, lo, cnt):
+            A, x, y = ptrs
+            A = b.gep(A, [lo if trans else b.mul(lo, i64(lda))], inbounds=True)
+            y = b.gep(y, [lo], inbounds=True)
+            return ("gemv", A, x, y, m if trans else cnt, cnt if trans else n, trans, lda, incx)
+        return units, other, chunk
+    _, _, _, _, M, N, K, ta, tb, lda, ldb, ldc = p
+    if M >= N:
+        def chunk(b, ptrs, lo, cnt):
+            A, B, C = ptrs
+            A = b.gep(A, [lo if ta else b.mul(lo, i64(lda))], inbounds=True)
+            C = b.gep(C, [b.mul(lo, i64(ldc))], inbounds=True)
+            return ("gemm", A, B, C, cnt, N, K, ta, tb, lda, ldb, ldc)
+        return M, N * K, chunk
+
+    def chunk(b, ptrs, lo, cnt):
+        A, B, C = ptrs
+        B = b.gep(B, [b.mul(lo, i64(ldb)) if tb else lo], inbounds=True)
+        C = b.gep(C, [lo], inbounds=True)
+        return ("gemm", A, B, C, M, cnt, K, ta, tb, lda, ldb, ldc)
+    return N, M * K, chunk
+
+
+def _split_blas(L, dt, p) -> bool:
+    """Emit plan `p` as a run-time choice: OpenBLAS at several threads -> chunks on the pool,
+    each a one-thread call; else the single call. False (nothing emitted) when the product is
+    too small or numpy's BLAS has no thread control."""
+    units, unit_work, chunk = _split_axis(p)
+    if units < 2 or units * unit_work < SPLIT_MIN_WORK:
+        return False
+    per = max(-(-units // parallel.MAX_CHUNKS), -(-SPLIT_MIN_CHUNK_WORK // unit_work))
+    per = -(-per // SPLIT_ALIGN) * SPLIT_ALIGN
+    if per >= units:
+        return False
+    fns = lapack.thread_functions(L.module)
+    if fns is None:
+        return False
+    get, put = fns
+    nchunks = -(-units // per)
+    ptrs = [p[1], p[2], p[3]]
+    m = L.module
+    k = getattr(m, "_adj_chunks", 0)
+    m._adj_chunks = k + 1
+    f = ir.Function(m, ir.FunctionType(ir.VoidType(), [I8P, I64]), name=f"{L.name}_chunk{k}")
+    f.linkage = "internal"
+    f.attributes.add("nounwind")
+    cb = ir.IRBuilder(f.append_basic_block("entry"))
+    envpp = cb.bitcast(f.args[0], I8P.as_pointer())
+    mine = [cb.bitcast(cb.load(cb.gep(envpp, [i64(j)], inbounds=True)), q.type)
+            for j, q in enumerate(ptrs)]
+    lo = cb.mul(f.args[1], i64(per), flags=["nsw"])
+    end = cb.add(lo, i64(per), flags=["nsw"])
+    hi = cb.select(cb.icmp_signed("<", end, i64(units)), end, i64(units))
+    _emit_call(cb, dt, chunk(cb, mine, lo, cb.sub(hi, lo)))
+    cb.ret_void()
+
+    b = L.builder
+    i32 = ir.IntType(32)
+    env = L.alloca(ir.ArrayType(I8P, len(ptrs)), name="blasenv")
+    threads = b.call(get, [])
+    with b.if_else(b.icmp_signed(">", threads, ir.Constant(i32, 1))) as (many, one):
+        with many:
+            for j, q in enumerate(ptrs):
+                b.store(b.bitcast(q, I8P), b.gep(env, [i64(0), i64(j)], inbounds=True))
+            b.call(put, [ir.Constant(i32, 1)])
+            b.call(parallel.declare_runtime(m), [f, b.bitcast(env, I8P), i64(nchunks)])
+            b.call(put, [threads])
+        with one:
+            _emit_call(b, dt, p)
+    return True
 
 
 def dot_expr(L, eqn, index):

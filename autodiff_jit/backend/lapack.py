@@ -189,18 +189,27 @@ def _thread_symbols() -> bool:
     return True
 
 
+def thread_functions(m):
+    """(get, set) declared in module `m`: i32 get() and void set(i32) of numpy's OpenBLAS
+    thread count; None when its BLAS has no thread control."""
+    if not _thread_symbols():
+        return None
+    i32 = ir.IntType(32)
+    get = m.globals.get(THREADS_GET) or ir.Function(m, ir.FunctionType(i32, []), THREADS_GET)
+    put = m.globals.get(THREADS_SET) or ir.Function(m, ir.FunctionType(ir.VoidType(), [i32]),
+                                                    THREADS_SET)
+    for f in (get, put):
+        f.attributes.add("nounwind")
+    return get, put
+
+
 def serially(b, work, emit):
     """emit() -- code calling BLAS/LAPACK -- run with numpy's OpenBLAS on one thread when `work`
     (estimated multiply-adds; None: unknown) is below SERIAL_MAX_WORK; else emit() alone."""
     if work is None or work >= SERIAL_MAX_WORK or not _thread_symbols():
         return emit()
     i32 = ir.IntType(32)
-    m = b.module
-    get = m.globals.get(THREADS_GET) or ir.Function(m, ir.FunctionType(i32, []), THREADS_GET)
-    put = m.globals.get(THREADS_SET) or ir.Function(m, ir.FunctionType(ir.VoidType(), [i32]),
-                                                    THREADS_SET)
-    for f in (get, put):
-        f.attributes.add("nounwind")
+    get, put = thread_functions(b.module)
     threads = b.call(get, [])
     many = b.icmp_signed(">", threads, ir.Constant(i32, 1))
     with b.if_then(many):

@@ -333,7 +333,7 @@ def emit_split(L, item, outs_of, split: Split):
         b.store(b.bitcast(first, I8P), b.gep(env_arr, [i64(0), i64(len(slots))], inbounds=True))
     b.store(ir.Constant(I8, 0), chunk_oob)
     b.store(chunk_oob, b.gep(env_arr, [i64(0), i64(nslots - 1)], inbounds=True))
-    b.call(_declare_runtime(m), [f, b.bitcast(env_arr, I8P), i64(split.nchunks)])
+    b.call(declare_runtime(m), [f, b.bitcast(env_arr, I8P), i64(split.nchunks)])
     if chunk_flagged:
         L.flag_index_error(b.icmp_unsigned("!=", b.load(chunk_oob), ir.Constant(I8, 0)))
     if acc_dt is not None:
@@ -431,7 +431,7 @@ def _combine_partials(L, g, first, n, out):
     out.store(b, Index(out.shape), narrow(b, total))
 
 
-def _declare_runtime(m):
+def declare_runtime(m):
     fn = m.globals.get(RUNTIME_SYMBOL)
     if fn is None:
         fnty = ir.FunctionType(VOID, [_CHUNK_TY.as_pointer(), I8P, I64])
