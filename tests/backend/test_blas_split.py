@@ -1,0 +1,139 @@
+"""Large products split over the thread pool (dot._split_blas): with numpy's OpenBLAS at
+several threads, gemv/gemm of at least dot.SPLIT_MIN_WORK multiply-adds run as chunks of the
+output (each a one-thread call, OpenBLAS set to 1 around the region and restored); at one
+thread, for small products, and without thread control the single call is unchanged."""
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+
+import autodiff_jit as ad
+from autodiff_jit.backend import blas, dot, engine, lapack, parallel
+
+pytestmark = pytest.mark.skipif(
+    not blas.available() or blas.thread_control_addresses() is None,
+    reason="numpy's BLAS or OpenBLAS's thread control not found")
+
+_GET = ctypes.CFUNCTYPE(ctypes.c_int)
+_SET = ctypes.CFUNCTYPE(None, ctypes.c_int)
+EPS = np.finfo(np.float64).eps
+
+
+@pytest.fixture
+def thread_symbols():
+    """Point THREADS_GET/SET of code compiled in the test at the given callables (the real
+    OpenBLAS functions are registered again afterwards)."""
+    keep = []
+
+    def install(get, put):
+        keep.extend((_GET(get), _SET(put)))
+        engine.add_symbol(lapack.THREADS_GET, ctypes.cast(keep[-2], ctypes.c_void_p).value)
+        engine.add_symbol(lapack.THREADS_SET, ctypes.cast(keep[-1], ctypes.c_void_p).value)
+        lapack._registered.update((lapack.THREADS_GET, lapack.THREADS_SET))
+    yield install
+    lapack._registered.discard(lapack.THREADS_SET)
+    assert lapack._thread_symbols()
+    ad.config.num_threads = None
+
+
+def _logistic(w, X, y):
+    z = X @ w
+    return np.sum(np.logaddexp(0.0, z) - y * z)
+
+
+def _logistic_args(n=4000, d=100, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(d) * 0.1, rng.standard_normal((n, d)),
+            (rng.random(n) > 0.5) * 1.0)
+
+
+def _products(a, b):
+    return np.sum(np.sin(a @ b))
+
+
+def _bound(k, *arrays):
+    """Rounding bound of a length-k dot product of entries up to the arrays' maxima (k eps
+    times the sum of |products|), times a margin for the elementwise work around it."""
+    return 8 * k * EPS * k * np.prod([np.abs(x).max() for x in arrays])
+
+
+def test_split_sets_one_thread_around_the_region(thread_symbols):
+    calls = []
+    thread_symbols(lambda: 2, calls.append)
+    args = _logistic_args()
+    f = ad.grad(_logistic)
+    got = f(*args)
+    text = f.llvm_ir(*args)
+    assert parallel.RUNTIME_SYMBOL in text and "_chunk" in text
+    assert calls == [1, 2, 1, 2]      # X w and X^T u, each split; the count restored
+    ref = ad.grad(_logistic, mode="interpret")(*args)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=_bound(args[1].shape[0], *args))
+
+
+@pytest.mark.parametrize("shapes", [((300, 200), (200, 40)),    # gemm split along rows (M)
+                                    ((20, 200), (200, 3000))])  # ... along columns (N)
+def test_split_gemm_both_operands_transposed_or_not(thread_symbols, shapes):
+    calls = []
+    thread_symbols(lambda: 2, calls.append)
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1])
+    g = ad.grad(_products, argnums=(0, 1))
+    got = g(a, b)
+    # forward a @ b, then G @ b.T and a.T @ G in the adjoint: three split products
+    assert calls == [1, 2] * 3
+    ref = ad.grad(_products, argnums=(0, 1), mode="interpret")(a, b)
+    for x, r in zip(got, ref):
+        np.testing.assert_allclose(x, r, rtol=0, atol=_bound(max(a.shape + b.shape), a, b))
+
+
+def test_one_thread_runs_the_single_call(thread_symbols):
+    calls = []
+    thread_symbols(lambda: 1, calls.append)
+    args = _logistic_args(seed=2)
+    before = (parallel.stats() or {}).get("worker_chunks", 0)
+    got = ad.grad(_logistic)(*args)
+    assert calls == []
+    assert (parallel.stats() or {}).get("worker_chunks", 0) == before
+    ref = ad.grad(_logistic, mode="interpret")(*args)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=_bound(args[1].shape[0], *args))
+
+
+def test_small_products_are_not_split(thread_symbols):
+    calls = []
+    thread_symbols(lambda: 2, calls.append)
+    args = _logistic_args(n=200, d=50)       # 1e4 multiply-adds < SPLIT_MIN_WORK
+    assert 200 * 50 < dot.SPLIT_MIN_WORK
+    f = ad.grad(_logistic)
+    f(*args)
+    assert calls == [] and lapack.THREADS_SET not in f.llvm_ir(*args)
+
+
+def test_deterministic_and_equal_at_1_and_2_threads():
+    # real OpenBLAS: at 1 thread the single call, at 2 the split (each output element by one
+    # one-thread call): repeatable at 2 threads, equal to 1 thread up to rounding (bitwise
+    # where OpenBLAS's kernel does not depend on the row block, as on the machines measured)
+    args = _logistic_args(seed=3)
+    f = ad.grad(_logistic)
+    ad.config.num_threads = 1
+    g1 = f(*args)
+    ad.config.num_threads = 2
+    g2, g2b = f(*args), f(*args)
+    assert blas.num_threads() == 2
+    ad.config.num_threads = None
+    np.testing.assert_array_equal(g2, g2b)
+    np.testing.assert_allclose(g1, g2, rtol=0, atol=_bound(args[1].shape[0], *args))
+
+
+def test_without_thread_control(monkeypatch):
+    monkeypatch.setattr(blas, "thread_control_addresses", lambda: None)
+    monkeypatch.setattr(lapack, "_registered", set(lapack._registered) -
+                        {lapack.THREADS_GET, lapack.THREADS_SET})
+    args = _logistic_args(n=3000, seed=4)
+    f = ad.grad(_logistic)
+    got = f(*args)
+    text = f.llvm_ir(*args)
+    assert lapack.THREADS_SET not in text and parallel.RUNTIME_SYMBOL not in text
+    ref = ad.grad(_logistic, mode="interpret")(*args)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=_bound(args[1].shape[0], *args))
