@@ -89,13 +89,13 @@ def test_split_gemm_both_operands_transposed_or_not(thread_symbols, shapes):
 
 
 def test_one_thread_runs_the_single_call(thread_symbols):
-    calls = []
-    thread_symbols(lambda: 1, calls.append)
+    calls, asked = [], []
+    thread_symbols(lambda: asked.append(1) or 1, calls.append)
     args = _logistic_args(seed=2)
-    before = (parallel.stats() or {}).get("worker_chunks", 0)
     got = ad.grad(_logistic)(*args)
-    assert calls == []
-    assert (parallel.stats() or {}).get("worker_chunks", 0) == before
+    # the product asked for the thread count and, at one thread, never set it (a split sets
+    # one thread around its chunks); the pool may still run the elementwise loops
+    assert asked and calls == []
     ref = ad.grad(_logistic, mode="interpret")(*args)
     np.testing.assert_allclose(got, ref, rtol=0, atol=_bound(args[1].shape[0], *args))
 
