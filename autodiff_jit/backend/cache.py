@@ -1,4 +1,5 @@
-"""On-disk compile cache: `compile_function(fn, cache=True | path)`.
+"""On-disk compile cache: `compile_function(fn, cache=True | path)` (the api passes
+ad.config.cache unless a function says otherwise: on by default).
 
 One file per key, `<dir>/<key>.adjc`, holding everything a later process needs to skip both
 lowering and LLVM (optimization and code generation):
@@ -18,8 +19,9 @@ lowering and LLVM (optimization and code generation):
 * the LLVM IR text as generated (zlib), for `.llvm_ir()` and, re-optimized on demand,
   `.llvm_ir(optimized=True)` / `.asm()`.
 
-Key (`key()`): a 256-bit BLAKE2b hash of the optimized IR's full text (`fn.to_text()`,
-constants included, source-location comments left out), the call method asked for, the host
+Key (`key()`): a 256-bit BLAKE2b hash of the optimized IR's text (source-location comments
+left out, large constants summarized) and the bytes of every constant, the call method asked
+for, the host
 (`engine.host_fingerprint`: target, CPU model and features, LLVM build), the llvmlite, numpy,
 Python, autodiff_jit versions, `FORMAT_VERSION` and a fingerprint of the
 lowering's source files (so that editing the backend never serves stale code). The BLAS ABI
@@ -34,7 +36,12 @@ Files are written to a temporary name and `os.replace`d, so readers never see a 
 entry; every entry carries a BLAKE2b hash of its content: a truncated/corrupt/foreign file is
 ignored (counted in `stats()["corrupt"]`) and overwritten by the recompiled entry. A directory
 that cannot be created or written is used read-only (one RuntimeWarning per directory).
-Clearing the cache = deleting the directory (or `clear(path)`); nothing is ever evicted.
+Whatever fails in the cache, the function is compiled: a cache problem never fails a call.
+
+Size: a hit touches its entry (modification time = last use); a write checks, now and then
+(`_maybe_prune`: about once per tenth of the cap written), whether the directory is over
+ad.config.cache_max_bytes, and `prune` then deletes the least recently used entries down to
+LOW_WATER of it. Clearing the cache = deleting the directory (or `clear(path)`).
 
 Support code (the call path's generic wrapper, sin/cos/tan's huge-argument module: compiled
 once per process, the same for every function) goes through `support_compiler` in
