@@ -73,7 +73,7 @@ try:   # hashlib.blake2b is this very type; importing it directly skips hashlib'
 except ImportError:   # a Python built without its own hashes
     from hashlib import blake2b as _blake2b
 
-FORMAT_VERSION = 3      # bump when the entry layout or the lowering's output changes
+FORMAT_VERSION = 4      # bump when the entry layout or the lowering's output changes (4: 0-d results stay 0-d)
 SUFFIX = ".adjc"
 _MAGIC = b"ADJCACH1"
 _GEN_DIGITS = 6
@@ -251,12 +251,12 @@ def _arrays_in(value):
 
 
 def _hash_array(h, arr: np.ndarray) -> None:
-    arr = np.ascontiguousarray(arr)
+    arr = np.asarray(arr)
     h.update(f"\0{arr.dtype.str}{arr.shape}{arr.nbytes}\0".encode())
     if arr.dtype.hasobject:   # (not compiled code's kind of data, but never a silent collision)
         h.update(repr(arr.tolist()).encode())
     else:
-        h.update(arr.reshape(-1).view(np.uint8).data)
+        h.update(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
 
 
 def symbol_prefix(k: str) -> str:
@@ -462,8 +462,8 @@ def _unpack(data: bytes):
 
 
 def array_record(arr: np.ndarray, blobs: list) -> dict:
-    arr = np.ascontiguousarray(arr)
-    blobs.append(arr.tobytes())
+    arr = np.asarray(arr)   # (not ascontiguousarray: it makes a 0-d array 1-d)
+    blobs.append(arr.tobytes())   # C order whatever the layout
     return {"dtype": arr.dtype.str, "shape": list(arr.shape), "blob": len(blobs) - 1}
 
 

@@ -400,3 +400,30 @@ def test_key_hashes_arrays_in_parameters():
             cache._hash_array(h, x)
         digests.append(h.digest())
     assert digests[0] != digests[1] and digests[0] == digests[2]
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (2, 3)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_constant_results_come_back_alike_from_a_hit(tmp_path, shape, dtype):
+    """Results the code does not compute (a literal or constant gradient, an input passed
+    through) are stored in the entry: a hit returns them with the same type, shape and dtype
+    (a 0-d literal once came back with shape (1,))."""
+    x = np.full(shape, 0.5, dtype)
+    fns = [lambda v: np.sum(v * 1.5), lambda v: np.sum(v) * 2.0 + 1.0]
+    for fn in fns:
+        outs = []
+        for c in (False, tmp_path, tmp_path):
+            t = ad.value_and_grad(fn, cache=c)
+            outs.append((t(x), _exe(t).cache_status))
+        assert [s for _, s in outs] == [None, "miss", "hit"]
+        (v0, g0), _ = outs[0]
+        for (v, g), _ in outs[1:]:
+            assert type(g) is type(g0) and np.shape(g) == np.shape(g0) == shape
+            assert g.dtype == g0.dtype == dtype and np.array_equal(g, g0)
+            assert type(v) is type(v0) and np.asarray(v).dtype == np.asarray(v0).dtype
+            assert float(v) == float(v0)
+    j = ad.jit(lambda v, w: (v, w * 2.0), cache=tmp_path)      # an input passed through
+    j(x, x)
+    jj = ad.jit(lambda v, w: (v, w * 2.0), cache=tmp_path)
+    a, b = jj(x, x)
+    assert _exe(jj).cache_status == "hit" and a.shape == shape and np.array_equal(a, x)
