@@ -1,7 +1,7 @@
 """Gradients on several processes: a transformed function is sent to worker processes like
 any picklable function (by reference to `loss`; it compiles again in each worker, from the
-disk cache, on by default, when the workers share its directory), each worker computes the gradient on its shard of the data, and
-the shard gradients add up to the full-batch gradient.
+disk cache, on by default, when the workers share its directory), each worker computes the
+gradient on its shard of the data, and the shard gradients add up to the full-batch gradient.
 
     python examples/parallel_gradients.py
 

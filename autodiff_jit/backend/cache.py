@@ -73,7 +73,8 @@ try:   # hashlib.blake2b is this very type; importing it directly skips hashlib'
 except ImportError:   # a Python built without its own hashes
     from hashlib import blake2b as _blake2b
 
-FORMAT_VERSION = 4      # bump when the entry layout or the lowering's output changes (4: 0-d results stay 0-d)
+FORMAT_VERSION = 4      # bump when the entry layout or the lowering's output changes
+                        # (4: 0-d constant results stay 0-d)
 SUFFIX = ".adjc"
 _MAGIC = b"ADJCACH1"
 _GEN_DIGITS = 6
