@@ -15,7 +15,10 @@ evicted entry's compiled code is freed (backend CodeUnits), and so is everything
 transformed function is garbage-collected.
 
 Pickling is by reference to the user's function (see `Transformed.__reduce__`): the receiver
-compiles again on first call (from the disk cache with cache=True).
+compiles again on first call (from the disk cache, unless it is off).
+
+Disk cache: `cache=None` (the default) means ad.config.cache (on unless AUTODIFF_JIT_CACHE=0),
+read when a specialization is compiled; True, False or a directory path decide per function.
 """
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ from .callsig import (MISS, NO_SIG, STATIC, TREE, assembler, dynamic_order, fast
                       seq_sig, tree_sig)
 from .ad import vjp_function
 from .numpy.lists import routing_lists
-from .config import config
+from .config import check_cache_option, config
 from .convert import converted
 from .interpret import Interpreted as _Interpreted, eval_function
 from .ir import AVal, Function, dtype_name, is_float
@@ -135,7 +138,7 @@ class Transformed:
     """A function transformed by grad / value_and_grad / jit."""
 
     def __init__(self, fun, kind, *, argnums=0, has_aux=False, mode="compiled",
-                 static_argnums=(), cache=False, cache_size=DEFAULT_CACHE_SIZE,
+                 static_argnums=(), cache=None, cache_size=DEFAULT_CACHE_SIZE,
                  convert=None):
         if not callable(fun):
             raise TypeError(f"{kind} expects a function, got {type(fun).__name__}")
@@ -157,7 +160,7 @@ class Transformed:
         self.argnums = argnums
         self.has_aux = has_aux
         self.mode = mode
-        self.cache = cache
+        self.cache = None if cache is None else check_cache_option(cache)
         if convert not in (None, True, False):
             raise TypeError(f"convert must be True, False or None (use ad.config.convert), "
                             f"got {convert!r}")
@@ -766,10 +769,12 @@ def _drop_fast_paths(debug_nans: bool):
 config._listeners.append(_drop_fast_paths)
 
 
-def _make_executable(fn: Function, mode: str, cache=False):
+def _make_executable(fn: Function, mode: str, cache=None):
     if mode == "interpret":
         return _Interpreted(fn)
     from .backend import compile_function
+    if cache is None:
+        cache = config.cache
     return compile_function(fn, cache=cache) if cache else compile_function(fn)
 
 
@@ -778,7 +783,7 @@ def _make_executable(fn: Function, mode: str, cache=False):
 
 def _decorator(kind):
     def transform(fun=None, argnums=0, *, has_aux=False, mode="compiled", static_argnums=(),
-                  cache=False, cache_size=DEFAULT_CACHE_SIZE, convert=None):  # grad(f, 1)
+                  cache=None, cache_size=DEFAULT_CACHE_SIZE, convert=None):  # grad(f, 1)
         options = dict(argnums=argnums, has_aux=has_aux, mode=mode, static_argnums=static_argnums,
                        cache=cache, cache_size=cache_size, convert=convert)
         if fun is None:
@@ -788,7 +793,7 @@ def _decorator(kind):
 
 
 grad = _decorator("grad")
-grad.__doc__ = """grad(fun, argnums=0, has_aux=False, mode="compiled", static_argnums=(), cache=False,
+grad.__doc__ = """grad(fun, argnums=0, has_aux=False, mode="compiled", static_argnums=(), cache=None,
 cache_size=64, convert=None)
 
 The gradient of a scalar-valued `fun` with respect to the argument(s) in `argnums`, computed by
@@ -796,8 +801,10 @@ compiled adjoint code. Usable as `@grad`, `grad(f)` or `@grad(argnums=1)`. Retur
 the structure of the differentiated arguments (a tuple of them when argnums is a tuple); with
 has_aux=True, `fun` returns (value, aux) and the result is (gradients, aux).
 Modes: "compiled" (LLVM), "interpret" (numpy interpreter of the same IR), "tape" (tape Tensors).
-cache=True (or a directory path) keeps compiled code on disk, so another process with the same
-optimized IR, CPU and llvmlite version skips LLVM compilation.
+cache: compiled code is kept on disk, so another process with the same optimized IR, CPU and
+versions skips lowering and LLVM. None (default): ad.config.cache (on unless
+AUTODIFF_JIT_CACHE=0); True: the default directory ($AUTODIFF_JIT_CACHE_DIR or
+~/.cache/autodiff_jit); a directory path; False: off for this function.
 cache_size bounds the specializations (one per call signature) kept in memory, least recently
 used evicted first, their compiled code freed; None for no bound. `clear_cache()` drops them all.
 Transformed functions pickle by reference to `fun` (see docs/api.md, "Pickling").
@@ -807,13 +814,13 @@ branches and loops (default None: ad.config.convert, on unless turned off).
 
 value_and_grad = _decorator("value_and_grad")
 value_and_grad.__doc__ = """value_and_grad(fun, argnums=0, has_aux=False, mode="compiled",
-static_argnums=(), cache=False, cache_size=64, convert=None)
+static_argnums=(), cache=None, cache_size=64, convert=None)
 
 Like `grad`, but returns (value, gradients), or ((value, aux), gradients) with has_aux=True.
 """
 
 
-def jit(fun=None, *, mode="compiled", static_argnums=(), cache=False,
+def jit(fun=None, *, mode="compiled", static_argnums=(), cache=None,
         cache_size=DEFAULT_CACHE_SIZE, convert=None):
     """Compile `fun` (no differentiation). Results keep `fun`'s output structure. Options as
     for `grad`; convert: rewrite Python control flow on traced values (default:

@@ -5,16 +5,22 @@
     ad.config.debug_nans = True      # raise FloatingPointError at the first NaN/inf produced
     ad.config.max_loop_steps = 10**5 # reverse-mode capacity of converted data-dependent loops
     ad.config.num_threads = 2        # threads of compiled loops and of numpy's BLAS (per call)
+    ad.config.cache = False          # compiled code not kept on disk (default: True)
+    ad.config.cache_max_bytes = 2**28  # size cap of the disk cache directory (None: no cap)
 
 Environment variables set the initial values: AUTODIFF_JIT_CONVERT=0,
 AUTODIFF_JIT_DEBUG_NANS=1, AUTODIFF_JIT_MAX_LOOP_STEPS=N, AUTODIFF_JIT_NUM_THREADS=N
-(num_threads otherwise defaults to OMP_NUM_THREADS, OPENBLAS_NUM_THREADS or the CPU count).
-num_threads is read by compiled code at run time, not when tracing: changing it takes effect
-at the next call, without recompiling.
+(num_threads otherwise defaults to OMP_NUM_THREADS, OPENBLAS_NUM_THREADS or the CPU count),
+AUTODIFF_JIT_CACHE=0, AUTODIFF_JIT_CACHE_MAX_BYTES=N (a K/M/G suffix: binary units; "none":
+no cap). num_threads is read by compiled code at run time, not when tracing: changing it takes
+effect at the next call, without recompiling. cache is read when a function is compiled.
 """
 from __future__ import annotations
 
 import os
+import warnings
+
+DEFAULT_CACHE_MAX_BYTES = 256 << 20   # 256 MiB: ~10^4 entries of a few tens of kB
 
 
 def _env_flag(name: str, default: bool) -> bool:
@@ -24,13 +30,49 @@ def _env_flag(name: str, default: bool) -> bool:
     return value.strip().lower() not in ("", "0", "false", "no", "off")
 
 
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_bytes(text: str):
+    """'512M' -> 536870912, '10000' -> 10000, 'none' -> None (K/M/G/T: binary units, an
+    optional trailing B or iB); ValueError if it is none of these or not positive."""
+    t = text.strip().lower()
+    if t in ("none", "unlimited"):
+        return None
+    t = t[:-2] if t.endswith("ib") else t[:-1] if t.endswith("b") else t
+    unit = t[-1:] if t[-1:] in _UNITS else ""
+    try:
+        n = int(float(t[:len(t) - len(unit)]) * _UNITS[unit])
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"expected a positive size such as 10000, 512M or 2G, or 'none', "
+                         f"not {text!r}")
+    return n
+
+
+def _env_bytes(name: str, default):
+    value = os.environ.get(name)
+    if not value or not value.strip():
+        return default
+    try:
+        return parse_bytes(value)
+    except ValueError as exc:   # a bad variable must not break `import autodiff_jit`
+        warnings.warn(f"{name}: {exc}; using {default} bytes", RuntimeWarning, stacklevel=3)
+        return default
+
+
 class Config:
     """convert: rewrite Python control flow on traced values into loop/branch ops (see
     docs/control-flow.md). debug_nans: check every value produced, forward and adjoint, and
     raise FloatingPointError naming the primitive and the user's source line. max_loop_steps:
     the `max_steps` of the while loops that converted `while` / traced-bound `for` loops become
     (None: while_loop's default). num_threads: threads that large compiled loops and numpy's
-    BLAS use (see docs/performance.md); None until set: the environment's default."""
+    BLAS use (see docs/performance.md); None until set: the environment's default.
+    cache: the disk cache of compiled code for transformed functions that do not pass
+    `cache=` (True: the default directory, $AUTODIFF_JIT_CACHE_DIR or ~/.cache/autodiff_jit; a
+    directory path; False: off). cache_max_bytes: the size the cache directory is kept under
+    (least recently used entries deleted first; None: no cap). See docs/api.md, "Disk cache"."""
 
     def __init__(self):
         self._listeners = []  # called when debug_nans changes (the api drops fast call paths)
@@ -41,6 +83,31 @@ class Config:
         self._debug_nans = _env_flag("AUTODIFF_JIT_DEBUG_NANS", False)
         steps = os.environ.get("AUTODIFF_JIT_MAX_LOOP_STEPS")
         self.max_loop_steps = int(steps) if steps else None
+        self._cache = _env_flag("AUTODIFF_JIT_CACHE", True)
+        self._cache_max_bytes = _env_bytes("AUTODIFF_JIT_CACHE_MAX_BYTES",
+                                           DEFAULT_CACHE_MAX_BYTES)
+
+    @property
+    def cache(self):
+        return self._cache
+
+    @cache.setter
+    def cache(self, value):
+        self._cache = check_cache_option(value, "ad.config.cache")
+
+    @property
+    def cache_max_bytes(self):
+        return self._cache_max_bytes
+
+    @cache_max_bytes.setter
+    def cache_max_bytes(self, value):
+        if isinstance(value, str):
+            value = parse_bytes(value)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise ValueError(f"ad.config.cache_max_bytes must be a positive int (bytes), a size "
+                             f"such as '512M', or None (no cap), not {value!r}")
+        self._cache_max_bytes = value
 
     @property
     def debug_nans(self) -> bool:
@@ -73,7 +140,20 @@ class Config:
 
     def __repr__(self):
         return (f"Config(convert={self.convert}, debug_nans={self.debug_nans}, "
-                f"max_loop_steps={self.max_loop_steps}, num_threads={self.num_threads})")
+                f"max_loop_steps={self.max_loop_steps}, num_threads={self.num_threads}, "
+                f"cache={self.cache!r}, cache_max_bytes={self.cache_max_bytes})")
+
+
+def check_cache_option(value, what: str = "cache"):
+    """A valid `cache=` value (True, False or a directory path: str / os.PathLike) as given;
+    TypeError naming `what` otherwise."""
+    if isinstance(value, bool) or isinstance(value, (str, os.PathLike)):
+        if isinstance(value, str) and not value.strip():
+            raise TypeError(f"{what} must be True, False or a directory path, not an empty "
+                            f"string")
+        return value
+    raise TypeError(f"{what} must be True, False or a directory path (str or os.PathLike), "
+                    f"not {value!r}")
 
 
 THREAD_VARIABLES = ("AUTODIFF_JIT_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -98,4 +178,4 @@ def default_num_threads() -> int:
 
 config = Config()
 
-__all__ = ["config", "Config", "default_num_threads"]
+__all__ = ["config", "Config", "default_num_threads", "check_cache_option", "parse_bytes"]

@@ -1,7 +1,8 @@
 """Cold start: `import autodiff_jit` and the first gradient of a fresh process.
 
     PYTHONPATH=. python benchmarks/bench_coldstart.py [--repeat 7] [--case index|poly|trig]
-                                                      [--user-cache] [--profile] [--later N]
+                                                      [--user-cache | --default-cache]
+                                                      [--profile] [--later N]
 
 Each sample is a new Python process that imports autodiff_jit, builds `ad.grad` of a
 3-scalar function (index: x[0]**2 * x[1] + x[2]; poly: the bench's polynomial; trig:
@@ -15,8 +16,9 @@ disk cache (a fresh directory in $AUTODIFF_JIT_CACHE_DIR per state):
   support code (the generic C-API call wrapper) is compiled by LLVM and stored;
 * warm: the directory was filled by an earlier process: the support code is loaded.
 
-The user's function itself is compiled in both states (grad's default cache=False), unless
---user-cache passes cache=True (then warm also loads the function's code from disk).
+The user's function itself is compiled in both states (cache=False), unless --user-cache
+passes cache=True or --default-cache passes no cache= (the disk cache is on by default): then
+warm also loads the function's code from disk.
 Samples alternate cold/warm so machine load affects both alike; medians and ranges printed.
 Byte-compiled modules (.pyc) are written first, as an installed package has them.
 --profile prints a cProfile of one first call instead (in a fresh process, warm cache).
@@ -42,16 +44,17 @@ t0, c0 = time.perf_counter(), time.process_time()
 import autodiff_jit as ad
 import numpy as np
 t1, c1 = time.perf_counter(), time.process_time()
-case, user_cache = sys.argv[1], sys.argv[2] == "1"
+case = sys.argv[1]
+opt = {"0": {"cache": False}, "1": {"cache": True}, "default": {}}[sys.argv[2]]
 if case == "poly":   # the bench's polynomial objective, on 3 scalars
     f = lambda x, y, z: x**3 * y + 2.0 * y**2 * z - z**4 + x * y * z
-    g, args = ad.grad(f, argnums=(0, 1, 2), cache=user_cache), (1.2, -0.7, 0.4)
+    g, args = ad.grad(f, argnums=(0, 1, 2), **opt), (1.2, -0.7, 0.4)
 elif case == "trig":  # sin also needs its huge-argument module (support code too)
     f = lambda x: np.sum(np.sin(x) * x)
-    g, args = ad.grad(f, cache=user_cache), (np.array([1.0, 2.0, 3.0]),)
+    g, args = ad.grad(f, **opt), (np.array([1.0, 2.0, 3.0]),)
 else:                # one array of 3 values
     f = lambda x: x[0]**2 * x[1] + x[2]
-    g, args = ad.grad(f, cache=user_cache), (np.array([1.0, 2.0, 3.0]),)
+    g, args = ad.grad(f, **opt), (np.array([1.0, 2.0, 3.0]),)
 t2, c2 = time.perf_counter(), time.process_time()
 out = g(*args)
 t3, c3 = time.perf_counter(), time.process_time()
@@ -89,11 +92,11 @@ for owner, name, stage in [(api.Transformed, "_trace", "trace"), (api, "vjp_func
 n, x, keep = int(sys.argv[1]), np.array([1.0, 2.0, 3.0]), []
 def make(i):
     return eval(f"lambda x: np.sum(np.tanh(x) * x ** 2) * {1.0 + i} + x[0] * x[1] ** {2 + i % 5}")
-g = ad.grad(make(-1)); g(x); keep.append(g)   # the first compile: not counted
+g = ad.grad(make(-1), cache=False); g(x); keep.append(g)   # the first compile: not counted
 spent.clear()
 t0 = clock()
 for i in range(n):
-    g = ad.grad(make(i)); g(x); keep.append(g)
+    g = ad.grad(make(i), cache=False); g(x); keep.append(g)
 total = clock() - t0
 spent["rest"] = total - sum(spent.values())
 print(json.dumps({"total": total / n, **{k: v / n for k, v in spent.items()}}))
@@ -103,7 +106,8 @@ PROFILE = r"""
 import cProfile, pstats, sys
 import autodiff_jit as ad
 import numpy as np
-g = ad.grad(lambda x: x[0]**2 * x[1] + x[2])
+opt = {"0": {"cache": False}, "1": {"cache": True}, "default": {}}[sys.argv[1]]
+g = ad.grad(lambda x: x[0]**2 * x[1] + x[2], **opt)
 x = np.array([1.0, 2.0, 3.0])
 pr = cProfile.Profile(); pr.enable(); g(x); pr.disable()
 pstats.Stats(pr).sort_stats("cumulative").print_stats(40)
@@ -113,6 +117,7 @@ pstats.Stats(pr).sort_stats("cumulative").print_stats(40)
 def _env(cache_dir: str) -> dict:
     env = dict(os.environ)
     env["AUTODIFF_JIT_CACHE_DIR"] = cache_dir
+    env.pop("AUTODIFF_JIT_CACHE", None)      # the package's default, whatever the caller has
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
@@ -124,9 +129,8 @@ def _script(name: str, code: str) -> str:
     return path
 
 
-def sample(cache_dir: str, case: str, user_cache: bool) -> dict:
-    out = subprocess.run([sys.executable, _script("child", CHILD), case,
-                          "1" if user_cache else "0"],
+def sample(cache_dir: str, case: str, user_cache: str) -> dict:
+    out = subprocess.run([sys.executable, _script("child", CHILD), case, user_cache],
                          env=_env(cache_dir), capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -141,19 +145,25 @@ def main(argv=None) -> None:
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--case", choices=("poly", "index", "trig"), default="index")
     ap.add_argument("--user-cache", action="store_true", help="grad(..., cache=True)")
+    ap.add_argument("--default-cache", action="store_true",
+                    help="grad(...) without cache= (default: cache=False)")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--later", type=int, default=0, metavar="N",
                     help="time N later compiles by stage instead")
     a = ap.parse_args(argv)
+    if a.user_cache and a.default_cache:
+        ap.error("--user-cache and --default-cache exclude each other")
+    user_cache = "1" if a.user_cache else "default" if a.default_cache else "0"
     # write .pyc files once (a checkout run with PYTHONDONTWRITEBYTECODE has none)
     subprocess.run([sys.executable, "-c", "import autodiff_jit.backend.compiled"],
                    env=_env(tempfile.gettempdir()), check=True)
     root = tempfile.mkdtemp(prefix="adj_coldstart_")
     try:
         warm_dir = os.path.join(root, "warm")
-        sample(warm_dir, a.case, a.user_cache)          # fill the warm directory
+        sample(warm_dir, a.case, user_cache)          # fill the warm directory
         if a.profile:
-            subprocess.run([sys.executable, _script("profile", PROFILE)], env=_env(warm_dir),
+            subprocess.run([sys.executable, _script("profile", PROFILE), user_cache],
+                           env=_env(warm_dir),
                            check=True)
             return
         if a.later:
@@ -169,9 +179,10 @@ def main(argv=None) -> None:
         res = {"cold": [], "warm": []}
         for i in range(a.repeat):
             cold_dir = os.path.join(root, f"cold{i}")
-            res["cold"].append(sample(cold_dir, a.case, a.user_cache))
-            res["warm"].append(sample(warm_dir, a.case, a.user_cache))
-        print(f"case {a.case!r}, user function cache={a.user_cache}, {a.repeat} fresh processes "
+            res["cold"].append(sample(cold_dir, a.case, user_cache))
+            res["warm"].append(sample(warm_dir, a.case, user_cache))
+        cache_arg = {"0": "False", "1": "True", "default": "(default)"}[user_cache]
+        print(f"case {a.case!r}, user function cache={cache_arg}, {a.repeat} fresh processes "
               f"per state (median (min-max))")
         print("  wall time (CPU time of the process in brackets: less sensitive to a loaded machine)")
         for state in ("cold", "warm"):

@@ -1,7 +1,7 @@
 """Gradients on several processes: a transformed function is sent to worker processes like
 any picklable function (by reference to `loss`; it compiles again in each worker, from the
-disk cache when cache=True), each worker computes the gradient on its shard of the data, and
-the shard gradients add up to the full-batch gradient.
+disk cache, on by default, when the workers share its directory), each worker computes the
+gradient on its shard of the data, and the shard gradients add up to the full-batch gradient.
 
     python examples/parallel_gradients.py
 
@@ -25,8 +25,9 @@ def loss(params, x, y):
     return np.sum((pred - y) ** 2)
 
 
-# module level, so that pickle stores it by name; cache=True: workers load the compiled code
-grad_loss = ad.grad(loss, cache=True)
+# module level, so that pickle stores it by name; workers load the compiled code from the disk
+# cache (on by default) that the first of them, or the parent, filled
+grad_loss = ad.grad(loss)
 
 
 def make_data(n, d=8, hidden=16, seed=0):

@@ -1,4 +1,5 @@
-"""On-disk compile cache: `compile_function(fn, cache=True | path)`.
+"""On-disk compile cache: `compile_function(fn, cache=True | path)` (the api passes
+ad.config.cache unless a function says otherwise: on by default).
 
 One file per key, `<dir>/<key>.adjc`, holding everything a later process needs to skip both
 lowering and LLVM (optimization and code generation):
@@ -18,8 +19,9 @@ lowering and LLVM (optimization and code generation):
 * the LLVM IR text as generated (zlib), for `.llvm_ir()` and, re-optimized on demand,
   `.llvm_ir(optimized=True)` / `.asm()`.
 
-Key (`key()`): a 256-bit BLAKE2b hash of the optimized IR's full text (`fn.to_text()`,
-constants included, source-location comments left out), the call method asked for, the host
+Key (`key()`): a 256-bit BLAKE2b hash of the optimized IR's text (source-location comments
+left out, large constants summarized) and the bytes of every constant, the call method asked
+for, the host
 (`engine.host_fingerprint`: target, CPU model and features, LLVM build), the llvmlite, numpy,
 Python, autodiff_jit versions, `FORMAT_VERSION` and a fingerprint of the
 lowering's source files (so that editing the backend never serves stale code). The BLAS ABI
@@ -34,7 +36,12 @@ Files are written to a temporary name and `os.replace`d, so readers never see a 
 entry; every entry carries a BLAKE2b hash of its content: a truncated/corrupt/foreign file is
 ignored (counted in `stats()["corrupt"]`) and overwritten by the recompiled entry. A directory
 that cannot be created or written is used read-only (one RuntimeWarning per directory).
-Clearing the cache = deleting the directory (or `clear(path)`); nothing is ever evicted.
+Whatever fails in the cache, the function is compiled: a cache problem never fails a call.
+
+Size: a hit touches its entry (modification time = last use); a write checks, now and then
+(`_maybe_prune`: about once per tenth of the cap written), whether the directory is over
+ad.config.cache_max_bytes, and `prune` then deletes the least recently used entries down to
+LOW_WATER of it. Clearing the cache = deleting the directory (or `clear(path)`).
 
 Support code (the call path's generic wrapper, sin/cos/tan's huge-argument module: compiled
 once per process, the same for every function) goes through `support_compiler` in
@@ -50,12 +57,15 @@ import re
 import struct
 import sys
 import threading
+import time
 import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from ..config import config
+from ..ir import Function, print_function
 from . import engine
 
 try:   # hashlib.blake2b is this very type; importing it directly skips hashlib's loading of
@@ -63,14 +73,16 @@ try:   # hashlib.blake2b is this very type; importing it directly skips hashlib'
 except ImportError:   # a Python built without its own hashes
     from hashlib import blake2b as _blake2b
 
-FORMAT_VERSION = 3      # bump when the entry layout or the lowering's output changes
+FORMAT_VERSION = 4      # bump when the entry layout or the lowering's output changes
+                        # (4: 0-d constant results stay 0-d)
 SUFFIX = ".adjc"
 _MAGIC = b"ADJCACH1"
 _GEN_DIGITS = 6
 
 _lock = threading.Lock()
 _stats = {"hits": 0, "misses": 0, "stores": 0, "corrupt": 0, "write_errors": 0,
-          "uncacheable": 0, "helper_hits": 0, "helper_misses": 0, "helper_stores": 0}
+          "uncacheable": 0, "evicted": 0, "errors": 0,
+          "helper_hits": 0, "helper_misses": 0, "helper_stores": 0}
 _warned_dirs: set = set()
 _gens: dict[str, int] = {}            # name prefix -> next free generation in this process
 _fingerprint: dict = {}
@@ -82,7 +94,9 @@ _fingerprint: dict = {}
 def stats() -> dict:
     """Counters of this process: hits (entries loaded), misses (compiled: no usable entry),
     stores (entries written), corrupt (unreadable entries ignored), write_errors,
-    uncacheable (functions whose code cannot be cached, e.g. kernel profiling on);
+    uncacheable (functions whose code cannot be cached, e.g. kernel profiling on),
+    evicted (entries deleted to keep the directory under ad.config.cache_max_bytes),
+    errors (anything else that went wrong in the cache: the function was compiled);
     helper_*: the same for support code (support_compiler: the generic call wrapper,
     sin/cos/tan's huge-argument module; once per process each)."""
     with _lock:
@@ -143,7 +157,9 @@ def _warn_once(d: Path, what: str, exc: BaseException) -> None:
             return
         _warned_dirs.add(str(d))
     warnings.warn(f"autodiff_jit: compile cache directory {d} is not usable ({what}: {exc}); "
-                  f"compiling without storing", RuntimeWarning, stacklevel=4)
+                  f"compiling without it (point AUTODIFF_JIT_CACHE_DIR at a writable directory, "
+                  f"or switch the cache off: AUTODIFF_JIT_CACHE=0 / ad.config.cache = False)",
+                  RuntimeWarning, stacklevel=4)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,8 +218,46 @@ def key(fn, method: str = "auto", **override) -> str:
     h = _hasher()
     h.update(_canonical(environment(**override)))
     h.update(b"\0method=" + str(method).encode() + b"\0")
-    h.update(fn.to_text(locations=False).encode())  # same code from another line: same key
+    # the IR's text with large constants summarized (same code from another line: same key),
+    # then every constant's bytes: printing a captured 10^5-element array in full costs ~50 ms
+    h.update(print_function(fn, full_consts=False, locations=False).encode())
+    _hash_arrays(h, fn)
     return h.hexdigest()
+
+
+def _hash_arrays(h, fn) -> None:
+    """Feed `h` the bytes of every constant of `fn` and of its regions, and of any array held
+    in an equation's parameters (whose repr numpy abbreviates), in a fixed walk order."""
+    for value in fn.consts.values():
+        _hash_array(h, np.asarray(value))
+    for eqn in fn.eqns:
+        for name, value in eqn.params.items():
+            if isinstance(value, Function):   # a region
+                _hash_arrays(h, value)
+            else:
+                for arr in _arrays_in(value):
+                    h.update(b"\0param=" + name.encode())
+                    _hash_array(h, arr)
+
+
+def _arrays_in(value):
+    if isinstance(value, (np.ndarray, np.generic)):
+        yield np.asarray(value)
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            yield from _arrays_in(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _arrays_in(v)
+
+
+def _hash_array(h, arr: np.ndarray) -> None:
+    arr = np.asarray(arr)
+    h.update(f"\0{arr.dtype.str}{arr.shape}{arr.nbytes}\0".encode())
+    if arr.dtype.hasobject:   # (not compiled code's kind of data, but never a silent collision)
+        h.update(repr(arr.tolist()).encode())
+    else:
+        h.update(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
 
 
 def symbol_prefix(k: str) -> str:
@@ -409,8 +463,8 @@ def _unpack(data: bytes):
 
 
 def array_record(arr: np.ndarray, blobs: list) -> dict:
-    arr = np.ascontiguousarray(arr)
-    blobs.append(arr.tobytes())
+    arr = np.asarray(arr)   # (not ascontiguousarray: it makes a 0-d array 1-d)
+    blobs.append(arr.tobytes())   # C order whatever the layout
     return {"dtype": arr.dtype.str, "shape": list(arr.shape), "blob": len(blobs) - 1}
 
 
@@ -443,10 +497,20 @@ def read(d: Path, k: str):
         meta, blobs = _unpack(data)
         if meta.get("format") != FORMAT_VERSION or meta.get("key") != k:
             raise ValueError("format/key mismatch")
-        return meta, blobs
     except Exception:  # noqa: BLE001 - any malformed entry is a miss
         _count("corrupt")
         return None
+    _touch(p)
+    return meta, blobs
+
+
+def _touch(p: Path) -> None:
+    """Mark an entry used now (its modification time is what eviction orders by). A
+    read-only directory, or an entry deleted meanwhile by another process, is fine."""
+    try:
+        os.utime(p)
+    except OSError:
+        pass
 
 
 def write(d: Path, k: str, meta: dict, blobs: list[bytes], counter: str = "stores",
@@ -461,7 +525,7 @@ def write(d: Path, k: str, meta: dict, blobs: list[bytes], counter: str = "store
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, entry_path(d, k))
-    except OSError as exc:
+    except OSError as exc:      # read-only, full, not a directory, ...
         _count("write_errors")
         if tmp is not None:
             try:
@@ -472,7 +536,94 @@ def write(d: Path, k: str, meta: dict, blobs: list[bytes], counter: str = "store
             _warn_once(d, "write failed", exc)
         return False
     _count(counter)
+    _maybe_prune(d, len(data))
     return True
+
+
+# ---------------------------------------------------------------------------------------------
+# size cap: least recently used entries go first
+
+CHECKS_PER_CAP = 10     # a write of n bytes checks the directory's size with chance 10 n / cap
+LOW_WATER = 0.8         # a check that finds the directory over its cap prunes it to 80%
+STALE_TMP_SECONDS = 3600  # temporary files older than this are a crashed writer's leftovers
+
+
+def _maybe_prune(d: Path, nbytes: int) -> None:
+    """After a write: with probability CHECKS_PER_CAP * nbytes / cap, scan the directory and
+    prune it if it is over ad.config.cache_max_bytes. So a scan comes about every tenth of
+    the cap written, whichever processes wrote it (no shared state to keep consistent), and
+    the directory stays within about a tenth over its cap; a scan costs a stat per entry."""
+    cap = config.cache_max_bytes
+    if cap is None:
+        return
+    chance = CHECKS_PER_CAP * nbytes / cap
+    if chance < 1 and int.from_bytes(os.urandom(4), "little") >= chance * 2 ** 32:
+        return
+    try:
+        prune(d, cap)
+    except Exception as exc:  # noqa: BLE001 - pruning never fails a compile
+        _count("errors")
+        _warn_once(d, "pruning failed", exc)
+
+
+def _entries(d: Path):
+    """[(mtime_ns, size, path)] of the entries in `d`; stale temporary files are deleted.
+    Files that vanish meanwhile (another process pruning or clearing) are skipped."""
+    out, now = [], None
+    with os.scandir(d) as it:
+        for e in it:
+            try:
+                if e.name.endswith(SUFFIX):
+                    st = e.stat(follow_symlinks=False)
+                    out.append((st.st_mtime_ns, st.st_size, e.path))
+                elif e.name.endswith(".tmp"):
+                    st = e.stat(follow_symlinks=False)
+                    if now is None:
+                        now = time.time_ns()
+                    if now - st.st_mtime_ns > STALE_TMP_SECONDS * 10 ** 9:
+                        os.unlink(e.path)
+            except FileNotFoundError:
+                continue
+    return out
+
+
+def size(cache=True) -> int:
+    """Bytes the entries of a cache directory take (0 if it does not exist)."""
+    try:
+        return sum(s for _, s, _ in _entries(resolve_dir(cache)))
+    except FileNotFoundError:
+        return 0
+
+
+def prune(cache=True, max_bytes=None) -> int:
+    """If the entries of a cache directory (`cache=` as for grad: True or a path) take more
+    than `max_bytes` (default: ad.config.cache_max_bytes), delete the least recently used
+    (oldest modification time: a hit touches its entry) until they take at most LOW_WATER of
+    it. Returns how many were deleted. Safe while other processes read, write or prune: a
+    reader that loses an entry recompiles it."""
+    d = resolve_dir(cache)
+    cap = config.cache_max_bytes if max_bytes is None else int(max_bytes)
+    if cap is None:
+        return 0
+    try:
+        entries = _entries(d)
+    except FileNotFoundError:
+        return 0
+    total = sum(s for _, s, _ in entries)
+    if total <= cap:
+        return 0
+    n = 0
+    for _, nbytes, path in sorted(entries):
+        if total <= LOW_WATER * cap:
+            break
+        try:
+            os.unlink(path)
+            n += 1
+        except FileNotFoundError:   # someone else got it first
+            pass
+        total -= nbytes
+    _count("evicted", n)
+    return n
 
 
 def patch_names(obj: bytes, text: str, old: str, new: str):

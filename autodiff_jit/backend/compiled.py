@@ -7,9 +7,10 @@ dtype/shape/contiguity of each ndarray and allocates outputs with PyArray_New); 
 checks reject goes through callpath's Python fallback, which makes inputs contiguous. Otherwise
 (int/bool arrays) a ctypes call passes data pointers.
 
-Disk cache (`cache=True | path`, see cache.py): the key is computed from the optimized IR
-before lowering; a hit maps stored object code into the engine (no lowering, no LLVM passes) and
-builds the same call path from the stored metadata.
+Disk cache (`cache=True | path`, see cache.py; the api passes ad.config.cache, on by default):
+the key is computed from the optimized IR before lowering; a hit maps stored object code into
+the engine (no lowering, no LLVM passes) and builds the same call path from the stored
+metadata. Whatever goes wrong in the cache (key, read, load, store) ends in a compile.
 
 Code lifetime: each CompiledFunction's code goes into an `engine.CodeUnit` (an MCJIT engine
 shared by a few functions). The Python callables into its code (the C-API builtin, the ctypes
@@ -57,7 +58,13 @@ class CompiledFunction:
                 disk._count("uncacheable")
                 self.cache_status, store = "uncacheable", None
             else:
-                self.cache_key = disk.key(fn, method)
+                try:
+                    self.cache_key = disk.key(fn, method)
+                except Exception as exc:  # noqa: BLE001 - a cache problem never fails a compile
+                    disk._count("errors")
+                    disk._warn_once(store, "key failed", exc)
+                    self.cache_status, store = "uncacheable", None
+            if store is not None:
                 got = disk.read(store, self.cache_key)
                 self._cache_dir = store
                 if got is not None and self._load_entry(*got):
@@ -125,7 +132,11 @@ class CompiledFunction:
         self._local = threading.local()
         self._call = self._make_call()
         if store is not None and obj:
-            self._store_entry(disk, store, name, packed, obj, consts)
+            try:
+                self._store_entry(disk, store, name, packed, obj, consts)
+            except Exception as exc:  # noqa: BLE001 - the function works: only not stored
+                disk._count("errors")
+                disk._warn_once(store, "store failed", exc)
 
     # -- disk cache (cache.py) ---------------------------------------------------------------
     # Support code (the generic call wrapper, sin/cos/tan's huge-argument module) is compiled

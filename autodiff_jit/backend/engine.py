@@ -341,6 +341,8 @@ def _objload(obj, names, symbols):
     with _lock:
         try:
             defined, owner = objload.load(obj, lambda n: _resolve(n, symbols))
+        except objload.Malformed as exc:   # (MCJIT could crash on it)
+            raise RuntimeError(f"object code is malformed: {exc}") from None
         except objload.Unsupported:
             return None
     addrs = {n: defined.get(n, 0) for n in names}

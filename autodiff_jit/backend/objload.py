@@ -17,7 +17,8 @@ Undefined symbols come from `resolve(name) -> address | None` (the engine's symb
 the process's, as MCJIT resolves them). Anything this loader is not sure of -- another machine
 or ELF flavour, a relocation type not listed above, a TLS or COMMON symbol, static
 constructors, an unresolved symbol, mprotect refused (a hardened kernel) -- raises
-`Unsupported`, and the caller loads the object through MCJIT instead. `.eh_frame` (unwind
+`Unsupported`, and the caller loads the object through MCJIT instead (bytes that are no ELF
+object or are cut short raise its subclass `Malformed`: no loader gets them). `.eh_frame` (unwind
 tables, needed only by C++ exceptions and debuggers) is not loaded.
 """
 from __future__ import annotations
@@ -32,6 +33,11 @@ _PAGE = 4096   # protection granularity: a multiple of it works with any larger 
 
 class Unsupported(Exception):
     """This object code cannot be loaded here by this loader (use MCJIT)."""
+
+
+class Malformed(Unsupported):
+    """Not an ELF object at all, or cut short: not for MCJIT either (LLVM's object parser
+    can crash the process on such bytes), so the caller treats the code as unusable."""
 
 
 # the hosts this loader handles: x86-64 Linux, 64-bit little-endian Python
@@ -106,7 +112,7 @@ def load(obj: bytes, resolve) -> tuple[dict, Mapping]:
     """Load relocatable ELF object code; return ({defined global symbol: address}, owner)."""
     obj = bytes(obj)
     if len(obj) < 64 or obj[:4] != b"\x7fELF" or obj[4] != 2 or obj[5] != 1:
-        raise Unsupported("not 64-bit little-endian ELF")
+        raise Malformed("not 64-bit little-endian ELF")
     e_type, e_machine = struct.unpack_from("<HH", obj, 16)
     e_shoff, = struct.unpack_from("<Q", obj, 40)
     e_shentsize, e_shnum, e_shstrndx = struct.unpack_from("<HHH", obj, 58)
@@ -116,7 +122,7 @@ def load(obj: bytes, resolve) -> tuple[dict, Mapping]:
         shdrs = [_SHDR.unpack_from(obj, e_shoff + i * _SHDR.size) for i in range(e_shnum)]
         names = shdrs[e_shstrndx]
     except (struct.error, IndexError):
-        raise Unsupported("truncated section headers") from None
+        raise Malformed("truncated section headers") from None
 
     def cstr(table, off):
         start = table[4] + off
@@ -153,7 +159,7 @@ def load(obj: bytes, resolve) -> tuple[dict, Mapping]:
         sh = shdrs[i]
         if sh[1] == _SHT_PROGBITS:
             if sh[4] + sh[5] > len(obj):
-                raise Unsupported("truncated section")
+                raise Malformed("truncated section")
             image[off:off + sh[5]] = obj[sh[4]:sh[4] + sh[5]]
 
     c = _c()
@@ -175,7 +181,7 @@ def load(obj: bytes, resolve) -> tuple[dict, Mapping]:
                 if c["mprotect"](base + lo, end - lo, prot) != 0:
                     raise Unsupported(f"mprotect failed (errno {ctypes.get_errno()})")
     except (struct.error, IndexError, ValueError, UnicodeDecodeError) as exc:
-        raise Unsupported(f"malformed object code: {exc}") from None
+        raise Malformed(f"malformed object code: {exc}") from None
     return symbols[0], owner
 
 

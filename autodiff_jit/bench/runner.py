@@ -216,7 +216,8 @@ def measure_case(name, size, fn, args, argnums=0, *, modes=MODES, peers=None,
         m = Measurement(mode, "mode")
         res.measurements[mode] = m
         try:
-            g = grad(fn, argnums=argnums, mode=mode)
+            # cache=False: the first call is the compile time, not a load from the disk cache
+            g = grad(fn, argnums=argnums, mode=mode, cache=False)
             out, m.first_call = first_call(lambda: g(*args))
             grads[mode] = flat_grads(out)
             calls[mode] = (lambda g=g: g(*args))

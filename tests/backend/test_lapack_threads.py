@@ -67,12 +67,14 @@ def test_large_calls_keep_the_thread_count(thread_symbols, monkeypatch):
     calls = []
     thread_symbols(lambda: 2, calls.append)
     # gesv of n = 20 (20 * 20 * 21 multiply-adds) is now large, the adjoint's getrs (400) not
+    # cache=False: the threshold is not in the disk-cache key (changing it means editing
+    # lapack.py, which is), so the second compile would load the first one's code
     monkeypatch.setattr(lapack, "SERIAL_MAX_WORK", 20 ** 3)
-    ad.grad(_loss)(*_args(20))
+    ad.grad(_loss, cache=False)(*_args(20))
     assert calls == [1, 2]
     calls.clear()
     monkeypatch.setattr(lapack, "SERIAL_MAX_WORK", 1)
-    f = ad.grad(_loss)
+    f = ad.grad(_loss, cache=False)
     f(*_args(20))
     assert calls == [] and lapack.THREADS_SET not in f.llvm_ir(*_args(20))
 

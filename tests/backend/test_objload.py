@@ -125,6 +125,12 @@ def test_damaged_object_code_is_unsupported_not_a_crash():
             objload.load(obj[:n], engine._resolve)
     with pytest.raises(objload.Unsupported):
         objload.load(b"\x7fELF" + b"\xff" * 200, engine._resolve)
+    # not an object at all: not handed to MCJIT either (its parser can crash on such bytes)
+    for bad in (obj[:10], obj[:63], b"\x7fELF" + b"\0" * 60):
+        with pytest.raises(objload.Malformed):
+            objload.load(bad, engine._resolve)
+    with pytest.raises(RuntimeError, match="malformed"):
+        engine.map_object(b"\x7fELF" + b"\0" * 60, ["f"])
 
 
 def test_switched_off_loads_through_mcjit(monkeypatch):

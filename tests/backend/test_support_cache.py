@@ -21,7 +21,7 @@ CHILD = textwrap.dedent("""
     import numpy as np
     import autodiff_jit as ad
     from autodiff_jit.backend import cache
-    poly = ad.grad(lambda x: x[0] ** 2 * x[1] + x[2])        # the default: cache=False
+    poly = ad.grad(lambda x: x[0] ** 2 * x[1] + x[2])        # AUTODIFF_JIT_CACHE=0: not cached
     x = np.array([1.5, -2.0, 0.25])
     strided = np.array([1.5, 9.0, -2.0, 9.0, 0.25])[::2]   # the wrapper's Python fallback
     out = {"poly": poly(x).tolist(), "poly_strided": poly(strided).tolist(),
@@ -35,7 +35,9 @@ CHILD = textwrap.dedent("""
 
 def _run(cache_dir, what="poly", **env_extra):
     env = {k: v for k, v in os.environ.items() if k != "AUTODIFF_JIT_SUPPORT_CACHE"}
-    env.update(PYTHONPATH=str(ROOT), AUTODIFF_JIT_CACHE_DIR=str(cache_dir), **env_extra)
+    # the functions themselves not cached: what is on disk is support code only
+    env.update(PYTHONPATH=str(ROOT), AUTODIFF_JIT_CACHE_DIR=str(cache_dir),
+               AUTODIFF_JIT_CACHE="0", **env_extra)
     out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", CHILD, what],
                          capture_output=True, text=True, env=env, cwd=str(ROOT), timeout=300)
     assert out.returncode == 0, out.stderr
@@ -122,7 +124,7 @@ THREADS = textwrap.dedent("""
 def test_threads_compiling_their_first_functions_at_once(tmp_path):
     # the support code is compiled (or loaded) once, whichever thread gets there first
     env = {k: v for k, v in os.environ.items() if k != "AUTODIFF_JIT_SUPPORT_CACHE"}
-    env.update(PYTHONPATH=str(ROOT), AUTODIFF_JIT_CACHE_DIR=str(tmp_path))
+    env.update(PYTHONPATH=str(ROOT), AUTODIFF_JIT_CACHE_DIR=str(tmp_path), AUTODIFF_JIT_CACHE="0")
     for expect in ((0, 1, 1), (1, 0, 0)):       # empty directory, then filled
         out = subprocess.run([sys.executable, "-c", THREADS], capture_output=True, text=True,
                              env=env, cwd=str(ROOT), timeout=300)
