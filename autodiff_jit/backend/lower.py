@@ -3,8 +3,8 @@
 Pipeline: `passes.inline.inline_calls` (custom_vjp_call regions become plain equations) ->
 `passes.fuse.plan` (which values are stored, which are computed inline) -> one loop nest per
 group, emitted by the per-primitive emitters of `EMITTERS` (emitters.py; dot.py,
-lapack_kernels.py, lower_control.py, sortlib.py, selectlib.py and cumprod_kernels.py add theirs when imported: by
-`load_emitters`, only when a function uses one of their primitives) -> entry function.
+lapack_kernels.py, lower_control.py, sortlib.py, selectlib.py, cumprod_kernels.py and
+convolve_kernels.py add theirs when imported: by `load_emitters`, only when a function uses one of their primitives) -> entry function.
 
 Entry ABI (callpath 'args'):
 `void <name>(in_0*, ..., in_{n-1}*, [arena i8*], [status i64*], out_0*, ...)`
@@ -42,6 +42,7 @@ EMITTER_MODULES = {
     "dot_general": "dot",
     "argsort": "sortlib", "sort": "sortlib",
     "argselect": "selectlib", "argpartition": "selectlib", "cumprod_grad": "cumprod_kernels",
+    "convolve": "convolve_kernels",
     "cond": "lower_control", "scan": "lower_control", "while": "lower_control",
     **dict.fromkeys(("cholesky", "congruence_solve", "eigh", "lu_solve", "pinv", "qr", "slogdet",
                      "solve", "svd", "triangular_matmul", "triangular_solve"), "lapack_kernels"),

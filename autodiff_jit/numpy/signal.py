@@ -8,7 +8,7 @@ import numpy as np
 
 from ..ir import is_float
 from ..primitives import bind
-from ..primitives import elementwise as E, indexing as I
+from ..primitives import convolution as C, elementwise as E, indexing as I
 from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
 from ._gather import gather
 from .indexing import _index_array
@@ -30,6 +30,18 @@ def _vec(x, name):
 
 
 _SHIFTS_MAX = 256  # up to this kernel length: a sum of shifted slices (fuses into one loop)
+
+
+def _conv(a, v, mode):
+    """np.convolve(a, v, mode) with len(a) >= len(v)."""
+    a, v = E.promote(a, v)
+    n, m = _shape(a)[0], _shape(v)[0]
+    lo, size = _mode_window(n, m, mode)
+    if m > _SHIFTS_MAX and _dtype(a) in _KERNEL_DTYPES and n > 0:
+        # one primitive: each output a dot product over its overlap only (compiled: one loop)
+        return C.convolve(a, v, lo, size)
+    full = _full_conv(a, v)
+    return full if mode == "full" else full[lo:lo + size]
 
 
 def _full_conv(a, v):
@@ -55,9 +67,9 @@ def _full_conv(a, v):
                      for i in range(0, len(terms), 2)]
         # numpy's sums start at +0.0: all -0.0 terms give +0.0
         return add(terms[0], 0.0) if is_float(_dtype(terms[0])) else terms[0]
-    # T[i, k] = a[i - k] where 0 <= i - k < n: the products T * v outside that band are not
-    # terms (selected away, not multiplied by a padding 0: 0 * inf would be NaN where numpy has
-    # no term), summed along k (one fused loop; faster than the Toeplitz matrix times v)
+    # T[i, k] = a[i - k] where 0 <= i - k < n; the products
+    # T * v outside that band are not terms (selected away, not multiplied by a padding 0),
+    # summed along k
     i = np.arange(n + m - 1)[:, None]
     k = np.arange(m)[None, :]
     src = i - k
@@ -67,15 +79,18 @@ def _full_conv(a, v):
     return add(sum_(terms, 1), 0.0) if is_float(_dtype(a)) else sum_(terms, 1)
 
 
-def _mode_slice(full, n, m, mode):
-    if mode == "full":
-        return full
+_KERNEL_DTYPES = (np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.int64))
+
+
+def _mode_window(n, m, mode):
+    """(start, length) of `mode`'s part of the full convolution of lengths n and m."""
     lo, hi = min(n, m), max(n, m)
+    if mode == "full":
+        return 0, n + m - 1
     if mode == "same":
-        start = (lo - 1) // 2
-        return full[start:start + hi]
+        return (lo - 1) // 2, hi
     if mode == "valid":
-        return full[lo - 1:hi]
+        return lo - 1, hi - lo + 1
     raise ValueError(f"mode must be one of 'valid', 'same', or 'full' (got {mode!r})")
 
 
@@ -85,7 +100,7 @@ def convolve(a, v, mode="full"):
     n, m = _shape(a)[0], _shape(v)[0]
     if m > n:  # as numpy: the longer one slides
         a, v = v, a
-    return _mode_slice(_full_conv(a, v), n, m, mode)
+    return _conv(a, v, mode)
 
 
 @implements(np.correlate)
@@ -94,7 +109,7 @@ def correlate(a, v, mode="valid"):
     n, m = _shape(a)[0], _shape(v)[0]
     if m > n:  # numpy: correlate(v, a) reversed
         return flip(correlate(v, a, mode), 0)
-    return _mode_slice(_full_conv(a, flip(v, 0)), n, m, mode)
+    return _conv(a, flip(v, 0), mode)
 
 
 @implements(np.interp)
