@@ -1,0 +1,158 @@
+"""np.convolve / np.correlate with kernels over 256 taps: the convolve primitive
+(primitives/convolution.py; compiled: backend/convolve_kernels.py). Values vs numpy within the
+sums' error bound, special values exactly, gradients vs the analytic (Toeplitz) rule and
+central differences, the JVP vs differences, every mode."""
+import numpy as np
+import pytest
+
+import autodiff_jit as ad
+from autodiff_jit.primitives import bind
+from autodiff_jit.primitives.convolution import convolve_p
+
+MODES = ("compiled", "interpret", "tape")
+CONV_MODES = ("full", "same", "valid")
+_r = np.random.default_rng(41)
+
+
+def _fns(mode):
+    return {"convolve": lambda a, v: np.convolve(a, v, mode),
+            "convolve_swapped": lambda a, v: np.convolve(v, a, mode),
+            "correlate": lambda a, v: np.correlate(a, v, mode),
+            "correlate_swapped": lambda a, v: np.correlate(v, a, mode)}
+
+
+def _run(f, mode, *args):
+    if mode == "tape":
+        out = f(*[ad.tensor(x) for x in args])
+        return np.asarray(out.numpy() if hasattr(out, "numpy") else out)
+    return ad.jit(f, mode=mode)(*args)
+
+
+def _bound(f, a, v, dtype):
+    """Each output sums at most min(n, m) products: error <= k eps sum |a_j v_k|."""
+    k = min(a.size, v.size)
+    return 2 * k * np.finfo(dtype).eps * f(np.abs(a), np.abs(v)).astype(np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("conv_mode", CONV_MODES)
+@pytest.mark.parametrize("mode", MODES)
+def test_values_within_the_sums_bound(conv_mode, mode, dtype):
+    a = _r.standard_normal(700).astype(dtype)
+    v = _r.standard_normal(300).astype(dtype)
+    for name, f in _fns(conv_mode).items():
+        want = f(a, v)
+        got = _run(f, mode, a, v)
+        assert got.dtype == want.dtype and got.shape == want.shape, name
+        err = np.abs(got.astype(np.float64) - want.astype(np.float64))
+        assert (err <= _bound(f, a, v, dtype)).all(), (name, err.max())
+
+
+@pytest.mark.parametrize("mode", MODES[:2])
+def test_int64_exact_and_equal_lengths(mode):
+    a, v = _r.integers(-9, 9, 400), _r.integers(-9, 9, 400)
+    for conv_mode in CONV_MODES:
+        for name, f in _fns(conv_mode).items():
+            got = _run(f, mode, a, v)
+            assert got.dtype == np.int64
+            np.testing.assert_array_equal(got, f(a, v), err_msg=name)
+
+
+def _same(got, want, msg):
+    assert got.dtype == want.dtype and got.shape == want.shape, msg
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=msg)
+    fin = np.isfinite(want)
+    np.testing.assert_array_equal(got[~fin & ~np.isnan(want)], want[~fin & ~np.isnan(want)],
+                                  err_msg=msg)
+    np.testing.assert_allclose(got[fin], want[fin], rtol=1e-11, atol=1e-12, err_msg=msg)
+    zero = want == 0
+    np.testing.assert_array_equal(np.signbit(got[zero]), np.signbit(want[zero]), err_msg=msg)
+
+
+@pytest.mark.parametrize("conv_mode", CONV_MODES)
+@pytest.mark.parametrize("mode", MODES)
+def test_special_values_at_the_edges_as_numpy(conv_mode, mode):
+    """inf/NaN at both ends of both inputs meet no padding zero; all -0.0 sums give +0.0."""
+    a, v = _r.standard_normal(600), _r.standard_normal(280)
+    a[0], a[-1], a[5], v[0], v[-1], v[100] = np.inf, -np.inf, -0.0, np.nan, np.inf, -0.0
+    for name, f in _fns(conv_mode).items():
+        with np.errstate(all="ignore"):
+            _same(_run(f, mode, a, v), f(a, v), name)
+    neg = np.full(400, -0.0)
+    for name, f in _fns(conv_mode).items():
+        _same(_run(f, mode, neg, np.ones(300)), f(neg, np.ones(300)), name)
+
+
+def _toeplitz_grads(f, a, v, w):
+    """d sum(w * f(a, v)) by the chain rule through f's exact Jacobians (f is bilinear:
+    its Jacobian in a is f(e_j, v) column by column)."""
+    ga = np.array([np.dot(w, f(np.eye(a.size)[j], v)) for j in range(a.size)])
+    gv = np.array([np.dot(w, f(a, np.eye(v.size)[k])) for k in range(v.size)])
+    return ga, gv
+
+
+@pytest.mark.parametrize("conv_mode", CONV_MODES)
+@pytest.mark.parametrize("mode", MODES)
+def test_gradients_analytic_and_finite_differences(conv_mode, mode):
+    a, v = _r.standard_normal(300), _r.standard_normal(260)
+    for name, f in _fns(conv_mode).items():
+        w = np.cos(np.arange(f(a, v).size)) + 1.5
+
+        def loss(a, v, f=f, w=w):
+            return np.sum(f(a, v) * w)
+        if mode == "tape":
+            ta, tv = ad.tensor(a, requires_grad=True), ad.tensor(v, requires_grad=True)
+            loss(ta, tv).backward()
+            ga, gv = np.asarray(ta.grad), np.asarray(tv.grad)
+        else:
+            ga, gv = ad.grad(loss, argnums=(0, 1), mode=mode)(a, v)
+        wa, wv = _toeplitz_grads(f, a, v, w)
+        np.testing.assert_allclose(ga, wa, rtol=1e-12, atol=1e-11, err_msg=name)
+        np.testing.assert_allclose(gv, wv, rtol=1e-12, atol=1e-11, err_msg=name)
+        # central differences along random directions (the loss is bilinear: exact up to
+        # rounding, so a loose bound suffices)
+        for _ in range(2):
+            da, dv = _r.standard_normal(a.size), _r.standard_normal(v.size)
+            h = 1e-3
+            fd = (loss(a + h * da, v + h * dv) - loss(a - h * da, v - h * dv)) / (2 * h)
+            np.testing.assert_allclose(ga @ da + gv @ dv, fd, rtol=1e-8, err_msg=name)
+
+
+@pytest.mark.parametrize("mode", ("compiled", "interpret"))
+def test_jvp_and_second_order_vs_differences(mode):
+    a, v = _r.standard_normal(320), _r.standard_normal(270)
+    da, dv = _r.standard_normal(320), _r.standard_normal(270)
+    for conv_mode in CONV_MODES:
+        f = _fns(conv_mode)["correlate"]
+        out, tan = ad.jvp(f, (a, v), (da, dv), mode=mode)
+        h = 1e-4
+        fd = (f(a + h * da, v + h * dv) - f(a - h * da, v - h * dv)) / (2 * h)
+        np.testing.assert_allclose(tan, fd, rtol=1e-6, atol=1e-8)
+
+        # the gradient of a gradient: d/da sum(grad_v L * c) with L = sum(f(a, v)^2) / 2
+        c = _r.standard_normal(270)
+
+        def inner(a, v, f=f, c=c):
+            return np.sum(ad.grad(lambda a, v: 0.5 * np.sum(f(a, v) ** 2), argnums=1)(a, v) * c)
+        g2 = ad.grad(inner, mode=mode)(a, v)
+        fd2 = (inner(a + h * da, v) - inner(a - h * da, v)) / (2 * h)
+        np.testing.assert_allclose(g2 @ da, fd2, rtol=1e-6)
+
+
+@pytest.mark.parametrize("lo,size", [(0, 5), (-3, 10), (8, 9), (20, 4), (-10, 2), (0, 0)])
+def test_primitive_windows_outside_the_full_convolution_are_zero(lo, size):
+    a, v = _r.standard_normal(7), _r.standard_normal(5)
+    want = bind(convolve_p, a, v, lo=lo, size=size)
+    full = np.convolve(a, v)
+    for t in range(size):
+        i = lo + t
+        assert want[t] == (full[i] if 0 <= i < full.size else 0.0)
+    got = ad.jit(lambda a, v: bind(convolve_p, a, v, lo=lo, size=size))(a, v)
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-15)
+    assert not np.signbit(got[got == 0]).any()
+
+
+def test_polymul_of_long_polynomials():
+    p, q = _r.standard_normal(400), _r.standard_normal(300)
+    got = ad.jit(np.polymul)(p, q)
+    assert (np.abs(got - np.polymul(p, q)) <= _bound(np.convolve, p, q, np.float64)).all()
