@@ -5,7 +5,10 @@ a and the reversed v are first copied to contiguous scratch (a view operand, suc
 flipped vector of a VJP, has no buffer of its own), so the dot product reads both forward:
 out[t] = sum_{j = max(0, i - m + 1)}^{min(n - 1, i)} a[j] r[j - i + m - 1], r = v reversed,
 which LLVM vectorizes (reassociated partial sums: the order is fixed per machine, the value
-within the sum's error bound). Each sum starts from +0.0 and only overlapping products are
+within the sum's error bound). Outputs go in blocks of 4 that share one pass over their common
+span of a (one load of a for four products; 2x numpy's speed at 4000 x 512), each adding its
+at most 3 edge terms before and after as straight-line code (loops there tripled the compile
+time); outputs of blocks without a common span go one by one. Each sum starts from +0.0 and only overlapping products are
 terms, as numpy's: -0.0 terms give +0.0, an inf meets no padding zero."""
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ def convolve_kernel(L, eqn, outs):
     fa, rv = _contiguous(L, a, False), _contiguous(L, v, True)
     zero = const(a.dtype, 0)
     fl = is_float_type(zero.type)
-    acc = L.alloca(zero.type, name="cv.acc")
+    accs = [L.alloca(zero.type, name=f"cv.acc{q}") for q in range(BLOCK)]
 
     def smax(x, y):
         return b.select(b.icmp_signed(">", x, y), x, y)
@@ -45,27 +48,92 @@ def convolve_kernel(L, eqn, outs):
     def smin(x, y):
         return b.select(b.icmp_signed("<", x, y), x, y)
 
-    def output(t):
+    def bounds(t):
+        """Output t's overlap [jlo, jhi) in a and the offset of r's index from j."""
         i = b.add(t, i64(lo))
         jlo = smax(i64(0), b.sub(i, i64(m - 1)))
-        jhi = smin(i64(n), b.add(i, i64(1)))
-        shift = b.sub(i64(m - 1), i)   # r index = j + shift
-        b.store(zero, acc)
+        return jlo, smax(jlo, smin(i64(n), b.add(i, i64(1)))), b.sub(i64(m - 1), i)
 
-        def term(j):
-            x = fa.load_at(b, fa.addr_linear(b, j))
-            y = rv.load_at(b, rv.addr_linear(b, b.add(j, shift)))
-            if fl:
-                s = b.fadd(b.load(acc), b.fmul(x, y, flags=RED), flags=RED)
-            else:
-                s = _binop(b, "add", b.load(acc), _binop(b, "mul", x, y))
-            b.store(s, acc)
-        for_span(b, jlo, jhi, term, "cv.dot")
-        s = b.load(acc)
+    def mac(q, j, shift):
+        """acc_q += a[j] r[j + shift]"""
+        x = fa.load_at(b, fa.addr_linear(b, j))
+        y = rv.load_at(b, rv.addr_linear(b, b.add(j, shift)))
+        if fl:
+            s = b.fadd(b.load(accs[q]), b.fmul(x, y, flags=RED), flags=RED)
+        else:
+            s = _binop(b, "add", b.load(accs[q]), _binop(b, "mul", x, y))
+        b.store(s, accs[q])
+
+    def add_terms(qs, shifts, j0, j1, name):
+        """acc_q += a[j] r[j + shift_q] for j in [j0, j1), every q of qs in one loop."""
+        for_span(b, j0, j1, lambda j: [mac(q, j, sh) for q, sh in zip(qs, shifts)], name)
+
+    def add_few(q, shift, j0, j1, most):
+        """add_terms for a span of at most `most` terms, as straight-line code (no loop for
+        LLVM to vectorize: compile time)."""
+        for d in range(most):
+            j = b.add(j0, i64(d))
+            with b.if_then(b.icmp_signed("<", j, j1)):
+                mac(q, j, shift)
+
+    def finish(t, q):
+        s = b.load(accs[q])
         # numpy's sums start at +0.0 (all -0.0 terms give +0.0)
         s = b.fadd(s, zero, flags=FP) if fl else s
         out.store(b, Index(out.shape, dims=[t]), s)
-    for_range(b, out.shape[0], output, name="cv.out")
+
+    def output(t):
+        jlo, jhi, shift = bounds(t)
+        b.store(zero, accs[0])
+        add_terms([0], [shift], jlo, jhi, "cv.dot")
+        finish(t, 0)
+
+    def block(k):
+        # BLOCK neighbouring outputs share one pass over their common overlap (one load of a
+        # per j for all of them); each adds its own few edge terms before and after it
+        t0 = b.mul(k, i64(BLOCK))
+        ts = [b.add(t0, i64(q)) for q in range(BLOCK)]
+        bs = [bounds(t) for t in ts]
+        c0, c1 = bs[-1][0], bs[0][1]   # jlo grows with t, and so does jhi
+        for q in range(BLOCK):
+            b.store(zero, accs[q])
+            add_few(q, bs[q][2], bs[q][0], c0, BLOCK - 1 - q)
+        add_terms(list(range(BLOCK)), [x[2] for x in bs], c0, c1, "cv.common")
+        for q in range(BLOCK):
+            add_few(q, bs[q][2], c1, bs[q][1], q)
+            finish(ts[q], q)
+    size = out.shape[0]
+    k0, k1 = _blocks(lo, size, n, m)
+    for_span(b, i64(k0), i64(k1), block, "cv.blk")
+    # the other outputs one by one: t in [0, k0 BLOCK) and [k1 BLOCK, size), one loop
+    head = k0 * BLOCK
+    rest = head + size - k1 * BLOCK
+    for_span(b, i64(0), i64(rest), lambda u: output(
+        b.select(b.icmp_signed("<", u, i64(head)), u, b.add(u, i64(k1 * BLOCK - head)))),
+        "cv.one")
+
+
+def _blocks(lo, size, n, m):
+    """The blocks k (outputs k BLOCK .. k BLOCK + BLOCK - 1) whose outputs all overlap in a
+    common span (the first one's end at or after the last one's start), as `bounds`
+    computes them: the first contiguous run [k0, k1) of them (the outputs of any other block
+    go one by one)."""
+    def jlo(i):
+        return max(0, i - (m - 1))
+
+    def ok(k):
+        i = lo + k * BLOCK
+        return jlo(i + BLOCK - 1) <= max(jlo(i), min(n, i + 1))
+    k = 0
+    while k < size // BLOCK and not ok(k):
+        k += 1
+    k0 = k
+    while k < size // BLOCK and ok(k):
+        k += 1
+    return k0, k
+
+
+BLOCK = 4   # outputs per pass over a
 
 
 EMITTERS["convolve"] = Emitter(None, convolve_kernel, "opaque")

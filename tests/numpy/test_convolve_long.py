@@ -139,17 +139,20 @@ def test_jvp_and_second_order_vs_differences(mode):
         np.testing.assert_allclose(g2 @ da, fd2, rtol=1e-6)
 
 
-@pytest.mark.parametrize("lo,size", [(0, 5), (-3, 10), (8, 9), (20, 4), (-10, 2), (0, 0)])
-def test_primitive_windows_outside_the_full_convolution_are_zero(lo, size):
-    a, v = _r.standard_normal(7), _r.standard_normal(5)
-    want = bind(convolve_p, a, v, lo=lo, size=size)
+@pytest.mark.parametrize("n,m", [(7, 5), (5, 7), (9, 1), (3, 2), (1, 1), (11, 3), (30, 4)])
+def test_primitive_windows_as_the_full_convolution_and_zero_outside(n, m):
+    """Windows off both ends and across them (the kernel's blocks of 4 outputs and the
+    outputs it takes one by one)."""
+    a, v = _r.standard_normal(n), _r.standard_normal(m)
     full = np.convolve(a, v)
-    for t in range(size):
-        i = lo + t
-        assert want[t] == (full[i] if 0 <= i < full.size else 0.0)
-    got = ad.jit(lambda a, v: bind(convolve_p, a, v, lo=lo, size=size))(a, v)
-    np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-15)
-    assert not np.signbit(got[got == 0]).any()
+    for lo, size in [(0, n + m - 1), (-6, n + m + 9), (2, 9), (n + m + 1, 5), (-10, 3),
+                     (0, 0)]:
+        want = bind(convolve_p, a, v, lo=lo, size=size)
+        for t in range(size):
+            assert want[t] == (full[lo + t] if 0 <= lo + t < full.size else 0.0)
+        got = ad.jit(lambda a, v: bind(convolve_p, a, v, lo=lo, size=size))(a, v)
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14, err_msg=str((lo, size)))
+        assert not np.signbit(got[got == 0]).any()
 
 
 def test_polymul_of_long_polynomials():
