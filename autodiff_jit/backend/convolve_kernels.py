@@ -5,11 +5,11 @@ a and the reversed v are first copied to contiguous scratch (a view operand, suc
 flipped vector of a VJP, has no buffer of its own), so the dot product reads both forward:
 out[t] = sum_{j = max(0, i - m + 1)}^{min(n - 1, i)} a[j] r[j - i + m - 1], r = v reversed,
 which LLVM vectorizes (reassociated partial sums: the order is fixed per machine, the value
-within the sum's error bound). Outputs go in blocks of 4 that share one pass over their common
-span of a (one load of a for four products; 2x numpy's speed at 4000 x 512), each adding its
-at most 3 edge terms before and after as straight-line code (loops there tripled the compile
-time); outputs of blocks without a common span go one by one. Each sum starts from +0.0 and only overlapping products are
-terms, as numpy's: -0.0 terms give +0.0, an inf meets no padding zero."""
+within the sum's error bound). Outputs go in blocks of 4 that share one pass over their
+common span of a (one load of a for four products), each adding its at most 3 edge terms
+before and after as straight-line code (loops there tripled the compile time); outputs of
+blocks without a common span go one by one. Each sum starts from +0.0 and only overlapping
+products are terms, as numpy's: -0.0 terms give +0.0, an inf meets no padding zero."""
 from __future__ import annotations
 
 from .emitters import EMITTERS, FP, RED, Emitter, _binop

@@ -1,4 +1,4 @@
-"""np.convolve / np.correlate with kernels over 256 taps: the convolve primitive
+"""np.convolve / np.correlate with kernels over 8 taps: the convolve primitive
 (primitives/convolution.py; compiled: backend/convolve_kernels.py). Values vs numpy within the
 sums' error bound, special values exactly, gradients vs the analytic (Toeplitz) rule and
 central differences, the JVP vs differences, every mode."""
