@@ -4,38 +4,17 @@ output (each a one-thread call, OpenBLAS set to 1 around the region and restored
 thread, for small products, and without thread control the single call is unchanged."""
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 import pytest
 
 import autodiff_jit as ad
-from autodiff_jit.backend import blas, dot, engine, lapack, parallel
+from autodiff_jit.backend import blas, dot, lapack, parallel
 
 pytestmark = pytest.mark.skipif(
     not blas.available() or blas.thread_control_addresses() is None,
     reason="numpy's BLAS or OpenBLAS's thread control not found")
 
-_GET = ctypes.CFUNCTYPE(ctypes.c_int)
-_SET = ctypes.CFUNCTYPE(None, ctypes.c_int)
 EPS = np.finfo(np.float64).eps
-
-
-@pytest.fixture
-def thread_symbols():
-    """Point THREADS_GET/SET of code compiled in the test at the given callables (the real
-    OpenBLAS functions are registered again afterwards)."""
-    keep = []
-
-    def install(get, put):
-        keep.extend((_GET(get), _SET(put)))
-        engine.add_symbol(lapack.THREADS_GET, ctypes.cast(keep[-2], ctypes.c_void_p).value)
-        engine.add_symbol(lapack.THREADS_SET, ctypes.cast(keep[-1], ctypes.c_void_p).value)
-        lapack._registered.update((lapack.THREADS_GET, lapack.THREADS_SET))
-    yield install
-    lapack._registered.discard(lapack.THREADS_SET)
-    assert lapack._thread_symbols()
-    ad.config.num_threads = None
 
 
 def _logistic(w, X, y):

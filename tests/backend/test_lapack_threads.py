@@ -3,20 +3,16 @@
 count, and code without the wrapper where OpenBLAS has no thread control."""
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 import pytest
 
 import autodiff_jit as ad
-from autodiff_jit.backend import blas, engine, lapack
+from autodiff_jit.backend import blas, lapack
 
 pytestmark = pytest.mark.skipif(
     not lapack.available("gesv", np.float64) or blas.thread_control_addresses() is None,
     reason="numpy's LAPACK or OpenBLAS's thread control not found")
 
-_GET = ctypes.CFUNCTYPE(ctypes.c_int)
-_SET = ctypes.CFUNCTYPE(None, ctypes.c_int)
 
 
 def _loss(a, b):
@@ -26,23 +22,6 @@ def _loss(a, b):
 def _args(n, seed=0):
     rng = np.random.default_rng(seed)
     return rng.standard_normal((n, n)) + n * np.eye(n), rng.standard_normal(n)
-
-
-@pytest.fixture
-def thread_symbols():
-    """Point THREADS_GET/SET of code compiled in the test at the given callables; the real
-    OpenBLAS functions are registered again afterwards."""
-    keep = []
-
-    def install(get, put):
-        keep.extend((_GET(get), _SET(put)))
-        engine.add_symbol(lapack.THREADS_GET, ctypes.cast(keep[-2], ctypes.c_void_p).value)
-        engine.add_symbol(lapack.THREADS_SET, ctypes.cast(keep[-1], ctypes.c_void_p).value)
-        lapack._registered.update((lapack.THREADS_GET, lapack.THREADS_SET))
-    yield install
-    lapack._registered.discard(lapack.THREADS_SET)
-    assert lapack._thread_symbols()
-    ad.config.num_threads = None
 
 
 def test_small_solve_sets_one_thread_and_restores(thread_symbols):
