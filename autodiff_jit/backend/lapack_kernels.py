@@ -236,33 +236,44 @@ def _trsolve_kernel(L, eqn, outs):
 TRSM_MIN_WORK = 200 ** 3
 
 
+def _tri_coef(b, amat, n, trans):
+    """coef(i, j): element (i, j) of op(A) for a triangular solve or multiply."""
+    return lambda i, j: amat.load(b, Index((n, n), dims=[j, i] if trans else [i, j]))
+
+
+def _combine_rows(b, x, coef, i, n, k, forward, op):
+    """x[i, :] = op(x[i, :], coef(i, j) * x[j, :]) for j < i (forward) or j > i."""
+    def update(j):
+        c = coef(i, j)
+
+        def col(cc):
+            pi = x.addr(b, Index((n, k), dims=[i, cc]))
+            xj = x.load(b, Index((n, k), dims=[j, cc]))
+            x.store_at(b, pi, op(x.load_at(b, pi), b.fmul(c, xj)))
+        for_range(b, k, col, name="c")
+    if forward:
+        for_span(b, i64(0), i, update, "j")
+    else:
+        for_span(b, b.add(i, i64(1)), i64(n), update, "j")
+
+
+def _scale_row(b, x, i, n, k, d, op):
+    """x[i, :] = op(x[i, :], d)."""
+    def scale(cc):
+        pi = x.addr(b, Index((n, k), dims=[i, cc]))
+        x.store_at(b, pi, op(x.load_at(b, pi), d))
+    for_range(b, k, scale, name="c")
+
+
 def _substitute(L, amat, x, n, k, *, lower, trans):
     """x (n, k, row-major) <- op(tri(A))^{-1} x by forward or back substitution."""
     b = L.builder
     forward = lower != trans          # op(A) is lower triangular
-
-    def coef(i, j):
-        return amat.load(b, Index((n, n), dims=[j, i] if trans else [i, j]))
+    coef = _tri_coef(b, amat, n, trans)
 
     def row(i):
-        def update(j):
-            c = coef(i, j)
-
-            def col(cc):
-                pi = x.addr(b, Index((n, k), dims=[i, cc]))
-                xj = x.load(b, Index((n, k), dims=[j, cc]))
-                x.store_at(b, pi, b.fsub(x.load_at(b, pi), b.fmul(c, xj)))
-            for_range(b, k, col, name="c")
-        if forward:
-            for_span(b, i64(0), i, update, "j")
-        else:
-            for_span(b, b.add(i, i64(1)), i64(n), update, "j")
-        d = coef(i, i)
-
-        def scale(cc):
-            pi = x.addr(b, Index((n, k), dims=[i, cc]))
-            x.store_at(b, pi, b.fdiv(x.load_at(b, pi), d))
-        for_range(b, k, scale, name="c")
+        _combine_rows(b, x, coef, i, n, k, forward, b.fsub)
+        _scale_row(b, x, i, n, k, coef(i, i), b.fdiv)
     for_range(b, n, row, reverse=not forward, name="i")
 
 
@@ -309,30 +320,11 @@ def _multiply_tri(L, amat, x, n, k, *, lower, trans):
     x before it is overwritten (bottom up when op(A) is lower triangular)."""
     b = L.builder
     forward = lower != trans          # op(A) is lower triangular: row i reads rows <= i
-
-    def coef(i, j):
-        return amat.load(b, Index((n, n), dims=[j, i] if trans else [i, j]))
+    coef = _tri_coef(b, amat, n, trans)
 
     def row(i):
-        d = coef(i, i)
-
-        def scale(cc):
-            pi = x.addr(b, Index((n, k), dims=[i, cc]))
-            x.store_at(b, pi, b.fmul(x.load_at(b, pi), d))
-        for_range(b, k, scale, name="c")
-
-        def update(j):
-            c = coef(i, j)
-
-            def col(cc):
-                pi = x.addr(b, Index((n, k), dims=[i, cc]))
-                xj = x.load(b, Index((n, k), dims=[j, cc]))
-                x.store_at(b, pi, b.fadd(x.load_at(b, pi), b.fmul(c, xj)))
-            for_range(b, k, col, name="c")
-        if forward:
-            for_span(b, i64(0), i, update, "j")
-        else:
-            for_span(b, b.add(i, i64(1)), i64(n), update, "j")
+        _scale_row(b, x, i, n, k, coef(i, i), b.fmul)
+        _combine_rows(b, x, coef, i, n, k, forward, b.fadd)
     for_range(b, n, row, reverse=forward, name="i")
 
 
