@@ -2,6 +2,9 @@
 numpy's in every mode, and the gradient against central finite differences in every mode."""
 from __future__ import annotations
 
+import importlib
+import pathlib
+
 import numpy as np
 
 import autodiff_jit as ad
@@ -48,3 +51,18 @@ def check_case(f, args, grad=True, rtol=1e-13, grad_rtol=1e-5, grad_atol=1e-6, m
                     w = w + np.sum(o * wts)
             return w
         check_grads(scalar, args, modes=modes, rtol=grad_rtol, atol=grad_atol)
+
+
+def table_cases(skip=()):
+    """(module stem, case name, f, args) for every case of the tests/numpy tables: the
+    upper-case dicts of `(f, [args], ...)` tuples in each test module not in `skip` (the
+    sweeps that rerun the tables with other inputs)."""
+    for path in sorted(pathlib.Path(__file__).parent.glob("test_*.py")):
+        if path.stem in skip:
+            continue
+        mod = importlib.import_module(path.stem)
+        for table in (t for t in dir(mod) if t.isupper() and isinstance(getattr(mod, t), dict)):
+            for name, case in getattr(mod, table).items():
+                if isinstance(case, tuple) and len(case) >= 2 and callable(case[0]) \
+                        and isinstance(case[1], (list, tuple)):
+                    yield path.stem, name, case[0], case[1]

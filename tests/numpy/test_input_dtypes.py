@@ -5,17 +5,14 @@ quantiles; ints stay ints where numpy keeps them: initial=, insert, polyval), va
 accuracy. Where numpy refuses the converted inputs, autodiff_jit refuses them too; where numpy
 computes a step in float16 or int8 (np.sin of bools), it refuses by name. The dtype rules live in the numpy layer, which every mode shares, so the default
 run checks interpret mode; compiled mode is under -m slow."""
-import importlib
-import pathlib
 import warnings
 
 import numpy as np
 import pytest
 
 import autodiff_jit as ad
-from table import _leaves
+from table import _leaves, table_cases
 
-_HERE = pathlib.Path(__file__).parent
 _SKIP = {"test_input_dtypes", "test_catalog"}
 
 
@@ -32,20 +29,12 @@ _NOT_COMPARABLE = {"int64-test_reductions_more:nanstd", "int64-test_reductions_m
 
 def _converted_cases(kind):
     cases = []
-    for path in sorted(_HERE.glob("test_*.py")):
-        if path.stem in _SKIP:
-            continue
-        mod = importlib.import_module(path.stem)
-        for table in (t for t in dir(mod) if t.isupper() and isinstance(getattr(mod, t), dict)):
-            for name, case in getattr(mod, table).items():
-                if not (isinstance(case, tuple) and len(case) >= 2 and callable(case[0])
-                        and isinstance(case[1], (list, tuple))):
-                    continue
-                args = [_AS[kind](a) if isinstance(a, np.ndarray) and a.dtype == np.float64
-                        else a for a in case[1]]
-                cid = f"{kind}-{path.stem}:{name}"
-                if any(a is not b for a, b in zip(args, case[1])) and cid not in _NOT_COMPARABLE:
-                    cases.append(pytest.param(case[0], args, id=cid))
+    for stem, name, f, orig in table_cases(_SKIP):
+        args = [_AS[kind](a) if isinstance(a, np.ndarray) and a.dtype == np.float64 else a
+                for a in orig]
+        cid = f"{kind}-{stem}:{name}"
+        if any(a is not b for a, b in zip(args, orig)) and cid not in _NOT_COMPARABLE:
+            cases.append(pytest.param(f, args, id=cid))
     return cases
 
 

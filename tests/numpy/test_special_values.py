@@ -5,8 +5,6 @@ dtype and shape, the same NaN positions, the same sign of every zero, and the sa
 exactly or within a rounding bound where the operation rounds differently from numpy's
 (sums and products in another order, our own libm). numpy's warnings are fine (suppressed).
 The default run checks a seeded sample of the cases; -m slow sweeps them all."""
-import importlib
-import pathlib
 import warnings
 import zlib
 
@@ -14,9 +12,8 @@ import numpy as np
 import pytest
 
 import autodiff_jit as ad
-from table import _leaves
+from table import _leaves, table_cases
 
-_HERE = pathlib.Path(__file__).parent
 _SKIP = {"test_input_dtypes", "test_special_values", "test_catalog"}
 SPECIALS = np.array([np.inf, -np.inf, np.nan, -0.0, 0.0, 1e300, -1e300, 1e-310, 5e-324,
                      -2.2e-308])
@@ -63,22 +60,14 @@ def _specialize(a, rng):
 def _special_cases(variant=0):
     """The table cases with special values; `variant` picks another seed per case."""
     cases = []
-    for path in sorted(_HERE.glob("test_*.py")):
-        if path.stem in _SKIP:
-            continue
-        mod = importlib.import_module(path.stem)
-        for table in (t for t in dir(mod) if t.isupper() and isinstance(getattr(mod, t), dict)):
-            for name, case in getattr(mod, table).items():
-                if not (isinstance(case, tuple) and len(case) >= 2 and callable(case[0])
-                        and isinstance(case[1], (list, tuple))):
-                    continue
-                cid = f"{path.stem}:{name}"
-                rng = np.random.default_rng([zlib.crc32(cid.encode()), variant])
-                args = [_specialize(a, rng) if isinstance(a, np.ndarray) and a.dtype == np.float64
-                        and a.size else a for a in case[1]]
-                if any(a is not b for a, b in zip(args, case[1])):
-                    pid = cid if not variant else f"{cid}#{variant}"
-                    cases.append(pytest.param(case[0], args, pid, id=pid))
+    for stem, name, f, orig in table_cases(_SKIP):
+        cid = f"{stem}:{name}"
+        rng = np.random.default_rng([zlib.crc32(cid.encode()), variant])
+        args = [_specialize(a, rng) if isinstance(a, np.ndarray) and a.dtype == np.float64
+                and a.size else a for a in orig]
+        if any(a is not b for a, b in zip(args, orig)):
+            pid = cid if not variant else f"{cid}#{variant}"
+            cases.append(pytest.param(f, args, pid, id=pid))
     return cases
 
 
