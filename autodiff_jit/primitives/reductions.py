@@ -86,6 +86,17 @@ def _extremum_by_slices(ufunc, x):
     return out
 
 
+def _extremum_of_short_rows(ufunc, reduction, x):
+    out = _extremum_by_slices(ufunc, x)
+    # which zero a tie of 0.0 and -0.0 gives depends on numpy's SIMD schedule (on AVX2, np.min
+    # of a row of 5 or more picks the other one than of 4 or fewer): rows that came out zero
+    # are asked of numpy's own reduction
+    zero = out == 0
+    if zero.any():
+        out[zero] = reduction(x[zero], axis=-1)
+    return out
+
+
 def _slice_extremum_is_exact():
     """Asked once at import: do column-wise np.maximum / np.minimum give the installed numpy's
     np.max / np.min over a short last axis, signed zeros and NaNs included? (If not,
@@ -102,7 +113,7 @@ def _slice_extremum_is_exact():
             x[5] = np.inf
             x[6, 0] = -np.inf
             for uf, red in ((np.maximum, np.max), (np.minimum, np.min)):
-                got, want = _extremum_by_slices(uf, x), red(x, axis=-1)
+                got, want = _extremum_of_short_rows(uf, red, x), red(x, axis=-1)
                 if not (np.array_equal(got, want, equal_nan=True) and
                         np.array_equal(np.signbit(got), np.signbit(want))):
                     return False
@@ -119,7 +130,7 @@ def _extremum_impl(ufunc, reduction):
         if type(x) is np.ndarray and axes == (x.ndim - 1,) and 2 <= x.shape[-1] <= 32 and \
                 x.size >= max(256, 16 * x.shape[-1] ** 2) and x.dtype.char in "fd" and \
                 _SLICE_EXTREMUM_EXACT:
-            return _extremum_by_slices(ufunc, x)
+            return _extremum_of_short_rows(ufunc, reduction, x)
         return reduction(x, axis=axes)
     return impl
 
