@@ -17,9 +17,13 @@ from ..errors import TracingError
 from ..trace import Tracer
 from .regions import as_pred, traced_if, traced_while
 from .undefined import NO_RETURN, Undefined
+from .writes import aug_setitem, run_body, setitem
+
+slice = builtins.slice   # `a:b` in a rewritten `y[a:b] = v` (the user's `slice` may be shadowed)
 
 __all__ = ["values", "if_stmt", "if_exp", "while_stmt", "for_stmt", "range_", "and_", "or_",
-           "not_", "compare_chain", "return_value", "NO_RETURN", "Undefined", "TracedRange"]
+           "not_", "compare_chain", "return_value", "NO_RETURN", "Undefined", "TracedRange",
+           "setitem", "aug_setitem", "slice"]
 
 
 def _traced(x) -> bool:
@@ -50,7 +54,7 @@ def if_stmt(pred, true_fn, false_fn, state, names, out_names, loc):
     if _traced(pred):
         return traced_if(as_pred(pred, "if", loc), true_fn, false_fn, state, names, out_names,
                          loc)
-    return (true_fn if pred else false_fn)(*state)
+    return run_body(true_fn if pred else false_fn, state, state)
 
 
 def if_exp(pred, true_fn, false_fn, state, names, loc):
@@ -59,7 +63,7 @@ def if_exp(pred, true_fn, false_fn, state, names, loc):
         return traced_if(as_pred(pred, "conditional expression", loc),
                          lambda *s: (true_fn(*s),), lambda *s: (false_fn(*s),), state, names,
                          ("<the value of the conditional expression>",), loc)[0]
-    return (true_fn if pred else false_fn)(*state)
+    return run_body(true_fn if pred else false_fn, state, state)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,14 +140,14 @@ def not_(x):
 def while_stmt(test_fn, body_fn, state, names, loc):
     """while test_fn(*state): state = body_fn(*state). Runs in Python while the test is a
     plain value; from the first traced test on, the rest of the loop is one `while` op."""
-    state = tuple(state)
+    state = initial = tuple(state)
     while True:
         p = test_fn(*state)
         if _traced(p):
             return traced_while(test_fn, body_fn, state, names, loc)
         if not p:
             return state
-        state = tuple(body_fn(*state))
+        state = tuple(run_body(body_fn, initial, state))
 
 
 class TracedRange:
@@ -178,7 +182,7 @@ def for_stmt(iterable, extra_test, body_fn, state, names, loc):
     extra_test(*state) (the negated break/return flags) is false."""
     if isinstance(iterable, TracedRange):
         return _traced_for(iterable, extra_test, body_fn, state, names, loc)
-    state = tuple(state)
+    state = initial = tuple(state)
     for item in iterable:
         if extra_test is not None:
             go = extra_test(*state)
@@ -188,7 +192,7 @@ def for_stmt(iterable, extra_test, body_fn, state, names, loc):
                 continue
             if not go:
                 break
-        state = tuple(body_fn(item, *state))
+        state = tuple(run_body(body_fn, initial, state, item))
     return state
 
 

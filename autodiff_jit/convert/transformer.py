@@ -26,7 +26,8 @@ import copy
 import os
 
 from .astutil import (CARRIED_PREFIXES, PREFIX, RT, assigned_names, at_line, check_supported,
-                      const, lambda_node, loaded_names, name_node, rt, thunk_tuple)
+                      const, lambda_node, loaded_names, name_node, rt, thunk_tuple,
+                      walk_scope)
 from .jumps import lower_jumps
 
 _NOT_WRAPPED_CALLS = {"super", "locals", "globals", "vars", "eval", "exec", "range"}
@@ -178,6 +179,32 @@ class ControlFlow(ast.NodeTransformer):
         return at_line(ast.Call(func=rt("compare_chain"), args=[
             node.left, ops] + [lambda_node([], c) for c in node.comparators], keywords=[]), node)
 
+    # `y[key] = v` and `y[key] op= v` on a local name: `y = __ad.setitem(v, y, key)`, so a
+    # numpy array that receives a traced value can become a traced array (writes.py)
+    def _writable_name(self, target):
+        return (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and
+                target.value.id in self.bound and
+                not any(isinstance(n, ast.Starred) for n in ast.walk(target.slice)))
+
+    def visit_Assign(self, node):
+        node = self.generic_visit(node)
+        if len(node.targets) != 1 or not self._writable_name(node.targets[0]):
+            return node
+        target = node.targets[0]
+        call = ast.Call(func=rt("setitem"), args=[node.value, name_node(target.value.id),
+                                                  _key_expr(target.slice)], keywords=[])
+        return at_line(ast.Assign(targets=[name_node(target.value.id, True)], value=call), node)
+
+    def visit_AugAssign(self, node):
+        node = self.generic_visit(node)
+        if not self._writable_name(node.target):
+            return node
+        target = node.target
+        call = ast.Call(func=rt("aug_setitem"), args=[
+            name_node(target.value.id), _key_expr(target.slice), const(_AUG_OPS[type(node.op)]),
+            lambda_node([], node.value)], keywords=[])
+        return at_line(ast.Assign(targets=[name_node(target.value.id, True)], value=call), node)
+
     def visit_Call(self, node):
         node = self.generic_visit(node)
         f = node.func
@@ -187,6 +214,33 @@ class ControlFlow(ast.NodeTransformer):
             return node
         return ast.copy_location(ast.Call(func=rt("call"), args=[f] + node.args,
                                           keywords=node.keywords), node)
+
+
+_AUG_OPS = {ast.Add: "+=", ast.Sub: "-=", ast.Mult: "*=", ast.Div: "/=", ast.FloorDiv: "//=",
+            ast.Mod: "%=", ast.Pow: "**=", ast.MatMult: "@=", ast.BitAnd: "&=",
+            ast.BitOr: "|=", ast.BitXor: "^=", ast.LShift: "<<=", ast.RShift: ">>="}
+
+
+def _key_expr(key):
+    """A subscript's key as an expression: `a:b:c` parts become `__ad.slice(a, b, c)`."""
+    if isinstance(key, ast.Slice):
+        parts = [p if p is not None else const(None) for p in (key.lower, key.upper, key.step)]
+        return ast.copy_location(ast.Call(func=rt("slice"), args=parts, keywords=[]), key)
+    if isinstance(key, ast.Tuple):
+        return ast.copy_location(ast.Tuple(elts=[_key_expr(e) for e in key.elts],
+                                           ctx=ast.Load()), key)
+    return key
+
+
+def bound_names(fn: ast.FunctionDef) -> set[str]:
+    """Parameters and names the function binds itself (not names it only writes into)."""
+    a = fn.args
+    names = {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs}
+    names |= {x.arg for x in (a.vararg, a.kwarg) if x is not None}
+    for n in walk_scope(fn):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            names.add(n.id)
+    return names
 
 
 def function_locals(fn: ast.FunctionDef) -> set[str]:
@@ -202,7 +256,9 @@ def convert_function_def(fn: ast.FunctionDef, filename: str) -> ast.FunctionDef:
     check_supported(fn)
     fn.decorator_list = []
     lower_jumps(fn)
-    fn.body = [ControlFlow(filename, function_locals(fn)).visit(s) for s in fn.body]
+    flow = ControlFlow(filename, function_locals(fn))
+    flow.bound = bound_names(fn)
+    fn.body = [flow.visit(s) for s in fn.body]
     flat = []
     for s in fn.body:
         flat.extend(s if isinstance(s, list) else [s])

@@ -1,0 +1,147 @@
+"""`y[key] = v` in converted code, where `y` is a plain numpy array and `v` is traced.
+
+numpy cannot hold a traced value (`y = np.zeros(3); y[0] = x[1]` raises "setting an array
+element with a sequence"), so the rewrite turns the statement into `y = __ad.setitem(v, y,
+key)`: when the value is traced, `y` is replaced by a traced copy of its current contents,
+and the write is recorded on that.
+
+Replacing the array is only right when nothing else can see it: a view (`r = y[:2]`), another
+name, a list or a global holding the same array would keep the old contents and give wrong
+results. So the array is replaced only when it owns its data and the only references to it
+are the converted function's own variable and the loop and branch state the runtime passes
+around (counted exactly, by reference count); otherwise the write is refused with the fix.
+"""
+from __future__ import annotations
+
+import operator
+import sys
+import threading
+
+import numpy as np
+
+from ..errors import TracingError
+from ..primitives import shape as S
+from ..trace import Tracer
+
+_held = threading.local()      # .states: the state tuples of the loops and branches now running
+
+
+def run_body(fn, initial, state, *lead):
+    """fn(*lead, *state) for a loop or branch body. `initial` is the state the statement
+    started from: the values of the enclosing function's variables, which cannot change while
+    the body runs. While it runs, the references to an array that those variables, `initial`,
+    `state` and the call's argument tuple hold are known to be the runtime's own."""
+    stack = getattr(_held, "levels", None)
+    if stack is None:
+        stack = _held.levels = []
+    args = lead + tuple(state)
+    tuples = {id(t): t for t in (initial, state, args)}
+    stack.append((initial, tuple(tuples.values())))
+    try:
+        return fn(*args)
+    finally:
+        stack.pop()
+
+
+def _runtime_refs(target) -> int:
+    """References to `target` that running loops and branches hold (see run_body)."""
+    n = 0
+    for initial, tuples in getattr(_held, "levels", ()):
+        n += sum(v is target for v in initial)                  # the enclosing variables
+        n += sum(v is target for t in tuples for v in t)        # the tuples themselves
+    return n
+
+
+def _refcount(target) -> int:
+    return sys.getrefcount(target)
+
+
+def _probe(value, target, key) -> int:
+    return _refcount(target) - _runtime_refs(target)   # the frames of setitem(value, target, key)
+
+
+def _calibrate() -> tuple[int, bool]:
+    """(references to `y` inside setitem when the caller's variable is all that holds it,
+    whether loop and branch bodies hold exactly the references run_body counts). Measured,
+    so that they hold on every Python version; where the second does not, writes inside
+    loops and branches are refused rather than risked."""
+    a = np.empty(0)
+    base = _probe(None, a, None)
+    state = (a,)
+    in_body = run_body(lambda a: _probe(None, a, None), state, state)
+    in_loop = run_body(lambda i, a: _probe(None, a, None), state, (a,), 0)
+    return base, in_body == base == in_loop
+
+
+_BASE_REFS, _BODIES_COUNTED = _calibrate()
+
+
+def _first_tracer(value):
+    if isinstance(value, Tracer):
+        return value
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            t = _first_tracer(v)
+            if t is not None:
+                return t
+    return None
+
+
+def _refuse(why):
+    return TracingError(
+        f"y[key] = v writes a traced value into a numpy array, and {why}, so it cannot be "
+        f"replaced by a traced copy without changing what other references to it see. Create "
+        f"the array from a traced value instead: np.zeros_like(x, shape=...) (or ones_like, "
+        f"full_like), or build the result with np.stack/np.concatenate/np.where.")
+
+
+def _traced_copy(target: np.ndarray, like: Tracer):
+    """The array's current contents as a value of `like`'s trace (a constant there)."""
+    return like._adj_context.process(S.broadcast_to_p, (target.copy(),),
+                                     {"shape": target.shape})
+
+
+def _promoted(target, value, refs):
+    """`target` itself, or a traced copy of it when a traced value is written into it."""
+    if type(target) is not np.ndarray:
+        return target
+    like = _first_tracer(value)
+    if like is None or not hasattr(like._adj_context, "eqns"):
+        return target
+    if target.base is not None:
+        raise _refuse("it is a view of another array (or of a buffer)")
+    held = _runtime_refs(target)
+    if refs > _BASE_REFS + held or (held and not _BODIES_COUNTED):
+        raise _refuse("another name, a view of it, or a container still refers to it")
+    return _traced_copy(target, like)
+
+
+def setitem(value, target, key):
+    """`target[key] = value` (arguments in Python's evaluation order); returns the target,
+    which is a new traced array when a traced value went into a numpy array."""
+    refs = _refcount(target)    # first, as _probe does: an argument list being built holds one
+    target = _promoted(target, value, refs)
+    target[key] = value
+    return target
+
+
+_INPLACE = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul,
+            "/=": operator.itruediv, "//=": operator.ifloordiv, "%=": operator.imod,
+            "**=": operator.ipow, "@=": operator.imatmul, "&=": operator.iand,
+            "|=": operator.ior, "^=": operator.ixor, "<<=": operator.ilshift,
+            ">>=": operator.irshift}
+
+
+def aug_setitem(target, key, op, value_fn):
+    """`target[key] op= value`: read, combine in place, write back, as Python does."""
+    refs = _refcount(target)
+    current = target[key]
+    value = value_fn()
+    promoted = _promoted(target, value, refs)
+    if promoted is not target:
+        target, current = promoted, promoted[key]
+    target[key] = _INPLACE[op](current, value)
+    return target
+
+
+__all__ = ["setitem", "aug_setitem", "run_body"]
