@@ -49,6 +49,7 @@ from .passes import dce, optimize
 from .primitives import bind
 from .primitives.core import leaf_aval as _leaf_aval
 from .control.custom import custom_vjp_call_p
+from .convert.writes import explain_numpy_write
 from .errors import TracingError
 from .trace import Trace, lifting_traces, max_level, no_lifting
 from .capture import Guard, Stale, find_sources, liftable as _liftable
@@ -79,23 +80,6 @@ def _output(x):
     if isinstance(x, np.ndarray) and x.ndim == 0:
         return x[()]
     return x
-
-
-def _written_into_numpy(exc):
-    """numpy's own error for a traced value written into a numpy array (`buf[0] = x[0]` on a
-    global, a view or an array converted code does not rewrite) explained, or None."""
-    if not (isinstance(exc, ValueError) and "setting an array element" in str(exc) and
-            isinstance(exc.__cause__ or exc.__context__, TracingError)):
-        return None
-    err = TracingError(
-        "y[key] = v writes a traced value into a numpy array, which cannot hold one. Inside "
-        "grad/jit, `y = np.zeros(n); y[0] = v` works when y is the function's own local array "
-        "(no view of it or other name for it); here it is not (a global, a captured or "
-        "argument array, a view, or conversion is off). Create the array from a traced value "
-        "instead: np.zeros_like(x, shape=...) (or ones_like, full_like), or build the result "
-        "with np.stack/np.concatenate/np.where.")
-    err.__cause__ = exc
-    return err.with_traceback(exc.__traceback__)   # so locate() finds the user's line
 
 
 def _tape_call(transformed, args, kwargs):
@@ -487,7 +471,7 @@ class Transformed:
             with routing_lists():  # np.array([traced, ...]): numpy/lists.py
                 out = self._traced_fun()(*args, **kwargs)
         except (TypeError, ValueError, IndexError, NotImplementedError, NameError) as exc:
-            raise source.locate(_written_into_numpy(exc) or exc)  # name the user's line
+            raise source.locate(explain_numpy_write(exc) or exc)  # name the user's line
         finally:
             stack.pop()
         return trace, out

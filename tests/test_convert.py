@@ -628,7 +628,8 @@ def test_source_by_lines_without_inspect(monkeypatch):
         raise AssertionError("inspect.getsource should not be needed")
     monkeypatch.setattr(core.inspect, "getsource", no_inspect)
     monkeypatch.setattr(core, "_CODE_CACHE", {})
-    monkeypatch.setattr(core, "_FUNC_CACHE", core.weakref.WeakKeyDictionary())
+    monkeypatch.setattr(core, "_FUNC_CACHE", {False: core.weakref.WeakKeyDictionary(),
+                                              True: core.weakref.WeakKeyDictionary()})
     assert unsupported_reason(_multi_line) is None
     for x in (-1.5, 0.5):
         np.testing.assert_allclose(ad.grad(_multi_line)(x), fd(_multi_line, (x,)), rtol=1e-6)
@@ -645,7 +646,8 @@ def test_source_cut_that_does_not_parse_falls_back_to_inspect(monkeypatch):
     monkeypatch.setattr(core.inspect, "getsource", lambda f: calls.append(f) or real(f))
     monkeypatch.setattr(core, "_source_by_lines", lambda f: "def cut(x:\n")
     monkeypatch.setattr(core, "_CODE_CACHE", {})
-    monkeypatch.setattr(core, "_FUNC_CACHE", core.weakref.WeakKeyDictionary())
+    monkeypatch.setattr(core, "_FUNC_CACHE", {False: core.weakref.WeakKeyDictionary(),
+                                              True: core.weakref.WeakKeyDictionary()})
     assert unsupported_reason(_multi_line) is None and calls == [_multi_line]
     for x in (-1.5, 0.5):
         np.testing.assert_allclose(ad.grad(_multi_line)(x), fd(_multi_line, (x,)), rtol=1e-6)

@@ -20,10 +20,11 @@ import weakref
 from ..errors import TracingError
 from . import runtime
 from .astutil import RT, Unsupported
-from .transformer import convert_function_def
+from .transformer import convert_function_def, convert_writes_def
 
-_CODE_CACHE: dict = {}                        # code object -> converted code, or Unsupported
-_FUNC_CACHE = weakref.WeakKeyDictionary()     # function -> converted function
+_CODE_CACHE: dict = {}     # (code object, writes_only) -> converted code, or Unsupported
+_FUNC_CACHE = {False: weakref.WeakKeyDictionary(),   # writes_only -> {function: converted}
+               True: weakref.WeakKeyDictionary()}
 _SKIP_MODULES = {"autodiff_jit", "numpy", "scipy", "builtins", "functools", "itertools",
                  "operator", "math", "typing", "abc", "collections", "contextlib", "copy",
                  "inspect", "dataclasses", "torch", "jax", "autograd", "pytest", "_pytest"}
@@ -46,26 +47,32 @@ def _is_user_function(f: types.FunctionType) -> bool:
     return hit
 
 
-def converted(f):
-    """The converted form of a user's function (or bound method); anything else unchanged."""
+def converted(f, writes_only: bool = False):
+    """The converted form of a user's function (or bound method); anything else unchanged.
+    `writes_only`: only `y[key] = v` is rewritten (tape mode: control flow runs as Python)."""
     if isinstance(f, types.MethodType):
-        g = converted(f.__func__)
+        g = converted(f.__func__, writes_only)
         return f if g is f.__func__ else types.MethodType(g, f.__self__)
     if not isinstance(f, types.FunctionType) or not _is_user_function(f):
         return f
+    funcs = _FUNC_CACHE[writes_only]
     try:
-        return _FUNC_CACHE[f]
+        return funcs[f]
     except KeyError:
         pass
-    code = _CODE_CACHE.get(f.__code__)
+    key = (f.__code__, writes_only)
+    code = _CODE_CACHE.get(key)
     if code is None:
         try:
-            code = _convert_code(f)
+            code = _convert_code(f, writes_only)
         except Unsupported as exc:
             code = exc
-        _CODE_CACHE[f.__code__] = code
-    g = _fallback(f, code) if isinstance(code, Unsupported) else _rebuild(f, code)
-    _FUNC_CACHE[f] = g
+        _CODE_CACHE[key] = code
+    if isinstance(code, Unsupported):
+        g = f if writes_only else _fallback(f, code)
+    else:
+        g = _rebuild(f, code)
+    funcs[f] = g
     return g
 
 
@@ -142,9 +149,9 @@ def _source_def(f) -> tuple[ast.FunctionDef, str]:
     return first, filename
 
 
-def _convert_code(f):
+def _convert_code(f, writes_only=False):
     fn, filename = _source_def(f)
-    new = convert_function_def(fn, filename)
+    new = convert_writes_def(fn) if writes_only else convert_function_def(fn, filename)
     _drop_def_time_expressions(new)
     freevars = list(f.__code__.co_freevars)
     # the def must not make its own name a local of the factory: a function that calls itself
@@ -215,7 +222,7 @@ def _fallback(f, why: Unsupported):
 def unsupported_reason(f):
     """(construct, line) why f is not converted, or None; for tests and error messages."""
     converted(f)
-    code = _CODE_CACHE.get(getattr(f, "__code__", None))
+    code = _CODE_CACHE.get((getattr(f, "__code__", None), False))
     return (code.construct, code.lineno) if isinstance(code, Unsupported) else None
 
 

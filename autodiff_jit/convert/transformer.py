@@ -38,11 +38,55 @@ def _user_or_flag(names):
     return {n for n in names if not n.startswith(PREFIX) or n.startswith(CARRIED_PREFIXES)}
 
 
-class ControlFlow(ast.NodeTransformer):
+class Writes(ast.NodeTransformer):
+    """`y[key] = v` and `y[key] op= v` on a name the function binds itself become
+    `y = __ad.setitem(v, y, key)` / `y = __ad.aug_setitem(y, key, "+=", lambda: v)`, so that
+    a numpy array receiving a traced value (or a tape Tensor) can be replaced by a traced one
+    (writes.py). Alone, this is the rewrite tape mode runs; ControlFlow adds the rest."""
+
+    def __init__(self, bound: set[str]):
+        self.bound = set(bound)
+
+    # nested scopes are converted when called
+    def visit_FunctionDef(self, node):
+        return node
+
+    visit_AsyncFunctionDef = visit_ClassDef = visit_FunctionDef
+
+    def visit_Lambda(self, node):
+        return node
+
+    def _writable_name(self, target):
+        return (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and
+                target.value.id in self.bound and
+                not any(isinstance(n, ast.Starred) for n in ast.walk(target.slice)))
+
+    def visit_Assign(self, node):
+        node = self.generic_visit(node)
+        if len(node.targets) != 1 or not self._writable_name(node.targets[0]):
+            return node
+        target = node.targets[0]
+        call = ast.Call(func=rt("setitem"), args=[node.value, name_node(target.value.id),
+                                                  _key_expr(target.slice)], keywords=[])
+        return at_line(ast.Assign(targets=[name_node(target.value.id, True)], value=call), node)
+
+    def visit_AugAssign(self, node):
+        node = self.generic_visit(node)
+        if not self._writable_name(node.target):
+            return node
+        target = node.target
+        call = ast.Call(func=rt("aug_setitem"), args=[
+            name_node(target.value.id), _key_expr(target.slice), const(_AUG_OPS[type(node.op)]),
+            lambda_node([], node.value)], keywords=[])
+        return at_line(ast.Assign(targets=[name_node(target.value.id, True)], value=call), node)
+
+
+class ControlFlow(Writes):
     """Pass 2. `local_names`: every name local to the function (parameters and assigned
     names), which is what branches and loops may read or carry."""
 
-    def __init__(self, filename: str, local_names: set[str]):
+    def __init__(self, filename: str, local_names: set[str], bound: set[str]):
+        super().__init__(bound)
         self.filename = filename
         self.locals = set(local_names)
         self.count = 0
@@ -53,15 +97,6 @@ class ControlFlow(ast.NodeTransformer):
 
     def loc(self, node):
         return const(f"{os.path.basename(self.filename)}:{node.lineno}")
-
-    # nested scopes are converted when called
-    def visit_FunctionDef(self, node):
-        return node
-
-    visit_AsyncFunctionDef = visit_ClassDef = visit_FunctionDef
-
-    def visit_Lambda(self, node):
-        return node
 
     def _def(self, name, params, body, returns, node):
         ret = ast.Return(value=ast.Tuple(elts=[name_node(n) for n in returns], ctx=ast.Load()))
@@ -179,32 +214,6 @@ class ControlFlow(ast.NodeTransformer):
         return at_line(ast.Call(func=rt("compare_chain"), args=[
             node.left, ops] + [lambda_node([], c) for c in node.comparators], keywords=[]), node)
 
-    # `y[key] = v` and `y[key] op= v` on a local name: `y = __ad.setitem(v, y, key)`, so a
-    # numpy array that receives a traced value can become a traced array (writes.py)
-    def _writable_name(self, target):
-        return (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and
-                target.value.id in self.bound and
-                not any(isinstance(n, ast.Starred) for n in ast.walk(target.slice)))
-
-    def visit_Assign(self, node):
-        node = self.generic_visit(node)
-        if len(node.targets) != 1 or not self._writable_name(node.targets[0]):
-            return node
-        target = node.targets[0]
-        call = ast.Call(func=rt("setitem"), args=[node.value, name_node(target.value.id),
-                                                  _key_expr(target.slice)], keywords=[])
-        return at_line(ast.Assign(targets=[name_node(target.value.id, True)], value=call), node)
-
-    def visit_AugAssign(self, node):
-        node = self.generic_visit(node)
-        if not self._writable_name(node.target):
-            return node
-        target = node.target
-        call = ast.Call(func=rt("aug_setitem"), args=[
-            name_node(target.value.id), _key_expr(target.slice), const(_AUG_OPS[type(node.op)]),
-            lambda_node([], node.value)], keywords=[])
-        return at_line(ast.Assign(targets=[name_node(target.value.id, True)], value=call), node)
-
     def visit_Call(self, node):
         node = self.generic_visit(node)
         f = node.func
@@ -237,10 +246,13 @@ def bound_names(fn: ast.FunctionDef) -> set[str]:
     a = fn.args
     names = {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs}
     names |= {x.arg for x in (a.vararg, a.kwarg) if x is not None}
+    declared = set()
     for n in walk_scope(fn):
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
             names.add(n.id)
-    return names
+        elif isinstance(n, (ast.Global, ast.Nonlocal)):
+            declared.update(n.names)
+    return names - declared
 
 
 def function_locals(fn: ast.FunctionDef) -> set[str]:
@@ -250,14 +262,21 @@ def function_locals(fn: ast.FunctionDef) -> set[str]:
     return set(params) | assigned_names(fn.body)
 
 
+def convert_writes_def(fn: ast.FunctionDef) -> ast.FunctionDef:
+    """Only the write rewrite (Writes), on a copy of `fn`: what tape mode runs."""
+    fn = copy.deepcopy(fn)
+    fn.decorator_list = []
+    fn.body = [Writes(bound_names(fn)).visit(s) for s in fn.body]
+    return ast.fix_missing_locations(fn)
+
+
 def convert_function_def(fn: ast.FunctionDef, filename: str) -> ast.FunctionDef:
     """Both passes on a copy of `fn` (decorators dropped: the caller applies none)."""
     fn = copy.deepcopy(fn)
     check_supported(fn)
     fn.decorator_list = []
     lower_jumps(fn)
-    flow = ControlFlow(filename, function_locals(fn))
-    flow.bound = bound_names(fn)
+    flow = ControlFlow(filename, function_locals(fn), bound_names(fn))
     fn.body = [flow.visit(s) for s in fn.body]
     flat = []
     for s in fn.body:
@@ -266,4 +285,4 @@ def convert_function_def(fn: ast.FunctionDef, filename: str) -> ast.FunctionDef:
     return ast.fix_missing_locations(fn)
 
 
-__all__ = ["convert_function_def"]
+__all__ = ["convert_function_def", "convert_writes_def"]

@@ -1,4 +1,5 @@
-"""`y[key] = v` in converted code, where `y` is a plain numpy array and `v` is traced.
+"""`y[key] = v` in converted code, where `y` is a plain numpy array and `v` is traced (or a
+tape Tensor that requires grad).
 
 numpy cannot hold a traced value (`y = np.zeros(3); y[0] = x[1]` raises "setting an array
 element with a sequence"), so the rewrite turns the statement into `y = __ad.setitem(v, y,
@@ -19,7 +20,7 @@ import threading
 
 import numpy as np
 
-from ..errors import TracingError
+from ..errors import ArrayConversion, TracingError
 from ..primitives import shape as S
 from ..trace import Tracer
 
@@ -76,12 +77,24 @@ def _calibrate() -> tuple[int, bool]:
 _BASE_REFS, _BODIES_COUNTED = _calibrate()
 
 
-def _first_tracer(value):
+_ARRAY_TYPES: dict = {}     # tape mode's Tensor -> how to make one of a numpy array
+
+
+def register_array_type(cls, from_numpy):
+    """Let values of `cls` that require grad (tape Tensors) replace a numpy array they are
+    written into, as traced values do; `from_numpy(array)` makes the replacement."""
+    _ARRAY_TYPES[cls] = from_numpy
+
+
+def _first_traced(value):
+    """The first traced value (or Tensor that requires grad) in `value`, or None."""
     if isinstance(value, Tracer):
-        return value
+        return value if hasattr(value._adj_context, "eqns") else None
+    if type(value) in _ARRAY_TYPES:
+        return value if value.requires_grad else None
     if isinstance(value, (list, tuple)):
         for v in value:
-            t = _first_tracer(v)
+            t = _first_traced(v)
             if t is not None:
                 return t
     return None
@@ -95,8 +108,11 @@ def _refuse(why):
         f"full_like), or build the result with np.stack/np.concatenate/np.where.")
 
 
-def _traced_copy(target: np.ndarray, like: Tracer):
-    """The array's current contents as a value of `like`'s trace (a constant there)."""
+def _traced_copy(target: np.ndarray, like):
+    """The array's current contents as a value of `like`'s trace (a constant there), or as a
+    Tensor that does not require grad."""
+    if type(like) in _ARRAY_TYPES:
+        return _ARRAY_TYPES[type(like)](target.copy())
     return like._adj_context.process(S.broadcast_to_p, (target.copy(),),
                                      {"shape": target.shape})
 
@@ -105,8 +121,8 @@ def _promoted(target, value, refs):
     """`target` itself, or a traced copy of it when a traced value is written into it."""
     if type(target) is not np.ndarray:
         return target
-    like = _first_tracer(value)
-    if like is None or not hasattr(like._adj_context, "eqns"):
+    like = _first_traced(value)
+    if like is None:
         return target
     if target.base is not None:
         raise _refuse("it is a view of another array (or of a buffer)")
@@ -121,6 +137,9 @@ def setitem(value, target, key):
     which is a new traced array when a traced value went into a numpy array."""
     refs = _refcount(target)    # first, as _probe does: an argument list being built holds one
     target = _promoted(target, value, refs)
+    if type(target) in _ARRAY_TYPES and _first_traced(value) is not None and \
+            isinstance(value, (list, tuple)):
+        value = np.array(value)     # a list of Tensors (routed: numpy/lists.py)
     target[key] = value
     return target
 
@@ -144,4 +163,22 @@ def aug_setitem(target, key, op, value_fn):
     return target
 
 
-__all__ = ["setitem", "aug_setitem", "run_body"]
+def explain_numpy_write(exc):
+    """numpy's own error for a traced value written into a numpy array (`buf[0] = x[0]` on a
+    global, a view or an array the rewrite does not reach) explained, or None."""
+    cause = exc.__cause__ or exc.__context__
+    if not (isinstance(exc, ValueError) and "setting an array element" in str(exc) and
+            isinstance(cause, (TracingError, ArrayConversion))):
+        return None
+    err = TracingError(
+        "y[key] = v writes a traced value into a numpy array, which cannot hold one. Inside "
+        "grad/jit, `y = np.zeros(n); y[0] = v` works when y is the function's own local array "
+        "(no view of it or other name for it); here it is not (a global, a captured or "
+        "argument array, a view, or conversion is off). Create the array from a traced value "
+        "instead: np.zeros_like(x, shape=...) (or ones_like, full_like), or build the result "
+        "with np.stack/np.concatenate/np.where.")
+    err.__cause__ = exc
+    return err.with_traceback(exc.__traceback__)   # so source.locate finds the user's line
+
+
+__all__ = ["explain_numpy_write", "setitem", "aug_setitem", "run_body", "register_array_type"]

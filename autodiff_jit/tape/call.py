@@ -12,6 +12,9 @@ import numbers
 import numpy as np
 
 from .. import tree
+from ..config import config
+from ..convert import converted
+from ..convert.writes import explain_numpy_write, register_array_type
 from ..ir import dtype_name, is_float
 from ..numpy.lists import routing_lists
 from ..primitives.core import leaf_aval as _leaf_aval
@@ -21,6 +24,17 @@ from .grad_mode import _GRAD
 from .tensor import _FLOATS, _STRICT, Tensor, _wrap
 
 __all__ = ["tape_call"]
+
+
+# `y = np.zeros(n); y[0] = t` with t a Tensor that requires grad: y becomes a Tensor (as the
+# traced modes make it a traced array), through the same rewrite of `y[key] = v`
+register_array_type(Tensor, lambda a: _wrap(a, None, 0))
+
+
+def _fun_to_run(t):
+    """The user's function with `y[key] = v` rewritten (control flow runs as Python here)."""
+    on = config.convert if t.convert is None else t.convert
+    return converted(t.fun, writes_only=True) if on else t.fun
 
 
 def _out(x):
@@ -105,7 +119,10 @@ def _tape_call(transformed, args, kwargs):
     _STRICT[0] += 1
     try:
         with routing_lists():  # np.array([Tensor, ...]): numpy/lists.py
-            out = t.fun(*args, **kwargs)
+            try:
+                out = _fun_to_run(t)(*args, **kwargs)
+            except ValueError as exc:
+                raise explain_numpy_write(exc) or exc
     finally:
         _GRAD[0] = prev
         _STRICT[0] -= 1

@@ -220,7 +220,7 @@ def _no_numpy(what):
 
 def _strict_number(t, what):
     if t.requires_grad and _STRICT[0]:
-        raise RuntimeError(
+        raise TensorArrayConversionError(
             f"{what} of a Tensor that requires grad inside grad(f, mode=\"tape\") would drop its "
             f"gradient (compiled mode refuses it too). Use numpy functions on the Tensor "
             f"(np.exp(x), not math.exp(x)), or x.item() / x.detach() where a plain number is "
