@@ -396,14 +396,18 @@ def putmask(a, mask, values):
 
 @implements(np.copyto)
 def copyto(dst, src, casting="same_kind", where=True):
-    """In place, as numpy: dst takes src (broadcast) where `where` (a constant) is True."""
-    _written("np.copyto", dst, where)
-    src = asvalue(src)
+    """In place, as numpy: dst takes src (broadcast) where `where` is True (a constant or a
+    traced mask: the write is a select either way, so no position needs to be known)."""
+    _written("np.copyto", dst, False)
+    src, where = asvalue(src), asvalue(where)
+    if where is not True and _dtype(where) != np.bool_:
+        raise TypeError(f"Cannot cast array data from dtype('{np.dtype(_dtype(where))}') to "
+                        f"dtype('bool') according to the rule 'safe'")
     if not np.can_cast(_dtype(src), _dtype(dst), casting):
         raise TypeError(f"Cannot cast array data from dtype('{np.dtype(_dtype(src))}') to "
                         f"dtype('{np.dtype(_dtype(dst))}') according to the rule '{casting}'")
     src = broadcast_to(E.cast(src, _dtype(dst)), _shape(dst))
-    dst[...] = src if where is True else E.select(np.broadcast_to(where, _shape(dst)), src, dst)
+    dst[...] = src if where is True else E.select(broadcast_to(where, _shape(dst)), src, dst)
 
 
 @implements(np.select)

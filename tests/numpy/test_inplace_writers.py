@@ -38,6 +38,9 @@ CASES = {
     "copyto": _writes(lambda a, v: np.copyto(a, v[:4])),                      # broadcast rows
     "copyto_where": _writes(lambda a, v: np.copyto(a, v[:4] ** 2, where=MASK)),
     "copyto_int_source": _writes(lambda a, v: np.copyto(a, np.arange(4))),
+    # a mask computed from the traced values: a select, so it needs no positions
+    "copyto_traced_where": _writes(lambda a, v: np.copyto(a, v[:4] ** 2, where=a > 0.1)),
+    "copyto_traced_where_row": _writes(lambda a, v: np.copyto(a, -a, where=v[:4] < 0)),
     "method_put": _writes(lambda a, v: a.put([3, 8], v[1:3])),
     "method_fill": _writes(lambda a, v: a.fill(v[2])),
     "method_partition": _writes(lambda a, v: a.partition(1)),
@@ -74,6 +77,9 @@ def test_refusals_and_numpys_errors(mode):
 
     with pytest.raises(TypeError, match="Cannot cast array data from dtype"):
         ad.jit(copy_down, mode=mode)(A[0])
+    with pytest.raises(TypeError, match=r"dtype\('int64'\) to dtype\('bool'\)"):  # numpy's
+        ad.jit(_writes(lambda a, v: np.copyto(a, v[:4], where=(a > 0).astype(int))),
+               mode=mode)(A, V)
     with pytest.raises(IndexError, match="out of bounds"):
         ad.jit(_writes(lambda a, v: np.put(a, [12], v[:1])), mode=mode)(A, V)
     if mode != "tape":  # a constant Tensor has the values: tape mode gives numpy's
