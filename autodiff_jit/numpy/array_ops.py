@@ -107,6 +107,38 @@ def _ufunc_into(uf, inputs, kwargs):
     return tuple(r if o is None else o for o, r in zip(outs, results))
 
 
+class FlatIter:
+    """`x.flat`: numpy's flatiter over a traced value (C order, whatever the layout). Reading
+    gives x.ravel()[key]; writing, x.flat[key] = v, writes x's own elements at those flat
+    positions (v repeated as needed, as np.put), so a view writes through to its base."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def __len__(self):
+        return self.base.size
+
+    def __iter__(self):
+        flat = ravel(self.base)
+        return (flat[i] for i in range(self.base.size))
+
+    def _positions(self, key):
+        if any(isinstance(k, ArrayOps) for k in (key if isinstance(key, tuple) else (key,))):
+            raise NotImplementedError("x.flat[key] with a traced key is not supported; use "
+                                      "np.take(x, key) to read, np.where to write")
+        return np.arange(self.base.size)[key]
+
+    def __getitem__(self, key):
+        return ravel(self.base)[self._positions(key) if key is not Ellipsis else slice(None)]
+
+    def __setitem__(self, key, values):
+        put(self.base, np.ravel(self._positions(key)), values)
+
+    @property
+    def shape(self):
+        return (self.base.size,)
+
+
 class ArrayOps:
     """numpy's protocols, operators and methods for values whose operations go through `bind`."""
     __array_priority__ = 1000
@@ -285,6 +317,12 @@ class ArrayOps:
 
     def conj(self): return conjugate(self)
     def conjugate(self): return conjugate(self)
+
+    @property
+    def flat(self): return FlatIter(self)
+
+    @flat.setter
+    def flat(self, values): FlatIter(self)[...] = values
 
     @property
     def real(self): return real(self)
