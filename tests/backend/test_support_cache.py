@@ -112,8 +112,12 @@ THREADS = textwrap.dedent("""
     from autodiff_jit.backend import cache
     out = {}
     def work(k):
-        g = ad.grad(lambda x: np.sum(x ** 2) * (k + 1))
-        out[k] = g(np.arange(3.0)).tolist()
+        try:
+            g = ad.grad(lambda x: np.sum(x ** 2) * (k + 1))
+            out[k] = g(np.arange(3.0)).tolist()
+        except BaseException:          # a thread's error would otherwise go to stderr only
+            import traceback
+            out[k] = traceback.format_exc()
     ts = [threading.Thread(target=work, args=(k,)) for k in range(4)]
     [t.start() for t in ts]
     [t.join() for t in ts]
