@@ -16,8 +16,8 @@ from llvmlite import ir
 from ..ir import Var
 from . import blas, lapack, parallel
 from .emitters import EMITTERS, FP, RED, Emitter, _binop
-from .kernels import I8P, I64, Buffer, Index, const, for_range, i64, is_float_type, loop_nest, \
-    reg_type
+from .kernels import I8P, I64, Buffer, Index, const, for_range, for_span, i64, is_float_type, \
+    loop_nest, reg_type
 
 BLAS_MIN_WORK = 4096   # M*N*K below this: inline loops beat a BLAS call
 OUT_ACCUMULATE_BYTES = 256 * 1024   # loop dots may accumulate into an output up to this size
@@ -155,11 +155,13 @@ def _blas_dot(L, eqn, out, a, bv, aaxes, baxes, Bn, M, N, K):
     ka = lda if ta else 1
     kb = 1 if tb else ldb
 
-    def plan(bi):
-        def at(p, stride):
-            return p if (bi is None or stride == 0) else b.gep(p, [b.mul(bi, i64(stride))],
-                                                              inbounds=True)
-        A_, B_, C_ = at(pa, sa), at(pb, sb), at(out.ptr, M * N)
+    def plan(bld, ptrs, bi):
+        """The BLAS call of batch bi (an i64 value; None: the only one) given the operands'
+        base pointers, emitted with builder bld."""
+        def at(q, stride):
+            return q if (bi is None or stride == 0) else bld.gep(q, [bld.mul(bi, i64(stride))],
+                                                                inbounds=True)
+        A_, B_, C_ = at(ptrs[0], sa), at(ptrs[1], sb), at(ptrs[2], M * N)
         if N == 1:
             if not ta:
                 return ("gemv", A_, B_, C_, M, K, False, lda, max(kb, 1))
@@ -170,13 +172,17 @@ def _blas_dot(L, eqn, out, a, bv, aaxes, baxes, Bn, M, N, K):
             return ("gemv", B_, A_, C_, N, K, False, ldb, max(ka, 1))
         return ("gemm", A_, B_, C_, M, N, K, ta, tb, lda, ldb, N)
 
+    base = (pa, pb, out.ptr)
     if Bn == 1:
-        p = plan(None)
+        p = plan(b, base, None)
         if not _split_blas(L, dt, p):
             _emit_call(b, dt, p)
     else:
-        for_range(b, Bn, lambda bi: _emit_call(b, dt, plan(bi)), name="batch")
-
+        def batches(bld, ptrs, lo, hi):
+            for_span(bld, lo, hi, lambda bi: _emit_call(bld, dt, plan(bld, ptrs, bi)),
+                     name="batch")
+        if not _split_batches(L, base, Bn, M * N * K, batches):
+            for_range(b, Bn, lambda bi: _emit_call(b, dt, plan(b, base, bi)), name="batch")
 
 def _emit_call(b, dt, p):
     """One BLAS call described by a plan ("gemv", A, x, y, m, n, trans, lda, incx) or
@@ -245,12 +251,38 @@ def _split_blas(L, dt, p) -> bool:
     per = -(-per // SPLIT_ALIGN) * SPLIT_ALIGN
     if per >= units:
         return False
+    nchunks = -(-units // per)
+
+    def run_chunk(cb, mine, lo, hi):
+        _emit_call(cb, dt, chunk(cb, mine, lo, cb.sub(hi, lo)))
+    return _on_pool(L, [p[1], p[2], p[3]], units, per, nchunks, run_chunk,
+                    lambda: _emit_call(L.builder, dt, p))
+
+
+def _split_batches(L, ptrs, Bn, batch_work, batches) -> bool:
+    """A batched product's batch loop as chunks of whole batches on the pool, each batch the
+    same one-thread BLAS call as in the loop (so the result is bitwise that of one thread);
+    False (nothing emitted) when the product is too small or has no thread control.
+    batches(builder, ptrs, lo, hi) emits the calls of batches [lo, hi)."""
+    if Bn * batch_work < SPLIT_MIN_WORK:
+        return False
+    per = max(-(-Bn // parallel.MAX_CHUNKS), -(-SPLIT_MIN_CHUNK_WORK // max(batch_work, 1)))
+    if per >= Bn:
+        return False
+    return _on_pool(L, list(ptrs), Bn, per, -(-Bn // per), batches,
+                    lambda: batches(L.builder, ptrs, i64(0), i64(Bn)))
+
+
+def _on_pool(L, ptrs, units, per, nchunks, run_chunk, single) -> bool:
+    """Emit a run-time choice: numpy's OpenBLAS at several threads -> `nchunks` chunks of
+    `per` units on the pool with OpenBLAS set to one thread (chunk c runs
+    run_chunk(builder, ptrs, lo, hi) over [c per, min((c + 1) per, units)), the operand
+    pointers `ptrs` passed through the chunk's environment); else single() in place. False
+    (nothing emitted) when numpy's BLAS has no thread control."""
     fns = lapack.thread_functions(L.module)
     if fns is None:
         return False
     get, put = fns
-    nchunks = -(-units // per)
-    ptrs = [p[1], p[2], p[3]]
     m = L.module
     k = getattr(m, "_adj_chunks", 0)
     m._adj_chunks = k + 1
@@ -264,7 +296,7 @@ def _split_blas(L, dt, p) -> bool:
     lo = cb.mul(f.args[1], i64(per), flags=["nsw"])
     end = cb.add(lo, i64(per), flags=["nsw"])
     hi = cb.select(cb.icmp_signed("<", end, i64(units)), end, i64(units))
-    _emit_call(cb, dt, chunk(cb, mine, lo, cb.sub(hi, lo)))
+    run_chunk(cb, mine, lo, hi)
     cb.ret_void()
 
     b = L.builder
@@ -279,9 +311,8 @@ def _split_blas(L, dt, p) -> bool:
             b.call(parallel.declare_runtime(m), [f, b.bitcast(env, I8P), i64(nchunks)])
             b.call(put, [threads])
         with one:
-            _emit_call(b, dt, p)
+            single()
     return True
-
 
 def dot_expr(L, eqn, index):
     """One element of a short contraction (fuse.is_inline_dot), K multiply-adds unrolled, in

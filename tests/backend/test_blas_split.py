@@ -1,7 +1,8 @@
-"""Large products split over the thread pool (dot._split_blas): with numpy's OpenBLAS at
-several threads, gemv/gemm of at least dot.SPLIT_MIN_WORK multiply-adds run as chunks of the
-output (each a one-thread call, OpenBLAS set to 1 around the region and restored); at one
-thread, for small products, and without thread control the single call is unchanged."""
+"""Large products split over the thread pool (dot._split_blas, dot._split_batches): with
+numpy's OpenBLAS at several threads, gemv/gemm of at least dot.SPLIT_MIN_WORK multiply-adds run
+as chunks of the output, and batched products as chunks of whole batches (each a one-thread
+call, OpenBLAS set to 1 around the region and restored); at one thread, for small products,
+and without thread control the single call (the batch loop) is unchanged."""
 from __future__ import annotations
 
 import numpy as np
@@ -103,6 +104,51 @@ def test_deterministic_and_equal_at_1_and_2_threads():
     ad.config.num_threads = None
     np.testing.assert_array_equal(g2, g2b)
     np.testing.assert_allclose(g1, g2, rtol=0, atol=_bound(args[1].shape[0], *args))
+
+
+def _batched(a, b):
+    return np.sum(np.tanh(np.einsum("kni,knj->kij", a, b)))
+
+
+def _batched_args(seed=5, k=25, n=2000, d=10):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((k, n, d)), rng.standard_normal((k, n, d))
+
+
+def test_batched_products_split_by_batches(thread_symbols):
+    calls = []
+    thread_symbols(lambda: 2, calls.append)
+    a, b = _batched_args()
+    assert a.shape[0] * a.shape[1] * a.shape[2] ** 2 >= dot.SPLIT_MIN_WORK
+    g = ad.grad(_batched, argnums=(0, 1))
+    got = g(a, b)
+    # the forward product and the two of the adjoint, each a region of whole batches
+    assert calls == [1, 2] * 3
+    ref = ad.grad(_batched, argnums=(0, 1), mode="interpret")(a, b)
+    for x, r in zip(got, ref):
+        np.testing.assert_allclose(x, r, rtol=0, atol=_bound(a.shape[1], a, b))
+
+
+def test_small_batched_products_are_not_split(thread_symbols):
+    calls = []
+    thread_symbols(lambda: 2, calls.append)
+    a, b = _batched_args(k=4, n=50, d=5)       # 5000 multiply-adds < SPLIT_MIN_WORK
+    f = ad.grad(_batched)
+    f(a, b)
+    assert calls == [] and lapack.THREADS_SET not in f.llvm_ir(a, b)
+
+
+def test_batched_bitwise_equal_at_1_and_2_threads():
+    # each batch is the same one-thread call whichever thread runs it and at either count
+    a, b = _batched_args(seed=6)
+    f = ad.grad(_batched, argnums=(0, 1))
+    ad.config.num_threads = 1
+    g1 = f(a, b)
+    ad.config.num_threads = 2
+    g2 = f(a, b)
+    ad.config.num_threads = None
+    for x, y in zip(g1, g2):
+        np.testing.assert_array_equal(x, y)
 
 
 def test_without_thread_control(monkeypatch):
