@@ -1,4 +1,6 @@
 """Tape mode: Tensor semantics (PyTorch's), and tape/compiled/interpreter gradient agreement."""
+import gc
+
 import numpy as np
 import pytest
 
@@ -443,7 +445,9 @@ def test_inplace_rewiring_keeps_a_topological_order():
     (b + a).backward()
     assert (x.grad.item(), y.grad.item()) == (4.0, 1.0)   # (was (4, 4): b's gradient reached y)
     del a, b
-    # once those nodes are gone the creation-order walk is used again
+    # once those nodes are gone the creation-order walk is used again (collected first: an
+    # earlier test's garbage cycle may still hold a rewired node of its own)
+    gc.collect()
     assert not tape._REWIRED
     x.grad = None
     ((x * x) * x).backward()
