@@ -63,3 +63,41 @@ def test_traced_scalar_index_writes_and_traced_index_array_is_a_clear_error():
     np.testing.assert_array_equal(ad.jit(f)(np.zeros(3), 1), [0.0, 1.0, 0.0])
     with pytest.raises(NotImplementedError, match="np.where"):
         ad.jit(f)(np.zeros(3), np.array([1, 2]))
+
+
+def _traced_masks(x, v):
+    y = x * 1.0
+    y[x > 0.2] = 0.5                              # a scalar: no count needed
+    y[np.abs(x) < 0.3] = v[0, 1] * 3              # a traced scalar
+    y[x[:, 0] < 0] = v[0] ** 2                    # one value per selected row
+    y[(x[:, 1] > 0,)] = v                         # a (1, 4) value, mask in a tuple
+    return np.sum(y * np.cos(np.arange(12.0)).reshape(3, 4))
+
+
+MASK_ARGS = (np.linspace(-1, 1, 12).reshape(3, 4), np.array([[0.3, -0.2, 0.7, 1.1]]))
+
+
+@pytest.mark.parametrize("mode", MODES + ("tape",))
+def test_traced_boolean_mask_writes_need_no_count(mode):
+    # x[mask] = v is np.where(mask, v, x) when v does not depend on how many are selected
+    got = ad.jit(_traced_masks, mode=mode)(*MASK_ARGS)
+    assert got == pytest.approx(_traced_masks(*MASK_ARGS), rel=1e-13)
+    check_grads(_traced_masks, MASK_ARGS, modes=(mode,))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_traced_boolean_mask_writes_that_need_the_count_are_refused(mode):
+    def per_element(x):
+        y = x * 1.0
+        y[x > 0] = x[0, :2]                       # numpy needs exactly count(x > 0) values
+        return y
+
+    def wrong_mask(x):
+        y = x * 1.0
+        y[x[:2, 0] > 0] = 1.0
+        return y
+    with pytest.raises(NotImplementedError, match=r"does not depend on how many.*np\.where"):
+        ad.jit(per_element, mode=mode)(MASK_ARGS[0])
+    with pytest.raises(IndexError, match="boolean index did not match indexed array along "
+                                         "axis 0; size of axis is 3"):
+        ad.jit(wrong_mask, mode=mode)(MASK_ARGS[0])

@@ -184,3 +184,14 @@ def test_the_reference_counts_were_measured_on_this_python():
 def test_conversion_off_gives_the_explanation():
     with pytest.raises(TracingError, match="cannot hold one"):
         ad.grad(vector_field, convert=False)(X)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_traced_key_makes_the_array_traced_too(mode):
+    def f(x):
+        y = np.zeros(6)
+        y[x > 1.0] = 2.0                 # constant value, traced mask
+        return np.sum(y * x)
+    value, grad = ad.value_and_grad(f, mode=mode)(X)
+    np.testing.assert_allclose(value, f(X), rtol=1e-13)
+    np.testing.assert_array_equal(grad, np.where(X > 1.0, 2.0, 0.0))

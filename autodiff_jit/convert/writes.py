@@ -117,11 +117,14 @@ def _traced_copy(target: np.ndarray, like):
                                      {"shape": target.shape})
 
 
-def _promoted(target, value, refs):
-    """`target` itself, or a traced copy of it when a traced value is written into it."""
+def _promoted(target, value, refs, key=None):
+    """`target` itself, or a traced copy of it when a traced value is written into it (or at
+    a traced key: `y[x > 0] = 1.0`)."""
     if type(target) is not np.ndarray:
         return target
     like = _first_traced(value)
+    if like is None:
+        like = _first_traced(key if isinstance(key, tuple) else (key,))
     if like is None:
         return target
     if target.base is not None:
@@ -136,7 +139,7 @@ def setitem(value, target, key):
     """`target[key] = value` (arguments in Python's evaluation order); returns the target,
     which is a new traced array when a traced value went into a numpy array."""
     refs = _refcount(target)    # first, as _probe does: an argument list being built holds one
-    target = _promoted(target, value, refs)
+    target = _promoted(target, value, refs, key)
     if type(target) in _ARRAY_TYPES and _first_traced(value) is not None and \
             isinstance(value, (list, tuple)):
         value = np.array(value)     # a list of Tensors (routed: numpy/lists.py)
@@ -156,7 +159,7 @@ def aug_setitem(target, key, op, value_fn):
     refs = _refcount(target)
     current = target[key]
     value = value_fn()
-    promoted = _promoted(target, value, refs)
+    promoted = _promoted(target, value, refs, key)
     if promoted is not target:
         target, current = promoted, promoted[key]
     target[key] = _INPLACE[op](current, value)

@@ -244,7 +244,11 @@ def setitem_positions(x, positions, value):
 # x[i] = v with traced integer indices: a mask compares each axis' position to the index
 
 def _setitem_traced(x, key, value):
-    """x[key] = v where key holds traced integer scalars (plus ints and full slices)."""
+    """x[key] = v where key holds traced integer scalars (plus ints and full slices), or is
+    one traced boolean mask."""
+    mask = key[0] if isinstance(key, tuple) and len(key) == 1 else key
+    if _is_traced(mask) and _dtype(mask) == np.bool_:
+        return _setitem_traced_mask(x, mask, value)
     shape = _shape(x)
     items = _expand_key(key, len(shape))
     if len(items) != len(shape) or any(k is None for k in items):
@@ -272,6 +276,37 @@ def _setitem_traced(x, key, value):
     value = broadcast_to(value, region)
     value = S.reshape(value, tuple(1 if d is None else d for d in kept))
     return E.select(mask, value, x)
+
+
+def _setitem_traced_mask(x, mask, value):
+    """x[mask] = v for a traced boolean mask over x's leading axes: how many elements the
+    mask selects is not known, but a v that does not depend on it (a scalar, or one value for
+    every selected row) writes the same as np.where(mask, v, x)."""
+    shape, mshape = _shape(x), _shape(mask)
+    for axis, (d, m) in enumerate(zip(shape, mshape)):
+        if d != m:
+            raise IndexError(f"boolean index did not match indexed array along axis {axis}; "
+                             f"size of axis is {d} but size of corresponding boolean axis is {m}")
+    if len(mshape) > len(shape):
+        raise IndexError(f"too many indices for array: array is {len(shape)}-dimensional, but "
+                         f"{len(mshape)} were indexed")
+    rest = shape[len(mshape):]
+    value = E.cast(asvalue(value), _dtype(x))
+    vshape = _shape(value)
+    if len(vshape) == len(rest) + 1 and vshape[0] == 1:
+        value, vshape = S.reshape(value, vshape[1:]), vshape[1:]
+    try:
+        fits = len(vshape) <= len(rest) and np.broadcast_shapes(vshape, rest) == rest
+    except ValueError:
+        fits = False
+    if not fits:
+        raise NotImplementedError(
+            f"x[mask] = v with a traced mask needs a v that does not depend on how many "
+            f"elements the mask selects: a scalar, or one value per selected element of shape "
+            f"{rest} (got shape {vshape}); otherwise build the result with "
+            f"np.where(mask, v, x)")
+    value = broadcast_to(value, rest)
+    return E.select(S.reshape(mask, mshape + (1,) * len(rest)), value, x)
 
 
 # ---------------------------------------------------------------------------------------------
