@@ -195,3 +195,24 @@ def test_a_traced_key_makes_the_array_traced_too(mode):
     value, grad = ad.value_and_grad(f, mode=mode)(X)
     np.testing.assert_allclose(value, f(X), rtol=1e-13)
     np.testing.assert_array_equal(grad, np.where(X > 1.0, 2.0, 0.0))
+
+
+def _rhs(x):
+    v = np.zeros(2)
+    v[0] = x[1]
+    v[1] = -x[0] * x[1]
+    return v
+
+
+def through_a_helper(x):
+    return np.sum(_rhs(x[:2]) ** 2 * x[2:4])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_writes_inside_the_users_helper_functions(mode):
+    # compiled mode converts the helpers it calls; tape mode rewrites calls of the user's own
+    # functions by name, so both give the numpy answer
+    value, grad = ad.value_and_grad(through_a_helper, mode=mode)(X)
+    np.testing.assert_allclose(value, through_a_helper(X), rtol=1e-13)
+    np.testing.assert_allclose(grad, numerical_grad(through_a_helper, (X,), 0), rtol=1e-6,
+                               atol=1e-8)

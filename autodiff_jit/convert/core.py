@@ -81,6 +81,28 @@ def call(f, *args, **kwargs):
     return converted(f)(*args, **kwargs)
 
 
+def call_writes(f, *args, **kwargs):
+    """What a call of a user's function becomes in tape mode's writes-only code."""
+    return converted(f, writes_only=True)(*args, **kwargs)
+
+
+def _user_callee(f):
+    """Whether a name in f's code refers (now) to one of the user's functions: a closure
+    cell's or a global's value."""
+    cells = dict(zip(f.__code__.co_freevars, f.__closure__ or ()))
+
+    def test(name):
+        if name in cells:
+            try:
+                value = cells[name].cell_contents
+            except ValueError:      # an empty cell
+                return False
+        else:
+            value = f.__globals__.get(name)
+        return isinstance(value, types.FunctionType) and _is_user_function(value)
+    return test
+
+
 def _last_line(code: types.CodeType) -> int:
     """The last source line any instruction of `code` (nested code included) spans."""
     last = code.co_firstlineno
@@ -151,7 +173,8 @@ def _source_def(f) -> tuple[ast.FunctionDef, str]:
 
 def _convert_code(f, writes_only=False):
     fn, filename = _source_def(f)
-    new = convert_writes_def(fn) if writes_only else convert_function_def(fn, filename)
+    new = convert_writes_def(fn, _user_callee(f)) if writes_only else \
+        convert_function_def(fn, filename)
     _drop_def_time_expressions(new)
     freevars = list(f.__code__.co_freevars)
     # the def must not make its own name a local of the factory: a function that calls itself
@@ -234,6 +257,7 @@ runtime_namespace = _Namespace()
 for _name in runtime.__all__:
     setattr(runtime_namespace, _name, getattr(runtime, _name))
 runtime_namespace.call = call
+runtime_namespace.call_writes = call_writes
 del _name
 
 __all__ = ["converted", "call", "unsupported_reason"]

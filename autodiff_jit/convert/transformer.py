@@ -44,8 +44,20 @@ class Writes(ast.NodeTransformer):
     a numpy array receiving a traced value (or a tape Tensor) can be replaced by a traced one
     (writes.py). Alone, this is the rewrite tape mode runs; ControlFlow adds the rest."""
 
-    def __init__(self, bound: set[str]):
+    def __init__(self, bound: set[str], user_callee=lambda name: False):
         self.bound = set(bound)
+        self.user_callee = user_callee
+
+    def visit_Call(self, node):
+        """Alone (tape mode), a call of one of the user's own functions by name, `rhs(x)`,
+        becomes `__ad.call_writes(rhs, x)`, so that its writes are rewritten too; library
+        calls are left alone (no cost per call)."""
+        node = self.generic_visit(node)
+        f = node.func
+        if isinstance(f, ast.Name) and f.id not in self.bound and self.user_callee(f.id):
+            return ast.copy_location(ast.Call(func=rt("call_writes"), args=[f] + node.args,
+                                              keywords=node.keywords), node)
+        return node
 
     # nested scopes are converted when called
     def visit_FunctionDef(self, node):
@@ -262,11 +274,12 @@ def function_locals(fn: ast.FunctionDef) -> set[str]:
     return set(params) | assigned_names(fn.body)
 
 
-def convert_writes_def(fn: ast.FunctionDef) -> ast.FunctionDef:
-    """Only the write rewrite (Writes), on a copy of `fn`: what tape mode runs."""
+def convert_writes_def(fn: ast.FunctionDef, user_callee) -> ast.FunctionDef:
+    """Only the write rewrite (Writes), on a copy of `fn`: what tape mode runs.
+    `user_callee(name)`: whether a global or closure name is one of the user's functions."""
     fn = copy.deepcopy(fn)
     fn.decorator_list = []
-    fn.body = [Writes(bound_names(fn)).visit(s) for s in fn.body]
+    fn.body = [Writes(bound_names(fn), user_callee).visit(s) for s in fn.body]
     return ast.fix_missing_locations(fn)
 
 
