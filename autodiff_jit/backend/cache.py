@@ -218,11 +218,21 @@ def key(fn, method: str = "auto", **override) -> str:
     h = _hasher()
     h.update(_canonical(environment(**override)))
     h.update(b"\0method=" + str(method).encode() + b"\0")
+    h.update(_forced_codegen().encode())
     # the IR's text with large constants summarized (same code from another line: same key),
     # then every constant's bytes: printing a captured 10^5-element array in full costs ~50 ms
     h.update(print_function(fn, full_consts=False, locations=False).encode())
     _hash_arrays(h, fn)
     return h.hexdigest()
+
+
+def _forced_codegen() -> str:
+    """Code generation forced against the host's features (vecsort.FORCE, set by tests and
+    benchmarks to compare sort plans): part of the key, so a forced plan never loads another
+    plan's machine code. Read only if vecsort is imported (else nothing forced it)."""
+    vecsort = sys.modules.get(f"{__package__}.vecsort")
+    force = getattr(vecsort, "FORCE", None)
+    return "" if force is None else f"sort_plan={force}\0"
 
 
 def _hash_arrays(h, fn) -> None:

@@ -507,8 +507,8 @@ def _msd_rows(L, key_at, outer, n, idx_t, emit, seen=None, finish=None):
     raw = b.bitcast(L.temp_buffer((words,), np.int64).ptr, I8P)
     bufs = _Bufs(b, raw, n, idx_t, cnt_t)
     pairs = idx_t is not None
-    # on an AVX-512 target: the vectorized quicksort, of signed keys (key ^ SIGN)
-    quick = vecsort.enabled()
+    # the vectorized quicksort, of signed keys (key ^ SIGN), where it is the faster plan
+    quick = quicksorts(n, pairs)
     stored = (lambda k: b.xor(k, i64(_SIGN))) if quick else (lambda k: k)
 
     def row(dims):
@@ -549,6 +549,16 @@ def _msd_rows(L, key_at, outer, n, idx_t, emit, seen=None, finish=None):
         if finish is not None:
             finish(dims)
     loop_nest(b, outer, row)
+
+
+def quicksorts(n, pairs):
+    """Whether rows of n longer than NETWORK_ALWAYS (of (key, index) pairs or keys alone) go to
+    vecsort's quicksort: on AVX-512 targets always; on AVX2 targets keys alone always, pairs
+    only up to NETWORK_MAX (measured, fwd / grad ratios to np.sort: 100 rows of 1000 1.1 / 3.3
+    against the network's 4.0 / 4.0; argsort of 1e5 0.74x numpy's argsort against the MSD
+    plan's 0.55x: its 4-lane partitions move the indices as a second vector)."""
+    which = vecsort.plan()
+    return which == "avx512" or (which == "avx2" and (not pairs or n <= NETWORK_MAX))
 
 
 def _lsd_signed(L, keys, idx, counts, m, cnt_t):
@@ -612,7 +622,7 @@ def _sort_rows(L, x, axis, vals, perm):
     dtype = np.dtype(x.dtype)
     idx_t = I32 if n < 2 ** 31 else I64
     rows = int(np.prod(shape, dtype=np.int64)) // n
-    # (AVX-512: the quicksort beats the network past NETWORK_ALWAYS, 2x at 100 rows of 1000)
+    # (the quicksort beats the network past NETWORK_ALWAYS, 2-3x at 100 rows of 1000)
     network = n <= NETWORK_ALWAYS or (rows >= LANES and n <= NETWORK_MAX
                                       and not vecsort.enabled())
     outer = tuple(1 if a == axis else d for a, d in enumerate(shape))

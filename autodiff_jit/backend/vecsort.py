@@ -31,6 +31,8 @@ from .kernels import I1, I32, I64, for_span, i64, while_loop
 
 BASE_MAX = 64         # ranges up to this long: one in-register network (<= 8 zmm)
 PAIRS_BASE_MAX = 32   # ... for (key, index) pairs (a network of 64 pairs: +0.8 s compile)
+AVX2_BASE_MAX = 32    # ... on AVX2 targets (16 ymm: 64 keys ran no faster, +0.3 s compile)
+AVX2_PAIRS_BASE_MAX = 16
 DEPTH_FACTOR = 2      # tasks deeper than DEPTH_FACTOR * log2(n) go to the fallback
 ZMM_BITS = 512        # keys of w bits: 512 / w lanes (8 i64, 16 i32)
 
@@ -43,16 +45,33 @@ def lanes(ty):
 def _mask_type(w):
     return ir.VectorType(I1, w)
 
-# None: by the target's features (AVX-512F); True/False: forced (tests run both plans on any
-# x86 host)
-FORCE: bool | None = None
+# None: by the target's features; "avx512", "avx2" or "off": forced (tests run each plan the
+# host can execute)
+FORCE: str | None = None
+PLANS = ("avx512", "avx2")
+
+
+def plan() -> str | None:
+    """The partition sortlib's quicksort uses on the compile target: "avx512" (compresses),
+    "avx2" (permutation tables and vpermd), or None (no quicksort: sortlib's radix plans)."""
+    if FORCE is not None:
+        return FORCE if FORCE in PLANS else None
+    features = engine.host_cpu_features().split(",")
+    if "+avx512f" in features:
+        return "avx512"
+    return "avx2" if "+avx2" in features else None
 
 
 def enabled() -> bool:
-    """Whether sortlib should sort keys by this plan on the compile target."""
-    if FORCE is not None:
-        return FORCE
-    return "+avx512f" in engine.host_cpu_features().split(",")
+    """Whether sortlib should sort keys by a quicksort on the compile target."""
+    return plan() is not None
+
+
+def base_size(pairs: bool) -> int:
+    """The longest range the quicksort sorts by one in-register network, by plan."""
+    if plan() == "avx2":
+        return AVX2_PAIRS_BASE_MAX if pairs else AVX2_BASE_MAX
+    return PAIRS_BASE_MAX if pairs else BASE_MAX
 
 
 def _declare(b, name, ret, args):
@@ -208,48 +227,40 @@ def _pivot(b, src, m):
 def _partition(L, src, dst, m, pivot, strict):
     """Write the m items at src (tuples of pointers: keys[, indices]) to dst, those whose key
     is below the pivot (strict: <, else <=) first, in their order, the others after them in
-    reverse order; return how many are below (an i64 value)."""
+    reverse order; return how many are below (an i64 value). One vector of keys at a time,
+    by compresses (AVX-512) or by one permutation from a table (AVX2: _permuted)."""
     b = L.builder
-    W = lanes(src[0].type.pointee)
-    MASK = _mask_type(W)
-    i8 = ir.IntType(W)
-    ctpop = b.module.declare_intrinsic("llvm.ctpop", [i8], ir.FunctionType(i8, [i8]))
+    avx2 = plan() == "avx2"
+    kt = src[0].type.pointee
+    W = AVX2_BITS // kt.width if avx2 else lanes(kt)
+    iw = ir.IntType(W)
+    ctpop = b.module.declare_intrinsic("llvm.ctpop", [iw], ir.FunctionType(iw, [iw]))
     left = L.alloca(I64, name="vs.left")
     right = L.alloca(I64, name="vs.right")
     b.store(i64(0), left)
     b.store(m, right)
     pv = _splat(b, pivot, W)
     op = "<" if strict else "<="
-    full = b.and_(m, i64(-W))
-    reverse = ir.Constant(ir.VectorType(I32, W), list(range(W - 1, -1, -1)))
-    iota = ir.Constant(ir.VectorType(I64, W), list(range(W)))
+    blocks = b.sdiv(m, i64(W))
+    if avx2:
+        # a block stores whole vectors at both ends, which must not overlap: the last W to 2W
+        # - 1 items go to the tail (m > base_size >= 2W)
+        blocks = b.sub(blocks, i64(1))
 
     def block(t):
-        # the items below the pivot packed into the low lanes and stored whole at `left` (the
-        # lanes past them land in the gap, which later items fill); the others packed, lanes
-        # reversed, and stored masked so that they end at `right` (the gap is >= W items)
         i = b.mul(t, i64(W))
         vs = [b.load(b.bitcast(b.gep(p, [i]), ir.VectorType(p.type.pointee, W).as_pointer()),
                      align=p.type.pointee.width // 8) for p in src]
-        below = b.icmp_signed(op, vs[0], pv)
-        count = b.zext(b.call(ctpop, [b.bitcast(below, i8)]), I64)
+        below = b.bitcast(b.icmp_signed(op, vs[0], pv), iw)
+        count = b.zext(b.call(ctpop, [below]), I64)
         lo = b.load(left)
         end = b.load(right)
-        top = b.icmp_signed(">=", iota, _splat(b, count, W))
+        store = _permuted if avx2 else _compressed
         for v, p in zip(vs, dst):
-            vec = v.type
-            undef = ir.Constant(vec, ir.Undefined)
-            compress = _declare(b, f"llvm.experimental.vector.compress.v{W}i{vec.element.width}",
-                                vec, [vec, MASK, vec])
-            _, store = _masked(b, vec.element, W)
-            b.store(b.call(compress, [v, below, undef]),
-                    b.bitcast(b.gep(p, [lo]), vec.as_pointer()), align=vec.element.width // 8)
-            rest = b.shuffle_vector(b.call(compress, [v, b.not_(below), undef]), undef, reverse)
-            b.call(store, [rest, b.bitcast(b.gep(p, [b.sub(end, i64(W))]), vec.as_pointer()),
-                           ir.Constant(I32, vec.element.width // 8), top])
+            store(b, v, below, count, b.gep(p, [lo]), b.gep(p, [b.sub(end, i64(W))]))
         b.store(b.add(lo, count), left)
         b.store(b.sub(end, b.sub(i64(W), count)), right)
-    for_span(b, i64(0), b.sdiv(full, i64(W)), block, "vs.part")
+    for_span(b, i64(0), blocks, block, "vs.part")
 
     def tail(i):
         # branch-free: store at both ends; the wrong one is a slot a later item fills
@@ -262,8 +273,83 @@ def _partition(L, src, dst, m, pivot, strict):
             b.store(v, b.gep(p, [lo]))
         b.store(b.add(lo, b.zext(below, I64)), left)
         b.store(b.add(hi, b.zext(below, I64)), right)
-    for_span(b, full, m, tail, "vs.tail")
+    for_span(b, b.mul(blocks, i64(W)), m, tail, "vs.tail")
     return b.load(left)
+
+
+def _compressed(b, v, below, count, at_left, at_right):
+    """AVX-512: the lanes below the pivot (bits of `below`) packed into the low lanes and stored
+    whole at at_left (the lanes past them land in the gap, which later items fill); the others
+    packed, lanes reversed, and stored masked so that they end at at_right + W (the gap is >= W
+    items)."""
+    vec = v.type
+    W = vec.count
+    mask_t = _mask_type(W)
+    below = b.bitcast(below, mask_t)
+    undef = ir.Constant(vec, ir.Undefined)
+    compress = _declare(b, f"llvm.experimental.vector.compress.v{W}i{vec.element.width}",
+                        vec, [vec, mask_t, vec])
+    _, store = _masked(b, vec.element, W)
+    align = vec.element.width // 8
+    b.store(b.call(compress, [v, below, undef]), b.bitcast(at_left, vec.as_pointer()),
+            align=align)
+    reverse = ir.Constant(ir.VectorType(I32, W), list(range(W - 1, -1, -1)))
+    rest = b.shuffle_vector(b.call(compress, [v, b.not_(below), undef]), undef, reverse)
+    iota = ir.Constant(ir.VectorType(I64, W), list(range(W)))
+    top = b.icmp_signed(">=", iota, _splat(b, count, W))
+    b.call(store, [rest, b.bitcast(at_right, vec.as_pointer()), ir.Constant(I32, align), top])
+
+
+AVX2_BITS = 256   # the AVX2 partition's vectors: one ymm of keys (4 i64, 8 i32)
+
+
+def _permuted(b, v, below, count, at_left, at_right):
+    """AVX2 (no compress): one permutation from a table puts the lanes below the pivot first,
+    in order, and the others after them in reverse order; the vector is stored whole at both
+    ends: at at_left its low `count` lanes are the ones below, at at_right the others end at
+    at_right + W; the rest of each store lands in the gap (>= 2W items: no overlap), which
+    later items fill. Plain stores: AVX2's masked stores are slow on AMD CPUs."""
+    vec = v.type
+    W = vec.count
+    bits = W * vec.element.width
+    table = _table(b.module, W, vec.element.width)
+    order = b.load(b.gep(table, [i64(0), b.zext(below, I64)]), align=16)
+    if bits == 256:   # vpermd over 32-bit lanes (two per 64-bit lane)
+        i8x32 = ir.VectorType(I32, 8)
+        f = _declare(b, "llvm.x86.avx2.permd", i8x32, [i8x32, i8x32])
+        q = b.bitcast(b.call(f, [b.bitcast(v, i8x32), order]), vec)
+    elif bits == 128 and vec.element.width == 32:   # 4 indices beside 4 64-bit keys
+        f4 = ir.VectorType(ir.FloatType(), 4)
+        f = _declare(b, "llvm.x86.avx.vpermilvar.ps", f4, [f4, ir.VectorType(I32, 4)])
+        q = b.bitcast(b.call(f, [b.bitcast(v, f4), order]), vec)
+    else:
+        raise NotImplementedError(f"AVX2 partition of {W} x i{vec.element.width}")
+    align = vec.element.width // 8
+    b.store(q, b.bitcast(at_right, vec.as_pointer()), align=align)
+    b.store(q, b.bitcast(at_left, vec.as_pointer()), align=align)
+
+
+def _table(module, W, width):
+    """The constant permutation table of _permuted for W lanes of `width` bits: entry `mask`
+    (bit l: lane l below the pivot) lists the 32-bit lanes (width / 32 per lane) of the lanes
+    below, in order, then of the others in reverse order."""
+    name = f"adj_sort_perm{W}x{width}"
+    g = module.globals.get(name)
+    if g is not None:
+        return g
+    sub = width // 32
+    vec = ir.VectorType(I32, W * sub)
+    entries = []
+    for mask in range(1 << W):
+        order = ([lane for lane in range(W) if mask >> lane & 1]
+                 + [lane for lane in reversed(range(W)) if not mask >> lane & 1])
+        entries.append(ir.Constant(vec, [sub * lane + s for lane in order for s in range(sub)]))
+    g = ir.GlobalVariable(module, ir.ArrayType(vec, 1 << W), name=name)
+    g.initializer = ir.Constant(g.type.pointee, entries)
+    g.global_constant = True
+    g.linkage = "internal"
+    g.align = 32
+    return g
 
 
 def quicksort(L, keys, out, n, fallback, idx=None):
@@ -285,7 +371,7 @@ def quicksort(L, keys, out, n, fallback, idx=None):
     stack = [L.alloca(ir.ArrayType(I64, cap), name=f"vs.stack{f}") for f in range(5)]
     sp = L.alloca(I64, name="vs.sp")
     bufs = [keys] if idx is None else [keys, idx]
-    base_max = BASE_MAX if idx is None else PAIRS_BASE_MAX
+    base_max = base_size(idx is not None)
     idx_t = None if idx is None else idx[0].type.pointee
 
     def slot(f, at):

@@ -1,6 +1,7 @@
-"""backend/vecsort.py: the vectorized quicksort sortlib uses for rows longer than 128 on
-AVX-512 targets, and the plans it replaces there (those of AVX2-only targets), each forced on
-this host: np.sort's values bit for bit numpy's stable sort's (signs of zeros, NaN payloads,
+"""backend/vecsort.py: the vectorized quicksort sortlib uses for rows longer than 128 on x86
+targets, by its AVX-512 partitions (compresses) or its AVX2 ones (permutation tables), and the
+radix plans of other targets, each forced on this host where it can run there (AVX-512 code
+skips on AVX2-only hosts): np.sort's values bit for bit numpy's stable sort's (signs of zeros, NaN payloads,
 NaNs last; float64 and int64 64-bit keys, float32 values 32-bit keys), argsort's and the
 gradients' permutations the stable one ((key, index) pairs, float32 composites)."""
 import numpy as np
@@ -9,15 +10,53 @@ import pytest
 import autodiff_jit as ad
 from autodiff_jit.backend import engine, vecsort
 
-AVX512 = "+avx512f" in engine.host_cpu_features().split(",")
-PLANS = ["radix", pytest.param("quick", marks=pytest.mark.skipif(
-    not AVX512, reason="the quicksort is the plan of AVX-512 hosts only"))]
+from autodiff_jit.backend import cache, sortlib
+
+FEATURES = engine.host_cpu_features().split(",")
+HOST = {"avx512": "+avx512f" in FEATURES, "avx2": "+avx2" in FEATURES}
+QUICK = [pytest.param(p, marks=pytest.mark.skipif(not HOST[p], reason=f"the host has no {p}"))
+         for p in vecsort.PLANS]
+PLANS = ["off", *QUICK]
 
 
 @pytest.fixture(params=PLANS)
 def plan(request, monkeypatch):
-    monkeypatch.setattr(vecsort, "FORCE", request.param == "quick")
+    monkeypatch.setattr(vecsort, "FORCE", request.param)
     return request.param
+
+
+@pytest.fixture(params=QUICK)
+def quick(request, monkeypatch):
+    monkeypatch.setattr(vecsort, "FORCE", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("features, expected", [
+    ("+avx2,+avx512f,+avx512bw", "avx512"), ("+avx,+avx2,-avx512f", "avx2"),
+    ("+sse4.2,-avx2,-avx512f", None), ("+neon", None)])
+def test_plan_follows_the_target(monkeypatch, features, expected):
+    """Without FORCE the plan is the compile target's (the host's): the AVX-512 partitions
+    where AVX-512F is there, else the AVX2 ones, else no quicksort (the radix plans)."""
+    monkeypatch.setattr(vecsort, "FORCE", None)
+    monkeypatch.setattr(engine, "host_cpu_features", lambda: features)
+    assert vecsort.plan() == expected
+    assert vecsort.enabled() == (expected is not None)
+    # AVX-512: every long row; AVX2: keys alone always, pairs only up to NETWORK_MAX
+    assert sortlib.quicksorts(10 ** 5, pairs=True) == (expected == "avx512")
+    assert sortlib.quicksorts(10 ** 5, pairs=False) == (expected is not None)
+    assert sortlib.quicksorts(1000, pairs=True) == (expected is not None)
+    assert vecsort.base_size(False) == {"avx512": vecsort.BASE_MAX,
+                                        "avx2": vecsort.AVX2_BASE_MAX}.get(expected, 64)
+
+
+def test_forced_plan_is_part_of_the_cache_key(monkeypatch):
+    """A forced plan never loads the machine code of another plan from the disk cache."""
+    fn = ad.jit(np.sort).ir(np.ones(300))
+    keys = set()
+    for force in (None, "off", "avx2", "avx512"):
+        monkeypatch.setattr(vecsort, "FORCE", force)
+        keys.add(cache.key(fn))
+    assert len(keys) == 4
 
 
 def _rows(n, dtype, r):
@@ -44,12 +83,14 @@ def _bits(a):
     return a.view(np.uint8)
 
 
-# 3001: a few levels of partitions, leaves of every network size; 130 (slow): one partition
-LENGTHS = [3001, pytest.param(130, marks=pytest.mark.slow)]
+# 3001: a few levels of partitions, leaves of every network size (pairs: the radix plan on AVX2
+# targets); 1000: pairs by the quicksort on AVX2 targets too; 130 (slow): one partition
+LENGTHS = [3001, 1000, pytest.param(130, marks=pytest.mark.slow)]
+VALUE_LENGTHS = [3001, pytest.param(130, marks=pytest.mark.slow)]   # keys alone: one rule
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
-@pytest.mark.parametrize("n", LENGTHS)
+@pytest.mark.parametrize("n", VALUE_LENGTHS)
 def test_sort_values_bitwise(plan, dtype, n):
     x = _rows(n, dtype, np.random.default_rng(n))
     got = ad.jit(lambda a: np.sort(a, axis=1))(x)
@@ -67,22 +108,23 @@ def test_argsort_pairs_stable(plan, n):
         np.testing.assert_array_equal(got, np.argsort(x, axis=1, kind="stable"))
 
 
-def test_sort_float32_permutation_and_gradient(plan):
-    """float32 rows sort composite keys (key << 32 | index) by either plan, for the gradient
-    too: the cotangent goes back along the stable permutation."""
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sort_gradient_permutation(plan, dtype):
+    """The gradient reads the permutation alone: float32 rows sort composite keys (key << 32 |
+    index) by every plan, float64 rows (key, index) pairs; the cotangent goes back along the
+    stable permutation."""
     r = np.random.default_rng(3)
-    x = _rows(2000, np.float32, r)
-    w = r.standard_normal(x.shape).astype(np.float32)
+    x = _rows(2000 if dtype == np.float32 else 1000, dtype, r)
+    w = r.standard_normal(x.shape).astype(dtype)
     g = ad.grad(lambda a: np.sum(np.sort(a, axis=1) * w))(x)
     perm = np.argsort(x, axis=1, kind="stable")
     np.testing.assert_array_equal(g, np.take_along_axis(w, np.argsort(perm, axis=1), axis=1))
 
 
-@pytest.mark.skipif(not AVX512, reason="the quicksort is the plan of AVX-512 hosts only")
-def test_quicksort_depth_fallback(monkeypatch):
+def test_quicksort_depth_fallback(quick, monkeypatch):
     """Past the depth limit a task is radix-sorted in place (limit 0: every task longer than
-    BASE_MAX), then copied to the output buffer when it is not already there."""
-    monkeypatch.setattr(vecsort, "FORCE", True)
+    the networks' base size), then copied to the output buffer when it is not already there.
+    (Rows of 1000: pairs go to the quicksort on AVX2 targets too.)"""
     monkeypatch.setattr(vecsort, "DEPTH_FACTOR", 0)
     x = _rows(1000, np.float64, np.random.default_rng(5))
     got = ad.jit(lambda a: np.sort(a, axis=1))(x)
