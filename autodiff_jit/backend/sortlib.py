@@ -23,11 +23,13 @@ pass has no such chain. Two plans, by row length (static):
   3e3 to 2e4, 0.7x at 1e5, 0.85-1.0x at 1e6; int64 and uniform floats 0.65x at 1e4, 1.0x at
   1e5, 0.85x at 1e6; 100 distinct values 1.4x at 1e4 (a loss: LSD skipped most digits there),
   1.0x at 1e5 and 1e6.
-On an AVX-512 target, every row longer than NETWORK_ALWAYS goes instead to vecsort's vectorized
-quicksort (signed keys: key ^ SIGN; the same buffers, pairs or keys alone; the LSD passes as
-its fallback past the depth limit; float32 values alone as 32-bit keys, _quick32_rows):
+On an x86 target with AVX-512 or AVX2, rows longer than NETWORK_ALWAYS go instead to vecsort's
+vectorized quicksort (signed keys: key ^ SIGN; the same buffers, pairs or keys alone; the LSD
+passes as its fallback past the depth limit; float32 values alone as 32-bit keys,
+_quick32_rows), but on AVX2 keys alone only (quicksorts). AVX-512:
 forward np.sort 1.6-1.8x numpy's np.sort instead of 2.5-3.6x (1e3-1e6 float64s, 1e5
-float32s: 5.7x), gradients 15-40% faster.
+float32s: 5.7x), gradients 15-40% faster; AVX2 (Zen 3): forward 1.0-1.4x instead of 1.3-2.0x
+(float32 1.1-1.2x instead of 2.6x, 100 rows of 1000 1.1-1.2x instead of 3.0-4.0x).
 What moves: (key, index) pairs when the permutation is wanted, int32 indices when the row
 length allows; keys alone when only the values are (sort's permutation unread: forward np.sort,
 median), each sorted key mapped back to its value; float32 rows always sort keys alone, each the
@@ -508,7 +510,7 @@ def _msd_rows(L, key_at, outer, n, idx_t, emit, seen=None, finish=None):
     bufs = _Bufs(b, raw, n, idx_t, cnt_t)
     pairs = idx_t is not None
     # the vectorized quicksort, of signed keys (key ^ SIGN), where it is the faster plan
-    quick = quicksorts(n, pairs)
+    quick = quicksorts(pairs)
     stored = (lambda k: b.xor(k, i64(_SIGN))) if quick else (lambda k: k)
 
     def row(dims):
@@ -551,14 +553,14 @@ def _msd_rows(L, key_at, outer, n, idx_t, emit, seen=None, finish=None):
     loop_nest(b, outer, row)
 
 
-def quicksorts(n, pairs):
-    """Whether rows of n longer than NETWORK_ALWAYS (of (key, index) pairs or keys alone) go to
-    vecsort's quicksort: on AVX-512 targets always; on AVX2 targets keys alone always, pairs
-    only up to NETWORK_MAX (measured, fwd / grad ratios to np.sort: 100 rows of 1000 1.1 / 3.3
-    against the network's 4.0 / 4.0; argsort of 1e5 0.74x numpy's argsort against the MSD
-    plan's 0.55x: its 4-lane partitions move the indices as a second vector)."""
+def quicksorts(pairs):
+    """Whether rows longer than NETWORK_ALWAYS (of (key, index) pairs or keys alone) go to
+    vecsort's quicksort: on AVX-512 targets always, on AVX2 targets keys alone only (measured,
+    gradient ratios to np.sort: rows of 1000 2.3-2.5 by the MSD plan, 2.8-3.1 by the quicksort,
+    100 rows of 1000 3.1-3.2 against 3.4-3.5 (the network: 4.1-4.3); its 4-lane partitions
+    move the indices as a second vector)."""
     which = vecsort.plan()
-    return which == "avx512" or (which == "avx2" and (not pairs or n <= NETWORK_MAX))
+    return which == "avx512" or (which == "avx2" and not pairs)
 
 
 def _lsd_signed(L, keys, idx, counts, m, cnt_t):
@@ -622,7 +624,8 @@ def _sort_rows(L, x, axis, vals, perm):
     dtype = np.dtype(x.dtype)
     idx_t = I32 if n < 2 ** 31 else I64
     rows = int(np.prod(shape, dtype=np.int64)) // n
-    # (the quicksort beats the network past NETWORK_ALWAYS, 2-3x at 100 rows of 1000)
+    # (with a quicksort, it and the MSD plan beat the network past NETWORK_ALWAYS: 100 rows
+    # of 1000, AVX-512 2x; AVX2 forward (quicksort) 3x, gradient (MSD pairs) 1.3x)
     network = n <= NETWORK_ALWAYS or (rows >= LANES and n <= NETWORK_MAX
                                       and not vecsort.enabled())
     outer = tuple(1 if a == axis else d for a, d in enumerate(shape))

@@ -1,6 +1,6 @@
-"""A vectorized quicksort of signed integer keys (64-bit, 8 to a zmm, or 32-bit, 16 to a zmm),
-alone or with an index each, for targets with AVX-512 (vpcompressq/d, 32 vector registers):
-sortlib's plan there for rows longer than 128.
+"""A vectorized quicksort of signed integer keys (64-bit or 32-bit), alone or with an index
+each, for x86 targets with AVX-512 (vpcompressq/d) or AVX2 (vpermd): sortlib's plan there for
+rows longer than 128 (on AVX2 of keys alone: sortlib.quicksorts).
 
 Plan (the scheme of x86-simd-sort, numpy's np.sort on AVX-512 CPUs): a range longer than
 BASE_MAX is partitioned around a pivot (the median of one vector of spread samples, sorted by
@@ -19,9 +19,13 @@ stack.
 
 Order of equal keys: keys alone need none (equal keys are indistinguishable; sortlib rewrites
 the float values whose keys do not say sign or payload). (key, index) pairs: see quicksort.
-Generic LLVM vector IR, correct on any target, but a compress on an AVX2 target becomes a
-chain of per-lane operations: sortlib uses this plan only where `enabled()` (the target has
-AVX-512F, or FORCE)."""
+Partitions by target (`plan()`): AVX-512 compresses 8 (16) keys a vector; AVX2 has no
+compress (LLVM makes it a chain of per-lane operations), so there the partition takes one
+ymm (4 i64 or 8 i32 keys) at a time and one permutation from a constant table indexed by the
+comparison's bit mask (vpermd), the scheme of the published AVX2 quicksorts (x86-simd-sort's AVX2 path). The networks are generic vector
+IR (an <8 x i64> is two ymm on AVX2), smaller there (16 vector registers, and compile time).
+sortlib uses the quicksort only where `enabled()`; FORCE picks a plan (tests, benchmarks) and
+is part of the disk cache's key."""
 from __future__ import annotations
 
 from llvmlite import ir
@@ -31,8 +35,7 @@ from .kernels import I1, I32, I64, for_span, i64, while_loop
 
 BASE_MAX = 64         # ranges up to this long: one in-register network (<= 8 zmm)
 PAIRS_BASE_MAX = 32   # ... for (key, index) pairs (a network of 64 pairs: +0.8 s compile)
-AVX2_BASE_MAX = 32    # ... on AVX2 targets (16 ymm: 64 keys ran no faster, +0.3 s compile)
-AVX2_PAIRS_BASE_MAX = 16
+AVX2_BASE_MAX = 32    # ... on AVX2 targets, keys alone (64 ran no faster, +0.3 s compile)
 DEPTH_FACTOR = 2      # tasks deeper than DEPTH_FACTOR * log2(n) go to the fallback
 ZMM_BITS = 512        # keys of w bits: 512 / w lanes (8 i64, 16 i32)
 
@@ -70,7 +73,7 @@ def enabled() -> bool:
 def base_size(pairs: bool) -> int:
     """The longest range the quicksort sorts by one in-register network, by plan."""
     if plan() == "avx2":
-        return AVX2_PAIRS_BASE_MAX if pairs else AVX2_BASE_MAX
+        return AVX2_BASE_MAX
     return PAIRS_BASE_MAX if pairs else BASE_MAX
 
 
@@ -313,17 +316,12 @@ def _permuted(b, v, below, count, at_left, at_right):
     W = vec.count
     bits = W * vec.element.width
     table = _table(b.module, W, vec.element.width)
-    order = b.load(b.gep(table, [i64(0), b.zext(below, I64)]), align=16)
-    if bits == 256:   # vpermd over 32-bit lanes (two per 64-bit lane)
-        i8x32 = ir.VectorType(I32, 8)
-        f = _declare(b, "llvm.x86.avx2.permd", i8x32, [i8x32, i8x32])
-        q = b.bitcast(b.call(f, [b.bitcast(v, i8x32), order]), vec)
-    elif bits == 128 and vec.element.width == 32:   # 4 indices beside 4 64-bit keys
-        f4 = ir.VectorType(ir.FloatType(), 4)
-        f = _declare(b, "llvm.x86.avx.vpermilvar.ps", f4, [f4, ir.VectorType(I32, 4)])
-        q = b.bitcast(b.call(f, [b.bitcast(v, f4), order]), vec)
-    else:
+    if bits != AVX2_BITS:   # keys alone (sortlib.quicksorts): one ymm of keys
         raise NotImplementedError(f"AVX2 partition of {W} x i{vec.element.width}")
+    order = b.load(b.gep(table, [i64(0), b.zext(below, I64)]), align=16)
+    i32x8 = ir.VectorType(I32, 8)   # vpermd over 32-bit lanes (two per 64-bit lane)
+    f = _declare(b, "llvm.x86.avx2.permd", i32x8, [i32x8, i32x8])
+    q = b.bitcast(b.call(f, [b.bitcast(v, i32x8), order]), vec)
     align = vec.element.width // 8
     b.store(q, b.bitcast(at_right, vec.as_pointer()), align=align)
     b.store(q, b.bitcast(at_left, vec.as_pointer()), align=align)

@@ -41,10 +41,9 @@ def test_plan_follows_the_target(monkeypatch, features, expected):
     monkeypatch.setattr(engine, "host_cpu_features", lambda: features)
     assert vecsort.plan() == expected
     assert vecsort.enabled() == (expected is not None)
-    # AVX-512: every long row; AVX2: keys alone always, pairs only up to NETWORK_MAX
-    assert sortlib.quicksorts(10 ** 5, pairs=True) == (expected == "avx512")
-    assert sortlib.quicksorts(10 ** 5, pairs=False) == (expected is not None)
-    assert sortlib.quicksorts(1000, pairs=True) == (expected is not None)
+    # AVX-512: every long row; AVX2: keys alone (pairs: the MSD plan)
+    assert sortlib.quicksorts(pairs=True) == (expected == "avx512")
+    assert sortlib.quicksorts(pairs=False) == (expected is not None)
     assert vecsort.base_size(False) == {"avx512": vecsort.BASE_MAX,
                                         "avx2": vecsort.AVX2_BASE_MAX}.get(expected, 64)
 
@@ -83,14 +82,12 @@ def _bits(a):
     return a.view(np.uint8)
 
 
-# 3001: a few levels of partitions, leaves of every network size (pairs: the radix plan on AVX2
-# targets); 1000: pairs by the quicksort on AVX2 targets too; 130 (slow): one partition
-LENGTHS = [3001, 1000, pytest.param(130, marks=pytest.mark.slow)]
-VALUE_LENGTHS = [3001, pytest.param(130, marks=pytest.mark.slow)]   # keys alone: one rule
+# 3001: a few levels of partitions, leaves of every network size; 130 (slow): one partition
+LENGTHS = [3001, pytest.param(130, marks=pytest.mark.slow)]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
-@pytest.mark.parametrize("n", VALUE_LENGTHS)
+@pytest.mark.parametrize("n", LENGTHS)
 def test_sort_values_bitwise(plan, dtype, n):
     x = _rows(n, dtype, np.random.default_rng(n))
     got = ad.jit(lambda a: np.sort(a, axis=1))(x)
@@ -100,7 +97,8 @@ def test_sort_values_bitwise(plan, dtype, n):
 @pytest.mark.parametrize("n", LENGTHS)
 def test_argsort_pairs_stable(plan, n):
     """(key, index) pairs (float64, int64): the permutation is numpy's stable one, ties in
-    index order (the quicksort tracks which tasks hold their items in reverse order)."""
+    index order (the AVX-512 quicksort tracks which tasks hold their items in reverse order;
+    AVX2 targets sort pairs by the MSD plan)."""
     r = np.random.default_rng(n + 1)
     for dtype in (np.float64, np.int64):
         x = _rows(n, dtype, r)
@@ -124,7 +122,7 @@ def test_sort_gradient_permutation(plan, dtype):
 def test_quicksort_depth_fallback(quick, monkeypatch):
     """Past the depth limit a task is radix-sorted in place (limit 0: every task longer than
     the networks' base size), then copied to the output buffer when it is not already there.
-    (Rows of 1000: pairs go to the quicksort on AVX2 targets too.)"""
+    (AVX2 targets sort pairs by the MSD plan: the argsorts check that choice there.)"""
     monkeypatch.setattr(vecsort, "DEPTH_FACTOR", 0)
     x = _rows(1000, np.float64, np.random.default_rng(5))
     got = ad.jit(lambda a: np.sort(a, axis=1))(x)
