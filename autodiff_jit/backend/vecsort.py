@@ -22,8 +22,9 @@ the float values whose keys do not say sign or payload). (key, index) pairs: see
 Partitions by target (`plan()`): AVX-512 compresses 8 (16) keys a vector; AVX2 has no
 compress (LLVM makes it a chain of per-lane operations), so there the partition takes one
 ymm (4 i64 or 8 i32 keys) at a time and one permutation from a constant table indexed by the
-comparison's bit mask (vpermd), the scheme of the published AVX2 quicksorts (x86-simd-sort's AVX2 path). The networks are generic vector
-IR (an <8 x i64> is two ymm on AVX2), smaller there (16 vector registers, and compile time).
+comparison's bit mask (vpermd), the scheme of the published AVX2 quicksorts (x86-simd-sort's
+AVX2 path). The networks are generic vector IR (an <8 x i64> is two ymm on AVX2), smaller
+there (AVX2_BASE_MAX: 16 vector registers, and compile time).
 sortlib uses the quicksort only where `enabled()`; FORCE picks a plan (tests, benchmarks) and
 is part of the disk cache's key."""
 from __future__ import annotations
@@ -311,13 +312,12 @@ def _permuted(b, v, below, count, at_left, at_right):
     in order, and the others after them in reverse order; the vector is stored whole at both
     ends: at at_left its low `count` lanes are the ones below, at at_right the others end at
     at_right + W; the rest of each store lands in the gap (>= 2W items: no overlap), which
-    later items fill. Plain stores: AVX2's masked stores are slow on AMD CPUs."""
+    later items fill (no masked stores)."""
     vec = v.type
     W = vec.count
-    bits = W * vec.element.width
-    table = _table(b.module, W, vec.element.width)
-    if bits != AVX2_BITS:   # keys alone (sortlib.quicksorts): one ymm of keys
+    if W * vec.element.width != AVX2_BITS:   # keys alone (sortlib.quicksorts): one ymm
         raise NotImplementedError(f"AVX2 partition of {W} x i{vec.element.width}")
+    table = _table(b.module, W, vec.element.width)
     order = b.load(b.gep(table, [i64(0), b.zext(below, I64)]), align=16)
     i32x8 = ir.VectorType(I32, 8)   # vpermd over 32-bit lanes (two per 64-bit lane)
     f = _declare(b, "llvm.x86.avx2.permd", i32x8, [i32x8, i32x8])
@@ -351,7 +351,7 @@ def _table(module, W, width):
 
 
 def quicksort(L, keys, out, n, fallback, idx=None):
-    """Sort the n (a Python int > BASE_MAX) signed i64 keys at keys[0], keys[1] as the
+    """Sort the n (a Python int > base_size) signed i64 keys at keys[0], keys[1] as the
     partitions' second buffer; the sorted keys end in keys[out] (0 or 1). idx: the two index
     buffers of (key, index) pairs (indices 0 .. n-1 in idx[0]), sorted along so that equal
     keys keep index order. fallback(src, scratch, m, isrc, iscratch) sorts the m items at src

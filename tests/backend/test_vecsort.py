@@ -1,9 +1,9 @@
 """backend/vecsort.py: the vectorized quicksort sortlib uses for rows longer than 128 on x86
 targets, by its AVX-512 partitions (compresses) or its AVX2 ones (permutation tables), and the
 radix plans of other targets, each forced on this host where it can run there (AVX-512 code
-skips on AVX2-only hosts): np.sort's values bit for bit numpy's stable sort's (signs of zeros, NaN payloads,
-NaNs last; float64 and int64 64-bit keys, float32 values 32-bit keys), argsort's and the
-gradients' permutations the stable one ((key, index) pairs, float32 composites)."""
+skips on AVX2-only hosts): np.sort's values bit for bit numpy's stable sort's (signs of zeros,
+NaN payloads, NaNs last; float64 and int64 64-bit keys, float32 values 32-bit keys), argsort's
+and the gradients' permutations the stable one ((key, index) pairs, float32 composites)."""
 import numpy as np
 import pytest
 
