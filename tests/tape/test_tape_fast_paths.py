@@ -206,6 +206,39 @@ def test_logaddexp_on_tensors_matches_the_numpy_layer(dtype):
     np.testing.assert_array_equal(b.grad, gb)
 
 
+@pytest.mark.parametrize("dtype", (np.float64, np.float32))
+@pytest.mark.parametrize("special", (False, True))
+def test_logaddexp_one_exp_pass_is_the_numpy_layer_to_the_bit(dtype, special):
+    # from 64 elements with a finite shift, both exps' values come from one exp of the sum
+    # (one of a - m, b - m is 0 at each element); with an infinity or NaN, the two exps
+    rng = np.random.default_rng(3)
+    vals = (30 * rng.standard_normal(300)).astype(dtype)
+    other = (30 * rng.standard_normal(300)).astype(dtype)
+    other[:40] = vals[:40]                      # ties
+    other[40:45] = -0.0
+    vals[45:50] = 0.0
+    vals[50] = -np.inf
+    if special:
+        vals[60], other[61] = np.inf, np.nan
+    with np.errstate(all="ignore"):
+        for f in (lambda x: np.logaddexp(0.0, x), lambda x: np.logaddexp(x, other)):
+            t = ad.tensor(vals, requires_grad=True)
+            r = f(t)
+            r.sum().backward()
+            ref = ad.jit(f, mode="interpret")(vals)
+            gref = ad.grad(lambda x: np.sum(f(x)), mode="interpret")(vals)
+            assert _data(r).dtype == dtype
+            np.testing.assert_array_equal(_data(r), ref)
+            np.testing.assert_array_equal(np.signbit(_data(r)), np.signbit(ref))
+            np.testing.assert_array_equal(t.grad, gref)
+        a, b = ad.tensor(vals, requires_grad=True), ad.tensor(other, requires_grad=True)
+        np.sum(np.logaddexp(a, b)).backward()
+        ga, gb = ad.grad(lambda a, b: np.sum(np.logaddexp(a, b)), argnums=(0, 1),
+                         mode="interpret")(vals, other)
+    np.testing.assert_array_equal(a.grad, ga)
+    np.testing.assert_array_equal(b.grad, gb)
+
+
 @pytest.mark.parametrize("key", [
     (slice(None), None, slice(1, 3)), (0,), (1, 2), (-1, slice(None, None, -1)), (None,),
     (slice(None), 0), (0, 1, 2), (None, 0, None, 1), (slice(5, 9),), (slice(None), slice(0, 0)),
