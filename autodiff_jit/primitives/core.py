@@ -34,7 +34,8 @@ class Primitive:
                  vjp: Callable | None = None, jvp: Callable | None = None,
                  batch: Callable | None = None,
                  multiple_results: bool = False, differentiable: bool = True,
-                 torch_name: str | None = None, family: str = "other"):
+                 torch_name: str | None = None, family: str = "other",
+                 vjp_add: Callable | None = None):
         self.name = name
         self.shape_rule = shape_rule
         self.impl = impl
@@ -46,6 +47,10 @@ class Primitive:
         self.differentiable = differentiable
         self.torch_name = torch_name or f"{name.capitalize()}Backward0"
         self.family = family
+        # vjp_add(acc, g, out, *ins, **params): acc += the first input's VJP, in place, on
+        # numpy values (tape backward into a cotangent the engine owns); None: not offered.
+        # For rules whose cotangent is mostly zeros (a slice's), which then costs no new array.
+        self.vjp_add = vjp_add
 
     def abstract_eval(self, avals, params) -> list[AVal]:
         out = self.shape_rule(*avals, **params)

@@ -42,9 +42,16 @@ def _slice_vjp(g, out, x, *, start, step, shape):
     return (scatter_slice(g, aval_of(x).shape, start, step),)
 
 
+def _slice_vjp_add(acc, g, out, x, *, start, step, shape):
+    # _slice_vjp's scatter added into acc: only the sliced entries change (the others keep
+    # their value, so a -0.0 there stays -0.0 where acc + zeros would give +0.0)
+    view = acc[_slices(start, step, shape)]
+    np.add(view, g, out=view)
+
+
 slice_p = register(Primitive(
     "slice", _slice_rule, _slice_impl,
-    vjp=_slice_vjp,
+    vjp=_slice_vjp, vjp_add=_slice_vjp_add,
     jvp=lambda t, out, x, **p: None if t[0] is None else bind(slice_p, t[0], **p),
     torch_name="SliceBackward0", family="index"))
 

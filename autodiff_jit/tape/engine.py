@@ -175,6 +175,30 @@ def _owned_refcount():
 _OWNED_RC = _owned_refcount()
 
 
+def _add_into(entry, i, add, g, node):
+    """entry[i] += the VJP of node (its primitive's vjp_add) in place, when entry[i] is an
+    ndarray only `entry` holds (as in _accumulate) and g a numpy value; False otherwise."""
+    cur = entry[i]
+    if type(cur) is np.ndarray and _refcount(cur) <= _OWNED_ADD_RC and cur.base is None and \
+            cur.flags.writeable and (type(g) is np.ndarray or isinstance(g, np.generic)):
+        add(cur, g, node.out, *node.saved, **node.params)
+        return True
+    return False
+
+
+def _owned_add_refcount():
+    seen = []
+
+    def probe(entry, i, add, g, node):
+        cur = entry[i]
+        seen.append(_refcount(cur))
+    probe([np.empty(2)], 0, None, None, None)
+    return seen[0]
+
+
+_OWNED_ADD_RC = _owned_add_refcount()
+
+
 def _owned_ct_refcount():
     """The references a new cotangent has inside _accumulate when only the engine's loop
     holds it: the rule's result sequence, the loop's zip and variable, the argument."""
@@ -329,6 +353,22 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
                 g = ent[1]
                 if g is None:
                     continue
+                add = prim.vjp_add
+                if add is not None and not stale:
+                    # a slice's cotangent added straight into its input's pending one (no
+                    # zeros array the input's size per slice: BA's six column slices of c)
+                    x = ins[0]
+                    if type(x) in tensor_types and x.requires_grad:
+                        fn = x.grad_fn
+                        if fn is None:
+                            e, nr = leaf_acc.get(id(x)), 1
+                        else:
+                            e = pending.get(-fn.seq if rank is None else rank[id(fn)])
+                            nr = x._out_nr + 1
+                        if e is not None and e[nr] is not None and _add_into(e, nr, add, g, node):
+                            if not retain_graph:
+                                node.saved = node.out = None
+                            continue
                 fam = prim.family
                 if len(saved) == 2 and (fam == "binary" or fam == "dot"):
                     # ask only for the cotangents of inputs that need one: the rule skips the

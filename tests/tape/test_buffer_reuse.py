@@ -241,3 +241,51 @@ def test_fresh_cotangent_takes_a_pending_view():
     want = np.broadcast_to(2.0 * np.sum(L, axis=1)[None] + q, xv.shape)
     np.testing.assert_allclose(g, want, rtol=1e-14, atol=1e-14)
     assert g.flags.writeable
+
+
+def test_slices_added_into_the_pending_cotangent():
+    # the columns of one (n, 4) tensor used by several slices (bundle adjustment's camera
+    # columns): the second and later slices add into the engine's pending cotangent
+    # (slice's vjp_add); hooks, retained grads and a leaf's gradient keep their values
+    rng = np.random.default_rng(0)
+    a0 = rng.standard_normal((6, 4))
+    a = ad.tensor(a0, requires_grad=True)
+    c = a * 2.0
+    c.retain_grad()
+    seen = []
+    c.register_hook(lambda g: seen.append(g))
+    loss = (c[:, 0:2] * c[:, 0:2]).sum() + (3.0 * c[:, 1]).sum() + c[::2, 3].sum() + \
+        (a[:, 2] * a[:, 2]).sum() + a[1:, 0].sum()
+    loss.backward()
+    gc = np.zeros((6, 4))
+    gc[:, 0:2] += 2 * 2.0 * a0[:, 0:2]
+    gc[:, 1] += 3.0
+    gc[::2, 3] += 1.0
+    ga = 2.0 * gc
+    ga[:, 2] += 2 * a0[:, 2]
+    ga[1:, 0] += 1.0
+    np.testing.assert_allclose(c.grad.numpy(), gc, rtol=1e-14)
+    np.testing.assert_allclose(seen[0].numpy(), gc, rtol=1e-14)
+    assert not np.shares_memory(seen[0].numpy(), c.grad.numpy())
+    np.testing.assert_allclose(a.grad.numpy(), ga, rtol=1e-14)
+    # a second backward accumulates into .grad as before
+    a.grad = None
+    x = ad.tensor(a0, requires_grad=True)
+    for _ in range(2):
+        (x[:, 0].sum() + x[:, 0:3].sum() * 2.0).backward()
+    expect = np.zeros((6, 4))
+    expect[:, 0] += 1.0
+    expect[:, 0:3] += 2.0
+    np.testing.assert_allclose(x.grad.numpy(), 2 * expect, rtol=1e-14)
+
+
+def test_slice_add_leaves_a_held_cotangent_alone():
+    # a pending cotangent that something else holds (here: autograd.grad's target y, whose
+    # gradient the caller receives) is not written by a later slice's rule
+    x = t64(X0)
+    y = x * 1.0
+    gy, gx = ad.autograd.grad((y * y).sum() + y[1:3].sum(), (y, x))
+    expect = 2 * X0
+    expect[1:3] += 1.0
+    np.testing.assert_allclose(gy.numpy(), expect, rtol=1e-14)
+    np.testing.assert_allclose(gx.numpy(), expect, rtol=1e-14)
