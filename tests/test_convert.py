@@ -680,3 +680,29 @@ def test_recursive_nested_functions_call_themselves():
         return rec(x, 2)
 
     check(f, (0.5,))
+
+
+@pytest.mark.parametrize("mode", ["compiled", "interpret", "tape"])
+def test_the_conversion_cache_does_not_keep_functions_alive(mode):
+    # the cache is keyed weakly by the function; a cached value that referred back to it (or
+    # held it in a closure) kept every converted function, its closure's arrays and tape
+    # graphs alive for the life of the process
+    import gc
+    import weakref
+
+    def make():
+        big = np.ones(1000)
+
+        def f(x):
+            y = np.zeros(2)
+            y[0] = x[0]
+            if x[1] > 0:
+                y[1] = x[1]
+            return np.sum(y * x) + 0.0 * big[0]
+        return f, weakref.ref(big)
+    f, big = make()
+    ad.grad(f, mode=mode)(np.array([1.0, 2.0]))
+    alive = weakref.ref(f)
+    del f
+    gc.collect()
+    assert alive() is None and big() is None

@@ -57,7 +57,8 @@ def converted(f, writes_only: bool = False):
         return f
     funcs = _FUNC_CACHE[writes_only]
     try:
-        return funcs[f]
+        g = funcs[f]
+        return f if g is None else g
     except KeyError:
         pass
     key = (f.__code__, writes_only)
@@ -68,12 +69,14 @@ def converted(f, writes_only: bool = False):
         except Unsupported as exc:
             code = exc
         _CODE_CACHE[key] = code
+    # the cached value must not refer to f, or f (and what its closure holds: arrays, tape
+    # Tensors and their graphs) would never be freed: a weak key whose value holds the key
     if isinstance(code, Unsupported):
-        g = f if writes_only else _fallback(f, code)
+        g = None if writes_only else _fallback(f, code)
     else:
         g = _rebuild(f, code)
     funcs[f] = g
-    return g
+    return f if g is None else g
 
 
 def call(f, *args, **kwargs):
@@ -217,7 +220,6 @@ def _rebuild(f, code):
     g.__kwdefaults__ = f.__kwdefaults__
     g.__qualname__, g.__doc__, g.__module__ = f.__qualname__, f.__doc__, f.__module__
     g.__ad_converted__ = True
-    g.__wrapped__ = f
     return g
 
 
@@ -228,16 +230,17 @@ def _fallback(f, why: Unsupported):
     note = (f"\n(autodiff_jit runs {f.__qualname__} as written, without converting its "
             f"control flow: {why.construct} at {where} is not supported by the conversion)")
 
+    f_ref = weakref.ref(f)  # not f itself: the cache holds this function (see converted)
+
     def run_as_written(*args, **kwargs):
         try:
-            return f(*args, **kwargs)
+            return f_ref()(*args, **kwargs)
         except TracingError as exc:
             if note in str(exc):
                 raise
             raise TracingError(str(exc) + note).with_traceback(exc.__traceback__) from None
 
     run_as_written.__ad_converted__ = True
-    run_as_written.__wrapped__ = f
     run_as_written.__name__ = f.__name__
     return run_as_written
 
