@@ -9,38 +9,55 @@ within the sum's error bound). Outputs go in blocks of 4 that share one pass ove
 common span of a (one load of a for four products), each adding its at most 3 edge terms
 before and after as straight-line code (loops there tripled the compile time); outputs of
 blocks without a common span go one by one. Each sum starts from +0.0 and only overlapping
-products are terms, as numpy's: -0.0 terms give +0.0, an inf meets no padding zero."""
+products are terms, as numpy's: -0.0 terms give +0.0, an inf meets no padding zero.
+
+Leading axes (a batch, as vmap makes it) are one loop around all of this, reusing the scratch."""
 from __future__ import annotations
+
+import numpy as np
 
 from .emitters import EMITTERS, FP, RED, Emitter, _binop
 from .kernels import Index, const, for_range, for_span, i64, is_float_type
 
 
-def _contiguous(L, v, reverse):
-    """v (1-D) in scratch memory, reversed if asked."""
+def _contiguous(L, tmp, v, pre, reverse):
+    """Copy the vector v[pre] (pre: the leading indices) to the scratch tmp, reversed if
+    asked."""
     b = L.builder
-    n = v.shape[0]
-    tmp = L.temp_buffer((n,), v.dtype)
+    n = v.shape[-1]
 
     def body(i):
         src = b.sub(i64(n - 1), i) if reverse else i
-        tmp.store(b, Index(tmp.shape, dims=[i]), L.load(v, Index(v.shape, dims=[src])))
+        tmp.store(b, Index(tmp.shape, dims=[i]), L.load(v, Index(v.shape, dims=pre + [src])))
     for_range(b, n, body, name="cv.copy")
-    return tmp
 
 
 def convolve_kernel(L, eqn, outs):
     out = outs[0]
-    a, v = eqn.inputs
-    lo = eqn.params["lo"]
-    n, m = a.shape[0], v.shape[0]
     if out.size == 0:
         return
+    a, v = eqn.inputs
+    lead = a.shape[:-1]
+    fa, rv = L.temp_buffer(a.shape[-1:], a.dtype), L.temp_buffer(v.shape[-1:], v.dtype)
+    accs = [L.alloca(const(a.dtype, 0).type, name=f"cv.acc{q}") for q in range(BLOCK)]
     b = L.builder
-    fa, rv = _contiguous(L, a, False), _contiguous(L, v, True)
+
+    def one(k):
+        pre = Index(lead, linear=k).dims(b) if lead else []
+        _contiguous(L, fa, a, pre, False)
+        _contiguous(L, rv, v, pre, True)
+        _convolve_one(L, eqn, out, pre, fa, rv, accs)
+    for_range(b, int(np.prod(lead, dtype=np.int64)), one, name="cv.batch")
+
+
+def _convolve_one(L, eqn, out, pre, fa, rv, accs):
+    """out[pre] from the contiguous a and reversed v."""
+    a, v = eqn.inputs
+    lo = eqn.params["lo"]
+    n, m = a.shape[-1], v.shape[-1]
+    b = L.builder
     zero = const(a.dtype, 0)
     fl = is_float_type(zero.type)
-    accs = [L.alloca(zero.type, name=f"cv.acc{q}") for q in range(BLOCK)]
 
     def smax(x, y):
         return b.select(b.icmp_signed(">", x, y), x, y)
@@ -80,7 +97,7 @@ def convolve_kernel(L, eqn, outs):
         s = b.load(accs[q])
         # numpy's sums start at +0.0 (all -0.0 terms give +0.0)
         s = b.fadd(s, zero, flags=FP) if fl else s
-        out.store(b, Index(out.shape, dims=[t]), s)
+        out.store(b, Index(out.shape, dims=pre + [t]), s)
 
     def output(t):
         jlo, jhi, shift = bounds(t)
@@ -102,7 +119,7 @@ def convolve_kernel(L, eqn, outs):
         for q in range(BLOCK):
             add_few(q, bs[q][2], c1, bs[q][1], q)
             finish(ts[q], q)
-    size = out.shape[0]
+    size = out.shape[-1]
     k0, k1 = _blocks(lo, size, n, m)
     for_span(b, i64(k0), i64(k1), block, "cv.blk")
     # the other outputs one by one: t in [0, k0 BLOCK) and [k1 BLOCK, size), one loop
