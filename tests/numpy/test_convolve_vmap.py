@@ -1,4 +1,4 @@
-"""vmap of np.convolve / np.correlate through the convolve primitive (9 taps and more): its
+"""vmap of np.convolve / np.correlate through the convolve primitive: its
 batching rule (one batched convolve, no per-example loop) against a Python loop of numpy, for
 a batched signal, a batched kernel, both, every mode and in_axes other than 0; per-example
 gradients (vmap of grad) and jacfwd / jacrev / hessian, which are built on vmap, against
@@ -45,7 +45,8 @@ def _example(x, axis, i):
 # (in_axes, shapes of a and v): signal only, kernel only, both, axes other than 0
 AXES = [((0, 0), (B, 40), (B, 12)), ((0, None), (B, 40), (12,)), ((None, 0), (40,), (B, 12)),
         ((1, None), (40, B), (12,)), ((None, -1), (40,), (12, B)), ((1, 0), (40, B), (B, 9)),
-        ((0, 1), (B, 30), (256, B))]
+        ((0, 1), (B, 30), (256, B)), ((0, 0), (B, 40), (B, 3)), ((None, 1), (50,), (5, B)),
+        ((1, None), (60, B), (8,))]
 
 
 @pytest.mark.parametrize("axes,sa,sv", AXES)
@@ -90,7 +91,7 @@ def test_vmap_of_vmap():
 def test_per_example_gradients(conv_mode, mode):
     """vmap(grad): kernel shared (in_axes None) and per example, against a loop of the
     unbatched gradient and central differences (the loss is a quartic: an h^2 error)."""
-    a, v, w = _r.standard_normal((B, 60)), _r.standard_normal(14), _r.standard_normal((B, 14))
+    a, v, w = _r.standard_normal((B, 60)), _r.standard_normal(14), _r.standard_normal((B, 4))
     for name, f in _fns(conv_mode).items():
         def loss(a, v, f=f):
             return np.sum(f(a, v) ** 2)
