@@ -4,7 +4,7 @@
 
 Columns (medians over repeats, ms): numpy forward, compiled forward (ad.jit), compiled
 gradient of sum(convolve(a, v)**2) in a and v (ad.grad), and the ratios to numpy's forward.
-Kernels up to 8 taps are sums of shifted slices; longer ones the convolve primitive.
+All are the convolve primitive: kernels up to 8 taps take its short-kernel path.
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import numpy as np
 
 import autodiff_jit as ad
 
-SIZES = [(4000, 512), (20000, 1000), (10000, 2000), (100000, 100), (100000, 8)]
+SIZES = [(4000, 512), (20000, 1000), (10000, 2000), (100000, 100), (100000, 8), (100000, 3),
+         (1000000, 5)]
 
 
 def median_ms(fn, reps):

@@ -162,7 +162,8 @@ CASES["take"] = [([n(3, 4), _IDX], {"axis": 1}), ([n(3, 4), np.array([2, 0, 2, 2
 CASES["take_add"] = [([n(3, 2, 2), _IDX], {"axis": 1, "size": 4}),
                      ([n(5, 4), np.array([2, 0, 2, 2, 1])], {"axis": 0, "size": 3})]
 CASES["convolve"] = [([n(6), n(4)], {"lo": 0, "size": 9}), ([n(3), n(5)], {"lo": -2, "size": 11}),
-                     ([n(7), n(1)], {"lo": 2, "size": 3})]
+                     ([n(7), n(1)], {"lo": 2, "size": 3}),
+                     ([n(2, 6), n(2, 4)], {"lo": 1, "size": 7})]   # a batch of two
 CASES["dot_general"] = [
     ([n(3, 4), n(4, 2)], {"contract": ((1,), (0,)), "batch": ((), ())}),
     ([n(4), n(4)], {"contract": ((0,), (0,)), "batch": ((), ())}),

@@ -9,38 +9,137 @@ within the sum's error bound). Outputs go in blocks of 4 that share one pass ove
 common span of a (one load of a for four products), each adding its at most 3 edge terms
 before and after as straight-line code (loops there tripled the compile time); outputs of
 blocks without a common span go one by one. Each sum starts from +0.0 and only overlapping
-products are terms, as numpy's: -0.0 terms give +0.0, an inf meets no padding zero."""
+products are terms, as numpy's: -0.0 terms give +0.0, an inf meets no padding zero.
+
+Leading axes (a batch, as vmap makes it) are one loop around all of this, reusing the scratch."""
 from __future__ import annotations
+
+import numpy as np
 
 from .emitters import EMITTERS, FP, RED, Emitter, _binop
 from .kernels import Index, const, for_range, for_span, i64, is_float_type
 
 
-def _contiguous(L, v, reverse):
-    """v (1-D) in scratch memory, reversed if asked."""
+def _contiguous(L, tmp, v, pre, reverse):
+    """Copy the vector v[pre] (pre: the leading indices) to the scratch tmp, reversed if
+    asked."""
     b = L.builder
-    n = v.shape[0]
-    tmp = L.temp_buffer((n,), v.dtype)
+    n = v.shape[-1]
 
     def body(i):
         src = b.sub(i64(n - 1), i) if reverse else i
-        tmp.store(b, Index(tmp.shape, dims=[i]), L.load(v, Index(v.shape, dims=[src])))
+        tmp.store(b, Index(tmp.shape, dims=[i]), L.load(v, Index(v.shape, dims=pre + [src])))
     for_range(b, n, body, name="cv.copy")
-    return tmp
 
 
 def convolve_kernel(L, eqn, outs):
     out = outs[0]
-    a, v = eqn.inputs
-    lo = eqn.params["lo"]
-    n, m = a.shape[0], v.shape[0]
     if out.size == 0:
         return
+    a, v = eqn.inputs
+    lead = a.shape[:-1]
     b = L.builder
-    fa, rv = _contiguous(L, a, False), _contiguous(L, v, True)
+    if v.shape[-1] <= SHORT_TAPS:
+        def one(k):
+            _convolve_short(L, eqn, out, Index(lead, linear=k).dims(b) if lead else [])
+    elif out.shape[-1] <= SHORT_TAPS:
+        accs = [L.alloca(const(a.dtype, 0).type, name=f"cv.acc{q}")
+                for q in range(out.shape[-1])]
+
+        def one(k):
+            _convolve_few(L, eqn, out, Index(lead, linear=k).dims(b) if lead else [], accs)
+    else:
+        fa, rv = L.temp_buffer(a.shape[-1:], a.dtype), L.temp_buffer(v.shape[-1:], v.dtype)
+        accs = [L.alloca(const(a.dtype, 0).type, name=f"cv.acc{q}") for q in range(BLOCK)]
+
+        def one(k):
+            pre = Index(lead, linear=k).dims(b) if lead else []
+            _contiguous(L, fa, a, pre, False)
+            _contiguous(L, rv, v, pre, True)
+            _convolve_one(L, eqn, out, pre, fa, rv, accs)
+    for_range(b, int(np.prod(lead, dtype=np.int64)), one, name="cv.batch")
+
+
+def _convolve_short(L, eqn, out, pre):
+    """out[pre] for a kernel of at most SHORT_TAPS taps: its taps in registers, a read in
+    place (no scratch copies), and each output's terms unrolled. The outputs whose overlap is
+    the whole kernel are one loop over t (independent iterations reading a[i - k] for
+    consecutive i, which LLVM vectorizes across outputs, each sum kept in tap order); the
+    few at the edges (at most m - 1 on each side) have their overlaps fixed at compile time."""
+    a, v = eqn.inputs
+    lo = eqn.params["lo"]
+    n, m, size = a.shape[-1], v.shape[-1], out.shape[-1]
+    b = L.builder
     zero = const(a.dtype, 0)
     fl = is_float_type(zero.type)
-    accs = [L.alloca(zero.type, name=f"cv.acc{q}") for q in range(BLOCK)]
+    taps = [L.load(v, Index(v.shape, dims=pre + [i64(k)])) for k in range(m)]
+
+    def output(t, i, ks):
+        """out[t] = sum over ks of a[i - k] v[k], from +0.0 as numpy's sums."""
+        s = zero
+        for k in ks:
+            x = L.load(a, Index(a.shape, dims=pre + [b.sub(i, i64(k))]))
+            s = b.fadd(s, b.fmul(x, taps[k], flags=FP), flags=FP) if fl else \
+                _binop(b, "add", s, _binop(b, "mul", x, taps[k]))
+        out.store(b, Index(out.shape, dims=pre + [t]), s)
+
+    # interior: i = lo + t in [m - 1, n - 1], every tap overlaps
+    t0 = min(max(0, m - 1 - lo), size)
+    t1 = max(t0, min(size, n - lo))
+    for_range(b, t1, lambda t: output(t, b.add(t, i64(lo)), range(m)), name="cv.short",
+              start=t0)
+    # the edges: the taps k with 0 <= i - k < n; none (a zero output) off the full convolution
+    for t in list(range(t0)) + list(range(t1, size)):
+        i = lo + t
+        output(i64(t), i64(i), [k for k in range(m) if 0 <= i - k < n])
+
+
+def _convolve_few(L, eqn, out, pre, accs):
+    """out[pre] for at most SHORT_TAPS outputs of two long vectors (the kernel's gradient):
+    one pass over the span of a all outputs overlap, every output's sum in its own
+    accumulator (reassociated, so LLVM vectorizes each), a and v read in place (no scratch
+    copies); the few edge terms before and after it (fixed at compile time) as straight-line
+    code."""
+    a, v = eqn.inputs
+    lo = eqn.params["lo"]
+    n, m, size = a.shape[-1], v.shape[-1], out.shape[-1]
+    b = L.builder
+    zero = const(a.dtype, 0)
+    fl = is_float_type(zero.type)
+    spans = [(max(0, lo + t - m + 1), min(n, lo + t + 1)) for t in range(size)]
+    c0, c1 = max(s[0] for s in spans), min(s[1] for s in spans)
+    c1 = max(c0, c1)
+
+    def mac(t, j):
+        """acc_t += a[j] v[i - j], i = lo + t"""
+        x = L.load(a, Index(a.shape, dims=pre + [j]))
+        y = L.load(v, Index(v.shape, dims=pre + [b.sub(i64(lo + t), j)]))
+        if fl:
+            acc = b.fadd(b.load(accs[t]), b.fmul(x, y, flags=RED), flags=RED)
+        else:
+            acc = _binop(b, "add", b.load(accs[t]), _binop(b, "mul", x, y))
+        b.store(acc, accs[t])
+    for t in range(size):
+        b.store(zero, accs[t])
+    for_range(b, c1, lambda j: [mac(t, j) for t in range(size) if spans[t][0] < spans[t][1]],
+              name="cv.few", start=c0)
+    for t, (j0, j1) in enumerate(spans):
+        for j in list(range(j0, min(j1, c0))) + list(range(max(j0, c1), j1)):
+            mac(t, i64(j))
+        acc = b.load(accs[t])
+        # numpy's sums start at +0.0 (all -0.0 terms give +0.0)
+        out.store(b, Index(out.shape, dims=pre + [i64(t)]),
+                  b.fadd(acc, zero, flags=FP) if fl else acc)
+
+
+def _convolve_one(L, eqn, out, pre, fa, rv, accs):
+    """out[pre] from the contiguous a and reversed v."""
+    a, v = eqn.inputs
+    lo = eqn.params["lo"]
+    n, m = a.shape[-1], v.shape[-1]
+    b = L.builder
+    zero = const(a.dtype, 0)
+    fl = is_float_type(zero.type)
 
     def smax(x, y):
         return b.select(b.icmp_signed(">", x, y), x, y)
@@ -80,7 +179,7 @@ def convolve_kernel(L, eqn, outs):
         s = b.load(accs[q])
         # numpy's sums start at +0.0 (all -0.0 terms give +0.0)
         s = b.fadd(s, zero, flags=FP) if fl else s
-        out.store(b, Index(out.shape, dims=[t]), s)
+        out.store(b, Index(out.shape, dims=pre + [t]), s)
 
     def output(t):
         jlo, jhi, shift = bounds(t)
@@ -102,7 +201,7 @@ def convolve_kernel(L, eqn, outs):
         for q in range(BLOCK):
             add_few(q, bs[q][2], c1, bs[q][1], q)
             finish(ts[q], q)
-    size = out.shape[0]
+    size = out.shape[-1]
     k0, k1 = _blocks(lo, size, n, m)
     for_span(b, i64(k0), i64(k1), block, "cv.blk")
     # the other outputs one by one: t in [0, k0 BLOCK) and [k1 BLOCK, size), one loop
@@ -134,6 +233,7 @@ def _blocks(lo, size, n, m):
 
 
 BLOCK = 4   # outputs per pass over a
+SHORT_TAPS = 8   # kernels up to this many taps: _convolve_short
 
 
 EMITTERS["convolve"] = Emitter(None, convolve_kernel, "opaque")

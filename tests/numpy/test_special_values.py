@@ -150,7 +150,7 @@ def test_special_values_as_numpy_all(f, args, cid, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("taps", [5, 300])   # the shifted-sum path and the long-kernel path
+@pytest.mark.parametrize("taps", [5, 300])   # the short-kernel path and the general one
 def test_convolve_with_an_infinite_tap_as_numpy(taps, mode):
     rng = np.random.default_rng(taps)
     a, v = rng.standard_normal(700), rng.standard_normal(taps)

@@ -1,7 +1,8 @@
-"""np.convolve / np.correlate with kernels over 8 taps: the convolve primitive
-(primitives/convolution.py; compiled: backend/convolve_kernels.py). Values vs numpy within the
-sums' error bound, special values exactly, gradients vs the analytic (Toeplitz) rule and
-central differences, the JVP vs differences, every mode."""
+"""np.convolve / np.correlate in float64, float32 and int64: the convolve primitive
+(primitives/convolution.py; compiled: backend/convolve_kernels.py, whose short-kernel,
+few-output and general paths each get kernels here: 2-8 taps, 9+ taps, windows of at most 8
+outputs). Values vs numpy within the sums' error bound, special values exactly, gradients vs
+the analytic (Toeplitz) rule and central differences, the JVP vs differences, every mode."""
 import numpy as np
 import pytest
 
@@ -34,12 +35,16 @@ def _bound(f, a, v, dtype):
     return 2 * k * np.finfo(dtype).eps * f(np.abs(a), np.abs(v)).astype(np.float64)
 
 
+TAPS = (2, 5, 8, 300)   # the short-kernel path (<= 8 taps) and the general one
+
+
+@pytest.mark.parametrize("taps", TAPS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("conv_mode", CONV_MODES)
 @pytest.mark.parametrize("mode", MODES)
-def test_values_within_the_sums_bound(conv_mode, mode, dtype):
+def test_values_within_the_sums_bound(conv_mode, mode, dtype, taps):
     a = _r.standard_normal(700).astype(dtype)
-    v = _r.standard_normal(300).astype(dtype)
+    v = _r.standard_normal(taps).astype(dtype)
     for name, f in _fns(conv_mode).items():
         want = f(a, v)
         got = _run(f, mode, a, v)
@@ -48,9 +53,10 @@ def test_values_within_the_sums_bound(conv_mode, mode, dtype):
         assert (err <= _bound(f, a, v, dtype)).all(), (name, err.max())
 
 
+@pytest.mark.parametrize("taps", (3, 400))
 @pytest.mark.parametrize("mode", MODES[:2])
-def test_int64_exact_and_equal_lengths(mode):
-    a, v = _r.integers(-9, 9, 400), _r.integers(-9, 9, 400)
+def test_int64_exact_and_equal_lengths(mode, taps):
+    a, v = _r.integers(-9, 9, 400), _r.integers(-9, 9, taps)
     for conv_mode in CONV_MODES:
         for name, f in _fns(conv_mode).items():
             got = _run(f, mode, a, v)
@@ -69,18 +75,21 @@ def _same(got, want, msg):
     np.testing.assert_array_equal(np.signbit(got[zero]), np.signbit(want[zero]), err_msg=msg)
 
 
+@pytest.mark.parametrize("taps", (3, 8, 280))
 @pytest.mark.parametrize("conv_mode", CONV_MODES)
 @pytest.mark.parametrize("mode", MODES)
-def test_special_values_at_the_edges_as_numpy(conv_mode, mode):
+def test_special_values_at_the_edges_as_numpy(conv_mode, mode, taps):
     """inf/NaN at both ends of both inputs meet no padding zero; all -0.0 sums give +0.0."""
-    a, v = _r.standard_normal(600), _r.standard_normal(280)
-    a[0], a[-1], a[5], v[0], v[-1], v[100] = np.inf, -np.inf, -0.0, np.nan, np.inf, -0.0
+    a, v = _r.standard_normal(600), _r.standard_normal(taps)
+    a[0], a[-1], a[5], v[0], v[-1], v[taps // 2] = np.inf, -np.inf, -0.0, np.nan, np.inf, -0.0
+    a[300:305] = [np.nan, 1.0, -np.inf, 2.0, -0.0]
     for name, f in _fns(conv_mode).items():
         with np.errstate(all="ignore"):
             _same(_run(f, mode, a, v), f(a, v), name)
     neg = np.full(400, -0.0)
     for name, f in _fns(conv_mode).items():
-        _same(_run(f, mode, neg, np.ones(300)), f(neg, np.ones(300)), name)
+        _same(_run(f, mode, neg, np.ones(taps)), f(neg, np.ones(taps)), name)
+        _same(_run(f, mode, neg, -np.ones(taps)), f(neg, -np.ones(taps)), name)
 
 
 def _toeplitz_grads(f, a, v, w):
@@ -91,10 +100,11 @@ def _toeplitz_grads(f, a, v, w):
     return ga, gv
 
 
+@pytest.mark.parametrize("taps", (2, 7, 260))
 @pytest.mark.parametrize("conv_mode", CONV_MODES)
 @pytest.mark.parametrize("mode", MODES)
-def test_gradients_analytic_and_finite_differences(conv_mode, mode):
-    a, v = _r.standard_normal(300), _r.standard_normal(260)
+def test_gradients_analytic_and_finite_differences(conv_mode, mode, taps):
+    a, v = _r.standard_normal(300), _r.standard_normal(taps)
     for name, f in _fns(conv_mode).items():
         w = np.cos(np.arange(f(a, v).size)) + 1.5
 
@@ -118,10 +128,11 @@ def test_gradients_analytic_and_finite_differences(conv_mode, mode):
             np.testing.assert_allclose(ga @ da + gv @ dv, fd, rtol=1e-8, err_msg=name)
 
 
+@pytest.mark.parametrize("taps", (4, 270))
 @pytest.mark.parametrize("mode", ("compiled", "interpret"))
-def test_jvp_and_second_order_vs_differences(mode):
-    a, v = _r.standard_normal(320), _r.standard_normal(270)
-    da, dv = _r.standard_normal(320), _r.standard_normal(270)
+def test_jvp_and_second_order_vs_differences(mode, taps):
+    a, v = _r.standard_normal(320), _r.standard_normal(taps)
+    da, dv = _r.standard_normal(320), _r.standard_normal(taps)
     for conv_mode in CONV_MODES:
         f = _fns(conv_mode)["correlate"]
         out, tan = ad.jvp(f, (a, v), (da, dv), mode=mode)
@@ -130,7 +141,7 @@ def test_jvp_and_second_order_vs_differences(mode):
         np.testing.assert_allclose(tan, fd, rtol=1e-6, atol=1e-8)
 
         # the gradient of a gradient: d/da sum(grad_v L * c) with L = sum(f(a, v)^2) / 2
-        c = _r.standard_normal(270)
+        c = _r.standard_normal(taps)
 
         def inner(a, v, f=f, c=c):
             return np.sum(ad.grad(lambda a, v: 0.5 * np.sum(f(a, v) ** 2), argnums=1)(a, v) * c)
@@ -139,14 +150,16 @@ def test_jvp_and_second_order_vs_differences(mode):
         np.testing.assert_allclose(g2 @ da, fd2, rtol=1e-6)
 
 
-@pytest.mark.parametrize("n,m", [(7, 5), (5, 7), (9, 1), (3, 2), (1, 1), (11, 3), (30, 4)])
+@pytest.mark.parametrize("n,m", [(7, 5), (5, 7), (9, 1), (3, 2), (1, 1), (11, 3), (30, 4),
+                                 (8, 9), (40, 12), (12, 40), (3, 30)])
 def test_primitive_windows_as_the_full_convolution_and_zero_outside(n, m):
-    """Windows off both ends and across them (the kernel's blocks of 4 outputs and the
-    outputs it takes one by one)."""
+    """Windows off both ends and across them (the short-kernel path's loop and edges, the
+    few-output path, the general path's blocks of 4 outputs and the outputs it takes one by
+    one)."""
     a, v = _r.standard_normal(n), _r.standard_normal(m)
     full = np.convolve(a, v)
     for lo, size in [(0, n + m - 1), (-6, n + m + 9), (2, 9), (n + m + 1, 5), (-10, 3),
-                     (0, 0)]:
+                     (0, 0), (m - 2, 3), (n - 3, 8), (n + m - 6, 7), (-3, 6)]:
         want = bind(convolve_p, a, v, lo=lo, size=size)
         for t in range(size):
             assert want[t] == (full[lo + t] if 0 <= lo + t < full.size else 0.0)
