@@ -216,3 +216,14 @@ def test_writes_inside_the_users_helper_functions(mode):
     np.testing.assert_allclose(value, through_a_helper(X), rtol=1e-13)
     np.testing.assert_allclose(grad, numerical_grad(through_a_helper, (X,), 0), rtol=1e-6,
                                atol=1e-8)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_augmented_write_at_a_traced_index(mode):
+    def f(x):
+        y = np.zeros(6)
+        y[np.argmax(x)] += x[0] * 2      # numpy could not even read y at a traced index
+        return np.sum(y * x)
+    value, grad = ad.value_and_grad(f, mode=mode)(X)
+    np.testing.assert_allclose(value, f(X), rtol=1e-13)
+    np.testing.assert_allclose(grad, numerical_grad(f, (X,), 0), rtol=1e-6, atol=1e-8)

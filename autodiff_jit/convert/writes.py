@@ -157,6 +157,9 @@ _INPLACE = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul,
 def aug_setitem(target, key, op, value_fn):
     """`target[key] op= value`: read, combine in place, write back, as Python does."""
     refs = _refcount(target)
+    if type(target) is np.ndarray and \
+            _first_traced(key if isinstance(key, tuple) else (key,)) is not None:
+        target = _promoted(target, None, refs, key)     # numpy cannot even read at a traced key
     current = target[key]
     value = value_fn()
     promoted = _promoted(target, value, refs, key)
