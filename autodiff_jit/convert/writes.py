@@ -160,12 +160,35 @@ def aug_setitem(target, key, op, value_fn):
     if type(target) is np.ndarray and \
             _first_traced(key if isinstance(key, tuple) else (key,)) is not None:
         target = _promoted(target, None, refs, key)     # numpy cannot even read at a traced key
+    mask = key[0] if isinstance(key, tuple) and len(key) == 1 else key
+    if isinstance(target, Tracer) and isinstance(mask, Tracer) and mask.dtype == np.bool_:
+        return _aug_at_traced_mask(target, mask, op, value_fn())
     current = target[key]
     value = value_fn()
     promoted = _promoted(target, value, refs, key)
     if promoted is not target:
         target, current = promoted, promoted[key]
     target[key] = _INPLACE[op](current, value)
+    return target
+
+
+def _aug_at_traced_mask(target, mask, op, value):
+    """`y[mask] op= v` for a traced mask: numpy reads y[mask] first, whose length is not known
+    while tracing; when v does not depend on it (a scalar, or one value per selected row) it
+    is the same as combining everywhere and keeping the combined values where the mask is
+    True. The in-place op keeps numpy's casting check; the write through `...` keeps views."""
+    rest = target.shape[mask.ndim:]
+    vshape = np.shape(value)
+    if len(vshape) == len(rest) + 1 and vshape[:1] == (1,):
+        vshape = vshape[1:]
+    if len(vshape) > len(rest) or any(v not in (1, r) for v, r in zip(vshape[::-1], rest[::-1])):
+        raise NotImplementedError(
+            f"y[mask] {op} v with a traced mask needs a v that does not depend on how many "
+            f"elements the mask selects: a scalar, or one value per selected element of shape "
+            f"{rest} (got shape {np.shape(value)}); otherwise write y = np.where(mask, ..., y)")
+    value = np.reshape(value, (1,) * mask.ndim + vshape) if vshape else value
+    combined = _INPLACE[op](target.copy(), value)
+    target[...] = np.where(np.reshape(mask, mask.shape + (1,) * len(rest)), combined, target)
     return target
 
 

@@ -650,7 +650,7 @@ class Tensor(GraphTensor, ArrayOps):
             res = _take_getitem(self, d, key)
             if res is not None:   # a gather: a copy in numpy, so not a view
                 return res
-        return ArrayOps.__getitem__(self, key)
+        return ArrayOps.__getitem__(self, _bool_masks_as_arrays(key))
 
     def flatten(self, order="C"):
         """numpy's flatten returns a copy; ravel's data may share self's memory, where a later
@@ -795,6 +795,16 @@ class Tensor(GraphTensor, ArrayOps):
         if dtype is None or isinstance(dtype, str) and dtype in ("cpu",):
             return self
         return self.astype(dtype)
+
+
+def _bool_masks_as_arrays(key):
+    """A boolean Tensor in a key is its array, as in PyTorch's t[t > 0]: it carries no gradient,
+    and its values are known here (only the traced modes must refuse a mask's unknown count)."""
+    if isinstance(key, Tensor):
+        return key._data if key._data.dtype == np.bool_ else key
+    if type(key) is tuple and any(isinstance(k, Tensor) for k in key):
+        return tuple(_bool_masks_as_arrays(k) if isinstance(k, Tensor) else k for k in key)
+    return key
 
 
 def _index_data(k):
