@@ -70,9 +70,37 @@ def int_array(x):
     return np.sum(y) * x[1]
 
 
+def _rhs(x):
+    v = np.zeros(2)
+    v[0] = x[1]
+    v[1] = -x[0] * x[1]
+    return v
+
+
+def through_a_helper(x):
+    # compiled mode converts the helpers it calls; tape mode rewrites calls of the user's own
+    # functions by name
+    return np.sum(_rhs(x[:2]) ** 2 * x[2:4])
+
+
+def aug_at_traced_index(x):
+    y = np.zeros(6)
+    y[np.argmax(x)] += x[0] * 2      # numpy could not even read y at a traced index
+    return np.sum(y * x)
+
+
+def aug_at_masks(x):
+    y = x * 1.0
+    v = y[1:]                               # a view: sees the writes
+    y[x > 0.5] *= 3.0                       # a scalar
+    y[x < 0.8] += x[0]                      # a traced scalar
+    return np.sum(y * np.cos(np.arange(6.0))) + np.sum(v ** 2)
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("f", [straight, vector_field, loop, nested_loops, plain_branch,
-                               two_dims_and_aug, list_value, int_array], ids=lambda f: f.__name__)
+                               two_dims_and_aug, list_value, int_array, through_a_helper,
+                               aug_at_traced_index, aug_at_masks], ids=lambda f: f.__name__)
 def test_writes_into_a_fresh_numpy_array_are_differentiated(f, mode):
     value, grad = ad.value_and_grad(f, mode=mode)(X)
     np.testing.assert_allclose(value, f(X), rtol=1e-13)
@@ -195,54 +223,6 @@ def test_a_traced_key_makes_the_array_traced_too(mode):
     value, grad = ad.value_and_grad(f, mode=mode)(X)
     np.testing.assert_allclose(value, f(X), rtol=1e-13)
     np.testing.assert_array_equal(grad, np.where(X > 1.0, 2.0, 0.0))
-
-
-def _rhs(x):
-    v = np.zeros(2)
-    v[0] = x[1]
-    v[1] = -x[0] * x[1]
-    return v
-
-
-def through_a_helper(x):
-    return np.sum(_rhs(x[:2]) ** 2 * x[2:4])
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_writes_inside_the_users_helper_functions(mode):
-    # compiled mode converts the helpers it calls; tape mode rewrites calls of the user's own
-    # functions by name, so both give the numpy answer
-    value, grad = ad.value_and_grad(through_a_helper, mode=mode)(X)
-    np.testing.assert_allclose(value, through_a_helper(X), rtol=1e-13)
-    np.testing.assert_allclose(grad, numerical_grad(through_a_helper, (X,), 0), rtol=1e-6,
-                               atol=1e-8)
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_augmented_write_at_a_traced_index(mode):
-    def f(x):
-        y = np.zeros(6)
-        y[np.argmax(x)] += x[0] * 2      # numpy could not even read y at a traced index
-        return np.sum(y * x)
-    value, grad = ad.value_and_grad(f, mode=mode)(X)
-    np.testing.assert_allclose(value, f(X), rtol=1e-13)
-    np.testing.assert_allclose(grad, numerical_grad(f, (X,), 0), rtol=1e-6, atol=1e-8)
-
-
-def _aug_at_masks(x):
-    y = x * 1.0
-    v = y[1:]                               # a view: sees the writes
-    y[x > 0.5] *= 3.0                       # a scalar
-    y[x < 0.8] += x[0]                      # a traced scalar
-    return np.sum(y * np.cos(np.arange(6.0))) + np.sum(v ** 2)
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_augmented_writes_at_traced_masks(mode):
-    value, grad = ad.value_and_grad(_aug_at_masks, mode=mode)(X)
-    np.testing.assert_allclose(value, _aug_at_masks(X), rtol=1e-13)
-    np.testing.assert_allclose(grad, numerical_grad(_aug_at_masks, (X,), 0), rtol=1e-6,
-                               atol=1e-8)
 
 
 @pytest.mark.parametrize("mode", MODES)
