@@ -60,18 +60,23 @@ def convolve_kernel(L, eqn, outs):
     for_range(b, int(np.prod(lead, dtype=np.int64)), one, name="cv.batch")
 
 
+def _operands(eqn, out):
+    """(a, v, lo, n, m, size, zero, is_float): the inputs, the window's start, the lengths of
+    a, v and the output, and the element type's zero."""
+    a, v = eqn.inputs
+    zero = const(a.dtype, 0)
+    return (a, v, eqn.params["lo"], a.shape[-1], v.shape[-1], out.shape[-1], zero,
+            is_float_type(zero.type))
+
+
 def _convolve_short(L, eqn, out, pre):
     """out[pre] for a kernel of at most SHORT_TAPS taps: its taps in registers, a read in
     place (no scratch copies), and each output's terms unrolled. The outputs whose overlap is
     the whole kernel are one loop over t (independent iterations reading a[i - k] for
     consecutive i, which LLVM vectorizes across outputs, each sum kept in tap order); the
     few at the edges (at most m - 1 on each side) have their overlaps fixed at compile time."""
-    a, v = eqn.inputs
-    lo = eqn.params["lo"]
-    n, m, size = a.shape[-1], v.shape[-1], out.shape[-1]
+    a, v, lo, n, m, size, zero, fl = _operands(eqn, out)
     b = L.builder
-    zero = const(a.dtype, 0)
-    fl = is_float_type(zero.type)
     taps = [L.load(v, Index(v.shape, dims=pre + [i64(k)])) for k in range(m)]
 
     def output(t, i, ks):
@@ -100,12 +105,8 @@ def _convolve_few(L, eqn, out, pre, accs):
     accumulator (reassociated, so LLVM vectorizes each), a and v read in place (no scratch
     copies); the few edge terms before and after it (fixed at compile time) as straight-line
     code."""
-    a, v = eqn.inputs
-    lo = eqn.params["lo"]
-    n, m, size = a.shape[-1], v.shape[-1], out.shape[-1]
+    a, v, lo, n, m, size, zero, fl = _operands(eqn, out)
     b = L.builder
-    zero = const(a.dtype, 0)
-    fl = is_float_type(zero.type)
     spans = [(max(0, lo + t - m + 1), min(n, lo + t + 1)) for t in range(size)]
     c0, c1 = max(s[0] for s in spans), min(s[1] for s in spans)
     c1 = max(c0, c1)
@@ -134,12 +135,8 @@ def _convolve_few(L, eqn, out, pre, accs):
 
 def _convolve_one(L, eqn, out, pre, fa, rv, accs):
     """out[pre] from the contiguous a and reversed v."""
-    a, v = eqn.inputs
-    lo = eqn.params["lo"]
-    n, m = a.shape[-1], v.shape[-1]
+    a, v, lo, n, m, size, zero, fl = _operands(eqn, out)
     b = L.builder
-    zero = const(a.dtype, 0)
-    fl = is_float_type(zero.type)
 
     def smax(x, y):
         return b.select(b.icmp_signed(">", x, y), x, y)
@@ -201,7 +198,6 @@ def _convolve_one(L, eqn, out, pre, fa, rv, accs):
         for q in range(BLOCK):
             add_few(q, bs[q][2], c1, bs[q][1], q)
             finish(ts[q], q)
-    size = out.shape[-1]
     k0, k1 = _blocks(lo, size, n, m)
     for_span(b, i64(k0), i64(k1), block, "cv.blk")
     # the other outputs one by one: t in [0, k0 BLOCK) and [k1 BLOCK, size), one loop
