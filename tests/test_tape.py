@@ -437,18 +437,20 @@ def test_inplace_rewiring_keeps_a_topological_order():
     # order is then not topological, and backward must still reach every contribution once.
     # b = 3 (x * 1) was recorded before the write, so its cotangent goes to a's old history
     # (PyTorch's edges are fixed when a node is recorded): b + a = 3x + (x + y).
+    earlier = set(tape._REWIRED)   # rewired nodes other tests' objects still hold
     x = tensor(2.0, requires_grad=True)
     y = tensor(5.0, requires_grad=True)
     a = x * 1
     b = a * 3
     a += y
+    assert tape._REWIRED - earlier
     (b + a).backward()
     assert (x.grad.item(), y.grad.item()) == (4.0, 1.0)   # (was (4, 4): b's gradient reached y)
     del a, b
-    # once those nodes are gone the creation-order walk is used again (collected first: an
-    # earlier test's garbage cycle may still hold a rewired node of its own)
+    # once those nodes are gone they leave the set (the creation-order walk is used again
+    # when no other rewired node is alive)
     gc.collect()
-    assert not tape._REWIRED
+    assert not tape._REWIRED - earlier
     x.grad = None
     ((x * x) * x).backward()
     assert x.grad.item() == 12.0
