@@ -706,3 +706,29 @@ def test_the_conversion_cache_does_not_keep_functions_alive(mode):
     del f
     gc.collect()
     assert alive() is None and big() is None
+
+
+def _not_convertible(out, v):
+    try:                               # `try` is not rewritten: this helper runs as written
+        out[0] = v[0] * 2.0
+    finally:
+        pass
+    return out
+
+
+@pytest.mark.parametrize("mode", ["compiled", "tape"])
+def test_a_helper_that_is_not_converted_does_not_keep_the_call_alive(mode):
+    # the cache keeps why a helper was not converted; with the exception's traceback it kept
+    # the frames of the first call, and their arguments (traced values, a tape graph)
+    import gc
+    from autodiff_jit import tape
+    earlier = set(tape._REWIRED)
+
+    def f(x):
+        return np.sum(_not_convertible(x * 1.0, x))
+    np.testing.assert_allclose(ad.grad(f, mode=mode)(np.array([1.0, 2.0])), [2.0, 1.0])
+    gc.collect()
+    assert not tape._REWIRED - earlier
+    from autodiff_jit.convert import core
+    for why in core._CODE_CACHE.values():
+        assert not isinstance(why, Exception) or why.__traceback__ is None

@@ -67,7 +67,9 @@ def converted(f, writes_only: bool = False):
         try:
             code = _convert_code(f, writes_only)
         except Unsupported as exc:
-            code = exc
+            # kept without its traceback: its frames hold the call's arguments (traced
+            # values, tape Tensors and their graphs), which the cache would keep forever
+            code = Unsupported(exc.construct, exc.lineno)
         _CODE_CACHE[key] = code
     # the cached value must not refer to f, or f (and what its closure holds: arrays, tape
     # Tensors and their graphs) would never be freed: a weak key whose value holds the key
