@@ -278,6 +278,7 @@ def convert_writes_def(fn: ast.FunctionDef, user_callee) -> ast.FunctionDef:
     """Only the write rewrite (Writes), on a copy of `fn`: what tape mode runs.
     `user_callee(name)`: whether a global or closure name is one of the user's functions."""
     fn = copy.deepcopy(fn)
+    check_supported(fn)   # the same constructs as the full rewrite (super(), global, ...)
     fn.decorator_list = []
     fn.body = [Writes(bound_names(fn), user_callee).visit(s) for s in fn.body]
     return ast.fix_missing_locations(fn)
