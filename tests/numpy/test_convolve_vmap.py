@@ -10,23 +10,10 @@ import pytest
 
 import autodiff_jit as ad
 from autodiff_jit.vmap import fallback_primitives
+from test_convolve import CONV_MODES, MODES, _bound, _fns
 
-MODES = ("compiled", "interpret", "tape")
-CONV_MODES = ("full", "same", "valid")
 B = 3
 _r = np.random.default_rng(7)
-
-
-def _fns(mode):
-    return {"convolve": lambda a, v: np.convolve(a, v, mode),
-            "convolve_swapped": lambda a, v: np.convolve(v, a, mode),
-            "correlate": lambda a, v: np.correlate(a, v, mode),
-            "correlate_swapped": lambda a, v: np.correlate(v, a, mode)}
-
-
-def _bound(f, a, v):
-    """Each output sums at most min(n, m) products: error <= k eps sum |a_j v_k|."""
-    return 2 * min(a.size, v.size) * np.finfo(a.dtype).eps * f(np.abs(a), np.abs(v))
 
 
 def _no_fallback(call):
@@ -60,7 +47,7 @@ def test_vmap_as_a_loop_of_numpy(axes, sa, sv, conv_mode, mode):
             ai, vi = _example(a, axes[0], i), _example(v, axes[1], i)
             want = f(ai, vi)
             assert got[i].shape == want.shape, name
-            assert (np.abs(got[i] - want) <= _bound(f, ai, vi)).all(), (name, i)
+            assert (np.abs(got[i] - want) <= _bound(f, ai, vi, ai.dtype)).all(), (name, i)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.int64])
@@ -75,7 +62,7 @@ def test_vmap_dtypes_and_out_axes(dtype):
             np.testing.assert_array_equal(got[:, i], want)
         else:
             same = lambda a, v: np.convolve(a, v, "same")
-            assert (np.abs(got[:, i] - want) <= _bound(same, a[i], v[i])).all()
+            assert (np.abs(got[:, i] - want) <= _bound(same, a[i], v[i], a.dtype)).all()
 
 
 def test_vmap_of_vmap():
