@@ -21,6 +21,7 @@ import threading
 import numpy as np
 
 from ..errors import ArrayConversion, TracingError
+from ..numpy.indexing import count_free_shape
 from ..primitives import shape as S
 from ..trace import Tracer
 
@@ -178,10 +179,8 @@ def _aug_at_traced_mask(target, mask, op, value):
     is the same as combining everywhere and keeping the combined values where the mask is
     True. The in-place op keeps numpy's casting check; the write through `...` keeps views."""
     rest = target.shape[mask.ndim:]
-    vshape = np.shape(value)
-    if len(vshape) == len(rest) + 1 and vshape[:1] == (1,):
-        vshape = vshape[1:]
-    if len(vshape) > len(rest) or any(v not in (1, r) for v, r in zip(vshape[::-1], rest[::-1])):
+    vshape = count_free_shape(np.shape(value), rest)
+    if vshape is None:
         raise NotImplementedError(
             f"y[mask] {op} v with a traced mask needs a v that does not depend on how many "
             f"elements the mask selects: a scalar, or one value per selected element of shape "

@@ -278,6 +278,17 @@ def _setitem_traced(x, key, value):
     return E.select(mask, value, x)
 
 
+def count_free_shape(vshape, rest):
+    """The shape a value written at a boolean mask's selected elements (each of shape `rest`)
+    has once its leading length-1 axis is dropped, when it does not depend on how many the
+    mask selects (broadcasting against `rest` alone); None when it does."""
+    if len(vshape) == len(rest) + 1 and vshape[0] == 1:
+        vshape = vshape[1:]
+    if len(vshape) > len(rest) or any(v not in (1, r) for v, r in zip(vshape[::-1], rest[::-1])):
+        return None
+    return tuple(vshape)
+
+
 def _setitem_traced_mask(x, mask, value):
     """x[mask] = v for a traced boolean mask over x's leading axes: how many elements the
     mask selects is not known, but a v that does not depend on it (a scalar, or one value for
@@ -292,19 +303,15 @@ def _setitem_traced_mask(x, mask, value):
                          f"{len(mshape)} were indexed")
     rest = shape[len(mshape):]
     value = E.cast(asvalue(value), _dtype(x))
-    vshape = _shape(value)
-    if len(vshape) == len(rest) + 1 and vshape[0] == 1:
-        value, vshape = S.reshape(value, vshape[1:]), vshape[1:]
-    try:
-        fits = len(vshape) <= len(rest) and np.broadcast_shapes(vshape, rest) == rest
-    except ValueError:
-        fits = False
-    if not fits:
+    vshape = count_free_shape(_shape(value), rest)
+    if vshape is None:
         raise NotImplementedError(
             f"x[mask] = v with a traced mask needs a v that does not depend on how many "
             f"elements the mask selects: a scalar, or one value per selected element of shape "
-            f"{rest} (got shape {vshape}); otherwise build the result with "
+            f"{rest} (got shape {_shape(value)}); otherwise build the result with "
             f"np.where(mask, v, x)")
+    if vshape != _shape(value):
+        value = S.reshape(value, vshape)
     value = broadcast_to(value, rest)
     return E.select(S.reshape(mask, mshape + (1,) * len(rest)), value, x)
 
