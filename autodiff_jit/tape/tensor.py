@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import operator
 import weakref
+import warnings
 
 import numpy as np
 
@@ -208,6 +209,8 @@ def _writable(t) -> np.ndarray:
     return d
 
 
+_FLOAT_WARNING = ("Converting a tensor with requires_grad=True to a scalar may lead to unexpected "
+                  "behavior.\nConsider using tensor.detach() first.")
 _NUMPY_MSG = "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
 
 
@@ -328,6 +331,8 @@ class Tensor(GraphTensor, ArrayOps):
 
     def __float__(self):
         _strict_number(self, "float()")
+        if self.requires_grad:  # torch's warning: float() (and numpy's `y[0] = t`) detaches
+            warnings.warn(_FLOAT_WARNING, UserWarning, stacklevel=2)
         return float(self.item())
 
     def __int__(self):

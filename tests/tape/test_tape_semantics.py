@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -59,9 +60,20 @@ def test_tape_grad_builds_lists_of_tensors(f, want):
 
 
 def test_number_conversions_outside_a_tape_grad_follow_torch():
-    # torch: float(t), t.tolist(), t.item() of a grad-requiring tensor return values
+    # torch: float(t), t.tolist(), t.item() of a grad-requiring tensor return values; float()
+    # (which math.exp and numpy's `y[0] = t` call) warns, as torch does, that the value detaches
     x = t64(2.5)
-    assert float(x) == 2.5 and x.item() == 2.5 and math.exp(x) == math.exp(2.5)
+    with pytest.warns(UserWarning, match="requires_grad=True to a scalar"):
+        assert float(x) == 2.5
+    with pytest.warns(UserWarning, match="Consider using tensor.detach"):
+        assert math.exp(x) == math.exp(2.5)
+    with pytest.warns(UserWarning, match="requires_grad=True to a scalar"):
+        y = np.zeros(2)
+        y[0] = x
+    assert y[0] == 2.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert x.item() == 2.5 and float(x.detach()) == 2.5
     assert t64([1.0, 2.0]).tolist() == [1.0, 2.0]
     # .item() stays available inside a tape grad: value-dependent control flow
     g = ad.grad(lambda v: v * 2 if v.item() > 0 else v * 3, mode="tape")(1.5)
