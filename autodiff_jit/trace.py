@@ -382,9 +382,10 @@ class Tracer(ArrayOps):
             if not writeable:
                 raise ValueError("assignment destination is read-only")
             if any(isinstance(k, Tracer) for k in (key if isinstance(key, tuple) else (key,))):
-                raise NotImplementedError("x[key] = v with a traced index is not supported; "
-                                          "build the result with np.where(mask, v, x) instead")
-            new = setitem_positions(target, positions[key], value)
+                # a traced key: the view's new value, written back over the whole view
+                new = setitem_positions(target, positions, setitem(self, key, value))
+            else:
+                new = setitem_positions(target, positions[key], value)
         if not isinstance(new, Tracer) or new._adj_context is not target._adj_context:
             raise TracingError("x[key] = v: the new value belongs to another trace")
         target._own_ir = new._ir

@@ -164,15 +164,15 @@ def test_unsupported_ufunc_and_method(mode):
         ad.grad(lambda x: np.power.reduce(x), mode=mode)(np.ones(2))
 
 
-def test_inplace_assignment_with_traced_index_is_rejected(mode):
-    # x[0] = v and x[traced_int] = v are supported (tests/test_setitem.py); an index array
-    # computed from traced values is not
+def test_inplace_assignment_with_a_traced_index_array(mode):
+    # x[0] = v, x[traced_int] = v and x[traced_index_array] = v are all supported (a scatter;
+    # tests/numpy/test_setitem_traced_index.py); the overwritten elements get no gradient
     def f(x):
-        x[0] = 1.0                       # fine: the overwritten element gets no gradient
-        x[np.stack([np.argmax(x), np.argmin(x)])] = 0.0   # traced index array
-        return np.sum(x)
-    with pytest.raises(NotImplementedError, match=r"traced index.*np\.where"):
-        ad.grad(f, mode=mode)(np.ones(2))
+        x[0] = 1.0
+        x[np.stack([np.argmax(x), np.argmin(x)])] = 0.0
+        return np.sum(x * np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(ad.grad(f, mode=mode)(np.array([1.0, 5.0, 4.0])),
+                                  [0.0, 0.0, 3.0])
     g = ad.grad(lambda x: np.sum(_set_first(x) * 3.0), mode=mode)(np.ones(2))
     np.testing.assert_array_equal(g, [0.0, 3.0])
 

@@ -159,6 +159,9 @@ CASES["take_runs_add"] = [([n(8, 5)], {"runs": _RUNS, "in_shape": (4, 4)}),
                           ([n(3, 11)], {"runs": _MANY, "in_shape": (3, 4)})]
 _IDX = np.array([[0, 2], [2, 2]])
 CASES["take"] = [([n(3, 4), _IDX], {"axis": 1}), ([n(3, 4), np.array([2, 0, 2, 2, 1])], {"axis": 0})]
+# scatter(x, idx, upd): repeated indices (4 and 0/-6 twice: only the last update counts) and none
+CASES["scatter"] = [([n(6), np.array([4, 0, 4, -6, 2]), n(5)], {}),
+                    ([n(4), np.zeros(0, np.int64), n(0)], {})]
 CASES["take_add"] = [([n(3, 2, 2), _IDX], {"axis": 1, "size": 4}),
                      ([n(5, 4), np.array([2, 0, 2, 2, 1])], {"axis": 0, "size": 3})]
 CASES["convolve"] = [([n(6), n(4)], {"lo": 0, "size": 9}), ([n(3), n(5)], {"lo": -2, "size": 11}),

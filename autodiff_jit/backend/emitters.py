@@ -858,6 +858,23 @@ def _take_add_kernel(L, eqn, outs):
     loop_nest(b, g.shape, body)
 
 
+def _scatter_kernel(L, eqn, outs):
+    # out = x, then out[idx[k]] = upd[k] in order (a repeated index keeps its last update)
+    out = outs[0]
+    x, idx, upd = eqn.inputs
+    b = L.builder
+    L.iterate(out.shape, lambda index: out.store(b, index, L.load(x, index)), True)
+    n = out.shape[0]
+    if n == 0:
+        return
+
+    def body(k):
+        j = L.load(idx, Index(idx.shape, dims=[k]))
+        j = _gather_index(L, idx, j, n)
+        out.store(b, Index(out.shape, dims=[j]), L.load(upd, Index(upd.shape, dims=[k])))
+    for_range(b, idx.shape[0], body, name="scatter")
+
+
 def _call_kernel(L, eqn, outs):
     raise NotImplementedError("custom_vjp_call is inlined before lowering "
                               "(passes.inline.inline_calls)")
@@ -891,6 +908,7 @@ def _build_table():
     t["take_runs"] = Emitter(None, _take_runs_kernel, "opaque")
     t["take_runs_add"] = Emitter(None, _take_runs_add_kernel, "opaque")
     t["take_add"] = Emitter(None, _take_add_kernel, "opaque")
+    t["scatter"] = Emitter(None, _scatter_kernel, "opaque")
     t["custom_vjp_call"] = Emitter(None, _call_kernel, "call")
     return t
 

@@ -32,8 +32,6 @@ REFUSALS = [
     ("np.asarray_chkfinite(traced)", "the check needs the values; use np.asarray"),
     ("np.bincount(traced_ints)", "its length depends on the values; constant bins with "
      "traced weights are supported"),
-    ("x[traced_index_array] = v", "use `np.where(mask, v, x)` or np.put_along_axis with "
-     "constant indices"),
     ("np.pad modes linear_ramp, maximum, mean, median, minimum, callables", "not index "
      "maps; pad with a supported mode and combine"),
     ("float16 arrays", "numpy computes each float16 operation in float32 and rounds its "
@@ -112,7 +110,7 @@ def render() -> str:
         "",
         "Also `autodiff_jit.numpy.array` / `asarray` (lists of traced values, below), operators "
         "`+ - * / // % ** @ divmod() < <= > >= == != & | ^ ~` (the bitwise ones on booleans), "
-        "indexing (`x[key]`, `x[key] = v` with constant keys or traced integer scalars) and "
+        "indexing (`x[key]`, `x[key] = v` with constant keys, traced integer scalars or arrays, or a traced mask) and "
         "the ndarray methods and attributes sharing the functions' declarations (`.sum .mean "
         ".var .std .max .min .prod .argmax .argmin .cumsum .cumprod .any .all .round .trace "
         ".diagonal .repeat .take .sort .argsort .dot .clip .squeeze .swapaxes .ravel .flatten "

@@ -244,29 +244,22 @@ def setitem_positions(x, positions, value):
 # x[i] = v with traced integer indices: a mask compares each axis' position to the index
 
 def _setitem_traced(x, key, value):
-    """x[key] = v where key holds traced integer scalars (plus ints and full slices), or is
-    one traced boolean mask."""
+    """x[key] = v where key holds traced values: one traced boolean mask, traced integer
+    scalars with ints and full slices (a mask compares each axis' position to the index:
+    elementwise work that fuses), or any other key with traced index arrays (a scatter)."""
     mask = key[0] if isinstance(key, tuple) and len(key) == 1 else key
     if _is_traced(mask) and _dtype(mask) == np.bool_:
         return _setitem_traced_mask(x, mask, value)
     shape = _shape(x)
     items = _expand_key(key, len(shape))
-    if len(items) != len(shape) or any(k is None for k in items):
-        raise NotImplementedError("x[key] = v with a traced index supports integer scalars "
-                                  "and ':' per axis; for other keys build the result with "
-                                  "np.where(mask, v, x)")
+    if len(items) != len(shape) or any(not _is_scalar_item(k, d) for k, d in zip(items, shape)):
+        return _setitem_scatter(x, key, value)
     mask = np.True_
     kept = []
     for axis, (k, d) in enumerate(zip(items, shape)):
         if isinstance(k, slice):
-            if k.indices(d) != (0, d, 1):
-                raise NotImplementedError("x[key] = v with a traced index: other axes may only "
-                                          "take ':' or an integer")
             kept.append(d)
             continue
-        if _is_traced(k) and _shape(k) != ():
-            raise NotImplementedError("x[idx] = v with a traced index array is not supported; "
-                                      "use np.where(mask, v, x) or np.put_along_axis")
         at = np.arange(d).reshape((d,) + (1,) * (len(shape) - axis - 1))
         mask = UFUNCS[np.logical_and](mask, UFUNCS[np.equal](at, _index_array(k, d, axis,
                                                                               wrapped=True)))
@@ -276,6 +269,34 @@ def _setitem_traced(x, key, value):
     value = broadcast_to(value, region)
     value = S.reshape(value, tuple(1 if d is None else d for d in kept))
     return E.select(mask, value, x)
+
+
+def _is_scalar_item(k, d) -> bool:
+    """An integer, a traced integer scalar, or a full slice: what the mask path handles."""
+    if isinstance(k, slice):
+        return k.indices(d) == (0, d, 1)
+    if k is None or isinstance(k, np.ndarray):
+        return False
+    return _shape(k) == () if _is_traced(k) else isinstance(k, (int, np.integer))
+
+
+def _setitem_scatter(x, key, value):
+    """x[key] = v with traced index arrays: numpy's getitem rules pick the written positions
+    (the same key applied to x's flat positions, bounds checked when the code runs), and a
+    scatter writes the values there in numpy's order, a repeated position keeping its last."""
+    shape = _shape(x)
+    size = aval_of(x).size
+    only = key[0] if isinstance(key, tuple) and len(key) == 1 else key
+    if len(shape) == 1 and _is_traced(only) and _dtype(only).kind in "iu":
+        # the index is the position: the scatter wraps negative entries and checks the rest
+        positions = E.cast(only, np.int64)
+    else:
+        positions = getitem(np.arange(size, dtype=np.int64).reshape(shape), key)
+    pshape = _shape(positions)
+    value = broadcast_to(E.cast(asvalue(value), _dtype(x)), pshape)
+    if int(np.prod(pshape, dtype=np.int64)) == 0:
+        return x
+    return S.reshape(I.scatter(ravel(x), ravel(positions), ravel(value)), shape)
 
 
 def count_free_shape(vshape, rest):
@@ -350,13 +371,19 @@ def gather_along_axis(arr, indices, axis):
 @implements(np.put_along_axis)
 def put_along_axis(arr, indices, values, axis):
     """In place, as numpy: `arr` (a traced value) is rebound to the updated array."""
-    if not _is_traced(arr) or _is_traced(indices):
-        raise NotImplementedError("np.put_along_axis needs a traced array and constant indices "
-                                  "(with traced indices, build the result with np.where)")
+    if not _is_traced(arr):
+        raise NotImplementedError("np.put_along_axis writes into its first argument, which is a "
+                                  "numpy array here: a traced value cannot be stored in it; "
+                                  "build the result instead (np.where(mask, v, a))")
     shape = _shape(arr)
     pos = np.arange(aval_of(arr).size).reshape(shape)
     if axis is None:
         pos, axis = pos.ravel(), 0
+    if _is_traced(indices):  # the positions are traced: scatter, then rebind arr to the result
+        targets = take_along_axis(pos, indices, axis)
+        value = broadcast_to(E.cast(asvalue(values), _dtype(arr)), _shape(targets))
+        arr[...] = S.reshape(I.scatter(ravel(arr), ravel(targets), ravel(value)), shape)
+        return
     targets = np.take_along_axis(pos, np.asarray(indices), axis)
     arr[np.unravel_index(targets, shape)] = broadcast_to(asvalue(values), targets.shape)
 
@@ -397,8 +424,11 @@ def _write_flat(a, flat_positions, values):
 
 @implements(np.put)
 def put(a, ind, v, mode="raise"):
-    """In place, as numpy: a.flat[ind] = v (v repeated as needed), constant indices."""
-    size = _written("np.put", a, ind)
+    """In place, as numpy: a.flat[ind] = v (v repeated as needed)."""
+    size = _written("np.put", a, False)
+    if _is_traced(ind):
+        _put_traced(a, ind, v, mode, size)
+        return
     ind = np.asarray(ind, np.int64).ravel()
     if mode == "raise":
         bad = ind[(ind >= size) | (ind < -size)]
@@ -410,6 +440,29 @@ def put(a, ind, v, mode="raise"):
         raise ValueError(f"clipmode not understood: {mode!r} (use 'raise', 'wrap' or 'clip')")
     if ind.size and aval_of(asvalue(v)).size:
         _write_flat(a, ind % size, _cycled(v, ind.size))
+
+
+def _put_traced(a, ind, v, mode, size):
+    """np.put with traced indices: the positions are computed (mode 'raise' checks them when
+    the code runs, as a gather does), and a scatter writes v there in order."""
+    ind = ravel(asvalue(ind))
+    if _dtype(ind).kind not in "iu":
+        raise TypeError(f"Cannot cast array data from dtype('{np.dtype(_dtype(ind))}') to "
+                        f"dtype('int64') according to the rule 'safe'")
+    n = _shape(ind)[0]
+    if not n or not aval_of(asvalue(v)).size:
+        return
+    ind = E.cast(ind, np.int64)
+    if mode == "raise":
+        ind = getitem(np.arange(size, dtype=np.int64), ind)
+    elif mode == "clip":
+        ind = UFUNCS[np.minimum](UFUNCS[np.maximum](ind, np.int64(0)), np.int64(size - 1))
+    elif mode == "wrap":
+        ind = UFUNCS[np.remainder](ind, np.int64(size))
+    else:
+        raise ValueError(f"clipmode not understood: {mode!r} (use 'raise', 'wrap' or 'clip')")
+    values = E.cast(ravel(asvalue(_cycled(v, n))), _dtype(a))
+    a[...] = S.reshape(I.scatter(ravel(a), ind, values), _shape(a))
 
 
 @implements(np.place)
@@ -425,8 +478,16 @@ def place(arr, mask, vals):
 
 @implements(np.putmask)
 def putmask(a, mask, values):
-    """In place, as numpy: a.flat[i] = values.flat[i % values.size] where the mask is True."""
-    size = _written("np.putmask", a, mask)
+    """In place, as numpy: a.flat[i] = values.flat[i % values.size] where the mask is True
+    (a traced mask selects, position by position: no count of True entries is needed)."""
+    size = _written("np.putmask", a, False)
+    if _is_traced(mask):
+        if _dtype(mask) != np.bool_ or _shape(mask) != _shape(a):
+            raise ValueError("putmask: mask and data must be the same size")
+        if aval_of(asvalue(values)).size:
+            vals = S.reshape(E.cast(asvalue(_cycled(values, size)), _dtype(a)), _shape(a))
+            a[...] = E.select(mask, vals, a)
+        return
     mask = np.asarray(mask, bool)
     if mask.shape != _shape(a):
         raise ValueError("putmask: mask and data must be the same size")

@@ -10,7 +10,7 @@ import numpy as np
 from .core import aval_of, bind
 from . import elementwise as E
 from .broadcast import broadcast_to_p, reshape_p
-from .indexing import take_add_p, take_p
+from .indexing import scatter_p, take_add_p, take_p
 from .shape import broadcast_to, moveaxis, reshape, transpose
 
 
@@ -80,7 +80,23 @@ def _take_add_batch(prim, axis_size, vals, dims, **params):
     return moveaxis(out, 1, 1 + axis), 0
 
 
+def _scatter_batch(prim, axis_size, vals, dims):
+    # the examples' flat arrays laid end to end, each example's indices offset to its own
+    (x, idx, upd), (dx, di, du) = vals, dims
+
+    def batched(v, d):
+        return moveaxis(v, d, 0) if d is not None else \
+            broadcast_to(v, (axis_size,) + aval_of(v).shape)
+    x, idx, upd = batched(x, dx), batched(idx, di), batched(upd, du)
+    n, k = aval_of(x).shape[1], aval_of(idx).shape[1]
+    out = bind(scatter_p, reshape(x, (axis_size * n,)),
+               reshape(_lane_offsets(idx, axis_size, n), (axis_size * k,)),
+               reshape(upd, (axis_size * k,)))
+    return reshape(out, (axis_size, n)), 0
+
+
 reshape_p.batch = _reshape_batch
 broadcast_to_p.batch = _broadcast_batch
 take_p.batch = _take_batch
 take_add_p.batch = _take_add_batch
+scatter_p.batch = _scatter_batch

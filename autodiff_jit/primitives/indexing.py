@@ -136,6 +136,58 @@ take_add_p = register(Primitive(
     torch_name="IndexPutBackward0", family="index"))
 
 
+def _scatter_rule(x, idx, upd):
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"scatter: indices must be integers, got {idx.dtype}")
+    if x.ndim != 1 or idx.ndim != 1 or upd.shape != idx.shape:
+        raise ValueError(f"scatter: a flat array, flat indices and one update per index "
+                         f"expected, got {x.shape}, {idx.shape}, {upd.shape}")
+    if upd.dtype != x.dtype:
+        raise TypeError(f"scatter: updates of {upd.dtype} into {x.dtype}")
+    return AVal(x.shape, x.dtype)
+
+
+def _scatter_impl(x, idx, upd):
+    out = np.array(x)  # a copy: the primitive is pure
+    out[np.asarray(idx)] = upd  # numpy: a repeated index keeps its last update
+    return out
+
+
+def _scatter_vjp(g, out, x, idx, upd):
+    # x's entries that an update overwrote get no gradient; an update gets its target's
+    # gradient when it is the last update to that target (numpy's, and scatter's, winner):
+    # each target's winner is itself a scatter of the update numbers, and the targets then
+    # send their gradients to their winners (targets nobody wrote name -1, a spare last slot)
+    k = aval_of(idx).shape[0]
+    n = aval_of(x).shape[0]
+    dt = aval_of(g).dtype
+    dx = bind(scatter_p, g, idx, np.zeros(k, dt))
+    winner = bind(scatter_p, np.full(n, -1, np.int64), idx, np.arange(k, dtype=np.int64))
+    picked = bind(scatter_p, np.zeros(k + 1, dt), winner, g)
+    return dx, None, slice_along(picked, 0, 0, k)
+
+
+def _scatter_jvp(t, out, x, idx, upd):
+    tx, _, tu = t
+    if tx is None and tu is None:
+        return None
+    dt = aval_of(x).dtype
+    tx = np.zeros(aval_of(x).shape, dt) if tx is None else tx
+    tu = np.zeros(aval_of(upd).shape, dt) if tu is None else tu
+    return bind(scatter_p, tx, idx, tu)
+
+
+# x with x[idx[k]] = upd[k] for k in order (flat x, flat indices): numpy's `x[idx] = v` with
+# traced indices, a repeated index keeping its last update
+scatter_p = register(Primitive(
+    "scatter", _scatter_rule, _scatter_impl, vjp=_scatter_vjp, jvp=_scatter_jvp,
+    torch_name="IndexPutBackward0", family="index"))
+
+
+def scatter(x, idx, upd):
+    return bind(scatter_p, x, idx, upd)
+
+
 def _run_indices(runs):
     """Per axis, the source index of each output position: the runs (start, length, step) laid
     end to end."""
