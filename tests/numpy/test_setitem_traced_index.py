@@ -242,3 +242,68 @@ def test_jvp_and_second_order():
     np.testing.assert_allclose(tangent, (f(x + 1e-6 * t, i) - f(x - 1e-6 * t, i)) / 2e-6,
                                rtol=1e-6, atol=1e-8)
     check_grads(lambda v, i: np.sum(np.tanh(f(v, i)) ** 2), (x, i), modes=MODES, order=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# random keys: ints, slices (any step), None, ... and traced index arrays, broadcast values
+
+def _random_key(rng, shape):
+    items = []
+    for d in shape:
+        r = rng.random()
+        if r < 0.35:
+            size = tuple(int(s) for s in rng.integers(1, 4, size=int(rng.integers(1, 3))))
+            items.append(("array", rng.integers(-d, d, size=size)))
+        elif r < 0.55:
+            items.append(("value", int(rng.integers(-d, d))))
+        else:
+            items.append(("value", slice(int(rng.integers(-d, d)), int(rng.integers(-d - 1, d + 1)),
+                                         int(rng.choice([1, 2, -1, 3])))))
+        if rng.random() < 0.1:
+            items.append(("value", None))
+    if rng.random() < 0.3:
+        items = items[:int(rng.integers(0, len(shape)))] + [("value", Ellipsis)]
+    return items
+
+
+def _check_random_keys(seed, trials):
+    rng = np.random.default_rng(seed)
+    checked = 0
+    for _ in range(trials):
+        shape = tuple(int(s) for s in rng.integers(1, 5, size=int(rng.integers(1, 4))))
+        items = _random_key(rng, shape)
+        arrays = [v for kind, v in items if kind == "array"]
+        if not arrays:
+            continue
+
+        def key(traced):
+            it = iter(traced)
+            return tuple(next(it) if kind == "array" else v for kind, v in items)
+        x = rng.standard_normal(shape)
+        try:
+            selected = x[key(arrays)]
+        except IndexError:   # numpy refuses the key (arrays that do not broadcast)
+            continue
+        v = rng.standard_normal(selected.shape[int(rng.integers(0, selected.ndim + 1)):])
+
+        def f(x, v, *traced):
+            y = x * 1.0
+            y[key(traced)] = v * 2.0
+            return y
+        want = f(x, v, *arrays)
+        for mode in MODES:
+            got = _run(f, mode, x, v, *arrays)
+            assert got.shape == want.shape and np.array_equal(got, want), \
+                (mode, shape, items, v.shape)
+        checked += 1
+    assert checked >= trials // 4
+
+
+def test_random_keys_write_numpys_values():
+    _check_random_keys(seed=0, trials=24)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(1, 9))
+def test_many_random_keys_write_numpys_values(seed):
+    _check_random_keys(seed, trials=150)
