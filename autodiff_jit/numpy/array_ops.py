@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from builtins import type as builtins_type
+
 import numpy as np
 
 from ..primitives import aval_of
@@ -50,10 +52,63 @@ _UFUNC_DEFAULTS = {"out": lambda v: v is None, "where": lambda v: v is True,
                    "signature": lambda v: v is None}
 
 
-# numpy functions that return a view of their first argument when numpy can (the tracer asks
-# numpy, on a layout stand-in, whether this call is a view: see Tracer._track_view)
-VIEW_FUNCTIONS = {np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis, np.squeeze,
-                  np.expand_dims, np.atleast_1d, np.flip, np.broadcast_to}
+def _arg(args, kwargs, pos, name, default):
+    return args[pos] if len(args) > pos else kwargs.get(name, default)
+
+
+def _always(args, kwargs):
+    return True
+
+
+# numpy functions that answer with a view of an array argument (or the argument itself) when
+# numpy can, each with a guard: when it holds, numpy itself is asked, on layout stand-ins,
+# which outputs are views of which argument (Tracer._track_view), and writes through them
+# reach the argument as in numpy. Every other function gives new arrays (`_fresh`).
+# tests/test_view_functions.py asks numpy which of the supported functions share memory
+# with their argument, so a function missing here fails there.
+VIEW_FUNCTIONS = {f: _always for f in (
+    np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis, np.rollaxis, np.squeeze,
+    np.expand_dims, np.atleast_1d, np.atleast_2d, np.atleast_3d, np.flip, np.fliplr, np.flipud,
+    np.rot90, np.broadcast_to, np.broadcast_arrays, np.split, np.array_split, np.hsplit,
+    np.vsplit, np.dsplit, np.diagonal, np.diag, np.real, np.real_if_close)}
+for _module, _name in ((np, "unstack"), (np, "matrix_transpose"), (np, "permute_dims"),
+                       (np.linalg, "matrix_transpose"), (np.linalg, "diagonal")):
+    if hasattr(_module, _name):
+        VIEW_FUNCTIONS[getattr(_module, _name)] = _always
+VIEW_FUNCTIONS.update({
+    # the degenerate cases in which numpy hands back its argument
+    np.diff: lambda a, k: _arg(a, k, 1, "n", 1) == 0,
+    np.polyder: lambda a, k: _arg(a, k, 1, "m", 1) == 0,
+    np.polyint: lambda a, k: _arg(a, k, 1, "m", 1) == 0,
+    np.linalg.matrix_power: lambda a, k: _arg(a, k, 1, "n", None) == 1,
+    np.nan_to_num: lambda a, k: not _arg(a, k, 1, "copy", True),
+    # one operand: a permutation or a diagonal is a view (more operands compute)
+    np.einsum: lambda a, k: sum(hasattr(v, "shape") for v in a) == 1,
+})
+
+
+def _track_views(func, args, kwargs, result):
+    """`result` = func(*args, **kwargs) where numpy may answer with views of the array
+    arguments: each output that numpy makes a view of argument j (asked on layout stand-ins,
+    every other array argument a stand-in of its own) is tracked as a view of it."""
+    multi = isinstance(result, (tuple, list))
+    outs = list(result) if multi else [result]
+    for j, parent in enumerate(args):
+        if not isinstance(parent, ArrayOps):
+            continue
+        for i, out in enumerate(outs):
+            def np_op(a, i=i, j=j):
+                if isinstance(a, np.ndarray):  # the layout check: other arrays as stand-ins
+                    call_args = [a if k == j else np.empty(np.shape(v), np.uint8)
+                                 if isinstance(v, ArrayOps) else v for k, v in enumerate(args)]
+                else:
+                    call_args = [a if k == j else v for k, v in enumerate(args)]
+                r = func(*call_args, **kwargs)
+                return r[i] if multi else r
+            outs[i] = parent._track_view(out, np_op)
+    if not multi:
+        return outs[0]
+    return type(result)(outs)
 
 
 _NP_ASARRAY = np.asarray  # numpy's own (numpy/lists.py routes the attribute while tracing)
@@ -173,9 +228,9 @@ class ArrayOps:
                                       f"write it with supported numpy functions "
                                       f"(docs/numpy.md lists the supported ones)")
         result = call(fn, _np_name(func), args, kwargs)
-        if func in VIEW_FUNCTIONS and args and args[0] is self:
-            rest = args[1:]
-            return self._track_view(result, lambda a: func(a, *rest, **kwargs))
+        guard = VIEW_FUNCTIONS.get(func)
+        if guard is not None and guard(args, kwargs):
+            return _track_views(func, args, kwargs, _fresh(result, args))
         sharing = _SHARING.get(func)
         return result if sharing is not None and sharing(kwargs) else _fresh(result, args)
 
@@ -270,7 +325,9 @@ class ArrayOps:
     def all(self, *a, **k): return self._method(all_, "all", a, k)
     def round(self, *a, **k): return self._method(round_, "round", a, k)
     def trace(self, *a, **k): return self._method(trace, "trace", a, k)
-    def diagonal(self, *a, **k): return self._method(diagonal, "diagonal", a, k)
+    def diagonal(self, *a, **k):  # numpy: a read-only view
+        return self._track_view(self._method(diagonal, "diagonal", a, k),
+                                lambda v: v.diagonal(*a, **k))
     def repeat(self, *a, **k): return self._method(repeat, "repeat", a, k)
     def take(self, *a, **k): return self._method(take, "take", a, k)
     def argsort(self, *a, **k): return self._method(argsort, "argsort", a, k)
@@ -340,6 +397,17 @@ class ArrayOps:
 
     def ravel(self, order="C"):
         return self._track_view(ravel(self, order), lambda v: v.ravel(order))
+
+    def view(self, dtype=None, type=None):
+        """x.view(): the same values in a new array object sharing x's memory, as numpy."""
+        if isinstance(dtype, builtins_type) and issubclass(dtype, np.ndarray):
+            dtype, type = None, dtype
+        if type not in (None, np.ndarray) or dtype is not None and np.dtype(dtype) != self.dtype:
+            raise NotImplementedError(
+                "x.view(dtype) reinterprets the bytes of the values (and x.view(subclass) "
+                "changes the array type), which autodiff_jit does not model; to convert the "
+                "values use x.astype(dtype)")
+        return self._track_view(self._alias(), lambda v: v.view())
 
     def flatten(self, order="C"): return _fresh(ravel(self, order), (self,))
     def copy(self, order="C"): return _fresh(self, (self,))

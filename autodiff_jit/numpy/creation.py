@@ -116,8 +116,7 @@ def array(obj, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, like=N
 
 @implements()
 def asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
-    """np.asarray (also np.asanyarray, np.ascontiguousarray, np.asfortranarray while lists
-    are routed: their results differ only in layout or subclass)."""
+    """np.asarray (also np.asanyarray while lists are routed: it differs only in subclass)."""
     _refuse_like(like)
     if device not in (None, "cpu"):
         raise NotImplementedError("np.asarray(..., device=) is supported for 'cpu' only")
@@ -131,7 +130,27 @@ def asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
         v = E.cast(v, dtype)
     if v is a and copy and hasattr(v, "_alias"):
         v = v._alias()   # copy=True: a new array object, as numpy (y[k] = v leaves a alone)
+    elif v is a and order in ("C", "F") and hasattr(v, "_track_view"):
+        v = _layout_copy(v, lambda lay: np.asarray(lay, order=order))
     return v
+
+
+def _layout_copy(v, np_op):
+    """v itself where numpy's np_op hands back (a view of) the array, a copy where numpy
+    copies to change the layout: numpy decides, on v's layout stand-in."""
+    return v._track_view(v._alias(), np_op)
+
+
+def ascontiguousarray(a, dtype=None, *, like=None):
+    """np.ascontiguousarray while lists are routed: a copy unless a is C-contiguous."""
+    v = asarray(a, dtype, like=like)
+    return _layout_copy(v, np.ascontiguousarray) if v is a and hasattr(v, "_track_view") else v
+
+
+def asfortranarray(a, dtype=None, *, like=None):
+    """np.asfortranarray while lists are routed: a copy unless a is Fortran-contiguous."""
+    v = asarray(a, dtype, like=like)
+    return _layout_copy(v, np.asfortranarray) if v is a and hasattr(v, "_track_view") else v
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import ArrayConversion
 from ..primitives import elementwise as E
 from ._base import FUNCTIONS, UFUNCS, _dtype, _is_traced, _shape, asvalue, call, holds_traced
-from .creation import array, asarray, full, full_like
+from .creation import array, asarray, ascontiguousarray, asfortranarray, full, full_like
 from .shape import concatenate, reshape, transpose
 
 # the numpy functions routed: those whose array arguments users commonly write as lists.
@@ -296,7 +296,8 @@ def _replacements() -> dict:
     """(module, name) -> the routed attribute, for every numpy attribute that is routed."""
     out = {}
     for name, ours in (("array", array), ("asarray", asarray), ("asanyarray", asarray),
-                       ("ascontiguousarray", asarray), ("asfortranarray", asarray)):
+                       ("ascontiguousarray", ascontiguousarray),
+                       ("asfortranarray", asfortranarray)):
         out[(np, name)] = _routed(getattr(np, name), _calling(ours, f"np.{name}"))
     for mod in (np, np.linalg):
         prefix = mod.__name__.replace("numpy", "np") + "."

@@ -109,8 +109,9 @@ def broadcast_to(x, shape, subok=False):
 
 
 @implements(np.atleast_1d)
-def atleast_1d(x):
-    return reshape(x, (1,)) if len(_shape(x)) == 0 else x
+def atleast_1d(*arys):
+    out = [reshape(a, (1,)) if len(_shape(a)) == 0 else a for a in map(asvalue, arys)]
+    return out[0] if len(out) == 1 else tuple(out)
 
 
 def _common(values):

@@ -311,8 +311,12 @@ class Tensor(GraphTensor, ArrayOps):
         if self.requires_grad:
             raise TensorArrayConversionError(*_no_numpy("np.asarray / np.array of it").args)
         if dtype is not None and np.dtype(dtype) != self._data.dtype:
+            if copy is False:
+                raise ValueError("Unable to avoid copy while creating an array as requested.")
             return np.asarray(self._data.astype(dtype))
-        return _arr(self)
+        # numpy passes copy=True for np.array(t) and trusts the answer to be a copy: handing
+        # back the Tensor's own memory would let writes into the array change the Tensor
+        return np.array(_arr(self)) if copy else _arr(self)
 
     def numpy(self) -> np.ndarray:
         if self.requires_grad:
@@ -480,6 +484,7 @@ class Tensor(GraphTensor, ArrayOps):
 
     def _inplace(self, op, other, what):
         _grad_check(self, what)
+        self._check_writeable()
         o = _data_of(other)
         if _GRAD[0] and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
             # out-of-place on the graph, then this tensor takes over the result's history
@@ -538,6 +543,7 @@ class Tensor(GraphTensor, ArrayOps):
         """t[key] = v. On the graph (t or v requires grad) this records CopySlices: t's new
         value is v scattered into t's old value, and gradients flow to both, as in PyTorch."""
         _grad_check(self, "__setitem__")
+        self._check_writeable()
         key = tree.tree_map(_index_data, key) if isinstance(key, tuple) else _index_data(key)
         if _GRAD[0] and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
             res = record_as("CopySlices", _np_setitem, self._history(), key, value)
@@ -679,6 +685,29 @@ class Tensor(GraphTensor, ArrayOps):
                 views.append(weakref.ref(result))
         return result
 
+    def _check_writeable(self):
+        """numpy refuses a write into a read-only view (np.broadcast_to's, np.diagonal's):
+        follow the view chain from its root on an arange stand-in, as _write_back does."""
+        chain, t = [], self
+        while getattr(t, "_view", None) is not None:
+            chain.append(t)
+            t = t._view[0]
+        if not chain:
+            return
+        base = layout = np.arange(t._data.size, dtype=np.int64).reshape(np.shape(t._data))
+        for c in reversed(chain):
+            try:
+                lay = c._view[1](layout)
+                ok = isinstance(lay, np.ndarray) and np.may_share_memory(lay, base)
+            except Exception:  # noqa: BLE001 - numpy copies here: the copy is writeable
+                ok = False
+            if not ok:
+                base = layout = np.arange(c._data.size, dtype=np.int64).reshape(c._data.shape)
+            elif not lay.flags.writeable:
+                raise ValueError("assignment destination is read-only")
+            else:
+                layout = lay
+
     def _write_back(self):
         """After an in-place write into this Tensor: if it is a numpy view of another, write its
         new value into the root array at the positions it views (as numpy's shared memory)."""
@@ -786,7 +815,12 @@ class Tensor(GraphTensor, ArrayOps):
     def t(self): return self.T
     def matmul(self, o): return _matmul(self, o)
     def mm(self, o): return _matmul(self, o)
-    def view(self, *shape): return self.reshape(*shape)
+    def view(self, *shape, dtype=None):
+        """PyTorch's t.view(*shape) (a reshape); with no shape, numpy's x.view() (the same
+        values, sharing memory) or x.view(dtype) (refused, see ArrayOps.view)."""
+        if not shape or len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
+            return ArrayOps.view(self, *shape, dtype=dtype)
+        return self.reshape(*shape)
     def float(self): return self.astype(np.float32)
     def double(self): return self.astype(np.float64)
 

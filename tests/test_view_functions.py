@@ -1,0 +1,136 @@
+"""numpy's views, function by function: every supported numpy function is called by numpy on
+sample arguments, and wherever numpy answers with a view of the array (or the array itself),
+a write into that view must reach the array in every mode, as in numpy (and a write into a
+read-only view must raise numpy's ValueError). The list of such functions is numpy's answer,
+not ours: a function that numpy makes a view but that autodiff_jit treats as a copy (a
+silently wrong value after `v = f(x); v[0] = 1`) fails here. Functions that never share
+memory with their argument must give new arrays: `y = np.sort(x); y[0] = 1` leaves x alone
+(tests/test_fuzz_semantics.py covers those).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import autodiff_jit as ad
+from autodiff_jit.numpy import FUNCTIONS
+from autodiff_jit.numpy.array_ops import VIEW_FUNCTIONS
+
+MODES = ("compiled", "interpret", "tape")
+SHAPES = [(4,), (2, 4), (2, 2, 4), (4, 4)]
+# extra arguments after the array: axes, counts, shapes, a second array
+EXTRAS = [(), (0,), (1,), (2,), (-1,), (0, 1), (1, 0), (2, 1), ([1, 2],), ((1, 0),), (1, 2),
+          ((4,),), ((2, 2),), ((2, 4),), ((1, 2, 4),), (np.ones(4),)]
+SUBSCRIPTS = [("ij->ji",), ("ii->i",), ("i->i",), ("ijk->kji",)]   # np.einsum's
+
+
+def _sample(shape):
+    return np.arange(1.0, 1.0 + np.prod(shape)).reshape(shape)
+
+
+def _outputs(r):
+    return list(r) if isinstance(r, (list, tuple)) else [r]
+
+
+_EINSUM = np.einsum   # numpy's own (while a trace runs, np.einsum is routed: numpy/lists.py)
+
+
+def _args(func, x, extra):
+    return (extra[0], x) if func is _EINSUM else (x,) + extra   # einsum: subscripts first
+
+
+def _call(func, x, extra):
+    return func(*_args(func, x, extra))
+
+
+def _numpy_views():
+    """(func, shape, extra, which outputs are views of x) wherever numpy shares memory."""
+    found = []
+    for func in FUNCTIONS:
+        if isinstance(func, np.ufunc):
+            continue
+        for shape in SHAPES:
+            for extra in SUBSCRIPTS if func is _EINSUM else EXTRAS:
+                x = _sample(shape)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    try:
+                        outs = _outputs(_call(func, x, extra))
+                    except Exception:   # noqa: BLE001 - numpy refuses these arguments
+                        continue
+                shared = tuple(i for i, o in enumerate(outs)
+                               if isinstance(o, np.ndarray) and np.shares_memory(o, x))
+                if shared:
+                    found.append((func, shape, extra, shared))
+    return found
+
+
+VIEWS = _numpy_views()
+
+
+def _name(func):
+    return getattr(func, "__name__", str(func))
+
+
+def _writer(func, extra, shared):
+    """f(x): write into each view numpy makes of x, then into x; return x and the views."""
+    def f(x):
+        y = x * 1.0
+        outs = _outputs(_call(func, y, extra))
+        for k, i in enumerate(shared):
+            o = outs[i]
+            if o.size:
+                o[(0,) * o.ndim] = 100.0 + k
+        y[(-1,) * y.ndim] = -7.0
+        return [y * 1.0] + [outs[i] * 1.0 for i in shared]
+    return f
+
+
+def _run(f, mode, x):
+    if mode == "numpy":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return f(x.copy())
+    if mode == "tape":
+        return [np.asarray(v.detach().numpy()) for v in f(ad.as_tensor(x))]
+    return ad.jit(f, mode=mode)(x)
+
+
+def test_numpy_makes_views_of_these_functions():
+    # the sweep finds views (a sanity check of the sweep itself, so the test cannot pass empty)
+    names = {_name(f) for f, *_ in VIEWS}
+    assert {"reshape", "split", "atleast_2d", "diagonal", "real", "rot90"} <= names
+
+
+def test_every_function_numpy_answers_with_a_view_is_tracked():
+    missing = sorted({_name(f) for f, shape, extra, _ in VIEWS
+                      if f not in VIEW_FUNCTIONS or
+                      not VIEW_FUNCTIONS[f](_args(f, _sample(shape), extra), {})})
+    assert not missing, (f"numpy returns views from {missing}: add them to "
+                         f"numpy/array_ops.py VIEW_FUNCTIONS")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", VIEWS, ids=lambda c: f"{_name(c[0])}-{c[1]}-{c[2]}")
+def test_writes_through_views_reach_the_array(case, mode):
+    func, shape, extra, shared = case
+    f = _writer(func, extra, shared)
+    x = _sample(shape)
+    try:
+        want = _run(f, "numpy", x)
+    except ValueError as e:
+        assert "read-only" in str(e)
+        with pytest.raises(ValueError, match="read-only"):
+            _run(f, mode, x)
+        return
+    try:
+        got = _run(f, mode, x)
+    except (NotImplementedError, TypeError, ValueError) as e:   # refused: never a wrong value
+        if "read-only" in str(e):
+            raise
+        pytest.skip(f"refused: {type(e).__name__}: {e}")
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
