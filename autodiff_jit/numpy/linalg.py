@@ -16,7 +16,7 @@ from ..primitives import aval_of, decomp as D, linalg_solve as LS, shape as S
 from ..primitives import elementwise as E
 from ..primitives.matrix_ops import mT, mm
 from ._base import UFUNCS, _shape, asvalue, implements, normalize_axes
-from .indexing import getitem
+from ._gather import remap
 from .products import cross, matmul, outer, tensordot
 from .reductions import amax, amin, sum_
 from .ufuncs import multiply, stop_gradient
@@ -348,7 +348,8 @@ def lstsq(a, b, rcond=None):
     bb = _unsqueeze_last(b) if vector else b
     # x = pinv(a) b: the minimum-norm least-squares solution numpy's gelsd computes
     x = mm(D.pinv(a, rcond=float(rc)), bb)
-    rank = sum_(stop_gradient(s) > stop_gradient(amax(s)) * rc)
+    # numpy's rank is LAPACK's int: int32
+    rank = E.cast(sum_(stop_gradient(s) > stop_gradient(amax(s)) * rc), np.int32)
     if m > n:
         # numpy's residuals are those of a full-rank a (its shape cannot depend on values, so a
         # rank-deficient a also gets them here, where numpy returns an empty array)
@@ -555,20 +556,12 @@ def matrix_transpose(x, /):
 
 @implements(np.linalg.diagonal)
 def diagonal(x, /, *, offset=0):
-    """x[..., i, i + offset] as (..., k): mask the diagonal, sum each row, keep its rows."""
+    """x[..., i, i + offset] as (..., k): a gather of those positions, as numpy picks them
+    (exact: the dtype, inf and nan elsewhere, and -0.0 are kept)."""
     x = asvalue(x)
-    sh = _shape(x)
-    if len(sh) < 2:
+    if len(_shape(x)) < 2:
         raise ValueError("diag requires an array of at least two dimensions")
-    m, n = sh[-2:]
-    first = max(0, -offset)
-    k = max(0, min(m, n - offset) - first)
-    dt = aval_of(x).dtype
-    if k == 0:
-        return np.zeros(sh[:-2] + (0,), dt)
-    mask = np.eye(m, n, offset, dtype=dt if dt.kind == "f" else np.int64)
-    rows = sum_(multiply(x, mask), axis=-1)
-    return getitem(rows, (Ellipsis, slice(first, first + k)))
+    return remap(x, lambda p: np.linalg.diagonal(p, offset=offset))
 
 
 @implements(np.linalg.trace)

@@ -424,7 +424,12 @@ def trunc(x):
 
 @implements(np.fix, defaults_only=("out",))
 def fix(x, out=None):
-    return trunc(_float(x))
+    # the numpy in use decides: recent releases keep an integer or bool dtype (as np.trunc
+    # does), earlier ones return float64
+    return trunc(x if _FIX_KEEPS_INTEGERS else _float(x))
+
+
+_FIX_KEEPS_INTEGERS = np.fix(np.array([1])).dtype.kind == "i"
 
 
 @implements(np.round, np.around, defaults_only=("out",))

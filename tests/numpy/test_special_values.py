@@ -208,3 +208,37 @@ def test_nanvar_keeps_an_inf_minus_inf_nan(mode):
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             assert_same_values(ad.jit(f, mode=mode)(x), f(x), 3.0, mode)
+
+
+# ---------------------------------------------------------------------------------------------
+# diagonals pick elements: inf and nan elsewhere stay out, -0.0 and integer dtypes stay
+
+DIAGONALS = {
+    "np.linalg.diagonal": lambda x: np.linalg.diagonal(x),
+    "np.linalg.diagonal offset": lambda x: np.linalg.diagonal(x, offset=1),
+    "np.linalg.trace": lambda x: np.linalg.trace(x),
+    "np.diagonal": lambda x: np.diagonal(x),
+    "np.trace": lambda x: np.trace(x),
+    "np.fix": lambda x: np.fix(x),
+}
+
+
+@pytest.mark.parametrize("mode", MODES[:2])
+@pytest.mark.parametrize("name", sorted(DIAGONALS))
+def test_diagonals_keep_values_and_dtypes(name, mode):
+    f = DIAGONALS[name]
+    x = np.array([[-0.0, np.inf, 2.0], [np.nan, 1.5, -np.inf], [3.0, np.nan, -0.0]])
+    for a in (x, np.array([[1, -2, 3], [4, 5, -6], [7, 8, 9]], np.int32),
+              np.array([[True, False, True]] * 3)):
+        want, got = np.asarray(f(a)), np.asarray(ad.jit(f, mode=mode)(a))
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+        assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_lstsq_rank_is_numpys_int32():
+    a, b = np.arange(8.0).reshape(4, 2), np.ones(4)
+    want = np.linalg.lstsq(a, b)[2]
+    for mode in MODES[:2]:
+        got = ad.jit(lambda a, b: np.linalg.lstsq(a, b)[2], mode=mode)(a, b)
+        assert np.asarray(got).dtype == np.asarray(want).dtype and got == want
