@@ -6,8 +6,11 @@
   view equations that are stored use the generic `L.store_kernel`.
 
 Semantics follow each primitive's numpy implementation (see autodiff_jit/primitives).
-Floating-point flags: `contract` on +,-,* (lets LLVM form FMAs); `reassoc` only on the
-accumulator of inner-axis float sums/products so they vectorize (see docs/backend.md).
+Floating-point flags: none on elementwise +,-,* (each operation rounds once, as numpy's:
+a fused multiply-add would move a value by an ulp, enough to flip a comparison, a floor or a
+histogram bin); `contract` (FMA) only inside products' and convolutions' accumulations, and
+`reassoc` on the accumulator of inner-axis float sums/products so they vectorize (see
+docs/backend.md).
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ from . import mathlib
 from .kernels import F64, I1, I64, Index, const, for_range, i64, is_float_type, loop_nest, \
     reg_type
 
-FP = ("contract",)
+FP = ("contract",)       # accumulations of products (dot, convolve, cumprod's gradient)
+ELEMENTWISE = ()         # elementwise arithmetic: numpy's roundings, bit for bit
 RED = ("reassoc", "contract")
 
 
@@ -127,7 +131,7 @@ def _sign(b, v):
 
 def _mul(b, x, y):
     if is_float_type(x.type):
-        return b.fmul(x, y, flags=FP)
+        return b.fmul(x, y, flags=ELEMENTWISE)
     if x.type == I1:
         return b.and_(x, y)
     return b.mul(x, y)
@@ -234,9 +238,9 @@ def _binop(b, name, x, y):
     ty = x.type
     fl = is_float_type(ty)
     if name == "add":
-        return b.fadd(x, y, flags=FP) if fl else (b.or_(x, y) if ty == I1 else b.add(x, y))
+        return b.fadd(x, y, flags=ELEMENTWISE) if fl else (b.or_(x, y) if ty == I1 else b.add(x, y))
     if name == "sub":
-        return b.fsub(x, y, flags=FP) if fl else (b.xor(x, y) if ty == I1 else b.sub(x, y))
+        return b.fsub(x, y, flags=ELEMENTWISE) if fl else (b.xor(x, y) if ty == I1 else b.sub(x, y))
     if name == "mul":
         return _mul(b, x, y)
     if name == "div":
