@@ -47,6 +47,12 @@ def _q_dtype(a, q):
     return np.asarray(q).dtype
 
 
+def _integer_q(q) -> bool:
+    """An integer q (0 or 1): numpy's virtual indices are then integers, and numpy takes the
+    elements there instead of interpolating (no 0 * inf from a neighbour)."""
+    return not _is_traced(q) and np.asarray(q).dtype.kind in "iub"
+
+
 def _percent(a, q):
     """numpy's q / 100 for percentile: divided by a float a's own dtype (weak q stays it)."""
     dt = _dtype(asvalue(a))
@@ -129,6 +135,8 @@ def _quantile(a, q, axis, method, keepdims, weights, name, q_dtype=np.dtype(np.f
                                   f"methods: linear, lower, higher, nearest, midpoint")
     if _is_traced(q):
         raise NotImplementedError(f"np.{name}'s q must be a constant")
+    if method == "linear" and _integer_q(q):
+        method = "lower"   # numpy: integer virtual indices take the element itself
     q = np.asarray(q, np.float64)
     if np.any((q < 0) | (q > 1)):
         raise ValueError("Quantiles must be in the range [0, 1]")
@@ -358,9 +366,27 @@ def histogram2d(x, y, bins=10, range=None, density=None, weights=None):
 @implements(np.nanmedian, defaults_only=("out", "overwrite_input"))
 def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     a = asvalue(a)
-    if _dtype(a) == np.bool_:   # numpy: the mean of the middle values, as float64
-        a = E.cast(a, np.float64)
-    return nanquantile(a, 0.5, axis, keepdims=keepdims)
+    if not is_float(_dtype(a)):   # no NaN to drop: numpy's median (bool and ints: float64)
+        return median(E.cast(a, np.float64) if _dtype(a) == np.bool_ else a, axis,
+                      keepdims=keepdims)
+    x, axes = _rows_last(a, axis)
+    n = _shape(x)[-1]
+    if n == 0:  # no values: NaN (numpy warns "All-NaN slice")
+        return _keepdims(np.full(_shape(x)[:-1], np.nan, _dtype(x)), a, axes, keepdims)
+    # numpy: the median of each slice's valid values, the mean of the middle one or two (not
+    # an interpolation, which would turn a neighbouring inf into NaN); NaNs rank last
+    count = sum_(_u[np.logical_not](_u[np.isnan](x)), -1)
+    lo = clip(_u[np.floor_divide](subtract(count, 1), 2), 0, n - 1)
+    hi = clip(_u[np.floor_divide](count, 2), 0, n - 1)
+    ranks = moveaxis(concatenate([reshape(lo, (1,) + _shape(count)),
+                                  reshape(hi, (1,) + _shape(count))], 0), 0, -1)
+    both = _order_stats(x, E.cast(ranks, np.int64))
+    a_lo, a_hi = both[..., 0], both[..., 1]
+    # numpy's mean: a sum from 0.0 (so -0.0 gives 0.0), divided by the count
+    first = add(0.0, a_lo)
+    res = E.select(_u[np.equal](lo, hi), first, divide(add(first, a_hi), 2.0))
+    res = E.select(_u[np.equal](count, 0), np.nan, res)
+    return _keepdims(res, a, axes, keepdims)
 
 
 @implements(np.nanquantile, defaults_only=("out", "overwrite_input"))
@@ -371,11 +397,13 @@ def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear
     if _is_traced(q):
         raise NotImplementedError("np.nanquantile's q must be a constant")
     q_dtype = _q_dtype(a, q)
-    if _dtype(asvalue(a)) == np.bool_:
+    takes = _integer_q(q)   # numpy takes the elements (keeping a's dtype): no interpolation
+    if _dtype(asvalue(a)) == np.bool_ and not takes:
         raise TypeError(BOOL_SUBTRACT)   # numpy interpolates by subtracting
     q = np.asarray(q, np.float64)
-    x, axes = _rows_last(a, axis)
-    x = _widen(x, q_dtype)   # as quantile: interpolate in result_type(a, q)
+    x, axes = _rows_last(a, axis, cast=not takes)
+    if not takes:
+        x = _widen(x, q_dtype)   # as quantile: interpolate in result_type(a, q)
     n = _shape(x)[-1]
     if n == 0:  # no values: NaN (numpy warns "All-NaN slice")
         res = np.full(q.shape + _shape(x)[:-1], np.nan, _dtype(x))
@@ -397,8 +425,9 @@ def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear
     both = moveaxis(_order_stats(x, E.cast(per_row, np.int64)), -1, 0)
     a_lo = reshape(both[:nq], q.shape + _shape(count))
     a_hi = reshape(both[nq:], q.shape + _shape(count))
-    res = _lerp(a_lo, a_hi, E.cast(gamma, _dtype(x)))
-    res = E.select(_u[np.equal](count, 0), np.nan, res)
+    res = a_lo if takes else _lerp(a_lo, a_hi, E.cast(gamma, _dtype(x)))
+    if is_float(_dtype(x)):
+        res = E.select(_u[np.equal](count, 0), np.nan, res)
     return _keepdims(res, a, axes, keepdims, lead=q.ndim)
 
 

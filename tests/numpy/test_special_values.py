@@ -242,3 +242,34 @@ def test_lstsq_rank_is_numpys_int32():
     for mode in MODES[:2]:
         got = ad.jit(lambda a, b: np.linalg.lstsq(a, b)[2], mode=mode)(a, b)
         assert np.asarray(got).dtype == np.asarray(want).dtype and got == want
+
+
+# ---------------------------------------------------------------------------------------------
+# medians and quantiles next to inf: numpy takes elements where it can, interpolates elsewhere
+
+MEDIAN_INPUTS = [np.array([-1.875, np.inf, -0.0, np.nan]), np.array([1e308, 1e308, np.nan]),
+                 np.array([[1.0, np.nan, 3.0, -np.inf], [np.nan] * 4, [2.0, 1.0, np.inf, np.inf]]),
+                 np.array([-0.0, -0.0, np.nan, 1.0, -1.0]), np.array([1.5, np.nan], np.float32),
+                 np.array([4, 1, 3]), np.array([np.inf, -1.875, 0.0])]
+QUANTILE_FUNCTIONS = {
+    "nanmedian": np.nanmedian, "median": np.median,
+    "quantile q=1 (int)": lambda x: np.quantile(x, 1), "quantile q=0 (int)": lambda x: np.quantile(x, 0),
+    "quantile q=[0, 1]": lambda x: np.quantile(x, [0, 1]), "quantile q=1.0": lambda x: np.quantile(x, 1.0),
+    "nanquantile q=1 (int)": lambda x: np.nanquantile(x, 1),
+    "nanquantile q=0.25": lambda x: np.nanquantile(x, 0.25),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", sorted(QUANTILE_FUNCTIONS))
+def test_medians_and_quantiles_next_to_inf_are_numpys(name, mode):
+    f = QUANTILE_FUNCTIONS[name]
+    for x in MEDIAN_INPUTS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = np.asarray(f(x))
+            got = np.asarray(ad.jit(f, mode=mode)(x) if mode != "tape" else
+                             np.asarray(f(ad.as_tensor(x)).numpy()))
+        assert got.dtype == want.dtype and got.shape == want.shape, (x, got, want)
+        np.testing.assert_array_equal(got, want, err_msg=str(x))
+        assert np.array_equal(np.signbit(got), np.signbit(want)), (x, got, want)
