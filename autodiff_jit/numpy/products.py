@@ -133,7 +133,7 @@ def einsum(subscripts, *operands, out=None, dtype=None, order="K", casting="safe
     in_subs = ins.split(",")
     if len(in_subs) != len(operands):
         raise ValueError(f"einsum: {len(in_subs)} subscripts for {len(operands)} operands")
-    values = _common(operands)
+    values = _common([_strong(v) for v in operands])
     if "." in spec:
         in_subs, out, values = _expand_ellipsis(in_subs, out if arrow else None, values)
         arrow = True
@@ -195,7 +195,7 @@ def _expand_ellipsis(in_subs, out, values):
 
 @implements(np.kron)
 def kron(a, b):
-    a, b = _common([a, b])
+    a, b = _common([_strong(a), _strong(b)])
     nd = max(len(_shape(a)), len(_shape(b)))
     sa = (1,) * (nd - len(_shape(a))) + _shape(a)
     sb = (1,) * (nd - len(_shape(b))) + _shape(b)

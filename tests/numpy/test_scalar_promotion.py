@@ -129,3 +129,24 @@ def test_ufunc_reduce_computes_in_dtype(f):
         got = ad.jit(f, mode=mode)(x)
         assert np.asarray(got).dtype == np.asarray(want).dtype
         np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+# numpy functions that are not ufuncs turn a Python scalar into an array first (a strong
+# int64/float64), where ufuncs let it take the array's dtype
+STRONG_SCALARS = {
+    "kron": lambda a: np.kron(a, 2), "kron_left": lambda a: np.kron(2.5, a),
+    "einsum": lambda a: np.einsum("i,->i", a, 2), "dot": lambda a: np.dot(a, 0.5),
+    "outer": lambda a: np.outer(2, a), "tensordot": lambda a: np.tensordot(a, 2, 0),
+    "multiply (ufunc, weak)": lambda a: np.multiply(a, 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STRONG_SCALARS))
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_python_scalars_in_numpy_functions_are_strong(name, dtype):
+    f, a = STRONG_SCALARS[name], np.array([1, 2, 3], dtype)
+    want = f(a)
+    for mode in ("compiled", "interpret", "tape"):
+        got = ad.jit(f, mode=mode)(a) if mode != "tape" else f(ad.as_tensor(a)).numpy()
+        assert np.asarray(got).dtype == want.dtype, (mode, np.asarray(got).dtype, want.dtype)
+        np.testing.assert_array_equal(got, want)
