@@ -275,9 +275,11 @@ if hasattr(np, "vecdot"):
         ax = _gufunc_axis(axis, "vecdot")
         _core_match("vecdot", _shape(x1)[normalize_axes(ax, len(_shape(x1)))[0]],
                     _shape(x2)[normalize_axes(ax, len(_shape(x2)))[0]])
+        # the gufunc's core axis of each operand goes last first; the loop axes then broadcast
+        x1 = moveaxis(x1, ax, -1)
+        x2 = moveaxis(x2, ax, -1)
         prod = multiply(x1, x2)
-        return R.reduce_sum(prod, normalize_axes(_gufunc_axis(axis, "vecdot"),
-                                                 len(_shape(prod))))
+        return R.reduce_sum(prod, (len(_shape(prod)) - 1,))
 
 if hasattr(np, "matvec"):
     @ufunc(np.matvec)

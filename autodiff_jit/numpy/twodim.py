@@ -40,8 +40,8 @@ def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
 def _triangle(m, k, lower):
     m = asvalue(m)
     s = _shape(m)
-    keep = np.tri(s[-2], s[-1], k, dtype=bool) if lower else \
-        ~np.tri(s[-2], s[-1], k - 1, dtype=bool)
+    # numpy's mask: tri(*m.shape[-2:]) (a 1-d m gives an (n, n) result, m broadcast along it)
+    keep = np.tri(*s[-2:], k=k, dtype=bool) if lower else ~np.tri(*s[-2:], k=k - 1, dtype=bool)
     return E.select(keep, m, np.zeros((), _dtype(m))[()])
 
 

@@ -29,6 +29,10 @@ CASES = {
     "cross": (np.cross, [v3, w3]), "cross_2d": (lambda a, b: np.cross(a, b[:, :2]), [v3, v2]),
     "cross_axis": (lambda a, b: np.cross(a.T, b.T, axis=0), [v3, w3]),
     "vecdot": (np.vecdot, [v3, w3]), "vecdot_axis": (lambda a, b: np.vecdot(a, b, axis=0), [v3, w3]),
+    # the core axis of each operand first, then the loop axes broadcast (x2 has fewer axes)
+    "vecdot_axis_fewer_dims": (lambda a, b: np.vecdot(a, b[:, 0], axis=0), [w3, v3]),
+    "vecdot_axis_middle": (lambda a, b: np.vecdot(a.reshape(2, 2, 3), b[:2].T, axis=1),
+                           [v3, w3]),
     "matvec": (lambda m, v: np.matvec(m, v[0]), [M, v3]),
     "vecmat": (lambda v, m: np.vecmat(v[:2, None, :4 - 1], m.transpose(0, 2, 1)), [v3, M]),
 }

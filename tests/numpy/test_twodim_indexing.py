@@ -38,6 +38,7 @@ CASES = {
     "diagflat": (lambda a: np.diagflat(a[:2, :2]), [A]),
     "diagonal": (lambda a: np.diagonal(a, 1), [R]), "trace": (lambda a: np.trace(a, -1), [R]),
     "tril": (lambda a: np.tril(a, -1), [R]), "triu": (lambda a: np.triu(a, 1), [R]),
+    "tril_1d": (lambda v: np.tril(v), [V]), "triu_1d": (lambda v: np.triu(v, 1), [V]),
     "vander": (lambda v: np.vander(v, 4), [V]), "vander_inc": (lambda v: np.vander(v, increasing=True), [V]),
     "fill_diagonal": (_fill_diag, [A]), "fill_diagonal_traced": (_fill_diag_traced, [A, V]),
     "take_along_axis": (lambda r: np.take_along_axis(r, IDX[:, :2], axis=1), [R]),
