@@ -541,9 +541,7 @@ def linalg_cross(x1, x2, /, *, axis=-1):
 
 @implements(np.linalg.vecdot)
 def linalg_vecdot(x1, x2, /, *, axis=-1):
-    x1, x2 = E.promote(asvalue(x1), asvalue(x2))
-    prod = multiply(x1, x2)
-    return sum_(prod, axis=axis)
+    return UFUNCS[np.vecdot](x1, x2, axis=axis)   # numpy's is np.vecdot
 
 
 @implements(np.linalg.matrix_transpose)

@@ -33,6 +33,7 @@ CASES = {
     "vecdot_axis_fewer_dims": (lambda a, b: np.vecdot(a, b[:, 0], axis=0), [w3, v3]),
     "vecdot_axis_middle": (lambda a, b: np.vecdot(a.reshape(2, 2, 3), b[:2].T, axis=1),
                            [v3, w3]),
+    "linalg_vecdot_axis": (lambda a, b: np.linalg.vecdot(a, b[:, 0], axis=0), [w3, v3]),
     "matvec": (lambda m, v: np.matvec(m, v[0]), [M, v3]),
     "vecmat": (lambda v, m: np.vecmat(v[:2, None, :4 - 1], m.transpose(0, 2, 1)), [v3, M]),
 }
