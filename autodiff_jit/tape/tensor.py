@@ -830,10 +830,34 @@ class Tensor(GraphTensor, ArrayOps):
     def unsqueeze(self, dim):
         return np.expand_dims(self, dim)
 
-    def to(self, dtype=None, *args, **kwargs):
-        if dtype is None or isinstance(dtype, str) and dtype in ("cpu",):
-            return self
-        return self.astype(dtype)
+    def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False,
+           memory_format=None):
+        """PyTorch's t.to(dtype), t.to("cpu"), t.to(other) (other's dtype), t.to(device, dtype).
+        Tensors here live on the CPU: another device is refused, not ignored."""
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype if dtype is None else dtype
+            elif isinstance(a, str) and not _is_dtype_name(a) or a is None:
+                device = a if device is None else device
+            else:
+                dtype = a if dtype is None else dtype
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise RuntimeError(f"Tensor.to({device!r}): tape Tensors live on the CPU (there is "
+                               f"no other device); use .to('cpu') or leave the device out")
+        if memory_format is not None:
+            raise NotImplementedError("Tensor.to(memory_format=) is not supported: a Tensor's "
+                                      "memory is a numpy array in C order")
+        if dtype is None or np.dtype(dtype) == self.dtype:
+            return self.clone() if copy else self
+        return self.astype(dtype)   # non_blocking: nothing to wait for on the CPU
+
+
+def _is_dtype_name(s):
+    try:
+        np.dtype(s)
+    except TypeError:
+        return False
+    return True
 
 
 def _bool_masks_as_arrays(key):

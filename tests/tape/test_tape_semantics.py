@@ -364,3 +364,18 @@ def test_tape_mode_jvp_with_python_float_and_negative_power():
     want = ad.jvp(lambda x: x ** -2, (1.5,), (1.0,))
     assert got == want and type(got[1]) is np.float64
     assert abs(got[1] - (-2 * 1.5 ** -3)) < 1e-15
+
+
+def test_to_takes_torchs_arguments_and_refuses_other_devices():
+    t = t64([1.0, 2.0])
+    assert t.to("cpu") is t and t.to(device="cpu:0") is t and t.to(np.float64) is t
+    assert t.to("float32").dtype == np.float32 and t.to("cpu", np.float32).dtype == np.float32
+    assert t.to(ad.as_tensor(np.ones(1, np.float32))).dtype == np.float32
+    c = t.to(copy=True)
+    assert c is not t and c.grad_fn is not None   # a CloneBackward0 on the graph, as torch's
+    with pytest.raises(RuntimeError, match="live on the CPU"):
+        t.to("cuda")
+    with pytest.raises(RuntimeError, match="live on the CPU"):
+        t.to(device="mps")
+    with pytest.raises(NotImplementedError, match="memory_format"):
+        t.to(memory_format="channels_last")
