@@ -3,6 +3,7 @@ values and tape Tensors."""
 from __future__ import annotations
 
 import numbers
+import operator
 
 import numpy as np
 
@@ -52,8 +53,20 @@ def ravel(x, order="C"):
 def transpose(x, axes=None):
     x = asvalue(x)
     nd = len(_shape(x))
-    perm = tuple(reversed(range(nd))) if axes is None else tuple(a % nd for a in axes)
-    return S.transpose(x, perm)
+    if axes is None:
+        return S.transpose(x, tuple(reversed(range(nd))))
+    axes = (axes,) if isinstance(axes, numbers.Integral) else tuple(axes)
+    if len(axes) != nd:
+        raise ValueError("axes don't match array")
+    perm = []
+    for a in axes:   # numpy's checks: each axis in range, none repeated
+        a = operator.index(a)
+        if not -nd <= a < nd:
+            raise np.exceptions.AxisError(a, nd)
+        perm.append(a % nd)
+    if len(set(perm)) != nd:
+        raise ValueError("repeated axis in transpose")
+    return S.transpose(x, tuple(perm))
 
 
 @implements(np.swapaxes)
@@ -193,6 +206,8 @@ def diff(x, n=1, axis=-1, prepend=_UNSET, append=_UNSET):
     op = UFUNCS[np.not_equal] if aval_of(x).dtype == np.bool_ else subtract
     for _ in range(n):
         m = _shape(x)[axis]
+        if m == 0:   # numpy: differences of an empty axis stay empty
+            break
         x = op(I.slice_along(x, axis, 1, m - 1), I.slice_along(x, axis, 0, m - 1))
     return x
 
@@ -211,4 +226,9 @@ def ndim_of(x):
 
 @implements(np.size)
 def size_of(x, axis=None):
-    return aval_of(x).size if axis is None else _shape(x)[axis]
+    if axis is None:
+        return aval_of(x).size
+    shape = _shape(x)
+    if isinstance(axis, numbers.Integral):
+        return shape[normalize_axes(axis, len(shape))[0]]
+    return int(np.prod([shape[a] for a in normalize_axes(axis, len(shape))], dtype=np.int64))

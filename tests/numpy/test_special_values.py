@@ -273,3 +273,21 @@ def test_medians_and_quantiles_next_to_inf_are_numpys(name, mode):
         assert got.dtype == want.dtype and got.shape == want.shape, (x, got, want)
         np.testing.assert_array_equal(got, want, err_msg=str(x))
         assert np.array_equal(np.signbit(got), np.signbit(want)), (x, got, want)
+
+
+# ---------------------------------------------------------------------------------------------
+# arguments numpy checks (an out-of-range axis was wrapped into range) or accepts
+
+def test_transpose_axes_are_checked_and_size_takes_a_tuple():
+    x = np.arange(8.0).reshape(2, 4)
+    for mode in MODES[:2]:
+        for axes, err in (((2, 1), np.exceptions.AxisError), ((-3, 0), np.exceptions.AxisError),
+                          ((0, 0), ValueError), ((0,), ValueError)):
+            with pytest.raises(err):
+                ad.jit(lambda x: np.transpose(x, axes), mode=mode)(x)
+        np.testing.assert_array_equal(ad.jit(lambda x: x.transpose(1, -2), mode=mode)(x), x.T)
+        np.testing.assert_array_equal(ad.jit(lambda v: np.transpose(v, 0), mode=mode)(x[0]), x[0])
+        assert ad.jit(lambda x: x * np.size(x, (1, 0)), mode=mode)(x)[0, 1] == 8.0
+        for n, axis in ((3, 0), (5, -1)):
+            got = ad.jit(lambda x: np.diff(x, n, axis=axis), mode=mode)(x)
+            assert got.shape == np.diff(x, n, axis=axis).shape   # numpy: an empty axis
