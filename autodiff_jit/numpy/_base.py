@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import operator
 
 import numpy as np
 
@@ -166,6 +167,15 @@ def stack_values(values):
     if len(shapes) != 1:
         raise ValueError(f"all input arrays must have the same shape, got {sorted(shapes)}")
     return S.concatenate([S.reshape(v, (1,) + aval_of(v).shape) for v in values], 0)
+
+
+def check_axis(axis, ndim, what=None) -> int:
+    """One axis in [0, ndim), or numpy's AxisError (`what` names the argument, as numpy's
+    message does: "source: axis 2 is out of bounds ...")."""
+    a = operator.index(axis)
+    if not -ndim <= a < ndim:
+        raise np.exceptions.AxisError(a, ndim, what)
+    return a % ndim
 
 
 def normalize_axes(axis, ndim):

@@ -15,7 +15,7 @@ import numpy as np
 from ..primitives import aval_of, decomp as D, linalg_solve as LS, shape as S
 from ..primitives import elementwise as E
 from ..primitives.matrix_ops import mT, mm
-from ._base import UFUNCS, _shape, asvalue, implements, normalize_axes
+from ._base import UFUNCS, _shape, asvalue, check_axis, implements, normalize_axes
 from ._gather import remap
 from .products import cross, matmul, outer, tensordot
 from .reductions import amax, amin, sum_
@@ -367,7 +367,7 @@ def lstsq(a, b, rcond=None):
 
 def _matrix_axes(x, axis):
     nd = len(_shape(x))
-    r, c = (a % nd for a in axis)
+    r, c = (check_axis(a, nd) for a in axis)
     if r == c:
         raise ValueError("Duplicate axes given.")
     return r, c

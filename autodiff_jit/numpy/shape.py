@@ -9,7 +9,7 @@ import numpy as np
 
 from ..primitives import aval_of
 from ..primitives import indexing as I, shape as S
-from ._base import UFUNCS, _shape, asvalue, implements, normalize_axes
+from ._base import UFUNCS, _shape, asvalue, check_axis, implements, normalize_axes
 from ..primitives import elementwise as E
 from .ufuncs import subtract
 
@@ -72,19 +72,26 @@ def transpose(x, axes=None):
 @implements(np.swapaxes)
 def swapaxes(x, axis1, axis2):
     nd = len(_shape(x))
+    a1, a2 = check_axis(axis1, nd, "axis1"), check_axis(axis2, nd, "axis2")
     perm = list(range(nd))
-    perm[axis1 % nd], perm[axis2 % nd] = perm[axis2 % nd], perm[axis1 % nd]
+    perm[a1], perm[a2] = perm[a2], perm[a1]
     return S.transpose(x, perm)
 
 
 @implements(np.moveaxis)
 def moveaxis(x, source, destination):
     nd = len(_shape(x))
-    src = normalize_axes(source, nd) if isinstance(source, numbers.Integral) else \
-        [s % nd for s in source]
-    dst = [destination % nd] if isinstance(destination, numbers.Integral) else \
-        [d % nd for d in destination]
-    src = list(src)
+
+    def axes(v, what):
+        out = [check_axis(a, nd, what) for a in
+               ((v,) if isinstance(v, numbers.Integral) else v)]
+        if len(set(out)) != len(out):
+            raise ValueError(f"repeated axis in `{what}` argument")
+        return out
+    src, dst = axes(source, "source"), axes(destination, "destination")
+    if len(src) != len(dst):
+        raise ValueError("`source` and `destination` arguments must have the same number of "
+                         "elements")
     order = [a for a in range(nd) if a not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -96,7 +103,10 @@ def expand_dims(x, axis):
     shape = list(_shape(x))
     axes = (axis,) if isinstance(axis, numbers.Integral) else axis
     nd = len(shape) + len(axes)
-    for a in sorted(a % nd for a in axes):
+    where = [check_axis(a, nd) for a in axes]
+    if len(set(where)) != len(where):
+        raise ValueError("repeated axis")
+    for a in sorted(where):
         shape.insert(a, 1)
     return S.reshape(x, shape)
 

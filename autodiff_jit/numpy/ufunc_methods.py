@@ -78,7 +78,7 @@ def _tree(uf, x, axis, keepdims):
     x = asvalue(x)
     nd = len(_shape(x))
     if axis is None or (isinstance(axis, tuple) and len(axis) != 1):
-        if axis is not None and tuple(sorted(a % nd for a in axis)) != tuple(range(nd)):
+        if axis is not None and normalize_axes(axis, nd) != tuple(range(nd)):
             raise NotImplementedError(f"{_name(uf, 'reduce')} over several (not all) axes is "
                                       f"not supported; reduce one axis at a time")
         kept = (1,) * nd

@@ -291,3 +291,24 @@ def test_transpose_axes_are_checked_and_size_takes_a_tuple():
         for n, axis in ((3, 0), (5, -1)):
             got = ad.jit(lambda x: np.diff(x, n, axis=axis), mode=mode)(x)
             assert got.shape == np.diff(x, n, axis=axis).shape   # numpy: an empty axis
+
+
+AXIS_ERRORS = {
+    "swapaxes": lambda x: np.swapaxes(x, 0, 2), "moveaxis_source": lambda x: np.moveaxis(x, 2, 0),
+    "moveaxis_destination": lambda x: np.moveaxis(x, 0, -3),
+    "moveaxis_repeated": lambda x: np.moveaxis(x, [0, 0], [1, 0]),
+    "moveaxis_lengths": lambda x: np.moveaxis(x, [0, 1], [1]),
+    "expand_dims": lambda x: np.expand_dims(x, 4), "expand_dims_repeated": lambda x: np.expand_dims(x, (0, 0)),
+    "norm_axis": lambda x: np.linalg.norm(x, axis=(0, 2)),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", sorted(AXIS_ERRORS))
+def test_bad_axes_raise_numpys_error(name, mode):
+    f, x = AXIS_ERRORS[name], np.arange(6.0).reshape(2, 3)
+    with pytest.raises(Exception) as want:
+        f(x)
+    with pytest.raises(type(want.value)) as got:
+        ad.jit(f, mode=mode)(x) if mode != "tape" else f(ad.as_tensor(x))
+    assert str(got.value).split(" (at ")[0] == str(want.value)
