@@ -435,6 +435,9 @@ _FIX_KEEPS_INTEGERS = np.fix(np.array([1])).dtype.kind == "i"
 @implements(np.round, np.around, defaults_only=("out",))
 def round_(a, decimals=0, out=None):
     a = asvalue(a)
+    if _dtype(a) == np.bool_:   # numpy rounds bools by rint, whose result is float16
+        raise TypeError("np.round of a bool array is float16 in numpy, a dtype autodiff_jit "
+                        "does not support; cast first, e.g. np.round(x.astype(np.float64))")
     if not is_float(_dtype(a)):
         if decimals >= 0:
             return a

@@ -312,3 +312,12 @@ def test_bad_axes_raise_numpys_error(name, mode):
     with pytest.raises(type(want.value)) as got:
         ad.jit(f, mode=mode)(x) if mode != "tape" else f(ad.as_tensor(x))
     assert str(got.value).split(" (at ")[0] == str(want.value)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_round_of_bools_is_refused_as_float16(mode):
+    # numpy: float16 (rint of bools); the result was bool here
+    for f in (np.round, np.around, lambda x: x.round(), lambda x: np.round(x, 1)):
+        with pytest.raises(TypeError, match="float16"):
+            ad.jit(f, mode=mode)(np.array([True, False])) if mode != "tape" else \
+                f(ad.as_tensor(np.array([True, False])))
