@@ -28,6 +28,7 @@ from ..control.loops import cond_p, while_p
 from ..trace import Trace, Tracer
 from .astutil import RET_VALUE
 from .undefined import Undefined
+from .writes import run_body
 
 _WEAK = (bool, int, float)
 
@@ -129,20 +130,25 @@ def _zeros_like(value):
 # ---------------------------------------------------------------------------------------------
 # if
 
-def _trace_branch(fn, state):
-    """Run fn(*state) in a fresh trace, traced inputs replaced by that trace's arguments."""
+def _trace_branch(fn, state, held=()):
+    """Run fn(*state) in a fresh trace, traced inputs replaced by that trace's arguments.
+    `held`: containers of the other branch's results (references run_body counts)."""
     trace = Trace()
     leaves, td = tree.flatten(list(state))
     explicit = [x for x in leaves if isinstance(x, Tracer)]
-    ins = [trace.new_arg(x.aval) if isinstance(x, Tracer) else x for x in leaves]
-    outs = tuple(fn(*tree.unflatten(td, ins)))
+    args = tuple(tree.unflatten(td, [trace.new_arg(x.aval) if isinstance(x, Tracer) else x
+                                     for x in leaves]))
+    del leaves   # the arrays' references are counted (writes.py): only in state and args
+    # the trace's constants keep the arrays they were made of alive (a read before a write)
+    outs = tuple(run_body(fn, state, args, held=(trace._keepalive,) + tuple(held),
+                          traced=True))
     return trace, explicit, outs
 
 
 def traced_if(pred, true_fn, false_fn, state, names, out_names, loc):
     """One `cond` op for `if pred` with both branches traced; returns the `out_names` values."""
     t_trace, explicit, t_outs = _trace_branch(true_fn, state)
-    f_trace, _, f_outs = _trace_branch(false_fn, state)
+    f_trace, _, f_outs = _trace_branch(false_fn, state, (t_outs, t_trace._keepalive))
     results = [None] * len(out_names)
     dyn = []  # (index, treedef, true leaves, false leaves)
     for k, (name, a, b) in enumerate(zip(out_names, t_outs, f_outs)):

@@ -190,6 +190,17 @@ class ControlFlow(Writes):
             self.loc(node)], keywords=[])
         return defs + [self._unpack(state, call, node)]
 
+    def visit_AugAssign(self, node):
+        """Also `y op= v` on a name the function binds: `y = __ad.aug_name(y, "+=", v)`, so
+        that a numpy array from before a traced `if` is not changed in place by a branch."""
+        if not (isinstance(node.target, ast.Name) and node.target.id in self.bound):
+            return super().visit_AugAssign(node)
+        node = self.generic_visit(node)
+        name = node.target.id
+        call = ast.Call(func=rt("aug_name"), args=[name_node(name), const(_AUG_OPS[type(node.op)]),
+                                                   node.value], keywords=[])
+        return at_line(ast.Assign(targets=[name_node(name, True)], value=call), node)
+
     def visit_IfExp(self, node):
         reads = sorted(loaded_names([node.body, node.orelse]) & self.locals)
         node = self.generic_visit(node)

@@ -28,17 +28,19 @@ from ..trace import Tracer
 _held = threading.local()      # .states: the state tuples of the loops and branches now running
 
 
-def run_body(fn, initial, state, *lead):
+def run_body(fn, initial, state, *lead, held=(), traced=False):
     """fn(*lead, *state) for a loop or branch body. `initial` is the state the statement
     started from: the values of the enclosing function's variables, which cannot change while
     the body runs. While it runs, the references to an array that those variables, `initial`,
-    `state` and the call's argument tuple hold are known to be the runtime's own."""
+    `state`, the call's argument tuple and the containers in `held` hold are known to be the
+    runtime's own. `traced`: the body is a branch of a traced `if`, traced whichever way the
+    condition goes, so it must not change the arrays of `initial` in place (see _promoted)."""
     stack = getattr(_held, "levels", None)
     if stack is None:
         stack = _held.levels = []
     args = lead + tuple(state)
-    tuples = {id(t): t for t in (initial, state, args)}
-    stack.append((initial, tuple(tuples.values())))
+    containers = {id(t): t for t in (initial, state, args) + tuple(held)}
+    stack.append((initial, tuple(containers.values()), traced))
     try:
         return fn(*args)
     finally:
@@ -48,10 +50,17 @@ def run_body(fn, initial, state, *lead):
 def _runtime_refs(target) -> int:
     """References to `target` that running loops and branches hold (see run_body)."""
     n = 0
-    for initial, tuples in getattr(_held, "levels", ()):
+    for initial, containers, _ in getattr(_held, "levels", ()):
         n += sum(v is target for v in initial)                  # the enclosing variables
-        n += sum(v is target for t in tuples for v in t)        # the tuples themselves
+        n += sum(v is target for t in containers for v in t)    # the containers themselves
     return n
+
+
+def _before_traced_branch(target) -> bool:
+    """Whether `target` is an array from before a traced `if` whose branch is running: the
+    other branch is traced on the same array, so this one must not change it."""
+    return any(traced and any(v is target for v in initial)
+               for initial, _, traced in getattr(_held, "levels", ()))
 
 
 def _refcount(target) -> int:
@@ -72,7 +81,9 @@ def _calibrate() -> tuple[int, bool]:
     state = (a,)
     in_body = run_body(lambda a: _probe(None, a, None), state, state)
     in_loop = run_body(lambda i, a: _probe(None, a, None), state, (a,), 0)
-    return base, in_body == base == in_loop
+    in_branch = run_body(lambda a: _probe(None, a, None), state, tuple([a]), held=((a,),),
+                         traced=True)
+    return base, in_body == base == in_loop == in_branch
 
 
 _BASE_REFS, _BODIES_COUNTED = _calibrate()
@@ -101,10 +112,14 @@ def _first_traced(value):
     return None
 
 
-def _refuse(why):
+def _refuse(why, in_branch=False):
+    what = ("y[key] = v, in a branch of an `if` whose condition is traced, writes into a numpy "
+            "array from before the `if`" if in_branch else
+            "y[key] = v writes a traced value into a numpy array")
     return TracingError(
-        f"y[key] = v writes a traced value into a numpy array, and {why}, so it cannot be "
-        f"replaced by a traced copy without changing what other references to it see. Create "
+        f"{what}, and {why}, so it cannot be replaced by a "
+        f"{'' if in_branch else 'traced '}copy without changing what other references to it "
+        f"see. Create "
         f"the array from a traced value instead: np.zeros_like(x, shape=...) (or ones_like, "
         f"full_like), or build the result with np.stack/np.concatenate/np.where.")
 
@@ -120,20 +135,24 @@ def _traced_copy(target: np.ndarray, like):
 
 def _promoted(target, value, refs, key=None):
     """`target` itself, or a traced copy of it when a traced value is written into it (or at
-    a traced key: `y[x > 0] = 1.0`)."""
+    a traced key: `y[x > 0] = 1.0`), or a plain copy when a plain value is written into an
+    array from before a traced `if` (both branches are traced on that array: writing it in
+    place would show one branch's writes to the other, and after the `if`, on both paths)."""
     if type(target) is not np.ndarray:
         return target
     like = _first_traced(value)
     if like is None:
         like = _first_traced(key if isinstance(key, tuple) else (key,))
-    if like is None:
+    in_branch = like is None and _before_traced_branch(target)
+    if like is None and not in_branch:
         return target
     if target.base is not None:
-        raise _refuse("it is a view of another array (or of a buffer)")
+        raise _refuse("it is a view of another array (or of a buffer)", in_branch)
     held = _runtime_refs(target)
     if refs > _BASE_REFS + held or (held and not _BODIES_COUNTED):
-        raise _refuse("another name, a view of it, or a container still refers to it")
-    return _traced_copy(target, like)
+        raise _refuse("another name, a view of it, or a container still refers to it",
+                      in_branch)
+    return target.copy() if in_branch else _traced_copy(target, like)
 
 
 def setitem(value, target, key):
@@ -173,6 +192,16 @@ def aug_setitem(target, key, op, value_fn):
     return target
 
 
+def aug_name(target, op, value):
+    """`y op= v` on a name, in converted code: what Python does (numpy arrays change in
+    place), except that an array from before a traced `if` is copied first (see _promoted);
+    a traced value into a numpy array gets numpy's `out=` error, as without the rewrite."""
+    refs = _refcount(target)
+    if type(target) is np.ndarray and _before_traced_branch(target):
+        target = _promoted(target, None, refs)
+    return _INPLACE[op](target, value)
+
+
 def _aug_at_traced_mask(target, mask, op, value):
     """`y[mask] op= v` for a traced mask: numpy reads y[mask] first, whose length is not known
     while tracing; when v does not depend on it (a scalar, or one value per selected row) it
@@ -209,4 +238,4 @@ def explain_numpy_write(exc):
     return err.with_traceback(exc.__traceback__)   # so source.locate finds the user's line
 
 
-__all__ = ["explain_numpy_write", "setitem", "aug_setitem", "run_body", "register_array_type"]
+__all__ = ["explain_numpy_write", "setitem", "aug_setitem", "aug_name", "run_body", "register_array_type"]
