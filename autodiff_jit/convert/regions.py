@@ -131,27 +131,84 @@ def _zeros_like(value):
 # if
 
 def _trace_branch(fn, state, held=()):
-    """Run fn(*state) in a fresh trace, traced inputs replaced by that trace's arguments.
-    `held`: containers of the other branch's results (references run_body counts)."""
+    """Run fn(*state) in a fresh trace, traced inputs replaced by stand-ins in it (the same
+    array twice by one stand-in; a view of another input by that view of its stand-in, so
+    that the branch sees writes through either). `held`: containers of the other branch's
+    results (references run_body counts). Returns the trace, the traced inputs (the op's
+    operands), the stand-ins of every traced value of `state` by id, the indices of the
+    inputs the branch changed in place, and the branch's results."""
     trace = Trace()
     leaves, td = tree.flatten(list(state))
-    explicit = [x for x in leaves if isinstance(x, Tracer)]
-    args = tuple(tree.unflatten(td, [trace.new_arg(x.aval) if isinstance(x, Tracer) else x
+    outer = {id(x): x for x in leaves if isinstance(x, Tracer)}
+    explicit, stand_in = [], {}
+
+    def stand_in_for(x):
+        if id(x) not in stand_in:
+            parent = x._parent
+            while parent is not None and id(parent) not in outer:
+                parent = parent._parent
+            if parent is None:
+                explicit.append(x)
+                stand_in[id(x)] = trace.new_arg(x.aval)
+            else:   # the same view of the parent's stand-in
+                stand_in[id(x)] = _view_of(x, stand_in_for(parent), parent)
+        return stand_in[id(x)]
+
+    args = tuple(tree.unflatten(td, [stand_in_for(x) if isinstance(x, Tracer) else x
                                      for x in leaves]))
     del leaves   # the arrays' references are counted (writes.py): only in state and args
     # the trace's constants keep the arrays they were made of alive (a read before a write)
     outs = tuple(run_body(fn, state, args, held=(trace._keepalive,) + tuple(held),
                           traced=True))
-    return trace, explicit, outs
+    changed = {j for j, x in enumerate(explicit) if stand_in[id(x)]._ir is not trace.args[j]}
+    return trace, explicit, stand_in, changed, outs
+
+
+def _view_of(view: Tracer, base: Tracer, outer_base: Tracer) -> Tracer:
+    """`view` (a view of outer_base, through views between) derived from `base` instead."""
+    chain = []
+    t = view
+    while t is not outer_base:
+        chain.append(t._np_op)
+        t = t._parent
+    for np_op in reversed(chain):
+        base = base._track_view(np_op(base), np_op)
+    return base
+
+
+def _update_in_place(outer: Tracer, new: Tracer, loc):
+    """outer takes new's value, as numpy's in-place writes do: every name for it and every
+    view of it sees the change."""
+    if outer._adj_context is not new._adj_context:
+        raise TracingError(f"a branch of the `if`{_where(loc)}, whose condition is traced, "
+                           f"changes in place an array of an enclosing traced function; "
+                           f"write into a copy (y = y.copy()) and return it instead")
+    if outer._parent is not None:
+        outer[...] = new          # a view: writes through to the array it views
+    else:
+        outer._own_ir = new._ir
 
 
 def traced_if(pred, true_fn, false_fn, state, names, out_names, loc):
-    """One `cond` op for `if pred` with both branches traced; returns the `out_names` values."""
-    t_trace, explicit, t_outs = _trace_branch(true_fn, state)
-    f_trace, _, f_outs = _trace_branch(false_fn, state, (t_outs, t_trace._keepalive))
+    """One `cond` op for `if pred` with both branches traced; returns the `out_names` values.
+
+    A traced input a branch changes in place (`y[0] = v` on an array from before the `if`)
+    is updated in place after it, so that other names for it and views of it see the change
+    as in numpy; a variable both branches leave bound to the same array from before the `if`
+    stays bound to it."""
+    t_trace, explicit, t_ins, t_changed, t_outs = _trace_branch(true_fn, state)
+    f_trace, _, f_ins, f_changed, f_outs = _trace_branch(false_fn, state,
+                                                         (t_outs, t_trace._keepalive))
+    changed = sorted(t_changed | f_changed)
+    t_outer = {id(t): k for k, t in t_ins.items()}   # stand-in -> the id of its input
     results = [None] * len(out_names)
+    kept = {}  # output index -> the traced input both branches leave it bound to
     dyn = []  # (index, treedef, true leaves, false leaves)
     for k, (name, a, b) in enumerate(zip(out_names, t_outs, f_outs)):
+        key = t_outer.get(id(a))
+        if key is not None and f_ins[key] is b:
+            kept[k] = key
+            continue
         ua, ub = isinstance(a, Undefined), isinstance(b, Undefined)
         if ua and ub:
             results[k] = a
@@ -176,7 +233,7 @@ def traced_if(pred, true_fn, false_fn, state, names, out_names, loc):
                 f"after the false branch of the `if`{_where(loc)}, whose condition is traced; "
                 f"branches may only assign arrays or numbers of the same structure")
         dyn.append((k, ta, la, lb))
-    if dyn:
+    if dyn or changed:
         t_res, f_res, out_avals = [], [], []
         for k, _, la, lb in dyn:
             for x, y in zip(la, lb):
@@ -190,11 +247,19 @@ def traced_if(pred, true_fn, false_fn, state, names, out_names, loc):
                 t_res.append(_cast(x, aval))
                 f_res.append(_cast(y, aval))
                 out_avals.append(aval)
+        for j in changed:   # the input's value after each branch
+            t_res.append(t_ins[id(explicit[j])])
+            f_res.append(f_ins[id(explicit[j])])
         outs = _bind_cond(pred, explicit, t_trace, t_res, f_trace, f_res)
         pos = 0
         for k, td, la, _ in dyn:
             results[k] = tree.unflatten(td, outs[pos:pos + len(la)])
             pos += len(la)
+        for j, new in zip(changed, outs[pos:]):
+            _update_in_place(explicit[j], new, loc)
+    by_id = {id(x): x for x in tree.flatten(list(state))[0] if isinstance(x, Tracer)}
+    for k, key in kept.items():
+        results[k] = by_id[key]
     return tuple(results)
 
 
