@@ -28,7 +28,7 @@ from ..control.loops import cond_p, while_p
 from ..trace import Trace, Tracer
 from .astutil import RET_VALUE
 from .undefined import Undefined
-from .writes import run_body
+from .writes import refuse_loop_write, run_body
 
 _WEAK = (bool, int, float)
 
@@ -176,13 +176,12 @@ def _view_of(view: Tracer, base: Tracer, outer_base: Tracer) -> Tracer:
     return base
 
 
-def _update_in_place(outer: Tracer, new: Tracer, loc):
+def _update_in_place(outer: Tracer, new: Tracer, what: str):
     """outer takes new's value, as numpy's in-place writes do: every name for it and every
-    view of it sees the change."""
+    view of it sees the change. `what`: the statement, for the error."""
     if outer._adj_context is not new._adj_context:
-        raise TracingError(f"a branch of the `if`{_where(loc)}, whose condition is traced, "
-                           f"changes in place an array of an enclosing traced function; "
-                           f"write into a copy (y = y.copy()) and return it instead")
+        raise TracingError(f"{what} changes in place an array of an enclosing traced "
+                           f"function; write into a copy (y = y.copy()) and return it instead")
     if outer._parent is not None:
         outer[...] = new          # a view: writes through to the array it views
     else:
@@ -256,7 +255,8 @@ def traced_if(pred, true_fn, false_fn, state, names, out_names, loc):
             results[k] = tree.unflatten(td, outs[pos:pos + len(la)])
             pos += len(la)
         for j, new in zip(changed, outs[pos:]):
-            _update_in_place(explicit[j], new, loc)
+            _update_in_place(explicit[j], new, f"a branch of the `if`{_where(loc)}, whose "
+                                              f"condition is traced,")
     by_id = {id(x): x for x in tree.flatten(list(state))[0] if isinstance(x, Tracer)}
     for k, key in kept.items():
         results[k] = by_id[key]
@@ -296,12 +296,15 @@ class _Retry(Exception):
         self.index, self.value = index, value
 
 
-def traced_while(test_fn, body_fn, state, names, loc):
-    """while test_fn(*state): state = body_fn(*state), as one `while` op."""
+def traced_while(test_fn, body_fn, state, names, loc, shared=frozenset()):
+    """while test_fn(*state): state = body_fn(*state), as one `while` op. `shared`: the ids
+    of the numpy arrays of `state` that others see (writes.shared_arrays), which the body
+    must not write into."""
     state = list(state)
+    shared = {i: v for i, v in enumerate(state) if id(v) in shared}
     for _ in range(4 * len(state) + 1):
         try:
-            return _while_op(test_fn, body_fn, state, names, loc)
+            return _while_op(test_fn, body_fn, state, names, loc, shared)
         except _Retry as r:
             state[r.index] = r.value
     raise TracingError(f"the loop{_where(loc)}: its variables' types do not settle")
@@ -312,8 +315,12 @@ def _strong(value):
     return tree.tree_map(lambda x: np.asarray(x) if type(x) in _WEAK else x, value)
 
 
-def _while_op(test_fn, body_fn, state, names, loc):
+def _while_op(test_fn, body_fn, state, names, loc, shared):
+    """The loop op. A variable whose array the body changes in place and leaves it bound
+    to (`y[i] = v`) is, for a traced array, updated in place after the loop (other names
+    and views of it see the change, as in numpy); a numpy array others see is refused."""
     dyn = [i for i, v in enumerate(state) if not isinstance(v, Undefined) and _is_dynamic(v)]
+    in_place = {}  # index -> whether the body kept the variable bound to the array it changed
     init = [_strong(state[i]) for i in dyn]
     in_avals = [[_leaf_aval(x) for x in tree.flatten(v)[0]] for v in init]
     local = set()  # variables first bound inside the loop: no value after it
@@ -331,7 +338,14 @@ def _while_op(test_fn, body_fn, state, names, loc):
         return np.bool_(bool(p))
 
     def body_fun(carry):
+        starts = {i: (v, v._ir) for i, v in zip(dyn, carry) if isinstance(v, Tracer)}
         out = list(body_fn(*merge(carry)))
+        in_place.clear()
+        for i, (v, ir) in starts.items():
+            if v._ir is not ir:
+                if i in shared:
+                    raise LoopStateError(str(refuse_loop_write(shared[i], _where(loc))))
+                in_place[i] = out[i] is v
         new = []
         for i, (name, v) in enumerate(zip(names, out)):
             if i in dyn:
@@ -352,6 +366,11 @@ def _while_op(test_fn, body_fn, state, names, loc):
 
     outs = _bind_while(cond_fun, body_fun, init)
     full = merge(outs)
+    for i, kept in in_place.items():
+        if kept and isinstance(state[i], Tracer):
+            _update_in_place(state[i], full[i], f"the loop{_where(loc)}, whose condition is "
+                                                f"traced,")
+            full[i] = state[i]
     for i in local:
         full[i] = Undefined(names[i], f"is assigned only inside the loop{_where(loc)}, whose "
                                       f"condition is traced, so it has no value after the loop; "

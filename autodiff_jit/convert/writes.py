@@ -112,16 +112,62 @@ def _first_traced(value):
     return None
 
 
-def _refuse(why, in_branch=False):
-    what = ("y[key] = v, in a branch of an `if` whose condition is traced, writes into a numpy "
-            "array from before the `if`" if in_branch else
-            "y[key] = v writes a traced value into a numpy array")
+_IN_BRANCH = "a branch of an `if` whose condition is traced"
+_IN_LOOP = "a loop whose condition is traced"
+
+
+def _refuse(why, context=None):
+    """The refusal of a write into an array others see; `context`: where a write of a plain
+    value is refused too (_IN_BRANCH, _IN_LOOP)."""
+    what = (f"y[key] = v (or y += v), in {context}, writes into a numpy array from before it"
+            if context else "y[key] = v writes a traced value into a numpy array")
     return TracingError(
         f"{what}, and {why}, so it cannot be replaced by a "
-        f"{'' if in_branch else 'traced '}copy without changing what other references to it "
-        f"see. Create "
+        f"{'traced ' if context is None or context.startswith(_IN_LOOP) else ''}copy without changing what other "
+        f"references to it see. Create "
         f"the array from a traced value instead: np.zeros_like(x, shape=...) (or ones_like, "
         f"full_like), or build the result with np.stack/np.concatenate/np.where.")
+
+
+_SHARED = "another name, a view of it, or a container still refers to it"
+_A_VIEW = "it is a view of another array (or of a buffer)"
+
+
+def refuse_loop_write(array, where=""):
+    """The error for a traced loop (at `where`) writing into `array`, one of shared_arrays."""
+    return _refuse(_A_VIEW if array.base is not None else _SHARED, _IN_LOOP + where)
+
+
+def _outside_refs(a, initial, state) -> int:
+    """References to `a` beyond the enclosing variables (`initial`), `state` and running
+    loops and branches; called as shared_arrays and _calibrate do."""
+    refs = _refcount(a)
+    containers = (initial,) if state is initial else (initial, state)
+    return refs - sum(v is a for v in initial) - sum(v is a for t in containers for v in t) \
+        - _runtime_refs(a)
+
+
+def shared_arrays(initial, state) -> set:
+    """ids of the numpy arrays in `state` (a loop's variables, `initial` their values where
+    the statement began) that something else sees: a view, or an array another name, a view
+    or a container refers to. A traced loop carries a traced copy of an array, so it must not
+    write into one of these (other references would keep the old contents)."""
+    out = set()
+    for a in state:
+        if type(a) is np.ndarray and (a.base is not None or
+                                      _outside_refs(a, initial, state) > _LOOP_REFS):
+            out.add(id(a))
+    return out
+
+
+def _loop_refs_calibration() -> int:
+    a = np.empty(0)
+    state = (a,)
+    for v in state:
+        return _outside_refs(v, state, state)
+
+
+_LOOP_REFS = _loop_refs_calibration()
 
 
 def _traced_copy(target: np.ndarray, like):
@@ -147,11 +193,10 @@ def _promoted(target, value, refs, key=None):
     if like is None and not in_branch:
         return target
     if target.base is not None:
-        raise _refuse("it is a view of another array (or of a buffer)", in_branch)
+        raise _refuse(_A_VIEW, _IN_BRANCH if in_branch else None)
     held = _runtime_refs(target)
     if refs > _BASE_REFS + held or (held and not _BODIES_COUNTED):
-        raise _refuse("another name, a view of it, or a container still refers to it",
-                      in_branch)
+        raise _refuse(_SHARED, _IN_BRANCH if in_branch else None)
     return target.copy() if in_branch else _traced_copy(target, like)
 
 
@@ -238,4 +283,5 @@ def explain_numpy_write(exc):
     return err.with_traceback(exc.__traceback__)   # so source.locate finds the user's line
 
 
-__all__ = ["explain_numpy_write", "setitem", "aug_setitem", "aug_name", "run_body", "register_array_type"]
+__all__ = ["explain_numpy_write", "setitem", "aug_setitem", "aug_name", "run_body",
+           "register_array_type", "shared_arrays", "refuse_loop_write"]
