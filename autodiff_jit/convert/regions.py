@@ -158,8 +158,8 @@ def _trace_branch(fn, state, held=()):
                                      for x in leaves]))
     del leaves   # the arrays' references are counted (writes.py): only in state and args
     # the trace's constants keep the arrays they were made of alive (a read before a write)
-    outs = tuple(run_body(fn, state, args, held=(trace._keepalive,) + tuple(held),
-                          traced=True))
+    outs = tuple(run_body(fn, state, args, held=(trace._keepalive, stand_in.values()) +
+                          tuple(held), traced=True))
     changed = {j for j, x in enumerate(explicit) if stand_in[id(x)]._ir is not trace.args[j]}
     return trace, explicit, stand_in, changed, outs
 
@@ -343,9 +343,10 @@ def _while_op(test_fn, body_fn, state, names, loc, shared):
         in_place.clear()
         for i, (v, ir) in starts.items():
             if v._ir is not ir:
-                if i in shared:
-                    raise LoopStateError(str(refuse_loop_write(shared[i], _where(loc))))
                 in_place[i] = out[i] is v
+                if i in shared and not (in_place[i] and isinstance(shared[i], Tracer)):
+                    raise LoopStateError(str(refuse_loop_write(shared[i], names[i],
+                                                               _where(loc))))
         new = []
         for i, (name, v) in enumerate(zip(names, out)):
             if i in dyn:

@@ -133,8 +133,16 @@ _SHARED = "another name, a view of it, or a container still refers to it"
 _A_VIEW = "it is a view of another array (or of a buffer)"
 
 
-def refuse_loop_write(array, where=""):
-    """The error for a traced loop (at `where`) writing into `array`, one of shared_arrays."""
+def refuse_loop_write(array, name, where=""):
+    """The error for a traced loop (at `where`) writing into `array`, one of shared_arrays,
+    bound to `name` before the loop."""
+    if isinstance(array, Tracer):
+        return TracingError(
+            f"the loop{where}, whose condition is traced, changes the array '{name}' in place "
+            f"(y[key] = v, y += v) and then binds '{name}' to another array; other names for "
+            f"the array from before the loop, or views of it, would see the first pass's "
+            f"changes only, which a traced loop cannot give. Write into a copy (start the "
+            f"body with {name} = {name}.copy()), or change it in place only")
     return _refuse(_A_VIEW if array.base is not None else _SHARED, _IN_LOOP + where)
 
 
@@ -148,14 +156,19 @@ def _outside_refs(a, initial, state) -> int:
 
 
 def shared_arrays(initial, state) -> set:
-    """ids of the numpy arrays in `state` (a loop's variables, `initial` their values where
-    the statement began) that something else sees: a view, or an array another name, a view
-    or a container refers to. A traced loop carries a traced copy of an array, so it must not
-    write into one of these (other references would keep the old contents)."""
+    """ids of the arrays (numpy or traced) in `state` (a loop's variables, `initial` their
+    values where the statement began) that something else may see: a view, or an array
+    another name, a view or a container refers to. A traced loop carries a traced copy of
+    each, so it must not write into a numpy one of these (other references would keep the
+    old contents), nor write into a traced one and then rebind its name (they would see the
+    first pass's writes only)."""
     out = set()
     for a in state:
-        if type(a) is np.ndarray and (a.base is not None or
-                                      _outside_refs(a, initial, state) > _LOOP_REFS):
+        if (type(a) is np.ndarray and a.base is not None) or \
+                (isinstance(a, Tracer) and a._parent is not None):
+            out.add(id(a))
+        elif (type(a) is np.ndarray or isinstance(a, Tracer)) and \
+                _outside_refs(a, initial, state) > _LOOP_REFS:
             out.add(id(a))
     return out
 
