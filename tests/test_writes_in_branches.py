@@ -350,3 +350,30 @@ def test_a_traced_loop_writing_then_rebinding_an_array_others_see_is_refused(mod
     with pytest.raises(TracingError, match=r"changes the array 'y' in place .* then binds 'y' "
                                            r"to another array.*y = y.copy\(\)"):
         ad.grad(write_then_rebind_in_a_traced_loop, mode=mode)(POINTS[0])
+
+
+def scalar_other_name_in_a_branch(x):
+    s = x[0]                       # a numpy scalar: immutable, `s += v` binds a new one
+    z = s
+    if x[1] > 1.0:
+        s += x[2]
+    return z * s
+
+
+def scalar_other_name_in_a_traced_loop(x):
+    s = x[0]
+    z = s
+    n = np.argmax(x) + 1
+    for i in range(n):
+        s += x[i]
+    return z * s
+
+
+@pytest.mark.parametrize("mode", TRACED)   # tape mode: a 0-d Tensor's += is in place (PyTorch)
+@pytest.mark.parametrize("f", [scalar_other_name_in_a_branch,
+                               scalar_other_name_in_a_traced_loop], ids=lambda f: f.__name__)
+def test_a_traced_scalar_changed_in_place_leaves_its_other_names(f, mode):
+    for x in POINTS:
+        value, grad = ad.value_and_grad(f, mode=mode)(x)
+        np.testing.assert_allclose(value, f(x.copy()), rtol=1e-13)
+        np.testing.assert_allclose(grad, numerical_grad(f, (x,), 0), rtol=1e-6, atol=1e-8)

@@ -198,14 +198,17 @@ def traced_if(pred, true_fn, false_fn, state, names, out_names, loc):
     t_trace, explicit, t_ins, t_changed, t_outs = _trace_branch(true_fn, state)
     f_trace, _, f_ins, f_changed, f_outs = _trace_branch(false_fn, state,
                                                          (t_outs, t_trace._keepalive))
-    changed = sorted(t_changed | f_changed)
+    # a traced scalar changed in place (`s += 1` on s = x[0]) is a new value, as numpy's
+    # immutable scalars are: only arrays are updated in place after the `if`
+    changed = sorted(j for j in t_changed | f_changed if explicit[j].ndim > 0)
+    rebound = {id(explicit[j]) for j in t_changed | f_changed if explicit[j].ndim == 0}
     t_outer = {id(t): k for k, t in t_ins.items()}   # stand-in -> the id of its input
     results = [None] * len(out_names)
     kept = {}  # output index -> the traced input both branches leave it bound to
     dyn = []  # (index, treedef, true leaves, false leaves)
     for k, (name, a, b) in enumerate(zip(out_names, t_outs, f_outs)):
         key = t_outer.get(id(a))
-        if key is not None and f_ins[key] is b:
+        if key is not None and f_ins[key] is b and key not in rebound:
             kept[k] = key
             continue
         ua, ub = isinstance(a, Undefined), isinstance(b, Undefined)
@@ -342,7 +345,9 @@ def _while_op(test_fn, body_fn, state, names, loc, shared):
         out = list(body_fn(*merge(carry)))
         in_place.clear()
         for i, (v, ir) in starts.items():
-            if v._ir is not ir:
+            # a traced scalar changed in place (`s += x[i]`) is a new value, as numpy's
+            # immutable scalars are (a 0-d numpy array is not one)
+            if v._ir is not ir and (v.ndim > 0 or isinstance(state[i], np.ndarray)):
                 in_place[i] = out[i] is v
                 if i in shared and not (in_place[i] and isinstance(shared[i], Tracer)):
                     raise LoopStateError(str(refuse_loop_write(shared[i], names[i],
