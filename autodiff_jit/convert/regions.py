@@ -25,10 +25,11 @@ from ..errors import TracingError
 from ..ir import AVal, Function, Var
 from ..primitives import aval_of, bind
 from ..control.loops import cond_p, while_p
-from ..trace import Trace, Tracer
+from ..trace import Tracer
 from .astutil import RET_VALUE
 from .undefined import Undefined
-from .writes import refuse_loop_write, run_body
+from .inplace import trace_branch, update_in_place
+from .writes import refuse_loop_write
 
 _WEAK = (bool, int, float)
 
@@ -130,64 +131,6 @@ def _zeros_like(value):
 # ---------------------------------------------------------------------------------------------
 # if
 
-def _trace_branch(fn, state, held=()):
-    """Run fn(*state) in a fresh trace, traced inputs replaced by stand-ins in it (the same
-    array twice by one stand-in; a view of another input by that view of its stand-in, so
-    that the branch sees writes through either). `held`: containers of the other branch's
-    results (references run_body counts). Returns the trace, the traced inputs (the op's
-    operands), the stand-ins of every traced value of `state` by id, the indices of the
-    inputs the branch changed in place, and the branch's results."""
-    trace = Trace()
-    leaves, td = tree.flatten(list(state))
-    outer = {id(x): x for x in leaves if isinstance(x, Tracer)}
-    explicit, stand_in = [], {}
-
-    def stand_in_for(x):
-        if id(x) not in stand_in:
-            parent = x._parent
-            while parent is not None and id(parent) not in outer:
-                parent = parent._parent
-            if parent is None:
-                explicit.append(x)
-                stand_in[id(x)] = trace.new_arg(x.aval)
-            else:   # the same view of the parent's stand-in
-                stand_in[id(x)] = _view_of(x, stand_in_for(parent), parent)
-        return stand_in[id(x)]
-
-    args = tuple(tree.unflatten(td, [stand_in_for(x) if isinstance(x, Tracer) else x
-                                     for x in leaves]))
-    del leaves   # the arrays' references are counted (writes.py): only in state and args
-    # the trace's constants keep the arrays they were made of alive (a read before a write)
-    outs = tuple(run_body(fn, state, args, held=(trace._keepalive, stand_in.values()) +
-                          tuple(held), traced=True))
-    changed = {j for j, x in enumerate(explicit) if stand_in[id(x)]._ir is not trace.args[j]}
-    return trace, explicit, stand_in, changed, outs
-
-
-def _view_of(view: Tracer, base: Tracer, outer_base: Tracer) -> Tracer:
-    """`view` (a view of outer_base, through views between) derived from `base` instead."""
-    chain = []
-    t = view
-    while t is not outer_base:
-        chain.append(t._np_op)
-        t = t._parent
-    for np_op in reversed(chain):
-        base = base._track_view(np_op(base), np_op)
-    return base
-
-
-def _update_in_place(outer: Tracer, new: Tracer, what: str):
-    """outer takes new's value, as numpy's in-place writes do: every name for it and every
-    view of it sees the change. `what`: the statement, for the error."""
-    if outer._adj_context is not new._adj_context:
-        raise TracingError(f"{what} changes in place an array of an enclosing traced "
-                           f"function; write into a copy (y = y.copy()) and return it instead")
-    if outer._parent is not None:
-        outer[...] = new          # a view: writes through to the array it views
-    else:
-        outer._own_ir = new._ir
-
-
 def traced_if(pred, true_fn, false_fn, state, names, out_names, loc):
     """One `cond` op for `if pred` with both branches traced; returns the `out_names` values.
 
@@ -195,8 +138,8 @@ def traced_if(pred, true_fn, false_fn, state, names, out_names, loc):
     is updated in place after it, so that other names for it and views of it see the change
     as in numpy; a variable both branches leave bound to the same array from before the `if`
     stays bound to it."""
-    t_trace, explicit, t_ins, t_changed, t_outs = _trace_branch(true_fn, state)
-    f_trace, _, f_ins, f_changed, f_outs = _trace_branch(false_fn, state,
+    t_trace, explicit, t_ins, t_changed, t_outs = trace_branch(true_fn, state)
+    f_trace, _, f_ins, f_changed, f_outs = trace_branch(false_fn, state,
                                                          (t_outs, t_trace._keepalive))
     # a traced scalar changed in place (`s += 1` on s = x[0]) is a new value, as numpy's
     # immutable scalars are: only arrays are updated in place after the `if`
@@ -258,7 +201,7 @@ def traced_if(pred, true_fn, false_fn, state, names, out_names, loc):
             results[k] = tree.unflatten(td, outs[pos:pos + len(la)])
             pos += len(la)
         for j, new in zip(changed, outs[pos:]):
-            _update_in_place(explicit[j], new, f"a branch of the `if`{_where(loc)}, whose "
+            update_in_place(explicit[j], new, f"a branch of the `if`{_where(loc)}, whose "
                                               f"condition is traced,")
     by_id = {id(x): x for x in tree.flatten(list(state))[0] if isinstance(x, Tracer)}
     for k, key in kept.items():
@@ -301,8 +244,7 @@ class _Retry(Exception):
 
 def traced_while(test_fn, body_fn, state, names, loc, shared=frozenset()):
     """while test_fn(*state): state = body_fn(*state), as one `while` op. `shared`: the ids
-    of the numpy arrays of `state` that others see (writes.shared_arrays), which the body
-    must not write into."""
+    of the arrays of `state` that others may see (writes.shared_arrays)."""
     state = list(state)
     shared = {i: v for i, v in enumerate(state) if id(v) in shared}
     for _ in range(4 * len(state) + 1):
@@ -374,7 +316,7 @@ def _while_op(test_fn, body_fn, state, names, loc, shared):
     full = merge(outs)
     for i, kept in in_place.items():
         if kept and isinstance(state[i], Tracer):
-            _update_in_place(state[i], full[i], f"the loop{_where(loc)}, whose condition is "
+            update_in_place(state[i], full[i], f"the loop{_where(loc)}, whose condition is "
                                                 f"traced,")
             full[i] = state[i]
     for i in local:

@@ -1,0 +1,77 @@
+"""Traced branches of converted code, and arrays they change in place.
+
+Each branch of a traced `if` runs on stand-ins in a fresh trace for the traced values of its
+state: one stand-in for one array however many names hold it, and for a view of another
+traced input, the same view of that input's stand-in, so the branch sees writes through
+either name. A branch (or a traced loop's body) that changes an input array in place
+(`y[0] = v`, `y += v`) makes the op output the array's new value, and update_in_place gives
+it to the array from before the statement, as numpy's in-place writes do: every other name
+for it and every view of it sees the change.
+"""
+from __future__ import annotations
+
+from .. import tree
+from ..errors import TracingError
+from ..trace import Trace, Tracer
+from .writes import run_body
+
+
+def trace_branch(fn, state, held=()):
+    """Run fn(*state) in a fresh trace, traced inputs replaced by stand-ins in it (the same
+    array twice by one stand-in; a view of another input by that view of its stand-in, so
+    that the branch sees writes through either). `held`: containers of the other branch's
+    results (references run_body counts). Returns the trace, the traced inputs (the op's
+    operands), the stand-ins of every traced value of `state` by id, the indices of the
+    inputs the branch changed in place, and the branch's results."""
+    trace = Trace()
+    leaves, td = tree.flatten(list(state))
+    outer = {id(x): x for x in leaves if isinstance(x, Tracer)}
+    explicit, stand_in = [], {}
+
+    def stand_in_for(x):
+        if id(x) not in stand_in:
+            parent = x._parent
+            while parent is not None and id(parent) not in outer:
+                parent = parent._parent
+            if parent is None:
+                explicit.append(x)
+                stand_in[id(x)] = trace.new_arg(x.aval)
+            else:   # the same view of the parent's stand-in
+                stand_in[id(x)] = _view_of(x, stand_in_for(parent), parent)
+        return stand_in[id(x)]
+
+    args = tuple(tree.unflatten(td, [stand_in_for(x) if isinstance(x, Tracer) else x
+                                     for x in leaves]))
+    del leaves   # the arrays' references are counted (writes.py): only in state and args
+    # the trace's constants keep the arrays they were made of alive (a read before a write)
+    outs = tuple(run_body(fn, state, args, held=(trace._keepalive, stand_in.values()) +
+                          tuple(held), traced=True))
+    changed = {j for j, x in enumerate(explicit) if stand_in[id(x)]._ir is not trace.args[j]}
+    return trace, explicit, stand_in, changed, outs
+
+
+def _view_of(view: Tracer, base: Tracer, outer_base: Tracer) -> Tracer:
+    """`view` (a view of outer_base, through views between) derived from `base` instead."""
+    chain = []
+    t = view
+    while t is not outer_base:
+        chain.append(t._np_op)
+        t = t._parent
+    for np_op in reversed(chain):
+        base = base._track_view(np_op(base), np_op)
+    return base
+
+
+def update_in_place(outer: Tracer, new: Tracer, what: str):
+    """outer takes new's value, as numpy's in-place writes do: every name for it and every
+    view of it sees the change. `what`: the statement, for the error."""
+    if outer._adj_context is not new._adj_context:
+        raise TracingError(f"{what} changes in place an array of an enclosing traced "
+                           f"function; write into a copy (y = y.copy()) and return it instead")
+    if outer._parent is not None:
+        outer[...] = new          # a view: writes through to the array it views
+    else:
+        outer._own_ir = new._ir
+
+
+__all__ = ["trace_branch", "update_in_place"]
