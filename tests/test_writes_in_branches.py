@@ -377,3 +377,57 @@ def test_a_traced_scalar_changed_in_place_leaves_its_other_names(f, mode):
         value, grad = ad.value_and_grad(f, mode=mode)(x)
         np.testing.assert_allclose(value, f(x.copy()), rtol=1e-13)
         np.testing.assert_allclose(grad, numerical_grad(f, (x,), 0), rtol=1e-6, atol=1e-8)
+
+
+def view_read_inside_a_traced_loop(x):
+    n = np.argmax(x) + 1
+    y = x * 1.0
+    r = y[:2]                      # inside the loop, numpy's r sees each pass's write
+    s = 0.0
+    for i in range(n):
+        y[0] = y[0] + x[i]
+        s = s + np.sum(r)
+    return s
+
+
+def other_name_read_inside_a_traced_loop(x):
+    n = np.argmax(x) + 1
+    y = x * 1.0
+    z = y
+    s = 0.0
+    for i in range(n):
+        y[0] = y[0] + x[i]
+        s = s + np.sum(z) * x[1]
+    return s
+
+
+def other_name_of_a_rebound_array_read_inside_a_traced_loop(x):
+    n = np.argmax(x) + 1
+    y = x * 1.0
+    z = y
+    s = 0.0
+    for i in range(n):
+        y = y + x[i]               # rebound, not changed: z keeps the array from before
+        s = s + np.sum(z * y)
+    return s
+
+
+@pytest.mark.parametrize("mode", TRACED)
+@pytest.mark.parametrize("f", [view_read_inside_a_traced_loop,
+                               other_name_read_inside_a_traced_loop], ids=lambda f: f.__name__)
+def test_a_traced_loop_reading_its_array_through_another_name_is_refused(f, mode):
+    x = POINTS[0]
+    np.testing.assert_allclose(ad.grad(f, mode="tape")(x), numerical_grad(f, (x,), 0),
+                               rtol=1e-6)
+    with pytest.raises(TracingError, match=r"changes the array 'y' in place .*through another "
+                                           r"name or a view"):
+        ad.grad(f, mode=mode)(x)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_traced_loop_may_read_the_old_array_of_a_rebound_name(mode):
+    f = other_name_of_a_rebound_array_read_inside_a_traced_loop
+    for x in POINTS:
+        value, grad = ad.value_and_grad(f, mode=mode)(x)
+        np.testing.assert_allclose(value, f(x.copy()), rtol=1e-13)
+        np.testing.assert_allclose(grad, numerical_grad(f, (x,), 0), rtol=1e-6, atol=1e-8)

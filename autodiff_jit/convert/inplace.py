@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from .. import tree
 from ..errors import TracingError
+from ..primitives import bind
+from ..primitives.elementwise import convert_element_type
 from ..trace import Trace, Tracer
 from .writes import run_body
 
@@ -74,4 +76,61 @@ def update_in_place(outer: Tracer, new: Tracer, what: str):
         outer._own_ir = new._ir
 
 
-__all__ = ["trace_branch", "update_in_place"]
+def root(t: Tracer) -> Tracer:
+    """The array a traced view looks into (t itself when it is not a view)."""
+    while t._parent is not None:
+        t = t._parent
+    return t
+
+
+class LoopReads:
+    """Which traced arrays from before a traced loop its test and body read through another
+    name or a view (which would see the value from before the loop, not the carried one).
+
+    While they are traced, each such array stands for a copy of itself (an equation of the
+    enclosing trace, the same value, so reads stay right); the values derived from that copy
+    in the enclosing trace while the loop is traced, and the ones the loop captures, are the
+    reads. `values`: (variable index, its traced value before the loop)."""
+
+    def __init__(self, values):
+        self.arrays = {}    # id(root) -> [root, its var, the copy's var, variable indices]
+        for i, v in values:
+            r = root(v)
+            if r.ndim == 0:     # scalars are not changed in place (see regions)
+                continue
+            entry = self.arrays.get(id(r))
+            if entry is None:
+                copy = bind(convert_element_type, r, dtype=r.dtype)
+                entry = self.arrays[id(r)] = [r, r._own_ir, copy._ir, []]
+                r._own_ir = copy._ir
+            entry[3].append(i)
+        self.marks = {id(e[0]._adj_context): (e[0]._adj_context, len(e[0]._adj_context.eqns))
+                      for e in self.arrays.values()}
+
+    def read(self, captured) -> set:
+        """Indices of the variables whose array from before the loop the loop read, or wrote
+        through another name; restores the arrays."""
+        tainted = {e[2]: e[3] for e in self.arrays.values()}
+        for trace, mark in self.marks.values():
+            for eqn in trace.eqns[mark:]:
+                hit = [tainted[v] for v in eqn.inputs if v in tainted]
+                for out in eqn.outputs:
+                    if hit:
+                        tainted[out] = hit[0]
+        found = set()
+        for c in captured:
+            found.update(tainted.get(c._ir, ()))
+        for r, _, copy, indices in self.arrays.values():
+            if r._own_ir is not copy:     # written inside the loop through another name
+                found.update(indices)
+        self.restore()
+        return found
+
+    def restore(self):
+        for r, var, copy, _ in self.arrays.values():
+            if r._own_ir is copy:
+                r._own_ir = var
+        self.arrays = {}
+
+
+__all__ = ["trace_branch", "update_in_place", "root", "LoopReads"]

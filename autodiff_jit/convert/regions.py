@@ -28,7 +28,7 @@ from ..control.loops import cond_p, while_p
 from ..trace import Tracer
 from .astutil import RET_VALUE
 from .undefined import Undefined
-from .inplace import trace_branch, update_in_place
+from .inplace import LoopReads, trace_branch, update_in_place
 from .writes import refuse_loop_write
 
 _WEAK = (bool, int, float)
@@ -312,7 +312,22 @@ def _while_op(test_fn, body_fn, state, names, loc, shared):
                     f"loop")
         return tuple(new)
 
-    outs = _bind_while(cond_fun, body_fun, init)
+    reads = LoopReads([(i, state[i]) for i in dyn if isinstance(state[i], Tracer)])
+
+    def seen_inside(captured):
+        for i in sorted(reads.read(captured)):
+            if i in in_place:   # another name for it, or a view, read inside the loop
+                raise LoopStateError(
+                    f"the loop{_where(loc)}, whose condition is traced, changes the array "
+                    f"'{names[i]}' in place (y[key] = v, y += v), and reads or writes it "
+                    f"inside the loop through another name or a view of it taken before "
+                    f"the loop, which would see its value from before the loop; use "
+                    f"'{names[i]}' itself inside the loop (take the view there)")
+
+    try:
+        outs = _bind_while(cond_fun, body_fun, init, seen_inside)
+    finally:
+        reads.restore()
     full = merge(outs)
     for i, kept in in_place.items():
         if kept and isinstance(state[i], Tracer):
@@ -326,11 +341,14 @@ def _while_op(test_fn, body_fn, state, names, loc, shared):
     return tuple(full)
 
 
-def _bind_while(cond_fun, body_fun, init):
+def _bind_while(cond_fun, body_fun, init, seen_inside=None):
     """while_loop's op, bound even when no carry is traced: the test is (converted code only
-    gets here on a traced test), so there is no plain-Python loop to fall back to."""
+    gets here on a traced test), so there is no plain-Python loop to fall back to.
+    `seen_inside(values)`: given the outer traced values the test and body read."""
     leaves, in_tree = tree.flatten(tuple(init))
     cond_r, body_r = _while_regions(cond_fun, body_fun, leaves, in_tree)
+    if seen_inside is not None:
+        seen_inside(cond_r.captured + body_r.captured)
     outs = bind(while_p, *cond_r.captured, *body_r.captured, *leaves,
                 cond=cond_r.consts_first(), body=body_r.consts_first(),
                 n_cond_consts=len(cond_r.captured), n_body_consts=len(body_r.captured),
