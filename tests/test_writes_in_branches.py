@@ -431,3 +431,22 @@ def test_a_traced_loop_may_read_the_old_array_of_a_rebound_name(mode):
         value, grad = ad.value_and_grad(f, mode=mode)(x)
         np.testing.assert_allclose(value, f(x.copy()), rtol=1e-13)
         np.testing.assert_allclose(grad, numerical_grad(f, (x,), 0), rtol=1e-6, atol=1e-8)
+
+
+def two_names_written_in_a_traced_loop(x):
+    n = np.argmax(x) + 1
+    y = x * 1.0
+    z = y
+    for i in range(n):
+        y[0] = y[0] + x[i]
+        z[1] = z[1] * x[i]
+    return np.sum(y * x)
+
+
+@pytest.mark.parametrize("mode", TRACED)
+def test_a_traced_loop_changing_one_array_through_two_names_is_refused(mode):
+    f = two_names_written_in_a_traced_loop
+    np.testing.assert_allclose(ad.grad(f, mode="tape")(POINTS[0]),
+                               numerical_grad(f, (POINTS[0],), 0), rtol=1e-6)
+    with pytest.raises(TracingError, match=r"its variables 'y', 'z' all refer to"):
+        ad.grad(f, mode=mode)(POINTS[0])

@@ -126,6 +126,10 @@ class LoopReads:
         self.restore()
         return found
 
+    def sharing(self) -> list:
+        """Lists of the indices of variables whose arrays are one array or views of one."""
+        return [e[3] for e in self.arrays.values() if len(e[3]) > 1]
+
     def restore(self):
         for r, var, copy, _ in self.arrays.values():
             if r._own_ir is copy:

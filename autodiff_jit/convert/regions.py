@@ -315,6 +315,14 @@ def _while_op(test_fn, body_fn, state, names, loc, shared):
     reads = LoopReads([(i, state[i]) for i in dyn if isinstance(state[i], Tracer)])
 
     def seen_inside(captured):
+        for indices in reads.sharing():   # each is carried on its own through the loop
+            if any(i in in_place for i in indices):
+                raise LoopStateError(
+                    f"the loop{_where(loc)}, whose condition is traced, changes in place an "
+                    f"array that its variables "
+                    f"{', '.join(repr(names[i]) for i in indices)} all refer to (the same "
+                    f"array, or views of one); a traced loop carries each variable on its own, "
+                    f"so change it through one name only in the loop")
         for i in sorted(reads.read(captured)):
             if i in in_place:   # another name for it, or a view, read inside the loop
                 raise LoopStateError(
