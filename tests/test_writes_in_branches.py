@@ -301,8 +301,21 @@ def plain_augmented_write_seen_by_another_name(x):
     return np.sum(z * x[:2])
 
 
+def _set_first(a):
+    a[0] = 1.0                     # into the caller's array, as numpy does
+    return a
+
+
+def helper_writing_its_argument(x):
+    y = np.zeros(3)
+    if x[0] > 0:
+        _set_first(y)
+    return np.sum(y * x[:3])
+
+
 @pytest.mark.parametrize("f", [plain_write_seen_by_a_view,
-                               plain_augmented_write_seen_by_another_name],
+                               plain_augmented_write_seen_by_another_name,
+                               helper_writing_its_argument],
                          ids=lambda f: f.__name__)
 def test_plain_writes_under_a_traced_condition_seen_elsewhere(f):
     # tape mode runs the `if` in Python: numpy's own in-place write, seen by every reference
