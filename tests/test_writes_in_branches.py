@@ -463,3 +463,64 @@ def test_a_traced_loop_changing_one_array_through_two_names_is_refused(mode):
                                numerical_grad(f, (POINTS[0],), 0), rtol=1e-6)
     with pytest.raises(TracingError, match=r"its variables 'y', 'z' all refer to"):
         ad.grad(f, mode=mode)(POINTS[0])
+
+
+# after a traced `if` (or loop) that rebinds a name on one path only, the name is the array
+# from before on the other path: a later write in place would have to reach the array's other
+# names on that path only
+
+def write_after_one_path_rebinds(x):
+    y = x * 1.0
+    r = y[1:3]
+    if x[1] > 0.1:
+        y = y * 2.0
+    y[2] = x[3] * 1.5              # numpy: r sees it when the branch was not taken
+    return np.sum(y * x) + np.sum(r)
+
+
+def write_through_the_other_name_after_one_path_rebinds(x):
+    y = x * 1.0
+    z = y
+    if x[1] > 0.1:
+        z[1] = x[3]
+        y = y * 2.0
+    z[0] = x[2] * 3.0              # numpy: y sees it when the branch was not taken
+    return np.sum(y * x) + np.sum(z * x)
+
+
+def write_after_a_traced_loop_that_rebinds(x):
+    n = np.argmax(x) - 1           # may be 0: then y is still the array r views
+    y = x * 1.0
+    r = y[1:3]
+    for i in range(n):
+        y = y * 2.0
+    y[1] = x[0]
+    return np.sum(y * x) + np.sum(r)
+
+
+def rebinding_without_others_then_writing(x):
+    y = x * 1.0
+    if x[1] > 0.1:
+        y = y * 2.0
+    y[2] = x[3] * 1.5              # nothing else sees the array from before: fine
+    return np.sum(y * x)
+
+
+@pytest.mark.parametrize("mode", TRACED)
+@pytest.mark.parametrize("f", [write_after_one_path_rebinds,
+                               write_through_the_other_name_after_one_path_rebinds,
+                               write_after_a_traced_loop_that_rebinds], ids=lambda f: f.__name__)
+def test_a_write_after_a_name_was_rebound_on_one_path_only_is_refused(f, mode):
+    for x in POINTS:
+        with pytest.raises(TracingError, match=r"the array it was bound to before on one path "
+                                               r"and a new array on another"):
+            ad.grad(f, mode=mode)(x)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_write_after_a_rebinding_nothing_else_sees_works(mode):
+    f = rebinding_without_others_then_writing
+    for x in POINTS:
+        value, grad = ad.value_and_grad(f, mode=mode)(x)
+        np.testing.assert_allclose(value, f(x.copy()), rtol=1e-13)
+        np.testing.assert_allclose(grad, numerical_grad(f, (x,), 0), rtol=1e-6, atol=1e-8)

@@ -67,6 +67,7 @@ def _view_of(view: Tracer, base: Tracer, outer_base: Tracer) -> Tracer:
 def update_in_place(outer: Tracer, new: Tracer, what: str):
     """outer takes new's value, as numpy's in-place writes do: every name for it and every
     view of it sees the change. `what`: the statement, for the error."""
+    outer._check_writable()
     if outer._adj_context is not new._adj_context:
         raise TracingError(f"{what} changes in place an array of an enclosing traced "
                            f"function; write into a copy (y = y.copy()) and return it instead")
@@ -74,6 +75,21 @@ def update_in_place(outer: Tracer, new: Tracer, what: str):
         outer[...] = new          # a view: writes through to the array it views
     else:
         outer._own_ir = new._ir
+
+
+def no_writes(values, name, what):
+    """Mark `values`, the new array bound to `name` after `what` (a traced `if` or loop) and
+    the array it was bound to before, which other names see, where the name stays bound to
+    that one on another path: a write in place into either would have to reach the other
+    on that path only, so it is refused."""
+    why = (f"'{name}' is, after {what}, the array it was bound to before on one path and a "
+           f"new array on another, and other names or views refer to the array from before; "
+           f"a write in place into either would have to reach the other on one path only. "
+           f"Write into a copy ({name} = {name}.copy() after the statement) or build the new "
+           f"value out of place (np.where(...))")
+    for v in values:
+        if isinstance(v, Tracer):
+            v._no_writes = why
 
 
 def root(t: Tracer) -> Tracer:
@@ -137,4 +153,4 @@ class LoopReads:
         self.arrays = {}
 
 
-__all__ = ["trace_branch", "update_in_place", "root", "LoopReads"]
+__all__ = ["trace_branch", "update_in_place", "no_writes", "root", "LoopReads"]

@@ -28,7 +28,7 @@ from ..control.loops import cond_p, while_p
 from ..trace import Tracer
 from .astutil import RET_VALUE
 from .undefined import Undefined
-from .inplace import LoopReads, trace_branch, update_in_place
+from .inplace import LoopReads, no_writes, root, trace_branch, update_in_place
 from .writes import refuse_loop_write
 
 _WEAK = (bool, int, float)
@@ -131,13 +131,14 @@ def _zeros_like(value):
 # ---------------------------------------------------------------------------------------------
 # if
 
-def traced_if(pred, true_fn, false_fn, state, names, out_names, loc):
+def traced_if(pred, true_fn, false_fn, state, names, out_names, loc, shared=frozenset()):
     """One `cond` op for `if pred` with both branches traced; returns the `out_names` values.
 
     A traced input a branch changes in place (`y[0] = v` on an array from before the `if`)
     is updated in place after it, so that other names for it and views of it see the change
     as in numpy; a variable both branches leave bound to the same array from before the `if`
-    stays bound to it."""
+    stays bound to it. `shared`: the ids of the arrays of `state` that others may see
+    (writes.shared_arrays): a variable bound to one of them on one path only is marked."""
     t_trace, explicit, t_ins, t_changed, t_outs = trace_branch(true_fn, state)
     f_trace, _, f_ins, f_changed, f_outs = trace_branch(false_fn, state,
                                                          (t_outs, t_trace._keepalive))
@@ -147,13 +148,21 @@ def traced_if(pred, true_fn, false_fn, state, names, out_names, loc):
     rebound = {id(explicit[j]) for j in t_changed | f_changed if explicit[j].ndim == 0}
     t_outer = {id(t): k for k, t in t_ins.items()}   # stand-in -> the id of its input
     results = [None] * len(out_names)
+    f_outer = {id(t): k for k, t in f_ins.items()}
     kept = {}  # output index -> the traced input both branches leave it bound to
+    mixed = {}  # output index -> id of the shared input it stays bound to on one path only
     dyn = []  # (index, treedef, true leaves, false leaves)
     for k, (name, a, b) in enumerate(zip(out_names, t_outs, f_outs)):
         key = t_outer.get(id(a))
         if key is not None and f_ins[key] is b and key not in rebound:
             kept[k] = key
             continue
+        before = ({t_outer.get(id(a)), f_outer.get(id(b))} & set(shared)) - rebound - {None}
+        if before:
+            mixed[k] = before.pop()
+        if a is not b and any(type(v) is np.ndarray and id(v) in shared for v in (a, b)):
+            raise TracingError(_rebound_numpy(name, f"the `if`{_where(loc)} (whose condition "
+                                                    f"is traced)"))
         ua, ub = isinstance(a, Undefined), isinstance(b, Undefined)
         if ua and ub:
             results[k] = a
@@ -199,6 +208,10 @@ def traced_if(pred, true_fn, false_fn, state, names, out_names, loc):
         pos = 0
         for k, td, la, _ in dyn:
             results[k] = tree.unflatten(td, outs[pos:pos + len(la)])
+            if k in mixed:
+                before = next(x for x in explicit if id(x) == mixed[k])
+                no_writes((results[k], root(before)), out_names[k],
+                          f"the `if`{_where(loc)} (whose condition is traced)")
             pos += len(la)
         for j, new in zip(changed, outs[pos:]):
             update_in_place(explicit[j], new, f"a branch of the `if`{_where(loc)}, whose "
@@ -207,6 +220,14 @@ def traced_if(pred, true_fn, false_fn, state, names, out_names, loc):
     for k, key in kept.items():
         results[k] = by_id[key]
     return tuple(results)
+
+
+def _rebound_numpy(name, what):
+    return (f"'{name}' is, after {what}, the numpy array it was bound to before on one path and "
+            f"a new array on another, and other names or views refer to that numpy array, "
+            f"which cannot follow the new one; bind '{name}' to a copy before the statement "
+            f"({name} = {name}.copy()), or create the array from a traced value "
+            f"(np.zeros_like(x, shape=...))")
 
 
 def _bind_cond(pred, explicit, t_trace, t_res, f_trace, f_res):
@@ -266,6 +287,7 @@ def _while_op(test_fn, body_fn, state, names, loc, shared):
     and views of it see the change, as in numpy); a numpy array others see is refused."""
     dyn = [i for i, v in enumerate(state) if not isinstance(v, Undefined) and _is_dynamic(v)]
     in_place = {}  # index -> whether the body kept the variable bound to the array it changed
+    unchanged = set()  # indices the body leaves bound to their array, unchanged
     init = [_strong(state[i]) for i in dyn]
     in_avals = [[_leaf_aval(x) for x in tree.flatten(v)[0]] for v in init]
     local = set()  # variables first bound inside the loop: no value after it
@@ -286,6 +308,8 @@ def _while_op(test_fn, body_fn, state, names, loc, shared):
         starts = {i: (v, v._ir) for i, v in zip(dyn, carry) if isinstance(v, Tracer)}
         out = list(body_fn(*merge(carry)))
         in_place.clear()
+        unchanged.clear()
+        unchanged.update(i for i, (v, ir) in starts.items() if out[i] is v and v._ir is ir)
         for i, (v, ir) in starts.items():
             # a traced scalar changed in place (`s += x[i]`) is a new value, as numpy's
             # immutable scalars are (a 0-d numpy array is not one)
@@ -342,6 +366,16 @@ def _while_op(test_fn, body_fn, state, names, loc, shared):
             update_in_place(state[i], full[i], f"the loop{_where(loc)}, whose condition is "
                                                 f"traced,")
             full[i] = state[i]
+    for i in dyn:
+        if i in shared and type(state[i]) is np.ndarray and i not in unchanged:
+            raise LoopStateError(_rebound_numpy(names[i], f"the loop{_where(loc)} (whose "
+                                                          f"condition is traced)"))
+        if i in unchanged and isinstance(state[i], Tracer):
+            full[i] = state[i]      # the body leaves it bound to the same, unchanged array
+        elif i not in in_place and i in shared and isinstance(state[i], Tracer):
+            # bound to a new array after one pass or more, to the one from before after none
+            no_writes((full[i], root(state[i])), names[i],
+                      f"the loop{_where(loc)} (whose condition is traced)")
     for i in local:
         full[i] = Undefined(names[i], f"is assigned only inside the loop{_where(loc)}, whose "
                                       f"condition is traced, so it has no value after the loop; "

@@ -53,7 +53,7 @@ def if_stmt(pred, true_fn, false_fn, state, names, out_names, loc):
     the values of `out_names`."""
     if _traced(pred):
         return traced_if(as_pred(pred, "if", loc), true_fn, false_fn, state, names, out_names,
-                         loc)
+                         loc, shared_arrays(state, state))
     return run_body(true_fn if pred else false_fn, state, state)
 
 

@@ -167,8 +167,9 @@ def shared_arrays(initial, state) -> set:
         if (type(a) is np.ndarray and a.base is not None) or \
                 (isinstance(a, Tracer) and a._parent is not None):
             out.add(id(a))
-        elif (type(a) is np.ndarray or isinstance(a, Tracer)) and \
-                _outside_refs(a, initial, state) > _LOOP_REFS:
+        elif (type(a) is np.ndarray or isinstance(a, Tracer)) and (
+                sum(v is a for v in state) > 1 or     # two of the variables hold it
+                _outside_refs(a, initial, state) > _LOOP_REFS):
             out.add(id(a))
     return out
 
