@@ -11,6 +11,11 @@ name, a list or a global holding the same array would keep the old contents and 
 results. So the array is replaced only when it owns its data and the only references to it
 are the converted function's own variable and the loop and branch state the runtime passes
 around (counted exactly, by reference count); otherwise the write is refused with the fix.
+
+Both branches of a traced `if` are traced on the same arrays, so there even a plain write
+(`y[0] = 1.0`, `y += 1.0`: aug_name) into an array from before the `if` replaces it by a copy
+under the same rule. shared_arrays tells traced loops and branches (regions.py) which arrays
+of their state something else may see.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ from ..numpy.indexing import count_free_shape
 from ..primitives import shape as S
 from ..trace import Tracer
 
-_held = threading.local()      # .states: the state tuples of the loops and branches now running
+_held = threading.local()      # .levels: (initial, containers, traced) of the bodies now running
 
 
 def run_body(fn, initial, state, *lead, held=(), traced=False):
