@@ -218,7 +218,8 @@ class Tracer(ArrayOps):
 
     Internal attribute names start with `_` so that none shadows an ndarray method (x.var()).
     """
-    __slots__ = ("_adj_context", "_own_ir", "_parent", "_np_op", "_seen", "_layout_arr")
+    __slots__ = ("_adj_context", "_own_ir", "_parent", "_np_op", "_seen", "_layout_arr",
+                 "_no_writes")
 
     def __init__(self, trace: Trace, var: Var):
         self._adj_context = trace
@@ -227,6 +228,9 @@ class Tracer(ArrayOps):
         self._np_op = None       # parent -> this view, as numpy calls (works on arrays too)
         self._seen = None        # the parent's value this view was derived from
         self._layout_arr = None  # numpy layout stand-in (made on demand)
+        # why this array may not be written in place (a traced `if` left its name bound to the
+        # array from before it on one path only, and other names see that one), or None
+        self._no_writes = None
 
     @property
     def _ir(self) -> Var:
@@ -345,7 +349,16 @@ class Tracer(ArrayOps):
 
     # x += v and friends are in place in numpy: every name for x, and every view of it, sees
     # the new value (a plain `x = x + v` would leave them the old one)
+    def _check_writable(self):
+        root = self
+        while root._parent is not None:
+            root = root._parent
+        for t in (self, root):
+            if t._no_writes is not None:
+                raise TracingError(t._no_writes)
+
     def _inplace(self, op, other):
+        self._check_writable()
         new = op(self, other)
         if new.dtype != self.dtype and not np.can_cast(new.dtype, self.dtype, "same_kind"):
             raise TypeError(f"Cannot cast ufunc output from dtype('{new.dtype}') to "
@@ -373,6 +386,7 @@ class Tracer(ArrayOps):
         # new value, as in numpy); on a view it updates the root array the view looks into,
         # and every view of that root is derived again when next read
         from .numpy import setitem, setitem_positions
+        self._check_writable()
         view = self._root_positions()
         if view is None:
             new = setitem(self, key, value)

@@ -401,6 +401,26 @@ def test_methods_closures_defaults_and_recursion():
     check(f, (0.7,), (-0.4,))
 
 
+class _Callable:
+    def __init__(self, scale):
+        self.scale = scale
+
+    def __call__(self, x):
+        return np.tanh(x) if x > 0 else self.scale * x
+
+
+class _StaticCall:
+    __call__ = staticmethod(lambda x: x * 2.0)
+
+
+def test_a_callable_instance_is_converted_through_its_call_method():
+    check(_Callable(0.1), (0.7,), (-0.4,))
+    check(lambda x: _Callable(0.3)(x) * x, (0.7,), (-0.4,))
+    g = _StaticCall()
+    assert converted(g) is g      # a staticmethod __call__ is not bound to the instance
+    np.testing.assert_allclose(ad.grad(g)(1.5), 2.0)
+
+
 def test_tuple_state_and_in_place_update():
     def fib_like(x, n):
         a, b = x, 1.0

@@ -1,6 +1,8 @@
 """`y = np.zeros(n); y[i] = traced` inside grad/jit: the source rewrite turns the numpy array
 into a traced one where nothing else can see it (convert/writes.py), and refuses clearly where
 something can (a view, another name, a container, a global)."""
+import types
+
 import numpy as np
 import pytest
 
@@ -241,3 +243,64 @@ def test_augmented_writes_at_traced_masks_keep_numpys_rules(mode):
             ad.grad(needs_count, mode=mode)(X)
     with pytest.raises(TypeError, match="Cannot cast ufunc"):
         ad.grad(int_target, mode=mode)(X)
+
+
+# helpers called as attributes: `self.helper(x)`, `obj.method(x)`, `module.fn(x)` (tape mode
+# rewrites them when they run: the object is not known before)
+
+class _Model:
+    def helper(self, x):
+        y = np.zeros(2)
+        y[0] = x[0]
+        return y
+
+    def __call__(self, x):
+        return np.sum(self.helper(x) * x[:2])
+
+    def method(self, x):
+        return np.sum(self.helper(x) * x[:2])
+
+
+_NAMESPACE = types.SimpleNamespace(rhs=_rhs)
+_MODULE = types.ModuleType("user_helpers")
+_MODULE.rhs = _rhs
+
+
+def through_an_object_attribute(x):
+    return np.sum(_NAMESPACE.rhs(x[:2]) ** 2 * x[2:4])
+
+
+def through_a_module_attribute(x):
+    return np.sum(_MODULE.rhs(x[:2]) ** 2 * x[2:4])
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("make", [lambda: _Model(), lambda: _Model().method,
+                                  lambda: through_an_object_attribute,
+                                  lambda: through_a_module_attribute],
+                         ids=["callable instance", "bound method", "object attribute",
+                              "module attribute"])
+def test_writes_in_helpers_called_as_attributes(make, mode):
+    f = make()
+    value, grad = ad.value_and_grad(f, mode=mode)(X)
+    np.testing.assert_allclose(value, f(X), rtol=1e-13)
+    np.testing.assert_allclose(grad, numerical_grad(f, (X,), 0), rtol=1e-6, atol=1e-8)
+    if isinstance(f, _Model) or getattr(f, "__self__", None) is not None:
+        np.testing.assert_array_equal(grad, [2 * X[0], 0, 0, 0, 0, 0])
+
+
+def test_the_writes_only_rewrite_leaves_library_attribute_calls_alone():
+    import ast
+    import textwrap
+    from autodiff_jit.convert.transformer import convert_writes_def
+    src = textwrap.dedent('''
+        def f(x, obj):
+            a = np.linalg.norm(x) + np.sum(x)
+            return obj.helper(x) + x.sum() + a
+    ''')
+    fn = convert_writes_def(ast.parse(src).body[0], lambda name: False,
+                            lambda name: name == "np")
+    text = ast.unparse(fn)
+    assert "np.linalg.norm(x)" in text and "np.sum(x)" in text
+    assert "__ad.writes_target(obj.helper)(x)" in text
+    assert "__ad.writes_target(x.sum)()" in text

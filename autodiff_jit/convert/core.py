@@ -12,6 +12,7 @@ import ast
 import inspect
 import linecache
 import os
+import sys
 import sysconfig
 import textwrap
 import types
@@ -53,7 +54,13 @@ def converted(f, writes_only: bool = False):
     if isinstance(f, types.MethodType):
         g = converted(f.__func__, writes_only)
         return f if g is f.__func__ else types.MethodType(g, f.__self__)
-    if not isinstance(f, types.FunctionType) or not _is_user_function(f):
+    if not isinstance(f, types.FunctionType):
+        call = _own_call(type(f))   # an instance of the user's callable class
+        if call is None or not _is_user_function(call):
+            return f
+        g = converted(call, writes_only)
+        return f if g is call else types.MethodType(g, f)
+    if not _is_user_function(f):
         return f
     funcs = _FUNC_CACHE[writes_only]
     try:
@@ -81,6 +88,16 @@ def converted(f, writes_only: bool = False):
     return f if g is None else g
 
 
+def _own_call(cls):
+    """cls.__call__ when it is a plain function defined in a class (not a staticmethod, a
+    builtin slot or a C type's), else None."""
+    for klass in cls.__mro__:
+        raw = klass.__dict__.get("__call__")
+        if raw is not None:
+            return raw if isinstance(raw, types.FunctionType) else None
+    return None
+
+
 def call(f, *args, **kwargs):
     """What `f(...)` becomes in converted code."""
     return converted(f)(*args, **kwargs)
@@ -91,19 +108,48 @@ def call_writes(f, *args, **kwargs):
     return converted(f, writes_only=True)(*args, **kwargs)
 
 
+def writes_target(f):
+    """What the callee `obj.attr` of a call becomes in tape mode's writes-only code: its
+    writes-only form when it is the user's function or method. A method of a library class
+    (a Tensor's x.sum) is the common case here, so it is answered first."""
+    kind = type(f)
+    if kind is types.BuiltinMethodType or (kind is types.MethodType and _USER_CODE.get(
+            getattr(f.__func__, "__code__", None)) is False):
+        return f
+    return converted(f, writes_only=True)
+
+
+def _scope_value(f, name):
+    """(found, value) of a global or closure name of f's code, as it is now."""
+    cells = dict(zip(f.__code__.co_freevars, f.__closure__ or ()))
+    if name in cells:
+        try:
+            return True, cells[name].cell_contents
+        except ValueError:      # an empty cell
+            return False, None
+    return name in f.__globals__, f.__globals__.get(name)
+
+
+def _library_module(f):
+    """Whether a name in f's code refers (now) to a module of a library (numpy, math,
+    an installed package), whose functions are never rewritten."""
+    def test(name):
+        found, value = _scope_value(f, name)
+        if not found or not isinstance(value, types.ModuleType):
+            return False
+        top = value.__name__.split(".")[0]
+        path = getattr(value, "__file__", None)
+        return top in _SKIP_MODULES or top in sys.builtin_module_names or (
+            path is not None and
+            os.path.normcase(os.path.realpath(path)).startswith(_LIBRARY_DIRS))
+    return test
+
+
 def _user_callee(f):
     """Whether a name in f's code refers (now) to one of the user's functions: a closure
     cell's or a global's value."""
-    cells = dict(zip(f.__code__.co_freevars, f.__closure__ or ()))
-
     def test(name):
-        if name in cells:
-            try:
-                value = cells[name].cell_contents
-            except ValueError:      # an empty cell
-                return False
-        else:
-            value = f.__globals__.get(name)
+        _, value = _scope_value(f, name)
         return isinstance(value, types.FunctionType) and _is_user_function(value)
     return test
 
@@ -178,7 +224,7 @@ def _source_def(f) -> tuple[ast.FunctionDef, str]:
 
 def _convert_code(f, writes_only=False):
     fn, filename = _source_def(f)
-    new = convert_writes_def(fn, _user_callee(f)) if writes_only else \
+    new = convert_writes_def(fn, _user_callee(f), _library_module(f)) if writes_only else \
         convert_function_def(fn, filename)
     _drop_def_time_expressions(new)
     freevars = list(f.__code__.co_freevars)
@@ -263,6 +309,7 @@ for _name in runtime.__all__:
     setattr(runtime_namespace, _name, getattr(runtime, _name))
 runtime_namespace.call = call
 runtime_namespace.call_writes = call_writes
+runtime_namespace.writes_target = writes_target
 del _name
 
 __all__ = ["converted", "call", "unsupported_reason"]

@@ -25,9 +25,11 @@ from ..errors import TracingError
 from ..ir import AVal, Function, Var
 from ..primitives import aval_of, bind
 from ..control.loops import cond_p, while_p
-from ..trace import Trace, Tracer
+from ..trace import Tracer
 from .astutil import RET_VALUE
 from .undefined import Undefined
+from .inplace import LoopReads, no_writes, root, trace_branch, update_in_place
+from .writes import refuse_loop_write
 
 _WEAK = (bool, int, float)
 
@@ -129,23 +131,38 @@ def _zeros_like(value):
 # ---------------------------------------------------------------------------------------------
 # if
 
-def _trace_branch(fn, state):
-    """Run fn(*state) in a fresh trace, traced inputs replaced by that trace's arguments."""
-    trace = Trace()
-    leaves, td = tree.flatten(list(state))
-    explicit = [x for x in leaves if isinstance(x, Tracer)]
-    ins = [trace.new_arg(x.aval) if isinstance(x, Tracer) else x for x in leaves]
-    outs = tuple(fn(*tree.unflatten(td, ins)))
-    return trace, explicit, outs
+def traced_if(pred, true_fn, false_fn, state, names, out_names, loc, shared=frozenset()):
+    """One `cond` op for `if pred` with both branches traced; returns the `out_names` values.
 
-
-def traced_if(pred, true_fn, false_fn, state, names, out_names, loc):
-    """One `cond` op for `if pred` with both branches traced; returns the `out_names` values."""
-    t_trace, explicit, t_outs = _trace_branch(true_fn, state)
-    f_trace, _, f_outs = _trace_branch(false_fn, state)
+    A traced input a branch changes in place (`y[0] = v` on an array from before the `if`)
+    is updated in place after it, so that other names for it and views of it see the change
+    as in numpy; a variable both branches leave bound to the same array from before the `if`
+    stays bound to it. `shared`: the ids of the arrays of `state` that others may see
+    (writes.shared_arrays): a variable bound to one of them on one path only is marked."""
+    t_trace, explicit, t_ins, t_changed, t_outs = trace_branch(true_fn, state)
+    f_trace, _, f_ins, f_changed, f_outs = trace_branch(false_fn, state,
+                                                         (t_outs, t_trace._keepalive))
+    # a traced scalar changed in place (`s += 1` on s = x[0]) is a new value, as numpy's
+    # immutable scalars are: only arrays are updated in place after the `if`
+    changed = sorted(j for j in t_changed | f_changed if explicit[j].ndim > 0)
+    rebound = {id(explicit[j]) for j in t_changed | f_changed if explicit[j].ndim == 0}
+    t_outer = {id(t): k for k, t in t_ins.items()}   # stand-in -> the id of its input
     results = [None] * len(out_names)
+    f_outer = {id(t): k for k, t in f_ins.items()}
+    kept = {}  # output index -> the traced input both branches leave it bound to
+    mixed = {}  # output index -> id of the shared input it stays bound to on one path only
     dyn = []  # (index, treedef, true leaves, false leaves)
     for k, (name, a, b) in enumerate(zip(out_names, t_outs, f_outs)):
+        key = t_outer.get(id(a))
+        if key is not None and f_ins[key] is b and key not in rebound:
+            kept[k] = key
+            continue
+        before = ({t_outer.get(id(a)), f_outer.get(id(b))} & set(shared)) - rebound - {None}
+        if before:
+            mixed[k] = before.pop()
+        if a is not b and any(type(v) is np.ndarray and id(v) in shared for v in (a, b)):
+            raise TracingError(_rebound_numpy(name, f"the `if`{_where(loc)} (whose condition "
+                                                    f"is traced)"))
         ua, ub = isinstance(a, Undefined), isinstance(b, Undefined)
         if ua and ub:
             results[k] = a
@@ -170,7 +187,7 @@ def traced_if(pred, true_fn, false_fn, state, names, out_names, loc):
                 f"after the false branch of the `if`{_where(loc)}, whose condition is traced; "
                 f"branches may only assign arrays or numbers of the same structure")
         dyn.append((k, ta, la, lb))
-    if dyn:
+    if dyn or changed:
         t_res, f_res, out_avals = [], [], []
         for k, _, la, lb in dyn:
             for x, y in zip(la, lb):
@@ -184,12 +201,33 @@ def traced_if(pred, true_fn, false_fn, state, names, out_names, loc):
                 t_res.append(_cast(x, aval))
                 f_res.append(_cast(y, aval))
                 out_avals.append(aval)
+        for j in changed:   # the input's value after each branch
+            t_res.append(t_ins[id(explicit[j])])
+            f_res.append(f_ins[id(explicit[j])])
         outs = _bind_cond(pred, explicit, t_trace, t_res, f_trace, f_res)
         pos = 0
         for k, td, la, _ in dyn:
             results[k] = tree.unflatten(td, outs[pos:pos + len(la)])
+            if k in mixed:
+                before = next(x for x in explicit if id(x) == mixed[k])
+                no_writes((results[k], root(before)), out_names[k],
+                          f"the `if`{_where(loc)} (whose condition is traced)")
             pos += len(la)
+        for j, new in zip(changed, outs[pos:]):
+            update_in_place(explicit[j], new, f"a branch of the `if`{_where(loc)}, whose "
+                                              f"condition is traced,")
+    by_id = {id(x): x for x in tree.flatten(list(state))[0] if isinstance(x, Tracer)}
+    for k, key in kept.items():
+        results[k] = by_id[key]
     return tuple(results)
+
+
+def _rebound_numpy(name, what):
+    return (f"'{name}' is, after {what}, the numpy array it was bound to before on one path and "
+            f"a new array on another, and other names or views refer to that numpy array, "
+            f"which cannot follow the new one; bind '{name}' to a copy before the statement "
+            f"({name} = {name}.copy()), or create the array from a traced value "
+            f"(np.zeros_like(x, shape=...))")
 
 
 def _bind_cond(pred, explicit, t_trace, t_res, f_trace, f_res):
@@ -225,12 +263,14 @@ class _Retry(Exception):
         self.index, self.value = index, value
 
 
-def traced_while(test_fn, body_fn, state, names, loc):
-    """while test_fn(*state): state = body_fn(*state), as one `while` op."""
+def traced_while(test_fn, body_fn, state, names, loc, shared=frozenset()):
+    """while test_fn(*state): state = body_fn(*state), as one `while` op. `shared`: the ids
+    of the arrays of `state` that others may see (writes.shared_arrays)."""
     state = list(state)
+    shared = {i: v for i, v in enumerate(state) if id(v) in shared}
     for _ in range(4 * len(state) + 1):
         try:
-            return _while_op(test_fn, body_fn, state, names, loc)
+            return _while_op(test_fn, body_fn, state, names, loc, shared)
         except _Retry as r:
             state[r.index] = r.value
     raise TracingError(f"the loop{_where(loc)}: its variables' types do not settle")
@@ -241,8 +281,13 @@ def _strong(value):
     return tree.tree_map(lambda x: np.asarray(x) if type(x) in _WEAK else x, value)
 
 
-def _while_op(test_fn, body_fn, state, names, loc):
+def _while_op(test_fn, body_fn, state, names, loc, shared):
+    """The loop op. A variable whose array the body changes in place and leaves it bound
+    to (`y[i] = v`) is, for a traced array, updated in place after the loop (other names
+    and views of it see the change, as in numpy); a numpy array others see is refused."""
     dyn = [i for i, v in enumerate(state) if not isinstance(v, Undefined) and _is_dynamic(v)]
+    in_place = {}  # index -> whether the body kept the variable bound to the array it changed
+    unchanged = set()  # indices the body leaves bound to their array, unchanged
     init = [_strong(state[i]) for i in dyn]
     in_avals = [[_leaf_aval(x) for x in tree.flatten(v)[0]] for v in init]
     local = set()  # variables first bound inside the loop: no value after it
@@ -260,7 +305,19 @@ def _while_op(test_fn, body_fn, state, names, loc):
         return np.bool_(bool(p))
 
     def body_fun(carry):
+        starts = {i: (v, v._ir) for i, v in zip(dyn, carry) if isinstance(v, Tracer)}
         out = list(body_fn(*merge(carry)))
+        in_place.clear()
+        unchanged.clear()
+        unchanged.update(i for i, (v, ir) in starts.items() if out[i] is v and v._ir is ir)
+        for i, (v, ir) in starts.items():
+            # a traced scalar changed in place (`s += x[i]`) is a new value, as numpy's
+            # immutable scalars are (a 0-d numpy array is not one)
+            if v._ir is not ir and (v.ndim > 0 or isinstance(state[i], np.ndarray)):
+                in_place[i] = out[i] is v
+                if i in shared and not (in_place[i] and isinstance(shared[i], Tracer)):
+                    raise LoopStateError(str(refuse_loop_write(shared[i], names[i],
+                                                               _where(loc))))
         new = []
         for i, (name, v) in enumerate(zip(names, out)):
             if i in dyn:
@@ -279,8 +336,46 @@ def _while_op(test_fn, body_fn, state, names, loc):
                     f"loop")
         return tuple(new)
 
-    outs = _bind_while(cond_fun, body_fun, init)
+    reads = LoopReads([(i, state[i]) for i in dyn if isinstance(state[i], Tracer)])
+
+    def seen_inside(captured):
+        for indices in reads.sharing():   # each is carried on its own through the loop
+            if any(i in in_place for i in indices):
+                raise LoopStateError(
+                    f"the loop{_where(loc)}, whose condition is traced, changes in place an "
+                    f"array that its variables "
+                    f"{', '.join(repr(names[i]) for i in indices)} all refer to (the same "
+                    f"array, or views of one); a traced loop carries each variable on its own, "
+                    f"so change it through one name only in the loop")
+        for i in sorted(reads.read(captured)):
+            if i in in_place:   # another name for it, or a view, read inside the loop
+                raise LoopStateError(
+                    f"the loop{_where(loc)}, whose condition is traced, changes the array "
+                    f"'{names[i]}' in place (y[key] = v, y += v), and reads or writes it "
+                    f"inside the loop through another name or a view of it taken before "
+                    f"the loop, which would see its value from before the loop; use "
+                    f"'{names[i]}' itself inside the loop (take the view there)")
+
+    try:
+        outs = _bind_while(cond_fun, body_fun, init, seen_inside)
+    finally:
+        reads.restore()
     full = merge(outs)
+    for i, kept in in_place.items():
+        if kept and isinstance(state[i], Tracer):
+            update_in_place(state[i], full[i], f"the loop{_where(loc)}, whose condition is "
+                                                f"traced,")
+            full[i] = state[i]
+    for i in dyn:
+        if i in shared and type(state[i]) is np.ndarray and i not in unchanged:
+            raise LoopStateError(_rebound_numpy(names[i], f"the loop{_where(loc)} (whose "
+                                                          f"condition is traced)"))
+        if i in unchanged and isinstance(state[i], Tracer):
+            full[i] = state[i]      # the body leaves it bound to the same, unchanged array
+        elif i not in in_place and i in shared and isinstance(state[i], Tracer):
+            # bound to a new array after one pass or more, to the one from before after none
+            no_writes((full[i], root(state[i])), names[i],
+                      f"the loop{_where(loc)} (whose condition is traced)")
     for i in local:
         full[i] = Undefined(names[i], f"is assigned only inside the loop{_where(loc)}, whose "
                                       f"condition is traced, so it has no value after the loop; "
@@ -288,11 +383,14 @@ def _while_op(test_fn, body_fn, state, names, loc):
     return tuple(full)
 
 
-def _bind_while(cond_fun, body_fun, init):
+def _bind_while(cond_fun, body_fun, init, seen_inside=None):
     """while_loop's op, bound even when no carry is traced: the test is (converted code only
-    gets here on a traced test), so there is no plain-Python loop to fall back to."""
+    gets here on a traced test), so there is no plain-Python loop to fall back to.
+    `seen_inside(values)`: given the outer traced values the test and body read."""
     leaves, in_tree = tree.flatten(tuple(init))
     cond_r, body_r = _while_regions(cond_fun, body_fun, leaves, in_tree)
+    if seen_inside is not None:
+        seen_inside(cond_r.captured + body_r.captured)
     outs = bind(while_p, *cond_r.captured, *body_r.captured, *leaves,
                 cond=cond_r.consts_first(), body=body_r.consts_first(),
                 n_cond_consts=len(cond_r.captured), n_body_consts=len(body_r.captured),

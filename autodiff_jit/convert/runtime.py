@@ -17,13 +17,13 @@ from ..errors import TracingError
 from ..trace import Tracer
 from .regions import as_pred, traced_if, traced_while
 from .undefined import NO_RETURN, Undefined
-from .writes import aug_setitem, run_body, setitem
+from .writes import aug_name, aug_setitem, run_body, setitem, shared_arrays
 
 slice = builtins.slice   # `a:b` in a rewritten `y[a:b] = v` (the user's `slice` may be shadowed)
 
 __all__ = ["values", "if_stmt", "if_exp", "while_stmt", "for_stmt", "range_", "and_", "or_",
            "not_", "compare_chain", "return_value", "NO_RETURN", "Undefined", "TracedRange",
-           "setitem", "aug_setitem", "slice"]
+           "setitem", "aug_setitem", "aug_name", "slice"]
 
 
 def _traced(x) -> bool:
@@ -53,7 +53,7 @@ def if_stmt(pred, true_fn, false_fn, state, names, out_names, loc):
     the values of `out_names`."""
     if _traced(pred):
         return traced_if(as_pred(pred, "if", loc), true_fn, false_fn, state, names, out_names,
-                         loc)
+                         loc, shared_arrays(state, state))
     return run_body(true_fn if pred else false_fn, state, state)
 
 
@@ -144,7 +144,8 @@ def while_stmt(test_fn, body_fn, state, names, loc):
     while True:
         p = test_fn(*state)
         if _traced(p):
-            return traced_while(test_fn, body_fn, state, names, loc)
+            return traced_while(test_fn, body_fn, state, names, loc,
+                                shared_arrays(initial, state))
         if not p:
             return state
         state = tuple(run_body(body_fn, initial, state))
@@ -180,9 +181,10 @@ def range_(range_fn, *args):
 def for_stmt(iterable, extra_test, body_fn, state, names, loc):
     """for item in iterable: state = body_fn(item, *state), stopping early when
     extra_test(*state) (the negated break/return flags) is false."""
-    if isinstance(iterable, TracedRange):
-        return _traced_for(iterable, extra_test, body_fn, state, names, loc)
     state = initial = tuple(state)
+    if isinstance(iterable, TracedRange):
+        return _traced_for(iterable, extra_test, body_fn, state, names, loc,
+                           shared_arrays(initial, state))
     for item in iterable:
         if extra_test is not None:
             go = extra_test(*state)
@@ -196,7 +198,7 @@ def for_stmt(iterable, extra_test, body_fn, state, names, loc):
     return state
 
 
-def _traced_for(rng, extra_test, body_fn, state, names, loc):
+def _traced_for(rng, extra_test, body_fn, state, names, loc, shared):
     """A loop over a traced range: a `while` op over (index, *state)."""
     start = rng.start.astype(np.int64) if _traced(rng.start) else np.int64(int(rng.start))
     stop, step = rng.stop, rng.step
@@ -212,5 +214,5 @@ def _traced_for(rng, extra_test, body_fn, state, names, loc):
         return (i + step,) + tuple(body_fn(i, *s))
 
     out = traced_while(test, body, (start,) + tuple(state), ("<the loop index>",) + tuple(names),
-                       loc)
+                       loc, shared)
     return out[1:]

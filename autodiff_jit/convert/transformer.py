@@ -44,20 +44,39 @@ class Writes(ast.NodeTransformer):
     a numpy array receiving a traced value (or a tape Tensor) can be replaced by a traced one
     (writes.py). Alone, this is the rewrite tape mode runs; ControlFlow adds the rest."""
 
-    def __init__(self, bound: set[str], user_callee=lambda name: False):
+    def __init__(self, bound: set[str], user_callee=lambda name: False,
+                 library_module=lambda name: False):
         self.bound = set(bound)
         self.user_callee = user_callee
+        self.library_module = library_module
 
     def visit_Call(self, node):
         """Alone (tape mode), a call of one of the user's own functions by name, `rhs(x)`,
-        becomes `__ad.call_writes(rhs, x)`, so that its writes are rewritten too; library
-        calls are left alone (no cost per call)."""
+        becomes `__ad.call_writes(rhs, x)`, so that its writes are rewritten too; a call of an
+        attribute, `self.rhs(x)`, `obj.method(x)`, `module.fn(x)`, becomes
+        `__ad.writes_target(self.rhs)(x)`, which rewrites it when it is the user's function
+        or method (decided when it runs: the object is not known before). Library calls
+        known as such (`np.sum(x)`, a module of a library) are left alone."""
         node = self.generic_visit(node)
         f = node.func
         if isinstance(f, ast.Name) and f.id not in self.bound and self.user_callee(f.id):
             return ast.copy_location(ast.Call(func=rt("call_writes"), args=[f] + node.args,
                                               keywords=node.keywords), node)
+        if isinstance(f, ast.Attribute) and not self._library_attribute(f):
+            target = ast.copy_location(ast.Call(func=rt("writes_target"), args=[f],
+                                                keywords=[]), f)
+            return ast.copy_location(ast.Call(func=target, args=node.args,
+                                              keywords=node.keywords), node)
         return node
+
+    def _library_attribute(self, f: ast.Attribute) -> bool:
+        """Whether `a.b.c` is an attribute of a library module (np.linalg.norm) or of the
+        runtime itself, by the name it starts from."""
+        root = f.value
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        return isinstance(root, ast.Name) and root.id not in self.bound and \
+            (root.id == RT or self.library_module(root.id))
 
     # nested scopes are converted when called
     def visit_FunctionDef(self, node):
@@ -190,6 +209,17 @@ class ControlFlow(Writes):
             self.loc(node)], keywords=[])
         return defs + [self._unpack(state, call, node)]
 
+    def visit_AugAssign(self, node):
+        """Also `y op= v` on a name the function binds: `y = __ad.aug_name(y, "+=", v)`, so
+        that a numpy array from before a traced `if` is not changed in place by a branch."""
+        if not (isinstance(node.target, ast.Name) and node.target.id in self.bound):
+            return super().visit_AugAssign(node)
+        node = self.generic_visit(node)
+        name = node.target.id
+        call = ast.Call(func=rt("aug_name"), args=[name_node(name), const(_AUG_OPS[type(node.op)]),
+                                                   node.value], keywords=[])
+        return at_line(ast.Assign(targets=[name_node(name, True)], value=call), node)
+
     def visit_IfExp(self, node):
         reads = sorted(loaded_names([node.body, node.orelse]) & self.locals)
         node = self.generic_visit(node)
@@ -274,13 +304,15 @@ def function_locals(fn: ast.FunctionDef) -> set[str]:
     return set(params) | assigned_names(fn.body)
 
 
-def convert_writes_def(fn: ast.FunctionDef, user_callee) -> ast.FunctionDef:
+def convert_writes_def(fn: ast.FunctionDef, user_callee,
+                       library_module=lambda name: False) -> ast.FunctionDef:
     """Only the write rewrite (Writes), on a copy of `fn`: what tape mode runs.
-    `user_callee(name)`: whether a global or closure name is one of the user's functions."""
+    `user_callee(name)`: whether a global or closure name is one of the user's functions;
+    `library_module(name)`: whether it is a library's module (numpy, math)."""
     fn = copy.deepcopy(fn)
     check_supported(fn)   # the same constructs as the full rewrite (super(), global, ...)
     fn.decorator_list = []
-    fn.body = [Writes(bound_names(fn), user_callee).visit(s) for s in fn.body]
+    fn.body = [Writes(bound_names(fn), user_callee, library_module).visit(s) for s in fn.body]
     return ast.fix_missing_locations(fn)
 
 

@@ -11,6 +11,11 @@ name, a list or a global holding the same array would keep the old contents and 
 results. So the array is replaced only when it owns its data and the only references to it
 are the converted function's own variable and the loop and branch state the runtime passes
 around (counted exactly, by reference count); otherwise the write is refused with the fix.
+
+Both branches of a traced `if` are traced on the same arrays, so there even a plain write
+(`y[0] = 1.0`, `y += 1.0`: aug_name) into an array from before the `if` replaces it by a copy
+under the same rule. shared_arrays tells traced loops and branches (regions.py) which arrays
+of their state something else may see.
 """
 from __future__ import annotations
 
@@ -25,20 +30,22 @@ from ..numpy.indexing import count_free_shape
 from ..primitives import shape as S
 from ..trace import Tracer
 
-_held = threading.local()      # .states: the state tuples of the loops and branches now running
+_held = threading.local()      # .levels: (initial, containers, traced) of the bodies now running
 
 
-def run_body(fn, initial, state, *lead):
+def run_body(fn, initial, state, *lead, held=(), traced=False):
     """fn(*lead, *state) for a loop or branch body. `initial` is the state the statement
     started from: the values of the enclosing function's variables, which cannot change while
     the body runs. While it runs, the references to an array that those variables, `initial`,
-    `state` and the call's argument tuple hold are known to be the runtime's own."""
+    `state`, the call's argument tuple and the containers in `held` hold are known to be the
+    runtime's own. `traced`: the body is a branch of a traced `if`, traced whichever way the
+    condition goes, so it must not change the arrays of `initial` in place (see _promoted)."""
     stack = getattr(_held, "levels", None)
     if stack is None:
         stack = _held.levels = []
     args = lead + tuple(state)
-    tuples = {id(t): t for t in (initial, state, args)}
-    stack.append((initial, tuple(tuples.values())))
+    containers = {id(t): t for t in (initial, state, args) + tuple(held)}
+    stack.append((initial, tuple(containers.values()), traced))
     try:
         return fn(*args)
     finally:
@@ -48,10 +55,17 @@ def run_body(fn, initial, state, *lead):
 def _runtime_refs(target) -> int:
     """References to `target` that running loops and branches hold (see run_body)."""
     n = 0
-    for initial, tuples in getattr(_held, "levels", ()):
+    for initial, containers, _ in getattr(_held, "levels", ()):
         n += sum(v is target for v in initial)                  # the enclosing variables
-        n += sum(v is target for t in tuples for v in t)        # the tuples themselves
+        n += sum(v is target for t in containers for v in t)    # the containers themselves
     return n
+
+
+def _before_traced_branch(target) -> bool:
+    """Whether `target` is an array from before a traced `if` whose branch is running: the
+    other branch is traced on the same array, so this one must not change it."""
+    return any(traced and any(v is target for v in initial)
+               for initial, _, traced in getattr(_held, "levels", ()))
 
 
 def _refcount(target) -> int:
@@ -72,7 +86,9 @@ def _calibrate() -> tuple[int, bool]:
     state = (a,)
     in_body = run_body(lambda a: _probe(None, a, None), state, state)
     in_loop = run_body(lambda i, a: _probe(None, a, None), state, (a,), 0)
-    return base, in_body == base == in_loop
+    in_branch = run_body(lambda a: _probe(None, a, None), state, tuple([a]), held=((a,),),
+                         traced=True)
+    return base, in_body == base == in_loop == in_branch
 
 
 _BASE_REFS, _BODIES_COUNTED = _calibrate()
@@ -101,12 +117,76 @@ def _first_traced(value):
     return None
 
 
-def _refuse(why):
+_IN_BRANCH = "a branch of an `if` whose condition is traced"
+_IN_LOOP = "a loop whose condition is traced"
+
+
+def _refuse(why, context=None):
+    """The refusal of a write into an array others see; `context`: where a write of a plain
+    value is refused too (_IN_BRANCH, _IN_LOOP)."""
+    what = (f"y[key] = v (or y += v), in {context}, writes into a numpy array from before it"
+            if context else "y[key] = v writes a traced value into a numpy array")
     return TracingError(
-        f"y[key] = v writes a traced value into a numpy array, and {why}, so it cannot be "
-        f"replaced by a traced copy without changing what other references to it see. Create "
+        f"{what}, and {why}, so it cannot be replaced by a "
+        f"{'traced ' if context is None or context.startswith(_IN_LOOP) else ''}copy without changing what other "
+        f"references to it see. Create "
         f"the array from a traced value instead: np.zeros_like(x, shape=...) (or ones_like, "
         f"full_like), or build the result with np.stack/np.concatenate/np.where.")
+
+
+_SHARED = "another name, a view of it, or a container still refers to it"
+_A_VIEW = "it is a view of another array (or of a buffer)"
+
+
+def refuse_loop_write(array, name, where=""):
+    """The error for a traced loop (at `where`) writing into `array`, one of shared_arrays,
+    bound to `name` before the loop."""
+    if isinstance(array, Tracer):
+        return TracingError(
+            f"the loop{where}, whose condition is traced, changes the array '{name}' in place "
+            f"(y[key] = v, y += v) and then binds '{name}' to another array; other names for "
+            f"the array from before the loop, or views of it, would see the first pass's "
+            f"changes only, which a traced loop cannot give. Write into a copy (start the "
+            f"body with {name} = {name}.copy()), or change it in place only")
+    return _refuse(_A_VIEW if array.base is not None else _SHARED, _IN_LOOP + where)
+
+
+def _outside_refs(a, initial, state) -> int:
+    """References to `a` beyond the enclosing variables (`initial`), `state` and running
+    loops and branches; called as shared_arrays and _calibrate do."""
+    refs = _refcount(a)
+    containers = (initial,) if state is initial else (initial, state)
+    return refs - sum(v is a for v in initial) - sum(v is a for t in containers for v in t) \
+        - _runtime_refs(a)
+
+
+def shared_arrays(initial, state) -> set:
+    """ids of the arrays (numpy or traced) in `state` (a loop's variables, `initial` their
+    values where the statement began) that something else may see: a view, or an array
+    another name, a view or a container refers to. A traced loop carries a traced copy of
+    each, so it must not write into a numpy one of these (other references would keep the
+    old contents), nor write into a traced one and then rebind its name (they would see the
+    first pass's writes only)."""
+    out = set()
+    for a in state:
+        if (type(a) is np.ndarray and a.base is not None) or \
+                (isinstance(a, Tracer) and a._parent is not None):
+            out.add(id(a))
+        elif (type(a) is np.ndarray or isinstance(a, Tracer)) and (
+                sum(v is a for v in state) > 1 or     # two of the variables hold it
+                _outside_refs(a, initial, state) > _LOOP_REFS):
+            out.add(id(a))
+    return out
+
+
+def _loop_refs_calibration() -> int:
+    a = np.empty(0)
+    state = (a,)
+    for v in state:
+        return _outside_refs(v, state, state)
+
+
+_LOOP_REFS = _loop_refs_calibration()
 
 
 def _traced_copy(target: np.ndarray, like):
@@ -120,20 +200,23 @@ def _traced_copy(target: np.ndarray, like):
 
 def _promoted(target, value, refs, key=None):
     """`target` itself, or a traced copy of it when a traced value is written into it (or at
-    a traced key: `y[x > 0] = 1.0`)."""
+    a traced key: `y[x > 0] = 1.0`), or a plain copy when a plain value is written into an
+    array from before a traced `if` (both branches are traced on that array: writing it in
+    place would show one branch's writes to the other, and after the `if`, on both paths)."""
     if type(target) is not np.ndarray:
         return target
     like = _first_traced(value)
     if like is None:
         like = _first_traced(key if isinstance(key, tuple) else (key,))
-    if like is None:
+    in_branch = like is None and _before_traced_branch(target)
+    if like is None and not in_branch:
         return target
     if target.base is not None:
-        raise _refuse("it is a view of another array (or of a buffer)")
+        raise _refuse(_A_VIEW, _IN_BRANCH if in_branch else None)
     held = _runtime_refs(target)
     if refs > _BASE_REFS + held or (held and not _BODIES_COUNTED):
-        raise _refuse("another name, a view of it, or a container still refers to it")
-    return _traced_copy(target, like)
+        raise _refuse(_SHARED, _IN_BRANCH if in_branch else None)
+    return target.copy() if in_branch else _traced_copy(target, like)
 
 
 def setitem(value, target, key):
@@ -173,6 +256,16 @@ def aug_setitem(target, key, op, value_fn):
     return target
 
 
+def aug_name(target, op, value):
+    """`y op= v` on a name, in converted code: what Python does (numpy arrays change in
+    place), except that an array from before a traced `if` is copied first (see _promoted);
+    a traced value into a numpy array gets numpy's `out=` error, as without the rewrite."""
+    refs = _refcount(target)
+    if type(target) is np.ndarray and _before_traced_branch(target):
+        target = _promoted(target, None, refs)
+    return _INPLACE[op](target, value)
+
+
 def _aug_at_traced_mask(target, mask, op, value):
     """`y[mask] op= v` for a traced mask: numpy reads y[mask] first, whose length is not known
     while tracing; when v does not depend on it (a scalar, or one value per selected row) it
@@ -209,4 +302,5 @@ def explain_numpy_write(exc):
     return err.with_traceback(exc.__traceback__)   # so source.locate finds the user's line
 
 
-__all__ = ["explain_numpy_write", "setitem", "aug_setitem", "run_body", "register_array_type"]
+__all__ = ["explain_numpy_write", "setitem", "aug_setitem", "aug_name", "run_body",
+           "register_array_type", "shared_arrays", "refuse_loop_write"]
