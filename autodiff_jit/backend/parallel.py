@@ -358,12 +358,11 @@ def _ordered_combine(b, name, dtype):
     return lambda a, v: red(b, a, v)
 
 
-# Chunks on different threads accumulate into their copies row after row: copies sharing a
-# cache line (mse_linear's 3 x 2 weight gradient: 48 bytes a copy) make the two cores take the
-# line from each other on every row (that gradient was 1.17x slower at two threads than at one
-# on an AVX-512 Xeon). Copies are therefore COPY_ALIGN_BYTES apart (the arena aligns to 64
-# bytes, so no two share a line; 128 rather than 64 keeps Intel's adjacent-line prefetcher,
-# which fetches lines in pairs, from pulling a neighbour's line most of the time).
+# Chunks on different threads accumulate into their copies row after row (mse_linear's bias
+# gradient: 2 doubles a copy), so copies that shared a cache line would have the two cores
+# take the line from each other on every row. Copies are COPY_ALIGN_BYTES apart (the arena
+# aligns to 64 bytes, so no two share a line; 128 keeps Intel's adjacent-line prefetcher, which
+# fetches lines in pairs, mostly off a neighbour's line).
 COPY_ALIGN_BYTES = 128
 
 
