@@ -171,8 +171,9 @@ def emit_cblas3(builder, routine, dtype, a, b, n, k, *, lower, trans):
 # overwritten by the restore. The bound covers the n = 500 factorizations of a Gaussian
 # process's gradient (gp_nll): on a 2-CPU AVX-512 Xeon shared with other work (load average
 # 2-4) that gradient took 9-10x its one-thread time at two OpenBLAS threads, and 1.4-1.7x with
-# its LAPACK calls on one thread (the rest of it still on two). On an idle machine a second
-# thread shortens such a call; that gain is given up below this bound for the busy case.
+# its LAPACK calls on one thread (the rest of it still on two). On the idle machine the
+# second LAPACK thread gains 20% there (6.8 against 8.5 ms, one thread 8.6 ms): given up for a
+# 4-5x loss on a busy one.
 SERIAL_MAX_WORK = 600 ** 3
 THREADS_GET = "adj_lapack_threads_get"
 THREADS_SET = "adj_lapack_threads_set"
