@@ -244,6 +244,8 @@ def _split_blas(L, dt, p) -> bool:
     """Emit plan `p` as a run-time choice: OpenBLAS at several threads -> chunks on the pool,
     each a one-thread call; else the single call. False (nothing emitted) when the product is
     too small or numpy's BLAS has no thread control."""
+    if _short_output(dt, p):
+        return _split_contraction(L, dt, p)
     units, unit_work, chunk = _split_axis(p)
     if units < 2 or units * unit_work < SPLIT_MIN_WORK:
         return False
@@ -257,6 +259,83 @@ def _split_blas(L, dt, p) -> bool:
         _emit_call(cb, dt, chunk(cb, mine, lo, cb.sub(hi, lo)))
     return _on_pool(L, [p[1], p[2], p[3]], units, per, nchunks, run_chunk,
                     lambda: _emit_call(L.builder, dt, p))
+
+
+# A product with a short output and a long contraction cut along its output would give each
+# chunk a few columns of every row of A (a transposed gemv, y = A^T x with A row-major [m, n]:
+# logistic regression's X^T g, n = 100; strided 64-byte reads from 1e4 rows, slower at two
+# threads than the whole call at one on an AVX-512 Xeon: 196 -> 450 us), or no split at all
+# (mse_linear's X^T R, a 3 x 2 gemm over 1e5 rows, left to OpenBLAS's own two threads: 1.2x
+# its one-thread time). Such a product is cut along the contraction instead: chunk c of the
+# contraction [c per, (c + 1) per) writes its partial product into row c of a scratch, and the
+# output is the sum of the rows in chunk order. The chunks are fixed by the shape and at one
+# thread the caller runs the same chunks in order, so the result is bitwise the same at every
+# thread count (it differs from one whole call only in the order of the sum's terms).
+CONTRACTION_SPLIT_MAX_BYTES = 8192   # outputs of at most this many bytes: split the contraction
+
+
+def _short_output(dt, p) -> bool:
+    if p[0] == "gemv":
+        return p[6] and p[5] * dt.itemsize <= CONTRACTION_SPLIT_MAX_BYTES
+    return p[4] * p[5] * dt.itemsize <= CONTRACTION_SPLIT_MAX_BYTES
+
+
+def _contraction_chunk(b, dt, p, ptrs, lo, cnt, out):
+    """The BLAS call of contraction rows [lo, lo + cnt) of plan p, writing to `out` (with the
+    operand pointers `ptrs` as seen by the builder b)."""
+    if p[0] == "gemv":
+        _, _, _, _, m, n, _, lda, incx = p
+        A, x = ptrs
+        return ("gemv", b.gep(A, [b.mul(lo, i64(lda))], inbounds=True),
+                b.gep(x, [b.mul(lo, i64(incx))], inbounds=True), out, cnt, n, True, lda, incx)
+    _, _, _, _, M, N, K, ta, tb, lda, ldb, ldc = p
+    A, B = ptrs
+    A = b.gep(A, [b.mul(lo, i64(lda)) if ta else lo], inbounds=True)   # op(A) [M, K]
+    B = b.gep(B, [lo if tb else b.mul(lo, i64(ldb))], inbounds=True)   # op(B) [K, N]
+    return ("gemm", A, B, out, M, N, cnt, ta, tb, lda, ldb, N)
+
+
+def _split_contraction(L, dt, p) -> bool:
+    if p[0] == "gemv":
+        units, size, ops, y = p[4], p[5], [p[1], p[2]], p[3]
+    else:
+        units, size, ops, y = p[6], p[4] * p[5], [p[1], p[2]], p[3]
+        if p[11] != p[5]:
+            return False               # C with a leading dimension of its own: not combined here
+    if units < 2 or units * size < SPLIT_MIN_WORK:
+        return False
+    per = max(-(-units // parallel.MAX_CHUNKS), -(-SPLIT_MIN_CHUNK_WORK // size))
+    per = -(-per // SPLIT_ALIGN) * SPLIT_ALIGN
+    if per >= units:
+        return False
+    nchunks = -(-units // per)
+    partial = L.temp_buffer((nchunks, size), dt)
+
+    def run_chunk(cb, mine, lo, hi):
+        part = cb.gep(mine[2], [cb.mul(cb.udiv(lo, i64(per)), i64(size))], inbounds=True)
+        _emit_call(cb, dt, _contraction_chunk(cb, dt, p, mine[:2], lo, cb.sub(hi, lo), part))
+
+    def serial():
+        b = L.builder
+
+        def one(c):
+            lo = b.mul(c, i64(per))
+            end = b.add(lo, i64(per))
+            run_chunk(b, ops + [partial.ptr], lo,
+                      b.select(b.icmp_signed("<", end, i64(units)), end, i64(units)))
+        for_range(b, nchunks, one, name="blaschunk")
+    if not _on_pool(L, ops + [partial.ptr], units, per, nchunks, run_chunk, serial):
+        return False
+    b = L.builder
+
+    def combine(j):
+        acc = b.load(b.gep(partial.ptr, [j], inbounds=True))
+        for c in range(1, nchunks):
+            acc = b.fadd(acc, b.load(b.gep(partial.ptr, [b.add(j, i64(c * size))],
+                                           inbounds=True)))
+        b.store(acc, b.gep(y, [j], inbounds=True))
+    for_range(b, size, combine, name="blassum")
+    return True
 
 
 def _split_batches(L, ptrs, Bn, batch_work, batches) -> bool:

@@ -168,8 +168,13 @@ def emit_cblas3(builder, routine, dtype, a, b, n, k, *, lower, trans):
 # to one thread, and back to its count right after. The count is process-wide (OpenBLAS has no
 # per-thread setting in its pthreads builds): numpy calls that another Python thread makes in
 # that window run on one thread too, and a thread count set by another thread meanwhile is
-# overwritten by the restore.
-SERIAL_MAX_WORK = 300 ** 3
+# overwritten by the restore. The bound covers the n = 500 factorizations of a Gaussian
+# process's gradient (gp_nll): on a 2-CPU AVX-512 Xeon shared with other work (load average
+# 2-4) that gradient took 9-10x its one-thread time at two OpenBLAS threads, and 1.4-1.7x with
+# its LAPACK calls on one thread (the rest of it still on two). On the idle machine the
+# second LAPACK thread gains 20% there (6.8 against 8.5 ms, one thread 8.6 ms): given up for a
+# 4-5x loss on a busy one.
+SERIAL_MAX_WORK = 600 ** 3
 THREADS_GET = "adj_lapack_threads_get"
 THREADS_SET = "adj_lapack_threads_set"
 

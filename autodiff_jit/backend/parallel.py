@@ -225,8 +225,7 @@ def emit_split(L, item, outs_of, split: Split):
         by_ptr[id(buf.ptr)] = vid
         passed.append((vid, buf))
     # members reducing over the split axis: one private copy of the output per chunk
-    cross = {id(g): L.temp_buffer((split.nchunks,) + g.root.outputs[0].shape,
-                                  g.root.outputs[0].dtype)
+    cross = {id(g): _chunk_copies(L, g.root.outputs[0], split.nchunks)
              for g in groups if split.mode == "nest" and _reduces_rows(g)}
     outs = [(g, cross.get(id(g), o)) for g in groups for o in outs_of[id(g)]]
     g0 = groups[0]
@@ -276,9 +275,8 @@ def emit_split(L, item, outs_of, split: Split):
     for j, (g, o) in enumerate(outs):
         ptr = slot(n_in + j, o.ptr.type)
         if id(g) in cross:       # this chunk's copy
-            shape = o.shape[1:]
-            size = int(np.prod(shape, dtype=np.int64))
-            ptr = b.gep(ptr, [b.mul(c, i64(size), flags=["nsw"])], inbounds=True)
+            shape = tuple(g.root.outputs[0].shape)
+            ptr = b.gep(ptr, [b.mul(c, i64(o.shape[1]), flags=["nsw"])], inbounds=True)
             o = Buffer(ptr, shape, o.dtype)
         chunk_outs_of[id(g)].append(Buffer(ptr, o.shape, o.dtype))
     partials = None
@@ -360,16 +358,34 @@ def _ordered_combine(b, name, dtype):
     return lambda a, v: red(b, a, v)
 
 
+# Chunks on different threads accumulate into their copies row after row (mse_linear's bias
+# gradient: 2 doubles a copy), so copies that shared a cache line would have the two cores
+# take the line from each other on every row. Copies are COPY_ALIGN_BYTES apart (the arena
+# aligns to 64 bytes, so no two share a line; 128 keeps Intel's adjacent-line prefetcher, which
+# fetches lines in pairs, mostly off a neighbour's line).
+COPY_ALIGN_BYTES = 128
+
+
+def _chunk_copies(L, out, nchunks) -> Buffer:
+    """Scratch of shape (nchunks, stride): row c is chunk c's private copy of `out` (its first
+    out.size elements), rows COPY_ALIGN_BYTES apart."""
+    item = np.dtype(out.dtype).itemsize
+    size = max(1, int(np.prod(out.shape, dtype=np.int64)))
+    line = max(1, COPY_ALIGN_BYTES // item)
+    return L.temp_buffer((nchunks, -(-size // line) * line), out.dtype)
+
+
 def _combine_copies(L, g, copies: Buffer, out: Buffer, n):
     """out = copies[0] (+) copies[1] (+) ... (+) copies[n-1], elementwise, in chunk order."""
     b = L.builder
     size = max(1, out.size)
+    stride = copies.shape[1]
     combine = _ordered_combine(b, g.root.prim.name, out.dtype)
 
     def element(j):
         total = copies.load_at(b, copies.addr_linear(b, j))
         for k in range(1, n):
-            lin = b.add(j, i64(k * size), flags=["nuw", "nsw"])
+            lin = b.add(j, i64(k * stride), flags=["nuw", "nsw"])
             total = combine(total, copies.load_at(b, copies.addr_linear(b, lin)))
         out.store_at(b, out.addr_linear(b, j) if out.size > 1 else out.ptr, total)
     for_range(b, size, element, name="comb")

@@ -127,7 +127,7 @@ class _RoutedUfunc:
 
     def __init__(self, orig):
         self._orig = orig
-        self._methods = {m: _routed_method(getattr(orig, m)) for m in _UFUNC_METHODS}
+        self._methods = {}   # made on first use: ~90 ufuncs x 5 methods at the first install
 
     def __call__(self, *args, **kwargs):
         try:
@@ -139,7 +139,11 @@ class _RoutedUfunc:
 
     def __getattr__(self, name):
         method = self._methods.get(name)
-        return method if method is not None else getattr(self._orig, name)
+        if method is None:
+            if name not in _UFUNC_METHODS:
+                return getattr(self._orig, name)
+            method = self._methods.setdefault(name, _routed_method(getattr(self._orig, name)))
+        return method
 
     @property
     def __class__(self):  # isinstance(np.add, np.ufunc) while routed

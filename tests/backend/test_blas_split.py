@@ -162,3 +162,83 @@ def test_without_thread_control(monkeypatch):
     assert lapack.THREADS_SET not in text and parallel.RUNTIME_SYMBOL not in text
     ref = ad.grad(_logistic, mode="interpret")(*args)
     np.testing.assert_allclose(got, ref, rtol=0, atol=_bound(args[1].shape[0], *args))
+
+
+def _xt_g(X, G):
+    return X.T @ G[:, 1]        # a transposed gemv with a strided vector (incx = 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(10000, 100), (3001, 257)])
+def test_transposed_gemv_split_along_the_contraction(dtype, shape):
+    # a short output (X^T g, logistic regression's adjoint) is cut along the rows of X into
+    # partial sums added in chunk order: the same chunks at every thread count, so bitwise
+    # equal at 1 and 2 threads, and equal to numpy's product up to the sum's rounding
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal(shape).astype(dtype)
+    G = rng.standard_normal((shape[0], 3)).astype(dtype)
+    assert shape[0] * shape[1] >= dot.SPLIT_MIN_WORK
+    assert shape[1] * np.dtype(dtype).itemsize <= dot.CONTRACTION_SPLIT_MAX_BYTES
+    f = ad.jit(_xt_g)
+    ad.config.num_threads = 1
+    one = f(X, G)
+    ad.config.num_threads = 2
+    two, again = f(X, G), f(X, G)
+    ad.config.num_threads = None
+    assert "blassum" in f.llvm_ir(X, G)
+    assert one.dtype == dtype and one.shape == (shape[1],)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(two, again)
+    eps = np.finfo(dtype).eps
+    ref = X.astype(np.float64).T @ G[:, 1].astype(np.float64)
+    bound = shape[0] * eps * (np.abs(X).astype(np.float64).T @ np.abs(G[:, 1]))
+    assert np.all(np.abs(one - ref) <= bound)
+
+
+def test_transposed_gemv_split_in_a_gradient_sets_one_thread(thread_symbols):
+    calls = []
+    thread_symbols(lambda: 2, calls.append)
+    args = _logistic_args(n=6000, seed=8)
+    f = ad.grad(_logistic)
+    got = f(*args)
+    assert "blassum" in f.llvm_ir(*args)      # X^T u: cut along the contraction
+    assert calls == [1, 2, 1, 2]
+    ref = ad.grad(_logistic, mode="interpret")(*args)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=_bound(args[1].shape[0], *args))
+
+
+def _short_gemm(a, b):
+    return np.sum(np.sin(a.T @ b))      # (K, M)^T @ (K, N): a 3 x 2 output over K rows
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_short_output_gemm_split_along_the_contraction(dtype):
+    # mse_linear's X^T R: the gradient's products with a short output (the forward a^T b and
+    # the adjoint's b G^T, a G, each contracting over the K rows or the 2- or 3-wide axes) are
+    # bitwise equal at 1 and 2 threads and equal to the interpreter up to rounding
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal((100_003, 3)).astype(dtype)
+    b = rng.standard_normal((100_003, 2)).astype(dtype)
+    g = ad.grad(_short_gemm, argnums=(0, 1))
+    ad.config.num_threads = 1
+    one = g(a, b)
+    ad.config.num_threads = 2
+    two = g(a, b)
+    ad.config.num_threads = None
+    assert "blassum" in g.llvm_ir(a, b)
+    for x, y in zip(one, two):
+        np.testing.assert_array_equal(x, y)
+    f = ad.jit(lambda a, b: a.T @ b)
+    ad.config.num_threads = 2
+    got = f(a, b)
+    ad.config.num_threads = None
+    ref = a.astype(np.float64).T @ b.astype(np.float64)
+    bound = a.shape[0] * np.finfo(dtype).eps * (np.abs(a).T.astype(np.float64) @ np.abs(b))
+    assert got.dtype == dtype and np.all(np.abs(got - ref) <= bound)
+    if dtype == np.float64:
+        # da = b cos(P)^T, db = a cos(P) with P = a^T b: each entry a 2- or 3-term sum of
+        # |a| or |b| times cos(P) off by at most P's rounding bound
+        ref_g = ad.grad(_short_gemm, argnums=(0, 1), mode="interpret")(a, b)
+        for x, r, o in zip(one, ref_g, (b, a)):
+            atol = o.shape[1] * np.abs(o).max() * (bound.max() + 3 * EPS)
+            np.testing.assert_allclose(x, r, rtol=0, atol=atol)
