@@ -358,6 +358,10 @@ class Tracer(ArrayOps):
                 raise TracingError(t._no_writes)
 
     def _inplace(self, op, other):
+        if self.shape == () and self._parent is None:
+            # a 0-d value that views nothing stands for a numpy scalar (x[0], np.sum(x)),
+            # which is immutable: s += v rebinds s to s + v, and other names keep the old one
+            return op(self, other)
         self._check_writable()
         new = op(self, other)
         if new.dtype != self.dtype and not np.can_cast(new.dtype, self.dtype, "same_kind"):

@@ -230,3 +230,23 @@ def test_numpy_array_written_between_two_uses(mode):
     value, grad = ad.value_and_grad(f, mode=mode)(x)
     assert value == pytest.approx(f(x))
     np.testing.assert_allclose(grad, [3.0, 11.0, 0.0])
+
+
+@pytest.mark.parametrize("mode", ["compiled", "interpret"])
+def test_augmented_assignment_of_a_scalar_rebinds_it(mode):
+    # numpy's x[0], np.sum(x), np.argmax(x) are scalars, which are immutable: s += v makes a
+    # new value, other names keep the old one, and an int scalar += 1.5 becomes a float
+    def f(x):
+        s = x[0]
+        z = s
+        s += 1.0
+        t = np.sum(x)
+        u = t
+        t *= 2.0
+        i = np.argmax(x)
+        j = i
+        i += 1.5
+        return z + 10 * s + 100 * u + 1000 * t + x[j] * i
+    x = np.array([1.0, 2.0, 3.0])
+    assert ad.jit(f, mode=mode)(x) == f(x.copy())
+    np.testing.assert_allclose(ad.grad(f, mode=mode)(x), [11.0 + 2100.0, 2100.0, 2100.0 + 3.5])
