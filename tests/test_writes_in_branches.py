@@ -524,3 +524,35 @@ def test_a_write_after_a_rebinding_nothing_else_sees_works(mode):
         value, grad = ad.value_and_grad(f, mode=mode)(x)
         np.testing.assert_allclose(value, f(x.copy()), rtol=1e-13)
         np.testing.assert_allclose(grad, numerical_grad(f, (x,), 0), rtol=1e-6, atol=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------
+# in-place changes that are not `y[key] = v` / `y op= v` statements happen while the code is
+# traced (both branches are traced): refused, with the array put back, never a wrong value
+
+def _copyto_in_branch(x):
+    y = np.zeros(3)
+    if x[0] > 0:
+        np.copyto(y, 1.0)
+    return np.sum(y * x)
+
+
+def _fill_in_branch(x):
+    y = np.zeros(3)
+    if x[0] > 0:
+        y.fill(2.0)
+    return np.sum(y * x)
+
+
+def _out_in_branch(x):
+    y = np.zeros(3)
+    if x[0] > 0:
+        np.add(y, 1.0, out=y)
+    return np.sum(y * x)
+
+
+@pytest.mark.parametrize("mode", ["compiled", "interpret"])
+@pytest.mark.parametrize("f", [_copyto_in_branch, _fill_in_branch, _out_in_branch])
+def test_other_in_place_changes_in_a_traced_branch_are_refused(f, mode):
+    with pytest.raises(TracingError, match="changes a numpy array from before it in place"):
+        ad.grad(f, mode=mode)(np.array([-1.0, 2.0, 3.0]))

@@ -16,6 +16,8 @@ promoted once when the body changes its dtype (`s = 0` then `s = s + x`).
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .. import tree
@@ -139,9 +141,14 @@ def traced_if(pred, true_fn, false_fn, state, names, out_names, loc, shared=froz
     as in numpy; a variable both branches leave bound to the same array from before the `if`
     stays bound to it. `shared`: the ids of the arrays of `state` that others may see
     (writes.shared_arrays): a variable bound to one of them on one path only is marked."""
+    before = _NumpyContents(state)
+    branch = f"branch of the `if`{_where(loc)}, whose condition is traced,"
+    both = "both branches are traced, so the other one would see the change too"
     t_trace, explicit, t_ins, t_changed, t_outs = trace_branch(true_fn, state)
+    before.check(f"the true {branch}", both)
     f_trace, _, f_ins, f_changed, f_outs = trace_branch(false_fn, state,
                                                          (t_outs, t_trace._keepalive))
+    before.check(f"the false {branch}", both)
     # a traced scalar changed in place (`s += 1` on s = x[0]) is a new value, as numpy's
     # immutable scalars are: only arrays are updated in place after the `if`
     changed = sorted(j for j in t_changed | f_changed if explicit[j].ndim > 0)
@@ -222,6 +229,37 @@ def traced_if(pred, true_fn, false_fn, state, names, out_names, loc, shared=froz
     return tuple(results)
 
 
+class _NumpyContents:
+    """The contents of the numpy arrays in a traced `if`'s or loop's state, to catch a branch
+    or body that changes one in place other than by `y[key] = v` / `y op= v` (np.copyto,
+    y.fill, out=): that change happens once, while the code is traced (both branches are
+    traced, one after the other; a loop's body once), not when and as often as it runs."""
+
+    def __init__(self, state):
+        leaves, _ = tree.flatten(list(state))
+        # weak references: writes.py counts the references to an array a branch writes into
+        self._arrays = [(weakref.ref(a), a.copy()) for a in {id(v): v for v in leaves
+                                                              if type(v) is np.ndarray}.values()]
+
+    def restore(self) -> bool:
+        """Put back what changed; whether anything had."""
+        changed = False
+        for ref, old in self._arrays:
+            a = ref()
+            if a is not None and (a.shape != old.shape or a.tobytes() != old.tobytes()):
+                a[...] = old
+                changed = True
+        return changed
+
+    def check(self, where, why):
+        if self.restore():
+            raise TracingError(
+                f"{where} changes a numpy array from before it in place other than by "
+                f"`y[key] = v` or `y op= v` (np.copyto, y.fill, out=, ...), which happens "
+                f"while the code is traced: {why}; write `y[...] = v` (or `y op= v`) instead, "
+                f"or make a new array (y = np.where(mask, v, y))")
+
+
 def _rebound_numpy(name, what):
     return (f"'{name}' is, after {what}, the numpy array it was bound to before on one path and "
             f"a new array on another, and other names or views refer to that numpy array, "
@@ -268,11 +306,17 @@ def traced_while(test_fn, body_fn, state, names, loc, shared=frozenset()):
     of the arrays of `state` that others may see (writes.shared_arrays)."""
     state = list(state)
     shared = {i: v for i, v in enumerate(state) if id(v) in shared}
+    before = _NumpyContents(state)
     for _ in range(4 * len(state) + 1):
         try:
-            return _while_op(test_fn, body_fn, state, names, loc, shared)
+            out = _while_op(test_fn, body_fn, state, names, loc, shared)
         except _Retry as r:
+            before.restore()
             state[r.index] = r.value
+            continue
+        before.check(f"the body of the loop{_where(loc)}, whose condition is traced, is "
+                     f"traced once, and", "it would run once, not once per pass")
+        return out
     raise TracingError(f"the loop{_where(loc)}: its variables' types do not settle")
 
 
