@@ -556,3 +556,21 @@ def _out_in_branch(x):
 def test_other_in_place_changes_in_a_traced_branch_are_refused(f, mode):
     with pytest.raises(TracingError, match="changes a numpy array from before it in place"):
         ad.grad(f, mode=mode)(np.array([-1.0, 2.0, 3.0]))
+
+
+def _out_in_traced_loop(x):
+    y = np.zeros(3)
+    i = 0
+    while i < x[0]:                # traced: the body is traced once
+        np.add(y, 1.0, out=y)      # y is only read by the loop, not assigned
+        i += 1
+    return np.sum(y * x)
+
+
+@pytest.mark.parametrize("mode", ["compiled", "interpret"])
+def test_other_in_place_changes_in_a_traced_loop_are_refused(mode):
+    with pytest.raises(TracingError, match="traced once, and changes a numpy array"):
+        ad.grad(_out_in_traced_loop, mode=mode)(np.array([3.0, 2.0, 1.0]))
+    # tape mode runs the loop in Python: numpy's value
+    np.testing.assert_array_equal(ad.grad(_out_in_traced_loop, mode="tape")(
+        np.array([3.0, 2.0, 1.0])), [3.0, 3.0, 3.0])

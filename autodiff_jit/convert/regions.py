@@ -301,12 +301,14 @@ class _Retry(Exception):
         self.index, self.value = index, value
 
 
-def traced_while(test_fn, body_fn, state, names, loc, shared=frozenset()):
+def traced_while(test_fn, body_fn, state, names, loc, shared=frozenset(), read=()):
     """while test_fn(*state): state = body_fn(*state), as one `while` op. `shared`: the ids
-    of the arrays of `state` that others may see (writes.shared_arrays)."""
+    of the arrays of `state` that others may see (writes.shared_arrays); `read`: the values
+    the loop reads but does not assign."""
     state = list(state)
     shared = {i: v for i, v in enumerate(state) if id(v) in shared}
-    before = _NumpyContents(state)
+    before = _NumpyContents(state + list(read))
+    del read
     for _ in range(4 * len(state) + 1):
         try:
             out = _while_op(test_fn, body_fn, state, names, loc, shared)

@@ -137,15 +137,16 @@ def not_(x):
 # ---------------------------------------------------------------------------------------------
 # loops
 
-def while_stmt(test_fn, body_fn, state, names, loc):
+def while_stmt(test_fn, body_fn, state, names, loc, read=()):
     """while test_fn(*state): state = body_fn(*state). Runs in Python while the test is a
-    plain value; from the first traced test on, the rest of the loop is one `while` op."""
+    plain value; from the first traced test on, the rest of the loop is one `while` op.
+    `read`: the values of the variables the loop reads but does not assign."""
     state = initial = tuple(state)
     while True:
         p = test_fn(*state)
         if _traced(p):
             return traced_while(test_fn, body_fn, state, names, loc,
-                                shared_arrays(initial, state))
+                                shared_arrays(initial, state), read)
         if not p:
             return state
         state = tuple(run_body(body_fn, initial, state))
@@ -178,13 +179,14 @@ def range_(range_fn, *args):
     return range_fn(*args)  # Python's own error for a wrong number of arguments
 
 
-def for_stmt(iterable, extra_test, body_fn, state, names, loc):
+def for_stmt(iterable, extra_test, body_fn, state, names, loc, read=()):
     """for item in iterable: state = body_fn(item, *state), stopping early when
-    extra_test(*state) (the negated break/return flags) is false."""
+    extra_test(*state) (the negated break/return flags) is false. `read`: the values of the
+    variables the loop reads but does not assign."""
     state = initial = tuple(state)
     if isinstance(iterable, TracedRange):
         return _traced_for(iterable, extra_test, body_fn, state, names, loc,
-                           shared_arrays(initial, state))
+                           shared_arrays(initial, state), read)
     for item in iterable:
         if extra_test is not None:
             go = extra_test(*state)
@@ -198,7 +200,7 @@ def for_stmt(iterable, extra_test, body_fn, state, names, loc):
     return state
 
 
-def _traced_for(rng, extra_test, body_fn, state, names, loc, shared):
+def _traced_for(rng, extra_test, body_fn, state, names, loc, shared, read=()):
     """A loop over a traced range: a `while` op over (index, *state)."""
     start = rng.start.astype(np.int64) if _traced(rng.start) else np.int64(int(rng.start))
     stop, step = rng.stop, rng.step
@@ -214,5 +216,5 @@ def _traced_for(rng, extra_test, body_fn, state, names, loc, shared):
         return (i + step,) + tuple(body_fn(i, *s))
 
     out = traced_while(test, body, (start,) + tuple(state), ("<the loop index>",) + tuple(names),
-                       loc, shared)
+                       loc, shared, read)
     return out[1:]

@@ -167,8 +167,16 @@ class ControlFlow(Writes):
             return defs + [at_line(ast.Expr(value=call), node)]
         return defs + [self._unpack(out, call, node)]
 
+    def _read_only(self, nodes, state):
+        """`read=__ad.values(...)`: the function's own variables a loop reads but does not
+        assign (a numpy array among them changed in place while the body is traced, say by
+        np.copyto, is caught: traced_while)."""
+        reads = sorted((loaded_names(nodes) & self.locals) - set(state))
+        return ast.keyword(arg="read", value=self._state(reads))
+
     def visit_While(self, node):
         state = sorted(_user_or_flag(assigned_names(node.body)))
+        read = self._read_only(node.body + [node.test], state)
         node = self.generic_visit(node)
         test, body = self.fresh("while_test"), self.fresh("while_body")
         test_def = self._def(test, state, [], [], node)
@@ -176,7 +184,7 @@ class ControlFlow(Writes):
         defs = [test_def, self._def(body, state, node.body, state, node)]
         call = ast.Call(func=rt("while_stmt"), args=[
             name_node(test), name_node(body), self._state(state), self._names_tuple(state),
-            self.loc(node)], keywords=[])
+            self.loc(node)], keywords=[read])
         if not state:
             return defs + [at_line(ast.Expr(value=call), node)]
         return defs + [self._unpack(state, call, node)]
@@ -185,6 +193,7 @@ class ControlFlow(Writes):
         extra = getattr(node, "_ad_extra_test", None)
         target_names = assigned_names([ast.Assign(targets=[node.target], value=const(0))])
         state = sorted(_user_or_flag(assigned_names(node.body) | target_names))
+        read = self._read_only(node.body, state)
         node = self.generic_visit(node)
         if extra is not None:
             extra = self.visit(extra)
@@ -206,7 +215,7 @@ class ControlFlow(Writes):
             it = ast.Call(func=rt("range_"), args=[it.func] + it.args, keywords=it.keywords)
         call = ast.Call(func=rt("for_stmt"), args=[
             it, extra_arg, name_node(body_name), self._state(state), self._names_tuple(state),
-            self.loc(node)], keywords=[])
+            self.loc(node)], keywords=[read])
         return defs + [self._unpack(state, call, node)]
 
     def visit_AugAssign(self, node):
