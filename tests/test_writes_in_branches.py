@@ -182,7 +182,11 @@ FUNCTIONS = [traced_loop_in_a_branch, branch_in_a_traced_loop, issue_example, wr
 @pytest.mark.parametrize("point", range(len(POINTS)))
 @pytest.mark.parametrize("f", FUNCTIONS, ids=lambda f: f.__name__)
 def test_values_and_gradients_are_numpys(f, point, mode):
-    x = POINTS[point]
+    _agrees_with_numpy(f, mode, POINTS[point])
+
+
+def _agrees_with_numpy(f, mode, x):
+    """numpy's value (f run on a copy) and central differences' gradient."""
     value, grad = ad.value_and_grad(f, mode=mode)(x)
     np.testing.assert_allclose(value, f(x.copy()), rtol=1e-13)
     np.testing.assert_allclose(grad, numerical_grad(f, (x,), 0), rtol=1e-6, atol=1e-8)
@@ -387,9 +391,7 @@ def scalar_other_name_in_a_traced_loop(x):
                                scalar_other_name_in_a_traced_loop], ids=lambda f: f.__name__)
 def test_a_traced_scalar_changed_in_place_leaves_its_other_names(f, mode):
     for x in POINTS:
-        value, grad = ad.value_and_grad(f, mode=mode)(x)
-        np.testing.assert_allclose(value, f(x.copy()), rtol=1e-13)
-        np.testing.assert_allclose(grad, numerical_grad(f, (x,), 0), rtol=1e-6, atol=1e-8)
+        _agrees_with_numpy(f, mode, x)
 
 
 def view_read_inside_a_traced_loop(x):
@@ -441,9 +443,7 @@ def test_a_traced_loop_reading_its_array_through_another_name_is_refused(f, mode
 def test_a_traced_loop_may_read_the_old_array_of_a_rebound_name(mode):
     f = other_name_of_a_rebound_array_read_inside_a_traced_loop
     for x in POINTS:
-        value, grad = ad.value_and_grad(f, mode=mode)(x)
-        np.testing.assert_allclose(value, f(x.copy()), rtol=1e-13)
-        np.testing.assert_allclose(grad, numerical_grad(f, (x,), 0), rtol=1e-6, atol=1e-8)
+        _agrees_with_numpy(f, mode, x)
 
 
 def two_names_written_in_a_traced_loop(x):
@@ -521,9 +521,7 @@ def test_a_write_after_a_name_was_rebound_on_one_path_only_is_refused(f, mode):
 def test_a_write_after_a_rebinding_nothing_else_sees_works(mode):
     f = rebinding_without_others_then_writing
     for x in POINTS:
-        value, grad = ad.value_and_grad(f, mode=mode)(x)
-        np.testing.assert_allclose(value, f(x.copy()), rtol=1e-13)
-        np.testing.assert_allclose(grad, numerical_grad(f, (x,), 0), rtol=1e-6, atol=1e-8)
+        _agrees_with_numpy(f, mode, x)
 
 
 # ---------------------------------------------------------------------------------------------
