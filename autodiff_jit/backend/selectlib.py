@@ -38,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
+from . import selectvec
 from .emitters import EMITTERS, Emitter
 from .kernels import I1, I32, I64, Index, for_range, for_span, i64, loop_nest, while_loop
 from .sortkeys import order_key
@@ -67,8 +68,10 @@ def first_bits(n):
 class _Selector:
     """Radix select over one row at a time; key_at(i) gives the row's key at i (an i64)."""
 
-    def __init__(self, L, n, key_at, value_at=None, sample=True):
+    def __init__(self, L, n, key_at, value_at=None, sample=True, row_at=None):
         self.L, self.b, self.n, self.key_at, self.value_at = L, L.builder, n, key_at, value_at
+        # row_at(): the row's element pointer when it is contiguous (vector passes), or None
+        self.row_at = row_at
         self.bits0 = first_bits(n)
         b = self.b
 
@@ -290,13 +293,21 @@ class _Selector:
             b.store(self.value_at(b.mul(b.load(self.jhi), i64(step))), hi_v)
         vlo, vhi = b.load(lo_v), b.load(hi_v)
         hi_open = b.icmp_signed(">=", hi, i64(self.s - 1))
+        plan = selectvec.bracket_plan() if self.row_at is not None else None
+
+        def run(one):
+            if plan is None:
+                for_range(b, self.n, one, name="sel.vbracket")
+            else:
+                selectvec.bracket(L, self.row_at(), self.n, vlo, vhi, hi_open,
+                                  self.idx[0], self.count, self.below, one, plan)
         if not is_float:
             def one(i):
                 v = self.value_at(i)
                 under = b.icmp_signed("<", v, vlo)
                 keep(i, under, b.and_(b.not_(under),
                                       b.or_(hi_open, b.icmp_signed("<=", v, vhi))))
-            for_range(b, self.n, one, name="sel.vbracket")
+            run(one)
             return
         nan = b.or_(b.fcmp_unordered("uno", vlo, vlo),
                     b.and_(b.not_(hi_open), b.fcmp_unordered("uno", vhi, vhi)))
@@ -309,7 +320,7 @@ class _Selector:
                     under = b.fcmp_ordered("<", v, vlo)  # NaN: not under (keys: NaNs last)
                     keep(i, under, b.and_(b.not_(under),
                                           b.or_(hi_open, b.fcmp_ordered("<=", v, vhi))))
-                for_range(b, self.n, one, name="sel.vbracket")
+                run(one)
 
     def select(self, r):
         """The index (i64) of the row's element at stable rank r (an i64 in [0, n))."""
@@ -400,6 +411,19 @@ def _row_value(L, x, axis):
     return value
 
 
+def _row_pointer(L, buf, axis, state):
+    """row_at for _Selector: the current row's element pointer when `buf` is a buffer whose
+    rows along `axis` are contiguous (the vector passes' case), else None."""
+    if buf is None or any(d != 1 for d in buf.shape[axis + 1:]):
+        return None
+
+    def row_at():
+        d = list(state["dims"])
+        d[axis] = i64(0)
+        return buf.addr(L.builder, Index(buf.shape, dims=d))
+    return row_at
+
+
 def argselect_kernel(L, eqn, outs):
     out = outs[0]
     x, ranks = eqn.inputs
@@ -415,7 +439,8 @@ def argselect_kernel(L, eqn, outs):
     key = _row_key(L, x, axis)
     state = {}
     value = _row_value(L, x, axis)
-    sel = _Selector(L, n, lambda i: key(state["dims"], i), lambda i: value(state["dims"], i))
+    sel = _Selector(L, n, lambda i: key(state["dims"], i), lambda i: value(state["dims"], i),
+                    row_at=_row_pointer(L, L.buffer_of(x), axis, state))
 
     def row(dims):
         state["dims"] = dims
@@ -445,7 +470,8 @@ def argpartition_kernel(L, eqn, outs):
     key = _row_key(L, x, axis)
     state = {}
     value = _row_value(L, x, axis)
-    sel = _Selector(L, n, lambda i: key(state["dims"], i), lambda i: value(state["dims"], i))
+    sel = _Selector(L, n, lambda i: key(state["dims"], i), lambda i: value(state["dims"], i),
+                    row_at=_row_pointer(L, L.buffer_of(x), axis, state))
     # per pivot: its key and index; per segment s (between pivots s-1 and s): its next slot
     pk = L.temp_buffer((J,), np.int64).ptr
     pi = L.temp_buffer((J,), np.int64).ptr
@@ -545,6 +571,8 @@ def argpartition_kernel(L, eqn, outs):
         Float compares are ordered (a NaN is never below a number; -0.0 ties 0.0, as the
         keys do); a NaN pivot has every number below it, and the NaNs before ip."""
         ip = b.load(pi)
+        row_at = _row_pointer(L, L.buffer_of(x), axis, state)
+        out_at = _row_pointer(L, out, axis, state)
         d = list(dims)
         d[axis] = ip
         pval = L.load(x, Index(x.shape, dims=d))
@@ -572,7 +600,11 @@ def argpartition_kernel(L, eqn, outs):
                 d2 = list(dims)
                 d2[axis] = pos
                 out.store(b, Index(out.shape, dims=d2), i)
-            for_span(b, lo, hi, one, name)
+            if row_at is None or out_at is None or not selectvec.place_plan():
+                for_span(b, lo, hi, one, name)
+            else:
+                selectvec.place(L, row_at(), out_at(), lo, hi, pval, p_nan, ties_below,
+                                counters[0], counters[1], one)
         loop(i64(0), ip, True, "part.before")
         loop(b.add(ip, i64(1)), i64(n), False, "part.after")
         d = list(dims)

@@ -1,0 +1,156 @@
+"""Vector passes of the selection kernels (selectlib) over a row that is contiguous in memory,
+LANES elements at a time: the scalar passes cost a load, two compares and a dependent store
+per element (about 1.5 ns), which made the bracket pass, not the radix rounds, the cost of a
+selection.
+
+- bracket: count the row's elements below a bound and pack the indices of those within
+  [lo, hi] (a few per cent of the row) into a buffer, in index order;
+- place: argpartition around one pivot, the indices below it packed to the front of the
+  output row, the others after the pivot's slot, each side in index order.
+
+By plan (vecsort.plan(), which FORCE sets for tests and which is part of the cache key):
+"avx512" packs a vector's hits by one compress (vpcompressq); "avx2" has no compress (LLVM
+expands it lane by lane through the stack), so there the bracket compares a vector at a time
+and stores a block's hits one by one only when it has any, and the placing keeps the scalar
+loop; without a plan (other targets, FORCE "off") both stay scalar. The last n % LANES
+elements always take the scalar body."""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from . import vecsort
+from .kernels import I8, I64, for_span, i64
+from .vecsort import _declare, _masked, _splat
+
+LANES = 8
+
+
+def bracket_plan():
+    """How the bracket pass runs: "compress", "blocks" (vector compares, hits stored one by
+    one) or None (the scalar loop)."""
+    return {"avx512": "compress", "avx2": "blocks"}.get(vecsort.plan())
+
+
+def place_plan():
+    """Whether argpartition's placing around one pivot packs by compresses."""
+    return vecsort.plan() == "avx512"
+
+
+def _iota(b, start):
+    return b.add(_splat(b, start, LANES), ir.Constant(ir.VectorType(I64, LANES),
+                                                      list(range(LANES))))
+
+
+def _popcount(b, mask):
+    """Set lanes of an <LANES x i1> mask, as an i64."""
+    bits = b.bitcast(mask, I8)
+    ctpop = b.module.declare_intrinsic("llvm.ctpop", [I8], ir.FunctionType(I8, [I8]))
+    return b.zext(b.call(ctpop, [bits]), I64)
+
+
+def _compress(b, v, mask):
+    vec = v.type
+    name = f"llvm.experimental.vector.compress.v{LANES}i{vec.element.width}"
+    fn = _declare(b, name, vec, [vec, mask.type, vec])
+    return b.call(fn, [v, mask, ir.Constant(vec, ir.Undefined)])
+
+
+def _load(b, row, i):
+    ty = row.type.pointee
+    vec = ir.VectorType(ty, LANES)
+    return b.load(b.bitcast(b.gep(row, [i]), vec.as_pointer()), align=_bytes(ty))
+
+
+def _bytes(ty):
+    return 4 if isinstance(ty, ir.FloatType) else 8
+
+
+def _is_float(ty):
+    return isinstance(ty, (ir.FloatType, ir.DoubleType))
+
+
+def _blocks(b, lo, hi, block, scalar, name):
+    """block(i) for i = lo, lo + LANES, ... while a whole vector fits before hi; then
+    scalar(i) for the rest (lo, hi: i64 values)."""
+    nblocks = b.sdiv(b.sub(hi, lo), i64(LANES))
+    for_span(b, i64(0), nblocks, lambda t: block(b.add(lo, b.mul(t, i64(LANES)))), name)
+    for_span(b, b.add(lo, b.mul(nblocks, i64(LANES))), hi, scalar, name + ".tail")
+
+
+def bracket(L, row, n, vlo, vhi, hi_open, idx, count, below, scalar, plan):
+    """The bracket pass over row[0:n] (values, float or int64): `below` (an i64 slot) counts
+    the elements < vlo, the indices of those >= vlo and (hi_open or <= vhi) go to
+    idx[count...] (count: an i64 slot). Float compares are ordered: a NaN is not below, and
+    within only when the bracket is open above (NaNs sort last). scalar(i) is the scalar
+    body, for the tail."""
+    b = L.builder
+    ty = vlo.type
+    fl = _is_float(ty)
+    lo_s, hi_s = _splat(b, vlo, LANES), _splat(b, vhi, LANES)
+    open_s = _splat(b, hi_open, LANES)
+
+    def block(i):
+        v = _load(b, row, i)
+        if fl:
+            under = b.fcmp_ordered("<", v, lo_s)
+            low_enough = b.fcmp_ordered("<=", v, hi_s)
+        else:
+            under = b.icmp_signed("<", v, lo_s)
+            low_enough = b.icmp_signed("<=", v, hi_s)
+        hit = b.and_(b.not_(under), b.or_(open_s, low_enough))
+        b.store(b.add(b.load(below), _popcount(b, under)), below)
+        if plan == "compress":
+            c = b.load(count)
+            # the whole vector stored: lanes past the hits land where later hits go
+            # (count <= i, so it ends inside idx[0:n])
+            at = b.bitcast(b.gep(idx, [c]), ir.VectorType(I64, LANES).as_pointer())
+            b.store(_compress(b, _iota(b, i), hit), at, align=8)
+            b.store(b.add(c, _popcount(b, hit)), count)
+            return
+        with b.if_then(b.icmp_unsigned("!=", b.bitcast(hit, I8), ir.Constant(I8, 0))):
+            for lane in range(LANES):   # branch-free inside: store, advance by the hit bit
+                c = b.load(count)
+                b.store(b.add(i, i64(lane)), b.gep(idx, [c]))
+                bit = b.extract_element(hit, i64(lane))
+                b.store(b.add(c, b.zext(bit, I64)), count)
+    _blocks(b, i64(0), i64(n), block, scalar, "sel.vbracket")
+
+
+def place(L, row, out_row, lo, hi, pval, p_nan, ties_below, lo_c, hi_c, scalar):
+    """argpartition's placing of the elements row[lo:hi] around the pivot value pval (ties
+    below it when ties_below: the elements before the pivot's index); an element below goes
+    to out_row[lo_c...], the others to out_row[hi_c...] (lo_c, hi_c: i64 slots, advanced).
+    p_nan (an i1, floats): the pivot is NaN, so every number is below it, and every NaN
+    when ties_below. Stores are masked to the packed lanes: the two sides meet."""
+    b = L.builder
+    ty = pval.type
+    fl = _is_float(ty)
+    p_s = _splat(b, pval, LANES)
+    _, store = _masked(b, I64, LANES)
+    lanes = ir.Constant(ir.VectorType(I64, LANES), list(range(LANES)))
+    ptr_t = ir.VectorType(I64, LANES).as_pointer()
+
+    def block(i):
+        v = _load(b, row, i)
+        if fl:
+            below = b.fcmp_ordered("<=" if ties_below else "<", v, p_s)
+            nan_below = _splat(b, p_nan, LANES)
+            if not ties_below:
+                nan_below = b.and_(nan_below, b.not_(b.fcmp_unordered("uno", v, v)))
+            below = b.or_(below, nan_below)
+        else:
+            below = b.icmp_signed("<=" if ties_below else "<", v, p_s)
+        nb = _popcount(b, below)
+        idx = _iota(b, i)
+        lo_at, hi_at = b.load(lo_c), b.load(hi_c)
+        for packed, at, m in ((_compress(b, idx, below), lo_at, nb),
+                              (_compress(b, idx, b.not_(below)), hi_at,
+                               b.sub(i64(LANES), nb))):
+            keep = b.icmp_signed("<", lanes, _splat(b, m, LANES))
+            b.call(store, [packed, b.bitcast(b.gep(out_row, [at]), ptr_t),
+                           ir.Constant(ir.IntType(32), 8), keep])
+        b.store(b.add(lo_at, nb), lo_c)
+        b.store(b.add(hi_at, b.sub(i64(LANES), nb)), hi_c)
+    _blocks(b, lo, hi, block, scalar, "part.vplace")
+
+
