@@ -40,8 +40,9 @@ ALIGN = 64
 # function never needs). tests/backend/test_coldstart.py checks this against what they register.
 EMITTER_MODULES = {
     "dot_general": "dot",
-    "argsort": "sortlib", "sort": "sortlib",
-    "argselect": "selectlib", "argpartition": "selectlib", "cumprod_grad": "cumprod_kernels",
+    "argsort": "sortlib", "sort": "sortlib", "unpermute": "sortlib",
+    "argselect": "selectlib", "argpartition": "selectlib", "partition": "selectlib",
+    "cumprod_grad": "cumprod_kernels",
     "convolve": "convolve_kernels",
     "cond": "lower_control", "scan": "lower_control", "while": "lower_control",
     **dict.fromkeys(("cholesky", "congruence_solve", "eigh", "lu_solve", "pinv", "qr", "slogdet",

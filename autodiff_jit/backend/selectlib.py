@@ -459,13 +459,26 @@ def argselect_kernel(L, eqn, outs):
 
 
 def argpartition_kernel(L, eqn, outs):
-    out = outs[0]
+    if outs[0].size:
+        _partition_rows(L, eqn, None, outs[0])
+
+
+def partition_kernel(L, eqn, outs):
+    """partition: the partitioned values and the permutation, each only when some equation
+    reads it (np.partition's forward reads the values alone, its gradient the permutation)."""
+    vals, perm = outs
+    read = [L.is_read(o) for o in eqn.outputs]
+    if vals.size and any(read):
+        _partition_rows(L, eqn, vals if read[0] else None, perm if read[1] else None)
+
+
+def _partition_rows(L, eqn, vals, perm):
+    """Each row's stable-rank pivots selected, then every element placed by one pass: its
+    index to perm and its value to vals at the same position (either may be None)."""
     x = eqn.inputs[0]
     axis, kth = eqn.params["axis"], tuple(eqn.params["kth"])
     b = L.builder
     n, J = x.shape[axis], len(kth)
-    if out.size == 0:
-        return
     outer = tuple(1 if a == axis else d for a, d in enumerate(x.shape))
     key = _row_key(L, x, axis)
     state = {}
@@ -486,6 +499,16 @@ def argpartition_kernel(L, eqn, outs):
     hit = L.alloca(I1, "part.hit")
     counters = [L.alloca(I64, f"part.next{j}") for j in range(J + 1)] \
         if J <= REGISTER_PIVOTS else []
+
+    def put(dims, pos, i, v=None):
+        """Element i (value v, loaded if not given) at position pos of its row."""
+        d = list(dims)
+        d[axis] = pos
+        at = Index(x.shape, dims=d)
+        if perm is not None:
+            perm.store(b, at, i)
+        if vals is not None:
+            vals.store(b, at, value(dims, i) if v is None else v)
 
     def row(dims):
         state["dims"] = dims
@@ -510,9 +533,7 @@ def argpartition_kernel(L, eqn, outs):
                 pos = place_in_registers(k, i)
             else:
                 pos = place_in_memory(k, i)
-            d = list(dims)
-            d[axis] = pos
-            out.store(b, Index(out.shape, dims=d), i)
+            put(dims, pos, i)
 
         if 1 < J <= REGISTER_PIVOTS:
             piv = [(b.load(b.gep(pk, [i64(j)])), b.load(b.gep(pi, [i64(j)]))) for j in range(J)]
@@ -572,7 +593,7 @@ def argpartition_kernel(L, eqn, outs):
         keys do); a NaN pivot has every number below it, and the NaNs before ip."""
         ip = b.load(pi)
         row_at = _row_pointer(L, L.buffer_of(x), axis, state)
-        out_at = _row_pointer(L, out, axis, state)
+        perm_at, vals_at = (_row_pointer(L, o, axis, state) for o in (perm, vals))
         d = list(dims)
         d[axis] = ip
         pval = L.load(x, Index(x.shape, dims=d))
@@ -597,21 +618,18 @@ def argpartition_kernel(L, eqn, outs):
                 pos = b.select(below, lo_c, hi_c)
                 b.store(b.add(lo_c, b.zext(below, I64)), counters[0])
                 b.store(b.add(hi_c, b.zext(b.not_(below), I64)), counters[1])
-                d2 = list(dims)
-                d2[axis] = pos
-                out.store(b, Index(out.shape, dims=d2), i)
-            if row_at is None or out_at is None or not selectvec.place_plan():
+                put(dims, pos, i, v)
+            if row_at is None or not selectvec.place_plan():
                 for_span(b, lo, hi, one, name)
-            else:
-                selectvec.place(L, row_at(), out_at(), lo, hi, pval, p_nan, ties_below,
-                                counters[0], counters[1], one)
+            else:   # (x's rows contiguous: so are the outputs', of its shape)
+                selectvec.place(L, row_at(), perm_at and perm_at(), vals_at and vals_at(), lo,
+                                hi, pval, p_nan, ties_below, counters[0], counters[1], one)
         loop(i64(0), ip, True, "part.before")
         loop(b.add(ip, i64(1)), i64(n), False, "part.after")
-        d = list(dims)
-        d[axis] = i64(kth[0])
-        out.store(b, Index(out.shape, dims=d), ip)
+        put(dims, i64(kth[0]), ip, pval)
     loop_nest(b, outer, row)
 
 
 EMITTERS["argselect"] = Emitter(None, argselect_kernel, "opaque")
 EMITTERS["argpartition"] = Emitter(None, argpartition_kernel, "opaque")
+EMITTERS["partition"] = Emitter(None, partition_kernel, "opaque")

@@ -116,19 +116,19 @@ def bracket(L, row, n, vlo, vhi, hi_open, idx, count, below, scalar, plan):
     _blocks(b, i64(0), i64(n), block, scalar, "sel.vbracket")
 
 
-def place(L, row, out_row, lo, hi, pval, p_nan, ties_below, lo_c, hi_c, scalar):
+def place(L, row, perm_row, vals_row, lo, hi, pval, p_nan, ties_below, lo_c, hi_c, scalar):
     """argpartition's placing of the elements row[lo:hi] around the pivot value pval (ties
     below it when ties_below: the elements before the pivot's index); an element below goes
-    to out_row[lo_c...], the others to out_row[hi_c...] (lo_c, hi_c: i64 slots, advanced).
-    p_nan (an i1, floats): the pivot is NaN, so every number is below it, and every NaN
-    when ties_below. Stores are masked to the packed lanes: the two sides meet."""
+    to position lo_c..., the others to hi_c... (i64 slots, advanced): its index to perm_row,
+    its value to vals_row (either may be None). p_nan (an i1, floats): the pivot is NaN, so
+    every number is below it, and every NaN when ties_below. Stores are masked to the packed
+    lanes: the two sides meet."""
     b = L.builder
     ty = pval.type
     fl = _is_float(ty)
     p_s = _splat(b, pval, LANES)
-    _, store = _masked(b, I64, LANES)
     lanes = ir.Constant(ir.VectorType(I64, LANES), list(range(LANES)))
-    ptr_t = ir.VectorType(I64, LANES).as_pointer()
+    as_int = ir.IntType(8 * _bytes(ty))
 
     def block(i):
         v = _load(b, row, i)
@@ -141,16 +141,22 @@ def place(L, row, out_row, lo, hi, pval, p_nan, ties_below, lo_c, hi_c, scalar):
         else:
             below = b.icmp_signed("<=" if ties_below else "<", v, p_s)
         nb = _popcount(b, below)
-        idx = _iota(b, i)
         lo_at, hi_at = b.load(lo_c), b.load(hi_c)
-        for packed, at, m in ((_compress(b, idx, below), lo_at, nb),
-                              (_compress(b, idx, b.not_(below)), hi_at,
-                               b.sub(i64(LANES), nb))):
-            keep = b.icmp_signed("<", lanes, _splat(b, m, LANES))
-            b.call(store, [packed, b.bitcast(b.gep(out_row, [at]), ptr_t),
-                           ir.Constant(ir.IntType(32), 8), keep])
+        streams = []
+        if perm_row is not None:
+            streams.append((perm_row, _iota(b, i)))
+        if vals_row is not None:   # values moved as integers of their width (bits kept)
+            streams.append((b.bitcast(vals_row, as_int.as_pointer()),
+                            b.bitcast(v, ir.VectorType(as_int, LANES))))
+        for out, items in streams:
+            _, store = _masked(b, items.type.element, LANES)
+            for mask, at, m in ((below, lo_at, nb), (b.not_(below), hi_at,
+                                                     b.sub(i64(LANES), nb))):
+                keep = b.icmp_signed("<", lanes, _splat(b, m, LANES))
+                ptr = b.bitcast(b.gep(out, [at]), items.type.as_pointer())
+                b.call(store, [_compress(b, items, mask), ptr,
+                               ir.Constant(ir.IntType(32), items.type.element.width // 8),
+                               keep])
         b.store(b.add(lo_at, nb), lo_c)
         b.store(b.add(hi_at, b.sub(i64(LANES), nb)), hi_c)
     _blocks(b, lo, hi, block, scalar, "part.vplace")
-
-

@@ -791,5 +791,25 @@ def sort_kernel(L, eqn, outs):
                    perm if read[1] else None)
 
 
+def unpermute_kernel(L, eqn, outs):
+    """out[.., perm[.., j], ..] = g[.., j, ..]: one store per element. perm comes from a sort
+    or partition (a permutation of each row); an index outside the row is clamped to 0 (a
+    wrong value, never a store outside the array)."""
+    out = outs[0]
+    g, perm = eqn.inputs
+    axis = eqn.params["axis"]
+    n = out.shape[axis] if out.shape else 1
+    b = L.builder
+
+    def body(dims):
+        j = L.load(perm, Index(perm.shape, dims=dims))
+        j = b.select(b.icmp_unsigned("<", j, i64(n)), j, i64(0))
+        d = list(dims)
+        d[axis] = j
+        out.store(b, Index(out.shape, dims=d), L.load(g, Index(g.shape, dims=dims)))
+    loop_nest(b, out.shape, body)
+
+
 EMITTERS["argsort"] = Emitter(None, argsort_kernel, "opaque")
+EMITTERS["unpermute"] = Emitter(None, unpermute_kernel, "opaque")
 EMITTERS["sort"] = Emitter(None, sort_kernel, "opaque")

@@ -7,8 +7,8 @@ whose gradient flows back along the permutation (JAX's convention; ties are a me
 kink). Orders are
 always the stable ones: where numpy's default (non-stable) kind orders tied elements
 differently, argsort's indices may differ on ties, never the sorted values. partition and
-argpartition use the argpartition primitive (a radix select of the kth elements, then one
-placing pass; no full sort): the element at each kth is the stable sort's, and between them
+argpartition use the partition and argpartition primitives (a radix select of the kth
+elements, then one placing pass writing the values or the indices; no full sort): the element at each kth is the stable sort's, and between them
 the elements of the ranks in between stay in index order. Rows of up to 128, or up to 1024
 when there are 8 rows or more, are sorted instead (the stable order; faster there). numpy
 allows any order inside the partitions; these are deterministic, the same in every mode.
@@ -20,7 +20,7 @@ import numpy as np
 from ..ir import is_float
 from ..primitives import bind
 from ..primitives import elementwise as E
-from ..primitives.selection import argpartition_p
+from ..primitives.selection import argpartition_p, partition_p
 from ..primitives.sorting import argsort_p, sort_p
 from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
 from .indexing import gather_along_axis, take_along_axis
@@ -117,8 +117,23 @@ def argpartition(a, kth, axis=-1, kind="introselect", order=None):
 
 @implements(np.partition)
 def partition(a, kth, axis=-1, kind="introselect", order=None):
+    """The values of argpartition's order, written by the partitioning pass itself (the
+    partition primitive; sort's values on the rows argpartition sorts): no gather after."""
+    _no_order(order)
+    _kind(kind)
     a2, ax = _prep(a, axis)
-    return gather_along_axis(a2, argpartition(a2, kth, ax, kind, order), ax)
+    if len(_shape(a2)) == 0:
+        raise ValueError("Cannot partition a 0-d array")
+    ks = _kth(kth, _shape(a2)[ax])
+    if 0 in _shape(a2):
+        return a2
+    keys = _keys(a2)
+    if _sorts_instead(_shape(a2), ax):
+        values = bind(sort_p, keys, axis=ax)[0]
+    else:
+        values = bind(partition_p, keys, axis=ax, kth=ks)[0]
+    # narrower dtypes partition as their (exact) widening and are narrowed back
+    return values if _dtype(keys) == _dtype(a2) else E.cast(values, _dtype(a2))
 
 
 @implements(np.lexsort)

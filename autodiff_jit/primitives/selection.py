@@ -5,17 +5,21 @@ every result equals what argsort would give:
 - argselect(x, ranks, axis): for each requested rank r, the index of the element at position r
   of x's stable sort along `axis` (`ranks` has x's shape with that axis of any length);
 - argpartition(x, axis, kth): a permutation that puts the stable rank-k element at each k in
-  `kth` and, between those, the elements of the ranks in between in index order.
+  `kth` and, between those, the elements of the ranks in between in index order;
+- partition(x, axis, kth): x reordered by that permutation, and the permutation (two results,
+  as sort's: the forward kernel writes the values alone when the permutation is not read).
 
-Neither has a derivative; median, quantile and np.partition gather through them, so the
-gradient flows to the selected elements (as sort's does through argsort)."""
+argselect and argpartition have no derivative; median and quantile gather through argselect,
+so the gradient flows to the selected elements. partition's flows back along its permutation
+(sort's rule)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..ir import AVal
-from .core import Primitive, register
+from .core import Primitive, bind, register
 from . import batching as B, shape as S
+from .sorting import permuted_jvp, permuted_vjp
 
 
 def _check_keys(name, x, axis):
@@ -81,3 +85,23 @@ def _argpartition_impl(x, *, axis, kth):
 argpartition_p = register(Primitive(
     "argpartition", _argpartition_rule, _argpartition_impl, differentiable=False, family="sort",
     batch=B.along_axis))
+
+
+def _partition_rule(x, *, axis, kth):
+    _argpartition_rule(x, axis=axis, kth=kth)
+    return [AVal(x.shape, x.dtype), AVal(x.shape, np.dtype(np.int64))]
+
+
+def _partition_impl(x, *, axis, kth):
+    perm = _argpartition_impl(x, axis=axis, kth=kth)
+    return [np.take_along_axis(x, perm, axis), perm]
+
+
+def _partition_batch(prim, axis_size, vals, dims, *, axis, kth):
+    (x,), (d,) = vals, dims
+    return bind(prim, x, axis=B.shift(axis, d), kth=kth), [d, d]
+
+
+partition_p = register(Primitive(
+    "partition", _partition_rule, _partition_impl, vjp=permuted_vjp, jvp=permuted_jvp,
+    multiple_results=True, family="sort", batch=_partition_batch))
