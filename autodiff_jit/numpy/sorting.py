@@ -79,6 +79,8 @@ def _kth(kth, n):
     ks = np.atleast_1d(np.asarray(kth))
     if ks.dtype.kind not in "iu" or ks.ndim != 1:
         raise TypeError("kth must be an integer or a 1-d sequence of integers")
+    if n == 0:   # numpy checks no kth against an empty axis
+        return ()
     for k in ks:
         if not -n <= int(k) < n:
             raise ValueError(f"kth(={int(k)}) out of bounds ({n})")
@@ -110,6 +112,8 @@ def argpartition(a, kth, axis=-1, kind="introselect", order=None):
     if len(_shape(a2)) == 0:
         raise ValueError("Cannot partition a 0-d array")
     ks = _kth(kth, _shape(a2)[ax])
+    if 0 in _shape(a2):
+        return np.zeros(_shape(a2), np.int64)
     if _sorts_instead(_shape(a2), ax):
         return bind(argsort_p, _keys(a2), axis=ax)
     return bind(argpartition_p, _keys(a2), axis=ax, kth=ks)
