@@ -42,6 +42,7 @@ EMITTER_MODULES = {
     "dot_general": "dot",
     "argsort": "sortlib", "sort": "sortlib", "unpermute": "sortlib",
     "argselect": "selectlib", "argpartition": "selectlib", "partition": "selectlib",
+    "partition_grad": "selectlib",
     "cumprod_grad": "cumprod_kernels",
     "convolve": "convolve_kernels",
     "cond": "lower_control", "scan": "lower_control", "while": "lower_control",

@@ -472,9 +472,17 @@ def partition_kernel(L, eqn, outs):
         _partition_rows(L, eqn, vals if read[0] else None, perm if read[1] else None)
 
 
-def _partition_rows(L, eqn, vals, perm):
+def partition_grad_kernel(L, eqn, outs):
+    """partition_grad(x, g): the placing pass of partition(x) run backwards, dx[i] = g[the
+    position partition gives element i]: no permutation stored, no scatter."""
+    if outs[0].size:
+        _partition_rows(L, eqn, None, None, (eqn.inputs[1], outs[0]))
+
+
+def _partition_rows(L, eqn, vals, perm, grad=None):
     """Each row's stable-rank pivots selected, then every element placed by one pass: its
-    index to perm and its value to vals at the same position (either may be None)."""
+    index to perm and its value to vals at the same position (either may be None); with
+    grad = (g, dx) instead, element i's dx is g at that position."""
     x = eqn.inputs[0]
     axis, kth = eqn.params["axis"], tuple(eqn.params["kth"])
     b = L.builder
@@ -505,6 +513,10 @@ def _partition_rows(L, eqn, vals, perm):
         d = list(dims)
         d[axis] = pos
         at = Index(x.shape, dims=d)
+        if grad is not None:
+            di = list(dims)
+            di[axis] = i
+            grad[1].store(b, Index(x.shape, dims=di), L.load(grad[0], at))
         if perm is not None:
             perm.store(b, at, i)
         if vals is not None:
@@ -594,6 +606,8 @@ def _partition_rows(L, eqn, vals, perm):
         ip = b.load(pi)
         row_at = _row_pointer(L, L.buffer_of(x), axis, state)
         perm_at, vals_at = (_row_pointer(L, o, axis, state) for o in (perm, vals))
+        g_at, dx_at = (_row_pointer(L, o, axis, state) for o in (
+            (L.buffer_of(grad[0]), grad[1]) if grad is not None else (None, None)))
         d = list(dims)
         d[axis] = ip
         pval = L.load(x, Index(x.shape, dims=d))
@@ -619,11 +633,13 @@ def _partition_rows(L, eqn, vals, perm):
                 b.store(b.add(lo_c, b.zext(below, I64)), counters[0])
                 b.store(b.add(hi_c, b.zext(b.not_(below), I64)), counters[1])
                 put(dims, pos, i, v)
-            if row_at is None or not selectvec.place_plan():
+            if row_at is None or not selectvec.place_plan() or \
+                    (grad is not None and g_at is None):
                 for_span(b, lo, hi, one, name)
             else:   # (x's rows contiguous: so are the outputs', of its shape)
                 selectvec.place(L, row_at(), perm_at and perm_at(), vals_at and vals_at(), lo,
-                                hi, pval, p_nan, ties_below, counters[0], counters[1], one)
+                                hi, pval, p_nan, ties_below, counters[0], counters[1], one,
+                                grad=grad and (g_at(), dx_at()))
         loop(i64(0), ip, True, "part.before")
         loop(b.add(ip, i64(1)), i64(n), False, "part.after")
         put(dims, i64(kth[0]), ip, pval)
@@ -633,3 +649,4 @@ def _partition_rows(L, eqn, vals, perm):
 EMITTERS["argselect"] = Emitter(None, argselect_kernel, "opaque")
 EMITTERS["argpartition"] = Emitter(None, argpartition_kernel, "opaque")
 EMITTERS["partition"] = Emitter(None, partition_kernel, "opaque")
+EMITTERS["partition_grad"] = Emitter(None, partition_grad_kernel, "opaque")

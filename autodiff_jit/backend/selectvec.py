@@ -116,11 +116,14 @@ def bracket(L, row, n, vlo, vhi, hi_open, idx, count, below, scalar, plan):
     _blocks(b, i64(0), i64(n), block, scalar, "sel.vbracket")
 
 
-def place(L, row, perm_row, vals_row, lo, hi, pval, p_nan, ties_below, lo_c, hi_c, scalar):
+def place(L, row, perm_row, vals_row, lo, hi, pval, p_nan, ties_below, lo_c, hi_c, scalar,
+          grad=None):
     """argpartition's placing of the elements row[lo:hi] around the pivot value pval (ties
     below it when ties_below: the elements before the pivot's index); an element below goes
     to position lo_c..., the others to hi_c... (i64 slots, advanced): its index to perm_row,
-    its value to vals_row (either may be None). p_nan (an i1, floats): the pivot is NaN, so
+    its value to vals_row (either may be None); grad = (g_row, dx_row): the placing run
+    backwards, dx_row[i] = g_row[that position] (two expand-loads, the inverse of the
+    compresses). p_nan (an i1, floats): the pivot is NaN, so
     every number is below it, and every NaN when ties_below. Stores are masked to the packed
     lanes: the two sides meet."""
     b = L.builder
@@ -148,6 +151,16 @@ def place(L, row, perm_row, vals_row, lo, hi, pval, p_nan, ties_below, lo_c, hi_
         if vals_row is not None:   # values moved as integers of their width (bits kept)
             streams.append((b.bitcast(vals_row, as_int.as_pointer()),
                             b.bitcast(v, ir.VectorType(as_int, LANES))))
+        if grad is not None:
+            g_row, dx_row = grad
+            vt = ir.VectorType(as_int, LANES)
+            gi = b.bitcast(g_row, as_int.as_pointer())
+            expand = _declare(b, f"llvm.masked.expandload.v{LANES}i{as_int.width}", vt,
+                              [as_int.as_pointer(), below.type, vt])
+            from_lo = b.call(expand, [b.gep(gi, [lo_at]), below, ir.Constant(vt, ir.Undefined)])
+            both = b.call(expand, [b.gep(gi, [hi_at]), b.not_(below), from_lo])
+            b.store(both, b.bitcast(b.gep(b.bitcast(dx_row, as_int.as_pointer()), [i]),
+                                    vt.as_pointer()), align=_bytes(ty))
         for out, items in streams:
             _, store = _masked(b, items.type.element, LANES)
             for mask, at, m in ((below, lo_at, nb), (b.not_(below), hi_at,

@@ -19,7 +19,7 @@ import numpy as np
 from ..ir import AVal
 from .core import Primitive, bind, register
 from . import batching as B, shape as S
-from .sorting import permuted_jvp, permuted_vjp
+from .sorting import gather_sorted, permuted_jvp
 
 
 def _check_keys(name, x, axis):
@@ -102,6 +102,37 @@ def _partition_batch(prim, axis_size, vals, dims, *, axis, kth):
     return bind(prim, x, axis=B.shift(axis, d), kth=kth), [d, d]
 
 
+def _partition_vjp(cts, outs, x, *, axis, kth):
+    g = cts[0]
+    return (None if g is None else bind(partition_grad_p, x, g, axis=axis, kth=kth),)
+
+
 partition_p = register(Primitive(
-    "partition", _partition_rule, _partition_impl, vjp=permuted_vjp, jvp=permuted_jvp,
+    "partition", _partition_rule, _partition_impl, vjp=_partition_vjp, jvp=permuted_jvp,
     multiple_results=True, family="sort", batch=_partition_batch))
+
+
+def _partition_grad_rule(x, g, *, axis, kth):
+    _argpartition_rule(x, axis=axis, kth=kth)
+    if g.shape != x.shape or g.dtype.kind != "f":
+        raise TypeError(f"partition_grad: a float cotangent of x's shape {x.shape} expected, "
+                        f"got {g.dtype} {g.shape}")
+    return AVal(g.shape, g.dtype)
+
+
+def _partition_grad_impl(x, g, *, axis, kth):
+    out = np.empty_like(g)
+    np.put_along_axis(out, _argpartition_impl(x, axis=axis, kth=kth), g, axis)
+    return out
+
+
+# partition_grad(x, g): the cotangent g of partition(x)'s values sent back to the elements
+# they came from (dx[perm[j]] = g[j]). The kernel selects x's pivots again and runs the
+# placing pass backwards: no permutation stored by the forward, no scatter. Linear in g (its
+# VJP: the gather by the permutation); x only chooses the order (no derivative).
+partition_grad_p = register(Primitive(
+    "partition_grad", _partition_grad_rule, _partition_grad_impl,
+    vjp=lambda ct, out, x, g, *, axis, kth: (
+        None, gather_sorted(ct, bind(argpartition_p, x, axis=axis, kth=kth), axis)),
+    jvp=lambda t, out, x, g, **p: None if t[1] is None else bind(partition_grad_p, x, t[1], **p),
+    family="sort", batch=S.along_axis_batch))

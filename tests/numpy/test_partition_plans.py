@@ -179,3 +179,33 @@ def test_unpermute_rules():
         want_t = np.empty_like(t)
         np.put_along_axis(want_t, perm, t, axis)
         np.testing.assert_array_equal(jt, want_t)
+
+
+def test_partition_grad_rules(plan):
+    """partition_grad(x, g) sends g back along partition(x)'s permutation (the kernel runs
+    the placing backwards); it is linear in g (VJP: the gather by the permutation; JVP:
+    itself) and batches along its axis (vmap of np.partition's gradient)."""
+    from autodiff_jit.primitives.selection import partition_grad_p
+    x = _rows("special", (3, 400))
+    g = _r.standard_normal(x.shape)
+    kth = (7,)
+    perm = _reference(x, kth)
+    want = np.empty_like(g)
+    np.put_along_axis(want, perm, g, 1)
+    for mode in ("compiled", "interpret"):
+        got = ad.jit(lambda a, c: bind(partition_grad_p, a, c, axis=1, kth=kth), mode=mode)(x, g)
+        np.testing.assert_array_equal(got, want, err_msg=mode)
+    w = _r.standard_normal(x.shape)
+    for mode in ALL_MODES:
+        dg = ad.grad(lambda c: np.sum(bind(partition_grad_p, x, c, axis=1, kth=kth) * w),
+                     mode=mode)(g)
+        np.testing.assert_array_equal(dg, np.take_along_axis(w, perm, 1), err_msg=mode)
+    _, jt = ad.jvp(lambda c: bind(partition_grad_p, x, c, axis=1, kth=kth), (g,), (w,))
+    want_t = np.empty_like(w)
+    np.put_along_axis(want_t, perm, w, 1)
+    np.testing.assert_array_equal(jt, want_t)
+    xs = _r.standard_normal((4, 300))
+    per_row = ad.vmap(ad.grad(lambda a: np.sum(np.partition(a, 100) * np.arange(300.0))))(xs)
+    for r in range(4):
+        np.testing.assert_array_equal(per_row[r], ad.grad(
+            lambda a: np.sum(np.partition(a, 100) * np.arange(300.0)))(xs[r]))
