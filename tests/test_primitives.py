@@ -187,7 +187,11 @@ TESTED_ELSEWHERE = {"custom_vjp_call": "test_custom_vjp_call_primitive",
                     **{p: "test_linalg.test_primitive_rules" for p in (
                         "solve", "lu_solve", "triangular_solve", "slogdet", "cholesky", "eigh",
                         "svd", "qr", "pinv", "triangular_matmul", "congruence_solve")},
-                    "sort": "tests/numpy/test_sorting.py::test_sort_primitive_rules"}
+                    "sort": "tests/numpy/test_sorting.py::test_sort_primitive_rules",
+                    "partition": "tests/numpy/test_partition_plans.py (gradients, vs FD)",
+                    "partition_grad": "tests/numpy/test_partition_plans.py::"
+                                      "test_partition_grad_rules",
+                    "unpermute": "tests/numpy/test_partition_plans.py::test_unpermute_rules"}
 
 
 def _region_cases():
