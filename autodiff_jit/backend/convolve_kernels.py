@@ -6,7 +6,9 @@ flipped vector of a VJP, has no buffer of its own), so the dot product reads bot
 out[t] = sum_{j = max(0, i - m + 1)}^{min(n - 1, i)} a[j] r[j - i + m - 1], r = v reversed,
 which LLVM vectorizes (reassociated partial sums: the order is fixed per machine, the value
 within the sum's error bound). Outputs go in blocks of 4 that share one pass over their
-common span of a (one load of a for four products), each adding its at most 3 edge terms
+common span of a (one load of a for four products; floats in explicit 512-bit vectors, two
+accumulators an output, since LLVM's vectorizer keeps to 256 bits on AVX-512 targets), each
+adding its at most 3 edge terms
 before and after as straight-line code (loops there tripled the compile time); outputs of
 blocks without a common span go one by one. Each sum starts from +0.0 and only overlapping
 products are terms, as numpy's: -0.0 terms give +0.0, an inf meets no padding zero.
@@ -15,8 +17,11 @@ Leading axes (a batch, as vmap makes it) are one loop around all of this, reusin
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 
 from .emitters import EMITTERS, FP, RED, Emitter, _binop
+
+FLOAT64 = ir.DoubleType()
 from .kernels import Index, const, for_range, for_span, i64, is_float_type
 
 
@@ -137,6 +142,9 @@ def _convolve_one(L, eqn, out, pre, fa, rv, accs):
     """out[pre] from the contiguous a and reversed v."""
     a, v, lo, n, m, size, zero, fl = _operands(eqn, out)
     b = L.builder
+    if fl:
+        vty = ir.VectorType(zero.type, VECTOR_BITS // (64 if zero.type == FLOAT64 else 32))
+        vaccs = [L.alloca(vty, name=f"cv.vacc{k}") for k in range(BLOCK * UNROLL)]
 
     def smax(x, y):
         return b.select(b.icmp_signed(">", x, y), x, y)
@@ -163,6 +171,45 @@ def _convolve_one(L, eqn, out, pre, fa, rv, accs):
     def add_terms(qs, shifts, j0, j1, name):
         """acc_q += a[j] r[j + shift_q] for j in [j0, j1), every q of qs in one loop."""
         for_span(b, j0, j1, lambda j: [mac(q, j, sh) for q, sh in zip(qs, shifts)], name)
+
+    def add_common(shifts, j0, j1):
+        """add_terms for every output of a block, floats: explicit vectors of 512 bits (LLVM's
+        loop vectorizer keeps to 256-bit ymm on AVX-512 targets, so this doubles the products
+        per load there; an AVX2 target splits each vector in two ymm), UNROLL accumulators an
+        output to hide the add latency, the vector lanes added at the end; the last terms
+        (fewer than a step) by the scalar loop."""
+        ty = zero.type
+        w = VECTOR_BITS // (64 if ty == FLOAT64 else 32)
+        vec = ir.VectorType(ty, w)
+        step = w * UNROLL
+        for acc in vaccs:
+            b.store(ir.Constant(vec, [0.0] * w), acc)
+        nsteps = b.sdiv(smax(i64(0), b.sub(j1, j0)), i64(step))
+
+        def load(buf, j):
+            return b.load(b.bitcast(buf.addr_linear(b, j), vec.as_pointer()),
+                          align=buf.dtype.itemsize)
+
+        def one_step(k):
+            j = b.add(j0, b.mul(k, i64(step)))
+            xs = [load(fa, b.add(j, i64(u * w))) for u in range(UNROLL)]
+            for q, shift in enumerate(shifts):
+                for u in range(UNROLL):
+                    y = load(rv, b.add(b.add(j, shift), i64(u * w)))
+                    acc = vaccs[q * UNROLL + u]
+                    b.store(b.fadd(b.load(acc), b.fmul(xs[u], y, flags=FP), flags=FP), acc)
+        for_span(b, i64(0), nsteps, one_step, "cv.vcommon")
+        add_terms(list(range(len(shifts))), shifts, b.add(j0, b.mul(nsteps, i64(step))), j1,
+                  "cv.common")
+        for q in range(len(shifts)):
+            total = b.load(vaccs[q * UNROLL])
+            for u in range(1, UNROLL):
+                total = b.fadd(total, b.load(vaccs[q * UNROLL + u]), flags=FP)
+            lanes = [b.extract_element(total, i64(e)) for e in range(w)]
+            while len(lanes) > 1:   # a tree: pairs of lanes, then pairs of those
+                lanes = [b.fadd(lanes[e], lanes[e + 1], flags=FP)
+                         for e in range(0, len(lanes), 2)]
+            b.store(b.fadd(b.load(accs[q]), lanes[0], flags=FP), accs[q])
 
     def add_few(q, shift, j0, j1, most):
         """add_terms for a span of at most `most` terms, as straight-line code (no loop for
@@ -194,7 +241,10 @@ def _convolve_one(L, eqn, out, pre, fa, rv, accs):
         for q in range(BLOCK):
             b.store(zero, accs[q])
             add_few(q, bs[q][2], bs[q][0], c0, BLOCK - 1 - q)
-        add_terms(list(range(BLOCK)), [x[2] for x in bs], c0, c1, "cv.common")
+        if fl:
+            add_common([x[2] for x in bs], c0, c1)
+        else:
+            add_terms(list(range(BLOCK)), [x[2] for x in bs], c0, c1, "cv.common")
         for q in range(BLOCK):
             add_few(q, bs[q][2], c1, bs[q][1], q)
             finish(ts[q], q)
@@ -229,6 +279,8 @@ def _blocks(lo, size, n, m):
 
 
 BLOCK = 4   # outputs per pass over a
+VECTOR_BITS = 512   # the common pass's explicit vectors (add_common)
+UNROLL = 2   # ... and accumulators per output
 SHORT_TAPS = 8   # kernels up to this many taps: _convolve_short
 
 

@@ -92,6 +92,28 @@ def test_special_values_at_the_edges_as_numpy(conv_mode, mode, taps):
         _same(_run(f, mode, neg, -np.ones(taps)), f(neg, -np.ones(taps)), name)
 
 
+@pytest.mark.parametrize("taps", (9, 15, 16, 17, 31, 32, 33, 47, 65))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_vector_pass_steps_and_tails(dtype, taps):
+    """The general path's common pass goes 2 vectors of 512 bits a step (16 float64, 32
+    float32 products), the rest by a scalar loop: spans around those steps, within the
+    sums' bound; a NaN, an inf and a -0.0 inside the spans as numpy."""
+    a = _r.standard_normal(257).astype(dtype)
+    v = _r.standard_normal(taps).astype(dtype)
+    for conv_mode in CONV_MODES:
+        for name, f in _fns(conv_mode).items():
+            want, got = f(a, v), ad.jit(f)(a, v)
+            err = np.abs(got.astype(np.float64) - want.astype(np.float64))
+            assert (err <= _bound(f, a, v, dtype)).all(), (conv_mode, name, err.max())
+    a = a.astype(np.float64)
+    a[100], a[130], a[131] = np.nan, np.inf, -0.0
+    for conv_mode in CONV_MODES:
+        for name, f in _fns(conv_mode).items():
+            with np.errstate(all="ignore"):
+                _same(ad.jit(f)(a, v.astype(np.float64)), f(a, v.astype(np.float64)),
+                      f"{conv_mode} {name}")
+
+
 def _toeplitz_grads(f, a, v, w):
     """d sum(w * f(a, v)) by the chain rule through f's exact Jacobians (f is bilinear:
     its Jacobian in a is f(e_j, v) column by column)."""
