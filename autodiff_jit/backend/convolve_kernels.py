@@ -6,8 +6,9 @@ flipped vector of a VJP, has no buffer of its own), so the dot product reads bot
 out[t] = sum_{j = max(0, i - m + 1)}^{min(n - 1, i)} a[j] r[j - i + m - 1], r = v reversed,
 which LLVM vectorizes (reassociated partial sums: the order is fixed per machine, the value
 within the sum's error bound). Outputs go in blocks of 4 that share one pass over their
-common span of a (one load of a for four products; floats in explicit 512-bit vectors, two
-accumulators an output, since LLVM's vectorizer keeps to 256 bits on AVX-512 targets), each
+common span of a (one load of a for four products; a float span from VECTOR_SPAN long in
+explicit 512-bit vectors, two accumulators an output, since LLVM's vectorizer keeps to 256
+bits on AVX-512 targets), each
 adding its at most 3 edge terms
 before and after as straight-line code (loops there tripled the compile time); outputs of
 blocks without a common span go one by one. Each sum starts from +0.0 and only overlapping
@@ -241,10 +242,15 @@ def _convolve_one(L, eqn, out, pre, fa, rv, accs):
         for q in range(BLOCK):
             b.store(zero, accs[q])
             add_few(q, bs[q][2], bs[q][0], c0, BLOCK - 1 - q)
-        if fl:
-            add_common([x[2] for x in bs], c0, c1)
+        shifts = [x[2] for x in bs]
+        if fl:   # long spans: explicit vectors; short ones: LLVM's loop (less overhead)
+            with b.if_else(b.icmp_signed(">=", b.sub(c1, c0), i64(VECTOR_SPAN))) as (vec, sc):
+                with vec:
+                    add_common(shifts, c0, c1)
+                with sc:
+                    add_terms(list(range(BLOCK)), shifts, c0, c1, "cv.common")
         else:
-            add_terms(list(range(BLOCK)), [x[2] for x in bs], c0, c1, "cv.common")
+            add_terms(list(range(BLOCK)), shifts, c0, c1, "cv.common")
         for q in range(BLOCK):
             add_few(q, bs[q][2], c1, bs[q][1], q)
             finish(ts[q], q)
@@ -281,6 +287,8 @@ def _blocks(lo, size, n, m):
 BLOCK = 4   # outputs per pass over a
 VECTOR_BITS = 512   # the common pass's explicit vectors (add_common)
 UNROLL = 2   # ... and accumulators per output
+VECTOR_SPAN = 96   # ... for common spans from this long (64 taps ran slower by it: its
+#                    lane sums and scalar tail cost more than the wider products saved)
 SHORT_TAPS = 8   # kernels up to this many taps: _convolve_short
 
 
