@@ -1,10 +1,14 @@
 """np.convolve / np.correlate compiled side by side with numpy.
 
-    PYTHONPATH=. python benchmarks/bench_convolve.py [--quick]
+    PYTHONPATH=. python benchmarks/bench_convolve.py [--quick] [--float32] [--cpu]
 
 Columns (medians over repeats, ms): numpy forward, compiled forward (ad.jit), compiled
 gradient of sum(convolve(a, v)**2) in a and v (ad.grad), and the ratios to numpy's forward.
-All are the convolve primitive: kernels up to 8 taps take its short-kernel path.
+All are the convolve primitive: kernels up to 8 taps take its short-kernel path. The
+gradient runs three convolutions (the forward, whose values the loss squares, and one for each
+input's cotangent), so about 3x the compiled forward is its floor. --cpu times process CPU
+time with compiled loops on one thread (numpy's convolve is single-threaded): on a shared
+machine, time spent waiting for a core does not count.
 """
 from __future__ import annotations
 
@@ -20,13 +24,17 @@ SIZES = [(4000, 512), (20000, 1000), (10000, 2000), (100000, 100), (100000, 8), 
          (1000000, 5)]
 
 
+CLOCK = [time.perf_counter]
+
+
 def median_ms(fn, reps):
     fn()
+    clock = CLOCK[0]
     samples = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        samples.append(time.perf_counter() - t0)
+        samples.append(clock() - t0)
     return statistics.median(samples) * 1e3
 
 
@@ -55,7 +63,11 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
     p.add_argument("--float32", action="store_true")
+    p.add_argument("--cpu", action="store_true", help="CPU time, compiled loops on one thread")
     args = p.parse_args()
+    if args.cpu:
+        CLOCK[0] = time.process_time
+        ad.config.num_threads = 1
     sizes = SIZES[:2] if args.quick else SIZES
     modes = ("full",) if args.quick else ("full", "same", "valid")
     run(sizes, modes, 5 if args.quick else 11, np.float32 if args.float32 else np.float64)

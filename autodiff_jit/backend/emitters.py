@@ -768,10 +768,12 @@ def _run_table(L, axis_runs):
     return g
 
 
-def _runs_nest(L, runs, shape, body):
+def _runs_nest(L, runs, shape, body, skip=None):
     """Loops over the output `shape` of take_runs; body(source dims, output dims). An axis of
     one run maps affinely, an outer axis of several runs through a table; the innermost axis
-    gets one loop per run (a plain strided copy LLVM vectorizes)."""
+    gets one loop per run (a plain strided copy LLVM vectorizes). skip (per axis, the offset
+    of its identity run, see _identity_block; innermost runs in loops): the positions inside
+    every axis's identity run are left out."""
     b = L.builder
     tables = {}
 
@@ -795,11 +797,29 @@ def _runs_nest(L, runs, shape, body):
         if not per_run:
             body(src, dims)
             return
+        inside = None
+        if skip is not None:   # the outer dims all inside their identity runs
+            inside = ir.Constant(I1, 1)
+            for d, (o, n) in zip(dims, skip):
+                inside = b.and_(inside, b.and_(b.icmp_signed(">=", d, i64(o)),
+                                               b.icmp_signed("<", d, i64(o + n))))
         off = 0
         for run in runs[-1]:
             def inner(j, off=off, run=run):
                 body(src + [affine(run, j)], list(dims) + [b.add(j, i64(off))])
-            for_range(b, run[1], inner, name="run")
+            if skip is None:
+                for_range(b, run[1], inner, name="run")
+            else:   # the run's positions before, inside and after the block
+                lo, hi = skip[-1][0] - off, skip[-1][0] + skip[-1][1] - off
+                cuts = [0, min(max(lo, 0), run[1]), min(max(hi, 0), run[1]), run[1]]
+                for k, (j0, j1) in enumerate(zip(cuts, cuts[1:])):
+                    if j1 <= j0:
+                        continue
+                    if k == 1:
+                        with b.if_then(b.not_(inside)):
+                            for_range(b, j1, inner, name="run", start=j0)
+                    else:
+                        for_range(b, j1, inner, name="run", start=j0)
             off += run[1]
     loop_nest(b, outer_shape, outer)
 
@@ -811,16 +831,43 @@ def _take_runs_kernel(L, eqn, outs):
         b, Index(out.shape, dims=dims), L.load(x, Index(x.shape, dims=src))))
 
 
+def _identity_block(runs, shape):
+    """Per axis, (offset, d): the output positions offset .. offset + d - 1 of the runs read
+    the axis's d elements once, in order (np.pad's interior, which a reflect run may begin
+    or end), or None if some axis has no such block."""
+    block = []
+    for axis_runs, d in zip(runs, shape):
+        src = np.concatenate([st + sp * np.arange(n) for st, n, sp in axis_runs]) \
+            if axis_runs else np.zeros(0, np.int64)
+        at = [o for o in np.flatnonzero(src == 0)
+              if o + d <= src.size and np.array_equal(src[o:o + d], np.arange(d))]
+        if not at:
+            return None
+        block.append((int(at[0]), d))
+    return block
+
+
 def _take_runs_add_kernel(L, eqn, outs):
     out, g = outs[0], eqn.inputs[0]
+    runs = eqn.params["runs"]
     b = L.builder
-    L.fill(out, const(out.dtype, 0))
     add = b.fadd if is_float_type(reg_type(out.dtype)) else b.add
+    block = _identity_block(runs, out.shape) if out.size and \
+        len(runs[-1]) <= MAX_RUN_LOOPS else None
+    if block is None:
+        L.fill(out, const(out.dtype, 0))
+    else:
+        # the block that reads every element once (np.pad's interior) is stored, not added:
+        # no zero fill; + 0 keeps the sums' +0.0 start (a -0.0 alone gives +0.0)
+        zero = const(out.dtype, 0)
+        loop_nest(b, out.shape, lambda dims: out.store(b, Index(out.shape, dims=dims), add(
+            L.load(g, Index(g.shape, dims=[d if o == 0 else b.add(d, i64(o))
+                                           for d, (o, _) in zip(dims, block)])), zero)))
 
     def body(src, dims):
         p = out.addr(b, Index(out.shape, dims=src))
         out.store_at(b, p, add(out.load_at(b, p), L.load(g, Index(g.shape, dims=dims))))
-    _runs_nest(L, eqn.params["runs"], g.shape, body)
+    _runs_nest(L, runs, g.shape, body, skip=block)
 
 
 def _scatter_slice_kernel(L, eqn, outs):

@@ -312,7 +312,12 @@ def test_slice_and_scatter(rng, shape, start, step, out):
 RUNS = [((5, 4), (((2, 2, -1), (0, 5, 1), (4, 3, 0)), ((1, 3, 1), (3, 2, -1), (0, 2, 0)))),
         ((3, 4), (((0, 3, 1),), tuple((k % 4, 1, 1) for k in range(11)))),
         ((6,), (((3, 3, -1), (0, 6, 1), (5, 4, 0)),)),
-        ((2, 3, 4), (((1, 1, 1), (0, 2, 1)), ((0, 3, 1),), ((1, 1, 1), (0, 4, 1), (2, 1, 1))))]
+        ((2, 3, 4), (((1, 1, 1), (0, 2, 1)), ((0, 3, 1),), ((1, 1, 1), (0, 4, 1), (2, 1, 1)))),
+        # take_runs_add stores the block that reads each axis once in order, and adds the rest:
+        # blocks that begin inside a reflecting run (np.pad's reflect, edge), or none
+        ((5, 6), (((2, 3, -1), (1, 4, 1), (3, 2, -1)), ((0, 3, 0), (1, 5, 1), (5, 2, 0)))),
+        ((5,), (((2, 3, -1), (1, 4, 1), (3, 2, -1)),)),
+        ((4, 3), (((0, 4, 1), (0, 4, 1)), ((2, 3, -1),)))]
 
 
 @pytest.mark.parametrize("shape,runs", RUNS)

@@ -112,6 +112,21 @@ def test_pad_dtypes_and_special_values(mode, pad_mode):
         np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
 
 
+@pytest.mark.parametrize("pad_mode", PAD_MODES)
+def test_pad_gradient_sums_and_zero_signs(pad_mode):
+    """The gradient adds every copy of an element (the interior stored, the edges added):
+    as interpret mode's sums, and +0.0 where every copy's cotangent is -0.0, in every mode."""
+    x = _r.standard_normal((6, 5))
+    for w_of in (lambda s: np.cos(np.arange(np.prod(s))).reshape(s), lambda s: np.full(s, -0.0)):
+        w = w_of(np.pad(x, ((3, 2), (0, 4)), mode=pad_mode).shape)
+        f = lambda a: np.sum(np.pad(a, ((3, 2), (0, 4)), mode=pad_mode) * w)  # noqa: E731
+        want = ad.grad(f, mode="interpret")(x)
+        for mode in ALL_MODES:
+            got = ad.grad(f, mode=mode)(x)
+            np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-15, err_msg=mode)
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(want), err_msg=mode)
+
+
 # a scalar bool in a key is numpy's 0-d mask (True: a new length-1 axis), never the index 0/1
 @pytest.mark.parametrize("mode", ALL_MODES)
 @pytest.mark.parametrize("index", [lambda x: x[True], lambda x: x[:, True],
