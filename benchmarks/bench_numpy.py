@@ -5,8 +5,9 @@
 Workloads (float64 unless named): sort of 1e3..1e6 values, of 1e5 float32 and int64 values and
 of rows (1000x100, 10000x16 and 100x1000, along the last axis); argsort of 1e3..1e6 (the argsort
 primitive: a radix sort; np.sort is the sort primitive, the same kernel); median, quantile,
-nanmedian and partition (the argselect/argpartition primitives: a radix select, no sort) of
-1e5 values and of rows (1000x100); searchsorted uses no sort; cumprod along rows of 1000x100 and
+nanmedian, partition and argpartition (the argselect, partition and argpartition primitives:
+a radix select, no sort) of 1e5 values (partition also float32, and with two kth, for which
+numpy runs its generic introselect instead of its SIMD one) and of rows (1000x100); searchsorted uses no sort; cumprod along rows of 1000x100 and
 of 1e6 values (the cumprod primitive; its gradient is the cumprod_grad primitive); convolve of
 10k and 1e6 samples with a 64-tap kernel (Toeplitz gather + product);
 pad of 1000x1000 by 8 in every supported mode (one take_runs copy / one padding view).
@@ -81,6 +82,11 @@ WORK = {
     "nanmedian_1e5": (np.nanmedian, np.where(rng.random(100_000) < 0.1, np.nan,
                                               _normal(100_000)), True, None),
     "partition_1e5": (lambda x: np.partition(x, 50_000), _normal(100_000), True, None),
+    "partition_f32": (lambda x: np.partition(x, 50_000), _normal(100_000).astype(np.float32),
+                          True, None),
+    "partition_2kth": (lambda x: np.partition(x, [1_000, 50_000]), _normal(100_000), True,
+                         None),
+    "argpartition": (lambda x: np.argpartition(x, 50_000), _normal(100_000), False, None),
     "partition_rows": (lambda x: np.partition(x, [10, 90], axis=1), _normal(1000, 100), True,
                        None),
     "cumprod": (lambda x: np.cumprod(x, axis=1), rng.uniform(0.9, 1.1, (1000, 100)), True, None),
