@@ -32,7 +32,11 @@ them; a bucket shares all bits down to the window's bottom, so there are at most
 rounds.
 
 argpartition selects its pivots so, then places every element with one more pass: a pivot at
-its kth, another element after the running count of its segment (the pivots below it)."""
+its kth, another element after the running count of its segment (the pivots below it).
+partition writes each element's value at that position (and its index, when read);
+partition_grad runs the same pass backwards, dx[i] = g[element i's position]. On rows that are
+contiguous in memory the bracket pass and the placing around one pivot go a vector at a time
+(selectvec.py)."""
 from __future__ import annotations
 
 import numpy as np

@@ -8,8 +8,9 @@ kink). Orders are
 always the stable ones: where numpy's default (non-stable) kind orders tied elements
 differently, argsort's indices may differ on ties, never the sorted values. partition and
 argpartition use the partition and argpartition primitives (a radix select of the kth
-elements, then one placing pass writing the values or the indices; no full sort): the element at each kth is the stable sort's, and between them
-the elements of the ranks in between stay in index order. Rows of up to 128, or up to 1024
+elements, then one placing pass writing the values or the indices; no full sort): the
+element at each kth is the stable sort's, and between them the elements of the ranks in
+between stay in index order. Rows of up to 128, or up to 1024
 when there are 8 rows or more, are sorted instead (the stable order; faster there). numpy
 allows any order inside the partitions; these are deterministic, the same in every mode.
 """
