@@ -8,9 +8,8 @@ which LLVM vectorizes (reassociated partial sums: the order is fixed per machine
 within the sum's error bound). Outputs go in blocks of 4 that share one pass over their
 common span of a (one load of a for four products; a float span from VECTOR_SPAN long in
 explicit 512-bit vectors, two accumulators an output, since LLVM's vectorizer keeps to 256
-bits on AVX-512 targets), each
-adding its at most 3 edge terms
-before and after as straight-line code (loops there tripled the compile time); outputs of
+bits on AVX-512 targets), each adding its at most 3 edge terms before and after as
+straight-line code (loops there tripled the compile time); outputs of
 blocks without a common span go one by one. Each sum starts from +0.0 and only overlapping
 products are terms, as numpy's: -0.0 terms give +0.0, an inf meets no padding zero.
 
@@ -21,9 +20,12 @@ import numpy as np
 from llvmlite import ir
 
 from .emitters import EMITTERS, FP, RED, Emitter, _binop
-
-FLOAT64 = ir.DoubleType()
 from .kernels import Index, const, for_range, for_span, i64, is_float_type
+
+
+def _vector_type(ty):
+    """add_common's vectors of the float type ty: VECTOR_BITS wide."""
+    return ir.VectorType(ty, VECTOR_BITS // (64 if isinstance(ty, ir.DoubleType) else 32))
 
 
 def _contiguous(L, tmp, v, pre, reverse):
@@ -144,8 +146,8 @@ def _convolve_one(L, eqn, out, pre, fa, rv, accs):
     a, v, lo, n, m, size, zero, fl = _operands(eqn, out)
     b = L.builder
     if fl:
-        vty = ir.VectorType(zero.type, VECTOR_BITS // (64 if zero.type == FLOAT64 else 32))
-        vaccs = [L.alloca(vty, name=f"cv.vacc{k}") for k in range(BLOCK * UNROLL)]
+        vaccs = [L.alloca(_vector_type(zero.type), name=f"cv.vacc{k}")
+                 for k in range(BLOCK * UNROLL)]
 
     def smax(x, y):
         return b.select(b.icmp_signed(">", x, y), x, y)
@@ -179,9 +181,8 @@ def _convolve_one(L, eqn, out, pre, fa, rv, accs):
         per load there; an AVX2 target splits each vector in two ymm), UNROLL accumulators an
         output to hide the add latency, the vector lanes added at the end; the last terms
         (fewer than a step) by the scalar loop."""
-        ty = zero.type
-        w = VECTOR_BITS // (64 if ty == FLOAT64 else 32)
-        vec = ir.VectorType(ty, w)
+        vec = _vector_type(zero.type)
+        w = vec.count
         step = w * UNROLL
         for acc in vaccs:
             b.store(ir.Constant(vec, [0.0] * w), acc)
