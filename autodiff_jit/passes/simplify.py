@@ -211,6 +211,17 @@ def simplify(fn: Function) -> Function:
             prod = producers.get(id(inputs[0]))
             if prod is not None and prod.prim.name == "neg":
                 replacement = prod.inputs[0]
+        elif name == "unpermute":
+            # partition's gradient: the kernel recomputes the placing from x, so the forward
+            # need not store the permutation (and nothing is scattered)
+            prod = producers.get(id(inputs[1]))
+            if prod is not None and prod.prim.name == "partition" and \
+                    prod.outputs[1] is inputs[1] and params["axis"] == prod.params["axis"]:
+                new = Eqn(get_primitive("partition_grad"), [prod.inputs[0], inputs[0]],
+                          dict(prod.params), [out], eqn.loc)
+                eqns.append(new)
+                producers[id(out)] = new
+                continue
         if replacement is not None:
             subst[id(out)] = replacement
             continue

@@ -11,7 +11,8 @@ every result equals what argsort would give:
 
 argselect and argpartition have no derivative; median and quantile gather through argselect,
 so the gradient flows to the selected elements. partition's flows back along its permutation
-(sort's rule)."""
+(sort's rule); partition_grad(x, g) is that gradient computed from x, without the
+permutation."""
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,7 @@ import numpy as np
 from ..ir import AVal
 from .core import Primitive, bind, register
 from . import batching as B, shape as S
-from .sorting import gather_sorted, permuted_jvp
+from .sorting import gather_sorted, permuted_jvp, permuted_vjp
 
 
 def _check_keys(name, x, axis):
@@ -102,13 +103,12 @@ def _partition_batch(prim, axis_size, vals, dims, *, axis, kth):
     return bind(prim, x, axis=B.shift(axis, d), kth=kth), [d, d]
 
 
-def _partition_vjp(cts, outs, x, *, axis, kth):
-    g = cts[0]
-    return (None if g is None else bind(partition_grad_p, x, g, axis=axis, kth=kth),)
-
-
+# the VJP scatters through the permutation (sort's rule, reading no value of x, so tape mode
+# allows writing x in place after it, as ndarray.partition does); in a compiled or
+# interpreted program passes/simplify turns unpermute(g, partition(x)[1]) into
+# partition_grad(x, g), which stores no permutation
 partition_p = register(Primitive(
-    "partition", _partition_rule, _partition_impl, vjp=_partition_vjp, jvp=permuted_jvp,
+    "partition", _partition_rule, _partition_impl, vjp=permuted_vjp, jvp=permuted_jvp,
     multiple_results=True, family="sort", batch=_partition_batch))
 
 

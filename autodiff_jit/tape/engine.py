@@ -23,7 +23,7 @@ from .graph import (_LAST_WRITE, _REWIRED, _RETAIN_MSG, TENSOR_TYPES, Accumulate
 _VALUE_FREE = frozenset({"add", "sub", "neg", "reduce_sum", "reshape", "transpose",
                          "broadcast_to", "slice", "concatenate", "convert_element_type",
                          "cumsum", "scatter_slice", "take", "take_add", "select",
-                         "stop_gradient"})
+                         "stop_gradient", "sort", "partition", "unpermute"})
 # Binary primitives whose partial for one input reads only the other input (d(a*b)/da = b,
 # d(a/b)/da = 1/b): an input's own value is needed only when the other input requires grad.
 _OWN_VALUE_FREE = frozenset({"mul", "div"})

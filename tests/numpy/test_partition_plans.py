@@ -209,3 +209,21 @@ def test_partition_grad_rules(plan):
     for r in range(4):
         np.testing.assert_array_equal(per_row[r], ad.grad(
             lambda a: np.sum(np.partition(a, 100) * np.arange(300.0)))(xs[r]))
+
+
+def test_inplace_method_partition_of_long_rows():
+    """ndarray.partition writes its result into the array (in tape mode: a Tensor written in
+    place after partition recorded it, which its backward allows: it reads the permutation,
+    not x); the gradient of order-free functions of the result, equal in every mode."""
+    x = _r.standard_normal((2, 300))
+
+    def f(a):
+        y = a * 1.0
+        y.partition((20, 150))
+        return np.sum(y[:, [20, 150]] * np.array([2.0, -3.0])) + np.sum(y[:, :20] ** 2) + \
+            np.sum(np.sin(y[:, 151:]))
+    want = ad.grad(f, mode="interpret")(x)
+    for mode in ALL_MODES:
+        np.testing.assert_allclose(ad.grad(f, mode=mode)(x), want, rtol=1e-13, atol=1e-14,
+                                   err_msg=mode)
+    check_grads(f, [x], modes=ALL_MODES, rtol=1e-5, atol=1e-5)
