@@ -386,7 +386,7 @@ def scalar_other_name_in_a_traced_loop(x):
     return z * s
 
 
-@pytest.mark.parametrize("mode", TRACED)   # tape mode: a 0-d Tensor's += is in place (PyTorch)
+@pytest.mark.parametrize("mode", MODES)   # tape mode too: grad(f, mode="tape") runs numpy code
 @pytest.mark.parametrize("f", [scalar_other_name_in_a_branch,
                                scalar_other_name_in_a_traced_loop], ids=lambda f: f.__name__)
 def test_a_traced_scalar_changed_in_place_leaves_its_other_names(f, mode):

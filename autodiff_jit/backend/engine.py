@@ -183,13 +183,18 @@ def _resolve(name: str, local: dict | None = None) -> int | None:
 
 
 def optimize(mod: "llvm.ModuleRef", speed_level: int = 3, loop_unrolling: bool = True) -> None:
-    """Run the new-pass-manager O3 pipeline with loop and SLP vectorization on `mod` in place.
+    """Run the new-pass-manager O3 pipeline with loop vectorization on `mod` in place.
     loop_unrolling=False keeps the vectorizer's interleaving but no (full) unrolling: with static
     trip counts LLVM would otherwise fully unroll vector loops, at a large compile-time cost."""
     tm = target_machine()
     pto = llvm.create_pipeline_tuning_options(speed_level=speed_level)
     pto.loop_vectorization = True
-    pto.slp_vectorization = True
+    # No SLP (straight-line) vectorization: on AVX-512 targets LLVM 22's x86 back end folds
+    # the select-shuffle-select that SLP makes of two scalar max/min tie rules into one masked
+    # permute with the lanes' conditions crossed, a wrong result (the gradient of
+    # np.maximum(x[0], 0.5 * x[1]) came out halved; tests/backend/test_miscompiles.py). Our
+    # kernels vectorize as loops: turning SLP off measured no slower on any benchmark case.
+    pto.slp_vectorization = False
     pto.loop_unrolling = loop_unrolling
     # A pass builder serves one run: each run registers instrumentation callbacks on it that
     # point into that run's stack frame (llvmlite's RunNewModulePassManager).

@@ -482,7 +482,22 @@ class Tensor(GraphTensor, ArrayOps):
         self._hist = old
         return old
 
+    def _is_numpy_scalar(self) -> bool:
+        """A 0-d value numpy would hold as a scalar, not as a 0-d array viewing another
+        (`x[0]` is a scalar; `x[..., 0]` of a vector a 0-d view)."""
+        view = getattr(self, "_view", None)
+        if view is None:
+            return True
+        try:
+            return not isinstance(view[1](np.empty(np.shape(view[0]._data))), np.ndarray)
+        except Exception:  # noqa: BLE001 - numpy copies here: a new value
+            return True
+
     def _inplace(self, op, other, what):
+        if _STRICT[0] and self._data.ndim == 0 and self._is_numpy_scalar():
+            # a plain numpy function run by grad(f, mode="tape"): x[0], np.sum(x) are numpy
+            # scalars there, which are immutable, so `s += v` rebinds s (other names keep it)
+            return op(self, other)
         _grad_check(self, what)
         self._check_writeable()
         o = _data_of(other)
