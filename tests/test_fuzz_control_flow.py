@@ -39,7 +39,7 @@ class _Gen:
         if r < 0.7:
             return f"a > {self.c()}"
         if r < 0.85:
-            return f"a > b"
+            return "a > b"
         return f"(x[{self.rng.randrange(4)}] > {self.c()}) and (b < {self.c()})"
 
     def simple(self):

@@ -58,7 +58,7 @@ def convert(b, v, src, dst):
     src, dst = np.dtype(src), np.dtype(dst)
     if src == dst:
         return v
-    sty, dty = reg_type(src), reg_type(dst)
+    dty = reg_type(dst)
     if dst == np.bool_:
         return truth(b, v)
     if src == np.bool_:

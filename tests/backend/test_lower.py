@@ -3,7 +3,6 @@ functions, gradients, odd shapes, non-contiguous inputs, inspection and error pa
 from __future__ import annotations
 
 import threading
-import warnings
 
 import numpy as np
 import pytest
