@@ -190,3 +190,32 @@ def test_tensor_to_numpy_array_copies_as_numpy_asks():
     assert np.shares_memory(np.asarray(t), t.numpy())       # np.asarray shares, as torch's
     with pytest.raises(ValueError, match="avoid copy"):
         np.asarray(t, dtype=np.float32, copy=False)
+
+
+# functions of several arrays: each output is a view of its own argument
+SEVERAL = {
+    "broadcast_arrays": (lambda a, b: np.broadcast_arrays(a, b), ((2, 3), (3,)), (0,)),
+    "atleast_1d": (lambda a, b: np.atleast_1d(a, b), ((3,), (4,)), (0, 1)),
+    "atleast_2d": (lambda a, b: np.atleast_2d(a, b), ((3,), (2, 4)), (0, 1)),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", sorted(SEVERAL))
+def test_views_of_several_arguments(name, mode):
+    make, shapes, written = SEVERAL[name]
+
+    def f(x, y):
+        a, b = x * 1.0, y * 1.0
+        outs = make(a, b)
+        for k in written:
+            outs[k][(0,) * outs[k].ndim] = 100.0 + k
+        return a * 1.0, b * 1.0
+    x, y = (_sample(s) for s in shapes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = f(x.copy(), y.copy())
+    got = ad.jit(f, mode=mode)(x, y) if mode != "tape" else \
+        [t.detach().numpy() for t in f(ad.as_tensor(x), ad.as_tensor(y))]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)

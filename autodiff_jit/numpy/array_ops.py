@@ -96,16 +96,27 @@ def _track_views(func, args, kwargs, result):
     for j, parent in enumerate(args):
         if not isinstance(parent, ArrayOps):
             continue
+
+        def np_op(a, i, j=j):
+            if isinstance(a, np.ndarray):  # the layout check: other arrays as stand-ins
+                call_args = [a if k == j else np.empty(np.shape(v), np.uint8)
+                             if isinstance(v, ArrayOps) else v for k, v in enumerate(args)]
+            else:
+                call_args = [a if k == j else v for k, v in enumerate(args)]
+            r = func(*call_args, **kwargs)
+            return r[i] if multi else r
+        # which outputs numpy makes views of this argument (a tape Tensor records whatever
+        # it is asked to, so only those are passed on)
+        stand_in = np.empty(np.shape(parent), np.uint8)
+        try:
+            answer = np_op(stand_in, slice(None))   # all the outputs
+        except Exception:  # noqa: BLE001 - numpy refuses the stand-ins: no view to track
+            continue
+        shares = [isinstance(o, np.ndarray) and np.may_share_memory(o, stand_in)
+                  for o in (answer if multi else [answer])]
         for i, out in enumerate(outs):
-            def np_op(a, i=i, j=j):
-                if isinstance(a, np.ndarray):  # the layout check: other arrays as stand-ins
-                    call_args = [a if k == j else np.empty(np.shape(v), np.uint8)
-                                 if isinstance(v, ArrayOps) else v for k, v in enumerate(args)]
-                else:
-                    call_args = [a if k == j else v for k, v in enumerate(args)]
-                r = func(*call_args, **kwargs)
-                return r[i] if multi else r
-            outs[i] = parent._track_view(out, np_op)
+            if i < len(shares) and shares[i]:
+                outs[i] = parent._track_view(out, lambda a, i=i, op=np_op: op(a, i))
     if not multi:
         return outs[0]
     return type(result)(outs)
