@@ -16,6 +16,7 @@ promoted once when the body changes its dtype (`s = 0` then `s = s + x`).
 """
 from __future__ import annotations
 
+import hashlib
 import weakref
 
 import numpy as np
@@ -235,29 +236,45 @@ class _NumpyContents:
     y.fill, out=): that change happens once, while the code is traced (both branches are
     traced, one after the other; a loop's body once), not when and as often as it runs."""
 
+    _COPY_MAX = 1 << 20   # bytes: smaller arrays are copied (put back on a refusal)
+
     def __init__(self, state):
         leaves, _ = tree.flatten(list(state))
-        # weak references: writes.py counts the references to an array a branch writes into
-        self._arrays = [(weakref.ref(a), a.copy()) for a in {id(v): v for v in leaves
-                                                              if type(v) is np.ndarray}.values()]
+        # weak references: writes.py counts the references to an array a branch writes into;
+        # a digest, not a copy, of a large array (a captured data set costs no second copy)
+        self._arrays = [(weakref.ref(a), _digest(a),
+                         a.copy() if a.nbytes <= self._COPY_MAX else None)
+                        for a in {id(v): v for v in leaves if type(v) is np.ndarray}.values()]
 
-    def restore(self) -> bool:
-        """Put back what changed; whether anything had."""
-        changed = False
-        for ref, old in self._arrays:
+    def restore(self) -> tuple[bool, bool]:
+        """Put back what changed (small arrays): (whether anything had, whether all of it
+        is back)."""
+        changed, back = False, True
+        for ref, digest, old in self._arrays:
             a = ref()
-            if a is not None and (a.shape != old.shape or a.tobytes() != old.tobytes()):
-                a[...] = old
+            if a is not None and _digest(a) != digest:
                 changed = True
-        return changed
+                if old is not None:
+                    a[...] = old
+                else:
+                    back = False
+        return changed, back
 
     def check(self, where, why):
-        if self.restore():
+        changed, back = self.restore()
+        if changed:
             raise TracingError(
                 f"{where} changes a numpy array from before it in place other than by "
                 f"`y[key] = v` or `y op= v` (np.copyto, y.fill, out=, ...), which happens "
-                f"while the code is traced: {why}; write `y[...] = v` (or `y op= v`) instead, "
-                f"or make a new array (y = np.where(mask, v, y))")
+                f"while the code is traced: {why}"
+                f"{'' if back else ' (the array, a large one, keeps that change)'}; write "
+                f"`y[...] = v` (or `y op= v`) instead, or make a new array "
+                f"(y = np.where(mask, v, y))")
+
+
+def _digest(a: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(a).reshape(-1).view(np.uint8),
+                           digest_size=16).digest()
 
 
 def _rebound_numpy(name, what):
