@@ -90,10 +90,17 @@ def _convolve_short(L, eqn, out, pre):
     def output(t, i, ks):
         """out[t] = sum over ks of a[i - k] v[k], from +0.0 as numpy's sums."""
         s = zero
-        for k in ks:
+        for j, k in enumerate(ks):
             x = L.load(a, Index(a.shape, dims=pre + [b.sub(i, i64(k))]))
-            s = b.fadd(s, b.fmul(x, taps[k], flags=FP), flags=FP) if fl else \
-                _binop(b, "add", s, _binop(b, "mul", x, taps[k]))
+            if not fl:
+                s = _binop(b, "add", s, _binop(b, "mul", x, taps[k]))
+                continue
+            p = b.fmul(x, taps[k], flags=FP)
+            s = p if j == 0 else b.fadd(s, p, flags=FP)
+        if fl and ks:
+            # the +0.0 numpy's sums start from, added last and never fused into a multiply-add
+            # (fma(x, v, 0.0) keeps the sign of a product that underflows to -0.0)
+            s = b.fadd(s, zero)
         out.store(b, Index(out.shape, dims=pre + [t]), s)
 
     # interior: i = lo + t in [m - 1, n - 1], every tap overlaps
