@@ -105,8 +105,13 @@ def assert_same_values(g, w, scale, what, zero_signs=True):
                                   err_msg=f"{what}: signs of zeros")
 
 
+# entries whose difference depends on the machine's BLAS and summation order (an inf - inf
+# in a sum appears on some CPUs only): a match there is fine too
+MACHINE_DEPENDENT = {"test_statistics:cov#2"}
+
+
 def _check(f, args, cid, mode):
-    strict = cid in ALLOWED and "#" in cid
+    strict = cid in ALLOWED and "#" in cid and cid not in MACHINE_DEPENDENT
     modes, reason = ALLOWED.get(cid, ALLOWED.get(cid.split("#")[0], ((), "")))
     if mode not in modes:
         return _compare(f, args, mode, cid not in ZERO_SIGNS_FREE)
