@@ -262,3 +262,14 @@ CASES = {
     "mlp": (lambda w1, w2, x: np.mean((np.tanh(x @ w1) @ w2 - 1.0) ** 2), [_n(3, 4), _n(4, 1), _n(6, 3)]),
     "python_loop": (lambda x: sum(np.sum(x ** k) / k for k in range(1, 4)), [_n(4)]),
 }
+
+
+def import_programs(path, programs):
+    """Write the functions `programs` ({name: source}) to the file `path` (with numpy imported)
+    and import them, so that grad/jit can read their source: (functions, the file's text)."""
+    import importlib.util
+    path.write_text("import numpy as np\n\n\n" + "\n\n\n".join(programs.values()) + "\n")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [getattr(module, n) for n in programs], path.read_text()

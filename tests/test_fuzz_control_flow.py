@@ -6,7 +6,6 @@ compiled/interpret gradients must equal tape mode's (which runs the control flow
 or the program is refused with a TracingError / NotImplementedError, never answered wrongly.
 A few programs run by default; `pytest -m slow` runs many more.
 """
-import importlib.util
 import random
 
 import numpy as np
@@ -14,6 +13,8 @@ import pytest
 
 import autodiff_jit as ad
 from autodiff_jit.errors import TracingError
+
+from helpers import import_programs
 
 N_CI, N_SLOW = 30, 300
 POINTS = [np.array([0.713, -0.327, 1.129, 0.437]), np.array([-0.611, 0.923, -0.219, 1.317]),
@@ -90,14 +91,8 @@ def _program(rng, name):
 
 def _programs(tmp_path, seed, count):
     rng = random.Random(seed)
-    names = [f"g{i}" for i in range(count)]
-    path = tmp_path / f"control_{seed}.py"
-    path.write_text("import numpy as np\n\n\n" + "\n\n\n".join(_program(rng, n) for n in names)
-                    + "\n")
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return [getattr(module, n) for n in names], path.read_text()
+    programs = {n: _program(rng, n) for n in (f"g{i}" for i in range(count))}
+    return import_programs(tmp_path / f"control_{seed}.py", programs)
 
 
 def _check(functions, source):

@@ -1,7 +1,6 @@
 """Random programs that write into arrays (numpy or traced, with other names and views of
 them) inside traced `if`s and loops: every mode gives numpy's value and the finite-difference
 gradient, or refuses with a TracingError -- never a wrong answer."""
-import importlib.util
 import random
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 import autodiff_jit as ad
 from autodiff_jit.errors import TracingError
 
-from helpers import numerical_grad
+from helpers import import_programs, numerical_grad
 
 MODES = ("compiled", "interpret", "tape")
 N_CI, N_SLOW = 24, 400
@@ -65,14 +64,8 @@ def _program(rng, name):
 
 def _programs(tmp_path, seed, count):
     rng = random.Random(seed)
-    names = [f"f{i}" for i in range(count)]
-    path = tmp_path / f"programs_{seed}.py"
-    path.write_text("import numpy as np\n\n\n" + "\n\n\n".join(_program(rng, n) for n in names)
-                    + "\n")
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return [getattr(module, n) for n in names]
+    programs = {n: _program(rng, n) for n in (f"f{i}" for i in range(count))}
+    return import_programs(tmp_path / f"programs_{seed}.py", programs)[0]
 
 
 def _check(functions):
