@@ -68,6 +68,27 @@ def test_split_gemm_both_operands_transposed_or_not(thread_symbols, shapes):
         np.testing.assert_allclose(x, r, rtol=0, atol=_bound(max(a.shape + b.shape), a, b))
 
 
+def _chunk_counts(text):
+    import re
+    return [int(c) for c in re.findall(
+        r'call void @"adj_parallel_for"\(.*, i64 (\d+)\)$', text, re.M)]
+
+
+@pytest.mark.parametrize("m, chunks", [(256, 2), (1024, 8), (200, 2)])
+def test_gemm_chunks_keep_enough_rows(thread_symbols, m, chunks):
+    # each gemm chunk packs the whole shared operand again, so chunks keep at least
+    # SPLIT_MIN_GEMM_UNITS rows (a product narrower than two such chunks is cut in halves):
+    # the MLP's X @ W1 (256 x 784 x 128) is two chunks, not sixteen of 16 rows
+    thread_symbols(lambda: 2, lambda n: None)
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((m, 300)), rng.standard_normal((300, 20))
+    f = ad.jit(lambda a, b: a @ b)
+    got = f(a, b)
+    assert _chunk_counts(f.llvm_ir(a, b)) == [chunks]
+    assert m // chunks >= min(dot.SPLIT_MIN_GEMM_UNITS, m // 2)
+    np.testing.assert_allclose(got, a @ b, rtol=0, atol=_bound(300, a, b))
+
+
 def test_one_thread_runs_the_single_call(thread_symbols):
     calls, asked = [], []
     thread_symbols(lambda: asked.append(1) or 1, calls.append)
