@@ -65,9 +65,20 @@ def cmd_bench(ns) -> int:
     except (ValueError, KeyError) as exc:
         print(f"autodiff-jit bench: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
+    pinned = None
+    if ns.cpus is not None:
+        from .bench.runner import pin_to_cpus
+        try:
+            pinned = pin_to_cpus(ns.cpus)
+        except ValueError as exc:
+            print(f"autodiff-jit bench: {exc}", file=sys.stderr)
+            return 2
     progress = report.make_progress(quiet=ns.no_progress)
     result = run(_csv(ns.cases) or None, size, modes=modes, peers=peers, timing=timing,
                  progress=progress, seed=ns.seed)
+    if pinned is not None:
+        result.notes = [f"process pinned to CPU(s) {pinned} (--cpus {ns.cpus}): autodiff_jit, "
+                        f"numpy's BLAS and the peers share them"]
     report.print_result(result, use_rich=None if ns.color == "auto" else ns.color == "always")
     if ns.json:
         report.write_json(result, ns.json)
@@ -305,6 +316,9 @@ def build_parser():
     b.add_argument("--repeats", type=int, help="timed batches per measurement")
     b.add_argument("--min-time", type=float, help="minimum seconds per timed batch")
     b.add_argument("--seed", type=int, default=0, help="random seed of the arguments")
+    b.add_argument("--cpus", type=int, metavar="N",
+                   help="pin the whole process (autodiff_jit, numpy's BLAS and every peer's "
+                   "thread pools) to N CPUs and run autodiff_jit on N threads (Linux)")
     b.add_argument("--json", metavar="FILE", help="write the results as JSON")
     b.add_argument("--markdown", metavar="FILE", help="write the tables as Markdown")
     b.add_argument("--plot", metavar="FILE.png", help="bar chart (needs matplotlib)")

@@ -105,6 +105,29 @@ def test_python_m_entry_point(tmp_path):
     assert json.loads((tmp_path / "o.json").read_text())["cases"][0]["agreed"]
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_bench_cpus_pins_the_process(tmp_path):
+    # a child process (the affinity is the process's): --cpus 1 keeps one CPU, says so in the
+    # table and the JSON, and runs autodiff_jit on one thread; an impossible count is refused
+    code = ("import json, os, sys; from autodiff_jit import cli; from autodiff_jit.config import config; "
+            "rc = cli.main(sys.argv[1:]); "
+            "print(json.dumps([rc, sorted(os.sched_getaffinity(0)), config.num_threads]))")
+    argv = ["bench", "--quick", "--cases", "polynomial", "--modes", "compiled", "--peers",
+            "none", "--no-progress", "--color", "never", "--json", str(tmp_path / "o.json")]
+    r = subprocess.run([sys.executable, "-c", code, *argv, "--cpus", "1"], capture_output=True,
+                       text=True, env=_env(), cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rc, cpus, threads = json.loads(r.stdout.strip().splitlines()[-1])
+    assert rc == 0 and len(cpus) == 1 and threads == 1
+    assert f"process pinned to CPU(s) {cpus}" in r.stdout
+    machine = json.loads((tmp_path / "o.json").read_text())["machine"]
+    assert machine["cpus_allowed"] == cpus
+    r = subprocess.run([sys.executable, "-c", code, *argv, "--cpus", "100000"],
+                       capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=120)
+    assert json.loads(r.stdout.strip().splitlines()[-1])[0] == 2
+    assert "--cpus 100000: this process may run on" in r.stderr
+
+
 def test_version(capsys):
     import autodiff_jit
     from autodiff_jit._version import __version__

@@ -292,6 +292,28 @@ class BenchResult:
         return all(c.agreed for c in self.cases)
 
 
+def pin_to_cpus(n: int) -> list[int]:
+    """Restrict this process (and every thread it starts later: our pool, BLAS, JAX's and
+    torch's pools) to the first `n` CPUs it may run on, and run autodiff_jit (pool and numpy's
+    BLAS) on `n` threads, so that a one-CPU comparison gives every peer one core. Returns the
+    CPUs kept. Raises ValueError where the platform cannot set an affinity or n is out of
+    range."""
+    import os
+
+    from ..config import config
+    if not hasattr(os, "sched_setaffinity"):
+        raise ValueError("--cpus needs os.sched_setaffinity (Linux); run the bench under "
+                         "`taskset` or set the thread variables instead")
+    allowed = sorted(os.sched_getaffinity(0))
+    if not 1 <= n <= len(allowed):
+        raise ValueError(f"--cpus {n}: this process may run on {len(allowed)} CPU(s) "
+                         f"({allowed}); pass 1..{len(allowed)}")
+    keep = allowed[:n]
+    os.sched_setaffinity(0, keep)
+    config.num_threads = n
+    return keep
+
+
 def machine_info() -> dict:
     import os
 
@@ -299,6 +321,10 @@ def machine_info() -> dict:
     info = {"python": platform.python_version(), "numpy": np.__version__,
             "llvmlite": llvmlite.__version__, "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count()}
+    try:
+        info["cpus_allowed"] = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        pass
     try:
         import llvmlite.binding as llvm
         info["cpu"] = llvm.get_host_cpu_name()
