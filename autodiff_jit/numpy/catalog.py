@@ -34,6 +34,9 @@ REFUSALS = [
      "traced weights are supported"),
     ("np.pad modes linear_ramp, maximum, mean, median, minimum, callables", "not index "
      "maps; pad with a supported mode and combine"),
+    ("np.quantile/np.percentile with weights=; np.nanquantile/np.nanpercentile with a method "
+     "other than 'linear' or with weights=", "not implemented (np.quantile and np.percentile "
+     "take all of numpy's methods); on data without NaN use np.quantile"),
     ("float16 arrays", "numpy computes each float16 operation in float32 and rounds its "
      "result to float16; autodiff_jit has no float16 type (IR, kernels, rules): pass "
      "`x.astype(np.float32)` (and round the result back once if float16 is needed)"),

@@ -10,6 +10,7 @@ rank). A slice holding NaN gives NaN, as numpy. Bin membership has no derivative
 from __future__ import annotations
 
 import builtins
+import functools
 import numbers
 
 import numpy as np
@@ -53,10 +54,26 @@ def _integer_q(q) -> bool:
     return not _is_traced(q) and np.asarray(q).dtype.kind in "iub"
 
 
+@functools.cache
+def _percent_in_a_dtype() -> bool:
+    """Whether this numpy divides percentile's q by 100 in a float a's own dtype (numpy 2.0:
+    float32(30) / float32(100)) rather than in float64 with a weak result (later numpys).
+    The two put the virtual index a rounding apart, which moves float32 results by a unit in
+    the last place; these four float32 values at q = 30 tell them apart."""
+    a = np.array([-1.3031572103500366, -0.5369532108306885, 0.4463745653629303,
+                  0.9053558707237244], np.float32)
+    return bool(np.percentile(a, 30.0) != np.quantile(a, 0.3))
+
+
 def _percent(a, q):
-    """numpy's q / 100 for percentile: divided by a float a's own dtype (weak q stays it)."""
+    """(q / 100, the dtype numpy interpolates in) for percentile, as this numpy computes them."""
     dt = _dtype(asvalue(a))
-    return np.true_divide(q, dt.type(100) if is_float(dt) else 100)
+    if _percent_in_a_dtype():
+        q = np.true_divide(q, dt.type(100) if is_float(dt) else 100)
+        return q, np.asarray(q).dtype
+    weak = type(q) in (int, float)     # numpy: a Python number keeps a float a's dtype
+    fraction = np.true_divide(q, 100)
+    return fraction, dt if weak and is_float(dt) else np.asarray(fraction).dtype
 
 
 def _widen(x, q_dtype):
@@ -111,8 +128,14 @@ def _nan_rows(res, x):
 
 
 def _lerp(a, b, t):
-    """numpy's _lerp: a + (b-a) t, from b's side for t >= 0.5 (monotone, exact at t = 1)."""
+    """numpy's _lerp: a + (b-a) t, from b's side for t >= 0.5 (monotone, exact at t = 1).
+    A constant t (a numpy float64 array) is rounded to a's dtype only after 1 - t is formed,
+    as numpy does with its Python-float weight."""
     diff = subtract(b, a)
+    if isinstance(t, np.ndarray):
+        dt = _dtype(diff)
+        return E.select(t >= 0.5, subtract(b, multiply(diff, (1 - t).astype(dt))),
+                        add(a, multiply(diff, t.astype(dt))))
     return E.select(_u[np.greater_equal](t, 0.5), subtract(b, multiply(diff, subtract(1.0, t))),
                     add(a, multiply(diff, t)))
 
@@ -127,12 +150,63 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     return _keepdims(_nan_rows(res, x), a, axes, keepdims)
 
 
+# numpy's quantile methods (Hyndman & Fan), on the constant q and the row length n. The
+# discrete ones pick an element: index(n, q) -> int64 ranks. The continuous ones interpolate
+# between the elements at floor(v) and floor(v) + 1 of a virtual index v(n, q), with a weight
+# gamma(v - floor(v), v) (numpy's fix_gamma), clipped at both ends as numpy's _get_indexes.
+
+def _hf_index(alpha, beta):
+    return lambda n, q: n * q + (alpha + q * (1 - alpha - beta)) - 1
+
+
+def _to_boundary(v, take_floor):
+    """numpy's _discrete_interpolation_to_boundaries: floor(v) where take_floor(gamma, v),
+    else floor(v) + 1, at least 0."""
+    lo = np.floor(v)
+    return np.maximum(np.where(take_floor(v - lo, v), lo, lo + 1), 0).astype(np.int64)
+
+
+_DISCRETE = {
+    "lower": lambda n, q: np.floor((n - 1) * q).astype(np.int64),
+    "higher": lambda n, q: np.ceil((n - 1) * q).astype(np.int64),
+    "nearest": lambda n, q: np.around((n - 1) * q).astype(np.int64),
+    "inverted_cdf": lambda n, q: _to_boundary(n * q - 1, lambda g, v: g == 0),
+    "closest_observation": lambda n, q: _to_boundary(
+        n * q - 1 - 0.5, lambda g, v: (g == 0) & (np.floor(v) % 2 == 1)),
+}
+_CONTINUOUS = {   # name: (virtual index, gamma from (fraction, virtual index))
+    "linear": (lambda n, q: (n - 1) * q, None),
+    "interpolated_inverted_cdf": (_hf_index(0, 1), None),
+    "hazen": (_hf_index(0.5, 0.5), None),
+    "weibull": (_hf_index(0, 0), None),
+    "median_unbiased": (_hf_index(1 / 3.0, 1 / 3.0), None),
+    "normal_unbiased": (_hf_index(3 / 8.0, 3 / 8.0), None),
+    "averaged_inverted_cdf": (lambda n, q: n * q - 1, lambda g, v: np.where(g == 0, 0.5, 1.0)),
+    "midpoint": (lambda n, q: 0.5 * (np.floor((n - 1) * q) + np.ceil((n - 1) * q)),
+                 lambda g, v: np.where(v % 1 == 0, 0.0, 0.5)),
+}
+QUANTILE_METHODS = tuple(_DISCRETE) + tuple(_CONTINUOUS)
+
+
+def _interpolation_points(method, n, q):
+    """(lo, hi, gamma) of a continuous method: the ranks either side of each virtual index
+    and the weight of hi, as numpy computes them."""
+    index, fix = _CONTINUOUS[method]
+    v = np.asarray(index(n, q), np.float64)
+    floor = np.floor(v)
+    gamma = v - floor if fix is None else fix(v - floor, v)
+    above, below = v >= n - 1, v < 0
+    lo = np.where(above, n - 1, np.where(below, 0, floor)).astype(np.int64)
+    hi = np.where(above | below, lo, lo + 1)
+    return lo, hi, gamma
+
+
 def _quantile(a, q, axis, method, keepdims, weights, name, q_dtype=np.dtype(np.float64)):
     if weights is not None:
         raise NotImplementedError(f"np.{name}(..., weights=) is not supported")
-    if method not in ("linear", "lower", "higher", "nearest", "midpoint"):
-        raise NotImplementedError(f"np.{name}(..., method={method!r}) is not supported; "
-                                  f"methods: linear, lower, higher, nearest, midpoint")
+    if method not in QUANTILE_METHODS:
+        raise ValueError(f"{method!r} is not a valid method. Use one of: "
+                         f"{', '.join(QUANTILE_METHODS)}")
     if _is_traced(q):
         raise NotImplementedError(f"np.{name}'s q must be a constant")
     if method == "linear" and _integer_q(q):
@@ -142,7 +216,7 @@ def _quantile(a, q, axis, method, keepdims, weights, name, q_dtype=np.dtype(np.f
         raise ValueError("Quantiles must be in the range [0, 1]")
     # numpy: the methods that pick an element keep a's dtype (ints too); the interpolating
     # ones compute in result_type(a, q), a float
-    picks = method in ("lower", "higher", "nearest")
+    picks = method in _DISCRETE
     if not picks and _dtype(asvalue(a)) == np.bool_:
         raise TypeError(BOOL_SUBTRACT)   # numpy interpolates by subtracting
     x, axes = _rows_last(a, axis, cast=not picks)
@@ -151,26 +225,18 @@ def _quantile(a, q, axis, method, keepdims, weights, name, q_dtype=np.dtype(np.f
     n = _shape(x)[-1]
     if n == 0:
         raise IndexError(f"np.{name} of an empty axis: there is no element to take")
-    virtual = q * (n - 1)
-    lo = np.floor(virtual).astype(np.int64)
-    hi = np.minimum(lo + 1, n - 1)
-    if method == "lower":
-        hi = lo
-    elif method == "higher":
-        lo = hi = np.ceil(virtual).astype(np.int64)
-    elif method == "nearest":
-        lo = hi = np.around(virtual).astype(np.int64)
+    if picks:
+        lo = hi = _DISCRETE[method](n, q)
+    else:
+        lo, hi, gamma = _interpolation_points(method, n, q)
     flat_lo, flat_hi = lo.ravel(), hi.ravel()
     both = moveaxis(_order_stats(x, np.concatenate([flat_lo, flat_hi])), -1, 0)
     a_lo, a_hi = both[:len(flat_lo)], both[len(flat_lo):]
     lead = (slice(None),) + (None,) * (len(_shape(a_lo)) - 1)
-    if method == "midpoint":
-        res = _lerp(a_lo, a_hi, np.full(len(flat_lo), 0.5, _dtype(x))[lead])
-    elif method == "linear":
-        gamma = (virtual - np.floor(virtual)).ravel().astype(_dtype(x))
-        res = _lerp(a_lo, a_hi, gamma[lead])
-    else:
+    if picks:
         res = a_lo
+    else:
+        res = _lerp(a_lo, a_hi, np.asarray(gamma, np.float64).ravel()[lead])
     res = _nan_rows(res, x)
     res = reshape(res, q.shape + _shape(res)[1:])
     return _keepdims(res, a, axes, keepdims, lead=q.ndim)
@@ -191,8 +257,8 @@ def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear"
                keepdims=False, *, weights=None):
     if _is_traced(q):
         raise NotImplementedError("np.percentile's q must be a constant")
-    q = _percent(a, q)
-    return _quantile(a, q, axis, method, keepdims, weights, "percentile", np.asarray(q).dtype)
+    q, q_dtype = _percent(a, q)
+    return _quantile(a, q, axis, method, keepdims, weights, "percentile", q_dtype)
 
 
 @implements(np.cov, defaults_only=("fweights", "aweights"))
@@ -392,11 +458,14 @@ def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
 @implements(np.nanquantile, defaults_only=("out", "overwrite_input"))
 def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
                 keepdims=False, *, weights=None):
-    if method != "linear" or weights is not None:
-        raise NotImplementedError("np.nanquantile supports method='linear' without weights")
     if _is_traced(q):
         raise NotImplementedError("np.nanquantile's q must be a constant")
-    q_dtype = _q_dtype(a, q)
+    return _nanquantile(a, q, axis, method, keepdims, weights, "nanquantile", _q_dtype(a, q))
+
+
+def _nanquantile(a, q, axis, method, keepdims, weights, name, q_dtype):
+    if method != "linear" or weights is not None:
+        raise NotImplementedError(f"np.{name} supports method='linear' without weights")
     takes = _integer_q(q)   # numpy takes the elements (keeping a's dtype): no interpolation
     if _dtype(asvalue(a)) == np.bool_ and not takes:
         raise TypeError(BOOL_SUBTRACT)   # numpy interpolates by subtracting
@@ -436,5 +505,5 @@ def nanpercentile(a, q, axis=None, out=None, overwrite_input=False, method="line
                   keepdims=False, *, weights=None):
     if _is_traced(q):
         raise NotImplementedError("np.nanpercentile's q must be a constant")
-    return nanquantile(a, _percent(a, q), axis, method=method, keepdims=keepdims,
-                       weights=weights)
+    q, q_dtype = _percent(a, q)
+    return _nanquantile(a, q, axis, method, keepdims, weights, "nanpercentile", q_dtype)

@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 
+import autodiff_jit as ad
+
 from table import check_case
 
 _r = np.random.default_rng(23)
@@ -56,3 +58,48 @@ def test_statistics(name):
     f, args = CASES[name]
     # median_nan's output holds NaN: its finite differences are NaN, so values only
     check_case(f, args, rtol=1e-13, grad=name != "median_nan")
+
+
+# every numpy quantile method; the q list hits integer virtual indices (midpoint's q = 0 took
+# the mean of the first two elements once), both ends, and indices in between
+_QS = [0, 1, 0.0, 1.0, 0.01, 0.1, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 0.99, 1 / 3, 2 / 3,
+       [0.2, 0.5, 0.8]]
+
+
+def _methods():
+    from autodiff_jit.numpy.statistics import QUANTILE_METHODS
+    return QUANTILE_METHODS
+
+
+def test_every_numpy_quantile_method_is_known():
+    import inspect
+    doc = inspect.getdoc(np.quantile)
+    for m in _methods():
+        assert f"'{m}'" in doc
+    with pytest.raises(ValueError, match="not a valid method"):
+        ad.jit(lambda a: np.quantile(a, 0.5, method="nope"))(X)
+
+
+@pytest.mark.parametrize("method", _methods())
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 6, 10])
+def test_quantile_methods_match_numpy_exactly(method, n):
+    rng = np.random.default_rng(n)
+    x, rows, ints = rng.standard_normal(n), rng.standard_normal((3, n)), rng.integers(-5, 5, n)
+    f32 = rng.standard_normal(n).astype(np.float32)
+    for q in _QS:
+        checks = [(lambda a: np.quantile(a, q, method=method), x),
+                  (lambda a: np.quantile(a, q, axis=1, method=method), rows),
+                  (lambda a: np.percentile(a, np.multiply(q, 100), method=method), x)]
+        if not isinstance(q, list):
+            checks += [(lambda a: np.quantile(a, q, method=method), ints),
+                       (lambda a: np.percentile(a, q * 100, method=method), f32)]
+        for f, a in checks:
+            want, got = f(a), ad.jit(f)(a)
+            assert np.asarray(got).dtype == np.asarray(want).dtype, (q, a.dtype)
+            np.testing.assert_array_equal(got, want, err_msg=f"q={q}, {a.dtype}")
+
+
+@pytest.mark.parametrize("method", _methods())
+def test_quantile_methods_gradients(method):
+    check_case(lambda a: np.quantile(a, [0.0, 0.3, 0.55, 1.0], axis=1, method=method), [A],
+               rtol=1e-13)
