@@ -76,10 +76,9 @@ def _percent(a, q):
     return fraction, dt if weak and is_float(dt) else np.asarray(fraction).dtype
 
 
-def _widen(x, q_dtype):
-    """x in result_type(x, q), where numpy interpolates (a cast keeps the order)."""
-    dt = np.result_type(_dtype(x), q_dtype)
-    return E.cast(x, dt) if dt != _dtype(x) else x
+def _interpolation_dtype(x, q_dtype):
+    """numpy's dtype of an interpolated quantile: result_type(x, q), a float."""
+    return np.result_type(_dtype(x), q_dtype, np.float16)
 
 
 def _rows_last(a, axis, cast=True):
@@ -127,17 +126,21 @@ def _nan_rows(res, x):
     return E.select(any_(_u[np.isnan](x), -1), np.nan, res)
 
 
-def _lerp(a, b, t):
+def _lerp(a, b, t, dtype=None):
     """numpy's _lerp: a + (b-a) t, from b's side for t >= 0.5 (monotone, exact at t = 1).
-    A constant t (a numpy float64 array) is rounded to a's dtype only after 1 - t is formed,
-    as numpy does with its Python-float weight."""
+    As numpy: b - a in the elements' dtype, then everything in `dtype` (result_type of the
+    elements and q), and the weight t (float64: a numpy array, or traced) rounded to `dtype`
+    only after 1 - t is formed."""
     diff = subtract(b, a)
+    dt = np.dtype(dtype) if dtype is not None else _dtype(diff)
+    if dt != _dtype(diff):
+        a, b, diff = E.cast(a, dt), E.cast(b, dt), E.cast(diff, dt)
     if isinstance(t, np.ndarray):
-        dt = _dtype(diff)
         return E.select(t >= 0.5, subtract(b, multiply(diff, (1 - t).astype(dt))),
                         add(a, multiply(diff, t.astype(dt))))
-    return E.select(_u[np.greater_equal](t, 0.5), subtract(b, multiply(diff, subtract(1.0, t))),
-                    add(a, multiply(diff, t)))
+    return E.select(_u[np.greater_equal](t, 0.5),
+                    subtract(b, multiply(diff, E.cast(subtract(1.0, t), dt))),
+                    add(a, multiply(diff, E.cast(t, dt))))
 
 
 @implements(np.median, defaults_only=("out", "overwrite_input"))
@@ -219,9 +222,7 @@ def _quantile(a, q, axis, method, keepdims, weights, name, q_dtype=np.dtype(np.f
     picks = method in _DISCRETE
     if not picks and _dtype(asvalue(a)) == np.bool_:
         raise TypeError(BOOL_SUBTRACT)   # numpy interpolates by subtracting
-    x, axes = _rows_last(a, axis, cast=not picks)
-    if not picks:
-        x = _widen(x, q_dtype)
+    x, axes = _rows_last(a, axis, cast=False)
     n = _shape(x)[-1]
     if n == 0:
         raise IndexError(f"np.{name} of an empty axis: there is no element to take")
@@ -236,7 +237,8 @@ def _quantile(a, q, axis, method, keepdims, weights, name, q_dtype=np.dtype(np.f
     if picks:
         res = a_lo
     else:
-        res = _lerp(a_lo, a_hi, np.asarray(gamma, np.float64).ravel()[lead])
+        res = _lerp(a_lo, a_hi, np.asarray(gamma, np.float64).ravel()[lead],
+                    _interpolation_dtype(x, q_dtype))
     res = _nan_rows(res, x)
     res = reshape(res, q.shape + _shape(res)[1:])
     return _keepdims(res, a, axes, keepdims, lead=q.ndim)
@@ -470,12 +472,11 @@ def _nanquantile(a, q, axis, method, keepdims, weights, name, q_dtype):
     if _dtype(asvalue(a)) == np.bool_ and not takes:
         raise TypeError(BOOL_SUBTRACT)   # numpy interpolates by subtracting
     q = np.asarray(q, np.float64)
-    x, axes = _rows_last(a, axis, cast=not takes)
-    if not takes:
-        x = _widen(x, q_dtype)   # as quantile: interpolate in result_type(a, q)
+    x, axes = _rows_last(a, axis, cast=False)
+    out_dtype = _dtype(x) if takes else _interpolation_dtype(x, q_dtype)
     n = _shape(x)[-1]
     if n == 0:  # no values: NaN (numpy warns "All-NaN slice")
-        res = np.full(q.shape + _shape(x)[:-1], np.nan, _dtype(x))
+        res = np.full(q.shape + _shape(x)[:-1], np.nan, out_dtype)
         return _keepdims(res, a, axes, keepdims, lead=q.ndim)
     count = sum_(_u[np.logical_not](_u[np.isnan](x)), -1)  # valid values per slice
     virtual = multiply(np.reshape(q, q.shape + (1,) * len(_shape(count))),
@@ -494,8 +495,8 @@ def _nanquantile(a, q, axis, method, keepdims, weights, name, q_dtype):
     both = moveaxis(_order_stats(x, E.cast(per_row, np.int64)), -1, 0)
     a_lo = reshape(both[:nq], q.shape + _shape(count))
     a_hi = reshape(both[nq:], q.shape + _shape(count))
-    res = a_lo if takes else _lerp(a_lo, a_hi, E.cast(gamma, _dtype(x)))
-    if is_float(_dtype(x)):
+    res = a_lo if takes else _lerp(a_lo, a_hi, gamma, out_dtype)
+    if is_float(out_dtype):
         res = E.select(_u[np.equal](count, 0), np.nan, res)
     return _keepdims(res, a, axes, keepdims, lead=q.ndim)
 

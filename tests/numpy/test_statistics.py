@@ -103,3 +103,20 @@ def test_quantile_methods_match_numpy_exactly(method, n):
 def test_quantile_methods_gradients(method):
     check_case(lambda a: np.quantile(a, [0.0, 0.3, 0.55, 1.0], axis=1, method=method), [A],
                rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [2, 3, 5, 8])
+def test_nanquantile_matches_numpy_exactly(dtype, n):
+    # b - a in the elements' dtype, the weight rounded after 1 - t, as numpy (float32 rows
+    # were a unit in the last place off). Row 0 keeps values: numpy's result dtype follows
+    # the first row's (an all-NaN first row makes it float32 even for a list of q)
+    x = np.random.default_rng(n).standard_normal((3, n)).astype(dtype)
+    x[1, 0] = x[2, -1] = np.nan
+    for q in (0, 1, 0.3, 0.5, [0.1, 0.9]):
+        pct = np.multiply(q, 100) if isinstance(q, list) else q * 100
+        for f in (lambda a: np.nanquantile(a, q, axis=1),
+                  lambda a: np.nanpercentile(a, pct, axis=1)):
+            want, got = f(x), ad.jit(f)(x)
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want, err_msg=f"q={q}")
