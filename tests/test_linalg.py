@@ -89,6 +89,12 @@ CASES = {
     "qr": (lambda a: np.sum(W53 * np.linalg.qr(a)[0]) + np.sum(W33 * np.linalg.qr(a)[1]), [M53]),
     "qr_r": (lambda a: np.sum(np.linalg.qr(a, mode="r") ** 2), [M53]),
     "pinv": (lambda a: np.sum(W35 * np.linalg.pinv(a)), [M53]),
+    # hermitian=True reads the lower triangle (numpy's eigh): SYM_L's upper one is noise
+    "pinv_hermitian": (lambda a: np.sum(W * np.linalg.pinv(a, hermitian=True)), [SYM_L]),
+    "pinv_hermitian_repeated": (lambda a: np.sum(W * np.linalg.pinv(a, hermitian=True)),
+                                [np.eye(4) + np.triu(W, 1)]),
+    "svdvals_hermitian": (lambda a: np.sum(np.linalg.svd(a, compute_uv=False,
+                                                         hermitian=True) ** 3), [SYM_L]),
     "lstsq": (lambda a, b: np.sum(np.linalg.lstsq(a, b)[0] ** 2) + np.sum(np.linalg.lstsq(a, b)[1]),
               [M53, rng.standard_normal(5)]),
     "matrix_power": (lambda a: np.sum(np.linalg.matrix_power(a, 3)), [A4]),
@@ -154,6 +160,11 @@ VALUES = {
     "qr_complete": (lambda a: np.linalg.qr(a, mode="complete")[0], [M53]),
     "qr_wide_r": (lambda a: np.linalg.qr(a)[1], [M53.T.copy()]),
     "pinv": (np.linalg.pinv, [M53]),
+    "pinv_hermitian": (lambda a: np.linalg.pinv(a, hermitian=True), [SYM_L]),
+    "svdvals_hermitian": (lambda a: np.linalg.svd(a, compute_uv=False, hermitian=True),
+                          [SYM_L]),
+    "matrix_rank_hermitian": (lambda a: np.linalg.matrix_rank(a, hermitian=True),
+                              [np.tril(np.outer(M53[:3, 0], M53[:3, 0])) + np.triu(A4[:3, :3], 1)]),
     "det": (np.linalg.det, [AB]),
     "matrix_rank": (np.linalg.matrix_rank, [np.outer(M53[:, 0], M53[0])]),
 }
@@ -306,8 +317,8 @@ def test_bad_input_errors():
         ad.jit(np.linalg.inv)(M53)
     with pytest.raises(NotImplementedError, match="full_matrices"):
         ad.grad(lambda a: np.sum(np.linalg.svd(a)[0]), mode="interpret")(M53)
-    with pytest.raises(NotImplementedError, match="hermitian"):
-        ad.jit(lambda a: np.linalg.pinv(a, hermitian=True))(SPD)
+    with pytest.raises(NotImplementedError, match=r"hermitian=True\) with compute_uv=True"):
+        ad.jit(lambda a: np.linalg.svd(a, hermitian=True))(SPD)
     with pytest.raises(NotImplementedError, match="wide"):
         ad.grad(lambda a: np.sum(np.linalg.qr(a)[1]), mode="interpret")(M53.T.copy())
 

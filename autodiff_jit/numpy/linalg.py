@@ -19,7 +19,8 @@ from ._base import UFUNCS, _shape, asvalue, check_axis, implements, normalize_ax
 from ._gather import remap
 from .products import cross, matmul, outer, tensordot
 from .reductions import amax, amin, sum_
-from .ufuncs import multiply, stop_gradient
+from .twodim import tril
+from .ufuncs import add, multiply, stop_gradient
 
 SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
@@ -286,10 +287,25 @@ def _at_least_2d(name, a):
                                     f"at least two-dimensional")
 
 
-@implements(np.linalg.svd, defaults_only=("hermitian",))
+def _hermitian(a, name):
+    """The symmetric matrix numpy's hermitian=True reads from a (its lower triangle, as
+    numpy's eigh does): the same values and the same gradient flow (none into the strict
+    upper triangle)."""
+    _square(name, a)
+    return add(tril(a), mT(tril(a, -1)))
+
+
+@implements(np.linalg.svd)
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     a = _float(a)
     _at_least_2d("svd", a)
+    if hermitian and compute_uv:
+        # numpy then builds u and vh from eigh (its eigenvector signs, not LAPACK's SVD ones)
+        raise NotImplementedError("np.linalg.svd(..., hermitian=True) with compute_uv=True is "
+                                  "not supported by autodiff_jit: numpy's u and vh then come "
+                                  "from eigh; use np.linalg.eigh, or hermitian=False")
+    if hermitian:
+        a = _hermitian(a, "svd")
     if not compute_uv:
         return D.svd(a, compute_uv=False)[0]
     m, n = _shape(a)[-2:]
@@ -314,10 +330,14 @@ def qr(a, mode="reduced"):
     return r if mode == "r" else QRResult(q, r)
 
 
-@implements(np.linalg.pinv, defaults_only=("hermitian",))
+@implements(np.linalg.pinv)
 def pinv(a, rcond=None, hermitian=False, *, rtol=_NoValue):
     a = _float(a)
     _at_least_2d("pinv", a)
+    if hermitian:
+        # numpy's eigh-based pinv equals the SVD one of the same symmetric matrix up to
+        # rounding; the SVD rule keeps the gradient finite at repeated eigenvalues
+        a = _hermitian(a, "pinv")
     m, n = _shape(a)[-2:]
     if rcond is not None and rtol is not _NoValue:
         raise ValueError("`rtol` and `rcond` can't be both set.")
@@ -490,11 +510,13 @@ def cond(x, p=None):
     return multiply(norm(x, p, axis=(nd - 2, nd - 1)), norm(inv(x), p, axis=(nd - 2, nd - 1)))
 
 
-@implements(np.linalg.matrix_rank, defaults_only=("hermitian",))
+@implements(np.linalg.matrix_rank)
 def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
     # an integer: its derivative is zero, so no gradient flows (stop_gradient)
     A = stop_gradient(_float(A))
     nd = len(_shape(A))
+    if hermitian and nd >= 2:
+        A = _hermitian(A, "matrix_rank")
     if nd < 2:  # numpy: 1 unless every entry is zero
         nz = E.cast(A != 0, np.int64)
         return amax(nz) if nd else nz

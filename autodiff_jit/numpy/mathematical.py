@@ -255,6 +255,18 @@ def isreal(x):
     return np.ones(_shape(_real_only(x, "isreal")), bool)
 
 
+@implements(np.iscomplexobj)
+def iscomplexobj(x):
+    _real_only(x, "iscomplexobj")
+    return False
+
+
+@implements(np.isrealobj)
+def isrealobj(x):
+    _real_only(x, "isrealobj")
+    return True
+
+
 @implements(np.real_if_close)
 def real_if_close(a, tol=100):
     return _real_only(a, "real_if_close")

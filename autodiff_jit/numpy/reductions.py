@@ -113,7 +113,7 @@ def mean(x, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
     return divide(sum_(x, axes, dtype, keepdims=keepdims), float(count))
 
 
-@implements(np.var, defaults_only=("out", "mean"))
+@implements(np.var, defaults_only=("out",))
 def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True,
         mean=_NoValue, correction=_NoValue):
     ddof = _ddof(ddof, correction)
@@ -129,13 +129,22 @@ def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Tru
     if not is_float(_dtype(x)):
         x = E.cast(x, np.float64)
     axes = normalize_axes(axis, len(_shape(x)))
-    centered = subtract(x, _mean(x, axes, keepdims=True, where=where))
+    centered = subtract(x, _mean(x, axes, keepdims=True, where=where) if mean is _NoValue
+                        else _given_mean(mean, x))
     count = _count(x, axes, where, keepdims)
     return divide(sum_(multiply(centered, centered), axes, keepdims=keepdims, where=where),
                   subtract(count, float(ddof)) if _is_traced(count) else count - ddof)
 
 
-@implements(np.std, defaults_only=("out", "mean"))
+def _given_mean(mean, x):
+    """var's `mean=` (numpy >= 2.0) in x's dtype; numpy subtracts it with broadcasting (the
+    documented shape is the mean's with keepdims=True), and the gradient flows through it as
+    through numpy's formula."""
+    m = asvalue(mean)
+    return E.cast(m, _dtype(x)) if _dtype(m) != _dtype(x) else m
+
+
+@implements(np.std, defaults_only=("out",))
 def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True,
         mean=_NoValue, correction=_NoValue):
     x = asvalue(x)
@@ -145,7 +154,7 @@ def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Tru
         # it; sqrt's at 0 would be 0 * inf = NaN)
         x = stop_gradient(x)
     return UFUNCS[np.sqrt](var(x, axis, dtype, ddof=ddof, keepdims=keepdims, where=where,
-                               correction=correction))
+                               mean=mean, correction=correction))
 
 
 def _ddof(ddof, correction):

@@ -126,6 +126,7 @@ WHOLE_ARRAY_TESTS = {  # boolean answers about whole arrays (no derivative; valu
     "array_equiv": lambda a, b: np.array_equiv(a[1:2], np.stack([b[1:2], b[1:2]])),
     "array_equiv_not": lambda a, b: np.array_equiv(a, b[:2]),
     "iscomplex": lambda a, b: np.iscomplex(a) | np.isreal(b),
+    "iscomplexobj": lambda a, b: np.iscomplexobj(a) | np.isrealobj(b),
     "isin": lambda a, b: np.isin(a, b),
     "isin_invert_2d": lambda a, b: np.isin(np.stack([a, b]), [b[1], 2.0], invert=True),
     "isin_empty": lambda a, b: np.isin(a, b[:0]),
