@@ -289,6 +289,11 @@ class Tracer(ArrayOps):
     def shape(self):
         return self._own_ir.aval.shape
 
+    @shape.setter
+    def shape(self, value):
+        raise AttributeError(f"setting .shape (an in-place reshape) of a traced value is not "
+                             f"supported; write `x = x.reshape({value!r})`")
+
     @property
     def dtype(self):
         return self._own_ir.aval.dtype

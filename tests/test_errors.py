@@ -222,3 +222,13 @@ def test_nan_through_reductions_and_matmul_does_not_crash(mode):
     assert np.isnan(g).any()
     v = ad.jit(lambda x: np.sum(x), mode=mode)(x)
     assert np.isnan(v)
+
+
+@pytest.mark.parametrize("mode", ["compiled", "interpret"])
+def test_setting_shape_of_a_traced_value_says_what_to_write(mode):
+    def f(x):
+        y = x * 1.0
+        y.shape = (5, 1)
+        return np.sum(y)
+    with pytest.raises(AttributeError, match=r"x = x.reshape\(\(5, 1\)\)"):
+        ad.grad(f, mode=mode)(np.ones(5))
