@@ -81,19 +81,28 @@ _FRESH_MAX = 1 << 14  # plain-numpy expand_back: up to this many elements, a fre
 
 def expand_back(g, in_shape, axes):
     """Broadcast a reduced value back over the axes it was reduced on."""
-    kept = tuple(1 if i in axes else d for i, d in enumerate(in_shape))
-    if axes and (type(g) is np.ndarray or isinstance(g, np.generic)):
+    tg = type(g)
+    if axes and (tg is np.ndarray or isinstance(g, np.generic)):
         # plain numpy (tape backward): nothing to record, so no bind. Filling a fresh array is
         # ~10x cheaper than np.broadcast_to's Python layer for small results; large ones stay a
         # read-only broadcast view (no copy)
         in_shape = tuple(in_shape)
-        if type(g) is np.ndarray and g.shape != kept:
+        if tg is not np.ndarray or not g.ndim:
+            # every axis was reduced (a sum to a scalar): one value fills the array
+            if math.prod(in_shape) <= _FRESH_MAX:
+                res = np.empty(in_shape, g.dtype)
+                res.fill(g)
+                return res
+            return np.broadcast_to(g, in_shape)
+        kept = tuple(1 if i in axes else d for i, d in enumerate(in_shape))
+        if g.shape != kept:
             g = g.reshape(kept)
         if math.prod(in_shape) <= _FRESH_MAX:
             res = np.empty(in_shape, g.dtype)
             res[...] = g
             return res
         return np.broadcast_to(g, in_shape)
+    kept = tuple(1 if i in axes else d for i, d in enumerate(in_shape))
     return broadcast_to(reshape(g, kept), tuple(in_shape))
 
 
@@ -193,6 +202,9 @@ def shape_of(x) -> tuple:
     return aval_of(x).shape
 
 
+_LEADING = [tuple(range(n)) for n in range(8)]
+
+
 def unbroadcast(g, shape):
     """Sum a cotangent of a broadcast result back down to an input's `shape`."""
     if g is None:
@@ -203,11 +215,16 @@ def unbroadcast(g, shape):
             return g
         shape = tuple(shape)
         lead = len(gshape) - len(shape)
-        axes = tuple(range(lead))
+        axes = _LEADING[lead] if lead < 8 else tuple(range(lead))
         if 1 in shape:
             axes += tuple(i + lead for i, d in enumerate(shape)
                           if d == 1 and gshape[i + lead] != 1)
-        out = _sum_impl(g, axes=axes) if axes else g
+        if not axes:
+            out = g
+        elif g.size < 512 and g.dtype.kind == "f":
+            out = np.add.reduce(g, axis=axes, dtype=g.dtype)   # _sum_impl's small case
+        else:
+            out = _sum_impl(g, axes=axes)
         if type(out) is np.ndarray:
             return out if out.shape == shape else out.reshape(shape)
         return np.reshape(out, shape) if shape else out  # (a scalar: every axis was summed)

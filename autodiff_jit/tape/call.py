@@ -32,9 +32,18 @@ register_array_type(Tensor, lambda a: _wrap(a, None, 0))
 
 
 def _fun_to_run(t):
-    """The user's function with `y[key] = v` rewritten (control flow runs as Python here)."""
+    """The user's function with `y[key] = v` rewritten (control flow runs as Python here).
+    Kept on the transformed function per (function, convert setting): `converted` answers
+    the same for the same function object, and its weak-dictionary lookup is ~0.5 us of
+    every call."""
     on = config.convert if t.convert is None else t.convert
-    return converted(t.fun, writes_only=True) if on else t.fun
+    f = t.fun
+    hit = t.__dict__.get("_tape_fun")
+    if hit is not None and hit[0] is f and hit[1] is on:
+        return hit[2]
+    run = converted(f, writes_only=True) if on else f
+    t._tape_fun = (f, on, run)
+    return run
 
 
 def _out(x):
@@ -75,7 +84,16 @@ def _tape_call(transformed, args, kwargs):
     nested = _STRICT[0] > 0 and _GRAD[0]
     for a in t.argnums_tuple:
         arg = args[a]
-        if type(arg) is float or type(arg) is np.ndarray:  # a single leaf: skip pytree work
+        ta = type(arg)
+        if ta is np.ndarray and arg.dtype in _FLOATS:
+            # the common argument, a native float array: its leaf Tensor without the checks
+            x = _wrap(arg if arg.ndim else arg[()], None, 0)
+            x.requires_grad = True
+            x._past = ()   # f may write into its argument, as numpy code may (_target)
+            args[a] = x
+            groups.append(((x,), "*"))
+            continue
+        if ta is float or ta is np.ndarray:  # a single leaf: skip pytree work
             leaves, td = [arg], "*"
         else:
             leaves, td = tree.flatten(arg)
@@ -170,10 +188,12 @@ def _tape_call(transformed, args, kwargs):
                     # a rule may pass one cotangent to two inputs (x + y) or give a read-only
                     # broadcast view (the gradient of a sum): copy those, as compiled mode
                     # returns separate writable arrays
-                    buf = id(g if g.base is None else g.base)
+                    base = g.base
+                    buf = id(g if base is None else base)
                     if buf in given_out or not g.flags.writeable:
                         g = np.array(g)
-                    given_out.add(id(g if g.base is None else g.base))
+                        buf = id(g)
+                    given_out.add(buf)
                 vals.append(g[()] if g.ndim == 0 else g)
             elif g is None:
                 vals.append(np.zeros(x._data.shape, dt)[()])
