@@ -219,6 +219,8 @@ def _integer_pow_deriv(x, y):
 
 
 def _integer_pow_vjp(g, out, x, *, y):
+    if y == 2 and type(x) is np.ndarray and type(g) is np.ndarray:
+        return (mul_into_fresh(g, 2.0 * x, x, out),)   # (_integer_pow_deriv's 2x, inlined)
     d = _integer_pow_deriv(x, y)
     if type(d) is np.ndarray and type(g) is np.ndarray:
         return (mul_into_fresh(g, d, x, out),)  # (2x for y = 2: one buffer, not two)
@@ -283,7 +285,7 @@ def _product_partial(g, other, shape):
 
 
 def _binary(name, np_fn, da=None, db=None, *, torch_name=None, out_dtype=None,
-            float_only=False, symmetric=False, db_scale=None, product=False):
+            float_only=False, symmetric=False, db_scale=None, product=False, linear=False):
     """A broadcasting binary primitive. `da(g, out, a, b)` / `db(g, out, a, b)` are the two
     partials applied to an output cotangent or tangent `g` (at the broadcast shape), one formula
     each, shared by the VJP and the JVP rules.
@@ -296,7 +298,9 @@ def _binary(name, np_fn, da=None, db=None, *, torch_name=None, out_dtype=None,
     gives both inputs that one value. db_scale: db is `db_scale * g`, so a broadcast `b` gets
     db_scale times g summed down to b's shape (one pass over the small result, not over g).
     product: da is `g * b` and db is `g * a` (mul), so on numpy arrays of different shapes
-    each partial is `_product_partial` (a contraction when the factor is broadcast)."""
+    each partial is `_product_partial` (a contraction when the factor is broadcast).
+    linear: da is g itself (add, sub), so on numpy arrays the rule needs no call to it and
+    sums g down only for a broadcast input."""
     def shape_rule(a, b):
         dt = _same_dtype(name, a, b)
         if float_only and not is_float(dt):
@@ -306,6 +310,21 @@ def _binary(name, np_fn, da=None, db=None, *, torch_name=None, out_dtype=None,
     vjp = jvp = None
     if da is not None:
         def vjp(g, out, a, b, needs=_BOTH):
+            if linear and type(g) is np.ndarray and type(a) is np.ndarray and \
+                    type(b) is np.ndarray:
+                # tape mode's arrays: what the general path below computes, with fewer calls
+                gs = g.shape
+                ca = cb = None
+                if needs[0]:
+                    ca = g if a.shape == gs else unbroadcast(g, a.shape)
+                if needs[1]:
+                    if b.shape == gs:
+                        cb = db(g, out, a, b)
+                    elif db_scale is not None:
+                        cb = db_scale * unbroadcast(g, b.shape)
+                    else:
+                        cb = unbroadcast(db(g, out, a, b), b.shape)
+                return ca, cb
             if product and type(g) is np.ndarray and type(a) is np.ndarray and \
                     type(b) is np.ndarray and a.shape != b.shape:
                 return (_product_partial(g, b, a.shape) if needs[0] else None,
@@ -355,9 +374,9 @@ def _pow_db(g, out, a, b):
     return g * out * safe_log
 
 
-add = _binary("add", np.add, lambda g, out, a, b: g, lambda g, out, a, b: g)
+add = _binary("add", np.add, lambda g, out, a, b: g, lambda g, out, a, b: g, linear=True)
 sub = _binary("sub", np.subtract, lambda g, out, a, b: g, lambda g, out, a, b: -g,
-              db_scale=-1.0)
+              db_scale=-1.0, linear=True)
 mul = _binary("mul", np.multiply, lambda g, out, a, b: g * b, lambda g, out, a, b: g * a,
               symmetric=True, product=True)
 

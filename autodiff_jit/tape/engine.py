@@ -331,16 +331,8 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
         if stale:
             _check_versions(node)
         ins = node.inputs
-        if type(node) is CompositeNode:
-            # the inner tape was recorded after the composite's inputs and before the composite
-            # (its seqs lie between), so its nodes join this walk: the cotangent goes to the
-            # inner result and flows from there to the composite's inputs
-            if node._freed:
-                raise RuntimeError(_RETAIN_MSG)
-            if not retain_graph:
-                node._freed = True
-            ins, in_cts = (node.inner_out,), (ent[1],)
-        elif not create_graph and type(node) is PrimNode:  # _apply, inlined for the hot case
+        tn = type(node)
+        if tn is PrimNode and not create_graph:  # _apply, inlined for the hot case
             saved = node.saved
             if saved is None:
                 raise RuntimeError(_RETAIN_MSG)
@@ -387,6 +379,15 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
                     in_cts = prim.vjp(g, node.out, *saved, **node.params)
             if not retain_graph:
                 node.saved = node.out = None
+        elif tn is CompositeNode:
+            # the inner tape was recorded after the composite's inputs and before the composite
+            # (its seqs lie between), so its nodes join this walk: the cotangent goes to the
+            # inner result and flows from there to the composite's inputs
+            if node._freed:
+                raise RuntimeError(_RETAIN_MSG)
+            if not retain_graph:
+                node._freed = True
+            ins, in_cts = (node.inner_out,), (ent[1],)
         else:
             if node.released():
                 raise RuntimeError(_RETAIN_MSG)
