@@ -23,6 +23,11 @@ from . import engine, operands
 from .grad_mode import _GRAD
 from .tensor import _FLOATS, _STRICT, Tensor, _wrap
 
+# numpy names bound at import: numpy has a module __getattr__, so Python 3.11 never
+# specializes an `np.name` lookup (~40 ns each, several per tape node)
+_ND = np.ndarray
+_GENERIC = np.generic
+
 __all__ = ["tape_call"]
 
 
@@ -50,7 +55,7 @@ def _out(x):
     """Tensor/array results as compiled mode gives them: arrays, 0-d results as numpy scalars."""
     if isinstance(x, Tensor):
         x = x._data
-    if isinstance(x, np.ndarray) and x.ndim == 0:
+    if isinstance(x, _ND) and x.ndim == 0:
         return x[()]
     return x
 
@@ -85,7 +90,7 @@ def _tape_call(transformed, args, kwargs):
     for a in t.argnums_tuple:
         arg = args[a]
         ta = type(arg)
-        if ta is np.ndarray and arg.dtype in _FLOATS:
+        if ta is _ND and arg.dtype in _FLOATS:
             # the common argument, a native float array: its leaf Tensor without the checks
             x = _wrap(arg if arg.ndim else arg[()], None, 0)
             x.requires_grad = True
@@ -93,7 +98,7 @@ def _tape_call(transformed, args, kwargs):
             args[a] = x
             groups.append(((x,), "*"))
             continue
-        if ta is float or ta is np.ndarray:  # a single leaf: skip pytree work
+        if ta is float or ta is _ND:  # a single leaf: skip pytree work
             leaves, td = [arg], "*"
         else:
             leaves, td = tree.flatten(arg)
@@ -102,14 +107,14 @@ def _tape_call(transformed, args, kwargs):
             tl = type(leaf)
             if tl is float:
                 arr = np.float64(leaf)  # 0-d values live as numpy scalars (see _arr)
-            elif tl is np.ndarray:
+            elif tl is _ND:
                 arr = leaf if leaf.ndim else leaf[()]
             elif isinstance(leaf, Tensor):
                 if leaf.requires_grad and _GRAD[0]:
                     nested = True
                 arr = leaf._data
             else:
-                if not (isinstance(leaf, (np.ndarray, np.generic, numbers.Number))
+                if not (isinstance(leaf, (_ND, _GENERIC, numbers.Number))
                         or hasattr(leaf, "__array_interface__")):
                     raise TypeError(f"{t.kind}: argument {a} of {t._fun_name} is not an array or a "
                                     f"pytree of arrays")
@@ -158,7 +163,7 @@ def _tape_call(transformed, args, kwargs):
         aux = _map_out(aux)
     if isinstance(out, Tensor):
         od = out._data
-    elif isinstance(out, (np.ndarray, np.generic, numbers.Number)):
+    elif isinstance(out, (_ND, _GENERIC, numbers.Number)):
         od = np.asarray(out)
     else:
         od = None
@@ -181,7 +186,7 @@ def _tape_call(transformed, args, kwargs):
         vals = []
         for x, g in zip(tens, gs[pos:pos + len(tens)]):
             dt = x._data.dtype
-            if type(g) is np.ndarray:
+            if type(g) is _ND:
                 if g.dtype != dt:
                     g = g.astype(dt)
                 elif g.ndim:
@@ -240,5 +245,5 @@ def _nested_result(t, out, od, aux, groups, flat_targets):
 
 def _map_out(tree_):
     leaves, td = tree.flatten(tree_, is_leaf=lambda v: isinstance(v, Tensor))
-    return tree.unflatten(td, [_out(v) if isinstance(v, (Tensor, np.ndarray)) else v
+    return tree.unflatten(td, [_out(v) if isinstance(v, (Tensor, _ND)) else v
                                for v in leaves])
