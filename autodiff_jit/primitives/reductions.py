@@ -14,6 +14,7 @@ from .broadcast import reduce_sum, reduce_sum_p  # noqa: F401  (re-exported)
 # numpy names bound at import: numpy has a module __getattr__, so Python 3.11 never
 # specializes an `np.name` lookup (~40 ns each, several per tape node)
 _ND = np.ndarray
+_NP_EQUAL, _NP_DIVIDE, _NP_MULTIPLY = np.equal, np.divide, np.multiply
 _GENERIC = np.generic
 
 
@@ -36,15 +37,15 @@ def _extremum_vjp_numpy(g, out, x, axes):
     small arrays; a numpy scalar out or g broadcasts as its (1,)*ndim reshape would.)"""
     kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
     dt = x.dtype
-    mask = np.equal(x, out.reshape(kept) if type(out) is _ND else out).astype(dt)
+    mask = _NP_EQUAL(x, out.reshape(kept) if type(out) is _ND else out).astype(dt)
     # (small integers: any summation order is exact, so reduce_sum's fast short-axis paths)
     count = _sum_impl(mask, axes=axes)
     if type(count) is _ND:
         count = count.reshape(kept)
     if type(g) is _ND:
         g = g.reshape(kept)
-    share = np.divide(g, count) if g.dtype == dt else np.divide(g, count, dtype=dt)
-    return np.multiply(mask, share, out=mask)
+    share = _NP_DIVIDE(g, count) if g.dtype == dt else _NP_DIVIDE(g, count, dtype=dt)
+    return _NP_MULTIPLY(mask, share, out=mask)
 
 
 def _prod_vjp(g, out, x, *, axes):

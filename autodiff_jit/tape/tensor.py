@@ -1148,7 +1148,7 @@ def _basic_getitem(x, d, key):
     out_shape = tuple(out_shape)
     if out_shape != sizes:
         td = t._data
-        t = _record1(_P_RESHAPE, np.reshape(td, out_shape), t, td, {"shape": out_shape})
+        t = _record1(_P_RESHAPE, td.reshape(out_shape), t, td, {"shape": out_shape})
     return t
 
 
@@ -1345,14 +1345,15 @@ def _matmul(a, b):
     a_t, b_t = ta is Tensor or ta is Parameter, tb is Tensor or tb is Parameter
     if (a_t or ta is _ND) and (b_t or tb is _ND):
         # float Tensors (or a Tensor and an array) of one dtype, 1-D/2-D: the dot_general the
-        # numpy layer would record, its value from np.matmul (dot_general's impl for these)
+        # numpy layer would record, its value from the BLAS call np.matmul makes (mm2)
         ad = a._data if a_t else a
         bd = b._data if b_t else b
         key = (ad.ndim, bd.ndim)
         if key in _MATMUL_PARAMS and ad.dtype in _FLOATS and ad.dtype == bd.dtype and \
                 type(ad) is _ND and type(bd) is _ND and \
                 ad.shape[-1] == bd.shape[0]:
-            out = _MATMUL(ad, bd)  # (1-D @ 1-D: a numpy scalar, as 0-d values are kept)
+            # (1-D @ 1-D: a numpy scalar, as 0-d values are kept)
+            out = _L.mm2(ad, bd) if key == (2, 2) else _MATMUL(ad, bd)
             rg = a_t and a.requires_grad or b_t and b.requires_grad
             if rg and not (a_t and b_t):   # the node keeps the numpy operand (operands.keep)
                 ad, bd = ad if a_t else _keep(ad), bd if b_t else _keep(bd)
