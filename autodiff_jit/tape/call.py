@@ -82,6 +82,7 @@ def _tape_call(transformed, args, kwargs):
     given = tuple(args)
     args = list(args)
     groups = []
+    single = True   # every argument in argnums is one leaf
     # Called on Tensors of an enclosing tape (grad of a tape-mode grad): differentiate with
     # respect to those Tensors themselves and keep the backward pass on the tape.
     # Inside another tape-mode grad (grad mode on, _STRICT > 0) f may close over the outer
@@ -137,6 +138,8 @@ def _tape_call(transformed, args, kwargs):
             tens.append(x)
         args[a] = tens[0] if td == "*" else tree.unflatten(td, tens)
         groups.append((tens, td))
+        if len(tens) != 1:
+            single = False
     prev = _GRAD[0]
     _GRAD[0] = True
     _STRICT[0] += 1
@@ -180,32 +183,17 @@ def _tape_call(transformed, args, kwargs):
         gs = engine._run(out, od.dtype.type(1), targets=flat_targets)
     else:
         gs = [None] * len(flat_targets)
-    grads, pos = [], 0
     given_out = set()   # buffers already returned: each gradient is the caller's own array
-    for tens, td in groups:
-        vals = []
-        for x, g in zip(tens, gs[pos:pos + len(tens)]):
-            dt = x._data.dtype
-            if type(g) is _ND:
-                if g.dtype != dt:
-                    g = g.astype(dt)
-                elif g.ndim:
-                    # a rule may pass one cotangent to two inputs (x + y) or give a read-only
-                    # broadcast view (the gradient of a sum): copy those, as compiled mode
-                    # returns separate writable arrays
-                    base = g.base
-                    buf = id(g if base is None else base)
-                    if buf in given_out or not g.flags.writeable:
-                        g = np.array(g)
-                        buf = id(g)
-                    given_out.add(buf)
-                vals.append(g[()] if g.ndim == 0 else g)
-            elif g is None:
-                vals.append(np.zeros(x._data.shape, dt)[()])
-            else:  # a numpy scalar (0-d values are kept as scalars)
-                vals.append(g if type(g) is dt.type else np.asarray(g, dt)[()])
-        pos += len(tens)
-        grads.append(vals[0] if td == "*" else tree.unflatten(td, vals))
+    if single:   # every argument a single leaf
+        grads = [_returned(tens[0], g, given_out) if td == "*" else
+                 tree.unflatten(td, [_returned(tens[0], g, given_out)])
+                 for (tens, td), g in zip(groups, gs)]
+    else:
+        grads, pos = [], 0
+        for tens, td in groups:
+            vals = [_returned(x, g, given_out) for x, g in zip(tens, gs[pos:pos + len(tens)])]
+            pos += len(tens)
+            grads.append(vals[0] if td == "*" else tree.unflatten(td, vals))
     an = t.argnums   # (a tuple first: isinstance against numbers.Integral is an ABC check)
     g = tuple(grads) if type(an) is tuple else grads[0] if type(an) is int or \
         isinstance(an, numbers.Integral) else tuple(grads)
@@ -213,6 +201,30 @@ def _tape_call(transformed, args, kwargs):
         return (g, aux) if t.has_aux else g
     value = _out(od)
     return ((value, aux) if t.has_aux else value), g
+
+
+def _returned(x, g, given_out):
+    """The gradient for leaf x as the caller gets it: x's dtype, 0-d as a numpy scalar, zeros
+    for None, and an array of its own (`given_out`: the buffers already returned)."""
+    dt = x._data.dtype
+    if type(g) is _ND:
+        if g.dtype is not dt and g.dtype != dt:
+            g = g.astype(dt)
+        elif g.ndim:
+            # a rule may pass one cotangent to two inputs (x + y) or give a read-only
+            # broadcast view (the gradient of a sum): copy those, as compiled mode
+            # returns separate writable arrays
+            base = g.base
+            buf = id(g if base is None else base)
+            if buf in given_out or not g.flags.writeable:
+                g = np.array(g)
+                buf = id(g)
+            given_out.add(buf)
+        return g[()] if g.ndim == 0 else g
+    if g is None:
+        return np.zeros(x._data.shape, dt)[()]
+    # a numpy scalar (0-d values are kept as scalars)
+    return g if type(g) is dt.type else np.asarray(g, dt)[()]
 
 
 def _target(x):
