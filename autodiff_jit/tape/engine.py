@@ -347,6 +347,7 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
                 if node.n_out == 1 and ent[1] is None:
                     continue
                 in_cts = prim.vjp(ent[1:], node.out, *saved, **node.params)
+                dup = len(ins) == 2 and ins[0] is ins[1]
             else:
                 g = ent[1]
                 if g is None:
@@ -373,6 +374,7 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
                     # partial of a constant (the 100.0 in 100.0 * t, the X in X @ w); binary
                     # rules have no params
                     x0, x1 = ins
+                    dup = x0 is x1
                     n0 = type(x0) in tensor_types and x0.requires_grad
                     n1 = type(x1) in tensor_types and x1.requires_grad
                     if fam == "binary":
@@ -383,6 +385,7 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
                                           **node.params)
                 else:
                     in_cts = prim.vjp(g, node.out, *saved, **node.params)
+                    dup = len(ins) == 2 and ins[0] is ins[1]
             if not retain_graph:
                 node.saved = node.out = None
         elif tn is CompositeNode:
@@ -394,6 +397,7 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
             if not retain_graph:
                 node._freed = True
             ins, in_cts = (node.inner_out,), (ent[1],)
+            dup = False
         else:
             if node.released():
                 raise RuntimeError(_RETAIN_MSG)
@@ -402,10 +406,11 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
             in_cts = _apply(node, ent[1:], create_graph)
             if not retain_graph:
                 node.release()
+            dup = len(ins) == 2 and ins[0] is ins[1]
         if stale:
             ins = inputs_at(node.seq, ins)
-        if len(ins) == 2 and ins[0] is ins[1] and in_cts[0] is in_cts[1] and \
-                in_cts[0] is not None:
+            dup = len(ins) == 2 and ins[0] is ins[1]
+        if dup and in_cts[0] is in_cts[1] and in_cts[0] is not None:
             # x * x or x + x: one array for both inputs, which are one Tensor
             in_cts = (_doubled(in_cts), None)
         for x, ct in zip(ins, in_cts):
