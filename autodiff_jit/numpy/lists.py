@@ -404,6 +404,10 @@ def _routed_class(mod, routed: dict):
     return type(type(mod).__name__, (type(mod),), ns)
 
 
+_SWAPS: list = []   # (module, numpy's class, routed class) per routed module, from _CLASSES
+_NP_VECTORIZE = np.vectorize   # (bound once: numpy's module __getattr__ makes np.x lookups slow)
+
+
 def _install():
     if not _CLASSES:
         by_module: dict = {}
@@ -411,17 +415,18 @@ def _install():
             by_module.setdefault(mod, {})[name] = routed
         for mod, routed in by_module.items():
             _CLASSES[mod] = (type(mod), _routed_class(mod, routed))
-    for mod, (_, routed) in _CLASSES.items():
+        _SWAPS[:] = [(mod, orig, routed) for mod, (orig, routed) in _CLASSES.items()]
+    for mod, _, routed in _SWAPS:
         mod.__class__ = routed
-    np.vectorize.__call__ = _VECTORIZE_CALL[1]
+    _NP_VECTORIZE.__call__ = _VECTORIZE_CALL[1]
     _SHOWWARNMSG[0] = warnings._showwarnmsg
     warnings._showwarnmsg = _showwarnmsg
 
 
 def _uninstall():
-    for mod, (orig, _) in _CLASSES.items():
+    for mod, orig, _ in _SWAPS:
         mod.__class__ = orig
-    np.vectorize.__call__ = _VECTORIZE_CALL[0]
+    _NP_VECTORIZE.__call__ = _VECTORIZE_CALL[0]
     if warnings._showwarnmsg is _showwarnmsg:
         warnings._showwarnmsg = _SHOWWARNMSG[0]
 

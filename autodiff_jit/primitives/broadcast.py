@@ -14,6 +14,13 @@ from ..ir import AVal
 from .core import Primitive, aval_of, bind, register
 from . import batching as B
 
+# numpy names bound at import: numpy has a module __getattr__, so Python 3.11 never
+# specializes an `np.name` lookup (~40 ns each, several per tape node)
+_ND = np.ndarray
+_GENERIC = np.generic
+_NP_ADD = np.add
+_NP_EMPTY = np.empty
+
 # numpy's scalar types captured at import: while a trace runs, numpy/lists.py routes the
 # np.float64/np.float32 attributes (subclasses whose constructor casts traced values)
 _F64, _F32 = np.float64, np.float32
@@ -26,7 +33,7 @@ def _reshape_rule(x, *, shape):
 
 
 def _reshape_vjp(g, out, x, *, shape):
-    if type(g) is np.ndarray:   # tape backward: numpy's reshape, without bind
+    if type(g) is _ND:   # tape backward: numpy's reshape, without bind
         return (g.reshape(shape_of(x)),)
     return (reshape(g, aval_of(x).shape),)
 
@@ -81,19 +88,28 @@ _FRESH_MAX = 1 << 14  # plain-numpy expand_back: up to this many elements, a fre
 
 def expand_back(g, in_shape, axes):
     """Broadcast a reduced value back over the axes it was reduced on."""
-    kept = tuple(1 if i in axes else d for i, d in enumerate(in_shape))
-    if axes and (type(g) is np.ndarray or isinstance(g, np.generic)):
+    tg = type(g)
+    if axes and (tg is _ND or isinstance(g, _GENERIC)):
         # plain numpy (tape backward): nothing to record, so no bind. Filling a fresh array is
         # ~10x cheaper than np.broadcast_to's Python layer for small results; large ones stay a
         # read-only broadcast view (no copy)
         in_shape = tuple(in_shape)
-        if type(g) is np.ndarray and g.shape != kept:
+        if tg is not _ND or not g.ndim:
+            # every axis was reduced (a sum to a scalar): one value fills the array
+            if math.prod(in_shape) <= _FRESH_MAX:
+                res = _NP_EMPTY(in_shape, g.dtype)
+                res.fill(g)
+                return res
+            return np.broadcast_to(g, in_shape)
+        kept = tuple(1 if i in axes else d for i, d in enumerate(in_shape))
+        if g.shape != kept:
             g = g.reshape(kept)
         if math.prod(in_shape) <= _FRESH_MAX:
-            res = np.empty(in_shape, g.dtype)
+            res = _NP_EMPTY(in_shape, g.dtype)
             res[...] = g
             return res
         return np.broadcast_to(g, in_shape)
+    kept = tuple(1 if i in axes else d for i, d in enumerate(in_shape))
     return broadcast_to(reshape(g, kept), tuple(in_shape))
 
 
@@ -114,7 +130,7 @@ def _sum_impl(x, *, axes):
     first; the result is at least as accurate (pairwise instead of sequential accumulation).
     A short axis with little behind it (rows of 3-vectors summed, an (n, k, 2) array summed
     over k) is summed as slices added in numpy's own order: the same to the bit, 3-10x faster."""
-    if type(x) is np.ndarray and axes:
+    if type(x) is _ND and axes:
         dt = x.dtype
         if x.size >= 512 and dt.kind == "f":
             nd = x.ndim
@@ -123,7 +139,7 @@ def _sum_impl(x, *, axes):
                 m = math.prod(kept)
                 n = x.size // m if m else 0
                 if m <= 16 and n >= 512:
-                    return np.add.reduce(np.ascontiguousarray(x.reshape(n, m).T),
+                    return _NP_ADD.reduce(np.ascontiguousarray(x.reshape(n, m).T),
                                          axis=1).reshape(kept)
             elif len(axes) == 1 and _SLICE_SUM_EXACT and x.size >= 1024:
                 ax = axes[0]
@@ -132,7 +148,7 @@ def _sum_impl(x, *, axes):
                         0 < ax < nd - 1 and 2 <= k <= 16 and math.prod(x.shape[ax + 1:]) <= 8:
                     return _sum_by_slices(x, ax)
         # what np.sum(x, axis, dtype) calls for an ndarray, without its Python layer (~2 us)
-        return np.add.reduce(x, axis=axes, dtype=dt)
+        return _NP_ADD.reduce(x, axis=axes, dtype=dt)
     return np.sum(x, axis=axes, dtype=np.result_type(x))  # keeps x's dtype (int32 stays)
 
 
@@ -142,12 +158,12 @@ def _sum_by_slices(x, axis):
     is its result to the bit, without its reduction loop, which is slow when the inner loop
     it runs is a few elements long."""
     lead = (slice(None),) * axis
-    out = np.add(x[lead + (0,)], x[lead + (1,)])
+    out = _NP_ADD(x[lead + (0,)], x[lead + (1,)])
     for j in range(2, x.shape[axis]):
-        np.add(out, x[lead + (j,)], out=out)
+        _NP_ADD(out, x[lead + (j,)], out=out)
     # numpy's sum starts from +0.0, so a row of -0.0s sums to +0.0 (x + 0.0 changes nothing
     # else, nan and infinities included)
-    return np.add(out, 0.0, out=out)
+    return _NP_ADD(out, 0.0, out=out)
 
 
 def _slice_sum_is_exact():
@@ -186,29 +202,37 @@ reduce_sum_p.batch = B.reduce_axes  # (reshape's and broadcast_to's need transpo
 def shape_of(x) -> tuple:
     """The shape of any value; fast for the arrays and scalars tape mode passes around."""
     t = type(x)
-    if t is np.ndarray:
+    if t is _ND:
         return x.shape
     if t is float or t is _F64 or t is _F32 or t is int:
         return ()
     return aval_of(x).shape
 
 
+_LEADING = [tuple(range(n)) for n in range(8)]
+
+
 def unbroadcast(g, shape):
     """Sum a cotangent of a broadcast result back down to an input's `shape`."""
     if g is None:
         return None
-    if type(g) is np.ndarray:   # plain numpy (tape backward): no bind, nothing to record
+    if type(g) is _ND:   # plain numpy (tape backward): no bind, nothing to record
         gshape = g.shape
         if gshape == shape:
             return g
         shape = tuple(shape)
         lead = len(gshape) - len(shape)
-        axes = tuple(range(lead))
+        axes = _LEADING[lead] if lead < 8 else tuple(range(lead))
         if 1 in shape:
             axes += tuple(i + lead for i, d in enumerate(shape)
                           if d == 1 and gshape[i + lead] != 1)
-        out = _sum_impl(g, axes=axes) if axes else g
-        if type(out) is np.ndarray:
+        if not axes:
+            out = g
+        elif g.size < 512 and g.dtype.kind == "f":
+            out = _NP_ADD.reduce(g, axis=axes, dtype=g.dtype)   # _sum_impl's small case
+        else:
+            out = _sum_impl(g, axes=axes)
+        if type(out) is _ND:
             return out if out.shape == shape else out.reshape(shape)
         return np.reshape(out, shape) if shape else out  # (a scalar: every axis was summed)
     gshape = shape_of(g)

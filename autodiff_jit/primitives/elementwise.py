@@ -14,6 +14,15 @@ from . import batching as B, shape as S
 from .broadcast import broadcast_to_p
 from .broadcast import shape_of, unbroadcast  # noqa: F401  (re-exported)
 
+# numpy names bound at import: numpy has a module __getattr__, so Python 3.11 never
+# specializes an `np.name` lookup (~40 ns each, several per tape node)
+_ND = np.ndarray
+_GENERIC = np.generic
+_NP_MULTIPLY = np.multiply
+_NP_SUBTRACT = np.subtract
+_NP_NEGATIVE = np.negative
+_NP_TRUE_DIVIDE = np.true_divide
+
 # numpy's scalar types captured at import: while a trace runs, numpy/lists.py routes the
 # np.float64/np.float32 attributes (subclasses whose constructor casts traced values)
 _F64, _F32 = np.float64, np.float32
@@ -54,7 +63,7 @@ def promote(*args, to_float=False):
 
 def cast(x, dtype):
     dtype = np.dtype(dtype)
-    if isinstance(x, _PY_SCALARS) or isinstance(x, np.generic):
+    if isinstance(x, _PY_SCALARS) or isinstance(x, _GENERIC):
         return dtype.type(x)
     if aval_of(x).dtype == dtype:
         return x
@@ -97,7 +106,7 @@ def mul_into_fresh(g, d, *inputs):
     of the product (a unary rule's derivative factor, e.g. 1 - y*y for tanh)."""
     if d.size >= _FRESH_MIN and d.shape == g.shape and d.dtype == g.dtype and \
             _is_fresh(d, g, *inputs):
-        return np.multiply(g, d, out=d)
+        return _NP_MULTIPLY(g, d, out=d)
     return g * d
 
 
@@ -150,7 +159,7 @@ def _unary(name, np_fn, deriv=None, *, float_only=True, torch_name=None):
     if deriv is not None:
         def vjp(g, y, x):
             d = deriv(x, y)
-            if type(d) is np.ndarray and type(g) is np.ndarray:
+            if type(d) is _ND and type(g) is _ND:
                 return (mul_into_fresh(g, d, x, y),)
             return (g * d,)
 
@@ -166,7 +175,7 @@ def _sq(x):
     return x * x
 
 
-neg = _unary("neg", np.negative, lambda x, y: -1.0, float_only=False)
+neg = _unary("neg", _NP_NEGATIVE, lambda x, y: -1.0, float_only=False)
 exp = _unary("exp", np.exp, lambda x, y: y)
 log = _unary("log", np.log, lambda x, y: 1.0 / x)
 log1p = _unary("log1p", np.log1p, lambda x, y: 1.0 / (x + 1.0))
@@ -180,8 +189,8 @@ tan = _unary("tan", np.tan, lambda x, y: 1.0 + y * y)
 def _one_minus_sq(x, y):
     """1 - y*y (tanh's derivative); on a numpy array in the one fresh buffer y*y gives."""
     t = y * y
-    if type(t) is np.ndarray and t is not y:
-        return np.subtract(1.0, t, out=t)
+    if type(t) is _ND and t is not y:
+        return _NP_SUBTRACT(1.0, t, out=t)
     return 1.0 - t
 
 
@@ -219,8 +228,10 @@ def _integer_pow_deriv(x, y):
 
 
 def _integer_pow_vjp(g, out, x, *, y):
+    if y == 2 and type(x) is _ND and type(g) is _ND:
+        return (mul_into_fresh(g, 2.0 * x, x, out),)   # (_integer_pow_deriv's 2x, inlined)
     d = _integer_pow_deriv(x, y)
-    if type(d) is np.ndarray and type(g) is np.ndarray:
+    if type(d) is _ND and type(g) is _ND:
         return (mul_into_fresh(g, d, x, out),)  # (2x for y = 2: one buffer, not two)
     return (None if d is None else g * d,)
 
@@ -283,7 +294,7 @@ def _product_partial(g, other, shape):
 
 
 def _binary(name, np_fn, da=None, db=None, *, torch_name=None, out_dtype=None,
-            float_only=False, symmetric=False, db_scale=None, product=False):
+            float_only=False, symmetric=False, db_scale=None, product=False, linear=False):
     """A broadcasting binary primitive. `da(g, out, a, b)` / `db(g, out, a, b)` are the two
     partials applied to an output cotangent or tangent `g` (at the broadcast shape), one formula
     each, shared by the VJP and the JVP rules.
@@ -296,7 +307,9 @@ def _binary(name, np_fn, da=None, db=None, *, torch_name=None, out_dtype=None,
     gives both inputs that one value. db_scale: db is `db_scale * g`, so a broadcast `b` gets
     db_scale times g summed down to b's shape (one pass over the small result, not over g).
     product: da is `g * b` and db is `g * a` (mul), so on numpy arrays of different shapes
-    each partial is `_product_partial` (a contraction when the factor is broadcast)."""
+    each partial is `_product_partial` (a contraction when the factor is broadcast).
+    linear: da is g itself (add, sub), so on numpy arrays the rule needs no call to it and
+    sums g down only for a broadcast input."""
     def shape_rule(a, b):
         dt = _same_dtype(name, a, b)
         if float_only and not is_float(dt):
@@ -306,8 +319,23 @@ def _binary(name, np_fn, da=None, db=None, *, torch_name=None, out_dtype=None,
     vjp = jvp = None
     if da is not None:
         def vjp(g, out, a, b, needs=_BOTH):
-            if product and type(g) is np.ndarray and type(a) is np.ndarray and \
-                    type(b) is np.ndarray and a.shape != b.shape:
+            if linear and type(g) is _ND and type(a) is _ND and \
+                    type(b) is _ND:
+                # tape mode's arrays: what the general path below computes, with fewer calls
+                gs = g.shape
+                ca = cb = None
+                if needs[0]:
+                    ca = g if a.shape == gs else unbroadcast(g, a.shape)
+                if needs[1]:
+                    if b.shape == gs:
+                        cb = db(g, out, a, b)
+                    elif db_scale is not None:
+                        cb = db_scale * unbroadcast(g, b.shape)
+                    else:
+                        cb = unbroadcast(db(g, out, a, b), b.shape)
+                return ca, cb
+            if product and type(g) is _ND and type(a) is _ND and \
+                    type(b) is _ND and a.shape != b.shape:
                 return (_product_partial(g, b, a.shape) if needs[0] else None,
                         _product_partial(g, a, b.shape) if needs[1] else None)
             ca = da(g, out, a, b) if needs[0] else None
@@ -320,7 +348,7 @@ def _binary(name, np_fn, da=None, db=None, *, torch_name=None, out_dtype=None,
                 cb = db(g, out, a, b) if needs[1] else None
             tg = type(g)
             if tg is type(a) is type(b):  # tape mode's common cases, without shape_of calls
-                if tg is np.ndarray:
+                if tg is _ND:
                     if g.shape == a.shape == b.shape:
                         return ca, cb
                 elif tg is _F64 or tg is _F32:  # numpy scalars: all 0-d
@@ -355,24 +383,24 @@ def _pow_db(g, out, a, b):
     return g * out * safe_log
 
 
-add = _binary("add", np.add, lambda g, out, a, b: g, lambda g, out, a, b: g)
-sub = _binary("sub", np.subtract, lambda g, out, a, b: g, lambda g, out, a, b: -g,
-              db_scale=-1.0)
-mul = _binary("mul", np.multiply, lambda g, out, a, b: g * b, lambda g, out, a, b: g * a,
+add = _binary("add", np.add, lambda g, out, a, b: g, lambda g, out, a, b: g, linear=True)
+sub = _binary("sub", _NP_SUBTRACT, lambda g, out, a, b: g, lambda g, out, a, b: -g,
+              db_scale=-1.0, linear=True)
+mul = _binary("mul", _NP_MULTIPLY, lambda g, out, a, b: g * b, lambda g, out, a, b: g * a,
               symmetric=True, product=True)
 
 
 def _div_db(g, out, a, b):
     """-g out / b (d(a/b)/db = -a/b^2 = -out/b), on numpy arrays in one fresh buffer."""
     t = g * out
-    if type(t) is np.ndarray and type(b) in (np.ndarray, _F64, _F32) and \
+    if type(t) is _ND and type(b) in (_ND, _F64, _F32) and \
             t.dtype == b.dtype and _is_fresh(t, g, out, a, b):
         np.divide(t, b, out=t)
-        return np.negative(t, out=t)
+        return _NP_NEGATIVE(t, out=t)
     return -t / b
 
 
-div = _binary("div", np.true_divide, lambda g, out, a, b: g / b, _div_db, float_only=True)
+div = _binary("div", _NP_TRUE_DIVIDE, lambda g, out, a, b: g / b, _div_db, float_only=True)
 
 
 def _c_pow(a, b):

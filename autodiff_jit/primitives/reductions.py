@@ -11,12 +11,18 @@ from . import batching as B, elementwise as E
 from .broadcast import _linear_jvp, _reduce_rule, _sum_impl, expand_back
 from .broadcast import reduce_sum, reduce_sum_p  # noqa: F401  (re-exported)
 
+# numpy names bound at import: numpy has a module __getattr__, so Python 3.11 never
+# specializes an `np.name` lookup (~40 ns each, several per tape node)
+_ND = np.ndarray
+_NP_EQUAL, _NP_DIVIDE, _NP_MULTIPLY = np.equal, np.divide, np.multiply
+_GENERIC = np.generic
+
 
 def _extremum_vjp(g, out, x, *, axes):
     # Ties share the gradient equally, so the rule is symmetric in the tied elements.
-    if type(x) is np.ndarray and x.dtype.kind == "f" and axes and \
-            (type(g) is np.ndarray or isinstance(g, np.generic)) and \
-            (type(out) is np.ndarray or isinstance(out, np.generic)):
+    if type(x) is _ND and x.dtype.kind == "f" and axes and \
+            (type(g) is _ND or isinstance(g, _GENERIC)) and \
+            (type(out) is _ND or isinstance(out, _GENERIC)):
         return (_extremum_vjp_numpy(g, out, x, axes),)
     shape = aval_of(x).shape
     mask = E.cast(x == expand_back(out, shape, axes), aval_of(x).dtype)
@@ -31,15 +37,15 @@ def _extremum_vjp_numpy(g, out, x, axes):
     small arrays; a numpy scalar out or g broadcasts as its (1,)*ndim reshape would.)"""
     kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
     dt = x.dtype
-    mask = np.equal(x, out.reshape(kept) if type(out) is np.ndarray else out).astype(dt)
+    mask = _NP_EQUAL(x, out.reshape(kept) if type(out) is _ND else out).astype(dt)
     # (small integers: any summation order is exact, so reduce_sum's fast short-axis paths)
     count = _sum_impl(mask, axes=axes)
-    if type(count) is np.ndarray:
+    if type(count) is _ND:
         count = count.reshape(kept)
-    if type(g) is np.ndarray:
+    if type(g) is _ND:
         g = g.reshape(kept)
-    share = np.divide(g, count) if g.dtype == dt else np.divide(g, count, dtype=dt)
-    return np.multiply(mask, share, out=mask)
+    share = _NP_DIVIDE(g, count) if g.dtype == dt else _NP_DIVIDE(g, count, dtype=dt)
+    return _NP_MULTIPLY(mask, share, out=mask)
 
 
 def _prod_vjp(g, out, x, *, axes):
@@ -127,7 +133,7 @@ def _extremum_impl(ufunc, reduction):
     def impl(x, *, axes):
         # a short last axis of a float array: column-wise, numpy's result to the bit (probed);
         # with fewer than 16 k rows the k - 1 calls cost more than numpy's loop saves
-        if type(x) is np.ndarray and axes == (x.ndim - 1,) and 2 <= x.shape[-1] <= 32 and \
+        if type(x) is _ND and axes == (x.ndim - 1,) and 2 <= x.shape[-1] <= 32 and \
                 x.size >= max(256, 16 * x.shape[-1] ** 2) and x.dtype.char in "fd" and \
                 _SLICE_EXTREMUM_EXACT:
             return _extremum_of_short_rows(ufunc, reduction, x)

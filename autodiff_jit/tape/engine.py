@@ -17,6 +17,12 @@ from .grad_mode import _GRAD
 from .graph import (_LAST_WRITE, _REWIRED, _RETAIN_MSG, TENSOR_TYPES, AccumulateGrad,
                     CompositeNode, FunctionNode, GraphTensor, PrimNode, inputs_at)
 
+# numpy names bound at import: numpy has a module __getattr__, so Python 3.11 never
+# specializes an `np.name` lookup (~40 ns each, several per tape node)
+_ND = np.ndarray
+_GENERIC = np.generic
+_NP_ADD = np.add
+
 # Primitives whose VJP reads no input value (only shapes, dtypes, params, index arrays): an
 # in-place write to their inputs after recording leaves their backward correct, so the version
 # check skips them, as PyTorch does for AddBackward0 (which saves nothing).
@@ -151,13 +157,13 @@ def _accumulate(entry, i, ct):
     when ct is a rule's fresh result that only the engine's loop holds (a pending view, such
     as an einsum's transposed cotangent, then costs no new array)."""
     cur = entry[i]
-    if type(cur) is np.ndarray and type(ct) is np.ndarray and cur.shape == ct.shape and \
+    if type(cur) is _ND and type(ct) is _ND and cur.shape == ct.shape and \
             cur.dtype == ct.dtype:
         if _refcount(cur) <= _OWNED_RC and cur.base is None and cur.flags.writeable:
-            np.add(cur, ct, out=cur)
+            _NP_ADD(cur, ct, out=cur)
             return
         if _refcount(ct) <= _OWNED_CT_RC and ct.base is None and ct.flags.writeable:
-            entry[i] = np.add(ct, cur, out=ct)   # (a + b is b + a, to the bit)
+            entry[i] = _NP_ADD(ct, cur, out=ct)   # (a + b is b + a, to the bit)
             return
     entry[i] = cur + ct
 
@@ -179,8 +185,8 @@ def _add_into(entry, i, add, g, node):
     """entry[i] += the VJP of node (its primitive's vjp_add) in place, when entry[i] is an
     ndarray only `entry` holds (as in _accumulate) and g a numpy value; False otherwise."""
     cur = entry[i]
-    if type(cur) is np.ndarray and _refcount(cur) <= _OWNED_ADD_RC and cur.base is None and \
-            cur.flags.writeable and (type(g) is np.ndarray or isinstance(g, np.generic)):
+    if type(cur) is _ND and _refcount(cur) <= _OWNED_ADD_RC and cur.base is None and \
+            cur.flags.writeable and (type(g) is _ND or isinstance(g, _GENERIC)):
         add(cur, g, node.out, *node.saved, **node.params)
         return True
     return False
@@ -223,9 +229,9 @@ def _doubled(cts):
     pass-through g of x + x), which saves a new array the size of x. Same values as adding the
     two contributions one after another."""
     ct = cts[0]
-    if type(ct) is np.ndarray and _refcount(ct) <= _DOUBLE_RC and ct.base is None and \
+    if type(ct) is _ND and _refcount(ct) <= _DOUBLE_RC and ct.base is None and \
             ct.flags.writeable:
-        return np.add(ct, ct, out=ct)
+        return _NP_ADD(ct, ct, out=ct)
     return ct + ct
 
 
@@ -331,16 +337,8 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
         if stale:
             _check_versions(node)
         ins = node.inputs
-        if type(node) is CompositeNode:
-            # the inner tape was recorded after the composite's inputs and before the composite
-            # (its seqs lie between), so its nodes join this walk: the cotangent goes to the
-            # inner result and flows from there to the composite's inputs
-            if node._freed:
-                raise RuntimeError(_RETAIN_MSG)
-            if not retain_graph:
-                node._freed = True
-            ins, in_cts = (node.inner_out,), (ent[1],)
-        elif not create_graph and type(node) is PrimNode:  # _apply, inlined for the hot case
+        tn = type(node)
+        if tn is PrimNode and not create_graph:  # _apply, inlined for the hot case
             saved = node.saved
             if saved is None:
                 raise RuntimeError(_RETAIN_MSG)
@@ -349,6 +347,7 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
                 if node.n_out == 1 and ent[1] is None:
                     continue
                 in_cts = prim.vjp(ent[1:], node.out, *saved, **node.params)
+                dup = len(ins) == 2 and ins[0] is ins[1]
             else:
                 g = ent[1]
                 if g is None:
@@ -375,6 +374,7 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
                     # partial of a constant (the 100.0 in 100.0 * t, the X in X @ w); binary
                     # rules have no params
                     x0, x1 = ins
+                    dup = x0 is x1
                     n0 = type(x0) in tensor_types and x0.requires_grad
                     n1 = type(x1) in tensor_types and x1.requires_grad
                     if fam == "binary":
@@ -385,8 +385,19 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
                                           **node.params)
                 else:
                     in_cts = prim.vjp(g, node.out, *saved, **node.params)
+                    dup = len(ins) == 2 and ins[0] is ins[1]
             if not retain_graph:
                 node.saved = node.out = None
+        elif tn is CompositeNode:
+            # the inner tape was recorded after the composite's inputs and before the composite
+            # (its seqs lie between), so its nodes join this walk: the cotangent goes to the
+            # inner result and flows from there to the composite's inputs
+            if node._freed:
+                raise RuntimeError(_RETAIN_MSG)
+            if not retain_graph:
+                node._freed = True
+            ins, in_cts = (node.inner_out,), (ent[1],)
+            dup = False
         else:
             if node.released():
                 raise RuntimeError(_RETAIN_MSG)
@@ -395,10 +406,11 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
             in_cts = _apply(node, ent[1:], create_graph)
             if not retain_graph:
                 node.release()
+            dup = len(ins) == 2 and ins[0] is ins[1]
         if stale:
             ins = inputs_at(node.seq, ins)
-        if len(ins) == 2 and ins[0] is ins[1] and in_cts[0] is in_cts[1] and \
-                in_cts[0] is not None:
+            dup = len(ins) == 2 and ins[0] is ins[1]
+        if dup and in_cts[0] is in_cts[1] and in_cts[0] is not None:
             # x * x or x + x: one array for both inputs, which are one Tensor
             in_cts = (_doubled(in_cts), None)
         for x, ct in zip(ins, in_cts):
@@ -409,11 +421,11 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
             else:
                 d = x._data
                 tc = type(ct)
-                if tc is np.ndarray:
+                if tc is _ND:
                     if ct.shape != d.shape or ct.dtype != d.dtype:
                         ct = np.asarray(_fit(ct, d, node._name))
                 elif tc is not type(d):  # (a numpy scalar of d's type has d's shape and dtype)
-                    if not isinstance(ct, np.generic):
+                    if not isinstance(ct, _GENERIC):
                         ct = np.asarray(ct)
                     if ct.shape != d.shape or ct.dtype != d.dtype:
                         ct = np.asarray(_fit(ct, d, node._name))
@@ -460,8 +472,8 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
 
 def _accumulate_leaf(x, g, create_graph):
     mk = x._make
-    if x.grad is None and not create_graph and (type(g) is np.ndarray or
-                                                isinstance(g, np.generic)):
+    if x.grad is None and not create_graph and (type(g) is _ND or
+                                                isinstance(g, _GENERIC)):
         d = x._data
         if g.shape == d.shape:  # the common case: a first gradient of the leaf's shape
             x.grad = mk(np.array(g, dtype=d.dtype), None, 0)  # own copy: .grad is mutable
@@ -486,8 +498,8 @@ def _accumulate_more(x, g, create_graph, mk):
         x.grad = x.grad + g
     else:
         gd = x.grad._data
-        if type(gd) is np.ndarray and gd.flags.writeable and gd.shape == g._data.shape:
-            np.add(gd, g._data, out=gd, casting="unsafe")  # in place, as torch accumulates
+        if type(gd) is _ND and gd.flags.writeable and gd.shape == g._data.shape:
+            _NP_ADD(gd, g._data, out=gd, casting="unsafe")  # in place, as torch accumulates
         else:
             x.grad._data = np.asarray(gd + g._data, dtype=gd.dtype)
 

@@ -37,6 +37,12 @@ from .graph import (_LAST_WRITE, _NODE_COUNT, _REWIRED, CompositeNode, GraphTens
                     _add_hook, _next_seq, record_as)
 
 _new = object.__new__
+# numpy's names the hot paths use, bound at import: while a grad runs, numpy's module attributes
+# are routed (numpy/lists.py), so `np.add` there is a Python wrapper and `np.ndarray` a slower,
+# unspecialized lookup
+_ND, _GENERIC = np.ndarray, np.generic
+_UF_ADD, _UF_SUB, _UF_MUL, _UF_DIV = np.add, np.subtract, np.multiply, np.true_divide
+_UF_MAXIMUM, _UF_ISFINITE, _UF_EXP, _NP_WHERE = np.maximum, np.isfinite, np.exp, np.where
 _DEFAULT_FLOAT = np.dtype(np.float32)
 
 # Inside `grad(f, mode="tape")` (depth > 0) an implicit conversion of a grad-requiring Tensor to a
@@ -66,20 +72,20 @@ class TapeContext:
                     rg = True
             else:
                 vals.append(a)
-                if type(a) is np.ndarray:
+                if type(a) is _ND:
                     arrays = True
         out = prim.impl(*vals, **params)
         # values stay as numpy returns them: arrays, or numpy scalars for 0-d results (numpy
         # arithmetic on scalars is ~10x cheaper than on 0-d arrays); see `_arr`
         if prim.multiple_results:
-            out = [o if type(o) is np.ndarray or isinstance(o, np.generic) else np.asarray(o)
+            out = [o if type(o) is _ND or isinstance(o, _GENERIC) else np.asarray(o)
                    for o in out]
-        elif type(out) is not np.ndarray and not isinstance(out, np.generic):
+        elif type(out) is not _ND and not isinstance(out, _GENERIC):
             out = np.asarray(out)
         node = None
         if rg and _GRAD[0] and prim.differentiable:
             if arrays:
-                vals = [_keep(v) if type(a) is np.ndarray else v for a, v in zip(args, vals)]
+                vals = [_keep(v) if type(a) is _ND else v for a, v in zip(args, vals)]
             node = PrimNode(prim, params, args, vals, out)
         if prim.multiple_results:
             return [_wrap(o, node, i) for i, o in enumerate(out)]
@@ -124,7 +130,7 @@ def _to_array(data, dtype=None) -> np.ndarray:
         data = tree.tree_map(lambda v: v.item() if isinstance(v, Tensor) else v, data)
     if dtype is not None:
         return np.array(data, dtype=dtype)
-    if isinstance(data, np.ndarray) or isinstance(data, np.generic):
+    if isinstance(data, _ND) or isinstance(data, _GENERIC):
         return np.array(data)
     arr = np.array(data)
     if arr.dtype == np.float64:  # Python floats: torch's default float32
@@ -159,7 +165,7 @@ def _refresh_views(t, written, layout, base):
             sub = c._view[1](layout)
         except Exception:  # noqa: BLE001 - an index holding Tensors: a copy
             continue
-        if not (isinstance(sub, np.ndarray) and np.may_share_memory(sub, base)):
+        if not (isinstance(sub, _ND) and np.may_share_memory(sub, base)):
             continue       # a copy in numpy: not a view
         live.append(ref)
         if c is not written:
@@ -196,7 +202,7 @@ def _arr(t) -> np.ndarray:
     views (.numpy(), __array__, .data, detach) and in-place writes turn it into a 0-d array
     first, so they share storage with the tensor as in PyTorch."""
     d = t._data
-    if type(d) is np.ndarray:
+    if type(d) is _ND:
         return d
     d = t._data = np.array(d)
     return d
@@ -204,7 +210,7 @@ def _arr(t) -> np.ndarray:
 
 def _writable(t) -> np.ndarray:
     d = t._data
-    if type(d) is not np.ndarray or not d.flags.writeable:
+    if type(d) is not _ND or not d.flags.writeable:
         d = t._data = np.array(d)
     return d
 
@@ -489,7 +495,7 @@ class Tensor(GraphTensor, ArrayOps):
         if view is None:
             return True
         try:
-            return not isinstance(view[1](np.empty(np.shape(view[0]._data))), np.ndarray)
+            return not isinstance(view[1](np.empty(np.shape(view[0]._data))), _ND)
         except Exception:  # noqa: BLE001 - numpy copies here: a new value
             return True
 
@@ -596,7 +602,7 @@ class Tensor(GraphTensor, ArrayOps):
             # np.zeros_like(t) and friends: a new Tensor (no history), so that t2[0] = x[1]
             # afterwards records CopySlices instead of writing into a numpy array
             res = ArrayOps.__array_function__(self, func, types, args, kwargs)
-            return _wrap(res, None, 0) if isinstance(res, np.ndarray) else res
+            return _wrap(res, None, 0) if isinstance(res, _ND) else res
         if func is _NP_COPY:
             check_args(FUNCTIONS[func], "np.copy", args, kwargs)
             a = args[0] if args else kwargs.get("a")
@@ -609,28 +615,28 @@ class Tensor(GraphTensor, ArrayOps):
     # numpy's promotion is the identity, so the primitive is applied directly, its forward
     # computed by the numpy operator (on numpy scalars ~8x cheaper than calling the ufunc).
     def __add__(self, o):
-        return _fast2(_P_ADD, self, o, operator.add, np.add)
+        return _fast2(_P_ADD, self, o, operator.add, _UF_ADD)
 
     def __radd__(self, o):
-        return _fast2r(_P_ADD, o, self, operator.add, np.add)
+        return _fast2r(_P_ADD, o, self, operator.add, _UF_ADD)
 
     def __sub__(self, o):
-        return _fast2(_P_SUB, self, o, operator.sub, np.subtract)
+        return _fast2(_P_SUB, self, o, operator.sub, _UF_SUB)
 
     def __rsub__(self, o):
-        return _fast2r(_P_SUB, o, self, operator.sub, np.subtract)
+        return _fast2r(_P_SUB, o, self, operator.sub, _UF_SUB)
 
     def __mul__(self, o):
-        return _fast2(_P_MUL, self, o, operator.mul, np.multiply)
+        return _fast2(_P_MUL, self, o, operator.mul, _UF_MUL)
 
     def __rmul__(self, o):
-        return _fast2r(_P_MUL, o, self, operator.mul, np.multiply)
+        return _fast2r(_P_MUL, o, self, operator.mul, _UF_MUL)
 
     def __truediv__(self, o):
-        return _fast2(_P_DIV, self, o, operator.truediv, np.true_divide)
+        return _fast2(_P_DIV, self, o, operator.truediv, _UF_DIV)
 
     def __rtruediv__(self, o):
-        return _fast2r(_P_DIV, o, self, operator.truediv, np.true_divide)
+        return _fast2r(_P_DIV, o, self, operator.truediv, _UF_DIV)
 
     def __neg__(self):
         d = self._data
@@ -657,7 +663,7 @@ class Tensor(GraphTensor, ArrayOps):
 
     def __getitem__(self, key):
         d = self._data
-        if type(key) is slice and type(d) is np.ndarray and d.ndim and d.dtype in _FLOATS:
+        if type(key) is slice and type(d) is _ND and d.ndim and d.dtype in _FLOATS:
             # x[a:b:c] (numpy/indexing.py getitem's fast case): a strided slice of the first axis
             shape = d.shape
             s, e, st = key.indices(shape[0])
@@ -669,7 +675,7 @@ class Tensor(GraphTensor, ArrayOps):
                       "shape": (n,) + shape[1:]}
             return self._track_view(_record1(_P_SLICE, d[key], self, d, params),
                                     lambda a, k=key: a[k])
-        if type(key) is tuple and type(d) is np.ndarray and d.dtype in _FLOATS:
+        if type(key) is tuple and type(d) is _ND and d.dtype in _FLOATS:
             res = _basic_getitem(self, d, key)
             if res is not None:
                 return self._track_view(res, lambda a, k=key: a[k])
@@ -713,7 +719,7 @@ class Tensor(GraphTensor, ArrayOps):
         for c in reversed(chain):
             try:
                 lay = c._view[1](layout)
-                ok = isinstance(lay, np.ndarray) and np.may_share_memory(lay, base)
+                ok = isinstance(lay, _ND) and np.may_share_memory(lay, base)
             except Exception:  # noqa: BLE001 - numpy copies here: the copy is writeable
                 ok = False
             if not ok:
@@ -743,7 +749,7 @@ class Tensor(GraphTensor, ArrayOps):
         for c in reversed(chain):
             try:
                 lay = c._view[1](layout)
-                ok = isinstance(lay, np.ndarray) and np.may_share_memory(lay, base)
+                ok = isinstance(lay, _ND) and np.may_share_memory(lay, base)
             except Exception:  # noqa: BLE001 - e.g. an index holding Tensors: numpy copies
                 ok = False
             if ok:
@@ -926,7 +932,8 @@ _P_DOT = _L.dot_general_p
 _SUM_PARAMS = {n: {"axes": tuple(range(n))} for n in range(1, 9)}
 _ADD_REDUCE = np.add.reduce
 _NO_PARAMS: dict = {}
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# float64 first: `dt in _FLOATS` compares by identity before ==, and a dtype == costs ~50 ns
+_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 # numpy's ufuncs captured at import (while a grad runs, numpy/lists.py routes the attributes)
 _MATMUL, _LOGADDEXP = np.matmul, np.logaddexp
 _LIKE = frozenset({np.zeros_like, np.ones_like, np.full_like, np.empty_like})
@@ -1059,7 +1066,7 @@ def _mean_all(x):
     if not (d.ndim and d.ndim <= 8 and d.dtype in _FLOATS and 0 < n < 2 ** 24):
         return record_as("MeanBackward0", FUNCTIONS[_NP_MEAN], x)
     s = _sum_all(x)
-    m = _fast2(_P_DIV, s, n, operator.truediv, np.true_divide)
+    m = _fast2(_P_DIV, s, n, operator.truediv, _UF_DIV)
     if m.grad_fn is None:
         return m
     return _wrap(m._data, CompositeNode("MeanBackward0", (x,), m), 0)
@@ -1073,7 +1080,7 @@ _UNARY = {np.exp: _E.exp, np.log: _E.log, np.log1p: _E.log1p, np.expm1: _E.expm1
           np.arctan: _E.arctan, np.negative: _E.neg, np.absolute: _E.abs_}
 _BINARY = {np.add: _E.add, np.subtract: _E.sub, np.multiply: _E.mul, np.true_divide: _E.div,
            np.maximum: _E.maximum, np.minimum: _E.minimum}
-_CONST_TYPES = (np.ndarray, np.float64, np.float32)
+_CONST_TYPES = (_ND, np.float64, np.float32)
 
 
 def _fast_pair(prim, a, b):
@@ -1091,8 +1098,8 @@ def _fast_pair(prim, a, b):
     out = prim.impl(ad, bd)
     rg = a_t and a.requires_grad or b_t and b.requires_grad
     if rg and not (a_t and b_t):   # the node keeps the numpy operand (operands.keep)
-        ad, bd = (ad if a_t or ta is not np.ndarray else _keep(ad),
-                  bd if b_t or tb is not np.ndarray else _keep(bd))
+        ad, bd = (ad if a_t or ta is not _ND else _keep(ad),
+                  bd if b_t or tb is not _ND else _keep(bd))
     return _record2(prim, out, a, b, ad, bd, rg)
 
 
@@ -1141,7 +1148,7 @@ def _basic_getitem(x, d, key):
     out_shape = tuple(out_shape)
     if out_shape != sizes:
         td = t._data
-        t = _record1(_P_RESHAPE, np.reshape(td, out_shape), t, td, {"shape": out_shape})
+        t = _record1(_P_RESHAPE, td.reshape(out_shape), t, td, {"shape": out_shape})
     return t
 
 
@@ -1160,8 +1167,8 @@ def _concat(args, kwargs):
     dt = shape = None
     for v in vals:
         tv = type(v)
-        d = v._data if tv is Tensor or tv is Parameter else v if tv is np.ndarray else None
-        if type(d) is not np.ndarray:
+        d = v._data if tv is Tensor or tv is Parameter else v if tv is _ND else None
+        if type(d) is not _ND:
             return None
         if dt is None:
             dt, shape = d.dtype, d.shape
@@ -1185,7 +1192,7 @@ def _take_getitem(x, d, key):
         return None
     axis = None
     for i, k in enumerate(key):
-        if type(k) is np.ndarray:
+        if type(k) is _ND:
             if axis is not None:
                 return None
             axis = i
@@ -1233,14 +1240,14 @@ def _logaddexp(a, b):
             return None
     if dt not in _FLOATS or any(type(v) is not float and v.dtype != dt for v in vals):
         return None
-    m = np.maximum(vals[0], vals[1])
-    fin = np.isfinite(m)
+    m = _UF_MAXIMUM(vals[0], vals[1])
+    fin = _UF_ISFINITE(m)
     finite = fin.all()
     if not finite:
-        m = np.where(fin, m, dt.type(0))
-    exp, log = UFUNCS[np.exp], UFUNCS[np.log]
+        m = _NP_WHERE(fin, m, dt.type(0))
+    exp, log = _EXP_FN, _LOG_FN
     da, db = a - m, b - m
-    if finite and type(m) is np.ndarray and m.size >= 64 and dt == _F64 and not _SIMD_EXP_F64:
+    if finite and type(m) is _ND and m.size >= 64 and dt == _F64 and not _SIMD_EXP_F64:
         # m is a or b elementwise (finite), so at each element one of a - m, b - m is exactly
         # 0 and the other is their sum: exp of the sum gives both exps' values bit for bit
         # with one exp pass instead of two (float64 exp is scalar libm without AVX-512: ~7 ns
@@ -1248,10 +1255,10 @@ def _logaddexp(a, b):
         # is vectorized, ~0.5 ns, and two exps are the cheaper way). The nodes recorded are
         # the same two exp nodes.
         xa, xb = _data_of(da), _data_of(db)
-        e = np.exp(xa + xb)
+        e = _UF_EXP(xa + xb)
         one = dt.type(1)
-        return m + log(_exp_valued(da, np.where(xa == 0, one, e)) +
-                       _exp_valued(db, np.where(xb == 0, one, e)))
+        return m + log(_exp_valued(da, _NP_WHERE(xa == 0, one, e)) +
+                       _exp_valued(db, _NP_WHERE(xb == 0, one, e)))
     return m + log(exp(da) + exp(db))
 
 
@@ -1268,6 +1275,7 @@ def _simd_exp_f64() -> bool:
 
 
 _F64 = np.dtype(np.float64)
+_EXP_FN, _LOG_FN = UFUNCS[np.exp], UFUNCS[np.log]   # the numpy layer's exp and log
 _SIMD_EXP_F64 = _simd_exp_f64()
 
 
@@ -1335,16 +1343,17 @@ _MATMUL_PARAMS = {(na, nb): {"contract": ((na - 1,), (0,)), "batch": ((), ())}
 def _matmul(a, b):
     ta, tb = type(a), type(b)
     a_t, b_t = ta is Tensor or ta is Parameter, tb is Tensor or tb is Parameter
-    if (a_t or ta is np.ndarray) and (b_t or tb is np.ndarray):
+    if (a_t or ta is _ND) and (b_t or tb is _ND):
         # float Tensors (or a Tensor and an array) of one dtype, 1-D/2-D: the dot_general the
-        # numpy layer would record, its value from np.matmul (dot_general's impl for these)
+        # numpy layer would record, its value from the BLAS call np.matmul makes (mm2)
         ad = a._data if a_t else a
         bd = b._data if b_t else b
         key = (ad.ndim, bd.ndim)
         if key in _MATMUL_PARAMS and ad.dtype in _FLOATS and ad.dtype == bd.dtype and \
-                type(ad) is np.ndarray and type(bd) is np.ndarray and \
+                type(ad) is _ND and type(bd) is _ND and \
                 ad.shape[-1] == bd.shape[0]:
-            out = np.matmul(ad, bd)  # (1-D @ 1-D: a numpy scalar, as 0-d values are kept)
+            # (1-D @ 1-D: a numpy scalar, as 0-d values are kept)
+            out = _L.mm2(ad, bd) if key == (2, 2) else _MATMUL(ad, bd)
             rg = a_t and a.requires_grad or b_t and b.requires_grad
             if rg and not (a_t and b_t):   # the node keeps the numpy operand (operands.keep)
                 ad, bd = ad if a_t else _keep(ad), bd if b_t else _keep(bd)

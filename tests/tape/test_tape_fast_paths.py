@@ -414,3 +414,71 @@ def test_concatenate_other_arguments_keep_the_numpy_layer():
         np.concatenate([t, t], out=np.zeros((4, 2)))
     r = np.concatenate((t,))                                  # one operand: a copy node
     assert r.grad_fn is not None and not np.shares_memory(_data(r), _data(t))
+
+
+# 2-D products through np.dot (primitives/linalg.py mm2): np.matmul's BLAS call, to the bit
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (10, 3, 2), (1, 7, 5), (5, 7, 1), (33, 1, 17),
+                                   (64, 100, 10), (256, 784, 128)])
+def test_mm2_is_matmul_to_the_bit(m, k, n, dtype):
+    from autodiff_jit.primitives.linalg import mm2
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    at = np.ascontiguousarray(a.T).T      # F-contiguous (a transposed view)
+    bt = np.ascontiguousarray(b.T).T
+    for x, y in ((a, b), (at, b), (a, bt), (at, bt), (a[:, ::-1], b[::-1]), (a, a.T[:, :0])):
+        if x.shape[1] != y.shape[0]:
+            continue
+        got, want = mm2(x, y), np.matmul(x, y)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert np.array_equal(got, want)
+    sq = rng.standard_normal((m, k)).astype(dtype)
+    assert np.array_equal(mm2(sq, sq.T), np.matmul(sq, sq.T))   # (syrk in both)
+
+
+def test_mm2_keeps_matmul_for_other_dtypes():
+    from autodiff_jit.primitives.linalg import mm2
+    a = np.arange(6, dtype=np.int64).reshape(2, 3)
+    assert np.array_equal(mm2(a, a.T), np.matmul(a, a.T)) and mm2(a, a.T).dtype == np.int64
+    h = np.ones((2, 3), np.float16)
+    assert mm2(h, h.T).dtype == np.float16
+
+
+def test_small_unbroadcast_and_scalar_expand_back_match_the_general_paths():
+    g = rng.standard_normal((10, 2))
+    for shape, axes in (((2,), 0), ((1, 2), 0), ((10, 1), 1), ((), (0, 1))):
+        want = np.sum(g, axis=axes).reshape(shape)
+        assert np.array_equal(B.unbroadcast(g, shape), want)
+    s = np.float64(0.25)
+    out = B.expand_back(s, (3, 4), (0, 1))
+    assert out.shape == (3, 4) and out.dtype == np.float64 and np.all(out == 0.25)
+    assert out.flags.writeable
+    big = B.expand_back(s, (200, 100), (0, 1))       # above _FRESH_MAX: a broadcast view
+    assert big.shape == (200, 100) and np.all(big == 0.25)
+    v = B.expand_back(np.array([1.0, 2.0]), (3, 2), (0,))
+    assert np.array_equal(v, np.array([[1.0, 2.0]] * 3))
+
+
+@pytest.mark.parametrize("name,shapes", [("add", ((4, 3), (3,))), ("add", ((4, 3), (4, 1))),
+                                         ("sub", ((4, 3), (3,))), ("sub", ((3,), (4, 3))),
+                                         ("sub", ((4, 3), (4, 3))), ("add", ((), (2,)))])
+def test_linear_binary_vjps_match_their_general_path(name, shapes):
+    from autodiff_jit.primitives import elementwise as E
+    prim = getattr(E, name)
+    a = rng.standard_normal(shapes[0])
+    b = rng.standard_normal(shapes[1])
+    out = prim.impl(a, b)
+    g = rng.standard_normal(np.shape(out))
+    for needs in ((True, True), (True, False), (False, True)):
+        got = prim.vjp(g, out, a, b, needs=needs)
+        for i, shape in enumerate(shapes):
+            if not needs[i]:
+                assert got[i] is None
+                continue
+            full = g if i == 0 or name == "add" else -g
+            axes = tuple(range(g.ndim - len(shape))) + tuple(
+                j + g.ndim - len(shape) for j, d in enumerate(shape) if d == 1 and
+                g.shape[j + g.ndim - len(shape)] != 1)
+            want = np.sum(full, axis=axes).reshape(shape) if axes else full
+            assert np.shape(got[i]) == shape
+            np.testing.assert_allclose(got[i], want, rtol=1e-15, atol=1e-15)
