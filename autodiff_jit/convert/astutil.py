@@ -65,6 +65,35 @@ def assigned_names(stmts) -> set[str]:
     return names
 
 
+# names of numpy's functions that write into their first argument (`at`: any ufunc's .at);
+# the runtime checks that the function called is numpy's (writes.write_call)
+_FIRST_ARG_WRITERS = {"at", "put", "put_along_axis", "putmask", "place", "copyto",
+                      "fill_diagonal"}
+
+
+def call_written_name(stmt):
+    """(y, "first") for a statement `f(y, ...)` whose f is named as one of numpy's functions
+    that write into their first argument (`np.add.at(y, i, v)`, `np.put(y, i, v)`), (y, "out")
+    for `f(..., out=y)`; y a plain name. None for anything else."""
+    call = stmt.value if isinstance(stmt, ast.Expr) else None
+    if not isinstance(call, ast.Call):
+        return None
+    f = call.func
+    fname = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+    if fname in _FIRST_ARG_WRITERS and call.args and isinstance(call.args[0], ast.Name):
+        return call.args[0].id, "first"
+    for k in call.keywords:
+        if k.arg == "out" and isinstance(k.value, ast.Name):
+            return k.value.id, "out"
+    return None
+
+
+def call_written_names(stmts) -> set[str]:
+    """The names call_written_name finds in a block (nested scopes left out)."""
+    found = (call_written_name(n) for n in walk_stmts(stmts))
+    return {hit[0] for hit in found if hit is not None}
+
+
 def loaded_names(nodes) -> set[str]:
     names = set()
     for node in nodes:

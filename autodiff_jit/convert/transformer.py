@@ -25,9 +25,9 @@ import ast
 import copy
 import os
 
-from .astutil import (CARRIED_PREFIXES, PREFIX, RT, assigned_names, at_line, check_supported,
-                      const, lambda_node, loaded_names, name_node, rt, thunk_tuple,
-                      walk_scope)
+from .astutil import (CARRIED_PREFIXES, PREFIX, RT, assigned_names, at_line, call_written_name,
+                      call_written_names, check_supported, const, lambda_node, loaded_names,
+                      name_node, rt, thunk_tuple, walk_scope)
 from .jumps import lower_jumps
 
 _NOT_WRAPPED_CALLS = {"super", "locals", "globals", "vars", "eval", "exec", "range"}
@@ -40,9 +40,15 @@ def _user_or_flag(names):
 
 class Writes(ast.NodeTransformer):
     """`y[key] = v` and `y[key] op= v` on a name the function binds itself become
-    `y = __ad.setitem(v, y, key)` / `y = __ad.aug_setitem(y, key, "+=", lambda: v)`, so that
-    a numpy array receiving a traced value (or a tape Tensor) can be replaced by a traced one
-    (writes.py). Alone, this is the rewrite tape mode runs; ControlFlow adds the rest."""
+    `y = __ad.setitem(v, y, key)` / `y = __ad.aug_setitem(y, key, "+=", lambda: v)`, and the
+    statements `np.add.at(y, i, v)` (numpy's other writers into their first argument too)
+    and `f(..., out=y)` become `y = __ad.write_call(np.add.at, y, __ad.call, i, v)` /
+    `y = __ad.write_out(f, y, __ad.call, ...)`, so that a numpy array receiving a traced
+    value (or a tape Tensor) can be replaced by a traced one (writes.py). Alone, this is the
+    rewrite tape mode runs; ControlFlow adds the rest.
+    """
+
+    caller = "call_writes"  # how write_call calls a function that is not numpy's
 
     def __init__(self, bound: set[str], user_callee=lambda name: False,
                  library_module=lambda name: False):
@@ -101,6 +107,25 @@ class Writes(ast.NodeTransformer):
                                                   _key_expr(target.slice)], keywords=[])
         return at_line(ast.Assign(targets=[name_node(target.value.id, True)], value=call), node)
 
+    def visit_Expr(self, node):
+        hit = call_written_name(node)
+        if hit is None or hit[0] not in self.bound:
+            return self.generic_visit(node)
+        name, kind = hit
+        call = node.value
+        func, args = self.visit(call.func), [self.visit(a) for a in call.args]
+        keywords = [ast.keyword(arg=k.arg, value=self.visit(k.value)) for k in call.keywords]
+        if kind == "first":
+            args = [name_node(name)] + args[1:]
+            runtime = "write_call"
+        else:
+            args = [name_node(name)] + args
+            keywords = [k for k in keywords if k.arg != "out"]
+            runtime = "write_out"
+        new = ast.Call(func=rt(runtime), args=[func, args[0], rt(self.caller)] + args[1:],
+                       keywords=keywords)
+        return at_line(ast.Assign(targets=[name_node(name, True)], value=new), node)
+
     def visit_AugAssign(self, node):
         node = self.generic_visit(node)
         if not self._writable_name(node.target):
@@ -115,6 +140,8 @@ class Writes(ast.NodeTransformer):
 class ControlFlow(Writes):
     """Pass 2. `local_names`: every name local to the function (parameters and assigned
     names), which is what branches and loops may read or carry."""
+
+    caller = "call"
 
     def __init__(self, filename: str, local_names: set[str], bound: set[str]):
         super().__init__(bound)
@@ -148,12 +175,16 @@ class ControlFlow(Writes):
         target = ast.Tuple(elts=[name_node(n, True) for n in names], ctx=ast.Store())
         return at_line(ast.Assign(targets=[target], value=call), node)
 
+    def _assigned(self, stmts):
+        """The names a block binds or writes into, with those Writes.visit_Expr rebinds."""
+        return assigned_names(stmts) | (call_written_names(stmts) & self.bound)
+
     def _names_tuple(self, names):
         return ast.Tuple(elts=[const(n) for n in names], ctx=ast.Load())
 
     def visit_If(self, node):
         # names from the source as written (before nested statements become functions)
-        out = sorted(_user_or_flag(assigned_names(node.body) | assigned_names(node.orelse)))
+        out = sorted(_user_or_flag(self._assigned(node.body) | self._assigned(node.orelse)))
         reads = loaded_names(node.body + node.orelse) & self.locals
         node = self.generic_visit(node)
         params = sorted(set(out) | reads)
@@ -175,7 +206,7 @@ class ControlFlow(Writes):
         return ast.keyword(arg="read", value=self._state(reads))
 
     def visit_While(self, node):
-        state = sorted(_user_or_flag(assigned_names(node.body)))
+        state = sorted(_user_or_flag(self._assigned(node.body)))
         read = self._read_only(node.body + [node.test], state)
         node = self.generic_visit(node)
         test, body = self.fresh("while_test"), self.fresh("while_body")
@@ -192,7 +223,7 @@ class ControlFlow(Writes):
     def visit_For(self, node):
         extra = getattr(node, "_ad_extra_test", None)
         target_names = assigned_names([ast.Assign(targets=[node.target], value=const(0))])
-        state = sorted(_user_or_flag(assigned_names(node.body) | target_names))
+        state = sorted(_user_or_flag(self._assigned(node.body) | target_names))
         read = self._read_only(node.body, state)
         node = self.generic_visit(node)
         if extra is not None:

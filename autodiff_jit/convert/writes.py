@@ -16,6 +16,11 @@ Both branches of a traced `if` are traced on the same arrays, so there even a pl
 (`y[0] = 1.0`, `y += 1.0`: aug_name) into an array from before the `if` replaces it by a copy
 under the same rule. shared_arrays tells traced loops and branches (regions.py) which arrays
 of their state something else may see.
+
+numpy's functions that write into their first argument, as statements (`np.add.at(y, i, v)`,
+np.put, np.put_along_axis, np.putmask, np.place, np.copyto, np.fill_diagonal), and a
+statement `f(..., out=y)`, are rewritten the same way: `y = __ad.write_call(np.add.at, y, i,
+v)`, `y = __ad.write_out(f, y, ...)`, under the same rule (write_call, write_out).
 """
 from __future__ import annotations
 
@@ -76,22 +81,27 @@ def _probe(value, target, key) -> int:
     return _refcount(target) - _runtime_refs(target)   # the frames of setitem(value, target, key)
 
 
-def _calibrate() -> tuple[int, bool]:
-    """(references to `y` inside setitem when the caller's variable is all that holds it,
-    whether loop and branch bodies hold exactly the references run_body counts). Measured,
-    so that they hold on every Python version; where the second does not, writes inside
-    loops and branches are refused rather than risked."""
+def _call_probe(fn, target, run, *args, **kwargs) -> int:
+    return _refcount(target) - _runtime_refs(target)   # the frames of write_call, write_out
+
+
+def _calibrate(probe) -> tuple[int, bool]:
+    """(references to `y` inside `probe`'s function (setitem, write_call) when the caller's
+    variable is all that holds it, whether loop and branch bodies hold exactly the
+    references run_body counts). Measured, so that they hold on every Python version; where
+    the second does not, writes inside loops and branches are refused rather than risked."""
     a = np.empty(0)
-    base = _probe(None, a, None)
+    base = probe(None, a, None)
     state = (a,)
-    in_body = run_body(lambda a: _probe(None, a, None), state, state)
-    in_loop = run_body(lambda i, a: _probe(None, a, None), state, (a,), 0)
-    in_branch = run_body(lambda a: _probe(None, a, None), state, tuple([a]), held=((a,),),
+    in_body = run_body(lambda a: probe(None, a, None), state, state)
+    in_loop = run_body(lambda i, a: probe(None, a, None), state, (a,), 0)
+    in_branch = run_body(lambda a: probe(None, a, None), state, tuple([a]), held=((a,),),
                          traced=True)
     return base, in_body == base == in_loop == in_branch
 
 
-_BASE_REFS, _BODIES_COUNTED = _calibrate()
+_BASE_REFS, _BODIES_COUNTED = _calibrate(_probe)
+_CALL_BASE_REFS, _CALL_BODIES_COUNTED = _calibrate(_call_probe)
 
 
 _ARRAY_TYPES: dict = {}     # tape mode's Tensor -> how to make one of a numpy array
@@ -121,11 +131,16 @@ _IN_BRANCH = "a branch of an `if` whose condition is traced"
 _IN_LOOP = "a loop whose condition is traced"
 
 
-def _refuse(why, context=None):
+def _refuse(why, context=None, call=None):
     """The refusal of a write into an array others see; `context`: where a write of a plain
-    value is refused too (_IN_BRANCH, _IN_LOOP)."""
-    what = (f"y[key] = v (or y += v), in {context}, writes into a numpy array from before it"
-            if context else "y[key] = v writes a traced value into a numpy array")
+    value is refused too (_IN_BRANCH, _IN_LOOP); `call`: the function writing (write_call),
+    when it is not a `y[key] = v` statement."""
+    if call is not None:
+        what = (f"{call}, in {context}, writes into a numpy array from before it" if context
+                else f"{call} writes a traced value into a numpy array")
+    else:
+        what = (f"y[key] = v (or y += v), in {context}, writes into a numpy array from before "
+                f"it" if context else "y[key] = v writes a traced value into a numpy array")
     return TracingError(
         f"{what}, and {why}, so it cannot be replaced by a "
         f"{'traced ' if context is None or context.startswith(_IN_LOOP) else ''}copy without changing what other "
@@ -198,7 +213,7 @@ def _traced_copy(target: np.ndarray, like):
                                      {"shape": target.shape})
 
 
-def _promoted(target, value, refs, key=None):
+def _promoted(target, value, refs, key=None, call=None):
     """`target` itself, or a traced copy of it when a traced value is written into it (or at
     a traced key: `y[x > 0] = 1.0`), or a plain copy when a plain value is written into an
     array from before a traced `if` (both branches are traced on that array: writing it in
@@ -211,11 +226,12 @@ def _promoted(target, value, refs, key=None):
     in_branch = like is None and _before_traced_branch(target)
     if like is None and not in_branch:
         return target
+    context = _IN_BRANCH if in_branch else None
     if target.base is not None:
-        raise _refuse(_A_VIEW, _IN_BRANCH if in_branch else None)
+        raise _refuse(_A_VIEW, context, call)
     held = _runtime_refs(target)
     if refs > _BASE_REFS + held or (held and not _BODIES_COUNTED):
-        raise _refuse(_SHARED, _IN_BRANCH if in_branch else None)
+        raise _refuse(_SHARED, context, call)
     return target.copy() if in_branch else _traced_copy(target, like)
 
 
@@ -266,6 +282,79 @@ def aug_name(target, op, value):
     return _INPLACE[op](target, value)
 
 
+def _is_numpy(fn) -> bool:
+    """Whether `fn` is one of numpy's functions, ufuncs or ufunc methods (numpy/lists.py's
+    routed wrappers answer as the function they wrap)."""
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, np.ufunc) or isinstance(fn, np.ufunc):
+        return True
+    module = getattr(fn, "__module__", None) or ""
+    return module == "numpy" or module.startswith("numpy.")
+
+
+_FIRST_ARG_WRITERS = (np.put, np.put_along_axis, np.putmask, np.place, np.copyto,
+                      np.fill_diagonal)
+
+
+def _writer_name(fn):
+    """'np.add.at', 'np.put', ... when fn is one of numpy's functions that write into their
+    first argument; None otherwise."""
+    for f in (fn, getattr(fn, "__wrapped__", None)):    # a routed wrapper keeps numpy's
+        owner = getattr(f, "__self__", None)
+        if isinstance(owner, np.ufunc) and getattr(f, "__name__", None) == "at":
+            return f"np.{owner.__name__}.at"
+        if any(f is w for w in _FIRST_ARG_WRITERS):
+            return f"np.{f.__name__}"
+    return None
+
+
+def _promoted_for_call(target, args, kwargs, refs, call):
+    """`target` (an array the call `call` writes into) or its traced (or plain: _promoted)
+    copy, by setitem's rule; `refs`: its reference count in write_call / write_out, less
+    the references `args` and `kwargs` hold."""
+    refs -= sum(v is target for v in args) + sum(v is target for v in kwargs.values())
+    if _runtime_refs(target) and not _CALL_BODIES_COUNTED:
+        refs = sys.maxsize      # refused rather than risked (see _calibrate)
+    return _promoted(target, (args, tuple(kwargs.values())), refs - _CALL_BASE_REFS + _BASE_REFS,
+                     call=call)
+
+
+def write_call(fn, target, run, *args, **kwargs):
+    """The statement `fn(target, *args, **kwargs)`; returns the target, or, when fn is one
+    of numpy's functions that write into their first argument (np.add.at, np.put, ...) and
+    a traced value goes into a numpy array that nothing else sees, the traced copy the
+    write went into (setitem's rule, and its refusal otherwise). Any other fn is called as
+    `run(fn, ...)`: as the converted code calls functions (core.call, core.call_writes)."""
+    refs = _refcount(target)    # first, as _call_probe does
+    name = _writer_name(fn)
+    if name is None:
+        run(fn, target, *args, **kwargs)
+        return target
+    if type(target) is np.ndarray:
+        target = _promoted_for_call(target, args, kwargs, refs, f"{name}(y, ...)")
+    fn(target, *args, **kwargs)
+    return target
+
+
+def write_out(fn, target, run, *args, **kwargs):
+    """The statement `fn(*args, out=target, **kwargs)`: as write_call when fn is one of
+    numpy's (the output a traced copy when a traced result goes into a numpy array nothing
+    else sees; an argument that is the output itself reads the copy: the same values),
+    `run(fn, ...)` otherwise."""
+    refs = _refcount(target)    # first, as _call_probe does
+    if not _is_numpy(fn):
+        run(fn, *args, out=target, **kwargs)
+        return target
+    if type(target) is np.ndarray:
+        new = _promoted_for_call(target, args, kwargs, refs,
+                                 f"np.{getattr(fn, '__name__', '')}(..., out=y)")
+        if new is not target:
+            args = tuple(new if a is target else a for a in args)
+            target = new
+    fn(*args, out=target, **kwargs)
+    return target
+
+
 def _aug_at_traced_mask(target, mask, op, value):
     """`y[mask] op= v` for a traced mask: numpy reads y[mask] first, whose length is not known
     while tracing; when v does not depend on it (a scalar, or one value per selected row) it
@@ -302,5 +391,6 @@ def explain_numpy_write(exc):
     return err.with_traceback(exc.__traceback__)   # so source.locate finds the user's line
 
 
-__all__ = ["explain_numpy_write", "setitem", "aug_setitem", "aug_name", "run_body",
-           "register_array_type", "shared_arrays", "refuse_loop_write"]
+__all__ = ["explain_numpy_write", "setitem", "aug_setitem", "aug_name", "write_call",
+           "write_out", "run_body", "register_array_type", "shared_arrays",
+           "refuse_loop_write"]
