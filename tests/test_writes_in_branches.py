@@ -525,13 +525,15 @@ def test_a_write_after_a_rebinding_nothing_else_sees_works(mode):
 
 
 # ---------------------------------------------------------------------------------------------
-# in-place changes that are not `y[key] = v` / `y op= v` statements happen while the code is
-# traced (both branches are traced): refused, with the array put back, never a wrong value
+# in-place changes that are not `y[key] = v` / `y op= v` statements (nor numpy's writers on
+# a name: np.copyto(y, ...), f(..., out=y), tests/test_writes_by_numpy_calls.py) happen while
+# the code is traced (both branches are traced): refused, with the array put back, never a
+# wrong value
 
-def _copyto_in_branch(x):
+def _copyto_view_in_branch(x):
     y = np.zeros(3)
     if x[0] > 0:
-        np.copyto(y, 1.0)
+        np.copyto(y[:2], 1.0)      # into a view: not a name the rewrite can rebind
     return np.sum(y * x)
 
 
@@ -542,25 +544,55 @@ def _fill_in_branch(x):
     return np.sum(y * x)
 
 
-def _out_in_branch(x):
+def _out_view_in_branch(x):
     y = np.zeros(3)
     if x[0] > 0:
-        np.add(y, 1.0, out=y)
+        np.add(y[1:], 1.0, out=y[1:])
     return np.sum(y * x)
 
 
 @pytest.mark.parametrize("mode", ["compiled", "interpret"])
-@pytest.mark.parametrize("f", [_copyto_in_branch, _fill_in_branch, _out_in_branch])
+@pytest.mark.parametrize("f", [_copyto_view_in_branch, _fill_in_branch, _out_view_in_branch])
 def test_other_in_place_changes_in_a_traced_branch_are_refused(f, mode):
     with pytest.raises(TracingError, match="changes a numpy array from before it in place"):
         ad.grad(f, mode=mode)(np.array([-1.0, 2.0, 3.0]))
 
 
-def _out_in_traced_loop(x):
+def _copyto_in_branch(x):
+    y = np.zeros(3)
+    if x[0] > 0:
+        np.copyto(y, 1.0)          # rewritten: y = __ad.write_call(np.copyto, y, ...)
+    return np.sum(y * x)
+
+
+def _out_in_branch(x):
+    y = np.zeros(3)
+    if x[0] > 0:
+        np.add(y, 1.0, out=y)      # rewritten: y = __ad.write_out(np.add, y, ...)
+    return np.sum(y * x)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("f", [_copyto_in_branch, _out_in_branch])
+def test_numpys_writers_on_a_name_in_a_traced_branch_work(f, mode):
+    for x in (np.array([-1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])):
+        _agrees_with_numpy(f, mode, x)
+
+
+def _out_view_in_traced_loop(x):
     y = np.zeros(3)
     i = 0
     while i < x[0]:                # traced: the body is traced once
-        np.add(y, 1.0, out=y)      # y is only read by the loop, not assigned
+        np.add(y[:], 1.0, out=y[:])    # a view: y is only read by the loop, not assigned
+        i += 1
+    return np.sum(y * x)
+
+
+def _out_in_traced_loop(x):
+    y = np.zeros(3)
+    i = 0
+    while i < x[0]:
+        np.add(y, 1.0, out=y)      # rewritten: y is carried by the loop
         i += 1
     return np.sum(y * x)
 
@@ -568,7 +600,13 @@ def _out_in_traced_loop(x):
 @pytest.mark.parametrize("mode", ["compiled", "interpret"])
 def test_other_in_place_changes_in_a_traced_loop_are_refused(mode):
     with pytest.raises(TracingError, match="traced once, and changes a numpy array"):
-        ad.grad(_out_in_traced_loop, mode=mode)(np.array([3.0, 2.0, 1.0]))
+        ad.grad(_out_view_in_traced_loop, mode=mode)(np.array([3.0, 2.0, 1.0]))
     # tape mode runs the loop in Python: numpy's value
-    np.testing.assert_array_equal(ad.grad(_out_in_traced_loop, mode="tape")(
+    np.testing.assert_array_equal(ad.grad(_out_view_in_traced_loop, mode="tape")(
+        np.array([3.0, 2.0, 1.0])), [3.0, 3.0, 3.0])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_out_on_a_name_in_a_traced_loop_is_carried(mode):
+    np.testing.assert_array_equal(ad.grad(_out_in_traced_loop, mode=mode)(
         np.array([3.0, 2.0, 1.0])), [3.0, 3.0, 3.0])

@@ -319,6 +319,14 @@ def _promoted_for_call(target, args, kwargs, refs, call):
                      call=call)
 
 
+def _as_numpy(values):
+    """values with each tape Tensor (one that does not require grad: nothing was promoted)
+    as its numpy array: numpy itself would dispatch to the Tensor's __array_function__,
+    whose implementations cannot write into a numpy array; for `y[key] = t` numpy takes
+    the Tensor's values, and so does this."""
+    return [np.asarray(v) if type(v) in _ARRAY_TYPES else v for v in values]
+
+
 def write_call(fn, target, run, *args, **kwargs):
     """The statement `fn(target, *args, **kwargs)`; returns the target, or, when fn is one
     of numpy's functions that write into their first argument (np.add.at, np.put, ...) and
@@ -332,6 +340,8 @@ def write_call(fn, target, run, *args, **kwargs):
         return target
     if type(target) is np.ndarray:
         target = _promoted_for_call(target, args, kwargs, refs, f"{name}(y, ...)")
+        if type(target) is np.ndarray and _ARRAY_TYPES:
+            args, kwargs = _as_numpy(args), dict(zip(kwargs, _as_numpy(kwargs.values())))
     fn(target, *args, **kwargs)
     return target
 
@@ -351,6 +361,8 @@ def write_out(fn, target, run, *args, **kwargs):
         if new is not target:
             args = tuple(new if a is target else a for a in args)
             target = new
+        elif _ARRAY_TYPES:
+            args, kwargs = _as_numpy(args), dict(zip(kwargs, _as_numpy(kwargs.values())))
     fn(*args, out=target, **kwargs)
     return target
 

@@ -86,6 +86,18 @@ def refuse(np_name: str, arg: str, why: str = ""):
         f"supported numpy functions (docs/api.md lists what each accepts)")
 
 
+def numpy_target(np_name: str) -> str:
+    """Why numpy's in-place writer `np_name` cannot write a traced value into a numpy array
+    given as its first argument, and what to write instead (the source rewrite handles a
+    local array that nothing else sees: convert/writes.py)."""
+    return (f"{np_name} writes into its first argument, a numpy array here, which cannot hold "
+            f"a traced value. Inside grad/jit the statement `{np_name}(y, ...)` works when y "
+            f"is the function's own local numpy array with no other name, view or container "
+            f"referring to it; here it is not (a global, an attribute, an array captured from "
+            f"outside, or conversion is off). Create the array from a traced value instead "
+            f"(y = np.zeros_like(x, shape=...)), or build the result (np.where(mask, v, a))")
+
+
 def call(fn, np_name: str, args, kwargs):
     """Call the implementation `fn` of numpy's `np_name`, refusing arguments it does not declare."""
     check_args(fn, np_name, args, kwargs)

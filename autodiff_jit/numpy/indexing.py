@@ -7,7 +7,8 @@ import numpy as np
 
 from ..primitives import aval_of, bind
 from ..primitives import elementwise as E, indexing as I, shape as S
-from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
+from ._base import (UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes,
+                    numpy_target)
 from ._gather import gather, remap
 from .shape import broadcast_to, ravel
 from .ufuncs import add, multiply, subtract
@@ -372,9 +373,7 @@ def gather_along_axis(arr, indices, axis):
 def put_along_axis(arr, indices, values, axis):
     """In place, as numpy: `arr` (a traced value) is rebound to the updated array."""
     if not _is_traced(arr):
-        raise NotImplementedError("np.put_along_axis writes into its first argument, which is a "
-                                  "numpy array here: a traced value cannot be stored in it; "
-                                  "build the result instead (np.where(mask, v, a))")
+        raise NotImplementedError(numpy_target("np.put_along_axis"))
     shape = _shape(arr)
     pos = np.arange(aval_of(arr).size).reshape(shape)
     if axis is None:
@@ -391,9 +390,7 @@ def put_along_axis(arr, indices, values, axis):
 def _written(np_name, a, where):
     """The flat positions numpy's in-place writer `np_name` touches (a constant `where`)."""
     if not _is_traced(a):
-        raise NotImplementedError(
-            f"{np_name} writes into its first argument, which is a numpy array here: a traced "
-            f"value cannot be stored in it; build the result instead (np.where(mask, v, a))")
+        raise NotImplementedError(numpy_target(np_name))
     if _is_traced(where):
         raise NotImplementedError(f"{np_name} with traced positions or mask is not supported; "
                                   f"use np.where(mask, v, a)")

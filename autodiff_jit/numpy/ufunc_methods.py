@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..primitives import elementwise as E, indexing as I
-from ._base import UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes
+from ._base import (UFUNCS, _dtype, _is_traced, _shape, asvalue, implements, normalize_axes,
+                    numpy_target)
 from .reductions import _NoValue, all_, amax, amin, any_, cumprod, cumsum, prod, sum_
 from .shape import concatenate, expand_dims, moveaxis, ravel, reshape
 from .shape_base import broadcast_to
@@ -168,7 +169,7 @@ def outer(uf, A, B, /):
 def at(uf, a, indices, b=None, /):
     """In place, as numpy: `a` (a traced value) is rebound to the result."""
     if not _is_traced(a):
-        raise TypeError(f"{_name(uf, 'at')} writes into its first argument: pass a traced array")
+        raise TypeError(numpy_target(_name(uf, 'at')))
     if any(_is_traced(k) for k in (indices if isinstance(indices, tuple) else (indices,))):
         raise NotImplementedError(f"{_name(uf, 'at')} with traced indices is not supported")
     shape = _shape(a)

@@ -56,16 +56,29 @@ def test_inplace_writers(name):
     check_case(CASES[name], [A, V])
 
 
+_BUFFER = np.zeros(5)
+
+
 @pytest.mark.parametrize("mode", ALL_MODES[:2])
 def test_writing_traced_values_into_a_numpy_array_is_refused(mode):
     def f(v):
-        out = np.zeros(5)
-        np.put(out, [0, 1], v[:2])  # `out` is numpy's array: no traced value can live in it
-        return out
+        np.put(_BUFFER, [0, 1], v[:2])  # a global numpy array: no traced value can live in it
+        return _BUFFER
 
     with pytest.raises(NotImplementedError, match=r"np\.put writes into its first argument.*"
                                                   r"np\.where"):
         ad.grad(lambda v: np.sum(f(v)), mode=mode)(V)
+
+
+@pytest.mark.parametrize("mode", ALL_MODES[:2])
+def test_writing_traced_values_into_a_local_numpy_array_makes_it_traced(mode):
+    def f(v):
+        out = np.zeros(5)
+        np.put(out, [0, 1], v[:2])  # the function's own array: made traced (convert/writes.py)
+        return out
+
+    np.testing.assert_array_equal(ad.grad(lambda v: np.sum(f(v)), mode=mode)(V),
+                                  [1.0, 1.0, 0.0, 0.0, 0.0])
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)
