@@ -1,6 +1,7 @@
 """Random programs that write into arrays (numpy or traced, with other names and views of
-them) inside traced `if`s and loops: every mode gives numpy's value and the finite-difference
-gradient, or refuses with a TracingError -- never a wrong answer."""
+them; `y[k] = v` and numpy's writers such as np.add.at) inside traced `if`s and loops: every
+mode gives numpy's value and the finite-difference gradient, or refuses with a TracingError
+-- never a wrong answer."""
 import random
 
 import numpy as np
@@ -20,7 +21,11 @@ POINTS = [np.array([0.713, -0.327, 1.129, 0.437]), np.array([-0.611, 0.923, -0.2
 STATEMENTS = ["y[{k}] = x[{j}] * {c}", "y[{k}] = {c}", "y[{a}:{b}] += x[{j}]", "y += {c}",
               "y = y * 2.0", "w = w + np.sum(y) * x[{j}]", "y[{k}] *= x[{j}]",
               "z[{k}] = x[{j}] + {c}", "r[0] = x[{j}] * {c}", "w = w + np.sum(r) * x[{j}]",
-              "w = w + np.sum(z) * x[{j}]"]
+              "w = w + np.sum(z) * x[{j}]",
+              # numpy's writers on a name (convert/writes.py: write_call, write_method, write_out)
+              "np.add.at(y, [{k}, {k}, {a}], x[{j}])", "np.put(y, [{k}], x[{j}] * {c})",
+              "np.multiply(y, {c}, out=y)", "np.copyto(y, {c}, where=np.arange(4) > {k})",
+              "y.fill(x[{j}])", "np.add.at(z, [{a}, {k}], {c})"]
 
 
 def _statement(rng, names):

@@ -102,6 +102,13 @@ def out_keyword(x):
     return np.sum(y * x)
 
 
+def fill_and_put_methods(x):
+    y = np.zeros(5)
+    y.fill(x[0] * x[1])
+    y.put([1, 3, 3], x[2:])
+    return np.sum(y ** 2 * np.arange(1.0, 6.0))
+
+
 def list_of_traced_values(x):
     y = np.zeros(3)
     np.add.at(y, [0, 2, 0], [x[0] * x[1], x[2], x[3]])
@@ -128,7 +135,8 @@ def through_a_helper(x):
 CASES = [add_at_repeated, add_at_scalar_and_2d, subtract_and_multiply_at, maximum_minimum_at,
          put_last_wins, put_along_axis_rows, putmask_and_place, putmask_at_a_traced_mask,
          copyto_where, copyto_at_a_traced_where, fill_diagonal_values, fill_diagonal_scalar,
-         out_keyword, list_of_traced_values, in_a_python_loop, through_a_helper]
+         out_keyword, fill_and_put_methods, list_of_traced_values, in_a_python_loop,
+         through_a_helper]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -176,10 +184,11 @@ def test_with_nothing_traced_numpy_writes_in_place(mode):
         np.put(y, [0], 7.0)
         np.copyto(r, 3.0, where=np.array([False, True]))
         np.multiply(y, 2.0, out=y)
+        r.put([0], r[0] + 1.0)
         seen.update(y=y, z=z, r=r)
         return x @ z + float(r[0])             # still concrete: float() works
     g = ad.grad(f, mode=mode)(X)
-    want = np.array([14.0, 8.0, 6.0, 0.0, 4.0])
+    want = np.array([14.0, 9.0, 6.0, 0.0, 4.0])
     assert type(seen["y"]) is np.ndarray and seen["y"] is seen["z"]
     np.testing.assert_array_equal(seen["z"], want)
     np.testing.assert_array_equal(seen["r"], want[1:3])
@@ -270,6 +279,20 @@ def test_arrays_the_rewrite_does_not_reach_are_refused_with_the_fix(make, mode):
 def test_conversion_off_refuses_with_the_fix():
     with pytest.raises(TypeError, match="conversion is off"):
         ad.grad(add_at_repeated, convert=False)(X)
+
+
+def method_seen_elsewhere(x):
+    y = np.zeros(5)
+    keep = (y,)
+    y.fill(x[0])
+    return np.sum(keep[0]) + np.sum(y)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_method_write_into_an_array_seen_elsewhere_is_refused(mode):
+    with pytest.raises(TracingError, match=r"y\.fill\(\.\.\.\) writes a traced value into a "
+                                           r"numpy array.*np\.zeros_like"):
+        ad.grad(method_seen_elsewhere, mode=mode)(X)
 
 
 def test_only_numpys_writers_are_treated_as_writers():
@@ -407,3 +430,48 @@ def test_a_write_in_a_traced_branch_names_the_branch(mode):
                                            r"whose condition is traced, writes into a numpy "
                                            r"array from before it"):
         ad.grad(branch_write_seen_elsewhere, mode=mode)(POINTS[0])
+
+
+class _Bag:
+    def __init__(self):
+        self.items = []
+
+    def put(self, v):                          # named as ndarray.put: called as any method
+        self.items.append(v * 2.0)
+
+
+def _uses_a_bag(x):
+    bag = _Bag()
+    bag.put(x[0])
+    return bag.items[0] + np.sum(x[1:])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_users_method_named_like_a_writer_is_called_as_written(mode):
+    np.testing.assert_array_equal(ad.grad(_uses_a_bag, mode=mode)(X), [2.0, 1, 1, 1, 1])
+
+
+def test_the_rewrite_of_writer_statements():
+    import ast
+    import textwrap
+    from autodiff_jit.convert.transformer import convert_function_def, convert_writes_def
+    src = textwrap.dedent('''
+        def f(x, idx):
+            y = np.zeros(3)
+            np.add.at(y, idx, x)
+            np.put(G, idx, x)
+            y.put(idx, x)
+            np.multiply(x, 2.0, out=y)
+            r = np.multiply(x, 2.0, out=y)
+            return y
+    ''')
+    fn = ast.parse(src).body[0]
+    text = ast.unparse(convert_function_def(fn, "f.py"))
+    assert "y = __ad.write_call(np.add.at, y, __ad.call, idx, x)" in text
+    assert "__ad.call(np.put, G, idx, x)" in text                  # G: not the function's own
+    assert "y = __ad.write_method('put', y, __ad.call, idx, x)" in text
+    assert "y = __ad.write_out(np.multiply, y, __ad.call, x, 2.0)" in text
+    assert "r = __ad.call(np.multiply, x, 2.0, out=y)" in text     # not a statement of its own
+    text = ast.unparse(convert_writes_def(fn, lambda name: False, lambda name: name == "np"))
+    assert "y = __ad.write_call(np.add.at, y, __ad.call_writes, idx, x)" in text
+    assert "np.put(G, idx, x)" in text

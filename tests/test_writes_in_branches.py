@@ -537,10 +537,10 @@ def _copyto_view_in_branch(x):
     return np.sum(y * x)
 
 
-def _fill_in_branch(x):
+def _fill_view_in_branch(x):
     y = np.zeros(3)
     if x[0] > 0:
-        y.fill(2.0)
+        y[1:].fill(2.0)
     return np.sum(y * x)
 
 
@@ -552,7 +552,8 @@ def _out_view_in_branch(x):
 
 
 @pytest.mark.parametrize("mode", ["compiled", "interpret"])
-@pytest.mark.parametrize("f", [_copyto_view_in_branch, _fill_in_branch, _out_view_in_branch])
+@pytest.mark.parametrize("f", [_copyto_view_in_branch, _fill_view_in_branch,
+                               _out_view_in_branch])
 def test_other_in_place_changes_in_a_traced_branch_are_refused(f, mode):
     with pytest.raises(TracingError, match="changes a numpy array from before it in place"):
         ad.grad(f, mode=mode)(np.array([-1.0, 2.0, 3.0]))
@@ -572,8 +573,15 @@ def _out_in_branch(x):
     return np.sum(y * x)
 
 
+def _fill_in_branch(x):
+    y = np.zeros(3)
+    if x[0] > 0:
+        y.fill(2.0)                # rewritten: y = __ad.write_method("fill", y, ...)
+    return np.sum(y * x)
+
+
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("f", [_copyto_in_branch, _out_in_branch])
+@pytest.mark.parametrize("f", [_copyto_in_branch, _out_in_branch, _fill_in_branch])
 def test_numpys_writers_on_a_name_in_a_traced_branch_work(f, mode):
     for x in (np.array([-1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])):
         _agrees_with_numpy(f, mode, x)

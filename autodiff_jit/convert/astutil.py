@@ -71,26 +71,34 @@ _FIRST_ARG_WRITERS = {"at", "put", "put_along_axis", "putmask", "place", "copyto
                       "fill_diagonal"}
 
 
-def call_written_name(stmt):
+_WRITING_METHODS = {"fill", "put"}      # ndarray methods that write a value into the array
+
+
+def call_written_name(stmt, bound):
     """(y, "first") for a statement `f(y, ...)` whose f is named as one of numpy's functions
-    that write into their first argument (`np.add.at(y, i, v)`, `np.put(y, i, v)`), (y, "out")
-    for `f(..., out=y)`; y a plain name. None for anything else."""
+    that write into their first argument (`np.add.at(y, i, v)`, `np.put(y, i, v)`), (y,
+    "method") for `y.fill(v)` / `y.put(i, v)`, (y, "out") for `f(..., out=y)`; y a name in
+    `bound` (the function's own variables). None for anything else."""
     call = stmt.value if isinstance(stmt, ast.Expr) else None
     if not isinstance(call, ast.Call):
         return None
     f = call.func
+    if isinstance(f, ast.Attribute) and f.attr in _WRITING_METHODS and \
+            isinstance(f.value, ast.Name) and f.value.id in bound:
+        return f.value.id, "method"
     fname = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
-    if fname in _FIRST_ARG_WRITERS and call.args and isinstance(call.args[0], ast.Name):
-        return call.args[0].id, "first"
+    first = call.args[0] if call.args else None
+    if fname in _FIRST_ARG_WRITERS and isinstance(first, ast.Name) and first.id in bound:
+        return first.id, "first"
     for k in call.keywords:
-        if k.arg == "out" and isinstance(k.value, ast.Name):
+        if k.arg == "out" and isinstance(k.value, ast.Name) and k.value.id in bound:
             return k.value.id, "out"
     return None
 
 
-def call_written_names(stmts) -> set[str]:
+def call_written_names(stmts, bound) -> set[str]:
     """The names call_written_name finds in a block (nested scopes left out)."""
-    found = (call_written_name(n) for n in walk_stmts(stmts))
+    found = (call_written_name(n, bound) for n in walk_stmts(stmts))
     return {hit[0] for hit in found if hit is not None}
 
 

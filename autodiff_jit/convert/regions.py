@@ -414,10 +414,10 @@ def _while_op(test_fn, body_fn, state, names, loc, shared):
             if i in in_place:   # another name for it, or a view, read inside the loop
                 raise LoopStateError(
                     f"the loop{_where(loc)}, whose condition is traced, changes the array "
-                    f"'{names[i]}' in place (y[key] = v, y += v), and reads or writes it "
-                    f"inside the loop through another name or a view of it taken before "
-                    f"the loop, which would see its value from before the loop; use "
-                    f"'{names[i]}' itself inside the loop (take the view there)")
+                    f"'{names[i]}' in place (y[key] = v, y += v, np.add.at(y, ...), ...), "
+                    f"and reads or writes it inside the loop through another name or a view "
+                    f"of it taken before the loop, which would see its value from before the "
+                    f"loop; use '{names[i]}' itself inside the loop (take the view there)")
 
     try:
         outs = _bind_while(cond_fun, body_fun, init, seen_inside)

@@ -18,13 +18,14 @@ from ..trace import Tracer
 from .regions import as_pred, traced_if, traced_while
 from .undefined import NO_RETURN, Undefined
 from .writes import (aug_name, aug_setitem, run_body, setitem, shared_arrays, write_call,
-                     write_out)
+                     write_method, write_out)
 
 slice = builtins.slice   # `a:b` in a rewritten `y[a:b] = v` (the user's `slice` may be shadowed)
 
 __all__ = ["values", "if_stmt", "if_exp", "while_stmt", "for_stmt", "range_", "and_", "or_",
            "not_", "compare_chain", "return_value", "NO_RETURN", "Undefined", "TracedRange",
-           "setitem", "aug_setitem", "aug_name", "write_call", "write_out", "slice"]
+           "setitem", "aug_setitem", "aug_name", "write_call", "write_method",
+           "write_out", "slice"]
 
 
 def _traced(x) -> bool:

@@ -41,9 +41,10 @@ def _user_or_flag(names):
 class Writes(ast.NodeTransformer):
     """`y[key] = v` and `y[key] op= v` on a name the function binds itself become
     `y = __ad.setitem(v, y, key)` / `y = __ad.aug_setitem(y, key, "+=", lambda: v)`, and the
-    statements `np.add.at(y, i, v)` (numpy's other writers into their first argument too)
-    and `f(..., out=y)` become `y = __ad.write_call(np.add.at, y, __ad.call, i, v)` /
-    `y = __ad.write_out(f, y, __ad.call, ...)`, so that a numpy array receiving a traced
+    statements `np.add.at(y, i, v)` (numpy's other writers into their first argument too),
+    `y.fill(v)` / `y.put(i, v)` and `f(..., out=y)` become `y = __ad.write_call(np.add.at, y,
+    __ad.call, i, v)`, `y = __ad.write_method("fill", y, __ad.call, v)` and `y =
+    __ad.write_out(f, y, __ad.call, ...)`, so that a numpy array receiving a traced
     value (or a tape Tensor) can be replaced by a traced one (writes.py). Alone, this is the
     rewrite tape mode runs; ControlFlow adds the rest.
     """
@@ -108,8 +109,8 @@ class Writes(ast.NodeTransformer):
         return at_line(ast.Assign(targets=[name_node(target.value.id, True)], value=call), node)
 
     def visit_Expr(self, node):
-        hit = call_written_name(node)
-        if hit is None or hit[0] not in self.bound:
+        hit = call_written_name(node, self.bound)
+        if hit is None:
             return self.generic_visit(node)
         name, kind = hit
         call = node.value
@@ -118,6 +119,10 @@ class Writes(ast.NodeTransformer):
         if kind == "first":
             args = [name_node(name)] + args[1:]
             runtime = "write_call"
+        elif kind == "method":
+            func = const(call.func.attr)
+            args = [name_node(name)] + args
+            runtime = "write_method"
         else:
             args = [name_node(name)] + args
             keywords = [k for k in keywords if k.arg != "out"]
@@ -177,7 +182,7 @@ class ControlFlow(Writes):
 
     def _assigned(self, stmts):
         """The names a block binds or writes into, with those Writes.visit_Expr rebinds."""
-        return assigned_names(stmts) | (call_written_names(stmts) & self.bound)
+        return assigned_names(stmts) | call_written_names(stmts, self.bound)
 
     def _names_tuple(self, names):
         return ast.Tuple(elts=[const(n) for n in names], ctx=ast.Load())

@@ -18,9 +18,10 @@ under the same rule. shared_arrays tells traced loops and branches (regions.py) 
 of their state something else may see.
 
 numpy's functions that write into their first argument, as statements (`np.add.at(y, i, v)`,
-np.put, np.put_along_axis, np.putmask, np.place, np.copyto, np.fill_diagonal), and a
-statement `f(..., out=y)`, are rewritten the same way: `y = __ad.write_call(np.add.at, y, i,
-v)`, `y = __ad.write_out(f, y, ...)`, under the same rule (write_call, write_out).
+np.put, np.put_along_axis, np.putmask, np.place, np.copyto, np.fill_diagonal), the methods
+`y.fill(v)` and `y.put(i, v)`, and a statement `f(..., out=y)` are rewritten the same way
+(`y = __ad.write_call(np.add.at, y, __ad.call, i, v)`: write_call, write_method, write_out)
+and follow the same rule.
 """
 from __future__ import annotations
 
@@ -139,8 +140,9 @@ def _refuse(why, context=None, call=None):
         what = (f"{call}, in {context}, writes into a numpy array from before it" if context
                 else f"{call} writes a traced value into a numpy array")
     else:
-        what = (f"y[key] = v (or y += v), in {context}, writes into a numpy array from before "
-                f"it" if context else "y[key] = v writes a traced value into a numpy array")
+        what = (f"y[key] = v (or y += v, np.add.at(y, ...), f(..., out=y), ...), in "
+                f"{context}, writes into a numpy array from before it" if context
+                else "y[key] = v writes a traced value into a numpy array")
     return TracingError(
         f"{what}, and {why}, so it cannot be replaced by a "
         f"{'traced ' if context is None or context.startswith(_IN_LOOP) else ''}copy without changing what other "
@@ -159,10 +161,10 @@ def refuse_loop_write(array, name, where=""):
     if isinstance(array, Tracer):
         return TracingError(
             f"the loop{where}, whose condition is traced, changes the array '{name}' in place "
-            f"(y[key] = v, y += v) and then binds '{name}' to another array; other names for "
-            f"the array from before the loop, or views of it, would see the first pass's "
-            f"changes only, which a traced loop cannot give. Write into a copy (start the "
-            f"body with {name} = {name}.copy()), or change it in place only")
+            f"(y[key] = v, y += v, np.add.at(y, ...), ...) and then binds '{name}' to another "
+            f"array; other names for the array from before the loop, or views of it, would "
+            f"see the first pass's changes only, which a traced loop cannot give. Write into "
+            f"a copy (start the body with {name} = {name}.copy()), or change it in place only")
     return _refuse(_A_VIEW if array.base is not None else _SHARED, _IN_LOOP + where)
 
 
@@ -346,6 +348,20 @@ def write_call(fn, target, run, *args, **kwargs):
     return target
 
 
+def write_method(method, target, run, *args, **kwargs):
+    """The statement `target.method(*args, **kwargs)`: for a numpy array's .fill / .put, as
+    write_call; for anything else `run(target.method, ...)`, as converted code calls it."""
+    refs = _refcount(target)    # first, as _call_probe does
+    if type(target) is not np.ndarray:
+        run(getattr(target, method), *args, **kwargs)
+        return target
+    target = _promoted_for_call(target, args, kwargs, refs, f"y.{method}(...)")
+    if type(target) is np.ndarray and _ARRAY_TYPES:
+        args, kwargs = _as_numpy(args), dict(zip(kwargs, _as_numpy(kwargs.values())))
+    getattr(target, method)(*args, **kwargs)
+    return target
+
+
 def write_out(fn, target, run, *args, **kwargs):
     """The statement `fn(*args, out=target, **kwargs)`: as write_call when fn is one of
     numpy's (the output a traced copy when a traced result goes into a numpy array nothing
@@ -404,5 +420,5 @@ def explain_numpy_write(exc):
 
 
 __all__ = ["explain_numpy_write", "setitem", "aug_setitem", "aug_name", "write_call",
-           "write_out", "run_body", "register_array_type", "shared_arrays",
+           "write_method", "write_out", "run_body", "register_array_type", "shared_arrays",
            "refuse_loop_write"]
