@@ -94,13 +94,19 @@ def render() -> str:
             f"np.{u.__name__}" for u in _ACCUMULATORS) +
         " (others by a doubling scan: maximum, minimum, logaddexp, logaddexp2, fmax, fmin, "
         "logical_and, logical_or, logical_xor, hypot); `.at` for every ufunc (add and "
-        "subtract scatter-add; the others apply once per index, in order, as numpy).",
+        "subtract scatter-add; the others apply once per index, in order, as numpy; constant "
+        "indices).",
         "",
         "`out=` takes a traced array (or a tape Tensor): the ufunc writes its result into it "
         "as `out[...] = result` and returns it, so every name and view of `out` sees the "
         "result, as in numpy; with `where=`, `out` keeps its old values where the mask is "
-        "False. A plain numpy array cannot hold a traced result: create `out` from traced "
-        "values (`np.empty_like(x)`).",
+        "False. A plain numpy array cannot hold a traced result, but the statement "
+        "`np.sin(x, out=y)` on the function's own numpy array `y` works: the source rewrite "
+        "replaces `y` by a traced copy when nothing else refers to it (control-flow.md, "
+        "\"Writing traced values into a numpy array\"), as it does for `np.add.at(y, i, v)`, "
+        "np.put, np.put_along_axis, np.putmask, np.place, np.copyto, np.fill_diagonal, "
+        "`y.fill(v)` and `y.put(i, v)`; otherwise create `out` from traced values "
+        "(`np.empty_like(x)`).",
         "",
         "## Functions, by module of autodiff_jit/numpy/",
         "",
