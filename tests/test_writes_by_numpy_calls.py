@@ -102,6 +102,12 @@ def out_keyword(x):
     return np.sum(y * x)
 
 
+def out_reads_the_numpy_array(x):
+    y = np.full(5, 1.5)
+    np.add(y, x, out=y)                        # y is numpy here: an input and the output
+    return np.sum(y ** 2)
+
+
 def fill_and_put_methods(x):
     y = np.zeros(5)
     y.fill(x[0] * x[1])
@@ -135,8 +141,8 @@ def through_a_helper(x):
 CASES = [add_at_repeated, add_at_scalar_and_2d, subtract_and_multiply_at, maximum_minimum_at,
          put_last_wins, put_along_axis_rows, putmask_and_place, putmask_at_a_traced_mask,
          copyto_where, copyto_at_a_traced_where, fill_diagonal_values, fill_diagonal_scalar,
-         out_keyword, fill_and_put_methods, list_of_traced_values, in_a_python_loop,
-         through_a_helper]
+         out_keyword, out_reads_the_numpy_array, fill_and_put_methods, list_of_traced_values,
+         in_a_python_loop, through_a_helper]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -274,6 +280,12 @@ def test_arrays_the_rewrite_does_not_reach_are_refused_with_the_fix(make, mode):
                              r".*np\.zeros_like"):
         ad.grad(make(), mode=mode)(X)
     np.testing.assert_array_equal(BUFFER, 0.0)
+
+
+def test_the_reference_counts_of_write_calls_were_measured_on_this_python():
+    from autodiff_jit.convert import writes
+    assert writes._CALL_BODIES_COUNTED
+    assert writes._CALL_BASE_REFS >= 2
 
 
 def test_conversion_off_refuses_with_the_fix():

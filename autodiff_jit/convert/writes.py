@@ -315,10 +315,10 @@ def _promoted_for_call(target, args, kwargs, refs, call):
     copy, by setitem's rule; `refs`: its reference count in write_call / write_out, less
     the references `args` and `kwargs` hold."""
     refs -= sum(v is target for v in args) + sum(v is target for v in kwargs.values())
+    refs += _BASE_REFS - _CALL_BASE_REFS    # as _promoted counts them (setitem's frames)
     if _runtime_refs(target) and not _CALL_BODIES_COUNTED:
         refs = sys.maxsize      # refused rather than risked (see _calibrate)
-    return _promoted(target, (args, tuple(kwargs.values())), refs - _CALL_BASE_REFS + _BASE_REFS,
-                     call=call)
+    return _promoted(target, (args, tuple(kwargs.values())), refs, call=call)
 
 
 def _as_numpy(values):
