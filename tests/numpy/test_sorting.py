@@ -332,6 +332,41 @@ def test_sort_kernel_values_and_permutation_bitwise(n):
                 err_msg=f"jvp tangent {name} {axis}")
 
 
+def _network_plan_rows(rows, n, r):
+    """Rows for the network plan: specials (ties, signed zeros, NaNs of both signs); keys a
+    few ulps apart in any order (their keys share the high bits the permutation's composites
+    keep: the exact re-sort); int64s a few apart; float32s with ties."""
+    x = _special_rows(rows, n, r, np.float64)
+    x[r.random(x.shape) < 0.1] = -np.nan
+    near = 1.0 + r.integers(0, 300, (rows, n)) * 2.0 ** -52
+    near[::2] *= -1.0
+    return {"special": x, "near": near, "int64_near": r.integers(0, 300, (rows, n)) + 10 ** 12,
+            "int64": _special_rows(rows, n, r, np.int64),
+            "float32": _special_rows(rows, n, r, np.float32)}
+
+
+# the network plan (rows up to NETWORK_ALWAYS), LANES rows at a time (chunks of LANES and a
+# partial last one): keys alone for the values (zeros and NaNs rewritten), composites of key
+# and index for the permutation (re-sorted where neighbours share their high bits)
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 16, 33, 100, 127, 128])
+def test_network_rows_bitwise(n):
+    from autodiff_jit.backend.sortlib import LANES
+    r = np.random.default_rng(7 + n)
+    sort, argsort = ad.jit(lambda a: np.sort(a, axis=1)), ad.jit(lambda a: np.argsort(a, axis=1))
+    for name, x in _network_plan_rows(2 * LANES + 3, n, r).items():
+        want = _stable_sorted(x, 1)
+        np.testing.assert_array_equal(_bits(sort(x)), _bits(want), err_msg=name)
+        np.testing.assert_array_equal(argsort(x), np.argsort(x, axis=1, kind="stable"),
+                                      err_msg=name)
+        if x.dtype.kind != "f":
+            continue
+        t = r.standard_normal(x.shape).astype(x.dtype)
+        vals, tan = ad.jvp(lambda a: np.sort(a, axis=1), (x,), (t,))
+        np.testing.assert_array_equal(_bits(vals), _bits(want), err_msg=name)
+        np.testing.assert_array_equal(
+            tan, np.take_along_axis(t, np.argsort(x, axis=1, kind="stable"), 1), err_msg=name)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_sort_gradient_msd_plans(dtype):
     """The gradient through the MSD plan's permutation ((key, index) pairs for float64,
