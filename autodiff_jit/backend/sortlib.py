@@ -52,7 +52,7 @@ from .sortkeys import SIGN, order_key
 LANES = 8            # rows per vector in the network plan (<8 x i64>: 2 AVX2 ymm, 1 zmm)
 NETWORK_ALWAYS = 128  # rows up to this length: the network plan
 NETWORK_MAX = 1024   # ... and up to this one when there are at least LANES rows
-REGISTER_GROUP = 16  # the network's last stages run on groups of this many positions held
+REGISTER_GROUP = 16  # the network's passes run on groups of up to this many positions held
 #                     in registers (AVX-512: 16 zmm; else half: 16 ymm)
 INSERTION_MAX = 64   # MSD (sub-)buckets up to this length: insertion sort
 MSD_BITS = 16        # the MSD plan's first scatter: digits of up to this width (msd_bits)
@@ -167,13 +167,15 @@ def _network_rows(L, load, outer, n, put, store=None, floats=True):
     The row is padded to a power of two with the largest key (composite: with index >= n), which
     sorts after every real element (a NaN's key is the largest too: the index breaks the tie,
     and keys alone are indistinguishable). A last partial chunk repeats its last row in the
-    spare lanes (same keys, same result: the same stores).
+    spare lanes (same keys, same result: the same stores). The network runs as a few passes
+    over the chunk's keys, each several stages on groups held in registers (_network_function).
 
-    Measured (1000 rows of 100, float64, AVX-512, against the (key, index) pairs network with
-    a direction per block it replaced): np.sort 4.2x numpy's time -> 1.1x, the gradient
-    (the permutation) 1.4x numpy's AVX-512 argsort -> ; before that, the pairs network was
-    1.5-3x faster than the radix plans, 1.3x faster than rank counting (n*n vector compares)
-    at 100; past 1024 the padding to 2048 loses to LSD."""
+    Measured (1000 rows of 100, float64, AVX-512, one thread; against the (key, index) pairs
+    network, one stage per pass but the last few, it replaced): np.sort 4.2-4.9x numpy's time
+    -> 0.8-1.0x, the gradient (the permutation) 1.4x numpy's AVX-512 argsort -> 0.4-0.5x;
+    10000 rows of 16: np.sort 1.2x -> 0.3-0.4x. Before, the pairs network was 1.5-3x faster
+    than the radix plans and 1.3x faster than rank counting (n*n vector compares) at 100;
+    past 1024 the padding to 2048 loses to LSD."""
     b = L.builder
     perm = store is None
     vec = ir.VectorType(I64, LANES)
@@ -181,7 +183,7 @@ def _network_rows(L, load, outer, n, put, store=None, floats=True):
     size = 1 << max(1, (n - 1).bit_length())
     low = size - 1      # composites: the index bits
     keys = b.bitcast(L.temp_buffer((size * LANES,), np.int64).ptr, vec.as_pointer())
-    # positions held in registers by a group of the last stages (16 vector registers)
+    # positions held in registers by a group of a network pass (16 vector registers)
     g = min(size, REGISTER_GROUP if vecsort.plan() == "avx512" else REGISTER_GROUP // 2)
 
     def ld(p):
@@ -277,19 +279,57 @@ def _network_rows(L, load, outer, n, put, store=None, floats=True):
     for_range(b, -(-rows // LANES), chunk, name="nw.chunk")
 
 
+def network_passes(size, g):
+    """The bitonic network over `size` positions as passes over memory: its stages in order
+    (each a mask m: compare-exchange of positions p and p ^ m, the smaller at the lower one;
+    merge k is the mirror stage k - 1, then the half-cleaners k/4 .. 1), packed greedily into
+    passes whose masks span at most g values: the positions r ^ s, s in the span, of one group
+    (r: one per coset) are closed under the pass's stages and held in registers. Returns a
+    list of (masks, span, pivots): span a sorted tuple, pivots the leading bits of an echelon
+    basis of it (a coset's representative: the value with those bits zero)."""
+    stages = []
+    k = 2
+    while k <= size:
+        stages.append(k - 1)
+        j = k // 4
+        while j >= 1:
+            stages.append(j)
+            j //= 2
+        k *= 2
+    passes, masks, span, basis = [], [], {0}, []
+    for m in stages:
+        if m not in span and 2 * len(span) > g:
+            passes.append((masks, tuple(sorted(span)), _pivots(basis)))
+            masks, span, basis = [], {0}, []
+        if m not in span:
+            span |= {x ^ m for x in span}
+            basis.append(m)
+        masks.append(m)
+    passes.append((masks, tuple(sorted(span)), _pivots(basis)))
+    return passes
+
+
+def _pivots(basis):
+    """The leading bits of an echelon form of the (independent) masks in basis, ascending."""
+    rows = []
+    for v in basis:
+        for r in rows:
+            if v ^ r < v:
+                v ^= r
+        rows.append(v)
+        rows.sort(reverse=True)
+    return sorted(v.bit_length() - 1 for v in rows)
+
+
 def _network_function(module, size, g):
     """void adj_sort_rows_net<size>_<g>(<LANES x i64>* keys): the bitonic network of
-    _network_rows over `size` positions of signed keys, in place, its last stages on groups of
-    g positions in registers. Its own function, not inlined: LLVM's time on one large function
-    grows faster than linearly (0.35 s less to compile a 100-wide row sort)."""
-    return _network_part(module, size, g, None)
-
-
-def _network_part(module, size, g, only_half_cleaners):
-    """The network's function (only_half_cleaners None), or the one of its register passes
-    after a memory stage (the half-cleaners j = g/2 .. 1 on each group; the same for every merge
-    k > g: one function, called by each)."""
-    name = f"adj_sort_rows_net{size}_{g}" + ("_half" if only_half_cleaners else "")
+    _network_rows over `size` positions of signed keys, in place, by network_passes: each pass
+    one load and store of every position, its stages on groups of up to g positions held in
+    registers (128 positions: 6 passes instead of 28 stages). The pair (r ^ s, r ^ s ^ m) of a
+    group: its lower position is the one whose bit at m's top bit is 0, a pivot bit (0 in r):
+    known statically. Its own function, not inlined: LLVM's time on one large function grows
+    faster than linearly."""
+    name = f"adj_sort_rows_net{size}_{g}"
     fn = module.globals.get(name)
     if fn is not None:
         return fn
@@ -302,71 +342,27 @@ def _network_part(module, size, g, only_half_cleaners):
     keys.add_attribute("noalias")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
 
-    def ld(p):
-        return b.load(b.gep(keys, [p]), align=8)  # arena buffers: 8-byte aligned, not 64
-
-    def st(v, p):
-        b.store(v, b.gep(keys, [p]), align=8)
-
     def exchange(a, c):
         lt = b.icmp_signed("<", a, c)
         return b.select(lt, a, c), b.select(lt, c, a)
 
-    def memory_stage(k, j, mirror):
-        # blocks of 2j positions; pairs (i, i + j) in each, or (mirror, 2j == k) the pairs
-        # (i, block end - 1 - (i - block start))
-        def block(blk):
-            base = b.mul(blk, i64(2 * j))
-
-            def pair(t):
-                i = b.add(base, t)
-                other = b.sub(b.add(base, i64(2 * j - 1)), t) if mirror else b.add(i, i64(j))
-                lo, hi = exchange(ld(i), ld(other))
-                st(lo, i), st(hi, other)
-            for_range(b, j, pair, name="nw.pair")
-        for_range(b, size // (2 * j), block, name=f"nw.k{k}j{j}")
-
-    def register_stages(k):
-        # the stages of merge k on groups of g positions held in registers (one load and store
-        # per group instead of one per stage): all of them when k <= g (the mirror stage
-        # within each block of k), else the half-cleaners j = g/2 .. 1
-        def grp(gi):
-            base = b.mul(gi, i64(g))
-            v = [ld(b.add(base, i64(q))) for q in range(g)]
-            if k <= g:
-                for blk in range(0, g, k):
-                    for t in range(k // 2):
-                        q, r = blk + t, blk + k - 1 - t
-                        v[q], v[r] = exchange(v[q], v[r])
-            j = min(k // 2, g) // 2
-            while j >= 1:
-                for q in range(g):
-                    if q & j == 0:
-                        v[q], v[q + j] = exchange(v[q], v[q + j])
-                j //= 2
-            for q, item in enumerate(v):
-                st(item, b.add(base, i64(q)))
-        for_range(b, size // g, grp, name=f"nw.reg{k}")
-
-    if only_half_cleaners:
-        register_stages(size)
-        b.ret_void()
-        return fn
-    # merges k = 2, 4, .., size (static: a few loops each); those up to the register group's
-    # size wholly in registers
-    half = _network_part(module, size, g, True) if size > g else None
-    k = 2
-    while k <= size:
-        if k > g:
-            memory_stage(k, k // 2, True)
-            j = k // 4
-            while j >= g:
-                memory_stage(k, j, False)
-                j //= 2
-            b.call(half, [keys])
-        else:
-            register_stages(k)
-        k *= 2
+    for masks, span, pivots in network_passes(size, g):
+        def group(t, masks=masks, span=span, pivots=pivots):
+            r = t   # t's bits spread around the pivot bits (zeros there)
+            for p_ in pivots:
+                r = b.or_(b.shl(b.lshr(r, i64(p_)), i64(p_ + 1)), b.and_(r, i64((1 << p_) - 1)))
+            ptrs = [b.gep(keys, [b.xor(r, i64(x))]) for x in span]
+            v = [b.load(p_, align=8) for p_ in ptrs]   # arena buffers: 8-byte aligned
+            slot = {x: q for q, x in enumerate(span)}
+            for m in masks:
+                top = 1 << (m.bit_length() - 1)
+                for q, x in enumerate(span):
+                    if not x & top:
+                        o = slot[x ^ m]
+                        v[q], v[o] = exchange(v[q], v[o])
+            for p_, item in zip(ptrs, v):
+                b.store(item, p_, align=8)
+        for_range(b, size // len(span), group, name="nw.pass")
     b.ret_void()
     return fn
 
