@@ -46,7 +46,7 @@ from llvmlite import ir
 from . import vecsort
 from .emitters import EMITTERS, Emitter
 from .kernels import F64, I8, I8P, I32, I64, Index, for_range, for_span, i64, loop_nest, \
-    while_loop
+    reg_type, while_loop
 from .sortkeys import SIGN, order_key
 
 LANES = 8            # rows per vector in the network plan (<8 x i64>: 2 AVX2 ymm, 1 zmm)
@@ -113,9 +113,10 @@ def _clear(b, counts, size, cnt_t):
               name="rs.clear")
 
 
-def _insertion_sort(L, keys, idx, m):
+def _insertion_sort(L, keys, idx, m, budget=None):
     """Stable insertion sort of keys[0:m] (unsigned; m an i64 value) carrying idx along (None:
-    keys only)."""
+    keys only). budget: an i64 alloca of the shifts allowed; each shift takes one, and once
+    it is down to 0 the sort stops shifting (keys[0:m] then a permutation, maybe unsorted)."""
     b = L.builder
     j = L.alloca(I64, name="ins.j")
 
@@ -127,10 +128,15 @@ def _insertion_sort(L, keys, idx, m):
         def shifting():
             jv = b.load(j)
             safe = b.select(b.icmp_signed(">", jv, i64(0)), b.sub(jv, i64(1)), i64(0))
-            return b.and_(b.icmp_signed(">", jv, i64(0)),
+            more = b.and_(b.icmp_signed(">", jv, i64(0)),
                           b.icmp_unsigned(">", b.load(b.gep(keys, [safe])), k))
+            if budget is not None:
+                more = b.and_(more, b.icmp_signed(">", b.load(budget), i64(0)))
+            return more
 
         def shift():
+            if budget is not None:
+                b.store(b.sub(b.load(budget), i64(1)), budget)
             jv = b.load(j)
             prev = b.sub(jv, i64(1))
             b.store(b.load(b.gep(keys, [prev])), b.gep(keys, [jv]))
@@ -145,7 +151,7 @@ def _insertion_sort(L, keys, idx, m):
     for_span(b, i64(1), m, outer, "ins")
 
 
-def _network_rows(L, load, outer, n, put, store=None, floats=True):
+def _network_rows(L, load, outer, n, put, store=None, dtype=np.float64):
     """The network plan: sorts of rows, LANES rows at a time, by a bitonic sorting network over
     64-bit keys stored transposed (position p of the chunk's rows is one vector), so every
     compare-exchange is one vector min and one max across LANES rows, with no branch on the
@@ -153,16 +159,16 @@ def _network_rows(L, load, outer, n, put, store=None, floats=True):
     halves compares position t with its mirror k - 1 - t, then half-cleans: no direction per
     block). load(dims, i) is element i of the row at outer position dims (a float64, float32 or
     int64 register value). Two modes:
-    - put(dims, p, i) (store None): the permutation. Each item is the composite of its signed
-      key's high bits and its index in the low log2(size) bits: unique, so index order among
-      keys whose high bits agree. That is numpy's stable order unless two keys agree in the
-      high bits but not in the low ones: a row where two neighbours in the sorted order share
-      their high bits is then sorted again, by a stable insertion sort of the exact keys
-      (equal keys are in index order already: a pass of n compares; keys that differ only in
-      the low bits, a few ulps apart, shift);
+    - put(dims, p, i) (store None): the permutation. Each item is the composite of the high
+      bits of its key less the row's least key (shifted up by the leading zeros of the row's
+      range) and its index in the low log2(size) bits: unique, so index order among keys whose kept bits agree. That is
+      numpy's stable order unless two keys agree in the kept bits but not in the dropped low
+      ones (keys spread over many binades, some a few ulps apart): a row that dropped bits
+      and where two neighbours in the sorted order share their kept bits is then sorted again,
+      by a stable insertion sort of the exact keys (equal keys are in index order already);
     - store(dims, p, value) (put None): keys alone, each sorted key mapped back to its value;
-      in a row holding a -0.0 or a NaN (whose sign and payload its key does not keep; floats:
-      the values are floats) the zeros and NaNs are rewritten in index order by one more
+      in a row holding a -0.0 or a NaN (whose sign and payload its key does not keep) the
+      zeros and NaNs are rewritten in index order by one more
       scalar pass over it.
     The row is padded to a power of two with the largest key (composite: with index >= n), which
     sorts after every real element (a NaN's key is the largest too: the index breaks the tie,
@@ -201,10 +207,15 @@ def _network_rows(L, load, outer, n, put, store=None, floats=True):
         return ir.Constant(vec, [v] * LANES)
 
     network = _network_function(b.module, size, g)
-    odd = L.alloca(I8, name="nw.odd") if perm or floats else None
+    # per chunk, one bit a lane (LANES = 8): the rows to fix after the network
+    odd = L.alloca(I8, name="nw.odd") if perm or np.dtype(dtype).kind == "f" else None
+    ty = reg_type(dtype)
     if perm:
         scratch = b.bitcast(L.temp_buffer((2 * n,), np.int64).ptr, I64.as_pointer())
         exact_keys, exact_idx = scratch, b.gep(scratch, [i64(n)])
+        least, most = L.alloca(vec, name="nw.least"), L.alloca(vec, name="nw.most")
+        ctlz = b.module.globals.get("llvm.ctlz.v8i64") or ir.Function(
+            b.module, ir.FunctionType(vec, [vec, ir.IntType(1)]), name="llvm.ctlz.v8i64")
 
     def chunk(c):
         lanes = []
@@ -224,14 +235,36 @@ def _network_rows(L, load, outer, n, put, store=None, floats=True):
                 v = b.insert_element(v, x, i64(lane))
             return v
 
+        if perm:
+            b.store(vconst(-1), least)
+            b.store(vconst(0), most)
+
         def fill(i):
             key, special = _signed_keys(b, gather(i))
-            if perm:
-                key = b.or_(b.and_(key, vconst(~low)), splat(i))
+            if perm:   # the row's range of unsigned keys
+                u = b.xor(key, vconst(_SIGN))
+                lo, hi = b.load(least), b.load(most)
+                b.store(b.select(b.icmp_unsigned("<", u, lo), u, lo), least)
+                b.store(b.select(b.icmp_unsigned(">", u, hi), u, hi), most)
             elif special is not None:
                 b.store(b.or_(b.load(odd), b.bitcast(special, I8)), odd)
             st(key, i)
         for_range(b, n, fill, name="nw.fill")
+        if perm:
+            # keys less the row's least, shifted up to the top, so that the composite keeps as
+            # many of the bits that vary as fit: rows of small integers, or of values a few
+            # ulps apart, keep them all
+            lo = b.load(least)
+            span = b.sub(b.load(most), lo)
+            shift = b.call(ctlz, [span, ir.Constant(ir.IntType(1), 0)])
+            # lanes whose range does not fit above the index bits: some low bits dropped
+            inexact = b.icmp_unsigned("<", shift, vconst(low.bit_length()))
+            shift = b.select(b.icmp_unsigned("<", shift, vconst(63)), shift, vconst(63))
+
+            def composite(i):
+                u = b.shl(b.sub(b.xor(ld(i), vconst(_SIGN)), lo), shift)
+                st(b.or_(b.and_(b.xor(u, vconst(_SIGN)), vconst(~low)), splat(i)), i)
+            for_range(b, n, composite, name="nw.composite")
 
         def pad(i):
             top = (1 << 63) - 1
@@ -240,10 +273,12 @@ def _network_rows(L, load, outer, n, put, store=None, floats=True):
         b.call(network, [keys])
 
         def neighbours(p):
-            # sorted neighbours whose keys share their high bits: maybe out of exact order
-            a, c = ld(p), ld(b.add(p, i64(1)))
-            same = b.icmp_unsigned("<=", b.xor(a, c), vconst(low))
+            # sorted neighbours whose kept bits agree, in a row that dropped some: maybe out
+            # of exact order
+            left, right = ld(p), ld(b.add(p, i64(1)))
+            same = b.and_(b.icmp_unsigned("<=", b.xor(left, right), vconst(low)), inexact)
             b.store(b.or_(b.load(odd), b.bitcast(same, I8)), odd)
+
         def flagged(fix):
             # fix(lane, dims) for each lane whose bit is set in `odd` (one loop over the lanes:
             # the code once, not LANES times)
@@ -258,9 +293,12 @@ def _network_rows(L, load, outer, n, put, store=None, floats=True):
                 for_range(b, LANES, one, name="nw.lane")
         if perm:
             for_range(b, n - 1, neighbours, name="nw.ties")
-            flagged(lambda lane, dims: _exact_order(L, keys, lane, n, low,
-                                                    lambda i: load(dims, i), exact_keys,
-                                                    exact_idx))
+            def exact(lane, dims):
+                row = (lambda i: load(dims, i))
+                _exact_order(L, keys, lane, n, low, row, exact_keys, exact_idx, None if
+                             n <= NETWORK_ALWAYS else lambda: _exact_fallback(L, row, n,
+                                                                              exact_idx))
+            flagged(exact)
 
         def emit(p):
             v = ld(p)
@@ -269,7 +307,7 @@ def _network_rows(L, load, outer, n, put, store=None, floats=True):
                 for lane, dims in enumerate(lanes):
                     put(dims, p, b.extract_element(v, i64(lane)))
                 return
-            v = _key_values(b, v, load(lanes[0], i64(0)).type)
+            v = _key_values(b, v, ty)
             for lane, dims in enumerate(lanes):
                 store(dims, p, b.extract_element(v, i64(lane)))
         for_range(b, n, emit, name="nw.put")
@@ -367,11 +405,14 @@ def _network_function(module, size, g):
     return fn
 
 
-def _exact_order(L, keys, lane, n, low, load, exact_keys, exact_idx):
+def _exact_order(L, keys, lane, n, low, load, exact_keys, exact_idx, fallback):
     """Lane `lane` of the network's sorted composites (keys: <LANES x i64> vectors), put in
     numpy's stable order: its n indices (the low bits) and their exact keys (of load(index))
     sorted by a stable insertion sort of the keys (the indices of equal keys are in order
-    already), the indices written back as the composites (emit masks the low bits)."""
+    already), the indices written back as the composites (emit masks the low bits). Its
+    shifts are bounded (EXACT_SHIFTS a position: a cluster of near keys in reverse order costs
+    them quadratically); past that, fallback (exact_idx None: none) sorts the row again from
+    its values into exact_idx."""
     b = L.builder
     flat = b.bitcast(keys, I64.as_pointer())
 
@@ -383,8 +424,45 @@ def _exact_order(L, keys, lane, n, low, load, exact_keys, exact_idx):
         b.store(i, b.gep(exact_idx, [p]))
         b.store(sort_key(b, _wide(b, load(i))), b.gep(exact_keys, [p]))
     for_range(b, n, get, name="nw.exact")
-    _insertion_sort(L, exact_keys, exact_idx, i64(n))
+    budget = None if fallback is None else L.alloca(I64, name="nw.budget")
+    if budget is not None:
+        b.store(i64(EXACT_SHIFTS * n), budget)
+    _insertion_sort(L, exact_keys, exact_idx, i64(n), budget)
+    if budget is not None:
+        with b.if_then(b.icmp_signed("<=", b.load(budget), i64(0)), likely=False):
+            fallback()
     for_range(b, n, lambda p: b.store(b.load(b.gep(exact_idx, [p])), at(p)), name="nw.back")
+
+
+EXACT_SHIFTS = 8   # _exact_order's insertion sort: shifts a position before the fallback
+
+
+def _exact_fallback(L, load, n, exact_idx):
+    """The row of n values load(i) sorted stably by the MSD plan of (key, index) pairs, the
+    indices into exact_idx (the network plan's exact order past its insertion budget)."""
+    b = L.builder
+    cnt_t = I32 if n < 2 ** 31 else I64
+    idx_t = I64
+    ncounts = (1 << msd_bits(n)) + (1 << SUB_BITS) + (-(-64 // BUCKET_BITS) << BUCKET_BITS)
+    words = -(-_Bufs.nbytes(n, idx_t, cnt_t, ncounts) // 8)
+    raw = b.bitcast(L.temp_buffer((words,), np.int64).ptr, I8P)
+    bufs = _Bufs(b, raw, n, idx_t, cnt_t)
+    diff = L.alloca(I64, name="nw.fdiff")
+    b.store(i64(0), diff)
+    first = sort_key(b, _wide(b, load(i64(0))))
+
+    def fill(i):
+        key = sort_key(b, _wide(b, load(i)))
+        b.store(key, b.gep(bufs.keys[0], [i]))
+        b.store(i, b.gep(bufs.idx[0], [i]))
+        b.store(b.or_(b.load(diff), b.xor(key, first)), diff)
+    for_range(b, n, fill, name="nw.ffill")
+    d = b.load(diff)
+    # (all keys equal: the insertion sort cannot have run out: not here)
+    with b.if_then(b.icmp_unsigned("!=", d, i64(0))):
+        _msd_sort(L, bufs, n, cnt_t, d)
+        for_range(b, n, lambda i: b.store(b.load(b.gep(bufs.idx[1], [i])),
+                                          b.gep(exact_idx, [i])), name="nw.fcopy")
 
 
 def _wide(b, v):
@@ -801,7 +879,11 @@ def _sort_rows(L, x, axis, vals, perm):
     idx_t = I32 if n < 2 ** 31 else I64
     rows = int(np.prod(shape, dtype=np.int64)) // n
     # (with a quicksort, it and the MSD plan beat the network past NETWORK_ALWAYS: 100 rows
-    # of 1000, AVX-512 2x; AVX2 forward (quicksort) 3x, gradient (MSD pairs) 1.3x)
+    # of 1000, AVX-512 2x; AVX2 forward (quicksort) 3x, gradient (MSD pairs) 1.3x. The
+    # network of keys alone or composites is faster again on distinct values (AVX-512, 100
+    # rows of 1000: np.sort 0.6x the time, the gradient 0.3x), but its permutation re-sorts
+    # rows with ties among widely spread floats (rows of 1000 of ten integer values: 1.9x
+    # the time of the quicksort plan) and near keys in bad order (2.7x))
     network = n <= NETWORK_ALWAYS or (rows >= LANES and n <= NETWORK_MAX
                                       and not vecsort.enabled())
     outer = tuple(1 if a == axis else d for a, d in enumerate(shape))
@@ -825,8 +907,7 @@ def _sort_rows(L, x, axis, vals, perm):
         load = (lambda dims, i: L.load(x, at(dims, i)))
         if perm is None:    # values alone: keys alone
             _network_rows(L, load, outer, n, None,
-                          lambda dims, p, v: vals.store(b, at(dims, p), v),
-                          floats=dtype != np.int64)
+                          lambda dims, p, v: vals.store(b, at(dims, p), v), dtype)
         else:
             _network_rows(L, load, outer, n, put)
         return

@@ -365,13 +365,17 @@ def test_network_passes_sort(g):
 
 def _network_plan_rows(rows, n, r):
     """Rows for the network plan: specials (ties, signed zeros, NaNs of both signs); keys a
-    few ulps apart in any order (their keys share the high bits the permutation's composites
-    keep: the exact re-sort); int64s a few apart; float32s with ties."""
+    few ulps apart in any order, alone (the composites keep every bit that varies) and with a
+    far value (then not: the exact re-sort); int64s a few apart; float32s with ties."""
     x = _special_rows(rows, n, r, np.float64)
     x[r.random(x.shape) < 0.1] = -np.nan
     near = 1.0 + r.integers(0, 300, (rows, n)) * 2.0 ** -52
     near[::2] *= -1.0
-    return {"special": x, "near": near, "int64_near": r.integers(0, 300, (rows, n)) + 10 ** 12,
+    spread = near.copy()     # and one far value: the composites keep only the high bits
+    spread[:, r.integers(0, n)] = 1e300
+    return {"special": x, "near": near, "spread": spread,
+            "int64_near": r.integers(0, 300, (rows, n)) + 10 ** 12,
+            "int64_small": np.stack([r.permutation(n) for _ in range(rows)]) % 50 - 25,
             "int64": _special_rows(rows, n, r, np.int64),
             "float32": _special_rows(rows, n, r, np.float32)}
 
@@ -379,9 +383,14 @@ def _network_plan_rows(rows, n, r):
 # the network plan (rows up to NETWORK_ALWAYS), LANES rows at a time (chunks of LANES and a
 # partial last one): keys alone for the values (zeros and NaNs rewritten), composites of key
 # and index for the permutation (re-sorted where neighbours share their high bits)
-@pytest.mark.parametrize("n", [1, 2, 3, 7, 16, 33, 100, 127, 128])
-def test_network_rows_bitwise(n):
-    from autodiff_jit.backend.sortlib import LANES
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 16, 33, 100, 127, 128, 129, 300])
+def test_network_rows_bitwise(n, monkeypatch):
+    from autodiff_jit.backend import vecsort
+    from autodiff_jit.backend.sortlib import LANES, NETWORK_ALWAYS
+    if n > NETWORK_ALWAYS:
+        # longer rows take the network where there is no quicksort (then its exact re-sort
+        # can run out of shifts: the MSD fallback, on the rows "spread")
+        monkeypatch.setattr(vecsort, "FORCE", "off")
     r = np.random.default_rng(7 + n)
     sort, argsort = ad.jit(lambda a: np.sort(a, axis=1)), ad.jit(lambda a: np.argsort(a, axis=1))
     for name, x in _network_plan_rows(2 * LANES + 3, n, r).items():
