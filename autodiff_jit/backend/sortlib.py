@@ -293,6 +293,7 @@ def _network_rows(L, load, outer, n, put, store=None, dtype=np.float64):
                 for_range(b, LANES, one, name="nw.lane")
         if perm:
             for_range(b, n - 1, neighbours, name="nw.ties")
+
             def exact(lane, dims):
                 row = (lambda i: load(dims, i))
                 _exact_order(L, keys, lane, n, low, row, exact_keys, exact_idx, None if
@@ -411,7 +412,7 @@ def _exact_order(L, keys, lane, n, low, load, exact_keys, exact_idx, fallback):
     sorted by a stable insertion sort of the keys (the indices of equal keys are in order
     already), the indices written back as the composites (emit masks the low bits). Its
     shifts are bounded (EXACT_SHIFTS a position: a cluster of near keys in reverse order costs
-    them quadratically); past that, fallback (exact_idx None: none) sorts the row again from
+    them quadratically); past that, fallback (None: unbounded) sorts the row again from
     its values into exact_idx."""
     b = L.builder
     flat = b.bitcast(keys, I64.as_pointer())
