@@ -115,6 +115,7 @@ class Lowerer:
         self.module.triple, self.module.data_layout = engine.triple_and_layout()
         self.buffers: dict[int, Buffer] = {}
         self.scalar_consts: dict[int, object] = {}
+        self.const_arrays: dict[int, np.ndarray] = {}   # the constants' values, by id
         self.keepalive = []
         self._needs_dims: dict[int, bool] = {}
         # static value ranges [lo, hi) of i64 loop indices, by id of the LLVM value: lets the
@@ -202,7 +203,9 @@ class Lowerer:
             return got
         buf = self.buffers.get(key)
         if buf is not None:
-            v = buf.load(self.builder, index)
+            v = self._uniform_const(key, index)
+            if v is None:
+                v = buf.load(self.builder, index)
         elif key in self.scalar_consts:
             v = self.scalar_consts[key]
         else:
@@ -215,6 +218,24 @@ class Lowerer:
             v = em.expr(self, eqn, index)
         index.cache[key] = v
         return v
+
+    def _uniform_const(self, key, index: Index):
+        """A constant array read where every axis index has a static range (a padding segment,
+        see iterate) over which the array holds one value: that value (no load; constant-mode
+        np.pad's inside mask is such an array); else None."""
+        arr = self.const_arrays.get(key)
+        if arr is None or index._dims is None:
+            return None
+        box = []
+        for d, v in zip(index.shape, index._dims):
+            known = (0, 1) if d == 1 else self.ranges.get(id(v))
+            if known is None:
+                return None
+            box.append(slice(*known))
+        window = arr[tuple(box)]
+        if window.size == 0 or not (window == window.flat[0]).all():
+            return None
+        return const(arr.dtype, window.flat[0])
 
     def needs_dims(self, atom) -> bool:
         """Whether computing `atom` per element needs per-axis indices (vs. a linear index)."""
@@ -239,18 +260,42 @@ class Lowerer:
         self.ranges[id(value)] = (lo, hi)
         self._range_keep.append(value)
 
-    def _pad_breaks(self, shape):
-        """Axis-0 boundaries of the padding views (scatter_slice, step 1 along axis 0) in the
-        current group whose output has the iteration shape."""
+    def _pad_breaks(self, shape, axis=0):
+        """Boundaries along `axis` of the padding views (scatter_slice, step 1 along axis) in
+        the current group whose output has the iteration shape."""
         if self._group is None or not shape:
             return []
         cuts = set()
         for e in self._group.eqns:
             if e.prim.name == "scatter_slice" and e.outputs[0].shape == tuple(shape) \
-                    and e.params["step"][0] == 1 and isinstance(e.inputs[0], Var):
-                s0 = e.params["start"][0]
-                cuts.update((s0, s0 + e.inputs[0].shape[0]))
-        return sorted(c for c in cuts if 0 < c < shape[0])
+                    and e.params["step"][axis] == 1 and isinstance(e.inputs[0], Var):
+                s0 = e.params["start"][axis]
+                cuts.update((s0, s0 + e.inputs[0].shape[axis]))
+        return sorted(c for c in cuts if 0 < c < shape[axis])
+
+    def rest_nest(self, shape, i, body):
+        """The loops over the axes after the first (i: the axis-0 index) of a loop split at
+        padding boundaries, calling body(Index); the last axis is split at its own boundaries
+        too, so that inside each piece every padding view is statically all-hit or all-zero
+        along both (contiguous loads that vectorize, no clamp and select per element)."""
+        b = self.builder
+        rest = tuple(shape[1:])
+        if not rest or int(np.prod(rest, dtype=np.int64)) == 1:
+            body(Index(shape, dims=[i] + [i64(0)] * len(rest)))
+            return
+        cuts = self._pad_breaks(shape, len(shape) - 1)
+        if not cuts:
+            loop_nest(b, rest, lambda dims: body(Index(shape, dims=[i] + dims)))
+            return
+        bounds = [0] + cuts + [shape[-1]]
+
+        def pieces(dims):
+            for lo, hi in zip(bounds, bounds[1:]):
+                def col(j, lo=lo, hi=hi):
+                    self.set_range(j, lo, hi)
+                    body(Index(shape, dims=[i] + dims + [j]))
+                for_range(b, hi, col, start=lo, name="cseg")
+        loop_nest(b, rest[:-1], pieces)
 
     def iterate(self, shape, body, flat: bool):
         """Loop over `shape` calling body(Index)."""
@@ -268,18 +313,15 @@ class Lowerer:
             body(Index(shape))
             return
         cuts = self._pad_breaks(shape)
-        if cuts:
-            # one loop per segment of axis 0 between pad boundaries: inside each, every pad
-            # view is statically all-hit or all-zero (contiguous, vectorizable loads)
+        if cuts or (len(shape) > 1 and self._pad_breaks(shape, len(shape) - 1)):
+            # one loop per segment of axis 0 between pad boundaries (and of the last axis:
+            # rest_nest): inside each, every pad view is statically all-hit or all-zero
+            # (contiguous, vectorizable loads)
             bounds = [0] + cuts + [shape[0]]
-            rest = tuple(shape[1:])
             for lo, hi in zip(bounds, bounds[1:]):
                 def seg(i, lo=lo, hi=hi):
                     self.set_range(i, lo, hi)
-                    if not rest or int(np.prod(rest)) == 1:
-                        body(Index(shape, dims=[i] + [i64(0)] * len(rest)))
-                    else:
-                        loop_nest(b, rest, lambda dims: body(Index(shape, dims=[i] + dims)))
+                    self.rest_nest(shape, i, body)
                 for_range(b, hi, seg, start=lo, name="seg")
             return
         if flat or len(shape) == 1:
@@ -431,6 +473,7 @@ class Lowerer:
                 if arr.ndim == 0:
                     continue
             self.keepalive.append(arr)
+            self.const_arrays[id(c)] = arr
             addr = arr.ctypes.data
             ptr = ir.Constant(I64, addr).inttoptr(mem_type(c.dtype).as_pointer())
             self.buffers[id(c)] = Buffer(ptr, arr.shape, c.dtype)

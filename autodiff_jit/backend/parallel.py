@@ -48,7 +48,7 @@ from ..passes import fuse
 from . import engine, mathlib
 from .emitters import EMITTERS, _accumulator, _fmax, _reduce_kernel, _reducer, _store_kernel, \
     reduce_init
-from .kernels import I8, I8P, I32, I64, VOID, Buffer, Index, for_range, for_span, i64, loop_nest, \
+from .kernels import I8, I8P, I32, I64, VOID, Buffer, Index, for_range, for_span, i64, \
     mem_type, reg_type
 
 MIN_WORK = 1 << 17         # iterations x fused equations below which a loop stays serial
@@ -166,13 +166,8 @@ def iterate_chunk(L, shape, body):
     if split.flat:
         for_span(b, lo, hi, lambda i: body(Index(shape, linear=i)), name="c")
         return
-    rest = tuple(shape[1:])
-
     def row(i):
-        if int(np.prod(rest, dtype=np.int64)) == 1:
-            body(Index(shape, dims=[i] + [i64(0)] * len(rest)))
-        else:
-            loop_nest(b, rest, lambda d: body(Index(shape, dims=[i] + d)))
+        L.rest_nest(shape, i, body)
     if not split.cuts:
         for_span(b, lo, hi, row, name="c")
         return

@@ -121,7 +121,9 @@ def pad(array, pad_width, mode="constant", *, constant_values=0, end_values=0,
                                  for d, (w0, w1) in zip(shape, widths)])
     # zeros around the array: a padding view, fused with the fill into one loop
     out = I.scatter_slice(array, out_shape, befores, (1,) * nd)
-    if mode == "constant" and not (isinstance(fill, (int, float)) and fill == 0):
+    # (a fill of -0.0 is not the view's +0.0)
+    if mode == "constant" and not (isinstance(fill, (int, float)) and fill == 0
+                                   and not np.signbit(fill)):
         keep = np.zeros(out_shape, bool)
         keep[tuple(slice(w, w + d) for w, d in zip(befores, shape))] = True
         out = E.select(keep, out, E.cast(asvalue(fill), _dtype(out)))

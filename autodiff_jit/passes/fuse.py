@@ -30,6 +30,9 @@ Rules (each value `v` defined by an equation):
   operations per element (no transcendental, pow, dot, gather or pad view: it reads its stored
   inputs at affine indices). The Rosenbrock gradient's `200*(x[1:]-x[:-1]**2)`, read at i and
   i-1 by the scatter-add loop, is thus never written to memory;
+* a cheap elementwise value (at most BOUNDED_MAX_FLOPS per element) read by consumers that
+  read each element a bounded number of times (BOUNDED_READS: convolve) and otherwise
+  streaming ones is computed inside each of them instead of stored;
 * everything else (reductions, big dot_generals, scans, scatters, gathers, region calls, values
   used twice, results) is stored: it is the root of a group.
 """
@@ -64,6 +67,13 @@ _FLOPS = {"add": 1, "sub": 1, "mul": 1, "neg": 1, "abs": 1, "sign": 2, "maximum"
 # views whose index is an affine function of the consumer's (no compare/select, no gather)
 _AFFINE_VIEWS = frozenset({"reshape", "transpose", "broadcast_to", "slice"})
 
+# consumers that read each element of an operand a bounded number of times: convolve (at most
+# SHORT_TAPS times for a short kernel or few outputs, else once, into a contiguous copy). A
+# cheap elementwise operand (at most BOUNDED_MAX_FLOPS per element) is computed inside each
+# of them rather than stored (the cotangent 2 * y of a squared convolution, read by the two
+# convolutions of its gradient: one pass over memory less)
+BOUNDED_READS = frozenset({"convolve"})
+BOUNDED_MAX_FLOPS = 2
 STREAMING = {"reduce_sum": None, "reduce_max": None, "reduce_min": None, "reduce_prod": None,
              "argmax": None, "argmin": None, "cumsum": None, "cumprod": None,
              "concatenate": None,
@@ -274,6 +284,17 @@ def plan(fn: Function) -> FusionPlan:
             return False
         return tree_flops(o, RECOMPUTE_MAX_FLOPS) is not None
 
+    def bounded(o, uses):
+        """The bounded-reads rule: cheap o, some of whose uses are BOUNDED_READS consumers
+        and the others streaming, computed inside each."""
+        if not RECOMPUTE or len(uses) > RECOMPUTE_MAX_USES or o.aval.size <= 1:
+            return False
+        if any(u is None or u[2] or not (_streams(u[0], u[1])
+                                         or u[0].prim.name in BOUNDED_READS) for u in uses):
+            return False
+        return any(u[0].prim.name in BOUNDED_READS for u in uses) and \
+            tree_flops(o, BOUNDED_MAX_FLOPS) is not None
+
     stored, inlined, dead = set(), set(), set()
     for e in fn.eqns:
         k = kind_of(e)
@@ -292,6 +313,8 @@ def plan(fn: Function) -> FusionPlan:
                 ok = len(uses) == 1 and uses[0] is not None and _streams(uses[0][0], uses[0][1]) \
                     and (not uses[0][2] or o.aval.size <= 1)
                 if not ok and len(uses) > 1 and k == "elementwise" and recompute(o, uses):
+                    ok = True
+                if not ok and k == "elementwise" and bounded(o, uses):
                     ok = True
                 (inlined if ok else stored).add(id(o))
             else:

@@ -712,6 +712,43 @@ def test_recompute(rng, k, grad, recompute, monkeypatch):
         _compare(f, *[a.astype(F32) for a in args], dtype=F32)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("fill", [0.0, 1.5, -0.0])
+@pytest.mark.parametrize("shape,widths", [
+    ((40, 30), 8), ((40, 30), ((0, 0), (3, 1))), ((40, 30), ((2, 0), (0, 5))),
+    ((5, 6, 7), ((1, 2), (0, 0), (3, 1))), ((300, 2), ((0, 0), (1, 1))), ((1, 9), 2)])
+def test_constant_pad_exact(rng, shape, widths, fill, threads, monkeypatch):
+    from autodiff_jit.backend import parallel
+    # a padding view split along axis 0 and the last axis (tiny MIN_WORK: the chunked split
+    # too), and the inside mask read as a literal per piece: still numpy's values, bit for bit
+    monkeypatch.setattr(parallel, "MIN_WORK", 1)
+    monkeypatch.setattr(ad.config, "num_threads", threads)
+    x = rng.normal(size=shape)
+    x.flat[0] = -0.0
+
+    def f(x):
+        return np.pad(x, widths, mode="constant", constant_values=fill)
+    want = np.pad(x, widths, mode="constant", constant_values=fill)
+    got = ad.jit(f)(x)
+    assert got.tobytes() == want.tobytes()
+    w = rng.normal(size=want.shape)
+    g = ad.grad(lambda x: np.sum(f(x) * w))(x)
+    inside = tuple(slice(a, a + d) for a, d in
+                   zip(np.broadcast_to(np.asarray(widths), (len(shape), 2))[:, 0], shape))
+    np.testing.assert_array_equal(g, w[inside])
+
+
+def test_constant_pad_reads_no_mask(rng, monkeypatch):
+    from autodiff_jit.backend import parallel
+    # every piece of the split loop is inside or outside the array along both axes: no mask
+    # load, no clamped index, no select left (1000x1000: 3.6x numpy's time before)
+    monkeypatch.setattr(parallel, "MIN_WORK", 1 << 62)
+    x = rng.normal(size=(50, 40))
+    fn = ad.jit(lambda x: np.pad(x, 8, mode="constant", constant_values=1.5)).ir(x)
+    module = compile_function(fn).llvm_ir(optimized=True)
+    assert "load i8," not in module and " select " not in module and "x double>" in module
+
+
 def test_rosenbrock_gradient_is_one_loop_without_intermediates(rng, monkeypatch):
     from autodiff_jit.backend import parallel
     from autodiff_jit.passes import fuse

@@ -332,6 +332,81 @@ def test_sort_kernel_values_and_permutation_bitwise(n):
                 err_msg=f"jvp tangent {name} {axis}")
 
 
+@pytest.mark.parametrize("g", [8, 16])
+def test_network_passes_sort(g):
+    """The network plan's passes, simulated: every group (r ^ s for s in the span, r with zeros
+    at the pivot bits) is a distinct set closed under its pass's masks, the groups cover every
+    position once, and running the compare-exchanges sorts (0/1 inputs and random ones)."""
+    from autodiff_jit.backend.sortlib import network_passes
+    r = np.random.default_rng(0)
+    for size in [2, 4, 8, 16, 32, 128, 1024]:
+        passes = network_passes(size, g)
+        arrays = [r.integers(0, 2, size) for _ in range(20)] + \
+            [r.permutation(size) for _ in range(20)]
+        for masks, span, pivots in passes:
+            assert len(span) <= g
+            reps = [v for v in range(size) if not any(v >> p & 1 for p in pivots)]
+            groups = [[rep ^ x for x in span] for rep in reps]
+            assert sorted(sum(groups, [])) == list(range(size))
+            for rep, grp in zip(reps, groups):
+                for m in masks:
+                    assert {p ^ m for p in grp} == set(grp)
+                    # the kernel's static rule for the lower position of a pair
+                    top = 1 << (m.bit_length() - 1)
+                    assert all((p < p ^ m) == (not (p ^ rep) & top) for p in grp)
+            for a in arrays:
+                for m in masks:
+                    for p in range(size):
+                        if p < p ^ m:
+                            a[p], a[p ^ m] = min(a[p], a[p ^ m]), max(a[p], a[p ^ m])
+        for a in arrays:
+            assert np.all(np.diff(a) >= 0), size
+
+
+def _network_plan_rows(rows, n, r):
+    """Rows for the network plan: specials (ties, signed zeros, NaNs of both signs); keys a
+    few ulps apart in any order, alone (the composites keep every bit that varies) and with a
+    far value (then not: the exact re-sort); int64s a few apart; float32s with ties."""
+    x = _special_rows(rows, n, r, np.float64)
+    x[r.random(x.shape) < 0.1] = -np.nan
+    near = 1.0 + r.integers(0, 300, (rows, n)) * 2.0 ** -52
+    near[::2] *= -1.0
+    spread = near.copy()     # and one far value: the composites keep only the high bits
+    spread[:, r.integers(0, n)] = 1e300
+    return {"special": x, "near": near, "spread": spread,
+            "int64_near": r.integers(0, 300, (rows, n)) + 10 ** 12,
+            "int64_small": np.stack([r.permutation(n) for _ in range(rows)]) % 50 - 25,
+            "int64": _special_rows(rows, n, r, np.int64),
+            "float32": _special_rows(rows, n, r, np.float32)}
+
+
+# the network plan (rows up to NETWORK_ALWAYS), LANES rows at a time (chunks of LANES and a
+# partial last one): keys alone for the values (zeros and NaNs rewritten), composites of key
+# and index for the permutation (re-sorted where neighbours share their high bits)
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 16, 33, 100, 127, 128, 129, 300])
+def test_network_rows_bitwise(n, monkeypatch):
+    from autodiff_jit.backend import vecsort
+    from autodiff_jit.backend.sortlib import LANES, NETWORK_ALWAYS
+    if n > NETWORK_ALWAYS:
+        # longer rows take the network where there is no quicksort (then its exact re-sort
+        # can run out of shifts: the MSD fallback, on the rows "spread")
+        monkeypatch.setattr(vecsort, "FORCE", "off")
+    r = np.random.default_rng(7 + n)
+    sort, argsort = ad.jit(lambda a: np.sort(a, axis=1)), ad.jit(lambda a: np.argsort(a, axis=1))
+    for name, x in _network_plan_rows(2 * LANES + 3, n, r).items():
+        want = _stable_sorted(x, 1)
+        np.testing.assert_array_equal(_bits(sort(x)), _bits(want), err_msg=name)
+        np.testing.assert_array_equal(argsort(x), np.argsort(x, axis=1, kind="stable"),
+                                      err_msg=name)
+        if x.dtype.kind != "f":
+            continue
+        t = r.standard_normal(x.shape).astype(x.dtype)
+        vals, tan = ad.jvp(lambda a: np.sort(a, axis=1), (x,), (t,))
+        np.testing.assert_array_equal(_bits(vals), _bits(want), err_msg=name)
+        np.testing.assert_array_equal(
+            tan, np.take_along_axis(t, np.argsort(x, axis=1, kind="stable"), 1), err_msg=name)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_sort_gradient_msd_plans(dtype):
     """The gradient through the MSD plan's permutation ((key, index) pairs for float64,

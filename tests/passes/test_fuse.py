@@ -281,3 +281,28 @@ def test_result_is_not_recomputed(monkeypatch):
     fn, before, p = _recompute_plans(f, np.ones(10), monkeypatch)
     assert len(p.groups) == len(before.groups) == 2
     assert all(p.is_stored(r) for r in fn.results)
+
+
+def test_cheap_operand_of_convolutions_is_computed_inside_them():
+    # the gradient of sum(convolve(a, v)**2): 2 * y is read by two convolutions (a short
+    # kernel's and the few outputs of v's cotangent), each reading an element a bounded number
+    # of times: computed inside both, never stored; still the interpreter's values
+    r = np.random.default_rng(0)
+    a, v = r.standard_normal(300), r.standard_normal(5)
+
+    def f(a, v):
+        return np.sum(np.convolve(a, v, "same") ** 2)
+    fn = ad.grad(f, argnums=(0, 1), mode="interpret").ir(a, v)
+    p = fuse.plan(fn)
+    mul = [e for e in fn.eqns if e.prim.name == "mul"]
+    assert len(mul) == 1 and id(mul[0].outputs[0]) in p.inlined
+    assert sum(e.prim.name == "convolve" for e in fn.eqns) == 3
+    got = ad.grad(f, argnums=(0, 1))(a, v)
+    want = ad.grad(f, argnums=(0, 1), mode="interpret")(a, v)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    # an expensive operand (exp) is still stored
+    fn = ad.grad(lambda a, v: np.sum(np.exp(np.convolve(a, v))), argnums=(0, 1),
+                 mode="interpret").ir(a, v)
+    p = fuse.plan(fn)
+    assert all(p.is_stored(e.outputs[0]) for e in fn.eqns if e.prim.name == "exp")
