@@ -152,6 +152,12 @@ def notes(result) -> list[str]:
         for k, m in c.measurements.items():
             if m.status in ("mismatch", "error"):
                 out.append(f"{c.name} {c.size}: {k}: {m.status}: {m.note}")
+    machine = getattr(result, "machine", None) or {}
+    if machine.get("blas_avx512_unused"):
+        out.append(f"numpy's OpenBLAS runs its {machine.get('blas_core')} kernels on this "
+                   f"AVX-512 CPU (matrix products, and ours through it, are slower than they "
+                   f"could be): OPENBLAS_CORETYPE=SkylakeX in the environment selects its "
+                   f"AVX-512 ones (docs/performance.md)")
     extra = getattr(result, "notes", None)
     if extra:
         out.extend(extra)

@@ -309,7 +309,17 @@ def pin_to_cpus(n: int) -> list[int]:
         raise ValueError(f"--cpus {n}: this process may run on {len(allowed)} CPU(s) "
                          f"({allowed}); pass 1..{len(allowed)}")
     keep = allowed[:n]
-    os.sched_setaffinity(0, keep)
+    # every thread already running too (numpy's OpenBLAS starts its workers at import, and a
+    # peer may drive work through one of them): sched_setaffinity(0) pins the caller only
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        tids = [0]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, keep)
+        except OSError:   # a thread that ended meanwhile
+            pass
     config.num_threads = n
     return keep
 
@@ -328,6 +338,10 @@ def machine_info() -> dict:
     try:
         import llvmlite.binding as llvm
         info["cpu"] = llvm.get_host_cpu_name()
+        from ..backend import blas
+        info["blas_core"] = blas.core_name()
+        info["blas_avx512_unused"] = blas.avx512_kernels_unused(
+            dict(llvm.get_host_cpu_features()))
     except Exception:
         pass
     try:

@@ -156,3 +156,27 @@ def test_thin_products_call_blas(rng, shapes, how):
     assert jf.llvm_ir(a, b).count('call void @"adj_dgemm"') == (2 if split else 1)
     assert_within_rounding(jf(a, b), f(a, b), terms=k, dtype=np.float64,
                            magnitude=np.abs(a).max() * np.abs(b).max())
+
+
+def test_core_name_and_unused_avx512_kernels(monkeypatch):
+    core = blas.core_name()
+    assert core is None or (isinstance(core, str) and core)
+    monkeypatch.setattr(blas, "core_name", lambda: "Haswell")
+    assert blas.avx512_kernels_unused({"avx512f": True})
+    assert not blas.avx512_kernels_unused({"avx512f": False, "avx2": True})
+    monkeypatch.setattr(blas, "core_name", lambda: "SkylakeX")
+    assert not blas.avx512_kernels_unused({"avx512f": True})
+    monkeypatch.setattr(blas, "core_name", lambda: None)
+    assert not blas.avx512_kernels_unused({"avx512f": True})
+
+
+def test_bench_notes_name_the_openblas_kernels():
+    from types import SimpleNamespace
+
+    from autodiff_jit.bench import report
+    result = SimpleNamespace(cases=[], machine={"blas_core": "Haswell",
+                                                "blas_avx512_unused": True})
+    assert any("OPENBLAS_CORETYPE=SkylakeX" in n and "Haswell" in n
+               for n in report.notes(result))
+    result.machine["blas_avx512_unused"] = False
+    assert not any("OPENBLAS_CORETYPE" in n for n in report.notes(result))
