@@ -293,8 +293,8 @@ class BenchResult:
 
 
 def pin_to_cpus(n: int) -> list[int]:
-    """Restrict this process (and every thread it starts later: our pool, BLAS, JAX's and
-    torch's pools) to the first `n` CPUs it may run on, and run autodiff_jit (pool and numpy's
+    """Restrict this process (its threads now and those it starts later: our pool, BLAS,
+    JAX's and torch's pools) to the first `n` CPUs it may run on, and run autodiff_jit (pool and numpy's
     BLAS) on `n` threads, so that a one-CPU comparison gives every peer one core. Returns the
     CPUs kept. Raises ValueError where the platform cannot set an affinity or n is out of
     range."""
