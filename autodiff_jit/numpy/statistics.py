@@ -136,11 +136,10 @@ def _lerp(a, b, t, dtype=None):
     if dt != _dtype(diff):
         a, b, diff = E.cast(a, dt), E.cast(b, dt), E.cast(diff, dt)
     if isinstance(t, np.ndarray):
-        return E.select(t >= 0.5, subtract(b, multiply(diff, (1 - t).astype(dt))),
-                        add(a, multiply(diff, t.astype(dt))))
-    return E.select(_u[np.greater_equal](t, 0.5),
-                    subtract(b, multiply(diff, E.cast(subtract(1.0, t), dt))),
-                    add(a, multiply(diff, E.cast(t, dt))))
+        upper, rest, t = t >= 0.5, (1 - t).astype(dt), t.astype(dt)
+    else:
+        upper, rest, t = _u[np.greater_equal](t, 0.5), E.cast(subtract(1.0, t), dt), E.cast(t, dt)
+    return E.select(upper, subtract(b, multiply(diff, rest)), add(a, multiply(diff, t)))
 
 
 @implements(np.median, defaults_only=("out", "overwrite_input"))
