@@ -33,7 +33,8 @@ import numpy as np
 from ..interpret import Interpreted
 from ..ir import AVal, Function
 from . import cache as disk, callpath, engine, status
-from .lowered import HUGE_MARKER, PRELUDE_MODULES, PROFILE_KERNELS, Lowered, LoweringError
+from .lowered import HUGE_MARKER, PARALLEL_MARKER, PRELUDE_MODULES, PROFILE_KERNELS, Lowered, \
+    LoweringError
 
 _counter = itertools.count()
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
@@ -112,9 +113,7 @@ class CompiledFunction:
                     engine.add_symbol(sym, arr.ctypes.data)
         text = transform_ir(self._text) if transform_ir else self._text
         names = [low.entry] + ([packed] if packed else [])
-        if HUGE_MARKER in text:   # sin/cos/tan's huge-argument module: support code
-            from . import mathlib
-            mathlib.ensure_huge_functions(self._support_compiler())
+        self._ensure_support(text)
         if store is not None:
             self._mod, addrs, obj = engine.compile_module(text, names, loop_unrolling=False,
                                                           want_object=True, unit=self._unit)
@@ -145,6 +144,18 @@ class CompiledFunction:
     def _support_compiler(self):
         return disk.support_compiler(disk.support_dir(self._cache_dir),
                                      warn=self._cache_dir is not None)
+
+    def _ensure_support(self, code):
+        """Compile or load (through the disk cache) the support modules `code` (IR text or
+        object code) refers to, before it is compiled or mapped."""
+        def refers(marker):
+            return (marker if isinstance(code, str) else marker.encode()) in code
+        if refers(HUGE_MARKER):   # sin/cos/tan's huge-argument path
+            from . import mathlib
+            mathlib.ensure_huge_functions(self._support_compiler())
+        if refers(PARALLEL_MARKER):   # a loop split over the thread pool
+            from . import parallel
+            parallel.ensure_runtime(self._support_compiler())
 
     def _signature(self, in_avals, out_avals):
         return callpath.EntrySignature(
@@ -202,12 +213,10 @@ class CompiledFunction:
                 if not lapack.register_used(text):
                     return False
             names = [entry] + ([packed] if method == "capi" else [])
-            if HUGE_MARKER.encode() in obj:   # refers to sin/cos/tan's huge-argument path
-                from . import mathlib
-                mathlib.ensure_huge_functions(self._support_compiler())
             for symbol, module in PRELUDE_MODULES.items():   # (their preludes: engine.py)
                 if symbol.encode() in obj:
                     importlib.import_module("." + module, __package__)
+            self._ensure_support(obj)
             # objload (no LLVM) where it can, else MCJIT in a CodeUnit
             addrs, self._unit = engine.map_object(obj, names,
                                                   {s: a.ctypes.data for s, a in consts})

@@ -781,8 +781,14 @@ _lock = threading.RLock()
 _state: dict = {}
 
 
-def _runtime():
-    """The pool's entry points (compiled on first use); None while being compiled."""
+# what decides build_runtime_module's text besides the package sources (support-code cache key)
+RUNTIME_RECIPE = f"parallel-runtime sync={_SYNC_BYTES} spin={SPIN}"
+
+
+def _runtime(compile_support=None):
+    """The pool's entry points (compiled on first use: through `compile_support(recipe,
+    build, names) -> addrs`, the disk cache's support compiler, if given); None while being
+    compiled."""
     if _state.get("fns"):
         return _state["fns"]
     with _lock:
@@ -792,7 +798,10 @@ def _runtime():
         try:
             names = ["adj_par_init", "adj_par_set_threads", "adj_par_set_spin", "adj_par_start",
                      "adj_par_stat", RUNTIME_SYMBOL]
-            mod, addrs = engine.compile_module(build_runtime_module(), names)
+            if compile_support is None:
+                mod, addrs = engine.compile_module(build_runtime_module(), names)
+            else:
+                mod, addrs = None, compile_support(RUNTIME_RECIPE, build_runtime_module, names)
             fns = {
                 "init": ctypes.CFUNCTYPE(None)(addrs["adj_par_init"]),
                 "set": ctypes.CFUNCTYPE(None, ctypes.c_int64)(addrs["adj_par_set_threads"]),
@@ -821,9 +830,12 @@ def _apply(fns):
                           RuntimeWarning, stacklevel=3)
 
 
-def ensure_runtime() -> None:
-    """engine prelude: compile the pool before code that declares adj_parallel_for."""
-    _runtime()
+def ensure_runtime(compile_support=None) -> None:
+    """Compile the pool before code that declares adj_parallel_for is compiled or loaded
+    (compiled.py passes the disk cache's support compiler, as for mathlib's huge-argument
+    module: ~60-100 ms of LLVM a process otherwise, a disk hit of a split loop included).
+    Also the engine's prelude, which compiles it directly if nothing did first."""
+    _runtime(compile_support)
 
 
 engine.register_prelude(RUNTIME_SYMBOL, ensure_runtime)

@@ -154,3 +154,9 @@ def test_a_disk_cache_hit_of_split_code_loads_the_thread_pool(tmp_path):
     assert first["stats"]["misses"] == 1 and second["stats"]["hits"] == 1
     assert second["ok"] and first["digest"] == second["digest"]
     assert "autodiff_jit.backend.parallel" in second["modules"]
+    # the pool's runtime is support code too: stored by the first process, mapped by the
+    # second, which then needs no LLVM (it compiled the runtime in every process: ~0.1 s)
+    assert first["stats"]["helper_stores"] >= 1
+    assert second["stats"]["helper_misses"] == 0, second["stats"]
+    from autodiff_jit.backend import objload
+    assert second["llvm"] != objload.supported()
