@@ -43,7 +43,8 @@ Size: a hit touches its entry (modification time = last use); a write checks, no
 ad.config.cache_max_bytes, and `prune` then deletes the least recently used entries down to
 LOW_WATER of it. Clearing the cache = deleting the directory (or `clear(path)`).
 
-Support code (the call path's generic wrapper, sin/cos/tan's huge-argument module: compiled
+Support code (the call path's generic wrapper, sin/cos/tan's huge-argument module, the thread
+pool's runtime: compiled
 once per process, the same for every function) goes through `support_compiler` in
 `support_dir()` whatever the function's `cache=` says: keyed on a recipe string plus
 environment(), so a hit maps its object code without building its IR.
@@ -98,7 +99,7 @@ def stats() -> dict:
     evicted (entries deleted to keep the directory under ad.config.cache_max_bytes),
     errors (anything else that went wrong in the cache: the function was compiled);
     helper_*: the same for support code (support_compiler: the generic call wrapper,
-    sin/cos/tan's huge-argument module; once per process each)."""
+    sin/cos/tan's huge-argument module, the thread pool's runtime; once per process each)."""
     with _lock:
         return dict(_stats)
 
@@ -350,7 +351,8 @@ def _insert_globals(text: str, decls: str) -> str:
 
 def support_dir(directory=None):
     """Where support code is cached -- the call path's generic wrapper (~0.1-0.2 s of LLVM, the
-    bulk of a new process's first compile) and sin/cos/tan's huge-argument module (~0.3 s): the
+    bulk of a new process's first compile), sin/cos/tan's huge-argument module (~0.3 s) and the
+    thread pool's runtime (parallel.py, ~0.06-0.1 s, needed by any split loop): the
     function's cache directory if it has one, else default_dir() (support code is cached even
     for cache=False functions: it is the same for every function), unless
     $AUTODIFF_JIT_SUPPORT_CACHE is 0/false/no/off (None: compiled in every process)."""
