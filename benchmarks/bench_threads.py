@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 import autodiff_jit as ad
-from autodiff_jit.backend import parallel
+from autodiff_jit.backend import parallel, pool
 from autodiff_jit.bench.objectives import OBJECTIVES
 
 CASES = [("polynomial", "3 scalars"), ("rosenbrock", "n=10"), ("rosenbrock", "n=1e6"),
@@ -87,11 +87,11 @@ def main(argv=None):
         for _ in range(ns.rounds):
             for v, g, n in variants:
                 ad.config.num_threads = n
-                before = (parallel.stats() or {}).get("worker_chunks", 0)
+                before = (pool.stats() or {}).get("worker_chunks", 0)
                 t, calls = _per_call(lambda: g(*args), ns.min_time)
                 times[v].append(t)
                 if chunks and g is split and n == max(counts):
-                    by_workers += parallel.stats()["worker_chunks"] - before
+                    by_workers += pool.stats()["worker_chunks"] - before
                     top_calls += calls
         ad.config.num_threads = None
         cells = [f"{name} {label} ({n_split} split)"]

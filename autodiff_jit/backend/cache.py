@@ -352,7 +352,7 @@ def _insert_globals(text: str, decls: str) -> str:
 def support_dir(directory=None):
     """Where support code is cached -- the call path's generic wrapper (~0.1-0.2 s of LLVM, the
     bulk of a new process's first compile), sin/cos/tan's huge-argument module (~0.3 s) and the
-    thread pool's runtime (parallel.py, ~0.06-0.1 s, needed by any split loop): the
+    thread pool's runtime (pool.py, ~0.06-0.1 s, needed by any split loop): the
     function's cache directory if it has one, else default_dir() (support code is cached even
     for cache=False functions: it is the same for every function), unless
     $AUTODIFF_JIT_SUPPORT_CACHE is 0/false/no/off (None: compiled in every process)."""

@@ -154,8 +154,8 @@ class CompiledFunction:
             from . import mathlib
             mathlib.ensure_huge_functions(self._support_compiler())
         if refers(PARALLEL_MARKER):   # a loop split over the thread pool
-            from . import parallel
-            parallel.ensure_runtime(self._support_compiler())
+            from . import pool
+            pool.ensure_runtime(self._support_compiler())
 
     def _signature(self, in_avals, out_avals):
         return callpath.EntrySignature(

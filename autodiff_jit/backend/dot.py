@@ -201,7 +201,7 @@ def _emit_call(b, dt, p):
 # slower at two threads than at one under load: docs/design/backend.md). A product of at least
 # SPLIT_MIN_WORK multiply-adds is therefore, when numpy's OpenBLAS is set to more than one
 # thread, cut along one output dimension into chunks fixed by the shape, each chunk one BLAS
-# call with OpenBLAS set to one thread, run on parallel.py's pool (whoever is free claims the
+# call with OpenBLAS set to one thread, run on pool.py's pool (whoever is free claims the
 # next chunk). Each output element is computed by one one-thread call, so the result is the
 # same for every thread count > 1 (deterministic), and in the shapes measured bitwise equal to
 # the one-thread call; at one BLAS thread the single call runs unchanged.

@@ -13,8 +13,8 @@ PROFILE_KERNELS = bool(os.environ.get("AUTODIFF_JIT_PROFILE_KERNELS"))
 # Symbols that generated code may declare whose provider registers its prelude
 # (engine.register_prelude) when imported, by a module a cache hit does not otherwise import:
 # symbol -> that module (tests/backend/test_coldstart.py checks the names).
-PARALLEL_MARKER = "adj_parallel_for"    # parallel.RUNTIME_SYMBOL: the thread pool's entry
-PRELUDE_MODULES = {PARALLEL_MARKER: "parallel"}
+PARALLEL_MARKER = "adj_parallel_for"    # pool.RUNTIME_SYMBOL: the thread pool's entry
+PRELUDE_MODULES = {PARALLEL_MARKER: "pool"}
 
 
 # In the name of every symbol of sin/cos/tan's huge-argument support module (mathlib.py), in

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import autodiff_jit as ad
-from autodiff_jit.backend import blas, dot, lapack, parallel
+from autodiff_jit.backend import blas, dot, lapack, pool
 
 pytestmark = pytest.mark.skipif(
     not blas.available() or blas.thread_control_addresses() is None,
@@ -46,7 +46,7 @@ def test_split_sets_one_thread_around_the_region(thread_symbols):
     f = ad.grad(_logistic)
     got = f(*args)
     text = f.llvm_ir(*args)
-    assert parallel.RUNTIME_SYMBOL in text and "_chunk" in text
+    assert pool.RUNTIME_SYMBOL in text and "_chunk" in text
     assert calls == [1, 2, 1, 2]      # X w and X^T u, each split; the count restored
     ref = ad.grad(_logistic, mode="interpret")(*args)
     np.testing.assert_allclose(got, ref, rtol=0, atol=_bound(args[1].shape[0], *args))
@@ -180,7 +180,7 @@ def test_without_thread_control(monkeypatch):
     f = ad.grad(_logistic)
     got = f(*args)
     text = f.llvm_ir(*args)
-    assert lapack.THREADS_SET not in text and parallel.RUNTIME_SYMBOL not in text
+    assert lapack.THREADS_SET not in text and pool.RUNTIME_SYMBOL not in text
     ref = ad.grad(_logistic, mode="interpret")(*args)
     np.testing.assert_allclose(got, ref, rtol=0, atol=_bound(args[1].shape[0], *args))
 

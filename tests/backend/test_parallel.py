@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import autodiff_jit as ad
-from autodiff_jit.backend import blas, parallel
+from autodiff_jit.backend import blas, parallel, pool
 from autodiff_jit.config import default_num_threads
 from helpers import assert_within_rounding
 
@@ -246,17 +246,17 @@ def test_thread_count_changes_without_recompiling(rng):
     ad.config.num_threads = 1
     want = jf(x)
     spec = jf.specialize(x).executable
-    before = parallel.stats()["worker_chunks"]
+    before = pool.stats()["worker_chunks"]
     for _ in range(20):
         assert jf(x) == want
-    assert parallel.stats()["worker_chunks"] == before     # one thread: the caller only
+    assert pool.stats()["worker_chunks"] == before     # one thread: the caller only
     ad.config.num_threads = 2
-    assert parallel.stats()["workers"] >= 1
+    assert pool.stats()["workers"] >= 1
     for _ in range(500):                                     # until a worker took a chunk
         assert jf(x) == want
-        if parallel.stats()["worker_chunks"] > before:
+        if pool.stats()["worker_chunks"] > before:
             break
-    assert parallel.stats()["worker_chunks"] > before
+    assert pool.stats()["worker_chunks"] > before
     assert jf.specialize(x).executable is spec               # the same machine code
 
 
@@ -265,7 +265,7 @@ def test_config_num_threads(monkeypatch):
         with pytest.raises(ValueError, match="num_threads"):
             ad.config.num_threads = bad
     ad.config.num_threads = 3
-    assert ad.config.num_threads == 3 and parallel.num_threads() == 3
+    assert ad.config.num_threads == 3 and pool.num_threads() == 3
     ad.config.num_threads = None
     assert ad.config.num_threads == default_num_threads()
     for var in ("AUTODIFF_JIT_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -402,14 +402,14 @@ def test_pool_resize_keeps_results_and_uses_only_the_configured_workers(rng):
     want = jf(x).tobytes()
     for n in (4, 2, 1, 3, 2):
         ad.config.num_threads = n
-        assert parallel.stats()["workers"] >= n - 1
+        assert pool.stats()["workers"] >= n - 1
         for _ in range(3):
             assert jf(x).tobytes() == want
     ad.config.num_threads = 1
-    before = parallel.stats()["worker_chunks"]
+    before = pool.stats()["worker_chunks"]
     for _ in range(10):
         assert jf(x).tobytes() == want
-    assert parallel.stats()["worker_chunks"] == before     # the workers stay out of it
+    assert pool.stats()["worker_chunks"] == before     # the workers stay out of it
 
 
 def _wait_until(cond, seconds=30.0):
@@ -429,12 +429,12 @@ def test_workers_sleep_after_spinning(rng):
     jf = ad.jit(lambda v: np.sum(np.exp(np.cos(v))))
     ad.config.num_threads = 3
     want = jf(x)
-    sleeps = parallel.stats()["sleeps"]
+    sleeps = pool.stats()["sleeps"]
     for _ in range(5):
         assert jf(x) == want
-    taking = min(parallel.stats()["workers"], 2)   # (workers beyond the count wait apart)
-    assert _wait_until(lambda: parallel.stats()["sleeping"] == taking)
-    assert parallel.stats()["sleeps"] > sleeps
+    taking = min(pool.stats()["workers"], 2)   # (workers beyond the count wait apart)
+    assert _wait_until(lambda: pool.stats()["sleeping"] == taking)
+    assert pool.stats()["sleeps"] > sleeps
     cpu = time.process_time()
     time.sleep(0.5)
     assert time.process_time() - cpu < 0.2       # (two spinning workers would burn ~1 s)
@@ -447,12 +447,12 @@ def test_spin_length_changes_no_result(rng):
     jf = ad.jit(lambda v: (np.sum(np.sin(v) ** 2), np.sqrt(np.abs(v)) * v))
     try:
         for spin in (0, 1, 1 << 20):
-            parallel.set_spin(spin)
+            pool.set_spin(spin)
             assert_bitwise(at_counts(lambda: jf(x), repeats=3))
     finally:
-        parallel.set_spin(parallel.SPIN)
+        pool.set_spin(pool.SPIN)
     ad.config.num_threads = 2
-    assert _wait_until(lambda: parallel.stats()["sleeping"] >= 1)
+    assert _wait_until(lambda: pool.stats()["sleeping"] >= 1)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
@@ -470,7 +470,7 @@ def test_fork_while_workers_spin(rng):
             code = 1
             try:
                 ok = all(jf(x).tobytes() == want for _ in range(5))
-                code = 0 if ok and parallel.stats()["workers"] >= 2 else 1
+                code = 0 if ok and pool.stats()["workers"] >= 2 else 1
             finally:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
@@ -489,7 +489,7 @@ def test_forked_child_uses_the_pool(rng):
         code = 1
         try:
             ok = all(jf(x) == want for _ in range(5))
-            code = 0 if ok and parallel.stats()["workers"] >= 1 else 1
+            code = 0 if ok and pool.stats()["workers"] >= 1 else 1
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
@@ -500,12 +500,12 @@ CHILD = textwrap.dedent("""
     import hashlib
     import numpy as np
     import autodiff_jit as ad
-    from autodiff_jit.backend import cache, parallel
+    from autodiff_jit.backend import cache, pool
     ad.config.num_threads = 2
     x = np.linspace(-3.0, 3.0, {n})
     r = ad.grad(lambda v: np.sum(np.exp(np.sin(v)) * v), cache={d!r})(x)
     st = cache.stats()
-    print(st["hits"], st["misses"], parallel.stats()["workers"],
+    print(st["hits"], st["misses"], pool.stats()["workers"],
           hashlib.sha256(r.tobytes()).hexdigest())
 """)
 
