@@ -33,8 +33,7 @@ import numpy as np
 from ..interpret import Interpreted
 from ..ir import AVal, Function
 from . import cache as disk, callpath, engine, status
-from .lowered import HUGE_MARKER, PARALLEL_MARKER, PRELUDE_MODULES, PROFILE_KERNELS, Lowered, \
-    LoweringError
+from .lowered import PRELUDE_MODULES, PROFILE_KERNELS, Lowered, LoweringError
 
 _counter = itertools.count()
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
@@ -147,15 +146,12 @@ class CompiledFunction:
 
     def _ensure_support(self, code):
         """Compile or load (through the disk cache) the support modules `code` (IR text or
-        object code) refers to, before it is compiled or mapped."""
-        def refers(marker):
-            return (marker if isinstance(code, str) else marker.encode()) in code
-        if refers(HUGE_MARKER):   # sin/cos/tan's huge-argument path
-            from . import mathlib
-            mathlib.ensure_huge_functions(self._support_compiler())
-        if refers(PARALLEL_MARKER):   # a loop split over the thread pool
-            from . import pool
-            pool.ensure_runtime(self._support_compiler())
+        object code) refers to, before it is compiled or mapped: their providers are imported
+        (a cache hit may not have imported them) and register their engine preludes."""
+        for marker, module in PRELUDE_MODULES.items():
+            if (marker if isinstance(code, str) else marker.encode()) in code:
+                importlib.import_module("." + module, __package__)
+        engine.ensure_preludes(code, self._support_compiler())
 
     def _signature(self, in_avals, out_avals):
         return callpath.EntrySignature(
@@ -213,9 +209,6 @@ class CompiledFunction:
                 if not lapack.register_used(text):
                     return False
             names = [entry] + ([packed] if method == "capi" else [])
-            for symbol, module in PRELUDE_MODULES.items():   # (their preludes: engine.py)
-                if symbol.encode() in obj:
-                    importlib.import_module("." + module, __package__)
             self._ensure_support(obj)
             # objload (no LLVM) where it can, else MCJIT in a CodeUnit
             addrs, self._unit = engine.map_object(obj, names,

@@ -249,23 +249,26 @@ _module_ids = itertools.count()
 
 
 # Support modules that generated code declares but does not define (mathlib's huge-argument
-# sin/cos/tan): the module that emits the declarations registers how to provide them, so the
+# sin/cos/tan, the thread pool's runtime): the module that emits the declarations registers how to provide them, so the
 # engine imports none of its users.
 _PRELUDES: list = []   # (marker, ensure)
 
 
 def register_prelude(marker: str, ensure) -> None:
     """Before IR text or object code containing `marker` is compiled or loaded, call
-    `ensure()` so that the symbols it declares exist (callers that want them from the disk
-    cache call it first themselves). ensure must be cheap after its first call and return at
-    once if re-entered."""
+    `ensure(compile_support=None)` so that the symbols it declares exist (callers that want
+    them from the disk cache call `ensure_preludes` with a support compiler first). ensure must
+    be cheap after its first call and return at once if re-entered."""
     _PRELUDES.append((marker, ensure))
 
 
-def _ensure_preludes(code) -> None:
+def ensure_preludes(code, compile_support=None) -> None:
+    """Provide the support modules `code` (IR text or object code) declares, through
+    `compile_support(recipe, build, names) -> addrs` (the disk cache's) if given."""
     for marker, ensure in _PRELUDES:
         if (marker if isinstance(code, str) else marker.encode()) in code:
-            ensure()
+            ensure(compile_support)
+
 
 
 def compile_module(llvm_ir: str, names: list[str], loop_unrolling: bool = True,
@@ -274,7 +277,7 @@ def compile_module(llvm_ir: str, names: list[str], loop_unrolling: bool = True,
     one); return the optimized module (None with a unit: freed) and the addresses of `names`
     -- and, with want_object=True, a third item: the module's object code (bytes, or None if
     MCJIT did not report it), loadable by `load_object`."""
-    _ensure_preludes(llvm_ir)
+    ensure_preludes(llvm_ir)
     with _lock:
         s = _init()
         mod = _parsed_and_optimized(llvm_ir, loop_unrolling,
@@ -310,7 +313,7 @@ def load_object(obj: bytes, names: list[str], symbols: dict[str, int] | None = N
     raises RuntimeError. `unit` as for compile_module. Without one (support code) the code
     stays for good -- mapped by objload where it can be, its global definitions then symbols
     other code can refer to."""
-    _ensure_preludes(obj)
+    ensure_preludes(obj)
     if unit is None:
         got = _objload(obj, names, symbols)
         if got is not None:
@@ -330,7 +333,7 @@ def map_object(obj: bytes, names: list[str], symbols: dict[str, int] | None = No
     """Like load_object, for code that can be freed: returns (addresses of `names`, owner),
     where the owner (an objload.Mapping, or where objload cannot load the code the CodeUnit
     MCJIT loaded it into) frees the code when garbage-collected."""
-    _ensure_preludes(obj)
+    ensure_preludes(obj)
     got = _objload(obj, names, symbols)
     if got is not None:
         return got[0], got[1]

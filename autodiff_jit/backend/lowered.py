@@ -10,16 +10,15 @@ from dataclasses import dataclass, field
 # call count into `Lowered.profile` (an int64 array (n_groups, 2)); see `lower.kernel_profile`.
 PROFILE_KERNELS = bool(os.environ.get("AUTODIFF_JIT_PROFILE_KERNELS"))
 
-# Symbols that generated code may declare whose provider registers its prelude
-# (engine.register_prelude) when imported, by a module a cache hit does not otherwise import:
-# symbol -> that module (tests/backend/test_coldstart.py checks the names).
-PARALLEL_MARKER = "adj_parallel_for"    # pool.RUNTIME_SYMBOL: the thread pool's entry
-PRELUDE_MODULES = {PARALLEL_MARKER: "pool"}
-
-
 # In the name of every symbol of sin/cos/tan's huge-argument support module (mathlib.py), in
 # IR text and object code: code containing it needs mathlib.ensure_huge_functions first.
 HUGE_MARKER = ".huge.f64"
+
+# Markers of support code that generated code may declare -> the module that provides it and
+# registers its prelude (engine.register_prelude) when imported; a cache hit imports it for
+# the code it maps (tests/backend/test_coldstart.py checks the names).
+PRELUDE_MODULES = {"adj_parallel_for": "pool",    # pool.RUNTIME_SYMBOL: the thread pool's entry
+                   HUGE_MARKER: "mathlib"}
 
 
 class LoweringError(NotImplementedError):

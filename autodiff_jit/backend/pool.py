@@ -54,7 +54,7 @@ def build_runtime_module() -> str:
     from llvmlite import ir
 
     from .kernels import I8, I8P, I32, I64, VOID, i64
-    _CHUNK_TY = chunk_type()
+    chunk_ty = chunk_type()
     m = ir.Module(name="adj_parallel")
     m.triple, m.data_layout = engine.triple_and_layout()
     sync_ty = ir.ArrayType(I8, _SYNC_BYTES)
@@ -71,7 +71,7 @@ def build_runtime_module() -> str:
     ints = {n: glob(n, I64, i64(0)) for n in ("task", "done", "sleepers", "threads", "spawned",
                                                "worker_chunks", "sleeps")}
     ints["spin"] = glob("spin", I64, i64(SPIN))
-    task_fn = glob("task_fn", _CHUNK_TY.as_pointer(), ir.Constant(_CHUNK_TY.as_pointer(), None))
+    task_fn = glob("task_fn", chunk_ty.as_pointer(), ir.Constant(chunk_ty.as_pointer(), None))
     task_env = glob("task_env", I8P, ir.Constant(I8P, None))
 
     def decl(name, ret, args):
@@ -302,7 +302,7 @@ def build_runtime_module() -> str:
     b.ret(b.load(status))
 
     # void adj_parallel_for(chunk_fn, env, n)
-    f = ir.Function(m, ir.FunctionType(VOID, [_CHUNK_TY.as_pointer(), I8P, I64]),
+    f = ir.Function(m, ir.FunctionType(VOID, [chunk_ty.as_pointer(), I8P, I64]),
                     name=RUNTIME_SYMBOL)
     fn, envp, n = f.args
     b = ir.IRBuilder(f.append_basic_block("entry"))
