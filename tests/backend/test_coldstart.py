@@ -148,8 +148,7 @@ def test_a_disk_cache_hit_through_mcjit_computes_the_same(tmp_path):
 
 def test_a_disk_cache_hit_of_split_code_loads_the_thread_pool(tmp_path):
     from autodiff_jit.backend import pool
-    from autodiff_jit.backend.lowered import PRELUDE_MODULES
-    from autodiff_jit.backend.lowered import HUGE_MARKER
+    from autodiff_jit.backend.lowered import HUGE_MARKER, PRELUDE_MODULES
     assert PRELUDE_MODULES == {pool.RUNTIME_SYMBOL: "pool", HUGE_MARKER: "mathlib"}
     first, second = _hit_runs(tmp_path, 1 << 18)    # large enough to be split over threads
     assert first["stats"]["misses"] == 1 and second["stats"]["hits"] == 1
