@@ -21,6 +21,7 @@ import os
 import warnings
 
 DEFAULT_CACHE_MAX_BYTES = 256 << 20   # 256 MiB: ~10^4 entries of a few tens of kB
+DEFAULT_BUFFER_CACHE_BYTES = 256 << 20   # freed large arrays tape mode keeps for reuse
 
 
 def _env_flag(name: str, default: bool) -> bool:
@@ -51,12 +52,20 @@ def parse_bytes(text: str):
     return n
 
 
-def _env_bytes(name: str, default):
+_OFF = ("0", "off", "false", "no")
+
+
+def _env_bytes(name: str, default, allow_zero: bool = False):
     value = os.environ.get(name)
     if not value or not value.strip():
         return default
+    if allow_zero and value.strip().lower() in _OFF:
+        return 0
     try:
-        return parse_bytes(value)
+        n = parse_bytes(value)
+        if n is None and allow_zero:
+            raise ValueError(f"expected a size such as 256M, or 0 (off), not {value!r}")
+        return n
     except ValueError as exc:   # a bad variable must not break `import autodiff_jit`
         warnings.warn(f"{name}: {exc}; using {default} bytes", RuntimeWarning, stacklevel=3)
         return default
@@ -86,6 +95,9 @@ class Config:
         self._cache = _env_flag("AUTODIFF_JIT_CACHE", True)
         self._cache_max_bytes = _env_bytes("AUTODIFF_JIT_CACHE_MAX_BYTES",
                                            DEFAULT_CACHE_MAX_BYTES)
+        self._buffer_cache_listeners = []   # called with the new cap (backend/buffers.py)
+        self._buffer_cache_bytes = _env_bytes("AUTODIFF_JIT_BUFFER_CACHE_BYTES",
+                                              DEFAULT_BUFFER_CACHE_BYTES, allow_zero=True)
 
     @property
     def cache(self):
@@ -108,6 +120,24 @@ class Config:
             raise ValueError(f"ad.config.cache_max_bytes must be a positive int (bytes), a size "
                              f"such as '512M', or None (no cap), not {value!r}")
         self._cache_max_bytes = value
+
+    @property
+    def buffer_cache_bytes(self) -> int:
+        return self._buffer_cache_bytes
+
+    @buffer_cache_bytes.setter
+    def buffer_cache_bytes(self, value):
+        if isinstance(value, str):
+            try:
+                value = 0 if value.strip().lower() in _OFF else parse_bytes(value)
+            except ValueError:
+                pass     # refused below, with this setting's name
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"ad.config.buffer_cache_bytes must be an int >= 0 (bytes; 0: "
+                             f"off) or a size such as '256M', not {value!r}")
+        self._buffer_cache_bytes = value
+        for listener in self._buffer_cache_listeners:
+            listener(value)
 
     @property
     def debug_nans(self) -> bool:

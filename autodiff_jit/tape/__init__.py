@@ -13,6 +13,7 @@ There are no derivative formulas here: every node's backward is a primitive's VJ
 """
 from __future__ import annotations
 
+from ..backend import buffers as _buffers
 from . import functional
 from .call import tape_call
 from .engine import backward as _backward, grad
@@ -30,7 +31,21 @@ from .tensor import (TAPE, Parameter, Tensor, TapeContext, abs, clamp, cos, exp,
 __all__ = ["Tensor", "Parameter", "tensor", "as_tensor", "from_numpy", "no_grad", "enable_grad",
            "set_grad_enabled", "is_grad_enabled", "Function", "FunctionCtx", "record_as",
            "grad", "backward", "functional", "randn", "rand", "zeros", "ones", "zeros_like",
-           "ones_like", "full", "arange", "linspace", "eye", "manual_seed", "tape_call"]
+           "ones_like", "full", "arange", "linspace", "eye", "manual_seed", "tape_call",
+           "empty_cache", "memory_stats"]
+
+
+def empty_cache() -> None:
+    """Free the blocks the buffer cache holds (torch.cuda.empty_cache's counterpart): numpy's
+    allocator inside tape-mode calls and backward passes keeps freed arrays of 64 kB and more,
+    up to ad.config.buffer_cache_bytes, for the next call's arrays of the same size."""
+    _buffers.release()
+
+
+def memory_stats() -> dict:
+    """The buffer cache's counters: cached_bytes, cached_blocks (now); hits, misses (large
+    arrays served from / not from the cache), stores, releases (so far)."""
+    return _buffers.stats()
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):

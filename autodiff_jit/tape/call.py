@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from .. import tree
+from ..backend import buffers
 from ..config import config
 from ..convert import converted
 from ..convert.writes import explain_numpy_write, register_array_type
@@ -63,8 +64,10 @@ def _out(x):
 def tape_call(transformed, args, kwargs):
     """Run `grad`/`value_and_grad(f, mode="tape")`: f on Tensors, then one backward pass.
     Large numpy arrays the recorded operations use stay read-only until the outermost such
-    call returns (tape/operands.py)."""
+    call returns (tape/operands.py). numpy allocates the call's arrays through the buffer
+    cache (backend/buffers.py): a call's large arrays reuse the blocks the last call freed."""
     operands.enter()
+    allocator = buffers.push()
     try:
         return _tape_call(transformed, args, kwargs)
     except ValueError as exc:
@@ -73,6 +76,7 @@ def tape_call(transformed, args, kwargs):
             raise
         raise clearer from None
     finally:
+        buffers.pop(allocator)
         operands.leave()
 
 

@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 
+from ..backend import buffers
 from ..primitives.elementwise import fit_cotangent as _fit
 from .grad_mode import _GRAD
 from .graph import (_LAST_WRITE, _REWIRED, _RETAIN_MSG, TENSOR_TYPES, AccumulateGrad,
@@ -265,9 +266,11 @@ def _run(root, root_grad, *, targets=None, retain_graph=False, create_graph=Fals
         return [root_grad if t is root else None for t in targets]
     prev_mode = _GRAD[0]
     _GRAD[0] = bool(create_graph)
+    allocator = buffers.push()   # the backward pass's arrays from the buffer cache
     try:
         return _propagate(root, root_grad, targets, retain_graph, create_graph)
     finally:
+        buffers.pop(allocator)
         _GRAD[0] = prev_mode
 
 
