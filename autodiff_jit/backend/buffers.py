@@ -36,10 +36,12 @@ from . import engine
 THRESHOLD = 1 << 16       # bytes: smaller blocks come from malloc's bins, which do not fault
 PAGE = 4096
 SLOTS = 256               # cached blocks at most (a call's distinct large arrays)
+HUGE = 1 << 22            # bytes: blocks numpy would madvise for transparent huge pages
+MADV_HUGEPAGE = 14        # Linux
 NAME = b"autodiff_jit_buffers"
-RECIPE = f"buffers threshold={THRESHOLD} page={PAGE} slots={SLOTS}"
+RECIPE = f"buffers threshold={THRESHOLD} page={PAGE} slots={SLOTS} huge={HUGE}"
 _NAMES = ["adj_buf_malloc", "adj_buf_calloc", "adj_buf_realloc", "adj_buf_free",
-          "adj_buf_set_cap", "adj_buf_stat", "adj_buf_reset_lock"]
+          "adj_buf_set_cap", "adj_buf_stat", "adj_buf_reset_lock", "adj_buf_set_hugepage"]
 # adj_buf_stat(k): 0 bytes cached, 1 blocks cached, 2 hits, 3 misses, 4 stores, 5 releases
 STAT_NAMES = ("cached_bytes", "cached_blocks", "hits", "misses", "stores", "releases")
 
@@ -62,7 +64,7 @@ def build_module() -> str:
     lock = glob("lock", I32, ir.Constant(I32, 0), 64)
     ptrs = glob("ptrs", arr_ty, ir.Constant(arr_ty, None))       # block addresses, as i64
     sizes = glob("sizes", arr_ty, ir.Constant(arr_ty, None))     # 0: an empty slot
-    ints = {n: glob(n, I64, i64(0)) for n in ("cursor", "cap") + STAT_NAMES}
+    ints = {n: glob(n, I64, i64(0)) for n in ("cursor", "cap", "hugepage") + STAT_NAMES}
 
     def decl(name, ret, args):
         return ir.Function(m, ir.FunctionType(ret, args), name=name)
@@ -72,6 +74,8 @@ def build_module() -> str:
     c_free = decl("free", VOID, [I8P])
     memset = decl("llvm.memset.p0i8.i64", VOID, [I8P, I8, I64, I1])
     umul = decl("llvm.umul.with.overflow.i64", ir.LiteralStructType([I64, I1]), [I64, I64])
+    linux = "linux" in m.triple
+    madvise = decl("madvise", I32, [I8P, I64, I32]) if linux else None
 
     def define(name, ret, args):
         f = decl(name, ret, args)
@@ -177,7 +181,19 @@ def build_module() -> str:
         b.ret(p)
         b.position_at_end(miss)
         # calloc of a fresh block: zero pages from the kernel, no memset
-        b.ret(b.call(c_calloc, [i64(1), r]) if zero else b.call(c_malloc, [r]))
+        fresh = b.call(c_calloc, [i64(1), r]) if zero else b.call(c_malloc, [r])
+        if madvise is not None:
+            # as numpy's own allocator does: transparent huge pages for blocks of 4 MiB and
+            # more (the kernel's "madvise" mode gives them only when asked), unless numpy's
+            # np._core.multiarray._set_madvise_hugepage(False) is in force
+            big = b.and_(b.icmp_unsigned(">=", r, i64(HUGE)),
+                         b.icmp_unsigned("!=", get(b, "hugepage"), i64(0)))
+            with b.if_then(b.and_(big, b.icmp_unsigned("!=", b.ptrtoint(fresh, I64), i64(0)))):
+                addr = b.ptrtoint(fresh, I64)
+                off = b.sub(i64(PAGE), b.urem(addr, i64(PAGE)))
+                b.call(madvise, [b.inttoptr(b.add(addr, off), I8P), b.sub(r, off),
+                                 ir.Constant(I32, MADV_HUGEPAGE)])
+        b.ret(fresh)
 
     large_alloc("adj_buf_malloc", zero=False)
     large_alloc("adj_buf_calloc", zero=True)
@@ -264,6 +280,10 @@ def build_module() -> str:
     b.position_at_end(sw_default)
     b.ret(i64(-1))
 
+    f, b = define("adj_buf_set_hugepage", VOID, [I64])
+    put(b, "hugepage", f.args[0])
+    b.ret_void()
+
     # after fork: the child has one thread, and a lock another thread of the parent held
     f, b = define("adj_buf_reset_lock", VOID, [])
     release_lock(b)
@@ -348,8 +368,10 @@ def _build(compile_support=None):
             ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
     fns = {"set_cap": ctypes.CFUNCTYPE(None, ctypes.c_int64)(addrs["adj_buf_set_cap"]),
            "stat": ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64)(addrs["adj_buf_stat"]),
-           "reset_lock": ctypes.CFUNCTYPE(None)(addrs["adj_buf_reset_lock"])}
+           "reset_lock": ctypes.CFUNCTYPE(None)(addrs["adj_buf_reset_lock"]),
+           "set_hugepage": ctypes.CFUNCTYPE(None, ctypes.c_int64)(addrs["adj_buf_set_hugepage"])}
     fns["set_cap"](config.buffer_cache_bytes)
+    fns["huge"] = _follow_hugepage(fns)
     var = _handler_variable(set_handler, capsule)
     if var is None:
         return None
@@ -363,6 +385,24 @@ def _build(compile_support=None):
     if named != NAME.decode():
         return None
     return {"var": var, "capsule": capsule, "handler": handler, **fns}
+
+
+_HUGEPAGE = [None]   # numpy's madvise-hugepage setting the compiled code was last given
+
+
+def _follow_hugepage(fns):
+    """Give the allocator numpy's current madvise-hugepage setting (push checks it: numpy's
+    `_set_madvise_hugepage` may change it at any time)."""
+    try:
+        from numpy._core import multiarray as ma
+    except ImportError:   # numpy 1.x
+        from numpy.core import multiarray as ma
+    get = getattr(ma, "_get_madvise_hugepage", None)
+    on = bool(get()) if get is not None else False
+    if on is not _HUGEPAGE[0]:
+        fns["set_hugepage"](int(on))
+        _HUGEPAGE[0] = on
+    return get
 
 
 def _default_support_compiler():
@@ -382,12 +422,13 @@ def _installed():
                               RuntimeWarning, stacklevel=3)
                 _state["h"] = None
             h = _state["h"]
-            _FAST[:] = [h["var"], h["capsule"]] if h else [None, None]
+            _FAST[:] = [h["var"], h["capsule"], h["huge"]] if h else [None, None, None]
             _state["tried"] = True
     return _state["h"]
 
 
-_FAST = [None, None]    # [handler context variable, capsule] once built (push's fast path)
+# [handler context variable, capsule, numpy's _get_madvise_hugepage] once built (push's path)
+_FAST = [None, None, None]
 
 
 def push():
@@ -400,6 +441,9 @@ def push():
         var = _FAST[0]
     if not config.buffer_cache_bytes:
         return None
+    huge = _FAST[2]
+    if huge is not None and huge() is not _HUGEPAGE[0]:
+        _follow_hugepage(_state["h"])
     return var.set(_FAST[1])
 
 
