@@ -345,8 +345,8 @@ def _build(compile_support=None):
     if api is None:
         return None
     set_handler, mu = api
-    if compile_support is None:
-        compile_support = _default_support_compiler()
+    if compile_support is None and SUPPORT_COMPILER[0] is not None:
+        compile_support = SUPPORT_COMPILER[0]()
     if compile_support is None:
         _, addrs = engine.compile_module(build_module(), _NAMES)
     else:
@@ -405,9 +405,10 @@ def _follow_hugepage(fns):
     return get
 
 
-def _default_support_compiler():
-    from . import cache as disk
-    return disk.support_compiler(disk.support_dir(None), warn=False)
+# () -> the disk cache's `compile_support(recipe, build, names)` (or None), set by the tape
+# package, which uses the cache: like the pool and mathlib, this module does not import the
+# disk cache (None: compiled in every process)
+SUPPORT_COMPILER: list = [None]
 
 
 def _installed():

@@ -32,6 +32,15 @@ _GENERIC = np.generic
 __all__ = ["tape_call"]
 
 
+def _buffer_support_compiler():
+    """The buffer cache's allocator (support code) through the disk cache's default directory."""
+    from ..backend import cache as disk
+    return disk.support_compiler(disk.support_dir(None), warn=False)
+
+
+buffers.SUPPORT_COMPILER[0] = _buffer_support_compiler
+
+
 # `y = np.zeros(n); y[0] = t` with t a Tensor that requires grad: y becomes a Tensor (as the
 # traced modes make it a traced array), through the same rewrite of `y[key] = v`
 register_array_type(Tensor, lambda a: _wrap(a, None, 0))

@@ -224,3 +224,39 @@ def test_fork_and_interpreter_exit_with_arrays_from_the_cache_alive():
                        timeout=300, env=env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
+
+
+_COLD = """
+import json, sys
+import numpy as np
+import autodiff_jit as ad
+from autodiff_jit.backend import buffers, cache
+g = ad.grad(lambda x: np.sum(x ** 2), mode="tape")(np.ones(1 << 14))
+print(json.dumps({"ok": bool(g[0] == 2.0), "stats": cache.stats(),
+                  "ours": buffers.stats()["stores"] > 0,
+                  "llvm": "llvmlite.binding" in sys.modules}))
+"""
+
+
+def test_the_allocator_is_support_code_from_the_disk_cache(tmp_path):
+    # the first process compiles the allocator into the cache; the next maps it (where
+    # objload can, without loading LLVM: a tape-only program stays light)
+    import json
+
+    from autodiff_jit.backend import objload
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path),
+               AUTODIFF_JIT_CACHE_DIR=str(tmp_path))
+    env.pop("AUTODIFF_JIT_SUPPORT_CACHE", None)
+    runs = []
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", _COLD], capture_output=True, text=True,
+                           timeout=300, env=env)
+        assert r.returncode == 0, r.stderr
+        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    first, second = runs
+    if not first["ours"]:
+        pytest.skip("numpy's allocator API is unavailable here")
+    assert first["ok"] and second["ok"] and second["ours"]
+    assert first["stats"]["helper_misses"] == 1 and first["stats"]["helper_stores"] == 1
+    assert second["stats"]["helper_hits"] == 1 and second["stats"]["helper_misses"] == 0
+    assert second["llvm"] != objload.supported()
