@@ -16,6 +16,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import tape
+from .backend import buffers
 from .tape import Parameter, Tensor, record_as
 
 __all__ = ["Module", "Parameter", "Linear", "MSELoss", "L1Loss", "CrossEntropyLoss", "Sequential",
@@ -45,7 +46,12 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        # the forward pass's arrays from the buffer cache, as a backward pass's (tape.md, Memory)
+        allocator = buffers.push()
+        try:
+            return self.forward(*args, **kwargs)
+        finally:
+            buffers.pop(allocator)
 
     def named_parameters(self, prefix=""):
         for name, p in self._parameters.items():

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from . import tree
+from .backend import buffers
 from .tape import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
@@ -70,6 +71,14 @@ class Optimizer:
             from .tape import enable_grad
             with enable_grad():
                 loss = closure()
+        allocator = buffers.push()   # the update's temporaries from the buffer cache
+        try:
+            self._step_tensors()
+        finally:
+            buffers.pop(allocator)
+        return loss
+
+    def _step_tensors(self):
         for g in self.param_groups:
             hp = {k: v for k, v in g.items() if k != "params"}
             for p in g["params"]:
@@ -84,7 +93,6 @@ class Optimizer:
                 else:
                     p._data = np.array(new, dtype=p._data.dtype)
                 p._bump_version()  # an in-place write, as torch's step (graphs saving p see it)
-        return loss
 
     # -- functional mode (pytrees of numpy arrays) ---------------------------------------
     def update(self, params, grads):

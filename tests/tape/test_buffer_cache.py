@@ -260,3 +260,33 @@ def test_the_allocator_is_support_code_from_the_disk_cache(tmp_path):
     assert first["stats"]["helper_misses"] == 1 and first["stats"]["helper_stores"] == 1
     assert second["stats"]["helper_hits"] == 1 and second["stats"]["helper_misses"] == 0
     assert second["llvm"] != objload.supported()
+
+
+def test_module_forward_and_optimizer_step_use_the_cache():
+    if not _available():
+        pytest.skip("numpy's allocator API is unavailable here")
+    seen = []
+
+    class Net(ad.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = ad.nn.Linear(64, 256)
+
+        def forward(self, x):
+            seen.append(get_handler_name())
+            return np.tanh(self.lin(x))
+
+    net = Net()
+    opt = ad.optim.SGD(net.parameters(), lr=0.1)
+    x = np.random.default_rng(0).standard_normal((128, 64))
+    w0 = net.lin.weight.detach().numpy().copy()
+    out = net(x)
+    assert seen == [OURS] and get_handler_name() == "default_allocator"
+    assert get_handler_name(out.detach().numpy()) == OURS
+    loss = (out ** 2).mean()
+    loss.backward()
+    g = net.lin.weight.grad.detach().numpy().copy()
+    opt.step()
+    assert get_handler_name() == "default_allocator"
+    np.testing.assert_allclose(net.lin.weight.detach().numpy(), w0 - 0.1 * g, rtol=1e-13,
+                               atol=1e-15)
