@@ -12,11 +12,13 @@ numpy lets a library choose the allocator of the arrays created in a context
 wherever it dies). This module's handler serves blocks of at least THRESHOLD bytes from a
 cache of freed blocks of the same page-rounded size (the most recently freed first: its pages
 are warm), caching what numpy frees up to `ad.config.buffer_cache_bytes` (the oldest blocks
-are released first); smaller requests go straight to malloc/calloc/realloc/free. The four
-functions are LLVM IR (C calling convention, a spin lock: numpy can free from any thread),
-support code cached on disk like the thread pool's runtime. `push()` installs the handler
-for the running context and returns what `pop()` restores, so arrays the user allocates
-outside autodiff_jit's calls never go through it.
+are released first). Every block comes from numpy's default handler and goes back to it:
+smaller requests are passed to it unchanged (its cache of tiny blocks), and so are misses (its
+huge-page advice for blocks of 4 MiB and more). The four functions are LLVM IR (C calling
+convention, a spin lock: numpy can free from any thread), support code cached on disk like
+the thread pool's runtime. `push()` sets the handler in numpy's context variable for the
+running context and returns what `pop()` resets it with (~0.3 us the pair), so arrays the
+program allocates outside autodiff_jit's calls never go through it.
 
 Blocks handed out are rounded up to whole pages and freed blocks are cached under the size
 numpy passes to free, rounded the same way, so a cached block always holds the size it is
@@ -36,12 +38,10 @@ from . import engine
 THRESHOLD = 1 << 16       # bytes: smaller blocks come from malloc's bins, which do not fault
 PAGE = 4096
 SLOTS = 256               # cached blocks at most (a call's distinct large arrays)
-HUGE = 1 << 22            # bytes: blocks numpy would madvise for transparent huge pages
-MADV_HUGEPAGE = 14        # Linux
 NAME = b"autodiff_jit_buffers"
-RECIPE = f"buffers threshold={THRESHOLD} page={PAGE} slots={SLOTS} huge={HUGE}"
+RECIPE = f"buffers threshold={THRESHOLD} page={PAGE} slots={SLOTS} numpy-default"
 _NAMES = ["adj_buf_malloc", "adj_buf_calloc", "adj_buf_realloc", "adj_buf_free",
-          "adj_buf_set_cap", "adj_buf_stat", "adj_buf_reset_lock", "adj_buf_set_hugepage"]
+          "adj_buf_set_cap", "adj_buf_stat", "adj_buf_reset_lock", "adj_buf_set_default"]
 # adj_buf_stat(k): 0 bytes cached, 1 blocks cached, 2 hits, 3 misses, 4 stores, 5 releases
 STAT_NAMES = ("cached_bytes", "cached_blocks", "hits", "misses", "stores", "releases")
 
@@ -64,18 +64,35 @@ def build_module() -> str:
     lock = glob("lock", I32, ir.Constant(I32, 0), 64)
     ptrs = glob("ptrs", arr_ty, ir.Constant(arr_ty, None))       # block addresses, as i64
     sizes = glob("sizes", arr_ty, ir.Constant(arr_ty, None))     # 0: an empty slot
-    ints = {n: glob(n, I64, i64(0)) for n in ("cursor", "cap", "hugepage") + STAT_NAMES}
+    ints = {n: glob(n, I64, i64(0)) for n in ("cursor", "cap") + STAT_NAMES}
 
     def decl(name, ret, args):
         return ir.Function(m, ir.FunctionType(ret, args), name=name)
-    c_malloc = decl("malloc", I8P, [I64])
-    c_calloc = decl("calloc", I8P, [I64, I64])
-    c_realloc = decl("realloc", I8P, [I8P, I64])
-    c_free = decl("free", VOID, [I8P])
+    # numpy's default handler, which every block comes from and goes back to (its small-block
+    # cache, its huge-page advice for blocks of 4 MiB and more): adj_buf_set_default stores
+    # its context and functions here (addresses of this process: set at run time, never
+    # written into the code, which the disk cache keeps)
+    malloc_ty = ir.FunctionType(I8P, [I8P, I64])
+    calloc_ty = ir.FunctionType(I8P, [I8P, I64, I64])
+    realloc_ty = ir.FunctionType(I8P, [I8P, I8P, I64])
+    free_ty = ir.FunctionType(VOID, [I8P, I8P, I64])
+    dflt = {n: glob("default_" + n, ty, ir.Constant(ty, None)) for n, ty in (
+        ("ctx", I8P), ("malloc", malloc_ty.as_pointer()), ("calloc", calloc_ty.as_pointer()),
+        ("realloc", realloc_ty.as_pointer()), ("free", free_ty.as_pointer()))}
+
+    def c_malloc(b, size):
+        return b.call(b.load(dflt["malloc"]), [b.load(dflt["ctx"]), size])
+
+    def c_calloc(b, n, size):
+        return b.call(b.load(dflt["calloc"]), [b.load(dflt["ctx"]), n, size])
+
+    def c_realloc(b, p, size):
+        return b.call(b.load(dflt["realloc"]), [b.load(dflt["ctx"]), p, size])
+
+    def c_free(b, p, size):
+        b.call(b.load(dflt["free"]), [b.load(dflt["ctx"]), p, size])
     memset = decl("llvm.memset.p0i8.i64", VOID, [I8P, I8, I64, I1])
     umul = decl("llvm.umul.with.overflow.i64", ir.LiteralStructType([I64, I1]), [I64, I64])
-    linux = "linux" in m.triple
-    madvise = decl("madvise", I32, [I8P, I64, I32]) if linux else None
 
     def define(name, ret, args):
         f = decl(name, ret, args)
@@ -163,7 +180,7 @@ def build_module() -> str:
         small, large = f.append_basic_block("small"), f.append_basic_block("large")
         b.cbranch(b.icmp_unsigned("<", size, i64(THRESHOLD)), small, large)
         b.position_at_end(small)
-        b.ret(b.call(c_calloc, [f.args[1], f.args[2]]) if zero else b.call(c_malloc, [size]))
+        b.ret(c_calloc(b, f.args[1], f.args[2]) if zero else c_malloc(b, size))
         b.position_at_end(large)
         r = rounded(b, size)
         acquire(b)
@@ -181,19 +198,7 @@ def build_module() -> str:
         b.ret(p)
         b.position_at_end(miss)
         # calloc of a fresh block: zero pages from the kernel, no memset
-        fresh = b.call(c_calloc, [i64(1), r]) if zero else b.call(c_malloc, [r])
-        if madvise is not None:
-            # as numpy's own allocator does: transparent huge pages for blocks of 4 MiB and
-            # more (the kernel's "madvise" mode gives them only when asked), unless numpy's
-            # np._core.multiarray._set_madvise_hugepage(False) is in force
-            big = b.and_(b.icmp_unsigned(">=", r, i64(HUGE)),
-                         b.icmp_unsigned("!=", get(b, "hugepage"), i64(0)))
-            with b.if_then(b.and_(big, b.icmp_unsigned("!=", b.ptrtoint(fresh, I64), i64(0)))):
-                addr = b.ptrtoint(fresh, I64)
-                off = b.sub(i64(PAGE), b.urem(addr, i64(PAGE)))
-                b.call(madvise, [b.inttoptr(b.add(addr, off), I8P), b.sub(r, off),
-                                 ir.Constant(I32, MADV_HUGEPAGE)])
-        b.ret(fresh)
+        b.ret(c_calloc(b, i64(1), r) if zero else c_malloc(b, r))
 
     large_alloc("adj_buf_malloc", zero=False)
     large_alloc("adj_buf_calloc", zero=True)
@@ -201,14 +206,14 @@ def build_module() -> str:
     f, b = define("adj_buf_realloc", I8P, [I8P, I8P, I64])
     size = f.args[2]
     big = b.icmp_unsigned(">=", size, i64(THRESHOLD))
-    b.ret(b.call(c_realloc, [f.args[1], b.select(big, rounded(b, size), size)]))
+    b.ret(c_realloc(b, f.args[1], b.select(big, rounded(b, size), size)))
 
     def evict(b, i):
         """Under the lock: free slot i's block, if any."""
         s = slot(b, sizes, i)
         n = b.load(s)
         with b.if_then(b.icmp_unsigned("!=", n, i64(0))):
-            b.call(c_free, [b.inttoptr(b.load(slot(b, ptrs, i)), I8P)])
+            c_free(b, b.inttoptr(b.load(slot(b, ptrs, i)), I8P), n)
             b.store(i64(0), s)
             bump(b, "cached_bytes", b.sub(i64(0), n))
             bump(b, "cached_blocks", i64(-1))
@@ -219,7 +224,7 @@ def build_module() -> str:
     plain, large = f.append_basic_block("plain"), f.append_basic_block("large")
     b.cbranch(b.icmp_unsigned("<", size, i64(THRESHOLD)), plain, large)
     b.position_at_end(plain)
-    b.call(c_free, [p])
+    c_free(b, p, size)
     b.ret_void()
     b.position_at_end(large)
     r = rounded(b, size)
@@ -228,7 +233,7 @@ def build_module() -> str:
     b.cbranch(b.icmp_unsigned("<=", r, get(b, "cap")), keep, drop)
     b.position_at_end(drop)
     release_lock(b)
-    b.call(c_free, [p])
+    c_free(b, p, r)
     b.ret_void()
     b.position_at_end(keep)
     # the ring's slot at cursor takes the block; its occupant, and then the oldest blocks
@@ -280,8 +285,11 @@ def build_module() -> str:
     b.position_at_end(sw_default)
     b.ret(i64(-1))
 
-    f, b = define("adj_buf_set_hugepage", VOID, [I64])
-    put(b, "hugepage", f.args[0])
+    f, b = define("adj_buf_set_default", VOID, [I8P, malloc_ty.as_pointer(),
+                                                calloc_ty.as_pointer(), realloc_ty.as_pointer(),
+                                                free_ty.as_pointer()])
+    for arg, n in zip(f.args, ("ctx", "malloc", "calloc", "realloc", "free")):
+        b.store(arg, dflt[n])
     b.ret_void()
 
     # after fork: the child has one thread, and a lock another thread of the parent held
@@ -368,13 +376,19 @@ def _build(compile_support=None):
             ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
     fns = {"set_cap": ctypes.CFUNCTYPE(None, ctypes.c_int64)(addrs["adj_buf_set_cap"]),
            "stat": ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64)(addrs["adj_buf_stat"]),
-           "reset_lock": ctypes.CFUNCTYPE(None)(addrs["adj_buf_reset_lock"]),
-           "set_hugepage": ctypes.CFUNCTYPE(None, ctypes.c_int64)(addrs["adj_buf_set_hugepage"])}
-    fns["set_cap"](config.buffer_cache_bytes)
-    fns["huge"] = _follow_hugepage(fns)
+           "reset_lock": ctypes.CFUNCTYPE(None)(addrs["adj_buf_reset_lock"])}
     var = _handler_variable(set_handler, capsule)
     if var is None:
         return None
+    # numpy's default handler (the variable's value in a context that never set it)
+    default = contextvars.Context().run(var.get)
+    get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
+    dflt = _Handler.from_address(get_ptr(default, b"mem_handler")).allocator
+    if not (dflt.malloc and dflt.calloc and dflt.realloc and dflt.free):
+        return None
+    ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 5)(addrs["adj_buf_set_default"])(
+        dflt.ctx, dflt.malloc, dflt.calloc, dflt.realloc, dflt.free)
+    fns["set_cap"](config.buffer_cache_bytes)
     # check once that arrays made under the handler are made by it
     token = var.set(capsule)
     try:
@@ -385,24 +399,6 @@ def _build(compile_support=None):
     if named != NAME.decode():
         return None
     return {"var": var, "capsule": capsule, "handler": handler, **fns}
-
-
-_HUGEPAGE = [None]   # numpy's madvise-hugepage setting the compiled code was last given
-
-
-def _follow_hugepage(fns):
-    """Give the allocator numpy's current madvise-hugepage setting (push checks it: numpy's
-    `_set_madvise_hugepage` may change it at any time)."""
-    try:
-        from numpy._core import multiarray as ma
-    except ImportError:   # numpy 1.x
-        from numpy.core import multiarray as ma
-    get = getattr(ma, "_get_madvise_hugepage", None)
-    on = bool(get()) if get is not None else False
-    if on is not _HUGEPAGE[0]:
-        fns["set_hugepage"](int(on))
-        _HUGEPAGE[0] = on
-    return get
 
 
 # () -> the disk cache's `compile_support(recipe, build, names)` (or None), set by the tape
@@ -423,13 +419,12 @@ def _installed():
                               RuntimeWarning, stacklevel=3)
                 _state["h"] = None
             h = _state["h"]
-            _FAST[:] = [h["var"], h["capsule"], h["huge"]] if h else [None, None, None]
+            _FAST[:] = [h["var"], h["capsule"]] if h else [None, None]
             _state["tried"] = True
     return _state["h"]
 
 
-# [handler context variable, capsule, numpy's _get_madvise_hugepage] once built (push's path)
-_FAST = [None, None, None]
+_FAST = [None, None]    # [handler context variable, capsule] once built (push's fast path)
 
 
 def push():
@@ -440,12 +435,10 @@ def push():
         if _state.get("tried") or not config.buffer_cache_bytes or _installed() is None:
             return None
         var = _FAST[0]
-    if not config.buffer_cache_bytes:
+    capsule = _FAST[1]
+    if not config.buffer_cache_bytes or var.get() is capsule:   # (nested: nothing to change)
         return None
-    huge = _FAST[2]
-    if huge is not None and huge() is not _HUGEPAGE[0]:
-        _follow_hugepage(_state["h"])
-    return var.set(_FAST[1])
+    return var.set(capsule)
 
 
 def pop(token) -> None:
