@@ -8,7 +8,7 @@ per 4 kB touched, a few microseconds each on a virtual machine. A 784-128-10 MLP
 took 356 faults a call, a Rosenbrock n=1e6 gradient 5,600: a third to half of their time.
 
 numpy lets a library choose the allocator of the arrays created in a context
-(`PyDataMem_SetHandler`, numpy >= 1.22; an array remembers its handler and is freed through it
+(`PyDataMem_SetHandler`; an array remembers its handler and is freed through it
 wherever it dies). This module's handler serves blocks of at least THRESHOLD bytes from a
 cache of freed blocks of the same page-rounded size (the most recently freed first: its pages
 are warm), caching what numpy frees up to `ad.config.buffer_cache_bytes` (the oldest blocks
@@ -322,11 +322,8 @@ _state: dict = {}
 
 def _numpy_api():
     """(PyDataMem_SetHandler from numpy's C-API table, numpy's _multiarray_umath), or None
-    where numpy has no handler API (numpy < 1.22)."""
-    try:
-        from numpy._core import _multiarray_umath as mu
-    except ImportError:   # numpy 1.x
-        from numpy.core import _multiarray_umath as mu
+    where numpy's allocator is not its default one (another library set its own)."""
+    from numpy._core import _multiarray_umath as mu
     if not hasattr(mu, "get_handler_name") or mu.get_handler_name() != "default_allocator":
         return None
     get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
@@ -398,7 +395,7 @@ def _build(compile_support=None):
         var.reset(token)
     if named != NAME.decode():
         return None
-    return {"var": var, "capsule": capsule, "handler": handler, **fns}
+    return {"var": var, "capsule": capsule, "default": default, "handler": handler, **fns}
 
 
 # () -> the disk cache's `compile_support(recipe, build, names)` (or None), set by the tape
@@ -419,12 +416,13 @@ def _installed():
                               RuntimeWarning, stacklevel=3)
                 _state["h"] = None
             h = _state["h"]
-            _FAST[:] = [h["var"], h["capsule"]] if h else [None, None]
+            _FAST[:] = [h["var"], h["capsule"], h["default"]] if h else [None, None, None]
             _state["tried"] = True
     return _state["h"]
 
 
-_FAST = [None, None]    # [handler context variable, capsule] once built (push's fast path)
+# [handler context variable, our capsule, numpy's default one] once built (push's fast path)
+_FAST = [None, None, None]
 
 
 def push():
@@ -435,10 +433,11 @@ def push():
         if _state.get("tried") or not config.buffer_cache_bytes or _installed() is None:
             return None
         var = _FAST[0]
-    capsule = _FAST[1]
-    if not config.buffer_cache_bytes or var.get() is capsule:   # (nested: nothing to change)
+    # only over numpy's default allocator: nested, ours is in place already, and an allocator
+    # the program set for itself stays
+    if not config.buffer_cache_bytes or var.get() is not _FAST[2]:
         return None
-    return var.set(capsule)
+    return var.set(_FAST[1])
 
 
 def pop(token) -> None:

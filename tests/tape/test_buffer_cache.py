@@ -19,10 +19,7 @@ import pytest
 import autodiff_jit as ad
 from autodiff_jit.backend import buffers
 
-try:
-    from numpy._core._multiarray_umath import get_handler_name
-except ImportError:  # numpy 1.x
-    from numpy.core._multiarray_umath import get_handler_name
+from numpy._core._multiarray_umath import get_handler_name
 
 OURS = buffers.NAME.decode()
 BIG = buffers.THRESHOLD // 8 * 4      # float64 elements of a cached block (4 x threshold)
@@ -290,3 +287,26 @@ def test_module_forward_and_optimizer_step_use_the_cache():
     assert get_handler_name() == "default_allocator"
     np.testing.assert_allclose(net.lin.weight.detach().numpy(), w0 - 0.1 * g, rtol=1e-13,
                                atol=1e-15)
+
+
+def test_an_allocator_the_program_set_stays_in_place():
+    if not _available():
+        pytest.skip("numpy's allocator API is unavailable here")
+    var, other = buffers._FAST[0], buffers._FAST[2]
+    # stand-in for a program's own handler: a distinct capsule object numpy accepts (numpy's
+    # default handler, re-wrapped)
+    ctypes = pytest.importorskip("ctypes")
+    get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
+    get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    new = ctypes.pythonapi.PyCapsule_New
+    new.restype, new.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.c_char_p,
+                                                   ctypes.c_void_p]
+    theirs = new(get_ptr(other, b"mem_handler"), b"mem_handler", None)
+    token = var.set(theirs)
+    try:
+        assert buffers.push() is None
+        g = ad.grad(lambda x: np.sum(x * x), mode="tape")(np.ones(BIG))
+        assert var.get() is theirs
+        assert get_handler_name(g) == "default_allocator"    # not ours
+    finally:
+        var.reset(token)
