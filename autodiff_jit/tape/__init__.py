@@ -37,8 +37,9 @@ __all__ = ["Tensor", "Parameter", "tensor", "as_tensor", "from_numpy", "no_grad"
 
 def empty_cache() -> None:
     """Free the blocks the buffer cache holds (torch.cuda.empty_cache's counterpart): numpy's
-    allocator inside tape-mode calls, backward passes, nn module calls and optimizer steps keeps freed arrays of 64 kB and more,
-    up to ad.config.buffer_cache_bytes, for the next call's arrays of the same size."""
+    allocator inside tape-mode calls, backward passes, nn module calls and optimizer steps
+    keeps freed arrays of 64 kB and more, up to ad.config.buffer_cache_bytes, for the next
+    arrays of the same size."""
     _buffers.release()
 
 

@@ -75,8 +75,8 @@ def tape_call(transformed, args, kwargs):
     Large numpy arrays the recorded operations use stay read-only until the outermost such
     call returns (tape/operands.py). numpy allocates the call's arrays through the buffer
     cache (backend/buffers.py): a call's large arrays reuse the blocks the last call freed."""
-    operands.enter()
     allocator = buffers.push()
+    operands.enter()
     try:
         return _tape_call(transformed, args, kwargs)
     except ValueError as exc:
