@@ -320,15 +320,28 @@ _lock = threading.Lock()
 _state: dict = {}
 
 
+def _capsule_pointer(capsule, name):
+    """The pointer a PyCapsule holds (PyCapsule_GetPointer; `name` None or bytes)."""
+    get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
+    get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    return get_ptr(capsule, name)
+
+
+def handler_capsule(address):
+    """A "mem_handler" capsule around the PyDataMem_Handler struct at `address`."""
+    new = ctypes.pythonapi.PyCapsule_New
+    new.restype, new.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.c_char_p,
+                                                   ctypes.c_void_p]
+    return new(address, b"mem_handler", None)
+
+
 def _numpy_api():
     """(PyDataMem_SetHandler from numpy's C-API table, numpy's _multiarray_umath), or None
     where numpy's allocator is not its default one (another library set its own)."""
     from numpy._core import _multiarray_umath as mu
     if not hasattr(mu, "get_handler_name") or mu.get_handler_name() != "default_allocator":
         return None
-    get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
-    get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    table = ctypes.cast(get_ptr(mu._ARRAY_API, None), ctypes.POINTER(ctypes.c_void_p))
+    table = ctypes.cast(_capsule_pointer(mu._ARRAY_API, None), ctypes.POINTER(ctypes.c_void_p))
     return ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.py_object)(table[_SET_HANDLER]), mu
 
 
@@ -361,10 +374,7 @@ def _build(compile_support=None):
     handler.version = 1
     handler.allocator = _Allocator(None, addrs["adj_buf_malloc"], addrs["adj_buf_calloc"],
                                    addrs["adj_buf_realloc"], addrs["adj_buf_free"])
-    new_capsule = ctypes.pythonapi.PyCapsule_New
-    new_capsule.restype = ctypes.py_object
-    new_capsule.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
-    capsule = new_capsule(ctypes.addressof(handler), b"mem_handler", None)
+    capsule = handler_capsule(ctypes.addressof(handler))
     # Arrays allocated through the handler can be freed at any time, interpreter shutdown
     # included: the struct, the capsule and what holds the code (objload's mappings of support
     # code, or the process-wide MCJIT engine) are never freed.
@@ -379,8 +389,7 @@ def _build(compile_support=None):
         return None
     # numpy's default handler (the variable's value in a context that never set it)
     default = contextvars.Context().run(var.get)
-    get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
-    dflt = _Handler.from_address(get_ptr(default, b"mem_handler")).allocator
+    dflt = _Handler.from_address(_capsule_pointer(default, b"mem_handler")).allocator
     if not (dflt.malloc and dflt.calloc and dflt.realloc and dflt.free):
         return None
     ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 5)(addrs["adj_buf_set_default"])(

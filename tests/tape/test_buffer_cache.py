@@ -292,16 +292,10 @@ def test_module_forward_and_optimizer_step_use_the_cache():
 def test_an_allocator_the_program_set_stays_in_place():
     if not _available():
         pytest.skip("numpy's allocator API is unavailable here")
-    var, other = buffers._FAST[0], buffers._FAST[2]
+    var, default = buffers._FAST[0], buffers._FAST[2]
     # stand-in for a program's own handler: a distinct capsule object numpy accepts (numpy's
     # default handler, re-wrapped)
-    ctypes = pytest.importorskip("ctypes")
-    get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
-    get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    new = ctypes.pythonapi.PyCapsule_New
-    new.restype, new.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.c_char_p,
-                                                   ctypes.c_void_p]
-    theirs = new(get_ptr(other, b"mem_handler"), b"mem_handler", None)
+    theirs = buffers.handler_capsule(buffers._capsule_pointer(default, b"mem_handler"))
     token = var.set(theirs)
     try:
         assert buffers.push() is None
