@@ -118,14 +118,29 @@ def mm2(x, y):
     instead of ~1.4 us on small matrices). np.dot zeroes its result before the gemm, which
     OpenBLAS zeroes again (beta = 0), so larger results come from np.matmul: 6-30% faster on
     the MLP's products (256 x 784 x 128: 1155 against 1240 us; 256 x 10 x 128: 31 against
-    47 us). Anything else (strided views, other dtypes), np.matmul."""
+    47 us). A column times a row (inner length 1) always takes np.dot: np.matmul does not
+    hand a row view such as v.T of a column to BLAS and runs its own loop, 4.6x np.dot's
+    time for a 200 x 200 result. Anything else (strided views, other dtypes), np.matmul."""
     dt = x.dtype
     if (dt is y.dtype or dt == y.dtype) and dt in _F3264 and \
-            x.shape[0] * y.shape[1] <= _DOT_MAX_OUT:
+            (x.shape[0] * y.shape[1] <= _DOT_MAX_OUT or x.shape[1] == 1):
         fx, fy = x.flags, y.flags
         if (fx.c_contiguous or fx.f_contiguous) and (fy.c_contiguous or fy.f_contiguous):
             return _NP_DOT(x, y)
     return _NP_MATMUL(x, y)
+
+
+def outer_np(u, v):
+    """np.multiply.outer(u, v) of two numpy vectors, to the bit. For float vectors of one
+    dtype with no zero entry and a result of 1024 entries or more, it is a GEMM of inner
+    length 1 (np.dot of a column and a row): half the multiply's time at 200 x 200, which
+    runs numpy's inner loop once a row. Each entry is the one rounded product either way;
+    GEMM adds it to +0.0, which changes only a -0.0 product, and that needs a zero factor,
+    so vectors with a zero keep the multiply (nan and inf factors give the same either way)."""
+    if u.dtype == v.dtype and u.dtype in _F3264 and u.size * v.size >= 1024 and \
+            u.all() and v.all():
+        return _NP_DOT(u[:, None], v[None, :])
+    return _NP_MULTIPLY.outer(u, v)
 
 
 def _matmul_vjp(g, a, b, needs):
@@ -144,10 +159,10 @@ def _matmul_vjp(g, a, b, needs):
         if needs[0]:
             ga = _NP_MATMUL(b, g)
         if needs[1]:
-            gb = _NP_MULTIPLY.outer(a, g)
+            gb = outer_np(a, g)
     elif a.ndim == 2:  # b 1-D
         if needs[0]:
-            ga = _NP_MULTIPLY.outer(g, b)
+            ga = outer_np(g, b)
         if needs[1]:
             gb = _NP_MATMUL(g, a)
     else:

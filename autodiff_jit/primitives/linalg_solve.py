@@ -16,8 +16,11 @@ from ..ir import AVal, is_float
 from .core import Primitive, aval_of, bind, register
 from . import host, reductions as R, shape as S
 from .elementwise import mul_into_fresh
+from .linalg import outer_np
 from .matrix_ops import diag_part, eye, from_lower, mT, mm, phi, stack_batch, tri_mask, \
     tril, triu
+
+_ND = np.ndarray
 
 
 def _float_square(name, a):
@@ -68,10 +71,13 @@ def _solve_impl(a, b):
 
 
 def _outer(u, v):
-    """u v^T over the last two axes (u (..., n, k), v (..., m, k)): for one column (k = 1) a
-    broadcast multiply, not a matrix product of inner length 1 (GEMM packs its operands for
-    that, ~2x the multiply's time)."""
+    """u v^T over the last two axes (u (..., n, k), v (..., m, k)): for one column (k = 1) the
+    products, not a matrix product of inner length 1 that would add each to +0.0 (a -0.0
+    product would come out +0.0); on numpy matrices (tape backward) outer_np, which takes
+    the faster GEMM where that cannot happen."""
     if aval_of(u).shape[-1] == 1:
+        if type(u) is _ND and type(v) is _ND and u.ndim == 2:
+            return outer_np(u[:, 0], v[:, 0])
         return u * mT(v)
     return mm(u, mT(v))
 
@@ -122,7 +128,7 @@ def _lu_solve_impl(a, lu, piv, b, *, trans):
     if k is not None and b.shape[-1] and _factored(piv):
         # slogdet keeps the factors of a singular matrix too: a solve with them fails as
         # numpy's does (getrs would divide by the zero pivot)
-        if np.any(np.diagonal(lu, axis1=-2, axis2=-1) == 0):
+        if not lu.diagonal(0, -2, -1).all():
             raise np.linalg.LinAlgError("Singular matrix")
         return k.lu_solve(lu, piv, b, trans)
     return np.linalg.solve(np.swapaxes(a, -1, -2) if trans else a, b)

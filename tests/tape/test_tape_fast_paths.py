@@ -436,6 +436,57 @@ def test_mm2_is_matmul_to_the_bit(m, k, n, dtype):
     assert np.array_equal(mm2(sq, sq.T), np.matmul(sq, sq.T))   # (syrk in both)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_mm2_column_times_row_is_matmul_to_the_bit(dtype):
+    # inner length 1 with a large result: np.dot, also for the row view v.T of a column
+    # (which np.matmul runs through its own loop); zero factors included
+    from autodiff_jit.primitives.linalg import mm2
+    u = rng.standard_normal((200, 1)).astype(dtype)
+    v = rng.standard_normal((300, 1)).astype(dtype)
+    u[3], v[7] = -0.0, 0.0
+    for x, y in ((u, v.T), (u, np.ascontiguousarray(v.T)), (u[::2], v.T)):
+        got, want = mm2(x, y), np.matmul(x, y)
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+        assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n,m", [(3, 4), (200, 200), (40, 1000), (1, 2000)])
+def test_outer_np_is_multiply_outer_to_the_bit(n, m, dtype):
+    from autodiff_jit.primitives.linalg import outer_np
+    u = rng.standard_normal(n).astype(dtype)
+    v = rng.standard_normal(m).astype(dtype)
+    specials = (u, v), (-u, v)
+    with_zero_u, with_zero_v = u.copy(), v.copy()
+    with_zero_u[0], with_zero_v[-1] = -0.0, 0.0      # -0.0 products: the multiply's signs
+    nonfinite = u.copy()
+    nonfinite[-1] = np.inf
+    if n > 1:
+        nonfinite[0] = np.nan
+    for x, y in specials + ((with_zero_u, v), (u, with_zero_v), (nonfinite, -v)):
+        got, want = outer_np(x, y), np.multiply.outer(x, y)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert np.array_equal(got, want, equal_nan=True)
+        assert np.array_equal(np.signbit(got), np.signbit(want))
+    mixed = outer_np(u, v.astype(np.float16))                   # other dtypes: the multiply
+    assert mixed.dtype == np.multiply.outer(u, v.astype(np.float16)).dtype
+
+
+def test_solve_gradient_keeps_negative_zeros_in_tape_mode():
+    # d/dA of sum(w * solve(A, b)) = -(A^-T w) x^T: the exact zero in x (a diagonal A) gives a
+    # column of -0.0, which tape mode (outer_np) keeps as the interpreter does
+    a = np.diag(rng.uniform(1.0, 2.0, 40))
+    b = rng.standard_normal(40)
+    b[5] = 0.0
+
+    def f(a):
+        return np.sum(np.linspace(1.0, 2.0, 40) * np.linalg.solve(a, b))
+    got = ad.grad(f, mode="tape")(a)
+    want = ad.grad(f, mode="interpret")(a)
+    assert np.signbit(got[:, 5]).all()
+    assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
+
+
 def test_mm2_keeps_matmul_for_other_dtypes():
     from autodiff_jit.primitives.linalg import mm2
     a = np.arange(6, dtype=np.int64).reshape(2, 3)
