@@ -48,6 +48,21 @@ def _host_lapack():
 
 _host.install(_host_lapack)
 
+
+def _host_scatter():
+    # the compiled row scatter-add for take_add (interpret and tape mode), through the disk
+    # cache's default directory; imported on take_add's first large call
+    try:
+        from .backend import cache as _disk, scatter
+    except (ImportError, OSError):
+        return None
+    scatter.SUPPORT_COMPILER[0] = lambda: _disk.support_compiler(_disk.support_dir(None),
+                                                                 warn=False)
+    return scatter.take_add_rows
+
+
+_host.install_scatter(_host_scatter)
+
 __all__ = ["grad", "value_and_grad", "jit", "make_ir", "stop_gradient", "custom_vjp",
            "jvp", "vjp", "jacfwd", "jacrev", "hessian", "vmap", "vectorize",
            "BatchingFallbackWarning", "compare",

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..ir import AVal
 from .core import Primitive, aval_of, bind, register
+from . import host
 
 # numpy names bound at import: numpy has a module __getattr__, so Python 3.11 never
 # specializes an `np.name` lookup (~40 ns each, several per tape node)
@@ -110,8 +111,13 @@ def _take_add_rule(g, idx, *, axis, size):
 def _take_add_impl(g, idx, *, axis, size):
     g = np.asarray(g)
     idx = np.asarray(idx)
-    if axis == 0 and idx.ndim == 1 and g.dtype == np.float64 and idx.size >= 64:
-        return _take_add_rows(g, idx, size)
+    if axis == 0 and idx.ndim == 1 and idx.size >= 64:
+        rows = host.scatter()
+        out = rows(g, idx, size) if rows is not None else None
+        if out is not None:
+            return out
+        if g.dtype == np.float64:
+            return _take_add_rows(g, idx, size)
     out = np.zeros(g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:], g.dtype)
     # np.add.at accumulates repeated indices, which is what the gradient of a gather needs.
     _NP_ADD.at(out, (slice(None),) * axis + (idx,), g)
