@@ -138,9 +138,29 @@ def outer_np(u, v):
     GEMM adds it to +0.0, which changes only a -0.0 product, and that needs a zero factor,
     so vectors with a zero keep the multiply (nan and inf factors give the same either way)."""
     if u.dtype == v.dtype and u.dtype in _F3264 and u.size * v.size >= 1024 and \
-            u.all() and v.all():
+            _DOT_OUTER_EXACT and u.all() and v.all():
         return _NP_DOT(u[:, None], v[None, :])
     return _NP_MULTIPLY.outer(u, v)
+
+
+def _dot_outer_is_exact():
+    """Asked once at import: does the installed BLAS give np.multiply.outer's bits for a
+    column times a row of nonzero factors (subnormal products kept, nan and inf as numpy's)?
+    If not, outer_np keeps the multiply."""
+    base = np.sin(np.arange(48) * 1.7 + 0.5) * 10.0 ** (np.arange(48) % 9 - 4)   # no zeros
+    for dt in _F3264:
+        tiny = np.sqrt(np.finfo(dt).smallest_normal) * 0.01   # tiny * tiny is subnormal
+        a, b = base.astype(dt), base[::-1].astype(dt)
+        a[:3], b[:2] = (tiny, np.inf, np.nan), (tiny, -np.inf)
+        with np.errstate(all="ignore"):
+            got, want = _NP_DOT(a[:, None], b[None, :]), _NP_MULTIPLY.outer(a, b)
+        if not (np.array_equal(got, want, equal_nan=True) and
+                np.array_equal(np.signbit(got), np.signbit(want))):
+            return False
+    return True
+
+
+_DOT_OUTER_EXACT = _dot_outer_is_exact()
 
 
 def _matmul_vjp(g, a, b, needs):
