@@ -111,17 +111,35 @@ def _take_add_rule(g, idx, *, axis, size):
 def _take_add_impl(g, idx, *, axis, size):
     g = np.asarray(g)
     idx = np.asarray(idx)
-    if axis == 0 and idx.ndim == 1 and idx.size >= 64:
+    if idx.size >= 64:
         rows = host.scatter()
-        out = rows(g, idx, size) if rows is not None else None
+        out = _take_add_as_rows(rows, g, idx, axis=axis, size=size) if rows is not None \
+            else None
         if out is not None:
             return out
-        if g.dtype == np.float64:
+        if axis == 0 and idx.ndim == 1 and g.dtype == np.float64:
             return _take_add_rows(g, idx, size)
     out = np.zeros(g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:], g.dtype)
     # np.add.at accumulates repeated indices, which is what the gradient of a gather needs.
     _NP_ADD.at(out, (slice(None),) * axis + (idx,), g)
     return out
+
+
+def _take_add_as_rows(rows, g, idx, *, axis, size):
+    """take_add through the compiled row scatter-add `rows` (backend/scatter.py), or None where
+    it does not apply: the index axes flattened into one (np.add.at walks a 2-D index in C
+    order) and moved to the front (each output entry still gets its updates in index order,
+    as np.add.at adds them), the result moved back into a C-order array."""
+    k = idx.ndim
+    lead, rest = g.shape[:axis], g.shape[axis + k:]
+    if k != 1:
+        g = g.reshape(lead + (idx.size,) + rest)
+    if axis:
+        g = np.moveaxis(g, axis, 0)
+    out = rows(g, idx.reshape(-1), size)
+    if out is None or not axis:
+        return out
+    return np.ascontiguousarray(np.moveaxis(out, 0, axis))
 
 
 def _take_add_rows(g, idx, size):

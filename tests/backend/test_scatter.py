@@ -79,15 +79,24 @@ def test_an_index_out_of_range_raises_numpys_error(bad):
         np.add.at(np.zeros((5, 2)), idx, g)      # numpy refuses it too
 
 
-def test_take_add_impl_uses_the_kernel_and_numpy_elsewhere():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("g_shape,idx_shape,axis", [
+    ((120, 4), (120,), 0), ((3, 120), (120,), 1), ((2, 3, 150, 2), (150,), 2),
+    ((10, 12, 5), (10, 12), 0), ((4, 10, 12), (10, 12), 1), ((7, 70), (70,), 1)])
+def test_take_add_impl_is_add_at_on_any_axis(g_shape, idx_shape, axis, dtype):
+    g = (rng.standard_normal(g_shape) * 10.0 ** rng.integers(-6, 6, g_shape)).astype(dtype)
+    idx = rng.integers(-6, 6, idx_shape)
+    out_shape = g_shape[:axis] + (6,) + g_shape[axis + len(idx_shape):]
+    want = np.zeros(out_shape, dtype)
+    np.add.at(want, (slice(None),) * axis + (idx,), g)
+    got = I._take_add_impl(g, idx, axis=axis, size=6)
+    _same(got, want)
+    assert got.flags.c_contiguous
+
+
+def test_take_add_impl_without_the_kernel():
     g = rng.standard_normal((120, 4))
     idx = rng.integers(0, 6, 120)
-    _same(I._take_add_impl(g, idx, axis=0, size=6), _add_at(g, idx, 6))
-    # axis 1 and 2-D indices keep np.add.at
-    g2 = rng.standard_normal((3, 120))
-    want = np.zeros((3, 6))
-    np.add.at(want, (slice(None), idx), g2)
-    _same(I._take_add_impl(g2, idx, axis=1, size=6), want)
     saved = dict(host._scatter_state)
     host.install_scatter(None)
     try:
