@@ -132,10 +132,11 @@ def _kernels():
         return fns
 
 
-def take_add_rows(g, idx, size):
+def take_add_rows(g, idx, size, axis=0):
     """np.add.at(zeros((size,) + g.shape[1:]), idx, g) for a float64/float32 array g whose
     leading axis idx (1-D integers) indexes, or None where the kernel does not apply (other
-    dtypes, no compiled code): the caller then uses numpy."""
+    dtypes, no compiled code): the caller then uses numpy. `axis`: the axis an index out of
+    range is reported on (the caller's, which it moved to the front)."""
     fn = _kernels().get(g.dtype)
     if fn is None or idx.ndim != 1 or idx.dtype.kind not in "iu" or \
             idx.dtype.kind == "u" and idx.dtype.itemsize >= 8:
@@ -152,5 +153,5 @@ def take_add_rows(g, idx, size):
         np.ascontiguousarray(idx, dtype=_INT64)
     if fn(out.ctypes.data, g.ctypes.data, ix.ctypes.data, n, m, size):
         first = int(ix[(ix < -size) | (ix >= size)][0])
-        raise IndexError(f"index {first} is out of bounds for axis 0 with size {size}")
+        raise IndexError(f"index {first} is out of bounds for axis {axis} with size {size}")
     return out

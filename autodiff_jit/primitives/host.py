@@ -29,8 +29,8 @@ def install(provider) -> None:
 
 
 def install_scatter(provider) -> None:
-    """provider() -> a function take_add_rows(g, idx, size) returning the row scatter-add or
-    None where it does not apply (backend/scatter.take_add_rows), or None."""
+    """provider() -> a function take_add_rows(g, idx, size, axis) returning the row
+    scatter-add or None where it does not apply (backend/scatter.take_add_rows), or None."""
     with _lock:
         _scatter_state.update(provider=provider, kernels=None, loaded=False)
 

@@ -136,7 +136,7 @@ def _take_add_as_rows(rows, g, idx, *, axis, size):
         g = g.reshape(lead + (idx.size,) + rest)
     if axis:
         g = np.moveaxis(g, axis, 0)
-    out = rows(g, idx.reshape(-1), size)
+    out = rows(g, idx.reshape(-1), size, axis)
     if out is None or not axis:
         return out
     return np.ascontiguousarray(np.moveaxis(out, 0, axis))

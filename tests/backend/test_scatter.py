@@ -77,6 +77,9 @@ def test_an_index_out_of_range_raises_numpys_error(bad):
         scatter.take_add_rows(g, idx, 5)
     with pytest.raises(IndexError):
         np.add.at(np.zeros((5, 2)), idx, g)      # numpy refuses it too
+    g2 = np.ones((2, 100))                       # through take_add on axis 1: that axis named
+    with pytest.raises(IndexError, match=f"index {bad} is out of bounds for axis 1 with size 5"):
+        I._take_add_impl(g2, idx, axis=1, size=5)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
