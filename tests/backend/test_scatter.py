@@ -142,3 +142,41 @@ def test_gather_gradient_agrees_across_modes():
     ref = np.zeros_like(table)
     np.add.at(ref, idx, (1 - np.tanh(table[idx]) ** 2) * w)
     np.testing.assert_allclose(want, ref, rtol=1e-13, atol=1e-13)
+
+
+_COLD = """
+import json, sys
+import numpy as np
+import autodiff_jit as ad
+from autodiff_jit.backend import cache, scatter
+idx = np.arange(300) % 7
+g = ad.grad(lambda t: np.sum(t[idx] ** 2), mode="interpret")(np.ones((7, 3)))
+print(json.dumps({"ok": bool(np.all(g == 2.0 * np.bincount(idx)[:, None])),
+                  "kernel": bool(scatter._kernels()), "stats": cache.stats(),
+                  "llvm": "llvmlite.binding" in sys.modules}))
+"""
+
+
+def test_the_kernel_is_support_code_from_the_disk_cache(tmp_path):
+    # the first process compiles the kernel into the cache; the next maps it (where objload
+    # can, without loading LLVM)
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from autodiff_jit.backend import objload
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path),
+               AUTODIFF_JIT_CACHE_DIR=str(tmp_path))
+    env.pop("AUTODIFF_JIT_SUPPORT_CACHE", None)
+    runs = []
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", _COLD], capture_output=True, text=True,
+                           timeout=300, env=env)
+        assert r.returncode == 0, r.stderr
+        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    first, second = runs
+    assert first["ok"] and second["ok"] and first["kernel"] and second["kernel"]
+    assert first["stats"]["helper_misses"] == 1 and first["stats"]["helper_stores"] == 1
+    assert second["stats"]["helper_hits"] == 1 and second["stats"]["helper_misses"] == 0
+    assert second["llvm"] != objload.supported()
