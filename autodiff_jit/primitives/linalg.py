@@ -136,11 +136,24 @@ def outer_np(u, v):
     length 1 (np.dot of a column and a row): half the multiply's time at 200 x 200, which
     runs numpy's inner loop once a row. Each entry is the one rounded product either way;
     GEMM adds it to +0.0, which changes only a -0.0 product, and that needs a zero factor,
-    so vectors with a zero keep the multiply (nan and inf factors give the same either way)."""
+    so vectors with a zero keep the multiply (nan and inf factors give the same either way).
+    For products whose other modes compute them as dot_general, see outer_dot."""
     if u.dtype == v.dtype and u.dtype in _F3264 and u.size * v.size >= 1024 and \
             _DOT_OUTER_EXACT and u.all() and v.all():
         return _NP_DOT(u[:, None], v[None, :])
     return _NP_MULTIPLY.outer(u, v)
+
+
+def outer_dot(u, v):
+    """The outer product of two numpy vectors as dot_general computes it (the interpreter and
+    compiled code: each product added to +0.0, so a -0.0 product comes out +0.0): np.dot of a
+    column and a row, the GEMM of inner length 1 (np.multiply.outer's values otherwise, half
+    its time at 200 x 200). np.multiply.outer plus +0.0 where the probe found the BLAS
+    differs."""
+    if u.dtype == v.dtype and u.dtype in _F3264 and _DOT_OUTER_EXACT:
+        return _NP_DOT(u[:, None], v[None, :])
+    out = _NP_MULTIPLY.outer(u, v)
+    return out + out.dtype.type(0) if out.dtype.kind == "f" else out
 
 
 def _dot_outer_is_exact():
@@ -179,10 +192,10 @@ def _matmul_vjp(g, a, b, needs):
         if needs[0]:
             ga = _NP_MATMUL(b, g)
         if needs[1]:
-            gb = outer_np(a, g)
+            gb = outer_dot(a, g)
     elif a.ndim == 2:  # b 1-D
         if needs[0]:
-            ga = outer_np(g, b)
+            ga = outer_dot(g, b)
         if needs[1]:
             gb = _NP_MATMUL(g, a)
     else:

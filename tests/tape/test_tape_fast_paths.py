@@ -472,6 +472,33 @@ def test_outer_np_is_multiply_outer_to_the_bit(n, m, dtype):
     assert mixed.dtype == np.multiply.outer(u, v.astype(np.float16)).dtype
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_matrix_vector_gradients_have_the_interpreters_signed_zeros(dtype):
+    # d/dW of c . (W @ x) is the outer product c x^T, which dot_general (the interpreter,
+    # compiled code) adds to +0.0: a zero in x gives +0.0 entries in every mode (tape mode's
+    # GEMM, outer_dot), never -0.0 from the product
+    from autodiff_jit.primitives.linalg import outer_dot
+    W = rng.standard_normal((40, 50)).astype(dtype)
+    x = rng.standard_normal(50).astype(dtype)
+    y = rng.standard_normal(40).astype(dtype)
+    x[3], y[5] = 0.0, -0.0
+    c, c2 = -np.linspace(1, 2, 40).astype(dtype), -np.linspace(1, 2, 50).astype(dtype)
+    for f in (lambda W: np.sum(c * (W @ x)), lambda W: np.sum(c2 * (y @ W))):
+        got = ad.grad(f, mode="tape")(W)
+        for mode in ("interpret", "compiled"):
+            want = ad.grad(f, mode=mode)(W)
+            assert np.array_equal(got, want)
+            assert np.array_equal(np.signbit(got), np.signbit(want)), mode
+    u, v = rng.standard_normal(7).astype(dtype), x[:9].copy()
+    for a, b in ((u, v), (u.astype(np.float16), v.astype(np.float16)),
+                 (np.arange(3), np.arange(4))):
+        got = outer_dot(a, b)
+        assert got.dtype == np.multiply.outer(a, b).dtype
+        assert np.array_equal(got, np.multiply.outer(a, b))
+        if got.dtype.kind == "f":
+            assert not np.signbit(got[:, 3]).any()      # (b[3] == 0): +0.0
+
+
 def test_solve_gradient_keeps_negative_zeros_in_tape_mode():
     # d/dA of sum(w * solve(A, b)) = -(A^-T w) x^T: the exact zero in x (a diagonal A) gives a
     # column of -0.0, which tape mode (outer_np) keeps as the interpreter does
