@@ -198,12 +198,21 @@ def _matmul_vjp(g, a, b, needs):
             ga = outer_dot(g, b)
         if needs[1]:
             gb = _NP_MATMUL(g, a)
-    else:
+    else:   # a vector dot product: the scalar cotangent times the other vector
         if needs[0]:
-            ga = g * b
+            ga = _scaled(g, b)
         if needs[1]:
-            gb = g * a
+            gb = _scaled(g, a)
     return ga, gb
+
+
+def _scaled(g, v):
+    """g * v as dot_general computes it in the other modes: each product added to +0.0, so a
+    -0.0 product comes out +0.0."""
+    out = g * v
+    if type(out) is _ND and out.dtype.kind == "f":
+        out += out.dtype.type(0)     # (out is fresh)
+    return out
 
 
 def _dot_vjp(g, out, a, b, *, contract, batch, needs=(True, True)):

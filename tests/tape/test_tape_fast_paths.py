@@ -476,14 +476,16 @@ def test_outer_np_is_multiply_outer_to_the_bit(n, m, dtype):
 def test_matrix_vector_gradients_have_the_interpreters_signed_zeros(dtype):
     # d/dW of c . (W @ x) is the outer product c x^T, which dot_general (the interpreter,
     # compiled code) adds to +0.0: a zero in x gives +0.0 entries in every mode (tape mode's
-    # GEMM, outer_dot), never -0.0 from the product
+    # GEMM, outer_dot), never -0.0 from the product; so does a vector dot product's scalar
+    # cotangent times the other vector
     from autodiff_jit.primitives.linalg import outer_dot
     W = rng.standard_normal((40, 50)).astype(dtype)
     x = rng.standard_normal(50).astype(dtype)
     y = rng.standard_normal(40).astype(dtype)
     x[3], y[5] = 0.0, -0.0
     c, c2 = -np.linspace(1, 2, 40).astype(dtype), -np.linspace(1, 2, 50).astype(dtype)
-    for f in (lambda W: np.sum(c * (W @ x)), lambda W: np.sum(c2 * (y @ W))):
+    for f in (lambda W: np.sum(c * (W @ x)), lambda W: np.sum(c2 * (y @ W)),
+              lambda W: -2.0 * np.dot(W[0], x)):
         got = ad.grad(f, mode="tape")(W)
         for mode in ("interpret", "compiled"):
             want = ad.grad(f, mode=mode)(W)
