@@ -1,8 +1,9 @@
 """Gradients with signed zeros: the three modes give the same gradient, and the same sign on
 every zero of it. Inputs hold +0.0 and -0.0; the cotangent is negative (so products with a
 zero are -0.0 unless something adds them to +0.0) or zero. A sweep like this found tape mode
-giving -0.0 where dot_general (interpreter, compiled code) gives +0.0 in the gradients of
-matrix-vector and vector dot products."""
+giving -0.0 where the other modes give +0.0: in the gradients of matrix-vector and vector dot
+products (dot_general adds each product to +0.0) and where a slice's cotangent was added into
+an accumulated one (np.cross, which slices its operands)."""
 import numpy as np
 import pytest
 
@@ -22,6 +23,8 @@ def _with_zeros(*shape):
 A, B, V5, V6 = _with_zeros(6, 5), _with_zeros(5, 4), _with_zeros(5), _with_zeros(6)
 S = _with_zeros(5, 5) + 5 * np.eye(5)
 I5 = 5 * np.eye(5)
+FULL = rng.standard_normal((6, 5))        # full column rank (QR's gradient needs it)
+POS, A3 = np.abs(A) + 0.5, _with_zeros(3, 4, 5)
 
 CASES = {
     "mul": (lambda x: x * A, A), "mul_broadcast": (lambda x: x * V5, A),
@@ -46,6 +49,35 @@ CASES = {
     "clip": (lambda x: np.clip(x, -0.5, 0.5), A), "transpose": (lambda x: x.T * A.T, A),
     "gather": (lambda x: x[[0, 2, 2, 4]], A), "strided_slice": (lambda x: x[1:4, ::2], A),
     "concatenate": (lambda x: np.concatenate([x, A]), A),
+    "cross": (lambda x: np.cross(x[:, :3], A[:, 1:4]), A),
+    "cholesky": (lambda x: np.linalg.cholesky(x @ x.T + np.eye(5)), S),
+    "qr_r": (lambda x: np.linalg.qr(x)[1], FULL), "qr_q": (lambda x: np.linalg.qr(x)[0], FULL),
+    "eigh_values": (lambda x: np.linalg.eigh(x + x.T)[0], S),
+    "svd_values": (lambda x: np.linalg.svd(x, compute_uv=False), A),
+    "pinv": (np.linalg.pinv, A), "slogdet": (lambda x: np.linalg.slogdet(x)[1] * A, S),
+    "lstsq": (lambda x: np.linalg.lstsq(x, V6, rcond=None)[0], A),
+    "matrix_power": (lambda x: np.linalg.matrix_power(x, 3), S),
+    "norm_fro": (lambda x: np.linalg.norm(x) * A, A + 1), "norm_1": (lambda x: np.linalg.norm(x, 1) * A, A),
+    "cumprod": (lambda x: np.cumprod(x, axis=1), A),
+    "take_along_argsort": (lambda x: np.take_along_axis(x, np.argsort(A, axis=1), axis=1), A),
+    "pad_reflect": (lambda x: np.pad(x, 2, mode="reflect"), A), "roll": (lambda x: np.roll(x, 2, axis=1), A),
+    "interp": (lambda x: np.interp(np.linspace(-1, 1, 7), np.arange(5) * 0.5 - 1, x), V5),
+    "logaddexp": (lambda x: np.logaddexp(x, A), A), "hypot": (lambda x: np.hypot(x, A + 1), A),
+    "arctan2": (lambda x: np.arctan2(x, A + 2), A), "power_base": (lambda x: np.power(POS, x), A),
+    "power_exponent": (lambda x: np.power(x, 2.5), POS), "mod": (lambda x: np.mod(x, 0.7), A),
+    "std": (lambda x: np.std(x, axis=1), A), "var": (lambda x: np.var(x, axis=0), A),
+    "median": (lambda x: np.median(x, axis=1), A), "percentile": (lambda x: np.percentile(x, 30, axis=0), A),
+    "einsum_matmul": (lambda x: np.einsum("ij,jk->ik", x, B), A),
+    "einsum_batched": (lambda x: np.einsum("bij,bjk->bik", x, np.ones((3, 5, 2))), A3),
+    "convolve": (lambda x: np.convolve(x, V6), V5), "triu": (np.triu, S), "diag": (np.diag, S),
+    "stack": (lambda x: np.stack([x, A]), A), "split": (lambda x: np.split(x, [2], axis=1)[1], A),
+    "repeat": (lambda x: np.repeat(x, 2, axis=0), A), "tile": (lambda x: np.tile(x, (2, 1)), A),
+    "rot90": (np.rot90, A), "select": (lambda x: np.select([A > 0, A < 0], [x, 2 * x]), A),
+    "minimum": (lambda x: np.minimum(x, A), A), "expm1": (np.expm1, A), "sinh": (np.sinh, A),
+    "pairwise_difference": (lambda x: x[:, None, :] - A[None, :, :], A),
+    "max_all": (lambda x: np.max(x) * A, A), "x_abs_x": (lambda x: x * np.abs(x), A),
+    "vdot": (lambda x: np.vdot(x, A) * A, A), "inner": (lambda x: np.inner(x, V5), A),
+    "kron_eye": (lambda x: np.kron(x, np.eye(2)), S), "trapezoid": (lambda x: np.trapezoid(x, axis=1), A),
 }
 
 

@@ -40,7 +40,7 @@ class Primitive:
                  batch: Callable | None = None,
                  multiple_results: bool = False, differentiable: bool = True,
                  torch_name: str | None = None, family: str = "other",
-                 vjp_add: Callable | None = None):
+                 vjp_add: Callable | None = None, vjp_add_done: Callable | None = None):
         self.name = name
         self.shape_rule = shape_rule
         self.impl = impl
@@ -55,7 +55,11 @@ class Primitive:
         # vjp_add(acc, g, out, *ins, **params): acc += the first input's VJP, in place, on
         # numpy values (tape backward into a cotangent the engine owns); None: not offered.
         # For rules whose cotangent is mostly zeros (a slice's), which then costs no new array.
+        # vjp_add_done(acc, [params, ...]): called once on the accumulated cotangent, before it
+        # is used, with the params of every vjp_add made into it: what adding the zeros would
+        # have changed (the signs of zeros), done once instead of per add.
         self.vjp_add = vjp_add
+        self.vjp_add_done = vjp_add_done
 
     def abstract_eval(self, avals, params) -> list[AVal]:
         out = self.shape_rule(*avals, **params)

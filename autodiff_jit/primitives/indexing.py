@@ -49,15 +49,53 @@ def _slice_vjp(g, out, x, *, start, step, shape):
 
 
 def _slice_vjp_add(acc, g, out, x, *, start, step, shape):
-    # _slice_vjp's scatter added into acc: only the sliced entries change (the others keep
-    # their value, so a -0.0 there stays -0.0 where acc + zeros would give +0.0)
+    """g added into acc's sliced entries in place. acc + _slice_vjp(g) (g scattered into zeros)
+    also adds +0.0 to the others, which turns a -0.0 there into +0.0: the caller does that
+    once for all the slices it added (`zero_signs_outside`)."""
     view = acc[_slices(start, step, shape)]
     _NP_ADD(view, g, out=view)
 
 
+def _apart(p, q):
+    """Whether two slices (slice params) share no entry: on some axis their index ranges do
+    not overlap (a sufficient test, exact for steps of 1)."""
+    for s1, st1, n1, s2, st2, n2 in zip(p["start"], p["step"], p["shape"], q["start"],
+                                        q["step"], q["shape"]):
+        if n1 == 0 or n2 == 0:
+            return True
+        e1, e2 = s1 + (n1 - 1) * st1, s2 + (n2 - 1) * st2
+        if max(s1, e1) < min(s2, e2) or max(s2, e2) < min(s1, e1):
+            return True
+    return False
+
+
+def zero_signs_outside(acc, params_list):
+    """acc += +0.0 in place outside the entries every slice in `params_list` (slice params)
+    covers: what adding each slice's scatter into zeros would have done, after the slices
+    were added in place (_slice_vjp_add). A -0.0 result needs every term -0.0, so an entry
+    outside one slice (which added +0.0 there) ends +0.0; nothing else changes."""
+    p0 = params_list[0]
+    first = _slices(**p0)
+    if any(_apart(p0, p) for p in params_list[1:]):     # no entry in every slice
+        _NP_ADD(acc, 0.0, out=acc)
+        return
+    if all(p == p0 for p in params_list[1:]):
+        keep = acc[first].copy()
+        _NP_ADD(acc, 0.0, out=acc)
+        acc[first] = keep
+        return
+    common = np.zeros(acc.shape, bool)
+    common[first] = True
+    for p in params_list[1:]:
+        mask = np.zeros(acc.shape, bool)
+        mask[_slices(**p)] = True
+        common &= mask
+    _NP_ADD(acc, 0.0, out=acc, where=~common)
+
+
 slice_p = register(Primitive(
     "slice", _slice_rule, _slice_impl,
-    vjp=_slice_vjp, vjp_add=_slice_vjp_add,
+    vjp=_slice_vjp, vjp_add=_slice_vjp_add, vjp_add_done=zero_signs_outside,
     jvp=lambda t, out, x, **p: None if t[0] is None else bind(slice_p, t[0], **p),
     torch_name="SliceBackward0", family="index"))
 

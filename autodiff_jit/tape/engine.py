@@ -193,6 +193,24 @@ def _add_into(entry, i, add, g, node):
     return False
 
 
+def _finish_adds(entry, adds):
+    """prim.vjp_add_done on each cotangent of `entry` that vjp_adds went into, with their
+    params."""
+    by_nr = {}
+    for nr, prim, params in adds:
+        by_nr.setdefault((nr, prim), []).append(params)
+    for (nr, prim), params_list in by_nr.items():
+        done = prim.vjp_add_done
+        cur = entry[nr]
+        if done is None or type(cur) is not _ND:
+            continue
+        # (the adds went into an array the engine owned, and every later sum into it is the
+        # engine's own: still so here, but a view or a read-only array gets a copy)
+        if cur.base is not None or not cur.flags.writeable:
+            cur = entry[nr] = cur.copy()
+        done(cur, params_list)
+
+
 def _owned_add_refcount():
     seen = []
 
@@ -324,10 +342,15 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
     heap = [k]
     pop, push = heapq.heappop, heapq.heappush
     leaf_acc = {}  # id(leaf) -> [leaf, gradient]
+    # id(entry) -> [(nr, prim, params), ...]: the vjp_adds made into entry[nr], finished
+    # (prim.vjp_add_done) before the entry is used
+    added = None
     last_write = _LAST_WRITE[0]
     tensor_types = TENSOR_TYPES
     while heap:
         ent = pending.pop(pop(heap))
+        if added is not None and id(ent) in added:
+            _finish_adds(ent, added.pop(id(ent)))
         node = ent[0]
         if node.hooks:
             _run_hooks(node.hooks, ent, create_graph)
@@ -368,6 +391,9 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
                             e = pending.get(-fn.seq if rank is None else rank[id(fn)])
                             nr = x._out_nr + 1
                         if e is not None and e[nr] is not None and _add_into(e, nr, add, g, node):
+                            if added is None:
+                                added = {}
+                            added.setdefault(id(e), []).append((nr, prim, node.params))
                             if not retain_graph:
                                 node.saved = node.out = None
                             continue
@@ -456,6 +482,8 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
                     else:
                         _accumulate(e, nr, ct)
     for e in leaf_acc.values():
+        if added is not None and id(e) in added:
+            _finish_adds(e, added.pop(id(e)))
         acc = e[0]._accum
         if acc is not None and acc.hooks:
             e[1] = _leaf_hooks(e[0], e[1], create_graph)

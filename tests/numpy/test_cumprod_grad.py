@@ -101,3 +101,20 @@ def test_hessian_at_zeros(mode):
 def test_refuses_mismatched_inputs():
     with pytest.raises(ValueError, match="cumprod_grad"):
         ad.jit(lambda g, x: bind(cumprod_grad_p, g, x, x, axis=0))(np.zeros(3), np.zeros(4))
+
+
+@pytest.mark.parametrize("row", [[-1.5, 0.0, 2.0, 4.0], [0.0, 2.0, -3.0], [2.0, -0.0, 0.0],
+                                 [-2.0, -3.0, 0.5], [0.0], [-0.0, -1.0], [3.0, -0.0]])
+@pytest.mark.parametrize("c", [0.0, -0.0, -1.0, 1.0])
+def test_signed_zeros_of_the_gradient_agree_across_modes(row, c):
+    # the compiled kernel sums as the composite rule does: its reverse sums from their first
+    # term (numpy's cumsum), the sum at the first zero from +0.0 (numpy's reduce_sum)
+    x = np.array([row, row[::-1]])
+
+    def f(x):
+        return np.sum(np.full(x.shape, c) * np.cumprod(x, axis=1))
+    want = ad.grad(f, mode="interpret")(x)
+    for mode in ("compiled", "tape"):
+        got = ad.grad(f, mode=mode)(x)
+        assert np.array_equal(got, want)
+        assert np.array_equal(np.signbit(got), np.signbit(want)), mode

@@ -289,3 +289,35 @@ def test_slice_add_leaves_a_held_cotangent_alone():
     expect[1:3] += 1.0
     np.testing.assert_allclose(gy.numpy(), expect, rtol=1e-14)
     np.testing.assert_allclose(gx.numpy(), expect, rtol=1e-14)
+
+
+def test_slices_added_into_the_pending_cotangent_give_the_signs_of_zeros_a_sum_gives():
+    # each slice's cotangent is g scattered into zeros, so adding it puts +0.0 in the other
+    # entries: a -0.0 from another slice there becomes +0.0 (as interpret and compiled mode,
+    # and torch's slice backward, give); entries every slice covers keep the raw sum
+    a0 = np.arange(24.0).reshape(6, 4) - 5.0
+    for leaf_slices in (False, True):
+        a = ad.tensor(a0, requires_grad=True)
+        c = a if leaf_slices else a * 2.0
+        if not leaf_slices:
+            c.retain_grad()
+        loss = (c[:, 0] * -0.0).sum() + (c[:, 1] * 0.0).sum() + (c[:, 0:2] * -0.0).sum()
+        loss.backward()
+        got = a.grad.numpy() if leaf_slices else c.grad.numpy()
+        assert not np.signbit(got).any()
+        # three slices that all cover column 0: its -0.0 terms sum to -0.0 there
+        a = ad.tensor(a0, requires_grad=True)
+        c = a if leaf_slices else a * 2.0
+        if not leaf_slices:
+            c.retain_grad()
+        loss = (c[:, 0] * -0.0).sum() + (c[:, 0:2] * -0.0).sum() + (c[:, :1] * -0.0).sum()
+        loss.backward()
+        got = a.grad.numpy() if leaf_slices else c.grad.numpy()
+        want = np.zeros((6, 4))
+        want[:, 0] = -0.0
+        assert np.array_equal(np.signbit(got), np.signbit(want)), leaf_slices
+
+        def f(x):
+            return np.sum(x[:, 0] * -0.0) + np.sum(x[:, 0:2] * -0.0) + np.sum(x[:, :1] * -0.0)
+        for mode in ("interpret", "compiled"):
+            assert np.array_equal(np.signbit(ad.grad(f, mode=mode)(a0)), np.signbit(want))
