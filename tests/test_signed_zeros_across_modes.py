@@ -23,7 +23,11 @@ def _with_zeros(*shape):
 A, B, V5, V6 = _with_zeros(6, 5), _with_zeros(5, 4), _with_zeros(5), _with_zeros(6)
 S = _with_zeros(5, 5) + 5 * np.eye(5)
 I5 = 5 * np.eye(5)
-FULL = rng.standard_normal((6, 5))        # full column rank (QR's gradient needs it)
+# A (its zeros make it rank 4) with 3 added on the diagonal: full column rank, distinct
+# singular values, its off-diagonal zeros and signs kept (QR's, SVD's, pinv's and lstsq's
+# gradients are defined there; at A they are not, and two LAPACK paths may differ)
+TALL = A.copy()
+TALL[np.arange(5), np.arange(5)] += 3.0
 POS, A3 = np.abs(A) + 0.5, _with_zeros(3, 4, 5)
 
 CASES = {
@@ -51,11 +55,11 @@ CASES = {
     "concatenate": (lambda x: np.concatenate([x, A]), A),
     "cross": (lambda x: np.cross(x[:, :3], A[:, 1:4]), A),
     "cholesky": (lambda x: np.linalg.cholesky(x @ x.T + np.eye(5)), S),
-    "qr_r": (lambda x: np.linalg.qr(x)[1], FULL), "qr_q": (lambda x: np.linalg.qr(x)[0], FULL),
+    "qr_r": (lambda x: np.linalg.qr(x)[1], TALL), "qr_q": (lambda x: np.linalg.qr(x)[0], TALL),
     "eigh_values": (lambda x: np.linalg.eigh(x + x.T)[0], S),
-    "svd_values": (lambda x: np.linalg.svd(x, compute_uv=False), A),
-    "pinv": (np.linalg.pinv, A), "slogdet": (lambda x: np.linalg.slogdet(x)[1] * A, S),
-    "lstsq": (lambda x: np.linalg.lstsq(x, V6, rcond=None)[0], A),
+    "svd_values": (lambda x: np.linalg.svd(x, compute_uv=False), TALL),
+    "pinv": (np.linalg.pinv, TALL), "slogdet": (lambda x: np.linalg.slogdet(x)[1] * A, S),
+    "lstsq": (lambda x: np.linalg.lstsq(x, V6, rcond=None)[0], TALL),
     "matrix_power": (lambda x: np.linalg.matrix_power(x, 3), S),
     "norm_fro": (lambda x: np.linalg.norm(x) * A, A + 1), "norm_1": (lambda x: np.linalg.norm(x, 1) * A, A),
     "cumprod": (lambda x: np.cumprod(x, axis=1), A),
@@ -81,21 +85,27 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("cotangent", ["negative", "zero"])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_gradient_signed_zeros_agree_across_modes(name, cotangent):
+def test_gradient_signed_zeros_agree_across_modes(name, cotangent, dtype):
+    # float32 inputs meet the float64 constants above: mixed promotion, casts in the rules
     fn, x0 = CASES[name]
+    x0 = np.asarray(x0, dtype)
 
     def f(x):
         y = fn(x)
         n = np.size(y)
-        c = np.zeros(np.shape(y)) if cotangent == "zero" else \
-            -np.linspace(0.5, 2.0, n).reshape(np.shape(y))
+        c = np.zeros(np.shape(y), y.dtype) if cotangent == "zero" else \
+            -np.linspace(0.5, 2.0, n).reshape(np.shape(y)).astype(y.dtype)
         return np.sum(c * y)
     grads = {m: np.asarray(ad.grad(f, mode=m)(x0)) for m in ("interpret", "compiled", "tape")}
     want = grads["interpret"]
+    # small well-conditioned problems: a few hundred eps of the float32 results' rounding
+    rtol, atol = (1e-12, 1e-14) if dtype == np.float64 else (1e-4, 1e-6)
     for mode, got in grads.items():
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg=mode)
+        assert got.dtype == want.dtype, mode
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=mode)
         # (where both are zero: a sum that cancels exactly in one mode's order may not in
         # another's, which the tolerance above covers)
         zeros = (want == 0) & (got == 0)

@@ -404,7 +404,8 @@ def _on_pool(L, ptrs, units, per, nchunks, run_chunk, single) -> bool:
 
 def dot_expr(L, eqn, index):
     """One element of a short contraction (fuse.is_inline_dot), K multiply-adds unrolled, in
-    order k = 0, 1, ... (what the loop kernel does)."""
+    order k = 0, 1, ... onto +0.0 (what the loop kernel and numpy do: a sum of -0.0 products,
+    an outer product's -0.0 among them, is +0.0)."""
     import itertools
     a, bv = eqn.inputs
     (ac, bc), (ab, bb) = eqn.params["contract"], eqn.params["batch"]
@@ -421,7 +422,7 @@ def dot_expr(L, eqn, index):
     for i, y in enumerate(bf):
         bd[y] = od[nb + nf + i]
     fl = is_float_type(reg_type(eqn.outputs[0].dtype))
-    acc = None
+    acc = const(eqn.outputs[0].dtype, 0) if fl else None
     for kd in itertools.product(*[range(a.shape[x]) for x in ac]):
         for x, y, k in zip(ac, bc, kd):
             ad[x] = bd[y] = i64(k)
