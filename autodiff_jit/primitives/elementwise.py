@@ -6,6 +6,8 @@ Binary primitives broadcast like numpy; their inputs share one dtype (the numpy 
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..ir import AVal, is_float
@@ -383,10 +385,58 @@ def _pow_db(g, out, a, b):
     return g * out * safe_log
 
 
-add = _binary("add", np.add, lambda g, out, a, b: g, lambda g, out, a, b: g, linear=True)
-sub = _binary("sub", _NP_SUBTRACT, lambda g, out, a, b: g, lambda g, out, a, b: -g,
+def _pairwise(a, b, out_shape):
+    """For a ufunc of two numpy arrays broadcast "pairwise" with a short last axis (2-4; GMM's and
+    k-means' x[:, None, :] - means[None, :, :], (n, 1, d) against (1, k, d)): (the operand to
+    copy out, the first of the trailing axes to merge), else None. numpy runs its inner loop
+    once per d elements there (5000 calls of 2 for n = 1000, k = 5, d = 2). The other operand
+    has the result's extent on those axes and is C-contiguous, so once the first is copied
+    out over them both merge them into one axis of k * d: 64 -> ~20 us there."""
+    nd = len(out_shape)
+    for full, part in ((b, a), (a, b)):
+        sf = full.shape
+        j = nd - 1
+        while j > 0 and sf[j - 1] == out_shape[j - 1]:
+            j -= 1
+        if sf[j:] == out_shape[j:] and j <= nd - 2 and part.shape[j:] != out_shape[j:] and \
+                full.flags.c_contiguous and math.prod(out_shape[j:]) >= 8:
+            return part, j
+    return None
+
+
+def _pairwise_binary(ufunc):
+    """`ufunc` as a primitive's impl, with _pairwise's case as one merged inner loop: the same
+    elementwise results, C order, as numpy gives them."""
+    def impl(a, b):
+        if type(a) is _ND and type(b) is _ND and a.ndim >= 3 and a.ndim == b.ndim and \
+                a.shape != b.shape and a.dtype == b.dtype and a.shape[-1] <= 4:
+            out_shape = tuple(x if x == y or y == 1 else y if x == 1 else -1
+                              for x, y in zip(a.shape, b.shape))
+            case = _pairwise(a, b, out_shape) if -1 not in out_shape and \
+                math.prod(out_shape) >= 4096 else None
+            if case is not None:
+                part, j = case
+                tail = out_shape[j:]
+                m = math.prod(tail)
+                wide = part   # copied out by np.repeat (chunk copies: ~8x a broadcast copy)
+                for ax in range(j, len(out_shape)):
+                    if wide.shape[ax] != out_shape[ax]:
+                        wide = np.repeat(wide, out_shape[ax], axis=ax)
+                a2, b2 = (wide, b) if part is a else (a, wide)
+                return ufunc(a2.reshape(a2.shape[:j] + (m,)),
+                             b2.reshape(b2.shape[:j] + (m,))).reshape(out_shape)
+        return ufunc(a, b)
+    impl.__name__ = ufunc.__name__
+    return impl
+
+
+add = _binary("add", _pairwise_binary(np.add), lambda g, out, a, b: g,
+              lambda g, out, a, b: g, linear=True)
+sub = _binary("sub", _pairwise_binary(_NP_SUBTRACT), lambda g, out, a, b: g,
+              lambda g, out, a, b: -g,
               db_scale=-1.0, linear=True)
-mul = _binary("mul", _NP_MULTIPLY, lambda g, out, a, b: g * b, lambda g, out, a, b: g * a,
+mul = _binary("mul", _pairwise_binary(_NP_MULTIPLY), lambda g, out, a, b: g * b,
+              lambda g, out, a, b: g * a,
               symmetric=True, product=True)
 
 

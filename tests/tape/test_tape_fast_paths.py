@@ -562,3 +562,50 @@ def test_linear_binary_vjps_match_their_general_path(name, shapes):
             want = np.sum(full, axis=axes).reshape(shape) if axes else full
             assert np.shape(got[i]) == shape
             np.testing.assert_allclose(got[i], want, rtol=1e-15, atol=1e-15)
+
+
+# pairwise broadcasts with a short last axis (primitives/elementwise.py _pairwise_binary):
+# numpy's results to the bit, in C order, through one merged inner loop
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sa,sb", [((1000, 1, 2), (1, 5, 2)), ((1, 5, 2), (1000, 1, 2)),
+                                   ((300, 1, 3), (1, 40, 3)), ((7, 300, 1, 2), (7, 1, 9, 2)),
+                                   ((2, 1000, 1, 2), (1, 1, 5, 2)), ((1000, 1, 4), (1, 50, 4)),
+                                   ((1000, 5, 1, 2), (1, 1, 3, 2)), ((100, 1, 2), (1, 5, 2)),
+                                   ((1000, 1, 9), (1, 5, 9)), ((40, 30, 2), (40, 30, 2)),
+                                   ((1, 2000, 2), (3, 1, 2))])
+def test_pairwise_broadcast_is_numpys_to_the_bit(sa, sb, dtype):
+    from autodiff_jit.primitives import elementwise as E
+    a = rng.standard_normal(sa).astype(dtype)
+    b = rng.standard_normal(sb).astype(dtype)
+    a.reshape(-1)[::7] = -0.0
+    b.reshape(-1)[::5] = np.inf
+    for prim, ufunc in ((E.add, np.add), (E.sub, np.subtract), (E.mul, np.multiply)):
+        with np.errstate(all="ignore"):
+            got, want = prim.impl(a, b), ufunc(a, b)
+        assert got.shape == want.shape and got.dtype == want.dtype and got.flags.c_contiguous
+        assert np.array_equal(got, want, equal_nan=True)
+        assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_pairwise_broadcast_keeps_numpys_errors_and_other_operands():
+    from autodiff_jit.primitives import elementwise as E
+    with pytest.raises(ValueError, match="could not be broadcast"):
+        E.sub.impl(np.ones((10, 3, 2)), np.ones((10, 4, 2)))
+    a = np.ones((1000, 1, 2))
+    assert E.sub.impl(a, np.ones((1, 5, 2), np.float32)).dtype == np.float64   # numpy's promotion
+    v = np.ones((1, 5, 4))[:, :, ::2]                      # a non-contiguous full operand
+    assert np.array_equal(E.sub.impl(a, v), a - v)
+    assert E.add.impl(np.float64(1.0), np.float64(2.0)) == 3.0
+
+
+def test_pairwise_difference_gradient_in_tape_mode():
+    x = rng.standard_normal((1000, 2))
+    m = rng.standard_normal((5, 2))
+
+    def f(x, m):
+        d = x[:, None, :] - m[None, :, :]
+        return np.sum(np.exp(-np.sum(d * d, axis=2)))
+    got = ad.grad(f, argnums=(0, 1), mode="tape")(x, m)
+    want = ad.grad(f, argnums=(0, 1), mode="interpret")(x, m)
+    for g, w in zip(got, want):
+        assert np.array_equal(g, w)
