@@ -56,8 +56,8 @@ class Primitive:
         # numpy values (tape backward into a cotangent the engine owns); None: not offered.
         # For rules whose cotangent is mostly zeros (a slice's), which then costs no new array.
         # vjp_add_done(acc, [params, ...]): called once on the accumulated cotangent, before it
-        # is used, with the params of every vjp_add made into it: what adding the zeros would
-        # have changed (the signs of zeros), done once instead of per add.
+        # is used, with the params of every vjp_add into it that returned True: what adding
+        # the zeros would have changed (the signs of zeros), done once instead of per add.
         self.vjp_add = vjp_add
         self.vjp_add_done = vjp_add_done
 

@@ -405,8 +405,8 @@ def _pairwise(a, b, out_shape):
 
 
 def _pairwise_binary(ufunc):
-    """`ufunc` as a primitive's impl, with _pairwise's case as one merged inner loop: the same
-    elementwise results, C order, as numpy gives them."""
+    """`ufunc` with _pairwise's case as one merged inner loop: the same elementwise results,
+    C order, as numpy gives them (`impl_nd` of add, sub and mul, for tape mode)."""
     def impl(a, b):
         if type(a) is _ND and type(b) is _ND and a.ndim >= 3 and a.ndim == b.ndim and \
                 a.shape != b.shape and a.dtype == b.dtype and a.shape[-1] <= 4:
@@ -430,14 +430,18 @@ def _pairwise_binary(ufunc):
     return impl
 
 
-add = _binary("add", _pairwise_binary(np.add), lambda g, out, a, b: g,
+add = _binary("add", np.add, lambda g, out, a, b: g,
               lambda g, out, a, b: g, linear=True)
-sub = _binary("sub", _pairwise_binary(_NP_SUBTRACT), lambda g, out, a, b: g,
+sub = _binary("sub", _NP_SUBTRACT, lambda g, out, a, b: g,
               lambda g, out, a, b: -g,
               db_scale=-1.0, linear=True)
-mul = _binary("mul", _pairwise_binary(_NP_MULTIPLY), lambda g, out, a, b: g * b,
+mul = _binary("mul", _NP_MULTIPLY, lambda g, out, a, b: g * b,
               lambda g, out, a, b: g * a,
               symmetric=True, product=True)
+# tape mode's binary fast path calls impl_nd for operands of 3 or more dimensions (the scalar
+# and matrix graphs keep the bare ufunc, no Python frame in between)
+for _prim, _ufunc in ((add, np.add), (sub, _NP_SUBTRACT), (mul, _NP_MULTIPLY)):
+    _prim.impl_nd = _pairwise_binary(_ufunc)
 
 
 def _div_db(g, out, a, b):

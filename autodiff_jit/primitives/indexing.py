@@ -50,22 +50,40 @@ def _slice_vjp(g, out, x, *, start, step, shape):
 
 def _slice_vjp_add(acc, g, out, x, *, start, step, shape):
     """g added into acc's sliced entries in place. acc + _slice_vjp(g) (g scattered into zeros)
-    also adds +0.0 to the others, which turns a -0.0 there into +0.0: the caller does that
-    once for all the slices it added (`zero_signs_outside`)."""
+    also adds +0.0 to the others, which turns a -0.0 there into +0.0. A slice of step 1 that
+    leaves at most an eighth of acc does that here, in the slabs around it (Rosenbrock's x[:-1]:
+    one entry), and returns False; else True: the caller does it once for all such slices
+    (`zero_signs_outside`)."""
     view = acc[_slices(start, step, shape)]
     _NP_ADD(view, g, out=view)
-
-
-def _apart(p, q):
-    """Whether two slices (slice params) share no entry: on some axis their index ranges do
-    not overlap (a sufficient test, exact for steps of 1)."""
-    for s1, st1, n1, s2, st2, n2 in zip(p["start"], p["step"], p["shape"], q["start"],
-                                        q["step"], q["shape"]):
-        if n1 == 0 or n2 == 0:
+    if len(shape) == 1:   # (vectors, the common case, without the loop below)
+        s, n, m = start[0], shape[0], acc.shape[0]
+        if 8 * (m - n) > m or step[0] != 1 and n > 1:
             return True
-        e1, e2 = s1 + (n1 - 1) * st1, s2 + (n2 - 1) * st2
-        if max(s1, e1) < min(s2, e2) or max(s2, e2) < min(s1, e1):
-            return True
+        if m - n <= 4:   # a few entries (x[1:], x[:-1]): read in Python, not a ufunc call
+            for i in (*range(s), *range(s + n, m)):
+                if acc[i] == 0.0:
+                    acc[i] = 0.0
+            return False
+        if s:
+            t = acc[:s]
+            _NP_ADD(t, 0.0, out=t)
+        if s + n < m:
+            t = acc[s + n:]
+            _NP_ADD(t, 0.0, out=t)
+        return False
+    if 8 * (acc.size - view.size) > acc.size or \
+            any(st != 1 and n > 1 for st, n in zip(step, shape)):
+        return True
+    lead = ()
+    for k, (s, n) in enumerate(zip(start, shape)):
+        if s:
+            slab = acc[lead + (slice(0, s),)]
+            _NP_ADD(slab, 0.0, out=slab)
+        if s + n < acc.shape[k]:
+            slab = acc[lead + (slice(s + n, None),)]
+            _NP_ADD(slab, 0.0, out=slab)
+        lead += (slice(None),)
     return False
 
 
@@ -73,19 +91,39 @@ def zero_signs_outside(acc, params_list):
     """acc += +0.0 in place outside the entries every slice in `params_list` (slice params)
     covers: what adding each slice's scatter into zeros would have done, after the slices
     were added in place (_slice_vjp_add). A -0.0 result needs every term -0.0, so an entry
-    outside one slice (which added +0.0 there) ends +0.0; nothing else changes."""
-    p0 = params_list[0]
-    first = _slices(**p0)
-    if any(_apart(p0, p) for p in params_list[1:]):     # no entry in every slice
-        _NP_ADD(acc, 0.0, out=acc)
-        return
-    if all(p == p0 for p in params_list[1:]):
-        keep = acc[first].copy()
-        _NP_ADD(acc, 0.0, out=acc)
-        acc[first] = keep
-        return
+    outside one slice (which added +0.0 there) ends +0.0; nothing else changes. Slices of step
+    1 meet in a box: +0.0 goes only into the slabs around it (Rosenbrock's x[1:] and x[:-1]:
+    two entries; column slices that do not meet: everything), adding +0.0 twice where slabs
+    overlap changing nothing."""
+    nd = acc.ndim
+    lo, hi = [0] * nd, list(acc.shape)
+    for p in params_list:
+        for k, (s, st, n) in enumerate(zip(p["start"], p["step"], p["shape"])):
+            if st != 1 and n > 1:
+                return _zero_signs_outside_masks(acc, params_list)
+            if s > lo[k]:
+                lo[k] = s
+            if s + n < hi[k]:
+                hi[k] = s + n
+    for k in range(nd):
+        if lo[k] >= hi[k]:               # no entry in every slice
+            _NP_ADD(acc, 0.0, out=acc)
+            return
+    lead = ()
+    for k in range(nd):
+        if lo[k]:
+            slab = acc[lead + (slice(0, lo[k]),)]
+            _NP_ADD(slab, 0.0, out=slab)
+        if hi[k] < acc.shape[k]:
+            slab = acc[lead + (slice(hi[k], None),)]
+            _NP_ADD(slab, 0.0, out=slab)
+        lead += (slice(None),)
+
+
+def _zero_signs_outside_masks(acc, params_list):
+    """zero_signs_outside for slices with other steps: the common entries as a mask."""
     common = np.zeros(acc.shape, bool)
-    common[first] = True
+    common[_slices(**params_list[0])] = True
     for p in params_list[1:]:
         mask = np.zeros(acc.shape, bool)
         mask[_slices(**p)] = True

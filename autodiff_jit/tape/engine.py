@@ -184,13 +184,13 @@ _OWNED_RC = _owned_refcount()
 
 def _add_into(entry, i, add, g, node):
     """entry[i] += the VJP of node (its primitive's vjp_add) in place, when entry[i] is an
-    ndarray only `entry` holds (as in _accumulate) and g a numpy value; False otherwise."""
+    ndarray only `entry` holds (as in _accumulate) and g a numpy value: 0 if not, else 1, or
+    2 where the add asks for its vjp_add_done before entry[i] is used."""
     cur = entry[i]
     if type(cur) is _ND and _refcount(cur) <= _OWNED_ADD_RC and cur.base is None and \
             cur.flags.writeable and (type(g) is _ND or isinstance(g, _GENERIC)):
-        add(cur, g, node.out, *node.saved, **node.params)
-        return True
-    return False
+        return 2 if add(cur, g, node.out, *node.saved, **node.params) else 1
+    return 0
 
 
 def _finish_adds(entry, adds):
@@ -390,10 +390,13 @@ def _propagate(root, root_grad, targets, retain_graph, create_graph):
                         else:
                             e = pending.get(-fn.seq if rank is None else rank[id(fn)])
                             nr = x._out_nr + 1
-                        if e is not None and e[nr] is not None and _add_into(e, nr, add, g, node):
-                            if added is None:
-                                added = {}
-                            added.setdefault(id(e), []).append((nr, prim, node.params))
+                        done = 0 if e is None or e[nr] is None else \
+                            _add_into(e, nr, add, g, node)
+                        if done:
+                            if done == 2:
+                                if added is None:
+                                    added = {}
+                                added.setdefault(id(e), []).append((nr, prim, node.params))
                             if not retain_graph:
                                 node.saved = node.out = None
                             continue

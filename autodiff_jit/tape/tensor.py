@@ -1095,7 +1095,7 @@ def _fast_pair(prim, a, b):
     dt = ad.dtype
     if dt not in _FLOATS or bd.dtype != dt:
         return None
-    out = prim.impl(ad, bd)
+    out = prim.impl(ad, bd) if ad.ndim < 3 else getattr(prim, "impl_nd", prim.impl)(ad, bd)
     rg = a_t and a.requires_grad or b_t and b.requires_grad
     if rg and not (a_t and b_t):   # the node keeps the numpy operand (operands.keep)
         ad, bd = (ad if a_t or ta is not _ND else _keep(ad),

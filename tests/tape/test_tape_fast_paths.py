@@ -581,7 +581,7 @@ def test_pairwise_broadcast_is_numpys_to_the_bit(sa, sb, dtype):
     b.reshape(-1)[::5] = np.inf
     for prim, ufunc in ((E.add, np.add), (E.sub, np.subtract), (E.mul, np.multiply)):
         with np.errstate(all="ignore"):
-            got, want = prim.impl(a, b), ufunc(a, b)
+            got, want = prim.impl_nd(a, b), ufunc(a, b)
         assert got.shape == want.shape and got.dtype == want.dtype and got.flags.c_contiguous
         assert np.array_equal(got, want, equal_nan=True)
         assert np.array_equal(np.signbit(got), np.signbit(want))
@@ -590,12 +590,12 @@ def test_pairwise_broadcast_is_numpys_to_the_bit(sa, sb, dtype):
 def test_pairwise_broadcast_keeps_numpys_errors_and_other_operands():
     from autodiff_jit.primitives import elementwise as E
     with pytest.raises(ValueError, match="could not be broadcast"):
-        E.sub.impl(np.ones((10, 3, 2)), np.ones((10, 4, 2)))
+        E.sub.impl_nd(np.ones((10, 3, 2)), np.ones((10, 4, 2)))
     a = np.ones((1000, 1, 2))
-    assert E.sub.impl(a, np.ones((1, 5, 2), np.float32)).dtype == np.float64   # numpy's promotion
+    assert E.sub.impl_nd(a, np.ones((1, 5, 2), np.float32)).dtype == np.float64
     v = np.ones((1, 5, 4))[:, :, ::2]                      # a non-contiguous full operand
-    assert np.array_equal(E.sub.impl(a, v), a - v)
-    assert E.add.impl(np.float64(1.0), np.float64(2.0)) == 3.0
+    assert np.array_equal(E.sub.impl_nd(a, v), a - v)
+    assert E.add.impl_nd(np.float64(1.0), np.float64(2.0)) == 3.0
 
 
 def test_pairwise_difference_gradient_in_tape_mode():
