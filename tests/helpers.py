@@ -273,3 +273,24 @@ def import_programs(path, programs):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return [getattr(module, n) for n in programs], path.read_text()
+
+
+def fresh_processes_with_cache(code: str, cache_dir, runs: int = 2) -> list:
+    """Run `code` in `runs` new Python processes, one after another, sharing the disk cache in
+    `cache_dir` (the support cache on, whatever this process has): the JSON object each
+    printed last. For tests of support code compiled by the first process and mapped by the
+    next."""
+    import json
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path),
+               AUTODIFF_JIT_CACHE_DIR=str(cache_dir))
+    env.pop("AUTODIFF_JIT_SUPPORT_CACHE", None)
+    out = []
+    for _ in range(runs):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=300, env=env)
+        assert r.returncode == 0, r.stderr
+        out.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    return out

@@ -47,7 +47,7 @@ def build_module() -> str:
     index is out of range (nothing written)."""
     from llvmlite import ir
 
-    from .kernels import F32, F64, I64, i64
+    from .kernels import F32, F64, I64, for_span, i64
     m = ir.Module(name="adj_scatter")
     m.triple, m.data_layout = engine.triple_and_layout()
     for name, ty in (("adj_scatter_rows_f64", F64), ("adj_scatter_rows_f32", F32)):
@@ -59,25 +59,7 @@ def build_module() -> str:
             a.add_attribute("noalias")
         b = ir.IRBuilder(fn.append_basic_block("entry"))
 
-        def counted(b, count, body, label):
-            """for (i = 0; i < count; i++) body(b, i); returns the builder after the loop."""
-            head = b.append_basic_block(label + ".head")
-            step = b.append_basic_block(label + ".body")
-            done = b.append_basic_block(label + ".done")
-            start = b.block
-            b.branch(head)
-            b.position_at_end(head)
-            i = b.phi(I64)
-            i.add_incoming(i64(0), start)
-            b.cbranch(b.icmp_signed("<", i, count), step, done)
-            b.position_at_end(step)
-            body(b, i)
-            i.add_incoming(b.add(i, i64(1)), b.block)
-            b.branch(head)
-            b.position_at_end(done)
-            return b
-
-        def row_of(b, i):
+        def row_of(i):
             r = b.load(b.gep(idx, [i]))
             return b.select(b.icmp_signed("<", r, i64(0)), b.add(r, size), r)
 
@@ -86,27 +68,27 @@ def build_module() -> str:
         n_bad = b.alloca(I64)
         b.store(i64(0), n_bad)
 
-        def check(b, i):
-            r = row_of(b, i)
+        def check(i):
+            r = row_of(i)
             ok = b.and_(b.icmp_signed(">=", r, i64(0)), b.icmp_signed("<", r, size))
             b.store(b.add(b.load(n_bad), b.zext(b.not_(ok), I64)), n_bad)
-        counted(b, n, check, "check")
+        for_span(b, i64(0), n, check, "check")
         bad = fn.append_basic_block("bad")
         rows = fn.append_basic_block("rows")
         b.cbranch(b.icmp_signed("!=", b.load(n_bad), i64(0)), bad, rows)
         ir.IRBuilder(bad).ret(i64(1))
         b.position_at_end(rows)
 
-        def add_row(b, i):
-            r = row_of(b, i)
+        def add_row(i):
+            r = row_of(i)
             dst = b.gep(out, [b.mul(r, cols)])
             src = b.gep(g, [b.mul(i, cols)])
 
-            def add_one(b, j):
+            def add_one(j):
                 d = b.gep(dst, [j])
                 b.store(b.fadd(b.load(d), b.load(b.gep(src, [j]))), d)
-            counted(b, cols, add_one, "cols")
-        counted(b, n, add_row, "rows")
+            for_span(b, i64(0), cols, add_one, "cols")
+        for_span(b, i64(0), n, add_row, "rows")
         b.ret(i64(0))
     return str(m)
 

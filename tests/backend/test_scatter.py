@@ -160,22 +160,9 @@ print(json.dumps({"ok": bool(np.all(g == 2.0 * np.bincount(idx)[:, None])),
 def test_the_kernel_is_support_code_from_the_disk_cache(tmp_path):
     # the first process compiles the kernel into the cache; the next maps it (where objload
     # can, without loading LLVM)
-    import json
-    import os
-    import subprocess
-    import sys
-
     from autodiff_jit.backend import objload
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path),
-               AUTODIFF_JIT_CACHE_DIR=str(tmp_path))
-    env.pop("AUTODIFF_JIT_SUPPORT_CACHE", None)
-    runs = []
-    for _ in range(2):
-        r = subprocess.run([sys.executable, "-c", _COLD], capture_output=True, text=True,
-                           timeout=300, env=env)
-        assert r.returncode == 0, r.stderr
-        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
-    first, second = runs
+    from tests.helpers import fresh_processes_with_cache
+    first, second = fresh_processes_with_cache(_COLD, tmp_path)
     assert first["ok"] and second["ok"] and first["kernel"] and second["kernel"]
     assert first["stats"]["helper_misses"] == 1 and first["stats"]["helper_stores"] == 1
     assert second["stats"]["helper_hits"] == 1 and second["stats"]["helper_misses"] == 0

@@ -238,19 +238,9 @@ print(json.dumps({"ok": bool(g[0] == 2.0), "stats": cache.stats(),
 def test_the_allocator_is_support_code_from_the_disk_cache(tmp_path):
     # the first process compiles the allocator into the cache; the next maps it (where
     # objload can, without loading LLVM: a tape-only program stays light)
-    import json
-
     from autodiff_jit.backend import objload
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path),
-               AUTODIFF_JIT_CACHE_DIR=str(tmp_path))
-    env.pop("AUTODIFF_JIT_SUPPORT_CACHE", None)
-    runs = []
-    for _ in range(2):
-        r = subprocess.run([sys.executable, "-c", _COLD], capture_output=True, text=True,
-                           timeout=300, env=env)
-        assert r.returncode == 0, r.stderr
-        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
-    first, second = runs
+    from tests.helpers import fresh_processes_with_cache
+    first, second = fresh_processes_with_cache(_COLD, tmp_path)
     if not first["ours"]:
         pytest.skip("numpy's allocator API is unavailable here")
     assert first["ok"] and second["ok"] and second["ours"]
